@@ -1,0 +1,150 @@
+/**
+ * The error registry: every error Trellis raises has one row here — a stable code, a message
+ * template, the HTTP and gRPC statuses it maps to, whether a retry can help, the MLflow
+ * `error_code` used on the MLflow-compatible API, and a line on how to solve it.
+ * `docs/errors.md` documents each row; a test fails when the two drift apart.
+ */
+
+export interface ErrorSpec {
+  /** Message template; `{name}` placeholders are filled from the error's params. */
+  readonly message: string;
+  readonly http: number;
+  /** gRPC status code number (3 INVALID_ARGUMENT, 5 NOT_FOUND, …). */
+  readonly grpc: number;
+  readonly retryable: boolean;
+  /** The MLflow `error_code` this error is reported as on MLflow routes. */
+  readonly mlflow: string;
+  readonly solve: string;
+}
+
+const spec = (
+  message: string,
+  http: number,
+  grpc: number,
+  mlflow: string,
+  retryable: boolean,
+  solve: string,
+): ErrorSpec => ({ message, http, grpc, mlflow, retryable, solve });
+
+export const ERRORS = {
+  TRELLIS_INVALID_PARAMETER: spec('{detail}', 400, 3, 'INVALID_PARAMETER_VALUE', false,
+    'Fix the named field of the request; the message says what was wrong with it.'),
+  TRELLIS_MISSING_PARAMETER: spec(
+    "Missing value for required parameter '{param}'. See the API docs for more information about request parameters.",
+    400, 3, 'INVALID_PARAMETER_VALUE', false, 'Send the named parameter; an empty string counts as missing.'),
+  TRELLIS_CONTENT_TYPE: spec("Bad Request. Content-Type must be one of [application/json]. Got '{contentType}'.",
+    400, 3, 'INVALID_PARAMETER_VALUE', false, 'Send JSON bodies with `Content-Type: application/json`.'),
+  TRELLIS_MALFORMED_JSON: spec('Malformed JSON body: {detail}', 400, 3, 'INVALID_PARAMETER_VALUE', false,
+    'Send a body that parses as one JSON object.'),
+  TRELLIS_SEARCH_FILTER_INVALID: spec("Invalid filter '{filter}': {detail}", 400, 3, 'INVALID_PARAMETER_VALUE', false,
+    'Write the filter as `<key> <comparator> <value>` clauses joined by AND; see docs/search.md.'),
+  TRELLIS_ORDER_BY_INVALID: spec("Invalid order_by clause '{clause}': {detail}", 400, 3, 'INVALID_PARAMETER_VALUE', false,
+    'Write each clause as `<key> [ASC|DESC]` with a key the search supports.'),
+  TRELLIS_PAGE_TOKEN_INVALID: spec('Invalid page token: {detail}', 400, 3, 'INVALID_PARAMETER_VALUE', false,
+    'Pass back exactly the next_page_token of the previous page, with the same query.'),
+  TRELLIS_LIMIT_EXCEEDED: spec('{detail}', 400, 3, 'INVALID_PARAMETER_VALUE', false,
+    'Split the request: log-batch takes at most 1000 metrics, 100 params, 100 tags and 1 MB.'),
+  TRELLIS_EXPERIMENT_NOT_FOUND: spec('No Experiment with id={id} exists', 404, 5, 'RESOURCE_DOES_NOT_EXIST', false,
+    'Check the experiment id; `trellis experiments list` shows them.'),
+  TRELLIS_EXPERIMENT_NAME_NOT_FOUND: spec("Could not find experiment with name '{name}'", 404, 5, 'RESOURCE_DOES_NOT_EXIST',
+    false, 'Check the experiment name; names are case-sensitive.'),
+  TRELLIS_EXPERIMENT_EXISTS: spec('Experiment(name={name}) already exists.', 400, 6, 'RESOURCE_ALREADY_EXISTS', false,
+    'Pick another name, or get the existing experiment by name.'),
+  TRELLIS_EXPERIMENT_NOT_ACTIVE: spec("The experiment {id} must be in the 'active' state. Current state is {state}.",
+    400, 9, 'INVALID_PARAMETER_VALUE', false, 'Restore the experiment first.'),
+  TRELLIS_RUN_NOT_FOUND: spec('Run with id={id} not found', 404, 5, 'RESOURCE_DOES_NOT_EXIST', false,
+    'Check the run id; `trellis runs list` shows them.'),
+  TRELLIS_RUN_NOT_ACTIVE: spec("The run {id} must be in the 'active' state. Current state is {state}.", 400, 9,
+    'INVALID_PARAMETER_VALUE', false, 'Restore the run before writing to it.'),
+  TRELLIS_PARAM_CHANGED: spec(
+    "Changing param values is not allowed. Param with key='{key}' was already logged with value='{old}' for run ID='{runId}'. Attempted logging new value '{new}'.",
+    400, 3, 'INVALID_PARAMETER_VALUE', false, 'Params are write-once; log the new value in a new run.'),
+  TRELLIS_METRIC_NOT_FOUND: spec("Metric '{key}' not found for run {runId}", 404, 5, 'RESOURCE_DOES_NOT_EXIST', false,
+    'Check the metric key.'),
+  TRELLIS_TAG_NOT_FOUND: spec("No tag with name: {key} in {entity}", 404, 5, 'RESOURCE_DOES_NOT_EXIST', false,
+    'Check the tag key.'),
+  TRELLIS_MODEL_NOT_FOUND: spec('Registered Model with name={name} not found', 404, 5, 'RESOURCE_DOES_NOT_EXIST', false,
+    'Check the model name; `trellis models list` shows them.'),
+  TRELLIS_MODEL_EXISTS: spec('Registered Model (name={name}) already exists.', 400, 6, 'RESOURCE_ALREADY_EXISTS', false,
+    'Pick another name, or register a new version of the existing model.'),
+  TRELLIS_MODEL_VERSION_NOT_FOUND: spec('Model Version (name={name}, version={version}) not found', 404, 5,
+    'RESOURCE_DOES_NOT_EXIST', false, 'Check the version number; `trellis models versions <name>` lists them.'),
+  TRELLIS_ALIAS_NOT_FOUND: spec("Registered model alias {alias} not found for model {name}", 404, 5,
+    'RESOURCE_DOES_NOT_EXIST', false, 'Set the alias first, or check its spelling.'),
+  TRELLIS_SOURCE_INVALID: spec("Invalid model version source '{source}': {detail}", 400, 3, 'INVALID_PARAMETER_VALUE',
+    false, 'Register from the run that produced the model (`runs:/<run_id>/<path>` or the run artifact URI).'),
+  TRELLIS_PATH_UNSAFE: spec("Invalid path '{path}': {detail}", 400, 3, 'INVALID_PARAMETER_VALUE', false,
+    'Use a relative path inside the store, without `..`, backslashes, NUL or a scheme.'),
+  TRELLIS_ARTIFACT_NOT_FOUND: spec("Artifact '{path}' not found", 404, 5, 'RESOURCE_DOES_NOT_EXIST', false,
+    'List the run artifacts to see which paths exist.'),
+  TRELLIS_ARTIFACT_INTEGRITY: spec(
+    "Artifact '{path}' failed its integrity check: expected sha256 {expected}, found {actual}. The stored bytes were changed after they were written.",
+    500, 15, 'DATA_LOSS', false, 'Restore the blob from a backup; Trellis will not serve bytes that differ from what was recorded.'),
+  TRELLIS_STORE_URI_INVALID: spec("Invalid store URI '{uri}': {detail}", 400, 3, 'INVALID_PARAMETER_VALUE', false,
+    'Use sqlite:<path> or postgres://… for metadata and file:<path> for artifacts.'),
+  TRELLIS_STORE_UNAVAILABLE: spec('The store is unavailable: {detail}', 503, 14, 'TEMPORARILY_UNAVAILABLE', true,
+    'Check that the database is running and reachable; the request can be retried.'),
+  TRELLIS_SCHEMA_TOO_NEW: spec(
+    'The database schema is at version {found}, newer than this Trellis understands ({supported}).', 500, 9,
+    'INVALID_STATE', false, 'Upgrade Trellis; never point an older release at a newer database.'),
+  TRELLIS_AUDIT_CHAIN_BROKEN: spec('The audit chain is broken at event {seq}: {detail}', 500, 15, 'DATA_LOSS', false,
+    'The audit table was altered outside Trellis; restore it from a backup and investigate who changed it.'),
+  TRELLIS_ENDPOINT_NOT_FOUND: spec('No route for {method} {url}', 404, 12, 'ENDPOINT_NOT_FOUND', false,
+    'Check the path and the HTTP method against the API docs.'),
+  TRELLIS_NOT_IMPLEMENTED: spec('{feature} is not implemented', 501, 12, 'NOT_IMPLEMENTED', false,
+    'Use another route; this one is not supported by this server.'),
+  TRELLIS_INTERNAL: spec('Internal error: {detail}', 500, 13, 'INTERNAL_ERROR', true,
+    'This is a bug in Trellis; report it with the request id.'),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export type ErrorParams = Record<string, string | number | boolean | undefined>;
+
+export class TrellisError extends Error {
+  readonly code: ErrorCode;
+  readonly params: ErrorParams;
+
+  constructor(code: ErrorCode, params: ErrorParams = {}, options?: { cause?: unknown }) {
+    super(formatMessage(ERRORS[code].message, params), options);
+    this.name = 'TrellisError';
+    this.code = code;
+    this.params = params;
+  }
+
+  get spec(): ErrorSpec {
+    return ERRORS[this.code];
+  }
+  get httpStatus(): number {
+    return ERRORS[this.code].http;
+  }
+  get mlflowCode(): string {
+    return ERRORS[this.code].mlflow;
+  }
+  get retryable(): boolean {
+    return ERRORS[this.code].retryable;
+  }
+
+  /** Plain data, safe to send across a worker thread or a queue and to rebuild with {@link fromJSON}. */
+  toJSON(): { code: ErrorCode; message: string; params: ErrorParams } {
+    return { code: this.code, message: this.message, params: this.params };
+  }
+
+  static fromJSON(data: { code: string; params?: ErrorParams }): TrellisError {
+    const code = (data.code in ERRORS ? data.code : 'TRELLIS_INTERNAL') as ErrorCode;
+    return new TrellisError(code, data.params ?? { detail: String(data.code) });
+  }
+}
+
+export function formatMessage(template: string, params: ErrorParams): string {
+  return template.replace(/\{(\w+)\}/g, (_, k: string) => (params[k] === undefined ? `{${k}}` : String(params[k])));
+}
+
+export function isTrellisError(e: unknown): e is TrellisError {
+  return e instanceof TrellisError;
+}
+
+/** Shorthand for the most common error: a field with a bad value. */
+export function invalid(detail: string): TrellisError {
+  return new TrellisError('TRELLIS_INVALID_PARAMETER', { detail });
+}

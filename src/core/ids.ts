@@ -1,0 +1,18 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+
+/** A run id: 32 lowercase hex characters (a uuid4 without dashes), as MLflow clients expect. */
+export function newRunId(): string {
+  return randomUUID().replace(/-/g, '');
+}
+
+const ADJECTIVES = ['amber', 'brave', 'calm', 'daring', 'eager', 'fancy', 'gentle', 'happy', 'icy', 'jolly',
+  'keen', 'lively', 'mellow', 'nimble', 'omniscient', 'proud', 'quiet', 'rare', 'swift', 'tidy', 'upbeat',
+  'vivid', 'witty', 'young', 'zesty'];
+const NOUNS = ['ant', 'bat', 'crane', 'doe', 'eel', 'finch', 'gnu', 'hare', 'ibis', 'jay', 'koi', 'lynx', 'mole',
+  'newt', 'owl', 'puma', 'quail', 'ram', 'seal', 'toad', 'urchin', 'vole', 'wren', 'yak', 'zebu'];
+
+/** A readable random run name such as `swift-owl-417`. */
+export function randomRunName(): string {
+  const b = randomBytes(4);
+  return `${ADJECTIVES[b[0]! % ADJECTIVES.length]}-${NOUNS[b[1]! % NOUNS.length]}-${b.readUInt16BE(2) % 1000}`;
+}

@@ -1,0 +1,374 @@
+/**
+ * The behaviour every MetadataStore must show. Run by each adapter's test with a factory that
+ * returns a fresh, empty store.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { MetadataStore } from './metadata-store.js';
+import { verifyAuditChain } from './audit-chain.js';
+
+const who = { actor: 'alice' };
+
+async function rejectsCode(p: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(p, (e: { code?: string }) => {
+    assert.equal(e.code, code);
+    return true;
+  });
+}
+
+export function describeMetadataStoreContract(name: string, open: () => Promise<{ store: MetadataStore; cleanup?: () => Promise<void> }>): void {
+  describe(`MetadataStore contract: ${name}`, () => {
+    let store: MetadataStore;
+    let cleanup: (() => Promise<void>) | undefined;
+    before(async () => {
+      ({ store, cleanup } = await open());
+    });
+    after(async () => {
+      await store.close();
+      await cleanup?.();
+    });
+
+    describe('experiments', () => {
+      it('has the Default experiment 0', async () => {
+        const e = await store.getExperiment('0');
+        assert.equal(e.name, 'Default');
+        assert.equal(e.lifecycleStage, 'active');
+        assert.equal((await store.getExperimentByName('Default')).experimentId, '0');
+      });
+
+      it('creates, renames, tags, deletes and restores', async () => {
+        const id = await store.createExperiment({ name: 'exp-a', tags: { team: 'x' } }, who);
+        const e = await store.getExperiment(id);
+        assert.equal(e.name, 'exp-a');
+        assert.deepEqual(e.tags, { team: 'x' });
+        assert.match(e.artifactLocation, new RegExp(`/${id}$`));
+        await rejectsCode(store.createExperiment({ name: 'exp-a' }, who), 'TRELLIS_EXPERIMENT_EXISTS');
+        await store.renameExperiment(id, 'exp-b', who);
+        assert.equal((await store.getExperimentByName('exp-b')).experimentId, id);
+        await rejectsCode(store.getExperimentByName('exp-a'), 'TRELLIS_EXPERIMENT_NAME_NOT_FOUND');
+        await store.setExperimentTag(id, 'team', 'y', who);
+        await store.setExperimentTag(id, 'owner', 'bob', who);
+        assert.deepEqual((await store.getExperiment(id)).tags, { team: 'y', owner: 'bob' });
+        await store.deleteExperimentTag(id, 'owner', who);
+        await rejectsCode(store.deleteExperimentTag(id, 'owner', who), 'TRELLIS_TAG_NOT_FOUND');
+
+        const run = await store.createRun({ experimentId: id }, who);
+        const ownDeleted = await store.createRun({ experimentId: id }, who);
+        await store.deleteRun(ownDeleted.info.runId, who);
+        await store.deleteExperiment(id, who);
+        assert.equal((await store.getExperiment(id)).lifecycleStage, 'deleted');
+        assert.equal((await store.getRun(run.info.runId)).info.lifecycleStage, 'deleted');
+        await rejectsCode(store.createRun({ experimentId: id }, who), 'TRELLIS_EXPERIMENT_NOT_ACTIVE');
+        await store.restoreExperiment(id, who);
+        assert.equal((await store.getRun(run.info.runId)).info.lifecycleStage, 'active');
+        assert.equal((await store.getRun(ownDeleted.info.runId)).info.lifecycleStage, 'deleted', 'a run deleted on its own stays deleted');
+      });
+
+      it('searches with filter, order and pages', async () => {
+        for (const n of ['s-1', 's-2', 's-3']) await store.createExperiment({ name: n, tags: { kind: n === 's-2' ? 'odd' : 'even' } }, who);
+        const all = await store.searchExperiments({ filter: [{ kind: 'attribute', key: 'name', comparator: 'LIKE', value: 's-%' }], orderBy: [{ kind: 'attribute', key: 'name', ascending: false }] });
+        assert.deepEqual(all.items.map((e) => e.name), ['s-3', 's-2', 's-1']);
+        assert.equal(all.nextPageToken, undefined);
+        const tagged = await store.searchExperiments({ filter: [{ kind: 'tag', key: 'kind', comparator: '=', value: 'odd' }] });
+        assert.deepEqual(tagged.items.map((e) => e.name), ['s-2']);
+        const p1 = await store.searchExperiments({ filter: [{ kind: 'attribute', key: 'name', comparator: 'LIKE', value: 's-%' }], orderBy: [{ kind: 'attribute', key: 'name', ascending: true }], maxResults: 2 });
+        assert.deepEqual(p1.items.map((e) => e.name), ['s-1', 's-2']);
+        assert.ok(p1.nextPageToken);
+        const p2 = await store.searchExperiments({ filter: [{ kind: 'attribute', key: 'name', comparator: 'LIKE', value: 's-%' }], orderBy: [{ kind: 'attribute', key: 'name', ascending: true }], maxResults: 2, pageToken: p1.nextPageToken });
+        assert.deepEqual(p2.items.map((e) => e.name), ['s-3']);
+        assert.equal(p2.nextPageToken, undefined);
+        await rejectsCode(store.searchExperiments({ pageToken: 'garbage!' }), 'TRELLIS_PAGE_TOKEN_INVALID');
+        // LIKE is case-sensitive, ILIKE is not.
+        assert.equal((await store.searchExperiments({ filter: [{ kind: 'attribute', key: 'name', comparator: 'LIKE', value: 'S-%' }] })).items.length, 0);
+        assert.equal((await store.searchExperiments({ filter: [{ kind: 'attribute', key: 'name', comparator: 'ILIKE', value: 'S-%' }] })).items.length, 3);
+      });
+
+      it('reports unknown experiments', async () => {
+        await rejectsCode(store.getExperiment('999999'), 'TRELLIS_EXPERIMENT_NOT_FOUND');
+        await rejectsCode(store.getExperiment('abc'), 'TRELLIS_EXPERIMENT_NOT_FOUND');
+      });
+    });
+
+    describe('runs', () => {
+      let expId: string;
+      before(async () => {
+        expId = await store.createExperiment({ name: 'runs-exp' }, who);
+      });
+
+      it('creates a run with a name, user and artifact uri, and syncs mlflow.runName', async () => {
+        const r = await store.createRun({ experimentId: expId, runName: 'first', userId: 'bob', startTime: 1000, tags: { a: 'b' } }, who);
+        assert.equal(r.info.runName, 'first');
+        assert.equal(r.info.userId, 'bob');
+        assert.equal(r.info.status, 'RUNNING');
+        assert.equal(r.info.startTime, 1000);
+        assert.equal(r.info.endTime, undefined);
+        assert.match(r.info.runId, /^[0-9a-f]{32}$/);
+        assert.ok(r.info.artifactUri.endsWith(`/${expId}/${r.info.runId}/artifacts`));
+        assert.equal(r.data.tags['mlflow.runName'], 'first');
+        const info = await store.updateRun(r.info.runId, { status: 'FINISHED', endTime: 2000, runName: 'renamed' }, who);
+        assert.equal(info.status, 'FINISHED');
+        assert.equal(info.endTime, 2000);
+        assert.equal((await store.getRun(r.info.runId)).data.tags['mlflow.runName'], 'renamed');
+        const generated = await store.createRun({ experimentId: expId }, who);
+        assert.ok(generated.info.runName.length > 0);
+      });
+
+      it('keeps params write-once and metric history, with latest by step, timestamp, value', async () => {
+        const r = await store.createRun({ experimentId: expId }, who);
+        const id = r.info.runId;
+        await store.logBatch(id, { params: [{ key: 'alpha', value: '0.5' }] }, who);
+        await store.logBatch(id, { params: [{ key: 'alpha', value: '0.5' }] }, who);
+        await rejectsCode(store.logBatch(id, { params: [{ key: 'alpha', value: '0.6' }] }, who), 'TRELLIS_PARAM_CHANGED');
+        await store.logBatch(id, {
+          metrics: [
+            { key: 'loss', value: 3, timestamp: 10, step: 2 },
+            { key: 'loss', value: 1, timestamp: 50, step: 1 },
+            { key: 'loss', value: 2, timestamp: 10, step: 2 },
+            { key: 'loss', value: 5, timestamp: 5, step: 2 },
+          ],
+        }, who);
+        await store.logBatch(id, { metrics: [{ key: 'loss', value: 0.5, timestamp: 11, step: 2 }] }, who);
+        const run = await store.getRun(id);
+        assert.deepEqual(run.data.metrics, [{ key: 'loss', value: 0.5, timestamp: 11, step: 2 }]);
+        assert.deepEqual(run.data.params, { alpha: '0.5' });
+        const h = await store.getMetricHistory(id, 'loss');
+        assert.equal(h.items.length, 5);
+        assert.deepEqual(h.items.map((m) => m.step), [1, 2, 2, 2, 2]);
+        const p = await store.getMetricHistory(id, 'loss', { maxResults: 2 });
+        assert.equal(p.items.length, 2);
+        const p2 = await store.getMetricHistory(id, 'loss', { maxResults: 10, pageToken: p.nextPageToken });
+        assert.equal(p2.items.length, 3);
+      });
+
+      it('stores NaN and infinities', async () => {
+        const r = await store.createRun({ experimentId: expId }, who);
+        await store.logBatch(r.info.runId, {
+          metrics: [
+            { key: 'nan', value: Number.NaN, timestamp: 1, step: 0 },
+            { key: 'inf', value: Number.POSITIVE_INFINITY, timestamp: 1, step: 0 },
+            { key: 'ninf', value: Number.NEGATIVE_INFINITY, timestamp: 1, step: 0 },
+          ],
+        }, who);
+        const m = Object.fromEntries((await store.getRun(r.info.runId)).data.metrics.map((x) => [x.key, x.value]));
+        assert.ok(Number.isNaN(m.nan));
+        assert.equal(m.inf, Number.POSITIVE_INFINITY);
+        assert.equal(m.ninf, Number.NEGATIVE_INFINITY);
+        assert.ok(Number.isNaN((await store.getMetricHistory(r.info.runId, 'nan')).items[0]!.value));
+      });
+
+      it('refuses an over-limit batch and writes nothing of it', async () => {
+        const r = await store.createRun({ experimentId: expId }, who);
+        const metrics = Array.from({ length: 1001 }, (_, i) => ({ key: `m${i}`, value: i, timestamp: 1, step: 0 }));
+        await rejectsCode(store.logBatch(r.info.runId, { metrics }, who), 'TRELLIS_LIMIT_EXCEEDED');
+        const params = Array.from({ length: 101 }, (_, i) => ({ key: `p${i}`, value: 'v' }));
+        await rejectsCode(store.logBatch(r.info.runId, { params }, who), 'TRELLIS_LIMIT_EXCEEDED');
+        // A batch that fails half-way (second param changes a value) leaves nothing behind.
+        await store.logBatch(r.info.runId, { params: [{ key: 'fixed', value: '1' }] }, who);
+        await rejectsCode(store.logBatch(r.info.runId, {
+          metrics: [{ key: 'partial', value: 1, timestamp: 1, step: 0 }],
+          params: [{ key: 'new', value: 'x' }, { key: 'fixed', value: '2' }],
+        }, who), 'TRELLIS_PARAM_CHANGED');
+        const run = await store.getRun(r.info.runId);
+        assert.deepEqual(run.data.metrics, []);
+        assert.deepEqual(run.data.params, { fixed: '1' });
+        await rejectsCode(store.logBatch(r.info.runId, { params: [{ key: '../x', value: '1' }] }, who), 'TRELLIS_INVALID_PARAMETER');
+        await rejectsCode(store.logBatch(r.info.runId, { params: [{ key: 'big', value: 'x'.repeat(6001) }] }, who), 'TRELLIS_INVALID_PARAMETER');
+      });
+
+      it('refuses writes to a deleted run and restores it', async () => {
+        const r = await store.createRun({ experimentId: expId }, who);
+        await store.deleteRun(r.info.runId, who);
+        await assert.rejects(store.logBatch(r.info.runId, { tags: [{ key: 'a', value: 'b' }] }, who), (e: Error & { code?: string }) =>
+          e.code === 'TRELLIS_RUN_NOT_ACTIVE' && e.message === `The run ${r.info.runId} must be in the 'active' state. Current state is deleted.`);
+        await rejectsCode(store.updateRun(r.info.runId, { status: 'FAILED' }, who), 'TRELLIS_RUN_NOT_ACTIVE');
+        assert.equal((await store.getRun(r.info.runId)).info.lifecycleStage, 'deleted');
+        await store.restoreRun(r.info.runId, who);
+        await store.logBatch(r.info.runId, { tags: [{ key: 'a', value: 'b' }] }, who);
+        await store.deleteRunTag(r.info.runId, 'a', who);
+        await rejectsCode(store.deleteRunTag(r.info.runId, 'a', who), 'TRELLIS_TAG_NOT_FOUND');
+        await rejectsCode(store.getRun('0'.repeat(32)), 'TRELLIS_RUN_NOT_FOUND');
+      });
+
+      it('records dataset inputs', async () => {
+        const r = await store.createRun({ experimentId: expId }, who);
+        await store.logInputs(r.info.runId, [{ dataset: { name: 'bike', digest: 'abc', sourceType: 'local', source: '{"uri":"x.csv"}' }, tags: { 'mlflow.data.context': 'training' } }], who);
+        const run = await store.getRun(r.info.runId);
+        assert.deepEqual(run.inputs.datasetInputs, [{ dataset: { name: 'bike', digest: 'abc', sourceType: 'local', source: '{"uri":"x.csv"}' }, tags: { 'mlflow.data.context': 'training' } }]);
+        const found = await store.searchRuns({ experimentIds: [expId], filter: [{ kind: 'dataset', key: 'name', comparator: '=', value: 'bike' }] });
+        assert.deepEqual(found.items.map((x) => x.info.runId), [r.info.runId]);
+        const ctx = await store.searchRuns({ experimentIds: [expId], filter: [{ kind: 'dataset', key: 'context', comparator: '=', value: 'training' }] });
+        assert.deepEqual(ctx.items.map((x) => x.info.runId), [r.info.runId]);
+      });
+    });
+
+    describe('run search', () => {
+      let expId: string;
+      const ids: string[] = [];
+      before(async () => {
+        expId = await store.createExperiment({ name: 'search-exp' }, who);
+        for (let i = 0; i < 6; i++) {
+          const r = await store.createRun({ experimentId: expId, runName: `run-${i}`, startTime: 1000 + i }, who);
+          ids.push(r.info.runId);
+          const metrics = [{ key: 'rmse', value: 10 - i, timestamp: 1, step: 0 }];
+          if (i % 2 === 0) metrics.push({ key: 'acc', value: i / 10, timestamp: 1, step: 0 });
+          await store.logBatch(r.info.runId, { metrics, params: [{ key: 'alpha', value: String(i % 3) }], tags: [{ key: 'team', value: i < 3 ? 'Red' : 'blue' }] }, who);
+        }
+        await store.updateRun(ids[5]!, { status: 'FINISHED', endTime: 5000 }, who);
+        await store.deleteRun(ids[4]!, who);
+      });
+
+      it('defaults to start_time DESC over active runs', async () => {
+        const r = await store.searchRuns({ experimentIds: [expId] });
+        assert.deepEqual(r.items.map((x) => x.info.runName), ['run-5', 'run-3', 'run-2', 'run-1', 'run-0']);
+        const del = await store.searchRuns({ experimentIds: [expId], viewType: 'DELETED_ONLY' });
+        assert.deepEqual(del.items.map((x) => x.info.runName), ['run-4']);
+        assert.equal((await store.searchRuns({ experimentIds: [expId], viewType: 'ALL' })).items.length, 6);
+      });
+
+      it('filters by metric, param, tag and attribute', async () => {
+        const names = async (filter: Parameters<MetadataStore['searchRuns']>[0]['filter']) =>
+          (await store.searchRuns({ experimentIds: [expId], filter, orderBy: [{ kind: 'attribute', key: 'start_time', ascending: true }] })).items.map((x) => x.info.runName);
+        assert.deepEqual(await names([{ kind: 'metric', key: 'rmse', comparator: '<', value: 8 }]), ['run-3', 'run-5']);
+        assert.deepEqual(await names([{ kind: 'metric', key: 'acc', comparator: '>=', value: 0 }]), ['run-0', 'run-2']);
+        assert.deepEqual(await names([{ kind: 'param', key: 'alpha', comparator: '=', value: '0' }]), ['run-0', 'run-3']);
+        assert.deepEqual(await names([{ kind: 'tag', key: 'team', comparator: 'LIKE', value: 'R%' }]), ['run-0', 'run-1', 'run-2']);
+        assert.deepEqual(await names([{ kind: 'tag', key: 'team', comparator: 'ILIKE', value: 'r%' }]), ['run-0', 'run-1', 'run-2']);
+        assert.deepEqual(await names([{ kind: 'tag', key: 'team', comparator: '!=', value: 'Red' }]), ['run-3', 'run-5']);
+        assert.deepEqual(await names([{ kind: 'attribute', key: 'status', comparator: '=', value: 'FINISHED' }]), ['run-5']);
+        assert.deepEqual(await names([{ kind: 'attribute', key: 'run_name', comparator: 'LIKE', value: 'run-_' }, { kind: 'metric', key: 'rmse', comparator: '>', value: 8.5 }]), ['run-0', 'run-1']);
+        assert.deepEqual(await names([{ kind: 'attribute', key: 'run_id', comparator: 'IN', value: [ids[1]!, ids[2]!] }]), ['run-1', 'run-2']);
+        assert.deepEqual(await names([{ kind: 'metric', key: 'missing', comparator: '>', value: 0 }]), []);
+      });
+
+      it('orders by metric with missing values last, and pages', async () => {
+        const byAcc = await store.searchRuns({ experimentIds: [expId], orderBy: [{ kind: 'metric', key: 'acc', ascending: false }] });
+        assert.deepEqual(byAcc.items.map((x) => x.info.runName), ['run-2', 'run-0', 'run-5', 'run-3', 'run-1']);
+        const byAccAsc = await store.searchRuns({ experimentIds: [expId], orderBy: [{ kind: 'metric', key: 'acc', ascending: true }] });
+        assert.deepEqual(byAccAsc.items.map((x) => x.info.runName).slice(0, 2), ['run-0', 'run-2']);
+        const seen: string[] = [];
+        let token: string | undefined;
+        do {
+          const page = await store.searchRuns({ experimentIds: [expId], orderBy: [{ kind: 'metric', key: 'rmse', ascending: true }], maxResults: 2, pageToken: token });
+          seen.push(...page.items.map((x) => x.info.runName));
+          token = page.nextPageToken;
+        } while (token);
+        assert.deepEqual(seen, ['run-5', 'run-3', 'run-2', 'run-1', 'run-0']);
+        await rejectsCode(store.searchRuns({ experimentIds: [expId], maxResults: 50001 }), 'TRELLIS_INVALID_PARAMETER');
+      });
+    });
+
+    describe('registry', () => {
+      let runId: string;
+      before(async () => {
+        runId = (await store.createRun({ experimentId: '0' }, who)).info.runId;
+      });
+
+      it('creates, gets, renames, describes, tags and deletes models', async () => {
+        const m = await store.createRegisteredModel({ name: 'm1', description: 'first', tags: { t: '1' } }, who);
+        assert.equal(m.name, 'm1');
+        assert.equal(m.description, 'first');
+        assert.deepEqual(m.tags, { t: '1' });
+        await rejectsCode(store.createRegisteredModel({ name: 'm1' }, who), 'TRELLIS_MODEL_EXISTS');
+        await store.createModelVersion({ name: 'm1', source: 'mlflow-artifacts:/0/x/artifacts/model', runId }, who);
+        const renamed = await store.renameRegisteredModel('m1', 'm1b', who);
+        assert.equal(renamed.name, 'm1b');
+        assert.equal((await store.getModelVersion('m1b', '1')).name, 'm1b');
+        await rejectsCode(store.getRegisteredModel('m1'), 'TRELLIS_MODEL_NOT_FOUND');
+        assert.equal((await store.updateRegisteredModel('m1b', 'second', who)).description, 'second');
+        await store.setRegisteredModelTag('m1b', 'owner', 'ops', who);
+        await store.deleteRegisteredModelTag('m1b', 't', who);
+        assert.deepEqual((await store.getRegisteredModel('m1b')).tags, { owner: 'ops' });
+        await store.deleteRegisteredModel('m1b', who);
+        await rejectsCode(store.getRegisteredModel('m1b'), 'TRELLIS_MODEL_NOT_FOUND');
+        await rejectsCode(store.getModelVersion('m1b', '1'), 'TRELLIS_MODEL_NOT_FOUND');
+      });
+
+      it('numbers versions, never reuses a number, transitions stages and archives existing', async () => {
+        await store.createRegisteredModel({ name: 'm2' }, who);
+        const v1 = await store.createModelVersion({ name: 'm2', source: 's1', runId, tags: { k: 'v' } }, who);
+        const v2 = await store.createModelVersion({ name: 'm2', source: 's2' }, who);
+        assert.equal(v1.version, '1');
+        assert.equal(v2.version, '2');
+        assert.equal(v1.currentStage, 'None');
+        assert.equal(v1.status, 'READY');
+        assert.equal(v1.runId, runId);
+        assert.deepEqual(v1.tags, { k: 'v' });
+        await store.deleteModelVersion('m2', '2', who);
+        assert.equal((await store.createModelVersion({ name: 'm2', source: 's3' }, who)).version, '3');
+        await store.transitionStage('m2', '1', 'production' as never, false, who);
+        const v3 = await store.transitionStage('m2', '3', 'Production', true, who);
+        assert.equal(v3.currentStage, 'Production');
+        assert.equal((await store.getModelVersion('m2', '1')).currentStage, 'Archived');
+        const latest = await store.getLatestVersions('m2', ['Production']);
+        assert.deepEqual(latest.map((v) => v.version), ['3']);
+        assert.deepEqual((await store.getLatestVersions('m2')).map((v) => `${v.version}:${v.currentStage}`).sort(), ['1:Archived', '3:Production']);
+        await rejectsCode(store.transitionStage('m2', '1', 'Live' as never, false, who), 'TRELLIS_INVALID_PARAMETER');
+        await rejectsCode(store.getModelVersion('m2', '2'), 'TRELLIS_MODEL_VERSION_NOT_FOUND');
+        await rejectsCode(store.getModelVersion('m2', 'abc'), 'TRELLIS_INVALID_PARAMETER');
+        await rejectsCode(store.createModelVersion({ name: 'm2', source: 's', runId: 'f'.repeat(32) }, who), 'TRELLIS_RUN_NOT_FOUND');
+        await store.updateModelVersion('m2', '1', 'old one', who);
+        await store.setModelVersionTag('m2', '1', 'q', 'r', who);
+        await store.deleteModelVersionTag('m2', '1', 'k', who);
+        const v = await store.getModelVersion('m2', '1');
+        assert.equal(v.description, 'old one');
+        assert.deepEqual(v.tags, { q: 'r' });
+      });
+
+      it('moves aliases and searches models and versions', async () => {
+        await store.createRegisteredModel({ name: 'm3' }, who);
+        await store.createModelVersion({ name: 'm3', source: 'a', runId }, who);
+        await store.createModelVersion({ name: 'm3', source: 'b' }, who);
+        await store.setAlias('m3', 'champion', '1', who);
+        await store.setAlias('m3', 'champion', '2', who);
+        assert.equal((await store.getVersionByAlias('m3', 'champion')).version, '2');
+        assert.deepEqual((await store.getRegisteredModel('m3')).aliases, { champion: '2' });
+        assert.deepEqual((await store.getModelVersion('m3', '2')).aliases, ['champion']);
+        await rejectsCode(store.setAlias('m3', 'champion', '9', who), 'TRELLIS_MODEL_VERSION_NOT_FOUND');
+        await rejectsCode(store.setAlias('m3', 'v1', '1', who), 'TRELLIS_INVALID_PARAMETER');
+        await store.deleteAlias('m3', 'champion', who);
+        await rejectsCode(store.getVersionByAlias('m3', 'champion'), 'TRELLIS_ALIAS_NOT_FOUND');
+
+        const models = await store.searchRegisteredModels({ filter: [{ kind: 'attribute', key: 'name', comparator: 'LIKE', value: 'm%' }] });
+        assert.deepEqual(models.items.map((m) => m.name), ['m2', 'm3']);
+        const byRun = await store.searchModelVersions({ filter: [{ kind: 'attribute', key: 'run_id', comparator: '=', value: runId }], orderBy: [{ kind: 'attribute', key: 'name', ascending: true }] });
+        assert.deepEqual(byRun.items.map((v) => `${v.name}/${v.version}`), ['m2/1', 'm3/1']);
+        const byName = await store.searchModelVersions({ filter: [{ kind: 'attribute', key: 'name', comparator: '=', value: 'm3' }, { kind: 'attribute', key: 'version_number', comparator: '>', value: 1 }] });
+        assert.deepEqual(byName.items.map((v) => v.version), ['2']);
+      });
+
+      it('keeps one final alias value under 50 concurrent updates, with events in commit order', async () => {
+        await store.createRegisteredModel({ name: 'race' }, who);
+        for (let i = 0; i < 5; i++) await store.createModelVersion({ name: 'race', source: `s${i}` }, who);
+        const before = (await store.listAuditEvents({ entityType: 'registered_model', entityId: 'race' })).length;
+        await Promise.all(Array.from({ length: 50 }, (_, i) => store.setAlias('race', 'champion', String((i % 5) + 1), { actor: `u${i}` })));
+        const final = (await store.getVersionByAlias('race', 'champion')).version;
+        const events = (await store.listAuditEvents({ entityType: 'registered_model', entityId: 'race' })).slice(before).filter((e) => e.action === 'set_alias');
+        assert.ok(events.length >= 5 && events.length <= 50);
+        // Each event's "before" is the previous event's "after": the events are in commit order.
+        let prev: string | null = null;
+        for (const e of events) {
+          assert.equal((e.before as { version: string | null }).version, prev);
+          prev = (e.after as { version: string }).version;
+        }
+        assert.equal(prev, final);
+      });
+    });
+
+    describe('audit', () => {
+      it('writes an event per change in the same transaction, and the chain verifies', async () => {
+        const beforeCount = (await store.listAuditEvents({ limit: 1_000_000 })).length;
+        const id = await store.createExperiment({ name: 'audited' }, who);
+        const r = await store.createRun({ experimentId: id }, who);
+        await store.logBatch(r.info.runId, { metrics: [{ key: 'm', value: 1, timestamp: 1, step: 0 }] }, who);
+        await assert.rejects(store.logBatch(r.info.runId, { params: [{ key: 'bad key!', value: '1' }] }, who));
+        const events = (await store.listAuditEvents({ limit: 1_000_000 })).slice(beforeCount);
+        assert.deepEqual(events.map((e) => e.action), ['create_experiment', 'create_run', 'log_batch']);
+        assert.equal(events[0]!.actor, 'alice');
+        const all = await store.listAuditEvents({ limit: 1_000_000 });
+        const v = verifyAuditChain(all);
+        assert.equal(v.ok, true, JSON.stringify(v.firstBad));
+        assert.equal(v.checked, all.length);
+      });
+    });
+  });
+}

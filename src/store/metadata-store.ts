@@ -1,0 +1,195 @@
+/**
+ * The metadata port: everything Trellis records about experiments, runs and models, and the audit
+ * trail of every change to them. Engines and the API talk only to this interface; the SQL
+ * implementation (`sql/sql-metadata-store.ts`) runs it on SQLite and on PostgreSQL, and
+ * `metadata-store.contract.ts` is the behaviour every implementation must show.
+ *
+ * The store owns the invariants that need a transaction: params are write-once, writes to deleted
+ * runs fail, versions number 1, 2, 3 within a model, an alias points at one version, batches are
+ * all-or-nothing within MLflow's size limits, and each change appends its audit event in the same
+ * transaction as the change.
+ */
+import type { Clause, OrderKey, Page, ViewType } from './search-types.js';
+
+export type LifecycleStage = 'active' | 'deleted';
+export type RunStatus = 'RUNNING' | 'SCHEDULED' | 'FINISHED' | 'FAILED' | 'KILLED';
+export type Stage = 'None' | 'Staging' | 'Production' | 'Archived';
+export type Tags = Record<string, string>;
+
+/** Who made a change: a user name, a token id, or `trellis` for the platform's own decisions. */
+export interface Actor {
+  actor: string;
+}
+
+export interface Experiment {
+  experimentId: string;
+  name: string;
+  artifactLocation: string;
+  lifecycleStage: LifecycleStage;
+  creationTime: number;
+  lastUpdateTime: number;
+  tags: Tags;
+}
+
+export interface RunInfo {
+  runId: string;
+  runName: string;
+  experimentId: string;
+  userId: string;
+  status: RunStatus;
+  startTime: number;
+  endTime?: number;
+  artifactUri: string;
+  lifecycleStage: LifecycleStage;
+}
+
+export interface Metric {
+  key: string;
+  value: number;
+  timestamp: number;
+  step: number;
+}
+
+export interface DatasetInput {
+  dataset: { name: string; digest: string; sourceType: string; source: string; schema?: string; profile?: string };
+  tags: Tags;
+}
+
+export interface Run {
+  info: RunInfo;
+  data: { metrics: Metric[]; params: Record<string, string>; tags: Tags };
+  inputs: { datasetInputs: DatasetInput[] };
+}
+
+export interface RegisteredModel {
+  name: string;
+  creationTimestamp: number;
+  lastUpdatedTimestamp: number;
+  userId?: string;
+  description?: string;
+  tags: Tags;
+  aliases: Record<string, string>;
+  latestVersions: ModelVersion[];
+}
+
+export type ModelVersionStatus = 'PENDING_REGISTRATION' | 'FAILED_REGISTRATION' | 'READY';
+
+export interface ModelVersion {
+  name: string;
+  version: string;
+  creationTimestamp: number;
+  lastUpdatedTimestamp: number;
+  userId?: string;
+  currentStage: Stage;
+  description?: string;
+  source: string;
+  runId?: string;
+  runLink?: string;
+  status: ModelVersionStatus;
+  statusMessage?: string;
+  tags: Tags;
+  aliases: string[];
+}
+
+export interface AuditEvent {
+  seq: number;
+  time: number;
+  actor: string;
+  action: string;
+  entityType: string;
+  entityId: string;
+  before: unknown;
+  after: unknown;
+  prevHash: string;
+  hash: string;
+}
+
+export interface SearchQuery {
+  filter?: Clause[];
+  orderBy?: OrderKey[];
+  maxResults?: number;
+  pageToken?: string;
+}
+
+export interface CreateRunInput {
+  experimentId: string;
+  userId?: string;
+  runName?: string;
+  startTime?: number;
+  tags?: Tags;
+}
+
+export interface LogBatchInput {
+  metrics?: Metric[];
+  params?: { key: string; value: string }[];
+  tags?: { key: string; value: string }[];
+}
+
+export interface CreateModelVersionInput {
+  name: string;
+  source: string;
+  runId?: string;
+  runLink?: string;
+  description?: string;
+  tags?: Tags;
+}
+
+export interface MetadataStore {
+  /** A short name of the backend (`sqlite`, `postgres`) for logs and `/version`. */
+  readonly kind: string;
+  /** The schema version the database is at after migrations ran. */
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+
+  // Experiments
+  createExperiment(input: { name: string; artifactLocation?: string; tags?: Tags }, who: Actor): Promise<string>;
+  getExperiment(id: string): Promise<Experiment>;
+  getExperimentByName(name: string): Promise<Experiment>;
+  searchExperiments(q: SearchQuery & { viewType?: ViewType }): Promise<Page<Experiment>>;
+  renameExperiment(id: string, newName: string, who: Actor): Promise<void>;
+  deleteExperiment(id: string, who: Actor): Promise<void>;
+  restoreExperiment(id: string, who: Actor): Promise<void>;
+  setExperimentTag(id: string, key: string, value: string, who: Actor): Promise<void>;
+  deleteExperimentTag(id: string, key: string, who: Actor): Promise<void>;
+
+  // Runs
+  createRun(input: CreateRunInput, who: Actor): Promise<Run>;
+  getRun(runId: string): Promise<Run>;
+  updateRun(runId: string, patch: { status?: RunStatus; endTime?: number; runName?: string }, who: Actor): Promise<RunInfo>;
+  deleteRun(runId: string, who: Actor): Promise<void>;
+  restoreRun(runId: string, who: Actor): Promise<void>;
+  /** All-or-nothing; enforces MLflow's limits and write-once params. */
+  logBatch(runId: string, batch: LogBatchInput, who: Actor): Promise<void>;
+  deleteRunTag(runId: string, key: string, who: Actor): Promise<void>;
+  logInputs(runId: string, datasets: DatasetInput[], who: Actor): Promise<void>;
+  getMetricHistory(runId: string, key: string, page?: { maxResults?: number; pageToken?: string }): Promise<Page<Metric>>;
+  searchRuns(q: SearchQuery & { experimentIds: string[]; viewType?: ViewType }): Promise<Page<Run>>;
+
+  // Registered models
+  createRegisteredModel(input: { name: string; description?: string; tags?: Tags }, who: Actor): Promise<RegisteredModel>;
+  getRegisteredModel(name: string): Promise<RegisteredModel>;
+  searchRegisteredModels(q: SearchQuery): Promise<Page<RegisteredModel>>;
+  renameRegisteredModel(name: string, newName: string, who: Actor): Promise<RegisteredModel>;
+  updateRegisteredModel(name: string, description: string, who: Actor): Promise<RegisteredModel>;
+  deleteRegisteredModel(name: string, who: Actor): Promise<void>;
+  setRegisteredModelTag(name: string, key: string, value: string, who: Actor): Promise<void>;
+  deleteRegisteredModelTag(name: string, key: string, who: Actor): Promise<void>;
+  getLatestVersions(name: string, stages?: string[]): Promise<ModelVersion[]>;
+
+  // Model versions
+  createModelVersion(input: CreateModelVersionInput, who: Actor): Promise<ModelVersion>;
+  getModelVersion(name: string, version: string): Promise<ModelVersion>;
+  updateModelVersion(name: string, version: string, description: string, who: Actor): Promise<ModelVersion>;
+  deleteModelVersion(name: string, version: string, who: Actor): Promise<void>;
+  searchModelVersions(q: SearchQuery): Promise<Page<ModelVersion>>;
+  transitionStage(name: string, version: string, stage: Stage, archiveExisting: boolean, who: Actor): Promise<ModelVersion>;
+  setModelVersionTag(name: string, version: string, key: string, value: string, who: Actor): Promise<void>;
+  deleteModelVersionTag(name: string, version: string, key: string, who: Actor): Promise<void>;
+  setAlias(name: string, alias: string, version: string, who: Actor): Promise<void>;
+  deleteAlias(name: string, alias: string, who: Actor): Promise<void>;
+  getVersionByAlias(name: string, alias: string): Promise<ModelVersion>;
+
+  // Audit
+  /** Events in commit order, from `afterSeq` (exclusive), optionally for one entity. */
+  listAuditEvents(q?: { afterSeq?: number; limit?: number; entityType?: string; entityId?: string }): Promise<AuditEvent[]>;
+}

@@ -1,0 +1,121 @@
+import pg from 'pg';
+import { TrellisError } from '../../core/errors.js';
+import type { Row, SqlDialect, SqlDriver, SqlExecutor, SqlValue } from '../sql/sql-driver.js';
+
+const postgresDialect: SqlDialect = {
+  name: 'postgres',
+  types: { bigint: 'BIGINT', double: 'DOUBLE PRECISION', text: 'TEXT', autoId: 'BIGSERIAL PRIMARY KEY' },
+  like: (expr) => `${expr} LIKE ?`,
+  ilike: (expr) => `${expr} ILIKE ?`,
+  likePattern: (p) => p,
+};
+
+/** Every write transaction takes this advisory lock first, so writers commit one at a time. */
+const WRITE_LOCK_KEY = 7_262_435_100;
+
+function toPg(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+// int8 and numeric come back as strings by default; Trellis keeps ms timestamps and counts,
+// which fit a double exactly.
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === 20 || oid === 1700) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+function wrapConnError(e: unknown): never {
+  const code = (e as { code?: string }).code;
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === '57P01' || code === '57P03') {
+    throw new TrellisError('TRELLIS_STORE_UNAVAILABLE', { detail: String((e as Error).message) }, { cause: e });
+  }
+  throw e;
+}
+
+class PgExecutor implements SqlExecutor {
+  constructor(protected readonly client: pg.Pool | pg.PoolClient) {}
+  async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    try {
+      const r = await this.client.query({ text: toPg(sql), values: params as unknown[] });
+      return r.rows as T[];
+    } catch (e) {
+      return wrapConnError(e);
+    }
+  }
+  async run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }> {
+    try {
+      const r = await this.client.query({ text: toPg(sql), values: params as unknown[] });
+      return { changes: r.rowCount ?? 0 };
+    } catch (e) {
+      return wrapConnError(e);
+    }
+  }
+  async runMany(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<void> {
+    // One round trip per row would cap ingest at network latency; fold rows into multi-row VALUES.
+    const m = /^(.*?VALUES\s*)\((.*?)\)(.*)$/is.exec(sql);
+    if (!m) {
+      for (const r of rows) await this.run(sql, r);
+      return;
+    }
+    const [, head, tuple, tail] = m;
+    const width = (tuple!.match(/\?/g) ?? []).length;
+    const chunk = Math.max(1, Math.floor(30000 / Math.max(1, width)));
+    for (let i = 0; i < rows.length; i += chunk) {
+      const part = rows.slice(i, i + chunk);
+      const values = part.map(() => `(${tuple})`).join(',');
+      await this.run(`${head}${values}${tail}`, part.flat());
+    }
+  }
+}
+
+export class PostgresDriver extends PgExecutor implements SqlDriver {
+  readonly dialect = postgresDialect;
+
+  private constructor(private readonly pool: pg.Pool) {
+    super(pool);
+  }
+
+  static async open(uri: string): Promise<PostgresDriver> {
+    const pool = new pg.Pool({ connectionString: uri, max: 10, types });
+    pool.on('error', () => {
+      /* idle client errors surface on the next query */
+    });
+    const d = new PostgresDriver(pool);
+    await d.query('SELECT 1');
+    return d;
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.transaction(async (tx) => {
+      await (tx as PgExecutor).query(sql);
+    });
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      return wrapConnError(e);
+    }
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK_KEY]);
+      const out = await fn(new PgExecutor(client));
+      await client.query('COMMIT');
+      return out;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Versioned schema migrations, applied in order and each in its own transaction. A database
+ * written by an older Trellis opens and upgrades; one written by a newer Trellis is refused rather
+ * than misread. Never edit a migration that has shipped: add the next one.
+ */
+import { TrellisError } from '../../core/errors.js';
+import type { SqlDialect, SqlDriver } from './sql-driver.js';
+
+export interface Migration {
+  version: number;
+  description: string;
+  sql: (d: SqlDialect) => string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'experiments, runs, metrics, params, tags, registry and the audit chain',
+    sql: ({ types: t }) => `
+CREATE TABLE experiments (
+  experiment_id ${t.autoId},
+  name ${t.text} NOT NULL UNIQUE,
+  artifact_location ${t.text} NOT NULL,
+  lifecycle_stage ${t.text} NOT NULL DEFAULT 'active',
+  creation_time ${t.bigint} NOT NULL,
+  last_update_time ${t.bigint} NOT NULL
+);
+CREATE TABLE experiment_tags (
+  experiment_id ${t.bigint} NOT NULL REFERENCES experiments(experiment_id),
+  key ${t.text} NOT NULL,
+  value ${t.text} NOT NULL,
+  PRIMARY KEY (experiment_id, key)
+);
+CREATE TABLE runs (
+  run_uuid ${t.text} PRIMARY KEY,
+  name ${t.text} NOT NULL,
+  experiment_id ${t.bigint} NOT NULL REFERENCES experiments(experiment_id),
+  user_id ${t.text} NOT NULL,
+  status ${t.text} NOT NULL,
+  start_time ${t.bigint} NOT NULL,
+  end_time ${t.bigint},
+  artifact_uri ${t.text} NOT NULL,
+  lifecycle_stage ${t.text} NOT NULL DEFAULT 'active',
+  deleted_time ${t.bigint}
+);
+CREATE INDEX runs_by_experiment ON runs (experiment_id, lifecycle_stage, start_time);
+CREATE TABLE params (
+  run_uuid ${t.text} NOT NULL REFERENCES runs(run_uuid),
+  key ${t.text} NOT NULL,
+  value ${t.text} NOT NULL,
+  PRIMARY KEY (run_uuid, key)
+);
+CREATE INDEX params_by_key ON params (key, value);
+CREATE TABLE tags (
+  run_uuid ${t.text} NOT NULL REFERENCES runs(run_uuid),
+  key ${t.text} NOT NULL,
+  value ${t.text} NOT NULL,
+  PRIMARY KEY (run_uuid, key)
+);
+CREATE TABLE metrics (
+  run_uuid ${t.text} NOT NULL REFERENCES runs(run_uuid),
+  key ${t.text} NOT NULL,
+  value ${t.double},
+  is_nan ${t.bigint} NOT NULL DEFAULT 0,
+  timestamp ${t.bigint} NOT NULL,
+  step ${t.bigint} NOT NULL DEFAULT 0
+);
+CREATE INDEX metrics_history ON metrics (run_uuid, key, step, timestamp);
+CREATE TABLE latest_metrics (
+  run_uuid ${t.text} NOT NULL REFERENCES runs(run_uuid),
+  key ${t.text} NOT NULL,
+  value ${t.double},
+  is_nan ${t.bigint} NOT NULL DEFAULT 0,
+  timestamp ${t.bigint} NOT NULL,
+  step ${t.bigint} NOT NULL,
+  PRIMARY KEY (run_uuid, key)
+);
+CREATE INDEX latest_metrics_by_key ON latest_metrics (key, value);
+CREATE TABLE registered_models (
+  model_id ${t.autoId},
+  name ${t.text} NOT NULL UNIQUE,
+  creation_timestamp ${t.bigint} NOT NULL,
+  last_updated_timestamp ${t.bigint} NOT NULL,
+  user_id ${t.text},
+  description ${t.text},
+  next_version ${t.bigint} NOT NULL DEFAULT 1
+);
+CREATE TABLE registered_model_tags (
+  model_id ${t.bigint} NOT NULL REFERENCES registered_models(model_id) ON DELETE CASCADE,
+  key ${t.text} NOT NULL,
+  value ${t.text} NOT NULL,
+  PRIMARY KEY (model_id, key)
+);
+CREATE TABLE model_versions (
+  model_id ${t.bigint} NOT NULL REFERENCES registered_models(model_id) ON DELETE CASCADE,
+  version ${t.bigint} NOT NULL,
+  creation_timestamp ${t.bigint} NOT NULL,
+  last_updated_timestamp ${t.bigint} NOT NULL,
+  user_id ${t.text},
+  current_stage ${t.text} NOT NULL DEFAULT 'None',
+  description ${t.text},
+  source ${t.text} NOT NULL,
+  run_id ${t.text},
+  run_link ${t.text},
+  status ${t.text} NOT NULL DEFAULT 'READY',
+  status_message ${t.text},
+  PRIMARY KEY (model_id, version)
+);
+CREATE INDEX model_versions_by_run ON model_versions (run_id);
+CREATE TABLE model_version_tags (
+  model_id ${t.bigint} NOT NULL,
+  version ${t.bigint} NOT NULL,
+  key ${t.text} NOT NULL,
+  value ${t.text} NOT NULL,
+  PRIMARY KEY (model_id, version, key),
+  FOREIGN KEY (model_id, version) REFERENCES model_versions(model_id, version) ON DELETE CASCADE
+);
+CREATE TABLE model_aliases (
+  model_id ${t.bigint} NOT NULL REFERENCES registered_models(model_id) ON DELETE CASCADE,
+  alias ${t.text} NOT NULL,
+  version ${t.bigint} NOT NULL,
+  PRIMARY KEY (model_id, alias)
+);
+CREATE TABLE audit_events (
+  seq ${t.bigint} PRIMARY KEY,
+  time ${t.bigint} NOT NULL,
+  actor ${t.text} NOT NULL,
+  action ${t.text} NOT NULL,
+  entity_type ${t.text} NOT NULL,
+  entity_id ${t.text} NOT NULL,
+  before_json ${t.text},
+  after_json ${t.text},
+  prev_hash ${t.text} NOT NULL,
+  hash ${t.text} NOT NULL
+);`,
+  },
+  {
+    version: 2,
+    description: 'dataset inputs of runs; audit lookups by entity',
+    sql: ({ types: t }) => `
+CREATE TABLE run_inputs (
+  run_uuid ${t.text} NOT NULL REFERENCES runs(run_uuid),
+  name ${t.text} NOT NULL,
+  digest ${t.text} NOT NULL,
+  source_type ${t.text} NOT NULL,
+  source ${t.text} NOT NULL,
+  schema_json ${t.text},
+  profile_json ${t.text},
+  tags_json ${t.text} NOT NULL DEFAULT '{}',
+  PRIMARY KEY (run_uuid, name, digest)
+);
+CREATE INDEX audit_by_entity ON audit_events (entity_type, entity_id, seq);`,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** Brings the database up to `target` (the latest by default); returns the version it is at. */
+export async function migrate(db: SqlDriver, target = SCHEMA_VERSION): Promise<number> {
+  await db.transaction(async (tx) => {
+    await tx.run('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+  });
+  const current = await currentVersion(db);
+  if (current > SCHEMA_VERSION) {
+    throw new TrellisError('TRELLIS_SCHEMA_TOO_NEW', { found: current, supported: SCHEMA_VERSION });
+  }
+  for (const m of MIGRATIONS) {
+    if (m.version <= current || m.version > target) continue;
+    await db.transaction(async (tx) => {
+      // Re-read under the write lock: another process may have migrated meanwhile.
+      const rows = await tx.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_version');
+      if ((rows[0]?.v ?? 0) >= m.version) return;
+      for (const stmt of m.sql(db.dialect).split(';').map((s) => s.trim()).filter(Boolean)) {
+        await tx.run(stmt);
+      }
+      await tx.run('INSERT INTO schema_version (version) VALUES (?)', [m.version]);
+    });
+  }
+  return currentVersion(db);
+}
+
+export async function currentVersion(db: SqlDriver): Promise<number> {
+  const rows = await db.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_version');
+  return Number(rows[0]?.v ?? 0);
+}

@@ -1,0 +1,39 @@
+/**
+ * The few primitives the SQL metadata store needs from a database, so that the store itself is
+ * written once for SQLite and PostgreSQL. Statements use `?` placeholders; each driver translates.
+ * Anything that differs between the two databases is a member of {@link SqlDialect}, not an `if`
+ * in the store.
+ */
+
+export type SqlValue = string | number | bigint | boolean | null | Uint8Array;
+export type Row = Record<string, unknown>;
+
+export interface SqlExecutor {
+  query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
+  /** Runs one statement once per parameter row, as fast as the driver can (prepared once). */
+  runMany(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<void>;
+}
+
+export interface SqlDialect {
+  readonly name: 'sqlite' | 'postgres';
+  /** Column types for DDL. */
+  readonly types: { bigint: string; double: string; text: string; autoId: string };
+  /** A case-sensitive SQL LIKE of `expr` against one bound pattern. */
+  like(expr: string): string;
+  /** A case-insensitive LIKE. */
+  ilike(expr: string): string;
+  /** Rewrites a LIKE pattern into what {@link like} binds (SQLite uses GLOB for case sensitivity). */
+  likePattern(pattern: string): string;
+}
+
+export interface SqlDriver extends SqlExecutor {
+  readonly dialect: SqlDialect;
+  /**
+   * Runs `fn` in one write transaction. Writers are serialised (so the audit chain has one order,
+   * the commit order); readers outside the transaction never see its uncommitted rows.
+   */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  exec(sql: string): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,120 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Row, SqlDialect, SqlDriver, SqlExecutor, SqlValue } from '../sql/sql-driver.js';
+
+const sqliteDialect: SqlDialect = {
+  name: 'sqlite',
+  types: { bigint: 'INTEGER', double: 'REAL', text: 'TEXT', autoId: 'INTEGER PRIMARY KEY' },
+  // SQLite's LIKE ignores ASCII case; MLflow's LIKE is case-sensitive, so use GLOB.
+  like: (expr) => `${expr} GLOB ?`,
+  ilike: (expr) => `lower(${expr}) LIKE lower(?) ESCAPE '\\'`,
+  likePattern: (p) => {
+    let out = '';
+    for (const ch of p) {
+      if (ch === '%') out += '*';
+      else if (ch === '_') out += '?';
+      else if (ch === '*' || ch === '?' || ch === '[') out += `[${ch}]`;
+      else out += ch;
+    }
+    return out;
+  },
+};
+
+type Statement = Database.Statement<unknown[]>;
+
+class StatementCache {
+  private readonly cache = new Map<string, Statement>();
+  constructor(private readonly db: Database.Database) {}
+  get(sql: string): Statement {
+    let s = this.cache.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      if (this.cache.size > 500) this.cache.clear();
+      this.cache.set(sql, s);
+    }
+    return s;
+  }
+}
+
+const bind = (params: readonly SqlValue[] | undefined): unknown[] =>
+  (params ?? []).map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v));
+
+class SqliteExecutor implements SqlExecutor {
+  constructor(protected readonly stmts: StatementCache) {}
+  async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    return this.stmts.get(sql).all(...bind(params)) as T[];
+  }
+  async run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }> {
+    return { changes: this.stmts.get(sql).run(...bind(params)).changes };
+  }
+  async runMany(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<void> {
+    const st = this.stmts.get(sql);
+    for (const r of rows) st.run(...bind(r));
+  }
+}
+
+/**
+ * better-sqlite3 in WAL mode. Two connections: one writer, whose transactions are serialised by an
+ * async lock (a transaction spans awaits), and one reader, which only ever sees committed data.
+ */
+export class SqliteDriver extends SqliteExecutor implements SqlDriver {
+  readonly dialect = sqliteDialect;
+  private readonly writer: Database.Database;
+  private readonly writerStmts: StatementCache;
+  private readonly writerExec: SqliteExecutor;
+  private lock: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly reader: Database.Database, writer: Database.Database) {
+    super(new StatementCache(reader));
+    this.writer = writer;
+    this.writerStmts = new StatementCache(writer);
+    this.writerExec = new SqliteExecutor(this.writerStmts);
+  }
+
+  static open(path: string): SqliteDriver {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const writer = new Database(path);
+    writer.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode is durable against a process crash (kill -9); only a power loss can lose
+    // the last transactions.
+    writer.pragma('synchronous = NORMAL');
+    writer.pragma('foreign_keys = ON');
+    writer.pragma('busy_timeout = 10000');
+    const reader = path === ':memory:' ? writer : new Database(path, { readonly: false });
+    reader.pragma('busy_timeout = 10000');
+    return new SqliteDriver(reader, writer);
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.transaction(async () => {
+      this.writer.exec(sql);
+    });
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const prev = this.lock;
+    let release!: () => void;
+    this.lock = new Promise<void>((r) => (release = r));
+    await prev;
+    try {
+      this.writerStmts.get('BEGIN IMMEDIATE').run();
+      try {
+        const out = await fn(this.writerExec);
+        this.writerStmts.get('COMMIT').run();
+        return out;
+      } catch (e) {
+        if (this.writer.inTransaction) this.writerStmts.get('ROLLBACK').run();
+        throw e;
+      }
+    } finally {
+      release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.lock;
+    if (this.reader !== this.writer) this.reader.close();
+    this.writer.close();
+  }
+}
