@@ -14,8 +14,9 @@ const layers = {
   serving: ['core', 'numeric', 'store', 'data', 'ml', 'tracking', 'registry'],
   monitoring: ['core', 'numeric', 'store', 'data', 'ml', 'tracking', 'registry'],
   governance: ['core', 'numeric', 'store', 'data', 'ml', 'tracking', 'registry'],
-  sdk: ['core', 'numeric', 'store', 'data', 'ml', 'tracking', 'registry', 'pipelines', 'serving', 'monitoring', 'governance'],
-  api: ['core', 'numeric', 'store', 'data', 'ml', 'tracking', 'registry', 'pipelines', 'serving', 'monitoring', 'governance'],
+  workspace: ['core', 'store', 'tracking', 'registry', 'data', 'ml', 'pipelines', 'serving', 'monitoring', 'governance'],
+  sdk: ['workspace', 'core', 'numeric', 'store', 'data', 'ml', 'tracking', 'registry', 'pipelines', 'serving', 'monitoring', 'governance'],
+  api: ['workspace', 'core', 'numeric', 'store', 'data', 'ml', 'tracking', 'registry', 'pipelines', 'serving', 'monitoring', 'governance'],
 };
 const all = Object.keys(layers);
 

@@ -1,7 +1,7 @@
 /**
- * The parsed form of a search: what `tracking/search-filter.ts` produces from MLflow's filter and
- * order_by grammar, and what a {@link MetadataStore} executes. Kept here, beside the port, so the
- * store never parses strings and the parser never writes SQL.
+ * The parsed form of a search: what `search-filter.ts` produces from MLflow's filter and
+ * order_by grammar, and what a {@link MetadataStore} executes. Kept beside the port so that adapters
+ * only execute clauses (never parse strings) and the parser never writes SQL.
  */
 
 export type Comparator = '=' | '!=' | '>' | '>=' | '<' | '<=' | 'LIKE' | 'ILIKE' | 'IN' | 'NOT IN';

@@ -9,7 +9,7 @@
  */
 
 import { TrellisError } from '../core/errors.js';
-import type { Clause, Comparator, KeyKind, OrderKey } from '../store/search-types.js';
+import type { Clause, Comparator, KeyKind, OrderKey } from './search-types.js';
 
 /** What the right-hand side of a clause must be, and which comparators may precede it. */
 interface FieldRule {
