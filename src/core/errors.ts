@@ -105,8 +105,9 @@ export class TrellisError extends Error {
   readonly code: ErrorCode;
   readonly params: ErrorParams;
 
-  constructor(code: ErrorCode, params: ErrorParams = {}, options?: { cause?: unknown }) {
-    super(formatMessage(ERRORS[code].message, params), options);
+  /** `options.message` replaces the template's text: for errors rebuilt from another process's report. */
+  constructor(code: ErrorCode, params: ErrorParams = {}, options?: { cause?: unknown; message?: string }) {
+    super(options?.message ?? formatMessage(ERRORS[code].message, params), options);
     this.name = 'TrellisError';
     this.code = code;
     this.params = params;
@@ -130,9 +131,11 @@ export class TrellisError extends Error {
     return { code: this.code, message: this.message, params: this.params };
   }
 
-  static fromJSON(data: { code: string; params?: ErrorParams }): TrellisError {
-    const code = (data.code in ERRORS ? data.code : 'TRELLIS_INTERNAL') as ErrorCode;
-    return new TrellisError(code, data.params ?? { detail: String(data.code) });
+  static fromJSON(data: { code: string; message?: string; params?: ErrorParams }): TrellisError {
+    if (!(data.code in ERRORS)) {
+      return new TrellisError('TRELLIS_INTERNAL', { detail: `${data.code}: ${data.message ?? ''}` });
+    }
+    return new TrellisError(data.code as ErrorCode, data.params ?? {}, { message: data.message });
   }
 }
 

@@ -1,0 +1,8 @@
+export { Trellis, ActiveRun, type ParamValue } from './sdk/trellis.js';
+export type { SearchRunsOptions } from './sdk/backend.js';
+export { Workspace, type WorkspaceOptions } from './workspace/workspace.js';
+export { TrellisError, ERRORS, type ErrorCode } from './core/errors.js';
+export type {
+  Experiment, Run, RunInfo, RunStatus, Metric, RegisteredModel, ModelVersion, Stage, Tags, AuditEvent, MetadataStore,
+} from './store/metadata-store.js';
+export type { ArtifactStore, ArtifactInfo } from './store/artifact-store.js';

@@ -1,0 +1,172 @@
+/**
+ * The TypeScript SDK.
+ *
+ * ```ts
+ * import { Trellis } from 'trellis';
+ *
+ * const t = await Trellis.open();                       // embedded: ./.trellis (SQLite + files)
+ * // const t = Trellis.connect('http://127.0.0.1:5000'); // remote: a `trellis server`
+ * const run = await t.startRun({ experiment: 'bike-demand', name: 'ols' });
+ * await run.logParams({ features: 'temp,hum', ridge: 0 });
+ * await run.logMetrics({ rmse: 101.2, r2: 0.61 });
+ * await run.logArtifact('model/model.json', JSON.stringify(model));
+ * await run.end();
+ * const v = await t.registerModel('bike-demand', `runs:/${run.id}/model`);
+ * await t.setAlias('bike-demand', 'champion', v.version);
+ * await t.close();
+ * ```
+ */
+import type { DatasetInput, Experiment, Metric, ModelVersion, Run, RunStatus, Tags } from '../store/metadata-store.js';
+import type { ArtifactInfo } from '../store/artifact-store.js';
+import type { Page } from '../store/search-types.js';
+import type { WorkspaceOptions } from '../workspace/workspace.js';
+import type { Backend, SearchRunsOptions } from './backend.js';
+import { EmbeddedBackend } from './embedded-backend.js';
+import { RestBackend } from './rest-backend.js';
+
+export type ParamValue = string | number | boolean;
+
+export class Trellis {
+  private constructor(private readonly backend: Backend) {}
+
+  /** An embedded workspace: the stores are opened in this process (default `./.trellis`). */
+  static async open(opts: WorkspaceOptions & { user?: string } = {}): Promise<Trellis> {
+    return new Trellis(await EmbeddedBackend.open(opts));
+  }
+
+  /** A remote workspace behind `trellis server` (or any MLflow-compatible tracking server). */
+  static connect(url: string, opts: { token?: string } = {}): Trellis {
+    return new Trellis(new RestBackend(url, opts));
+  }
+
+  get kind(): 'embedded' | 'remote' {
+    return this.backend.kind;
+  }
+
+  /** The id of the experiment with this name, created if it does not exist yet. */
+  async experiment(name: string, tags?: Tags): Promise<string> {
+    const existing = await this.backend.getExperimentByName(name);
+    if (existing) return existing.experimentId;
+    return this.backend.createExperiment(name, tags);
+  }
+
+  getExperiment(id: string): Promise<Experiment> {
+    return this.backend.getExperiment(id);
+  }
+
+  /** Starts a run in the named experiment (created if missing; `Default` when omitted). */
+  async startRun(opts: { experiment?: string; name?: string; tags?: Tags } = {}): Promise<ActiveRun> {
+    const experimentId = opts.experiment ? await this.experiment(opts.experiment) : '0';
+    const run = await this.backend.createRun({ experimentId, runName: opts.name, tags: opts.tags });
+    return new ActiveRun(this.backend, run);
+  }
+
+  /** Reattaches to an existing run, e.g. to log more to it. */
+  async run(runId: string): Promise<ActiveRun> {
+    return new ActiveRun(this.backend, await this.backend.getRun(runId));
+  }
+
+  getRun(runId: string): Promise<Run> {
+    return this.backend.getRun(runId);
+  }
+
+  searchRuns(q: SearchRunsOptions): Promise<Page<Run>> {
+    return this.backend.searchRuns(q);
+  }
+
+  metricHistory(runId: string, key: string): Promise<Metric[]> {
+    return this.backend.getMetricHistory(runId, key);
+  }
+
+  listArtifacts(runId: string, path?: string): Promise<ArtifactInfo[]> {
+    return this.backend.listArtifacts(runId, path);
+  }
+
+  readArtifact(runId: string, path: string): Promise<Buffer> {
+    return this.backend.readArtifact(runId, path);
+  }
+
+  /**
+   * Registers a new version of `name` (creating the model on first use) from a run's artifacts:
+   * `runs:/<run_id>/<path>`.
+   */
+  async registerModel(name: string, source: string, opts: { description?: string; tags?: Tags } = {}): Promise<ModelVersion> {
+    if (!(await this.backend.getRegisteredModel(name))) {
+      try {
+        await this.backend.createRegisteredModel(name);
+      } catch (e) {
+        // Another writer may have created it between the check and the create.
+        if (!(await this.backend.getRegisteredModel(name))) throw e;
+      }
+    }
+    const runId = /^runs:\/([^/]+)/.exec(source)?.[1];
+    return this.backend.createModelVersion({ name, source, runId, description: opts.description, tags: opts.tags });
+  }
+
+  /** `name@alias` or `name/version` (or separate arguments). */
+  async modelVersion(ref: string, version?: string): Promise<ModelVersion> {
+    if (version !== undefined) return this.backend.getModelVersion(ref, version);
+    const at = ref.lastIndexOf('@');
+    if (at > 0) return this.backend.getVersionByAlias(ref.slice(0, at), ref.slice(at + 1));
+    const slash = ref.lastIndexOf('/');
+    if (slash > 0) return this.backend.getModelVersion(ref.slice(0, slash), ref.slice(slash + 1));
+    throw new TypeError(`'${ref}' is not a model reference: use name@alias or name/version`);
+  }
+
+  setAlias(name: string, alias: string, version: string): Promise<void> {
+    return this.backend.setAlias(name, alias, version);
+  }
+
+  close(): Promise<void> {
+    return this.backend.close();
+  }
+}
+
+/** A run being logged to. Values are sent as they are logged; nothing is buffered. */
+export class ActiveRun {
+  constructor(private readonly backend: Backend, private run: Run) {}
+
+  get id(): string {
+    return this.run.info.runId;
+  }
+  get info(): Run['info'] {
+    return this.run.info;
+  }
+
+  async logParams(params: Record<string, ParamValue>): Promise<void> {
+    const list = Object.entries(params).map(([key, value]) => ({ key, value: String(value) }));
+    for (let i = 0; i < list.length; i += 100) await this.backend.logBatch(this.id, { params: list.slice(i, i + 100) });
+  }
+
+  logParam(key: string, value: ParamValue): Promise<void> {
+    return this.logParams({ [key]: value });
+  }
+
+  /** Logs several metrics at one step (default 0) and time (default now). */
+  async logMetrics(metrics: Record<string, number>, opts: { step?: number; timestamp?: number } = {}): Promise<void> {
+    const timestamp = opts.timestamp ?? Date.now();
+    const list = Object.entries(metrics).map(([key, value]) => ({ key, value, timestamp, step: opts.step ?? 0 }));
+    for (let i = 0; i < list.length; i += 1000) await this.backend.logBatch(this.id, { metrics: list.slice(i, i + 1000) });
+  }
+
+  logMetric(key: string, value: number, opts: { step?: number; timestamp?: number } = {}): Promise<void> {
+    return this.logMetrics({ [key]: value }, opts);
+  }
+
+  async setTags(tags: Tags): Promise<void> {
+    await this.backend.logBatch(this.id, { tags: Object.entries(tags).map(([key, value]) => ({ key, value })) });
+  }
+
+  logArtifact(path: string, data: Uint8Array | string): Promise<void> {
+    return this.backend.logArtifact(this.id, path, data);
+  }
+
+  /** Records the datasets the run read, e.g. with context tag `mlflow.data.context: training`. */
+  logInputs(datasets: DatasetInput[]): Promise<void> {
+    return this.backend.logInputs(this.id, datasets);
+  }
+
+  async end(status: RunStatus = 'FINISHED'): Promise<void> {
+    this.run = { ...this.run, info: await this.backend.updateRun(this.id, { status, endTime: Date.now() }) };
+  }
+}
