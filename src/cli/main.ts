@@ -1,34 +1,6 @@
-import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
+import { CommanderError } from 'commander';
 import { isTrellisError } from '../core/errors.js';
-import { auditCommand } from './commands/audit.js';
-import { experimentsCommand } from './commands/experiments.js';
-import { modelsCommand } from './commands/models.js';
-import { runsCommand } from './commands/runs.js';
-import { serverCommand } from './commands/server.js';
-import { quickstartCommand } from './commands/quickstart.js';
-
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-
-export function buildProgram(): Command {
-  const program = new Command('trellis')
-    .description('Trellis — track, register, serve and monitor machine-learning models')
-    .version(pkg.version)
-    .option('--store <uri>', 'metadata store: sqlite:<path> or postgres://… (default $TRELLIS_STORE_URI or ./.trellis/trellis.db)')
-    .option('--artifacts <uri>', 'artifact store: file:<path> (default $TRELLIS_ARTIFACTS_URI or ./.trellis/artifacts)')
-    .option('--json', 'print JSON for scripts instead of tables')
-    .option('--user <name>', 'who is acting, for the audit trail (default $TRELLIS_USER or $USER)')
-    .showHelpAfterError()
-    .exitOverride();
-  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), auditCommand(), quickstartCommand()]) {
-    program.addCommand(sub);
-  }
-  for (const c of program.commands) {
-    c.exitOverride();
-    for (const s of c.commands) s.exitOverride();
-  }
-  return program;
-}
+import { buildProgram } from './program.js';
 
 async function main(argv: string[]): Promise<void> {
   try {

@@ -79,7 +79,7 @@ export function modelsCommand(): Command {
       await withWorkspace(c, async (ws) => {
         const h = await ws.registry.history(name, o);
         output(!!globals(c).json, () => h, () => printTable(h.map((iv) => ({
-          [iv.kind]: iv.kind === 'alias' ? `@${iv.label}` : iv.label, what: iv.kind === 'alias' ? `@${iv.label}` : iv.label, version: iv.version,
+          what: iv.kind === 'alias' ? `@${iv.label}` : iv.label, version: iv.version,
           from: time(iv.from), to: iv.to === undefined ? '(now)' : time(iv.to), set_by: iv.setBy, ended_by: iv.endedBy ?? '',
         })), ['what', 'version', 'from', 'to', 'set_by', 'ended_by'], `no alias or stage history for ${name}`));
       });
