@@ -31,7 +31,7 @@ await db.transaction(async (tx) => {
   await tx.run("INSERT INTO experiments VALUES (1, 'legacy', 'mlflow-artifacts:/1', 'active', ?, ?)", [T + 1, T + 1]);
   await tx.run("INSERT INTO experiment_tags VALUES (1, 'team', 'a')");
   audit(T + 1, 'create_experiment', 'experiment', '1', null, { name: 'legacy', artifactLocation: 'mlflow-artifacts:/1', tags: { team: 'a' } });
-  await tx.run("INSERT INTO runs VALUES (?, 'old-run', 1, 'fixture', 'FINISHED', ?, ?, ?, 'active', NULL)", [RUN, T + 2, T + 9, `mlflow-artifacts:/1/${RUN}/artifacts`]);
+  await tx.run("INSERT INTO runs VALUES (?, 'old-run', 1, 'fixture', 'FINISHED', ?, ?, ?, 'active', NULL, 0)", [RUN, T + 2, T + 9, `mlflow-artifacts:/1/${RUN}/artifacts`]);
   await tx.run("INSERT INTO tags VALUES (?, 'mlflow.runName', 'old-run'), (?, 'note', 'written by schema v1')", [RUN, RUN]);
   audit(T + 2, 'create_run', 'run', RUN, null, { experimentId: '1', runName: 'old-run', userId: 'fixture', startTime: T + 2, tags: { 'mlflow.runName': 'old-run' } });
   await tx.run("INSERT INTO params VALUES (?, 'alpha', '0.1')", [RUN]);

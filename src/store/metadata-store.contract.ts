@@ -253,6 +253,19 @@ export function describeMetadataStoreContract(name: string, open: () => Promise<
           token = page.nextPageToken;
         } while (token);
         assert.deepEqual(seen, ['run-5', 'run-3', 'run-2', 'run-1', 'run-0']);
+        // Pages that cross from runs with the order key to runs without it, at every page size.
+        for (const size of [1, 2, 3, 4]) {
+          const names: string[] = [];
+          let t: string | undefined;
+          do {
+            const page = await store.searchRuns({ experimentIds: [expId], orderBy: [{ kind: 'metric', key: 'acc', ascending: false }, { kind: 'param', key: 'alpha', ascending: true }], maxResults: size, pageToken: t });
+            names.push(...page.items.map((x) => x.info.runName));
+            t = page.nextPageToken;
+          } while (t);
+          assert.deepEqual(names, ['run-2', 'run-0', 'run-3', 'run-1', 'run-5'], `page size ${size}`);
+        }
+        const filtered = await store.searchRuns({ experimentIds: [expId], filter: [{ kind: 'tag', key: 'team', comparator: '=', value: 'Red' }], orderBy: [{ kind: 'param', key: 'alpha', ascending: false }] });
+        assert.deepEqual(filtered.items.map((x) => x.info.runName), ['run-2', 'run-1', 'run-0']);
         await rejectsCode(store.searchRuns({ experimentIds: [expId], maxResults: 50001 }), 'TRELLIS_INVALID_PARAMETER');
       });
     });

@@ -4,7 +4,7 @@ import type { Row, SqlDialect, SqlDriver, SqlExecutor, SqlValue } from '../sql/s
 
 const postgresDialect: SqlDialect = {
   name: 'postgres',
-  types: { bigint: 'BIGINT', double: 'DOUBLE PRECISION', text: 'TEXT', autoId: 'BIGSERIAL PRIMARY KEY' },
+  types: { bigint: 'BIGINT', double: 'DOUBLE PRECISION', text: 'TEXT', autoId: 'BIGSERIAL PRIMARY KEY', clustered: '' },
   like: (expr) => `${expr} LIKE ?`,
   ilike: (expr) => `${expr} ILIKE ?`,
   likePattern: (p) => p,

@@ -30,7 +30,7 @@ CREATE TABLE experiment_tags (
   key ${t.text} NOT NULL,
   value ${t.text} NOT NULL,
   PRIMARY KEY (experiment_id, key)
-);
+)${t.clustered};
 CREATE TABLE runs (
   run_uuid ${t.text} PRIMARY KEY,
   name ${t.text} NOT NULL,
@@ -41,22 +41,23 @@ CREATE TABLE runs (
   end_time ${t.bigint},
   artifact_uri ${t.text} NOT NULL,
   lifecycle_stage ${t.text} NOT NULL DEFAULT 'active',
-  deleted_time ${t.bigint}
-);
+  deleted_time ${t.bigint},
+  deleted_with_experiment ${t.bigint} NOT NULL DEFAULT 0
+)${t.clustered};
 CREATE INDEX runs_by_experiment ON runs (experiment_id, lifecycle_stage, start_time);
 CREATE TABLE params (
   run_uuid ${t.text} NOT NULL REFERENCES runs(run_uuid),
   key ${t.text} NOT NULL,
   value ${t.text} NOT NULL,
   PRIMARY KEY (run_uuid, key)
-);
+)${t.clustered};
 CREATE INDEX params_by_key ON params (key, value);
 CREATE TABLE tags (
   run_uuid ${t.text} NOT NULL REFERENCES runs(run_uuid),
   key ${t.text} NOT NULL,
   value ${t.text} NOT NULL,
   PRIMARY KEY (run_uuid, key)
-);
+)${t.clustered};
 CREATE TABLE metrics (
   run_uuid ${t.text} NOT NULL REFERENCES runs(run_uuid),
   key ${t.text} NOT NULL,
@@ -74,7 +75,7 @@ CREATE TABLE latest_metrics (
   timestamp ${t.bigint} NOT NULL,
   step ${t.bigint} NOT NULL,
   PRIMARY KEY (run_uuid, key)
-);
+)${t.clustered};
 CREATE INDEX latest_metrics_by_key ON latest_metrics (key, value);
 CREATE TABLE registered_models (
   model_id ${t.autoId},
@@ -90,7 +91,7 @@ CREATE TABLE registered_model_tags (
   key ${t.text} NOT NULL,
   value ${t.text} NOT NULL,
   PRIMARY KEY (model_id, key)
-);
+)${t.clustered};
 CREATE TABLE model_versions (
   model_id ${t.bigint} NOT NULL REFERENCES registered_models(model_id) ON DELETE CASCADE,
   version ${t.bigint} NOT NULL,
@@ -120,7 +121,7 @@ CREATE TABLE model_aliases (
   alias ${t.text} NOT NULL,
   version ${t.bigint} NOT NULL,
   PRIMARY KEY (model_id, alias)
-);
+)${t.clustered};
 CREATE TABLE audit_events (
   seq ${t.bigint} PRIMARY KEY,
   time ${t.bigint} NOT NULL,

@@ -18,7 +18,14 @@ export interface SqlExecutor {
 export interface SqlDialect {
   readonly name: 'sqlite' | 'postgres';
   /** Column types for DDL. */
-  readonly types: { bigint: string; double: string; text: string; autoId: string };
+  readonly types: {
+    bigint: string;
+    double: string;
+    text: string;
+    autoId: string;
+    /** Table suffix for tables looked up by a text primary key (SQLite: WITHOUT ROWID, one b-tree search instead of two). */
+    clustered: string;
+  };
   /** A case-sensitive SQL LIKE of `expr` against one bound pattern. */
   like(expr: string): string;
   /** A case-insensitive LIKE. */

@@ -16,7 +16,7 @@ import type { Page, ViewType } from '../search-types.js';
 import type { Row, SqlDriver, SqlExecutor, SqlValue } from './sql-driver.js';
 import { SCHEMA_VERSION, currentVersion, migrate } from './migrations.js';
 import {
-  decodePageToken, encodePageToken, runFilterSql, runOrderSql, simpleFilterSql, simpleOrderSql,
+  decodePageToken, encodePageToken, planRunSearch, simpleFilterSql, simpleOrderSql,
 } from './sql-search.js';
 
 const RUN_STATUSES: readonly RunStatus[] = ['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED'];
@@ -237,7 +237,7 @@ export class SqlMetadataStore implements MetadataStore {
       if (row.lifecycle_stage === 'deleted') return;
       const now = this.clock.now();
       await tx.run("UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ? WHERE experiment_id = ?", [now, row.experiment_id as number]);
-      const r = await tx.run("UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE experiment_id = ? AND lifecycle_stage = 'active'", [now, row.experiment_id as number]);
+      const r = await tx.run("UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ?, deleted_with_experiment = 1 WHERE experiment_id = ? AND lifecycle_stage = 'active'", [now, row.experiment_id as number]);
       await this.audit(tx, who, 'delete_experiment', 'experiment', id, { lifecycleStage: 'active' }, { lifecycleStage: 'deleted', runsDeleted: r.changes });
     });
   }
@@ -247,7 +247,7 @@ export class SqlMetadataStore implements MetadataStore {
       const row = await this.experimentRow(tx, id);
       if (row.lifecycle_stage === 'active') return;
       // Restores the runs that the experiment's deletion deleted, not runs deleted on their own.
-      const r = await tx.run("UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE experiment_id = ? AND lifecycle_stage = 'deleted' AND deleted_time = ?", [row.experiment_id as number, row.last_update_time as number]);
+      const r = await tx.run("UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL, deleted_with_experiment = 0 WHERE experiment_id = ? AND lifecycle_stage = 'deleted' AND deleted_with_experiment = 1", [row.experiment_id as number]);
       await tx.run("UPDATE experiments SET lifecycle_stage = 'active', last_update_time = ? WHERE experiment_id = ?", [this.clock.now(), row.experiment_id as number]);
       await this.audit(tx, who, 'restore_experiment', 'experiment', id, { lifecycleStage: 'deleted' }, { lifecycleStage: 'active', runsRestored: r.changes });
     });
@@ -399,7 +399,7 @@ export class SqlMetadataStore implements MetadataStore {
     await this.db.transaction(async (tx) => {
       const row = await this.runRow(tx, runId);
       if (row.lifecycle_stage === 'active') return;
-      await tx.run("UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE run_uuid = ?", [runId]);
+      await tx.run("UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL, deleted_with_experiment = 0 WHERE run_uuid = ?", [runId]);
       await this.audit(tx, who, 'restore_run', 'run', runId, { lifecycleStage: 'deleted' }, { lifecycleStage: 'active' });
     });
   }
@@ -516,13 +516,21 @@ export class SqlMetadataStore implements MetadataStore {
       if (!Number.isInteger(n) || n < 0 || String(id).trim() === '') throw invalid(`Invalid experiment id '${id}' in experiment_ids`);
       return n;
     });
-    const filter = runFilterSql(this.db.dialect, q.filter ?? []);
-    const order = runOrderSql(q.orderBy ?? []);
-    const sql = `SELECT r.* FROM runs r ${filter.joins.join(' ')} ${order.joins.join(' ')}
-      WHERE r.experiment_id IN (${expIds.map(() => '?').join(',')}) AND ${viewTypeSql('r', q.viewType)}
-      ${filter.where.map((w) => `AND ${w}`).join(' ')}
-      ORDER BY ${order.order} LIMIT ? OFFSET ?`;
-    const rows = await this.db.query(sql, [...filter.joinParams, ...order.params, ...expIds, ...filter.params, max + 1, offset]);
+    const parts = planRunSearch(this.db.dialect, { experimentIds: expIds, viewWhere: viewTypeSql('r', q.viewType), filter: q.filter ?? [], orderBy: q.orderBy ?? [] });
+    // Pages run across the parts: skip `offset` rows of their concatenation, take max + 1.
+    const rows: Row[] = [];
+    let skip = offset;
+    for (let i = 0; i < parts.length && rows.length <= max; i++) {
+      const p = parts[i]!;
+      const got = await this.db.query(`${p.sql.text} LIMIT ? OFFSET ?`, [...p.sql.params, max + 1 - rows.length, skip]);
+      rows.push(...got);
+      if (rows.length > max || i === parts.length - 1) break;
+      if (got.length > 0) skip = 0;
+      else if (skip > 0) {
+        const n = Number((await this.db.query<{ n: number }>(p.count.text, p.count.params))[0]?.n ?? 0);
+        skip = Math.max(0, skip - n);
+      }
+    }
     return this.page(await this.loadRuns(rows.slice(0, max)), rows.length > max, offset + max);
   }
 

@@ -1,19 +1,9 @@
 /**
- * Turns parsed search clauses into SQL over the metadata tables. Each metric/param/tag clause is an
- * inner join on (run, key), so a run that lacks the key never matches, as in MLflow.
+ * Turns parsed search clauses into SQL over the metadata tables.
  */
 import { TrellisError, invalid } from '../../core/errors.js';
 import type { Clause, OrderKey } from '../search-types.js';
 import type { SqlDialect, SqlValue } from './sql-driver.js';
-
-export interface SqlFragment {
-  joins: string[];
-  where: string[];
-  params: SqlValue[];
-  joinParams: SqlValue[];
-}
-
-export const emptyFragment = (): SqlFragment => ({ joins: [], where: [], params: [], joinParams: [] });
 
 /** `expr <comparator> ?` for one clause value; pushes the bound values. */
 export function compare(d: SqlDialect, expr: string, c: Clause, out: SqlValue[]): string {
@@ -48,65 +38,142 @@ const RUN_ATTRIBUTES: Record<string, string> = {
   lifecycle_stage: 'r.lifecycle_stage',
 };
 
-const METRIC_VALUE = (alias: string) => `${alias}.value`;
+const KEYED_TABLES: Partial<Record<Clause['kind'], string>> = { metric: 'latest_metrics', param: 'params', tag: 'tags' };
 
-export function runFilterSql(d: SqlDialect, clauses: readonly Clause[]): SqlFragment {
-  const f = emptyFragment();
-  clauses.forEach((c, i) => {
-    const a = `f${i}`;
-    switch (c.kind) {
-      case 'metric': {
-        f.joins.push(`JOIN latest_metrics ${a} ON ${a}.run_uuid = r.run_uuid AND ${a}.key = ? AND ${a}.is_nan = 0 AND ${compare(d, METRIC_VALUE(a), c, [])}`);
-        f.joinParams.push(c.key);
-        compare(d, METRIC_VALUE(a), c, f.joinParams);
-        break;
-      }
-      case 'param':
-      case 'tag': {
-        const table = c.kind === 'param' ? 'params' : 'tags';
-        f.joins.push(`JOIN ${table} ${a} ON ${a}.run_uuid = r.run_uuid AND ${a}.key = ? AND ${compare(d, `${a}.value`, c, [])}`);
-        f.joinParams.push(c.key);
-        compare(d, `${a}.value`, c, f.joinParams);
-        break;
-      }
-      case 'attribute': {
-        const col = RUN_ATTRIBUTES[c.key];
-        if (!col) throw invalid(`Invalid attribute key '${c.key}' in filter`);
-        f.where.push(compare(d, col, c, f.params));
-        break;
-      }
-      case 'dataset': {
-        const col = c.key === 'context' ? null : c.key === 'name' ? `${a}.name` : c.key === 'digest' ? `${a}.digest` : undefined;
-        if (col === undefined) throw invalid(`Invalid dataset key '${c.key}' in filter`);
-        if (col === null) {
-          // The context lives in the input's tags (mlflow.data.context); match the JSON value.
-          f.where.push(`EXISTS (SELECT 1 FROM run_inputs ${a} WHERE ${a}.run_uuid = r.run_uuid AND ${compare(d, `${a}.tags_json`, { ...c, comparator: 'LIKE', value: `%"mlflow.data.context":${JSON.stringify(String(c.value))}%` }, f.params)})`);
-        } else {
-          f.where.push(`EXISTS (SELECT 1 FROM run_inputs ${a} WHERE ${a}.run_uuid = r.run_uuid AND ${compare(d, col, c, f.params)})`);
-        }
-        break;
-      }
-    }
-  });
-  return f;
+/** SQL text and its bound values, built together so the two can never fall out of step. */
+export class Sql {
+  text = '';
+  params: SqlValue[] = [];
+  add(text: string, ...params: SqlValue[]): this {
+    this.text += text;
+    this.params.push(...params);
+    return this;
+  }
 }
 
-/** ORDER BY for runs: missing keys sort last in either direction; ties by start_time DESC, run_id. */
-export function runOrderSql(orderBy: readonly OrderKey[]): { joins: string[]; params: SqlValue[]; order: string } {
-  const joins: string[] = [];
-  const params: SqlValue[] = [];
+interface Join {
+  table: string;
+  alias: string;
+  conds: Sql;
+}
+
+/** One ordered segment of a search; the result is the segments concatenated. */
+export interface RunSearchPart {
+  /** The query without LIMIT/OFFSET. */
+  sql: Sql;
+  /** Counts the rows of this part (used to page across into the next part). */
+  count: Sql;
+}
+
+export interface RunSearchInput {
+  experimentIds: number[];
+  viewWhere: string;
+  filter: readonly Clause[];
+  orderBy: readonly OrderKey[];
+}
+
+/**
+ * Plans a run search. When the first order key is a metric, param or tag, the query is driven from
+ * that key's (key, value) index so a LIMIT stops after the first matching rows instead of sorting
+ * every match; runs without the key come after, as in MLflow, from a second part. Filters on
+ * metrics, params and tags are inner joins, so a run that lacks the key never matches.
+ */
+export function planRunSearch(d: SqlDialect, q: RunSearchInput): RunSearchPart[] {
+  const joins: Join[] = [];
+  const where = new Sql();
+  const base = () => {
+    const w = new Sql().add(`r.experiment_id IN (${q.experimentIds.map(() => '?').join(',')})`, ...q.experimentIds);
+    return w.add(` AND ${q.viewWhere}`);
+  };
+  q.filter.forEach((c, i) => {
+    const a = `f${i}`;
+    const table = KEYED_TABLES[c.kind];
+    if (table) {
+      const conds = new Sql().add(`${a}.run_uuid = {run} AND ${a}.key = ?`, c.key);
+      if (c.kind === 'metric') conds.add(` AND ${a}.is_nan = 0`);
+      const cmp: SqlValue[] = [];
+      conds.add(` AND ${compare(d, `${a}.value`, c, cmp)}`, ...cmp);
+      joins.push({ table, alias: a, conds });
+    } else if (c.kind === 'attribute') {
+      const col = RUN_ATTRIBUTES[c.key];
+      if (!col) throw invalid(`Invalid attribute key '${c.key}' in filter`);
+      const cmp: SqlValue[] = [];
+      where.add(` AND ${compare(d, col, c, cmp)}`, ...cmp);
+    } else {
+      const cmp: SqlValue[] = [];
+      let cond: string;
+      if (c.key === 'context') {
+        // The context lives in the input's tags (mlflow.data.context): match inside the JSON.
+        const pattern = `%"mlflow.data.context":${JSON.stringify(String(c.value))}%`;
+        cond = compare(d, `${a}.tags_json`, { ...c, comparator: c.comparator === '!=' ? 'LIKE' : c.comparator === 'ILIKE' ? 'ILIKE' : 'LIKE', value: pattern }, cmp);
+        if (c.comparator === '!=') cond = `NOT (${cond})`;
+      } else if (c.key === 'name' || c.key === 'digest') {
+        cond = compare(d, `${a}.${c.key}`, c, cmp);
+      } else {
+        throw invalid(`Invalid dataset key '${c.key}' in filter`);
+      }
+      where.add(` AND EXISTS (SELECT 1 FROM run_inputs ${a} WHERE ${a}.run_uuid = r.run_uuid AND ${cond})`, ...cmp);
+    }
+  });
+
+  const first = q.orderBy[0];
+  const firstTable = first ? KEYED_TABLES[first.kind] : undefined;
+  const rest = firstTable ? q.orderBy.slice(1) : q.orderBy;
+  const order = orderSql(rest);
+
+  // Filter joins name the run they belong to as {run}: the runs table, or the driving index row
+  // when the filters are probed before the runs table is read.
+  const on = (j: Join, run: string) => j.conds.text.replaceAll('{run}', run);
+  const assemble = (from: Sql, forced: boolean, extraWhere: Sql, leading: string | null): RunSearchPart => {
+    const body = new Sql().add(from.text, ...from.params);
+    for (const j of joins) {
+      if (forced) body.add(` CROSS JOIN ${j.table} ${j.alias}`);
+      else body.add(` JOIN ${j.table} ${j.alias} ON `).add(on(j, 'r.run_uuid'), ...j.conds.params);
+    }
+    if (forced) body.add(' CROSS JOIN runs r');
+    body.add(order.joins.text, ...order.joins.params);
+    const w = new Sql().add(' WHERE ').add(extraWhere.text, ...extraWhere.params);
+    const b = base();
+    w.add(w.text === ' WHERE ' ? '' : ' AND ').add(b.text, ...b.params).add(where.text, ...where.params);
+    if (forced) for (const j of joins) w.add(' AND ').add(on(j, 'o.run_uuid'), ...j.conds.params);
+    const orderBy = [leading, order.order, 'r.start_time DESC', 'r.run_uuid ASC'].filter(Boolean).join(', ');
+    const sql = new Sql().add('SELECT r.* ').add(body.text, ...body.params).add(w.text, ...w.params).add(` ORDER BY ${orderBy}`);
+    const count = new Sql().add('SELECT COUNT(*) AS n ').add(body.text, ...body.params).add(w.text, ...w.params);
+    return { sql, count };
+  };
+
+  if (!first || !firstTable) return [assemble(new Sql().add('FROM runs r'), false, new Sql(), null)];
+
+  // SQLite's CROSS JOIN keeps the written join order: the order-by index outermost, then the
+  // filters, then the runs table, so only matching rows cost a run lookup. PostgreSQL's planner
+  // reorders inner joins freely, so the same text is right for both.
+  const hasValue = first.kind === 'metric' ? 'o.value IS NOT NULL' : '1=1';
+  const withKey = assemble(
+    new Sql().add(`FROM ${firstTable} o`),
+    true,
+    new Sql().add(`o.key = ? AND ${hasValue} AND r.run_uuid = o.run_uuid`, first.key),
+    `o.value ${first.ascending ? 'ASC' : 'DESC'}`,
+  );
+  const withoutKey = assemble(
+    new Sql().add('FROM runs r'),
+    false,
+    new Sql().add(`NOT EXISTS (SELECT 1 FROM ${firstTable} o WHERE o.run_uuid = r.run_uuid AND o.key = ? AND ${hasValue})`, first.key),
+    null,
+  );
+  return [withKey, withoutKey];
+}
+
+/** ORDER BY terms after the leading one: missing keys sort last in either direction. */
+function orderSql(orderBy: readonly OrderKey[]): { joins: Sql; order: string } {
+  const joins = new Sql();
   const parts: string[] = [];
   orderBy.forEach((o, i) => {
     const a = `o${i}`;
     const dir = o.ascending ? 'ASC' : 'DESC';
     let expr: string;
-    if (o.kind === 'metric') {
-      joins.push(`LEFT JOIN latest_metrics ${a} ON ${a}.run_uuid = r.run_uuid AND ${a}.key = ?`);
-      params.push(o.key);
-      expr = `${a}.value`;
-    } else if (o.kind === 'param' || o.kind === 'tag') {
-      joins.push(`LEFT JOIN ${o.kind === 'param' ? 'params' : 'tags'} ${a} ON ${a}.run_uuid = r.run_uuid AND ${a}.key = ?`);
-      params.push(o.key);
+    const table = KEYED_TABLES[o.kind];
+    if (table) {
+      joins.add(` LEFT JOIN ${table} ${a} ON ${a}.run_uuid = r.run_uuid AND ${a}.key = ?`, o.key);
       expr = `${a}.value`;
     } else if (o.kind === 'attribute') {
       const col = RUN_ATTRIBUTES[o.key];
@@ -117,8 +184,7 @@ export function runOrderSql(orderBy: readonly OrderKey[]): { joins: string[]; pa
     }
     parts.push(`(${expr} IS NULL) ASC`, `${expr} ${dir}`);
   });
-  parts.push('r.start_time DESC', 'r.run_uuid ASC');
-  return { joins, params, order: parts.join(', ') };
+  return { joins, order: parts.join(', ') };
 }
 
 /** WHERE/ORDER for the simpler entities (experiments, models, versions) over a fixed column map. */

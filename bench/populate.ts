@@ -1,0 +1,51 @@
+/**
+ * Bulk-loads a store with N runs × M metrics × P params for the search benchmark, straight through
+ * the SQL driver in large transactions (loading is not what is measured). Deterministic: the
+ * values come from a seeded generator, so every run of the benchmark searches the same data.
+ */
+import { SqlMetadataStore } from '../src/store/sql/sql-metadata-store.js';
+import type { SqlDriver, SqlValue } from '../src/store/sql/sql-driver.js';
+import { progress } from './lib.js';
+
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function populate(store: SqlMetadataStore, opts: { runs: number; metrics: number; params: number; label: string }): Promise<string> {
+  const db: SqlDriver = store.driver;
+  const exp = await store.createExperiment({ name: `bench-${Date.now()}` }, { actor: 'bench' });
+  const rand = mulberry32(42);
+  const chunk = 2000;
+  const t0 = 1_700_000_000_000;
+  for (let start = 0; start < opts.runs; start += chunk) {
+    const runs: SqlValue[][] = [];
+    const metrics: SqlValue[][] = [];
+    const params: SqlValue[][] = [];
+    const tags: SqlValue[][] = [];
+    for (let i = start; i < Math.min(opts.runs, start + chunk); i++) {
+      const id = i.toString(16).padStart(32, '0');
+      runs.push([id, `run-${i}`, Number(exp), 'bench', 'FINISHED', t0 + i, t0 + i + 1000, `mlflow-artifacts:/${exp}/${id}/artifacts`, 'active']);
+      tags.push([id, 'mlflow.runName', `run-${i}`]);
+      for (let m = 0; m < opts.metrics; m++) metrics.push([id, `m${m}`, rand(), 0, t0 + i, 0]);
+      for (let p = 0; p < opts.params; p++) params.push([id, `p${p}`, String(Math.floor(rand() * 10))]);
+    }
+    await db.transaction(async (tx) => {
+      await tx.runMany('INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage) VALUES (?,?,?,?,?,?,?,?,?)', runs);
+      await tx.runMany('INSERT INTO tags (run_uuid, key, value) VALUES (?,?,?)', tags);
+      await tx.runMany('INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?)', metrics);
+      await tx.runMany('INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?)', metrics);
+      await tx.runMany('INSERT INTO params (run_uuid, key, value) VALUES (?,?,?)', params);
+    });
+    progress(`loading ${opts.label}`, Math.min(opts.runs, start + chunk), opts.runs);
+  }
+  if (db.dialect.name === 'postgres') await db.exec('ANALYZE');
+  else await db.exec('ANALYZE');
+  return exp;
+}

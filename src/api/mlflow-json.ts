@@ -1,0 +1,113 @@
+/**
+ * Domain objects → MLflow's wire JSON (spec §1.1–1.2): proto field names in snake_case, unset
+ * fields and empty repeated fields left out (proto2 semantics, so an empty search is `{}`), int64
+ * as JSON numbers, and doubles that JSON cannot hold sent as the protobuf strings.
+ */
+import type { ArtifactInfo } from '../store/artifact-store.js';
+import type { DatasetInput, Experiment, Metric, ModelVersion, RegisteredModel, Run, RunInfo } from '../store/metadata-store.js';
+import type { HistoryInterval } from '../registry/history.js';
+
+/**
+ * `JSON.stringify(NaN)` is `null`, which a client reads as a missing value; protobuf's JSON mapping
+ * (and every MLflow client) expects "NaN", "Infinity" and "-Infinity".
+ */
+export function stringifyJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+}
+
+/** Empty repeated fields are absent on MLflow's wire. */
+export function repeated<T>(items: readonly T[] | undefined): T[] | undefined {
+  return items && items.length ? [...items] : undefined;
+}
+
+export function keyValues(map: Record<string, string> | undefined): { key: string; value: string }[] | undefined {
+  return repeated(Object.entries(map ?? {}).map(([key, value]) => ({ key, value })));
+}
+
+export function experimentJson(e: Experiment): object {
+  return {
+    experiment_id: e.experimentId,
+    name: e.name,
+    artifact_location: e.artifactLocation,
+    lifecycle_stage: e.lifecycleStage,
+    last_update_time: e.lastUpdateTime,
+    creation_time: e.creationTime,
+    tags: keyValues(e.tags),
+  };
+}
+
+export function runInfoJson(i: RunInfo): object {
+  return {
+    run_id: i.runId,
+    run_uuid: i.runId,
+    run_name: i.runName,
+    experiment_id: i.experimentId,
+    user_id: i.userId,
+    status: i.status,
+    start_time: i.startTime,
+    end_time: i.endTime,
+    artifact_uri: i.artifactUri,
+    lifecycle_stage: i.lifecycleStage,
+  };
+}
+
+export function metricJson(m: Metric): object {
+  return { key: m.key, value: m.value, timestamp: m.timestamp, step: m.step };
+}
+
+function datasetInputJson(d: DatasetInput): object {
+  const ds = d.dataset;
+  return {
+    tags: keyValues(d.tags),
+    dataset: { name: ds.name, digest: ds.digest, source_type: ds.sourceType, source: ds.source, schema: ds.schema, profile: ds.profile },
+  };
+}
+
+export function runJson(r: Run): object {
+  return {
+    info: runInfoJson(r.info),
+    data: { metrics: repeated(r.data.metrics.map(metricJson)), params: keyValues(r.data.params), tags: keyValues(r.data.tags) },
+    inputs: { dataset_inputs: repeated(r.inputs.datasetInputs.map(datasetInputJson)) },
+  };
+}
+
+export function modelVersionJson(v: ModelVersion): object {
+  return {
+    name: v.name,
+    version: v.version,
+    creation_timestamp: v.creationTimestamp,
+    last_updated_timestamp: v.lastUpdatedTimestamp,
+    user_id: v.userId,
+    current_stage: v.currentStage,
+    description: v.description,
+    source: v.source,
+    run_id: v.runId,
+    status: v.status,
+    status_message: v.statusMessage,
+    tags: keyValues(v.tags),
+    run_link: v.runLink,
+    aliases: repeated(v.aliases),
+  };
+}
+
+export function registeredModelJson(m: RegisteredModel): object {
+  return {
+    name: m.name,
+    creation_timestamp: m.creationTimestamp,
+    last_updated_timestamp: m.lastUpdatedTimestamp,
+    user_id: m.userId,
+    description: m.description,
+    latest_versions: repeated(m.latestVersions.map(modelVersionJson)),
+    tags: keyValues(m.tags),
+    aliases: repeated(Object.entries(m.aliases).map(([alias, version]) => ({ alias, version }))),
+  };
+}
+
+/** `path` is whatever the caller made it relative to: the listed directory or the run root. */
+export function fileInfoJson(f: ArtifactInfo, path: string): object {
+  return { path, is_dir: f.isDir, file_size: f.isDir ? undefined : f.size };
+}
+
+export function historyJson(h: HistoryInterval): object {
+  return { kind: h.kind, label: h.label, version: h.version, from: h.from, to: h.to, set_by: h.setBy, ended_by: h.endedBy };
+}

@@ -1,0 +1,75 @@
+/**
+ * Artifact routes: the `mlflow-artifacts` proxy that MLflow clients resolve run artifact URIs to
+ * (spec §1.8), the run-scoped listing, and the UI's `/get-artifact`. Every path a client sends is
+ * read raw from the URL and judged by `normalizeArtifactPath` before anything touches the store.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Readable } from 'node:stream';
+import { TrellisError } from '../../core/errors.js';
+import { normalizeArtifactPath } from '../../store/artifact-path.js';
+import { artifactStorePath } from '../../tracking/tracking-service.js';
+import type { Workspace } from '../../workspace/workspace.js';
+import { sendArtifact } from '../download.js';
+import { fileInfoJson, repeated } from '../mlflow-json.js';
+import { Params } from '../params.js';
+import { rawPathAfter, rawQueryValue } from '../raw-url.js';
+import type { MlflowRouter } from '../router.js';
+
+const PROXY_PREFIXES = ['/api/2.0/mlflow-artifacts', '/ajax-api/2.0/mlflow-artifacts'];
+
+export function runArtifactRoutes(r: MlflowRouter, ws: Workspace): void {
+  r.get('/artifacts/list', async ({ p, req }) => {
+    const rel = normalizeArtifactPath(rawQueryValue(req, 'path') ?? '', { allowEmpty: true });
+    const { rootUri, files } = await ws.tracking.listArtifacts(p.runId(), rel);
+    return { root_uri: rootUri, files: repeated(files.map((f) => fileInfoJson(f, f.path))) };
+  });
+}
+
+/**
+ * Registered as its own plugin so that its catch-all content-type parser — which hands upload
+ * bodies through as streams, whatever their type — does not replace the JSON handling elsewhere.
+ */
+export async function artifactProxy(app: FastifyInstance, opts: { ws: Workspace }): Promise<void> {
+  const { ws } = opts;
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+  // Fastify rejects an empty Content-Type header outright; for an upload it just means "no type".
+  app.addHook('onRequest', async (req) => {
+    if (req.headers['content-type'] === '') delete req.headers['content-type'];
+  });
+
+  for (const prefix of PROXY_PREFIXES) {
+    const files = `${prefix}/artifacts/`;
+    const pathOf = (req: Parameters<typeof rawPathAfter>[0]) => normalizeArtifactPath(rawPathAfter(req, files));
+
+    app.get(`${files}*`, async (req, reply) => sendArtifact(reply, ws, pathOf(req)));
+
+    app.put(`${files}*`, async (req) => {
+      const path = pathOf(req);
+      await ws.artifacts.put(path, (req.body as Readable | undefined) ?? Buffer.alloc(0));
+      return {};
+    });
+
+    app.delete(`${files}*`, async (req) => {
+      await ws.artifacts.delete(pathOf(req));
+      return {};
+    });
+
+    // Entries are named relative to the listed directory; the client joins them.
+    app.get(`${prefix}/artifacts`, async (req) => {
+      const dir = normalizeArtifactPath(rawQueryValue(req, 'path') ?? '', { allowEmpty: true });
+      const listed = await ws.artifacts.list(dir);
+      return { files: repeated(listed.map((f) => fileInfoJson(f, dir ? f.path.slice(dir.length + 1) : f.path))) };
+    });
+
+    app.post(`${prefix}/mpu/*`, async () => {
+      throw new TrellisError('TRELLIS_NOT_IMPLEMENTED', { feature: 'Multipart upload' });
+    });
+  }
+
+  app.get('/get-artifact', async (req, reply) => {
+    const rel = normalizeArtifactPath(rawQueryValue(req, 'path') ?? '');
+    const run = await ws.meta.getRun(Params.fromQuery(req.query).runId());
+    return sendArtifact(reply, ws, `${artifactStorePath(run.info.artifactUri)}/${rel}`);
+  });
+}

@@ -1,0 +1,76 @@
+/** MLflow model-version routes (spec §1.5). */
+import { invalid } from '../../core/errors.js';
+import type { Stage } from '../../store/metadata-store.js';
+import type { Workspace } from '../../workspace/workspace.js';
+import { modelVersionJson, repeated } from '../mlflow-json.js';
+import type { MlflowRouter } from '../router.js';
+
+export function modelVersionRoutes(r: MlflowRouter, ws: Workspace): void {
+  // Through the registry service, which refuses sources outside a run's artifacts.
+  r.post('/model-versions/create', async ({ p, who }) => {
+    const version = await ws.registry.createVersion({
+      name: p.requireString('name'),
+      source: p.requireString('source'),
+      runId: p.optionalString('run_id') || undefined,
+      runLink: p.optionalString('run_link'),
+      description: p.optionalString('description'),
+      tags: p.optionalTags('tags'),
+    }, who);
+    return { model_version: modelVersionJson(version) };
+  });
+
+  r.get('/model-versions/get', async ({ p }) => ({
+    model_version: modelVersionJson(await ws.meta.getModelVersion(p.requireString('name'), p.requireId('version'))),
+  }));
+
+  r.patch('/model-versions/update', async ({ p, who }) => ({
+    model_version: modelVersionJson(await ws.meta.updateModelVersion(p.requireString('name'), p.requireId('version'), p.optionalString('description') ?? '', who)),
+  }));
+
+  r.delete('/model-versions/delete', async ({ p, who }) => {
+    await ws.meta.deleteModelVersion(p.requireString('name'), p.requireId('version'), who);
+    return {};
+  });
+
+  r.get('/model-versions/search', async ({ p }) => {
+    const page = await ws.registry.searchVersions({
+      filter: p.optionalString('filter'),
+      orderBy: p.optionalStringArray('order_by'),
+      maxResults: p.optionalInt('max_results'),
+      pageToken: p.optionalString('page_token'),
+    });
+    return { model_versions: repeated(page.items.map(modelVersionJson)), next_page_token: page.nextPageToken };
+  });
+
+  r.post('/model-versions/transition-stage', async ({ p, who }) => {
+    const version = await ws.meta.transitionStage(
+      p.requireString('name'), p.requireId('version'), stageOf(p.requireString('stage')),
+      p.optionalBool('archive_existing_versions') ?? false, who,
+    );
+    return { model_version: modelVersionJson(version) };
+  });
+
+  r.get('/model-versions/get-download-uri', async ({ p }) => {
+    const version = await ws.meta.getModelVersion(p.requireString('name'), p.requireId('version'));
+    return { artifact_uri: version.source };
+  });
+
+  r.post('/model-versions/set-tag', async ({ p, who }) => {
+    await ws.meta.setModelVersionTag(p.requireString('name'), p.requireId('version'), p.requireString('key'), p.optionalString('value') ?? '', who);
+    return {};
+  });
+
+  r.delete('/model-versions/delete-tag', async ({ p, who }) => {
+    await ws.meta.deleteModelVersionTag(p.requireString('name'), p.requireId('version'), p.requireString('key'), who);
+    return {};
+  });
+}
+
+const STAGES: readonly Stage[] = ['None', 'Staging', 'Production', 'Archived'];
+
+/** Stages are case-insensitive on the wire (`production` is `Production`). */
+function stageOf(s: string): Stage {
+  const stage = STAGES.find((x) => x.toLowerCase() === s.toLowerCase());
+  if (!stage) throw invalid(`Invalid Model Version stage: ${s.slice(0, 100)}. Value must be one of ${STAGES.join(', ')}.`);
+  return stage;
+}

@@ -1,0 +1,59 @@
+/** MLflow run lifecycle, search and metric-history routes (spec §1.4). */
+import type { Workspace } from '../../workspace/workspace.js';
+import { metricJson, repeated, runInfoJson, runJson } from '../mlflow-json.js';
+import { RUN_STATUSES, VIEW_TYPES } from '../params.js';
+import type { MlflowRouter } from '../router.js';
+
+export function runRoutes(r: MlflowRouter, ws: Workspace): void {
+  r.post('/runs/create', async ({ p, who }) => {
+    const run = await ws.meta.createRun({
+      experimentId: p.optionalId('experiment_id') || '0',
+      userId: p.optionalString('user_id'),
+      runName: p.optionalString('run_name'),
+      startTime: p.optionalInt('start_time'),
+      tags: p.optionalTags('tags'),
+    }, who);
+    return { run: runJson(run) };
+  });
+
+  r.get('/runs/get', async ({ p }) => ({ run: runJson(await ws.meta.getRun(p.runId())) }));
+
+  r.post('/runs/update', async ({ p, who }) => {
+    const info = await ws.meta.updateRun(p.runId(), {
+      status: p.optionalEnum('status', RUN_STATUSES),
+      endTime: p.optionalInt('end_time'),
+      runName: p.optionalString('run_name'),
+    }, who);
+    return { run_info: runInfoJson(info) };
+  });
+
+  r.post('/runs/delete', async ({ p, who }) => {
+    await ws.meta.deleteRun(p.runId(), who);
+    return {};
+  });
+
+  r.post('/runs/restore', async ({ p, who }) => {
+    await ws.meta.restoreRun(p.runId(), who);
+    return {};
+  });
+
+  r.post('/runs/search', async ({ p }) => {
+    const page = await ws.tracking.searchRuns({
+      experimentIds: p.optionalIdArray('experiment_ids') ?? [],
+      filter: p.optionalString('filter'),
+      orderBy: p.optionalStringArray('order_by'),
+      maxResults: p.optionalInt('max_results'),
+      pageToken: p.optionalString('page_token'),
+      viewType: p.optionalEnum('run_view_type', VIEW_TYPES),
+    });
+    return { runs: repeated(page.items.map(runJson)), next_page_token: page.nextPageToken };
+  });
+
+  r.get('/metrics/get-history', async ({ p }) => {
+    const page = await ws.meta.getMetricHistory(p.runId(), p.requireString('metric_key'), {
+      maxResults: p.optionalInt('max_results'),
+      pageToken: p.optionalString('page_token'),
+    });
+    return { metrics: repeated(page.items.map(metricJson)), next_page_token: page.nextPageToken };
+  });
+}
