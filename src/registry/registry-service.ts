@@ -14,11 +14,11 @@ const ARTIFACT_SCHEME = 'mlflow-artifacts';
 export class RegistryService {
   constructor(readonly meta: MetadataStore) {}
 
-  searchModels(q: { filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string }): Promise<Page<RegisteredModel>> {
+  async searchModels(q: { filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string }): Promise<Page<RegisteredModel>> {
     return this.meta.searchRegisteredModels({ filter: parseModelFilter(q.filter), orderBy: parseModelOrderBy(q.orderBy), maxResults: q.maxResults, pageToken: q.pageToken });
   }
 
-  searchVersions(q: { filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string }): Promise<Page<ModelVersion>> {
+  async searchVersions(q: { filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string }): Promise<Page<ModelVersion>> {
     return this.meta.searchModelVersions({ filter: parseModelVersionFilter(q.filter), orderBy: parseModelVersionOrderBy(q.orderBy), maxResults: q.maxResults, pageToken: q.pageToken });
   }
 
@@ -69,7 +69,7 @@ export class RegistryService {
     throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: 'it is not inside the artifacts of a run; pass run_id or use runs:/<run_id>/<path>' });
   }
 
-  history(name: string, filter: { alias?: string; stage?: string } = {}): Promise<HistoryInterval[]> {
+  async history(name: string, filter: { alias?: string; stage?: string } = {}): Promise<HistoryInterval[]> {
     return this.meta.getRegisteredModel(name).then(() => modelHistory(this.meta, name, filter));
   }
 }

@@ -30,7 +30,7 @@ export class TrackingService {
     return this.meta.createExperiment({ name, artifactLocation: opts.artifactLocation, tags: opts.tags }, who);
   }
 
-  searchExperiments(q: { filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string; viewType?: ViewType }): Promise<Page<Experiment>> {
+  async searchExperiments(q: { filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string; viewType?: ViewType }): Promise<Page<Experiment>> {
     return this.meta.searchExperiments({
       filter: parseExperimentFilter(q.filter),
       orderBy: parseExperimentOrderBy(q.orderBy),
@@ -40,7 +40,7 @@ export class TrackingService {
     });
   }
 
-  searchRuns(q: { experimentIds: string[]; filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string; viewType?: ViewType }): Promise<Page<Run>> {
+  async searchRuns(q: { experimentIds: string[]; filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string; viewType?: ViewType }): Promise<Page<Run>> {
     return this.meta.searchRuns({
       experimentIds: q.experimentIds,
       filter: parseRunFilter(q.filter),

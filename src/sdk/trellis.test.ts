@@ -1,0 +1,100 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Trellis } from './trellis.js';
+import { Workspace } from '../workspace/workspace.js';
+import { startServer, type RunningServer } from '../api/serve.js';
+
+/** The same behaviour, whether the SDK talks to the stores directly or to a server. */
+function describeSdk(name: string, open: (dir: string) => Promise<{ t: Trellis; cleanup: () => Promise<void> }>): void {
+  describe(`Trellis SDK (${name})`, () => {
+    let dir: string;
+    let t: Trellis;
+    let cleanup: () => Promise<void>;
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), `trellis-sdk-${name}-`));
+      ({ t, cleanup } = await open(dir));
+    });
+    after(async () => {
+      await t.close();
+      await cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('logs a run: params, metrics over steps, tags, artifacts, inputs', async () => {
+      const run = await t.startRun({ experiment: 'sdk', name: 'first', tags: { team: 'a' } });
+      assert.match(run.id, /^[0-9a-f]{32}$/);
+      await run.logParams({ alpha: 0.5, layers: 3, fast: true });
+      for (let step = 0; step < 3; step++) await run.logMetrics({ loss: 1 / (step + 1), acc: step / 10 }, { step });
+      await run.logMetric('weird', Number.NaN);
+      await run.setTags({ stage: 'dev' });
+      await run.logArtifact('model/model.json', '{"w":[1,2]}');
+      await run.logArtifact('bytes.bin', new Uint8Array([0, 1, 2, 255]));
+      await run.logInputs([{ dataset: { name: 'd', digest: 'abc', sourceType: 'local', source: '{}' }, tags: { 'mlflow.data.context': 'training' } }]);
+      await run.end();
+
+      const got = await t.getRun(run.id);
+      assert.equal(got.info.status, 'FINISHED');
+      assert.ok(got.info.endTime! >= got.info.startTime);
+      assert.deepEqual(got.data.params, { alpha: '0.5', layers: '3', fast: 'true' });
+      assert.equal(got.data.metrics.find((m) => m.key === 'loss')!.step, 2);
+      assert.ok(Number.isNaN(got.data.metrics.find((m) => m.key === 'weird')!.value));
+      assert.equal(got.data.tags.team, 'a');
+      assert.equal(got.data.tags.stage, 'dev');
+      assert.equal(got.inputs.datasetInputs[0]!.dataset.digest, 'abc');
+      assert.deepEqual((await t.metricHistory(run.id, 'loss')).map((m) => m.value), [1, 0.5, 1 / 3]);
+      assert.deepEqual((await t.listArtifacts(run.id)).map((f) => [f.path, f.isDir]), [['bytes.bin', false], ['model', true]]);
+      assert.deepEqual((await t.listArtifacts(run.id, 'model')).map((f) => f.path), ['model/model.json']);
+      assert.equal((await t.readArtifact(run.id, 'model/model.json')).toString(), '{"w":[1,2]}');
+      assert.deepEqual([...(await t.readArtifact(run.id, 'bytes.bin'))], [0, 1, 2, 255]);
+      await assert.rejects(run.logParam('alpha', 0.6), (e: { code?: string }) => e.code === 'TRELLIS_PARAM_CHANGED');
+    });
+
+    it('searches runs with the MLflow grammar', async () => {
+      const exp = await t.experiment('sdk-search');
+      for (const [i, rmse] of [3, 1, 2].entries()) {
+        const r = await t.startRun({ experiment: 'sdk-search', name: `r${i}` });
+        await r.logMetrics({ rmse });
+        await r.end();
+      }
+      const page = await t.searchRuns({ experimentIds: [exp], filter: 'metrics.rmse < 3', orderBy: ['metrics.rmse ASC'] });
+      assert.deepEqual(page.items.map((r) => r.info.runName), ['r1', 'r2']);
+      await assert.rejects(t.searchRuns({ experimentIds: [exp], filter: 'metrics.rmse <> 3' }), (e: { code?: string }) => e.code === 'TRELLIS_SEARCH_FILTER_INVALID');
+    });
+
+    it('registers versions and moves an alias', async () => {
+      const run = await t.startRun({ experiment: 'sdk' });
+      await run.logArtifact('model/model.json', '{}');
+      await run.end();
+      const v1 = await t.registerModel('sdk-model', `runs:/${run.id}/model`);
+      const v2 = await t.registerModel('sdk-model', `runs:/${run.id}/model`, { description: 'second' });
+      assert.deepEqual([v1.version, v2.version], ['1', '2']);
+      assert.equal(v1.runId, run.id);
+      assert.match(v1.source, new RegExp(`${run.id}/artifacts/model$`));
+      await t.setAlias('sdk-model', 'champion', v2.version);
+      assert.equal((await t.modelVersion('sdk-model@champion')).version, '2');
+      assert.equal((await t.modelVersion('sdk-model/1')).version, '1');
+      assert.equal((await t.modelVersion('sdk-model', '2')).description, 'second');
+      await assert.rejects(t.registerModel('sdk-model', 'file:///etc/passwd'), (e: { code?: string }) => e.code === 'TRELLIS_SOURCE_INVALID');
+      await assert.rejects(t.modelVersion('sdk-model@nope'), (e: { code?: string }) => e.code === 'TRELLIS_ALIAS_NOT_FOUND');
+    });
+  });
+}
+
+const stores = (dir: string) => ({ store: `sqlite:${join(dir, 't.db')}`, artifacts: `file:${join(dir, 'a')}` });
+
+describeSdk('embedded', async (dir) => ({ t: await Trellis.open({ ...stores(dir), user: 'alice' }), cleanup: async () => undefined }));
+
+describeSdk('remote', async (dir) => {
+  const ws = await Workspace.open(stores(dir));
+  const server: RunningServer = await startServer({ host: '127.0.0.1', port: 0, workspace: ws, log: false });
+  return {
+    t: Trellis.connect(server.url),
+    cleanup: async () => {
+      await server.close();
+      await ws.close();
+    },
+  };
+});
