@@ -34,7 +34,7 @@ async function post(url: string, path: string, body: unknown): Promise<Response>
   return fetch(`${url}/api/2.0/mlflow/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 }
 
-describe('crash recovery (kill -9 of the server)', () => {
+describe('server process lifecycle', () => {
   let dir: string;
   let store: string;
   let artifacts: string;
@@ -102,6 +102,29 @@ describe('crash recovery (kill -9 of the server)', () => {
       const v = verifyAuditChain(events);
       assert.equal(v.ok, true, JSON.stringify(v.firstBad));
       assert.equal(events.filter((e) => e.action === 'create_model_version').length, versions.length, 'one audit event per version');
+    } finally {
+      await ws.close();
+    }
+  });
+
+  it('drains requests in flight on SIGTERM and exits 0', async () => {
+    const { child, url } = await startServer(store, artifacts);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const run = (await (await post(url, 'runs/create', { experiment_id: '0' })).json()) as { run: { info: { run_id: string } } };
+    const runId = run.run.info.run_id;
+    const metrics = (step: number) => Array.from({ length: 1000 }, (_, i) => ({ key: `d${i % 10}`, value: i, timestamp: 1, step: step * 100 + Math.floor(i / 10) }));
+    const inFlight = Array.from({ length: 20 }, (_, i) => post(url, 'runs/log-batch', { run_id: runId, metrics: metrics(i) }).then((r) => r.status, () => 'refused'));
+    await new Promise((r) => setTimeout(r, 15));
+    child.kill('SIGTERM');
+    const statuses = await Promise.all(inFlight);
+    assert.equal(await exited, 0, 'exit code after SIGTERM');
+    // Requests that arrive once draining began get 503 (which MLflow clients retry) or no connection.
+    assert.ok(statuses.every((s) => s === 200 || s === 503 || s === 'refused'), `every request either completed or was turned away: ${statuses.join(',')}`);
+    assert.ok(statuses.includes(200), 'requests in flight completed');
+    const ws = await Workspace.open({ store, artifacts });
+    try {
+      const points = (await ws.meta.getMetricHistory(runId, 'd0')).items.length;
+      assert.equal(points, statuses.filter((s) => s === 200).length * 100, 'every acknowledged batch is stored, and only those');
     } finally {
       await ws.close();
     }

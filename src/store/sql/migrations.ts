@@ -61,16 +61,16 @@ CREATE TABLE tags (
 CREATE TABLE metrics (
   run_uuid ${t.text} NOT NULL REFERENCES runs(run_uuid),
   key ${t.text} NOT NULL,
-  value ${t.double},
+  value ${t.double} NOT NULL,
   is_nan ${t.bigint} NOT NULL DEFAULT 0,
   timestamp ${t.bigint} NOT NULL,
-  step ${t.bigint} NOT NULL DEFAULT 0
-);
-CREATE INDEX metrics_history ON metrics (run_uuid, key, step, timestamp);
+  step ${t.bigint} NOT NULL DEFAULT 0,
+  PRIMARY KEY (run_uuid, key, step, timestamp, value, is_nan)
+)${t.clustered};
 CREATE TABLE latest_metrics (
   run_uuid ${t.text} NOT NULL REFERENCES runs(run_uuid),
   key ${t.text} NOT NULL,
-  value ${t.double},
+  value ${t.double} NOT NULL,
   is_nan ${t.bigint} NOT NULL DEFAULT 0,
   timestamp ${t.bigint} NOT NULL,
   step ${t.bigint} NOT NULL,

@@ -445,14 +445,15 @@ export class SqlMetadataStore implements MetadataStore {
         await tx.runMany('INSERT INTO params (run_uuid, key, value) VALUES (?,?,?)', [...paramMap].map(([k, v]) => [runId, k, v]));
       }
       if (metrics.length) {
-        await tx.runMany('INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?)',
+        // An exact repeat of a logged point is recorded once, as in MLflow.
+        await tx.runMany('INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING',
           metrics.map((m) => metricRow(runId, m)));
         await tx.runMany(
           `INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?)
            ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, timestamp = excluded.timestamp, step = excluded.step
            WHERE excluded.step > latest_metrics.step
               OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp)
-              OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp AND excluded.value > latest_metrics.value)`,
+              OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp AND excluded.is_nan = 0 AND (latest_metrics.is_nan = 1 OR excluded.value > latest_metrics.value))`,
           [...latest.values()].map((m) => metricRow(runId, m)),
         );
       }
@@ -463,7 +464,7 @@ export class SqlMetadataStore implements MetadataStore {
       await this.audit(tx, who, 'log_batch', 'run', runId, null, {
         params: Object.fromEntries(params.map((p) => [p.key, String(p.value ?? '')])),
         tags: Object.fromEntries(tags.map((t) => [t.key, String(t.value ?? '')])),
-        metrics: metrics.length ? { count: metrics.length, keys: [...latest.keys()].sort(), sha256: sha256Hex(canonicalJson(metrics)) } : undefined,
+        metrics: metrics.length ? { count: metrics.length, keys: [...latest.keys()].sort(), sha256: metricsDigest(metrics) } : undefined,
       });
     });
   }
@@ -897,9 +898,17 @@ function newerMetric(a: Metric, b: Metric): boolean {
   return a.value > b.value;
 }
 
+/** A digest of a batch's points for its audit event: the points themselves stay in the metrics table. */
+function metricsDigest(metrics: readonly Metric[]): string {
+  let text = '';
+  for (const m of metrics) text += `${m.key}\t${m.value}\t${m.timestamp}\t${m.step}\n`;
+  return sha256Hex(text);
+}
+
 function metricRow(runId: string, m: Metric): SqlValue[] {
+  // NaN is kept as a flag beside a 0 (as MLflow's SQL store does): it has no SQL value that sorts.
   const nan = Number.isNaN(m.value);
-  return [runId, m.key, nan ? null : m.value, nan ? 1 : 0, m.timestamp, m.step];
+  return [runId, m.key, nan ? 0 : m.value, nan ? 1 : 0, m.timestamp, m.step];
 }
 
 function groupKv(rows: Row[]): Map<number, Record<string, string>> {

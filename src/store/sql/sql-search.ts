@@ -147,7 +147,7 @@ export function planRunSearch(d: SqlDialect, q: RunSearchInput): RunSearchPart[]
   // SQLite's CROSS JOIN keeps the written join order: the order-by index outermost, then the
   // filters, then the runs table, so only matching rows cost a run lookup. PostgreSQL's planner
   // reorders inner joins freely, so the same text is right for both.
-  const hasValue = first.kind === 'metric' ? 'o.value IS NOT NULL' : '1=1';
+  const hasValue = first.kind === 'metric' ? 'o.is_nan = 0' : '1=1';
   const withKey = assemble(
     new Sql().add(`FROM ${firstTable} o`),
     true,
@@ -173,7 +173,8 @@ function orderSql(orderBy: readonly OrderKey[]): { joins: Sql; order: string } {
     let expr: string;
     const table = KEYED_TABLES[o.kind];
     if (table) {
-      joins.add(` LEFT JOIN ${table} ${a} ON ${a}.run_uuid = r.run_uuid AND ${a}.key = ?`, o.key);
+      // A NaN metric sorts with the runs that lack the key.
+      joins.add(` LEFT JOIN ${table} ${a} ON ${a}.run_uuid = r.run_uuid AND ${a}.key = ?${o.kind === 'metric' ? ` AND ${a}.is_nan = 0` : ''}`, o.key);
       expr = `${a}.value`;
     } else if (o.kind === 'attribute') {
       const col = RUN_ATTRIBUTES[o.key];

@@ -79,6 +79,9 @@ export class SqliteDriver extends SqliteExecutor implements SqlDriver {
     // NORMAL in WAL mode is durable against a process crash (kill -9); only a power loss can lose
     // the last transactions.
     writer.pragma('synchronous = NORMAL');
+    // Checkpoints fsync the database file; batching them (16 MiB of WAL instead of 4) keeps metric
+    // ingest from paying that cost every few batches.
+    writer.pragma('wal_autocheckpoint = 4000');
     writer.pragma('foreign_keys = ON');
     writer.pragma('busy_timeout = 10000');
     const reader = path === ':memory:' ? writer : new Database(path, { readonly: false });

@@ -1,0 +1,20 @@
+/**
+ * Runs the benchmarks and writes their figures to bench/results/<name>.json.
+ *   npm run bench                 # all
+ *   npm run bench -- ingest       # one
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { runIngestBench } from './ingest.js';
+import { runSearchBench } from './search.js';
+
+const all: Record<string, () => Promise<unknown>> = { ingest: runIngestBench, search: runSearchBench };
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const names = wanted.length ? wanted : Object.keys(all);
+const out = new URL('./results/', import.meta.url);
+mkdirSync(out, { recursive: true });
+for (const name of names) {
+  const fn = all[name];
+  if (!fn) throw new Error(`unknown benchmark '${name}'; choose from ${Object.keys(all).join(', ')}`);
+  const result = await fn();
+  writeFileSync(new URL(`${name}.json`, out), `${JSON.stringify({ name, date: new Date().toISOString(), node: process.version, result }, null, 2)}\n`);
+}
