@@ -1,5 +1,5 @@
 /**
- * How failures leave the server: always `{"error_code", "message"}` with the status from the error
+ * How failures leave the server: always `{"error_code", "message", "trellis_code"}` with the status from the error
  * registry, so MLflow clients can tell errors apart by code. Anything that is not a TrellisError is
  * translated here once — Fastify's own 4xx errors become INVALID_PARAMETER_VALUE, everything else is
  * an INTERNAL_ERROR whose details stay in the log, not in the response.
@@ -8,8 +8,12 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { TrellisError } from '../core/errors.js';
 import { show } from './params.js';
 
-export function errorBody(e: TrellisError): { error_code: string; message: string } {
-  return { error_code: e.mlflowCode, message: e.message };
+/**
+ * MLflow's `{error_code, message}`, plus Trellis's own code: MLflow merges extra fields into its
+ * error bodies too, so MLflow clients ignore it, while the SDK's REST backend rebuilds the exact error.
+ */
+export function errorBody(e: TrellisError): { error_code: string; message: string; trellis_code: string } {
+  return { error_code: e.mlflowCode, message: e.message, trellis_code: e.code };
 }
 
 export function asTrellisError(err: unknown, req: FastifyRequest): TrellisError {

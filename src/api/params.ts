@@ -29,7 +29,7 @@ export class Params {
     for (const [k, v] of Object.entries((query ?? {}) as Record<string, unknown>)) {
       // Older UIs send repeated fields as `key[]=a&key[]=b`.
       const key = k.endsWith('[]') ? k.slice(0, -2) : k;
-      data[key] = key in data ? ([] as unknown[]).concat(data[key], v) : v;
+      data[key] = Object.hasOwn(data, key) ? ([] as unknown[]).concat(data[key], v) : v;
     }
     return new Params(data, true);
   }
@@ -44,7 +44,7 @@ export class Params {
 
   /** Own properties only, so `constructor` or `__proto__` never read something the client did not send. */
   private get(p: string): unknown {
-    if (!Object.prototype.hasOwnProperty.call(this.data, p)) return undefined;
+    if (!Object.hasOwn(this.data, p)) return undefined;
     const v = this.data[p];
     if (v === null) return undefined;
     // MLflow reads the first occurrence of a repeated key for a scalar field.
@@ -53,7 +53,7 @@ export class Params {
   }
 
   private getList(p: string): unknown {
-    const v = Object.prototype.hasOwnProperty.call(this.data, p) ? this.data[p] : undefined;
+    const v = Object.hasOwn(this.data, p) ? this.data[p] : undefined;
     if (v === null || v === undefined) return undefined;
     if (this.fromQuery && !Array.isArray(v)) return [v];
     return v;

@@ -10,7 +10,7 @@ export interface StartServerOptions {
   /** 0 picks a free port; the returned `url` names it. */
   port: number;
   workspace: Workspace;
-  /** Fastify's `logger` option: false, true, or pino options. */
+  /** Fastify's `logger` option: false, true, or pino options; default: JSON lines to stdout at `$TRELLIS_LOG_LEVEL` (info). */
   log?: boolean | object;
   version?: string;
 }
@@ -22,9 +22,11 @@ export interface RunningServer {
 }
 
 const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
+const IDLE_SWEEP_MS = 100;
 
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
-  const app = await buildServer(opts.workspace, { logger: opts.log, version: opts.version });
+  const logger = opts.log ?? { level: process.env.TRELLIS_LOG_LEVEL || 'info' };
+  const app = await buildServer(opts.workspace, { logger, version: opts.version });
   const url = await app.listen({ host: opts.host, port: opts.port });
 
   let stopping = false;
@@ -38,12 +40,17 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     app.log.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
     void (async () => {
       let code = 0;
+      // A connection that finishes its request after close() began would otherwise sit idle until
+      // the keep-alive timeout before the server could finish closing.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), IDLE_SWEEP_MS);
       try {
         await app.close();
         await opts.workspace.close();
       } catch (err) {
         app.log.error({ err }, 'shutdown failed');
         code = 1;
+      } finally {
+        clearInterval(sweep);
       }
       process.exit(code);
     })();

@@ -1,5 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { buildServer } from './server.js';
 import { assertOk, call, createExperiment, createRun, mlflow, openTestServer, type TestServer } from './test-helpers/server.js';
 
 let t: TestServer;
@@ -230,5 +232,17 @@ describe('transport', () => {
     assert.match(String(health.headers['content-type']), /^text\/plain/);
     const version = await t.app.inject({ method: 'GET', url: '/version' });
     assert.equal(version.body, '9.9.9-test');
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const plain = await buildServer(t.ws);
+    assert.equal((await plain.inject({ method: 'GET', url: '/version' })).body, pkg.version);
+    await plain.close();
+  });
+
+  test('DELETE reads its JSON body, or the query string when there is no body', async () => {
+    assertOk(await call(t.app, 'POST', mlflow('/registered-models/create'), { name: 'del-a' }));
+    assertOk(await call(t.app, 'POST', mlflow('/registered-models/create'), { name: 'del-b' }));
+    assertOk(await call(t.app, 'DELETE', mlflow('/registered-models/delete'), { name: 'del-a' }));
+    assertOk(await call(t.app, 'DELETE', mlflow('/registered-models/delete?name=del-b')));
+    assert.deepEqual((await call(t.app, 'GET', mlflow(`/registered-models/search?filter=${encodeURIComponent("name LIKE 'del-%'")}`))).json, {});
   });
 });

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Trellis } from './trellis.js';
-import { Workspace } from '../workspace/workspace.js';
-import { startServer, type RunningServer } from '../api/serve.js';
+import { Trellis } from '../src/sdk/trellis.js';
+import { Workspace } from '../src/workspace/workspace.js';
+import { startServer, type RunningServer } from '../src/api/serve.js';
 
 /** The same behaviour, whether the SDK talks to the stores directly or to a server. */
 function describeSdk(name: string, open: (dir: string) => Promise<{ t: Trellis; cleanup: () => Promise<void> }>): void {
