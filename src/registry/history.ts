@@ -23,8 +23,9 @@ export async function modelHistory(meta: MetadataStore, name: string, filter: { 
   for (const n of names) {
     events.push(...(await meta.listAuditEvents({ entityType: 'registered_model', entityId: n, limit: 1_000_000 })));
   }
-  const all = await meta.listAuditEvents({ entityType: 'model_version', limit: 1_000_000 });
-  events.push(...all.filter((e) => names.some((n) => e.entityId.startsWith(`${n}/`))));
+  for (const n of names) {
+    events.push(...(await meta.listAuditEvents({ entityType: 'model_version', entityIdPrefix: `${n}/`, limit: 1_000_000 })));
+  }
   events.sort((a, b) => a.seq - b.seq);
 
   const open = new Map<string, HistoryInterval>();

@@ -29,6 +29,7 @@ export function checkKey(kind: string, key: unknown): string {
   if (key.length > LIMITS.keyLength) {
     throw invalid(`${kind} key '${key.slice(0, 40)}…' has length ${key.length}, which exceeds the limit of ${LIMITS.keyLength}`);
   }
+  if (key === '__proto__') throw invalid(`Invalid ${kind} name: '__proto__' is reserved`);
   if (!KEY_RE.test(key) || key.startsWith('/') || key.split('/').some((s) => s === '..' || s === '.')) {
     throw invalid(
       `Invalid ${kind} name: '${key}'. Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colons (:) and slashes (/), and may not be a path outside the run.`,

@@ -173,6 +173,8 @@ export function describeMetadataStoreContract(name: string, open: () => Promise<
         assert.deepEqual(run.data.params, { fixed: '1' });
         await rejectsCode(store.logBatch(r.info.runId, { params: [{ key: '../x', value: '1' }] }, who), 'TRELLIS_INVALID_PARAMETER');
         await rejectsCode(store.logBatch(r.info.runId, { params: [{ key: 'big', value: 'x'.repeat(6001) }] }, who), 'TRELLIS_INVALID_PARAMETER');
+        // A key that a JavaScript object cannot hold would be stored and then never shown.
+        await rejectsCode(store.logBatch(r.info.runId, { tags: [{ key: '__proto__', value: '1' }] }, who), 'TRELLIS_INVALID_PARAMETER');
       });
 
       it('refuses writes to a deleted run and restores it', async () => {

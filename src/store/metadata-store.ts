@@ -191,5 +191,5 @@ export interface MetadataStore {
 
   // Audit
   /** Events in commit order, from `afterSeq` (exclusive), optionally for one entity. */
-  listAuditEvents(q?: { afterSeq?: number; limit?: number; entityType?: string; entityId?: string; action?: string }): Promise<AuditEvent[]>;
+  listAuditEvents(q?: { afterSeq?: number; limit?: number; entityType?: string; entityId?: string; entityIdPrefix?: string; action?: string }): Promise<AuditEvent[]>;
 }

@@ -22,12 +22,15 @@ export class TrackingService {
   constructor(readonly meta: MetadataStore, readonly artifacts: ArtifactStore) {}
 
   async createExperiment(name: string, opts: { artifactLocation?: string; tags?: Tags }, who: Actor): Promise<string> {
+    let artifactLocation: string | undefined;
     if (opts.artifactLocation) {
-      // Trellis owns artifact storage: a location must be under its own artifact proxy.
+      // Trellis owns artifact storage: a location must be under its own artifact proxy, and is
+      // recorded in one canonical spelling so that two spellings cannot name the same place.
       const { path } = parseArtifactUri(opts.artifactLocation, [ARTIFACT_SCHEME]);
       if (!path) throw invalid(`Invalid artifact_location '${opts.artifactLocation}': it names the artifact root itself`);
+      artifactLocation = `${ARTIFACT_SCHEME}:/${path}`;
     }
-    return this.meta.createExperiment({ name, artifactLocation: opts.artifactLocation, tags: opts.tags }, who);
+    return this.meta.createExperiment({ name, artifactLocation, tags: opts.tags }, who);
   }
 
   async searchExperiments(q: { filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string; viewType?: ViewType }): Promise<Page<Experiment>> {

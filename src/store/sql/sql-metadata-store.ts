@@ -100,12 +100,13 @@ export class SqlMetadataStore implements MetadataStore {
     );
   }
 
-  async listAuditEvents(q: { afterSeq?: number; limit?: number; entityType?: string; entityId?: string; action?: string } = {}): Promise<AuditEvent[]> {
+  async listAuditEvents(q: { afterSeq?: number; limit?: number; entityType?: string; entityId?: string; entityIdPrefix?: string; action?: string } = {}): Promise<AuditEvent[]> {
     const where = ['seq > ?'];
     const params: SqlValue[] = [q.afterSeq ?? 0];
     if (q.entityType) { where.push('entity_type = ?'); params.push(q.entityType); }
     if (q.entityId) { where.push('entity_id = ?'); params.push(q.entityId); }
     if (q.action) { where.push('action = ?'); params.push(q.action); }
+    if (q.entityIdPrefix) { where.push('entity_id >= ? AND entity_id < ?'); params.push(q.entityIdPrefix, `${q.entityIdPrefix}\uffff`); }
     params.push(q.limit ?? 10000);
     const rows = await this.db.query(`SELECT * FROM audit_events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`, params);
     return rows.map((r) => ({

@@ -1,6 +1,11 @@
 import Database from 'better-sqlite3';
+import { TrellisError } from '../../core/errors.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { createRequire } from 'node:module';
+import { Checkpointer } from './checkpointer.js';
+
+const require = createRequire(import.meta.url);
 import type { Row, SqlDialect, SqlDriver, SqlExecutor, SqlValue } from '../sql/sql-driver.js';
 
 const sqliteDialect: SqlDialect = {
@@ -40,17 +45,32 @@ class StatementCache {
 const bind = (params: readonly SqlValue[] | undefined): unknown[] =>
   (params ?? []).map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v));
 
+/** Another process holding the database past the busy timeout is worth a retry; say so. */
+function wrap<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+      throw new TrellisError('TRELLIS_STORE_UNAVAILABLE', { detail: `the SQLite database is locked by another writer (${code})` }, { cause: e });
+    }
+    throw e;
+  }
+}
+
 class SqliteExecutor implements SqlExecutor {
   constructor(protected readonly stmts: StatementCache) {}
   async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    return this.stmts.get(sql).all(...bind(params)) as T[];
+    return wrap(() => this.stmts.get(sql).all(...bind(params)) as T[]);
   }
   async run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }> {
-    return { changes: this.stmts.get(sql).run(...bind(params)).changes };
+    return wrap(() => ({ changes: this.stmts.get(sql).run(...bind(params)).changes }));
   }
   async runMany(sql: string, rows: readonly (readonly SqlValue[])[]): Promise<void> {
     const st = this.stmts.get(sql);
-    for (const r of rows) st.run(...bind(r));
+    wrap(() => {
+      for (const r of rows) st.run(...bind(r));
+    });
   }
 }
 
@@ -64,6 +84,7 @@ export class SqliteDriver extends SqliteExecutor implements SqlDriver {
   private readonly writerStmts: StatementCache;
   private readonly writerExec: SqliteExecutor;
   private lock: Promise<void> = Promise.resolve();
+  private checkpointer?: Checkpointer;
 
   private constructor(private readonly reader: Database.Database, writer: Database.Database) {
     super(new StatementCache(reader));
@@ -79,9 +100,9 @@ export class SqliteDriver extends SqliteExecutor implements SqlDriver {
     // NORMAL in WAL mode is durable against a process crash (kill -9); only a power loss can lose
     // the last transactions.
     writer.pragma('synchronous = NORMAL');
-    // Checkpoints fsync the database file; batching them (16 MiB of WAL instead of 4) keeps metric
-    // ingest from paying that cost every few batches.
-    writer.pragma('wal_autocheckpoint = 4000');
+    // Checkpoints run on a worker thread (see checkpointer.ts); this is only the safety net that
+    // bounds the WAL (about 64 MiB) should that thread fall behind.
+    writer.pragma('wal_autocheckpoint = 16000');
     writer.pragma('foreign_keys = ON');
     writer.pragma('busy_timeout = 10000');
     const reader = path === ':memory:' ? writer : new Database(path, { readonly: false });
@@ -92,7 +113,9 @@ export class SqliteDriver extends SqliteExecutor implements SqlDriver {
       db.pragma('cache_size = -65536');
       db.pragma('mmap_size = 1073741824');
     }
-    return new SqliteDriver(reader, writer);
+    const driver = new SqliteDriver(reader, writer);
+    if (path !== ':memory:') driver.checkpointer = new Checkpointer(path, require.resolve('better-sqlite3'));
+    return driver;
   }
 
   async exec(sql: string): Promise<void> {
@@ -107,7 +130,7 @@ export class SqliteDriver extends SqliteExecutor implements SqlDriver {
     this.lock = new Promise<void>((r) => (release = r));
     await prev;
     try {
-      this.writerStmts.get('BEGIN IMMEDIATE').run();
+      wrap(() => this.writerStmts.get('BEGIN IMMEDIATE').run());
       try {
         const out = await fn(this.writerExec);
         this.writerStmts.get('COMMIT').run();
@@ -123,7 +146,8 @@ export class SqliteDriver extends SqliteExecutor implements SqlDriver {
 
   async close(): Promise<void> {
     await this.lock;
-    if (this.reader !== this.writer) this.reader.close();
-    this.writer.close();
+    await this.checkpointer?.stop();
+    if (this.reader !== this.writer && this.reader.open) this.reader.close();
+    if (this.writer.open) this.writer.close();
   }
 }
