@@ -9,9 +9,13 @@ import type { HistoryInterval } from '../registry/history.js';
 
 /**
  * `JSON.stringify(NaN)` is `null`, which a client reads as a missing value; protobuf's JSON mapping
- * (and every MLflow client) expects "NaN", "Infinity" and "-Infinity".
+ * (and every MLflow client) expects "NaN", "Infinity" and "-Infinity". Metric values are converted
+ * where they are mapped ({@link wireDouble}); this is the safety net for anything else, and costs a
+ * replacer call only when a response really holds such a number.
  */
 export function stringifyJson(value: unknown): string {
+  const fast = JSON.stringify(value);
+  if (!fast.includes('null')) return fast;
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
 }
 
@@ -51,8 +55,13 @@ export function runInfoJson(i: RunInfo): object {
   };
 }
 
+/** Metric values are the only doubles on the wire; they carry NaN and infinities as strings here. */
+export function wireDouble(v: number): number | string {
+  return Number.isFinite(v) ? v : String(v);
+}
+
 export function metricJson(m: Metric): object {
-  return { key: m.key, value: m.value, timestamp: m.timestamp, step: m.step };
+  return { key: m.key, value: wireDouble(m.value), timestamp: m.timestamp, step: m.step };
 }
 
 function datasetInputJson(d: DatasetInput): object {

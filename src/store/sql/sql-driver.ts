@@ -26,6 +26,11 @@ export interface SqlDialect {
     /** Table suffix for tables looked up by a text primary key (SQLite: WITHOUT ROWID, one b-tree search instead of two). */
     clustered: string;
   };
+  /**
+   * An aggregate that packs the grouped rows' columns into one JSON text `[[c1, c2, …], …]`:
+   * loading many runs then moves one value per run to JavaScript instead of one object per row.
+   */
+  jsonRows(columns: readonly string[]): string;
   /** A case-sensitive SQL LIKE of `expr` against one bound pattern. */
   like(expr: string): string;
   /** A case-insensitive LIKE. */

@@ -337,14 +337,22 @@ export class SqlMetadataStore implements MetadataStore {
     for (let i = 0; i < ids.length; i += 500) {
       const chunk = ids.slice(i, i + 500);
       const inList = chunk.map(() => '?').join(',');
-      for (const m of await ex.query(`SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN (${inList})`, chunk)) {
-        runs.get(String(m.run_uuid))!.data.metrics.push({ key: String(m.key), value: metricValue(m), timestamp: num(m.timestamp), step: num(m.step) });
+      const dialect = this.db.dialect;
+      const grouped = (table: string, cols: string[]) =>
+        ex.query<{ run_uuid: string; j: string }>(`SELECT run_uuid, ${dialect.jsonRows(cols)} AS j FROM ${table} WHERE run_uuid IN (${inList}) GROUP BY run_uuid`, chunk);
+      for (const g of await grouped('latest_metrics', ['key', 'value', 'is_nan', 'timestamp', 'step'])) {
+        const metrics = runs.get(String(g.run_uuid))!.data.metrics;
+        for (const [key, value, isNan, timestamp, step] of JSON.parse(g.j) as [string, number | string, number, number, number][]) {
+          metrics.push({ key, value: Number(isNan) ? Number.NaN : Number(value), timestamp: Number(timestamp), step: Number(step) });
+        }
       }
-      for (const p of await ex.query(`SELECT run_uuid, key, value FROM params WHERE run_uuid IN (${inList})`, chunk)) {
-        runs.get(String(p.run_uuid))!.data.params[String(p.key)] = String(p.value);
+      for (const g of await grouped('params', ['key', 'value'])) {
+        const params = runs.get(String(g.run_uuid))!.data.params;
+        for (const [key, value] of JSON.parse(g.j) as [string, string][]) params[key] = value;
       }
-      for (const t of await ex.query(`SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (${inList})`, chunk)) {
-        runs.get(String(t.run_uuid))!.data.tags[String(t.key)] = String(t.value);
+      for (const g of await grouped('tags', ['key', 'value'])) {
+        const tags = runs.get(String(g.run_uuid))!.data.tags;
+        for (const [key, value] of JSON.parse(g.j) as [string, string][]) tags[key] = value;
       }
       for (const d of await ex.query(`SELECT * FROM run_inputs WHERE run_uuid IN (${inList})`, chunk)) {
         const dataset: DatasetInput['dataset'] = { name: String(d.name), digest: String(d.digest), sourceType: String(d.source_type), source: String(d.source) };

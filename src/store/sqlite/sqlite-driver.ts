@@ -11,6 +11,7 @@ import type { Row, SqlDialect, SqlDriver, SqlExecutor, SqlValue } from '../sql/s
 const sqliteDialect: SqlDialect = {
   name: 'sqlite',
   types: { bigint: 'INTEGER', double: 'REAL', text: 'TEXT', autoId: 'INTEGER PRIMARY KEY', clustered: ' WITHOUT ROWID' },
+  jsonRows: (cols) => `json_group_array(json_array(${cols.join(', ')}))`,
   // SQLite's LIKE ignores ASCII case; MLflow's LIKE is case-sensitive, so use GLOB.
   like: (expr) => `${expr} GLOB ?`,
   ilike: (expr) => `lower(${expr}) LIKE lower(?) ESCAPE '\\'`,
