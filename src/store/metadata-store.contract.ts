@@ -369,6 +369,51 @@ export function describeMetadataStoreContract(name: string, open: () => Promise<
       });
     });
 
+    describe('datasets', () => {
+      const sha = (c: string) => c.repeat(64);
+      const base = { format: 'csv', rows: 10, columns: 3, sizeBytes: 100, source: 'x.csv', artifactPath: 'datasets/x', schema: { columns: [] }, profile: { rows: 10 } };
+
+      it('records versions, returns the same version for the same content, and finds subjects', async () => {
+        const a = await store.createDatasetVersion({ ...base, name: 'people', sha256: sha('a'), subjectColumn: 'id', subjects: ['u1', 'u2'] }, who);
+        assert.equal(a.created, true);
+        assert.equal(a.version.version, 1);
+        assert.deepEqual(a.version.profile, { rows: 10 });
+        const again = await store.createDatasetVersion({ ...base, name: 'people', sha256: sha('a'), subjects: ['u1', 'u2'] }, who);
+        assert.equal(again.created, false);
+        assert.equal(again.version.version, 1);
+        const b = await store.createDatasetVersion({ ...base, name: 'people', sha256: sha('b'), rows: 11, subjects: ['u2', 'u3'], lineage: { parent: 'people@1' } }, who);
+        assert.equal(b.version.version, 2);
+        assert.deepEqual(b.version.lineage, { parent: 'people@1' });
+        assert.equal((await store.getDatasetVersion('people')).version, 2);
+        assert.equal((await store.getDatasetVersion('people', 1)).sha256, sha('a'));
+        assert.deepEqual((await store.listDatasetVersions('people')).map((v) => v.version), [1, 2]);
+        assert.equal((await store.getDataset('people')).subjectColumn, 'id');
+        assert.equal((await store.getDataset('people')).latestVersion, 2);
+        assert.deepEqual(await store.findSubject('u2'), [{ name: 'people', version: 1 }, { name: 'people', version: 2 }]);
+        assert.deepEqual(await store.findSubject('nobody'), []);
+        assert.ok((await store.listDatasets()).some((d) => d.name === 'people'));
+        await rejectsCode(store.getDatasetVersion('people', 9), 'TRELLIS_DATASET_VERSION_NOT_FOUND');
+        await rejectsCode(store.getDataset('nope'), 'TRELLIS_DATASET_NOT_FOUND');
+        await rejectsCode(store.createDatasetVersion({ ...base, name: 'people', sha256: sha('c'), subjectColumn: 'other' }, who), 'TRELLIS_INVALID_PARAMETER');
+        await rejectsCode(store.createDatasetVersion({ ...base, name: '../x', sha256: sha('c') }, who), 'TRELLIS_INVALID_PARAMETER');
+        const events = await store.listAuditEvents({ entityType: 'dataset_version', entityIdPrefix: 'people@' });
+        assert.deepEqual(events.map((e) => e.entityId), ['people@1', 'people@2']);
+      });
+
+      it('keeps numbered schema documents and one pinned contract', async () => {
+        await store.createDatasetVersion({ ...base, name: 'schemas', sha256: sha('d') }, who);
+        assert.equal(await store.getDatasetSchema('schemas'), undefined);
+        const s1 = await store.putDatasetSchema('schemas', { columns: [{ name: 'a' }] }, true, who);
+        const s2 = await store.putDatasetSchema('schemas', { columns: [{ name: 'b' }] }, false, who);
+        assert.deepEqual([s1.schemaVersion, s2.schemaVersion], [1, 2]);
+        assert.deepEqual((await store.getDatasetSchema('schemas'))!.schema, { columns: [{ name: 'a' }] });
+        await store.putDatasetSchema('schemas', { columns: [{ name: 'c' }] }, true, who);
+        assert.equal((await store.getDatasetSchema('schemas'))!.schemaVersion, 3);
+        assert.equal((await store.getDatasetSchema('schemas', 1))!.pinned, false);
+        await rejectsCode(store.putDatasetSchema('schemas', 'nope', false, who), 'TRELLIS_INVALID_PARAMETER');
+      });
+    });
+
     describe('audit', () => {
       it('writes an event per change in the same transaction, and the chain verifies', async () => {
         const beforeCount = (await store.listAuditEvents({ limit: 1_000_000 })).length;

@@ -125,6 +125,67 @@ export interface LogBatchInput {
   tags?: { key: string; value: string }[];
 }
 
+export interface Dataset {
+  name: string;
+  creationTime: number;
+  lastUpdateTime: number;
+  description?: string;
+  /** The column holding data-subject ids, indexed so that erasure can find every version holding a subject. */
+  subjectColumn?: string;
+  latestVersion?: number;
+}
+
+export interface DatasetVersion {
+  name: string;
+  version: number;
+  /** sha256 of the stored file: the version's identity. */
+  sha256: string;
+  format: string;
+  rows: number;
+  columns: number;
+  sizeBytes: number;
+  /** Where the bytes came from (a path or URI), for people; the artifact is the truth. */
+  source: string;
+  /** Artifact-store path of the content. */
+  artifactPath: string;
+  createdBy: string;
+  creationTime: number;
+  /** The inferred schema (a JSON document). */
+  schema: unknown;
+  /** The profile (a JSON document). */
+  profile: unknown;
+  /** Upstream lineage: e.g. the run or dataset version this one was derived from. */
+  lineage?: Record<string, string>;
+}
+
+export interface CreateDatasetVersionInput {
+  name: string;
+  sha256: string;
+  format: string;
+  rows: number;
+  columns: number;
+  sizeBytes: number;
+  source: string;
+  artifactPath: string;
+  schema: unknown;
+  profile: unknown;
+  description?: string;
+  subjectColumn?: string;
+  /** Distinct subject ids found in the subject column. */
+  subjects?: string[];
+  lineage?: Record<string, string>;
+}
+
+export interface DatasetSchemaDoc {
+  name: string;
+  /** Schema documents are numbered per dataset: 1, 2, 3 … */
+  schemaVersion: number;
+  schema: unknown;
+  pinned: boolean;
+  createdBy: string;
+  creationTime: number;
+}
+
 export interface CreateModelVersionInput {
   name: string;
   source: string;
@@ -188,6 +249,24 @@ export interface MetadataStore {
   setAlias(name: string, alias: string, version: string, who: Actor): Promise<void>;
   deleteAlias(name: string, alias: string, who: Actor): Promise<void>;
   getVersionByAlias(name: string, alias: string): Promise<ModelVersion>;
+
+  // Datasets
+  /**
+   * Records a dataset version. The same content (sha256) under the same name is the same version:
+   * the existing one is returned with `created: false`, and nothing is written.
+   */
+  createDatasetVersion(input: CreateDatasetVersionInput, who: Actor): Promise<{ version: DatasetVersion; created: boolean }>;
+  getDataset(name: string): Promise<Dataset>;
+  listDatasets(): Promise<Dataset[]>;
+  listDatasetVersions(name: string): Promise<DatasetVersion[]>;
+  /** A version by number, or the latest when `version` is undefined. */
+  getDatasetVersion(name: string, version?: number): Promise<DatasetVersion>;
+  /** Every dataset version that holds this subject id. */
+  findSubject(subject: string): Promise<{ name: string; version: number }[]>;
+  /** Stores an edited schema as the dataset's next schema document; `pin` makes it the contract. */
+  putDatasetSchema(name: string, schema: unknown, pin: boolean, who: Actor): Promise<DatasetSchemaDoc>;
+  /** The pinned schema document, or a numbered one; undefined when none was stored. */
+  getDatasetSchema(name: string, schemaVersion?: number): Promise<DatasetSchemaDoc | undefined>;
 
   // Audit
   /** Events in commit order, from `afterSeq` (exclusive), optionally for one entity. */

@@ -152,6 +152,54 @@ CREATE TABLE run_inputs (
 );
 CREATE INDEX audit_by_entity ON audit_events (entity_type, entity_id, seq);`,
   },
+  {
+    version: 3,
+    description: 'dataset versions, their schema documents and the data-subject index',
+    sql: ({ types: t }) => `
+CREATE TABLE datasets (
+  dataset_id ${t.autoId},
+  name ${t.text} NOT NULL UNIQUE,
+  creation_time ${t.bigint} NOT NULL,
+  last_update_time ${t.bigint} NOT NULL,
+  description ${t.text},
+  subject_column ${t.text},
+  next_version ${t.bigint} NOT NULL DEFAULT 1,
+  next_schema_version ${t.bigint} NOT NULL DEFAULT 1
+);
+CREATE TABLE dataset_versions (
+  dataset_id ${t.bigint} NOT NULL REFERENCES datasets(dataset_id),
+  version ${t.bigint} NOT NULL,
+  sha256 ${t.text} NOT NULL,
+  format ${t.text} NOT NULL,
+  row_count ${t.bigint} NOT NULL,
+  column_count ${t.bigint} NOT NULL,
+  size_bytes ${t.bigint} NOT NULL,
+  source ${t.text} NOT NULL,
+  artifact_path ${t.text} NOT NULL,
+  created_by ${t.text} NOT NULL,
+  creation_time ${t.bigint} NOT NULL,
+  schema_json ${t.text} NOT NULL,
+  profile_json ${t.text} NOT NULL,
+  lineage_json ${t.text},
+  PRIMARY KEY (dataset_id, version),
+  UNIQUE (dataset_id, sha256)
+);
+CREATE TABLE dataset_schemas (
+  dataset_id ${t.bigint} NOT NULL REFERENCES datasets(dataset_id),
+  schema_version ${t.bigint} NOT NULL,
+  schema_json ${t.text} NOT NULL,
+  pinned ${t.bigint} NOT NULL DEFAULT 0,
+  created_by ${t.text} NOT NULL,
+  creation_time ${t.bigint} NOT NULL,
+  PRIMARY KEY (dataset_id, schema_version)
+);
+CREATE TABLE dataset_subjects (
+  subject ${t.text} NOT NULL,
+  dataset_id ${t.bigint} NOT NULL,
+  version ${t.bigint} NOT NULL,
+  PRIMARY KEY (subject, dataset_id, version)
+)${t.clustered};`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
