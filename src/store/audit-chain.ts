@@ -74,3 +74,20 @@ export function verifyAuditChain(
   }
   return { ok: true, checked, last: prev };
 }
+
+/** Verifies a store's whole chain page by page, so memory stays bounded however long it is. */
+export async function verifyStoredChain(
+  list: (q: { afterSeq: number; limit: number }) => Promise<AuditEvent[]>,
+  pageSize = 5000,
+): Promise<AuditVerification> {
+  let start = { seq: 0, hash: GENESIS_HASH };
+  let checked = 0;
+  for (;;) {
+    const events = await list({ afterSeq: start.seq, limit: pageSize });
+    const result = verifyAuditChain(events, start);
+    checked += result.checked;
+    if (!result.ok) return { ok: false, checked, firstBad: result.firstBad };
+    start = result.last;
+    if (events.length < pageSize) return { ok: true, checked };
+  }
+}

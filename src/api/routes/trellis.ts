@@ -1,11 +1,8 @@
 /** Trellis's own read-only routes: alias/stage history and audit-chain verification. */
-import { GENESIS_HASH, verifyAuditChain } from '../../store/audit-chain.js';
+import { verifyStoredChain } from '../../store/audit-chain.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { historyJson } from '../mlflow-json.js';
 import type { MlflowRouter } from '../router.js';
-
-/** Events per page while verifying: bounded memory on a long chain. */
-const AUDIT_PAGE = 1000;
 
 export function trellisRoutes(r: MlflowRouter, ws: Workspace): void {
   r.get('/registered-models/history', async ({ p }) => {
@@ -17,15 +14,7 @@ export function trellisRoutes(r: MlflowRouter, ws: Workspace): void {
   });
 
   r.get('/audit/verify', async () => {
-    let start = { seq: 0, hash: GENESIS_HASH };
-    let checked = 0;
-    for (;;) {
-      const events = await ws.meta.listAuditEvents({ afterSeq: start.seq, limit: AUDIT_PAGE });
-      const result = verifyAuditChain(events, start);
-      checked += result.checked;
-      if (!result.ok) return { ok: false, checked, first_bad: result.firstBad };
-      start = result.last;
-      if (events.length < AUDIT_PAGE) return { ok: true, checked };
-    }
+    const v = await verifyStoredChain((q) => ws.meta.listAuditEvents(q));
+    return v.ok ? { ok: true, checked: v.checked } : { ok: false, checked: v.checked, first_bad: v.firstBad };
   });
 }

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { verifyAuditChain, GENESIS_HASH } from '../../store/audit-chain.js';
+import { verifyStoredChain } from '../../store/audit-chain.js';
 import { globals, withWorkspace } from '../context.js';
 import { output, printTable, time } from '../output.js';
 
@@ -9,18 +9,7 @@ export function auditCommand(): Command {
   cmd.command('verify')
     .description('walk the hash chain; exit 0 only when no event was altered, removed or reordered')
     .action(async (_o: unknown, c: Command) => {
-      const result = await withWorkspace(c, async (ws) => {
-        let start = { seq: 0, hash: GENESIS_HASH };
-        let checked = 0;
-        for (;;) {
-          const events = await ws.meta.listAuditEvents({ afterSeq: start.seq, limit: 10000 });
-          if (!events.length) return { ok: true, checked };
-          const v = verifyAuditChain(events, start);
-          checked += v.checked;
-          if (!v.ok) return { ok: false, checked, firstBad: v.firstBad };
-          start = v.last;
-        }
-      });
+      const result = await withWorkspace(c, (ws) => verifyStoredChain((q) => ws.meta.listAuditEvents(q)));
       output(!!globals(c).json, () => result, () => {
         if (result.ok) console.log(`audit chain intact: ${result.checked} events verified`);
         else console.error(`audit chain BROKEN at event ${result.firstBad!.seq} (${result.firstBad!.problem}): ${result.firstBad!.detail}; ${result.checked} events before it verified`);
