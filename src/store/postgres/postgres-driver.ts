@@ -4,7 +4,7 @@ import type { Row, SqlDialect, SqlDriver, SqlExecutor, SqlValue } from '../sql/s
 
 const postgresDialect: SqlDialect = {
   name: 'postgres',
-  types: { bigint: 'BIGINT', double: 'DOUBLE PRECISION', text: 'TEXT', autoId: 'BIGSERIAL PRIMARY KEY', clustered: '' },
+  types: { bigint: 'BIGINT', double: 'DOUBLE PRECISION', text: 'TEXT', autoId: 'BIGSERIAL PRIMARY KEY', clustered: '', include: (cols) => ` INCLUDE (${cols})`, covering: (cols) => `) INCLUDE (${cols}` },
   jsonRows: (cols) => `json_agg(json_build_array(${cols.join(', ')}))::text`,
   like: (expr) => `${expr} LIKE ?`,
   ilike: (expr) => `${expr} ILIKE ?`,

@@ -49,14 +49,14 @@ CREATE TABLE params (
   run_uuid ${t.text} NOT NULL REFERENCES runs(run_uuid),
   key ${t.text} NOT NULL,
   value ${t.text} NOT NULL,
-  PRIMARY KEY (run_uuid, key)
+  PRIMARY KEY (run_uuid, key)${t.include('value')}
 )${t.clustered};
-CREATE INDEX params_by_key ON params (key, value);
+CREATE INDEX params_by_key ON params (key, value${t.covering('run_uuid')});
 CREATE TABLE tags (
   run_uuid ${t.text} NOT NULL REFERENCES runs(run_uuid),
   key ${t.text} NOT NULL,
   value ${t.text} NOT NULL,
-  PRIMARY KEY (run_uuid, key)
+  PRIMARY KEY (run_uuid, key)${t.include('value')}
 )${t.clustered};
 CREATE TABLE metrics (
   run_uuid ${t.text} NOT NULL REFERENCES runs(run_uuid),
@@ -74,9 +74,9 @@ CREATE TABLE latest_metrics (
   is_nan ${t.bigint} NOT NULL DEFAULT 0,
   timestamp ${t.bigint} NOT NULL,
   step ${t.bigint} NOT NULL,
-  PRIMARY KEY (run_uuid, key)
+  PRIMARY KEY (run_uuid, key)${t.include('value, is_nan')}
 )${t.clustered};
-CREATE INDEX latest_metrics_by_key ON latest_metrics (key, value);
+CREATE INDEX latest_metrics_by_key ON latest_metrics (key, value${t.covering('is_nan, run_uuid')});
 CREATE TABLE registered_models (
   model_id ${t.autoId},
   name ${t.text} NOT NULL UNIQUE,

@@ -25,6 +25,16 @@ export interface SqlDialect {
     autoId: string;
     /** Table suffix for tables looked up by a text primary key (SQLite: WITHOUT ROWID, one b-tree search instead of two). */
     clustered: string;
+    /**
+     * Makes a primary key carry extra columns so lookups never visit the table (PostgreSQL's
+     * INCLUDE); SQLite's clustered tables hold every column in the key's b-tree already.
+     */
+    include(columns: string): string;
+    /**
+     * Extra trailing columns of a secondary index that make it covering: PostgreSQL adds them as
+     * `) INCLUDE (…` after the key; SQLite appends them to the key.
+     */
+    covering(columns: string): string;
   };
   /**
    * An aggregate that packs the grouped rows' columns into one JSON text `[[c1, c2, …], …]`:

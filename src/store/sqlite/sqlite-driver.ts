@@ -10,7 +10,7 @@ import type { Row, SqlDialect, SqlDriver, SqlExecutor, SqlValue } from '../sql/s
 
 const sqliteDialect: SqlDialect = {
   name: 'sqlite',
-  types: { bigint: 'INTEGER', double: 'REAL', text: 'TEXT', autoId: 'INTEGER PRIMARY KEY', clustered: ' WITHOUT ROWID' },
+  types: { bigint: 'INTEGER', double: 'REAL', text: 'TEXT', autoId: 'INTEGER PRIMARY KEY', clustered: ' WITHOUT ROWID', include: () => '', covering: (cols) => `, ${cols}` },
   jsonRows: (cols) => `json_group_array(json_array(${cols.join(', ')}))`,
   // SQLite's LIKE ignores ASCII case; MLflow's LIKE is case-sensitive, so use GLOB.
   like: (expr) => `${expr} GLOB ?`,
