@@ -5,7 +5,7 @@
  */
 import type { DatasetSchema, ColumnSchema, Expectation } from '../schema/schema.js';
 import { profileTable, type ColumnProfile, type Profile } from '../profile/profile.js';
-import { valueAt, type Column, type Table } from '../table.js';
+import { nullCount, valueAt, type Column, type Table } from '../table.js';
 import { categoricalDistance, categoryCounts, numericDistance, type Distance } from './distances.js';
 
 export type AnomalyKind =
@@ -95,11 +95,13 @@ export function validateTable(table: Table, schema: DatasetSchema, opts: Validat
       anomalies.push({ kind: 'not_in_environment', severity: 'error', column: cs.name, message: `Column '${cs.name}' must not be present in environment '${env}' (it is only for ${cs.environments!.join(', ')})` });
       continue;
     }
-    if (!TYPE_OK[cs.type]!.includes(col.type)) {
+    // A column with no value at all has no type of its own (readers call it string): only its nulls count.
+    if (!TYPE_OK[cs.type]!.includes(col.type) && nullCount(col) < table.rowCount) {
       anomalies.push(typeMismatch(col, cs, maxExamples));
       continue;
     }
     checkNulls(col, cs, table.rowCount, anomalies);
+    if (nullCount(col) === table.rowCount) continue;
     if (cs.range && col.type !== 'string') checkRange(col, cs, maxExamples, anomalies);
     if (cs.domain) checkDomain(col, cs, maxExamples, anomalies);
     for (const e of cs.expectations ?? []) {
@@ -141,9 +143,7 @@ function typeMismatch(col: Column, cs: ColumnSchema, maxExamples: number): Anoma
 }
 
 function checkNulls(col: Column, cs: ColumnSchema, rows: number, out: Anomaly[]): void {
-  let nulls = 0;
-  if (col.type === 'string') for (let i = 0; i < col.codes.length; i++) nulls += col.codes[i]! < 0 ? 1 : 0;
-  else for (let i = 0; i < col.valid.length; i++) nulls += col.valid[i] ? 0 : 1;
+  const nulls = nullCount(col);
   if (!nulls) return;
   const share = nulls / Math.max(1, rows);
   if (!cs.nullable) {
