@@ -6,7 +6,7 @@
  */
 import { jensenShannonDistance } from '../../numeric/stats/jensen-shannon.js';
 import { lInfinityDistance } from '../../numeric/stats/l-infinity.js';
-import type { ColumnProfile } from '../profile/profile.js';
+import { histogramOf, kllOf, type ColumnProfile } from '../profile/profile.js';
 import type { Column } from '../table.js';
 
 export interface Distance {
@@ -73,4 +73,21 @@ export function numericDistance(c: Column, ref: ColumnProfile, threshold: number
   }
   if (!n || !ref.count) return undefined;
   return { column: c.name, measure: 'jensen_shannon', value: jensenShannonDistance(counts, refCounts), threshold, sampleSize: n, referenceSize: ref.count };
+}
+
+/** The distance between two profiles of a column (a dataset version against another). */
+export function profileDistance(current: ColumnProfile, reference: ColumnProfile, thresholds: { categorical: number; numeric: number }): Distance | undefined {
+  if (current.sketch.topk && reference.sketch.topk && (current.type === 'string' || current.type === 'boolean')) {
+    const counts = (items: [string, number, number][]) => Object.fromEntries(items.map(([v, n]) => [v, n]));
+    if (!current.count || !reference.count) return undefined;
+    const r = lInfinityDistance(counts(current.sketch.topk.items), counts(reference.sketch.topk.items));
+    return { column: current.name, measure: 'l_infinity', value: r.distance, threshold: thresholds.categorical, sampleSize: current.count, referenceSize: reference.count, category: r.category };
+  }
+  if (current.sketch.kll && reference.numeric) {
+    const kll = kllOf(current);
+    if (!kll || kll.count === 0 || !reference.count) return undefined;
+    const { counts } = histogramOf(kll, reference.numeric.histogram.edges);
+    return { column: current.name, measure: 'jensen_shannon', value: jensenShannonDistance(counts, reference.numeric.histogram.counts), threshold: thresholds.numeric, sampleSize: current.count, referenceSize: reference.count };
+  }
+  return undefined;
 }

@@ -1,0 +1,202 @@
+/**
+ * CSV in, tables out. `readCsvBatches` streams text cells in bounded batches (for work that must
+ * not hold the file); `readCsv` types fields straight from the bytes into a table.
+ *
+ * A file with a header and no rows is an error (TRELLIS_DATA_EMPTY) unless `allowHeaderOnly`
+ * is set: a dataset version with no rows is almost always a mistake worth stopping for.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { TrellisError } from '../../core/errors.js';
+import { NullMatcher, DEFAULT_NULL_VALUES } from './cells.js';
+import { CsvScanner, type FieldSink, type RowSink } from './csv-scanner.js';
+import { ColumnBuilder, TableBuilder, type ColumnType, type Table, type TableSchema } from '../table.js';
+import { openError, type ReadResult } from './files.js';
+
+export interface CsvOptions {
+  /** One ASCII character; found from the header line (`,` `;` tab `|`) when not given. */
+  readonly delimiter?: string;
+  /** Cell texts read as null. Default: '', NA, N/A, null, NULL, NaN, ?. */
+  readonly nullValues?: readonly string[];
+  /** With ',' a decimal comma (3,14) is a number; by default it stays text and the inference says why. */
+  readonly decimal?: '.' | ',';
+  /** Types to impose on named columns instead of inferring them ('string' keeps "007" as is). */
+  readonly types?: TableSchema;
+  /** Stop after this many data rows. */
+  readonly maxRows?: number;
+  /** Return an empty table for a header-only file instead of raising TRELLIS_DATA_EMPTY. */
+  readonly allowHeaderOnly?: boolean;
+}
+
+export interface CsvBatchOptions extends CsvOptions {
+  /** Rows per batch (default 65,536). */
+  readonly batchSize?: number;
+}
+
+export interface CsvBatch {
+  readonly header: string[];
+  /** One array per header column; null where the cell is one of the null values. */
+  readonly columns: (string | null)[][];
+  /** Line of the first row of the batch (the header is line 1 unless blank lines precede it). */
+  readonly firstLine: number;
+  /** Line of each row; differs from firstLine + i once a quoted field spans lines. */
+  readonly lines: Uint32Array;
+}
+
+const CHUNK = 1 << 20;
+
+function emptyError(file: string, detail: string): TrellisError {
+  return new TrellisError('TRELLIS_DATA_EMPTY', { file, detail });
+}
+
+/**
+ * Drives a scanner over the file: `onHeader` makes the sinks once the header is known, and
+ * `rowsWanted` says how many rows the consumer can take before it must be given back control.
+ */
+async function* scanFile(
+  path: string,
+  options: CsvOptions,
+  onHeader: (header: string[], scanner: CsvScanner) => { cols: FieldSink[]; row: RowSink },
+  rowsWanted: () => number,
+  afterChunk?: (scanner: CsvScanner) => void,
+): AsyncGenerator<void> {
+  const scanner = new CsvScanner(path, options.delimiter);
+  const maxRows = options.maxRows ?? Infinity;
+  let sinks: { cols: FieldSink[]; row: RowSink } | undefined;
+  const stream = createReadStream(path, { highWaterMark: CHUNK });
+  // Returns true when the consumer's batch is full (yield), false when more input is needed.
+  const step = (): boolean => {
+    if (!sinks) {
+      if (!scanner.readHeader()) return false;
+      sinks = onHeader(scanner.header!, scanner);
+    }
+    const want = Math.min(rowsWanted(), maxRows - scanner.rows);
+    if (want <= 0) return true;
+    const got = scanner.readRows(sinks.cols, sinks.row, want);
+    return got === want;
+  };
+  try {
+    for await (const chunk of stream) {
+      if (!scanner.push(chunk as Buffer)) continue;
+      while (step()) {
+        if (scanner.rows >= maxRows) return;
+        yield;
+      }
+      afterChunk?.(scanner);
+    }
+    scanner.end();
+    while (step()) {
+      if (scanner.rows >= maxRows) return;
+      yield;
+    }
+  } catch (e) {
+    throw openError(e, path);
+  } finally {
+    stream.destroy();
+  }
+  if (!scanner.header) throw emptyError(path, 'the file is empty');
+  if (scanner.rows === 0 && !options.allowHeaderOnly) {
+    throw emptyError(path, `the header names ${scanner.header.length} column${scanner.header.length === 1 ? '' : 's'} but no data row follows`);
+  }
+}
+
+function checkTypes(path: string, header: string[], types: TableSchema | undefined): void {
+  for (const name of Object.keys(types ?? {})) {
+    if (!header.includes(name)) {
+      throw new TrellisError('TRELLIS_DATA_COLUMN_NOT_FOUND', { name, columns: `${header.join(', ')} (in ${path})` });
+    }
+  }
+}
+
+class StringCells implements FieldSink {
+  cells: (string | null)[] = [];
+  rejection = '';
+  constructor(private readonly nulls: NullMatcher) {}
+  pushBytes(buf: Buffer, s: number, e: number, escaped: boolean): boolean {
+    if (!escaped && this.nulls.matchesBytes(buf, s, e)) {
+      this.cells.push(null);
+    } else {
+      const text = buf.toString('utf8', s, e);
+      this.cells.push(escaped ? text.replaceAll('""', '"') : text);
+    }
+    return true;
+  }
+}
+
+/**
+ * The rows of a CSV file as batches of text cells (~64k rows each), reading 1 MB at a time, so
+ * memory stays bounded by a batch whatever the file's size.
+ */
+export async function* readCsvBatches(path: string, options: CsvBatchOptions = {}): AsyncGenerator<CsvBatch> {
+  const batchSize = options.batchSize ?? 65536;
+  if (!(batchSize >= 1)) throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `batchSize must be at least 1, not ${batchSize}` });
+  const nulls = new NullMatcher(options.nullValues ?? DEFAULT_NULL_VALUES);
+  let header: string[] = [];
+  let cols: StringCells[] = [];
+  let lines: number[] = [];
+  const row: RowSink = {
+    endRow: (line) => { lines.push(line); },
+    rollback: () => { for (const c of cols) c.cells.length = lines.length; },
+  };
+  const take = (): CsvBatch => {
+    const batch = { header, columns: cols.map((c) => c.cells), firstLine: lines[0], lines: Uint32Array.from(lines) };
+    for (const c of cols) c.cells = [];
+    lines = [];
+    return batch;
+  };
+  const scan = scanFile(path, options, (h) => {
+    header = h;
+    cols = h.map(() => new StringCells(nulls));
+    return { cols, row };
+  }, () => batchSize - lines.length);
+  for await (const _ of scan) yield take();
+  if (lines.length) yield take();
+}
+
+async function buildCsv(path: string, options: CsvOptions): Promise<TableBuilder> {
+  let builder: TableBuilder | undefined;
+  let size = 0;
+  try {
+    size = (await stat(path)).size;
+  } catch (e) {
+    throw openError(e, path);
+  }
+  let reserved = false;
+  // Sized once from the first megabyte's rows, the columns are written once instead of
+  // being copied on every doubling.
+  const estimate = (scanner: CsvScanner) => {
+    if (reserved || !builder || scanner.rows === 0) return;
+    reserved = true;
+    const rows = (scanner.rows * size) / scanner.consumed;
+    builder.reserve(Math.min(options.maxRows ?? Infinity, rows * 1.05 + 1024));
+  };
+  const scan = scanFile(path, options, (header) => {
+    checkTypes(path, header, options.types);
+    const b = new TableBuilder(header, { nullValues: options.nullValues, decimal: options.decimal, types: options.types });
+    builder = b;
+    const cols: ColumnBuilder[] = header.map((_, i) => b.columnBuilder(i));
+    return { cols, row: { endRow: () => b.endRow(), rollback: () => b.rollback() } };
+  }, () => Infinity, estimate);
+  for await (const _ of scan) { /* one table: nothing to hand back between rows */ }
+  return builder!;
+}
+
+/**
+ * Reads a CSV file into a table and says, per column, why it got its type. Types are inferred
+ * in one pass; when a column turns out mixed (numbers, then text), the file is read a second
+ * time for the exact text of those columns, since the first pass kept only parsed numbers.
+ */
+export async function readCsvWithInference(path: string, options: CsvOptions = {}): Promise<ReadResult> {
+  const first = await buildCsv(path, options);
+  const inference = first.inference();
+  const mixed = first.rerenderedColumns();
+  if (mixed.length === 0) return { table: first.finish(), inference };
+  const types: Record<string, ColumnType> = {};
+  for (const c of inference) types[c.name] = mixed.includes(c.name) ? 'string' : c.type;
+  const second = await buildCsv(path, { ...options, types: { ...types, ...options.types } });
+  return { table: second.finish(), inference };
+}
+
+export async function readCsv(path: string, options: CsvOptions = {}): Promise<Table> {
+  return (await readCsvWithInference(path, options)).table;
+}

@@ -1,0 +1,68 @@
+/**
+ * One entry point for reading a data file into a table, whatever its format. The Parquet and
+ * Arrow readers (and their libraries) are loaded only when such a file is read.
+ */
+import { extname } from 'node:path';
+import { TrellisError } from '../../core/errors.js';
+import type { Table } from '../table.js';
+import { readCsvWithInference, type CsvOptions } from './csv.js';
+import { readJsonlWithInference } from './jsonl.js';
+import type { ReadResult } from './files.js';
+
+export { readCsv, readCsvBatches, readCsvWithInference, type CsvBatch, type CsvBatchOptions, type CsvOptions } from './csv.js';
+export { readJsonl, readJsonlWithInference, type JsonlOptions } from './jsonl.js';
+export { DEFAULT_NULL_VALUES } from './cells.js';
+export type { ReadResult } from './files.js';
+
+export type DataFormat = 'csv' | 'jsonl' | 'parquet' | 'arrow';
+
+export interface ReadTableOptions extends CsvOptions {
+  /** The format, when the extension does not say it. */
+  readonly format?: DataFormat;
+  /** Parquet and Arrow: read only these columns, in this order. */
+  readonly columns?: readonly string[];
+}
+
+const EXTENSIONS: Record<string, DataFormat> = {
+  '.csv': 'csv', '.tsv': 'csv', '.txt': 'csv',
+  '.jsonl': 'jsonl', '.ndjson': 'jsonl',
+  '.parquet': 'parquet', '.pq': 'parquet',
+  '.arrow': 'arrow', '.feather': 'arrow', '.ipc': 'arrow', '.arrows': 'arrow',
+};
+
+/** The format a path's extension names, or undefined. */
+export function formatOf(path: string): DataFormat | undefined {
+  return EXTENSIONS[extname(path).toLowerCase()];
+}
+
+export async function readTableWithInference(path: string, options: ReadTableOptions = {}): Promise<ReadResult> {
+  const { format: given, columns, ...rest } = options;
+  const format = given ?? formatOf(path);
+  switch (format) {
+    case 'csv':
+      return readCsvWithInference(path, { ...rest, delimiter: rest.delimiter ?? (extname(path).toLowerCase() === '.tsv' ? '\t' : undefined) });
+    case 'jsonl':
+      return readJsonlWithInference(path, { types: rest.types, maxRows: rest.maxRows });
+    case 'parquet': {
+      const { readParquetWithInference } = await import('./parquet.js');
+      return readParquetWithInference(path, { columns, maxRows: rest.maxRows });
+    }
+    case 'arrow': {
+      const { readArrowWithInference } = await import('./arrow.js');
+      return readArrowWithInference(path, { columns, maxRows: rest.maxRows });
+    }
+    default:
+      if (given !== undefined) {
+        throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Unknown data format '${String(given)}'; use csv, jsonl, parquet or arrow` });
+      }
+      throw new TrellisError('TRELLIS_DATA_FORMAT', {
+        file: path, format: 'a data file',
+        detail: `the extension '${extname(path)}' names no format Trellis reads (${Object.keys(EXTENSIONS).join(' ')}); pass format: 'csv' | 'jsonl' | 'parquet' | 'arrow'`,
+      });
+  }
+}
+
+/** Reads a CSV, JSON Lines, Parquet or Arrow IPC file into a table, by extension or `format`. */
+export async function readTable(path: string, options: ReadTableOptions = {}): Promise<Table> {
+  return (await readTableWithInference(path, options)).table;
+}
