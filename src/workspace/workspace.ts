@@ -7,6 +7,7 @@ import type { ArtifactStore } from '../store/artifact-store.js';
 import type { MetadataStore } from '../store/metadata-store.js';
 import { TrackingService } from '../tracking/tracking-service.js';
 import { RegistryService } from '../registry/registry-service.js';
+import { DatasetService } from '../data/datasets.js';
 
 export interface WorkspaceOptions {
   /** `sqlite:<path>` or `postgres://…`; default `$TRELLIS_HOME/trellis.db`. */
@@ -18,10 +19,12 @@ export interface WorkspaceOptions {
 export class Workspace {
   readonly tracking: TrackingService;
   readonly registry: RegistryService;
+  readonly data: DatasetService;
 
   private constructor(readonly meta: MetadataStore, readonly artifacts: ArtifactStore, readonly storeUri: string, readonly artifactsUri: string) {
     this.tracking = new TrackingService(meta, artifacts);
     this.registry = new RegistryService(meta);
+    this.data = new DatasetService(meta, artifacts);
   }
 
   static async open(opts: WorkspaceOptions = {}): Promise<Workspace> {
