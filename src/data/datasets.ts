@@ -19,6 +19,7 @@ import { openError } from './readers/files.js';
 import { parseSchema, type DatasetSchema } from './schema/schema.js';
 import { TableBuilder, column, tableFromRows, type ColumnInference, type Table, type TableSchema } from './table.js';
 import { validateTable, type ValidationReport } from './validate/validate.js';
+import { isSkewed } from './validate/distances.js';
 
 export interface AddOptions {
   format?: DataFormat;
@@ -202,7 +203,7 @@ export class DatasetService {
   /** Train/serve skew: serving records against the training profile, with the same distances. */
   async skew(records: unknown, ref: string): Promise<{ against: string; distances: ValidationReport['distances']; skewed: string[] }> {
     const r = await this.validateRecords(records, { ref, environment: 'serving' });
-    return { against: r.against, distances: r.distances, skewed: r.distances.filter((d) => d.value > d.threshold).map((d) => d.column) };
+    return { against: r.against, distances: r.distances, skewed: r.distances.filter(isSkewed).map((d) => d.column) };
   }
 
   async putSchema(name: string, schema: unknown, pin: boolean, who: Actor): Promise<DatasetSchemaDoc> {

@@ -17,8 +17,28 @@ export interface Distance {
   /** Values in the batch and in the reference the distance was computed from. */
   sampleSize: number;
   referenceSize: number;
+  /**
+   * The distance expected from sampling alone, with no change in the distribution: a batch of 300
+   * rows is never a perfect copy of its reference. A distance is skew only above threshold + noise.
+   * Jensen–Shannon: √((k−1)/(8 n ln 2)) for k bins (the χ² approximation of the divergence of an
+   * empirical histogram); L-infinity: 1/(2√n), the largest share's standard error at p = ½.
+   */
+  noise: number;
   /** For L-infinity: the category whose share moved most. */
   category?: string;
+}
+
+/** True when a distance is beyond both its threshold and what sampling alone explains. */
+export function isSkewed(d: Distance): boolean {
+  return d.value > d.threshold + d.noise;
+}
+
+function jsNoise(bins: number, n: number): number {
+  return Math.sqrt(Math.max(0, bins - 1) / (8 * n * Math.LN2));
+}
+
+function linfNoise(n: number): number {
+  return 1 / (2 * Math.sqrt(n));
 }
 
 /** Category counts of a batch column (strings, or booleans as 'true'/'false'). */
@@ -47,7 +67,7 @@ export function categoricalDistance(c: Column, ref: ColumnProfile, threshold: nu
   const sampleSize = Object.values(batch).reduce((a, b) => a + b, 0);
   if (!sampleSize || !ref.count) return undefined;
   const r = lInfinityDistance(batch, refCounts);
-  return { column: c.name, measure: 'l_infinity', value: r.distance, threshold, sampleSize, referenceSize: ref.count, category: r.category };
+  return { column: c.name, measure: 'l_infinity', value: r.distance, threshold, noise: linfNoise(sampleSize), sampleSize, referenceSize: ref.count, category: r.category };
 }
 
 export function numericDistance(c: Column, ref: ColumnProfile, threshold: number): Distance | undefined {
@@ -72,7 +92,8 @@ export function numericDistance(c: Column, ref: ColumnProfile, threshold: number
     n++;
   }
   if (!n || !ref.count) return undefined;
-  return { column: c.name, measure: 'jensen_shannon', value: jensenShannonDistance(counts, refCounts), threshold, sampleSize: n, referenceSize: ref.count };
+  const used = refCounts.filter((x, i) => x > 0 || counts[i]! > 0).length;
+  return { column: c.name, measure: 'jensen_shannon', value: jensenShannonDistance(counts, refCounts), threshold, noise: jsNoise(used, n), sampleSize: n, referenceSize: ref.count };
 }
 
 /** The distance between two profiles of a column (a dataset version against another). */
@@ -81,13 +102,14 @@ export function profileDistance(current: ColumnProfile, reference: ColumnProfile
     const counts = (items: [string, number, number][]) => Object.fromEntries(items.map(([v, n]) => [v, n]));
     if (!current.count || !reference.count) return undefined;
     const r = lInfinityDistance(counts(current.sketch.topk.items), counts(reference.sketch.topk.items));
-    return { column: current.name, measure: 'l_infinity', value: r.distance, threshold: thresholds.categorical, sampleSize: current.count, referenceSize: reference.count, category: r.category };
+    return { column: current.name, measure: 'l_infinity', value: r.distance, threshold: thresholds.categorical, noise: linfNoise(Math.min(current.count, reference.count)), sampleSize: current.count, referenceSize: reference.count, category: r.category };
   }
   if (current.sketch.kll && reference.numeric) {
     const kll = kllOf(current);
     if (!kll || kll.count === 0 || !reference.count) return undefined;
     const { counts } = histogramOf(kll, reference.numeric.histogram.edges);
-    return { column: current.name, measure: 'jensen_shannon', value: jensenShannonDistance(counts, reference.numeric.histogram.counts), threshold: thresholds.numeric, sampleSize: current.count, referenceSize: reference.count };
+    const used = counts.filter((x, i) => x > 0 || reference.numeric!.histogram.counts[i]! > 0).length;
+    return { column: current.name, measure: 'jensen_shannon', value: jensenShannonDistance(counts, reference.numeric.histogram.counts), threshold: thresholds.numeric, noise: jsNoise(used, Math.min(current.count, reference.count)), sampleSize: current.count, referenceSize: reference.count };
   }
   return undefined;
 }

@@ -6,7 +6,7 @@
 import type { DatasetSchema, ColumnSchema, Expectation } from '../schema/schema.js';
 import { profileTable, type ColumnProfile, type Profile } from '../profile/profile.js';
 import { nullCount, valueAt, type Column, type Table } from '../table.js';
-import { categoricalDistance, categoryCounts, numericDistance, type Distance } from './distances.js';
+import { categoricalDistance, categoryCounts, isSkewed, numericDistance, type Distance } from './distances.js';
 
 export type AnomalyKind =
   | 'empty'
@@ -115,10 +115,10 @@ export function validateTable(table: Table, schema: DatasetSchema, opts: Validat
         : numericDistance(col, ref, schema.skew.numeric);
       if (d) {
         distances.push(d);
-        if (d.value > d.threshold) {
+        if (isSkewed(d)) {
           anomalies.push({
             kind: 'skew', severity: 'error', column: cs.name,
-            message: `Column '${cs.name}' is skewed against the reference: ${d.measure === 'l_infinity' ? 'L-infinity' : 'Jensen-Shannon'} distance ${d.value.toFixed(4)} > ${d.threshold}${d.category !== undefined ? ` (largest change: '${d.category}')` : ''}, on ${d.sampleSize} values vs ${d.referenceSize}`,
+            message: `Column '${cs.name}' is skewed against the reference: ${d.measure === 'l_infinity' ? 'L-infinity' : 'Jensen-Shannon'} distance ${d.value.toFixed(4)} > ${d.threshold} + ${d.noise.toFixed(4)} expected from sampling${d.category !== undefined ? ` (largest change: '${d.category}')` : ''}, on ${d.sampleSize} values vs ${d.referenceSize}`,
           });
         }
       }
@@ -243,7 +243,7 @@ export function formatReport(r: ValidationReport): string {
   if (r.distances.length) {
     lines.push('  distances to the reference:');
     for (const d of r.distances) {
-      lines.push(`    ${d.column.padEnd(24)} ${d.measure.padEnd(14)} ${d.value.toFixed(4)} (threshold ${d.threshold}; n=${d.sampleSize} vs ${d.referenceSize})${d.value > d.threshold ? '  ✗' : ''}`);
+      lines.push(`    ${d.column.padEnd(24)} ${d.measure.padEnd(14)} ${d.value.toFixed(4)} (threshold ${d.threshold} + sampling noise ${d.noise.toFixed(4)}; n=${d.sampleSize} vs ${d.referenceSize})${isSkewed(d) ? '  ✗' : ''}`);
     }
   }
   return lines.join('\n');

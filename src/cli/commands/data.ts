@@ -1,0 +1,194 @@
+import { Command } from 'commander';
+import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { formatDiff } from '../../data/diff.js';
+import { profileTable, summaryOf, type Profile } from '../../data/profile/profile.js';
+import { readTableWithInference, type DataFormat } from '../../data/readers/index.js';
+import { profileHtml } from '../../data/report/profile-html.js';
+import type { DatasetSchema } from '../../data/schema/schema.js';
+import { formatReport } from '../../data/validate/validate.js';
+import { isSkewed } from '../../data/validate/distances.js';
+import { invalid } from '../../core/errors.js';
+import { actor, globals, withWorkspace } from '../context.js';
+import { output, printJson, printTable, time } from '../output.js';
+
+const FORMATS = ['csv', 'jsonl', 'parquet', 'arrow'];
+
+function format(v: string | undefined): DataFormat | undefined {
+  if (v !== undefined && !FORMATS.includes(v)) throw invalid(`--format must be one of ${FORMATS.join(', ')}, got '${v}'`);
+  return v as DataFormat | undefined;
+}
+
+/** `--env income=training --env id=training,serving` → { income: ['training'], id: ['training', 'serving'] }. */
+function environments(list: string[] | undefined): Record<string, string[]> | undefined {
+  if (!list?.length) return undefined;
+  return Object.fromEntries(list.map((e) => {
+    const [col, envs] = e.split('=');
+    if (!col || !envs) throw invalid(`--env takes <column>=<environment>[,<environment>…], got '${e}'`);
+    return [col, envs.split(',').filter(Boolean)];
+  }));
+}
+
+/** Progress on stderr, so `--json` output on stdout stays clean. */
+function step() {
+  const t0 = Date.now();
+  return (what: string) => process.stderr.write(`  ${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+}
+
+function statsOf(c: Profile['columns'][number]): string {
+  if (c.numeric && c.type !== 'boolean') {
+    const n = c.numeric;
+    const f = (v: number) => (c.type === 'datetime' ? new Date(v).toISOString().slice(0, 10) : Number.isInteger(v) ? String(v) : v.toPrecision(4));
+    return `mean ${c.type === 'datetime' ? f(n.mean) : n.mean.toPrecision(4)}, min ${f(n.min)}, p50 ${f(n.quantiles.p50!)}, max ${f(n.max)}`;
+  }
+  return (c.top ?? []).slice(0, 3).map((t) => `${t.value} (${t.count})`).join(', ');
+}
+
+function printProfile(p: Profile): void {
+  console.log(`${p.rows} rows, ${p.columns.length} columns`);
+  printTable(p.columns.map((c) => ({ column: c.name, type: c.type, missing: c.missing, distinct: c.distinct, statistics: statsOf(c) })), ['column', 'type', 'missing', 'distinct', 'statistics']);
+}
+
+export function dataCommand(): Command {
+  const cmd = new Command('data').description('versioned datasets: add, profile, validate, diff');
+
+  cmd.command('add <name> <file>')
+    .description('store a data file as a new immutable version of a dataset (schema inferred, profile computed)')
+    .option('--format <format>', 'csv, jsonl, parquet or arrow (default: from the extension)')
+    .option('--subject-column <column>', 'a column of data-subject ids, indexed for erasure requests')
+    .option('--description <text>', 'what the dataset is')
+    .option('--env <column=environments...>', 'a column present only in some environments, e.g. cnt=training')
+    .action(async (name: string, file: string, o: { format?: string; subjectColumn?: string; description?: string; env?: string[] }, c: Command) => {
+      const json = !!globals(c).json;
+      const progress = step();
+      progress(`reading, hashing and profiling ${file}`);
+      await withWorkspace(c, async (ws) => {
+        const r = await ws.data.add(name, file, { format: format(o.format), subjectColumn: o.subjectColumn, description: o.description, environments: environments(o.env) }, actor(c));
+        progress(r.created ? `recorded ${name}@${r.version.version}` : `unchanged: the same content is ${name}@${r.version.version}`);
+        const v = r.version;
+        output(json, () => ({ name: v.name, version: v.version, created: r.created, sha256: v.sha256, rows: v.rows, columns: v.columns, format: v.format }), () => {
+          console.log(`${r.created ? 'added' : 'already present as'} ${name}@${v.version}: ${v.rows} rows × ${v.columns} columns, sha256 ${v.sha256.slice(0, 12)}…`);
+          const broken = r.inference.filter((i) => i.typeBreak);
+          for (const b of broken) console.log(`  note: '${b.name}' is a string column because line ${b.typeBreak!.line} holds '${b.typeBreak!.value}' (${b.typeBreak!.reason})`);
+        });
+      });
+    });
+
+  cmd.command('list')
+    .description('list datasets')
+    .action(async (_o: unknown, c: Command) => {
+      await withWorkspace(c, async (ws) => {
+        const list = await ws.data.list();
+        output(!!globals(c).json, () => list, () => printTable(list.map((d) => ({ name: d.name, latest: d.latestVersion ?? '', subject_column: d.subjectColumn ?? '', updated: time(d.lastUpdateTime) })), ['name', 'latest', 'subject_column', 'updated']));
+      });
+    });
+
+  cmd.command('versions <name>')
+    .description('list the versions of a dataset')
+    .action(async (name: string, _o: unknown, c: Command) => {
+      await withWorkspace(c, async (ws) => {
+        const vs = await ws.data.versions(name);
+        output(!!globals(c).json, () => vs.map(({ profile: _p, schema: _s, ...rest }) => rest), () => printTable(vs.map((v) => ({
+          version: v.version, rows: v.rows, columns: v.columns, sha256: v.sha256.slice(0, 12), created: time(v.creationTime), by: v.createdBy, source: v.source,
+        })), ['version', 'rows', 'columns', 'sha256', 'created', 'by', 'source']));
+      });
+    });
+
+  cmd.command('show <ref>')
+    .description('show a dataset version (name or name@version): schema and profile')
+    .action(async (ref: string, _o: unknown, c: Command) => {
+      await withWorkspace(c, async (ws) => {
+        const v = await ws.data.get(ref);
+        const profile = v.profile as Profile;
+        output(!!globals(c).json, () => ({ ...v, profile: summaryOf(profile) }), () => {
+          console.log(`${v.name}@${v.version}  ${v.format}, ${v.sizeBytes} bytes, sha256 ${v.sha256}`);
+          console.log(`  from ${v.source}, by ${v.createdBy} at ${time(v.creationTime)}${v.lineage ? `, lineage ${JSON.stringify(v.lineage)}` : ''}`);
+          printProfile(profile);
+          const schema = v.schema as DatasetSchema;
+          console.log('\nschema');
+          printTable(schema.columns.map((s) => ({
+            column: s.name, type: s.type, nullable: s.nullable, range: s.range ? `[${s.range.min}, ${s.range.max}]` : '',
+            domain: s.domain ? `${s.domain.length} values` : '', environments: s.environments?.join(',') ?? '',
+          })), ['column', 'type', 'nullable', 'range', 'domain', 'environments']);
+        });
+      });
+    });
+
+  cmd.command('diff <a> <b>')
+    .description('what changed between two versions (name@a name@b): rows, schema, per-column statistics')
+    .action(async (a: string, b: string, _o: unknown, c: Command) => {
+      await withWorkspace(c, async (ws) => {
+        const d = await ws.data.diff(a, b);
+        output(!!globals(c).json, () => d, () => console.log(formatDiff(d)));
+      });
+    });
+
+  cmd.command('validate <file>')
+    .description('validate a file against a dataset version (its pinned or inferred schema and its profile) or a schema file; exits 1 on a blocking anomaly')
+    .option('--against <ref>', 'dataset version to validate against (name or name@version)')
+    .option('--schema <file>', 'a schema JSON document (alone, or with --against for the reference profile)')
+    .option('--env <environment>', "environment of the data, e.g. 'serving'")
+    .option('--format <format>', 'csv, jsonl, parquet or arrow (default: from the extension)')
+    .action(async (file: string, o: { against?: string; schema?: string; env?: string; format?: string }, c: Command) => {
+      if (!o.against && !o.schema) throw invalid('Give --against <name>[@version] or --schema <file>');
+      const schema = o.schema ? JSON.parse(await readFile(o.schema, 'utf8')) : undefined;
+      const report = await withWorkspace(c, (ws) => ws.data.validateFile(file, { ref: o.against, schema, environment: o.env, read: { format: format(o.format) } }));
+      output(!!globals(c).json, () => report, () => console.log(`${formatReport(report)}\n  against ${report.against}`));
+      if (!report.ok) process.exitCode = 1;
+    });
+
+  cmd.command('profile <source>')
+    .description('profile a file or a dataset version (name@version): counts, missing, distinct, moments, quantiles, histograms, top values')
+    .option('--html <file>', 'also write an HTML report with a chart per column')
+    .option('--format <format>', 'csv, jsonl, parquet or arrow (default: from the extension)')
+    .action(async (source: string, o: { html?: string; format?: string }, c: Command) => {
+      const isFile = existsSync(source);
+      const profile = isFile
+        ? profileTable((await readTableWithInference(source, { format: format(o.format) })).table)
+        : await withWorkspace(c, async (ws) => (await ws.data.get(source)).profile as Profile);
+      if (o.html) await writeFile(o.html, profileHtml(profile, `Profile of ${source}`));
+      if (globals(c).json) {
+        const s = summaryOf(profile);
+        printJson({ rows: s.rows, columns: s.columns });
+      } else {
+        printProfile(profile);
+        if (o.html) console.log(`\nHTML report: ${o.html}`);
+      }
+    });
+
+  cmd.command('schema <name> [file]')
+    .description('show the pinned schema of a dataset, or store <file> as its next schema document (--pin to make it the contract)')
+    .option('--pin', 'make the stored schema the contract validation uses')
+    .option('--version <n>', 'show this schema document instead of the pinned one')
+    .action(async (name: string, file: string | undefined, o: { pin?: boolean; version?: string }, c: Command) => {
+      await withWorkspace(c, async (ws) => {
+        if (file) {
+          const doc = await ws.data.putSchema(name, JSON.parse(await readFile(file, 'utf8')), !!o.pin, actor(c));
+          output(!!globals(c).json, () => doc, () => console.log(`stored schema ${doc.schemaVersion} of ${name}${doc.pinned ? ' (pinned: validation now uses it)' : ''}`));
+          return;
+        }
+        const doc = await ws.meta.getDatasetSchema(name, o.version ? Number(o.version) : undefined);
+        const schema = doc?.schema ?? (await ws.data.get(name)).schema;
+        printJson(schema);
+        if (!doc && !globals(c).json) console.error(`(no schema pinned for ${name}: this is the schema inferred for its latest version)`);
+      });
+    });
+
+  cmd.command('skew <file>')
+    .description('train/serve skew: compare serving records (a file) with the profile of a training version')
+    .requiredOption('--against <ref>', 'the training dataset version (name or name@version)')
+    .action(async (file: string, o: { against: string }, c: Command) => {
+      const { table } = await readTableWithInference(file);
+      await withWorkspace(c, async (ws) => {
+        const r = await ws.data.validate(table, { ref: o.against, environment: 'serving' });
+        const skewed = r.distances.filter(isSkewed).map((d) => d.column);
+        output(!!globals(c).json, () => ({ against: r.against, distances: r.distances, skewed }), () => {
+          printTable(r.distances.map((d) => ({ column: d.column, measure: d.measure, distance: d.value.toFixed(4), threshold: d.threshold, noise: d.noise.toFixed(4), n: d.sampleSize, reference_n: d.referenceSize, skewed: isSkewed(d) ? 'yes' : '' })),
+            ['column', 'measure', 'distance', 'threshold', 'noise', 'n', 'reference_n', 'skewed']);
+          console.log(`${skewed.length} of ${r.distances.length} features skewed against ${r.against}`);
+        });
+        if (skewed.length) process.exitCode = 1;
+      });
+    });
+  return cmd;
+}
