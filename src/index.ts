@@ -1,5 +1,6 @@
 export { Trellis, ActiveRun, type ParamValue } from './sdk/trellis.js';
-export type { SearchRunsOptions } from './sdk/backend.js';
+export type { SearchRunsOptions, DatasetAddOptions, DatasetAddResult, DatasetVersionInfo, ProfileSummary, ValidationResult, SkewResult } from './sdk/backend.js';
+export { TrellisData } from './sdk/data.js';
 export { Workspace, type WorkspaceOptions } from './workspace/workspace.js';
 export { TrellisError, ERRORS, type ErrorCode } from './core/errors.js';
 export type {

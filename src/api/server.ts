@@ -7,9 +7,11 @@ import { readFile } from 'node:fs/promises';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Workspace } from '../workspace/workspace.js';
 import { frameworkErrorHandler, installErrorHandling } from './http-errors.js';
+import { installOpenApi } from './openapi.js';
 import { stringifyJson } from './mlflow-json.js';
 import { MlflowRouter, REGISTRY_PREFIXES, TRACKING_PREFIXES, TRELLIS_PREFIXES } from './router.js';
 import { artifactProxy, runArtifactRoutes } from './routes/artifacts.js';
+import { datasetRoutes, datasetUploads } from './routes/datasets.js';
 import { experimentRoutes } from './routes/experiments.js';
 import { miscRoutes } from './routes/misc.js';
 import { modelVersionRoutes } from './routes/model-versions.js';
@@ -23,6 +25,8 @@ export interface BuildServerOptions {
   logger?: boolean | object;
   /** What `/version` answers; default: the version in package.json. */
   version?: string;
+  /** Largest dataset upload accepted; default $TRELLIS_MAX_UPLOAD_BYTES, else 2 GiB. */
+  maxUploadBytes?: number;
 }
 
 /** Generous for log-model and large tags; log-batch enforces MLflow's 1 MB on its own. */
@@ -45,6 +49,7 @@ export async function buildServer(ws: Workspace, opts: BuildServerOptions = {}):
   // parses, which is how a wrong Content-Type becomes MLflow's 400 rather than Fastify's 415.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  installOpenApi(app);
 
   const tracking = new MlflowRouter(app, TRACKING_PREFIXES);
   experimentRoutes(tracking, ws);
@@ -56,9 +61,12 @@ export async function buildServer(ws: Workspace, opts: BuildServerOptions = {}):
   registeredModelRoutes(registry, ws);
   modelVersionRoutes(registry, ws);
 
-  trellisRoutes(new MlflowRouter(app, TRELLIS_PREFIXES), ws);
+  const trellis = new MlflowRouter(app, TRELLIS_PREFIXES);
+  trellisRoutes(trellis, ws);
+  datasetRoutes(trellis, ws);
   miscRoutes(app, version);
   await app.register(artifactProxy, { ws });
+  await app.register(datasetUploads, { ws, maxUploadBytes: opts.maxUploadBytes });
   return app;
 }
 

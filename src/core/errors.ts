@@ -99,6 +99,18 @@ export const ERRORS = {
     'Use another route; this one is not supported by this server.'),
   TRELLIS_INTERNAL: spec('Internal error: {detail}', 500, 13, 'INTERNAL_ERROR', true,
     'This is a bug in Trellis; report it with the request id.'),
+  TRELLIS_DATA_PARSE: spec('{file}:{line}:{column}: {detail}', 400, 3, 'INVALID_PARAMETER_VALUE', false,
+    'Fix the data file at the named line and column (1-based); the message says what was expected there.'),
+  TRELLIS_DATA_EMPTY: spec('{file} has no data: {detail}', 400, 3, 'INVALID_PARAMETER_VALUE', false,
+    'Point at a file with a header and at least one data row.'),
+  TRELLIS_DATA_FORMAT: spec('{file} cannot be read as {format}: {detail}', 400, 3, 'INVALID_PARAMETER_VALUE', false,
+    'Check that the file is complete and in the format its extension says, or pass the format explicitly.'),
+  TRELLIS_DATA_FILE_NOT_FOUND: spec("Data file '{file}' not found", 404, 5, 'RESOURCE_DOES_NOT_EXIST', false,
+    'Check the path; relative paths are resolved from the current directory.'),
+  TRELLIS_DATA_COLUMN_NOT_FOUND: spec("No column '{name}' in the table; its columns are: {columns}", 400, 3,
+    'INVALID_PARAMETER_VALUE', false, 'Use one of the listed column names; names are case-sensitive.'),
+  TRELLIS_DATA_SCHEMA_MISMATCH: spec('{detail}', 400, 3, 'INVALID_PARAMETER_VALUE', false,
+    'Make the columns and value types agree with the schema the message names.'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -29,6 +29,8 @@ export interface AddOptions {
   /** Columns present only in some environments, e.g. { income: ['training'] }. */
   environments?: Record<string, string[]>;
   lineage?: Record<string, string>;
+  /** Where the data came from, when `file` is only a temporary copy (an upload). */
+  source?: string;
   /** CSV files larger than this are profiled in a stream instead of loaded (default 512 MiB). */
   streamAboveBytes?: number;
   read?: ReadTableOptions;
@@ -90,9 +92,11 @@ export class DatasetService {
     await this.artifacts.put(artifactPath, createReadStream(file));
     try {
       const { version, created } = await this.meta.createDatasetVersion({
-        name, sha256, format, rows: profile.rows, columns: profile.columns.length, sizeBytes: size, source: file, artifactPath,
+        name, sha256, format, rows: profile.rows, columns: profile.columns.length, sizeBytes: size, source: opts.source ?? file, artifactPath,
         schema, profile, description: opts.description, subjectColumn: opts.subjectColumn, subjects, lineage: opts.lineage,
       }, who);
+      // Known content under another file name: the bytes stay only under the version's own path.
+      if (!created && version.artifactPath !== artifactPath) await this.artifacts.delete(artifactPath).catch(() => undefined);
       return { version, created, inference };
     } catch (e) {
       // The bytes are only kept for a version that was recorded (an identical earlier version keeps its own).

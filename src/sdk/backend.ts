@@ -3,7 +3,13 @@
  * (embedded) or over the MLflow-compatible REST API of a `trellis server` (remote). Both
  * implementations pass the same SDK test suite.
  */
-import type { DatasetInput, Experiment, Metric, ModelVersion, RegisteredModel, Run, RunInfo, RunStatus, Tags } from '../store/metadata-store.js';
+import type { DatasetDiff } from '../data/diff.js';
+import type { ColumnProfile } from '../data/profile/profile.js';
+import type { DataFormat } from '../data/readers/index.js';
+import type { DatasetSchema } from '../data/schema/schema.js';
+import type { Distance } from '../data/validate/distances.js';
+import type { ValidationReport } from '../data/validate/validate.js';
+import type { Dataset, DatasetInput, DatasetVersion, Experiment, Metric, ModelVersion, RegisteredModel, Run, RunInfo, RunStatus, Tags } from '../store/metadata-store.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
 import type { Page } from '../store/search-types.js';
 
@@ -13,6 +19,44 @@ export interface SearchRunsOptions {
   orderBy?: string[];
   maxResults?: number;
   pageToken?: string;
+}
+
+export interface DatasetAddOptions {
+  /** Needed only when the file's extension does not name the format. */
+  format?: DataFormat;
+  description?: string;
+  /** A column of data-subject ids, indexed for erasure requests. */
+  subjectColumn?: string;
+}
+
+/** A profile without its mergeable sketches: the statistics people and reports read. */
+export interface ProfileSummary {
+  rows: number;
+  columns: Omit<ColumnProfile, 'sketch'>[];
+}
+
+/** A dataset version as the SDK returns it, the same from either backend: the profile is summarized. */
+export interface DatasetVersionInfo extends Omit<DatasetVersion, 'schema' | 'profile'> {
+  schema: DatasetSchema;
+  profile: ProfileSummary;
+}
+
+export interface DatasetAddResult {
+  version: DatasetVersionInfo;
+  /** False when this exact content already was a version of the dataset. */
+  created: boolean;
+}
+
+export type ValidationResult = ValidationReport & {
+  /** What the records were checked against, e.g. `bike@1 (inferred schema and profile)`. */
+  against: string;
+};
+
+export interface SkewResult {
+  against: string;
+  distances: Distance[];
+  /** The columns whose distance is above their threshold. */
+  skewed: string[];
 }
 
 export interface Backend {
@@ -36,5 +80,12 @@ export interface Backend {
   getModelVersion(name: string, version: string): Promise<ModelVersion>;
   getVersionByAlias(name: string, alias: string): Promise<ModelVersion>;
   setAlias(name: string, alias: string, version: string): Promise<void>;
+  addDataset(name: string, file: string, opts: DatasetAddOptions): Promise<DatasetAddResult>;
+  listDatasets(): Promise<Dataset[]>;
+  datasetVersions(name: string): Promise<DatasetVersionInfo[]>;
+  getDatasetVersion(ref: string): Promise<DatasetVersionInfo>;
+  diffDatasets(a: string, b: string): Promise<DatasetDiff>;
+  validateRecords(records: readonly object[], against: string, opts: { environment?: string }): Promise<ValidationResult>;
+  skew(records: readonly object[], against: string): Promise<SkewResult>;
   close(): Promise<void>;
 }

@@ -1,8 +1,10 @@
 import { defaultUser } from '../core/user.js';
 import { isTrellisError } from '../core/errors.js';
-import type { Actor } from '../store/metadata-store.js';
+import { summaryOf, type Profile } from '../data/profile/profile.js';
+import type { DatasetSchema } from '../data/schema/schema.js';
+import type { Actor, DatasetVersion } from '../store/metadata-store.js';
 import { Workspace, type WorkspaceOptions } from '../workspace/workspace.js';
-import type { Backend } from './backend.js';
+import type { Backend, DatasetAddOptions, DatasetVersionInfo } from './backend.js';
 
 const notFoundAsUndefined = async <T>(p: Promise<T>): Promise<T | undefined> => {
   try {
@@ -12,6 +14,9 @@ const notFoundAsUndefined = async <T>(p: Promise<T>): Promise<T | undefined> => 
     throw e;
   }
 };
+
+/** The stored profile keeps its sketches for monitors; SDK callers get what the REST API returns. */
+const versionInfo = (v: DatasetVersion): DatasetVersionInfo => ({ ...v, schema: v.schema as DatasetSchema, profile: summaryOf(v.profile as Profile) });
 
 /** Straight to the stores: no server, the same process. */
 export class EmbeddedBackend implements Backend {
@@ -41,6 +46,18 @@ export class EmbeddedBackend implements Backend {
   getModelVersion(name: string, version: string) { return this.ws.meta.getModelVersion(name, version); }
   getVersionByAlias(name: string, alias: string) { return this.ws.meta.getVersionByAlias(name, alias); }
   setAlias(name: string, alias: string, version: string) { return this.ws.meta.setAlias(name, alias, version, this.who); }
+  async addDataset(name: string, file: string, opts: DatasetAddOptions) {
+    const r = await this.ws.data.add(name, file, opts, this.who);
+    return { version: versionInfo(r.version), created: r.created };
+  }
+  listDatasets() { return this.ws.data.list(); }
+  async datasetVersions(name: string) { return (await this.ws.data.versions(name)).map(versionInfo); }
+  async getDatasetVersion(ref: string) { return versionInfo(await this.ws.data.get(ref)); }
+  diffDatasets(a: string, b: string) { return this.ws.data.diff(a, b); }
+  validateRecords(records: readonly object[], against: string, opts: { environment?: string }) {
+    return this.ws.data.validateRecords(records, { ref: against, environment: opts.environment });
+  }
+  skew(records: readonly object[], against: string) { return this.ws.data.skew(records, against); }
   close() { return this.ws.close(); }
 }
 

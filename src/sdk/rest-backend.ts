@@ -1,11 +1,19 @@
 /**
  * Over the MLflow-compatible REST API of a `trellis server`: the same calls an MLflow client makes,
- * so the SDK also works against any server that speaks that API.
+ * so the SDK also works against any server that speaks that API. Datasets use Trellis's native
+ * routes (`/api/2.0/trellis/datasets/...`), which only a Trellis server has.
  */
+import { openAsBlob } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { TrellisError, type ErrorCode, ERRORS } from '../core/errors.js';
-import type { Experiment, Metric, ModelVersion, RegisteredModel, Run, RunInfo } from '../store/metadata-store.js';
+import { parseDatasetRef } from '../data/datasets.js';
+import type { DatasetDiff } from '../data/diff.js';
+import { openError } from '../data/readers/files.js';
+import type { Distance } from '../data/validate/distances.js';
+import type { Dataset, Experiment, Metric, ModelVersion, RegisteredModel, Run, RunInfo } from '../store/metadata-store.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
-import type { Backend } from './backend.js';
+import type { Backend, DatasetAddOptions, DatasetVersionInfo, SkewResult, ValidationResult } from './backend.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -62,6 +70,45 @@ function model(m: Json): RegisteredModel {
   };
 }
 
+function dataset(d: Json): Dataset {
+  const out: Dataset = { name: d.name, creationTime: d.creation_time, lastUpdateTime: d.last_update_time };
+  if (d.description != null) out.description = d.description;
+  if (d.subject_column != null) out.subjectColumn = d.subject_column;
+  if (d.latest_version != null) out.latestVersion = d.latest_version;
+  return out;
+}
+
+function datasetVersion(v: Json): DatasetVersionInfo {
+  const out: DatasetVersionInfo = {
+    name: v.name, version: v.version, sha256: v.sha256, format: v.format, rows: v.rows, columns: v.columns, sizeBytes: v.size_bytes,
+    source: v.source, artifactPath: v.artifact_path, createdBy: v.created_by, creationTime: v.creation_time, schema: v.schema, profile: v.profile,
+  };
+  if (v.lineage != null) out.lineage = v.lineage;
+  return out;
+}
+
+function distance(d: Json): Distance {
+  const out: Distance = {
+    column: d.column, measure: d.measure, value: num(d.value), threshold: num(d.threshold),
+    sampleSize: d.sample_size, referenceSize: d.reference_size, noise: num(d.noise),
+  };
+  if (d.category != null) out.category = d.category;
+  return out;
+}
+
+function report(r: Json): ValidationResult {
+  const out: ValidationResult = { ok: r.ok, rows: r.rows, anomalies: r.anomalies ?? [], distances: (r.distances ?? []).map(distance), against: r.against };
+  if (r.environment != null) out.environment = r.environment;
+  return out;
+}
+
+function diff(d: Json): DatasetDiff {
+  return {
+    a: d.a, b: d.b, identical: d.identical, schema: d.schema,
+    columns: (d.columns ?? []).map((c: Json) => (c.distance ? { column: c.column, stats: c.stats, distance: distance(c.distance) } : { column: c.column, stats: c.stats })),
+  };
+}
+
 /**
  * A Trellis server names its own code beside MLflow's (`trellis_code`); for other servers the
  * HTTP status picks the closest Trellis code. Either way callers can branch on `code`.
@@ -86,8 +133,9 @@ export class RestBackend implements Backend {
     if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
   }
 
-  private async call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: Json): Promise<Json> {
-    let url = `${this.base}/api/2.0/mlflow/${path}`;
+  /** `path` is relative to `api`: MLflow's routes by default, `trellis` for the native ones. */
+  private async call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: Json, api: 'mlflow' | 'trellis' = 'mlflow'): Promise<Json> {
+    let url = `${this.base}/api/2.0/${api}/${path}`;
     const init: RequestInit = { method, headers: this.headers };
     if (method === 'GET' && body) {
       const qs = new URLSearchParams();
@@ -99,6 +147,10 @@ export class RestBackend implements Backend {
     } else if (body) {
       init.body = JSON.stringify(body);
     }
+    return this.send(url, init, path);
+  }
+
+  private async send(url: string, init: RequestInit, path: string): Promise<Json> {
     let res: Response;
     try {
       res = await fetch(url, init);
@@ -203,5 +255,41 @@ export class RestBackend implements Backend {
   async getModelVersion(name: string, v: string) { return version((await this.call('GET', 'model-versions/get', { name, version: v })).model_version); }
   async getVersionByAlias(name: string, alias: string) { return version((await this.call('GET', 'registered-models/alias', { name, alias })).model_version); }
   async setAlias(name: string, alias: string, v: string) { await this.call('POST', 'registered-models/alias', { name, alias, version: v }); }
+  async addDataset(name: string, file: string, opts: DatasetAddOptions) {
+    let body: Blob;
+    try {
+      // openAsBlob reports a missing file without its errno; stat names it like the embedded backend does.
+      if ((await stat(file)).isDirectory()) throw Object.assign(new Error(`${file} is a directory`), { code: 'EISDIR' });
+      // A file-backed Blob: fetch streams it with its length, so the server can refuse an oversized upload at once.
+      body = await openAsBlob(file);
+    } catch (e) {
+      throw openError(e, file);
+    }
+    const qs = new URLSearchParams({ name, filename: basename(file) });
+    if (opts.format) qs.set('format', opts.format);
+    if (opts.description) qs.set('description', opts.description);
+    if (opts.subjectColumn) qs.set('subject_column', opts.subjectColumn);
+    const r = await this.send(`${this.base}/api/2.0/trellis/datasets/versions?${qs}`, {
+      method: 'POST', body, headers: { ...this.headers, 'content-type': 'application/octet-stream' },
+    }, 'datasets/versions');
+    return { version: datasetVersion(r.dataset_version), created: r.created === true };
+  }
+  async listDatasets() { return ((await this.call('GET', 'datasets', undefined, 'trellis')).datasets ?? []).map(dataset); }
+  async datasetVersions(name: string) {
+    return ((await this.call('GET', 'datasets/versions', { name }, 'trellis')).dataset_versions ?? []).map(datasetVersion);
+  }
+  async getDatasetVersion(ref: string) {
+    // Parsed here with the embedded backend's grammar, so a bad reference fails the same way in both.
+    const { name, version } = parseDatasetRef(ref);
+    return datasetVersion((await this.call('GET', 'datasets/get', { name, version }, 'trellis')).dataset_version);
+  }
+  async diffDatasets(a: string, b: string) { return diff((await this.call('GET', 'datasets/diff', { a, b }, 'trellis')).diff); }
+  async validateRecords(records: readonly object[], against: string, opts: { environment?: string }) {
+    return report((await this.call('POST', 'datasets/validate', { records, against, environment: opts.environment }, 'trellis')).report);
+  }
+  async skew(records: readonly object[], against: string): Promise<SkewResult> {
+    const s = (await this.call('POST', 'datasets/skew', { records, against }, 'trellis')).skew;
+    return { against: s.against, distances: (s.distances ?? []).map(distance), skewed: s.skewed ?? [] };
+  }
   async close() { /* nothing held open: fetch pools its own connections */ }
 }

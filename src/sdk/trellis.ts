@@ -13,6 +13,7 @@
  * await run.end();
  * const v = await t.registerModel('bike-demand', `runs:/${run.id}/model`);
  * await t.setAlias('bike-demand', 'champion', v.version);
+ * await t.data.add('bike', 'examples/data/bike_sharing_hourly.csv');  // dataset versions: see TrellisData
  * await t.close();
  * ```
  */
@@ -21,13 +22,19 @@ import type { ArtifactInfo } from '../store/artifact-store.js';
 import type { Page } from '../store/search-types.js';
 import type { WorkspaceOptions } from '../workspace/workspace.js';
 import type { Backend, SearchRunsOptions } from './backend.js';
+import { TrellisData } from './data.js';
 import { EmbeddedBackend } from './embedded-backend.js';
 import { RestBackend } from './rest-backend.js';
 
 export type ParamValue = string | number | boolean;
 
 export class Trellis {
-  private constructor(private readonly backend: Backend) {}
+  /** Dataset versions: add, list, versions, get, diff, validate, skew. */
+  readonly data: TrellisData;
+
+  private constructor(private readonly backend: Backend) {
+    this.data = new TrellisData(backend);
+  }
 
   /** An embedded workspace: the stores are opened in this process (default `./.trellis`). */
   static async open(opts: WorkspaceOptions & { user?: string } = {}): Promise<Trellis> {

@@ -99,28 +99,26 @@ class ColumnAccumulator {
       return;
     }
     const { values, valid } = c;
-    const kll = this.kll!;
-    const moments = this.moments!;
-    const hll = this.hll;
-    let missing = 0;
+    // Gather the present values once; the sketches then run their column loops over them.
+    let present = new Float64Array(values.length);
+    let n = 0;
     let ones = 0;
     for (let i = 0; i < values.length; i++) {
-      if (valid[i] === 0) {
-        missing++;
-        continue;
-      }
+      if (valid[i] === 0) continue;
       const x = values[i]!;
-      moments.add(x);
-      kll.update(x);
-      hll.addNumber(x);
+      present[n++] = x;
       if (x === 1) ones++;
     }
-    const present = values.length - missing;
+    present = present.subarray(0, n);
+    this.moments!.addAll(present);
+    this.kll!.updateAll(present);
+    this.hll.addNumbers(present);
+    const missing = values.length - n;
     this.missing += missing;
-    this.count += present;
+    this.count += n;
     if (c.type === 'boolean') {
       if (ones) this.topk!.add('true', ones);
-      if (present - ones) this.topk!.add('false', present - ones);
+      if (n - ones) this.topk!.add('false', n - ones);
     }
   }
 

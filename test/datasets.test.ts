@@ -4,11 +4,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Workspace } from '../workspace/workspace.js';
-import type { Profile } from './profile/profile.js';
-import type { DatasetSchema } from './schema/schema.js';
+import { Workspace } from '../src/workspace/workspace.js';
+import type { Profile } from '../src/data/profile/profile.js';
+import type { DatasetSchema } from '../src/data/schema/schema.js';
 
-const BIKE = fileURLToPath(new URL('../../examples/data/bike_sharing_hourly.csv', import.meta.url));
+const BIKE = fileURLToPath(new URL('../examples/data/bike_sharing_hourly.csv', import.meta.url));
 const who = { actor: 'analyst' };
 
 describe('dataset versions', () => {

@@ -1,0 +1,281 @@
+/**
+ * The OpenAPI 3 description of Trellis's native routes (the MLflow-compatible ones are described by
+ * MLflow's own docs), served at `/api/2.0/trellis/openapi.json`. It is written by hand rather than
+ * generated from route schemas because the routes check their input with `Params`, which gives
+ * MLflow's error bodies; Fastify's schema validation would answer differently. To keep the two from
+ * drifting apart, {@link installOpenApi} records every route registered under the Trellis prefix,
+ * and a test requires that set and the document's operations to be equal.
+ */
+import type { FastifyInstance } from 'fastify';
+import { MlflowRouter, TRELLIS_PREFIXES } from './router.js';
+
+type Schema = Record<string, unknown>;
+
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const obj = (properties: Record<string, Schema>, required: string[] = []): Schema =>
+  ({ type: 'object', properties, ...(required.length ? { required } : {}) });
+const arr = (items: Schema): Schema => ({ type: 'array', items });
+const str = (description?: string): Schema => ({ type: 'string', ...(description ? { description } : {}) });
+const int = (description?: string): Schema => ({ type: 'integer', ...(description ? { description } : {}) });
+const num: Schema = { type: 'number' };
+const bool: Schema = { type: 'boolean' };
+/** Epoch milliseconds, like every timestamp of the API. */
+const millis: Schema = { type: 'integer', format: 'int64', description: 'milliseconds since the epoch' };
+
+const json = (description: string, schema: Schema) => ({ description, content: { 'application/json': { schema } } });
+const query = (name: string, schema: Schema, description: string, required = false) => ({ name, in: 'query', required, description, schema });
+const jsonBody = (schema: Schema) => ({ required: true, content: { 'application/json': { schema } } });
+
+const errors = {
+  '400': { $ref: '#/components/responses/BadRequest' },
+  '404': { $ref: '#/components/responses/NotFound' },
+  '500': { $ref: '#/components/responses/InternalError' },
+};
+
+const nameParam = query('name', str(), 'The dataset name.', true);
+const versionParam = query('version', str(), "A version number, or `latest` (the default).");
+
+export const OPENAPI_DOCUMENT = {
+  openapi: '3.0.3',
+  info: {
+    title: 'Trellis native API',
+    version: '2.0',
+    description:
+      'Trellis routes beside the MLflow-compatible API: dataset versions, validation and skew, model alias/stage history and audit verification. ' +
+      'Every path is served under both `/api/2.0/trellis` and `/ajax-api/2.0/trellis`. GET routes read the query string; other methods take a JSON ' +
+      'body (`Content-Type: application/json`) except the dataset upload, whose body is the file. Errors are `{error_code, message, trellis_code}` ' +
+      'with the status of the error registry (docs/errors.md).',
+  },
+  servers: TRELLIS_PREFIXES.map((url) => ({ url })),
+  tags: [{ name: 'datasets' }, { name: 'registry' }, { name: 'audit' }, { name: 'meta' }],
+  paths: {
+    '/datasets': {
+      get: {
+        tags: ['datasets'], operationId: 'listDatasets', summary: 'All datasets, by name.',
+        responses: { '200': json('The datasets.', obj({ datasets: arr(ref('Dataset')) })), '500': errors['500'] },
+      },
+    },
+    '/datasets/versions': {
+      get: {
+        tags: ['datasets'], operationId: 'listDatasetVersions', summary: 'The versions of a dataset, oldest first, with profile summaries.',
+        parameters: [nameParam],
+        responses: { '200': json('The versions.', obj({ dataset_versions: arr(ref('DatasetVersion')) })), ...errors },
+      },
+      post: {
+        tags: ['datasets'], operationId: 'uploadDatasetVersion',
+        summary: 'Upload a data file as the next version of a dataset (or find the version with the same content).',
+        description:
+          'The body is the file itself, with any Content-Type but JSON or multipart. It is profiled and its schema inferred; the same bytes ' +
+          'uploaded again return the existing version with `created: false`. A file that cannot be read is a 400 naming the line, and no version is recorded.',
+        parameters: [
+          nameParam,
+          query('format', { type: 'string', enum: ['csv', 'jsonl', 'parquet', 'arrow'] }, 'Required unless `filename` (or the name) ends in a known extension.'),
+          query('filename', str(), 'The client-side file name: its extension gives the format (`.tsv` reads tab-separated) and errors name it.'),
+          query('subject_column', str(), 'A column of data-subject ids, indexed for erasure requests; a dataset keeps the first one declared.'),
+          query('description', str(), 'A description of the dataset, kept from its first version.'),
+        ],
+        requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } }, 'text/csv': { schema: { type: 'string' } } } },
+        responses: {
+          '200': json('The version.', obj({ dataset_version: ref('DatasetVersion'), created: { ...bool, description: 'False when this content already was a version.' } }, ['dataset_version', 'created'])),
+          ...errors,
+        },
+      },
+    },
+    '/datasets/get': {
+      get: {
+        tags: ['datasets'], operationId: 'getDatasetVersion', summary: 'One version with its schema and profile summary.',
+        parameters: [nameParam, versionParam],
+        responses: { '200': json('The version.', obj({ dataset_version: ref('DatasetVersion') })), ...errors },
+      },
+    },
+    '/datasets/profile': {
+      get: {
+        tags: ['datasets'], operationId: 'getDatasetProfile', summary: "A version's profile as JSON or as a self-contained HTML report.",
+        parameters: [
+          nameParam, versionParam,
+          query('format', { type: 'string', enum: ['json', 'html'], default: 'json' }, 'json, or html for the report with inline SVG charts.'),
+          query('sketches', { type: 'boolean', default: false }, 'JSON only: include the mergeable sketches (for monitors), not just the summary.'),
+        ],
+        responses: {
+          '200': {
+            description: 'The profile.',
+            content: {
+              'application/json': { schema: obj({ name: str(), version: int(), profile: ref('ProfileSummary') }) },
+              'text/html': { schema: { type: 'string' } },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    '/datasets/diff': {
+      get: {
+        tags: ['datasets'], operationId: 'diffDatasetVersions', summary: 'What changed from version a to version b.',
+        parameters: [query('a', str(), '`name@version`', true), query('b', str(), '`name@version`', true)],
+        responses: { '200': json('The diff.', obj({ diff: ref('DatasetDiff') })), ...errors },
+      },
+    },
+    '/datasets/validate': {
+      post: {
+        tags: ['datasets'], operationId: 'validateRecords', summary: 'Validate records against a version (its pinned or inferred schema and its profile) or a schema.',
+        requestBody: jsonBody(obj({
+          records: arr({ type: 'object', additionalProperties: true }),
+          against: str('`name[@version]`; required unless `schema` is given.'),
+          schema: ref('Schema'),
+          environment: str('e.g. `serving`: columns only for other environments must then be absent.'),
+        }, ['records'])),
+        responses: { '200': json('The report; `ok` is false when a blocking anomaly was found.', obj({ report: ref('ValidationReport') })), ...errors },
+      },
+    },
+    '/datasets/skew': {
+      post: {
+        tags: ['datasets'], operationId: 'checkSkew', summary: 'Train/serve skew: serving records against the training profile.',
+        requestBody: jsonBody(obj({ records: arr({ type: 'object', additionalProperties: true }), against: str('`name[@version]`') }, ['records', 'against'])),
+        responses: { '200': json('The distances, and the columns beyond their threshold.', obj({ skew: ref('Skew') })), ...errors },
+      },
+    },
+    '/datasets/schema': {
+      get: {
+        tags: ['datasets'], operationId: 'getDatasetSchema', summary: 'The pinned schema document, or a numbered one.',
+        parameters: [nameParam, query('schema_version', { type: 'integer', minimum: 1 }, 'Default: the pinned one.')],
+        responses: { '200': json('The document; `{}` when no schema is pinned.', obj({ dataset_schema: ref('DatasetSchemaDocument') })), ...errors },
+      },
+      post: {
+        tags: ['datasets'], operationId: 'putDatasetSchema', summary: "Store an edited schema as the dataset's next schema document; `pin` makes it the contract.",
+        requestBody: jsonBody(obj({ name: str(), schema: ref('Schema'), pin: { ...bool, default: false } }, ['name', 'schema'])),
+        responses: { '200': json('The stored document.', obj({ dataset_schema: ref('DatasetSchemaDocument') })), ...errors },
+      },
+    },
+    '/datasets/subjects': {
+      get: {
+        tags: ['datasets'], operationId: 'findSubject', summary: 'Every dataset version holding a data-subject id.',
+        parameters: [query('subject', str(), 'The subject id, as it appears in the subject column.', true)],
+        responses: { '200': json('The versions.', obj({ versions: arr(obj({ name: str(), version: int() })) })), ...errors },
+      },
+    },
+    '/registered-models/history': {
+      get: {
+        tags: ['registry'], operationId: 'getModelHistory', summary: 'When each alias or stage of a model pointed at which version, and who moved it.',
+        parameters: [query('name', str(), 'The registered model name.', true), query('alias', str(), 'Only this alias.'), query('stage', str(), 'Only this stage.')],
+        responses: { '200': json('The intervals.', obj({ history: arr(ref('HistoryInterval')) })), ...errors },
+      },
+    },
+    '/audit/verify': {
+      get: {
+        tags: ['audit'], operationId: 'verifyAuditChain', summary: 'Recompute the hash chain of the audit trail.',
+        responses: {
+          '200': json('Whether the chain is intact, and where it first breaks if not.', obj({
+            ok: bool, checked: int('events checked'),
+            first_bad: obj({ seq: int(), problem: { type: 'string', enum: ['altered', 'removed', 'reordered'] }, detail: str() }),
+          }, ['ok', 'checked'])),
+          '500': errors['500'],
+        },
+      },
+    },
+    '/openapi.json': {
+      get: {
+        tags: ['meta'], operationId: 'getOpenApi', summary: 'This document.',
+        responses: { '200': json('The OpenAPI document.', { type: 'object' }) },
+      },
+    },
+  },
+  components: {
+    responses: {
+      BadRequest: json('Invalid input (INVALID_PARAMETER_VALUE); the message names the field, or the file, line and column.', ref('Error')),
+      NotFound: json('No such dataset, version or model (RESOURCE_DOES_NOT_EXIST).', ref('Error')),
+      InternalError: json('A failure of the server; details are in its log.', ref('Error')),
+    },
+    schemas: {
+      Error: obj({ error_code: str('MLflow error code'), message: str(), trellis_code: str('Trellis error code (docs/errors.md)') }, ['error_code', 'message']),
+      Dataset: obj({
+        name: str(), creation_time: millis, last_update_time: millis, description: str(),
+        subject_column: str(), latest_version: int(),
+      }, ['name', 'creation_time', 'last_update_time']),
+      DatasetVersion: obj({
+        name: str(), version: int(), sha256: str('of the stored bytes: the identity of the version'),
+        format: { type: 'string', enum: ['csv', 'jsonl', 'parquet', 'arrow'] }, rows: int(), columns: int(), size_bytes: int(),
+        source: str('where the bytes came from, for people'), artifact_path: str('the artifact-store path of the bytes'),
+        created_by: str(), creation_time: millis, lineage: { type: 'object', additionalProperties: { type: 'string' } },
+        schema: ref('Schema'), profile: ref('ProfileSummary'),
+      }, ['name', 'version', 'sha256', 'format', 'rows', 'columns', 'size_bytes', 'created_by', 'creation_time', 'schema', 'profile']),
+      Schema: {
+        type: 'object', description: 'A `trellis.schema/v1` document (docs/data.md): per column type, nullability, range, domain, environments, expectations.',
+        properties: { format: { type: 'string', enum: ['trellis.schema/v1'] }, columns: arr({ type: 'object', additionalProperties: true }) },
+        required: ['format', 'columns'], additionalProperties: true,
+      },
+      ProfileSummary: obj({
+        rows: int(),
+        columns: arr(obj({
+          name: str(), type: { type: 'string', enum: ['integer', 'float', 'boolean', 'string', 'datetime'] },
+          count: int('rows with a value'), missing: int(), distinct: int('estimated; exact for small sets'),
+          numeric: obj({
+            mean: num, std: num, min: num, max: num, sum: num, zeros: int(), infinities: int(),
+            quantiles: { type: 'object', additionalProperties: num, description: 'p1, p5, p25, p50, p75, p95, p99' },
+            histogram: obj({ edges: arr(num), counts: arr(int()) }),
+          }),
+          top: arr(obj({ value: str(), count: int() })),
+        })),
+      }),
+      Anomaly: obj({
+        kind: { type: 'string', enum: ['empty', 'missing_column', 'unexpected_column', 'not_in_environment', 'type_mismatch', 'null_values', 'null_rate', 'out_of_range', 'out_of_domain', 'expectation', 'skew'] },
+        severity: { type: 'string', enum: ['error', 'warning'] }, column: str(), message: str(), count: int(), share: num,
+        examples: arr({ oneOf: [{ type: 'string' }, num, bool] }),
+      }, ['kind', 'severity', 'message']),
+      Distance: obj({
+        column: str(), measure: { type: 'string', enum: ['l_infinity', 'jensen_shannon'] }, value: num, threshold: num,
+        sample_size: int(), reference_size: int(), noise: { ...num, description: 'the distance expected from sampling alone' }, category: str(),
+      }, ['column', 'measure', 'value', 'threshold', 'sample_size', 'reference_size', 'noise']),
+      ValidationReport: obj({
+        ok: bool, rows: int(), environment: str(), against: str('what the records were checked against'),
+        anomalies: arr(ref('Anomaly')), distances: arr(ref('Distance')),
+      }, ['ok', 'rows', 'against', 'anomalies', 'distances']),
+      Skew: obj({ against: str(), distances: arr(ref('Distance')), skewed: arr(str()) }, ['against', 'distances', 'skewed']),
+      DatasetDiff: obj({
+        a: obj({ name: str(), version: int(), sha256: str(), rows: int() }),
+        b: obj({ name: str(), version: int(), sha256: str(), rows: int() }),
+        identical: bool,
+        schema: obj({ added: arr(str()), removed: arr(str()), retyped: arr(obj({ column: str(), from: str(), to: str() })) }),
+        columns: arr(obj({
+          column: str(),
+          stats: arr(obj({ stat: str(), a: { type: 'number', nullable: true }, b: { type: 'number', nullable: true }, delta: { type: 'number', nullable: true } })),
+          distance: ref('Distance'),
+        })),
+      }, ['a', 'b', 'identical', 'schema', 'columns']),
+      DatasetSchemaDocument: obj({
+        name: str(), schema_version: int(), schema: ref('Schema'), pinned: bool, created_by: str(), creation_time: millis,
+      }, ['name', 'schema_version', 'schema', 'pinned']),
+      HistoryInterval: obj({
+        kind: { type: 'string', enum: ['alias', 'stage'] }, label: str(), version: str(), from: millis,
+        to: { ...millis, description: 'absent while the interval is open' }, set_by: str(), ended_by: str(),
+      }, ['kind', 'label', 'version', 'from']),
+    },
+  },
+} as const;
+
+export interface NativeRoute {
+  method: string;
+  /** The full URL, prefix included. */
+  url: string;
+}
+
+const recorded = new WeakMap<FastifyInstance, NativeRoute[]>();
+
+/**
+ * Serves the document and starts recording the routes registered under the Trellis prefixes from
+ * here on, so call it before any of them is registered.
+ */
+export function installOpenApi(app: FastifyInstance): void {
+  const routes: NativeRoute[] = [];
+  recorded.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    if (!TRELLIS_PREFIXES.some((p) => route.url.startsWith(`${p}/`))) return;
+    // HEAD is added by Fastify for every GET; it is not an operation of its own.
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
+  });
+  new MlflowRouter(app, TRELLIS_PREFIXES).get('/openapi.json', async () => OPENAPI_DOCUMENT);
+}
+
+/** The native routes registered on `app` since {@link installOpenApi}. */
+export function nativeRoutes(app: FastifyInstance): readonly NativeRoute[] {
+  return recorded.get(app) ?? [];
+}

@@ -1,0 +1,125 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Trellis } from '../src/sdk/trellis.js';
+import { Workspace } from '../src/workspace/workspace.js';
+import { startServer, type RunningServer } from '../src/api/serve.js';
+
+const BIKE = fileURLToPath(new URL('../examples/data/bike_sharing_hourly.csv', import.meta.url));
+const LINES = readFileSync(BIKE, 'utf8').split('\r\n').filter((l) => l);
+const HEADER = LINES[0]!.split(',');
+
+/** Every 37th row as a serving request sends it, so every hour and weekday is sampled. */
+const records = (): Record<string, string | number>[] =>
+  LINES.slice(1).filter((_, i) => i % 37 === 0).map((l) => {
+    const cells = l.split(',');
+    return Object.fromEntries(HEADER.map((h, j) => [h, h === 'dteday' ? cells[j]! : Number(cells[j])]));
+  });
+
+const code = (c: string) => (e: { code?: string }) => e.code === c;
+
+/** The same scenario and assertions, whether the SDK reaches the stores directly or through a server. */
+function describeData(name: string, open: (dir: string) => Promise<{ t: Trellis; cleanup: () => Promise<void> }>): void {
+  describe(`t.data (${name})`, () => {
+    let dir: string;
+    let t: Trellis;
+    let cleanup: () => Promise<void>;
+    let head: string;
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), `trellis-sdk-data-${name}-`));
+      head = join(dir, 'bike-head.csv');
+      writeFileSync(head, `${LINES.slice(0, 1001).join('\n')}\n`);
+      ({ t, cleanup } = await open(dir));
+    });
+    after(async () => {
+      await t.close();
+      await cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('adds versions: new content numbered, the same content found again', async () => {
+      const first = await t.data.add('bike', BIKE, { subjectColumn: 'instant', description: 'hourly rentals' });
+      assert.equal(first.created, true);
+      assert.equal(first.version.version, 1);
+      assert.equal(first.version.rows, 17379);
+      assert.equal(first.version.sha256, 'e03de4ee4ef4dc376ac6e04bf829673c6269e8eba5c60fa121640fa2f829504f');
+      assert.equal(first.version.schema.columns.find((c) => c.name === 'cnt')!.type, 'integer');
+      assert.equal('sketch' in first.version.profile.columns[0]!, false);
+      assert.equal((await t.data.add('bike', BIKE)).created, false);
+      const second = await t.data.add('bike', head);
+      assert.deepEqual([second.created, second.version.version, second.version.rows], [true, 2, 1000]);
+    });
+
+    it('lists, reads and diffs versions', async () => {
+      const [bike] = await t.data.list();
+      assert.deepEqual([bike!.name, bike!.latestVersion, bike!.subjectColumn, bike!.description], ['bike', 2, 'instant', 'hourly rentals']);
+      assert.deepEqual((await t.data.versions('bike')).map((v) => [v.version, v.rows]), [[1, 17379], [2, 1000]]);
+      assert.equal((await t.data.get('bike')).version, 2);
+      const v1 = await t.data.get('bike@1');
+      assert.equal(v1.format, 'csv');
+      assert.equal(v1.sizeBytes, 1_156_736);
+      assert.ok(Math.abs(v1.profile.columns.find((c) => c.name === 'cnt')!.numeric!.sum - 3_292_679) < 1e-6);
+      const d = await t.data.diff('bike@1', 'bike@2');
+      assert.equal(d.b.rows - d.a.rows, 1000 - 17379);
+      const yr = d.columns.find((c) => c.column === 'yr')!;
+      assert.equal(yr.stats.find((s) => s.stat === 'mean')!.b, 0);
+      assert.deepEqual([yr.distance!.sampleSize, yr.distance!.referenceSize], [1000, 17379]);
+    });
+
+    it('validates records and checks them for skew', async () => {
+      const good = await t.data.validate(records(), 'bike@1');
+      assert.equal(good.ok, true, JSON.stringify(good.anomalies));
+      assert.match(good.against, /bike@1/);
+      assert.ok(good.distances.every((x) => x.referenceSize === 17379));
+
+      const batch = records();
+      batch[2]!.season = 7;
+      const bad = await t.data.validate(batch, 'bike@1', { environment: 'serving' });
+      assert.equal(bad.ok, false);
+      assert.equal(bad.environment, 'serving');
+      const season = bad.anomalies.find((a) => a.column === 'season')!;
+      assert.deepEqual([season.kind, season.examples], ['out_of_range', [7]]);
+
+      const hot = Array.from({ length: 200 }, (_, i) => ({ instant: i, dteday: '2012-07-01', season: 3, yr: 1, mnth: 7, hr: i % 24, holiday: 0, weekday: 0, workingday: 0, weathersit: 1, temp: 0.9, atemp: 0.85, hum: 0.3, windspeed: 0.1, casual: 50, registered: 200 }));
+      const s = await t.data.skew(hot, 'bike@1');
+      assert.ok(s.skewed.includes('temp'));
+      assert.ok(!s.skewed.includes('hr'));
+      assert.ok(s.distances.every((x) => x.sampleSize === 200));
+    });
+
+    it('fails with the same error codes', async () => {
+      await assert.rejects(t.data.get('nope'), code('TRELLIS_DATASET_NOT_FOUND'));
+      await assert.rejects(t.data.get('bike@9'), code('TRELLIS_DATASET_VERSION_NOT_FOUND'));
+      await assert.rejects(t.data.get('bike@x'), code('TRELLIS_INVALID_PARAMETER'));
+      await assert.rejects(t.data.versions('nope'), code('TRELLIS_DATASET_NOT_FOUND'));
+      const ragged = join(dir, 'ragged.csv');
+      writeFileSync(ragged, 'a,b\n1,2\n3\n');
+      await assert.rejects(t.data.add('ragged', ragged), (e: { code?: string; message: string }) => e.code === 'TRELLIS_DATA_PARSE' && /ragged\.csv:3/.test(e.message));
+      assert.deepEqual((await t.data.list()).map((d) => d.name), ['bike']);
+      await assert.rejects(t.data.add('x', join(dir, 'missing.csv')), code('TRELLIS_DATA_FILE_NOT_FOUND'));
+      await assert.rejects(t.data.add('x', head, { format: 'xlsx' as 'csv' }), code('TRELLIS_INVALID_PARAMETER'));
+      await assert.rejects(t.data.validate({ not: 'rows' } as unknown as object[], 'bike@1'), code('TRELLIS_INVALID_PARAMETER'));
+      await assert.rejects(t.data.skew([], 'nope@1'), code('TRELLIS_DATASET_NOT_FOUND'));
+    });
+  });
+}
+
+describeData('embedded', async (dir) => {
+  const t = await Trellis.open({ store: `sqlite:${join(dir, 't.db')}`, artifacts: `file:${join(dir, 'a')}`, user: 'tester' });
+  return { t, cleanup: async () => {} };
+});
+
+describeData('remote', async (dir) => {
+  const ws = await Workspace.open({ store: `sqlite:${join(dir, 'server.db')}`, artifacts: `file:${join(dir, 'server-a')}` });
+  const server: RunningServer = await startServer({ host: '127.0.0.1', port: 0, workspace: ws, log: false });
+  return {
+    t: Trellis.connect(server.url),
+    cleanup: async () => {
+      await server.close();
+      await ws.close();
+    },
+  };
+});
