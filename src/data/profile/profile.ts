@@ -53,7 +53,7 @@ export interface Profile {
 }
 
 /** The sketches of one column while a profile is being built. */
-class ColumnAccumulator {
+export class ColumnAccumulator {
   count = 0;
   missing = 0;
   readonly hll = new HyperLogLog(HLL_PRECISION);
@@ -213,6 +213,13 @@ export class ProfileBuilder {
 
 export function profileTable(table: Table): Profile {
   return new ProfileBuilder().add(table).finish();
+}
+
+/** The profile of one column on its own (what a profiling worker computes). */
+export function profileColumn(c: Column): ColumnProfile {
+  const acc = new ColumnAccumulator(c.name, c.type);
+  acc.add(c);
+  return acc.finish();
 }
 
 /** The profile of the union of the data two profiles were computed from. */
