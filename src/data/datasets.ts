@@ -13,11 +13,11 @@ import type { ArtifactStore } from '../store/artifact-store.js';
 import type { Actor, Dataset, DatasetSchemaDoc, DatasetVersion, MetadataStore } from '../store/metadata-store.js';
 import { diffVersions, type DatasetDiff } from './diff.js';
 import { ProfileBuilder, profileTable, type Profile } from './profile/profile.js';
-import { formatOf, readCsvBatches, readTableWithInference, type DataFormat, type ReadTableOptions } from './readers/index.js';
+import { formatOf, readCsvTables, readTableWithInference, type DataFormat, type ReadTableOptions } from './readers/index.js';
 import { inferSchema } from './schema/infer.js';
 import { openError } from './readers/files.js';
 import { parseSchema, type DatasetSchema } from './schema/schema.js';
-import { TableBuilder, column, tableFromRows, type ColumnInference, type Table, type TableSchema } from './table.js';
+import { column, tableFromRows, type ColumnInference, type Table, type TableSchema } from './table.js';
 import { validateTable, type ValidationReport } from './validate/validate.js';
 import { isSkewed } from './validate/distances.js';
 
@@ -125,12 +125,9 @@ export class DatasetService {
       const builder = new ProfileBuilder();
       const subjects = opts.subjectColumn ? new Set<string>() : undefined;
       try {
-        for await (const batch of readCsvBatches(file, { ...opts.read, types })) {
-          const tb = new TableBuilder(batch.header, { ...opts.read, types });
-          tb.append({ columns: batch.columns, firstLine: batch.firstLine, lines: batch.lines }, file);
-          const table = tb.finish();
-          builder.add(table);
-          if (subjects) for (const s of subjectsOf(table, opts.subjectColumn!)) subjects.add(s);
+        for await (const batch of readCsvTables(file, { ...opts.read, types })) {
+          builder.add(batch.table);
+          if (subjects) for (const s of subjectsOf(batch.table, opts.subjectColumn!)) subjects.add(s);
         }
         return { profile: builder.finish(), inference: sample.inference.map((c) => ({ ...c, type: types[c.name]! })), subjects: subjects ? [...subjects] : undefined };
       } catch (e) {

@@ -10,8 +10,10 @@
 import { TrellisError } from '../core/errors.js';
 import {
   KIND_BIG_INTEGER, KIND_BOOLEAN, KIND_DATETIME, KIND_FLOAT, KIND_INTEGER, KIND_TEXT, DEFAULT_NULL_VALUES,
-  NullMatcher, cell, formatDatetime, formattedNumberReason, parseBoolean, parseDatetime, parseNumber,
+  NullMatcher, cell, fieldEnd, formatDatetime, numberFormatIssue, parseBoolean, parseDatetime, parseNumber,
+  scanSimpleNumber,
 } from './readers/cells.js';
+import { ByteDictionary } from './readers/byte-dictionary.js';
 
 export type ColumnType = 'integer' | 'float' | 'boolean' | 'string' | 'datetime';
 export type NumericColumnType = Exclude<ColumnType, 'string'>;
@@ -302,11 +304,14 @@ export class ColumnBuilder {
   private codes: Int32Array | undefined;
   private dict: Map<string, number> | undefined;
   private dictionary: string[] | undefined;
+  private bytes: ByteDictionary | undefined;
   private dateOnly = true;
   private typed = 0;
+  private readonly decimalMark: number;
 
-  constructor(name: string, private readonly grammar: Grammar, forcedType?: ColumnType, capacity = 1024) {
+  constructor(name: string, private readonly grammar: Grammar, forcedType?: ColumnType, capacity = 256) {
     this.name = name;
+    this.decimalMark = grammar.decimalComma ? 44 : 46;
     this.values = new Float64Array(capacity);
     this.forced = forcedType !== undefined;
     this.state = forcedType === undefined ? S_EMPTY : TYPE_STATE[forcedType];
@@ -362,6 +367,27 @@ export class ColumnBuilder {
     }
   }
 
+  /**
+   * An unquoted CSV field at `s`: returns the index of the delimiter, CR or LF that ends it
+   * after taking it, `limit` (taking nothing) when none comes first, or -1 when it is rejected.
+   */
+  scanField(buf: Buffer, s: number, limit: number, delimiter: number, line: number): number {
+    const st = this.state;
+    if (st === S_FLOAT || st === S_INTEGER) {
+      const e = scanSimpleNumber(buf, s, limit, delimiter, this.decimalMark);
+      if (e >= 0 && (st === S_FLOAT || !cell.isFloat)) {
+        if (this.length === this.values.length) this.grow();
+        this.values[this.length] = cell.value;
+        if (this.valid) this.valid[this.length] = 1;
+        this.length++;
+        return e;
+      }
+    }
+    const e = fieldEnd(buf, s, limit, delimiter);
+    if (e >= limit) return limit;
+    return this.pushBytes(buf, s, e, false, line) ? e : -1;
+  }
+
   /** A field as bytes; `escaped` says it held doubled quotes, which the text must lose. */
   pushBytes(buf: Buffer, s: number, e: number, escaped: boolean, line: number): boolean {
     if (this.grammar.nulls.matchesBytes(buf, s, e) && !escaped) {
@@ -370,6 +396,18 @@ export class ColumnBuilder {
     }
     const st = this.state;
     if (st === S_STRING) {
+      if (!escaped && this.bytes) {
+        let code = this.bytes.find(buf, s, e);
+        if (code < 0) {
+          code = this.intern(buf.toString('utf8', s, e));
+          this.bytes.add(code, buf, s, e);
+          // Mostly distinct values (ids, free text) gain nothing from having their bytes kept.
+          if (this.bytes.count > 65536 && this.bytes.count * 2 > this.length) this.bytes = undefined;
+        }
+        if (this.length === this.codes!.length) this.grow();
+        this.codes![this.length++] = code;
+        return true;
+      }
       const text = buf.toString('utf8', s, e);
       this.pushString(escaped ? text.replaceAll('""', '"') : text);
       return true;
@@ -426,14 +464,16 @@ export class ColumnBuilder {
       }
       return this.acceptText(KIND_TEXT, v, line);
     }
+    // The text of a number or boolean is only needed if it breaks the column's type: made lazily.
     if (typeof v === 'number') {
       cell.value = v;
-      return this.accept(Number.isInteger(v) ? (Number.isSafeInteger(v) ? KIND_INTEGER : KIND_BIG_INTEGER) : KIND_FLOAT,
-        scratch, 0, 0, line, String(v));
+      this.pending = v;
+      return this.accept(Number.isInteger(v) ? (Number.isSafeInteger(v) ? KIND_INTEGER : KIND_BIG_INTEGER) : KIND_FLOAT, scratch, 0, 0, line);
     }
     if (typeof v === 'boolean') {
       cell.value = v ? 1 : 0;
-      return this.accept(KIND_BOOLEAN, scratch, 0, 0, line, String(v));
+      this.pending = v;
+      return this.accept(KIND_BOOLEAN, scratch, 0, 0, line);
     }
     if (typeof v === 'bigint') {
       cell.value = Number(v);
@@ -472,6 +512,9 @@ export class ColumnBuilder {
   }
 
   /** Stores a classified value (in `cell`), moving the column along integer → float → string. */
+  /** A JS number or boolean being pushed, rendered as text only if it is rejected. */
+  private pending: number | boolean | undefined;
+
   private accept(kind: number, buf: Uint8Array, s: number, e: number, line: number, text?: string): boolean {
     const st = this.state;
     let next = -1;
@@ -491,8 +534,11 @@ export class ColumnBuilder {
       next = st === S_EMPTY || st === S_DATETIME ? S_DATETIME : -1;
     }
     if (next < 0) {
-      return this.acceptText(kind, text ?? (buf as Buffer).toString('utf8', s, e), line);
+      const pending = this.pending;
+      this.pending = undefined;
+      return this.acceptText(kind, text ?? (pending !== undefined ? String(pending) : (buf as Buffer).toString('utf8', s, e)), line);
     }
+    this.pending = undefined;
     if (kind === KIND_DATETIME && !cell.dateOnly) this.dateOnly = false;
     this.state = next;
     if (this.length === this.values.length) this.grow();
@@ -506,11 +552,15 @@ export class ColumnBuilder {
   private acceptText(kind: number, text: string, line: number): boolean {
     const st = this.state;
     if (this.forced && st !== S_STRING) {
+      // Always names the column: callers that widen an imposed type find it in this text.
       const shown = text.length > 100 ? `${text.slice(0, 100)}…` : text;
-      const hint = st === S_INTEGER || st === S_FLOAT ? formattedNumberReason(text, this.grammar.decimalComma) : undefined;
-      this.rejection = hint ?? (kind === KIND_BIG_INTEGER && st === S_INTEGER
-        ? `'${shown}' in column '${this.name}' is an integer beyond ±2^53, which a float64 cannot hold exactly; declare the column float or string`
-        : `'${shown}' in column '${this.name}' is not ${ARTICLE[STATE_TYPE[st]]}`);
+      const what = `'${shown}' in column '${this.name}' is not ${ARTICLE[STATE_TYPE[st]]}`;
+      const format = st === S_INTEGER || st === S_FLOAT ? numberFormatIssue(text, this.grammar.decimalComma) : undefined;
+      this.rejection = format
+        ? `${what}: it ${format.issue}; ${format.fix}`
+        : kind === KIND_BIG_INTEGER && st === S_INTEGER
+          ? `${what}: it is beyond ±2^53, which a float64 cannot hold exactly; declare the column float or string`
+          : what;
       return false;
     }
     if (this.typeBreak === undefined && st !== S_STRING) this.typeBreak = this.breakFor(kind, text, line);
@@ -521,27 +571,25 @@ export class ColumnBuilder {
 
   private breakFor(kind: number, text: string, line: number): TypeBreak | undefined {
     const value = text.length > 100 ? `${text.slice(0, 100)}…` : text;
-    const formatted = formattedNumberReason(text, this.grammar.decimalComma);
+    const format = numberFormatIssue(text, this.grammar.decimalComma);
+    const formatted = format && `'${value}' ${format.issue}, so it is kept as text; ${format.fix}`;
+    const big = `'${value}' is an integer beyond ±2^53, which a float64 cannot hold exactly, so the column is kept as text`;
     if (this.state === S_EMPTY) {
-      if (kind === KIND_BIG_INTEGER) {
-        return { line, value, wouldBe: 'integer', reason: `'${value}' is an integer beyond ±2^53, which a float64 cannot hold exactly, so the column is kept as text` };
-      }
+      if (kind === KIND_BIG_INTEGER) return { line, value, wouldBe: 'integer', reason: big };
       if (formatted === undefined) return undefined;
       return { line, value, wouldBe: /[.,]\d{1,2}$|,\d+$/.test(text.trim()) ? 'float' : 'integer', reason: formatted };
     }
     const wouldBe = STATE_TYPE[this.state];
-    const reason = formatted
-      ?? (kind === KIND_BIG_INTEGER
-        ? `'${value}' is an integer beyond ±2^53, which a float64 cannot hold exactly, so the column is kept as text`
-        : `'${value}' is not ${ARTICLE[wouldBe]}, so the column is kept as text`);
+    const reason = formatted ?? (kind === KIND_BIG_INTEGER ? big : `'${value}' is not ${ARTICLE[wouldBe]}, so the column is kept as text`);
     return { line, value, wouldBe, reason };
   }
 
   /** Turns the column into a string column, re-rendering the typed values it held. */
   private toStrings(): void {
-    const codes = new Int32Array(Math.max(1024, this.values.length));
+    const codes = new Int32Array(Math.max(256, this.values.length));
     this.dict = new Map();
     this.dictionary = [];
+    this.bytes = new ByteDictionary();
     for (let i = 0; i < this.length; i++) {
       if (this.valid && !this.valid[i]) { codes[i] = -1; continue; }
       codes[i] = this.intern(renderNumber(STATE_TYPE[this.state] as NumericColumnType, this.values[i], this.dateOnly));
@@ -587,6 +635,7 @@ export class ColumnBuilder {
   finish(allValid?: Uint8Array): Column {
     // A column with no values says nothing about its type; text is the type that claims least.
     if (this.state === S_EMPTY) this.toStrings();
+    this.bytes = undefined;
     if (this.codes) {
       return { name: this.name, type: 'string', codes: this.codes.subarray(0, this.length), dictionary: this.dictionary! };
     }

@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { RecordBatchReader, Type, util, type Data, type DataType, type Vector } from 'apache-arrow';
 import { TrellisError } from '../../core/errors.js';
-import type { ColumnType } from '../table.js';
+import type { ColumnType, Table } from '../table.js';
 import { openError, type ReadResult } from './files.js';
 import { TypedColumn, typedResult } from './typed-column.js';
 
@@ -82,11 +82,13 @@ function pushData(col: TypedColumn, data: Data, vector: Vector, base: number, co
 }
 
 export async function readArrowWithInference(path: string, options: ArrowOptions = {}): Promise<ReadResult> {
+  let size: number;
   try {
-    await stat(path);
+    size = (await stat(path)).size;
   } catch (e) {
     throw openError(e, path);
   }
+  if (size === 0) throw new TrellisError('TRELLIS_DATA_EMPTY', { file: path, detail: 'the file is empty' });
   const maxRows = options.maxRows ?? Infinity;
   let cols: TypedColumn[] | undefined;
   let rows = 0;
@@ -119,8 +121,9 @@ export async function readArrowWithInference(path: string, options: ArrowOptions
       if (rows >= maxRows) break;
     }
     if (!cols) {
-      // A stream with a schema and no batches: the schema still names the columns.
-      const names = options.columns ?? reader.schema?.fields.map((f) => f.name) ?? [];
+      // A stream with a schema and no batches is an empty table; without a schema it is not Arrow.
+      if (!reader.schema?.fields.length) throw formatError(path, 'truncated or not an Arrow IPC file or stream: it holds no schema');
+      const names = options.columns ?? reader.schema.fields.map((f) => f.name);
       cols = names.map((name) => {
         const field = reader.schema?.fields.find((f) => f.name === name);
         return new TypedColumn(name, field ? arrowColumnType(field.type) : 'string');
@@ -135,6 +138,6 @@ export async function readArrowWithInference(path: string, options: ArrowOptions
   return typedResult(cols);
 }
 
-export async function readArrow(path: string, options: ArrowOptions = {}) {
+export async function readArrow(path: string, options: ArrowOptions = {}): Promise<Table> {
   return (await readArrowWithInference(path, options)).table;
 }

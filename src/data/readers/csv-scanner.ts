@@ -8,13 +8,28 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { TrellisError } from '../../core/errors.js';
-import { findInvalidUtf8, incompleteUtf8Tail } from './cells.js';
+import { fieldEnd, findInvalidUtf8, incompleteUtf8Tail } from './cells.js';
 
-/** Receives the fields of one column. `escaped`: the field was quoted and holds doubled quotes. */
+/** Receives the fields of one column. */
 export interface FieldSink {
+  /**
+   * An unquoted field starting at `start`: finds where it ends (the first delimiter, CR or LF
+   * before `limit`), takes it and returns that index. Returns `limit`, having taken nothing,
+   * when no terminator comes first (the field may go on in the next chunk), and -1 when the
+   * value is rejected. Finding the end is the sink's job so that a number is read as it is found.
+   */
+  scanField(buf: Buffer, start: number, limit: number, delimiter: number, line: number): number;
+  /** A whole field; `escaped`: it was quoted and holds doubled quotes. */
   pushBytes(buf: Buffer, start: number, end: number, escaped: boolean, line: number): boolean;
-  /** Why the last pushBytes returned false. */
+  /** Why the last push was rejected. */
   readonly rejection: string;
+}
+
+/** scanField for sinks that have no faster way than finding the end first. */
+export function scanFieldThenPush(sink: FieldSink, buf: Buffer, s: number, limit: number, d: number, line: number): number {
+  const e = fieldEnd(buf, s, limit, d);
+  if (e >= limit) return limit;
+  return sink.pushBytes(buf, s, e, false, line) ? e : -1;
 }
 
 export interface RowSink {
@@ -28,9 +43,8 @@ const LF = 10;
 const CR = 13;
 const QUOTE = 34;
 const EMPTY = Buffer.alloc(0);
-const NEED_MORE = -1;
 
-export const DELIMITERS = [',', ';', '\t', '|'] as const;
+const DELIMITERS = [',', ';', '\t', '|'] as const;
 
 export class CsvScanner {
   /** 1-based line number of the next unread byte. */
@@ -38,6 +52,10 @@ export class CsvScanner {
   delimiter = -1;
   header: string[] | undefined;
   rows = 0;
+  /** The bytes being read; chunks are read straight into it, after the unread tail. */
+  private work: Buffer = EMPTY;
+  private len = 0;
+  /** work[0, len): what `scan` reads. */
   private buf: Buffer = EMPTY;
   private pos = 0;
   /** Absolute offset of buf[0] in the file. */
@@ -46,8 +64,6 @@ export class CsvScanner {
   /** buf[pos, checked) is known to be valid UTF-8. */
   private checked = 0;
   private badUtf8 = -1;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
   /** A record larger than a chunk: wait for this many bytes before scanning again (keeps it O(n)). */
   private waitFor = 0;
   private started = false;
@@ -70,13 +86,41 @@ export class CsvScanner {
     return this.base + this.pos;
   }
 
-  /** Appends a chunk; returns false while a record larger than a chunk is still incomplete. */
-  push(chunk: Buffer): boolean {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.buf.length - this.pos + this.pendingBytes < this.waitFor) return false;
+  /**
+   * Where the next `n` bytes of input go. The unread tail moves to the front of one reused
+   * buffer rather than into a new one per chunk: on a VM, first writes to fresh pages cost more
+   * than the whole parse of them.
+   */
+  space(n: number): { target: Buffer; offset: number } {
+    if (this.pos > 0) {
+      this.work.copyWithin(0, this.pos, this.len);
+      this.base += this.pos;
+      this.len -= this.pos;
+      this.checked = Math.max(0, this.checked - this.pos);
+      if (this.badUtf8 >= 0) this.badUtf8 -= this.pos;
+      this.pos = 0;
+    }
+    if (this.work.length < this.len + n) {
+      const next = Buffer.allocUnsafe(Math.max(2 * this.work.length, this.len + n, 2 * n));
+      this.work.copy(next, 0, 0, this.len);
+      this.work = next;
+    }
+    return { target: this.work, offset: this.len };
+  }
+
+  /** `n` bytes were written where `space` said; false while a record larger than a chunk is incomplete. */
+  filled(n: number): boolean {
+    this.len += n;
+    if (this.len - this.pos < this.waitFor) return false;
     this.absorb();
     return true;
+  }
+
+  /** Appends a chunk (a copy of it); see {@link filled}. */
+  push(chunk: Buffer): boolean {
+    const { target, offset } = this.space(chunk.length);
+    chunk.copy(target, offset);
+    return this.filled(chunk.length);
   }
 
   /** No more input: the last record needs no newline. */
@@ -86,16 +130,7 @@ export class CsvScanner {
   }
 
   private absorb(): void {
-    const rest = this.buf.length - this.pos;
-    const parts = rest > 0 ? [this.buf.subarray(this.pos), ...this.pending] : this.pending;
-    const next = parts.length === 1 ? parts[0] : parts.length === 0 ? EMPTY : Buffer.concat(parts);
-    this.base += this.pos;
-    this.checked = Math.max(0, this.checked - this.pos);
-    if (this.badUtf8 >= 0) this.badUtf8 -= this.pos;
-    this.buf = next;
-    this.pos = 0;
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.buf = this.work.subarray(0, this.len);
     this.waitFor = 0;
     if (!this.started && (this.buf.length >= 3 || this.final)) {
       this.started = true;
@@ -155,6 +190,7 @@ export class CsvScanner {
     const starts: number[] = [];
     const collect: FieldSink = {
       rejection: '',
+      scanField: (b, s, limit, d, line) => scanFieldThenPush(collect, b, s, limit, d, line),
       pushBytes: (b, s, e, escaped) => {
         starts.push(s - (b[s - 1] === QUOTE ? 1 : 0));
         const text = b.toString('utf8', s, e);
@@ -215,7 +251,7 @@ export class CsvScanner {
       if (pos >= end) { this.stoppedAtLimit = true; break; }
       const rowStart = pos;
       const rowLine = line;
-      let b = buf[pos];
+      const b = buf[pos];
       if (b === LF) { pos++; line++; continue; }
       if (b === CR) {
         if (pos + 1 >= end && !final) { this.stoppedAtLimit = true; break; }
@@ -228,14 +264,18 @@ export class CsvScanner {
       let endLine = line;
       let rowEnd = pos;
       for (;;) {
-        let fs: number;
-        let fe: number;
         let escaped = false;
         const fieldLine = line;
         const fieldStart = pos;
+        if (col >= ncols) {
+          const found = this.countFields(rowStart, end);
+          throw this.error(fieldLine, this.charColumn(rowStart, fieldStart),
+            `expected ${ncols} fields as in the header, found ${found}; a field that contains '${String.fromCharCode(d)}' must be quoted`);
+        }
+        const sink = one ? cols[0] : cols[col];
         if (buf[pos] === QUOTE) {
           let i = pos + 1;
-          fs = i;
+          const fs = i;
           for (;;) {
             if (i >= end) {
               if (final) {
@@ -256,7 +296,7 @@ export class CsvScanner {
             i++;
           }
           if (!complete) break;
-          fe = i;
+          const fe = i;
           pos = i + 1;
           if (pos < end) {
             const c = buf[pos];
@@ -265,26 +305,18 @@ export class CsvScanner {
                 `unexpected ${describeByte(c)} after the closing quote of ${this.fieldName(col)}; a quote inside a quoted field must be doubled ("")`);
             }
           } else if (!final) { complete = false; break; }
-        } else {
-          let i = pos;
-          while (i < end) {
-            b = buf[i];
-            if (b === d || b === LF || b === CR) break;
-            i++;
+          if (!sink.pushBytes(buf, fs, fe, escaped, fieldLine)) {
+            throw this.error(fieldLine, this.charColumn(rowStart, fieldStart), `${sink.rejection} (field ${col + 1})`);
           }
-          if (i >= end && !final) { complete = false; break; }
-          fs = pos;
-          fe = i;
-          pos = i;
-        }
-        if (col >= ncols) {
-          const found = this.countFields(rowStart, end);
-          throw this.error(fieldLine, this.charColumn(rowStart, fieldStart),
-            `expected ${ncols} fields as in the header, found ${found}; a field that contains '${String.fromCharCode(d)}' must be quoted`);
-        }
-        const sink = one ? cols[0] : cols[col];
-        if (!sink.pushBytes(buf, fs, fe, escaped, fieldLine)) {
-          throw this.error(fieldLine, this.charColumn(rowStart, fieldStart), `${sink.rejection} (field ${col + 1})`);
+        } else {
+          let e = sink.scanField(buf, pos, end, d, fieldLine);
+          if (e >= end) {
+            if (!final) { complete = false; break; }
+            e = end;
+            if (!sink.pushBytes(buf, pos, end, false, fieldLine)) e = -1;
+          }
+          if (e < 0) throw this.error(fieldLine, this.charColumn(rowStart, fieldStart), `${sink.rejection} (field ${col + 1})`);
+          pos = e;
         }
         col++;
         endLine = line;

@@ -5,11 +5,10 @@
  * A file with a header and no rows is an error (TRELLIS_DATA_EMPTY) unless `allowHeaderOnly`
  * is set: a dataset version with no rows is almost always a mistake worth stopping for.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { TrellisError } from '../../core/errors.js';
 import { NullMatcher, DEFAULT_NULL_VALUES } from './cells.js';
-import { CsvScanner, type FieldSink, type RowSink } from './csv-scanner.js';
+import { CsvScanner, scanFieldThenPush, type FieldSink, type RowSink } from './csv-scanner.js';
 import { ColumnBuilder, TableBuilder, type ColumnType, type Table, type TableSchema } from '../table.js';
 import { openError, type ReadResult } from './files.js';
 
@@ -63,7 +62,6 @@ async function* scanFile(
   const scanner = new CsvScanner(path, options.delimiter);
   const maxRows = options.maxRows ?? Infinity;
   let sinks: { cols: FieldSink[]; row: RowSink } | undefined;
-  const stream = createReadStream(path, { highWaterMark: CHUNK });
   // Returns true when the consumer's batch is full (yield), false when more input is needed.
   const step = (): boolean => {
     if (!sinks) {
@@ -75,9 +73,14 @@ async function* scanFile(
     const got = scanner.readRows(sinks.cols, sinks.row, want);
     return got === want;
   };
+  let file: FileHandle | undefined;
   try {
-    for await (const chunk of stream) {
-      if (!scanner.push(chunk as Buffer)) continue;
+    file = await open(path, 'r');
+    for (;;) {
+      const { target, offset } = scanner.space(CHUNK);
+      const { bytesRead } = await file.read(target, offset, CHUNK, null);
+      if (bytesRead === 0) break;
+      if (!scanner.filled(bytesRead)) continue;
       while (step()) {
         if (scanner.rows >= maxRows) return;
         yield;
@@ -92,7 +95,7 @@ async function* scanFile(
   } catch (e) {
     throw openError(e, path);
   } finally {
-    stream.destroy();
+    await file?.close();
   }
   if (!scanner.header) throw emptyError(path, 'the file is empty');
   if (scanner.rows === 0 && !options.allowHeaderOnly) {
@@ -112,6 +115,9 @@ class StringCells implements FieldSink {
   cells: (string | null)[] = [];
   rejection = '';
   constructor(private readonly nulls: NullMatcher) {}
+  scanField(buf: Buffer, s: number, limit: number, d: number, line: number): number {
+    return scanFieldThenPush(this, buf, s, limit, d, line);
+  }
   pushBytes(buf: Buffer, s: number, e: number, escaped: boolean): boolean {
     if (!escaped && this.nulls.matchesBytes(buf, s, e)) {
       this.cells.push(null);
@@ -125,7 +131,8 @@ class StringCells implements FieldSink {
 
 /**
  * The rows of a CSV file as batches of text cells (~64k rows each), reading 1 MB at a time, so
- * memory stays bounded by a batch whatever the file's size.
+ * memory stays bounded by a batch whatever the file's size. Cells are text: `types` and `decimal`
+ * apply where they are typed, in a {@link TableBuilder} fed with the batches.
  */
 export async function* readCsvBatches(path: string, options: CsvBatchOptions = {}): AsyncGenerator<CsvBatch> {
   const batchSize = options.batchSize ?? 65536;
@@ -151,6 +158,53 @@ export async function* readCsvBatches(path: string, options: CsvBatchOptions = {
   }, () => batchSize - lines.length);
   for await (const _ of scan) yield take();
   if (lines.length) yield take();
+}
+
+export interface CsvTableBatch extends ReadResult {
+  /** Line of the first row of the batch. */
+  readonly firstLine: number;
+}
+
+/**
+ * The rows of a CSV file as typed tables of ~64k rows, parsed from bytes as `readCsv` does:
+ * the fast way through a file too large to hold (readCsvBatches makes a string of every cell).
+ * Each batch infers its own types unless `types` imposes them, and a batch whose column turns
+ * mixed holds its earlier numbers re-rendered ("1.50" as "1.5"): impose the types found by a
+ * first look (e.g. `readCsvWithInference` with `maxRows`) when batches must agree.
+ */
+export async function* readCsvTables(path: string, options: CsvBatchOptions = {}): AsyncGenerator<CsvTableBatch> {
+  const batchSize = options.batchSize ?? 65536;
+  if (!(batchSize >= 1)) throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `batchSize must be at least 1, not ${batchSize}` });
+  let header: string[] = [];
+  let builder: TableBuilder | undefined;
+  let firstLine = 0;
+  // The scanner keeps this array; each batch puts its own builders in it.
+  const cols: ColumnBuilder[] = [];
+  const fresh = () => {
+    const b = new TableBuilder(header, { nullValues: options.nullValues, decimal: options.decimal, types: options.types });
+    b.reserve(batchSize);
+    header.forEach((_, i) => { cols[i] = b.columnBuilder(i); });
+    builder = b;
+    firstLine = 0;
+  };
+  const row: RowSink = {
+    endRow: (line) => { if (builder!.rowCount === 0) firstLine = line; builder!.endRow(); },
+    rollback: () => builder!.rollback(),
+  };
+  const take = (): CsvTableBatch => {
+    const b = builder!;
+    const batch = { table: b.finish(), inference: b.inference(), firstLine };
+    fresh();
+    return batch;
+  };
+  const scan = scanFile(path, options, (h) => {
+    checkTypes(path, h, options.types);
+    header = h;
+    fresh();
+    return { cols, row };
+  }, () => batchSize - builder!.rowCount);
+  for await (const _ of scan) yield take();
+  if (builder && builder.rowCount > 0) yield take();
 }
 
 async function buildCsv(path: string, options: CsvOptions): Promise<TableBuilder> {

@@ -9,10 +9,15 @@ import { readCsvWithInference, type CsvOptions } from './csv.js';
 import { readJsonlWithInference } from './jsonl.js';
 import type { ReadResult } from './files.js';
 
-export { readCsv, readCsvBatches, readCsvWithInference, type CsvBatch, type CsvBatchOptions, type CsvOptions } from './csv.js';
+export {
+  readCsv, readCsvBatches, readCsvTables, readCsvWithInference, type CsvBatch, type CsvBatchOptions, type CsvOptions, type CsvTableBatch,
+} from './csv.js';
 export { readJsonl, readJsonlWithInference, type JsonlOptions } from './jsonl.js';
 export { DEFAULT_NULL_VALUES } from './cells.js';
 export type { ReadResult } from './files.js';
+// Type-only: the Parquet and Arrow modules themselves load on first use (see readTableWithInference).
+export type { ParquetOptions } from './parquet.js';
+export type { ArrowOptions } from './arrow.js';
 
 export type DataFormat = 'csv' | 'jsonl' | 'parquet' | 'arrow';
 

@@ -7,7 +7,7 @@
 import { createReadStream } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { TrellisError } from '../../core/errors.js';
-import { TableBuilder, type TableSchema } from '../table.js';
+import { TableBuilder, type Table, type TableSchema } from '../table.js';
 import { findInvalidUtf8 } from './cells.js';
 import { openError, type ReadResult } from './files.js';
 
@@ -91,16 +91,21 @@ export async function readJsonlWithInference(path: string, options: JsonlOptions
   };
 
   const stream = createReadStream(path, { highWaterMark: 1 << 20 });
-  let carry: Buffer = Buffer.alloc(0);
+  let pending: Buffer[] = [];
   try {
     for await (const chunk of stream) {
-      const buf = carry.length ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
+      const c = chunk as Buffer;
+      pending.push(c);
+      // A line longer than a chunk: join only once its end has arrived, not on every chunk.
+      if (c.indexOf(LF) < 0) continue;
+      const buf = pending.length === 1 ? c : Buffer.concat(pending);
+      pending = [];
       const used = readLines(buf, false);
       offset += used;
-      carry = buf.subarray(used);
+      if (used < buf.length) pending.push(buf.subarray(used));
       if (builder.rowCount >= maxRows) break;
     }
-    if (builder.rowCount < maxRows && carry.length) readLines(carry, true);
+    if (builder.rowCount < maxRows && pending.length) readLines(Buffer.concat(pending), true);
   } catch (e) {
     throw openError(e, path);
   } finally {
@@ -110,6 +115,6 @@ export async function readJsonlWithInference(path: string, options: JsonlOptions
   return { table: builder.finish(), inference: builder.inference() };
 }
 
-export async function readJsonl(path: string, options: JsonlOptions = {}) {
+export async function readJsonl(path: string, options: JsonlOptions = {}): Promise<Table> {
   return (await readJsonlWithInference(path, options)).table;
 }

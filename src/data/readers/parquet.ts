@@ -1,19 +1,21 @@
 /**
  * Parquet into a table, with hyparquet (pure JS, no native build) and its decompressors
- * (Snappy, gzip, Brotli, LZ4, Zstandard), one row group at a time.
+ * (Snappy, gzip, Brotli, LZ4, Zstandard). The file is read whole — Parquet is compressed, so it
+ * is small beside the table it becomes — and its page headers are checked before decoding.
  *
  * Types follow the file's schema: integer physical types → integer, FLOAT/DOUBLE/DECIMAL →
  * float, BOOLEAN → boolean, DATE/TIMESTAMP/INT96 → datetime (ms, UTC), strings and enums →
  * string; nested and binary columns are kept as JSON or text. NaN counts as null.
  */
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import {
-  asyncBufferFromFile, parquetMetadataAsync, parquetSchema, parquetScan,
+  parquetMetadataAsync, parquetSchema, parquetScan,
   type AsyncBuffer, type Compressors, type FileMetaData, type SchemaElement, type SchemaTree,
 } from 'hyparquet';
+import { parquetHeader } from 'hyparquet/src/column.js';
 import { compressors } from 'hyparquet-compressors';
 import { TrellisError } from '../../core/errors.js';
-import type { ColumnType } from '../table.js';
+import type { ColumnType, Table } from '../table.js';
 import { openError, type ReadResult } from './files.js';
 import { TypedColumn, typedResult } from './typed-column.js';
 
@@ -66,6 +68,7 @@ async function checkMagic(path: string): Promise<number> {
   }
   try {
     const { size } = await handle.stat();
+    if (size === 0) throw new TrellisError('TRELLIS_DATA_EMPTY', { file: path, detail: 'the file is empty' });
     if (size < 12) throw formatError(path, `truncated or not a Parquet file: ${size} bytes is too short to hold one`);
     const head = Buffer.alloc(4);
     const tail = Buffer.alloc(4);
@@ -79,12 +82,68 @@ async function checkMagic(path: string): Promise<number> {
   }
 }
 
+/**
+ * Walks the page headers of every column chunk before decoding. A corrupt count in a page
+ * header sends hyparquet's level decoder into a loop that never ends (found by fuzzing); a count
+ * larger than its column chunk's is caught here instead.
+ */
+function checkPages(path: string, bytes: Buffer, metadata: FileMetaData): void {
+  const totalRows = Number(metadata.num_rows);
+  let groupRows = 0;
+  metadata.row_groups.forEach((group, g) => {
+    const rows = Number(group.num_rows);
+    groupRows += rows;
+    for (const chunk of group.columns) {
+      const meta = chunk.meta_data;
+      if (!meta) continue;
+      const name = meta.path_in_schema.join('.');
+      const where = `column '${name}' of row group ${g}`;
+      const values = Number(meta.num_values);
+      // As hyparquet does: some writers leave a zero dictionary offset for no dictionary.
+      const start = Number(meta.dictionary_page_offset || meta.data_page_offset);
+      const end = start + Number(meta.total_compressed_size);
+      if (!(values >= 0) || !(start >= 4) || !(end <= bytes.length - 8) || end < start) {
+        throw formatError(path, `the footer gives ${where} a position or size outside the file; it is corrupt`);
+      }
+      const reader = { view: new DataView(bytes.buffer, bytes.byteOffset, end), offset: start };
+      while (reader.offset < end) {
+        let header;
+        try {
+          header = parquetHeader(reader);
+        } catch (e) {
+          throw formatError(path, `a page header in ${where} cannot be read (${(e as Error).message}); the file is corrupt`, e);
+        }
+        const n = header.data_page_header?.num_values ?? header.data_page_header_v2?.num_values ?? header.dictionary_page_header?.num_values ?? 0;
+        const size = header.compressed_page_size;
+        if (!(size >= 0) || reader.offset + size > end || !(header.uncompressed_page_size >= 0) || !(n >= 0 && n <= values)) {
+          throw formatError(path, `a page header in ${where} gives sizes or counts its column chunk cannot hold; the file is corrupt`);
+        }
+        reader.offset += size;
+      }
+    }
+  });
+  if (groupRows !== totalRows) {
+    throw formatError(path, `its row groups hold ${groupRows} rows but the footer says ${totalRows}; the file is corrupt`);
+  }
+}
+
 export async function readParquetWithInference(path: string, options: ParquetOptions = {}): Promise<ReadResult> {
   await checkMagic(path);
   let file: AsyncBuffer;
   let metadata: FileMetaData;
+  let bytes: Buffer;
   try {
-    file = await asyncBufferFromFile(path);
+    // Decoding needs every page anyway, and checkPages must see them first: read the file once.
+    bytes = await readFile(path);
+  } catch (e) {
+    throw openError(e, path);
+  }
+  try {
+    const data = bytes;
+    file = {
+      byteLength: data.length,
+      slice: (s: number, e?: number) => data.buffer.slice(data.byteOffset + s, data.byteOffset + (e ?? data.length)) as ArrayBuffer,
+    };
     metadata = await parquetMetadataAsync(file, { parsers });
   } catch (e) {
     throw formatError(path, `truncated or not a Parquet file: its footer cannot be read (${(e as Error).message})`, e);
@@ -95,6 +154,7 @@ export async function readParquetWithInference(path: string, options: ParquetOpt
   } catch (e) {
     throw formatError(path, `its schema cannot be read (${(e as Error).message})`, e);
   }
+  checkPages(path, bytes, metadata);
   const fields = tree.children;
   const wanted = options.columns ?? fields.map((f) => f.element.name);
   const byName = new Map(fields.map((f) => [f.element.name, f]));
@@ -132,6 +192,6 @@ export async function readParquetWithInference(path: string, options: ParquetOpt
   return typedResult(cols);
 }
 
-export async function readParquet(path: string, options: ParquetOptions = {}) {
+export async function readParquet(path: string, options: ParquetOptions = {}): Promise<Table> {
   return (await readParquetWithInference(path, options)).table;
 }
