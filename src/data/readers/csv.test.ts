@@ -376,19 +376,21 @@ describe('mixed and formatted numbers', () => {
 describe('streaming', () => {
   // Proves the bound by streaming in a child whose V8 heap is capped at 64 MB, far below the file:
   // a reader that kept rows would die of OOM, not merely use more memory.
-  it('reads ~200 MB in batches under a 64 MB heap cap', {
-    skip: process.env.TRELLIS_SLOW_TESTS === '1' ? false : 'slow (writes and streams 200 MB of CSV); set TRELLIS_SLOW_TESTS=1 to run it',
+  // TRELLIS_SLOW_TEST_MB=2048 runs it on a 2 GB file.
+  const mb = Number(process.env.TRELLIS_SLOW_TEST_MB ?? 200);
+  it(`reads ~${mb} MB in batches under a 64 MB heap cap`, {
+    skip: process.env.TRELLIS_SLOW_TESTS === '1' ? false : `slow (writes and streams ${mb} MB of CSV); set TRELLIS_SLOW_TESTS=1 to run it`,
   }, async () => {
     const { createWriteStream } = await import('node:fs');
     const { spawnSync } = await import('node:child_process');
     const { fileURLToPath } = await import('node:url');
-    const path = tempFile('stream-200mb.csv', '');
+    const path = tempFile(`stream-${mb}mb.csv`, '');
     const out = createWriteStream(path);
     out.write('id,a,b,label\n');
     const line = (i: number) => `${i},${(i % 997) / 7},${i * 3},"label ${i % 13}, with comma"\n`;
     let written = 0;
     let expected = 0;
-    for (let i = 0; written < 200e6; i++) {
+    for (let i = 0; written < mb * 1e6; i++) {
       const block = Array.from({ length: 10000 }, (_, k) => line(i * 10000 + k)).join('');
       written += block.length;
       expected += 10000;
