@@ -158,22 +158,12 @@ export interface DatasetVersion {
   lineage?: Record<string, string>;
 }
 
-export interface CreateDatasetVersionInput {
-  name: string;
-  sha256: string;
-  format: string;
-  rows: number;
-  columns: number;
-  sizeBytes: number;
-  source: string;
-  artifactPath: string;
-  schema: unknown;
-  profile: unknown;
+/** What a new version records; the store adds its number, creator and time. */
+export interface CreateDatasetVersionInput extends Omit<DatasetVersion, 'version' | 'createdBy' | 'creationTime'> {
   description?: string;
   subjectColumn?: string;
   /** Distinct subject ids found in the subject column. */
   subjects?: string[];
-  lineage?: Record<string, string>;
 }
 
 export interface DatasetSchemaDoc {
