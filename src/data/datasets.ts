@@ -12,7 +12,8 @@ import { TrellisError, invalid } from '../core/errors.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import type { Actor, Dataset, DatasetSchemaDoc, DatasetVersion, MetadataStore } from '../store/metadata-store.js';
 import { diffVersions, type DatasetDiff } from './diff.js';
-import { ProfileBuilder, profileTable, type Profile } from './profile/profile.js';
+import { ProfileBuilder, type Profile } from './profile/profile.js';
+import { profileTableParallel } from './profile/parallel.js';
 import { formatOf, readCsvTables, readTableWithInference, type DataFormat, type ReadTableOptions } from './readers/index.js';
 import { inferSchema } from './schema/infer.js';
 import { openError } from './readers/files.js';
@@ -110,7 +111,7 @@ export class DatasetService {
     if (opts.subjectColumn && !table.columns.some((c) => c.name === opts.subjectColumn)) {
       throw invalid(`Subject column '${opts.subjectColumn}' is not a column of ${basename(file)}; it has ${table.columns.map((c) => c.name).join(', ')}`);
     }
-    return { profile: profileTable(table), inference, subjects: opts.subjectColumn ? subjectsOf(table, opts.subjectColumn) : undefined };
+    return { profile: await profileTableParallel(table), inference, subjects: opts.subjectColumn ? subjectsOf(table, opts.subjectColumn) : undefined };
   }
 
   /**

@@ -225,6 +225,20 @@ export function tableFromRows(rows: readonly Record<string, unknown>[], schema?:
 // ---------------------------------------------------------------------------------------------
 // Building tables while inferring types
 
+/**
+ * Large columns live in shared memory, so a worker thread (profiling, training) can read them
+ * without a copy: on a VM the first write to fresh pages costs more than the work it would share.
+ */
+const SHARED_MIN_BYTES = 1 << 20;
+
+function sharedArray<T extends Float64Array | Int32Array | Uint8Array>(
+  Ctor: { new (n: number): T; new (buffer: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number },
+  n: number,
+): T {
+  const bytes = n * Ctor.BYTES_PER_ELEMENT;
+  return bytes >= SHARED_MIN_BYTES ? new Ctor(new SharedArrayBuffer(bytes)) : new Ctor(n);
+}
+
 /** Why a column that held typed values became a string column: the first value that did not fit. */
 export interface TypeBreak {
   /** 1-based line of the source (the row number for sources without lines). */
@@ -338,15 +352,15 @@ export class ColumnBuilder {
   reserve(rows: number): void {
     if (rows <= this.capacity()) return;
     if (this.codes) {
-      const c = new Int32Array(rows);
+      const c = sharedArray(Int32Array, rows);
       c.set(this.codes.subarray(0, this.length));
       this.codes = c;
     } else {
-      const v = new Float64Array(rows);
+      const v = sharedArray(Float64Array, rows);
       v.set(this.values.subarray(0, this.length));
       this.values = v;
       if (this.valid) {
-        const m = new Uint8Array(rows);
+        const m = sharedArray(Uint8Array, rows);
         m.set(this.valid.subarray(0, this.length));
         this.valid = m;
       }
@@ -359,7 +373,7 @@ export class ColumnBuilder {
       this.codes[this.length++] = -1;
     } else {
       if (!this.valid) {
-        this.valid = new Uint8Array(this.values.length);
+        this.valid = sharedArray(Uint8Array, this.values.length);
         this.valid.fill(1, 0, this.length);
       }
       this.values[this.length] = NaN;
@@ -768,7 +782,7 @@ export class TableBuilder {
 
   finish(): Table {
     for (const name of Object.keys(this.types)) if (!this.byName.has(name)) this.addColumn(name);
-    const ones = new Uint8Array(this.rows).fill(1);
+    const ones = sharedArray(Uint8Array, this.rows).fill(1);
     return { columns: this.cols.map((c) => c.finish(ones)), rowCount: this.rows };
   }
 }

@@ -2,7 +2,8 @@ import { Command } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { formatDiff } from '../../data/diff.js';
-import { profileTable, summaryOf, type Profile } from '../../data/profile/profile.js';
+import { summaryOf, type Profile } from '../../data/profile/profile.js';
+import { profileTableParallel } from '../../data/profile/parallel.js';
 import { readTableWithInference, type DataFormat } from '../../data/readers/index.js';
 import { profileHtml } from '../../data/report/profile-html.js';
 import type { DatasetSchema } from '../../data/schema/schema.js';
@@ -144,7 +145,7 @@ export function dataCommand(): Command {
     .action(async (source: string, o: { html?: string; format?: string }, c: Command) => {
       const isFile = existsSync(source);
       const profile = isFile
-        ? profileTable((await readTableWithInference(source, { format: format(o.format) })).table)
+        ? await profileTableParallel((await readTableWithInference(source, { format: format(o.format) })).table)
         : await withWorkspace(c, async (ws) => (await ws.data.get(source)).profile as Profile);
       if (o.html) await writeFile(o.html, profileHtml(profile, `Profile of ${source}`));
       if (globals(c).json) {
