@@ -1,0 +1,228 @@
+/**
+ * Feature transforms, fitted on training data and saved inside the model as plain JSON, so that
+ * serving computes exactly the features training saw. A fitted pipeline turns a table (a batch or
+ * a single record) into a row-major float64 matrix for the trainers.
+ *
+ * Transforms: imputation (mean, median, most frequent, constant), standardisation, min-max
+ * scaling, one-hot and ordinal encoding with a declared policy for unseen categories, datetime
+ * parts and bucketisation.
+ */
+import { TrellisError, invalid } from '../core/errors.js';
+import { column, valueAt, type Column, type ColumnType, type Table } from '../data/table.js';
+
+export type UnseenPolicy = 'error' | 'ignore' | 'other';
+export type DatetimePart = 'year' | 'month' | 'day' | 'hour' | 'weekday' | 'dayofyear';
+
+/** What to do with a column, before fitting. */
+export type FeatureSpec =
+  | { column: string; kind: 'numeric'; impute?: 'mean' | 'median' | 'zero' | 'constant'; fill?: number; scale?: 'standard' | 'minmax' | 'none' }
+  | { column: string; kind: 'onehot'; unseen?: UnseenPolicy; maxCategories?: number; impute?: 'most_frequent' | 'missing' }
+  | { column: string; kind: 'ordinal'; unseen?: 'error' | 'other'; impute?: 'most_frequent' | 'missing' }
+  | { column: string; kind: 'datetime'; parts?: DatetimePart[] }
+  | { column: string; kind: 'bucketize'; boundaries?: number[]; quantiles?: number };
+
+/** A fitted step: everything it needs at serving time, as JSON. */
+export type FittedFeature =
+  | { column: string; kind: 'numeric'; fill: number; center: number; scale: number }
+  | { column: string; kind: 'onehot'; categories: string[]; unseen: UnseenPolicy; fill: string | null }
+  | { column: string; kind: 'ordinal'; categories: string[]; unseen: 'error' | 'other'; fill: string | null }
+  | { column: string; kind: 'datetime'; parts: DatetimePart[] }
+  | { column: string; kind: 'bucketize'; boundaries: number[] };
+
+export interface FeaturePipeline {
+  format: 'trellis.features/v1';
+  /** The input columns and their types: the model's input signature. */
+  inputs: { name: string; type: ColumnType }[];
+  steps: FittedFeature[];
+  /** Names of the output matrix's columns, in order. */
+  outputs: string[];
+}
+
+export const OTHER = '__other__';
+export const MISSING = '__missing__';
+const DEFAULT_MAX_CATEGORIES = 100;
+
+function numbers(c: Column): number[] {
+  const out: number[] = [];
+  if (c.type === 'string') {
+    // A column null in every row reads as string; it simply has no values.
+    if (c.codes.every((code) => code < 0)) return out;
+    throw invalid(`Column '${c.name}' is a string column; use a one-hot or ordinal feature`);
+  }
+  for (let i = 0; i < c.values.length; i++) if (c.valid[i]) out.push(c.values[i]!);
+  return out;
+}
+
+function categoryCounts(c: Column): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (let i = 0; i < (c.type === 'string' ? c.codes.length : c.values.length); i++) {
+    const v = valueAt(c, i);
+    if (v === null) continue;
+    const k = String(v);
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return counts;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** The default spec for a column: numbers standardised, strings one-hot, datetimes as parts. */
+export function defaultSpec(c: Column): FeatureSpec {
+  switch (c.type) {
+    case 'string': return { column: c.name, kind: 'onehot', unseen: 'ignore' };
+    case 'datetime': return { column: c.name, kind: 'datetime' };
+    default: return { column: c.name, kind: 'numeric', impute: 'mean', scale: c.type === 'boolean' ? 'none' : 'standard' };
+  }
+}
+
+export function fitFeatures(table: Table, specs: FeatureSpec[]): FeaturePipeline {
+  if (table.rowCount === 0) throw invalid('Cannot fit features on an empty table');
+  const steps = specs.map((spec): FittedFeature => {
+    const c = column(table, spec.column);
+    switch (spec.kind) {
+      case 'numeric': {
+        const xs = numbers(c);
+        if (!xs.length) throw invalid(`Column '${c.name}' has no values to fit on (every row is null)`);
+        const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+        const fill = spec.impute === 'median' ? median(xs) : spec.impute === 'zero' ? 0 : spec.impute === 'constant' ? (spec.fill ?? 0) : mean;
+        if (spec.scale === 'minmax') {
+          const min = Math.min(...xs);
+          const max = Math.max(...xs);
+          return { column: c.name, kind: 'numeric', fill, center: min, scale: max > min ? max - min : 1 };
+        }
+        if (spec.scale === 'none') return { column: c.name, kind: 'numeric', fill, center: 0, scale: 1 };
+        const std = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / xs.length);
+        return { column: c.name, kind: 'numeric', fill, center: mean, scale: std > 0 ? std : 1 };
+      }
+      case 'onehot':
+      case 'ordinal': {
+        const counts = categoryCounts(c);
+        const limit = spec.kind === 'onehot' ? (spec.maxCategories ?? DEFAULT_MAX_CATEGORIES) : Number.POSITIVE_INFINITY;
+        if (counts.size > limit) {
+          throw invalid(`Column '${c.name}' has ${counts.size} categories, more than the limit of ${limit}; raise maxCategories or use another encoding`);
+        }
+        const categories = [...counts.keys()].sort();
+        const mostFrequent = [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0] ?? null;
+        const fill = spec.impute === 'most_frequent' ? mostFrequent : MISSING;
+        if (spec.kind === 'onehot') return { column: c.name, kind: 'onehot', categories, unseen: spec.unseen ?? 'ignore', fill };
+        return { column: c.name, kind: 'ordinal', categories, unseen: spec.unseen ?? 'error', fill };
+      }
+      case 'datetime':
+        if (c.type !== 'datetime') throw invalid(`Column '${c.name}' is ${c.type}, not a datetime`);
+        return { column: c.name, kind: 'datetime', parts: spec.parts ?? ['year', 'month', 'day', 'hour', 'weekday'] };
+      case 'bucketize': {
+        let boundaries = spec.boundaries;
+        if (!boundaries) {
+          const q = spec.quantiles ?? 4;
+          const s = numbers(c).sort((a, b) => a - b);
+          boundaries = [...new Set(Array.from({ length: q - 1 }, (_, i) => s[Math.floor(((i + 1) * s.length) / q)]!))];
+        }
+        if (boundaries.some((b, i) => i > 0 && b <= boundaries![i - 1]!)) throw invalid(`Bucket boundaries of '${c.name}' must increase`);
+        return { column: c.name, kind: 'bucketize', boundaries };
+      }
+    }
+  });
+  const inputs = specs.map((s) => ({ name: s.column, type: column(table, s.column).type }));
+  return { format: 'trellis.features/v1', inputs, steps, outputs: steps.flatMap(outputNames) };
+}
+
+function outputNames(s: FittedFeature): string[] {
+  switch (s.kind) {
+    case 'numeric': return [s.column];
+    case 'onehot': return [...s.categories, ...(s.fill === MISSING ? [MISSING] : []), ...(s.unseen === 'other' ? [OTHER] : [])].map((c) => `${s.column}=${c}`);
+    case 'ordinal': return [s.column];
+    case 'datetime': return s.parts.map((p) => `${s.column}.${p}`);
+    case 'bucketize': return [`${s.column}.bucket`];
+  }
+}
+
+const COMPATIBLE: Record<ColumnType, ColumnType[]> = {
+  integer: ['integer'], float: ['float', 'integer'], boolean: ['boolean'], datetime: ['datetime'],
+  string: ['string', 'integer', 'float', 'boolean'],
+};
+
+/** Applies a fitted pipeline: the features as a row-major n × outputs matrix. */
+export function applyFeatures(p: FeaturePipeline, table: Table): Float64Array {
+  const n = table.rowCount;
+  const width = p.outputs.length;
+  const out = new Float64Array(n * width);
+  let offset = 0;
+  p.steps.forEach((s, k) => {
+    const input = p.inputs[k]!;
+    let c: Column;
+    try {
+      c = column(table, s.column);
+    } catch {
+      throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Input is missing the feature '${s.column}' (${input.type})` });
+    }
+    // A column that is null in every row carries no type of its own.
+    const allNull = (c.type === 'string' ? c.codes : c.valid).every((v) => (c.type === 'string' ? v < 0 : v === 0));
+    if (!COMPATIBLE[input.type].includes(c.type) && !allNull) {
+      throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' must be ${input.type}, got ${c.type} values (e.g. ${JSON.stringify(valueAt(c, 0))})` });
+    }
+    const cols = outputNames(s).length;
+    for (let i = 0; i < n; i++) writeRow(s, c, i, out, i * width + offset);
+    offset += cols;
+  });
+  return out;
+}
+
+function numberAt(c: Column, i: number): number | null {
+  if (c.type === 'string') {
+    const v = valueAt(c, i);
+    return v === null ? null : Number(v);
+  }
+  return c.valid[i] ? c.values[i]! : null;
+}
+
+function writeRow(s: FittedFeature, c: Column, i: number, out: Float64Array, at: number): void {
+  switch (s.kind) {
+    case 'numeric': {
+      let x = numberAt(c, i);
+      if (x === null || Number.isNaN(x)) x = s.fill;
+      if (!Number.isFinite(x)) throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' is ${x} in row ${i}; only finite numbers are accepted` });
+      out[at] = (x - s.center) / s.scale;
+      return;
+    }
+    case 'onehot':
+    case 'ordinal': {
+      const raw = valueAt(c, i);
+      let v = raw === null ? s.fill : String(raw);
+      let idx = v === null ? -1 : s.categories.indexOf(v);
+      if (v === MISSING) idx = s.categories.length;
+      if (idx < 0 && v !== null) {
+        if (s.unseen === 'error') throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' has the category '${v}' in row ${i}, unseen in training (policy: error)` });
+        if (s.unseen === 'other') v = OTHER;
+      }
+      if (s.kind === 'ordinal') {
+        out[at] = idx >= 0 ? idx : s.categories.length + (s.fill === MISSING ? 1 : 0);
+        return;
+      }
+      const width = s.categories.length + (s.fill === MISSING ? 1 : 0) + (s.unseen === 'other' ? 1 : 0);
+      for (let j = 0; j < width; j++) out[at + j] = 0;
+      if (idx >= 0) out[at + idx] = 1;
+      else if (v === OTHER) out[at + width - 1] = 1;
+      return;
+    }
+    case 'datetime': {
+      const x = numberAt(c, i);
+      const d = x === null ? null : new Date(x);
+      s.parts.forEach((p, j) => {
+        out[at + j] = d === null ? Number.NaN : p === 'year' ? d.getUTCFullYear() : p === 'month' ? d.getUTCMonth() + 1 : p === 'day' ? d.getUTCDate()
+          : p === 'hour' ? d.getUTCHours() : p === 'weekday' ? d.getUTCDay()
+            : Math.floor((x! - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86_400_000) + 1;
+      });
+      return;
+    }
+    case 'bucketize': {
+      const x = numberAt(c, i);
+      if (x === null) { out[at] = Number.NaN; return; }
+      let b = 0;
+      while (b < s.boundaries.length && x >= s.boundaries[b]!) b++;
+      out[at] = b;
+    }
+  }
+}
