@@ -75,6 +75,8 @@ export const ERRORS = {
     'Check the name; `trellis data list` shows the datasets.'),
   TRELLIS_DATASET_VERSION_NOT_FOUND: spec("Dataset '{name}' has no version {version}", 404, 5, 'RESOURCE_DOES_NOT_EXIST', false,
     'Check the version; `trellis data versions <name>` lists them.'),
+  TRELLIS_MODEL_INVALID: spec('The model file is refused: {detail}', 400, 3, 'INVALID_PARAMETER_VALUE', false,
+    'The model document is corrupted or was not written by Trellis; re-export or re-train it.'),
   TRELLIS_SOURCE_INVALID: spec("Invalid model version source '{source}': {detail}", 400, 3, 'INVALID_PARAMETER_VALUE',
     false, 'Register from the run that produced the model (`runs:/<run_id>/<path>` or the run artifact URI).'),
   TRELLIS_PATH_UNSAFE: spec("Invalid path '{path}': {detail}", 400, 3, 'INVALID_PARAMETER_VALUE', false,
