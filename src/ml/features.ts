@@ -100,6 +100,7 @@ export function fitFeatures(table: Table, specs: FeatureSpec[]): FeaturePipeline
       case 'onehot':
       case 'ordinal': {
         const counts = categoryCounts(c);
+        if (!counts.size) throw invalid(`Column '${c.name}' has no values to fit on (every row is null)`);
         const limit = spec.kind === 'onehot' ? (spec.maxCategories ?? DEFAULT_MAX_CATEGORIES) : Number.POSITIVE_INFINITY;
         if (counts.size > limit) {
           throw invalid(`Column '${c.name}' has ${counts.size} categories, more than the limit of ${limit}; raise maxCategories or use another encoding`);
