@@ -7,6 +7,7 @@ import { runsCommand } from './commands/runs.js';
 import { serverCommand } from './commands/server.js';
 import { quickstartCommand } from './commands/quickstart.js';
 import { dataCommand } from './commands/data.js';
+import { predictCommand, trainCommand } from './commands/train.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -20,7 +21,7 @@ export function buildProgram(): Command {
     .option('--user <name>', 'who is acting, for the audit trail (default $TRELLIS_USER or $USER)')
     .showHelpAfterError()
     .exitOverride();
-  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), auditCommand(), quickstartCommand()]) {
+  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), auditCommand(), quickstartCommand()]) {
     program.addCommand(sub);
   }
   for (const c of program.commands) {

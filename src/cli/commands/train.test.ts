@@ -1,0 +1,57 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runCli } from '../test-helpers/run-cli.js';
+
+const ADULT_HEAD = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
+
+describe('trellis train and predict', () => {
+  let dir: string;
+  let g: string[];
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'trellis-train-'));
+    g = ['--store', `sqlite:${join(dir, 't.db')}`, '--artifacts', `file:${join(dir, 'a')}`];
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('trains from a dataset version, logs the run, registers, and scores a file with proba columns', () => {
+    assert.equal(runCli([...g, 'data', 'add', 'adult', ADULT_HEAD]).code, 0);
+    const r = runCli([...g, '--json', 'train', '--data', 'adult@1', '--target', 'income', '--param', 'l2=2', '--experiment', 'census', '--register', 'income']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.match(out.run_id, /^[0-9a-f]{32}$/);
+    assert.equal(out.model, 'income');
+    assert.equal(out.version, '1');
+    assert.deepEqual(Object.keys(out.metrics).sort(), ['accuracy', 'f1', 'log_loss', 'roc_auc']);
+    assert.match(r.stderr, /fitting features on 160 rows/);
+    const run = JSON.parse(runCli([...g, '--json', 'runs', 'show', out.run_id]).stdout);
+    assert.equal(run.data.params.l2, '2');
+    assert.equal(run.data.params.task, 'binary');
+    assert.equal(run.inputs.datasetInputs[0].dataset.name, 'adult');
+    assert.ok(run.artifacts.some((f: { path: string }) => f.path === 'model'));
+    runCli([...g, 'models', 'alias', 'income', 'champion', '1']);
+    const scored = join(dir, 'scored.csv');
+    const p = runCli([...g, 'predict', '--model', 'income@champion', '--input', ADULT_HEAD, '--output', scored]);
+    assert.equal(p.code, 0, p.stderr);
+    const lines = readFileSync(scored, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 201);
+    assert.match(lines[0]!, /,prediction,proba_<=50K,proba_>50K$/);
+    const cells = lines[1]!.split(',');
+    assert.ok(Math.abs(Number(cells.at(-1)) + Number(cells.at(-2)) - 1) < 1e-12);
+    assert.ok(['<=50K', '>50K'].includes(cells.at(-3)!));
+  });
+
+  it('refuses bad input with clear errors', () => {
+    const bad = join(dir, 'bad.csv');
+    writeFileSync(bad, 'x,y\n1,5\n2,5\n3,5\n');
+    assert.match(runCli([...g, 'train', '--data', bad, '--target', 'y']).stderr, /Target 'y' is constant/);
+    assert.match(runCli([...g, 'train', '--data', bad, '--target', 'z']).stderr, /No column 'z'/);
+    assert.match(runCli([...g, 'train', '--data', bad, '--target', 'y', '--param', 'depth=3']).stderr, /Unknown parameter 'depth'/);
+    assert.match(runCli([...g, 'train', '--data', bad, '--target', 'y', '--algo', 'svm']).stderr, /--algo must be one of/);
+    assert.match(runCli([...g, 'predict', '--model', 'income', '--input', bad, '--output', join(dir, 'o.csv')]).stderr, /name@alias or name\/version/);
+    assert.match(runCli([...g, 'predict', '--model', 'income/1', '--input', bad, '--output', join(dir, 'o.csv')]).stderr, /missing the feature 'age'/);
+  });
+});
