@@ -4,9 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Trellis } from '../src/sdk/trellis.js';
-import { Workspace } from '../src/workspace/workspace.js';
-import { startServer, type RunningServer } from '../src/api/serve.js';
+import type { Trellis } from '../src/sdk/trellis.js';
+import { openEmbedded, openRemote, type Opener } from './helpers/sdk-openers.js';
 
 const BIKE = fileURLToPath(new URL('../examples/data/bike_sharing_hourly.csv', import.meta.url));
 const LINES = readFileSync(BIKE, 'utf8').split('\r\n').filter((l) => l);
@@ -22,7 +21,7 @@ const records = (): Record<string, string | number>[] =>
 const code = (c: string) => (e: { code?: string }) => e.code === c;
 
 /** The same scenario and assertions, whether the SDK reaches the stores directly or through a server. */
-function describeData(name: string, open: (dir: string) => Promise<{ t: Trellis; cleanup: () => Promise<void> }>): void {
+function describeData(name: string, open: Opener): void {
   describe(`t.data (${name})`, () => {
     let dir: string;
     let t: Trellis;
@@ -107,19 +106,5 @@ function describeData(name: string, open: (dir: string) => Promise<{ t: Trellis;
   });
 }
 
-describeData('embedded', async (dir) => {
-  const t = await Trellis.open({ store: `sqlite:${join(dir, 't.db')}`, artifacts: `file:${join(dir, 'a')}`, user: 'tester' });
-  return { t, cleanup: async () => {} };
-});
-
-describeData('remote', async (dir) => {
-  const ws = await Workspace.open({ store: `sqlite:${join(dir, 'server.db')}`, artifacts: `file:${join(dir, 'server-a')}` });
-  const server: RunningServer = await startServer({ host: '127.0.0.1', port: 0, workspace: ws, log: false });
-  return {
-    t: Trellis.connect(server.url),
-    cleanup: async () => {
-      await server.close();
-      await ws.close();
-    },
-  };
-});
+describeData('embedded', openEmbedded('tester'));
+describeData('remote', openRemote);

@@ -3,12 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Trellis } from '../src/sdk/trellis.js';
-import { Workspace } from '../src/workspace/workspace.js';
-import { startServer, type RunningServer } from '../src/api/serve.js';
+import type { Trellis } from '../src/sdk/trellis.js';
+import { openEmbedded, openRemote, type Opener } from './helpers/sdk-openers.js';
 
 /** The same behaviour, whether the SDK talks to the stores directly or to a server. */
-function describeSdk(name: string, open: (dir: string) => Promise<{ t: Trellis; cleanup: () => Promise<void> }>): void {
+function describeSdk(name: string, open: Opener): void {
   describe(`Trellis SDK (${name})`, () => {
     let dir: string;
     let t: Trellis;
@@ -83,18 +82,5 @@ function describeSdk(name: string, open: (dir: string) => Promise<{ t: Trellis; 
   });
 }
 
-const stores = (dir: string) => ({ store: `sqlite:${join(dir, 't.db')}`, artifacts: `file:${join(dir, 'a')}` });
-
-describeSdk('embedded', async (dir) => ({ t: await Trellis.open({ ...stores(dir), user: 'alice' }), cleanup: async () => undefined }));
-
-describeSdk('remote', async (dir) => {
-  const ws = await Workspace.open(stores(dir));
-  const server: RunningServer = await startServer({ host: '127.0.0.1', port: 0, workspace: ws, log: false });
-  return {
-    t: Trellis.connect(server.url),
-    cleanup: async () => {
-      await server.close();
-      await ws.close();
-    },
-  };
-});
+describeSdk('embedded', openEmbedded('alice'));
+describeSdk('remote', openRemote);

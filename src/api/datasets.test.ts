@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { OPENAPI_DOCUMENT, nativeRoutes } from './openapi.js';
 import { buildServer } from './server.js';
-import { assertError, assertOk, call, openTestServer, type Res, type TestServer } from './test-helpers/server.js';
+import { assertError, assertOk, call, openTestServer, toRes, type Res, type TestServer } from './test-helpers/server.js';
 
 const BIKE = readFileSync(fileURLToPath(new URL('../../examples/data/bike_sharing_hourly.csv', import.meta.url)));
 const LINES = BIKE.toString('utf8').split('\r\n').filter((l) => l);
@@ -39,14 +39,7 @@ after(async () => {
 });
 
 async function upload(query: string, payload: Buffer | string | Readable, contentType: string | null = 'text/csv'): Promise<Res> {
-  const r = await t.app.inject({ method: 'POST', url: api(`/datasets/versions?${query}`), payload, headers: contentType ? { 'content-type': contentType } : {} });
-  let json: unknown;
-  try {
-    json = JSON.parse(r.body);
-  } catch {
-    json = undefined;
-  }
-  return { status: r.statusCode, json, body: r.body, headers: r.headers };
+  return toRes(await t.app.inject({ method: 'POST', url: api(`/datasets/versions?${query}`), payload, headers: contentType ? { 'content-type': contentType } : {} }));
 }
 
 const stagedUploads = () => readdirSync(uploadTmp).filter((f) => f.startsWith('trellis-upload-'));

@@ -45,7 +45,7 @@ export interface Res {
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
-function toRes(r: { statusCode: number; body: string; headers: Res['headers'] }): Res {
+export function toRes(r: { statusCode: number; body: string; headers: Res['headers'] }): Res {
   let json: unknown;
   try {
     json = JSON.parse(r.body);
