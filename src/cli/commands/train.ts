@@ -62,7 +62,10 @@ export function trainCommand(): Command {
         const { table, dataset } = await loadData(ws, o.data);
         const p = params(o.param);
         const result = trainLinear(table, o.target, p, progress);
-        const expId = await ws.meta.getExperimentByName(o.experiment).then((e) => e.experimentId, () => ws.tracking.createExperiment(o.experiment, {}, who));
+        const expId = await ws.meta.getExperimentByName(o.experiment).then((e) => e.experimentId, (e: unknown) => {
+          if ((e as { code?: string }).code !== 'TRELLIS_EXPERIMENT_NAME_NOT_FOUND') throw e;
+          return ws.tracking.createExperiment(o.experiment, {}, who);
+        });
         const run = await ws.meta.createRun({ experimentId: expId, runName: `${o.algo}-${o.target}`, tags: { 'trellis.trainer': o.algo } }, who);
         const runId = run.info.runId;
         const all = { ...LINEAR_DEFAULTS, ...p };
@@ -78,7 +81,10 @@ export function trainCommand(): Command {
         await ws.meta.updateRun(runId, { status: 'FINISHED', endTime: Date.now() }, who);
         let version: string | undefined;
         if (o.register) {
-          await ws.meta.getRegisteredModel(o.register).catch(() => ws.meta.createRegisteredModel({ name: o.register! }, who));
+          await ws.meta.getRegisteredModel(o.register).catch((e: unknown) => {
+            if ((e as { code?: string }).code !== 'TRELLIS_MODEL_NOT_FOUND') throw e;
+            return ws.meta.createRegisteredModel({ name: o.register! }, who);
+          });
           version = (await ws.registry.createVersion({ name: o.register, source: `runs:/${runId}/model`, runId }, who)).version;
         }
         output(json, () => ({ run_id: runId, model: o.register ?? null, version: version ?? null, metrics: result.metrics }), () => {
