@@ -11,21 +11,24 @@ import { TrellisError, invalid } from '../core/errors.js';
 import { column, valueAt, type Column, type ColumnType, type Table } from '../data/table.js';
 
 export type UnseenPolicy = 'error' | 'ignore' | 'other';
+/** Ordinal codes: an unseen category is refused, coded as one more category, or coded missing (NaN). */
+export type OrdinalUnseenPolicy = 'error' | 'other' | 'missing';
 export type DatetimePart = 'year' | 'month' | 'day' | 'hour' | 'weekday' | 'dayofyear';
 
 /** What to do with a column, before fitting. */
 export type FeatureSpec =
-  | { column: string; kind: 'numeric'; impute?: 'mean' | 'median' | 'zero' | 'constant'; fill?: number; scale?: 'standard' | 'minmax' | 'none' }
+  | { column: string; kind: 'numeric'; impute?: 'mean' | 'median' | 'zero' | 'constant' | 'none'; fill?: number; scale?: 'standard' | 'minmax' | 'none' }
   | { column: string; kind: 'onehot'; unseen?: UnseenPolicy; maxCategories?: number; impute?: 'most_frequent' | 'missing' }
-  | { column: string; kind: 'ordinal'; unseen?: 'error' | 'other'; impute?: 'most_frequent' | 'missing' }
+  | { column: string; kind: 'ordinal'; unseen?: OrdinalUnseenPolicy; impute?: 'most_frequent' | 'missing' | 'none'; maxCategories?: number }
   | { column: string; kind: 'datetime'; parts?: DatetimePart[] }
   | { column: string; kind: 'bucketize'; boundaries?: number[]; quantiles?: number };
 
 /** A fitted step: everything it needs at serving time, as JSON. */
 export type FittedFeature =
-  | { column: string; kind: 'numeric'; fill: number; center: number; scale: number }
+  /** `fill: null` keeps a missing value as NaN (for trainers that handle it natively). */
+  | { column: string; kind: 'numeric'; fill: number | null; center: number; scale: number }
   | { column: string; kind: 'onehot'; categories: string[]; unseen: UnseenPolicy; fill: string | null }
-  | { column: string; kind: 'ordinal'; categories: string[]; unseen: 'error' | 'other'; fill: string | null }
+  | { column: string; kind: 'ordinal'; categories: string[]; unseen: OrdinalUnseenPolicy; fill: string | null }
   | { column: string; kind: 'datetime'; parts: DatetimePart[] }
   | { column: string; kind: 'bucketize'; boundaries: number[] };
 
@@ -69,6 +72,29 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
+/**
+ * The spec for tree models: numbers as they are with missing values kept (trees route them),
+ * strings as category codes (unseen ones treated as missing), datetimes as parts.
+ */
+export function treeSpec(c: Column, maxCategories = 255): FeatureSpec {
+  switch (c.type) {
+    case 'string': return { column: c.name, kind: 'ordinal', unseen: 'missing', impute: 'none', maxCategories };
+    case 'datetime': return { column: c.name, kind: 'datetime' };
+    default: return { column: c.name, kind: 'numeric', impute: 'none', scale: 'none' };
+  }
+}
+
+/** The feature-matrix columns holding category codes, with their number of categories. */
+export function categoricalOutputs(p: FeaturePipeline): Map<number, number> {
+  const out = new Map<number, number>();
+  let at = 0;
+  for (const s of p.steps) {
+    if (s.kind === 'ordinal') out.set(at, s.categories.length + (s.fill === MISSING ? 1 : 0) + (s.unseen === 'other' ? 1 : 0));
+    at += outputNames(s).length;
+  }
+  return out;
+}
+
 /** The default spec for a column: numbers standardised, strings one-hot, datetimes as parts. */
 export function defaultSpec(c: Column): FeatureSpec {
   switch (c.type) {
@@ -87,7 +113,7 @@ export function fitFeatures(table: Table, specs: FeatureSpec[]): FeaturePipeline
         const xs = numbers(c);
         if (!xs.length) throw invalid(`Column '${c.name}' has no values to fit on (every row is null)`);
         const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-        const fill = spec.impute === 'median' ? median(xs) : spec.impute === 'zero' ? 0 : spec.impute === 'constant' ? (spec.fill ?? 0) : mean;
+        const fill = spec.impute === 'none' ? null : spec.impute === 'median' ? median(xs) : spec.impute === 'zero' ? 0 : spec.impute === 'constant' ? (spec.fill ?? 0) : mean;
         if (spec.scale === 'minmax') {
           const min = Math.min(...xs);
           const max = Math.max(...xs);
@@ -101,13 +127,13 @@ export function fitFeatures(table: Table, specs: FeatureSpec[]): FeaturePipeline
       case 'ordinal': {
         const counts = categoryCounts(c);
         if (!counts.size) throw invalid(`Column '${c.name}' has no values to fit on (every row is null)`);
-        const limit = spec.kind === 'onehot' ? (spec.maxCategories ?? DEFAULT_MAX_CATEGORIES) : Number.POSITIVE_INFINITY;
+        const limit = spec.maxCategories ?? (spec.kind === 'onehot' ? DEFAULT_MAX_CATEGORIES : Number.POSITIVE_INFINITY);
         if (counts.size > limit) {
           throw invalid(`Column '${c.name}' has ${counts.size} categories, more than the limit of ${limit}; raise maxCategories or use another encoding`);
         }
         const categories = [...counts.keys()].sort();
         const mostFrequent = [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0] ?? null;
-        const fill = spec.impute === 'most_frequent' ? mostFrequent : MISSING;
+        const fill = spec.impute === 'most_frequent' ? mostFrequent : spec.impute === 'none' ? null : MISSING;
         if (spec.kind === 'onehot') return { column: c.name, kind: 'onehot', categories, unseen: spec.unseen ?? 'ignore', fill };
         return { column: c.name, kind: 'ordinal', categories, unseen: spec.unseen ?? 'error', fill };
       }
@@ -183,8 +209,8 @@ function writeRow(s: FittedFeature, c: Column, i: number, out: Float64Array, at:
   switch (s.kind) {
     case 'numeric': {
       let x = numberAt(c, i);
-      if (x === null || Number.isNaN(x)) x = s.fill;
-      if (!Number.isFinite(x)) throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' is ${x} in row ${i}; only finite numbers are accepted` });
+      if (x === null || Number.isNaN(x)) x = s.fill ?? Number.NaN;
+      if (!Number.isFinite(x) && !(s.fill === null && Number.isNaN(x))) throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' is ${x} in row ${i}; only finite numbers are accepted` });
       out[at] = (x - s.center) / s.scale;
       return;
     }
@@ -199,7 +225,10 @@ function writeRow(s: FittedFeature, c: Column, i: number, out: Float64Array, at:
         if (s.unseen === 'other') v = OTHER;
       }
       if (s.kind === 'ordinal') {
-        out[at] = idx >= 0 ? idx : s.categories.length + (s.fill === MISSING ? 1 : 0);
+        // Codes: the categories, then MISSING (when imputed so), then OTHER; NaN when kept missing.
+        if (idx >= 0) out[at] = idx;
+        else if (v === null || s.unseen === 'missing') out[at] = Number.NaN;
+        else out[at] = s.categories.length + (s.fill === MISSING ? 1 : 0);
         return;
       }
       const width = s.categories.length + (s.fill === MISSING ? 1 : 0) + (s.unseen === 'other' ? 1 : 0);

@@ -7,6 +7,7 @@
 import { TrellisError } from '../core/errors.js';
 import { encodeFloat64Base64, decodeFloat64Base64 } from '../numeric/sketches/base64.js';
 import { tableFromRows, type Table } from '../data/table.js';
+import { checkTree, ensembleRaw, type Ensemble, type Tree } from '../numeric/trees/tree.js';
 import { applyFeatures, type FeaturePipeline } from './features.js';
 
 export const MODEL_FORMAT = 'trellis.model/v1';
@@ -23,7 +24,40 @@ export interface LinearEstimator {
   intercepts: string;
 }
 
-export type Estimator = LinearEstimator;
+/** One tree of an ensemble, with its node arrays as base64 float64 (see numeric/trees/tree.ts). */
+export interface EncodedTree {
+  output: number;
+  width: number;
+  feature: string;
+  threshold: string;
+  left: string;
+  right: string;
+  missingLeft: string;
+  value: string;
+  cover: string;
+  /** Node index → category codes sent left, for categorical splits. */
+  categories?: Record<string, number[]>;
+}
+
+/**
+ * A tree ensemble over the feature matrix. `link` turns the aggregated outputs into predictions:
+ * `identity` (regression, or forests whose leaves already hold class probabilities), `logistic`
+ * (binary boosting) or `softmax` (multiclass boosting).
+ */
+export interface TreeEstimator {
+  kind: 'trees';
+  algorithm: 'gbdt' | 'forest';
+  outputs: number;
+  aggregation: 'sum' | 'mean';
+  link: 'identity' | 'logistic' | 'softmax';
+  /** One per output, added after aggregation. */
+  baseScore: number[];
+  /** Feature-matrix columns the trees treat as categories (codes 0…k-1). */
+  categorical?: number[];
+  trees: EncodedTree[];
+}
+
+export type Estimator = LinearEstimator | TreeEstimator;
 
 export interface TrellisModel {
   format: typeof MODEL_FORMAT;
@@ -69,7 +103,12 @@ export function loadModel(json: string | Buffer): TrellisModel {
   if (f.steps.length !== f.inputs.length) throw corrupt("'features' has a different number of steps and inputs");
   if (m.task !== 'regression' && (!Array.isArray(m.classes) || m.classes.length < 2)) throw corrupt("a classifier needs at least two 'classes'");
   const e = m.estimator;
-  if (!e || e.kind !== 'linear') throw corrupt(`unknown estimator ${JSON.stringify(e?.kind)}`);
+  const outputs = m.task === 'multiclass' ? m.classes!.length : 1;
+  if (e?.kind === 'trees') {
+    checkTreeEstimator(e, outputs, f.outputs.length);
+    return m;
+  }
+  if (!e || e.kind !== 'linear') throw corrupt(`unknown estimator ${JSON.stringify((e as { kind?: unknown })?.kind)}`);
   let w: Float64Array;
   let b: Float64Array;
   try {
@@ -78,7 +117,6 @@ export function loadModel(json: string | Buffer): TrellisModel {
   } catch {
     throw corrupt('the estimator arrays are not valid base64 float64');
   }
-  const outputs = m.task === 'multiclass' ? m.classes!.length : 1;
   if (e.outputs !== outputs || b.length !== outputs) throw corrupt(`the estimator has ${b.length} outputs, the task needs ${outputs}`);
   if (w.length !== outputs * f.outputs.length) throw corrupt(`the estimator has ${w.length} weights, expected ${outputs} × ${f.outputs.length}`);
   if (![...w, ...b].every(Number.isFinite)) throw corrupt('the estimator holds a non-finite weight');
@@ -91,25 +129,20 @@ export function predict(model: TrellisModel, input: Table | Record<string, unkno
   const x = applyFeatures(model.features, table);
   const p = model.features.outputs.length;
   const n = table.rowCount;
-  const e = model.estimator;
-  const w = decodeFloat64Base64(e.weights);
-  const b = decodeFloat64Base64(e.intercepts);
-  const k = e.outputs;
-  const z = new Float64Array(n * k);
-  for (let i = 0; i < n; i++) {
-    for (let o = 0; o < k; o++) {
-      let s = b[o]!;
-      for (let j = 0; j < p; j++) s += w[o * p + j]! * x[i * p + j]!;
-      z[i * k + o] = s;
-    }
-  }
+  const z = rawScores(model, x, n, p);
   if (model.task === 'regression') return { prediction: z };
   const classes = model.classes!;
   const c = classes.length;
   const proba = new Float64Array(n * c);
   const prediction = new Float64Array(n);
+  const link = model.estimator.kind === 'trees' ? model.estimator.link : model.task === 'binary' ? 'logistic' : 'softmax';
   for (let i = 0; i < n; i++) {
-    if (model.task === 'binary') {
+    if (link === 'identity') {
+      if (model.task === 'binary') {
+        proba[i * 2 + 1] = Math.min(1, Math.max(0, z[i]!));
+        proba[i * 2] = 1 - proba[i * 2 + 1]!;
+      } else for (let o = 0; o < c; o++) proba[i * c + o] = z[i * c + o]!;
+    } else if (model.task === 'binary') {
       const p1 = 1 / (1 + Math.exp(-z[i]!));
       proba[i * 2] = 1 - p1;
       proba[i * 2 + 1] = p1;
@@ -125,4 +158,93 @@ export function predict(model: TrellisModel, input: Table | Record<string, unkno
     prediction[i] = best;
   }
   return { prediction, proba, classes };
+}
+
+function encodeInts(a: ArrayLike<number>): string {
+  return encodeFloat64Base64(Float64Array.from(a));
+}
+
+export function encodeTree(t: Tree): EncodedTree {
+  const out: EncodedTree = {
+    output: t.output, width: t.width, feature: encodeInts(t.feature), threshold: encodeFloat64Base64(t.threshold),
+    left: encodeInts(t.left), right: encodeInts(t.right), missingLeft: encodeInts(t.missingLeft),
+    value: encodeFloat64Base64(t.value), cover: encodeFloat64Base64(t.cover),
+  };
+  const cats = t.categories?.flatMap((s, i) => (s ? [[String(i), Array.from(s)] as const] : []));
+  if (cats?.length) out.categories = Object.fromEntries(cats);
+  return out;
+}
+
+export function decodeTree(e: EncodedTree): Tree {
+  const ints = (s: string) => Int32Array.from(decodeFloat64Base64(s));
+  const feature = ints(e.feature);
+  const t: Tree = {
+    output: e.output, width: e.width, feature, threshold: decodeFloat64Base64(e.threshold), left: ints(e.left), right: ints(e.right),
+    missingLeft: Uint8Array.from(decodeFloat64Base64(e.missingLeft)), value: decodeFloat64Base64(e.value), cover: decodeFloat64Base64(e.cover),
+  };
+  if (e.categories) {
+    t.categories = new Array(feature.length);
+    for (const [k, v] of Object.entries(e.categories)) t.categories[Number(k)] = Int32Array.from(v);
+  }
+  return t;
+}
+
+export function treeEstimator(o: Omit<TreeEstimator, 'kind' | 'trees'> & { trees: Tree[] }): TreeEstimator {
+  return { kind: 'trees', ...o, trees: o.trees.map(encodeTree) };
+}
+
+function checkTreeEstimator(e: TreeEstimator, outputs: number, features: number): void {
+  if (e.algorithm !== 'gbdt' && e.algorithm !== 'forest') throw corrupt(`unknown tree algorithm ${JSON.stringify(e.algorithm)}`);
+  if (e.aggregation !== 'sum' && e.aggregation !== 'mean') throw corrupt(`unknown aggregation ${JSON.stringify(e.aggregation)}`);
+  if (!['identity', 'logistic', 'softmax'].includes(e.link)) throw corrupt(`unknown link ${JSON.stringify(e.link)}`);
+  if (e.outputs !== outputs) throw corrupt(`the estimator has ${e.outputs} outputs, the task needs ${outputs}`);
+  if (!Array.isArray(e.baseScore) || e.baseScore.length !== outputs || !e.baseScore.every(Number.isFinite)) throw corrupt(`'baseScore' must hold ${outputs} finite numbers`);
+  if (!Array.isArray(e.trees) || e.trees.length === 0) throw corrupt('the ensemble has no trees');
+  e.trees.forEach((et, i) => {
+    let t: Tree;
+    try {
+      t = decodeTree(et);
+    } catch {
+      throw corrupt(`tree ${i} has arrays that are not valid base64 float64`);
+    }
+    if (!(t.output === -1 ? t.width === outputs : t.width === 1 && t.output >= 0 && t.output < outputs)) throw corrupt(`tree ${i} writes to output ${t.output} with width ${t.width}; the model has ${outputs}`);
+    const why = checkTree(t, features);
+    if (why) throw corrupt(`tree ${i}: ${why}`);
+  });
+}
+
+const compiled = new WeakMap<TreeEstimator, Ensemble>();
+
+/** The estimator's trees as typed arrays, decoded once per loaded model. */
+export function ensembleOf(e: TreeEstimator): Ensemble {
+  let c = compiled.get(e);
+  if (!c) {
+    c = { outputs: e.outputs, aggregation: e.aggregation, baseScore: Float64Array.from(e.baseScore), trees: e.trees.map(decodeTree) };
+    compiled.set(e, c);
+  }
+  return c;
+}
+
+const linearCache = new WeakMap<LinearEstimator, { w: Float64Array; b: Float64Array }>();
+
+/** The estimator's raw outputs (n × outputs) for a feature matrix: before the link function. */
+export function rawScores(model: TrellisModel, x: Float64Array, n: number, p: number): Float64Array {
+  const e = model.estimator;
+  if (e.kind === 'trees') return ensembleRaw(ensembleOf(e), x, n, p);
+  let lw = linearCache.get(e);
+  if (!lw) {
+    lw = { w: decodeFloat64Base64(e.weights), b: decodeFloat64Base64(e.intercepts) };
+    linearCache.set(e, lw);
+  }
+  const { w, b } = lw;
+  const k = e.outputs;
+  const z = new Float64Array(n * k);
+  for (let i = 0; i < n; i++) {
+    for (let o = 0; o < k; o++) {
+      let s = b[o]!;
+      for (let j = 0; j < p; j++) s += w[o * p + j]! * x[i * p + j]!;
+      z[i * k + o] = s;
+    }
+  }
+  return z;
 }

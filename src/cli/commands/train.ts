@@ -5,28 +5,20 @@ import { invalid } from '../../core/errors.js';
 import { readTable } from '../../data/readers/index.js';
 import { rowAt, type Table } from '../../data/table.js';
 import { loadModel, predict } from '../../ml/model.js';
-import { LINEAR_DEFAULTS, trainLinear, type LinearParams } from '../../ml/train-linear.js';
+import { ALGOS, resolveParams, train, type Algo } from '../../ml/train.js';
 import { artifactStorePath } from '../../tracking/tracking-service.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { actor, globals, withWorkspace } from '../context.js';
 import { output, printJson, printTable } from '../output.js';
 
-const ALGOS = ['linear', 'gbdt', 'forest'];
-
-function params(list: string[] | undefined): Partial<LinearParams> {
-  const out: Record<string, number | string> = {};
+function params(list: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
   for (const kv of list ?? []) {
-    const [k, v] = kv.split('=');
-    if (!k || v === undefined) throw invalid(`--param takes key=value, got '${kv}'`);
-    if (!(k in LINEAR_DEFAULTS) && k !== 'task') throw invalid(`Unknown parameter '${k}' for the linear trainer; it takes ${[...Object.keys(LINEAR_DEFAULTS), 'task'].join(', ')}`);
-    if (k === 'task') out[k] = v;
-    else {
-      const n = Number(v);
-      if (!Number.isFinite(n)) throw invalid(`--param ${k} must be a number, got '${v}'`);
-      out[k] = n;
-    }
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw invalid(`--param takes key=value, got '${kv}'`);
+    out[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
-  return out as Partial<LinearParams>;
+  return out;
 }
 
 /** A file path, or a dataset version `name@v` from the workspace. */
@@ -48,30 +40,30 @@ export function trainCommand(): Command {
     .requiredOption('--data <file|name@v>', 'training data: a CSV/JSONL/Parquet/Arrow file or a dataset version')
     .requiredOption('--target <column>', 'the column to predict')
     .option('--algo <algo>', `trainer: ${ALGOS.join(', ')}`, 'linear')
-    .option('--param <key=value...>', 'trainer parameters, e.g. l2=0.5 seed=7 test_size=0.25 (as testSize)')
+    .option('--param <key=value...>', 'trainer parameters, e.g. l2=0.5 seed=7 test_size=0.25 (snake_case or camelCase)')
     .option('--experiment <name>', 'experiment to log the run in', 'Default')
     .option('--register <model>', 'register the trained model as a new version of this model')
     .action(async (o: { data: string; target: string; algo: string; param?: string[]; experiment: string; register?: string }, c: Command) => {
-      if (!ALGOS.includes(o.algo)) throw invalid(`--algo must be one of ${ALGOS.join(', ')}, got '${o.algo}'`);
-      if (o.algo !== 'linear') throw invalid(`The ${o.algo} trainer is not available in this release; use --algo linear`);
+      if (!(ALGOS as readonly string[]).includes(o.algo)) throw invalid(`--algo must be one of ${ALGOS.join(', ')}, got '${o.algo}'`);
+      const algo = o.algo as Algo;
+      const given = params(o.param);
+      resolveParams(algo, given);
       const json = !!globals(c).json;
       const progress = (s: string) => process.stderr.write(`  ${s}\n`);
       await withWorkspace(c, async (ws) => {
         const who = actor(c);
         progress(`reading ${o.data}`);
         const { table, dataset } = await loadData(ws, o.data);
-        const p = params(o.param);
-        const result = trainLinear(table, o.target, p, progress);
+        const result = await train(table, o.target, algo, given, { onProgress: progress });
         const expId = await ws.meta.getExperimentByName(o.experiment).then((e) => e.experimentId, (e: unknown) => {
           if ((e as { code?: string }).code !== 'TRELLIS_EXPERIMENT_NAME_NOT_FOUND') throw e;
           return ws.tracking.createExperiment(o.experiment, {}, who);
         });
         const run = await ws.meta.createRun({ experimentId: expId, runName: `${o.algo}-${o.target}`, tags: { 'trellis.trainer': o.algo } }, who);
         const runId = run.info.runId;
-        const all = { ...LINEAR_DEFAULTS, ...p };
         await ws.meta.logBatch(runId, {
           params: [{ key: 'algo', value: o.algo }, { key: 'target', value: o.target }, { key: 'task', value: result.model.task }, { key: 'data', value: o.data },
-            ...Object.entries(all).map(([key, value]) => ({ key, value: String(value) }))],
+            ...Object.entries(result.params).filter(([key]) => key !== 'task').map(([key, value]) => ({ key, value: String(value) }))],
           metrics: Object.entries(result.metrics).map(([key, value]) => ({ key, value, timestamp: Date.now(), step: 0 })),
         }, who);
         if (dataset) {

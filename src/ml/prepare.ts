@@ -1,0 +1,105 @@
+/**
+ * What every trainer does before fitting: read the task from the target (numbers → regression,
+ * two labels → binary, more → multiclass), drop rows without a target, split a seeded hold-out,
+ * and after fitting, score the hold-out. Deterministic for a given seed.
+ */
+import { invalid } from '../core/errors.js';
+import { column, selectColumns, valueAt, type Table } from '../data/table.js';
+import { accuracy, f1, logLoss, macroF1, multiclassAccuracy, multiclassLogLoss, rocAuc } from '../numeric/metrics/classification.js';
+import { mae, r2, rmse } from '../numeric/metrics/regression.js';
+import { SeededRandom } from '../numeric/sketches/seeded-random.js';
+import { predict, type Task, type TrellisModel } from './model.js';
+
+export interface Prepared {
+  task: Task;
+  target: string;
+  /** Class labels (sorted), for classifiers. */
+  classes?: string[];
+  featureNames: string[];
+  train: Table;
+  test: Table;
+  /** Regression: the values; classifiers: the class index. */
+  yTrain: Float64Array;
+  yTest: Float64Array;
+}
+
+export interface TrainResult {
+  model: TrellisModel;
+  metrics: Record<string, number>;
+  trainRows: number;
+  testRows: number;
+}
+
+export type Progress = (message: string) => void;
+
+export function shuffledIndex(n: number, seed: number): number[] {
+  const rng = new SeededRandom(seed);
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
+
+export function takeRows(t: Table, rows: ArrayLike<number>): Table {
+  return {
+    rowCount: rows.length,
+    columns: t.columns.map((c) => c.type === 'string'
+      ? { ...c, codes: Int32Array.from(rows, (r) => c.codes[r]!) }
+      : { ...c, values: Float64Array.from(rows, (r) => c.values[r]!), valid: Uint8Array.from(rows, (r) => c.valid[r]!) }),
+  };
+}
+
+/** The task and the labels of a target column, with the rows that have one. */
+export function readTarget(table: Table, target: string, task?: Task): { task: Task; classes?: string[]; rows: number[]; y: Float64Array } {
+  if (table.rowCount === 0) throw invalid('The training set is empty');
+  const col = column(table, target);
+  const labels = Array.from({ length: table.rowCount }, (_, i) => valueAt(col, i));
+  const rows = labels.map((v, i) => (v === null || (typeof v === 'number' && !Number.isFinite(v)) ? -1 : i)).filter((i) => i >= 0);
+  if (rows.length === 0) throw invalid(`Target '${target}' has no values (every row is null)`);
+  if (rows.length < 2) throw invalid(`Target '${target}' has fewer than two values`);
+  const distinct = [...new Set(rows.map((i) => String(labels[i])))].sort();
+  if (distinct.length === 1) throw invalid(`Target '${target}' is constant ('${distinct[0]}'): there is nothing to learn`);
+  const t: Task = task ?? (col.type === 'string' || col.type === 'boolean' ? (distinct.length === 2 ? 'binary' : 'multiclass') : 'regression');
+  if (t === 'regression') {
+    if (col.type === 'string') throw invalid(`Target '${target}' holds text; a regression target must be numeric`);
+    return { task: t, rows, y: Float64Array.from(rows, (i) => Number(labels[i])) };
+  }
+  if (t === 'binary' && distinct.length !== 2) throw invalid(`Target '${target}' has ${distinct.length} classes; a binary task needs exactly two`);
+  const index = new Map(distinct.map((c, i) => [c, i]));
+  return { task: t, classes: distinct, rows, y: Float64Array.from(rows, (i) => index.get(String(labels[i]))!) };
+}
+
+export function prepare(table: Table, target: string, o: { testSize: number; seed: number; task?: Task }): Prepared {
+  const { task, classes, rows, y } = readTarget(table, target, o.task);
+  const featureNames = table.columns.map((c) => c.name).filter((n) => n !== target);
+  if (!featureNames.length) throw invalid('There are no feature columns besides the target');
+  if (!(o.testSize >= 0 && o.testSize < 1)) throw invalid(`testSize must be in [0, 1), got ${o.testSize}`);
+  const order = shuffledIndex(rows.length, o.seed);
+  const nTest = o.testSize > 0 ? Math.max(1, Math.round(rows.length * o.testSize)) : 0;
+  const test = order.slice(0, nTest).sort((a, b) => a - b);
+  const train = order.slice(nTest).sort((a, b) => a - b);
+  if (train.length < 2) throw invalid(`Only ${train.length} training rows are left after the hold-out`);
+  const data = takeRows(selectColumns(table, featureNames), rows);
+  return {
+    task, target, classes, featureNames,
+    train: takeRows(data, train), test: takeRows(data, test),
+    yTrain: Float64Array.from(train, (i) => y[i]!), yTest: Float64Array.from(test, (i) => y[i]!),
+  };
+}
+
+/** Headline metrics of a model on labelled rows (y as in `Prepared`). */
+export function holdoutMetrics(model: TrellisModel, table: Table, y: Float64Array): Record<string, number> {
+  if (table.rowCount === 0) return {};
+  const out = predict(model, table);
+  if (model.task === 'regression') return { rmse: rmse(y, out.prediction), mae: mae(y, out.prediction), r2: r2(y, out.prediction) };
+  if (model.task === 'binary') {
+    const p1 = Float64Array.from(y, (_, k) => out.proba![k * 2 + 1]!);
+    const m: Record<string, number> = { accuracy: accuracy(y, p1), f1: f1(y, p1), log_loss: logLoss(y, p1) };
+    if (y.some((v) => v === 1) && y.some((v) => v === 0)) m.roc_auc = rocAuc(y, p1);
+    return m;
+  }
+  const yi = Int32Array.from(y);
+  return { accuracy: multiclassAccuracy(yi, out.prediction), log_loss: multiclassLogLoss(yi, out.proba!), macro_f1: macroF1(yi, out.prediction, model.classes!.length) };
+}
