@@ -1,0 +1,122 @@
+/**
+ * Feature binning for histogram tree growing. Each numeric feature gets at most `maxBins - 1`
+ * bins whose upper edges are midpoints between distinct values (all of them when few, quantiles
+ * of a seeded sample otherwise); categorical features use their category code as the bin. One
+ * more code (`maxBins`) is reserved for missing values, so with up to 255 bins every code fits in
+ * a byte.
+ *
+ * A row's value `x` is in bin `b` when `edges[b-1] < x <= edges[b]`; hence `x <= edges[t]` holds
+ * exactly when its bin is at most `t`, and a split found on bins is the same split on values.
+ */
+import { SeededRandom } from '../sketches/seeded-random.js';
+
+export interface Binning {
+  /** Bins per feature, missing excluded; the missing bin is `missingBin`. */
+  bins: number[];
+  /** Upper edges per numeric feature (length bins - 1; the last bin is unbounded); empty for categorical. */
+  edges: Float64Array[];
+  categorical: boolean[];
+  missingBin: number;
+  /** Total number of bin codes including missing (= maxBins + 1). */
+  codes: number;
+}
+
+const SAMPLE = 200_000;
+
+/**
+ * Fits bins on a row-major n × p matrix. `categories` maps a feature to its number of categories
+ * (codes 0…k-1); each must be below `maxBins - 1`.
+ */
+export function fitBinning(x: Float64Array, n: number, p: number, maxBins: number, categories: Map<number, number>, seed: number): Binning {
+  if (!(Number.isInteger(maxBins) && maxBins >= 2 && maxBins <= 255)) throw new RangeError(`maxBins must be an integer within 2…255, got ${maxBins}`);
+  const missingBin = maxBins;
+  const rows: number[] = [];
+  if (n > SAMPLE) {
+    const rng = new SeededRandom(seed);
+    const pick = new Uint8Array(n);
+    let chosen = 0;
+    while (chosen < SAMPLE) {
+      const r = Math.floor(rng.next() * n);
+      if (!pick[r]) { pick[r] = 1; chosen++; }
+    }
+    for (let i = 0; i < n; i++) if (pick[i]) rows.push(i);
+  } else for (let i = 0; i < n; i++) rows.push(i);
+  const bins: number[] = [];
+  const edges: Float64Array[] = [];
+  const categorical: boolean[] = [];
+  const values = new Float64Array(rows.length);
+  for (let f = 0; f < p; f++) {
+    const k = categories.get(f);
+    if (k !== undefined) {
+      if (k > maxBins) throw new RangeError(`feature ${f} has ${k} categories; at most ${maxBins} fit in ${maxBins} bins`);
+      bins.push(k);
+      edges.push(new Float64Array(0));
+      categorical.push(true);
+      continue;
+    }
+    let m = 0;
+    for (const r of rows) {
+      const v = x[r * p + f]!;
+      if (v === v) values[m++] = v;
+    }
+    const sorted = values.subarray(0, m).sort();
+    const distinct: number[] = [];
+    const counts: number[] = [];
+    for (let i = 0; i < m; i++) {
+      if (i === 0 || sorted[i] !== sorted[i - 1]) { distinct.push(sorted[i]!); counts.push(1); } else counts[counts.length - 1]!++;
+    }
+    let e: number[];
+    if (distinct.length <= missingBin) {
+      e = distinct.slice(0, -1).map((v, i) => v + (distinct[i + 1]! - v) / 2);
+    } else {
+      // Quantile edges over the sample, midpoints between neighbouring distinct values.
+      e = [];
+      const target = missingBin;
+      let cum = 0;
+      let next = 1;
+      for (let i = 0; i < distinct.length - 1 && e.length < target - 1; i++) {
+        cum += counts[i]!;
+        if (cum >= (next * m) / target) {
+          e.push(distinct[i]! + (distinct[i + 1]! - distinct[i]!) / 2);
+          while (cum >= (next * m) / target) next++;
+        }
+      }
+    }
+    edges.push(Float64Array.from(e));
+    bins.push(e.length + 1);
+    categorical.push(false);
+  }
+  return { bins, edges, categorical, missingBin, codes: maxBins + 1 };
+}
+
+function binOf(edges: Float64Array, v: number): number {
+  let lo = 0;
+  let hi = edges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (v <= edges[mid]!) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/** Bins a row-major n × p matrix into a column-major byte matrix (feature f at `out[f * n + i]`). */
+export function applyBinning(b: Binning, x: Float64Array, n: number, p: number, out: Uint8Array = new Uint8Array(n * p)): Uint8Array {
+  for (let f = 0; f < p; f++) {
+    const base = f * n;
+    if (b.categorical[f]) {
+      const k = b.bins[f]!;
+      for (let i = 0; i < n; i++) {
+        const v = x[i * p + f]!;
+        out[base + i] = v === v && v >= 0 && v < k && Number.isInteger(v) ? v : b.missingBin;
+      }
+      continue;
+    }
+    const e = b.edges[f]!;
+    for (let i = 0; i < n; i++) {
+      const v = x[i * p + f]!;
+      out[base + i] = v === v ? binOf(e, v) : b.missingBin;
+    }
+  }
+  return out;
+}

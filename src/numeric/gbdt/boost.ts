@@ -1,0 +1,307 @@
+/**
+ * Tree ensembles on a numeric matrix: histogram gradient boosting (squared error, binary log loss,
+ * softmax) with row and column subsampling and early stopping, and random forests (bootstrap
+ * samples, features drawn per split, one tree over every class). Deterministic for a seed: the
+ * random draws happen on the main thread only, and workers build histograms of disjoint features.
+ */
+import { SeededRandom } from '../sketches/seeded-random.js';
+import type { Ensemble, Tree } from '../trees/tree.js';
+import { applyBinning, fitBinning, type Binning } from './binning.js';
+import { binnedLeaf, growTree, type GrowContext, type GrownTree } from './grower.js';
+import { slotSize, type HistogramData } from './histogram.js';
+import { HistogramPool } from './pool.js';
+
+export type Objective = 'regression' | 'binary' | 'multiclass';
+
+export interface Matrix {
+  /** Row-major n × p. */
+  x: Float64Array;
+  n: number;
+  p: number;
+  /** Regression: values; classifiers: class index. */
+  y: Float64Array;
+}
+
+export interface BoostParams {
+  objective: Objective;
+  classes: number;
+  trees: number;
+  learningRate: number;
+  maxLeaves: number;
+  maxDepth: number;
+  minSamplesLeaf: number;
+  l2: number;
+  maxBins: number;
+  subsample: number;
+  colsample: number;
+  /** Rounds without improvement on the validation set before stopping; 0: never. */
+  earlyStopping: number;
+  threads: number;
+  seed: number;
+  /** Feature → number of categories. */
+  categorical?: Map<number, number>;
+}
+
+export interface BoostResult {
+  ensemble: Ensemble;
+  /** Trees per output kept (the best iteration with early stopping). */
+  iterations: number;
+  /** Loss per iteration on the training rows and, when given, the validation rows. */
+  trainLoss: number[];
+  validLoss: number[];
+  threads: number;
+}
+
+export type TreeProgress = (done: number, total: number, info: { trainLoss: number; validLoss?: number }) => void;
+
+function sigmoid(z: number): number {
+  return 1 / (1 + Math.exp(-z));
+}
+
+/** Mean loss of raw scores (n × k) against y. */
+export function meanLoss(objective: Objective, raw: Float64Array, y: Float64Array, k: number): number {
+  const n = y.length;
+  let s = 0;
+  if (objective === 'regression') for (let i = 0; i < n; i++) s += (raw[i]! - y[i]!) ** 2;
+  else if (objective === 'binary') {
+    for (let i = 0; i < n; i++) {
+      const z = raw[i]!;
+      // log(1 + e^z) - y z, stable.
+      s += (z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z))) - y[i]! * z;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      let max = -Infinity;
+      for (let c = 0; c < k; c++) max = Math.max(max, raw[i * k + c]!);
+      let sum = 0;
+      for (let c = 0; c < k; c++) sum += Math.exp(raw[i * k + c]! - max);
+      s += max + Math.log(sum) - raw[i * k + y[i]!]!;
+    }
+  }
+  return s / n;
+}
+
+interface Prepared {
+  binning: Binning;
+  bins: Uint8Array;
+  pool: HistogramPool;
+  data: HistogramData;
+}
+
+async function prepareData(m: Matrix, maxBins: number, categorical: Map<number, number>, seed: number, threads: number, channels: number, slots: number, idxLength: number): Promise<Prepared> {
+  const binning = fitBinning(m.x, m.n, m.p, maxBins, categorical, seed);
+  const bins = applyBinning(binning, m.x, m.n, m.p, new Uint8Array(new SharedArrayBuffer(m.n * m.p)));
+  const data: HistogramData = {
+    bins, rows: m.n,
+    idx: new Uint32Array(new SharedArrayBuffer(4 * idxLength)),
+    grad: new Float32Array(new SharedArrayBuffer(4 * idxLength * channels)),
+    hess: new Float32Array(new SharedArrayBuffer(4 * idxLength)),
+    hist: new Float64Array(new SharedArrayBuffer(8 * slots * slotSize(m.p, binning.codes, channels))),
+    features: new Int32Array(new SharedArrayBuffer(4 * m.p)),
+    codes: binning.codes, channels,
+  };
+  const pool = await HistogramPool.create(data, m.p, Math.max(1, Math.floor(threads)));
+  return { binning, bins, pool, data };
+}
+
+function shuffle(rng: SeededRandom, a: Int32Array | Uint32Array | number[]): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    const t = a[i]!;
+    a[i] = a[j]!;
+    a[j] = t;
+  }
+}
+
+/** Sets `count` active features: all, or a seeded subset (kept in increasing order). */
+function chooseFeatures(features: Int32Array, p: number, share: number, rng: SeededRandom): number {
+  const all = Array.from({ length: p }, (_, i) => i);
+  const k = share >= 1 ? p : Math.max(1, Math.round(share * p));
+  if (k < p) shuffle(rng, all);
+  const chosen = all.slice(0, k).sort((a, b) => a - b);
+  features.set(chosen);
+  return k;
+}
+
+export async function boost(train: Matrix, params: BoostParams, valid?: Matrix, onTree?: TreeProgress): Promise<BoostResult> {
+  const { objective } = params;
+  const k = objective === 'multiclass' ? params.classes : 1;
+  const { n, p, y } = train;
+  const rng = new SeededRandom(params.seed);
+  const prep = await prepareData(train, params.maxBins, params.categorical ?? new Map(), params.seed, params.threads, 1, Math.max(2, params.maxLeaves) + 2, n);
+  const { binning, pool, data } = prep;
+  try {
+    // Base scores: the constant model minimising the loss.
+    const base = new Float64Array(k);
+    if (objective === 'regression') base[0] = y.reduce((a, b) => a + b, 0) / n;
+    else if (objective === 'binary') {
+      const m = Math.min(1 - 1e-12, Math.max(1e-12, y.reduce((a, b) => a + b, 0) / n));
+      base[0] = Math.log(m / (1 - m));
+    } else {
+      const counts = new Float64Array(k);
+      for (let i = 0; i < n; i++) counts[y[i]!]!++;
+      for (let c = 0; c < k; c++) base[c] = Math.log(Math.max(counts[c]!, 1e-12) / n);
+    }
+    const raw = new Float64Array(n * k);
+    for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) raw[i * k + c] = base[c]!;
+    let vbins: Uint8Array | undefined;
+    let vraw: Float64Array | undefined;
+    if (valid && valid.n > 0) {
+      vbins = applyBinning(binning, valid.x, valid.n, valid.p);
+      vraw = new Float64Array(valid.n * k);
+      for (let i = 0; i < valid.n; i++) for (let c = 0; c < k; c++) vraw[i * k + c] = base[c]!;
+    }
+    const g = new Float32Array(n * k);
+    const h = new Float32Array(n * k);
+    const gk = k === 1 ? g : new Float32Array(n);
+    const hk = k === 1 ? h : new Float32Array(n);
+    const ctx: GrowContext = { pool, binning, p, g: gk, h: hk, unitHessian: objective === 'regression', scratch: new Uint32Array(n), rng };
+    const grow = { maxLeaves: params.maxLeaves, maxDepth: params.maxDepth, minSamplesLeaf: params.minSamplesLeaf, l2: params.l2, shrinkage: params.learningRate, minHessian: 1e-3 };
+    const trees: Tree[] = [];
+    const trainLoss: number[] = [];
+    const validLoss: number[] = [];
+    let best = Number.POSITIVE_INFINITY;
+    let bestIter = 0;
+    const sampleSize = params.subsample >= 1 ? n : Math.max(1, Math.round(params.subsample * n));
+    const order = new Uint32Array(n);
+    for (let iter = 0; iter < params.trees; iter++) {
+      gradients(objective, raw, y, g, h, k);
+      // Rows for this iteration: all, or a sample without replacement (kept in row order).
+      if (sampleSize === n) for (let i = 0; i < n; i++) data.idx[i] = i;
+      const activeCount = chooseFeatures(data.features, p, params.colsample, rng);
+      pool.setFeatureCount(activeCount);
+      if (sampleSize < n) {
+        for (let i = 0; i < n; i++) order[i] = i;
+        for (let i = 0; i < sampleSize; i++) {
+          const j = i + Math.floor(rng.next() * (n - i));
+          const t = order[i]!; order[i] = order[j]!; order[j] = t;
+        }
+        data.idx.set(order.subarray(0, sampleSize).sort());
+      }
+      for (let c = 0; c < k; c++) {
+        if (k > 1) for (let i = 0; i < n; i++) { gk[i] = g[i * k + c]!; hk[i] = h[i * k + c]!; }
+        if (sampleSize < n && c > 0) data.idx.set(order.subarray(0, sampleSize).sort());
+        else if (c > 0) for (let i = 0; i < n; i++) data.idx[i] = i;
+        const grown = growTree(ctx, sampleSize, grow, k === 1 ? 0 : c);
+        trees.push(grown.tree);
+        updateScores(grown, raw, k, c, data.idx, sampleSize === n ? undefined : prep.bins, n);
+        if (vbins && vraw) for (let i = 0; i < valid!.n; i++) vraw[i * k + c]! += grown.tree.value[binnedLeaf(grown, vbins, valid!.n, i)]!;
+      }
+      const tl = meanLoss(objective, raw, y, k);
+      trainLoss.push(tl);
+      let vl: number | undefined;
+      if (vraw) {
+        vl = meanLoss(objective, vraw, valid!.y, k);
+        validLoss.push(vl);
+        if (vl < best - 1e-10) { best = vl; bestIter = iter + 1; }
+      }
+      onTree?.(iter + 1, params.trees, { trainLoss: tl, validLoss: vl });
+      if (vraw && params.earlyStopping > 0 && iter + 1 - bestIter >= params.earlyStopping) break;
+    }
+    const iterations = vraw && params.earlyStopping > 0 ? Math.max(1, bestIter) : trees.length / k;
+    return {
+      ensemble: { outputs: k, aggregation: 'sum', baseScore: base, trees: trees.slice(0, iterations * k) },
+      iterations, trainLoss, validLoss, threads: pool.threads,
+    };
+  } finally {
+    await pool.close();
+  }
+}
+
+function gradients(objective: Objective, raw: Float64Array, y: Float64Array, g: Float32Array, h: Float32Array, k: number): void {
+  const n = y.length;
+  if (objective === 'regression') {
+    for (let i = 0; i < n; i++) { g[i] = raw[i]! - y[i]!; h[i] = 1; }
+  } else if (objective === 'binary') {
+    for (let i = 0; i < n; i++) {
+      const q = sigmoid(raw[i]!);
+      g[i] = q - y[i]!;
+      h[i] = Math.max(q * (1 - q), 1e-16);
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      let max = -Infinity;
+      for (let c = 0; c < k; c++) max = Math.max(max, raw[i * k + c]!);
+      let sum = 0;
+      for (let c = 0; c < k; c++) sum += Math.exp(raw[i * k + c]! - max);
+      for (let c = 0; c < k; c++) {
+        const q = Math.exp(raw[i * k + c]! - max) / sum;
+        g[i * k + c] = q - (y[i] === c ? 1 : 0);
+        h[i * k + c] = Math.max(q * (1 - q), 1e-16);
+      }
+    }
+  }
+}
+
+/** Adds a new tree's leaf values to the training scores: by leaf ranges, or by bins when rows were sampled. */
+function updateScores(t: GrownTree, raw: Float64Array, k: number, c: number, idx: Uint32Array, bins: Uint8Array | undefined, n: number): void {
+  const v = t.tree.value;
+  if (!bins) {
+    for (const leaf of t.leaves) {
+      const val = v[leaf.node]!;
+      for (let i = leaf.start; i < leaf.start + leaf.count; i++) raw[idx[i]! * k + c]! += val;
+    }
+    return;
+  }
+  for (let i = 0; i < n; i++) raw[i * k + c]! += v[binnedLeaf(t, bins, n, i)]!;
+}
+
+export interface ForestParams {
+  objective: Objective;
+  classes: number;
+  trees: number;
+  maxDepth: number;
+  minSamplesLeaf: number;
+  /** Features tried per split, as a share of all; 0: √p for classifiers, p/3 for regression. */
+  maxFeatures: number;
+  /** Bootstrap size as a share of the rows. */
+  subsample: number;
+  maxBins: number;
+  threads: number;
+  seed: number;
+  categorical?: Map<number, number>;
+}
+
+export type ForestProgress = (done: number, total: number) => void;
+
+/**
+ * A random forest: each tree on a bootstrap sample, grown until leaves are pure or reach the
+ * minimum size, over features drawn at each split. Classifier leaves hold class shares (one tree
+ * for every class at once); the forest averages them.
+ */
+export async function forest(train: Matrix, params: ForestParams, onTree?: ForestProgress): Promise<{ ensemble: Ensemble; threads: number }> {
+  const { objective } = params;
+  const k = objective === 'multiclass' ? params.classes : 1;
+  const { n, p, y } = train;
+  const rng = new SeededRandom(params.seed);
+  const sample = Math.max(1, Math.round(params.subsample * n));
+  const prep = await prepareData(train, params.maxBins, params.categorical ?? new Map(), params.seed, params.threads, k, 64, sample);
+  const { binning, pool, data } = prep;
+  try {
+    // Gradient -y per class (unit hessian): leaf values are then the class shares (or the mean).
+    const g = new Float32Array(n * k);
+    for (let i = 0; i < n; i++) {
+      if (objective === 'multiclass') g[i * k + y[i]!] = -1;
+      else g[i] = -y[i]!;
+    }
+    const share = params.maxFeatures > 0 ? params.maxFeatures : objective === 'regression' ? 1 / 3 : Math.sqrt(p) / p;
+    const perSplit = Math.max(1, Math.min(p, Math.round(share * p)));
+    for (let f = 0; f < p; f++) data.features[f] = f;
+    pool.setFeatureCount(p);
+    const ctx: GrowContext = { pool, binning, p, g, h: new Float32Array(0), unitHessian: true, scratch: new Uint32Array(sample), rng };
+    const grow = { maxLeaves: 0, maxDepth: params.maxDepth, minSamplesLeaf: params.minSamplesLeaf, l2: 0, shrinkage: 1, featuresPerSplit: perSplit, minHessian: 0 };
+    const trees: Tree[] = [];
+    const draw = new Uint32Array(sample);
+    for (let t = 0; t < params.trees; t++) {
+      for (let i = 0; i < sample; i++) draw[i] = Math.floor(rng.next() * n);
+      draw.sort();
+      data.idx.set(draw);
+      const grown = growTree(ctx, sample, grow, k === 1 ? 0 : -1);
+      trees.push(grown.tree);
+      onTree?.(t + 1, params.trees);
+    }
+    return { ensemble: { outputs: k, aggregation: 'mean', baseScore: new Float64Array(k), trees }, threads: pool.threads };
+  } finally {
+    await pool.close();
+  }
+}
