@@ -167,7 +167,7 @@ function outputNames(s: FittedFeature): string[] {
 }
 
 const COMPATIBLE: Record<ColumnType, ColumnType[]> = {
-  integer: ['integer'], float: ['float', 'integer'], boolean: ['boolean'], datetime: ['datetime'],
+  integer: ['integer', 'float'], float: ['float', 'integer'], boolean: ['boolean'], datetime: ['datetime'],
   string: ['string', 'integer', 'float', 'boolean'],
 };
 
