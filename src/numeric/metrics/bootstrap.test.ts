@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SeededRandom } from '../sketches/seeded-random.js';
-import { bootstrapCi } from './bootstrap.js';
+import { bootstrapCi, bootstrapCis } from './bootstrap.js';
 import { rocAuc } from './classification.js';
 
 function sample(n: number, seed: number): Float64Array {
@@ -72,5 +72,48 @@ describe('bootstrapCi', () => {
     assert.throws(() => bootstrapCi(m, 5, { resamples: 0 }), /resamples/);
     assert.throws(() => bootstrapCi(m, 5, { confidence: 1 }), /confidence/);
     assert.throws(() => bootstrapCi(() => NaN, 5, { resamples: 3 }), /not finite/);
+  });
+
+  it('bootstrapCis gives each metric the interval bootstrapCi gives it alone, from one set of draws', () => {
+    const x = sample(150, 21);
+    const sq = Float64Array.from(x, (v) => v * v);
+    const both = bootstrapCis((idx) => [meanOf(x)(idx), meanOf(sq)(idx)], 150, { resamples: 300, seed: 4 });
+    assert.deepEqual(both[0], bootstrapCi(meanOf(x), 150, { resamples: 300, seed: 4 }));
+    assert.deepEqual(both[1], bootstrapCi(meanOf(sq), 150, { resamples: 300, seed: 4 }));
+    const never = bootstrapCis(() => [1, NaN], 5, { resamples: 10 });
+    assert.equal(never[0]!.lower, 1);
+    assert.equal(never[1]!.resamples, 0);
+    assert.ok(Number.isNaN(never[1]!.lower));
+    let calls = 0;
+    assert.throws(() => bootstrapCis(() => (calls++ ? [1] : [1, 2]), 5, { resamples: 2 }), /gave 1 values on a resample and 2/);
+  });
+
+  it('stratified resamples keep every stratum at its size and draw only within it', () => {
+    const strata = Int32Array.from({ length: 60 }, (_, i) => (i < 50 ? 0 : 7));
+    const seen: number[][] = [];
+    bootstrapCis((idx) => {
+      let inSmall = 0;
+      for (let i = 0; i < idx.length; i++) {
+        assert.equal(strata[idx[i]!], strata[i], 'row i is replaced by a row of its own stratum');
+        if (strata[idx[i]!] === 7) inSmall++;
+      }
+      seen.push([inSmall, new Set(idx).size]);
+      return [inSmall];
+    }, 60, { resamples: 50, seed: 3, strata });
+    assert.ok(seen.every(([small]) => small === 10));
+    assert.ok(seen.slice(1).some(([, distinct]) => distinct! < 60), 'rows are drawn with replacement');
+    assert.throws(() => bootstrapCis(() => [0], 3, { strata: [0, 1] }), /strata has 2 entries/);
+    assert.throws(() => bootstrapCis(() => [0], 2, { strata: [0, 0.5] }), /integers/);
+  });
+
+  it('intervals narrow roughly as 1/√n', () => {
+    const width = (n: number) => {
+      const ci = bootstrapCi(meanOf(sample(n, 8)), n, { resamples: 500, seed: 2 });
+      return ci.upper - ci.lower;
+    };
+    const w100 = width(100);
+    const w1600 = width(1600);
+    // 16× the rows: a quarter of the width, within Monte Carlo error.
+    assert.ok(w1600 / w100 > 0.18 && w1600 / w100 < 0.32, `${w1600} / ${w100}`);
   });
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   accuracy,
   argmaxRows,
+  averagedPrecisionRecallF1,
   brierScore,
   calibrationCurve,
   confusionMatrix,
@@ -10,11 +11,15 @@ import {
   logLoss,
   macroF1,
   multiclassAccuracy,
+  multiclassBrierScore,
   multiclassConfusionMatrix,
   multiclassLogLoss,
+  multiclassPrAuc,
+  multiclassRocAuc,
   perClassPrecisionRecallF1,
   prAuc,
   precision,
+  rankingScorer,
   recall,
   rocAuc,
 } from './classification.js';
@@ -163,5 +168,96 @@ describe('multiclass metrics', () => {
     assert.throws(() => multiclassLogLoss(new Int32Array([3]), new Float64Array([0.5, 0.5])), /class indices/);
     assert.throws(() => multiclassConfusionMatrix(yc, pred, 3, new Int32Array(4)), /out has length/);
     assert.throws(() => argmaxRows(P, 4), /multiple of k/);
+  });
+});
+
+/*
+ * References from scikit-learn 1.2.1 / numpy (Debian, /usr/bin/python3):
+ *   ym = np.array([0,1,2,2,1,0,2,1,0,2])
+ *   Pm = np.array([[.7,.2,.1],[.2,.5,.3],[.1,.3,.6],[.3,.3,.4],[.5,.4,.1],[.6,.1,.3],[.2,.6,.2],[.1,.8,.1],[.4,.35,.25],[.05,.15,.8]])
+ *   pred = Pm.argmax(1) -> [0 1 2 2 0 0 1 1 0 2]
+ *   for avg in macro, weighted: M.precision_score / recall_score / f1_score(ym, pred, average=avg, zero_division=0)
+ *     -> macro 0.8055555555555555 0.8055555555555555 0.7936507936507936; weighted 0.825 0.8 0.8
+ *   M.roc_auc_score(ym, Pm, multi_class='ovr', average='macro') -> 0.9107142857142857
+ *   M.average_precision_score(label_binarize(ym, classes=[0,1,2]), Pm, average='macro') -> 0.8716931216931217
+ *   np.mean(np.sum((Pm - np.eye(3)[ym])**2, axis=1)) -> 0.39099999999999996
+ *   binary y, p above: 2 * M.brier_score_loss(y, p) -> 0.3858333333333334
+ *   M.f1_score([0,0,1],[0,1,1],average='weighted') -> 0.6666666666666666
+ */
+describe('averaged and one-vs-rest multiclass metrics', () => {
+  const ym = new Int32Array([0, 1, 2, 2, 1, 0, 2, 1, 0, 2]);
+  const Pm = new Float64Array([
+    0.7, 0.2, 0.1, 0.2, 0.5, 0.3, 0.1, 0.3, 0.6, 0.3, 0.3, 0.4, 0.5, 0.4, 0.1, 0.6, 0.1, 0.3, 0.2, 0.6, 0.2, 0.1, 0.8, 0.1, 0.4,
+    0.35, 0.25, 0.05, 0.15, 0.8,
+  ]);
+  const predm = argmaxRows(Pm, 3);
+
+  it('macro and weighted precision, recall and F1 match sklearn', () => {
+    assert.deepEqual(Array.from(predm), [0, 1, 2, 2, 0, 0, 1, 1, 0, 2]);
+    const macro = averagedPrecisionRecallF1(ym, predm, 3, 'macro');
+    close(macro.precision, 0.8055555555555555);
+    close(macro.recall, 0.8055555555555555);
+    close(macro.f1, 0.7936507936507936);
+    const weighted = averagedPrecisionRecallF1(ym, predm, 3, 'weighted');
+    close(weighted.precision, 0.825);
+    close(weighted.recall, 0.8);
+    close(weighted.f1, 0.8);
+    // A class neither true nor predicted does not count, as in sklearn without `labels`.
+    close(averagedPrecisionRecallF1(new Int32Array([0, 0, 1]), new Int32Array([0, 1, 1]), 3, 'weighted').f1, 0.6666666666666666);
+    close(averagedPrecisionRecallF1(new Int32Array([0, 0, 1]), new Int32Array([0, 1, 1]), 3, 'macro').f1, macroF1(new Int32Array([0, 0, 1]), new Int32Array([0, 1, 1])));
+  });
+
+  it('one-vs-rest ROC AUC and average precision match sklearn macro averages', () => {
+    close(multiclassRocAuc(ym, Pm), 0.9107142857142857);
+    close(multiclassPrAuc(ym, Pm), 0.8716931216931217);
+    assert.throws(() => multiclassRocAuc(new Int32Array([0, 0]), new Float64Array([0.5, 0.5, 0.5, 0.5])), /both classes/);
+  });
+
+  it('multiclass Brier score is the mean squared distance to the one-hot label, twice the binary one for two classes', () => {
+    close(multiclassBrierScore(ym, Pm), 0.39099999999999996);
+    const two = new Float64Array(y.length * 2);
+    for (let i = 0; i < y.length; i++) {
+      two[2 * i] = 1 - p[i]!;
+      two[2 * i + 1] = p[i]!;
+    }
+    close(multiclassBrierScore(Int32Array.from(y), two), 0.3858333333333334);
+    assert.throws(() => multiclassBrierScore(ym, Pm.subarray(1)), /multiple of n/);
+  });
+});
+
+/*
+ * sklearn 1.2.1 with sample weights, y and p as above:
+ *   w = np.array([2,0,1,3,1,1,0,2,1,1,4,1], float)
+ *   M.roc_auc_score(y,p,sample_weight=w) -> 0.7152777777777778; M.average_precision_score(y,p,sample_weight=w) -> 0.6741071428571428
+ */
+describe('rankingScorer', () => {
+  const w = [2, 0, 1, 3, 1, 1, 0, 2, 1, 1, 4, 1];
+  const score = rankingScorer(y, p);
+
+  it('matches sklearn with sample_weight, and rocAuc/prAuc with unit weights', () => {
+    const s = score(w);
+    close(s.rocAuc, 0.7152777777777778);
+    close(s.prAuc, 0.6741071428571428);
+    const unit = score(new Float64Array(12).fill(1));
+    close(unit.rocAuc, rocAuc(y, p));
+    close(unit.prAuc, prAuc(y, p));
+  });
+
+  it('with multiplicities equals the metrics of the rows repeated, ties included', () => {
+    const yt = new Float64Array([1, 0, 1, 1, 0, 0, 1]);
+    const st = new Float64Array([0.5, 0.5, 0.5, 0.2, 0.2, 0.9, 0.9]);
+    const m = [3, 1, 0, 2, 1, 2, 1];
+    const rows = m.flatMap((k, i) => Array.from({ length: k }, () => i));
+    const s = rankingScorer(yt, st)(m);
+    close(s.rocAuc, rocAuc(rows.map((i) => yt[i]!), rows.map((i) => st[i]!)));
+    close(s.prAuc, prAuc(rows.map((i) => yt[i]!), rows.map((i) => st[i]!)));
+  });
+
+  it('gives NaN without both classes and refuses bad weights', () => {
+    const onlyNegatives = w.map((v, i) => (y[i] === 1 ? 0 : v));
+    assert.ok(Number.isNaN(score(onlyNegatives).rocAuc));
+    assert.ok(Number.isNaN(score(onlyNegatives).prAuc));
+    assert.throws(() => score([1, 2]), /weights has 2 entries/);
+    assert.throws(() => score(w.map((v) => -v)), /non-negative/);
   });
 });

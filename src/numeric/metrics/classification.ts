@@ -323,3 +323,144 @@ export function macroF1(y: ArrayLike<number>, predicted: ArrayLike<number>, k?: 
   if (counted === 0) throw new RangeError('y is empty');
   return sum / counted;
 }
+
+export interface AveragedScores {
+  precision: number;
+  recall: number;
+  f1: number;
+}
+
+/**
+ * Precision, recall and F1 averaged over classes, as sklearn's `average='macro'` (unweighted mean of
+ * the per-class scores) or `average='weighted'` (weighted by support), zero_division=0. Like sklearn
+ * without `labels`, only classes present in y or in the predictions are averaged over.
+ */
+export function averagedPrecisionRecallF1(y: ArrayLike<number>, predicted: ArrayLike<number>, k: number, average: 'macro' | 'weighted'): AveragedScores {
+  if (y.length === 0) throw new RangeError('y is empty');
+  const s = perClassPrecisionRecallF1(y, predicted, k);
+  const predictedAs = new Int32Array(k);
+  for (let i = 0; i < predicted.length; i++) predictedAs[predicted[i]!]++;
+  let wSum = 0, precisionSum = 0, recallSum = 0, f1Sum = 0;
+  for (let c = 0; c < k; c++) {
+    if (s.support[c] === 0 && predictedAs[c] === 0) continue;
+    const w = average === 'macro' ? 1 : s.support[c]!;
+    wSum += w;
+    precisionSum += w * s.precision[c]!;
+    recallSum += w * s.recall[c]!;
+    f1Sum += w * s.f1[c]!;
+  }
+  return { precision: precisionSum / wSum, recall: recallSum / wSum, f1: f1Sum / wSum };
+}
+
+/** Column c of a row-major n×k matrix, and the 0/1 indicator y = c. */
+function oneVsRest(y: ArrayLike<number>, probs: ArrayLike<number>, k: number, c: number, yc: Float64Array, pc: Float64Array): void {
+  for (let i = 0; i < y.length; i++) {
+    yc[i] = y[i] === c ? 1 : 0;
+    pc[i] = probs[i * k + c]!;
+  }
+}
+
+/**
+ * One-vs-rest ROC AUC averaged over the k classes without weights, as sklearn's
+ * roc_auc_score(multi_class='ovr', average='macro'); every class must occur in y.
+ */
+export function multiclassRocAuc(y: ArrayLike<number>, probs: ArrayLike<number>): number {
+  const n = y.length;
+  const k = checkMatrix(n, probs);
+  checkClasses(y, k, 'y');
+  const yc = new Float64Array(n);
+  const pc = new Float64Array(n);
+  let sum = 0;
+  for (let c = 0; c < k; c++) {
+    oneVsRest(y, probs, k, c, yc, pc);
+    sum += rocAuc(yc, pc);
+  }
+  return sum / k;
+}
+
+/**
+ * One-vs-rest average precision averaged over the k classes without weights, as sklearn's
+ * average_precision_score(label_binarize(y, classes=range(k)), probs, average='macro'); every class
+ * must occur in y.
+ */
+export function multiclassPrAuc(y: ArrayLike<number>, probs: ArrayLike<number>): number {
+  const n = y.length;
+  const k = checkMatrix(n, probs);
+  checkClasses(y, k, 'y');
+  const yc = new Float64Array(n);
+  const pc = new Float64Array(n);
+  let sum = 0;
+  for (let c = 0; c < k; c++) {
+    oneVsRest(y, probs, k, c, yc, pc);
+    sum += prAuc(yc, pc);
+  }
+  return sum / k;
+}
+
+/**
+ * Brier's original multiclass score: the mean over rows of Σ_c (p_ic − [y_i = c])². For two classes
+ * it is twice the binary `brierScore` of the positive class (scikit-learn 1.2 has only the binary one).
+ */
+export function multiclassBrierScore(y: ArrayLike<number>, probs: ArrayLike<number>): number {
+  const n = y.length;
+  const k = checkMatrix(n, probs);
+  checkClasses(y, k, 'y');
+  checkProbability(probs);
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < k; c++) sum += (probs[i * k + c]! - (y[i] === c ? 1 : 0)) ** 2;
+  }
+  return sum / n;
+}
+
+export interface RankingScores {
+  rocAuc: number;
+  prAuc: number;
+}
+
+/**
+ * ROC AUC and average precision of the same rows under many weightings, for the bootstrap: the rows
+ * are sorted by score once, and each call walks them in that order in O(n) with `weights` (a
+ * resample's multiplicities), which gives exactly `rocAuc` and `prAuc` of the resampled rows, ties
+ * included — and sklearn's values with sample_weight. A weighting with no positive (or, for the
+ * ROC AUC, no negative) weight gives NaN.
+ */
+export function rankingScorer(y: ArrayLike<number>, p: ArrayLike<number>): (weights: ArrayLike<number>) => RankingScores {
+  checkBinary(y, p);
+  checkScores(p);
+  const order = orderByScoreDescending(p);
+  const n = y.length;
+  // Start of each run of tied scores in `order`, plus n at the end.
+  const starts: number[] = [];
+  for (let i = 0; i < n; i++) if (i === 0 || p[order[i]!] !== p[order[i - 1]!]) starts.push(i);
+  starts.push(n);
+  return (weights) => {
+    if (weights.length !== n) throw new RangeError(`weights has ${weights.length} entries for ${n} rows`);
+    let positives = 0, negatives = 0;
+    for (let i = 0; i < n; i++) {
+      const w = weights[i]!;
+      if (!(w >= 0)) throw new RangeError(`weights must be non-negative, got ${w} at ${i}`);
+      if (y[i] === 1) positives += w;
+      else negatives += w;
+    }
+    let negativesAbove = 0, pairs = 0, tp = 0, seen = 0, ap = 0;
+    for (let s = 0; s < starts.length - 1; s++) {
+      let pos = 0, neg = 0;
+      for (let j = starts[s]!; j < starts[s + 1]!; j++) {
+        const r = order[j]!;
+        if (y[r] === 1) pos += weights[r]!;
+        else neg += weights[r]!;
+      }
+      if (pos + neg === 0) continue;
+      pairs += pos * (negatives - negativesAbove - neg) + 0.5 * pos * neg;
+      negativesAbove += neg;
+      tp += pos;
+      seen += pos + neg;
+      ap += (pos / positives) * (tp / seen);
+    }
+    return {
+      rocAuc: positives > 0 && negatives > 0 ? pairs / (positives * negatives) : Number.NaN,
+      prAuc: positives > 0 ? ap : Number.NaN,
+    };
+  };
+}

@@ -4,6 +4,7 @@ export {
   LOG_LOSS_EPSILON,
   accuracy,
   argmaxRows,
+  averagedPrecisionRecallF1,
   brierScore,
   calibrationCurve,
   confusionMatrix,
@@ -11,15 +12,19 @@ export {
   logLoss,
   macroF1,
   multiclassAccuracy,
+  multiclassBrierScore,
   multiclassConfusionMatrix,
   multiclassLogLoss,
+  multiclassPrAuc,
+  multiclassRocAuc,
   perClassPrecisionRecallF1,
   prAuc,
   precision,
+  rankingScorer,
   recall,
   rocAuc,
 } from './classification.js';
-export type { CalibrationCurve, ConfusionMatrix, PerClassScores } from './classification.js';
-export { mae, mape, r2, residualQuantiles, rmse, sortedQuantile } from './regression.js';
-export { bootstrapCi } from './bootstrap.js';
+export type { AveragedScores, CalibrationCurve, ConfusionMatrix, PerClassScores, RankingScores } from './classification.js';
+export { mae, mape, mapeNonzero, r2, residualQuantiles, rmse, sortedQuantile } from './regression.js';
+export { bootstrapCi, bootstrapCis } from './bootstrap.js';
 export type { BootstrapCi, BootstrapOptions } from './bootstrap.js';

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mae, mape, r2, residualQuantiles, rmse } from './regression.js';
+import { mae, mape, mapeNonzero, r2, residualQuantiles, rmse } from './regression.js';
 
 /*
  * References from scikit-learn 1.2.1 / numpy (Debian, /usr/bin/python3):
@@ -30,6 +30,11 @@ describe('regression metrics', () => {
     close(mape(yr, pr), 168884986026393.8);
     const keep = [0, 1, 2, 3, 4, 6, 7];
     close(mape(keep.map((i) => yr[i]!), keep.map((i) => pr[i]!)), 0.27653061224489794);
+  });
+
+  it('mapeNonzero leaves out the zero targets (sklearn on the other rows)', () => {
+    close(mapeNonzero(yr, pr), 0.27653061224489794);
+    assert.ok(Number.isNaN(mapeNonzero([0, 0], [1, 2])));
   });
 
   it('r2 of a constant target is 1 if perfect and 0 otherwise', () => {

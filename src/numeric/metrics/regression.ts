@@ -38,6 +38,22 @@ export function mape(y: ArrayLike<number>, pred: ArrayLike<number>): number {
 }
 
 /**
+ * Mean absolute percentage error over the rows whose target is not zero, as a fraction: the mean of
+ * |y − pred| / |y| for y ≠ 0 (sklearn's mean_absolute_percentage_error on those rows). Rows with
+ * y = 0 have no percentage error and are left out; NaN when every target is zero.
+ */
+export function mapeNonzero(y: ArrayLike<number>, pred: ArrayLike<number>): number {
+  checkPair(y, pred);
+  let sum = 0, used = 0;
+  for (let i = 0; i < y.length; i++) {
+    if (y[i] === 0) continue;
+    sum += Math.abs(y[i]! - pred[i]!) / Math.abs(y[i]!);
+    used++;
+  }
+  return used === 0 ? Number.NaN : sum / used;
+}
+
+/**
  * Coefficient of determination 1 − SS_res / SS_tot. For a constant y (SS_tot = 0) it is 1 when the
  * predictions are perfect and 0 otherwise, as sklearn's r2_score with force_finite=True.
  */

@@ -1,0 +1,127 @@
+import { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { invalid } from '../../core/errors.js';
+import { readTable } from '../../data/readers/index.js';
+import type { Table } from '../../data/table.js';
+import { evaluate, type BootstrapSpec, type EvaluationReport, type MetricValue } from '../../ml/evaluate.js';
+import { loadModel, type TrellisModel } from '../../ml/model.js';
+import { evaluationHtml } from '../../ml/report/evaluation-html.js';
+import { artifactStorePath } from '../../tracking/tracking-service.js';
+import type { Workspace } from '../../workspace/workspace.js';
+import { globals, withWorkspace } from '../context.js';
+import { printJson, printTable } from '../output.js';
+
+/** A registered model version by `name@alias` or `name/version`, with its model document. */
+export async function loadModelRef(ws: Workspace, ref: string): Promise<{ model: TrellisModel; name: string; version: string }> {
+  const at = ref.lastIndexOf('@');
+  const slash = ref.lastIndexOf('/');
+  const v = at > 0 ? await ws.meta.getVersionByAlias(ref.slice(0, at), ref.slice(at + 1))
+    : slash > 0 ? await ws.meta.getModelVersion(ref.slice(0, slash), ref.slice(slash + 1))
+      : (() => { throw invalid(`--model must be name@alias or name/version, got '${ref}'`); })();
+  const model = loadModel(await ws.artifacts.get(`${artifactStorePath(v.source)}/model.json`));
+  return { model, name: v.name, version: v.version };
+}
+
+/** A data file, or a dataset version `name@v` of the workspace. */
+export async function loadDataRef(ws: Workspace, ref: string): Promise<Table> {
+  // Anything that looks like a path is read as a file, so a missing file is reported as one.
+  if (existsSync(ref) || /[\\/]|\.(csv|tsv|jsonl|ndjson|json|parquet|arrow|feather)$/i.test(ref)) return readTable(ref);
+  const v = await ws.data.get(ref);
+  return ws.data.load(`${v.name}@${v.version}`);
+}
+
+/** `a,b --x c` → ['a', 'b', 'c'], without blanks. */
+export function columnList(values: string[] | undefined): string[] {
+  return (values ?? []).flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean);
+}
+
+export function numberOption(name: string, raw: string | undefined, check: (n: number) => boolean, expected: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = raw.trim() === '' ? Number.NaN : Number(raw);
+  if (!Number.isFinite(n) || !check(n)) throw invalid(`--${name} must be ${expected}, got '${raw}'`);
+  return n;
+}
+
+export interface BootstrapFlags {
+  bootstrap: string;
+  seed: string;
+  level: string;
+}
+
+/** The bootstrap flags shared by evaluate and fairness; `--bootstrap 0` turns intervals off. */
+export function bootstrapFromFlags(o: BootstrapFlags): BootstrapSpec | undefined {
+  const samples = numberOption('bootstrap', o.bootstrap, (n) => Number.isInteger(n) && n >= 0 && n <= 100_000, 'an integer from 0 to 100000')!;
+  const seed = numberOption('seed', o.seed, Number.isInteger, 'an integer')!;
+  const level = numberOption('level', o.level, (n) => n > 0 && n < 1, 'in (0, 1), e.g. 0.95')!;
+  return samples === 0 ? undefined : { samples, seed, level };
+}
+
+export function withBootstrapFlags(c: Command): Command {
+  return c
+    .option('--bootstrap <n>', 'bootstrap resamples for the confidence intervals (0: none)', '1000')
+    .option('--seed <n>', 'seed of the bootstrap resampling', '1')
+    .option('--level <p>', 'coverage of the confidence intervals', '0.95');
+}
+
+/** The file to write, checked before any work: `.html` or `.json`. */
+export function outputKind(path: string | undefined): 'html' | 'json' | undefined {
+  if (path === undefined) return undefined;
+  const ext = extname(path).toLowerCase();
+  if (ext === '.html' || ext === '.htm') return 'html';
+  if (ext === '.json') return 'json';
+  throw invalid(`--output must end in .html or .json, got '${path}'`);
+}
+
+export const fmt = (v: number | null | undefined) => (v === null || v === undefined || Number.isNaN(v) ? '' : Math.abs(v) >= 1000 ? v.toFixed(1) : v.toFixed(4));
+export const ci = (m: { lower?: number; upper?: number } | undefined) => (m?.lower === undefined || m.upper === undefined ? '' : `[${fmt(m.lower)}, ${fmt(m.upper)}]`);
+
+function printReport(r: EvaluationReport, model: string): void {
+  const facts = [`${model}: ${r.task}, ${r.rows} labelled rows`];
+  if (r.positiveClass !== undefined) facts.push(`positive class '${r.positiveClass}' at ${r.threshold}`);
+  if (r.bootstrap) facts.push(`${Math.round(r.bootstrap.level * 100)}% intervals from ${r.bootstrap.samples} resamples (seed ${r.bootstrap.seed})`);
+  console.log(facts.join('; '));
+  printTable(Object.entries(r.metrics).map(([metric, m]) => ({ metric, value: fmt(m.value), interval: ci(m) })), ['metric', 'value', 'interval']);
+  if (r.confusionMatrix) {
+    const { labels, counts } = r.confusionMatrix;
+    console.log('\nconfusion matrix (rows: true class, columns: predicted)');
+    printTable(counts.map((row, t) => ({ true: labels[t], ...Object.fromEntries(labels.map((l, p) => [l, row[p]])) })), ['true', ...labels]);
+  }
+  const shown = r.task === 'regression' ? ['rmse', 'mae', 'r2'] : ['accuracy', r.task === 'binary' ? 'f1' : 'f1_macro', 'roc_auc'];
+  for (const s of r.slices) {
+    console.log(`\nby ${s.column} (${s.kind === 'quantiles' ? 'quantile buckets' : 'categories'})`);
+    const cell = (m: MetricValue | undefined) => (m ? `${fmt(m.value)} ${ci(m)}`.trim() : '');
+    printTable(s.groups.map((g) => ({ group: g.value, rows: g.rows, ...Object.fromEntries(shown.map((k) => [k, cell(g.metrics[k])])) })), ['group', 'rows', ...shown]);
+  }
+  for (const n of r.notes) console.log(`note: ${n}`);
+}
+
+export function evaluateCommand(): Command {
+  return withBootstrapFlags(new Command('evaluate')
+    .description('evaluate a registered model on labelled data: metrics with bootstrap intervals, confusion matrix, calibration, slices')
+    .requiredOption('--model <name@alias|name/version>', 'the model version to evaluate')
+    .requiredOption('--data <file|name@v>', 'labelled data: a CSV/JSONL/Parquet/Arrow file or a dataset version')
+    .option('--target <column>', "the label column (default: the model's target)")
+    .option('--slice <columns...>', 'columns to break the metrics down by (comma-separated or repeated)')
+    .option('--threshold <p>', 'binary: predict the positive class when its probability is at least this', '0.5')
+    .option('--positive <class>', "binary: the positive class (default: the model's second class)")
+    .option('--output <file>', 'also write the report: .html (charts) or .json'))
+    .action(async (o: BootstrapFlags & { model: string; data: string; target?: string; slice?: string[]; threshold: string; positive?: string; output?: string }, c: Command) => {
+      const kind = outputKind(o.output);
+      const bootstrap = bootstrapFromFlags(o);
+      const threshold = numberOption('threshold', o.threshold, (n) => n >= 0 && n <= 1, 'in [0, 1]');
+      await withWorkspace(c, async (ws) => {
+        const { model, name, version } = await loadModelRef(ws, o.model);
+        const table = await loadDataRef(ws, o.data);
+        const report = evaluate(model, table, {
+          target: o.target, slices: columnList(o.slice), bootstrap, threshold: model.task === 'binary' ? threshold : undefined, positive: o.positive,
+        });
+        const ref = `${name}/${version}`;
+        if (kind) await writeFile(o.output!, kind === 'html' ? evaluationHtml(report, `Evaluation of ${ref} on ${o.data}`) : `${JSON.stringify({ model: ref, data: o.data, ...report }, null, 2)}\n`);
+        if (globals(c).json) printJson({ model: ref, data: o.data, ...report });
+        else printReport(report, `${ref} on ${o.data}`);
+        if (kind) (globals(c).json ? process.stderr : process.stdout).write(`wrote ${o.output}\n`);
+      });
+    });
+}
