@@ -8,7 +8,7 @@
  * parts and bucketisation.
  */
 import { TrellisError, invalid } from '../core/errors.js';
-import { column, valueAt, type Column, type ColumnType, type Table } from '../data/table.js';
+import { column, tableFromRows, valueAt, type CellValue, type Column, type ColumnType, type Table } from '../data/table.js';
 
 export type UnseenPolicy = 'error' | 'ignore' | 'other';
 /** Ordinal codes: an unseen category is refused, coded as one more category, or coded missing (NaN). */
@@ -172,7 +172,14 @@ const COMPATIBLE: Record<ColumnType, ColumnType[]> = {
 };
 
 /** Applies a fitted pipeline: the features as a row-major n × outputs matrix. */
-export function applyFeatures(p: FeaturePipeline, table: Table): Float64Array {
+export function applyFeatures(p: FeaturePipeline, input: Table | readonly Record<string, unknown>[]): Float64Array {
+  if (Array.isArray(input)) {
+    const records = input as readonly Record<string, unknown>[];
+    // Datetime parts are parsed by the table reader; records with them take the table path.
+    if (p.steps.some((s) => s.kind === 'datetime')) return applyFeatures(p, tableFromRows(records as Record<string, CellValue>[]));
+    return applyRecords(p, records);
+  }
+  const table = input as Table;
   const n = table.rowCount;
   const width = p.outputs.length;
   const out = new Float64Array(n * width);
@@ -191,7 +198,58 @@ export function applyFeatures(p: FeaturePipeline, table: Table): Float64Array {
       throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' must be ${input.type}, got ${c.type} values (e.g. ${JSON.stringify(valueAt(c, 0))})` });
     }
     const cols = outputNames(s).length;
-    for (let i = 0; i < n; i++) writeRow(s, c, i, out, i * width + offset);
+    if ((s.kind === 'onehot' || s.kind === 'ordinal') && c.type === 'string') {
+      // Category index per dictionary entry, looked up once per column rather than per row.
+      const index = new Map(s.categories.map((v, j) => [v, j]));
+      const byCode = Int32Array.from(c.dictionary, (v) => index.get(v) ?? -1);
+      for (let i = 0; i < n; i++) {
+        const code = c.codes[i]!;
+        writeCategory(s, code < 0 ? null : c.dictionary[code]!, code < 0 ? -1 : byCode[code]!, i, out, i * width + offset);
+      }
+    } else for (let i = 0; i < n; i++) writeRow(s, c, i, out, i * width + offset);
+    offset += cols;
+  });
+  return out;
+}
+
+function typeOf(v: unknown): string {
+  return typeof v === 'number' ? (Number.isInteger(v) ? 'integer' : 'float') : typeof v === 'string' ? 'string' : typeof v === 'boolean' ? 'boolean' : typeof v;
+}
+
+/** The record path: one record or a few, without building a table (the serving hot path). */
+function applyRecords(p: FeaturePipeline, records: readonly Record<string, unknown>[]): Float64Array {
+  const width = p.outputs.length;
+  const out = new Float64Array(records.length * width);
+  let offset = 0;
+  p.steps.forEach((s, k) => {
+    const input = p.inputs[k]!;
+    const cols = outputNames(s).length;
+    for (let i = 0; i < records.length; i++) {
+      const rec = records[i]!;
+      if (!(s.column in rec)) {
+        // Like a table, a key absent from every record is a missing feature; absent from some, a null.
+        if (!records.some((r) => s.column in r)) throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Input is missing the feature '${s.column}' (${input.type})` });
+      }
+      const raw = rec[s.column];
+      const v = raw === undefined ? null : raw;
+      const at = i * width + offset;
+      if (s.kind === 'onehot' || s.kind === 'ordinal') {
+        if (v !== null && typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+          throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' must be ${input.type}, got ${typeOf(v)} (${JSON.stringify(v)})` });
+        }
+        const str = v === null ? null : String(v);
+        writeCategory(s, str, str === null ? -1 : s.categories.indexOf(str), i, out, at);
+        continue;
+      }
+      let x: number | null;
+      if (v === null) x = null;
+      else if (typeof v === 'number') {
+        if (input.type === 'boolean' && v !== 0 && v !== 1 && !Number.isNaN(v)) throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' must be boolean, got ${v}` });
+        x = v;
+      } else if (typeof v === 'boolean' && input.type === 'boolean') x = v ? 1 : 0;
+      else throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' must be ${input.type}, got ${typeOf(v)} values (e.g. ${JSON.stringify(v)})` });
+      writeNumber(s, x, i, out, at);
+    }
     offset += cols;
   });
   return out;
@@ -206,39 +264,46 @@ function numberAt(c: Column, i: number): number | null {
 }
 
 function writeRow(s: FittedFeature, c: Column, i: number, out: Float64Array, at: number): void {
+  if (s.kind === 'onehot' || s.kind === 'ordinal') {
+    const raw = valueAt(c, i);
+    const v = raw === null ? null : String(raw);
+    writeCategory(s, v, v === null ? -1 : s.categories.indexOf(v), i, out, at);
+  } else writeNumber(s, numberAt(c, i), i, out, at);
+}
+
+type CategoryStep = Extract<FittedFeature, { kind: 'onehot' | 'ordinal' }>;
+
+/** Writes a category (`idx`: its index in the fitted categories, -1 when unseen or null). */
+function writeCategory(s: CategoryStep, raw: string | null, idx: number, i: number, out: Float64Array, at: number): void {
+  let v = raw === null ? s.fill : raw;
+  if (raw === null) idx = v === null ? -1 : s.categories.indexOf(v);
+  if (v === MISSING) idx = s.categories.length;
+  if (idx < 0 && v !== null) {
+    if (s.unseen === 'error') throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' has the category '${v}' in row ${i}, unseen in training (policy: error)` });
+    if (s.unseen === 'other') v = OTHER;
+  }
+  if (s.kind === 'ordinal') {
+    // Codes: the categories, then MISSING (when imputed so), then OTHER; NaN when kept missing.
+    if (idx >= 0) out[at] = idx;
+    else if (v === null || s.unseen === 'missing') out[at] = Number.NaN;
+    else out[at] = s.categories.length + (s.fill === MISSING ? 1 : 0);
+    return;
+  }
+  const width = s.categories.length + (s.fill === MISSING ? 1 : 0) + (s.unseen === 'other' ? 1 : 0);
+  for (let j = 0; j < width; j++) out[at + j] = 0;
+  if (idx >= 0) out[at + idx] = 1;
+  else if (v === OTHER) out[at + width - 1] = 1;
+}
+
+function writeNumber(s: Exclude<FittedFeature, CategoryStep>, x: number | null, i: number, out: Float64Array, at: number): void {
   switch (s.kind) {
     case 'numeric': {
-      let x = numberAt(c, i);
       if (x === null || Number.isNaN(x)) x = s.fill ?? Number.NaN;
       if (!Number.isFinite(x) && !(s.fill === null && Number.isNaN(x))) throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' is ${x} in row ${i}; only finite numbers are accepted` });
       out[at] = (x - s.center) / s.scale;
       return;
     }
-    case 'onehot':
-    case 'ordinal': {
-      const raw = valueAt(c, i);
-      let v = raw === null ? s.fill : String(raw);
-      let idx = v === null ? -1 : s.categories.indexOf(v);
-      if (v === MISSING) idx = s.categories.length;
-      if (idx < 0 && v !== null) {
-        if (s.unseen === 'error') throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' has the category '${v}' in row ${i}, unseen in training (policy: error)` });
-        if (s.unseen === 'other') v = OTHER;
-      }
-      if (s.kind === 'ordinal') {
-        // Codes: the categories, then MISSING (when imputed so), then OTHER; NaN when kept missing.
-        if (idx >= 0) out[at] = idx;
-        else if (v === null || s.unseen === 'missing') out[at] = Number.NaN;
-        else out[at] = s.categories.length + (s.fill === MISSING ? 1 : 0);
-        return;
-      }
-      const width = s.categories.length + (s.fill === MISSING ? 1 : 0) + (s.unseen === 'other' ? 1 : 0);
-      for (let j = 0; j < width; j++) out[at + j] = 0;
-      if (idx >= 0) out[at + idx] = 1;
-      else if (v === OTHER) out[at + width - 1] = 1;
-      return;
-    }
     case 'datetime': {
-      const x = numberAt(c, i);
       const d = x === null ? null : new Date(x);
       s.parts.forEach((p, j) => {
         out[at + j] = d === null ? Number.NaN : p === 'year' ? d.getUTCFullYear() : p === 'month' ? d.getUTCMonth() + 1 : p === 'day' ? d.getUTCDate()
@@ -248,8 +313,7 @@ function writeRow(s: FittedFeature, c: Column, i: number, out: Float64Array, at:
       return;
     }
     case 'bucketize': {
-      const x = numberAt(c, i);
-      if (x === null) { out[at] = Number.NaN; return; }
+      if (x === null || Number.isNaN(x)) { out[at] = Number.NaN; return; }
       let b = 0;
       while (b < s.boundaries.length && x >= s.boundaries[b]!) b++;
       out[at] = b;

@@ -21,6 +21,8 @@ export interface Prepared {
   /** Regression: the values; classifiers: the class index. */
   yTrain: Float64Array;
   yTest: Float64Array;
+  /** The held-out rows with every column, the target included (for evaluation reports). */
+  holdout: Table;
 }
 
 export interface TrainResult {
@@ -28,6 +30,8 @@ export interface TrainResult {
   metrics: Record<string, number>;
   trainRows: number;
   testRows: number;
+  /** The held-out rows with the target, when there are any. */
+  holdout?: Table;
 }
 
 export type Progress = (message: string) => void;
@@ -86,6 +90,7 @@ export function prepare(table: Table, target: string, o: { testSize: number; see
     task, target, classes, featureNames,
     train: takeRows(data, train), test: takeRows(data, test),
     yTrain: Float64Array.from(train, (i) => y[i]!), yTest: Float64Array.from(test, (i) => y[i]!),
+    holdout: takeRows(table, test.map((i) => rows[i]!)),
   };
 }
 

@@ -42,5 +42,5 @@ export function trainLinear(table: Table, target: string, params: Partial<Linear
   }
   model.metadata = { trainer: 'linear', params: p, trainRows: d.train.rowCount, testRows: d.test.rowCount };
   onProgress?.(`evaluating on ${d.test.rowCount} held-out rows`);
-  return { model, metrics: holdoutMetrics(model, d.test, d.yTest), trainRows: d.train.rowCount, testRows: d.test.rowCount };
+  return { model, metrics: holdoutMetrics(model, d.test, d.yTest), trainRows: d.train.rowCount, testRows: d.test.rowCount, holdout: d.holdout };
 }

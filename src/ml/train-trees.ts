@@ -138,7 +138,7 @@ export async function trainGbdt(table: Table, target: string, params: Partial<Gb
   };
   onProgress?.(`evaluating on ${d.test.rowCount} held-out rows`);
   const metrics = holdoutMetrics(model, d.test, d.yTest);
-  return { model, metrics, trainRows: fit.rowCount, testRows: d.test.rowCount };
+  return { model, metrics, trainRows: fit.rowCount, testRows: d.test.rowCount, holdout: d.holdout };
 }
 
 export async function trainForest(table: Table, target: string, params: Partial<ForestParams> = {}, onProgress?: Progress): Promise<TrainResult> {
@@ -173,5 +173,5 @@ export async function trainForest(table: Table, target: string, params: Partial<
     metadata: { trainer: 'forest', params: p, threads: result.threads, trainRows: d.train.rowCount, testRows: d.test.rowCount },
   };
   onProgress?.(`evaluating on ${d.test.rowCount} held-out rows`);
-  return { model, metrics: holdoutMetrics(model, d.test, d.yTest), trainRows: d.train.rowCount, testRows: d.test.rowCount };
+  return { model, metrics: holdoutMetrics(model, d.test, d.yTest), trainRows: d.train.rowCount, testRows: d.test.rowCount, holdout: d.holdout };
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../test-helpers/run-cli.js';
+import { Workspace } from '../../workspace/workspace.js';
 
 const ADULT_HEAD = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
 
@@ -42,6 +43,38 @@ describe('trellis train and predict', () => {
     const cells = lines[1]!.split(',');
     assert.ok(Math.abs(Number(cells.at(-1)) + Number(cells.at(-2)) - 1) < 1e-12);
     assert.ok(['<=50K', '>50K'].includes(cells.at(-3)!));
+  });
+
+  it('trains gradient-boosted trees with progress, logs the evaluation report, and scores with proba columns', async () => {
+    assert.equal(runCli([...g, 'data', 'add', 'adult-gb', ADULT_HEAD]).code, 0);
+    const r = runCli([...g, '--json', 'train', '--data', 'adult-gb@1', '--target', 'income', '--algo', 'gbdt', '--param', 'trees=30', 'min_samples_leaf=5', '--register', 'income-gb']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.version, '1');
+    assert.ok(out.metrics.roc_auc > 0.5);
+    assert.match(r.stderr, /boosting 30 trees \(binary, 14 features, 8 categorical/);
+    assert.match(r.stderr, /tree 30\/30 · train loss/);
+    const run = JSON.parse(runCli([...g, '--json', 'runs', 'show', out.run_id]).stdout);
+    assert.equal(run.data.params.trees, '30');
+    assert.equal(run.data.params.maxLeaves, '31');
+    assert.ok(run.artifacts.some((f: { path: string }) => f.path === 'evaluation'));
+    const ws = await Workspace.open({ store: `sqlite:${join(dir, 't.db')}`, artifacts: `file:${join(dir, 'a')}` });
+    try {
+      const e = JSON.parse((await ws.tracking.readArtifact(out.run_id, 'evaluation/evaluation.json')).toString('utf8'));
+      assert.equal(e.task, 'binary');
+      const auc = e.metrics.roc_auc;
+      assert.ok(Math.abs(auc.value - out.metrics.roc_auc) < 1e-12, 'the report scores the same hold-out');
+      assert.ok(auc.lower <= auc.value && auc.value <= auc.upper, JSON.stringify(auc));
+      assert.match((await ws.tracking.readArtifact(out.run_id, 'evaluation/evaluation.html')).toString('utf8'), /<svg/);
+    } finally {
+      await ws.close();
+    }
+    const scored = join(dir, 'scored-gb.csv');
+    const p = runCli([...g, 'predict', '--model', 'income-gb/1', '--input', ADULT_HEAD, '--output', scored]);
+    assert.equal(p.code, 0, p.stderr);
+    const lines = readFileSync(scored, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 201);
+    assert.match(lines[0]!, /,prediction,proba_<=50K,proba_>50K$/);
   });
 
   it('refuses bad input with clear errors', () => {

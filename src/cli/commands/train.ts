@@ -5,6 +5,8 @@ import { invalid } from '../../core/errors.js';
 import { readTable } from '../../data/readers/index.js';
 import { rowAt, type Table } from '../../data/table.js';
 import { crossValidate, type CvResult, type CvScheme } from '../../ml/cv.js';
+import { evaluate } from '../../ml/evaluate.js';
+import { evaluationHtml } from '../../ml/report/evaluation-html.js';
 import { loadModel, predict, type Task } from '../../ml/model.js';
 import { readTarget } from '../../ml/prepare.js';
 import { parseSpace, search, type SearchResult, type Trial } from '../../ml/search.js';
@@ -95,7 +97,7 @@ type Dataset = { name: string; version: number; sha256: string };
  * the dataset input, the model artifact; then the run is finished and, on request, registered.
  */
 async function logModelRun(ws: Workspace, who: Who, runId: string, o: {
-  algo: string; target: string; data: string; dataset?: Dataset; result: Trained; extraMetrics?: Metric[]; register?: string;
+  algo: string; target: string; data: string; dataset?: Dataset; result: Trained; extraMetrics?: Metric[]; register?: string; onProgress?: (s: string) => void;
 }): Promise<string | undefined> {
   await ws.meta.logBatch(runId, { params: runParams(o, o.result.model.task, o.result.params) }, who);
   await logMetrics(ws, runId, [...metricList(o.result.metrics), ...(o.extraMetrics ?? [])], who);
@@ -104,6 +106,14 @@ async function logModelRun(ws: Workspace, who: Who, runId: string, o: {
     await ws.meta.logInputs(runId, [{ dataset: { name: d.name, digest: d.sha256.slice(0, 16), sourceType: 'trellis', source: JSON.stringify({ dataset: `${d.name}@${d.version}` }) }, tags: { 'mlflow.data.context': 'training' } }], who);
   }
   await ws.tracking.logArtifact(runId, 'model/model.json', JSON.stringify(o.result.model));
+  const holdout = o.result.holdout;
+  if (holdout && holdout.rowCount >= 10) {
+    // The evaluation report on the held-out rows, with bootstrap intervals on every metric.
+    o.onProgress?.(`writing the evaluation report (${holdout.rowCount} held-out rows)`);
+    const report = evaluate(o.result.model, holdout, { bootstrap: { samples: 200, seed: 42, level: 0.95 } });
+    await ws.tracking.logArtifact(runId, 'evaluation/evaluation.json', JSON.stringify(report, null, 2));
+    await ws.tracking.logArtifact(runId, 'evaluation/evaluation.html', evaluationHtml(report));
+  }
   await ws.meta.updateRun(runId, { status: 'FINISHED', endTime: Date.now() }, who);
   if (!o.register) return undefined;
   await ws.meta.getRegisteredModel(o.register).catch((e: unknown) => {
@@ -192,7 +202,7 @@ export function trainCommand(): Command {
           if (found) {
             await ws.meta.logBatch(runId, { tags: [{ key: 'trellis.search.objective', value: found.objective.metric }, { key: 'trellis.search.trials', value: String(found.trials.length) }, { key: 'trellis.search.best_trial', value: String(found.best.index) }] }, who);
           }
-          const version = await logModelRun(ws, who, runId, { ...o, dataset, result, extraMetrics: extra });
+          const version = await logModelRun(ws, who, runId, { ...o, dataset, result, extraMetrics: extra, onProgress: progress });
           report(json, o, runId, version, result, cv, found);
         } catch (e) {
           if (runId) await ws.meta.updateRun(runId, { status: 'FAILED', endTime: Date.now() }, who).catch(() => undefined);

@@ -101,18 +101,113 @@ export interface Ensemble {
   trees: Tree[];
 }
 
+/**
+ * An ensemble flattened for prediction: every tree's nodes in one set of arrays with absolute
+ * child indices, and categorical splits as bitsets, so the inner loop touches only typed arrays.
+ */
+export interface Compiled {
+  roots: Int32Array;
+  treeOutput: Int32Array;
+  feature: Int32Array;
+  threshold: Float64Array;
+  left: Int32Array;
+  right: Int32Array;
+  missingLeft: Uint8Array;
+  /** Per node: offset of its category bitset in `bits`, or -1 for a numeric split. */
+  catAt: Int32Array;
+  catWords: Int32Array;
+  bits: Uint32Array;
+  /** Per node: offset of its values in `value`. */
+  valueAt: Int32Array;
+  value: Float64Array;
+  /** Every right child directly follows its left sibling. */
+  siblings: boolean;
+}
+
+const compiledCache = new WeakMap<Ensemble, Compiled>();
+
+export function compile(e: Ensemble): Compiled {
+  const total = e.trees.reduce((s, t) => s + t.feature.length, 0);
+  const roots = new Int32Array(e.trees.length);
+  const treeOutput = new Int32Array(e.trees.length);
+  const feature = new Int32Array(total);
+  const threshold = new Float64Array(total);
+  const left = new Int32Array(total);
+  const right = new Int32Array(total);
+  const missingLeft = new Uint8Array(total);
+  const catAt = new Int32Array(total).fill(-1);
+  const catWords = new Int32Array(total);
+  const valueAt = new Int32Array(total);
+  const bits: number[] = [];
+  const values: number[] = [];
+  let base = 0;
+  e.trees.forEach((t, k) => {
+    roots[k] = base;
+    treeOutput[k] = t.output;
+    for (let i = 0; i < t.feature.length; i++) {
+      const at = base + i;
+      feature[at] = t.feature[i]!;
+      threshold[at] = t.threshold[i]!;
+      left[at] = base + t.left[i]!;
+      right[at] = base + t.right[i]!;
+      missingLeft[at] = t.missingLeft[i]!;
+      valueAt[at] = values.length;
+      for (let c = 0; c < t.width; c++) values.push(t.value[i * t.width + c]!);
+      const set = t.categories?.[i];
+      if (set && t.feature[i]! >= 0) {
+        const words = set.length ? (Math.max(...set) >> 5) + 1 : 1;
+        catAt[at] = bits.length;
+        catWords[at] = words;
+        const w = new Array<number>(words).fill(0);
+        for (const v of set) w[v >> 5] = (w[v >> 5]! | (1 << (v & 31))) >>> 0;
+        bits.push(...w);
+      }
+    }
+    base += t.feature.length;
+  });
+  let siblings = true;
+  for (let i = 0; i < total; i++) if (feature[i]! >= 0 && right[i] !== left[i]! + 1) siblings = false;
+  return { roots, treeOutput, feature, threshold, left, right, missingLeft, catAt, catWords, bits: Uint32Array.from(bits), valueAt, value: Float64Array.from(values), siblings };
+}
+
 /** Raw outputs (n × outputs, row-major) for a row-major matrix with `p` columns. */
-export function ensembleRaw(e: Ensemble, x: ArrayLike<number>, n: number, p: number): Float64Array {
+export function ensembleRaw(e: Ensemble, x: Float64Array, n: number, p: number): Float64Array {
+  let c = compiledCache.get(e);
+  if (!c) {
+    c = compile(e);
+    compiledCache.set(e, c);
+  }
   const k = e.outputs;
   const out = new Float64Array(n * k);
   const scale = e.aggregation === 'mean' ? 1 / e.trees.length : 1;
+  const { roots, treeOutput, feature, threshold, left, right, missingLeft, catAt, catWords, bits, valueAt, value } = c;
+  const trees = roots.length;
+  void c.siblings;
   for (let i = 0; i < n; i++) {
     const off = i * p;
     const o = i * k;
-    for (const t of e.trees) {
-      const leaf = leafIndex(t, x, off);
-      if (t.output >= 0) out[o + t.output]! += t.value[leaf]!;
-      else for (let j = 0; j < k; j++) out[o + j]! += t.value[leaf * k + j]!;
+    for (let t = 0; t < trees; t++) {
+      let node = roots[t]!;
+      let f = feature[node]!;
+      {
+        for (; f >= 0;) {
+          const v = x[off + f]!;
+          if (v !== v) node = missingLeft[node] ? left[node]! : right[node]!;
+          else {
+            const at = catAt[node]!;
+            if (at < 0) node = v <= threshold[node]! ? left[node]! : right[node]!;
+            else {
+              const word = v >> 5;
+              node = v >= 0 && word < catWords[node]! && (bits[at + word]! >>> (v & 31)) & 1 ? left[node]! : right[node]!;
+            }
+          }
+          f = feature[node]!;
+        }
+      }
+      const out1 = treeOutput[t]!;
+      const va = valueAt[node]!;
+      if (out1 >= 0) out[o + out1]! += value[va]!;
+      else for (let j = 0; j < k; j++) out[o + j]! += value[va + j]!;
     }
     for (let j = 0; j < k; j++) out[o + j] = out[o + j]! * scale + e.baseScore[j]!;
   }
