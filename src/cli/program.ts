@@ -10,6 +10,7 @@ import { dataCommand } from './commands/data.js';
 import { predictCommand, trainCommand } from './commands/train.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { fairnessCommand } from './commands/fairness.js';
+import { explainCommand } from './commands/explain.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -23,7 +24,7 @@ export function buildProgram(): Command {
     .option('--user <name>', 'who is acting, for the audit trail (default $TRELLIS_USER or $USER)')
     .showHelpAfterError()
     .exitOverride();
-  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), evaluateCommand(), fairnessCommand(), auditCommand(), quickstartCommand()]) {
+  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), evaluateCommand(), fairnessCommand(), explainCommand(), auditCommand(), quickstartCommand()]) {
     program.addCommand(sub);
   }
   for (const c of program.commands) {
