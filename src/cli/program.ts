@@ -8,6 +8,7 @@ import { serverCommand } from './commands/server.js';
 import { quickstartCommand } from './commands/quickstart.js';
 import { dataCommand } from './commands/data.js';
 import { predictCommand, trainCommand } from './commands/train.js';
+import { exportCommand, importCommand } from './commands/export.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { fairnessCommand } from './commands/fairness.js';
 import { explainCommand } from './commands/explain.js';
@@ -24,7 +25,7 @@ export function buildProgram(): Command {
     .option('--user <name>', 'who is acting, for the audit trail (default $TRELLIS_USER or $USER)')
     .showHelpAfterError()
     .exitOverride();
-  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), evaluateCommand(), fairnessCommand(), explainCommand(), auditCommand(), quickstartCommand()]) {
+  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), evaluateCommand(), fairnessCommand(), explainCommand(), exportCommand(), importCommand(), auditCommand(), quickstartCommand()]) {
     program.addCommand(sub);
   }
   for (const c of program.commands) {

@@ -62,4 +62,10 @@ describe('feature transforms', () => {
     assert.throws(() => fitFeatures(tableFromRows([{ x: null }, { x: null }]), [{ column: 'x', kind: 'numeric' }]), /no values to fit on/);
     assert.throws(() => fitFeatures(tableFromRows([]), []), /empty table/);
   });
+  it('treats a literal missing marker as an ordinary unseen category when missing values are imputed otherwise', () => {
+    const t = tableFromRows([{ c: 'a', x: 1 }, { c: 'b', x: 2 }]);
+    const p = fitFeatures(t, [{ column: 'c', kind: 'onehot', unseen: 'ignore', impute: 'most_frequent' }, { column: 'x', kind: 'numeric', scale: 'none' }]);
+    const m = applyFeatures(p, tableFromRows([{ c: '__missing__', x: 7 }, { c: 'a', x: 8 }]));
+    assert.deepEqual(Array.from(m), [0, 0, 7, 1, 0, 8]);
+  });
 });

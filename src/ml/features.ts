@@ -277,7 +277,7 @@ type CategoryStep = Extract<FittedFeature, { kind: 'onehot' | 'ordinal' }>;
 function writeCategory(s: CategoryStep, raw: string | null, idx: number, i: number, out: Float64Array, at: number): void {
   let v = raw === null ? s.fill : raw;
   if (raw === null) idx = v === null ? -1 : s.categories.indexOf(v);
-  if (v === MISSING) idx = s.categories.length;
+  if (v === MISSING && s.fill === MISSING) idx = s.categories.length;
   if (idx < 0 && v !== null) {
     if (s.unseen === 'error') throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' has the category '${v}' in row ${i}, unseen in training (policy: error)` });
     if (s.unseen === 'other') v = OTHER;

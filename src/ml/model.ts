@@ -8,6 +8,8 @@ import { TrellisError } from '../core/errors.js';
 import { encodeFloat64Base64, decodeFloat64Base64 } from '../numeric/sketches/base64.js';
 import { tableFromRows, type Table } from '../data/table.js';
 import { checkTree, ensembleRaw, type Ensemble, type Tree } from '../numeric/trees/tree.js';
+import { decodeBase64 } from '../numeric/sketches/base64.js';
+import { sha256Hex } from '../core/hash.js';
 import { applyFeatures, type FeaturePipeline } from './features.js';
 
 export const MODEL_FORMAT = 'trellis.model/v1';
@@ -57,7 +59,7 @@ export interface TreeEstimator {
   trees: EncodedTree[];
 }
 
-export type Estimator = LinearEstimator | TreeEstimator;
+export type Estimator = LinearEstimator | TreeEstimator | OnnxEstimator;
 
 export interface TrellisModel {
   format: typeof MODEL_FORMAT;
@@ -100,6 +102,8 @@ export function loadModel(json: string | Buffer): TrellisModel {
   if (typeof m.target !== 'string') throw corrupt("'target' must be a string");
   const f = m.features;
   if (!f || f.format !== 'trellis.features/v1' || !Array.isArray(f.inputs) || !Array.isArray(f.steps) || !Array.isArray(f.outputs)) throw corrupt("'features' is not a trellis.features/v1 pipeline");
+  // An ONNX model keeps its transforms inside its graph (see the ONNX block at the end of this file).
+  if ((m.estimator as { kind?: unknown } | undefined)?.kind === 'onnx') return checkOnnxModel(m);
   if (f.steps.length !== f.inputs.length) throw corrupt("'features' has a different number of steps and inputs");
   if (m.task !== 'regression' && (!Array.isArray(m.classes) || m.classes.length < 2)) throw corrupt("a classifier needs at least two 'classes'");
   const e = m.estimator;
@@ -125,10 +129,10 @@ export function loadModel(json: string | Buffer): TrellisModel {
 
 /** Predictions for a table, or for records (one object per row). */
 export function predict(model: TrellisModel, input: Table | Record<string, unknown>[]): Predictions {
-  const table = Array.isArray(input) ? tableFromRows(input) : input;
-  const x = applyFeatures(model.features, table);
+  if (model.estimator.kind === 'onnx') throw onnxIsAsync();
+  const x = applyFeatures(model.features, input);
   const p = model.features.outputs.length;
-  const n = table.rowCount;
+  const n = Array.isArray(input) ? input.length : (input as Table).rowCount;
   const z = rawScores(model, x, n, p);
   if (model.task === 'regression') return { prediction: z };
   const classes = model.classes!;
@@ -230,6 +234,7 @@ const linearCache = new WeakMap<LinearEstimator, { w: Float64Array; b: Float64Ar
 /** The estimator's raw outputs (n × outputs) for a feature matrix: before the link function. */
 export function rawScores(model: TrellisModel, x: Float64Array, n: number, p: number): Float64Array {
   const e = model.estimator;
+  if (e.kind === 'onnx') throw onnxIsAsync();
   if (e.kind === 'trees') return ensembleRaw(ensembleOf(e), x, n, p);
   let lw = linearCache.get(e);
   if (!lw) {
@@ -247,4 +252,70 @@ export function rawScores(model: TrellisModel, x: Float64Array, n: number, p: nu
     }
   }
   return z;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ONNX estimator: a model imported from an ONNX file (src/ml/onnx/import.ts), run by onnxruntime,
+// whose `run` is asynchronous, so it predicts through predictAsync() in src/ml/onnx/predict-async.ts.
+// Its `features` list the input columns (the signature) with no steps: the transforms are in the graph.
+
+/** Element types an ONNX model input may have. */
+export const ONNX_INPUT_TYPES = ['float', 'double', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'bool', 'string'] as const;
+export type OnnxInputType = (typeof ONNX_INPUT_TYPES)[number];
+
+export interface OnnxInput {
+  name: string;
+  type: OnnxInputType;
+  /** Dimensions: a number when fixed, a name when free (the batch). */
+  shape: (number | string)[];
+  /** The table columns that fill it, one per element of its last dimension. */
+  columns: string[];
+}
+
+export interface OnnxEstimator {
+  kind: 'onnx';
+  /** The ONNX model file, base64. */
+  onnx: string;
+  /** sha256 of those bytes, hex: checked on load. */
+  sha256: string;
+  inputs: OnnxInput[];
+  /** Graph outputs holding the prediction (a value or a class label) and the class probabilities. */
+  outputs: { prediction?: string; probabilities?: string };
+}
+
+const onnxIsAsync = () => new TrellisError('TRELLIS_INVALID_PARAMETER', {
+  detail: 'This model is an ONNX graph run by onnxruntime, which is asynchronous: predict with predictAsync() (src/ml/onnx/predict-async.ts)',
+});
+
+const COLUMN_TYPES: readonly string[] = ['integer', 'float', 'boolean', 'string', 'datetime'];
+
+function checkOnnxModel(m: TrellisModel): TrellisModel {
+  const e = m.estimator as OnnxEstimator;
+  if (m.task !== 'regression' && (!Array.isArray(m.classes) || m.classes.length < 2)) throw corrupt("a classifier needs at least two 'classes'");
+  if (typeof e.onnx !== 'string' || typeof e.sha256 !== 'string') throw corrupt("the ONNX estimator needs 'onnx' (base64) and 'sha256'");
+  let bytes: Uint8Array;
+  try {
+    bytes = decodeBase64(e.onnx);
+  } catch {
+    throw corrupt("the ONNX estimator's 'onnx' is not valid base64");
+  }
+  if (bytes.length === 0 || sha256Hex(bytes) !== e.sha256) throw corrupt("the ONNX bytes do not match their 'sha256'");
+  if (!Array.isArray(e.inputs) || e.inputs.length === 0) throw corrupt("the ONNX estimator has no 'inputs'");
+  const columns: string[] = [];
+  for (const i of e.inputs) {
+    const ok = i && typeof i.name === 'string' && (ONNX_INPUT_TYPES as readonly string[]).includes(i.type)
+      && Array.isArray(i.shape) && i.shape.every((d) => typeof d === 'string' || Number.isInteger(d))
+      && Array.isArray(i.columns) && i.columns.length > 0 && i.columns.every((c) => typeof c === 'string');
+    if (!ok) throw corrupt(`ONNX input ${JSON.stringify(i?.name)} is malformed`);
+    columns.push(...i.columns);
+  }
+  if (new Set(columns).size !== columns.length) throw corrupt('two ONNX inputs read the same column');
+  const f = m.features;
+  if (f.steps.length !== 0 || f.outputs.length !== 0) throw corrupt("an ONNX model keeps its transforms in the graph: its 'features' have no steps");
+  if (f.inputs.length !== columns.length || f.inputs.some((x, k) => x?.name !== columns[k] || !COLUMN_TYPES.includes(x.type))) throw corrupt("'features.inputs' do not match the columns of the ONNX inputs");
+  const o = e.outputs;
+  const named = (v: unknown) => v === undefined || (typeof v === 'string' && v.length > 0);
+  if (!o || typeof o !== 'object' || !named(o.prediction) || !named(o.probabilities)) throw corrupt("the ONNX estimator's 'outputs' are malformed");
+  if (m.task === 'regression' ? !o.prediction : !o.probabilities && !o.prediction) throw corrupt(`the ONNX estimator names no output for a ${m.task} model`);
+  return m;
 }

@@ -1,0 +1,85 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readTable } from '../../data/readers/index.js';
+import { predict } from '../../ml/model.js';
+import { decodeModel } from '../../ml/onnx/proto.js';
+import { predictAsync } from '../../ml/onnx/predict-async.js';
+import { maxAbsDiff, runOnnx } from '../../ml/onnx/test-helpers/run-onnx.js';
+import { Workspace } from '../../workspace/workspace.js';
+import { runCli } from '../test-helpers/run-cli.js';
+import { loadModelRef } from './evaluate.js';
+
+const ADULT_HEAD = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
+
+describe('trellis export onnx and import onnx', () => {
+  let dir: string;
+  let g: string[];
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'trellis-onnx-cli-'));
+    g = ['--store', `sqlite:${join(dir, 't.db')}`, '--artifacts', `file:${join(dir, 'a')}`];
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const open = () => Workspace.open({ store: `sqlite:${join(dir, 't.db')}`, artifacts: `file:${join(dir, 'a')}` });
+
+  it('exports a registered model to a file that scores like it, and imports it back as a registered version', async () => {
+    const trained = runCli([...g, '--json', 'train', '--data', ADULT_HEAD, '--target', 'income', '--register', 'income']);
+    assert.equal(trained.code, 0, trained.stderr);
+    const file = join(dir, 'income.onnx');
+    const ex = runCli([...g, '--json', 'export', 'onnx', 'income/1', file]);
+    assert.equal(ex.code, 0, ex.stderr);
+    const bytes = new Uint8Array(readFileSync(file));
+    assert.equal(JSON.parse(ex.stdout).bytes, bytes.length);
+    assert.deepEqual(decodeModel(bytes).graph!.output!.map((o) => o.name), ['prediction', 'probabilities']);
+
+    const table = await readTable(ADULT_HEAD);
+    const ws = await open();
+    try {
+      const { model } = await loadModelRef(ws, 'income/1');
+      const want = predict(model, table);
+      const got = await runOnnx(bytes, model, table);
+      assert.ok(maxAbsDiff(got.probabilities!, want.proba!) <= 1e-9);
+    } finally {
+      await ws.close();
+    }
+
+    const im = runCli([...g, '--json', 'import', 'onnx', file, '--register', 'income-onnx', '--experiment', 'imports']);
+    assert.equal(im.code, 0, im.stderr);
+    const out = JSON.parse(im.stdout);
+    assert.equal(out.model, 'income-onnx');
+    assert.equal(out.version, '1');
+    assert.equal(out.task, 'binary');
+    assert.deepEqual(out.classes, ['<=50K', '>50K']);
+    const run = JSON.parse(runCli([...g, '--json', 'runs', 'show', out.run_id]).stdout);
+    assert.equal(run.data.params.source, 'onnx');
+    assert.ok(run.artifacts.some((f: { path: string }) => f.path === 'model'));
+
+    const ws2 = await open();
+    try {
+      const original = (await loadModelRef(ws2, 'income/1')).model;
+      const imported = (await loadModelRef(ws2, 'income-onnx/1')).model;
+      assert.equal(imported.estimator.kind, 'onnx');
+      const got = await predictAsync(imported, table);
+      assert.ok(maxAbsDiff(got.proba!, predict(original, table).proba!) <= 1e-9);
+    } finally {
+      await ws2.close();
+    }
+  });
+
+  it('refuses a missing model, a file that is not ONNX, and a bad --task, with the reason', () => {
+    const missing = runCli([...g, 'export', 'onnx', 'nope/1', join(dir, 'x.onnx')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /TRELLIS_MODEL_NOT_FOUND|TRELLIS_MODEL_VERSION_NOT_FOUND/);
+    const junk = join(dir, 'junk.onnx');
+    writeFileSync(junk, 'this is not a protobuf message at all');
+    const bad = runCli([...g, 'import', 'onnx', junk, '--register', 'junk']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /The model file is refused: it is not an ONNX model .*\[TRELLIS_MODEL_INVALID\]/);
+    const task = runCli([...g, 'import', 'onnx', junk, '--task', 'ranking']);
+    assert.equal(task.code, 1);
+    assert.match(task.stderr, /--task must be regression, binary or multiclass, got 'ranking'/);
+  });
+});

@@ -1,0 +1,130 @@
+/**
+ * `predictAsync`: predictions for every kind of model. Trellis's own estimators answer through the
+ * synchronous `predict`; an ONNX estimator runs in onnxruntime, whose `run` is asynchronous. Inputs
+ * are checked against the model's signature first, with errors that name the field.
+ */
+import type { Tensor } from 'onnxruntime-node';
+import { TrellisError } from '../../core/errors.js';
+import { column, tableFromRows, valueAt, type Column, type ColumnType, type Table } from '../../data/table.js';
+import { predict, type OnnxEstimator, type OnnxInput, type Predictions, type TrellisModel } from '../model.js';
+import { onnxRuntime, sessionFor } from './runtime.js';
+
+export async function predictAsync(model: TrellisModel, input: Table | Record<string, unknown>[]): Promise<Predictions> {
+  if (model.estimator.kind !== 'onnx') return predict(model, input);
+  const table = Array.isArray(input) ? tableFromRows(input) : input;
+  const e = model.estimator;
+  const types = new Map(model.features.inputs.map((i) => [i.name, i.type]));
+  const ort = await onnxRuntime();
+  const feeds: Record<string, Tensor> = {};
+  for (const i of e.inputs) feeds[i.name] = inputTensor(ort, i, types, table);
+  const session = await sessionFor(e);
+  const fetches = [e.outputs.prediction, e.outputs.probabilities].filter((x): x is string => !!x);
+  const out = await session.run(feeds, fetches);
+  return predictions(model, e, out, table.rowCount);
+}
+
+const bad = (detail: string) => new TrellisError('TRELLIS_INVALID_PARAMETER', { detail });
+
+/** Which data column types may fill a column declared with a type (as in features.ts, plus integer ↔ float). */
+const ACCEPTS: Record<ColumnType, ColumnType[]> = {
+  integer: ['integer', 'float'], float: ['float', 'integer'], boolean: ['boolean'], datetime: ['datetime'],
+  string: ['string', 'integer', 'float', 'boolean', 'datetime'],
+};
+
+const TENSOR_TYPE = {
+  float: 'float32', double: 'float64', int8: 'int8', int16: 'int16', int32: 'int32', int64: 'int64',
+  uint8: 'uint8', uint16: 'uint16', uint32: 'uint32', uint64: 'uint64', bool: 'bool', string: 'string',
+} as const;
+
+function inputTensor(ort: typeof import('onnxruntime-node'), i: OnnxInput, types: Map<string, ColumnType>, table: Table): Tensor {
+  const n = table.rowCount;
+  const batch = i.shape[0];
+  if (typeof batch === 'number' && batch !== n) throw bad(`ONNX input '${i.name}' takes exactly ${batch} rows, got ${n}`);
+  const width = i.columns.length;
+  const cols = i.columns.map((name): Column => {
+    const declared = types.get(name) ?? 'float';
+    let c: Column;
+    try {
+      c = column(table, name);
+    } catch {
+      throw bad(`Input is missing the feature '${name}' (${declared})`);
+    }
+    const allNull = c.type === 'string' ? c.codes.every((v) => v < 0) : c.valid.every((v) => v === 0);
+    if (!ACCEPTS[declared].includes(c.type) && !allNull) throw bad(`Feature '${name}' must be ${declared}, got ${c.type} values (e.g. ${JSON.stringify(valueAt(c, 0))})`);
+    return c;
+  });
+  const dims = i.shape.length === 1 ? [n] : [n, width];
+  const kind = TENSOR_TYPE[i.type];
+  if (kind === 'string') {
+    const data = new Array<string>(n * width);
+    cols.forEach((c, j) => {
+      for (let r = 0; r < n; r++) {
+        const v = valueAt(c, r);
+        data[r * width + j] = v === null ? '' : String(v);
+      }
+    });
+    return new ort.Tensor('string', data, dims);
+  }
+  const numbers = new Float64Array(n * width);
+  cols.forEach((c, j) => {
+    for (let r = 0; r < n; r++) {
+      const v = c.type === 'string' || !c.valid[r] ? Number.NaN : c.values[r]!;
+      if (kind !== 'float32' && kind !== 'float64') {
+        if (Number.isNaN(v)) throw bad(`Feature '${c.name}' is null in row ${r}; the ONNX input '${i.name}' is ${i.type} and has no missing value`);
+        if (!Number.isInteger(v)) throw bad(`Feature '${c.name}' is ${v} in row ${r}; the ONNX input '${i.name}' takes whole numbers (${i.type})`);
+      }
+      numbers[r * width + j] = v;
+    }
+  });
+  switch (kind) {
+    case 'float32': return new ort.Tensor(kind, Float32Array.from(numbers), dims);
+    case 'float64': return new ort.Tensor(kind, numbers, dims);
+    case 'int64': return new ort.Tensor(kind, BigInt64Array.from(numbers, (v) => BigInt(v)), dims);
+    case 'uint64': return new ort.Tensor(kind, BigUint64Array.from(numbers, (v) => BigInt(v)), dims);
+    case 'int32': return new ort.Tensor(kind, Int32Array.from(numbers), dims);
+    case 'int16': return new ort.Tensor(kind, Int16Array.from(numbers), dims);
+    case 'int8': return new ort.Tensor(kind, Int8Array.from(numbers), dims);
+    case 'uint32': return new ort.Tensor(kind, Uint32Array.from(numbers), dims);
+    case 'uint16': return new ort.Tensor(kind, Uint16Array.from(numbers), dims);
+    case 'uint8':
+    case 'bool': return new ort.Tensor(kind, Uint8Array.from(numbers), dims);
+  }
+}
+
+function numbersOf(t: Tensor): Float64Array {
+  return Float64Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v));
+}
+
+function predictions(model: TrellisModel, e: OnnxEstimator, out: Record<string, Tensor>, n: number): Predictions {
+  const sized = (name: string, per: number) => {
+    const t = out[name]!;
+    if (t.size !== n * per) throw new TrellisError('TRELLIS_MODEL_INVALID', { detail: `ONNX output '${name}' has ${t.size} values for ${n} rows, expected ${n * per}` });
+    return t;
+  };
+  if (model.task === 'regression') return { prediction: numbersOf(sized(e.outputs.prediction!, 1)) };
+  const classes = model.classes!;
+  const c = classes.length;
+  const prediction = new Float64Array(n);
+  if (e.outputs.probabilities) {
+    const t = out[e.outputs.probabilities]!;
+    let proba = numbersOf(t);
+    if (model.task === 'binary' && t.size === n) {
+      // One column: the probability of the second class.
+      proba = Float64Array.from({ length: 2 * n }, (_, k) => (k % 2 ? proba[(k - 1) / 2]! : 1 - proba[k / 2]!));
+    } else sized(e.outputs.probabilities, c);
+    for (let i = 0; i < n; i++) {
+      let best = 0;
+      for (let o = 1; o < c; o++) if (proba[i * c + o]! > proba[i * c + best]!) best = o;
+      prediction[i] = best;
+    }
+    return { prediction, proba, classes };
+  }
+  const labels = sized(e.outputs.prediction!, 1).data as ArrayLike<string | number | bigint>;
+  const index = new Map(classes.map((k, i) => [k, i]));
+  for (let i = 0; i < n; i++) {
+    const k = index.get(String(labels[i]));
+    if (k === undefined) throw new TrellisError('TRELLIS_MODEL_INVALID', { detail: `ONNX output '${e.outputs.prediction}' gave the label '${String(labels[i])}', which is not one of the classes ${classes.join(', ')}` });
+    prediction[i] = k;
+  }
+  return { prediction, classes };
+}
