@@ -100,10 +100,27 @@ function binOf(edges: Float64Array, v: number): number {
   return lo;
 }
 
+/** A branch-free binner for numeric features (the WebAssembly kernel), given scratch for one column. */
+export interface FastBinner {
+  /** Scratch for one feature's values and for 256 edges. */
+  values: Float64Array;
+  edges: Float64Array;
+  /** Bins `n` values from `values` into `out` (a byte offset understood by the binner). */
+  bin(n: number, outOffset: number, missing: number): void;
+}
+
 /** Bins a row-major n × p matrix into a column-major byte matrix (feature f at `out[f * n + i]`). */
-export function applyBinning(b: Binning, x: Float64Array, n: number, p: number, out: Uint8Array = new Uint8Array(n * p)): Uint8Array {
+export function applyBinning(b: Binning, x: Float64Array, n: number, p: number, out: Uint8Array = new Uint8Array(n * p), fast?: FastBinner & { outBase: number }): Uint8Array {
   for (let f = 0; f < p; f++) {
     const base = f * n;
+    if (fast && !b.categorical[f] && b.edges[f]!.length < 256) {
+      const vals = fast.values;
+      for (let i = 0; i < n; i++) vals[i] = x[i * p + f]!;
+      fast.edges.fill(Number.POSITIVE_INFINITY);
+      fast.edges.set(b.edges[f]!);
+      fast.bin(n, fast.outBase + base, b.missingBin);
+      continue;
+    }
     if (b.categorical[f]) {
       const k = b.bins[f]!;
       for (let i = 0; i < n; i++) {

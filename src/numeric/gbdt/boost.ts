@@ -8,7 +8,7 @@ import { SeededRandom } from '../sketches/seeded-random.js';
 import type { Ensemble, Tree } from '../trees/tree.js';
 import { applyBinning, fitBinning, type Binning } from './binning.js';
 import { binnedLeaf, growTree, type GrowContext, type GrownTree } from './grower.js';
-import { slotSize, type HistogramData } from './histogram.js';
+import { allocateHistogramData, kernelFor, type HistogramData } from './histogram.js';
 import { HistogramPool } from './pool.js';
 
 export type Objective = 'regression' | 'binary' | 'multiclass';
@@ -90,17 +90,15 @@ interface Prepared {
 
 async function prepareData(m: Matrix, maxBins: number, categorical: Map<number, number>, seed: number, threads: number, channels: number, slots: number, idxLength: number): Promise<Prepared> {
   const binning = fitBinning(m.x, m.n, m.p, maxBins, categorical, seed);
-  const bins = applyBinning(binning, m.x, m.n, m.p, new Uint8Array(new SharedArrayBuffer(m.n * m.p)));
-  const data: HistogramData = {
-    bins, rows: m.n,
-    idx: new Uint32Array(new SharedArrayBuffer(4 * idxLength)),
-    grad: new Float32Array(new SharedArrayBuffer(4 * idxLength * channels)),
-    hess: new Float32Array(new SharedArrayBuffer(4 * idxLength)),
-    hist: new Float64Array(new SharedArrayBuffer(8 * slots * slotSize(m.p, binning.codes, channels))),
-    features: new Int32Array(new SharedArrayBuffer(4 * m.p)),
-    codes: binning.codes, channels,
-  };
-  const pool = await HistogramPool.create(data, m.p, Math.max(1, Math.floor(threads)));
+  const t = Math.max(1, Math.floor(threads));
+  const data = allocateHistogramData(m.n, m.p, idxLength, channels, binning.codes, slots, t);
+  const w = data.wasm;
+  const fast = w ? {
+    values: new Float64Array(w.memory.buffer, w.values, m.n), edges: new Float64Array(w.memory.buffer, w.edges, 256), outBase: w.bins,
+    bin: (n: number, out: number, missing: number) => kernelFor(w.memory).bin(w.values, n, w.edges, out, missing),
+  } : undefined;
+  const bins = applyBinning(binning, m.x, m.n, m.p, data.bins, fast);
+  const pool = await HistogramPool.create(data, m.p, t);
   return { binning, bins, pool, data };
 }
 
@@ -151,10 +149,12 @@ export async function boost(train: Matrix, params: BoostParams, valid?: Matrix, 
       vraw = new Float64Array(valid.n * k);
       for (let i = 0; i < valid.n; i++) for (let c = 0; c < k; c++) vraw[i * k + c] = base[c]!;
     }
-    const g = new Float32Array(n * k);
-    const h = new Float32Array(n * k);
-    const gk = k === 1 ? g : new Float32Array(n);
-    const hk = k === 1 ? h : new Float32Array(n);
+    // One output's gradients live where the kernel can gather them (WebAssembly memory when used).
+    const w = data.wasm;
+    const gk = w ? new Float32Array(w.memory.buffer, w.rowGrad, n) : new Float32Array(n);
+    const hk = w ? new Float32Array(w.memory.buffer, w.rowHess, n) : new Float32Array(n);
+    const g = k === 1 ? gk : new Float32Array(n * k);
+    const h = k === 1 ? hk : new Float32Array(n * k);
     const ctx: GrowContext = { pool, binning, p, g: gk, h: hk, unitHessian: objective === 'regression', scratch: new Uint32Array(n), rng };
     const grow = { maxLeaves: params.maxLeaves, maxDepth: params.maxDepth, minSamplesLeaf: params.minSamplesLeaf, l2: params.l2, shrinkage: params.learningRate, minHessian: 1e-3 };
     const trees: Tree[] = [];

@@ -8,7 +8,7 @@
  */
 import type { Binning } from './binning.js';
 import type { HistogramPool } from './pool.js';
-import { slotSize } from './histogram.js';
+import { kernelFor, slotSize } from './histogram.js';
 import type { Tree } from '../trees/tree.js';
 import type { SeededRandom } from '../sketches/seeded-random.js';
 
@@ -103,9 +103,17 @@ export function growTree(ctx: GrowContext, count: number, gp: GrowParams, output
   const categories: (Int32Array | undefined)[] = [undefined];
   const binLeft: (Uint8Array | undefined)[] = [undefined];
 
+  // The WebAssembly kernel gathers and partitions when the per-row gradients live in its memory.
+  const w = d.wasm;
+  const k = w && channels === 1 && g.buffer === w.memory.buffer && g.byteOffset === w.rowGrad && (unitHessian || h.byteOffset === w.rowHess) ? kernelFor(w.memory) : undefined;
+  const table8 = w ? new Uint8Array(w.memory.buffer, w.table, 256) : undefined;
   const gather = (start: number, n: number) => {
     const idx = d.idx;
     const end = start + n;
+    if (k && w) {
+      k.gather(w.idx + 4 * start, n, w.rowGrad, unitHessian ? 0 : w.rowHess, w.grad + 4 * start, w.hess + 4 * start);
+      return;
+    }
     if (channels === 1) {
       for (let i = start; i < end; i++) d.grad[i] = g[idx[i]!]!;
     } else {
@@ -281,14 +289,20 @@ export function growTree(ctx: GrowContext, count: number, gp: GrowParams, output
     const col = d.bins.subarray(s.feature * d.rows, (s.feature + 1) * d.rows);
     let nl = 0;
     let nr = 0;
-    const scratch = ctx.scratch;
     const table = s.left;
-    for (let i = leaf.start; i < leaf.start + leaf.count; i++) {
-      const r = idx[i]!;
-      if (table[col[r]!]) idx[leaf.start + nl++] = r;
-      else scratch[nr++] = r;
+    if (k && w && table8) {
+      table8.set(table.subarray(0, 256));
+      nl = k.partition(w.idx, leaf.start, leaf.count, w.bins + s.feature * d.rows, w.table, w.partScratch);
+      nr = leaf.count - nl;
+    } else {
+      const scratch = ctx.scratch;
+      for (let i = leaf.start; i < leaf.start + leaf.count; i++) {
+        const r = idx[i]!;
+        if (table[col[r]!]) idx[leaf.start + nl++] = r;
+        else scratch[nr++] = r;
+      }
+      idx.set(scratch.subarray(0, nr), leaf.start + nl);
     }
-    idx.set(scratch.subarray(0, nr), leaf.start + nl);
     // Tree nodes.
     const ln = feature.length;
     const rn = ln + 1;

@@ -19,7 +19,7 @@ for (;;) {
   if (seq < 0) break;
   const from = ctrl[base]!;
   const to = ctrl[base + 1]!;
-  if (to > from) buildHistograms(data, ctrl[2]!, ctrl[3]!, ctrl[4]!, from, to, ctrl[5] === 1, p);
+  if (to > from) buildHistograms(data, ctrl[2]!, ctrl[3]!, ctrl[4]!, from, to, ctrl[5] === 1, p, me + 1);
   Atomics.add(ctrl, 1, 1);
   Atomics.notify(ctrl, 1);
 }

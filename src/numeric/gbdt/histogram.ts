@@ -6,7 +6,12 @@
  * Layout of one histogram slot: features × codes × stride doubles, stride = 2 + channels:
  * `[count, hessian, gradient_0, …]`. With a unit hessian the hessian entry is left at 0 and the
  * count stands for it.
+ *
+ * The buffers live in one shared WebAssembly memory when they fit (4 GiB), and large nodes with a
+ * single gradient channel are built by the WebAssembly kernel (kernel.wat); otherwise, and for
+ * small nodes, by the JavaScript loops below on views of the same memory.
  */
+import { WASM_BASE64 } from './kernel-wasm.js';
 export interface HistogramData {
   /** Column-major bin codes: feature f, row i at `f * rows + i`. */
   bins: Uint8Array;
@@ -22,6 +27,107 @@ export interface HistogramData {
   features: Int32Array;
   codes: number;
   channels: number;
+  /** Byte offsets of the buffers in `memory`, when they live in WebAssembly memory. */
+  wasm?: WasmLayout;
+}
+
+/** Where each buffer starts in the WebAssembly memory (bytes). */
+export interface WasmLayout {
+  memory: WebAssembly.Memory;
+  bins: number;
+  idx: number;
+  grad: number;
+  hess: number;
+  hist: number;
+  scratch: number;
+  /** Per-row gradient and hessian (f32), which the trees read through `idx`. */
+  rowGrad: number;
+  rowHess: number;
+  /** Room for one partition's right-hand rows (u32). */
+  partScratch: number;
+  /** One feature's values (f64) and 256 edges (f64), for binning. */
+  values: number;
+  edges: number;
+  /** A split's bin-code → left lookup (256 bytes). */
+  table: number;
+}
+
+export interface Kernel {
+  hist(col: number, idx: number, grad: number, hess: number, n: number, a: number, b: number): void;
+  combine(a: number, b: number, out: number, len: number): void;
+  partition(idx: number, start: number, count: number, col: number, left: number, scratch: number): number;
+  gather(idx: number, n: number, g: number, h: number, outG: number, outH: number): void;
+  bin(values: number, n: number, edges: number, out: number, missing: number): void;
+}
+
+let wasmModule: WebAssembly.Module | undefined;
+const kernels = new WeakMap<WebAssembly.Memory, Kernel>();
+
+export function kernelFor(memory: WebAssembly.Memory): Kernel {
+  let k = kernels.get(memory);
+  if (!k) {
+    wasmModule ??= new WebAssembly.Module(Uint8Array.from(atob(WASM_BASE64), (c) => c.charCodeAt(0)));
+    k = new WebAssembly.Instance(wasmModule, { env: { memory } }).exports as unknown as Kernel;
+    kernels.set(memory, k);
+  }
+  return k;
+}
+
+const align = (x: number, to: number) => Math.ceil(x / to) * to;
+const MAX_WASM_BYTES = 2 ** 32 - 2 ** 16;
+
+/**
+ * Allocates the buffers for `rows` × `p` binned features: in one shared WebAssembly memory when
+ * it fits, in shared array buffers otherwise. `threads` sizes the per-thread scratch.
+ */
+export function allocateHistogramData(rows: number, p: number, idxLength: number, channels: number, codes: number, slots: number, threads: number): HistogramData {
+  const slotBytes = 8 * slotSize(p, codes, channels);
+  let at = 64;
+  const take = (bytes: number, alignment: number) => {
+    at = align(at, alignment);
+    const start = at;
+    at += bytes;
+    return start;
+  };
+  const bins = take(rows * p, 8);
+  const idx = take(4 * idxLength, 8);
+  const grad = take(4 * idxLength * channels, 8);
+  const hess = take(4 * idxLength, 8);
+  const features = take(4 * p, 8);
+  const scratch = take(threads * 2 * codes * 24, 8);
+  const hist = take(slots * slotBytes, 8);
+  const rowGrad = take(4 * rows, 8);
+  const rowHess = take(4 * rows, 8);
+  const partScratch = take(4 * idxLength, 8);
+  const values = take(8 * rows, 8);
+  const edges = take(8 * 256, 8);
+  const table = take(256, 8);
+  if (at <= MAX_WASM_BYTES) {
+    const pages = Math.ceil(at / 65_536);
+    let memory: WebAssembly.Memory | undefined;
+    try {
+      memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    } catch {
+      memory = undefined;
+    }
+    if (memory) {
+      const b = memory.buffer;
+      return {
+        bins: new Uint8Array(b, bins, rows * p), rows, idx: new Uint32Array(b, idx, idxLength), grad: new Float32Array(b, grad, idxLength * channels),
+        hess: new Float32Array(b, hess, idxLength), hist: new Float64Array(b, hist, slots * slotBytes / 8), features: new Int32Array(b, features, p),
+        codes, channels, wasm: { memory, bins, idx, grad, hess, hist, scratch, rowGrad, rowHess, partScratch, values, edges, table },
+      };
+    }
+  }
+  return {
+    bins: new Uint8Array(new SharedArrayBuffer(rows * p)), rows,
+    idx: new Uint32Array(new SharedArrayBuffer(4 * idxLength)),
+    grad: new Float32Array(new SharedArrayBuffer(4 * idxLength * channels)),
+    hess: new Float32Array(new SharedArrayBuffer(4 * idxLength)),
+    hist: new Float64Array(new SharedArrayBuffer(slots * slotBytes)),
+    features: new Int32Array(new SharedArrayBuffer(4 * p)),
+    codes, channels,
+  };
 }
 
 let scratchA = new Float64Array(0);
@@ -31,12 +137,27 @@ export function slotSize(features: number, codes: number, channels: number): num
   return features * codes * (2 + channels);
 }
 
-/** Builds the histograms of features `features[from … to)` for one node into slot `slot`. */
-export function buildHistograms(d: HistogramData, start: number, count: number, slot: number, from: number, to: number, unitHessian: boolean, p: number): void {
+/**
+ * Builds the histograms of features `features[from … to)` for one node into slot `slot`; `thread`
+ * (0 for the main thread) picks the scratch the WebAssembly kernel uses.
+ */
+export function buildHistograms(d: HistogramData, start: number, count: number, slot: number, from: number, to: number, unitHessian: boolean, p: number, thread = 0): void {
   const { bins, rows, idx, grad, hess, hist, features, codes, channels } = d;
   const stride = 2 + channels;
   const slotBase = slot * slotSize(p, codes, channels);
   const end = start + count;
+  if (d.wasm && channels === 1 && count >= 4 * codes) {
+    const w = d.wasm;
+    const k = kernelFor(w.memory);
+    const a = w.scratch + thread * 2 * codes * 24;
+    const b = a + codes * 24;
+    for (let j = from; j < to; j++) {
+      const f = features[j]!;
+      k.hist(w.bins + f * rows, w.idx + 4 * start, w.grad + 4 * start, unitHessian ? 0 : w.hess + 4 * start, count, a, b);
+      k.combine(a, b, w.hist + 8 * (slotBase + f * codes * stride), codes * 3);
+    }
+    return;
+  }
   for (let k = from; k < to; k++) {
     const f = features[k]!;
     const base = slotBase + f * codes * stride;
