@@ -56,6 +56,30 @@ function numbers(c: Column): number[] {
   return out;
 }
 
+/** Count, mean, population standard deviation, min and max of a column's values, in two passes. */
+function numericStats(c: Column): { count: number; mean: number; std: number; min: number; max: number } {
+  if (c.type === 'string') {
+    numbers(c);
+    return { count: 0, mean: 0, std: 0, min: 0, max: 0 };
+  }
+  let count = 0;
+  let sum = 0;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < c.values.length; i++) {
+    if (!c.valid[i]) continue;
+    const v = c.values[i]!;
+    count++;
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const mean = count ? sum / count : 0;
+  let ss = 0;
+  for (let i = 0; i < c.values.length; i++) if (c.valid[i]) ss += (c.values[i]! - mean) ** 2;
+  return { count, mean, std: count ? Math.sqrt(ss / count) : 0, min, max };
+}
+
 function categoryCounts(c: Column): Map<string, number> {
   const counts = new Map<string, number>();
   for (let i = 0; i < (c.type === 'string' ? c.codes.length : c.values.length); i++) {
@@ -110,18 +134,13 @@ export function fitFeatures(table: Table, specs: FeatureSpec[]): FeaturePipeline
     const c = column(table, spec.column);
     switch (spec.kind) {
       case 'numeric': {
-        const xs = numbers(c);
-        if (!xs.length) throw invalid(`Column '${c.name}' has no values to fit on (every row is null)`);
-        const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-        const fill = spec.impute === 'none' ? null : spec.impute === 'median' ? median(xs) : spec.impute === 'zero' ? 0 : spec.impute === 'constant' ? (spec.fill ?? 0) : mean;
-        if (spec.scale === 'minmax') {
-          const min = Math.min(...xs);
-          const max = Math.max(...xs);
-          return { column: c.name, kind: 'numeric', fill, center: min, scale: max > min ? max - min : 1 };
-        }
+        const st = numericStats(c);
+        if (!st.count) throw invalid(`Column '${c.name}' has no values to fit on (every row is null)`);
+        const { mean, min, max } = st;
+        const fill = spec.impute === 'none' ? null : spec.impute === 'median' ? median(numbers(c)) : spec.impute === 'zero' ? 0 : spec.impute === 'constant' ? (spec.fill ?? 0) : mean;
+        if (spec.scale === 'minmax') return { column: c.name, kind: 'numeric', fill, center: min, scale: max > min ? max - min : 1 };
         if (spec.scale === 'none') return { column: c.name, kind: 'numeric', fill, center: 0, scale: 1 };
-        const std = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / xs.length);
-        return { column: c.name, kind: 'numeric', fill, center: mean, scale: std > 0 ? std : 1 };
+        return { column: c.name, kind: 'numeric', fill, center: mean, scale: st.std > 0 ? st.std : 1 };
       }
       case 'onehot':
       case 'ordinal': {

@@ -47,11 +47,30 @@ export function shuffledIndex(n: number, seed: number): number[] {
 }
 
 export function takeRows(t: Table, rows: ArrayLike<number>): Table {
+  const n = rows.length;
+  // Every row in order: the table itself (tables are immutable by convention).
+  if (n === t.rowCount) {
+    let same = true;
+    for (let i = 0; i < n && same; i++) same = rows[i] === i;
+    if (same) return t;
+  }
   return {
-    rowCount: rows.length,
-    columns: t.columns.map((c) => c.type === 'string'
-      ? { ...c, codes: Int32Array.from(rows, (r) => c.codes[r]!) }
-      : { ...c, values: Float64Array.from(rows, (r) => c.values[r]!), valid: Uint8Array.from(rows, (r) => c.valid[r]!) }),
+    rowCount: n,
+    columns: t.columns.map((c) => {
+      if (c.type === 'string') {
+        const codes = new Int32Array(n);
+        for (let i = 0; i < n; i++) codes[i] = c.codes[rows[i]!]!;
+        return { ...c, codes };
+      }
+      const values = new Float64Array(n);
+      const valid = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        const r = rows[i]!;
+        values[i] = c.values[r]!;
+        valid[i] = c.valid[r]!;
+      }
+      return { ...c, values, valid };
+    }),
   };
 }
 
@@ -59,20 +78,45 @@ export function takeRows(t: Table, rows: ArrayLike<number>): Table {
 export function readTarget(table: Table, target: string, task?: Task): { task: Task; classes?: string[]; rows: number[]; y: Float64Array } {
   if (table.rowCount === 0) throw invalid('The training set is empty');
   const col = column(table, target);
-  const labels = Array.from({ length: table.rowCount }, (_, i) => valueAt(col, i));
-  const rows = labels.map((v, i) => (v === null || (typeof v === 'number' && !Number.isFinite(v)) ? -1 : i)).filter((i) => i >= 0);
+  const n = table.rowCount;
+  const rows: number[] = [];
+  // Distinct labels: a dictionary code (text) or a value (numbers), with a row showing it.
+  const firstRow = new Map<number, number>();
+  if (col.type === 'string') {
+    for (let i = 0; i < n; i++) {
+      const code = col.codes[i]!;
+      if (code < 0) continue;
+      rows.push(i);
+      if (!firstRow.has(code)) firstRow.set(code, i);
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const v = col.values[i]!;
+      if (!col.valid[i] || !Number.isFinite(v)) continue;
+      rows.push(i);
+      if (firstRow.size <= 10_000 && !firstRow.has(v)) firstRow.set(v, i);
+    }
+  }
   if (rows.length === 0) throw invalid(`Target '${target}' has no values (every row is null)`);
   if (rows.length < 2) throw invalid(`Target '${target}' has fewer than two values`);
-  const distinct = [...new Set(rows.map((i) => String(labels[i])))].sort();
+  const labelOf = new Map([...firstRow].map(([key, row]) => [key, String(valueAt(col, row))]));
+  const distinct = [...new Set(labelOf.values())].sort();
   if (distinct.length === 1) throw invalid(`Target '${target}' is constant ('${distinct[0]}'): there is nothing to learn`);
   const t: Task = task ?? (col.type === 'string' || col.type === 'boolean' ? (distinct.length === 2 ? 'binary' : 'multiclass') : 'regression');
   if (t === 'regression') {
     if (col.type === 'string') throw invalid(`Target '${target}' holds text; a regression target must be numeric`);
-    return { task: t, rows, y: Float64Array.from(rows, (i) => Number(labels[i])) };
+    const y = new Float64Array(rows.length);
+    for (let i = 0; i < rows.length; i++) y[i] = col.values[rows[i]!]!;
+    return { task: t, rows, y };
   }
+  if (firstRow.size > 10_000) throw invalid(`Target '${target}' has more than 10,000 distinct values; a ${t} task needs classes`);
   if (t === 'binary' && distinct.length !== 2) throw invalid(`Target '${target}' has ${distinct.length} classes; a binary task needs exactly two`);
   const index = new Map(distinct.map((c, i) => [c, i]));
-  return { task: t, classes: distinct, rows, y: Float64Array.from(rows, (i) => index.get(String(labels[i]))!) };
+  const classOf = new Map([...labelOf].map(([key, label]) => [key, index.get(label)!]));
+  const y = new Float64Array(rows.length);
+  if (col.type === 'string') for (let i = 0; i < rows.length; i++) y[i] = classOf.get(col.codes[rows[i]!]!)!;
+  else for (let i = 0; i < rows.length; i++) y[i] = classOf.get(col.values[rows[i]!]!)!;
+  return { task: t, classes: distinct, rows, y };
 }
 
 export function prepare(table: Table, target: string, o: { testSize: number; seed: number; task?: Task }): Prepared {

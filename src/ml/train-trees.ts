@@ -121,7 +121,7 @@ export async function trainGbdt(table: Table, target: string, params: Partial<Gb
   const result = await boost(train, {
     objective: d.task, classes: d.classes?.length ?? 1, trees: p.trees, learningRate: p.learningRate, maxLeaves: p.maxLeaves, maxDepth: p.maxDepth,
     minSamplesLeaf: p.minSamplesLeaf, l2: p.l2, maxBins: p.maxBins, subsample: p.subsample, colsample: p.colsample, earlyStopping: p.earlyStopping,
-    threads, seed: p.seed, categorical,
+    threads, seed: p.seed, categorical, lossEvery: every,
   }, valid && yValid ? matrix(features, valid, yValid) : undefined, (done, total, info) => {
     if (done % every === 0 || done === total) {
       onProgress?.(`tree ${done}/${total} · train loss ${info.trainLoss.toFixed(5)}${info.validLoss !== undefined ? ` · validation loss ${info.validLoss.toFixed(5)}` : ''} · ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -44,7 +44,14 @@ export function fitBinning(x: Float64Array, n: number, p: number, maxBins: numbe
   const bins: number[] = [];
   const edges: Float64Array[] = [];
   const categorical: boolean[] = [];
-  const values = new Float64Array(rows.length);
+  // The sample, column by column (one pass over its rows rather than one per feature).
+  const s = rows.length;
+  const columns = new Float64Array(s * p);
+  for (let j = 0; j < s; j++) {
+    const base = rows[j]! * p;
+    for (let f = 0; f < p; f++) columns[f * s + j] = x[base + f]!;
+  }
+  const values = new Float64Array(s);
   for (let f = 0; f < p; f++) {
     const k = categories.get(f);
     if (k !== undefined) {
@@ -55,8 +62,8 @@ export function fitBinning(x: Float64Array, n: number, p: number, maxBins: numbe
       continue;
     }
     let m = 0;
-    for (const r of rows) {
-      const v = x[r * p + f]!;
+    for (let j = f * s; j < (f + 1) * s; j++) {
+      const v = columns[j]!;
       if (v === v) values[m++] = v;
     }
     const sorted = values.subarray(0, m).sort();

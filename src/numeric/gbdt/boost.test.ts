@@ -170,6 +170,20 @@ describe('gradient boosting', () => {
     assert.ok(c.ensemble.trees.every((t) => leaves(t) <= 12) && c.ensemble.trees.some((t) => leaves(t) === 12));
   });
 
+  it('grows the same trees with the WebAssembly kernels and with the JavaScript loops', async () => {
+    for (const objective of ['regression', 'binary', 'multiclass'] as const) {
+      const m = synthetic(6000, 7, 21, objective);
+      m.x[5] = Number.NaN;
+      m.x[70] = Number.NaN;
+      const p = { ...BASE, objective, classes: objective === 'multiclass' ? 3 : 1, trees: 4, subsample: 0.8, threads: 2, categorical: new Map([[6, 3]]) };
+      for (let i = 0; i < m.n; i++) m.x[i * m.p + 6] = i % 3;
+      const a = await boost(m, { ...p, wasm: true });
+      const b = await boost(m, { ...p, wasm: false });
+      const sig = (r: typeof a) => r.ensemble.trees.map((t) => [Array.from(t.feature), Array.from(t.threshold), Array.from(t.cover), Array.from(t.value).map((v) => v.toPrecision(12))]);
+      assert.deepEqual(sig(a), sig(b), objective);
+    }
+  });
+
   it('lowers the loss every round for each objective, and the scores match the stored trees', async () => {
     for (const objective of ['regression', 'binary', 'multiclass'] as const) {
       const m = synthetic(5000, 6, 2, objective);

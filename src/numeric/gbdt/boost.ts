@@ -10,8 +10,9 @@ import { applyBinning, fitBinning, type Binning } from './binning.js';
 import { binnedLeaf, growTree, type GrowContext, type GrownTree } from './grower.js';
 import { allocateHistogramData, kernelFor, type HistogramData } from './histogram.js';
 import { HistogramPool } from './pool.js';
+import type { Objective } from './objective.js';
 
-export type Objective = 'regression' | 'binary' | 'multiclass';
+export type { Objective } from './objective.js';
 
 export interface Matrix {
   /** Row-major n × p. */
@@ -40,13 +41,17 @@ export interface BoostParams {
   seed: number;
   /** Feature → number of categories. */
   categorical?: Map<number, number>;
+  /** Compute the training loss every this many rounds (and on the last); NaN in `trainLoss` between. Default 1. */
+  lossEvery?: number;
+  /** Use the WebAssembly kernels (default); false runs the JavaScript loops, which give the same trees. */
+  wasm?: boolean;
 }
 
 export interface BoostResult {
   ensemble: Ensemble;
   /** Trees per output kept (the best iteration with early stopping). */
   iterations: number;
-  /** Loss per iteration on the training rows and, when given, the validation rows. */
+  /** Loss per round on the training rows (NaN where not computed, see `lossEvery`) and, when given, the validation rows. */
   trainLoss: number[];
   validLoss: number[];
   threads: number;
@@ -54,9 +59,6 @@ export interface BoostResult {
 
 export type TreeProgress = (done: number, total: number, info: { trainLoss: number; validLoss?: number }) => void;
 
-function sigmoid(z: number): number {
-  return 1 / (1 + Math.exp(-z));
-}
 
 /** Mean loss of raw scores (n × k) against y. */
 export function meanLoss(objective: Objective, raw: Float64Array, y: Float64Array, k: number): number {
@@ -88,10 +90,10 @@ interface Prepared {
   data: HistogramData;
 }
 
-async function prepareData(m: Matrix, maxBins: number, categorical: Map<number, number>, seed: number, threads: number, channels: number, slots: number, idxLength: number): Promise<Prepared> {
+async function prepareData(m: Matrix, maxBins: number, categorical: Map<number, number>, seed: number, threads: number, channels: number, slots: number, idxLength: number, wasm = true): Promise<Prepared> {
   const binning = fitBinning(m.x, m.n, m.p, maxBins, categorical, seed);
   const t = Math.max(1, Math.floor(threads));
-  const data = allocateHistogramData(m.n, m.p, idxLength, channels, binning.codes, slots, t);
+  const data = allocateHistogramData(m.n, m.p, idxLength, channels, binning.codes, slots, t, wasm);
   const w = data.wasm;
   const fast = w ? {
     values: new Float64Array(w.memory.buffer, w.values, m.n), edges: new Float64Array(w.memory.buffer, w.edges, 256), outBase: w.bins,
@@ -126,7 +128,7 @@ export async function boost(train: Matrix, params: BoostParams, valid?: Matrix, 
   const k = objective === 'multiclass' ? params.classes : 1;
   const { n, p, y } = train;
   const rng = new SeededRandom(params.seed);
-  const prep = await prepareData(train, params.maxBins, params.categorical ?? new Map(), params.seed, params.threads, 1, Math.max(2, params.maxLeaves) + 2, n);
+  const prep = await prepareData(train, params.maxBins, params.categorical ?? new Map(), params.seed, params.threads, 1, Math.max(2, params.maxLeaves) + 2, n, params.wasm ?? true);
   const { binning, pool, data } = prep;
   try {
     // Base scores: the constant model minimising the loss.
@@ -140,8 +142,10 @@ export async function boost(train: Matrix, params: BoostParams, valid?: Matrix, 
       for (let i = 0; i < n; i++) counts[y[i]!]!++;
       for (let c = 0; c < k; c++) base[c] = Math.log(Math.max(counts[c]!, 1e-12) / n);
     }
-    const raw = new Float64Array(n * k);
+    const raw = new Float64Array(new SharedArrayBuffer(8 * n * k));
     for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) raw[i * k + c] = base[c]!;
+    const ys = new Float64Array(new SharedArrayBuffer(8 * n));
+    ys.set(y);
     let vbins: Uint8Array | undefined;
     let vraw: Float64Array | undefined;
     if (valid && valid.n > 0) {
@@ -153,8 +157,9 @@ export async function boost(train: Matrix, params: BoostParams, valid?: Matrix, 
     const w = data.wasm;
     const gk = w ? new Float32Array(w.memory.buffer, w.rowGrad, n) : new Float32Array(n);
     const hk = w ? new Float32Array(w.memory.buffer, w.rowHess, n) : new Float32Array(n);
-    const g = k === 1 ? gk : new Float32Array(n * k);
-    const h = k === 1 ? hk : new Float32Array(n * k);
+    const g = k === 1 ? gk : new Float32Array(new SharedArrayBuffer(4 * n * k));
+    const h = k === 1 ? hk : new Float32Array(new SharedArrayBuffer(4 * n * k));
+    pool.setGradients({ objective, k, raw, y: ys, g, h });
     const ctx: GrowContext = { pool, binning, p, g: gk, h: hk, unitHessian: objective === 'regression', scratch: new Uint32Array(n), rng };
     const grow = { maxLeaves: params.maxLeaves, maxDepth: params.maxDepth, minSamplesLeaf: params.minSamplesLeaf, l2: params.l2, shrinkage: params.learningRate, minHessian: 1e-3 };
     const trees: Tree[] = [];
@@ -165,7 +170,7 @@ export async function boost(train: Matrix, params: BoostParams, valid?: Matrix, 
     const sampleSize = params.subsample >= 1 ? n : Math.max(1, Math.round(params.subsample * n));
     const order = new Uint32Array(n);
     for (let iter = 0; iter < params.trees; iter++) {
-      gradients(objective, raw, y, g, h, k);
+      pool.gradients(n);
       // Rows for this iteration: all, or a sample without replacement (kept in row order).
       if (sampleSize === n) for (let i = 0; i < n; i++) data.idx[i] = i;
       const activeCount = chooseFeatures(data.features, p, params.colsample, rng);
@@ -187,7 +192,8 @@ export async function boost(train: Matrix, params: BoostParams, valid?: Matrix, 
         updateScores(grown, raw, k, c, data.idx, sampleSize === n ? undefined : prep.bins, n);
         if (vbins && vraw) for (let i = 0; i < valid!.n; i++) vraw[i * k + c]! += grown.tree.value[binnedLeaf(grown, vbins, valid!.n, i)]!;
       }
-      const tl = meanLoss(objective, raw, y, k);
+      const every = Math.max(1, params.lossEvery ?? 1);
+      const tl = (iter + 1) % every === 0 || iter + 1 === params.trees ? meanLoss(objective, raw, y, k) : Number.NaN;
       trainLoss.push(tl);
       let vl: number | undefined;
       if (vraw) {
@@ -205,31 +211,6 @@ export async function boost(train: Matrix, params: BoostParams, valid?: Matrix, 
     };
   } finally {
     await pool.close();
-  }
-}
-
-function gradients(objective: Objective, raw: Float64Array, y: Float64Array, g: Float32Array, h: Float32Array, k: number): void {
-  const n = y.length;
-  if (objective === 'regression') {
-    for (let i = 0; i < n; i++) { g[i] = raw[i]! - y[i]!; h[i] = 1; }
-  } else if (objective === 'binary') {
-    for (let i = 0; i < n; i++) {
-      const q = sigmoid(raw[i]!);
-      g[i] = q - y[i]!;
-      h[i] = Math.max(q * (1 - q), 1e-16);
-    }
-  } else {
-    for (let i = 0; i < n; i++) {
-      let max = -Infinity;
-      for (let c = 0; c < k; c++) max = Math.max(max, raw[i * k + c]!);
-      let sum = 0;
-      for (let c = 0; c < k; c++) sum += Math.exp(raw[i * k + c]! - max);
-      for (let c = 0; c < k; c++) {
-        const q = Math.exp(raw[i * k + c]! - max) / sum;
-        g[i * k + c] = q - (y[i] === c ? 1 : 0);
-        h[i * k + c] = Math.max(q * (1 - q), 1e-16);
-      }
-    }
   }
 }
 

@@ -126,16 +126,6 @@ export function growTree(ctx: GrowContext, count: number, gp: GrowParams, output
     if (!unitHessian) for (let i = start; i < end; i++) d.hess[i] = h[idx[i]!]!;
   };
 
-  const sums = (start: number, n: number): { gsum: Float64Array; hsum: number } => {
-    const gsum = new Float64Array(channels);
-    let hsum = 0;
-    for (let i = start; i < start + n; i++) {
-      for (let c = 0; c < channels; c++) gsum[c]! += d.grad[i * channels + c]!;
-      hsum += unitHessian ? 1 : d.hess[i]!;
-    }
-    return { gsum, hsum };
-  };
-
   const score = (gs: ArrayLike<number>, hs: number): number => {
     let s = 0;
     for (let c = 0; c < channels; c++) s += (gs[c]! * gs[c]!) / (hs + gp.l2);
@@ -267,7 +257,16 @@ export function growTree(ctx: GrowContext, count: number, gp: GrowParams, output
   freeSlots.pop();
   gather(0, count);
   pool.build(0, count, 0, unitHessian);
-  const rootSums = sums(0, count);
+  // The root's totals, from the histogram of one feature (every row falls in one of its bins).
+  const rootSums = { gsum: new Float64Array(channels), hsum: 0 };
+  {
+    const fb = featureList[0]! * codes * stride;
+    for (let b = 0; b < codes; b++) {
+      const o = fb + b * stride;
+      rootSums.hsum += unitHessian ? hist[o]! : hist[o + 1]!;
+      for (let c = 0; c < channels; c++) rootSums.gsum[c]! += hist[o + 2 + c]!;
+    }
+  }
   const root: Leaf = { node: 0, start: 0, count, slot: 0, depth: 0, hsum: rootSums.hsum, gsum: rootSums.gsum, split: null };
   root.split = findSplit(root);
   const open: Leaf[] = [root];

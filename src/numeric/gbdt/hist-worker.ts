@@ -1,6 +1,8 @@
-/** Worker thread entry: builds histograms for its share of the features when the main thread asks. */
-import { parentPort, workerData } from 'node:worker_threads';
-import { buildHistograms, type HistogramData } from './histogram.js';
+/** Worker thread entry: takes work items of the main thread's current task (see pool.ts). */
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import type { HistogramData } from './histogram.js';
+import type { GradientBuffers } from './objective.js';
+import { CTRL, TASK_GRADIENTS, drain } from './pool.js';
 
 interface Init {
   data: HistogramData;
@@ -10,16 +12,20 @@ interface Init {
 }
 
 const { data, ctrl, p, me } = workerData as Init;
-const base = 8 + me * 4;
+let grads: GradientBuffers | undefined;
 let seq = 0;
 parentPort!.postMessage('ready');
 for (;;) {
-  Atomics.wait(ctrl, 0, seq);
-  seq = Atomics.load(ctrl, 0);
+  Atomics.wait(ctrl, CTRL.seq, seq);
+  seq = Atomics.load(ctrl, CTRL.seq);
   if (seq < 0) break;
-  const from = ctrl[base]!;
-  const to = ctrl[base + 1]!;
-  if (to > from) buildHistograms(data, ctrl[2]!, ctrl[3]!, ctrl[4]!, from, to, ctrl[5] === 1, p, me + 1);
-  Atomics.add(ctrl, 1, 1);
-  Atomics.notify(ctrl, 1);
+  // Buffers sent since the last task (this thread blocks, so messages are read synchronously).
+  for (let m = receiveMessageOnPort(parentPort!); m; m = receiveMessageOnPort(parentPort!)) grads = m.message as GradientBuffers;
+  while (ctrl[CTRL.kind] === TASK_GRADIENTS && !grads) {
+    const m = receiveMessageOnPort(parentPort!);
+    if (m) grads = m.message as GradientBuffers;
+  }
+  drain(ctrl, data, grads, p, me + 1);
+  Atomics.add(ctrl, CTRL.done, 1);
+  Atomics.notify(ctrl, CTRL.done);
 }

@@ -80,7 +80,7 @@ const MAX_WASM_BYTES = 2 ** 32 - 2 ** 16;
  * Allocates the buffers for `rows` × `p` binned features: in one shared WebAssembly memory when
  * it fits, in shared array buffers otherwise. `threads` sizes the per-thread scratch.
  */
-export function allocateHistogramData(rows: number, p: number, idxLength: number, channels: number, codes: number, slots: number, threads: number): HistogramData {
+export function allocateHistogramData(rows: number, p: number, idxLength: number, channels: number, codes: number, slots: number, threads: number, wasm = true): HistogramData {
   const slotBytes = 8 * slotSize(p, codes, channels);
   let at = 64;
   const take = (bytes: number, alignment: number) => {
@@ -102,7 +102,7 @@ export function allocateHistogramData(rows: number, p: number, idxLength: number
   const values = take(8 * rows, 8);
   const edges = take(8 * 256, 8);
   const table = take(256, 8);
-  if (at <= MAX_WASM_BYTES) {
+  if (wasm && at <= MAX_WASM_BYTES) {
     const pages = Math.ceil(at / 65_536);
     let memory: WebAssembly.Memory | undefined;
     try {

@@ -80,7 +80,7 @@
         (local.set $out (i32.add (local.get $out) (i32.const 8)))
         (br_if $cells (i32.lt_u (local.get $a) (local.get $end))))))
   (func $partition (export "partition") (param $idx i32) (param $start i32) (param $count i32) (param $col i32) (param $left i32) (param $scratch i32) (result i32)
-    (local $p i32) (local $end i32) (local $w i32) (local $r i32) (local $row i32) (local $nr i32)
+    (local $p i32) (local $end i32) (local $w i32) (local $r i32) (local $row i32) (local $nr i32) (local $go i32)
     (local.set $p (i32.add (local.get $idx) (i32.shl (local.get $start) (i32.const 2))))
     (local.set $w (local.get $p))
     (local.set $end (i32.add (local.get $p) (i32.shl (local.get $count) (i32.const 2))))
@@ -88,14 +88,13 @@
     (block $done
       (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
       (loop $rows
+        ;; Branch-free: the row is written to both sides, and only one side's cursor moves.
         (local.set $row (i32.load (local.get $p)))
-        (if (i32.load8_u (i32.add (local.get $left) (i32.load8_u (i32.add (local.get $col) (local.get $row)))))
-          (then
-            (i32.store (local.get $w) (local.get $row))
-            (local.set $w (i32.add (local.get $w) (i32.const 4))))
-          (else
-            (i32.store (local.get $r) (local.get $row))
-            (local.set $r (i32.add (local.get $r) (i32.const 4)))))
+        (local.set $go (i32.load8_u (i32.add (local.get $left) (i32.load8_u (i32.add (local.get $col) (local.get $row))))))
+        (i32.store (local.get $w) (local.get $row))
+        (i32.store (local.get $r) (local.get $row))
+        (local.set $w (i32.add (local.get $w) (i32.shl (local.get $go) (i32.const 2))))
+        (local.set $r (i32.add (local.get $r) (i32.shl (i32.xor (local.get $go) (i32.const 1)) (i32.const 2))))
         (local.set $p (i32.add (local.get $p) (i32.const 4)))
         (br_if $rows (i32.lt_u (local.get $p) (local.get $end)))))
     ;; Append the right-going rows after the left ones.

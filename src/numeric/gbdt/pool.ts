@@ -1,27 +1,57 @@
 /**
- * Feature-parallel histogram building: the main thread and `threads - 1` workers each build the
- * histograms of a share of the features, over buffers in shared memory, synchronised with
- * Atomics (a task costs microseconds, not a message round trip). Small nodes stay on the main
- * thread, where waking a worker would cost more than it saves.
+ * The worker threads of tree growing: the main thread and `threads - 1` workers share out a task's
+ * items — the features of a node's histograms, or blocks of rows for gradients — over buffers in
+ * shared memory. Items are claimed one at a time from an atomic counter, so a thread that is slowed
+ * down takes fewer; synchronisation is by Atomics (a task costs microseconds, not a message round
+ * trip). Small nodes stay on the main thread, where waking a worker would cost more than it saves.
  */
 import { Worker } from 'node:worker_threads';
 import { buildHistograms, type HistogramData } from './histogram.js';
+import { gradients, type GradientBuffers } from './objective.js';
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER = new URL(`./hist-worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
 /** Below this many row × feature cells a node is built on the main thread alone. */
 const PARALLEL_MIN_CELLS = 200_000;
+/** Rows per gradient work item. */
+export const GRADIENT_BLOCK = 65_536;
+
+/** Control words shared with the workers. */
+export const CTRL = { seq: 0, done: 1, start: 2, count: 3, slot: 4, unitHessian: 5, next: 6, kind: 7, items: 8, rows: 9 } as const;
+export const TASK_HISTOGRAMS = 0;
+export const TASK_GRADIENTS = 1;
 
 function startWorker(workerData: unknown): Worker {
   if (!FROM_SOURCE) return new Worker(WORKER, { workerData });
   return new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(WORKER.href)}); })`, { eval: true, workerData });
 }
 
+/** Runs one work item of the current task; shared by the main thread and the workers. */
+export function runItem(ctrl: Int32Array, data: HistogramData, grads: GradientBuffers | undefined, p: number, item: number, thread: number): void {
+  if (ctrl[CTRL.kind] === TASK_GRADIENTS) {
+    const rows = ctrl[CTRL.rows]!;
+    gradients(grads!, item * GRADIENT_BLOCK, Math.min(rows, (item + 1) * GRADIENT_BLOCK));
+  } else {
+    buildHistograms(data, ctrl[CTRL.start]!, ctrl[CTRL.count]!, ctrl[CTRL.slot]!, item, item + 1, ctrl[CTRL.unitHessian] === 1, p, thread);
+  }
+}
+
+/** Claims and runs items until none are left. */
+export function drain(ctrl: Int32Array, data: HistogramData, grads: GradientBuffers | undefined, p: number, thread: number): void {
+  const items = ctrl[CTRL.items]!;
+  for (;;) {
+    const item = Atomics.add(ctrl, CTRL.next, 1);
+    if (item >= items) return;
+    runItem(ctrl, data, grads, p, item, thread);
+  }
+}
+
 export class HistogramPool {
   private readonly workers: Worker[] = [];
-  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * (8 + 4 * 16)));
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * 16));
   private seq = 0;
   private activeFeatures = 0;
+  private grads: GradientBuffers | undefined;
 
   private constructor(readonly data: HistogramData, private readonly p: number) {}
 
@@ -55,40 +85,60 @@ export class HistogramPool {
     this.activeFeatures = k;
   }
 
-  build(start: number, count: number, slot: number, unitHessian: boolean): void {
-    const k = this.activeFeatures;
-    const w = this.workers.length;
-    if (w === 0 || count * k < PARALLEL_MIN_CELLS) {
-      buildHistograms(this.data, start, count, slot, 0, k, unitHessian, this.p);
-      return;
-    }
-    const parts = w + 1;
+  /** Shares the gradient buffers (in shared memory) with the workers. */
+  setGradients(g: GradientBuffers): void {
+    this.grads = g;
+    for (const w of this.workers) w.postMessage(g);
+  }
+
+  /** Runs a task's items on every thread and returns when all are done. */
+  private run(kind: number, items: number): void {
     const c = this.ctrl;
-    c[2] = start;
-    c[3] = count;
-    c[4] = slot;
-    c[5] = unitHessian ? 1 : 0;
-    const share = (i: number) => Math.round((i * k) / parts);
-    for (let i = 0; i < w; i++) {
-      c[8 + i * 4] = share(i + 1);
-      c[8 + i * 4 + 1] = share(i + 2);
-    }
-    const doneBefore = Atomics.load(c, 1);
+    const w = this.workers.length;
+    c[CTRL.kind] = kind;
+    c[CTRL.items] = items;
+    Atomics.store(c, CTRL.next, 0);
+    const doneBefore = Atomics.load(c, CTRL.done);
     this.seq++;
-    Atomics.store(c, 0, this.seq);
-    Atomics.notify(c, 0);
-    buildHistograms(this.data, start, count, slot, 0, share(1), unitHessian, this.p);
+    Atomics.store(c, CTRL.seq, this.seq);
+    Atomics.notify(c, CTRL.seq);
+    drain(c, this.data, this.grads, this.p, 0);
     const target = doneBefore + w;
     for (;;) {
-      const d = Atomics.load(c, 1);
+      const d = Atomics.load(c, CTRL.done);
       if (d >= target) break;
-      Atomics.wait(c, 1, d);
+      Atomics.wait(c, CTRL.done, d);
     }
   }
 
+  build(start: number, count: number, slot: number, unitHessian: boolean): void {
+    const k = this.activeFeatures;
+    if (this.workers.length === 0 || count * k < PARALLEL_MIN_CELLS) {
+      buildHistograms(this.data, start, count, slot, 0, k, unitHessian, this.p);
+      return;
+    }
+    const c = this.ctrl;
+    c[CTRL.start] = start;
+    c[CTRL.count] = count;
+    c[CTRL.slot] = slot;
+    c[CTRL.unitHessian] = unitHessian ? 1 : 0;
+    this.run(TASK_HISTOGRAMS, k);
+  }
+
+  /** Gradients and hessians of rows [0, rows) from the buffers given to `setGradients`. */
+  gradients(rows: number): void {
+    const g = this.grads!;
+    if (this.workers.length === 0 || rows < 2 * GRADIENT_BLOCK) {
+      gradients(g, 0, rows);
+      return;
+    }
+    this.ctrl[CTRL.rows] = rows;
+    this.run(TASK_GRADIENTS, Math.ceil(rows / GRADIENT_BLOCK));
+  }
+
   async close(): Promise<void> {
-    Atomics.store(this.ctrl, 0, -1);
-    Atomics.notify(this.ctrl, 0);
+    Atomics.store(this.ctrl, CTRL.seq, -1);
+    Atomics.notify(this.ctrl, CTRL.seq);
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

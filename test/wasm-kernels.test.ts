@@ -1,0 +1,15 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { KERNELS, assemble, outputPath } from '../scripts/build-wasm.js';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+
+describe('WebAssembly kernels', () => {
+  it('the committed modules are assembled from their .wat sources (npx tsx scripts/build-wasm.ts)', async () => {
+    for (const k of KERNELS) {
+      assert.equal(readFileSync(`${root}${outputPath(k)}`, 'utf8'), await assemble(`${root}${k}`), `${outputPath(k)} is stale`);
+    }
+  });
+});
