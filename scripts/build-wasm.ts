@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
 
-export const KERNELS = ['src/numeric/gbdt/kernel.wat'];
+export const KERNELS = ['src/numeric/gbdt/kernel.wat', 'src/numeric/trees/predict.wat'];
 
 export async function assemble(watPath: string): Promise<string> {
   const wabt = await wabtInit();

@@ -100,6 +100,7 @@ async function prepareData(m: Matrix, maxBins: number, categorical: Map<number, 
     bin: (n: number, out: number, missing: number) => kernelFor(w.memory).bin(w.values, n, w.edges, out, missing),
   } : undefined;
   const bins = applyBinning(binning, m.x, m.n, m.p, data.bins, fast);
+  for (let f = 0; f < m.p; f++) data.used[f] = binning.bins[f]!;
   const pool = await HistogramPool.create(data, m.p, t);
   return { binning, bins, pool, data };
 }

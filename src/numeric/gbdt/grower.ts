@@ -132,6 +132,9 @@ export function growTree(ctx: GrowContext, count: number, gp: GrowParams, output
     return s;
   };
 
+  const allCandidates = Array.from({ length: activeCount }, (_, i) => i);
+  const ratios = new Float64Array(codes);
+  const used = d.used;
   const findSplit = (leaf: Leaf): Split | null => {
     if (gp.maxDepth > 0 && leaf.depth >= gp.maxDepth) return null;
     if (leaf.count < 2 * gp.minSamplesLeaf) return null;
@@ -145,7 +148,7 @@ export function growTree(ctx: GrowContext, count: number, gp: GrowParams, output
         [all[i], all[j]] = [all[j]!, all[i]!];
       }
       candidates = all.slice(0, gp.featuresPerSplit);
-    } else candidates = Array.from({ length: activeCount }, (_, i) => i);
+    } else candidates = allCandidates;
     const gl = new Float64Array(channels);
     const gm = new Float64Array(channels);
     const bestGl = new Float64Array(channels);
@@ -217,11 +220,11 @@ export function growTree(ctx: GrowContext, count: number, gp: GrowParams, output
         const cats: number[] = [];
         for (let t = 0; t < nb; t++) if (hist[fb + t * stride]! > 0) cats.push(t);
         if (cats.length < 2 && nm === 0) continue;
-        const ratio = (t: number) => {
+        for (const t of cats) {
           const o = fb + t * stride;
-          return hist[o + 2]! / ((unitHessian ? hist[o]! : hist[o + 1]!) + 10);
-        };
-        cats.sort((x, y) => ratio(x) - ratio(y) || x - y);
+          ratios[t] = hist[o + 2]! / ((unitHessian ? hist[o]! : hist[o + 1]!) + 10);
+        }
+        cats.sort((x, y) => ratios[x]! - ratios[y]! || x - y);
         gl.fill(0);
         let nl = 0;
         let hl = 0;
@@ -260,8 +263,10 @@ export function growTree(ctx: GrowContext, count: number, gp: GrowParams, output
   // The root's totals, from the histogram of one feature (every row falls in one of its bins).
   const rootSums = { gsum: new Float64Array(channels), hsum: 0 };
   {
-    const fb = featureList[0]! * codes * stride;
+    const f0 = featureList[0]!;
+    const fb = f0 * codes * stride;
     for (let b = 0; b < codes; b++) {
+      if (b >= used[f0]! && b !== codes - 1) continue;
       const o = fb + b * stride;
       rootSums.hsum += unitHessian ? hist[o]! : hist[o + 1]!;
       for (let c = 0; c < channels; c++) rootSums.gsum[c]! += hist[o + 2 + c]!;
@@ -341,9 +346,13 @@ export function growTree(ctx: GrowContext, count: number, gp: GrowParams, output
         large.slot = leaf.slot;
         const lb = large.slot * slotLen;
         const sb = small.slot * slotLen;
-        for (const f of featureList.subarray(0, activeCount)) {
+        for (let j = 0; j < activeCount; j++) {
+          const f = featureList[j]!;
           const o = f * codes * stride;
-          for (let j = 0; j < codes * stride; j++) hist[lb + o + j]! -= hist[sb + o + j]!;
+          const usedEnd = used[f]! * stride;
+          for (let q = 0; q < usedEnd; q++) hist[lb + o + q]! -= hist[sb + o + q]!;
+          const m = o + (codes - 1) * stride;
+          for (let q = 0; q < stride; q++) hist[lb + m + q]! -= hist[sb + m + q]!;
         }
       }
       for (const x of [l, r]) {

@@ -27,6 +27,8 @@ export interface HistogramData {
   features: Int32Array;
   codes: number;
   channels: number;
+  /** Per feature, how many bin codes below the missing one occur (the rest stay zero). */
+  used: Int32Array;
   /** Byte offsets of the buffers in `memory`, when they live in WebAssembly memory. */
   wasm?: WasmLayout;
 }
@@ -115,7 +117,7 @@ export function allocateHistogramData(rows: number, p: number, idxLength: number
       return {
         bins: new Uint8Array(b, bins, rows * p), rows, idx: new Uint32Array(b, idx, idxLength), grad: new Float32Array(b, grad, idxLength * channels),
         hess: new Float32Array(b, hess, idxLength), hist: new Float64Array(b, hist, slots * slotBytes / 8), features: new Int32Array(b, features, p),
-        codes, channels, wasm: { memory, bins, idx, grad, hess, hist, scratch, rowGrad, rowHess, partScratch, values, edges, table },
+        codes, channels, used: new Int32Array(new SharedArrayBuffer(4 * p)).fill(codes - 1), wasm: { memory, bins, idx, grad, hess, hist, scratch, rowGrad, rowHess, partScratch, values, edges, table },
       };
     }
   }
@@ -126,7 +128,7 @@ export function allocateHistogramData(rows: number, p: number, idxLength: number
     hess: new Float32Array(new SharedArrayBuffer(4 * idxLength)),
     hist: new Float64Array(new SharedArrayBuffer(slots * slotBytes)),
     features: new Int32Array(new SharedArrayBuffer(4 * p)),
-    codes, channels,
+    codes, channels, used: new Int32Array(new SharedArrayBuffer(4 * p)).fill(codes - 1),
   };
 }
 
@@ -154,14 +156,19 @@ export function buildHistograms(d: HistogramData, start: number, count: number, 
     for (let j = from; j < to; j++) {
       const f = features[j]!;
       k.hist(w.bins + f * rows, w.idx + 4 * start, w.grad + 4 * start, unitHessian ? 0 : w.hess + 4 * start, count, a, b);
-      k.combine(a, b, w.hist + 8 * (slotBase + f * codes * stride), codes * 3);
+      // Only the codes in use and the missing one hold counts.
+      const out = w.hist + 8 * (slotBase + f * codes * stride);
+      const u = d.used[f]!;
+      k.combine(a, b, out, u * 3);
+      k.combine(a + 24 * (codes - 1), b + 24 * (codes - 1), out + 24 * (codes - 1), 3);
     }
     return;
   }
   for (let k = from; k < to; k++) {
     const f = features[k]!;
     const base = slotBase + f * codes * stride;
-    hist.fill(0, base, base + codes * stride);
+    hist.fill(0, base, base + d.used[f]! * stride);
+    hist.fill(0, base + (codes - 1) * stride, base + codes * stride);
     const colBase = f * rows;
     const col = bins.subarray(colBase, colBase + rows);
     if (channels === 1 && count < 4 * codes) {

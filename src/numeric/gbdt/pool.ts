@@ -14,7 +14,7 @@ const WORKER = new URL(`./hist-worker${FROM_SOURCE ? '.ts' : '.js'}`, import.met
 /** Below this many row × feature cells a node is built on the main thread alone. */
 const PARALLEL_MIN_CELLS = 200_000;
 /** Rows per gradient work item. */
-export const GRADIENT_BLOCK = 65_536;
+export const GRADIENT_BLOCK = 8_192;
 
 /** Control words shared with the workers. */
 export const CTRL = { seq: 0, done: 1, start: 2, count: 3, slot: 4, unitHessian: 5, next: 6, kind: 7, items: 8, rows: 9 } as const;

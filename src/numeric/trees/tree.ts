@@ -9,6 +9,8 @@
  * mean of their leaves, which TreeSHAP and explanations use). `cover` is the number of training
  * rows (or their total weight) that reached the node.
  */
+import { WASM_BASE64 as PREDICT_WASM } from './predict-wasm.js';
+
 export interface Tree {
   /** Which model output this tree adds to; -1 when its leaves are vectors over all outputs. */
   output: number;
@@ -172,6 +174,11 @@ export function compile(e: Ensemble): Compiled {
 
 /** Raw outputs (n × outputs, row-major) for a row-major matrix with `p` columns. */
 export function ensembleRaw(e: Ensemble, x: Float64Array, n: number, p: number): Float64Array {
+  return wasmRaw(e, x, n, p);
+}
+
+/** The same as `ensembleRaw`, walking the trees in JavaScript (the reference for the WebAssembly walk). */
+export function ensembleRawJs(e: Ensemble, x: Float64Array, n: number, p: number): Float64Array {
   let c = compiledCache.get(e);
   if (!c) {
     c = compile(e);
@@ -211,5 +218,97 @@ export function ensembleRaw(e: Ensemble, x: Float64Array, n: number, p: number):
     }
     for (let j = 0; j < k; j++) out[o + j] = out[o + j]! * scale + e.baseScore[j]!;
   }
+  return out;
+}
+
+/** Rows per call of the WebAssembly walk: the batch is copied into its memory a chunk at a time. */
+const CHUNK = 4096;
+
+interface WasmEnsemble {
+  predict: (nodes: number, roots: number, outputsOf: number, trees: number, bits: number, values: number, x: number, n: number, p: number, out: number, k: number, single: number) => void;
+  memory: WebAssembly.Memory;
+  p: number;
+  /** 1: one row at a time (measured no faster, even with many categorical splits; kept for tests). */
+  single: number;
+  at: { nodes: number; roots: number; outputsOf: number; bits: number; values: number; x: number; out: number };
+}
+
+let predictModule: WebAssembly.Module | undefined;
+const wasmCache = new WeakMap<Ensemble, WasmEnsemble>();
+
+/** Lays an ensemble out in its own WebAssembly memory (32-byte nodes, see predict.wat), once per ensemble and width. */
+function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble {
+  const cached = wasmCache.get(e);
+  if (cached && cached.p === p) return cached;
+  let c = compiledCache.get(e);
+  if (!c) {
+    c = compile(e);
+    compiledCache.set(e, c);
+  }
+  const total = c.feature.length;
+  const k = e.outputs;
+  const align8 = (v: number) => Math.ceil(v / 8) * 8;
+  // Category sets as [words, bits…] records.
+  const catRecords: number[] = [];
+  const catAt = new Int32Array(total).fill(-1);
+  for (let i = 0; i < total; i++) {
+    if (c.catAt[i]! < 0) continue;
+    catAt[i] = 4 * catRecords.length;
+    catRecords.push(c.catWords[i]!);
+    for (let w = 0; w < c.catWords[i]!; w++) catRecords.push(c.bits[c.catAt[i]! + w]!);
+  }
+  const nodes = 64;
+  const roots = nodes + 32 * total;
+  const outputsOf = align8(roots + 4 * c.roots.length);
+  const bits = align8(outputsOf + 4 * c.roots.length);
+  const values = align8(bits + 4 * Math.max(1, catRecords.length));
+  const xAt = align8(values + 8 * c.value.length);
+  const out = xAt + 8 * CHUNK * p;
+  const end = out + 8 * CHUNK * k;
+  const pages = Math.ceil(end / 65_536);
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  const buf = memory.buffer;
+  const f64 = new Float64Array(buf);
+  const i32 = new Int32Array(buf);
+  for (let i = 0; i < total; i++) {
+    const b = (nodes + 32 * i) / 4;
+    const leaf = c.feature[i]! < 0;
+    // A leaf is its own child (see predict.wat), so a finished walk stays put.
+    f64[(nodes + 32 * i) / 8] = leaf ? Number.POSITIVE_INFINITY : c.threshold[i]!;
+    i32[b + 2] = leaf ? 0 : c.feature[i]!;
+    i32[b + 3] = leaf ? i : c.left[i]!;
+    i32[b + 4] = leaf ? i : c.right[i]!;
+    i32[b + 5] = leaf ? 0 : c.missingLeft[i]!;
+    i32[b + 6] = leaf ? -1 : catAt[i]!;
+    i32[b + 7] = leaf ? c.valueAt[i]! : -1;
+  }
+  i32.set(c.roots, roots / 4);
+  i32.set(c.treeOutput, outputsOf / 4);
+  new Uint32Array(buf, bits, catRecords.length).set(catRecords);
+  f64.set(c.value, values / 8);
+  predictModule ??= new WebAssembly.Module(Uint8Array.from(atob(PREDICT_WASM), (ch) => ch.charCodeAt(0)));
+  const exports = new WebAssembly.Instance(predictModule, { env: { memory } }).exports as unknown as { predict: WasmEnsemble['predict'] };
+  const w: WasmEnsemble = { predict: exports.predict, memory, p, single: 0, at: { nodes, roots, outputsOf, bits, values, x: xAt, out } };
+  wasmCache.set(e, w);
+  return w;
+}
+
+function wasmRaw(e: Ensemble, x: Float64Array, n: number, p: number): Float64Array {
+  const w = wasmEnsemble(e, p);
+  const k = e.outputs;
+  const out = new Float64Array(n * k);
+  const buf = w.memory.buffer;
+  const xs = new Float64Array(buf, w.at.x, CHUNK * p);
+  const os = new Float64Array(buf, w.at.out, CHUNK * k);
+  const trees = e.trees.length;
+  for (let start = 0; start < n; start += CHUNK) {
+    const m = Math.min(CHUNK, n - start);
+    xs.set(x.subarray(start * p, (start + m) * p));
+    os.fill(0, 0, m * k);
+    w.predict(w.at.nodes, w.at.roots, w.at.outputsOf, trees, w.at.bits, w.at.values, w.at.x, m, p, w.at.out, k, w.single);
+    out.set(os.subarray(0, m * k), start * k);
+  }
+  const scale = e.aggregation === 'mean' ? 1 / trees : 1;
+  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) out[i * k + j] = out[i * k + j]! * scale + e.baseScore[j]!;
   return out;
 }
