@@ -1,48 +1,14 @@
 import { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { extname } from 'node:path';
-import { invalid } from '../../core/errors.js';
-import { readTable } from '../../data/readers/index.js';
-import type { Table } from '../../data/table.js';
 import { evaluate, type BootstrapSpec, type EvaluationReport, type MetricValue } from '../../ml/evaluate.js';
-import { loadModel, type TrellisModel } from '../../ml/model.js';
 import { evaluationHtml } from '../../ml/report/evaluation-html.js';
-import { artifactStorePath } from '../../tracking/tracking-service.js';
-import type { Workspace } from '../../workspace/workspace.js';
 import { globals, withWorkspace } from '../context.js';
+import { columnList, fmt, loadDataRef, loadModelRef, numberOption, outputKind } from '../refs.js';
 import { printJson, printTable } from '../output.js';
 
-/** A registered model version by `name@alias` or `name/version`, with its model document. */
-export async function loadModelRef(ws: Workspace, ref: string): Promise<{ model: TrellisModel; name: string; version: string }> {
-  const at = ref.lastIndexOf('@');
-  const slash = ref.lastIndexOf('/');
-  const v = at > 0 ? await ws.meta.getVersionByAlias(ref.slice(0, at), ref.slice(at + 1))
-    : slash > 0 ? await ws.meta.getModelVersion(ref.slice(0, slash), ref.slice(slash + 1))
-      : (() => { throw invalid(`--model must be name@alias or name/version, got '${ref}'`); })();
-  const model = loadModel(await ws.artifacts.get(`${artifactStorePath(v.source)}/model.json`));
-  return { model, name: v.name, version: v.version };
-}
 
-/** A data file, or a dataset version `name@v` of the workspace. */
-export async function loadDataRef(ws: Workspace, ref: string): Promise<Table> {
-  // Anything that looks like a path is read as a file, so a missing file is reported as one.
-  if (existsSync(ref) || /[\\/]|\.(csv|tsv|jsonl|ndjson|json|parquet|arrow|feather)$/i.test(ref)) return readTable(ref);
-  const v = await ws.data.get(ref);
-  return ws.data.load(`${v.name}@${v.version}`);
-}
 
-/** `a,b --x c` → ['a', 'b', 'c'], without blanks. */
-export function columnList(values: string[] | undefined): string[] {
-  return (values ?? []).flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean);
-}
 
-export function numberOption(name: string, raw: string | undefined, check: (n: number) => boolean, expected: string): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = raw.trim() === '' ? Number.NaN : Number(raw);
-  if (!Number.isFinite(n) || !check(n)) throw invalid(`--${name} must be ${expected}, got '${raw}'`);
-  return n;
-}
 
 export interface BootstrapFlags {
   bootstrap: string;
@@ -65,16 +31,7 @@ export function withBootstrapFlags(c: Command): Command {
     .option('--level <p>', 'coverage of the confidence intervals', '0.95');
 }
 
-/** The file to write, checked before any work: `.html` or `.json`. */
-export function outputKind(path: string | undefined): 'html' | 'json' | undefined {
-  if (path === undefined) return undefined;
-  const ext = extname(path).toLowerCase();
-  if (ext === '.html' || ext === '.htm') return 'html';
-  if (ext === '.json') return 'json';
-  throw invalid(`--output must end in .html or .json, got '${path}'`);
-}
 
-export const fmt = (v: number | null | undefined) => (v === null || v === undefined || Number.isNaN(v) ? '' : Math.abs(v) >= 1000 ? v.toFixed(1) : v.toFixed(4));
 export const ci = (m: { lower?: number; upper?: number } | undefined) => (m?.lower === undefined || m.upper === undefined ? '' : `[${fmt(m.lower)}, ${fmt(m.upper)}]`);
 
 function printReport(r: EvaluationReport, model: string): void {

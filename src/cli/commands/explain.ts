@@ -9,7 +9,7 @@ import { shuffledIndex, takeRows } from '../../ml/prepare.js';
 import { barsSvg, esc, num, page } from '../../ml/report/html.js';
 import { globals, withWorkspace } from '../context.js';
 import { printJson, printTable } from '../output.js';
-import { fmt, loadDataRef, loadModelRef, numberOption, outputKind } from './evaluate.js';
+import { fmt, loadDataRef, loadModelRef, numberOption, outputKind } from '../refs.js';
 
 export interface RowExplanation {
   row: number;

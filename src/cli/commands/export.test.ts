@@ -11,7 +11,7 @@ import { predictAsync } from '../../ml/onnx/predict-async.js';
 import { maxAbsDiff, runOnnx } from '../../ml/onnx/test-helpers/run-onnx.js';
 import { Workspace } from '../../workspace/workspace.js';
 import { runCli } from '../test-helpers/run-cli.js';
-import { loadModelRef } from './evaluate.js';
+import { loadModelRef } from '../refs.js';
 
 const ADULT_HEAD = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
 
@@ -66,6 +66,21 @@ describe('trellis export onnx and import onnx', () => {
       assert.ok(maxAbsDiff(got.proba!, predict(original, table).proba!) <= 1e-9);
     } finally {
       await ws2.close();
+    }
+    // trellis predict scores with the imported model as with the original.
+    const a = join(dir, 'a.csv');
+    const b = join(dir, 'b.csv');
+    assert.equal(runCli([...g, 'predict', '--model', 'income/1', '--input', ADULT_HEAD, '--output', a]).code, 0);
+    const scored = runCli([...g, 'predict', '--model', 'income-onnx/1', '--input', ADULT_HEAD, '--output', b]);
+    assert.equal(scored.code, 0, scored.stderr);
+    const rows = (f: string) => readFileSync(f, 'utf8').trim().split('\n').map((l) => l.split(','));
+    const ra = rows(a);
+    const rb = rows(b);
+    assert.equal(rb.length, 201);
+    assert.deepEqual(rb[0], ra[0]);
+    for (let i = 1; i < ra.length; i++) {
+      assert.equal(rb[i]!.at(-3), ra[i]!.at(-3), `row ${i} class`);
+      assert.ok(Math.abs(Number(rb[i]!.at(-1)) - Number(ra[i]!.at(-1))) < 1e-9, `row ${i} probability`);
     }
   });
 

@@ -6,7 +6,7 @@ import { sha256Hex } from '../../core/hash.js';
 import type { Task } from '../../ml/model.js';
 import { actor, globals, withWorkspace } from '../context.js';
 import { output } from '../output.js';
-import { columnList, loadModelRef } from './evaluate.js';
+import { columnList, loadModelRef } from '../refs.js';
 
 // The ONNX modules (protobuf.js, and onnxruntime when a graph is checked) load only when used.
 

@@ -5,7 +5,8 @@ import { fairness, type Estimate, type FairnessReport } from '../../ml/fairness.
 import { fairnessHtml } from '../../ml/report/fairness-html.js';
 import { globals, withWorkspace } from '../context.js';
 import { printJson, printTable } from '../output.js';
-import { bootstrapFromFlags, ci, columnList, fmt, loadDataRef, loadModelRef, numberOption, outputKind, withBootstrapFlags, type BootstrapFlags } from './evaluate.js';
+import { bootstrapFromFlags, ci, withBootstrapFlags, type BootstrapFlags } from './evaluate.js';
+import { columnList, fmt, loadDataRef, loadModelRef, numberOption, outputKind } from '../refs.js';
 
 const cell = (e: Estimate) => `${fmt(e.value)} ${ci(e)}`.trim() || 'n/a';
 

@@ -7,7 +7,8 @@ import { rowAt, type Table } from '../../data/table.js';
 import { crossValidate, type CvResult, type CvScheme } from '../../ml/cv.js';
 import { evaluate } from '../../ml/evaluate.js';
 import { evaluationHtml } from '../../ml/report/evaluation-html.js';
-import { loadModel, predict, type Task } from '../../ml/model.js';
+import type { Task } from '../../ml/model.js';
+import { predictAsync } from '../../ml/onnx/predict-async.js';
 import { readTarget } from '../../ml/prepare.js';
 import { parseSpace, search, type SearchResult, type Trial } from '../../ml/search.js';
 import { ALGOS, resolveParams, train, type Algo } from '../../ml/train.js';
@@ -15,6 +16,7 @@ import type { Metric } from '../../store/metadata-store.js';
 import { artifactStorePath } from '../../tracking/tracking-service.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { actor, globals, withWorkspace } from '../context.js';
+import { loadModelRef } from '../refs.js';
 import { output, printJson, printTable } from '../output.js';
 
 function params(list: string[] | undefined): Record<string, string> {
@@ -258,14 +260,10 @@ export function predictCommand(): Command {
     .requiredOption('--output <file>', 'CSV to write')
     .action(async (o: { model: string; input: string; output: string }, c: Command) => {
       await withWorkspace(c, async (ws) => {
-        const at = o.model.lastIndexOf('@');
-        const slash = o.model.lastIndexOf('/');
-        const v = at > 0 ? await ws.meta.getVersionByAlias(o.model.slice(0, at), o.model.slice(at + 1))
-          : slash > 0 ? await ws.meta.getModelVersion(o.model.slice(0, slash), o.model.slice(slash + 1))
-            : (() => { throw invalid(`--model must be name@alias or name/version, got '${o.model}'`); })();
-        const model = loadModel(await ws.artifacts.get(`${artifactStorePath(v.source)}/model.json`));
+        const { model, name, version } = await loadModelRef(ws, o.model);
+        const v = { name, version };
         const table = await readTable(o.input);
-        const r = predict(model, table);
+        const r = await predictAsync(model, table);
         const names = table.columns.map((col) => col.name);
         const classes = r.classes ?? [];
         const header = [...names, 'prediction', ...classes.map((k) => `proba_${k}`)];

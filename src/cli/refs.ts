@@ -1,0 +1,51 @@
+/** Arguments shared by the model commands: a model version or a dataset by reference, lists, numbers, output files. */
+import { existsSync } from 'node:fs';
+import { extname } from 'node:path';
+import { invalid } from '../core/errors.js';
+import { readTable } from '../data/readers/index.js';
+import type { Table } from '../data/table.js';
+import { loadModel, type TrellisModel } from '../ml/model.js';
+import { artifactStorePath } from '../tracking/tracking-service.js';
+import type { Workspace } from '../workspace/workspace.js';
+
+/** A registered model version by `name@alias` or `name/version`, with its model document. */
+export async function loadModelRef(ws: Workspace, ref: string): Promise<{ model: TrellisModel; name: string; version: string }> {
+  const at = ref.lastIndexOf('@');
+  const slash = ref.lastIndexOf('/');
+  const v = at > 0 ? await ws.meta.getVersionByAlias(ref.slice(0, at), ref.slice(at + 1))
+    : slash > 0 ? await ws.meta.getModelVersion(ref.slice(0, slash), ref.slice(slash + 1))
+      : (() => { throw invalid(`--model must be name@alias or name/version, got '${ref}'`); })();
+  const model = loadModel(await ws.artifacts.get(`${artifactStorePath(v.source)}/model.json`));
+  return { model, name: v.name, version: v.version };
+}
+
+/** A data file, or a dataset version `name@v` of the workspace. */
+export async function loadDataRef(ws: Workspace, ref: string): Promise<Table> {
+  // Anything that looks like a path is read as a file, so a missing file is reported as one.
+  if (existsSync(ref) || /[\\/]|\.(csv|tsv|jsonl|ndjson|json|parquet|arrow|feather)$/i.test(ref)) return readTable(ref);
+  const v = await ws.data.get(ref);
+  return ws.data.load(`${v.name}@${v.version}`);
+}
+
+/** `a,b --x c` → ['a', 'b', 'c'], without blanks. */
+export function columnList(values: string[] | undefined): string[] {
+  return (values ?? []).flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean);
+}
+
+export function numberOption(name: string, raw: string | undefined, check: (n: number) => boolean, expected: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = raw.trim() === '' ? Number.NaN : Number(raw);
+  if (!Number.isFinite(n) || !check(n)) throw invalid(`--${name} must be ${expected}, got '${raw}'`);
+  return n;
+}
+
+/** The file to write, checked before any work: `.html` or `.json`. */
+export function outputKind(path: string | undefined): 'html' | 'json' | undefined {
+  if (path === undefined) return undefined;
+  const ext = extname(path).toLowerCase();
+  if (ext === '.html' || ext === '.htm') return 'html';
+  if (ext === '.json') return 'json';
+  throw invalid(`--output must end in .html or .json, got '${path}'`);
+}
+
+export const fmt = (v: number | null | undefined) => (v === null || v === undefined || Number.isNaN(v) ? '' : Math.abs(v) >= 1000 ? v.toFixed(1) : v.toFixed(4));
