@@ -201,7 +201,11 @@ export function applyFeatures(p: FeaturePipeline, input: Table | readonly Record
   const table = input as Table;
   const n = table.rowCount;
   const width = p.outputs.length;
-  const out = new Float64Array(n * width);
+  // Large matrices in shared memory, so a batch can be walked on two threads without a copy.
+  const out = new Float64Array(n * width > 100_000 ? new SharedArrayBuffer(8 * n * width) : new ArrayBuffer(8 * n * width));
+  // One writer per step, set up once; rows are then written in blocks, every step per block,
+  // so the block of the output stays in cache.
+  const writers: ((from: number, to: number) => void)[] = [];
   let offset = 0;
   p.steps.forEach((s, k) => {
     const input = p.inputs[k]!;
@@ -216,18 +220,41 @@ export function applyFeatures(p: FeaturePipeline, input: Table | readonly Record
     if (!COMPATIBLE[input.type].includes(c.type) && !allNull) {
       throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' must be ${input.type}, got ${c.type} values (e.g. ${JSON.stringify(valueAt(c, 0))})` });
     }
-    const cols = outputNames(s).length;
+    const at = offset;
+    offset += outputNames(s).length;
     if ((s.kind === 'onehot' || s.kind === 'ordinal') && c.type === 'string') {
       // Category index per dictionary entry, looked up once per column rather than per row.
       const index = new Map(s.categories.map((v, j) => [v, j]));
       const byCode = Int32Array.from(c.dictionary, (v) => index.get(v) ?? -1);
-      for (let i = 0; i < n; i++) {
-        const code = c.codes[i]!;
-        writeCategory(s, code < 0 ? null : c.dictionary[code]!, code < 0 ? -1 : byCode[code]!, i, out, i * width + offset);
-      }
-    } else for (let i = 0; i < n; i++) writeRow(s, c, i, out, i * width + offset);
-    offset += cols;
+      const { codes, dictionary } = c;
+      writers.push((from, to) => {
+        for (let i = from; i < to; i++) {
+          const code = codes[i]!;
+          writeCategory(s, code < 0 ? null : dictionary[code]!, code < 0 ? -1 : byCode[code]!, i, out, i * width + at);
+        }
+      });
+    } else if (s.kind === 'numeric' && c.type !== 'string') {
+      // The common case, in one tight loop: a number scaled, a missing one filled or kept as NaN.
+      const { values, valid } = c;
+      const fill = s.fill ?? Number.NaN;
+      const { center, scale } = s;
+      writers.push((from, to) => {
+        for (let i = from; i < to; i++) {
+          let x = valid[i] ? values[i]! : Number.NaN;
+          if (x !== x) x = fill;
+          else if (x === Number.POSITIVE_INFINITY || x === Number.NEGATIVE_INFINITY) {
+            throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' is ${x} in row ${i}; only finite numbers are accepted` });
+          }
+          out[i * width + at] = (x - center) / scale;
+        }
+      });
+    } else writers.push((from, to) => { for (let i = from; i < to; i++) writeRow(s, c, i, out, i * width + at); });
   });
+  const BLOCK = 2048;
+  for (let from = 0; from < n; from += BLOCK) {
+    const to = Math.min(n, from + BLOCK);
+    for (const w of writers) w(from, to);
+  }
   return out;
 }
 

@@ -8,9 +8,13 @@ import { TrellisError } from '../core/errors.js';
 import { encodeFloat64Base64, decodeFloat64Base64 } from '../numeric/sketches/base64.js';
 import { tableFromRows, type Table } from '../data/table.js';
 import { checkTree, ensembleRaw, type Ensemble, type Tree } from '../numeric/trees/tree.js';
+import { enableParallelPrediction } from '../numeric/trees/predict-pool.js';
 import { decodeBase64 } from '../numeric/sketches/base64.js';
 import { sha256Hex } from '../core/hash.js';
 import { applyFeatures, type FeaturePipeline } from './features.js';
+
+// Large batches share the tree walk with a second core.
+enableParallelPrediction();
 
 export const MODEL_FORMAT = 'trellis.model/v1';
 

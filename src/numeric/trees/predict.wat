@@ -1,7 +1,7 @@
-;; Tree-ensemble prediction in WebAssembly: the node walk of `ensembleRawJs` (tree.ts), four rows at a
+;; Tree-ensemble prediction in WebAssembly: the node walk of `ensembleRawJs` (tree.ts), eight rows at a
 ;; time in lockstep so that their chains of dependent loads overlap (numeric splits choose a child
 ;; with `select`, not a branch). With `single` set, one row at a time: better when categorical
-;; splits (a branch each) are common, since lockstep walks as deep as the deepest of four rows.
+;; splits (a branch each) are common, since lockstep walks as deep as the deepest of eight rows.
 ;;
 ;; predict(nodes, roots, outputsOf, trees, bits, values, x, n, p, out, k, single): for n rows of p f64 at
 ;; x, adds each tree's leaf value(s) to out (n × k f64). A node is 32 bytes at nodes + 32 · index:
@@ -51,9 +51,8 @@
     (param $nodes i32) (param $roots i32) (param $outputsOf i32) (param $trees i32) (param $bits i32) (param $values i32)
     (param $x i32) (param $n i32) (param $p i32) (param $out i32) (param $k i32) (param $single i32)
     (local $i i32) (local $t i32) (local $root i32) (local $cat i32) (local $tg i32) (local $quads i32)
-    (local $na i32) (local $ra i32) (local $oa i32) (local $va f64) (local $nb i32) (local $rb i32) (local $ob i32) (local $vb f64) (local $nc i32) (local $rc i32) (local $oc i32) (local $vc f64) (local $nd i32) (local $rd i32) (local $od i32) (local $vd f64)
-    (local.set $quads (select (i32.const 0) (i32.and (local.get $n) (i32.const -4)) (local.get $single)))
-    ;; Four rows at a time.
+    (local $na i32) (local $ra i32) (local $oa i32) (local $va f64) (local $nb i32) (local $rb i32) (local $ob i32) (local $vb f64) (local $nc i32) (local $rc i32) (local $oc i32) (local $vc f64) (local $nd i32) (local $rd i32) (local $od i32) (local $vd f64) (local $ne i32) (local $re i32) (local $oe i32) (local $ve f64) (local $nf i32) (local $rf i32) (local $of i32) (local $vf f64) (local $ng i32) (local $rg i32) (local $og i32) (local $vg f64) (local $nh i32) (local $rh i32) (local $oh i32) (local $vh f64)
+    (local.set $quads (select (i32.const 0) (i32.and (local.get $n) (i32.const -8)) (local.get $single)))
     (block $quadsDone
       (br_if $quadsDone (i32.ge_u (local.get $i) (local.get $quads)))
       (loop $rows
@@ -65,6 +64,14 @@
         (local.set $oc (i32.add (local.get $out) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 2)) (local.get $k)) (i32.const 3))))
         (local.set $rd (i32.add (local.get $x) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 3)) (local.get $p)) (i32.const 3))))
         (local.set $od (i32.add (local.get $out) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 3)) (local.get $k)) (i32.const 3))))
+        (local.set $re (i32.add (local.get $x) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 4)) (local.get $p)) (i32.const 3))))
+        (local.set $oe (i32.add (local.get $out) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 4)) (local.get $k)) (i32.const 3))))
+        (local.set $rf (i32.add (local.get $x) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 5)) (local.get $p)) (i32.const 3))))
+        (local.set $of (i32.add (local.get $out) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 5)) (local.get $k)) (i32.const 3))))
+        (local.set $rg (i32.add (local.get $x) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 6)) (local.get $p)) (i32.const 3))))
+        (local.set $og (i32.add (local.get $out) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 6)) (local.get $k)) (i32.const 3))))
+        (local.set $rh (i32.add (local.get $x) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 7)) (local.get $p)) (i32.const 3))))
+        (local.set $oh (i32.add (local.get $out) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 7)) (local.get $k)) (i32.const 3))))
         (local.set $t (i32.const 0))
         (loop $treeLoop
           (local.set $root (i32.add (local.get $nodes) (i32.shl (i32.load (i32.add (local.get $roots) (i32.shl (local.get $t) (i32.const 2)))) (i32.const 5))))
@@ -72,8 +79,11 @@
           (local.set $nb (local.get $root))
           (local.set $nc (local.get $root))
           (local.set $nd (local.get $root))
+          (local.set $ne (local.get $root))
+          (local.set $nf (local.get $root))
+          (local.set $ng (local.get $root))
+          (local.set $nh (local.get $root))
           (loop $walk
-          ;; lane a
           (local.set $va (f64.load (i32.add (local.get $ra) (i32.shl (i32.load offset=8 (local.get $na)) (i32.const 3)))))
           (local.set $cat (i32.load offset=24 (local.get $na)))
           (if (f64.ne (local.get $va) (local.get $va))
@@ -83,7 +93,6 @@
                 (then (local.set $tg (select (i32.load offset=12 (local.get $na)) (i32.load offset=16 (local.get $na)) (f64.le (local.get $va) (f64.load (local.get $na))))))
                 (else (local.set $tg (call $category (local.get $na) (local.get $va) (local.get $bits) (local.get $cat)))))))
           (local.set $na (i32.add (local.get $nodes) (i32.shl (local.get $tg) (i32.const 5))))
-          ;; lane b
           (local.set $vb (f64.load (i32.add (local.get $rb) (i32.shl (i32.load offset=8 (local.get $nb)) (i32.const 3)))))
           (local.set $cat (i32.load offset=24 (local.get $nb)))
           (if (f64.ne (local.get $vb) (local.get $vb))
@@ -93,7 +102,6 @@
                 (then (local.set $tg (select (i32.load offset=12 (local.get $nb)) (i32.load offset=16 (local.get $nb)) (f64.le (local.get $vb) (f64.load (local.get $nb))))))
                 (else (local.set $tg (call $category (local.get $nb) (local.get $vb) (local.get $bits) (local.get $cat)))))))
           (local.set $nb (i32.add (local.get $nodes) (i32.shl (local.get $tg) (i32.const 5))))
-          ;; lane c
           (local.set $vc (f64.load (i32.add (local.get $rc) (i32.shl (i32.load offset=8 (local.get $nc)) (i32.const 3)))))
           (local.set $cat (i32.load offset=24 (local.get $nc)))
           (if (f64.ne (local.get $vc) (local.get $vc))
@@ -103,7 +111,6 @@
                 (then (local.set $tg (select (i32.load offset=12 (local.get $nc)) (i32.load offset=16 (local.get $nc)) (f64.le (local.get $vc) (f64.load (local.get $nc))))))
                 (else (local.set $tg (call $category (local.get $nc) (local.get $vc) (local.get $bits) (local.get $cat)))))))
           (local.set $nc (i32.add (local.get $nodes) (i32.shl (local.get $tg) (i32.const 5))))
-          ;; lane d
           (local.set $vd (f64.load (i32.add (local.get $rd) (i32.shl (i32.load offset=8 (local.get $nd)) (i32.const 3)))))
           (local.set $cat (i32.load offset=24 (local.get $nd)))
           (if (f64.ne (local.get $vd) (local.get $vd))
@@ -113,16 +120,54 @@
                 (then (local.set $tg (select (i32.load offset=12 (local.get $nd)) (i32.load offset=16 (local.get $nd)) (f64.le (local.get $vd) (f64.load (local.get $nd))))))
                 (else (local.set $tg (call $category (local.get $nd) (local.get $vd) (local.get $bits) (local.get $cat)))))))
           (local.set $nd (i32.add (local.get $nodes) (i32.shl (local.get $tg) (i32.const 5))))
-            ;; An internal node's valueAt is -1: the OR is negative while any lane is still walking.
-            (br_if $walk (i32.lt_s (i32.or (i32.or (i32.load offset=28 (local.get $na)) (i32.load offset=28 (local.get $nb)))
-                                           (i32.or (i32.load offset=28 (local.get $nc)) (i32.load offset=28 (local.get $nd)))) (i32.const 0))))
+          (local.set $ve (f64.load (i32.add (local.get $re) (i32.shl (i32.load offset=8 (local.get $ne)) (i32.const 3)))))
+          (local.set $cat (i32.load offset=24 (local.get $ne)))
+          (if (f64.ne (local.get $ve) (local.get $ve))
+            (then (local.set $tg (select (i32.load offset=12 (local.get $ne)) (i32.load offset=16 (local.get $ne)) (i32.load offset=20 (local.get $ne)))))
+            (else
+              (if (i32.lt_s (local.get $cat) (i32.const 0))
+                (then (local.set $tg (select (i32.load offset=12 (local.get $ne)) (i32.load offset=16 (local.get $ne)) (f64.le (local.get $ve) (f64.load (local.get $ne))))))
+                (else (local.set $tg (call $category (local.get $ne) (local.get $ve) (local.get $bits) (local.get $cat)))))))
+          (local.set $ne (i32.add (local.get $nodes) (i32.shl (local.get $tg) (i32.const 5))))
+          (local.set $vf (f64.load (i32.add (local.get $rf) (i32.shl (i32.load offset=8 (local.get $nf)) (i32.const 3)))))
+          (local.set $cat (i32.load offset=24 (local.get $nf)))
+          (if (f64.ne (local.get $vf) (local.get $vf))
+            (then (local.set $tg (select (i32.load offset=12 (local.get $nf)) (i32.load offset=16 (local.get $nf)) (i32.load offset=20 (local.get $nf)))))
+            (else
+              (if (i32.lt_s (local.get $cat) (i32.const 0))
+                (then (local.set $tg (select (i32.load offset=12 (local.get $nf)) (i32.load offset=16 (local.get $nf)) (f64.le (local.get $vf) (f64.load (local.get $nf))))))
+                (else (local.set $tg (call $category (local.get $nf) (local.get $vf) (local.get $bits) (local.get $cat)))))))
+          (local.set $nf (i32.add (local.get $nodes) (i32.shl (local.get $tg) (i32.const 5))))
+          (local.set $vg (f64.load (i32.add (local.get $rg) (i32.shl (i32.load offset=8 (local.get $ng)) (i32.const 3)))))
+          (local.set $cat (i32.load offset=24 (local.get $ng)))
+          (if (f64.ne (local.get $vg) (local.get $vg))
+            (then (local.set $tg (select (i32.load offset=12 (local.get $ng)) (i32.load offset=16 (local.get $ng)) (i32.load offset=20 (local.get $ng)))))
+            (else
+              (if (i32.lt_s (local.get $cat) (i32.const 0))
+                (then (local.set $tg (select (i32.load offset=12 (local.get $ng)) (i32.load offset=16 (local.get $ng)) (f64.le (local.get $vg) (f64.load (local.get $ng))))))
+                (else (local.set $tg (call $category (local.get $ng) (local.get $vg) (local.get $bits) (local.get $cat)))))))
+          (local.set $ng (i32.add (local.get $nodes) (i32.shl (local.get $tg) (i32.const 5))))
+          (local.set $vh (f64.load (i32.add (local.get $rh) (i32.shl (i32.load offset=8 (local.get $nh)) (i32.const 3)))))
+          (local.set $cat (i32.load offset=24 (local.get $nh)))
+          (if (f64.ne (local.get $vh) (local.get $vh))
+            (then (local.set $tg (select (i32.load offset=12 (local.get $nh)) (i32.load offset=16 (local.get $nh)) (i32.load offset=20 (local.get $nh)))))
+            (else
+              (if (i32.lt_s (local.get $cat) (i32.const 0))
+                (then (local.set $tg (select (i32.load offset=12 (local.get $nh)) (i32.load offset=16 (local.get $nh)) (f64.le (local.get $vh) (f64.load (local.get $nh))))))
+                (else (local.set $tg (call $category (local.get $nh) (local.get $vh) (local.get $bits) (local.get $cat)))))))
+          (local.set $nh (i32.add (local.get $nodes) (i32.shl (local.get $tg) (i32.const 5))))
+            (br_if $walk (i32.lt_s (i32.or (i32.or (i32.or (i32.or (i32.or (i32.or (i32.or (i32.load offset=28 (local.get $na)) (i32.load offset=28 (local.get $nb))) (i32.load offset=28 (local.get $nc))) (i32.load offset=28 (local.get $nd))) (i32.load offset=28 (local.get $ne))) (i32.load offset=28 (local.get $nf))) (i32.load offset=28 (local.get $ng))) (i32.load offset=28 (local.get $nh))) (i32.const 0))))
         (call $addLeaf (local.get $na) (local.get $oa) (local.get $values) (local.get $outputsOf) (local.get $t) (local.get $k))
         (call $addLeaf (local.get $nb) (local.get $ob) (local.get $values) (local.get $outputsOf) (local.get $t) (local.get $k))
         (call $addLeaf (local.get $nc) (local.get $oc) (local.get $values) (local.get $outputsOf) (local.get $t) (local.get $k))
         (call $addLeaf (local.get $nd) (local.get $od) (local.get $values) (local.get $outputsOf) (local.get $t) (local.get $k))
+        (call $addLeaf (local.get $ne) (local.get $oe) (local.get $values) (local.get $outputsOf) (local.get $t) (local.get $k))
+        (call $addLeaf (local.get $nf) (local.get $of) (local.get $values) (local.get $outputsOf) (local.get $t) (local.get $k))
+        (call $addLeaf (local.get $ng) (local.get $og) (local.get $values) (local.get $outputsOf) (local.get $t) (local.get $k))
+        (call $addLeaf (local.get $nh) (local.get $oh) (local.get $values) (local.get $outputsOf) (local.get $t) (local.get $k))
           (local.set $t (i32.add (local.get $t) (i32.const 1)))
           (br_if $treeLoop (i32.lt_u (local.get $t) (local.get $trees))))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
         (br_if $rows (i32.lt_u (local.get $i) (local.get $quads)))))
     ;; The remaining rows (all of them when `single`), one at a time.
     (block $done

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SeededRandom } from '../sketches/seeded-random.js';
 import { checkTree, ensembleRaw, ensembleRawJs, leafIndex, type Ensemble, type Tree } from './tree.js';
+import { enableParallelPrediction } from './predict-pool.js';
 
 /** A random tree over p features: numeric and categorical splits, NaN sent either way. */
 function randomTree(rng: SeededRandom, p: number, depth: number, width: number, output: number): Tree {
@@ -66,5 +67,23 @@ describe('tree ensembles', () => {
         }
       }
     }
+  });
+
+  it('share large batches with a worker thread and give the same outputs', () => {
+    enableParallelPrediction();
+    const rng = new SeededRandom(5);
+    const p = 6;
+    const trees = Array.from({ length: 30 }, (_, t) => randomTree(rng, p, 3 + (t % 5), 2, -1));
+    const e: Ensemble = { outputs: 2, aggregation: 'sum', baseScore: Float64Array.of(0.5, -0.5), trees };
+    const n = 60_000;
+    const x = Float64Array.from({ length: n * p }, (_, i) => (i % p) % 3 === 2 ? Math.floor(rng.next() * 45) : rng.next() < 0.05 ? Number.NaN : rng.next() * 2 - 1);
+    const a = ensembleRaw(e, x, n, p);
+    assert.ok(a.buffer instanceof SharedArrayBuffer, 'a large batch is walked in shared memory');
+    assert.deepEqual(Array.from(a), Array.from(ensembleRawJs(e, x, n, p)));
+    // Again with the ensemble already sent, on a matrix in shared memory.
+    const xs = new Float64Array(new SharedArrayBuffer(8 * n * p));
+    xs.set(x);
+    xs[7] = 0.123;
+    assert.deepEqual(Array.from(ensembleRaw(e, xs, n, p)), Array.from(ensembleRawJs(e, xs, n, p)));
   });
 });

@@ -293,21 +293,35 @@ function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble {
   return w;
 }
 
-function wasmRaw(e: Ensemble, x: Float64Array, n: number, p: number): Float64Array {
+/** Sums of leaf values (before averaging and base scores) of rows [from, to) into `out` (n × k). */
+export function walkRows(e: Ensemble, x: Float64Array, p: number, from: number, to: number, out: Float64Array): void {
   const w = wasmEnsemble(e, p);
   const k = e.outputs;
-  const out = new Float64Array(n * k);
   const buf = w.memory.buffer;
   const xs = new Float64Array(buf, w.at.x, CHUNK * p);
   const os = new Float64Array(buf, w.at.out, CHUNK * k);
   const trees = e.trees.length;
-  for (let start = 0; start < n; start += CHUNK) {
-    const m = Math.min(CHUNK, n - start);
+  for (let start = from; start < to; start += CHUNK) {
+    const m = Math.min(CHUNK, to - start);
     xs.set(x.subarray(start * p, (start + m) * p));
     os.fill(0, 0, m * k);
     w.predict(w.at.nodes, w.at.roots, w.at.outputsOf, trees, w.at.bits, w.at.values, w.at.x, m, p, w.at.out, k, w.single);
     out.set(os.subarray(0, m * k), start * k);
   }
+}
+
+/** Large batches are shared out with a worker thread (predict-pool.ts) when one is set up. */
+let parallelWalk: ((e: Ensemble, x: Float64Array, n: number, p: number, out: Float64Array) => boolean) | undefined;
+
+export function setParallelWalk(f: typeof parallelWalk): void {
+  parallelWalk = f;
+}
+
+function wasmRaw(e: Ensemble, x: Float64Array, n: number, p: number): Float64Array {
+  const k = e.outputs;
+  const out = new Float64Array(n * k > 50_000 ? new SharedArrayBuffer(8 * n * k) : new ArrayBuffer(8 * n * k));
+  if (!parallelWalk?.(e, x, n, p, out)) walkRows(e, x, p, 0, n, out);
+  const trees = e.trees.length;
   const scale = e.aggregation === 'mean' ? 1 / trees : 1;
   for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) out[i * k + j] = out[i * k + j]! * scale + e.baseScore[j]!;
   return out;
