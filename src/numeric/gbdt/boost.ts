@@ -91,17 +91,27 @@ interface Prepared {
 }
 
 async function prepareData(m: Matrix, maxBins: number, categorical: Map<number, number>, seed: number, threads: number, channels: number, slots: number, idxLength: number, wasm = true): Promise<Prepared> {
-  const binning = fitBinning(m.x, m.n, m.p, maxBins, categorical, seed);
   const t = Math.max(1, Math.floor(threads));
-  const data = allocateHistogramData(m.n, m.p, idxLength, channels, binning.codes, slots, t, wasm);
-  const w = data.wasm;
-  const fast = w ? {
-    values: new Float64Array(w.memory.buffer, w.values, m.n), edges: new Float64Array(w.memory.buffer, w.edges, 256), outBase: w.bins,
-    bin: (n: number, out: number, missing: number) => kernelFor(w.memory).bin(w.values, n, w.edges, out, missing),
-  } : undefined;
-  const bins = applyBinning(binning, m.x, m.n, m.p, data.bins, fast);
-  for (let f = 0; f < m.p; f++) data.used[f] = binning.bins[f]!;
-  const pool = await HistogramPool.create(data, m.p, t);
+  // Every feature's codes fit in maxBins + 1 (the last one for missing values), known before binning.
+  const data = allocateHistogramData(m.n, m.p, idxLength, channels, maxBins + 1, slots, t, wasm);
+  // The workers start while this thread bins the features.
+  const poolReady = HistogramPool.create(data, m.p, t);
+  let binning: Binning;
+  let bins: Uint8Array;
+  try {
+    binning = fitBinning(m.x, m.n, m.p, maxBins, categorical, seed);
+    const w = data.wasm;
+    const fast = w ? {
+      values: new Float64Array(w.memory.buffer, w.values, m.n), edges: new Float64Array(w.memory.buffer, w.edges, 256), outBase: w.bins,
+      bin: (n: number, out: number, missing: number) => kernelFor(w.memory).bin(w.values, n, w.edges, out, missing),
+    } : undefined;
+    bins = applyBinning(binning, m.x, m.n, m.p, data.bins, fast);
+    for (let f = 0; f < m.p; f++) data.used[f] = binning.bins[f]!;
+  } catch (e) {
+    await poolReady.then((p) => p.close(), () => undefined);
+    throw e;
+  }
+  const pool = await poolReady;
   return { binning, bins, pool, data };
 }
 

@@ -134,6 +134,8 @@ export function growTree(ctx: GrowContext, count: number, gp: GrowParams, output
 
   const allCandidates = Array.from({ length: activeCount }, (_, i) => i);
   const ratios = new Float64Array(codes);
+  const gl = new Float64Array(channels);
+  const gm = new Float64Array(channels);
   const used = d.used;
   const findSplit = (leaf: Leaf): Split | null => {
     if (gp.maxDepth > 0 && leaf.depth >= gp.maxDepth) return null;
@@ -149,8 +151,8 @@ export function growTree(ctx: GrowContext, count: number, gp: GrowParams, output
       }
       candidates = all.slice(0, gp.featuresPerSplit);
     } else candidates = allCandidates;
-    const gl = new Float64Array(channels);
-    const gm = new Float64Array(channels);
+    gl.fill(0);
+    gm.fill(0);
     const bestGl = new Float64Array(channels);
     let bestGain = 1e-12;
     let bestFeature = -1;
@@ -195,6 +197,43 @@ export function growTree(ctx: GrowContext, count: number, gp: GrowParams, output
       const hm = unitHessian ? nm : hist[mb + 1]!;
       for (let c = 0; c < channels; c++) gm[c] = hist[mb + 2 + c]!;
       const nb = binning.bins[f]!;
+      if (channels === 1 && !binning.categorical[f]) {
+        // The common case without closures: one gradient channel, numeric bins, missing both ways.
+        const gm0 = gm[0]!;
+        let gL = 0;
+        let nl = 0;
+        let hl = 0;
+        for (let t = 0; t < nb - 1; t++) {
+          const o = fb + t * stride;
+          const cnt = hist[o]!;
+          if (cnt === 0) continue;
+          nl += cnt;
+          hl += unitHessian ? cnt : hist[o + 1]!;
+          gL += hist[o + 2]!;
+          if (nl >= minLeaf && total - nl >= minLeaf) {
+            const hr = hTotal - hl;
+            if (hl >= minH && hr >= minH) {
+              const gR = g0 - gL;
+              const gain = (gL * gL) / (hl + l2) + (gR * gR) / (hr + l2) - parentScore;
+              if (gain > bestGain) { bestGain = gain; bestFeature = f; bestT = t; bestMissingLeft = false; bestNl = nl; bestHl = hl; bestGl[0] = gL; bestCats = null; }
+            }
+          }
+          if (nm > 0) {
+            const nl2 = nl + nm;
+            const hl2 = hl + hm;
+            const gL2 = gL + gm0;
+            if (nl2 >= minLeaf && total - nl2 >= minLeaf) {
+              const hr = hTotal - hl2;
+              if (hl2 >= minH && hr >= minH) {
+                const gR = g0 - gL2;
+                const gain = (gL2 * gL2) / (hl2 + l2) + (gR * gR) / (hr + l2) - parentScore;
+                if (gain > bestGain) { bestGain = gain; bestFeature = f; bestT = t; bestMissingLeft = true; bestNl = nl2; bestHl = hl2; bestGl[0] = gL2; bestCats = null; }
+              }
+            }
+          }
+        }
+        continue;
+      }
       if (!binning.categorical[f]) {
         gl.fill(0);
         let nl = 0;
