@@ -28,19 +28,8 @@ const SAMPLE = 200_000;
  * (codes 0…k-1); each must be below `maxBins - 1`.
  */
 export function fitBinning(x: Float64Array, n: number, p: number, maxBins: number, categories: Map<number, number>, seed: number): Binning {
-  if (!(Number.isInteger(maxBins) && maxBins >= 2 && maxBins <= 255)) throw new RangeError(`maxBins must be an integer within 2…255, got ${maxBins}`);
-  const missingBin = maxBins;
-  const rows: number[] = [];
-  if (n > SAMPLE) {
-    const rng = new SeededRandom(seed);
-    const pick = new Uint8Array(n);
-    let chosen = 0;
-    while (chosen < SAMPLE) {
-      const r = Math.floor(rng.next() * n);
-      if (!pick[r]) { pick[r] = 1; chosen++; }
-    }
-    for (let i = 0; i < n; i++) if (pick[i]) rows.push(i);
-  } else for (let i = 0; i < n; i++) rows.push(i);
+  checkMaxBins(maxBins);
+  const rows = sampleRows(n, seed);
   const bins: number[] = [];
   const edges: Float64Array[] = [];
   const categorical: boolean[] = [];
@@ -55,7 +44,7 @@ export function fitBinning(x: Float64Array, n: number, p: number, maxBins: numbe
   for (let f = 0; f < p; f++) {
     const k = categories.get(f);
     if (k !== undefined) {
-      if (k > maxBins) throw new RangeError(`feature ${f} has ${k} categories; at most ${maxBins} fit in ${maxBins} bins`);
+      checkCategories(f, k, maxBins);
       bins.push(k);
       edges.push(new Float64Array(0));
       categorical.push(true);
@@ -66,34 +55,64 @@ export function fitBinning(x: Float64Array, n: number, p: number, maxBins: numbe
       const v = columns[j]!;
       if (v === v) values[m++] = v;
     }
-    const sorted = values.subarray(0, m).sort();
-    const distinct: number[] = [];
-    const counts: number[] = [];
-    for (let i = 0; i < m; i++) {
-      if (i === 0 || sorted[i] !== sorted[i - 1]) { distinct.push(sorted[i]!); counts.push(1); } else counts[counts.length - 1]!++;
-    }
-    let e: number[];
-    if (distinct.length <= missingBin) {
-      e = distinct.slice(0, -1).map((v, i) => v + (distinct[i + 1]! - v) / 2);
-    } else {
-      // Quantile edges over the sample, midpoints between neighbouring distinct values.
-      e = [];
-      const target = missingBin;
-      let cum = 0;
-      let next = 1;
-      for (let i = 0; i < distinct.length - 1 && e.length < target - 1; i++) {
-        cum += counts[i]!;
-        if (cum >= (next * m) / target) {
-          e.push(distinct[i]! + (distinct[i + 1]! - distinct[i]!) / 2);
-          while (cum >= (next * m) / target) next++;
-        }
-      }
-    }
-    edges.push(Float64Array.from(e));
+    const e = edgesFromValues(values.subarray(0, m), maxBins);
+    edges.push(e);
     bins.push(e.length + 1);
     categorical.push(false);
   }
-  return { bins, edges, categorical, missingBin, codes: maxBins + 1 };
+  return { bins, edges, categorical, missingBin: maxBins, codes: maxBins + 1 };
+}
+
+export function checkMaxBins(maxBins: number): void {
+  if (!(Number.isInteger(maxBins) && maxBins >= 2 && maxBins <= 255)) throw new RangeError(`maxBins must be an integer within 2…255, got ${maxBins}`);
+}
+
+export function checkCategories(f: number, k: number, maxBins: number): void {
+  if (k > maxBins) throw new RangeError(`feature ${f} has ${k} categories; at most ${maxBins} fit in ${maxBins} bins`);
+}
+
+/** The rows bins are fitted on: all of them, or a seeded sample of 200,000 (in row order). */
+export function sampleRows(n: number, seed: number): Uint32Array {
+  if (n <= SAMPLE) return Uint32Array.from({ length: n }, (_, i) => i);
+  const rng = new SeededRandom(seed);
+  const pick = new Uint8Array(n);
+  let chosen = 0;
+  while (chosen < SAMPLE) {
+    const r = Math.floor(rng.next() * n);
+    if (!pick[r]) { pick[r] = 1; chosen++; }
+  }
+  const rows = new Uint32Array(SAMPLE);
+  let j = 0;
+  for (let i = 0; i < n; i++) if (pick[i]) rows[j++] = i;
+  return rows;
+}
+
+/**
+ * Upper bin edges for a feature's (non-missing) sample values, which are sorted in place: midpoints
+ * between distinct values when they are few, between quantiles otherwise.
+ */
+export function edgesFromValues(values: Float64Array, maxBins: number): Float64Array {
+  const m = values.length;
+  const sorted = values.sort();
+  const distinct: number[] = [];
+  const counts: number[] = [];
+  for (let i = 0; i < m; i++) {
+    if (i === 0 || sorted[i] !== sorted[i - 1]) { distinct.push(sorted[i]!); counts.push(1); } else counts[counts.length - 1]!++;
+  }
+  if (distinct.length <= maxBins) return Float64Array.from(distinct.slice(0, -1), (v, i) => v + (distinct[i + 1]! - v) / 2);
+  // Quantile edges over the sample, midpoints between neighbouring distinct values.
+  const e: number[] = [];
+  const target = maxBins;
+  let cum = 0;
+  let next = 1;
+  for (let i = 0; i < distinct.length - 1 && e.length < target - 1; i++) {
+    cum += counts[i]!;
+    if (cum >= (next * m) / target) {
+      e.push(distinct[i]! + (distinct[i + 1]! - distinct[i]!) / 2);
+      while (cum >= (next * m) / target) next++;
+    }
+  }
+  return Float64Array.from(e);
 }
 
 function binOf(edges: Float64Array, v: number): number {

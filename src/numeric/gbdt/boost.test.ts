@@ -184,6 +184,19 @@ describe('gradient boosting', () => {
     }
   });
 
+  it('bins large shared matrices on every thread into the same bins and trees', async () => {
+    const m = synthetic(140_000, 8, 31);
+    for (let i = 0; i < m.n; i += 7) m.x[i * m.p + 2] = Number.NaN;
+    for (let i = 0; i < m.n; i++) m.x[i * m.p + 7] = i % 5;
+    const shared = new Float64Array(new SharedArrayBuffer(m.x.byteLength));
+    shared.set(m.x);
+    const p = { ...BASE, trees: 3, threads: 2, categorical: new Map([[7, 5]]) };
+    const a = await boost(m, p);
+    const b = await boost({ ...m, x: shared }, p);
+    const sig = (r: typeof a) => r.ensemble.trees.map((t) => [Array.from(t.feature), Array.from(t.threshold), Array.from(t.cover), Array.from(t.value)]);
+    assert.deepEqual(sig(b), sig(a));
+  });
+
   it('lowers the loss every round for each objective, and the scores match the stored trees', async () => {
     for (const objective of ['regression', 'binary', 'multiclass'] as const) {
       const m = synthetic(5000, 6, 2, objective);

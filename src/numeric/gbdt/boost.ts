@@ -6,7 +6,8 @@
  */
 import { SeededRandom } from '../sketches/seeded-random.js';
 import type { Ensemble, Tree } from '../trees/tree.js';
-import { applyBinning, fitBinning, type Binning } from './binning.js';
+import { applyBinning, checkCategories, checkMaxBins, fitBinning, sampleRows, type Binning } from './binning.js';
+import type { BinningJob } from './parallel-binning.js';
 import { binnedLeaf, growTree, type GrowContext, type GrownTree } from './grower.js';
 import { allocateHistogramData, kernelFor, type HistogramData } from './histogram.js';
 import { HistogramPool } from './pool.js';
@@ -94,24 +95,51 @@ async function prepareData(m: Matrix, maxBins: number, categorical: Map<number, 
   const t = Math.max(1, Math.floor(threads));
   // Every feature's codes fit in maxBins + 1 (the last one for missing values), known before binning.
   const data = allocateHistogramData(m.n, m.p, idxLength, channels, maxBins + 1, slots, t, wasm);
-  // The workers start while this thread bins the features.
+  // The workers start while this thread samples for the bins.
   const poolReady = HistogramPool.create(data, m.p, t);
   let binning: Binning;
   let bins: Uint8Array;
+  let pool: HistogramPool;
   try {
-    binning = fitBinning(m.x, m.n, m.p, maxBins, categorical, seed);
-    const w = data.wasm;
-    const fast = w ? {
-      values: new Float64Array(w.memory.buffer, w.values, m.n), edges: new Float64Array(w.memory.buffer, w.edges, 256), outBase: w.bins,
-      bin: (n: number, out: number, missing: number) => kernelFor(w.memory).bin(w.values, n, w.edges, out, missing),
-    } : undefined;
-    bins = applyBinning(binning, m.x, m.n, m.p, data.bins, fast);
+    checkMaxBins(maxBins);
+    for (const [f, k] of categorical) checkCategories(f, k, maxBins);
+    if (t > 1 && data.wasm && m.x.buffer instanceof SharedArrayBuffer && m.n * m.p >= 1_000_000) {
+      // Large matrices: every thread fits and bins its share of the features.
+      const rows = sampleRows(m.n, seed);
+      const shared = <T extends Int32Array | Uint32Array | Float64Array>(a: T): T => {
+        const c = new (a.constructor as new (b: SharedArrayBuffer) => T)(new SharedArrayBuffer(a.byteLength));
+        c.set(a as never);
+        return c;
+      };
+      const job: BinningJob = {
+        x: m.x, n: m.n, p: m.p, maxBins, rows: shared(rows),
+        categories: shared(Int32Array.from({ length: m.p }, (_, f) => categorical.get(f) ?? -1)),
+        edges: new Float64Array(new SharedArrayBuffer(8 * 256 * m.p)), edgeCounts: new Int32Array(new SharedArrayBuffer(4 * m.p)),
+      };
+      pool = await poolReady;
+      pool.bin(job);
+      binning = {
+        bins: Array.from({ length: m.p }, (_, f) => categorical.get(f) ?? job.edgeCounts[f]! + 1),
+        edges: Array.from({ length: m.p }, (_, f) => (categorical.has(f) ? new Float64Array(0) : job.edges.slice(256 * f, 256 * f + job.edgeCounts[f]!))),
+        categorical: Array.from({ length: m.p }, (_, f) => categorical.has(f)),
+        missingBin: maxBins, codes: maxBins + 1,
+      };
+      bins = data.bins;
+    } else {
+      binning = fitBinning(m.x, m.n, m.p, maxBins, categorical, seed);
+      const w = data.wasm;
+      const fast = w ? {
+        values: new Float64Array(w.memory.buffer, w.values, m.n), edges: new Float64Array(w.memory.buffer, w.edges, 256), outBase: w.bins,
+        bin: (n: number, out: number, missing: number) => kernelFor(w.memory).bin(w.values, n, w.edges, out, missing),
+      } : undefined;
+      bins = applyBinning(binning, m.x, m.n, m.p, data.bins, fast);
+      pool = await poolReady;
+    }
     for (let f = 0; f < m.p; f++) data.used[f] = binning.bins[f]!;
   } catch (e) {
     await poolReady.then((p) => p.close(), () => undefined);
     throw e;
   }
-  const pool = await poolReady;
   return { binning, bins, pool, data };
 }
 

@@ -1,8 +1,7 @@
 /** Worker thread entry: takes work items of the main thread's current task (see pool.ts). */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { HistogramData } from './histogram.js';
-import type { GradientBuffers } from './objective.js';
-import { CTRL, TASK_GRADIENTS, drain } from './pool.js';
+import { CTRL, TASK_BINNING, TASK_GRADIENTS, drain, type TaskBuffers } from './pool.js';
 
 interface Init {
   data: HistogramData;
@@ -12,7 +11,8 @@ interface Init {
 }
 
 const { data, ctrl, p, me } = workerData as Init;
-let grads: GradientBuffers | undefined;
+const buffers: TaskBuffers = {};
+const take = (m: { message: unknown } | undefined) => { if (m) Object.assign(buffers, m.message as TaskBuffers); return !!m; };
 let seq = 0;
 parentPort!.postMessage('ready');
 for (;;) {
@@ -20,12 +20,10 @@ for (;;) {
   seq = Atomics.load(ctrl, CTRL.seq);
   if (seq < 0) break;
   // Buffers sent since the last task (this thread blocks, so messages are read synchronously).
-  for (let m = receiveMessageOnPort(parentPort!); m; m = receiveMessageOnPort(parentPort!)) grads = m.message as GradientBuffers;
-  while (ctrl[CTRL.kind] === TASK_GRADIENTS && !grads) {
-    const m = receiveMessageOnPort(parentPort!);
-    if (m) grads = m.message as GradientBuffers;
-  }
-  drain(ctrl, data, grads, p, me + 1);
+  while (take(receiveMessageOnPort(parentPort!)));
+  // A task's buffers are posted just before it starts: wait for them if they are still in flight.
+  while ((ctrl[CTRL.kind] === TASK_GRADIENTS && !buffers.grads) || (ctrl[CTRL.kind] === TASK_BINNING && !buffers.binning)) take(receiveMessageOnPort(parentPort!));
+  drain(ctrl, data, buffers, p, me + 1);
   Atomics.add(ctrl, CTRL.done, 1);
   Atomics.notify(ctrl, CTRL.done);
 }

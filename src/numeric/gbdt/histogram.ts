@@ -47,7 +47,7 @@ export interface WasmLayout {
   rowHess: number;
   /** Room for one partition's right-hand rows (u32). */
   partScratch: number;
-  /** One feature's values (f64) and 256 edges (f64), for binning. */
+  /** Per thread, one feature's values (f64, rows of them) and 256 edges (f64), for binning. */
   values: number;
   edges: number;
   /** A split's bin-code → left lookup (256 bytes). */
@@ -101,8 +101,8 @@ export function allocateHistogramData(rows: number, p: number, idxLength: number
   const rowGrad = take(4 * rows, 8);
   const rowHess = take(4 * rows, 8);
   const partScratch = take(4 * idxLength, 8);
-  const values = take(8 * rows, 8);
-  const edges = take(8 * 256, 8);
+  const values = take(8 * rows * threads, 8);
+  const edges = take(8 * 256 * threads, 8);
   const table = take(256, 8);
   if (wasm && at <= MAX_WASM_BYTES) {
     const pages = Math.ceil(at / 65_536);

@@ -8,6 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { buildHistograms, type HistogramData } from './histogram.js';
 import { gradients, type GradientBuffers } from './objective.js';
+import { binFeature, type BinningJob } from './parallel-binning.js';
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER = new URL(`./hist-worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
@@ -20,15 +21,25 @@ export const GRADIENT_BLOCK = 8_192;
 export const CTRL = { seq: 0, done: 1, start: 2, count: 3, slot: 4, unitHessian: 5, next: 6, kind: 7, items: 8, rows: 9 } as const;
 export const TASK_HISTOGRAMS = 0;
 export const TASK_GRADIENTS = 1;
+export const TASK_BINNING = 2;
 
 function startWorker(workerData: unknown): Worker {
   if (!FROM_SOURCE) return new Worker(WORKER, { workerData });
   return new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(WORKER.href)}); })`, { eval: true, workerData });
 }
 
+/** What a task may need besides the histogram buffers, sent to the workers when set. */
+export interface TaskBuffers {
+  grads?: GradientBuffers;
+  binning?: BinningJob;
+}
+
 /** Runs one work item of the current task; shared by the main thread and the workers. */
-export function runItem(ctrl: Int32Array, data: HistogramData, grads: GradientBuffers | undefined, p: number, item: number, thread: number): void {
-  if (ctrl[CTRL.kind] === TASK_GRADIENTS) {
+export function runItem(ctrl: Int32Array, data: HistogramData, buffers: TaskBuffers, p: number, item: number, thread: number): void {
+  const grads = buffers.grads;
+  if (ctrl[CTRL.kind] === TASK_BINNING) {
+    binFeature(buffers.binning!, data, item, thread);
+  } else if (ctrl[CTRL.kind] === TASK_GRADIENTS) {
     const rows = ctrl[CTRL.rows]!;
     gradients(grads!, item * GRADIENT_BLOCK, Math.min(rows, (item + 1) * GRADIENT_BLOCK));
   } else {
@@ -37,12 +48,12 @@ export function runItem(ctrl: Int32Array, data: HistogramData, grads: GradientBu
 }
 
 /** Claims and runs items until none are left. */
-export function drain(ctrl: Int32Array, data: HistogramData, grads: GradientBuffers | undefined, p: number, thread: number): void {
+export function drain(ctrl: Int32Array, data: HistogramData, buffers: TaskBuffers, p: number, thread: number): void {
   const items = ctrl[CTRL.items]!;
   for (;;) {
     const item = Atomics.add(ctrl, CTRL.next, 1);
     if (item >= items) return;
-    runItem(ctrl, data, grads, p, item, thread);
+    runItem(ctrl, data, buffers, p, item, thread);
   }
 }
 
@@ -51,7 +62,7 @@ export class HistogramPool {
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * 16));
   private seq = 0;
   private activeFeatures = 0;
-  private grads: GradientBuffers | undefined;
+  private readonly buffers: TaskBuffers = {};
 
   private constructor(readonly data: HistogramData, private readonly p: number) {}
 
@@ -87,8 +98,15 @@ export class HistogramPool {
 
   /** Shares the gradient buffers (in shared memory) with the workers. */
   setGradients(g: GradientBuffers): void {
-    this.grads = g;
-    for (const w of this.workers) w.postMessage(g);
+    this.buffers.grads = g;
+    for (const w of this.workers) w.postMessage({ grads: g });
+  }
+
+  /** Bins every feature on all threads (see parallel-binning.ts). */
+  bin(job: BinningJob): void {
+    this.buffers.binning = job;
+    for (const w of this.workers) w.postMessage({ binning: job });
+    this.run(TASK_BINNING, job.p);
   }
 
   /** Runs a task's items on every thread and returns when all are done. */
@@ -102,7 +120,7 @@ export class HistogramPool {
     this.seq++;
     Atomics.store(c, CTRL.seq, this.seq);
     Atomics.notify(c, CTRL.seq);
-    drain(c, this.data, this.grads, this.p, 0);
+    drain(c, this.data, this.buffers, this.p, 0);
     const target = doneBefore + w;
     for (;;) {
       const d = Atomics.load(c, CTRL.done);
@@ -127,7 +145,7 @@ export class HistogramPool {
 
   /** Gradients and hessians of rows [0, rows) from the buffers given to `setGradients`. */
   gradients(rows: number): void {
-    const g = this.grads!;
+    const g = this.buffers.grads!;
     if (this.workers.length === 0 || rows < 2 * GRADIENT_BLOCK) {
       gradients(g, 0, rows);
       return;
