@@ -113,6 +113,19 @@ export const ERRORS = {
     'INVALID_PARAMETER_VALUE', false, 'Use one of the listed column names; names are case-sensitive.'),
   TRELLIS_DATA_SCHEMA_MISMATCH: spec('{detail}', 400, 3, 'INVALID_PARAMETER_VALUE', false,
     'Make the columns and value types agree with the schema the message names.'),
+  TRELLIS_STEP_FAILED: spec("Step '{step}' failed: {detail}", 500, 2, 'INTERNAL_ERROR', false,
+    "The component's own code failed: read the message, the user frame it names and the step log; fix the component or its inputs."),
+  TRELLIS_STEP_TRANSIENT: spec("Step '{step}' failed with a transient error: {detail}", 503, 14, 'TEMPORARILY_UNAVAILABLE', true,
+    'The component marked the failure as retryable (RetryableError, or an exit code listed as retryable): give the step retries, or fix the resource it waits for.'),
+  TRELLIS_STEP_TIMEOUT: spec("Step '{step}' exceeded its timeout of {timeoutSeconds} s and was stopped", 503, 4,
+    'TEMPORARILY_UNAVAILABLE', true, 'Raise the timeout of the step, give it retries, or make the component faster; the step log shows how far it got.'),
+  TRELLIS_STEP_OUTPUT_MISSING: spec("Step '{step}' finished without writing its declared output {missing}", 500, 9,
+    'INVALID_STATE', false,
+    'Make the component write every declared output at the path it is given (`ctx.outputs.<name>.path`, `{outputs.<name>}` or `$TRELLIS_OUTPUT_<NAME>`), or remove the declaration.'),
+  TRELLIS_STEP_CANCELLED: spec("Step '{step}' was cancelled", 500, 1, 'INVALID_STATE', false,
+    'The run was cancelled while the step ran; start it again when wanted.'),
+  TRELLIS_PIPELINE_INVALID: spec('Pipeline {source} is invalid: {detail}', 400, 3, 'INVALID_PARAMETER_VALUE', false,
+    'Fix the field at the path (and line) the message names; docs/pipelines.md describes the format. `trellis pipelines lint <file>` lists every problem.'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,0 +1,137 @@
+import { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { invalid, TrellisError } from '../../core/errors.js';
+import type { InputValue, PipelineIR, PipelineSource, Scalar } from '../../pipelines/ir.js';
+import type { Finding } from '../../pipelines/lint.js';
+import { globals } from '../context.js';
+import { printJson, printTable } from '../output.js';
+
+const TEXT = /\.(json|ya?ml)$/i;
+const MODULE = /\.(ts|mts|cts|js|mjs|cjs)$/i;
+const TYPESCRIPT = /\.(ts|mts|cts)$/i;
+
+/**
+ * Reads a pipeline file: JSON or YAML text, or a module whose default export is a pipeline (made
+ * with the SDK's `pipeline()`); `.ts` modules load through tsx. `locate` is there for text only.
+ */
+export async function loadPipelineFile(file: string): Promise<Omit<PipelineSource, 'locate'> & { locate?: PipelineSource['locate'] }> {
+  const path = resolve(file);
+  if (!existsSync(path)) throw invalid(`No pipeline file at '${file}'`);
+  const ir = await import('../../pipelines/ir.js');
+  if (TEXT.test(path)) return ir.parsePipelineSource(await readFile(path, 'utf8'), file);
+  if (!MODULE.test(path)) throw invalid(`'${file}' is not a pipeline file: expected .json, .yaml, .yml, .ts or .js`);
+  const mod = await importModule(path, file);
+  let value = mod.default;
+  // Loaded as CommonJS (no "type": "module" beside it), a module comes back as its exports object.
+  if (value && typeof value === 'object' && (value as { __esModule?: unknown }).__esModule === true) value = (value as { default?: unknown }).default;
+  if (value === undefined) {
+    throw new TrellisError('TRELLIS_PIPELINE_INVALID', { source: file, detail: 'the module has no default export; write `export default pipeline(…)`' });
+  }
+  return { ir: ir.validatePipeline(value, file), sourceName: file };
+}
+
+async function importModule(path: string, file: string): Promise<Record<string, unknown>> {
+  const url = pathToFileURL(path).href;
+  try {
+    if (!TYPESCRIPT.test(path)) return (await import(url)) as Record<string, unknown>;
+    let api: typeof import('tsx/esm/api');
+    try {
+      api = await import('tsx/esm/api');
+    } catch {
+      throw invalid(`'${file}' is TypeScript, which needs the 'tsx' package next to Trellis: install it (npm install tsx) or compile the pipeline to .js`);
+    }
+    return (await api.tsImport(url, import.meta.url)) as Record<string, unknown>;
+  } catch (e) {
+    const err = e as Error & { code?: string; params?: Record<string, string> };
+    // A module may load its own copy of Trellis (a distinct TrellisError class): keep its code.
+    if (err?.name === 'TrellisError' && typeof err.code === 'string') throw TrellisError.fromJSON({ code: err.code, message: err.message, params: err.params });
+    const detail = err?.name === 'TransformError' ? `does not compile: ${err.message.replace(/^Transform failed with \d+ errors?:\n/, '')}` : `failed to load: ${err?.message ?? String(e)}`;
+    throw new TrellisError('TRELLIS_PIPELINE_INVALID', { source: file, detail }, { cause: e });
+  }
+}
+
+/** `--param trees=300 dataset=bike@3` → values typed as the pipeline declares them. */
+function paramValues(ir: PipelineIR, raw: string[] | undefined): Record<string, Scalar> | undefined {
+  if (!raw) return undefined;
+  const out: Record<string, Scalar> = {};
+  for (const kv of raw) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw invalid(`--param takes name=value, got '${kv}'`);
+    const name = kv.slice(0, eq);
+    const text = kv.slice(eq + 1);
+    const type = ir.params.find((p) => p.name === name)?.type;
+    const n = text.trim() === '' ? Number.NaN : Number(text);
+    out[name] = (type === 'number' || type === 'integer') && Number.isFinite(n) ? n
+      : type === 'boolean' && (text === 'true' || text === 'false') ? text === 'true' : text;
+  }
+  return out;
+}
+
+
+const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+function showInput(v: InputValue): string {
+  if (typeof v === 'object') return 'param' in v ? `params.${v.param}` : `${v.step}.${v.output}`;
+  return JSON.stringify(v);
+}
+
+export function pipelinesCommand(): Command {
+  const cmd = new Command('pipelines').description('pipelines: check and inspect pipeline definitions (JSON, YAML or TypeScript)');
+
+  cmd.command('lint <file>')
+    .description('check a pipeline (.json, .yaml, .yml, or a .ts/.js module exporting it by default); exits 1 on any error')
+    .option('--param <name=value...>', 'values for the run: parameters without a default must then be given')
+    .action(async (file: string, o: { param?: string[] }, c: Command) => {
+      const src = await loadPipelineFile(file);
+      const { lintPipeline, hasErrors } = await import('../../pipelines/lint.js');
+      const { formatPath, pipelineHash } = await import('../../pipelines/ir.js');
+      const findings = lintPipeline(src.ir, { params: paramValues(src.ir, o.param), locate: src.locate });
+      const errors = findings.filter((f) => f.severity === 'error').length;
+      const warnings = findings.length - errors;
+      if (globals(c).json) {
+        printJson({ source: file, name: src.ir.name, version: src.ir.version, hash: pipelineHash(src.ir), errors, warnings, findings });
+      } else {
+        const head = `${src.ir.name} ${src.ir.version} (${file}): ${count(src.ir.steps.length, 'step')}`;
+        if (!findings.length) console.log(`${head}, no findings`);
+        else {
+          console.log(`${head}, ${count(errors, 'error')}, ${count(warnings, 'warning')}`);
+          const at = (f: Finding) => (f.line ? `${file}:${f.line}` : f.path ? formatPath(f.path) : '');
+          printTable(findings.map((f) => ({ ...f, at: at(f) })), ['severity', 'check', 'at', 'message']);
+        }
+      }
+      if (hasErrors(findings)) process.exitCode = 1;
+    });
+
+  cmd.command('show <file>')
+    .description('print the steps of a pipeline in the order they can run, with their components and inputs (--json: the IR)')
+    .action(async (file: string, _o: unknown, c: Command) => {
+      const src = await loadPipelineFile(file);
+      if (globals(c).json) {
+        printJson(src.ir);
+        return;
+      }
+      const { pipelineHash, topologicalOrder } = await import('../../pipelines/ir.js');
+      const ir = src.ir;
+      const order = topologicalOrder(ir);
+      console.log(`${ir.name} ${ir.version}${ir.description ? `: ${ir.description}` : ''}`);
+      console.log(`hash ${pipelineHash(ir)}`);
+      if (ir.params.length) {
+        console.log(`params: ${ir.params.map((p) => `${p.name} (${p.type})${p.default === undefined ? '' : ` = ${JSON.stringify(p.default)}`}`).join(', ')}`);
+      }
+      const byName = new Map(ir.steps.map((s) => [s.name, s]));
+      printTable(order.map((name) => {
+        const s = byName.get(name)!;
+        const opts = [
+          s.retries ? `retries ${s.retries}` : '',
+          s.timeoutSeconds ? `timeout ${s.timeoutSeconds}s` : '',
+          s.cache.enabled ? (s.cache.ttlSeconds ? `cache ${s.cache.ttlSeconds}s` : '') : 'no cache',
+        ].filter(Boolean);
+        return { step: name, component: s.component, inputs: Object.entries(s.inputs).map(([k, v]) => `${k}=${showInput(v)}`).join(' '), options: opts.join(', ') };
+      }), ['step', 'component', 'inputs', 'options']);
+    });
+
+  return cmd;
+}

@@ -1,0 +1,24 @@
+/**
+ * Pipeline step executors: run one step of a pipeline — a TypeScript component in a worker thread
+ * or child process, or a command in any language — with its log, timeout, retries, metrics and
+ * content-hashed outputs. See README.md for the contract with components.
+ */
+import { invalid } from '../../core/errors.js';
+import { runCommandStep, type CommandStepOptions } from './command-step.js';
+import type { StepResult, StepSpec } from './step-spec.js';
+import { runTypeScriptStep, type TypeScriptStepOptions } from './typescript-step.js';
+
+export { runCommandStep, substitute, stepEnv, DEFAULT_RETRYABLE_EXIT_CODES, type CommandStepOptions } from './command-step.js';
+export { runTypeScriptStep, type TypeScriptStepOptions } from './typescript-step.js';
+export { RetryableError } from './retryable-error.js';
+export { hashOutput, hashFile } from './output-hash.js';
+export type { StepContext } from './step-runner.js';
+export { METRICS_FILE, type ArtifactRef, type ArtifactType, type StepInput, type StepResult, type StepSpec } from './step-spec.js';
+
+/** Runs a step with the executor its component kind needs. */
+export function runStep(spec: StepSpec, options: TypeScriptStepOptions & CommandStepOptions = {}): Promise<StepResult> {
+  const kind = spec?.component?.kind;
+  if (kind === 'typescript') return runTypeScriptStep(spec, options);
+  if (kind === 'command') return runCommandStep(spec, options);
+  return Promise.reject(invalid(`component kind must be 'typescript' or 'command', got ${JSON.stringify(kind)}`));
+}
