@@ -107,6 +107,8 @@ export function growTree(ctx: GrowContext, count: number, gp: GrowParams, output
   const w = d.wasm;
   const k = w && channels === 1 && g.buffer === w.memory.buffer && g.byteOffset === w.rowGrad && (unitHessian || h.byteOffset === w.rowHess) ? kernelFor(w.memory) : undefined;
   const table8 = w ? new Uint8Array(w.memory.buffer, w.table, 256) : undefined;
+  const scanResult = w ? new Float64Array(w.memory.buffer, w.result, 6) : undefined;
+  const scanKernel = k;
   const gather = (start: number, n: number) => {
     const idx = d.idx;
     const end = start + n;
@@ -197,8 +199,22 @@ export function growTree(ctx: GrowContext, count: number, gp: GrowParams, output
       const hm = unitHessian ? nm : hist[mb + 1]!;
       for (let c = 0; c < channels; c++) gm[c] = hist[mb + 2 + c]!;
       const nb = binning.bins[f]!;
+      if (channels === 1 && !binning.categorical[f] && scanKernel && w && scanResult) {
+        // The common case, in WebAssembly: one gradient channel, numeric bins, missing both ways.
+        if (scanKernel.scan(w.hist + 8 * fb, nb, w.hist + 8 * mb, total, hTotal, g0, parentScore, minLeaf, minH, l2, unitHessian ? 1 : 0, bestGain, w.result)) {
+          bestGain = scanResult[0]!;
+          bestFeature = f;
+          bestT = scanResult[1]!;
+          bestMissingLeft = scanResult[2] === 1;
+          bestNl = scanResult[3]!;
+          bestHl = scanResult[4]!;
+          bestGl[0] = scanResult[5]!;
+          bestCats = null;
+        }
+        continue;
+      }
       if (channels === 1 && !binning.categorical[f]) {
-        // The common case without closures: one gradient channel, numeric bins, missing both ways.
+        // The same without WebAssembly, and without closures.
         const gm0 = gm[0]!;
         let gL = 0;
         let nl = 0;
@@ -389,9 +405,14 @@ export function growTree(ctx: GrowContext, count: number, gp: GrowParams, output
           const f = featureList[j]!;
           const o = f * codes * stride;
           const usedEnd = used[f]! * stride;
-          for (let q = 0; q < usedEnd; q++) hist[lb + o + q]! -= hist[sb + o + q]!;
           const m = o + (codes - 1) * stride;
-          for (let q = 0; q < stride; q++) hist[lb + m + q]! -= hist[sb + m + q]!;
+          if (k && w) {
+            k.subtract(w.hist + 8 * (lb + o), w.hist + 8 * (sb + o), usedEnd);
+            k.subtract(w.hist + 8 * (lb + m), w.hist + 8 * (sb + m), stride);
+          } else {
+            for (let q = 0; q < usedEnd; q++) hist[lb + o + q]! -= hist[sb + o + q]!;
+            for (let q = 0; q < stride; q++) hist[lb + m + q]! -= hist[sb + m + q]!;
+          }
         }
       }
       for (const x of [l, r]) {

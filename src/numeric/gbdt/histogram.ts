@@ -52,11 +52,15 @@ export interface WasmLayout {
   edges: number;
   /** A split's bin-code → left lookup (256 bytes). */
   table: number;
+  /** Where `scan` writes the best split it found (6 f64). */
+  result: number;
 }
 
 export interface Kernel {
   hist(col: number, idx: number, grad: number, hess: number, n: number, a: number, b: number): void;
   combine(a: number, b: number, out: number, len: number): void;
+  subtract(out: number, b: number, len: number): void;
+  scan(hist: number, bins: number, missing: number, total: number, hTotal: number, g0: number, parent: number, minLeaf: number, minH: number, l2: number, unit: number, best: number, res: number): number;
   partition(idx: number, start: number, count: number, col: number, left: number, scratch: number): number;
   gather(idx: number, n: number, g: number, h: number, outG: number, outH: number): void;
   bin(values: number, n: number, edges: number, out: number, missing: number): void;
@@ -104,6 +108,7 @@ export function allocateHistogramData(rows: number, p: number, idxLength: number
   const values = take(8 * rows * threads, 8);
   const edges = take(8 * 256 * threads, 8);
   const table = take(256, 8);
+  const result = take(64, 8);
   if (wasm && at <= MAX_WASM_BYTES) {
     const pages = Math.ceil(at / 65_536);
     let memory: WebAssembly.Memory | undefined;
@@ -117,7 +122,7 @@ export function allocateHistogramData(rows: number, p: number, idxLength: number
       return {
         bins: new Uint8Array(b, bins, rows * p), rows, idx: new Uint32Array(b, idx, idxLength), grad: new Float32Array(b, grad, idxLength * channels),
         hess: new Float32Array(b, hess, idxLength), hist: new Float64Array(b, hist, slots * slotBytes / 8), features: new Int32Array(b, features, p),
-        codes, channels, used: new Int32Array(new SharedArrayBuffer(4 * p)).fill(codes - 1), wasm: { memory, bins, idx, grad, hess, hist, scratch, rowGrad, rowHess, partScratch, values, edges, table },
+        codes, channels, used: new Int32Array(new SharedArrayBuffer(4 * p)).fill(codes - 1), wasm: { memory, bins, idx, grad, hess, hist, scratch, rowGrad, rowHess, partScratch, values, edges, table, result },
       };
     }
   }
@@ -148,7 +153,7 @@ export function buildHistograms(d: HistogramData, start: number, count: number, 
   const stride = 2 + channels;
   const slotBase = slot * slotSize(p, codes, channels);
   const end = start + count;
-  if (d.wasm && channels === 1 && count >= 4 * codes) {
+  if (d.wasm && channels === 1 && count >= 64) {
     const w = d.wasm;
     const k = kernelFor(w.memory);
     const a = w.scratch + thread * 2 * codes * 24;

@@ -9,6 +9,14 @@
 ;;
 ;; combine(a, b, out, len): out[j] = a[j] + b[j] for len f64, then a and b are zeroed.
 ;;
+;; subtract(out, b, len): out[j] -= b[j] for len f64 (a sibling's histogram from its parent's).
+;;
+;; scan(hist, bins, missing, total, hTotal, g0, parentScore, minLeaf, minH, l2, unitHessian, best, res):
+;; the best threshold of one numeric feature's histogram (bins codes of [count, hessian, gradient]
+;; f64 at hist, the missing code's at missing), missing values sent right then left, as the split
+;; search in grower.ts does. When a split beats `best` it writes [gain, t, missingLeft, nl, hl, gL]
+;; (f64) at res and returns 1, else returns 0.
+;;
 ;; partition(idx, start, count, col, left, scratch): keeps the rows idx[start … start+count) whose
 ;; bin code c has left[c] = 1 first (order kept), the others after them; returns how many went left.
 ;;
@@ -137,4 +145,84 @@
         (i32.store8 (local.get $out) (select (local.get $pos) (local.get $missing) (f64.eq (local.get $v) (local.get $v))))
         (local.set $values (i32.add (local.get $values) (i32.const 8)))
         (local.set $out (i32.add (local.get $out) (i32.const 1)))
-        (br_if $rows (i32.lt_u (local.get $values) (local.get $end)))))))
+        (br_if $rows (i32.lt_u (local.get $values) (local.get $end))))))
+  (func $subtract (export "subtract") (param $out i32) (param $b i32) (param $len i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $len) (i32.const 3))))
+    (block $done
+      (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+      (loop $cells
+        (f64.store (local.get $out) (f64.sub (f64.load (local.get $out)) (f64.load (local.get $b))))
+        (local.set $out (i32.add (local.get $out) (i32.const 8)))
+        (local.set $b (i32.add (local.get $b) (i32.const 8)))
+        (br_if $cells (i32.lt_u (local.get $out) (local.get $end))))))
+  (func $scan (export "scan")
+    (param $hist i32) (param $bins i32) (param $missing i32) (param $total f64) (param $hTotal f64) (param $g0 f64)
+    (param $parent f64) (param $minLeaf f64) (param $minH f64) (param $l2 f64) (param $unit i32) (param $best f64) (param $res i32)
+    (result i32)
+    (local $t i32) (local $o i32) (local $cnt f64) (local $nl f64) (local $hl f64) (local $gL f64)
+    (local $nm f64) (local $hm f64) (local $gm f64) (local $nl2 f64) (local $hl2 f64) (local $gL2 f64)
+    (local $hr f64) (local $gR f64) (local $gain f64) (local $found i32) (local $last i32)
+    (local.set $nm (f64.load (local.get $missing)))
+    (local.set $hm (select (local.get $nm) (f64.load offset=8 (local.get $missing)) (local.get $unit)))
+    (local.set $gm (f64.load offset=16 (local.get $missing)))
+    (local.set $last (i32.sub (local.get $bins) (i32.const 1)))
+    (block $done
+      (br_if $done (i32.le_s (local.get $last) (i32.const 0)))
+      (loop $bins
+        (local.set $o (i32.add (local.get $hist) (i32.mul (local.get $t) (i32.const 24))))
+        (local.set $cnt (f64.load (local.get $o)))
+        (if (f64.ne (local.get $cnt) (f64.const 0))
+          (then
+            (local.set $nl (f64.add (local.get $nl) (local.get $cnt)))
+            (local.set $hl (f64.add (local.get $hl) (select (local.get $cnt) (f64.load offset=8 (local.get $o)) (local.get $unit))))
+            (local.set $gL (f64.add (local.get $gL) (f64.load offset=16 (local.get $o))))
+            ;; Missing values to the right.
+            (if (i32.and (f64.ge (local.get $nl) (local.get $minLeaf)) (f64.ge (f64.sub (local.get $total) (local.get $nl)) (local.get $minLeaf)))
+              (then
+                (local.set $hr (f64.sub (local.get $hTotal) (local.get $hl)))
+                (if (i32.and (f64.ge (local.get $hl) (local.get $minH)) (f64.ge (local.get $hr) (local.get $minH)))
+                  (then
+                    (local.set $gR (f64.sub (local.get $g0) (local.get $gL)))
+                    (local.set $gain (f64.sub (f64.add (f64.div (f64.mul (local.get $gL) (local.get $gL)) (f64.add (local.get $hl) (local.get $l2)))
+                                                       (f64.div (f64.mul (local.get $gR) (local.get $gR)) (f64.add (local.get $hr) (local.get $l2))))
+                                              (local.get $parent)))
+                    (if (f64.gt (local.get $gain) (local.get $best))
+                      (then
+                        (local.set $best (local.get $gain))
+                        (local.set $found (i32.const 1))
+                        (f64.store (local.get $res) (local.get $gain))
+                        (f64.store offset=8 (local.get $res) (f64.convert_i32_s (local.get $t)))
+                        (f64.store offset=16 (local.get $res) (f64.const 0))
+                        (f64.store offset=24 (local.get $res) (local.get $nl))
+                        (f64.store offset=32 (local.get $res) (local.get $hl))
+                        (f64.store offset=40 (local.get $res) (local.get $gL))))))))
+            ;; Missing values to the left.
+            (if (f64.gt (local.get $nm) (f64.const 0))
+              (then
+                (local.set $nl2 (f64.add (local.get $nl) (local.get $nm)))
+                (local.set $hl2 (f64.add (local.get $hl) (local.get $hm)))
+                (local.set $gL2 (f64.add (local.get $gL) (local.get $gm)))
+                (if (i32.and (f64.ge (local.get $nl2) (local.get $minLeaf)) (f64.ge (f64.sub (local.get $total) (local.get $nl2)) (local.get $minLeaf)))
+                  (then
+                    (local.set $hr (f64.sub (local.get $hTotal) (local.get $hl2)))
+                    (if (i32.and (f64.ge (local.get $hl2) (local.get $minH)) (f64.ge (local.get $hr) (local.get $minH)))
+                      (then
+                        (local.set $gR (f64.sub (local.get $g0) (local.get $gL2)))
+                        (local.set $gain (f64.sub (f64.add (f64.div (f64.mul (local.get $gL2) (local.get $gL2)) (f64.add (local.get $hl2) (local.get $l2)))
+                                                           (f64.div (f64.mul (local.get $gR) (local.get $gR)) (f64.add (local.get $hr) (local.get $l2))))
+                                                  (local.get $parent)))
+                        (if (f64.gt (local.get $gain) (local.get $best))
+                          (then
+                            (local.set $best (local.get $gain))
+                            (local.set $found (i32.const 1))
+                            (f64.store (local.get $res) (local.get $gain))
+                            (f64.store offset=8 (local.get $res) (f64.convert_i32_s (local.get $t)))
+                            (f64.store offset=16 (local.get $res) (f64.const 1))
+                            (f64.store offset=24 (local.get $res) (local.get $nl2))
+                            (f64.store offset=32 (local.get $res) (local.get $hl2))
+                            (f64.store offset=40 (local.get $res) (local.get $gL2))))))))))))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br_if $bins (i32.lt_s (local.get $t) (local.get $last)))))
+    (local.get $found))
+)
