@@ -16,7 +16,7 @@ import { generateGbdtCsv } from './gen-gbdt-csv.js';
 
 const OUT = fileURLToPath(new URL('./out/', import.meta.url));
 const ROWS = Number(process.env.BENCH_GBDT_ROWS ?? 1_000_000);
-const REPS = Number(process.env.BENCH_GBDT_REPS ?? 3);
+const REPS = Number(process.env.BENCH_GBDT_REPS ?? 5);
 const PYTHON = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
 const SHARED = fileURLToPath(new URL('../../shared/data/', import.meta.url));
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
