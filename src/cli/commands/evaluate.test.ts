@@ -67,7 +67,7 @@ describe('trellis evaluate', () => {
     assert.match(runCli([...g, 'evaluate', '--model', 'income/1', '--data', ADULT_HEAD, '--slice', 'gender']).stderr, /Slice column 'gender' is not in the data/);
     assert.match(runCli([...g, 'evaluate', '--model', 'income/1', '--data', ADULT_HEAD, '--output', join(dir, 'r.pdf')]).stderr, /--output must end in \.html or \.json/);
     assert.match(runCli([...g, 'evaluate', '--model', 'income/1', '--data', ADULT_HEAD, '--bootstrap', 'many']).stderr, /--bootstrap must be an integer from 0 to 100000, got 'many'/);
-    assert.match(runCli([...g, 'evaluate', '--model', 'income', '--data', ADULT_HEAD]).stderr, /name@alias or name\/version/);
+    assert.match(runCli([...g, 'evaluate', '--model', 'income', '--data', ADULT_HEAD]).stderr, /name@alias, name@version or name\/version/);
     assert.match(runCli([...g, 'evaluate', '--model', 'income/1', '--data', join(dir, 'nope.csv')]).stderr, /Data file '.*nope\.csv' not found/);
   });
 });

@@ -29,7 +29,7 @@ describe('trellis export onnx and import onnx', () => {
     const trained = runCli([...g, '--json', 'train', '--data', ADULT_HEAD, '--target', 'income', '--register', 'income']);
     assert.equal(trained.code, 0, trained.stderr);
     const file = join(dir, 'income.onnx');
-    const ex = runCli([...g, '--json', 'export', 'onnx', 'income/1', file]);
+    const ex = runCli([...g, '--json', 'export', 'onnx', 'income@1', file]);
     assert.equal(ex.code, 0, ex.stderr);
     const bytes = new Uint8Array(readFileSync(file));
     assert.equal(JSON.parse(ex.stdout).bytes, bytes.length);

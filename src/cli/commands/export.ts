@@ -14,7 +14,7 @@ export function exportCommand(): Command {
   const cmd = new Command('export').description('write a registered model in another format');
   cmd.command('onnx')
     .description('write a model version, feature transforms included, as an ONNX file (see docs/onnx.md)')
-    .argument('<model>', 'the model version: name@alias or name/version')
+    .argument('<model>', 'the model version: name@alias, name@version or name/version')
     .argument('<file>', 'the .onnx file to write')
     .action(async (ref: string, file: string, _o: unknown, c: Command) => {
       await withWorkspace(c, async (ws) => {
