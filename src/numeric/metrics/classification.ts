@@ -365,6 +365,11 @@ function oneVsRest(y: ArrayLike<number>, probs: ArrayLike<number>, k: number, c:
  * roc_auc_score(multi_class='ovr', average='macro'); every class must occur in y.
  */
 export function multiclassRocAuc(y: ArrayLike<number>, probs: ArrayLike<number>): number {
+  return macroOneVsRest(y, probs, rocAuc);
+}
+
+/** A binary ranking metric, one class against the rest, averaged over the classes without weights. */
+function macroOneVsRest(y: ArrayLike<number>, probs: ArrayLike<number>, metric: (y: Float64Array, p: Float64Array) => number): number {
   const n = y.length;
   const k = checkMatrix(n, probs);
   checkClasses(y, k, 'y');
@@ -373,7 +378,7 @@ export function multiclassRocAuc(y: ArrayLike<number>, probs: ArrayLike<number>)
   let sum = 0;
   for (let c = 0; c < k; c++) {
     oneVsRest(y, probs, k, c, yc, pc);
-    sum += rocAuc(yc, pc);
+    sum += metric(yc, pc);
   }
   return sum / k;
 }
@@ -384,17 +389,7 @@ export function multiclassRocAuc(y: ArrayLike<number>, probs: ArrayLike<number>)
  * must occur in y.
  */
 export function multiclassPrAuc(y: ArrayLike<number>, probs: ArrayLike<number>): number {
-  const n = y.length;
-  const k = checkMatrix(n, probs);
-  checkClasses(y, k, 'y');
-  const yc = new Float64Array(n);
-  const pc = new Float64Array(n);
-  let sum = 0;
-  for (let c = 0; c < k; c++) {
-    oneVsRest(y, probs, k, c, yc, pc);
-    sum += prAuc(yc, pc);
-  }
-  return sum / k;
+  return macroOneVsRest(y, probs, prAuc);
 }
 
 /**
