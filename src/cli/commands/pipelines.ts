@@ -6,8 +6,10 @@ import { pathToFileURL } from 'node:url';
 import { invalid, TrellisError } from '../../core/errors.js';
 import type { InputValue, PipelineIR, PipelineSource, Scalar } from '../../pipelines/ir.js';
 import type { Finding } from '../../pipelines/lint.js';
-import { globals } from '../context.js';
-import { printJson, printTable } from '../output.js';
+import type { PipelineRunResult, StepEvent } from '../../pipelines/engine/index.js';
+import type { Workspace } from '../../workspace/workspace.js';
+import { actor, globals, withWorkspace } from '../context.js';
+import { output, printJson, printTable } from '../output.js';
 
 const TEXT = /\.(json|ya?ml)$/i;
 const MODULE = /\.(ts|mts|cts|js|mjs|cjs)$/i;
@@ -54,7 +56,7 @@ async function importModule(path: string, file: string): Promise<Record<string, 
 }
 
 /** `--param trees=300 dataset=bike@3` → values typed as the pipeline declares them. */
-function paramValues(ir: PipelineIR, raw: string[] | undefined): Record<string, Scalar> | undefined {
+export function paramValues(ir: PipelineIR, raw: string[] | undefined): Record<string, Scalar> | undefined {
   if (!raw) return undefined;
   const out: Record<string, Scalar> = {};
   for (const kv of raw) {
@@ -76,6 +78,40 @@ const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 function showInput(v: InputValue): string {
   if (typeof v === 'object') return 'param' in v ? `params.${v.param}` : `${v.step}.${v.output}`;
   return JSON.stringify(v);
+}
+
+// ---- running pipelines (`trellis run`, `trellis pipelines resume`) ----
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** One line per step as it starts and ends, on stderr (stdout keeps the summary or the JSON). */
+export function statusLine(e: StepEvent): string {
+  switch (e.status) {
+    case 'running': return `▸ ${e.step} … running`;
+    case 'done': return `▸ ${e.step} … done in ${seconds(e.durationMs ?? 0)}`;
+    case 'cached': return `▸ ${e.step} … cached`;
+    case 'kept': return `▸ ${e.step} … kept (finished earlier)`;
+    case 'skipped': return `▸ ${e.step} … skipped`;
+    case 'failed': return `▸ ${e.step} … FAILED after ${seconds(e.durationMs ?? 0)}: ${e.error ?? ''}`;
+  }
+}
+
+export async function pipelineEngine(ws: Workspace, who: { actor: string }) {
+  const { PipelineEngine } = await import('../../pipelines/engine/index.js');
+  return new PipelineEngine({ meta: ws.meta, artifacts: ws.artifacts, tracking: ws.tracking, registry: ws.registry, data: ws.data }, { who });
+}
+
+/** The summary of a pipeline run: JSON, or a table with the registered versions and the total time. */
+export function reportRun(json: boolean, r: PipelineRunResult): void {
+  output(json, () => r, () => {
+    console.log(`pipeline ${r.pipeline}, run ${r.runId}: ${r.status} in ${seconds(r.durationMs)}`);
+    printTable(r.steps.map((s) => ({ step: s.step, status: s.status, duration: s.status === 'skipped' ? '' : seconds(s.durationMs), cached: s.cached ? 'yes' : 'no', run: s.runId ?? '' })), ['step', 'status', 'duration', 'cached', 'run']);
+    for (const v of r.registered) console.log(`registered ${v.name} version ${v.version}${v.alias ? ` @${v.alias}` : ''}${v.created ? '' : ' (existing version)'}`);
+  });
+  if (r.failed) {
+    console.error(`error: pipeline run ${r.runId} failed at step '${r.failed.step}': ${r.failed.error}`);
+    process.exitCode = 1;
+  }
 }
 
 export function pipelinesCommand(): Command {
@@ -131,6 +167,16 @@ export function pipelinesCommand(): Command {
         ].filter(Boolean);
         return { step: name, component: s.component, inputs: Object.entries(s.inputs).map(([k, v]) => `${k}=${showInput(v)}`).join(' '), options: opts.join(', ') };
       }), ['step', 'component', 'inputs', 'options']);
+    });
+
+  cmd.command('resume <run-id>')
+    .description('resume a failed pipeline run: steps that finished are kept, the rest run again')
+    .option('--no-cache', 'run the remaining steps whatever the cache holds')
+    .action(async (runId: string, o: { cache: boolean }, c: Command) => {
+      await withWorkspace(c, async (ws) => {
+        const engine = await pipelineEngine(ws, actor(c));
+        reportRun(!!globals(c).json, await engine.resume(runId, { noCache: !o.cache, onEvent: (e) => process.stderr.write(`${statusLine(e)}\n`) }));
+      });
     });
 
   return cmd;

@@ -1,0 +1,534 @@
+/**
+ * The local pipeline engine: runs a `trellis.pipeline/v1` IR end to end on this machine.
+ *
+ * Durable state lives in the tracking store, without tables of its own:
+ * - a pipeline run is a tracking run in the experiment named after the pipeline, tagged
+ *   `trellis.pipeline`, `trellis.pipeline.hash`, with the pipeline parameters as params and the IR
+ *   as its artifact `pipeline.json`;
+ * - each step is a child run (`mlflow.parentRunId`, `trellis.step`, `trellis.component`,
+ *   `trellis.cache_key`) with the step's scalar inputs as params, its metrics, its log
+ *   (`logs/<step>.log`) and its outputs as artifacts under `outputs/<name>`; the tag
+ *   `trellis.outputs` records each output's type, sha256 and the run holding its bytes.
+ *   FINISHED when done; FAILED with the error in `trellis.error`.
+ *
+ * Steps run in topological order, independent ones in parallel (at most `concurrency` at once);
+ * a failed step skips everything downstream of it while independent branches finish.
+ *
+ * Caching: a step's key is the sha256 of its component (name, version, definition, module file
+ * hash), its resolved scalar inputs, the sha256 of each artifact input, and facts that built-ins
+ * depend on outside their inputs (the dataset version `@latest` names now, the champion version a
+ * gate compares with). A FINISHED, non-cached step run with the same key in the same experiment
+ * (younger than `ttlSeconds` when set) is reused: the new child run is tagged `trellis.cached=true`
+ * and `trellis.cache_source=<run>`, and its outputs point at the source's bytes. A cache hit of
+ * `register` is not a skipped side effect: the recorded registration is re-applied (the version is
+ * found by its source run — never created twice — and the alias is pointed at it again).
+ */
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { TrellisError, invalid } from '../../core/errors.js';
+import { canonicalJson, sha256Hex } from '../../core/hash.js';
+import type { DatasetService } from '../../data/datasets.js';
+import type { RegistryService } from '../../registry/registry-service.js';
+import type { ArtifactStore } from '../../store/artifact-store.js';
+import type { Actor, MetadataStore, Run } from '../../store/metadata-store.js';
+import { artifactStorePath, type TrackingService } from '../../tracking/tracking-service.js';
+import { hashOutput, runStep, type StepInput } from '../executors/index.js';
+import { componentsFor, isOutputRef, isParamRef, normalizePipeline, pipelineHash, topologicalOrder, upstreamSteps, validatePipeline, type ComponentDef, type PipelineIR, type Scalar, type Step } from '../ir.js';
+import { hasErrors, lintPipeline } from '../lint.js';
+import { BUILTIN_IMPLS, builtinCacheFacts, registerModel, type BuiltinContext } from './builtins/index.js';
+
+export const ENGINE_VERSION = '1';
+
+export interface EngineServices {
+  meta: MetadataStore;
+  artifacts: ArtifactStore;
+  tracking: TrackingService;
+  registry: RegistryService;
+  data: DatasetService;
+}
+
+export interface EngineOptions {
+  who: Actor;
+  /** Steps running at once (default 2). */
+  concurrency?: number;
+  /** Where steps write their files (default: a folder under the system temp dir); removed after the run. */
+  workDir?: string;
+  /** Keep the step files after the run (for debugging). */
+  keepWorkDir?: boolean;
+}
+
+export type StepStatus = 'running' | 'done' | 'cached' | 'kept' | 'failed' | 'skipped';
+
+export interface StepEvent {
+  step: string;
+  status: StepStatus;
+  durationMs?: number;
+  error?: string;
+}
+
+export interface RunOptions {
+  params?: Record<string, Scalar>;
+  /** Experiment to record the run in (default: the pipeline's name). */
+  experiment?: string;
+  /** Run every step, whatever the cache holds. */
+  noCache?: boolean;
+  /** The folder of the pipeline file: relative module paths and command workdirs are resolved from it. */
+  baseDir?: string;
+  onEvent?: (e: StepEvent) => void;
+}
+
+export interface OutputEntry {
+  type: string;
+  sha256: string;
+  /** The step run whose artifacts hold the bytes, under `outputs/<name>`. */
+  run: string;
+  name: string;
+  kind: 'file' | 'dir';
+  meta?: Record<string, string>;
+}
+
+export interface StepOutcome {
+  step: string;
+  status: Exclude<StepStatus, 'running'>;
+  runId?: string;
+  cached: boolean;
+  cacheSource?: string;
+  cacheKey?: string;
+  durationMs: number;
+  outputs: Record<string, OutputEntry>;
+  metrics: Record<string, number>;
+  error?: string;
+  /** register steps: what was registered (or reused). */
+  registration?: Registration;
+}
+
+export interface PipelineRunResult {
+  runId: string;
+  experimentId: string;
+  pipeline: string;
+  status: 'FINISHED' | 'FAILED';
+  steps: StepOutcome[];
+  registered: { step: string; name: string; version: string; alias: string | null; created: boolean }[];
+  durationMs: number;
+  failed?: { step: string; error: string };
+}
+
+const TAG = {
+  pipeline: 'trellis.pipeline',
+  hash: 'trellis.pipeline.hash',
+  params: 'trellis.pipeline.params',
+  baseDir: 'trellis.pipeline.dir',
+  parent: 'mlflow.parentRunId',
+  runName: 'mlflow.runName',
+  step: 'trellis.step',
+  component: 'trellis.component',
+  key: 'trellis.cache_key',
+  cached: 'trellis.cached',
+  source: 'trellis.cache_source',
+  outputs: 'trellis.outputs',
+  error: 'trellis.error',
+  failedStep: 'trellis.failed_step',
+  skipped: 'trellis.skipped',
+} as const;
+
+const clip = (s: string, n = 4000) => (Buffer.byteLength(s) > n ? `${Buffer.from(s).subarray(0, n).toString('utf8')}…` : s);
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+const now = () => Date.now();
+
+export class PipelineEngine {
+  constructor(readonly s: EngineServices, readonly o: EngineOptions) {}
+
+  /** Runs a pipeline; resolves with the outcome of every step (a failed run resolves too, with status FAILED). */
+  async run(input: PipelineIR, opts: RunOptions = {}): Promise<PipelineRunResult> {
+    const ir = normalizePipeline(validatePipeline(input, input.name ?? 'pipeline'));
+    const params = resolveParams(ir, opts.params ?? {});
+    const findings = lintPipeline(ir, { params });
+    if (hasErrors(findings)) {
+      const msgs = findings.filter((f) => f.severity === 'error').map((f) => f.message);
+      throw new TrellisError('TRELLIS_PIPELINE_INVALID', { source: ir.name, detail: msgs.length === 1 ? msgs[0]! : `\n  ${msgs.join('\n  ')}` });
+    }
+    topologicalOrder(ir);
+    const experimentId = await this.experiment(opts.experiment ?? ir.name);
+    const baseDir = resolve(opts.baseDir ?? process.cwd());
+    const tags: Record<string, string> = {
+      [TAG.pipeline]: ir.name, [TAG.hash]: pipelineHash(ir), [TAG.params]: clip(JSON.stringify(params)), [TAG.baseDir]: clip(baseDir),
+      'trellis.pipeline.version': ir.version, ...(opts.noCache ? { 'trellis.no_cache': 'true' } : {}),
+    };
+    const parent = await this.s.meta.createRun({ experimentId, runName: `${ir.name}-run`, tags }, this.o.who);
+    const runId = parent.info.runId;
+    await this.s.meta.logBatch(runId, { params: Object.entries(params).map(([key, v]) => ({ key, value: String(v) })) }, this.o.who);
+    await this.s.tracking.logArtifact(runId, 'pipeline.json', JSON.stringify(ir, null, 2));
+    return this.execute(ir, { runId, experimentId, params, baseDir, noCache: !!opts.noCache, onEvent: opts.onEvent, kept: new Map() });
+  }
+
+  /** Re-runs what did not finish in an earlier pipeline run: steps whose child runs FINISHED are kept. */
+  async resume(runId: string, opts: Pick<RunOptions, 'onEvent' | 'noCache'> = {}): Promise<PipelineRunResult> {
+    const parent = await this.s.meta.getRun(runId);
+    const t = parent.data.tags;
+    if (!t[TAG.pipeline] || t[TAG.parent]) throw invalid(`run ${runId} is not a pipeline run (it has no '${TAG.pipeline}' tag)`);
+    if (parent.info.status === 'RUNNING') throw invalid(`pipeline run ${runId} is still RUNNING; resume a run that ended (FAILED or KILLED)`);
+    const ir = normalizePipeline(validatePipeline(JSON.parse((await this.s.tracking.readArtifact(runId, 'pipeline.json')).toString('utf8')), `run ${runId}`));
+    const params = JSON.parse(t[TAG.params] ?? '{}') as Record<string, Scalar>;
+    const kept = new Map<string, StepOutcome>();
+    for (const child of await this.children(parent)) {
+      const step = child.data.tags[TAG.step];
+      if (!step || child.info.status !== 'FINISHED' || kept.has(step)) continue;
+      kept.set(step, {
+        step, status: 'kept', runId: child.info.runId, cached: child.data.tags[TAG.cached] === 'true', cacheKey: child.data.tags[TAG.key],
+        durationMs: 0, outputs: JSON.parse(child.data.tags[TAG.outputs] ?? '{}') as Record<string, OutputEntry>,
+        metrics: Object.fromEntries(child.data.metrics.map((m) => [m.key, m.value])),
+      });
+    }
+    await this.s.meta.updateRun(runId, { status: 'RUNNING' }, this.o.who);
+    await this.s.meta.logBatch(runId, { tags: [{ key: 'trellis.resumed', value: String(now()) }] }, this.o.who);
+    return this.execute(ir, {
+      runId, experimentId: parent.info.experimentId, params, baseDir: t[TAG.baseDir] ?? process.cwd(),
+      noCache: !!opts.noCache || t['trellis.no_cache'] === 'true', onEvent: opts.onEvent, kept,
+    });
+  }
+
+  private async children(parent: Run): Promise<Run[]> {
+    const out: Run[] = [];
+    let pageToken: string | undefined;
+    do {
+      const page = await this.s.meta.searchRuns({
+        experimentIds: [parent.info.experimentId], pageToken,
+        filter: [{ kind: 'tag', key: TAG.parent, comparator: '=', value: parent.info.runId }],
+        orderBy: [{ kind: 'attribute', key: 'start_time', ascending: false }],
+      });
+      out.push(...page.items);
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    return out;
+  }
+
+  private async experiment(name: string): Promise<string> {
+    return this.s.meta.getExperimentByName(name).then((e) => e.experimentId, (e: unknown) => {
+      if ((e as { code?: string }).code !== 'TRELLIS_EXPERIMENT_NAME_NOT_FOUND') throw e;
+      return this.s.tracking.createExperiment(name, {}, this.o.who);
+    });
+  }
+
+  private async execute(ir: PipelineIR, r: {
+    runId: string; experimentId: string; params: Record<string, Scalar>; baseDir: string; noCache: boolean;
+    onEvent?: (e: StepEvent) => void; kept: Map<string, StepOutcome>;
+  }): Promise<PipelineRunResult> {
+    const started = now();
+    const work = resolve(this.o.workDir ?? join(tmpdir(), 'trellis-pipelines'), `${r.runId}-${started}`);
+    await mkdir(work, { recursive: true });
+    const order = topologicalOrder(ir);
+    const byName = new Map(ir.steps.map((s) => [s.name, s]));
+    const done = new Map<string, StepOutcome>(r.kept);
+    for (const k of r.kept.values()) r.onEvent?.({ step: k.step, status: 'kept' });
+    const running = new Map<string, Promise<void>>();
+    const limit = Math.max(1, this.o.concurrency ?? 2);
+    const ctx = { ...r, work, ir };
+    try {
+      for (;;) {
+        for (const name of order) {
+          if (done.has(name) || running.has(name)) continue;
+          const step = byName.get(name)!;
+          const ups = upstreamSteps(step);
+          if (!ups.every((u) => done.has(u))) continue;
+          const bad = ups.find((u) => ['failed', 'skipped'].includes(done.get(u)!.status));
+          if (bad) {
+            done.set(name, { step: name, status: 'skipped', cached: false, durationMs: 0, outputs: {}, metrics: {}, error: `upstream step '${bad}' ${done.get(bad)!.status === 'failed' ? 'failed' : 'was skipped'}` });
+            r.onEvent?.({ step: name, status: 'skipped' });
+            continue;
+          }
+          if (running.size >= limit) continue;
+          r.onEvent?.({ step: name, status: 'running' });
+          running.set(name, this.runOne(step, done, ctx).then((out) => {
+            done.set(name, out);
+            running.delete(name);
+            r.onEvent?.({ step: name, status: out.status, durationMs: out.durationMs, error: out.error });
+          }));
+        }
+        if (!running.size) {
+          if (order.every((n) => done.has(n))) break;
+          continue; // skipped steps may have unblocked others; the loop above settles them
+        }
+        await Promise.race(running.values());
+      }
+    } finally {
+      await Promise.allSettled(running.values());
+      if (!this.o.keepWorkDir) await rm(work, { recursive: true, force: true }).catch(() => undefined);
+    }
+    const steps = order.map((n) => done.get(n)!);
+    const failedStep = steps.find((s) => s.status === 'failed');
+    const skipped = steps.filter((s) => s.status === 'skipped').map((s) => s.step);
+    const endTags = [
+      ...(failedStep ? [{ key: TAG.failedStep, value: failedStep.step }, { key: TAG.error, value: clip(failedStep.error ?? '') }] : []),
+      ...(skipped.length ? [{ key: TAG.skipped, value: clip(skipped.join(',')) }] : []),
+    ];
+    if (endTags.length) await this.s.meta.logBatch(r.runId, { tags: endTags }, this.o.who);
+    const status = failedStep ? 'FAILED' : 'FINISHED';
+    await this.s.meta.updateRun(r.runId, { status, endTime: now() }, this.o.who);
+    const registered: PipelineRunResult['registered'] = [];
+    for (const s of steps) {
+      const entry = s.outputs.registration;
+      if (!entry || s.status === 'skipped' || s.status === 'failed') continue;
+      const reg = s.registration ?? (await this.readRegistration(entry));
+      if (reg?.registered) registered.push({ step: s.step, name: reg.name, version: reg.version, alias: reg.alias ?? null, created: !!reg.created && s.status === 'done' });
+    }
+    return {
+      runId: r.runId, experimentId: r.experimentId, pipeline: ir.name, status, steps, registered, durationMs: now() - started,
+      ...(failedStep ? { failed: { step: failedStep.step, error: failedStep.error ?? '' } } : {}),
+    };
+  }
+
+  private async readRegistration(entry: OutputEntry): Promise<Registration | undefined> {
+    try {
+      return JSON.parse((await this.s.tracking.readArtifact(entry.run, `outputs/${entry.name}`)).toString('utf8')) as Registration;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async runOne(step: Step, done: Map<string, StepOutcome>, r: {
+    runId: string; experimentId: string; params: Record<string, Scalar>; baseDir: string; noCache: boolean; work: string; ir: PipelineIR;
+  }): Promise<StepOutcome & { registration?: Registration }> {
+    const t0 = now();
+    const comp = componentsFor(r.ir, step.component)[0]!;
+    const compRef = `${comp.name}@${comp.version}`;
+    let childId: string | undefined;
+    const logLines: string[] = [];
+    const stepDir = join(r.work, step.name);
+    try {
+      // Inputs: scalars resolved, artifacts fetched to local files.
+      const inputs: Record<string, StepInput> = {};
+      const inputEntries: Record<string, OutputEntry> = {};
+      for (const [name, spec] of Object.entries(comp.inputs)) {
+        const v = step.inputs[name];
+        if (isOutputRef(v)) {
+          const entry = done.get(v.step)!.outputs[v.output];
+          if (!entry) throw invalid(`step '${step.name}': upstream step '${v.step}' has no output '${v.output}'`);
+          inputEntries[name] = entry;
+          inputs[name] = { type: spec.type as 'Dataset', path: await this.materialize(entry, join(r.work, v.step, v.output)) };
+        } else if (isParamRef(v)) {
+          if (r.params[v.param] !== undefined) inputs[name] = r.params[v.param]!;
+        } else if (v !== undefined) inputs[name] = v;
+        else if (spec.default !== undefined) inputs[name] = spec.default;
+      }
+      const scalars = Object.fromEntries(Object.entries(inputs).filter(([, v]) => typeof v !== 'object'));
+      const facts = comp.kind === 'builtin' ? await builtinCacheFacts(compRef, inputs, this.services()) : await moduleFacts(comp, r.baseDir);
+      const cacheKey = sha256Hex(canonicalJson({
+        engine: ENGINE_VERSION, component: comp, scalars,
+        artifacts: Object.fromEntries(Object.entries(inputEntries).map(([k, e]) => [k, e.sha256])), facts,
+      }));
+      const baseTags = { [TAG.parent]: r.runId, [TAG.step]: step.name, [TAG.component]: compRef, [TAG.key]: cacheKey, [TAG.runName]: step.name };
+
+      if (!r.noCache && step.cache.enabled) {
+        const hit = await this.lookup(r.experimentId, cacheKey, step.cache.ttlSeconds);
+        if (hit) {
+          const outputs = JSON.parse(hit.data.tags[TAG.outputs] ?? '{}') as Record<string, OutputEntry>;
+          const child = await this.s.meta.createRun({
+            experimentId: r.experimentId, runName: step.name, startTime: t0,
+            tags: { ...baseTags, [TAG.cached]: 'true', [TAG.source]: hit.info.runId, [TAG.outputs]: JSON.stringify(outputs) },
+          }, this.o.who);
+          childId = child.info.runId;
+          const metrics = Object.fromEntries(hit.data.metrics.map((m) => [m.key, m.value]));
+          await this.logMetrics(childId, metrics);
+          let registration: Registration | undefined;
+          if (outputs.registration && compRef === 'register@1') {
+            // The registration is a side effect, not a value: make it true again.
+            registration = await this.readRegistration(outputs.registration);
+            if (registration?.registered) {
+              const again = await registerModel(this.s.meta, this.s.registry, this.o.who, { name: registration.name, runId: registration.runId, alias: registration.alias ?? undefined });
+              registration = { ...registration, ...again };
+            }
+          }
+          await this.s.meta.updateRun(childId, { status: 'FINISHED', endTime: now() }, this.o.who);
+          return { step: step.name, status: 'cached', runId: childId, cached: true, cacheSource: hit.info.runId, cacheKey, durationMs: now() - t0, outputs, metrics, registration };
+        }
+      }
+
+      const child = await this.s.meta.createRun({ experimentId: r.experimentId, runName: step.name, startTime: t0, tags: baseTags }, this.o.who);
+      childId = child.info.runId;
+      const params = Object.entries(scalars).map(([key, v]) => ({ key, value: clip(String(v), 5000) }));
+      for (let i = 0; i < params.length; i += 100) await this.s.meta.logBatch(childId, { params: params.slice(i, i + 100) }, this.o.who);
+
+      await mkdir(join(stepDir), { recursive: true });
+      let metrics: Record<string, number> = {};
+      const outMeta: Record<string, Record<string, string>> = {};
+      const outPaths: Record<string, string> = {};
+      const extraParams: Record<string, string> = {};
+      let logPath = join(r.work, `${step.name}.log`);
+      if (comp.kind === 'builtin') {
+        const impl = BUILTIN_IMPLS[compRef];
+        if (!impl) throw invalid(`step '${step.name}': no implementation of the built-in component ${compRef}`);
+        const outputs = Object.fromEntries(Object.entries(comp.outputs).map(([k, o]) => [k, { type: o.type, path: join(stepDir, k) }]));
+        const bctx: BuiltinContext = {
+          step: step.name, inputs, outputs, services: this.services(),
+          inputMeta: (n) => inputEntries[n]?.meta ?? {},
+          inputRun: (n) => inputEntries[n]?.run,
+          setOutputMeta: (n, m) => { outMeta[n] = m; },
+          log: (line) => { logLines.push(line); },
+          metric: (n, v) => { if (Number.isFinite(v)) metrics[n] = v; },
+          param: (n, v) => { if (!(n in scalars)) extraParams[n] = v; },
+        };
+        try {
+          await impl(bctx);
+        } catch (e) {
+          throw new TrellisError('TRELLIS_STEP_FAILED', { step: step.name, detail: errorText(e) }, { cause: e });
+        }
+        for (const [k, o] of Object.entries(outputs)) {
+          if (!existsSync(o.path)) throw new TrellisError('TRELLIS_STEP_OUTPUT_MISSING', { step: step.name, missing: k });
+          outPaths[k] = o.path;
+        }
+        await writeFile(logPath, logLines.map((l) => `${l}\n`).join(''));
+      } else {
+        const res = await runStep({
+          step: step.name,
+          component: componentSpec(comp, r.baseDir),
+          inputs, outputs: Object.fromEntries(Object.entries(comp.outputs).map(([k, o]) => [k, { type: o.type }])),
+          outputDir: stepDir, logPath, retries: step.retries, timeoutSeconds: step.timeoutSeconds,
+        }).catch((e: unknown) => {
+          const lp = (e as TrellisError).params?.logPath;
+          if (typeof lp === 'string') logPath = lp;
+          throw e;
+        });
+        metrics = res.metrics ?? {};
+        for (const [k, o] of Object.entries(res.outputs)) outPaths[k] = o.path;
+        logPath = res.logPath;
+      }
+      // Record: outputs as artifacts, then the tag naming them with their hashes.
+      const entries: Record<string, OutputEntry> = {};
+      for (const [k, p] of Object.entries(outPaths)) {
+        const sha256 = await hashOutput(p);
+        const kind = statSync(p).isDirectory() ? 'dir' : 'file';
+        await this.upload(childId, `outputs/${k}`, p);
+        entries[k] = { type: comp.outputs[k]!.type, sha256, run: childId, name: k, kind, ...(outMeta[k] ? { meta: outMeta[k] } : {}) };
+      }
+      if (existsSync(logPath)) await this.s.tracking.logArtifact(childId, `logs/${step.name}.log`, await readFile(logPath));
+      const extra = Object.entries(extraParams).map(([key, value]) => ({ key, value: clip(value, 5000) }));
+      for (let i = 0; i < extra.length; i += 100) await this.s.meta.logBatch(childId, { params: extra.slice(i, i + 100) }, this.o.who);
+      await this.logMetrics(childId, metrics);
+      await this.s.meta.logBatch(childId, { tags: [{ key: TAG.outputs, value: JSON.stringify(entries) }] }, this.o.who);
+      await this.s.meta.updateRun(childId, { status: 'FINISHED', endTime: now() }, this.o.who);
+      return { step: step.name, status: 'done', runId: childId, cached: false, cacheKey, durationMs: now() - t0, outputs: entries, metrics };
+    } catch (e) {
+      const message = errorText(e);
+      if (childId) {
+        const id = childId;
+        await this.s.meta.logBatch(id, { tags: [{ key: TAG.error, value: clip(message) }] }, this.o.who).catch(() => undefined);
+        const lp = typeof (e as TrellisError).params?.logPath === 'string' ? String((e as TrellisError).params.logPath) : join(r.work, `${step.name}.log`);
+        if (logLines.length && !existsSync(lp)) await writeFile(lp, logLines.map((l) => `${l}\n`).join('')).catch(() => undefined);
+        if (existsSync(lp)) await this.s.tracking.logArtifact(id, `logs/${step.name}.log`, await readFile(lp)).catch(() => undefined);
+        await this.s.meta.updateRun(id, { status: 'FAILED', endTime: now() }, this.o.who).catch(() => undefined);
+      }
+      return { step: step.name, status: 'failed', runId: childId, cached: false, durationMs: now() - t0, outputs: {}, metrics: {}, error: message };
+    }
+  }
+
+  private services() {
+    return { meta: this.s.meta, registry: this.s.registry, data: this.s.data, who: this.o.who };
+  }
+
+  private async logMetrics(runId: string, metrics: Record<string, number>): Promise<void> {
+    const t = now();
+    const list = Object.entries(metrics).map(([key, value]) => ({ key, value, timestamp: t, step: 0 }));
+    for (let i = 0; i < list.length; i += 1000) await this.s.meta.logBatch(runId, { metrics: list.slice(i, i + 1000) }, this.o.who);
+  }
+
+  /** The newest FINISHED, non-cached step run with this key in the experiment (within the TTL). */
+  private async lookup(experimentId: string, key: string, ttlSeconds?: number): Promise<Run | undefined> {
+    const page = await this.s.meta.searchRuns({
+      experimentIds: [experimentId],
+      filter: [{ kind: 'tag', key: TAG.key, comparator: '=', value: key }, { kind: 'attribute', key: 'status', comparator: '=', value: 'FINISHED' }],
+      orderBy: [{ kind: 'attribute', key: 'start_time', ascending: false }],
+      maxResults: 50,
+    });
+    const minTime = ttlSeconds === undefined ? -Infinity : now() - ttlSeconds * 1000;
+    return page.items.find((run) => run.data.tags[TAG.cached] !== 'true' && run.data.tags[TAG.outputs] !== undefined && (run.info.endTime ?? run.info.startTime) >= minTime);
+  }
+
+  private async upload(runId: string, rel: string, path: string): Promise<void> {
+    if (!statSync(path).isDirectory()) {
+      await this.s.tracking.logArtifact(runId, rel, await readFile(path));
+      return;
+    }
+    for (const name of await readdir(path)) await this.upload(runId, `${rel}/${name}`, join(path, name));
+  }
+
+  /** The local path of an output (downloaded from the run holding it when it is not here yet). */
+  private async materialize(entry: OutputEntry, local: string): Promise<string> {
+    if (existsSync(local)) return local;
+    const run = await this.s.meta.getRun(entry.run);
+    const root = `${artifactStorePath(run.info.artifactUri)}/outputs/${entry.name}`;
+    await mkdir(dirname(local), { recursive: true });
+    if (entry.kind === 'file') {
+      await writeFile(local, await this.s.artifacts.get(root));
+    } else {
+      const walk = async (dir: string): Promise<void> => {
+        for (const f of await this.s.artifacts.list(dir)) {
+          const full = f.path;
+          if (f.isDir) await walk(full);
+          else {
+            const target = join(local, relative(root, full));
+            await mkdir(dirname(target), { recursive: true });
+            await writeFile(target, await this.s.artifacts.get(full));
+          }
+        }
+      };
+      await mkdir(local, { recursive: true });
+      await walk(root);
+    }
+    const sha = await hashOutput(local);
+    if (sha !== entry.sha256) throw invalid(`output '${entry.name}' of run ${entry.run} has sha256 ${sha}, but ${entry.sha256} was recorded`);
+    return local;
+  }
+}
+
+export interface Registration { registered: boolean; name: string; version: string; alias: string | null; created?: boolean; runId: string }
+
+
+/** Declared defaults, then the values given; unknown names and missing values are refused. */
+export function resolveParams(ir: PipelineIR, given: Record<string, Scalar>): Record<string, Scalar> {
+  const out: Record<string, Scalar> = {};
+  for (const k of Object.keys(given)) {
+    if (!ir.params.some((p) => p.name === k)) throw invalid(`pipeline '${ir.name}' has no parameter '${k}'; it has ${ir.params.map((p) => p.name).join(', ') || 'none'}`);
+  }
+  for (const p of ir.params) {
+    const v = given[p.name] ?? p.default;
+    if (v === undefined) throw invalid(`pipeline '${ir.name}' needs a value for parameter '${p.name}' (${p.type}): pass --param ${p.name}=…`);
+    out[p.name] = v;
+  }
+  return out;
+}
+
+function componentSpec(comp: ComponentDef, baseDir: string) {
+  if (comp.kind === 'typescript') {
+    const module = comp.module.startsWith('file:') || isAbsolute(comp.module) ? comp.module : resolve(baseDir, comp.module);
+    return { name: comp.name, version: comp.version, kind: 'typescript' as const, module, export: comp.export };
+  }
+  if (comp.kind === 'command') {
+    return {
+      name: comp.name, version: comp.version, kind: 'command' as const, command: comp.command, env: comp.env,
+      workdir: comp.workdir ? resolve(baseDir, comp.workdir) : baseDir,
+    };
+  }
+  throw invalid(`component ${comp.name}@${comp.version} is not a TypeScript or command component`);
+}
+
+/** The bytes behind a custom component: its module file, or the files its command names. */
+async function moduleFacts(comp: ComponentDef, baseDir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const hashIfFile = async (p: string) => (existsSync(p) && statSync(p).isFile() ? sha256Hex(await readFile(p)) : undefined);
+  if (comp.kind === 'typescript') {
+    const m = comp.module.startsWith('file:') || isAbsolute(comp.module) ? comp.module : resolve(baseDir, comp.module);
+    const p = m.startsWith('file:') ? new URL(m).pathname : m;
+    const h = await hashIfFile(p);
+    if (h) out.module = h;
+  } else if (comp.kind === 'command') {
+    const wd = comp.workdir ? resolve(baseDir, comp.workdir) : baseDir;
+    for (const [i, a] of comp.command.entries()) {
+      if (a.includes('{') || i === 0) continue;
+      const h = await hashIfFile(resolve(wd, a)).catch(() => undefined);
+      if (h) out[`arg${i}`] = h;
+    }
+  }
+  return out;
+}

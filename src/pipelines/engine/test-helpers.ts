@@ -1,0 +1,36 @@
+/** Stores and services on a temporary folder, and a small slice of the bike-sharing data, for the engine tests. */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DatasetService } from '../../data/datasets.js';
+import { RegistryService } from '../../registry/registry-service.js';
+import { openArtifactStore, openMetadataStore } from '../../store/open-stores.js';
+import { TrackingService } from '../../tracking/tracking-service.js';
+import type { EngineServices } from './engine.js';
+
+export const BIKE = fileURLToPath(new URL('../../../../shared/data/bike_sharing_hourly.csv', import.meta.url));
+export const BIKE_YAML = fileURLToPath(new URL('../../../examples/pipelines/bike.pipeline.yaml', import.meta.url));
+
+/** The first `rows` rows of the hourly bike data (a quick, real training set). */
+export function bikeSlice(dir: string, rows = 2000): string {
+  const lines = readFileSync(BIKE, 'utf8').split('\n').slice(0, rows + 1);
+  const path = join(dir, `bike_${rows}.csv`);
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  return path;
+}
+
+export async function openTestServices(storeUri?: string): Promise<EngineServices & { dir: string; close(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-engine-'));
+  const meta = await openMetadataStore(storeUri ?? `sqlite:${join(dir, 't.db')}`);
+  const artifacts = await openArtifactStore(`file:${join(dir, 'artifacts')}`);
+  return {
+    dir, meta, artifacts,
+    tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta), data: new DatasetService(meta, artifacts),
+    async close() {
+      await meta.close();
+      await artifacts.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
