@@ -8,8 +8,9 @@ import { runIngestBench } from './ingest.js';
 import { runSearchBench } from './search.js';
 import { runProfileBench } from './profile.js';
 import { runGbdtBench } from './gbdt.js';
+import { runPipelinesBench } from './pipelines.js';
 
-const all: Record<string, () => Promise<unknown>> = { ingest: runIngestBench, search: runSearchBench, profile: runProfileBench, gbdt: runGbdtBench };
+const all: Record<string, () => Promise<unknown>> = { ingest: runIngestBench, search: runSearchBench, profile: runProfileBench, gbdt: runGbdtBench, pipelines: runPipelinesBench };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = wanted.length ? wanted : Object.keys(all);
 const out = new URL('./results/', import.meta.url);
