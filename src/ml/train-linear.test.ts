@@ -45,6 +45,25 @@ describe('linear trainer', () => {
     assert.ok(r.metrics.accuracy! > 0.9, String(r.metrics.accuracy));
   });
 
+  it('fits a sparse logistic regression with an L1 penalty', () => {
+    // Two informative columns and eight of noise: a strong L1 penalty zeroes the noise weights.
+    const rows = Array.from({ length: 400 }, (_, i) => {
+      const r: Record<string, number | string> = { a: Math.sin(i), b: Math.cos(3 * i) };
+      for (let j = 0; j < 8; j++) r[`noise${j}`] = Math.sin(i * (j + 7) * 1.3);
+      r.y = Math.sin(i) + Math.cos(3 * i) > 0 ? 'yes' : 'no';
+      return r;
+    });
+    const dense = trainLinear(tableFromRows(rows), 'y', { l2: 0.01, l1: 0 });
+    const sparse = trainLinear(tableFromRows(rows), 'y', { l2: 0, l1: 20 });
+    const w = (m: typeof dense) => new Float64Array(new Uint8Array(Buffer.from((m.model.estimator as { weights: string }).weights, 'base64')).buffer);
+    const names = dense.model.features.outputs;
+    const zeros = (m: typeof dense) => names.filter((_, j) => w(m)[j] === 0);
+    assert.equal(zeros(dense).length, 0);
+    assert.ok(zeros(sparse).filter((n) => n.startsWith('noise')).length >= 6, `zeroed: ${zeros(sparse)}`);
+    assert.ok(!zeros(sparse).includes('a') && !zeros(sparse).includes('b'), 'the informative columns keep their weights');
+    assert.ok(sparse.metrics.accuracy! > 0.9, `accuracy ${sparse.metrics.accuracy}`);
+  });
+
   it('refuses bad training input with clear errors', () => {
     assert.throws(() => trainLinear(tableFromRows([{ x: 1, y: 2 }, { x: 2, y: 3 }]), 'nope'), /No column 'nope'/);
     assert.throws(() => trainLinear(tableFromRows([{ x: 1, y: 5 }, { x: 2, y: 5 }]), 'y'), /is constant/);

@@ -1,7 +1,7 @@
 /**
  * Training a linear model on a table: features fitted on the training rows only (numbers
- * standardised, categories one-hot), then least squares with ridge/lasso/elastic net, or L2
- * logistic regression by L-BFGS; evaluated on a seeded hold-out. Deterministic for a given seed.
+ * standardised, categories one-hot), then least squares with ridge/lasso/elastic net, or logistic
+ * regression (L2 by L-BFGS, L1/elastic net by proximal gradient); evaluated on a seeded hold-out. Deterministic for a given seed.
  */
 import type { Table } from '../data/table.js';
 import { fitLinearRegression } from '../numeric/linear/linear-regression.js';
@@ -15,7 +15,7 @@ export type { TrainResult } from './prepare.js';
 export interface LinearParams {
   /** L2 penalty (ridge alpha for regression, 1/C for logistic regression). */
   l2: number;
-  /** L1 penalty (regression only: lasso alpha). */
+  /** L1 penalty (lasso alpha for regression; with logistic regression, sparse coefficients). */
   l1: number;
   /** Share of rows held out for evaluation. */
   testSize: number;
@@ -37,7 +37,7 @@ export function trainLinear(table: Table, target: string, params: Partial<Linear
     const fit = fitLinearRegression(x, d.yTrain, { l2: p.l2, l1: p.l1 });
     model = { format: MODEL_FORMAT, task: d.task, target, features, estimator: linearEstimator(fit.coef, Float64Array.of(fit.intercept)) };
   } else {
-    const fit = fitLogisticRegression(x, Int32Array.from(d.yTrain), { l2: p.l2, classes: d.classes!.length });
+    const fit = fitLogisticRegression(x, Int32Array.from(d.yTrain), { l2: p.l2, l1: p.l1, classes: d.classes!.length });
     model = { format: MODEL_FORMAT, task: d.task, target, classes: d.classes, features, estimator: linearEstimator(fit.coef, fit.intercept) };
   }
   model.metadata = { trainer: 'linear', params: p, trainRows: d.train.rowCount, testRows: d.test.rowCount };

@@ -124,4 +124,36 @@ describe('fitLogisticRegression', () => {
     assert.throws(() => fitLogisticRegression(x, yb, { sampleWeight: new Float64Array(3) }), RangeError);
     assert.throws(() => predictProba(fitLogisticRegression(x, yb), new Float64Array(4)), RangeError);
   });
+
+  it('fits L1-penalised models as scikit-learn (penalty l1, saga) does, with exact zeros', () => {
+    // X: sin(i), cos(2i), ((7i) mod 11)/11 − 0.5 for i < 60; s = x1 + 0.5·x2 − x3 + 0.3·sin(5i);
+    // binary y = s > 0, three classes = s cut at −0.4 and 0.4. References from scikit-learn 1.2.1:
+    // LogisticRegression(penalty='l1', C, solver='saga', tol=1e-12, max_iter=1e6).
+    const n = 60;
+    const x = new Float64Array(n * 3);
+    const yb = new Int32Array(n);
+    const y3 = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      x[i * 3] = Math.sin(i);
+      x[i * 3 + 1] = Math.cos(2 * i);
+      x[i * 3 + 2] = ((i * 7) % 11) / 11 - 0.5;
+      const s = x[i * 3]! + 0.5 * x[i * 3 + 1]! - x[i * 3 + 2]! + 0.3 * Math.sin(5 * i);
+      yb[i] = s > 0 ? 1 : 0;
+      y3[i] = s < -0.4 ? 0 : s < 0.4 ? 1 : 2;
+    }
+    const close = (a: ArrayLike<number>, b: number[], tol: number, what: string) => b.forEach((v, j) => assert.ok(Math.abs(a[j]! - v) < tol, `${what}[${j}]: ${a[j]} vs ${v}`));
+    const a = fitLogisticRegression(x, yb, { l2: 0, l1: 1 / 0.5 });
+    assert.ok(a.converged);
+    close(a.coef, [4.169856638, 0, 0], 1e-5, 'C=0.5 coef');
+    close(a.intercept, [0.757702829], 1e-5, 'C=0.5 intercept');
+    assert.equal(a.coef[1], 0, 'an exact zero, not a small number');
+    const b = fitLogisticRegression(x, yb, { l2: 0, l1: 1 / 2 });
+    close(b.coef, [7.3965474866, 0, -2.0381404606], 1e-5, 'C=2 coef');
+    close(b.intercept, [1.3716156215], 1e-5, 'C=2 intercept');
+    const m = fitLogisticRegression(x, y3, { l2: 0, l1: 1 });
+    close(m.coef, [-3.507177232, -0.0974468569, 0, 0, 0, 0, 2.1746312098, 1.6138789057, -3.1226410026], 1e-4, 'multinomial coef');
+    // Softmax intercepts are defined up to a common shift: compare them centred.
+    const centre = (v: ArrayLike<number>) => { const mean = (v[0]! + v[1]! + v[2]!) / 3; return [v[0]! - mean, v[1]! - mean, v[2]! - mean]; };
+    close(centre(m.intercept), centre([-0.2310419267, 0.33483196, -0.1037900333]), 1e-4, 'multinomial intercept');
+  });
 });
