@@ -41,6 +41,9 @@ describe('pipeline engine: the bike example on SQLite', () => {
     assert.equal(parent.info.status, 'FINISHED');
     assert.equal(parent.data.tags['trellis.pipeline'], 'bike');
     assert.match(parent.data.tags['trellis.pipeline.hash']!, /^[0-9a-f]{64}$/);
+    // The reproducibility record: runtime and, inside this checkout, the commit and the lockfile.
+    assert.equal(parent.data.tags['trellis.repro.node'], process.version);
+    assert.match(parent.data.tags['trellis.repro.lockfile.sha256'] ?? '', /^[0-9a-f]{64}$/);
     assert.deepEqual(parent.data.params, { dataset: 'bike@latest', trees: '20' });
     assert.equal((await s.meta.getExperiment(parent.info.experimentId)).name, 'bike');
 

@@ -38,6 +38,7 @@ import { hashOutput, runStep, type StepInput } from '../executors/index.js';
 import { componentsFor, isOutputRef, isParamRef, normalizePipeline, pipelineHash, topologicalOrder, upstreamSteps, validatePipeline, type ComponentDef, type PipelineIR, type Scalar, type Step } from '../ir.js';
 import { hasErrors, lintPipeline } from '../lint.js';
 import { BUILTIN_IMPLS, builtinCacheFacts, registerModel, type BuiltinContext } from './builtins/index.js';
+import { reproducibilityTags } from './reproducibility.js';
 
 export const ENGINE_VERSION = '1';
 
@@ -155,6 +156,7 @@ export class PipelineEngine {
     const tags: Record<string, string> = {
       [TAG.pipeline]: ir.name, [TAG.hash]: pipelineHash(ir), [TAG.params]: clip(JSON.stringify(params)), [TAG.baseDir]: clip(baseDir),
       'trellis.pipeline.version': ir.version, ...(opts.noCache ? { 'trellis.no_cache': 'true' } : {}),
+      ...reproducibilityTags(baseDir, ENGINE_VERSION),
     };
     const parent = await this.s.meta.createRun({ experimentId, runName: `${ir.name}-run`, tags }, this.o.who);
     const runId = parent.info.runId;
