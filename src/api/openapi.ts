@@ -160,6 +160,23 @@ export const OPENAPI_DOCUMENT = {
         responses: { '200': json('The intervals.', obj({ history: arr(ref('HistoryInterval')) })), ...errors },
       },
     },
+    '/lineage': {
+      get: {
+        tags: ['registry'], operationId: 'getLineage',
+        summary: 'Where a model version or a dataset version came from, and what was made from it (docs/pipelines.md, Lineage).',
+        description:
+          'Runs, pipeline steps, dataset versions and model versions linked by what the store records. Edges point the way data flows ' +
+          '(`from` is upstream of `to`). Send `model` with `version` or `alias`, or `dataset` with an optional `version` (default: the latest).',
+        parameters: [
+          query('model', str(), 'A registered model name (or send `dataset`).'),
+          query('dataset', str(), 'A dataset name (or send `model`).'),
+          query('version', str(), 'A version number, or `latest`.'),
+          query('alias', str(), 'A model alias such as `champion`, instead of `version`.'),
+          query('depth', { type: 'integer', minimum: 0, default: 10 }, 'Hops followed upstream and downstream.'),
+        ],
+        responses: { '200': json('The graph.', ref('LineageGraph')), ...errors },
+      },
+    },
     '/audit/verify': {
       get: {
         tags: ['audit'], operationId: 'verifyAuditChain', summary: 'Recompute the hash chain of the audit trail.',
@@ -186,6 +203,18 @@ export const OPENAPI_DOCUMENT = {
       InternalError: json('A failure of the server; details are in its log.', ref('Error')),
     },
     schemas: {
+      LineageGraph: obj({
+        root: str('the id of the node asked about'), depth: int(),
+        nodes: arr(obj({
+          id: str(), kind: { type: 'string', enum: ['dataset-version', 'run', 'pipeline-run', 'step', 'model-version', 'artifact'] }, label: str(),
+          attrs: { type: 'object', additionalProperties: true },
+        }, ['id', 'kind', 'label', 'attrs'])),
+        edges: arr(obj({
+          from: str(), to: str(),
+          relation: { type: 'string', enum: ['input', 'feeds', 'source', 'registered', 'scored', 'cached', 'derived', 'contains'] },
+          detail: str('e.g. `split.train → data` for a step input, the input context for a dataset'),
+        }, ['from', 'to', 'relation'])),
+      }, ['root', 'depth', 'nodes', 'edges']),
       Error: obj({ error_code: str('MLflow error code'), message: str(), trellis_code: str('Trellis error code (docs/errors.md)') }, ['error_code', 'message']),
       Dataset: obj({
         name: str(), creation_time: millis, last_update_time: millis, description: str(),

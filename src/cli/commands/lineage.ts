@@ -1,0 +1,19 @@
+import { Command } from 'commander';
+import { DEFAULT_LINEAGE_DEPTH, lineageOf, lineageText } from '../../registry/lineage.js';
+import { globals, withWorkspace } from '../context.js';
+import { numberOption } from '../refs.js';
+import { output } from '../output.js';
+
+export function lineageCommand(): Command {
+  return new Command('lineage')
+    .description('where a model version or dataset version came from, and what was made from it')
+    .argument('<ref>', 'a model version (name@alias, name@3, name/3) or a dataset version (name@3); prefix model: or dataset: when a name is both')
+    .option('--depth <n>', `hops to follow upstream and downstream (default ${DEFAULT_LINEAGE_DEPTH})`)
+    .action(async (ref: string, o: { depth?: string }, c: Command) => {
+      const depth = numberOption('depth', o.depth, (n) => Number.isInteger(n) && n >= 0, 'a whole number of at least 0');
+      await withWorkspace(c, async (ws) => {
+        const g = await lineageOf(ws.meta, ws.artifacts, ref, { depth });
+        output(!!globals(c).json, () => g, () => process.stdout.write(lineageText(g)));
+      });
+    });
+}

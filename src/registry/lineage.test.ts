@@ -1,0 +1,80 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ArtifactStore } from '../store/artifact-store.js';
+import { parseArtifactUri } from '../store/artifact-path.js';
+import type { MetadataStore } from '../store/metadata-store.js';
+import { openArtifactStore, openMetadataStore } from '../store/open-stores.js';
+import { lineageOf, lineageText, parseLineageRef } from './lineage.js';
+
+const who = { actor: 'tester' };
+const sha = (c: string) => c.repeat(64);
+
+describe('lineageOf on hand-made records', () => {
+  let dir: string;
+  let meta: MetadataStore;
+  let artifacts: ArtifactStore;
+  const ids: Record<string, string> = {};
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'trellis-lineage-'));
+    meta = await openMetadataStore(`sqlite:${join(dir, 't.db')}`);
+    artifacts = await openArtifactStore(`file:${join(dir, 'a')}`);
+    const base = { format: 'csv', rows: 10, columns: 2, sizeBytes: 10, source: 'x.csv', artifactPath: 'd/x.csv', schema: {}, profile: {} };
+    await meta.createDatasetVersion({ ...base, name: 'raw', sha256: sha('a') }, who);
+    await meta.createDatasetVersion({ ...base, name: 'clean', sha256: sha('b'), lineage: { parent: 'raw@1' } }, who);
+    const exp = await meta.createExperiment({ name: 'p' }, who);
+    // A pipeline run: ingest → train → score (batch-score of the trained model).
+    const pipe = await meta.createRun({ experimentId: exp, tags: { 'trellis.pipeline': 'p' } }, who);
+    ids.pipe = pipe.info.runId;
+    const ir = { steps: [
+      { name: 'ingest', component: 'ingest', inputs: { dataset: 'clean@latest' } },
+      { name: 'train', component: 'train', inputs: { data: { step: 'ingest', output: 'data' } } },
+      { name: 'score', component: 'batch-score', inputs: { model: { step: 'train', output: 'model' }, data: { step: 'ingest', output: 'data' } } },
+    ] };
+    await artifacts.put(`${parseArtifactUri(pipe.info.artifactUri, ['mlflow-artifacts']).path}/pipeline.json`, Buffer.from(JSON.stringify(ir)));
+    const step = async (name: string, component: string, out: Record<string, unknown>) => {
+      const r = await meta.createRun({ experimentId: exp, tags: { 'mlflow.parentRunId': ids.pipe!, 'trellis.step': name, 'trellis.component': component } }, who);
+      ids[name] = r.info.runId;
+      const entries = Object.fromEntries(Object.entries(out).map(([k, m]) => [k, { type: 'x', sha256: sha('c'), run: r.info.runId, name: k, kind: 'file', ...(m ? { meta: m } : {}) }]));
+      await meta.logBatch(r.info.runId, { tags: [{ key: 'trellis.outputs', value: JSON.stringify(entries) }] }, who);
+    };
+    await step('ingest', 'ingest@1', { data: { dataset: 'clean@1', sha256: sha('b') } });
+    await step('train', 'train@1', { model: undefined });
+    await step('score', 'batch-score@1', { predictions: undefined });
+    await meta.createRegisteredModel({ name: 'm' }, who);
+    await meta.createModelVersion({ name: 'm', source: `runs:/${ids.train}/outputs/model`, runId: ids.train }, who);
+    await meta.createModelVersion({ name: 'm', source: `runs:/${ids.train}/outputs/model`, runId: ids.train }, who);
+  });
+  after(async () => {
+    await meta.close();
+    await artifacts.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('follows the IR, the ingest record and the dataset derivation upstream; batch scoring downstream', async () => {
+    const g = await lineageOf(meta, artifacts, 'm/1');
+    const rel = (from: string, to: string) => g.edges.filter((e) => e.from === from && e.to === to).map((e) => e.relation);
+    assert.deepEqual(rel(`step:${ids.train}`, 'model-version:m/1'), ['source']);
+    assert.deepEqual(rel(`step:${ids.ingest}`, `step:${ids.train}`), ['feeds']);
+    assert.deepEqual(rel('dataset-version:clean@1', `step:${ids.ingest}`), ['input']);
+    assert.deepEqual(rel('dataset-version:raw@1', 'dataset-version:clean@1'), ['derived']);
+    assert.deepEqual(rel('model-version:m/1', `step:${ids.score}`), ['scored']);
+    // The other version made from the same run is there too.
+    assert.deepEqual(rel(`step:${ids.train}`, 'model-version:m/2'), ['source']);
+    const text = lineageText(g);
+    assert.match(text, /← step train \(train@1\) in pipeline p run \w{8} {2}\(source\)\n {4}← step ingest \(ingest@1\) in pipeline p run \w{8} {2}\(feeds ingest\.data → data\)\n {6}← dataset clean@1 {2}\(input\)\n {8}← dataset raw@1 {2}\(derived parent\)/);
+    assert.match(text, /downstream:\n {2}→ step score \(batch-score@1\)/);
+  });
+
+  it('reads dataset references and refuses malformed ones', async () => {
+    assert.deepEqual(parseLineageRef('dataset:raw@latest'), { kinds: ['dataset'], name: 'raw', tag: 'latest', slash: false });
+    assert.deepEqual(parseLineageRef('m/2'), { kinds: ['model'], name: 'm', tag: '2', slash: true });
+    assert.throws(() => parseLineageRef('dataset:raw/1'), /a lineage reference is/);
+    const g = await lineageOf(meta, artifacts, 'raw@1');
+    assert.equal(g.root, 'dataset-version:raw@1');
+    assert.ok(g.edges.some((e) => e.from === 'dataset-version:raw@1' && e.to === 'dataset-version:clean@1'));
+    await assert.rejects(lineageOf(meta, artifacts, 'm/1', { depth: -1 }), /depth must be a whole number/);
+  });
+});
