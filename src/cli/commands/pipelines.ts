@@ -179,6 +179,21 @@ export function pipelinesCommand(): Command {
       });
     });
 
+  cmd.command('why <run-id> <step>')
+    .description("why a step of a pipeline run was served from cache, or was not: the reused run, or the parts of the cache key that changed")
+    .action(async (runId: string, step: string, _o: unknown, c: Command) => {
+      await withWorkspace(c, async (ws) => {
+        const { explainCache } = await import('../../pipelines/engine/why.js');
+        const e = await explainCache(ws.meta, runId, step);
+        output(!!globals(c).json, () => e, () => {
+          console.log(`${e.step}: ${e.verdict === 'hit' ? 'cache hit' : 'cache miss'} — ${e.reason}`);
+          if (e.changes.length) {
+            printTable(e.changes.map((x) => ({ part: x.part, key: x.key ?? '', before: JSON.stringify(x.before), after: JSON.stringify(x.after) })), ['part', 'key', 'before', 'after']);
+          }
+        });
+      });
+    });
+
   cmd.command('export <file>')
     .description('export a pipeline to another engine: --format argo writes an Argo Workflow (YAML), and a Dockerfile per command component without an image beside it')
     .option('--format <format>', 'the target: argo', 'argo')

@@ -33,6 +33,16 @@ describe('trellis run and trellis pipelines resume', () => {
       ['ingest:cached', 'validate:cached', 'split:cached', 'train:cached', 'evaluate:cached', 'gate:done', 'register:done']);
     assert.match(again.stderr, /▸ evaluate … cached/);
     assert.deepEqual(out.registered.map((v: { version: string; created: boolean }) => [v.version, v.created]), [['1', false]]);
+
+    // Why: a hit names the reused run; a changed parameter is named on a miss.
+    const hit = runCli([...g, 'pipelines', 'why', out.runId, 'train']);
+    assert.equal(hit.code, 0, hit.stderr);
+    assert.match(hit.stdout, /^train: cache hit — its cache key was seen before: the outputs of run [0-9a-f]{32} were reused/);
+    const third = JSON.parse(runCli([...g, '--json', 'run', BIKE_YAML, '--param', 'trees=21']).stdout);
+    const miss = runCli([...g, 'pipelines', 'why', third.runId, 'train']);
+    assert.match(miss.stdout, /train: cache miss — .*scalar 'trees'/);
+    assert.match(miss.stdout, /scalar\s+trees\s+20\s+21/);
+    assert.match(runCli([...g, 'pipelines', 'why', third.runId, 'nope']).stderr, /has no step 'nope'/);
   });
 
   it('exits 1 naming the failed step, and resume finishes the run', () => {

@@ -126,6 +126,7 @@ const TAG = {
   step: 'trellis.step',
   component: 'trellis.component',
   key: 'trellis.cache_key',
+  keyParts: 'trellis.cache_key_parts',
   cached: 'trellis.cached',
   source: 'trellis.cache_source',
   outputs: 'trellis.outputs',
@@ -316,11 +317,16 @@ export class PipelineEngine {
       }
       const scalars = Object.fromEntries(Object.entries(inputs).filter(([, v]) => typeof v !== 'object'));
       const facts = comp.kind === 'builtin' ? await builtinCacheFacts(compRef, inputs, this.services()) : await moduleFacts(comp, r.baseDir);
-      const cacheKey = sha256Hex(canonicalJson({
+      const keyParts: CacheKeyParts = {
         engine: ENGINE_VERSION, component: comp, scalars,
         artifacts: Object.fromEntries(Object.entries(inputEntries).map(([k, e]) => [k, e.sha256])), facts,
-      }));
-      const baseTags = { [TAG.parent]: r.runId, [TAG.step]: step.name, [TAG.component]: compRef, [TAG.key]: cacheKey, [TAG.runName]: step.name };
+      };
+      const cacheKey = sha256Hex(canonicalJson(keyParts));
+      const baseTags = {
+        [TAG.parent]: r.runId, [TAG.step]: step.name, [TAG.component]: compRef, [TAG.key]: cacheKey, [TAG.runName]: step.name,
+        // What went into the key, so that `pipelines why` can say which part changed.
+        [TAG.keyParts]: clip(JSON.stringify(keyPartsSummary(keyParts)), 5000),
+      };
 
       if (!r.noCache && step.cache.enabled) {
         const hit = await this.lookup(r.experimentId, cacheKey, step.cache.ttlSeconds);
@@ -482,6 +488,23 @@ export class PipelineEngine {
     if (sha !== entry.sha256) throw invalid(`output '${entry.name}' of run ${entry.run} has sha256 ${sha}, but ${entry.sha256} was recorded`);
     return local;
   }
+}
+
+/** What a step's cache key is computed from. */
+export interface CacheKeyParts {
+  engine: string;
+  component: ComponentDef;
+  scalars: Record<string, unknown>;
+  artifacts: Record<string, string>;
+  facts: Record<string, unknown>;
+}
+
+/** The key's parts as recorded: the component reduced to its name, version and a hash of its definition. */
+export function keyPartsSummary(k: CacheKeyParts): Record<string, unknown> {
+  return {
+    engine: k.engine, component: `${k.component.name}@${k.component.version}`, definition: sha256Hex(canonicalJson(k.component)).slice(0, 16),
+    scalars: k.scalars, artifacts: k.artifacts, facts: k.facts,
+  };
 }
 
 export interface Registration { registered: boolean; name: string; version: string; alias: string | null; created?: boolean; runId: string }
