@@ -18,7 +18,7 @@ import { columnMeans, linearShap } from '../numeric/shap/linear-shap.js';
 import { ensembleShap } from '../numeric/shap/tree-shap.js';
 import { decodeFloat64Base64 } from '../numeric/sketches/base64.js';
 import { SeededRandom } from '../numeric/sketches/seeded-random.js';
-import { MISSING, applyFeatures, type FeaturePipeline, type FittedFeature } from './features.js';
+import { applyFeatures, outputNames as stepColumns, type FeaturePipeline } from './features.js';
 import { ensembleOf, predict, type TrellisModel } from './model.js';
 import { takeRows } from './prepare.js';
 
@@ -51,20 +51,12 @@ export interface Explanation {
 }
 
 /** Matrix columns a fitted step writes (as features.ts names them); `matrixToInput` checks the total. */
-function stepWidth(s: FittedFeature): number {
-  switch (s.kind) {
-    case 'onehot': return s.categories.length + (s.fill === MISSING ? 1 : 0) + (s.unseen === 'other' ? 1 : 0);
-    case 'datetime': return s.parts.length;
-    default: return 1;
-  }
-}
-
 /** For each matrix column, the index of the input column it comes from. */
 export function matrixToInput(p: FeaturePipeline): Int32Array {
   const owner = new Int32Array(p.outputs.length);
   let at = 0;
   p.steps.forEach((s, k) => {
-    const w = stepWidth(s);
+    const w = stepColumns(s).length;
     if (at + w > owner.length) throw invalid(`The feature pipeline's steps produce more columns than its ${p.outputs.length} outputs`);
     owner.fill(k, at, at + w);
     at += w;

@@ -175,7 +175,8 @@ export function fitFeatures(table: Table, specs: FeatureSpec[]): FeaturePipeline
   return { format: 'trellis.features/v1', inputs, steps, outputs: steps.flatMap(outputNames) };
 }
 
-function outputNames(s: FittedFeature): string[] {
+/** The names of the matrix columns a fitted step writes, in order. */
+export function outputNames(s: FittedFeature): string[] {
   switch (s.kind) {
     case 'numeric': return [s.column];
     case 'onehot': return [...s.categories, ...(s.fill === MISSING ? [MISSING] : []), ...(s.unseen === 'other' ? [OTHER] : [])].map((c) => `${s.column}=${c}`);

@@ -1,9 +1,9 @@
 ;; Tree-ensemble prediction in WebAssembly: the node walk of `ensembleRawJs` (tree.ts), eight rows at a
 ;; time in lockstep so that their chains of dependent loads overlap (numeric splits choose a child
-;; with `select`, not a branch). With `single` set, one row at a time: better when categorical
-;; splits (a branch each) are common, since lockstep walks as deep as the deepest of eight rows.
+;; with `select`, not a branch; a categorical split is a branch). The rows of a batch past the last
+;; multiple of eight are walked one at a time.
 ;;
-;; predict(nodes, roots, outputsOf, trees, bits, values, x, n, p, out, k, single): for n rows of p f64 at
+;; predict(nodes, roots, outputsOf, trees, bits, values, x, n, p, out, k): for n rows of p f64 at
 ;; x, adds each tree's leaf value(s) to out (n × k f64). A node is 32 bytes at nodes + 32 · index:
 ;; threshold f64, feature i32, left i32, right i32, missingLeft i32, catAt i32 (byte offset of
 ;; [words, bits…] u32 in bits, or -1 for a numeric split), valueAt i32 (index in values for a
@@ -49,10 +49,10 @@
 
   (func $predict (export "predict")
     (param $nodes i32) (param $roots i32) (param $outputsOf i32) (param $trees i32) (param $bits i32) (param $values i32)
-    (param $x i32) (param $n i32) (param $p i32) (param $out i32) (param $k i32) (param $single i32)
+    (param $x i32) (param $n i32) (param $p i32) (param $out i32) (param $k i32)
     (local $i i32) (local $t i32) (local $root i32) (local $cat i32) (local $tg i32) (local $quads i32)
     (local $na i32) (local $ra i32) (local $oa i32) (local $va f64) (local $nb i32) (local $rb i32) (local $ob i32) (local $vb f64) (local $nc i32) (local $rc i32) (local $oc i32) (local $vc f64) (local $nd i32) (local $rd i32) (local $od i32) (local $vd f64) (local $ne i32) (local $re i32) (local $oe i32) (local $ve f64) (local $nf i32) (local $rf i32) (local $of i32) (local $vf f64) (local $ng i32) (local $rg i32) (local $og i32) (local $vg f64) (local $nh i32) (local $rh i32) (local $oh i32) (local $vh f64)
-    (local.set $quads (select (i32.const 0) (i32.and (local.get $n) (i32.const -8)) (local.get $single)))
+    (local.set $quads (i32.and (local.get $n) (i32.const -8)))
     (block $quadsDone
       (br_if $quadsDone (i32.ge_u (local.get $i) (local.get $quads)))
       (loop $rows
@@ -169,7 +169,7 @@
           (br_if $treeLoop (i32.lt_u (local.get $t) (local.get $trees))))
         (local.set $i (i32.add (local.get $i) (i32.const 8)))
         (br_if $rows (i32.lt_u (local.get $i) (local.get $quads)))))
-    ;; The remaining rows (all of them when `single`), one at a time.
+    ;; The remaining rows, one at a time.
     (block $done
       (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
       (loop $rest

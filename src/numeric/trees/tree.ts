@@ -122,8 +122,6 @@ export interface Compiled {
   /** Per node: offset of its values in `value`. */
   valueAt: Int32Array;
   value: Float64Array;
-  /** Every right child directly follows its left sibling. */
-  siblings: boolean;
 }
 
 const compiledCache = new WeakMap<Ensemble, Compiled>();
@@ -167,9 +165,7 @@ export function compile(e: Ensemble): Compiled {
     }
     base += t.feature.length;
   });
-  let siblings = true;
-  for (let i = 0; i < total; i++) if (feature[i]! >= 0 && right[i] !== left[i]! + 1) siblings = false;
-  return { roots, treeOutput, feature, threshold, left, right, missingLeft, catAt, catWords, bits: Uint32Array.from(bits), valueAt, value: Float64Array.from(values), siblings };
+  return { roots, treeOutput, feature, threshold, left, right, missingLeft, catAt, catWords, bits: Uint32Array.from(bits), valueAt, value: Float64Array.from(values) };
 }
 
 /** Raw outputs (n × outputs, row-major) for a row-major matrix with `p` columns. */
@@ -189,7 +185,6 @@ export function ensembleRawJs(e: Ensemble, x: Float64Array, n: number, p: number
   const scale = e.aggregation === 'mean' ? 1 / e.trees.length : 1;
   const { roots, treeOutput, feature, threshold, left, right, missingLeft, catAt, catWords, bits, valueAt, value } = c;
   const trees = roots.length;
-  void c.siblings;
   for (let i = 0; i < n; i++) {
     const off = i * p;
     const o = i * k;
@@ -225,11 +220,9 @@ export function ensembleRawJs(e: Ensemble, x: Float64Array, n: number, p: number
 const CHUNK = 4096;
 
 interface WasmEnsemble {
-  predict: (nodes: number, roots: number, outputsOf: number, trees: number, bits: number, values: number, x: number, n: number, p: number, out: number, k: number, single: number) => void;
+  predict: (nodes: number, roots: number, outputsOf: number, trees: number, bits: number, values: number, x: number, n: number, p: number, out: number, k: number) => void;
   memory: WebAssembly.Memory;
   p: number;
-  /** 1: one row at a time (measured no faster, even with many categorical splits; kept for tests). */
-  single: number;
   at: { nodes: number; roots: number; outputsOf: number; bits: number; values: number; x: number; out: number };
 }
 
@@ -288,7 +281,7 @@ function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble {
   f64.set(c.value, values / 8);
   predictModule ??= new WebAssembly.Module(Uint8Array.from(atob(PREDICT_WASM), (ch) => ch.charCodeAt(0)));
   const exports = new WebAssembly.Instance(predictModule, { env: { memory } }).exports as unknown as { predict: WasmEnsemble['predict'] };
-  const w: WasmEnsemble = { predict: exports.predict, memory, p, single: 0, at: { nodes, roots, outputsOf, bits, values, x: xAt, out } };
+  const w: WasmEnsemble = { predict: exports.predict, memory, p, at: { nodes, roots, outputsOf, bits, values, x: xAt, out } };
   wasmCache.set(e, w);
   return w;
 }
@@ -305,7 +298,7 @@ export function walkRows(e: Ensemble, x: Float64Array, p: number, from: number, 
     const m = Math.min(CHUNK, to - start);
     xs.set(x.subarray(start * p, (start + m) * p));
     os.fill(0, 0, m * k);
-    w.predict(w.at.nodes, w.at.roots, w.at.outputsOf, trees, w.at.bits, w.at.values, w.at.x, m, p, w.at.out, k, w.single);
+    w.predict(w.at.nodes, w.at.roots, w.at.outputsOf, trees, w.at.bits, w.at.values, w.at.x, m, p, w.at.out, k);
     out.set(os.subarray(0, m * k), start * k);
   }
 }
