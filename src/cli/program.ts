@@ -15,6 +15,7 @@ import { explainCommand } from './commands/explain.js';
 import { pipelinesCommand } from './commands/pipelines.js';
 import { runCommand } from './commands/run.js';
 import { lineageCommand } from './commands/lineage.js';
+import { workerCommand } from './commands/worker.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -28,7 +29,7 @@ export function buildProgram(): Command {
     .option('--user <name>', 'who is acting, for the audit trail (default $TRELLIS_USER or $USER)')
     .showHelpAfterError()
     .exitOverride();
-  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), evaluateCommand(), fairnessCommand(), explainCommand(), pipelinesCommand(), runCommand(), lineageCommand(), exportCommand(), importCommand(), auditCommand(), quickstartCommand()]) {
+  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), evaluateCommand(), fairnessCommand(), explainCommand(), pipelinesCommand(), runCommand(), lineageCommand(), workerCommand(), exportCommand(), importCommand(), auditCommand(), quickstartCommand()]) {
     program.addCommand(sub);
   }
   for (const c of program.commands) {

@@ -170,12 +170,18 @@ export function pipelinesCommand(): Command {
     });
 
   cmd.command('resume <run-id>')
-    .description('resume a failed pipeline run: steps that finished are kept, the rest run again')
+    .description('resume a failed or interrupted pipeline run: steps that finished are kept, the rest run again')
     .option('--no-cache', 'run the remaining steps whatever the cache holds')
-    .action(async (runId: string, o: { cache: boolean }, c: Command) => {
+    .option('--queue <url>', 'run the remaining steps on `trellis worker` processes through this Redis queue')
+    .action(async (runId: string, o: { cache: boolean; queue?: string }, c: Command) => {
       await withWorkspace(c, async (ws) => {
-        const engine = await pipelineEngine(ws, actor(c));
-        reportRun(!!globals(c).json, await engine.resume(runId, { noCache: !o.cache, onEvent: (e) => process.stderr.write(`${statusLine(e)}\n`) }));
+        const { openEngine } = await import('./worker.js');
+        const { engine, close } = await openEngine(ws, actor(c), { queue: o.queue });
+        try {
+          reportRun(!!globals(c).json, await engine.resume(runId, { noCache: !o.cache, onEvent: (e) => process.stderr.write(`${statusLine(e)}\n`) }));
+        } finally {
+          await close();
+        }
       });
     });
 

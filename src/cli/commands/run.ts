@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { dirname, resolve } from 'node:path';
 import { actor, globals, withWorkspace } from '../context.js';
-import { loadPipelineFile, paramValues, pipelineEngine, reportRun, statusLine } from './pipelines.js';
+import { loadPipelineFile, paramValues, reportRun, statusLine } from './pipelines.js';
+import { openEngine } from './worker.js';
 
 export function runCommand(): Command {
   return new Command('run')
@@ -10,16 +11,31 @@ export function runCommand(): Command {
     .option('--param <name=value...>', 'values for the pipeline parameters')
     .option('--no-cache', 'run every step, whatever the cache holds')
     .option('--experiment <name>', 'experiment to record the run in (default: the pipeline name)')
-    .action(async (file: string, o: { param?: string[]; cache: boolean; experiment?: string }, c: Command) => {
+    .option('--queue <url>', 'run the steps on `trellis worker` processes through this Redis queue (redis://host:port); the workers must share --store (PostgreSQL) and --artifacts')
+    .option('--concurrency <n>', 'steps at once (default 2 here, 16 with --queue)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--concurrency must be a whole number ≥ 1, got '${v}'`);
+      return n;
+    })
+    .action(async (file: string, o: { param?: string[]; cache: boolean; experiment?: string; queue?: string; concurrency?: number }, c: Command) => {
       const src = await loadPipelineFile(file);
       const json = !!globals(c).json;
       await withWorkspace(c, async (ws) => {
-        const engine = await pipelineEngine(ws, actor(c));
-        const r = await engine.run(src.ir, {
-          params: paramValues(src.ir, o.param) ?? {}, noCache: !o.cache, experiment: o.experiment,
-          baseDir: dirname(resolve(file)), onEvent: (e) => process.stderr.write(`${statusLine(e)}\n`),
-        });
-        reportRun(json, r);
+        const { engine, close } = await openEngine(ws, actor(c), { queue: o.queue, concurrency: o.concurrency });
+        // Ctrl-C cancels the run: no new step starts, running ones are stopped, the run ends KILLED.
+        const abort = new AbortController();
+        const onInt = () => abort.abort();
+        process.once('SIGINT', onInt);
+        try {
+          const r = await engine.run(src.ir, {
+            params: paramValues(src.ir, o.param) ?? {}, noCache: !o.cache, experiment: o.experiment,
+            baseDir: dirname(resolve(file)), onEvent: (e) => process.stderr.write(`${statusLine(e)}\n`), signal: abort.signal,
+          });
+          reportRun(json, r);
+        } finally {
+          process.off('SIGINT', onInt);
+          await close();
+        }
       });
     });
 }

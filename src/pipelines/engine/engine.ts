@@ -24,21 +24,23 @@
  * found by its source run — never created twice — and the alias is pointed at it again).
  */
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { TrellisError, invalid } from '../../core/errors.js';
 import { canonicalJson, sha256Hex } from '../../core/hash.js';
 import type { DatasetService } from '../../data/datasets.js';
 import type { RegistryService } from '../../registry/registry-service.js';
 import type { ArtifactStore } from '../../store/artifact-store.js';
 import type { Actor, MetadataStore, Run } from '../../store/metadata-store.js';
-import { artifactStorePath, type TrackingService } from '../../tracking/tracking-service.js';
-import { hashOutput, runStep, type StepInput } from '../executors/index.js';
+import type { TrackingService } from '../../tracking/tracking-service.js';
 import { componentsFor, isOutputRef, isParamRef, normalizePipeline, pipelineHash, topologicalOrder, upstreamSteps, validatePipeline, type ComponentDef, type PipelineIR, type Scalar, type Step } from '../ir.js';
 import { hasErrors, lintPipeline } from '../lint.js';
-import { BUILTIN_IMPLS, builtinCacheFacts, registerModel, type BuiltinContext } from './builtins/index.js';
+import { builtinCacheFacts, registerModel } from './builtins/index.js';
 import { reproducibilityTags } from './reproducibility.js';
+import { clip, errorText, executeStepJob, logMetrics, recordFailure, type OutputEntry, type StepJob, type StepRecord } from './step-exec.js';
+
+export type { OutputEntry, StepJob, StepRecord } from './step-exec.js';
 
 export const ENGINE_VERSION = '1';
 
@@ -58,7 +60,27 @@ export interface EngineOptions {
   workDir?: string;
   /** Keep the step files after the run (for debugging). */
   keepWorkDir?: boolean;
+  /** Where steps execute: in this process (the default) or on workers behind a queue (see queue/). */
+  dispatcher?: StepDispatcher;
 }
+
+/**
+ * Executes step jobs somewhere and resolves with what the step run recorded. The engine schedules,
+ * caches and records; a dispatcher only decides where the work happens.
+ */
+export interface StepDispatcher {
+  execute(job: StepJob, ctx: { workRoot: string; signal?: AbortSignal }): Promise<StepRecord>;
+  /** Asks a step already executing elsewhere to stop (used when a run is cancelled or resumed). */
+  cancel?(stepRunId: string): Promise<void>;
+}
+
+/** Runs each step in this process: built-ins in the engine's thread, custom components through the executors. */
+export function localDispatcher(s: EngineServices, who: Actor): StepDispatcher {
+  return { execute: (job, ctx) => executeStepJob(s, job, { who, workRoot: ctx.workRoot, signal: ctx.signal }) };
+}
+
+/** A step that ended FAILED, KILLED or otherwise not FINISHED: its run already says why. */
+class StepEnded extends Error {}
 
 export type StepStatus = 'running' | 'done' | 'cached' | 'kept' | 'failed' | 'skipped';
 
@@ -78,16 +100,8 @@ export interface RunOptions {
   /** The folder of the pipeline file: relative module paths and command workdirs are resolved from it. */
   baseDir?: string;
   onEvent?: (e: StepEvent) => void;
-}
-
-export interface OutputEntry {
-  type: string;
-  sha256: string;
-  /** The step run whose artifacts hold the bytes, under `outputs/<name>`. */
-  run: string;
-  name: string;
-  kind: 'file' | 'dir';
-  meta?: Record<string, string>;
+  /** Cancels the run: no new step starts, running ones are stopped, the run ends KILLED. */
+  signal?: AbortSignal;
 }
 
 export interface StepOutcome {
@@ -109,7 +123,7 @@ export interface PipelineRunResult {
   runId: string;
   experimentId: string;
   pipeline: string;
-  status: 'FINISHED' | 'FAILED';
+  status: 'FINISHED' | 'FAILED' | 'KILLED';
   steps: StepOutcome[];
   registered: { step: string; name: string; version: string; alias: string | null; created: boolean }[];
   durationMs: number;
@@ -135,12 +149,14 @@ const TAG = {
   skipped: 'trellis.skipped',
 } as const;
 
-const clip = (s: string, n = 4000) => (Buffer.byteLength(s) > n ? `${Buffer.from(s).subarray(0, n).toString('utf8')}…` : s);
-const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const now = () => Date.now();
 
 export class PipelineEngine {
-  constructor(readonly s: EngineServices, readonly o: EngineOptions) {}
+  private readonly dispatcher: StepDispatcher;
+
+  constructor(readonly s: EngineServices, readonly o: EngineOptions) {
+    this.dispatcher = o.dispatcher ?? localDispatcher(s, o.who);
+  }
 
   /** Runs a pipeline; resolves with the outcome of every step (a failed run resolves too, with status FAILED). */
   async run(input: PipelineIR, opts: RunOptions = {}): Promise<PipelineRunResult> {
@@ -163,11 +179,11 @@ export class PipelineEngine {
     const runId = parent.info.runId;
     await this.s.meta.logBatch(runId, { params: Object.entries(params).map(([key, v]) => ({ key, value: String(v) })) }, this.o.who);
     await this.s.tracking.logArtifact(runId, 'pipeline.json', JSON.stringify(ir, null, 2));
-    return this.execute(ir, { runId, experimentId, params, baseDir, noCache: !!opts.noCache, onEvent: opts.onEvent, kept: new Map() });
+    return this.execute(ir, { runId, experimentId, params, baseDir, noCache: !!opts.noCache, onEvent: opts.onEvent, signal: opts.signal, kept: new Map() });
   }
 
   /** Re-runs what did not finish in an earlier pipeline run: steps whose child runs FINISHED are kept. */
-  async resume(runId: string, opts: Pick<RunOptions, 'onEvent' | 'noCache'> = {}): Promise<PipelineRunResult> {
+  async resume(runId: string, opts: Pick<RunOptions, 'onEvent' | 'noCache' | 'signal'> = {}): Promise<PipelineRunResult> {
     const parent = await this.s.meta.getRun(runId);
     const t = parent.data.tags;
     if (!t[TAG.pipeline] || t[TAG.parent]) throw invalid(`run ${runId} is not a pipeline run (it has no '${TAG.pipeline}' tag)`);
@@ -177,6 +193,12 @@ export class PipelineEngine {
     const kept = new Map<string, StepOutcome>();
     for (const child of await this.children(parent)) {
       const step = child.data.tags[TAG.step];
+      if (step && child.info.status === 'RUNNING') {
+        // Left behind by a runner that died: stop it wherever it may still execute, and close it.
+        await this.dispatcher.cancel?.(child.info.runId);
+        await recordFailure(this.s, this.o.who, child.info.runId, `the pipeline runner stopped before this step ended; run ${runId} was resumed`, undefined, undefined, 'KILLED');
+        continue;
+      }
       if (!step || child.info.status !== 'FINISHED' || kept.has(step)) continue;
       kept.set(step, {
         step, status: 'kept', runId: child.info.runId, cached: child.data.tags[TAG.cached] === 'true', cacheKey: child.data.tags[TAG.key],
@@ -188,7 +210,7 @@ export class PipelineEngine {
     await this.s.meta.logBatch(runId, { tags: [{ key: 'trellis.resumed', value: String(now()) }] }, this.o.who);
     return this.execute(ir, {
       runId, experimentId: parent.info.experimentId, params, baseDir: t[TAG.baseDir] ?? process.cwd(),
-      noCache: !!opts.noCache || t['trellis.no_cache'] === 'true', onEvent: opts.onEvent, kept,
+      noCache: !!opts.noCache || t['trellis.no_cache'] === 'true', onEvent: opts.onEvent, signal: opts.signal, kept,
     });
   }
 
@@ -216,7 +238,7 @@ export class PipelineEngine {
 
   private async execute(ir: PipelineIR, r: {
     runId: string; experimentId: string; params: Record<string, Scalar>; baseDir: string; noCache: boolean;
-    onEvent?: (e: StepEvent) => void; kept: Map<string, StepOutcome>;
+    onEvent?: (e: StepEvent) => void; signal?: AbortSignal; kept: Map<string, StepOutcome>;
   }): Promise<PipelineRunResult> {
     const started = now();
     const work = resolve(this.o.workDir ?? join(tmpdir(), 'trellis-pipelines'), `${r.runId}-${started}`);
@@ -227,7 +249,12 @@ export class PipelineEngine {
     for (const k of r.kept.values()) r.onEvent?.({ step: k.step, status: 'kept' });
     const running = new Map<string, Promise<void>>();
     const limit = Math.max(1, this.o.concurrency ?? 2);
-    const ctx = { ...r, work, ir };
+    // A cancel wakes the loop, so that steps not started yet are settled at once.
+    const abortWait = r.signal && new Promise<void>((res) => {
+      if (r.signal!.aborted) res();
+      else r.signal!.addEventListener('abort', () => res(), { once: true });
+    });
+    const ctx = { ...r, work, ir, signal: r.signal };
     try {
       for (;;) {
         for (const name of order) {
@@ -235,6 +262,11 @@ export class PipelineEngine {
           const step = byName.get(name)!;
           const ups = upstreamSteps(step);
           if (!ups.every((u) => done.has(u))) continue;
+          if (r.signal?.aborted) {
+            done.set(name, { step: name, status: 'skipped', cached: false, durationMs: 0, outputs: {}, metrics: {}, error: 'the run was cancelled' });
+            r.onEvent?.({ step: name, status: 'skipped' });
+            continue;
+          }
           const bad = ups.find((u) => ['failed', 'skipped'].includes(done.get(u)!.status));
           if (bad) {
             done.set(name, { step: name, status: 'skipped', cached: false, durationMs: 0, outputs: {}, metrics: {}, error: `upstream step '${bad}' ${done.get(bad)!.status === 'failed' ? 'failed' : 'was skipped'}` });
@@ -253,7 +285,7 @@ export class PipelineEngine {
           if (order.every((n) => done.has(n))) break;
           continue; // skipped steps may have unblocked others; the loop above settles them
         }
-        await Promise.race(running.values());
+        await Promise.race([...running.values(), ...(abortWait ? [abortWait] : [])]);
       }
     } finally {
       await Promise.allSettled(running.values());
@@ -267,7 +299,7 @@ export class PipelineEngine {
       ...(skipped.length ? [{ key: TAG.skipped, value: clip(skipped.join(',')) }] : []),
     ];
     if (endTags.length) await this.s.meta.logBatch(r.runId, { tags: endTags }, this.o.who);
-    const status = failedStep ? 'FAILED' : 'FINISHED';
+    const status = r.signal?.aborted ? 'KILLED' : failedStep ? 'FAILED' : 'FINISHED';
     await this.s.meta.updateRun(r.runId, { status, endTime: now() }, this.o.who);
     const registered: PipelineRunResult['registered'] = [];
     for (const s of steps) {
@@ -291,17 +323,15 @@ export class PipelineEngine {
   }
 
   private async runOne(step: Step, done: Map<string, StepOutcome>, r: {
-    runId: string; experimentId: string; params: Record<string, Scalar>; baseDir: string; noCache: boolean; work: string; ir: PipelineIR;
+    runId: string; experimentId: string; params: Record<string, Scalar>; baseDir: string; noCache: boolean; work: string; ir: PipelineIR; signal?: AbortSignal;
   }): Promise<StepOutcome & { registration?: Registration }> {
     const t0 = now();
     const comp = componentsFor(r.ir, step.component)[0]!;
     const compRef = `${comp.name}@${comp.version}`;
     let childId: string | undefined;
-    const logLines: string[] = [];
-    const stepDir = join(r.work, step.name);
     try {
-      // Inputs: scalars resolved, artifacts fetched to local files.
-      const inputs: Record<string, StepInput> = {};
+      // Inputs: scalars resolved; artifacts named by the output entries of the steps that made them.
+      const scalars: Record<string, Scalar> = {};
       const inputEntries: Record<string, OutputEntry> = {};
       for (const [name, spec] of Object.entries(comp.inputs)) {
         const v = step.inputs[name];
@@ -309,14 +339,12 @@ export class PipelineEngine {
           const entry = done.get(v.step)!.outputs[v.output];
           if (!entry) throw invalid(`step '${step.name}': upstream step '${v.step}' has no output '${v.output}'`);
           inputEntries[name] = entry;
-          inputs[name] = { type: spec.type as 'Dataset', path: await this.materialize(entry, join(r.work, v.step, v.output)) };
         } else if (isParamRef(v)) {
-          if (r.params[v.param] !== undefined) inputs[name] = r.params[v.param]!;
-        } else if (v !== undefined) inputs[name] = v;
-        else if (spec.default !== undefined) inputs[name] = spec.default;
+          if (r.params[v.param] !== undefined) scalars[name] = r.params[v.param]!;
+        } else if (v !== undefined) scalars[name] = v;
+        else if (spec.default !== undefined) scalars[name] = spec.default;
       }
-      const scalars = Object.fromEntries(Object.entries(inputs).filter(([, v]) => typeof v !== 'object'));
-      const facts = comp.kind === 'builtin' ? await builtinCacheFacts(compRef, inputs, this.services()) : await moduleFacts(comp, r.baseDir);
+      const facts = comp.kind === 'builtin' ? await builtinCacheFacts(compRef, scalars, this.services()) : await moduleFacts(comp, r.baseDir);
       const keyParts: CacheKeyParts = {
         engine: ENGINE_VERSION, component: comp, scalars,
         artifacts: Object.fromEntries(Object.entries(inputEntries).map(([k, e]) => [k, e.sha256])), facts,
@@ -338,7 +366,7 @@ export class PipelineEngine {
           }, this.o.who);
           childId = child.info.runId;
           const metrics = Object.fromEntries(hit.data.metrics.map((m) => [m.key, m.value]));
-          await this.logMetrics(childId, metrics);
+          await logMetrics(this.s, this.o.who, childId, metrics);
           let registration: Registration | undefined;
           if (outputs.registration && compRef === 'register@1') {
             // The registration is a side effect, not a value: make it true again.
@@ -357,88 +385,23 @@ export class PipelineEngine {
       childId = child.info.runId;
       const params = Object.entries(scalars).map(([key, v]) => ({ key, value: clip(String(v), 5000) }));
       for (let i = 0; i < params.length; i += 100) await this.s.meta.logBatch(childId, { params: params.slice(i, i + 100) }, this.o.who);
-
-      await mkdir(join(stepDir), { recursive: true });
-      let metrics: Record<string, number> = {};
-      const outMeta: Record<string, Record<string, string>> = {};
-      const outPaths: Record<string, string> = {};
-      const extraParams: Record<string, string> = {};
-      let logPath = join(r.work, `${step.name}.log`);
-      if (comp.kind === 'builtin') {
-        const impl = BUILTIN_IMPLS[compRef];
-        if (!impl) throw invalid(`step '${step.name}': no implementation of the built-in component ${compRef}`);
-        const outputs = Object.fromEntries(Object.entries(comp.outputs).map(([k, o]) => [k, { type: o.type, path: join(stepDir, k) }]));
-        const bctx: BuiltinContext = {
-          step: step.name, inputs, outputs, services: this.services(),
-          inputMeta: (n) => inputEntries[n]?.meta ?? {},
-          inputRun: (n) => inputEntries[n]?.run,
-          setOutputMeta: (n, m) => { outMeta[n] = m; },
-          log: (line) => { logLines.push(line); },
-          metric: (n, v) => { if (Number.isFinite(v)) metrics[n] = v; },
-          param: (n, v) => { if (!(n in scalars)) extraParams[n] = v; },
-        };
-        try {
-          await impl(bctx);
-        } catch (e) {
-          throw new TrellisError('TRELLIS_STEP_FAILED', { step: step.name, detail: errorText(e) }, { cause: e });
-        }
-        for (const [k, o] of Object.entries(outputs)) {
-          if (!existsSync(o.path)) throw new TrellisError('TRELLIS_STEP_OUTPUT_MISSING', { step: step.name, missing: k });
-          outPaths[k] = o.path;
-        }
-        await writeFile(logPath, logLines.map((l) => `${l}\n`).join(''));
-      } else {
-        const res = await runStep({
-          step: step.name,
-          component: componentSpec(comp, r.baseDir),
-          inputs, outputs: Object.fromEntries(Object.entries(comp.outputs).map(([k, o]) => [k, { type: o.type }])),
-          outputDir: stepDir, logPath, retries: step.retries, timeoutSeconds: step.timeoutSeconds,
-        }).catch((e: unknown) => {
-          const lp = (e as TrellisError).params?.logPath;
-          if (typeof lp === 'string') logPath = lp;
-          throw e;
-        });
-        metrics = res.metrics ?? {};
-        for (const [k, o] of Object.entries(res.outputs)) outPaths[k] = o.path;
-        logPath = res.logPath;
-      }
-      // Record: outputs as artifacts, then the tag naming them with their hashes.
-      const entries: Record<string, OutputEntry> = {};
-      for (const [k, p] of Object.entries(outPaths)) {
-        const sha256 = await hashOutput(p);
-        const kind = statSync(p).isDirectory() ? 'dir' : 'file';
-        await this.upload(childId, `outputs/${k}`, p);
-        entries[k] = { type: comp.outputs[k]!.type, sha256, run: childId, name: k, kind, ...(outMeta[k] ? { meta: outMeta[k] } : {}) };
-      }
-      if (existsSync(logPath)) await this.s.tracking.logArtifact(childId, `logs/${step.name}.log`, await readFile(logPath));
-      const extra = Object.entries(extraParams).map(([key, value]) => ({ key, value: clip(value, 5000) }));
-      for (let i = 0; i < extra.length; i += 100) await this.s.meta.logBatch(childId, { params: extra.slice(i, i + 100) }, this.o.who);
-      await this.logMetrics(childId, metrics);
-      await this.s.meta.logBatch(childId, { tags: [{ key: TAG.outputs, value: JSON.stringify(entries) }] }, this.o.who);
-      await this.s.meta.updateRun(childId, { status: 'FINISHED', endTime: now() }, this.o.who);
-      return { step: step.name, status: 'done', runId: childId, cached: false, cacheKey, durationMs: now() - t0, outputs: entries, metrics };
+      const job: StepJob = {
+        v: 1, pipelineRunId: r.runId, stepRunId: childId, step: step.name, component: comp, baseDir: r.baseDir,
+        scalars, artifacts: inputEntries, retries: step.retries, timeoutSeconds: step.timeoutSeconds,
+      };
+      const rec = await this.dispatcher.execute(job, { workRoot: r.work, signal: r.signal });
+      if (rec.status !== 'FINISHED') throw new StepEnded(rec.error ?? `step '${step.name}' ended ${rec.status}`);
+      return { step: step.name, status: 'done', runId: childId, cached: false, cacheKey, durationMs: now() - t0, outputs: rec.outputs, metrics: rec.metrics };
     } catch (e) {
       const message = errorText(e);
-      if (childId) {
-        const id = childId;
-        await this.s.meta.logBatch(id, { tags: [{ key: TAG.error, value: clip(message) }] }, this.o.who).catch(() => undefined);
-        const lp = typeof (e as TrellisError).params?.logPath === 'string' ? String((e as TrellisError).params.logPath) : join(r.work, `${step.name}.log`);
-        if (logLines.length && !existsSync(lp)) await writeFile(lp, logLines.map((l) => `${l}\n`).join('')).catch(() => undefined);
-        if (existsSync(lp)) await this.s.tracking.logArtifact(id, `logs/${step.name}.log`, await readFile(lp)).catch(() => undefined);
-        await this.s.meta.updateRun(id, { status: 'FAILED', endTime: now() }, this.o.who).catch(() => undefined);
-      }
+      // A step that ended FAILED recorded that itself; anything else that went wrong is recorded here.
+      if (childId && !(e instanceof StepEnded)) await recordFailure(this.s, this.o.who, childId, message, undefined, undefined, r.signal?.aborted ? 'KILLED' : 'FAILED');
       return { step: step.name, status: 'failed', runId: childId, cached: false, durationMs: now() - t0, outputs: {}, metrics: {}, error: message };
     }
   }
 
   private services() {
     return { meta: this.s.meta, registry: this.s.registry, data: this.s.data, who: this.o.who };
-  }
-
-  private async logMetrics(runId: string, metrics: Record<string, number>): Promise<void> {
-    const t = now();
-    const list = Object.entries(metrics).map(([key, value]) => ({ key, value, timestamp: t, step: 0 }));
-    for (let i = 0; i < list.length; i += 1000) await this.s.meta.logBatch(runId, { metrics: list.slice(i, i + 1000) }, this.o.who);
   }
 
   /** The newest FINISHED, non-cached step run with this key in the experiment (within the TTL). */
@@ -453,41 +416,6 @@ export class PipelineEngine {
     return page.items.find((run) => run.data.tags[TAG.cached] !== 'true' && run.data.tags[TAG.outputs] !== undefined && (run.info.endTime ?? run.info.startTime) >= minTime);
   }
 
-  private async upload(runId: string, rel: string, path: string): Promise<void> {
-    if (!statSync(path).isDirectory()) {
-      await this.s.tracking.logArtifact(runId, rel, await readFile(path));
-      return;
-    }
-    for (const name of await readdir(path)) await this.upload(runId, `${rel}/${name}`, join(path, name));
-  }
-
-  /** The local path of an output (downloaded from the run holding it when it is not here yet). */
-  private async materialize(entry: OutputEntry, local: string): Promise<string> {
-    if (existsSync(local)) return local;
-    const run = await this.s.meta.getRun(entry.run);
-    const root = `${artifactStorePath(run.info.artifactUri)}/outputs/${entry.name}`;
-    await mkdir(dirname(local), { recursive: true });
-    if (entry.kind === 'file') {
-      await writeFile(local, await this.s.artifacts.get(root));
-    } else {
-      const walk = async (dir: string): Promise<void> => {
-        for (const f of await this.s.artifacts.list(dir)) {
-          const full = f.path;
-          if (f.isDir) await walk(full);
-          else {
-            const target = join(local, relative(root, full));
-            await mkdir(dirname(target), { recursive: true });
-            await writeFile(target, await this.s.artifacts.get(full));
-          }
-        }
-      };
-      await mkdir(local, { recursive: true });
-      await walk(root);
-    }
-    const sha = await hashOutput(local);
-    if (sha !== entry.sha256) throw invalid(`output '${entry.name}' of run ${entry.run} has sha256 ${sha}, but ${entry.sha256} was recorded`);
-    return local;
-  }
 }
 
 /** What a step's cache key is computed from. */
@@ -522,20 +450,6 @@ export function resolveParams(ir: PipelineIR, given: Record<string, Scalar>): Re
     out[p.name] = v;
   }
   return out;
-}
-
-function componentSpec(comp: ComponentDef, baseDir: string) {
-  if (comp.kind === 'typescript') {
-    const module = comp.module.startsWith('file:') || isAbsolute(comp.module) ? comp.module : resolve(baseDir, comp.module);
-    return { name: comp.name, version: comp.version, kind: 'typescript' as const, module, export: comp.export };
-  }
-  if (comp.kind === 'command') {
-    return {
-      name: comp.name, version: comp.version, kind: 'command' as const, command: comp.command, env: comp.env,
-      workdir: comp.workdir ? resolve(baseDir, comp.workdir) : baseDir,
-    };
-  }
-  throw invalid(`component ${comp.name}@${comp.version} is not a TypeScript or command component`);
 }
 
 /** The bytes behind a custom component: its module file, or the files its command names. */

@@ -1,0 +1,271 @@
+/**
+ * Distributed execution: the engine hands each step to a BullMQ queue on Redis, and
+ * `trellis worker` processes — on this machine or others sharing the metadata store (PostgreSQL)
+ * and the artifact store — take steps from it and execute them.
+ *
+ * The store, not Redis, is the record of what happened. A job carries a {@link StepJob}; its id is
+ * the step run's id, so a step is queued at most once at a time. The worker records everything on
+ * the step run (outputs, metrics, log, FINISHED or FAILED) and the engine waits on that run, not on
+ * the queue. That is what makes the faults harmless:
+ *
+ * - A worker killed mid-step stops renewing its BullMQ lock; after `lockMs` another worker's stall
+ *   check moves the job back to the queue and it runs again there (the step's run is still
+ *   RUNNING; its outputs are written again from the start).
+ * - Redis restarted with jobs in flight (and nothing saved): the engine sees its job gone while the
+ *   step run is still RUNNING. If no worker's heartbeat on the run is fresh, it queues the job
+ *   again; if one is, that worker is still executing the step and will record its end.
+ * - A job delivered twice (re-queued while a live worker still had it): the second worker finds
+ *   the run FINISHED or another worker's fresh heartbeat and does not execute it again; it waits
+ *   while that heartbeat stays fresh and takes over only when it goes stale. So a step runs to
+ *   completion once, unless a worker stalls for longer than the lease without dying.
+ *
+ * Workers write `trellis.worker` (who has the step), `trellis.heartbeat` (ms since the epoch, every
+ * `heartbeatMs`) and `trellis.deliveries` on the step run; a cancel is the tag
+ * `trellis.cancel_requested`, which the worker reads with its heartbeat and turns into an abort.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Job, Queue, Worker } from 'bullmq';
+import { invalid } from '../../core/errors.js';
+import type { Actor } from '../../store/metadata-store.js';
+import type { EngineServices, StepDispatcher } from '../engine/engine.js';
+import { executeStepJob, recordFailure, STEP_TAG, stepRecord, type StepJob, type StepRecord } from '../engine/step-exec.js';
+
+export const DEFAULT_QUEUE_NAME = 'trellis-steps';
+
+export interface QueueTimings {
+  /** How often a worker writes its heartbeat on the step run (default 2000 ms). */
+  heartbeatMs?: number;
+  /** A heartbeat older than this means its worker is gone (default 3 × heartbeatMs). */
+  leaseMs?: number;
+}
+
+export interface RedisConnection {
+  host: string;
+  port: number;
+  db?: number;
+  username?: string;
+  password?: string;
+  maxRetriesPerRequest: null;
+}
+
+/** `redis://[user:password@]host[:port][/db]` as BullMQ connection options. */
+export function redisConnection(url: string): RedisConnection {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw invalid(`--queue '${url}' is not a URL: give redis://host:port[/db]`);
+  }
+  if (u.protocol !== 'redis:') throw invalid(`--queue '${url}': the scheme must be redis://`);
+  const db = u.pathname && u.pathname !== '/' ? Number(u.pathname.slice(1)) : undefined;
+  if (db !== undefined && (!Number.isInteger(db) || db < 0)) throw invalid(`--queue '${url}': the database after the host must be a number, got '${u.pathname.slice(1)}'`);
+  return {
+    host: u.hostname || '127.0.0.1', port: u.port ? Number(u.port) : 6379,
+    ...(db !== undefined ? { db } : {}),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    // Workers block on Redis; commands wait for a reconnect instead of failing after 20 tries.
+    maxRetriesPerRequest: null,
+  };
+}
+
+const jobId = (stepRunId: string) => `step-${stepRunId}`;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
+/** A Redis call that gives up after `ms` (while Redis is down, commands wait for the reconnect). */
+async function within<T>(ms: number, p: Promise<T>): Promise<T | 'timeout'> {
+  let t: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((r) => { t = setTimeout(() => r('timeout'), ms); });
+  p.catch(() => undefined);
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+export interface RedisDispatcherOptions extends QueueTimings {
+  url: string;
+  queueName?: string;
+  /** How often the engine looks at a step run it is waiting on, at most (default 250 ms; it starts at 10 ms). */
+  pollMs?: number;
+}
+
+/** The engine's side: queue each step and wait for its run to end. */
+export class RedisDispatcher implements StepDispatcher {
+  private constructor(private readonly s: EngineServices, private readonly who: Actor, private readonly queue: Queue, private readonly o: Required<Omit<RedisDispatcherOptions, 'url' | 'queueName'>>) {}
+
+  static async open(s: EngineServices, who: Actor, o: RedisDispatcherOptions): Promise<RedisDispatcher> {
+    const connection = redisConnection(o.url);
+    const { Queue } = await import('bullmq');
+    const queue = new Queue(o.queueName ?? DEFAULT_QUEUE_NAME, { connection });
+    queue.on('error', () => undefined); // reconnects are ioredis's business; the engine watches the store
+    const ok = await within(5000, queue.waitUntilReady());
+    if (ok === 'timeout') {
+      await queue.close().catch(() => undefined);
+      throw invalid(`cannot reach Redis at ${o.url} (no answer in 5 s): is it running?`);
+    }
+    const heartbeatMs = o.heartbeatMs ?? 2000;
+    return new RedisDispatcher(s, who, queue, { heartbeatMs, leaseMs: o.leaseMs ?? 3 * heartbeatMs, pollMs: o.pollMs ?? 250 });
+  }
+
+  private async enqueue(job: StepJob): Promise<void> {
+    await this.queue.add('step', job, { jobId: jobId(job.stepRunId), attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: 1000, removeOnFail: 1000 });
+  }
+
+  async execute(job: StepJob, ctx: { signal?: AbortSignal }): Promise<StepRecord> {
+    await this.enqueue(job);
+    let wait = 10;
+    let lastQueueCheck = Date.now();
+    let missing = 0;
+    for (;;) {
+      await sleep(wait);
+      wait = Math.min(this.o.pollMs, wait * 2);
+      const run = await this.s.meta.getRun(job.stepRunId);
+      if (run.info.status !== 'RUNNING') return stepRecord(run);
+      if (ctx.signal?.aborted) return this.stop(job.stepRunId);
+      if (Date.now() - lastQueueCheck < Math.max(this.o.pollMs, 1000)) continue;
+      lastQueueCheck = Date.now();
+      const found = await within(1000, this.queue.getJob(jobId(job.stepRunId)));
+      if (found === 'timeout') continue; // Redis is away; the store still tells when the step ends
+      const hb = Number(run.data.tags[STEP_TAG.heartbeat] ?? 0);
+      const live = Date.now() - hb < this.o.leaseMs;
+      if (!found) {
+        // Gone from Redis (restarted without its data): queue it again unless a live worker has it.
+        if (!live && ++missing >= 2) {
+          missing = 0;
+          await within(2000, this.enqueue(job));
+        }
+        continue;
+      }
+      missing = 0;
+      const state = await within(1000, found.getState());
+      if (state === 'failed' && !live) {
+        await recordFailure(this.s, this.who, job.stepRunId, `step '${job.step}': the queue gave up on it: ${found.failedReason || 'no reason given'}`);
+        return stepRecord(await this.s.meta.getRun(job.stepRunId));
+      }
+      if (state === 'completed' && !live) {
+        // A worker answered without recording an end (it found another worker's fresh heartbeat, which has since gone stale).
+        await within(1000, found.remove());
+        await within(2000, this.enqueue(job));
+      }
+    }
+  }
+
+  /** Cancels a step: out of the queue if it is still waiting, else asked to stop through its run; then recorded KILLED. */
+  private async stop(stepRunId: string): Promise<StepRecord> {
+    await this.cancel(stepRunId);
+    const until = Date.now() + 10_000;
+    while (Date.now() < until) {
+      const run = await this.s.meta.getRun(stepRunId);
+      if (run.info.status !== 'RUNNING') return stepRecord(run);
+      await sleep(100);
+    }
+    await recordFailure(this.s, this.who, stepRunId, 'the run was cancelled', undefined, undefined, 'KILLED');
+    return stepRecord(await this.s.meta.getRun(stepRunId));
+  }
+
+  async cancel(stepRunId: string): Promise<void> {
+    await this.s.meta.logBatch(stepRunId, { tags: [{ key: STEP_TAG.cancel, value: String(Date.now()) }] }, this.who).catch(() => undefined);
+    const job = await within(1000, this.queue.getJob(jobId(stepRunId)));
+    if (job && job !== 'timeout') {
+      const state = await within(1000, job.getState());
+      if (state === 'waiting' || state === 'delayed' || state === 'prioritized') await within(1000, job.remove());
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close().catch(() => undefined);
+  }
+}
+
+export interface StepWorkerOptions extends QueueTimings {
+  url: string;
+  queueName?: string;
+  /** Steps this worker runs at once (default 1). */
+  concurrency?: number;
+  /** BullMQ lock: a worker that has not renewed it for this long is taken for dead (default 30000 ms). */
+  lockMs?: number;
+  /** Called with one line per event (taken, finished, failed, skipped). */
+  log?: (line: string) => void;
+}
+
+/** A `trellis worker`: takes steps from the queue and executes them against the shared stores. */
+export class StepWorker {
+  readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private worker?: Worker;
+
+  private constructor(private readonly s: EngineServices, private readonly who: Actor, private readonly o: StepWorkerOptions & { heartbeatMs: number; leaseMs: number }) {}
+
+  static async start(s: EngineServices, who: Actor, o: StepWorkerOptions): Promise<StepWorker> {
+    const heartbeatMs = o.heartbeatMs ?? 2000;
+    const w = new StepWorker(s, who, { ...o, heartbeatMs, leaseMs: o.leaseMs ?? 3 * heartbeatMs });
+    const { Worker } = await import('bullmq');
+    const lockDuration = o.lockMs ?? 30_000;
+    w.worker = new Worker(o.queueName ?? DEFAULT_QUEUE_NAME, (job) => w.process(job), {
+      connection: redisConnection(o.url), concurrency: o.concurrency ?? 1,
+      lockDuration, stalledInterval: Math.max(500, Math.floor(lockDuration / 2)), maxStalledCount: 5,
+    });
+    w.worker.on('error', (e) => o.log?.(`queue error: ${e.message}`));
+    const ok = await within(5000, w.worker.waitUntilReady());
+    if (ok === 'timeout') {
+      await w.worker.close(true).catch(() => undefined);
+      throw invalid(`cannot reach Redis at ${o.url} (no answer in 5 s): is it running?`);
+    }
+    return w;
+  }
+
+  private async process(job: Job): Promise<{ status: string }> {
+    const data = job.data as StepJob;
+    if (data?.v !== 1 || typeof data.stepRunId !== 'string') throw new Error(`job ${job.id} is not a Trellis step job (v1)`);
+    const log = this.o.log ?? (() => undefined);
+    // Someone else's fresh heartbeat: that worker is on it. Wait while it stays fresh.
+    for (;;) {
+      const run = await this.s.meta.getRun(data.stepRunId);
+      if (run.info.status !== 'RUNNING') {
+        log(`${data.step} (${data.stepRunId}): already ${run.info.status}, not run again`);
+        return { status: run.info.status };
+      }
+      const t = run.data.tags;
+      if (t[STEP_TAG.cancel]) {
+        await recordFailure(this.s, this.who, data.stepRunId, 'the run was cancelled', undefined, undefined, 'KILLED');
+        return { status: 'KILLED' };
+      }
+      const other = t[STEP_TAG.worker] && t[STEP_TAG.worker] !== this.id && Date.now() - Number(t[STEP_TAG.heartbeat] ?? 0) < this.o.leaseMs;
+      if (!other) {
+        const deliveries = Number(t[STEP_TAG.deliveries] ?? 0) + 1;
+        await this.s.meta.logBatch(data.stepRunId, { tags: [
+          { key: STEP_TAG.worker, value: this.id }, { key: STEP_TAG.heartbeat, value: String(Date.now()) }, { key: STEP_TAG.deliveries, value: String(deliveries) },
+        ] }, this.who);
+        break;
+      }
+      await sleep(this.o.heartbeatMs);
+    }
+    log(`${data.step} (${data.stepRunId}): started`);
+    const abort = new AbortController();
+    const beat = setInterval(() => {
+      void (async () => {
+        await this.s.meta.logBatch(data.stepRunId, { tags: [{ key: STEP_TAG.heartbeat, value: String(Date.now()) }] }, this.who);
+        const run = await this.s.meta.getRun(data.stepRunId);
+        if (run.data.tags[STEP_TAG.cancel]) abort.abort();
+      })().catch(() => undefined);
+    }, this.o.heartbeatMs);
+    const workRoot = await mkdtemp(join(tmpdir(), 'trellis-worker-'));
+    const t0 = Date.now();
+    try {
+      const rec = await executeStepJob(this.s, data, { who: this.who, workRoot, signal: abort.signal });
+      log(`${data.step} (${data.stepRunId}): ${rec.status} in ${Date.now() - t0} ms${rec.error ? `: ${rec.error}` : ''}`);
+      return { status: rec.status };
+    } finally {
+      clearInterval(beat);
+      await rm(workRoot, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Stops taking steps; waits for the ones running to end (or, with `force`, abandons them to the stall check). */
+  async close(force = false): Promise<void> {
+    await this.worker?.close(force);
+  }
+}
