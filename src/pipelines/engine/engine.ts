@@ -29,28 +29,17 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { TrellisError, invalid } from '../../core/errors.js';
 import { canonicalJson, sha256Hex } from '../../core/hash.js';
-import type { DatasetService } from '../../data/datasets.js';
-import type { RegistryService } from '../../registry/registry-service.js';
-import type { ArtifactStore } from '../../store/artifact-store.js';
-import type { Actor, MetadataStore, Run } from '../../store/metadata-store.js';
-import type { TrackingService } from '../../tracking/tracking-service.js';
+import type { Actor, Run } from '../../store/metadata-store.js';
 import { componentsFor, isOutputRef, isParamRef, normalizePipeline, pipelineHash, topologicalOrder, upstreamSteps, validatePipeline, type ComponentDef, type PipelineIR, type Scalar, type Step } from '../ir.js';
 import { hasErrors, lintPipeline } from '../lint.js';
 import { builtinCacheFacts, registerModel } from './builtins/index.js';
 import { reproducibilityTags } from './reproducibility.js';
-import { clip, errorText, executeStepJob, logMetrics, recordFailure, type OutputEntry, type StepJob, type StepRecord } from './step-exec.js';
+import { clip, errorText, executeStepJob, logMetrics, recordFailure, type EngineServices, type OutputEntry, type StepJob, type StepRecord } from './step-exec.js';
 
-export type { OutputEntry, StepJob, StepRecord } from './step-exec.js';
+export type { EngineServices, OutputEntry, StepJob, StepRecord } from './step-exec.js';
 
 export const ENGINE_VERSION = '1';
 
-export interface EngineServices {
-  meta: MetadataStore;
-  artifacts: ArtifactStore;
-  tracking: TrackingService;
-  registry: RegistryService;
-  data: DatasetService;
-}
 
 export interface EngineOptions {
   who: Actor;

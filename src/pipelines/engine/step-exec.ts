@@ -15,7 +15,20 @@ import { artifactStorePath } from '../../tracking/tracking-service.js';
 import { hashOutput, runStep, type StepInput } from '../executors/index.js';
 import type { ComponentDef, Scalar } from '../ir.js';
 import { BUILTIN_IMPLS, type BuiltinContext } from './builtins/index.js';
-import type { EngineServices } from './engine.js';
+import type { DatasetService } from '../../data/datasets.js';
+import type { RegistryService } from '../../registry/registry-service.js';
+import type { ArtifactStore } from '../../store/artifact-store.js';
+import type { MetadataStore } from '../../store/metadata-store.js';
+import type { TrackingService } from '../../tracking/tracking-service.js';
+
+/** The stores and services a step runs against. */
+export interface EngineServices {
+  meta: MetadataStore;
+  artifacts: ArtifactStore;
+  tracking: TrackingService;
+  registry: RegistryService;
+  data: DatasetService;
+}
 
 /** Where a step's output lives: the step run holding its bytes under `outputs/<name>`, and their sha256. */
 export interface OutputEntry {
