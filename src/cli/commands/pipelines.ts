@@ -1,3 +1,4 @@
+import { pipelinesStepCommand } from './pipelines-step.js';
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -184,6 +185,8 @@ export function pipelinesCommand(): Command {
         }
       });
     });
+
+  cmd.addCommand(pipelinesStepCommand());
 
   cmd.command('why <run-id> <step>')
     .description("why a step of a pipeline run was served from cache, or was not: the reused run, or the parts of the cache key that changed")

@@ -39,6 +39,8 @@ export interface OutputEntry {
   name: string;
   kind: 'file' | 'dir';
   meta?: Record<string, string>;
+  /** Already on this machine here (a step run on its own, given its inputs as files): used as it is. */
+  path?: string;
 }
 
 /** One step to execute, as JSON: what a queue carries to a worker. */
@@ -127,7 +129,7 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
       const bctx: BuiltinContext = {
         step: job.step, inputs, outputs, services: { meta: s.meta, registry: s.registry, data: s.data, who: o.who },
         inputMeta: (n) => job.artifacts[n]?.meta ?? {},
-        inputRun: (n) => job.artifacts[n]?.run,
+        inputRun: (n) => job.artifacts[n]?.run || undefined,
         setOutputMeta: (n, m) => { outMeta[n] = m; },
         log: (line) => { logLines.push(line); },
         metric: (n, v) => { if (Number.isFinite(v)) metrics[n] = v; },
@@ -210,6 +212,7 @@ const localPath = (workRoot: string, runId: string, name?: string) => join(workR
  * the run holding it (into a temporary name, renamed when its sha256 matches the record).
  */
 export async function materialize(s: EngineServices, entry: OutputEntry, workRoot: string): Promise<string> {
+  if (entry.path) return entry.path;
   const final = localPath(workRoot, entry.run, entry.name);
   if (existsSync(final)) return final;
   const local = `${final}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;

@@ -239,7 +239,8 @@ describe('toArgoWorkflow', () => {
     checkWorkflow(wf, ir);
     assert.deepEqual(wf.spec.templates[1]!.container, {
       image: 'trellis:x', command: ['trellis'],
-      args: ['pipelines', 'step', '--component', 'prep@1', '--inputs', '/trellis/inputs', '--outputs', '/trellis/outputs', '--module', 'components/prep.ts', '--export', 'prep', '--input', 'k={{inputs.parameters.k}}'],
+      args: ['pipelines', 'step', '--component', 'prep@1', '--inputs', '/trellis/inputs', '--outputs', '/trellis/outputs', '--module', 'components/prep.ts', '--export', 'prep', '--output', 'data:Dataset', '--input', 'k={{inputs.parameters.k}}'],
+      env: [{ name: 'TRELLIS_STEP', value: 'prep' }, { name: 'TRELLIS_PIPELINE', value: 'ts' }],
     });
     assert.equal(wf.spec.arguments.parameters.length, 0);
   });

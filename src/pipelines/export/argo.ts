@@ -209,9 +209,12 @@ export function exportArgo(ir: PipelineIR, options: ArgoOptions = {}): ArgoExpor
       template.container.env = env;
     } else {
       const args = ['pipelines', 'step', '--component', `${comp.name}@${comp.version}`, '--inputs', INPUTS_DIR, '--outputs', OUTPUTS_DIR];
-      if (comp.kind === 'typescript') args.push('--module', comp.module, '--export', comp.export);
+      if (comp.kind === 'typescript') {
+        args.push('--module', comp.module, '--export', comp.export);
+        for (const [o, spec] of Object.entries(comp.outputs)) args.push('--output', `${o}:${spec.type}`);
+      }
       for (const p of inParams) args.push('--input', `${p.name}={{inputs.parameters.${p.name}}}`);
-      template.container = { image, command: ['trellis'], args };
+      template.container = { image, command: ['trellis'], args, env: [{ name: 'TRELLIS_STEP', value: step.name }, { name: 'TRELLIS_PIPELINE', value: ir.name }] };
     }
     if (step.retries > 0) template.retryStrategy = { limit: String(step.retries) };
     if (step.timeoutSeconds !== undefined) template.activeDeadlineSeconds = Math.ceil(step.timeoutSeconds);
