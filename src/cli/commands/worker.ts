@@ -43,7 +43,7 @@ export function workerCommand(): Command {
       const { StepWorker } = await import('../../pipelines/queue/redis-queue.js');
       const stamp = () => new Date().toISOString().slice(11, 23);
       const w = await StepWorker.start(services(ws), actor(c), {
-        url: o.queue, concurrency: o.concurrency, lockMs: o.lockMs, heartbeatMs: o.heartbeatMs,
+        url: o.queue, concurrency: o.concurrency, lockMs: o.lockMs, heartbeatMs: o.heartbeatMs, stores: { meta: ws.storeUri, artifacts: ws.artifactsUri },
         log: (line) => process.stderr.write(`${stamp()} ${line}\n`),
       });
       process.stderr.write(`${stamp()} worker ${w.id} waiting for steps on ${o.queue} (concurrency ${o.concurrency})\n`);

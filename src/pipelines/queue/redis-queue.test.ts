@@ -171,6 +171,24 @@ describe('distributed execution: steps through Redis to trellis worker processes
     }
   });
 
+  it('a step that computes for longer than the lock is not taken for a dead one (it runs off the worker\'s event loop)', async () => {
+    const data = bikeSlice(s.dir, 17000);
+    const ir = validatePipeline({
+      format: 'trellis.pipeline/v1', name: 'long-train', version: '1',
+      steps: [
+        { name: 'ingest', component: 'ingest', inputs: { dataset: data } },
+        { name: 'train', component: 'train', inputs: { data: { step: 'ingest', output: 'data' }, target: 'cnt', algo: 'gbdt', trees: 1500, maxLeaves: 127, learningRate: 0.02 } },
+      ],
+    }, 'long-train');
+    const r = await engine.run(ir);
+    assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
+    const train = await s.meta.getRun(r.steps[1]!.runId!);
+    const took = train.info.endTime! - train.info.startTime;
+    // Meaningful only when training outlasts the workers' 1.5 s lock several times over.
+    assert.ok(took > 4500, `training took ${took} ms, too short to test the lock`);
+    assert.equal(train.data.tags['trellis.deliveries'], '1', `delivered ${train.data.tags['trellis.deliveries']} times`);
+  });
+
   it('reports a failing step with the cause, recorded by the worker', async () => {
     const ir = validatePipeline({
       format: 'trellis.pipeline/v1', name: 'fails-remotely', version: '1',

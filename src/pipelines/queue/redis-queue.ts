@@ -27,6 +27,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker as Thread } from 'node:worker_threads';
 import type { Job, Queue, Worker } from 'bullmq';
 import { invalid } from '../../core/errors.js';
 import type { Actor } from '../../store/metadata-store.js';
@@ -190,12 +191,31 @@ export interface StepWorkerOptions extends QueueTimings {
   lockMs?: number;
   /** Called with one line per event (taken, finished, failed, skipped). */
   log?: (line: string) => void;
+  /**
+   * The stores' URIs: steps then execute in threads of their own (opened on these URIs), so that a
+   * long synchronous step (training) never starves the lock renewal and the heartbeats. Without
+   * them, steps execute on the worker's own thread with the services it was given.
+   */
+  stores?: { meta: string; artifacts: string };
+}
+
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const EXEC_THREAD = new URL(`./exec-thread${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url).href;
+
+/** A thread for executing steps; under tsx (from source) it registers tsx first. */
+function spawnThread(): Thread {
+  const load = `import(${JSON.stringify(EXEC_THREAD)})`;
+  if (!FROM_SOURCE) return new Thread(load, { eval: true });
+  const [cjs, esm] = [import.meta.resolve('tsx/cjs/api'), import.meta.resolve('tsx/esm/api')].map((u) => JSON.stringify(u));
+  return new Thread(`Promise.all([import(${cjs}), import(${esm})]).then(([c, e]) => { c.register(); e.register(); return ${load}; });`, { eval: true });
 }
 
 /** A `trellis worker`: takes steps from the queue and executes them against the shared stores. */
 export class StepWorker {
   readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private worker?: Worker;
+  private readonly idle: Thread[] = [];
+  private readonly threads = new Set<Thread>();
 
   private constructor(private readonly s: EngineServices, private readonly who: Actor, private readonly o: StepWorkerOptions & { heartbeatMs: number; leaseMs: number }) {}
 
@@ -255,7 +275,9 @@ export class StepWorker {
     const workRoot = await mkdtemp(join(tmpdir(), 'trellis-worker-'));
     const t0 = Date.now();
     try {
-      const rec = await executeStepJob(this.s, data, { who: this.who, workRoot, signal: abort.signal });
+      const rec = this.o.stores
+        ? await this.inThread(data, workRoot, abort.signal)
+        : await executeStepJob(this.s, data, { who: this.who, workRoot, signal: abort.signal });
       log(`${data.step} (${data.stepRunId}): ${rec.status} in ${Date.now() - t0} ms${rec.error ? `: ${rec.error}` : ''}`);
       return { status: rec.status };
     } finally {
@@ -264,8 +286,49 @@ export class StepWorker {
     }
   }
 
+  /** Executes a step in a thread of the pool; a thread that dies is replaced, never reused. */
+  private inThread(job: StepJob, workRoot: string, signal: AbortSignal): Promise<StepRecord> {
+    const t = this.idle.pop() ?? spawnThread();
+    this.threads.add(t);
+    return new Promise<StepRecord>((resolve, reject) => {
+      const onAbort = () => t.postMessage({ type: 'abort' });
+      const done = (ok: boolean) => {
+        t.off('message', onMessage);
+        t.off('error', onError);
+        t.off('exit', onExit);
+        signal.removeEventListener('abort', onAbort);
+        if (ok) this.idle.push(t);
+        else {
+          this.threads.delete(t);
+          void t.terminate();
+        }
+      };
+      const onMessage = (m: { type: 'done'; rec: StepRecord } | { type: 'error'; message: string }) => {
+        done(true);
+        if (m.type === 'done') resolve(m.rec);
+        else reject(new Error(m.message));
+      };
+      const onError = (e: Error) => {
+        done(false);
+        reject(e);
+      };
+      const onExit = (code: number) => {
+        done(false);
+        reject(new Error(`the step's thread exited with code ${code}`));
+      };
+      t.on('message', onMessage);
+      t.on('error', onError);
+      t.on('exit', onExit);
+      signal.addEventListener('abort', onAbort, { once: true });
+      t.postMessage({ type: 'run', job, who: this.who, workRoot, store: this.o.stores!.meta, artifacts: this.o.stores!.artifacts });
+    });
+  }
+
   /** Stops taking steps; waits for the ones running to end (or, with `force`, abandons them to the stall check). */
   async close(force = false): Promise<void> {
     await this.worker?.close(force);
+    await Promise.all([...this.threads].map((t) => t.terminate()));
+    this.threads.clear();
+    this.idle.length = 0;
   }
 }
