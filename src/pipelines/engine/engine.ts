@@ -25,7 +25,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { TrellisError, invalid } from '../../core/errors.js';
 import { canonicalJson, sha256Hex } from '../../core/hash.js';
@@ -49,6 +49,10 @@ export interface EngineOptions {
   workDir?: string;
   /** Keep the step files after the run (for debugging). */
   keepWorkDir?: boolean;
+  /** How often the runner marks its pipeline run as alive (default 5000 ms). */
+  runnerHeartbeatMs?: number;
+  /** A RUNNING pipeline run whose runner has been silent this long may be resumed (default 30000 ms). */
+  runnerLeaseMs?: number;
   /** Where steps execute: in this process (the default) or on workers behind a queue (see queue/). */
   dispatcher?: StepDispatcher;
 }
@@ -163,6 +167,7 @@ export class PipelineEngine {
       [TAG.pipeline]: ir.name, [TAG.hash]: pipelineHash(ir), [TAG.params]: clip(JSON.stringify(params)), [TAG.baseDir]: clip(baseDir),
       'trellis.pipeline.version': ir.version, ...(opts.noCache ? { 'trellis.no_cache': 'true' } : {}),
       ...reproducibilityTags(baseDir, ENGINE_VERSION),
+      ...runnerTags(),
     };
     const parent = await this.s.meta.createRun({ experimentId, runName: `${ir.name}-run`, tags }, this.o.who);
     const runId = parent.info.runId;
@@ -176,7 +181,10 @@ export class PipelineEngine {
     const parent = await this.s.meta.getRun(runId);
     const t = parent.data.tags;
     if (!t[TAG.pipeline] || t[TAG.parent]) throw invalid(`run ${runId} is not a pipeline run (it has no '${TAG.pipeline}' tag)`);
-    if (parent.info.status === 'RUNNING') throw invalid(`pipeline run ${runId} is still RUNNING; resume a run that ended (FAILED or KILLED)`);
+    if (parent.info.status === 'RUNNING') {
+      const alive = runnerAlive(t, this.o.runnerLeaseMs ?? RUNNER_LEASE_MS);
+      if (alive) throw invalid(`pipeline run ${runId} is still RUNNING: ${alive}; resume a run whose runner has stopped`);
+    }
     const ir = normalizePipeline(validatePipeline(JSON.parse((await this.s.tracking.readArtifact(runId, 'pipeline.json')).toString('utf8')), `run ${runId}`));
     const params = JSON.parse(t[TAG.params] ?? '{}') as Record<string, Scalar>;
     const kept = new Map<string, StepOutcome>();
@@ -196,7 +204,7 @@ export class PipelineEngine {
       });
     }
     await this.s.meta.updateRun(runId, { status: 'RUNNING' }, this.o.who);
-    await this.s.meta.logBatch(runId, { tags: [{ key: 'trellis.resumed', value: String(now()) }] }, this.o.who);
+    await this.s.meta.logBatch(runId, { tags: [{ key: 'trellis.resumed', value: String(now()) }, ...Object.entries(runnerTags()).map(([key, value]) => ({ key, value }))] }, this.o.who);
     return this.execute(ir, {
       runId, experimentId: parent.info.experimentId, params, baseDir: t[TAG.baseDir] ?? process.cwd(),
       noCache: !!opts.noCache || t['trellis.no_cache'] === 'true', onEvent: opts.onEvent, signal: opts.signal, kept,
@@ -244,6 +252,11 @@ export class PipelineEngine {
       else r.signal!.addEventListener('abort', () => res(), { once: true });
     });
     const ctx = { ...r, work, ir, signal: r.signal };
+    // The runner's sign of life, so that `resume` can tell a run in progress from one whose runner died.
+    const beat = setInterval(() => {
+      void this.s.meta.logBatch(r.runId, { tags: [{ key: RUNNER_TAG.heartbeat, value: String(now()) }] }, this.o.who).catch(() => undefined);
+    }, this.o.runnerHeartbeatMs ?? RUNNER_HEARTBEAT_MS);
+    beat.unref();
     try {
       for (;;) {
         for (const name of order) {
@@ -277,6 +290,7 @@ export class PipelineEngine {
         await Promise.race([...running.values(), ...(abortWait ? [abortWait] : [])]);
       }
     } finally {
+      clearInterval(beat);
       await Promise.allSettled(running.values());
       if (!this.o.keepWorkDir) await rm(work, { recursive: true, force: true }).catch(() => undefined);
     }
@@ -405,6 +419,33 @@ export class PipelineEngine {
     return page.items.find((run) => run.data.tags[TAG.cached] !== 'true' && run.data.tags[TAG.outputs] !== undefined && (run.info.endTime ?? run.info.startTime) >= minTime);
   }
 
+}
+
+const RUNNER_HEARTBEAT_MS = 5000;
+const RUNNER_LEASE_MS = 30_000;
+const RUNNER_TAG = { host: 'trellis.runner.host', pid: 'trellis.runner.pid', heartbeat: 'trellis.runner.heartbeat' } as const;
+
+function runnerTags(): Record<string, string> {
+  return { [RUNNER_TAG.host]: hostname(), [RUNNER_TAG.pid]: String(process.pid), [RUNNER_TAG.heartbeat]: String(now()) };
+}
+
+/**
+ * Why a RUNNING pipeline run's runner is taken to be alive, or undefined when it is not: on this
+ * host, its process is gone; elsewhere, its heartbeat is older than the lease.
+ */
+function runnerAlive(t: Record<string, string>, leaseMs: number): string | undefined {
+  const pid = Number(t[RUNNER_TAG.pid]);
+  const age = now() - Number(t[RUNNER_TAG.heartbeat] ?? 0);
+  if (t[RUNNER_TAG.host] === hostname() && Number.isInteger(pid) && pid > 0) {
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
+    }
+    // The process exists; unless its heartbeat stopped (the pid was reused), it is the runner.
+    return age < leaseMs ? `its runner, process ${pid} on this host, is alive` : undefined;
+  }
+  return age < leaseMs ? `its runner on ${t[RUNNER_TAG.host] ?? 'another host'} was alive ${Math.round(age / 1000)} s ago (a run is taken for abandoned after ${leaseMs / 1000} s of silence)` : undefined;
 }
 
 /** What a step's cache key is computed from. */
