@@ -1,4 +1,5 @@
 import { pipelinesStepCommand } from './pipelines-step.js';
+import { pipelinesRerunCommand } from './pipelines-rerun.js';
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -7,10 +8,11 @@ import { pathToFileURL } from 'node:url';
 import { invalid, TrellisError } from '../../core/errors.js';
 import type { InputValue, PipelineIR, PipelineSource, Scalar } from '../../pipelines/ir.js';
 import type { Finding } from '../../pipelines/lint.js';
-import type { PipelineRunResult, StepEvent } from '../../pipelines/engine/index.js';
+import type { PipelineRunResult } from '../../pipelines/engine/index.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { actor, globals, withWorkspace } from '../context.js';
 import { output, printJson, printTable } from '../output.js';
+import { RunProgress, runSummary } from '../progress.js';
 
 const TEXT = /\.(json|ya?ml)$/i;
 const MODULE = /\.(ts|mts|cts|js|mjs|cjs)$/i;
@@ -83,17 +85,18 @@ function showInput(v: InputValue): string {
 
 // ---- running pipelines (`trellis run`, `trellis pipelines resume`) ----
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+/** Live progress of a run on stderr: redrawn in place on a terminal, a line per event elsewhere. */
+export function progressOnStderr(steps?: readonly string[]): RunProgress {
+  return new RunProgress(process.stderr, { steps });
+}
 
-/** One line per step as it starts and ends, on stderr (stdout keeps the summary or the JSON). */
-export function statusLine(e: StepEvent): string {
-  switch (e.status) {
-    case 'running': return `▸ ${e.step} … running`;
-    case 'done': return `▸ ${e.step} … done in ${seconds(e.durationMs ?? 0)}`;
-    case 'cached': return `▸ ${e.step} … cached`;
-    case 'kept': return `▸ ${e.step} … kept (finished earlier)`;
-    case 'skipped': return `▸ ${e.step} … skipped`;
-    case 'failed': return `▸ ${e.step} … FAILED after ${seconds(e.durationMs ?? 0)}: ${e.error ?? ''}`;
+/** The steps of a recorded pipeline run in the order they run, when its IR can be read (else the progress learns them from events). */
+export async function recordedSteps(ws: Workspace, runId: string): Promise<string[] | undefined> {
+  try {
+    const { topologicalOrder, validatePipeline } = await import('../../pipelines/ir.js');
+    return topologicalOrder(validatePipeline(JSON.parse((await ws.tracking.readArtifact(runId, 'pipeline.json')).toString('utf8')), `run ${runId}`));
+  } catch {
+    return undefined;
   }
 }
 
@@ -102,13 +105,9 @@ export async function pipelineEngine(ws: Workspace, who: { actor: string }) {
   return new PipelineEngine({ meta: ws.meta, artifacts: ws.artifacts, tracking: ws.tracking, registry: ws.registry, data: ws.data }, { who });
 }
 
-/** The summary of a pipeline run: JSON, or a table with the registered versions and the total time. */
+/** The summary of a pipeline run: JSON, or the step table with outputs, registered versions and the total time. */
 export function reportRun(json: boolean, r: PipelineRunResult): void {
-  output(json, () => r, () => {
-    console.log(`pipeline ${r.pipeline}, run ${r.runId}: ${r.status} in ${seconds(r.durationMs)}`);
-    printTable(r.steps.map((s) => ({ step: s.step, status: s.status, duration: s.status === 'skipped' ? '' : seconds(s.durationMs), cached: s.cached ? 'yes' : 'no', run: s.runId ?? '' })), ['step', 'status', 'duration', 'cached', 'run']);
-    for (const v of r.registered) console.log(`registered ${v.name} version ${v.version}${v.alias ? ` @${v.alias}` : ''}${v.created ? '' : ' (existing version)'}`);
-  });
+  output(json, () => r, () => process.stdout.write(runSummary(r)));
   if (r.failed) {
     console.error(`error: pipeline run ${r.runId} failed at step '${r.failed.step}': ${r.failed.error}`);
     process.exitCode = 1;
@@ -178,15 +177,20 @@ export function pipelinesCommand(): Command {
       await withWorkspace(c, async (ws) => {
         const { openEngine } = await import('./worker.js');
         const { engine, close } = await openEngine(ws, actor(c), { queue: o.queue });
+        const progress = progressOnStderr(await recordedSteps(ws, runId));
         try {
-          reportRun(!!globals(c).json, await engine.resume(runId, { noCache: !o.cache, onEvent: (e) => process.stderr.write(`${statusLine(e)}\n`) }));
+          const r = await engine.resume(runId, { noCache: !o.cache, onEvent: progress.onEvent });
+          progress.stop();
+          reportRun(!!globals(c).json, r);
         } finally {
+          progress.stop();
           await close();
         }
       });
     });
 
   cmd.addCommand(pipelinesStepCommand());
+  cmd.addCommand(pipelinesRerunCommand());
 
   cmd.command('why <run-id> <step>')
     .description("why a step of a pipeline run was served from cache, or was not: the reused run, or the parts of the cache key that changed")

@@ -1,159 +1,126 @@
 /**
- * The end-to-end demo on the embedded default: fit a demand model on the UCI bike-sharing data,
- * track the run, register the model and make it @champion — with nothing but the local stores.
+ * The end-to-end demo on the embedded default stores: the bike-demand pipeline (ingest, validate,
+ * time-ordered split, train, evaluate, gate, register @champion — built-in components only) on
+ * the UCI bike-sharing data, run twice: the second run is served from the cache step by step and
+ * registers nothing new.
  */
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sha256Hex } from '../../core/hash.js';
-import { leastSquares } from '../../numeric/linalg/least-squares.js';
-import { Trellis } from '../../sdk/trellis.js';
-import { globals } from '../context.js';
-import { formatTable, printJson } from '../output.js';
+import { invalid } from '../../core/errors.js';
+import type { PipelineRunResult } from '../../pipelines/engine/index.js';
+import type { Workspace } from '../../workspace/workspace.js';
+import { actor, globals, withWorkspace } from '../context.js';
+import { printJson } from '../output.js';
+import { runSummary, seconds } from '../progress.js';
+import { loadPipelineFile, pipelineEngine, progressOnStderr, reportRun } from './pipelines.js';
 
 const DATA = fileURLToPath(new URL('../../../examples/data/bike_sharing_hourly.csv', import.meta.url));
+const PIPELINE = fileURLToPath(new URL('../../../examples/pipelines/quickstart.pipeline.yaml', import.meta.url));
+const DATASET = 'bike-hourly';
 const MODEL = 'bike-demand';
-const SPLIT_DATE = '2012-09-01';
+/** A row number, and the two counts whose sum is the target: a model must not see them. */
+const DROPPED = ['instant', 'casual', 'registered'];
 
-interface Table { header: string[]; rows: string[][] }
+/** A path as the user would type it from here: relative inside the working folder, absolute outside it. */
+const shown = (p: string) => {
+  const r = relative(process.cwd(), p);
+  return r && !r.startsWith('..') && !isAbsolute(r) ? r : p;
+};
 
-/** The bike-sharing file is plain numeric CSV without quoting; the data module reads general CSV. */
-function readSimpleCsv(text: string): Table {
-  const lines = text.split(/\r?\n/).filter((l) => l.length);
+/** The example file without the dropped columns, added as a dataset version (the same bytes give the same version). */
+async function addDataset(ws: Workspace, who: { actor: string }): Promise<{ ref: string; rows: number; created: boolean; latest: boolean }> {
+  const lines = (await readFile(DATA, 'utf8')).split(/\r?\n/).filter((l) => l.length);
   const header = lines[0]!.split(',');
-  const rows = lines.slice(1).map((l, i) => {
+  const keep = header.map((h, i) => (DROPPED.includes(h) ? -1 : i)).filter((i) => i >= 0);
+  const out = lines.map((l, n) => {
     const cells = l.split(',');
-    if (cells.length !== header.length) throw new Error(`${DATA}:${i + 2}: expected ${header.length} fields, found ${cells.length}`);
-    return cells;
+    if (cells.length !== header.length) throw invalid(`${DATA}:${n + 1}: expected ${header.length} fields, found ${cells.length}`);
+    return keep.map((i) => cells[i]).join(',');
   });
-  return { header, rows };
-}
-
-/** Hour, season and weather one-hot encoded; the rest numeric; an intercept first. */
-function features(t: Table): { names: string[]; encode: (row: string[]) => number[] } {
-  const col = (name: string) => t.header.indexOf(name);
-  const numeric = ['temp', 'atemp', 'hum', 'windspeed', 'yr', 'holiday', 'workingday'];
-  const oneHot: [string, number[]][] = [['hr', Array.from({ length: 23 }, (_, i) => i + 1)], ['season', [2, 3, 4]], ['weathersit', [2, 3, 4]]];
-  const names = ['intercept', ...numeric, ...oneHot.flatMap(([c, levels]) => levels.map((l) => `${c}=${l}`))];
-  return {
-    names,
-    encode: (row) => [
-      1,
-      ...numeric.map((c) => Number(row[col(c)])),
-      ...oneHot.flatMap(([c, levels]) => levels.map((l) => (Number(row[col(c)]) === l ? 1 : 0))),
-    ],
-  };
-}
-
-function fit(rows: number[][], y: number[]): Float64Array {
-  const p = rows[0]!.length;
-  return leastSquares(new Float64Array(rows.flat()), rows.length, p, new Float64Array(y), { ridge: 1e-6 });
-}
-
-function evaluate(beta: Float64Array, rows: number[][], y: number[]): { rmse: number; mae: number; r2: number } {
-  let se = 0;
-  let ae = 0;
-  let mean = 0;
-  for (const v of y) mean += v / y.length;
-  let tss = 0;
-  rows.forEach((r, i) => {
-    const pred = r.reduce((s, x, j) => s + x * beta[j]!, 0);
-    se += (pred - y[i]!) ** 2;
-    ae += Math.abs(pred - y[i]!);
-    tss += (y[i]! - mean) ** 2;
-  });
-  return { rmse: Math.sqrt(se / y.length), mae: ae / y.length, r2: 1 - se / tss };
+  const dir = await mkdtemp(join(tmpdir(), 'trellis-quickstart-'));
+  try {
+    const file = join(dir, `${DATASET}.csv`);
+    await writeFile(file, `${out.join('\n')}\n`);
+    const r = await ws.data.add(DATASET, file, {
+      source: `examples/data/bike_sharing_hourly.csv without ${DROPPED.join(', ')}`,
+      description: 'UCI Bike Sharing, hourly (Fanaee-T 2013, CC BY 4.0); cnt is the target',
+    }, who);
+    const latest = (await ws.data.get(`${DATASET}@latest`)).version === r.version.version;
+    return { ref: `${DATASET}@${r.version.version}`, rows: r.version.rows, created: r.created, latest };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export function quickstartCommand(): Command {
   return new Command('quickstart')
-    .description('demo: fit a bike-demand model on real data, track it, register it and make it @champion')
+    .description('demo: run the bike-demand pipeline (ingest → validate → split → train → evaluate → gate → register @champion) on real data, then again from the cache')
     .action(async (_o: unknown, c: Command) => {
-      const g = globals(c);
-      const say = (s: string) => { if (!g.json) console.log(s); };
-      const started = Date.now();
-      const t = await Trellis.open({ store: g.store, artifacts: g.artifacts, user: g.user });
-      try {
-        const raw = readFileSync(DATA);
-        const table = readSimpleCsv(raw.toString('utf8'));
-        const f = features(table);
-        const date = table.header.indexOf('dteday');
-        const target = table.header.indexOf('cnt');
-        const train = table.rows.filter((r) => r[date]! < SPLIT_DATE);
-        const test = table.rows.filter((r) => r[date]! >= SPLIT_DATE);
-        say(`▸ data     ${table.rows.length} hourly rows from examples/data/bike_sharing_hourly.csv (UCI Bike Sharing, CC BY 4.0)`);
-        say(`           time-ordered split at ${SPLIT_DATE}: ${train.length} train, ${test.length} test`);
+      const json = !!globals(c).json;
+      const say = (s = '') => { if (!json) console.log(s); };
+      for (const f of [DATA, PIPELINE]) {
+        if (!existsSync(f)) throw invalid(`the quickstart needs ${f}, which is part of the Trellis repository (examples/); run it from a clone`);
+      }
+      const who = actor(c);
+      await withWorkspace(c, async (ws) => {
+        const data = await addDataset(ws, who);
+        const src = await loadPipelineFile(PIPELINE);
+        const engine = await pipelineEngine(ws, who);
+        say(`▸ data      ${data.ref}: ${data.rows} hourly rows from ${shown(DATA)} (UCI Bike Sharing, CC BY 4.0),`);
+        say(`            without ${DROPPED.join(', ')}; the target is cnt${data.created ? '' : ' (added by an earlier quickstart)'}`);
+        say(`▸ pipeline  ${shown(PIPELINE)}: ${src.ir.steps.map((s) => s.name).join(' → ')}`);
+        say(`▸ stores    ${ws.storeUri} and ${ws.artifactsUri}`);
 
-        const run = await t.startRun({ experiment: 'bike-demand', name: 'least-squares', tags: { 'mlflow.source.name': 'trellis quickstart' } });
-        say(`▸ run      ${run.id} in experiment 'bike-demand'`);
-        await run.logInputs([{
-          dataset: { name: 'bike_sharing_hourly', digest: sha256Hex(raw).slice(0, 16), sourceType: 'local', source: JSON.stringify({ uri: 'examples/data/bike_sharing_hourly.csv' }) },
-          tags: { 'mlflow.data.context': 'training' },
-        }]);
-        await run.logParams({ model: 'least-squares', ridge: 1e-6, features: f.names.length, target: 'cnt', split_date: SPLIT_DATE, train_rows: train.length, test_rows: test.length });
-
-        const xTrain = train.map(f.encode);
-        const yTrain = train.map((r) => Number(r[target]));
-        const xTest = test.map(f.encode);
-        const yTest = test.map((r) => Number(r[target]));
-        // A learning curve: the same model on a growing share of the training period.
-        for (let step = 1; step <= 10; step++) {
-          const n = Math.floor((xTrain.length * step) / 10);
-          const beta = fit(xTrain.slice(0, n), yTrain.slice(0, n));
-          const m = evaluate(beta, xTest, yTest);
-          await run.logMetrics({ test_rmse: m.rmse, test_r2: m.r2 }, { step });
+        const runs: PipelineRunResult[] = [];
+        for (const label of ['first run', 'second run, same inputs']) {
+          say(`\n${label}`);
+          const progress = progressOnStderr(src.ir.steps.map((s) => s.name));
+          let r: PipelineRunResult;
+          try {
+            // The pipeline's default, bike-hourly@latest, unless another version was added since.
+            r = await engine.run(src.ir, { params: data.latest ? {} : { dataset: data.ref }, baseDir: dirname(PIPELINE), onEvent: progress.onEvent });
+          } finally {
+            progress.stop();
+          }
+          runs.push(r);
+          if (r.failed) {
+            reportRun(json, r);
+            return;
+          }
+          // The second run's outputs are the first's: its table says where each step came from.
+          say(runSummary(r, { outputs: runs.length === 1 }).trimEnd());
         }
-        const beta = fit(xTrain, yTrain);
-        const trainM = evaluate(beta, xTrain, yTrain);
-        const testM = evaluate(beta, xTest, yTest);
-        const baseline = evaluate(Float64Array.from([yTrain.reduce((a, b) => a + b, 0) / yTrain.length, ...new Array(f.names.length - 1).fill(0)]), xTest, yTest);
-        await run.logMetrics({ train_rmse: trainM.rmse, rmse: testM.rmse, mae: testM.mae, r2: testM.r2, baseline_rmse: baseline.rmse });
-        say(`▸ model    ordinary least squares on ${f.names.length} features: test RMSE ${testM.rmse.toFixed(1)}, R² ${testM.r2.toFixed(3)} (predicting the mean: RMSE ${baseline.rmse.toFixed(1)})`);
-
-        const model = { format: 'trellis.linear/v1', target: 'cnt', features: f.names, coefficients: Array.from(beta) };
-        await run.logArtifact('model/model.json', JSON.stringify(model, null, 2));
-        await run.logArtifact('model/README.md', `# ${MODEL}\n\nLeast-squares model of hourly bike rentals (cnt).\nTrained on ${train.length} hours before ${SPLIT_DATE}; test RMSE ${testM.rmse.toFixed(2)}, R² ${testM.r2.toFixed(4)}.\n\nData: Fanaee-T, H. (2013). Bike Sharing [Dataset]. UCI Machine Learning Repository. https://doi.org/10.24432/C5W894 (CC BY 4.0).\n`);
-        const sample = test.slice(0, 48).map((r, i) => `${r[date]},${r[table.header.indexOf('hr')]},${yTest[i]},${xTest[i]!.reduce((s, x, j) => s + x * beta[j]!, 0).toFixed(1)}`);
-        await run.logArtifact('predictions_sample.csv', ['dteday,hr,cnt,prediction', ...sample].join('\n') + '\n');
-        await run.end('FINISHED');
-
-        const version = await t.registerModel(MODEL, `runs:/${run.id}/model`, { description: 'hourly bike demand, least squares' });
-        let champion: { version: string; rmse?: number } | undefined;
-        try {
-          const cv = await t.modelVersion(`${MODEL}@champion`);
-          champion = { version: cv.version, rmse: cv.runId ? (await t.getRun(cv.runId)).data.metrics.find((m) => m.key === 'rmse')?.value : undefined };
-        } catch {
-          champion = undefined;
-        }
-        const promote = !champion || champion.rmse === undefined || testM.rmse <= champion.rmse;
-        if (promote) await t.setAlias(MODEL, 'champion', version.version);
-        say(`▸ registry ${MODEL} version ${version.version}` + (promote
-          ? ` is now @champion${champion ? ` (was version ${champion.version}, RMSE ${champion.rmse?.toFixed(1)})` : ''}`
-          : `; @champion stays version ${champion!.version} (RMSE ${champion!.rmse?.toFixed(1)} beats ${testM.rmse.toFixed(1)})`));
-
-        const summary = {
-          run_id: run.id, experiment: 'bike-demand', model: MODEL, version: version.version, champion: promote ? version.version : champion!.version,
-          metrics: { rmse: testM.rmse, mae: testM.mae, r2: testM.r2, baseline_rmse: baseline.rmse }, seconds: (Date.now() - started) / 1000,
-        };
-        if (g.json) {
-          printJson(summary);
+        const [first, second] = runs as [PipelineRunResult, PipelineRunResult];
+        const fromCache = second.steps.filter((s) => s.status === 'cached').length;
+        const reg = second.registered[0];
+        const metrics = first.steps.find((s) => s.step === 'evaluate')?.metrics ?? {};
+        if (json) {
+          printJson({
+            dataset: data.ref, pipeline: first.pipeline, model: MODEL, version: reg?.version ?? null, alias: reg?.alias ?? null, metrics,
+            secondRun: { steps: second.steps.length, fromCache, durationMs: second.durationMs },
+            runs,
+          });
           return;
         }
-        say('');
-        say(formatTable([
-          { what: 'run', value: `${run.id} (params 7, metrics ${5 + 2} keys, artifacts 3)` },
-          { what: 'model version', value: `${MODEL}/${version.version} ← runs:/${run.id}/model` },
-          { what: 'alias', value: `${MODEL}@champion → version ${summary.champion}` },
-          { what: 'stores', value: `${process.env.TRELLIS_HOME ?? '.trellis'}/ (SQLite + content-addressed files)` },
-        ], ['what', 'value']));
-        say(`\ndone in ${summary.seconds.toFixed(1)} s. Browse what was created:`);
-        say(`  npx trellis runs show ${run.id}`);
-        say(`  npx trellis models versions ${MODEL}`);
-        say(`  npx trellis models history ${MODEL} --alias champion`);
-        say('  npx trellis audit verify');
-        say('  npx trellis server            # then point MLflow clients at it: MLFLOW_TRACKING_URI=http://127.0.0.1:5000');
-      } finally {
-        await t.close();
-      }
+        say(`\nsecond run: ${fromCache}/${second.steps.length} steps from cache in ${second.durationMs} ms (the first run took ${seconds(first.durationMs)})`);
+        const created = first.registered.filter((v) => v.created).length + second.registered.filter((v) => v.created).length;
+        if (reg) say(`model: ${MODEL} version ${reg.version} @${reg.alias} — test RMSE ${metrics.rmse?.toFixed(1)}, R² ${metrics.r2?.toFixed(3)} on the last 20% of the hours; ${created ? `${created} version created, none by the second run` : 'no new version (an earlier quickstart registered it)'}`);
+        else say(`model: the gate did not pass, so no version of ${MODEL} was registered (see: npx trellis pipelines why ${first.runId} gate)`);
+        const next: [string, string][] = [
+          [`lineage ${MODEL}@champion`, 'dataset version → pipeline steps → model version'],
+          [`pipelines why ${second.runId} train`, 'why the step came from the cache'],
+          [`pipelines rerun ${first.runId}`, 'again without the cache: are the outputs byte-identical?'],
+          [`run ${shown(PIPELINE)} --param trees=400`, 'train and the steps after it run again'],
+          [`models history ${MODEL} --alias champion`, 'who held @champion, from when to when'],
+          ['server', 'REST API, MLflow-compatible, on http://127.0.0.1:5000'],
+        ];
+        const width = Math.max(...next.map(([cmd]) => cmd.length));
+        say('\nTry next:');
+        for (const [cmd, what] of next) say(`  npx trellis ${cmd.padEnd(width)}  # ${what}`);
+      });
     });
 }

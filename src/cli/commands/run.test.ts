@@ -45,6 +45,16 @@ describe('trellis run and trellis pipelines resume', () => {
     assert.match(runCli([...g, 'pipelines', 'why', third.runId, 'nope']).stderr, /has no step 'nope'/);
   });
 
+  it('refuses a TypeScript pipeline that does not compile, at its file, line and column, recording nothing', () => {
+    const sdk = new URL('../../pipelines/sdk.ts', import.meta.url).href;
+    const bad = join(dir, 'broken.pipeline.ts');
+    writeFileSync(bad, `import { builtin, pipeline } from '${sdk}';\nexport default pipeline('broken', (p) => {\n  p.step('a', builtin.ingest, { dataset: 'd' };\n});\n`);
+    const r = runCli([...g, 'run', bad]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`^error: Pipeline ${bad} is invalid: does not compile: ${bad}:3:46: ERROR: Expected "\\)" but found ";" \\[TRELLIS_PIPELINE_INVALID\\]$`, 'm'));
+    assert.equal(runCli([...g, '--json', 'runs', 'search', '-f', "tags.trellis.pipeline = 'broken'"]).stdout.trim(), '[]');
+  });
+
   it('exits 1 naming the failed step, and resume finishes the run', () => {
     const flag = join(dir, 'flag');
     const file = join(dir, 'flaky.pipeline.json');

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { dirname, resolve } from 'node:path';
 import { actor, globals, withWorkspace } from '../context.js';
-import { loadPipelineFile, paramValues, reportRun, statusLine } from './pipelines.js';
+import { loadPipelineFile, paramValues, progressOnStderr, reportRun } from './pipelines.js';
 import { openEngine } from './worker.js';
 
 export function runCommand(): Command {
@@ -26,13 +26,18 @@ export function runCommand(): Command {
         const abort = new AbortController();
         const onInt = () => abort.abort();
         process.once('SIGINT', onInt);
+        const { findCycles, topologicalOrder } = await import('../../pipelines/ir.js');
+        // A pipeline with a cycle is refused by the engine, with the lint message.
+        const progress = progressOnStderr(findCycles(src.ir).length ? undefined : topologicalOrder(src.ir));
         try {
           const r = await engine.run(src.ir, {
             params: paramValues(src.ir, o.param) ?? {}, noCache: !o.cache, experiment: o.experiment,
-            baseDir: dirname(resolve(file)), onEvent: (e) => process.stderr.write(`${statusLine(e)}\n`), signal: abort.signal,
+            baseDir: dirname(resolve(file)), onEvent: progress.onEvent, signal: abort.signal,
           });
+          progress.stop();
           reportRun(json, r);
         } finally {
+          progress.stop();
           process.off('SIGINT', onInt);
           await close();
         }

@@ -46,6 +46,21 @@ function diffMaps(part: string, a: Record<string, unknown> | undefined, b: Recor
   return out;
 }
 
+/** The parts of a step's cache key that differ between two of its runs (`before` from `a`). */
+export function keyChanges(a: Record<string, unknown>, b: Record<string, unknown>): KeyChange[] {
+  const changes: KeyChange[] = [];
+  for (const p of ['engine', 'component', 'definition'] as const) if (a[p] !== b[p]) changes.push({ part: p, before: a[p], after: b[p] });
+  changes.push(...diffMaps('scalar', a.scalars as Record<string, unknown>, b.scalars as Record<string, unknown>));
+  changes.push(...diffMaps('artifact', a.artifacts as Record<string, unknown>, b.artifacts as Record<string, unknown>));
+  changes.push(...diffMaps('fact', a.facts as Record<string, unknown>, b.facts as Record<string, unknown>));
+  return changes;
+}
+
+/** The cache key parts a step run recorded (`trellis.cache_key_parts`), if it did. */
+export function recordedKeyParts(r: Run): Record<string, unknown> | undefined {
+  return parts(r);
+}
+
 async function stepRuns(meta: MetadataStore, experimentId: string, step: string): Promise<Run[]> {
   const out: Run[] = [];
   let pageToken: string | undefined;
@@ -90,11 +105,7 @@ export async function explainCache(meta: MetadataStore, pipelineRunId: string, s
   const a = parts(prev);
   const b = parts(run);
   if (!a || !b) return { ...base, verdict: 'miss', reason: `the cache key differs from run ${prev.info.runId}'s; one of them did not record its parts`, comparedWith: prev.info.runId, changes: [] };
-  const changes: KeyChange[] = [];
-  for (const p of ['engine', 'component', 'definition'] as const) if (a[p] !== b[p]) changes.push({ part: p, before: a[p], after: b[p] });
-  changes.push(...diffMaps('scalar', a.scalars as Record<string, unknown>, b.scalars as Record<string, unknown>));
-  changes.push(...diffMaps('artifact', a.artifacts as Record<string, unknown>, b.artifacts as Record<string, unknown>));
-  changes.push(...diffMaps('fact', a.facts as Record<string, unknown>, b.facts as Record<string, unknown>));
+  const changes = keyChanges(a, b);
   const said = changes.map((c) => (c.key ? `${c.part} '${c.key}'` : c.part)).join(', ');
   return { ...base, verdict: 'miss', reason: `its cache key differs from the previous run of the step (${prev.info.runId}) in: ${said || 'nothing recorded'}`, comparedWith: prev.info.runId, changes };
 }
