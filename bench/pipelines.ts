@@ -1,8 +1,9 @@
 /**
  * Pipeline engine overheads on the local executor (SQLite store, file artifacts):
- *  - a 10-step chain of no-op TypeScript components (worker threads): each step's whole time, from
- *    the engine starting it to its outputs, log and run being recorded (goal: ≤ 20 ms between one
- *    step finishing and the next starting);
+ *  - a 10-step chain of no-op TypeScript components, run in process: from one component's function
+ *    returning to the next one's being called (goal: ≤ 20 ms), and each step's whole time from the
+ *    engine starting it to its outputs, log and run being recorded — on warm pooled worker threads
+ *    (`.mjs` and `.ts` components), on a fresh worker thread per step, and in a child process per step;
  *  - the same chain as command components running `node` (a child process per step; goal ≤ 250 ms);
  *  - the chain again, served from cache (goal: a cached step ≤ 5 ms);
  *  - 1,000 independent no-op command steps (`touch` of the output): whole run under 30 s, peak memory.
@@ -17,6 +18,25 @@ import { fmt, summarize } from './lib.js';
 
 interface Timed { step: string; status: string; at: number }
 
+/** Where the chain's TypeScript components run, and which module: see runPipelinesBench. */
+const MODES = [
+  { key: 'warm_pool_mjs', label: 'warm worker pool, .mjs components', module: 'noop.mjs', isolation: 'worker' },
+  { key: 'warm_pool_ts', label: 'warm worker pool, .ts components (tsx)', module: 'noop.ts', isolation: 'worker' },
+  { key: 'fresh_worker', label: 'a fresh worker thread per step', module: 'noop.mjs', isolation: 'fresh-worker' },
+  { key: 'child_process', label: 'a child process per step', module: 'noop.mjs', isolation: 'process' },
+] as const;
+
+// The no-op reports, as metrics, when its function was entered and when it returned (epoch ms, sub-ms precision).
+const NOOP = (typed: boolean) => `import { writeFile } from 'node:fs/promises';
+const now = ()${typed ? ': number' : ''} => performance.timeOrigin + performance.now();
+export async function noop(ctx${typed ? ': { inputs: Record<string, unknown>; outputs: Record<string, { path: string }>; metric(n: string, v: number): void }' : ''}) {
+  const t0 = now();
+  await writeFile(ctx.outputs.out.path, String(ctx.inputs.n ?? 0));
+  ctx.metric('t_start', t0);
+  ctx.metric('t_end', now());
+}
+`;
+
 export async function runPipelinesBench(): Promise<unknown> {
   // From the build, as `trellis run` runs (workers then load JavaScript, not TypeScript through tsx).
   if (!existsSync(new URL('../dist/pipelines/engine/engine.js', import.meta.url))) throw new Error('build Trellis first: npm run build');
@@ -26,19 +46,22 @@ export async function runPipelinesBench(): Promise<unknown> {
   const { RegistryService } = await import(String(new URL('../dist/registry/registry-service.js', import.meta.url))) as typeof import('../src/registry/registry-service.js');
   const { TrackingService } = await import(String(new URL('../dist/tracking/tracking-service.js', import.meta.url))) as typeof import('../src/tracking/tracking-service.js');
   const { openArtifactStore, openMetadataStore } = await import(String(new URL('../dist/store/open-stores.js', import.meta.url))) as typeof import('../src/store/open-stores.js');
+  const executors = await import(String(new URL('../dist/pipelines/executors/index.js', import.meta.url))) as typeof import('../src/pipelines/executors/index.js');
   const dir = mkdtempSync(join(tmpdir(), 'trellis-bench-pipelines-'));
   const meta = await openMetadataStore(`sqlite:${join(dir, 't.db')}`);
   const artifacts = await openArtifactStore(`file:${join(dir, 'artifacts')}`);
   const services = { meta, artifacts, tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta), data: new DatasetService(meta, artifacts) };
-  const engine = new PipelineEngine(services, { who: { actor: 'bench' }, concurrency: 2 });
+  const concurrency = 2;
+  const engine = new PipelineEngine(services, { who: { actor: 'bench' }, concurrency });
   const comps = join(dir, 'components');
   mkdirSync(comps);
-  writeFileSync(join(comps, 'noop.mjs'), `import { writeFile } from 'node:fs/promises';\nexport async function noop(ctx) { await writeFile(ctx.outputs.out.path, String(ctx.inputs.n ?? 0)); }\n`);
+  writeFileSync(join(comps, 'noop.mjs'), NOOP(false));
+  writeFileSync(join(comps, 'noop.ts'), NOOP(true));
   writeFileSync(join(comps, 'noop-cli.mjs'), `import { writeFileSync } from 'node:fs';\nwriteFileSync(process.argv[2], process.argv[3] ?? '0');\n`);
 
-  const chain = (kind: 'typescript' | 'command', name: string) => {
+  const chain = (kind: 'typescript' | 'command', name: string, module = 'noop.mjs') => {
     const component = kind === 'typescript'
-      ? `  - name: noop\n    version: "1"\n    kind: typescript\n    module: ./components/noop.mjs\n    export: noop\n    inputs:\n      prev: { type: File, optional: true }\n      n: { type: integer }\n    outputs:\n      out: { type: File }\n`
+      ? `  - name: noop\n    version: "1"\n    kind: typescript\n    module: ./components/${module}\n    export: noop\n    inputs:\n      prev: { type: File, optional: true }\n      n: { type: integer }\n    outputs:\n      out: { type: File }\n`
       : `  - name: noop\n    version: "1"\n    kind: command\n    command: ["${process.execPath}", "./components/noop-cli.mjs", "{outputs.out}", "{inputs.n}"]\n    inputs:\n      prev: { type: File, optional: true }\n      n: { type: integer }\n    outputs:\n      out: { type: File }\n`;
     const steps = Array.from({ length: 10 }, (_, i) => `  - name: s${i}\n    component: noop\n    inputs:\n      n: ${i}\n${i ? `      prev: { step: s${i - 1}, output: out }\n` : ''}`).join('');
     return parsePipeline(`format: trellis.pipeline/v1\nname: ${name}\nversion: "1"\ncomponents:\n${component}steps:\n${steps}`, `${name}.yaml`);
@@ -49,22 +72,38 @@ export async function runPipelinesBench(): Promise<unknown> {
     const t0 = performance.now();
     const r = await engine.run(ir, { baseDir: dir, noCache, onEvent: (e) => events.push({ step: e.step, status: e.status, at: performance.now() }) });
     const total = performance.now() - t0;
-    if (r.status !== 'FINISHED') throw new Error(`bench pipeline ${ir.name} ended ${r.status}`);
+    if (r.status !== 'FINISHED') throw new Error(`bench pipeline ${ir.name} ended ${r.status}: ${JSON.stringify(r.failed)}`);
     const started = new Map(events.filter((e) => e.status === 'running').map((e) => [e.step, e.at]));
     const ended = new Map(events.filter((e) => e.status !== 'running').map((e) => [e.step, e.at]));
     const step: number[] = [];
+    const gap: number[] = [];
+    const metrics = new Map(r.steps.map((s) => [s.step, s.metrics]));
     for (let i = 0; i < 10; i++) {
       const s = `s${i}`;
       if (started.has(s)) step.push(ended.get(s)! - started.get(s)!);
+      const [prev, cur] = [metrics.get(`s${i - 1}`), metrics.get(s)];
+      if (noCache && prev?.t_end !== undefined && cur?.t_start !== undefined) gap.push(cur.t_start - prev.t_end);
     }
-    return { total_ms: total, step_ms: summarize(step.length ? step : [0]), cachedStep_ms: summarize([...ended].map(([s, at]) => at - (ended.get(`s${Number(s.slice(1)) - 1}`) ?? at))) };
+    return {
+      total_ms: total,
+      step_ms: summarize(step.length ? step : [0]),
+      ...(gap.length ? { gap_ms: summarize(gap) } : {}),
+      cachedStep_ms: summarize([...ended].map(([s, at]) => at - (ended.get(`s${Number(s.slice(1)) - 1}`) ?? at))),
+    };
   };
 
   try {
-    const ts = chain('typescript', 'chain-ts');
-    await timed(ts, true); // warm-up
-    const inProcess = await timed(ts, true);
-    const cached = await timed(ts);
+    const inProcess: Record<string, Awaited<ReturnType<typeof timed>>> = {};
+    for (const m of MODES) {
+      executors.setDefaultIsolation(m.isolation);
+      // What the engine does when a run begins: warm the pool for the run's components.
+      if (m.isolation === 'worker') await executors.prewarmWorkers(concurrency, [join(comps, m.module)]);
+      const ir = chain('typescript', `chain-${m.key.replace(/_/g, '-')}`, m.module);
+      await timed(ir, true); // warm-up
+      inProcess[m.key] = await timed(ir, true);
+    }
+    executors.setDefaultIsolation('worker');
+    const cached = await timed(chain('typescript', 'chain-warm-pool-mjs'));
     const cmd = chain('command', 'chain-cmd');
     const childProcess = await timed(cmd, true);
     // 1,000 independent command steps.
@@ -80,15 +119,19 @@ export async function runPipelinesBench(): Promise<unknown> {
     } });
     const wideMs = performance.now() - t0;
     const result = {
-      chain_in_process: inProcess, chain_cached: cached, chain_child_process: childProcess,
+      chain_in_process: inProcess, chain_cached: cached, chain_command: childProcess,
       wide: { status: r.status, steps: 1000, total_s: wideMs / 1000, rss_mib_before: rssBefore / 2 ** 20, rss_mib_peak: peak / 2 ** 20 },
     };
-    console.log(`10-step chain, TypeScript components in worker threads: per step p50 ${fmt(inProcess.step_ms.p50)} ms, p95 ${fmt(inProcess.step_ms.p95)} ms (start to recorded outputs); total ${fmt(inProcess.total_ms)} ms`);
+    for (const m of MODES) {
+      const x = inProcess[m.key]!;
+      console.log(`10-step chain of no-op TypeScript components, ${m.label}: between steps p50 ${fmt(x.gap_ms!.p50)} ms, p95 ${fmt(x.gap_ms!.p95)} ms (one function returning to the next one called); per step p50 ${fmt(x.step_ms.p50)} ms, p95 ${fmt(x.step_ms.p95)} ms (start to recorded outputs); total ${fmt(x.total_ms)} ms`);
+    }
     console.log(`10-step chain, command components (node child processes): per step p50 ${fmt(childProcess.step_ms.p50)} ms, p95 ${fmt(childProcess.step_ms.p95)} ms; total ${fmt(childProcess.total_ms)} ms`);
     console.log(`10-step chain served from cache: per step p50 ${fmt(cached.cachedStep_ms.p50)} ms, p95 ${fmt(cached.cachedStep_ms.p95)} ms; total ${fmt(cached.total_ms)} ms`);
     console.log(`1,000 independent command steps: ${r.status} in ${fmt(wideMs / 1000, 2)} s, RSS ${fmt(rssBefore / 2 ** 20)} → peak ${fmt(peak / 2 ** 20)} MiB`);
     return result;
   } finally {
+    await executors.closeWorkerPool();
     await meta.close();
     await artifacts.close();
     rmSync(dir, { recursive: true, force: true });

@@ -34,7 +34,8 @@ import { componentsFor, isOutputRef, isParamRef, normalizePipeline, pipelineHash
 import { hasErrors, lintPipeline } from '../lint.js';
 import { builtinCacheFacts, registerModel } from './builtins/index.js';
 import { reproducibilityTags } from './reproducibility.js';
-import { clip, errorText, executeStepJob, logMetrics, recordFailure, type EngineServices, type OutputEntry, type StepJob, type StepRecord } from './step-exec.js';
+import { prewarmWorkers } from '../executors/index.js';
+import { clip, componentSpec, errorText, executeStepJob, logMetrics, recordFailure, type EngineServices, type OutputEntry, type StepJob, type StepRecord } from './step-exec.js';
 
 export type { EngineServices, OutputEntry, StepJob, StepRecord } from './step-exec.js';
 
@@ -246,6 +247,11 @@ export class PipelineEngine {
     for (const k of r.kept.values()) r.onEvent?.({ step: k.step, status: 'kept' });
     const running = new Map<string, Promise<void>>();
     const limit = Math.max(1, this.o.concurrency ?? 2);
+    // Warm the TypeScript worker threads while the first steps compute their cache keys.
+    if (!this.o.dispatcher) {
+      const modules = ir.components.filter((c) => c.kind === 'typescript').map((c) => componentSpec(c, r.baseDir).module).filter((m): m is string => typeof m === 'string');
+      if (modules.length) void prewarmWorkers(limit, modules).catch(() => undefined);
+    }
     // A cancel wakes the loop, so that steps not started yet are settled at once.
     const abortWait = r.signal && new Promise<void>((res) => {
       if (r.signal!.aborted) res();
@@ -287,7 +293,7 @@ export class PipelineEngine {
           if (order.every((n) => done.has(n))) break;
           continue; // skipped steps may have unblocked others; the loop above settles them
         }
-        await Promise.race([...running.values(), ...(abortWait ? [abortWait] : [])]);
+        await Promise.race([...running.values(), ...(abortWait && !r.signal?.aborted ? [abortWait] : [])]);
       }
     } finally {
       clearInterval(beat);

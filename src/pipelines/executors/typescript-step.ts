@@ -1,8 +1,12 @@
 /**
  * Runs a TypeScript (or JavaScript) component: `export async function train(ctx) { … }` in a
- * module, called in a fresh worker thread (the default) or a fresh child process — never in the
- * calling thread. A worker starts faster; a child process gets its own heap, environment and
- * process group, so a timeout also stops whatever the component started.
+ * module, called in a worker thread or a child process — never in the calling thread:
+ *
+ * - `isolation: 'worker'` (the default): a warm worker thread of the pool (`worker-pool.ts`),
+ *   reused for later steps while it stays clean;
+ * - `'fresh-worker'`: a new worker thread per attempt, for a component that needs a pristine thread;
+ * - `'process'`: a new child process per attempt, with its own heap, environment and process
+ *   group, so a timeout also stops whatever the component started.
  *
  * `.ts`, `.mts` and `.cts` modules load through tsx (registered in the worker or child only);
  * `.js`/`.mjs` modules load as they are. This works when Trellis itself runs from source (under
@@ -15,41 +19,60 @@ import type { ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { invalid, TrellisError } from '../../core/errors.js';
 import { runAttempts, type AttemptHandle } from './attempts.js';
+import type { RunnerJob, RunnerMessage } from './step-runner.js';
 import { signalGroup, spawnGroup, stopGroup } from './process-tree.js';
 import { drain, OutputTail, pipeInto } from './step-log.js';
-import type { RunnerJob, RunnerMessage } from './step-runner.js';
 import { checkStepSpec, modulePath, type ResolvedStep, type StepResult, type StepSpec, type TypeScriptComponent } from './step-spec.js';
 import { reportError } from './retryable-error.js';
 import { componentError } from './user-error.js';
+import { bootstrap, needsTsx, runnerUrl } from './worker-bootstrap.js';
+import { sharedWorkerPool, type WorkerPool, type WorkerPoolOptions } from './worker-pool.js';
+
+export type Isolation = 'worker' | 'fresh-worker' | 'process';
+const ISOLATIONS: readonly Isolation[] = ['worker', 'fresh-worker', 'process'];
 
 export interface TypeScriptStepOptions {
-  isolation?: 'worker' | 'process';
+  /** Where the component runs (default: `setDefaultIsolation`'s, initially 'worker'). */
+  isolation?: Isolation;
   /** After a timeout or cancel, how long a child process gets between SIGTERM and SIGKILL (default 2000 ms). */
   killGraceMs?: number;
+  /** The warm workers for `isolation: 'worker'` (default: the process's shared pool). */
+  pool?: WorkerPool;
 }
 
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const RUNNER = new URL(`./step-runner${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url).href;
-const TS_MODULE = /\.(ts|mts|cts|tsx)$/;
+let defaultIsolation: Isolation = 'worker';
 
-let tsxApis: [string, string] | undefined;
-function resolveTsx(module: string): [string, string] {
-  try {
-    tsxApis ??= [import.meta.resolve('tsx/cjs/api'), import.meta.resolve('tsx/esm/api')];
-    return tsxApis;
-  } catch {
-    throw invalid(`component module ${module} is TypeScript, which needs the 'tsx' package next to Trellis: install it (npm install tsx) or compile the component to .js`);
-  }
+function checkIsolation(isolation: unknown): Isolation {
+  if (!ISOLATIONS.includes(isolation as Isolation)) throw invalid(`isolation must be one of ${ISOLATIONS.map((i) => `'${i}'`).join(', ')}, got ${JSON.stringify(isolation)}`);
+  return isolation as Isolation;
+}
+
+/** Sets where TypeScript components run when a step does not say, for this process. */
+export function setDefaultIsolation(isolation: Isolation): void {
+  defaultIsolation = checkIsolation(isolation);
+}
+
+/** Changes the shared pool's size or idle timeout (see WorkerPoolOptions). */
+export function configureWorkerPool(o: WorkerPoolOptions): void {
+  sharedWorkerPool().configure(o);
 }
 
 /**
- * The script a worker or child starts with: tsx where TypeScript is loaded, then the runner. Both
- * of tsx's hooks: a `.ts` file outside an ESM package (no `"type": "module"`) loads as CommonJS.
+ * Warms the shared pool for a run about to start: grows it to `count` workers when smaller (the
+ * run's concurrency), and starts up to `count` idle workers of each kind the component `modules`
+ * (paths or file: URLs) need. Resolves once they are ready; a worker that fails to start is only
+ * left out (the step that would have used it reports the failure).
  */
-function bootstrap(needTsx: boolean, module: string): string {
-  if (!needTsx) return `import(${JSON.stringify(RUNNER)});`;
-  const [cjs, esm] = resolveTsx(module).map((u) => JSON.stringify(u));
-  return `Promise.all([import(${cjs}), import(${esm})]).then(([c, e]) => { c.register(); e.register(); return import(${JSON.stringify(RUNNER)}); });`;
+export async function prewarmWorkers(count: number, modules: string[]): Promise<void> {
+  const pool = sharedWorkerPool();
+  if (count > pool.options.size) pool.configure({ size: count });
+  const kinds = new Set(modules.map((m) => (needsTsx(modulePath(m)) ? 'tsx' as const : 'plain' as const)));
+  await Promise.all([...kinds].map((k) => pool.prewarm(count, k)));
+}
+
+/** Terminates the shared pool's workers (idle ones exit by themselves after the idle timeout). */
+export function closeWorkerPool(): Promise<void> {
+  return sharedWorkerPool().close();
 }
 
 export async function runTypeScriptStep(spec: StepSpec, options: TypeScriptStepOptions = {}): Promise<StepResult> {
@@ -58,17 +81,19 @@ export async function runTypeScriptStep(spec: StepSpec, options: TypeScriptStepO
   const file = modulePath(c.module);
   if (!existsSync(file)) throw invalid(`step '${r.step}': component module ${file} not found`);
   if (typeof c.export !== 'string' || !c.export) throw invalid(`step '${r.step}': component export must name the exported function`);
-  const isolation = options.isolation ?? 'worker';
-  if (isolation !== 'worker' && isolation !== 'process') throw invalid(`isolation must be 'worker' or 'process', got ${JSON.stringify(isolation)}`);
-  const code = bootstrap(FROM_SOURCE || TS_MODULE.test(file), file);
+  const isolation = checkIsolation(options.isolation ?? defaultIsolation);
+  const tsx = needsTsx(file);
+  const code = bootstrap(tsx, runnerUrl('step-runner'), file);
   const graceMs = options.killGraceMs ?? 2000;
+  const pool = options.pool ?? sharedWorkerPool();
   return runAttempts(r, (attempt, log) => {
     const job: RunnerJob = {
       moduleUrl: pathToFileURL(file).href,
       exportName: c.export,
       ctx: { step: r.step, attempt, inputs: r.inputs, outputs: r.outputs, outputDir: r.outputDir },
     };
-    return isolation === 'worker' ? inWorker(r, file, code, job, log) : inProcess(r, file, code, job, log, graceMs);
+    if (isolation === 'worker') return inPool(r, file, pool, tsx ? 'tsx' : 'plain', job, log);
+    return isolation === 'fresh-worker' ? inWorker(r, file, code, job, log) : inProcess(r, file, code, job, log, graceMs);
   });
 }
 
@@ -98,6 +123,21 @@ class Outcome {
     }
     return this.metrics;
   }
+}
+
+/** On a warm worker: output and messages arrive in order on one channel, so the step ends when its runner says so. */
+function inPool(r: ResolvedStep, file: string, pool: WorkerPool, kind: 'tsx' | 'plain', job: RunnerJob, log: Writable): AttemptHandle {
+  const out = new Outcome(r, file);
+  const tail = new OutputTail();
+  const a = pool.run(kind, job, {
+    onMessage: (m) => out.onMessage(m),
+    onOutput: (fd, chunk) => {
+      log.write(chunk);
+      if (fd === 2) tail.push(chunk);
+    },
+    onCrash: (e) => out.onCrash(e),
+  });
+  return { done: a.ended.then((how) => out.settle(how ?? 'thread ended its step', tail)), stop: () => a.stop() };
 }
 
 function inWorker(r: ResolvedStep, file: string, code: string, job: RunnerJob, log: Writable): AttemptHandle {
