@@ -41,13 +41,13 @@ export const OPENAPI_DOCUMENT = {
     title: 'Trellis native API',
     version: '2.0',
     description:
-      'Trellis routes beside the MLflow-compatible API: dataset versions, validation and skew, model alias/stage history and audit verification. ' +
+      'Trellis routes beside the MLflow-compatible API: dataset versions, validation and skew, deployed pipelines and their triggers, model alias/stage history and audit verification. ' +
       'Every path is served under both `/api/2.0/trellis` and `/ajax-api/2.0/trellis`. GET routes read the query string; other methods take a JSON ' +
       'body (`Content-Type: application/json`) except the dataset upload, whose body is the file. Errors are `{error_code, message, trellis_code}` ' +
       'with the status of the error registry (docs/errors.md).',
   },
   servers: TRELLIS_PREFIXES.map((url) => ({ url })),
-  tags: [{ name: 'datasets' }, { name: 'registry' }, { name: 'audit' }, { name: 'meta' }],
+  tags: [{ name: 'datasets' }, { name: 'pipelines' }, { name: 'registry' }, { name: 'audit' }, { name: 'meta' }],
   paths: {
     '/datasets': {
       get: {
@@ -153,6 +153,54 @@ export const OPENAPI_DOCUMENT = {
         responses: { '200': json('The versions.', obj({ versions: arr(obj({ name: str(), version: int() })) })), ...errors },
       },
     },
+    '/pipelines/versions': {
+      get: {
+        tags: ['pipelines'], operationId: 'listPipelineVersions', summary: 'The deployed versions of a pipeline, oldest first.',
+        parameters: [query('name', str(), 'The pipeline name.', true)],
+        responses: { '200': json('The versions.', obj({ pipeline_versions: arr(ref('PipelineVersion')) })), ...errors },
+      },
+      post: {
+        tags: ['pipelines'], operationId: 'publishPipelineVersion',
+        summary: 'Publish a pipeline package (`trellis.pipeline-package/v1`) as the next version of its pipeline; its triggers take over.',
+        description:
+          'The body is the package as `trellis ci` writes it. Every file hash, the package hash, the paths, the IR and its hash are checked, and the ' +
+          'pipeline is linted; a refusal is a 400 naming the field. The same package published again returns the existing version with `created: false`.',
+        requestBody: jsonBody(ref('PipelinePackage')),
+        responses: {
+          '200': json('The version.', obj({ pipeline_version: ref('PipelineVersion'), created: { ...bool, description: 'False when this package already was a version.' } }, ['pipeline_version', 'created'])),
+          ...errors,
+        },
+      },
+    },
+    '/pipelines/list': {
+      get: {
+        tags: ['pipelines'], operationId: 'listPipelines', summary: 'Every deployed pipeline, by name, as its latest version.',
+        responses: { '200': json('The pipelines.', obj({ pipelines: arr(ref('PipelineVersion')) })), '500': errors['500'] },
+      },
+    },
+    '/pipelines/trigger': {
+      post: {
+        tags: ['pipelines'], operationId: 'triggerPipeline',
+        summary: 'Ask for a run of a deployed pipeline: writes a pending `api` trigger record that a scheduler picks up.',
+        description: "The pipeline's latest version must declare `{ api: true }` among its triggers. `params` are laid over that trigger's own params and typed as the pipeline declares them.",
+        requestBody: jsonBody(obj({
+          pipeline: str(), params: { type: 'object', additionalProperties: { oneOf: [{ type: 'string' }, num, bool] } }, reason: str(),
+          dedupe_key: str('a key naming the event: a second request with the same key returns the first record with `created: false`'),
+        }, ['pipeline'])),
+        responses: { '200': json('The record.', obj({ trigger: ref('TriggerRecord'), created: bool }, ['trigger', 'created'])), ...errors },
+      },
+    },
+    '/pipelines/triggers': {
+      get: {
+        tags: ['pipelines'], operationId: 'listTriggers', summary: 'Trigger records, newest first: what asked for each run and what became of it.',
+        parameters: [
+          query('pipeline', str(), 'Only this pipeline.'),
+          query('status', { type: 'string', enum: ['pending', 'running', 'finished', 'failed', 'skipped', 'cancelled'] }, 'Only this status.'),
+          query('limit', { type: 'integer', minimum: 1, maximum: 10000, default: 100 }, 'At most this many.'),
+        ],
+        responses: { '200': json('The records.', obj({ triggers: arr(ref('TriggerRecord')) })), ...errors },
+      },
+    },
     '/registered-models/history': {
       get: {
         tags: ['registry'], operationId: 'getModelHistory', summary: 'When each alias or stage of a model pointed at which version, and who moved it.',
@@ -199,10 +247,29 @@ export const OPENAPI_DOCUMENT = {
   components: {
     responses: {
       BadRequest: json('Invalid input (INVALID_PARAMETER_VALUE); the message names the field, or the file, line and column.', ref('Error')),
-      NotFound: json('No such dataset, version or model (RESOURCE_DOES_NOT_EXIST).', ref('Error')),
+      NotFound: json('No such dataset, pipeline, version or model (RESOURCE_DOES_NOT_EXIST).', ref('Error')),
       InternalError: json('A failure of the server; details are in its log.', ref('Error')),
     },
     schemas: {
+      PipelinePackage: obj({
+        format: { type: 'string', enum: ['trellis.pipeline-package/v1'] }, name: str(), version: str("the IR's version"), irHash: str(),
+        ir: { type: 'object', additionalProperties: true, description: 'the pipeline IR, `trellis.pipeline/v1` (docs/pipelines.md)' },
+        entry: str('path of the pipeline file among `files`'),
+        files: arr(obj({ path: str('relative, `/`-separated, no `..`'), sha256: str(), mode: int('permission bits'), contentBase64: str() }, ['path', 'sha256', 'mode', 'contentBase64'])),
+        trellisVersion: str(), sha256: str('of the canonical JSON of every other field'),
+      }, ['format', 'name', 'version', 'irHash', 'ir', 'entry', 'files', 'trellisVersion', 'sha256']),
+      PipelineVersion: obj({
+        name: str(), version: int('1, 2, … per pipeline'), ir_version: str(), package_sha256: str(), ir_hash: str(),
+        location: str('artifact-store path of the package'), triggers: arr({ type: 'object', additionalProperties: true }),
+        concurrency: { type: 'string', enum: ['skip', 'queue', 'cancel-previous'] }, created_by: str(), created_at: millis,
+      }, ['name', 'version', 'package_sha256', 'ir_hash', 'location', 'triggers', 'concurrency', 'created_by', 'created_at']),
+      TriggerRecord: obj({
+        id: int(), pipeline: str(), kind: { type: 'string', enum: ['cron', 'dataset', 'pipeline', 'api', 'record'] }, reason: str(),
+        params: { type: 'object', additionalProperties: true }, dedupe_key: str(),
+        status: { type: 'string', enum: ['pending', 'running', 'finished', 'failed', 'skipped', 'cancelled'] },
+        created_at: millis, updated_at: millis, requested_by: str(), claimed_by: str('the scheduler that took it'), claimed_at: millis,
+        heartbeat_at: millis, version: int('the pipeline version that ran'), run_id: str('the pipeline run it started'), detail: str('why it is in its status'),
+      }, ['id', 'pipeline', 'kind', 'reason', 'params', 'status', 'created_at', 'requested_by']),
       LineageGraph: obj({
         root: str('the id of the node asked about'), depth: int(),
         nodes: arr(obj({

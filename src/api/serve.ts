@@ -13,6 +13,8 @@ export interface StartServerOptions {
   /** Fastify's `logger` option: false, true, or pino options; default: JSON lines to stdout at `$TRELLIS_LOG_LEVEL` (info). */
   log?: boolean | object;
   version?: string;
+  /** Runs on SIGTERM/SIGINT before the server stops accepting requests (e.g. stopping a scheduler running inside it). */
+  onShutdown?: () => Promise<void>;
 }
 
 export interface RunningServer {
@@ -44,6 +46,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       // the keep-alive timeout before the server could finish closing.
       const sweep = setInterval(() => app.server.closeIdleConnections(), IDLE_SWEEP_MS);
       try {
+        await opts.onShutdown?.();
         await app.close();
         await opts.workspace.close();
       } catch (err) {

@@ -15,6 +15,7 @@ import { datasetRoutes, datasetUploads } from './routes/datasets.js';
 import { experimentRoutes } from './routes/experiments.js';
 import { miscRoutes } from './routes/misc.js';
 import { modelVersionRoutes } from './routes/model-versions.js';
+import { pipelineRoutes } from './routes/pipelines.js';
 import { registeredModelRoutes } from './routes/registered-models.js';
 import { runLoggingRoutes } from './routes/run-logging.js';
 import { runRoutes } from './routes/runs.js';
@@ -64,6 +65,7 @@ export async function buildServer(ws: Workspace, opts: BuildServerOptions = {}):
   const trellis = new MlflowRouter(app, TRELLIS_PREFIXES);
   trellisRoutes(trellis, ws);
   datasetRoutes(trellis, ws);
+  pipelineRoutes(trellis, ws);
   miscRoutes(app, version);
   await app.register(artifactProxy, { ws });
   await app.register(datasetUploads, { ws, maxUploadBytes: opts.maxUploadBytes });

@@ -16,6 +16,9 @@ import { pipelinesCommand } from './commands/pipelines.js';
 import { runCommand } from './commands/run.js';
 import { lineageCommand } from './commands/lineage.js';
 import { workerCommand } from './commands/worker.js';
+import { schedulerCommand } from './commands/scheduler.js';
+import { ciCommand } from './commands/ci.js';
+import { initCommand } from './commands/init.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -29,7 +32,7 @@ export function buildProgram(): Command {
     .option('--user <name>', 'who is acting, for the audit trail (default $TRELLIS_USER or $USER)')
     .showHelpAfterError()
     .exitOverride();
-  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), evaluateCommand(), fairnessCommand(), explainCommand(), pipelinesCommand(), runCommand(), lineageCommand(), workerCommand(), exportCommand(), importCommand(), auditCommand(), quickstartCommand()]) {
+  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), evaluateCommand(), fairnessCommand(), explainCommand(), pipelinesCommand(), runCommand(), lineageCommand(), workerCommand(), schedulerCommand(), ciCommand(), initCommand(), exportCommand(), importCommand(), auditCommand(), quickstartCommand()]) {
     program.addCommand(sub);
   }
   for (const c of program.commands) {

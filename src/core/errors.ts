@@ -126,6 +126,20 @@ export const ERRORS = {
     'The run was cancelled while the step ran; start it again when wanted.'),
   TRELLIS_PIPELINE_INVALID: spec('Pipeline {source} is invalid: {detail}', 400, 3, 'INVALID_PARAMETER_VALUE', false,
     'Fix the field at the path (and line) the message names; docs/pipelines.md describes the format. `trellis pipelines lint <file>` lists every problem.'),
+  TRELLIS_PIPELINE_NOT_FOUND: spec("Pipeline '{name}' has no deployed version", 404, 5, 'RESOURCE_DOES_NOT_EXIST', false,
+    'Check the name; `trellis pipelines deploy` publishes a version, and the pipelines list route shows the deployed ones.'),
+  TRELLIS_PIPELINE_VERSION_NOT_FOUND: spec("Pipeline '{name}' has no version {version}", 404, 5, 'RESOURCE_DOES_NOT_EXIST', false,
+    'Check the version number; the versions route lists them, numbered 1, 2, … per pipeline.'),
+  TRELLIS_PACKAGE_INVALID: spec('The pipeline package is refused: {field}: {detail}', 400, 3, 'INVALID_PARAMETER_VALUE', false,
+    'Rebuild the package from the pipeline file (`trellis ci`) rather than editing it: the named field no longer matches its hashes or is unsafe.'),
+  TRELLIS_TRIGGER_NOT_FOUND: spec('No trigger record with id {id}', 404, 5, 'RESOURCE_DOES_NOT_EXIST', false,
+    'Check the id; `trellis pipelines triggers` lists the trigger records.'),
+  TRELLIS_CI_FAILED: spec('trellis ci failed at {stage}: {cause}', 400, 9, 'INVALID_PARAMETER_VALUE', false,
+    'Fix what the named stage reports (lint errors, type errors at file:line:col, the failed test, the failed step), then run `trellis ci` again.'),
+  TRELLIS_SERVER_UNREACHABLE: spec('Cannot reach the Trellis server at {url}: {detail}', 503, 14, 'TEMPORARILY_UNAVAILABLE', true,
+    'Check the --server URL and that `trellis server` runs there and is reachable from here; the request can be retried.'),
+  TRELLIS_SERVER_REFUSED: spec('The Trellis server at {url} answered {status}: {detail}', 500, 13, 'INTERNAL_ERROR', false,
+    'The answer did not come from a Trellis server of a matching version (or a proxy stood between): check the --server URL and the server\'s logs.'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

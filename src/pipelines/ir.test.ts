@@ -169,3 +169,40 @@ describe('pipeline IR: graph', () => {
     assert.deepEqual(findCycles(dag({ a: ['b'], b: ['a'], c: ['d'], d: ['c'] })), [['a', 'b'], ['c', 'd']]);
   });
 });
+
+describe('pipeline IR: triggers and concurrency', () => {
+  const withTriggers = (extra: string) => `${YAML_TEXT}${extra}`;
+
+  it('leaves the hash of a pipeline without triggers as it was', () => {
+    // Pinned: the optional trigger fields must not change the hash of pipelines that do not use them.
+    assert.equal(pipelineHash(parsePipeline(readFileSync(BIKE_YAML, 'utf8'), 'bike.pipeline.yaml')), '18f710536131a1ab9c3a8dd0ee266a2360c1f11a07b25a4985ecd5b657bbe4c4');
+    assert.equal(twoSteps().triggers, undefined);
+    assert.equal(twoSteps().concurrency, undefined);
+  });
+
+  it('reads cron, dataset, pipeline and api triggers with params, and a concurrency policy; they are part of the hash', () => {
+    const ir = parsePipeline(withTriggers(`triggers:
+  - { cron: "0 3 * * *", timezone: Europe/Paris, params: { target: cnt } }
+  - { dataset: bike }
+  - { pipeline: etl }
+  - { api: true }
+concurrency: cancel-previous
+`), 'small.yaml');
+    assert.deepEqual(ir.triggers, [
+      { cron: '0 3 * * *', timezone: 'Europe/Paris', params: { target: 'cnt' } }, { dataset: 'bike' }, { pipeline: 'etl' }, { api: true },
+    ]);
+    assert.equal(ir.concurrency, 'cancel-previous');
+    assert.notEqual(pipelineHash(ir), pipelineHash(twoSteps()));
+    assert.deepEqual(parsePipeline(JSON.stringify(ir), 'small.json'), ir, 'round-trips through JSON');
+  });
+
+  it('refuses a bad cron expression, an unknown timezone, a schedule that never fires, an unknown trigger and policy, naming the trigger', () => {
+    assert.match(problems(() => parsePipeline(withTriggers('triggers:\n  - { api: true }\n  - { cron: "61 * * * *" }\n'), 'small.yaml')),
+      /triggers\[1\]\.cron \(line 18\): invalid cron expression '61 \* \* \* \*': Invalid value for minute: 61/);
+    assert.match(problems(() => parsePipeline(withTriggers('triggers:\n  - { cron: "0 3 * * *", timezone: Mars/Base }\n'), 'small.yaml')),
+      /triggers\[0\]\.timezone \(line 17\): unknown timezone 'Mars\/Base'/);
+    assert.match(problems(() => parsePipeline(withTriggers('triggers:\n  - { cron: "0 0 31 2 *" }\n'), 'small.yaml')), /triggers\[0\]\.cron .*never fires/);
+    assert.match(problems(() => parsePipeline(withTriggers('triggers:\n  - { datset: bike }\n'), 'small.yaml')), /triggers\[0\] \(line 17\): expected a trigger/);
+    assert.match(problems(() => parsePipeline(withTriggers('concurrency: sometimes\n'), 'small.yaml')), /concurrency \(line 16\): expected a concurrency policy: skip, queue, cancel-previous/);
+  });
+});

@@ -8,6 +8,7 @@
  * parts agree (components exist, types match, no cycle) is the linter's job, so that one run of the
  * linter reports every such problem at once.
  */
+import { Cron } from 'croner';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { TrellisError } from '../core/errors.js';
@@ -101,6 +102,34 @@ export interface ParamDecl {
   default?: Scalar;
   description?: string;
 }
+/** Values a trigger gives the pipeline's parameters for the runs it starts. */
+export type TriggerParams = Record<string, Scalar>;
+/** On a schedule: a cron expression (5 fields, or 6 with seconds), in `timezone` (default UTC). */
+export interface CronTrigger {
+  cron: string;
+  timezone?: string;
+  params?: TriggerParams;
+}
+/** When a new version of the named dataset is added. */
+export interface DatasetTrigger {
+  dataset: string;
+  params?: TriggerParams;
+}
+/** When a run of the named pipeline finishes successfully. */
+export interface PipelineTrigger {
+  pipeline: string;
+  params?: TriggerParams;
+}
+/** When asked through the API (`POST …/pipelines/trigger`, `trellis pipelines trigger`). */
+export interface ApiTrigger {
+  api: true;
+  params?: TriggerParams;
+}
+export type TriggerSpec = CronTrigger | DatasetTrigger | PipelineTrigger | ApiTrigger;
+export const CONCURRENCY_POLICIES = ['skip', 'queue', 'cancel-previous'] as const;
+/** What a trigger does while a run of the pipeline is in progress: `queue` (the default) waits for it. */
+export type ConcurrencyPolicy = (typeof CONCURRENCY_POLICIES)[number];
+
 export interface PipelineIR {
   format: typeof PIPELINE_FORMAT;
   name: string;
@@ -109,6 +138,9 @@ export interface PipelineIR {
   params: ParamDecl[];
   components: ComponentDef[];
   steps: Step[];
+  /** What starts the pipeline once it is deployed (absent: it runs only when asked). */
+  triggers?: TriggerSpec[];
+  concurrency?: ConcurrencyPolicy;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -182,6 +214,29 @@ const paramSchema = z.strictObject({
   description: text.optional(),
 });
 
+/** Why a cron expression cannot schedule anything, or undefined when it can. */
+export function cronProblem(expr: string, timezone?: string): string | undefined {
+  try {
+    return new Cron(expr, { timezone: timezone ?? 'UTC', paused: true }).nextRun() ? undefined : `cron expression '${expr}' never fires`;
+  } catch (e) {
+    const m = (e as Error).message.replace(/^CronPattern: /, '');
+    return /time ?zone/i.test(m) ? `unknown timezone '${timezone}': use an IANA name such as 'Europe/Paris' or 'UTC'` : `invalid cron expression '${expr}': ${m}`;
+  }
+}
+
+const triggerParams = identKeys('a parameter name', scalar).optional();
+const cronTrigger = z.strictObject({ cron: z.string(), timezone: z.string().min(1).optional(), params: triggerParams })
+  .superRefine((t, ctx) => {
+    const problem = cronProblem(t.cron, t.timezone);
+    if (problem) ctx.addIssue({ code: 'custom', path: [problem.startsWith('unknown timezone') ? 'timezone' : 'cron'], message: problem });
+  });
+const triggerSchema = z.union([
+  cronTrigger,
+  z.strictObject({ dataset: z.string().regex(/^[A-Za-z0-9][\w.-]*$/, "a dataset name: letters, digits, '_', '-' and '.'"), params: triggerParams }),
+  z.strictObject({ pipeline: name('a pipeline name'), params: triggerParams }),
+  z.strictObject({ api: z.literal(true, { error: 'expected api: true' }), params: triggerParams }),
+], { error: 'expected a trigger: { cron: EXPR, timezone?: ZONE }, { dataset: NAME }, { pipeline: NAME } or { api: true }, each with optional params' });
+
 export const pipelineSchema = z.strictObject({
   format: z.literal(PIPELINE_FORMAT, { error: `expected format '${PIPELINE_FORMAT}'` }),
   name: name('a pipeline name'),
@@ -190,6 +245,8 @@ export const pipelineSchema = z.strictObject({
   params: z.array(paramSchema).default([]),
   components: z.array(componentSchema).default([]),
   steps: z.array(stepSchema).min(1, 'a pipeline needs at least one step'),
+  triggers: z.array(triggerSchema).optional(),
+  concurrency: z.enum(CONCURRENCY_POLICIES, { error: `expected a concurrency policy: ${CONCURRENCY_POLICIES.join(', ')}` }).optional(),
 });
 
 // The schema and the interfaces above describe the same documents.

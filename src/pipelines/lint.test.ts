@@ -186,6 +186,25 @@ describe('lintPipeline', () => {
     assert.equal(only(lint(demo(), { params: { tres: 5 } }), 'unknown-parameter').message, "a value was given for parameter 'tres', which the pipeline does not declare; did you mean 'trees'?");
   });
 
+  it('trigger: a pipeline started by its own completion, values for unknown or mistyped parameters, a required parameter left unset, a repeat', () => {
+    const d = { ...demo(), triggers: [{ pipeline: 'demo' }] as Record<string, unknown>[] };
+    assert.equal(only(lint(d), 'trigger').message, "pipeline trigger 'demo' (triggers[0]) starts pipeline 'demo' when it finishes itself, so it would run forever");
+    d.triggers = [{ cron: '0 3 * * *', params: { tress: 5 } }];
+    assert.equal(only(lint(d), 'trigger').message, "cron trigger '0 3 * * *' (triggers[0]) gives a value to parameter 'tress', which the pipeline does not declare; did you mean 'trees'?");
+    d.triggers = [{ dataset: 'bike', params: { trees: 'many' } }];
+    assert.equal(only(lint(d), 'trigger').message, 'dataset trigger \'bike\' (triggers[0]): parameter \'trees\' takes an integer, got the string "many"');
+    d.params.push({ name: 'region', type: 'string' });
+    step(d, 'ingest').inputs.dataset = { param: 'region' };
+    d.triggers = [{ api: true }, { pipeline: 'etl' }];
+    const f = only(lint(d), 'trigger');
+    assert.equal(f.message, "pipeline trigger 'etl' (triggers[1]) starts runs without a value for parameter 'region' (a string), which has no default: give it in the trigger's params");
+    assert.deepEqual(f.path, ['triggers', 1]);
+    d.triggers = [{ pipeline: 'etl', params: { region: 'eu' } }, { pipeline: 'etl', params: { region: 'eu' } }];
+    const w = only(lint(d), 'trigger');
+    assert.equal(w.severity, 'warning');
+    assert.match(w.message, /repeats triggers\[0\]/);
+  });
+
   it('unused-parameter: a warning, and the only finding that is not an error', () => {
     const d = demo();
     d.params.push({ name: 'seed', type: 'integer', default: 1 });

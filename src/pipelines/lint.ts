@@ -11,6 +11,7 @@ import { duplicateName } from './lint/duplicate-name.js';
 import { missingParameter } from './lint/missing-parameter.js';
 import { paramType } from './lint/param-type.js';
 import { placeholder } from './lint/placeholder.js';
+import { trigger } from './lint/trigger.js';
 import { typeMismatch } from './lint/type-mismatch.js';
 import { unknownComponent } from './lint/unknown-component.js';
 import { unknownInput } from './lint/unknown-input.js';
@@ -21,7 +22,7 @@ export type { Finding, LintCheck, Severity } from './lint/context.js';
 
 export const LINT_CHECKS: readonly LintCheck[] = [
   duplicateName, unknownComponent, cycle, danglingInput, unknownInput, missingParameter, typeMismatch, paramType,
-  placeholder, unknownParameter, unusedParameter,
+  placeholder, unknownParameter, trigger, unusedParameter,
 ];
 
 export interface LintOptions {

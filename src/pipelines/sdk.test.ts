@@ -131,4 +131,18 @@ describe('pipeline SDK', () => {
     assert.equal(gate.inputs.condition, 'rmse <= 80 and rmse <= champion.rmse * 1.02');
     assert.deepEqual(yaml.steps.find((s) => s.name === 'register')!.inputs.alias, 'champion');
   });
+  it('declares triggers and a concurrency policy, as the YAML form does, and refuses a bad cron expression by its trigger', () => {
+    const build = (p: Parameters<Parameters<typeof pipeline>[1]>[0]) => { p.step('ingest', builtin.ingest, { dataset: 'bike@latest' }); };
+    const ir = pipeline('nightly', build, { triggers: [{ cron: '0 3 * * *', timezone: 'UTC' }, { dataset: 'bike' }, { api: true }], concurrency: 'skip' });
+    const yaml = parsePipeline(`format: trellis.pipeline/v1
+name: nightly
+steps: [{ name: ingest, component: ingest, inputs: { dataset: bike@latest } }]
+triggers: [{ cron: "0 3 * * *", timezone: UTC }, { dataset: bike }, { api: true }]
+concurrency: skip
+`, 'nightly.yaml');
+    assert.deepEqual(ir, yaml);
+    assert.equal(pipelineHash(ir), pipelineHash(yaml));
+    assert.equal(pipeline('plain', build).triggers, undefined);
+    assert.throws(() => pipeline('bad', build, { triggers: [{ cron: 'every night' }] }), /triggers\[0\]\.cron: invalid cron expression 'every night'/);
+  });
 });

@@ -18,8 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { BUILTINS, BUILTIN_LIST, type BuiltinCatalog } from './builtins.js';
 import {
   PIPELINE_FORMAT, validatePipeline,
-  type ArtifactType, type CacheOptions, type ComponentDef, type ComponentKind, type InputValue, type OutputRef, type ParamRef,
-  type PipelineIR, type Scalar, type ScalarType, type ValueType,
+  type ArtifactType, type CacheOptions, type ComponentDef, type ComponentKind, type ConcurrencyPolicy, type InputValue, type OutputRef, type ParamRef,
+  type PipelineIR, type Scalar, type ScalarType, type TriggerSpec, type ValueType,
 } from './ir.js';
 
 export interface InputSpecLike {
@@ -100,6 +100,10 @@ export interface PipelineOptions {
   description?: string;
   /** The pipeline file's `import.meta.url`: TypeScript component modules are then recorded relative to its folder. */
   baseUrl?: string;
+  /** What starts the pipeline once deployed: `{ cron: '0 3 * * *' }`, `{ dataset: 'bike' }`, `{ pipeline: 'etl' }`, `{ api: true }`. */
+  triggers?: TriggerSpec[];
+  /** While a run is in progress, a new trigger waits (`queue`, the default), is dropped (`skip`) or replaces it (`cancel-previous`). */
+  concurrency?: ConcurrencyPolicy;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -229,6 +233,8 @@ export function pipeline(name: string, build: (p: PipelineBuilder) => void, opti
     format: PIPELINE_FORMAT, name, version: options.version ?? '1',
     ...(options.description === undefined ? {} : { description: options.description }),
     params, components, steps,
+    ...(options.triggers === undefined ? {} : { triggers: options.triggers }),
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
   };
   return validatePipeline(JSON.parse(JSON.stringify(ir)), `'${name}' (built with the SDK)`);
 }

@@ -414,6 +414,101 @@ export function describeMetadataStoreContract(name: string, open: () => Promise<
       });
     });
 
+    describe('pipeline versions', () => {
+      const sha = (c: string) => c.repeat(64);
+      const pkg = (c: string) => ({ name: 'etl', irVersion: '1.0', packageSha256: sha(c), irHash: sha('f'), location: `pipelines/etl/${sha(c)}.json` });
+
+      it('numbers versions per name, returns the same version for the same package, and lists the latest of each', async () => {
+        const a = await store.createPipelineVersion({ ...pkg('a'), triggers: [{ cron: '0 3 * * *' }], concurrency: 'skip' }, who);
+        assert.equal(a.created, true);
+        assert.equal(a.version.version, 1);
+        assert.deepEqual(a.version.triggers, [{ cron: '0 3 * * *' }]);
+        assert.equal(a.version.concurrency, 'skip');
+        assert.equal(a.version.createdBy, 'alice');
+        const again = await store.createPipelineVersion(pkg('a'), who);
+        assert.deepEqual([again.created, again.version.version], [false, 1]);
+        const b = await store.createPipelineVersion(pkg('b'), who);
+        assert.deepEqual([b.created, b.version.version, b.version.concurrency, b.version.triggers], [true, 2, 'queue', []]);
+        await store.createPipelineVersion({ ...pkg('c'), name: 'aaa-first' }, who);
+        assert.equal((await store.getPipelineVersion('etl')).version, 2);
+        assert.equal((await store.getPipelineVersion('etl', 1)).packageSha256, sha('a'));
+        assert.deepEqual((await store.listPipelineVersions('etl')).map((v) => v.version), [1, 2]);
+        const listed = (await store.listPipelines()).filter((v) => ['etl', 'aaa-first'].includes(v.name));
+        assert.deepEqual(listed.map((v) => `${v.name}/${v.version}`), ['aaa-first/1', 'etl/2']);
+        await rejectsCode(store.getPipelineVersion('nope'), 'TRELLIS_PIPELINE_NOT_FOUND');
+        await rejectsCode(store.getPipelineVersion('etl', 9), 'TRELLIS_PIPELINE_VERSION_NOT_FOUND');
+        await rejectsCode(store.listPipelineVersions('nope'), 'TRELLIS_PIPELINE_NOT_FOUND');
+        await rejectsCode(store.createPipelineVersion({ ...pkg('d'), packageSha256: 'x' }, who), 'TRELLIS_INVALID_PARAMETER');
+        await rejectsCode(store.createPipelineVersion({ ...pkg('d'), name: '../etl' }, who), 'TRELLIS_INVALID_PARAMETER');
+        await rejectsCode(store.createPipelineVersion({ ...pkg('d'), concurrency: 'sometimes' }, who), 'TRELLIS_INVALID_PARAMETER');
+        const events = await store.listAuditEvents({ entityType: 'pipeline_version', entityIdPrefix: 'etl/' });
+        assert.deepEqual(events.map((e) => [e.action, e.entityId]), [['create_pipeline_version', 'etl/1'], ['create_pipeline_version', 'etl/2']]);
+      });
+    });
+
+    describe('trigger records', () => {
+      it('writes each deduplicated event once, and lists records by pipeline and status', async () => {
+        const first = await store.createTrigger({ pipeline: 'tr-a', kind: 'cron', reason: 'due at 03:00', dedupeKey: 'cron:tr-a:2024-01-01T03:00:00.000Z' }, who);
+        assert.equal(first.created, true);
+        assert.equal(first.trigger.status, 'pending');
+        assert.deepEqual(first.trigger.params, {});
+        const again = await store.createTrigger({ pipeline: 'tr-a', kind: 'cron', dedupeKey: 'cron:tr-a:2024-01-01T03:00:00.000Z' }, who);
+        assert.deepEqual([again.created, again.trigger.id], [false, first.trigger.id]);
+        const api1 = await store.createTrigger({ pipeline: 'tr-a', kind: 'api', params: { trees: 5, note: 'x', fast: true } }, { actor: 'bob' });
+        const api2 = await store.createTrigger({ pipeline: 'tr-a', kind: 'api' }, who);
+        assert.notEqual(api1.trigger.id, api2.trigger.id, 'records without a dedupe key are never merged');
+        assert.deepEqual(api1.trigger.params, { trees: 5, note: 'x', fast: true });
+        assert.equal(api1.trigger.requestedBy, 'bob');
+        await store.createTrigger({ pipeline: 'tr-b', kind: 'record', reason: 'drift on bike' }, who);
+        assert.deepEqual((await store.listTriggers({ pipeline: 'tr-a' })).map((t) => t.id), [api2.trigger.id, api1.trigger.id, first.trigger.id]);
+        assert.deepEqual((await store.listTriggers({ pipeline: 'tr-a', oldestFirst: true, limit: 2 })).map((t) => t.id), [first.trigger.id, api1.trigger.id]);
+        assert.equal((await store.listTriggers({ pipeline: 'tr-b', status: 'pending' })).length, 1);
+        assert.equal((await store.listTriggers({ pipeline: 'tr-b', status: ['running', 'failed'] })).length, 0);
+        assert.equal((await store.getTrigger(api1.trigger.id)).kind, 'api');
+        await rejectsCode(store.getTrigger(999999), 'TRELLIS_TRIGGER_NOT_FOUND');
+        await rejectsCode(store.createTrigger({ pipeline: 'tr-a', kind: 'sometimes' as never }, who), 'TRELLIS_INVALID_PARAMETER');
+        await rejectsCode(store.createTrigger({ pipeline: 'tr-a', kind: 'api', params: { 'bad key': 1 } }, who), 'TRELLIS_INVALID_PARAMETER');
+        await rejectsCode(store.createTrigger({ pipeline: 'tr-a', kind: 'api', params: { x: { nested: true } as never } }, who), 'TRELLIS_INVALID_PARAMETER');
+        await rejectsCode(store.listTriggers({ status: 'done' as never }), 'TRELLIS_INVALID_PARAMETER');
+        const events = await store.listAuditEvents({ entityType: 'pipeline_trigger', entityId: String(first.trigger.id) });
+        assert.deepEqual(events.map((e) => e.action), ['create_trigger'], 'a deduplicated event writes nothing');
+      });
+
+      it('claims pending records once, one at a time per pipeline when exclusive, and updates them by compare-and-set', async () => {
+        const ids: number[] = [];
+        for (const p of ['cl-a', 'cl-a', 'cl-b']) ids.push((await store.createTrigger({ pipeline: p, kind: 'api' }, who)).trigger.id);
+        const [a1, a2, b1] = ids as [number, number, number];
+        const claimed = await store.claimTriggers({ claimer: 'sched-1', exclusive: true, limit: 10 }, who);
+        const mine = claimed.filter((t) => ids.includes(t.id));
+        assert.deepEqual(mine.map((t) => t.id), [a1, b1], 'the oldest of each pipeline');
+        assert.ok(mine.every((t) => t.status === 'running' && t.claimedBy === 'sched-1' && t.claimedAt !== undefined));
+        assert.deepEqual(await store.claimTriggers({ claimer: 'sched-2', pipeline: 'cl-a', exclusive: true }, who), [], 'cl-a has a running record');
+        assert.deepEqual((await store.claimTriggers({ claimer: 'sched-2', ids: [a1] }, who)), [], 'a running record is not pending');
+        assert.equal(await store.updateTrigger(a1, { status: 'finished', expectStatus: ['pending'] }, who), undefined, 'the compare failed: nothing written');
+        assert.equal((await store.getTrigger(a1)).status, 'running');
+        const done = await store.updateTrigger(a1, { status: 'finished', runId: 'r1', version: 3, detail: 'run r1 FINISHED', expectStatus: ['running'] }, who);
+        assert.deepEqual([done!.status, done!.runId, done!.version, done!.detail], ['finished', 'r1', 3, 'run r1 FINISHED']);
+        const next = await store.claimTriggers({ claimer: 'sched-2', pipeline: 'cl-a', exclusive: true }, who);
+        assert.deepEqual(next.map((t) => [t.id, t.claimedBy]), [[a2, 'sched-2']]);
+        assert.equal(await store.touchTriggers('sched-2'), 1);
+        assert.deepEqual((await store.listTriggers({ claimedBy: 'sched-2', status: 'running' })).map((t) => t.id), [a2]);
+        await rejectsCode(store.updateTrigger(999999, { status: 'failed' }, who), 'TRELLIS_TRIGGER_NOT_FOUND');
+        await rejectsCode(store.updateTrigger(a2, { status: 'exploded' as never }, who), 'TRELLIS_INVALID_PARAMETER');
+        const events = await store.listAuditEvents({ entityType: 'pipeline_trigger', entityId: String(a1) });
+        assert.deepEqual(events.map((e) => e.action), ['create_trigger', 'claim_trigger', 'update_trigger']);
+        assert.deepEqual(events[2]!.after, { status: 'finished', runId: 'r1', version: 3, detail: 'run r1 FINISHED' });
+      });
+
+      it('gives each of 12 pending records to exactly one of 24 concurrent claims', async () => {
+        const ids = new Set<number>();
+        for (let i = 0; i < 12; i++) ids.add((await store.createTrigger({ pipeline: `race-${i % 3}`, kind: 'api' }, who)).trigger.id);
+        const claims = await Promise.all(Array.from({ length: 24 }, (_, i) => store.claimTriggers({ claimer: `c${i}`, limit: 1 }, who)));
+        const got = claims.flat().filter((t) => ids.has(t.id)).map((t) => t.id);
+        assert.equal(got.length, 12);
+        assert.equal(new Set(got).size, 12, 'no record claimed twice');
+      });
+    });
+
     describe('audit', () => {
       it('writes an event per change in the same transaction, and the chain verifies', async () => {
         const beforeCount = (await store.listAuditEvents({ limit: 1_000_000 })).length;

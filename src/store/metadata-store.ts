@@ -185,6 +185,111 @@ export interface CreateModelVersionInput {
   tags?: Tags;
 }
 
+/** A published pipeline: its package (IR and code bundle) stored as an artifact, numbered 1, 2, … per name. */
+export interface PipelineVersion {
+  name: string;
+  version: number;
+  /** The IR's own `version` field (a label the author chose). */
+  irVersion: string;
+  /** sha256 of the package: the identity of the version within its pipeline. */
+  packageSha256: string;
+  irHash: string;
+  /** Artifact-store path of the package JSON. */
+  location: string;
+  /** The IR's `triggers` (trigger specs as the pipeline declares them). */
+  triggers: unknown[];
+  /** The IR's concurrency policy: `skip`, `queue` or `cancel-previous`. */
+  concurrency: string;
+  createdBy: string;
+  createdAt: number;
+}
+
+export interface CreatePipelineVersionInput {
+  name: string;
+  irVersion: string;
+  packageSha256: string;
+  irHash: string;
+  location: string;
+  triggers?: unknown[];
+  concurrency?: string;
+}
+
+export type TriggerKind = 'cron' | 'dataset' | 'pipeline' | 'api' | 'record';
+export type TriggerStatus = 'pending' | 'running' | 'finished' | 'failed' | 'skipped' | 'cancelled';
+export type TriggerParams = Record<string, string | number | boolean>;
+
+/**
+ * A request to run a pipeline and what became of it: written by the scheduler (a cron time, a new
+ * dataset version, an upstream run), by the API, or by another part of the platform (`record`).
+ */
+export interface TriggerRecord {
+  id: number;
+  pipeline: string;
+  kind: TriggerKind;
+  reason: string;
+  params: TriggerParams;
+  /** Unique when set: the event it stands for, so that the same event never makes two records. */
+  dedupeKey?: string;
+  status: TriggerStatus;
+  createdAt: number;
+  updatedAt: number;
+  requestedBy: string;
+  /** The scheduler that took it (pending → running). */
+  claimedBy?: string;
+  claimedAt?: number;
+  /** The claiming scheduler's last sign of life while the run goes on. */
+  heartbeatAt?: number;
+  /** The pipeline version that ran. */
+  version?: number;
+  /** The pipeline run it started. */
+  runId?: string;
+  /** Why it is in its status: the reason for a skip, the error of a failure, … */
+  detail?: string;
+}
+
+export interface CreateTriggerInput {
+  pipeline: string;
+  kind: TriggerKind;
+  reason?: string;
+  params?: TriggerParams;
+  dedupeKey?: string;
+}
+
+export interface ClaimTriggersQuery {
+  /** Who claims: recorded as `claimedBy`. */
+  claimer: string;
+  /** Only this pipeline's triggers (default: every pipeline's). */
+  pipeline?: string;
+  /** Only these triggers. */
+  ids?: number[];
+  /** At most this many (default 1). */
+  limit?: number;
+  /**
+   * At most one per pipeline, and none of a pipeline that has a trigger `running`: for policies
+   * under which a pipeline runs once at a time, decided in the same transaction as the claim.
+   */
+  exclusive?: boolean;
+}
+
+export interface TriggerPatch {
+  status?: TriggerStatus;
+  detail?: string;
+  runId?: string;
+  version?: number;
+  /** Apply the patch only when the record is in one of these statuses (a compare-and-set). */
+  expectStatus?: TriggerStatus[];
+}
+
+export interface ListTriggersQuery {
+  pipeline?: string;
+  status?: TriggerStatus | TriggerStatus[];
+  claimedBy?: string;
+  /** Default 100. */
+  limit?: number;
+  /** Oldest first (default: newest first). */
+  oldestFirst?: boolean;
+}
+
 export interface MetadataStore {
   /** A short name of the backend (`sqlite`, `postgres`) for logs and `/version`. */
   readonly kind: string;
@@ -257,6 +362,29 @@ export interface MetadataStore {
   putDatasetSchema(name: string, schema: unknown, pin: boolean, who: Actor): Promise<DatasetSchemaDoc>;
   /** The pinned schema document, or a numbered one; undefined when none was stored. */
   getDatasetSchema(name: string, schemaVersion?: number): Promise<DatasetSchemaDoc | undefined>;
+
+  // Pipelines and their triggers
+  /**
+   * Records a published package as the pipeline's next version. The same package (sha256) under
+   * the same name is the same version: the existing one is returned with `created: false`.
+   */
+  createPipelineVersion(input: CreatePipelineVersionInput, who: Actor): Promise<{ version: PipelineVersion; created: boolean }>;
+  /** A version by number, or the latest when `version` is undefined. */
+  getPipelineVersion(name: string, version?: number): Promise<PipelineVersion>;
+  /** Oldest first. */
+  listPipelineVersions(name: string): Promise<PipelineVersion[]>;
+  /** Every pipeline with a version, by name, each as its latest version. */
+  listPipelines(): Promise<PipelineVersion[]>;
+  /** Writes a trigger record (pending); with a `dedupeKey` seen before, returns that record with `created: false`. */
+  createTrigger(input: CreateTriggerInput, who: Actor): Promise<{ trigger: TriggerRecord; created: boolean }>;
+  getTrigger(id: number): Promise<TriggerRecord>;
+  /** Moves pending records to running for `claimer`, atomically: two schedulers never claim one record. */
+  claimTriggers(q: ClaimTriggersQuery, who: Actor): Promise<TriggerRecord[]>;
+  /** The record after the patch, or undefined when `expectStatus` did not hold (nothing written). */
+  updateTrigger(id: number, patch: TriggerPatch, who: Actor): Promise<TriggerRecord | undefined>;
+  /** Marks the claimer alive on its running records (not audited: a sign of life changes no state). */
+  touchTriggers(claimer: string): Promise<number>;
+  listTriggers(q?: ListTriggersQuery): Promise<TriggerRecord[]>;
 
   // Audit
   /** Events in commit order, from `afterSeq` (exclusive), optionally for one entity. */

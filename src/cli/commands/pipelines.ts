@@ -1,12 +1,12 @@
 import { pipelinesStepCommand } from './pipelines-step.js';
 import { pipelinesRerunCommand } from './pipelines-rerun.js';
+import { pipelinesTriggerCommand, pipelinesTriggersCommand } from './pipelines-triggers.js';
+import { pipelinesDeployCommand } from './pipelines-deploy.js';
 import { Command } from 'commander';
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { invalid, TrellisError } from '../../core/errors.js';
-import type { InputValue, PipelineIR, PipelineSource, Scalar } from '../../pipelines/ir.js';
+import { invalid } from '../../core/errors.js';
+import type { InputValue, PipelineIR, Scalar } from '../../pipelines/ir.js';
+import type { LoadedPipeline } from '../../pipelines/load.js';
 import type { Finding } from '../../pipelines/lint.js';
 import type { PipelineRunResult } from '../../pipelines/engine/index.js';
 import type { Workspace } from '../../workspace/workspace.js';
@@ -14,48 +14,13 @@ import { actor, globals, withWorkspace } from '../context.js';
 import { output, printJson, printTable } from '../output.js';
 import { RunProgress, runSummary } from '../progress.js';
 
-const TEXT = /\.(json|ya?ml)$/i;
-const MODULE = /\.(ts|mts|cts|js|mjs|cjs)$/i;
-const TYPESCRIPT = /\.(ts|mts|cts)$/i;
-
 /**
  * Reads a pipeline file: JSON or YAML text, or a module whose default export is a pipeline (made
  * with the SDK's `pipeline()`); `.ts` modules load through tsx. `locate` is there for text only.
  */
-export async function loadPipelineFile(file: string): Promise<Omit<PipelineSource, 'locate'> & { locate?: PipelineSource['locate'] }> {
-  const path = resolve(file);
-  if (!existsSync(path)) throw invalid(`No pipeline file at '${file}'`);
-  const ir = await import('../../pipelines/ir.js');
-  if (TEXT.test(path)) return ir.parsePipelineSource(await readFile(path, 'utf8'), file);
-  if (!MODULE.test(path)) throw invalid(`'${file}' is not a pipeline file: expected .json, .yaml, .yml, .ts or .js`);
-  const mod = await importModule(path, file);
-  let value = mod.default;
-  // Loaded as CommonJS (no "type": "module" beside it), a module comes back as its exports object.
-  if (value && typeof value === 'object' && (value as { __esModule?: unknown }).__esModule === true) value = (value as { default?: unknown }).default;
-  if (value === undefined) {
-    throw new TrellisError('TRELLIS_PIPELINE_INVALID', { source: file, detail: 'the module has no default export; write `export default pipeline(…)`' });
-  }
-  return { ir: ir.validatePipeline(value, file), sourceName: file };
-}
-
-async function importModule(path: string, file: string): Promise<Record<string, unknown>> {
-  const url = pathToFileURL(path).href;
-  try {
-    if (!TYPESCRIPT.test(path)) return (await import(url)) as Record<string, unknown>;
-    let api: typeof import('tsx/esm/api');
-    try {
-      api = await import('tsx/esm/api');
-    } catch {
-      throw invalid(`'${file}' is TypeScript, which needs the 'tsx' package next to Trellis: install it (npm install tsx) or compile the pipeline to .js`);
-    }
-    return (await api.tsImport(url, import.meta.url)) as Record<string, unknown>;
-  } catch (e) {
-    const err = e as Error & { code?: string; params?: Record<string, string> };
-    // A module may load its own copy of Trellis (a distinct TrellisError class): keep its code.
-    if (err?.name === 'TrellisError' && typeof err.code === 'string') throw TrellisError.fromJSON({ code: err.code, message: err.message, params: err.params });
-    const detail = err?.name === 'TransformError' ? `does not compile: ${err.message.replace(/^Transform failed with \d+ errors?:\n/, '')}` : `failed to load: ${err?.message ?? String(e)}`;
-    throw new TrellisError('TRELLIS_PIPELINE_INVALID', { source: file, detail }, { cause: e });
-  }
+export async function loadPipelineFile(file: string): Promise<LoadedPipeline> {
+  const { loadPipelineFile: load } = await import('../../pipelines/load.js');
+  return load(file);
 }
 
 /** `--param trees=300 dataset=bike@3` → values typed as the pipeline declares them. */
@@ -191,6 +156,9 @@ export function pipelinesCommand(): Command {
 
   cmd.addCommand(pipelinesStepCommand());
   cmd.addCommand(pipelinesRerunCommand());
+  cmd.addCommand(pipelinesTriggerCommand());
+  cmd.addCommand(pipelinesTriggersCommand());
+  cmd.addCommand(pipelinesDeployCommand());
 
   cmd.command('why <run-id> <step>')
     .description("why a step of a pipeline run was served from cache, or was not: the reused run, or the parts of the cache key that changed")

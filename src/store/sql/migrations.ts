@@ -200,6 +200,45 @@ CREATE TABLE dataset_subjects (
   PRIMARY KEY (subject, dataset_id, version)
 )${t.clustered};`,
   },
+  {
+    version: 4,
+    description: 'pipeline versions (published packages) and trigger records',
+    sql: ({ types: t }) => `
+CREATE TABLE pipeline_versions (
+  name ${t.text} NOT NULL,
+  version ${t.bigint} NOT NULL,
+  ir_version ${t.text} NOT NULL,
+  package_sha256 ${t.text} NOT NULL,
+  ir_hash ${t.text} NOT NULL,
+  location ${t.text} NOT NULL,
+  triggers_json ${t.text} NOT NULL,
+  concurrency ${t.text} NOT NULL,
+  created_by ${t.text} NOT NULL,
+  created_at ${t.bigint} NOT NULL,
+  PRIMARY KEY (name, version),
+  UNIQUE (name, package_sha256)
+);
+CREATE TABLE pipeline_triggers (
+  id ${t.autoId},
+  pipeline ${t.text} NOT NULL,
+  kind ${t.text} NOT NULL,
+  reason ${t.text} NOT NULL,
+  params_json ${t.text} NOT NULL,
+  dedupe_key ${t.text} UNIQUE,
+  status ${t.text} NOT NULL,
+  created_at ${t.bigint} NOT NULL,
+  updated_at ${t.bigint} NOT NULL,
+  requested_by ${t.text} NOT NULL,
+  claimed_by ${t.text},
+  claimed_at ${t.bigint},
+  heartbeat_at ${t.bigint},
+  version ${t.bigint},
+  run_id ${t.text},
+  detail ${t.text}
+);
+CREATE INDEX pipeline_triggers_by_status ON pipeline_triggers (status, pipeline, id);
+CREATE INDEX pipeline_triggers_by_pipeline ON pipeline_triggers (pipeline, id);`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -9,10 +9,12 @@ import { newRunId, randomRunName } from '../../core/ids.js';
 import { GENESIS_HASH, auditHash } from '../audit-chain.js';
 import { LIMITS, checkKey, checkMaxResults, checkName, checkValueSize } from '../limits.js';
 import type {
-  Actor, AuditEvent, CreateDatasetVersionInput, CreateModelVersionInput, CreateRunInput, Dataset, DatasetInput,
-  DatasetSchemaDoc, DatasetVersion, Experiment, LogBatchInput,
-  MetadataStore, Metric, ModelVersion, RegisteredModel, Run, RunInfo, RunStatus, SearchQuery, Stage, Tags,
+  Actor, AuditEvent, ClaimTriggersQuery, CreateDatasetVersionInput, CreateModelVersionInput, CreatePipelineVersionInput, CreateRunInput,
+  CreateTriggerInput, Dataset, DatasetInput, DatasetSchemaDoc, DatasetVersion, Experiment, ListTriggersQuery, LogBatchInput,
+  MetadataStore, Metric, ModelVersion, PipelineVersion, RegisteredModel, Run, RunInfo, RunStatus, SearchQuery, Stage, Tags,
+  TriggerPatch, TriggerRecord,
 } from '../metadata-store.js';
+import { SqlPipelineRecords } from './sql-pipeline-records.js';
 import type { Page, ViewType } from '../search-types.js';
 import type { Row, SqlDriver, SqlExecutor, SqlValue } from './sql-driver.js';
 import { SCHEMA_VERSION, currentVersion, migrate } from './migrations.js';
@@ -59,10 +61,13 @@ export class SqlMetadataStore implements MetadataStore {
   private readonly clock: Clock;
   private readonly artifactRoot: string;
 
+  private readonly pipelines: SqlPipelineRecords;
+
   private constructor(private readonly db: SqlDriver, opts: SqlMetadataStoreOptions) {
     this.kind = db.dialect.name;
     this.clock = opts.clock ?? systemClock;
     this.artifactRoot = (opts.defaultArtifactRoot ?? 'mlflow-artifacts:').replace(/\/+$/, '');
+    this.pipelines = new SqlPipelineRecords(db, this.clock, (...args) => this.audit(...args));
   }
 
   /** Migrates the database and makes sure the `Default` experiment `0` exists. */
@@ -959,6 +964,39 @@ export class SqlMetadataStore implements MetadataStore {
     const r = rows[0];
     if (!r) return undefined;
     return { name, schemaVersion: num(r.schema_version), schema: JSON.parse(String(r.schema_json)), pinned: Number(r.pinned) === 1, createdBy: String(r.created_by), creationTime: num(r.creation_time) };
+  }
+
+  // ------------------------------------------------------------------ pipelines and triggers (sql-pipeline-records.ts)
+
+  createPipelineVersion(input: CreatePipelineVersionInput, who: Actor): Promise<{ version: PipelineVersion; created: boolean }> {
+    return this.pipelines.createPipelineVersion(input, who);
+  }
+  getPipelineVersion(name: string, version?: number): Promise<PipelineVersion> {
+    return this.pipelines.getPipelineVersion(name, version);
+  }
+  listPipelineVersions(name: string): Promise<PipelineVersion[]> {
+    return this.pipelines.listPipelineVersions(name);
+  }
+  listPipelines(): Promise<PipelineVersion[]> {
+    return this.pipelines.listPipelines();
+  }
+  createTrigger(input: CreateTriggerInput, who: Actor): Promise<{ trigger: TriggerRecord; created: boolean }> {
+    return this.pipelines.createTrigger(input, who);
+  }
+  getTrigger(id: number): Promise<TriggerRecord> {
+    return this.pipelines.getTrigger(id);
+  }
+  claimTriggers(q: ClaimTriggersQuery, who: Actor): Promise<TriggerRecord[]> {
+    return this.pipelines.claimTriggers(q, who);
+  }
+  updateTrigger(id: number, patch: TriggerPatch, who: Actor): Promise<TriggerRecord | undefined> {
+    return this.pipelines.updateTrigger(id, patch, who);
+  }
+  touchTriggers(claimer: string): Promise<number> {
+    return this.pipelines.touchTriggers(claimer);
+  }
+  listTriggers(q?: ListTriggersQuery): Promise<TriggerRecord[]> {
+    return this.pipelines.listTriggers(q);
   }
 }
 

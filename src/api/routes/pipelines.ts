@@ -1,0 +1,74 @@
+/**
+ * Deployed pipelines over HTTP, under the Trellis prefixes: publish a package as a pipeline
+ * version, list versions and pipelines, ask for a run (an `api` trigger record) and list trigger
+ * records. A published package is verified in full; a refusal is a 400 naming the field.
+ */
+import type { FastifyRequest } from 'fastify';
+import { TrellisError, invalid } from '../../core/errors.js';
+import { publishPackage, requestTrigger } from '../../pipelines/triggers/deployments.js';
+import type { PipelineVersion, TriggerRecord, TriggerStatus } from '../../store/metadata-store.js';
+import type { Workspace } from '../../workspace/workspace.js';
+import { isPlainObject, show } from '../params.js';
+import { parseJsonBody, type MlflowRouter } from '../router.js';
+
+const STATUSES: readonly TriggerStatus[] = ['pending', 'running', 'finished', 'failed', 'skipped', 'cancelled'];
+
+export function pipelineVersionJson(v: PipelineVersion): object {
+  return {
+    name: v.name, version: v.version, ir_version: v.irVersion, package_sha256: v.packageSha256, ir_hash: v.irHash,
+    location: v.location, triggers: v.triggers, concurrency: v.concurrency, created_by: v.createdBy, created_at: v.createdAt,
+  };
+}
+
+export function triggerJson(t: TriggerRecord): object {
+  return {
+    id: t.id, pipeline: t.pipeline, kind: t.kind, reason: t.reason, params: t.params, dedupe_key: t.dedupeKey, status: t.status,
+    created_at: t.createdAt, updated_at: t.updatedAt, requested_by: t.requestedBy, claimed_by: t.claimedBy, claimed_at: t.claimedAt,
+    heartbeat_at: t.heartbeatAt, version: t.version, run_id: t.runId, detail: t.detail,
+  };
+}
+
+/** The JSON body as it came (the router has checked its Content-Type): a package or a trigger request is a document, not MLflow fields. */
+function body(req: FastifyRequest): Record<string, unknown> {
+  return Buffer.isBuffer(req.body) ? parseJsonBody(req.body) : {};
+}
+
+export function pipelineRoutes(r: MlflowRouter, ws: Workspace): void {
+  r.post('/pipelines/versions', async ({ req, who }) => {
+    const { version, created } = await publishPackage(ws, body(req), who);
+    return { pipeline_version: pipelineVersionJson(version), created };
+  });
+
+  r.get('/pipelines/versions', async ({ p }) => {
+    const versions = await ws.meta.listPipelineVersions(p.requireString('name'));
+    return { pipeline_versions: versions.map(pipelineVersionJson) };
+  });
+
+  r.get('/pipelines/list', async () => ({ pipelines: (await ws.meta.listPipelines()).map(pipelineVersionJson) }));
+
+  r.post('/pipelines/trigger', async ({ req, who }) => {
+    const b = body(req);
+    const pipeline = b.pipeline;
+    if (typeof pipeline !== 'string' || !pipeline) throw new TrellisError('TRELLIS_MISSING_PARAMETER', { param: 'pipeline' });
+    if (b.params !== undefined && b.params !== null && !isPlainObject(b.params)) throw invalid(`Invalid value ${show(b.params)} for parameter 'params': expected an object of parameter values`);
+    for (const f of ['reason', 'dedupe_key'] as const) {
+      if (b[f] !== undefined && b[f] !== null && typeof b[f] !== 'string') throw invalid(`Invalid value ${show(b[f])} for parameter '${f}': expected a string`);
+    }
+    const { trigger, created } = await requestTrigger(ws, {
+      pipeline, params: (b.params ?? undefined) as Record<string, unknown> | undefined,
+      reason: (b.reason ?? undefined) as string | undefined, dedupeKey: (b.dedupe_key ?? undefined) as string | undefined,
+    }, who);
+    return { trigger: triggerJson(trigger), created };
+  });
+
+  r.get('/pipelines/triggers', async ({ p }) => {
+    const status = p.optionalString('status') || undefined;
+    if (status !== undefined && !STATUSES.includes(status as TriggerStatus)) {
+      throw invalid(`Invalid value '${show(status)}' for parameter 'status': it must be one of ${STATUSES.join(', ')}`);
+    }
+    const triggers = await ws.meta.listTriggers({
+      pipeline: p.optionalString('pipeline') || undefined, status: status as TriggerStatus | undefined, limit: p.optionalInt('limit') ?? 100,
+    });
+    return { triggers: triggers.map(triggerJson) };
+  });
+}

@@ -1,0 +1,91 @@
+/**
+ * When a deployed pipeline's triggers fire, decided from what the stores hold and the time, with no
+ * state of the scheduler's own: each event becomes a trigger record whose dedupe key names the
+ * event (`cron:<pipeline>:<due time>`, `dataset:<pipeline>:<dataset>:<version>`,
+ * `pipeline:<pipeline>:<upstream run>`), so evaluating the same condition again — on the next
+ * tick, after a restart, or on another scheduler sharing the store — finds the record already there.
+ *
+ * A version's triggers take over from the moment it was deployed: only events after the version's
+ * creation fire, and of the events since then only the latest one, so a cron schedule missed while
+ * no scheduler ran fires once, not once per missed time (the same for several new dataset versions).
+ */
+import { Cron } from 'croner';
+import type { CreateTriggerInput, MetadataStore, PipelineVersion } from '../../store/metadata-store.js';
+import type { TriggerSpec } from '../ir.js';
+
+/** The latest time in (`after`, `now`] at which `expr` is due, in ms; undefined when none is. */
+export function latestDue(expr: string, timezone: string | undefined, after: number, now: number): number | undefined {
+  if (now <= after) return undefined;
+  const job = new Cron(expr, { timezone: timezone ?? 'UTC', paused: true });
+  // Look back over growing windows, so the walk covers only the last window's due times, however
+  // long ago the version was deployed.
+  for (let window = 60_000; ; window *= 16) {
+    const from = Math.max(after, now - window);
+    const first = job.nextRun(new Date(from));
+    if (first && first.getTime() <= now) {
+      let last = first;
+      for (;;) {
+        const next = job.nextRun(last);
+        if (!next || next.getTime() > now) return last.getTime();
+        last = next;
+      }
+    }
+    if (from === after) return undefined;
+  }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The trigger records the conditions of `v`'s triggers call for at `now` (already recorded ones included: their dedupe keys match). */
+export async function dueTriggers(meta: MetadataStore, v: PipelineVersion, now: number): Promise<CreateTriggerInput[]> {
+  const out: CreateTriggerInput[] = [];
+  for (const t of v.triggers as TriggerSpec[]) {
+    const params = t.params;
+    if ('cron' in t) {
+      const due = latestDue(t.cron, t.timezone, v.createdAt, now);
+      if (due === undefined) continue;
+      out.push({
+        pipeline: v.name, kind: 'cron', dedupeKey: `cron:${v.name}:${iso(due)}`, params,
+        reason: `cron '${t.cron}' (${t.timezone ?? 'UTC'}) was due at ${iso(due)}`,
+      });
+    } else if ('dataset' in t) {
+      const latest = await meta.getDatasetVersion(t.dataset).catch(notFound);
+      if (!latest || latest.creationTime <= v.createdAt) continue;
+      out.push({
+        pipeline: v.name, kind: 'dataset', dedupeKey: `dataset:${v.name}:${t.dataset}:${latest.version}`, params,
+        reason: `dataset '${t.dataset}' version ${latest.version} was added at ${iso(latest.creationTime)}`,
+      });
+    } else if ('pipeline' in t) {
+      const run = await lastFinishedRun(meta, t.pipeline, v.createdAt);
+      if (!run) continue;
+      out.push({
+        pipeline: v.name, kind: 'pipeline', dedupeKey: `pipeline:${v.name}:${run.runId}`, params,
+        reason: `pipeline '${t.pipeline}' run ${run.runId} finished at ${iso(run.endTime)}`,
+      });
+    }
+  }
+  return out;
+}
+
+/** The pipeline run of `pipeline` (recorded in the experiment of its name) that finished last, after `after`. */
+async function lastFinishedRun(meta: MetadataStore, pipeline: string, after: number): Promise<{ runId: string; endTime: number } | undefined> {
+  const exp = await meta.getExperimentByName(pipeline).catch(notFound);
+  if (!exp) return undefined;
+  const page = await meta.searchRuns({
+    experimentIds: [exp.experimentId],
+    filter: [
+      { kind: 'tag', key: 'trellis.pipeline', comparator: '=', value: pipeline },
+      { kind: 'attribute', key: 'status', comparator: '=', value: 'FINISHED' },
+      { kind: 'attribute', key: 'end_time', comparator: '>', value: after },
+    ],
+    orderBy: [{ kind: 'attribute', key: 'end_time', ascending: false }],
+    maxResults: 1,
+  });
+  const run = page.items[0];
+  return run && { runId: run.info.runId, endTime: run.info.endTime ?? run.info.startTime };
+}
+
+function notFound(e: unknown): undefined {
+  if (/_NOT_FOUND$/.test(String((e as { code?: string }).code))) return undefined;
+  throw e;
+}

@@ -1,0 +1,88 @@
+/**
+ * Two schedulers, each with its own connections, on one PostgreSQL database and one artifact
+ * folder: every event is recorded once, every record runs once, and a pipeline under the queue
+ * policy never has two runs at a time.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatasetService } from '../../data/datasets.js';
+import { RegistryService } from '../../registry/registry-service.js';
+import { openArtifactStore, openMetadataStore } from '../../store/open-stores.js';
+import { createTestDatabase } from '../../store/test-helpers/postgres.js';
+import { TrackingService } from '../../tracking/tracking-service.js';
+import type { EngineServices } from '../engine/engine.js';
+import { buildPackage } from '../package.js';
+import { publishPackage, requestTrigger } from './deployments.js';
+import { Scheduler } from './scheduler.js';
+import { writeTinyPipeline } from './test-helpers.js';
+
+const who = { actor: 'tester' };
+const HOUR = 3_600_000;
+
+async function services(storeUri: string, artifactsDir: string): Promise<EngineServices> {
+  const meta = await openMetadataStore(storeUri);
+  const artifacts = await openArtifactStore(`file:${artifactsDir}`);
+  return { meta, artifacts, tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta), data: new DatasetService(meta, artifacts) };
+}
+
+describe('two schedulers on one PostgreSQL', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let dir: string;
+  let a: EngineServices;
+  let b: EngineServices;
+  before(async () => {
+    db = await createTestDatabase('trellis_sched');
+    dir = mkdtempSync(join(tmpdir(), 'trellis-sched-pg-'));
+    a = await services(db.uri, join(dir, 'artifacts'));
+    b = await services(db.uri, join(dir, 'artifacts'));
+  });
+  after(async () => {
+    for (const s of [a, b]) {
+      await s?.meta.close();
+      await s?.artifacts.close();
+    }
+    await db?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('records each cron event once and runs each trigger record once, one run at a time per queued pipeline', async () => {
+    const names = ['pg-one', 'pg-two', 'pg-three'];
+    let createdAt = 0;
+    for (const name of names) {
+      const pkg = await buildPackage(writeTinyPipeline(join(dir, 'src'), name, { triggers: [{ api: true }, { cron: '0 * * * *' }] }));
+      createdAt = Math.max(createdAt, (await publishPackage(a, pkg, who)).version.createdAt);
+    }
+    const now = Math.floor(createdAt / HOUR + 1) * HOUR + 1000;
+    const one = new Scheduler(a, { id: 'sched-a', now: () => now, cacheDir: join(dir, 'cache-a') });
+    const two = new Scheduler(b, { id: 'sched-b', now: () => now, cacheDir: join(dir, 'cache-b') });
+    for (const name of names) for (let i = 0; i < 3; i++) await requestTrigger(i % 2 ? a : b, { pipeline: name, params: { label: `${name}-${i}` } }, who);
+
+    for (;;) {
+      await Promise.all([one.tick(), two.tick(), one.tick(), two.tick()]);
+      await Promise.all([one.settled(), two.settled()]);
+      if (!(await a.meta.listTriggers({ status: ['pending', 'running'] })).length) break;
+    }
+    const records = await a.meta.listTriggers({ oldestFirst: true, limit: 1000 });
+    assert.equal(records.filter((t) => t.kind === 'cron').length, 3, 'one cron record per pipeline for the one due time');
+    assert.equal(records.length, 12);
+    assert.deepEqual(records.map((t) => t.status), records.map(() => 'finished'), JSON.stringify(records.map((t) => t.detail)));
+    assert.equal(new Set(records.map((t) => t.runId)).size, 12, 'a run per record');
+    assert.ok(records.every((t) => t.claimedBy === 'sched-a' || t.claimedBy === 'sched-b'));
+
+    for (const name of names) {
+      const exp = await a.meta.getExperimentByName(name);
+      const runs = (await a.meta.searchRuns({
+        experimentIds: [exp.experimentId], filter: [{ kind: 'tag', key: 'trellis.pipeline', comparator: '=', value: name }], maxResults: 100,
+      })).items;
+      assert.equal(runs.length, 4, `${name}: no record ran twice`);
+      const spans = runs.map((r) => [r.info.startTime, r.info.endTime!] as const).sort((x, y) => x[0] - y[0]);
+      for (let i = 1; i < spans.length; i++) assert.ok(spans[i]![0] >= spans[i - 1]![1], `${name}: runs overlap under the queue policy`);
+      // Every claim is in the audit trail once.
+      const claims = await a.meta.listAuditEvents({ entityType: 'pipeline_trigger', action: 'claim_trigger' });
+      assert.equal(new Set(claims.map((e) => e.entityId)).size, claims.length);
+    }
+  });
+});
