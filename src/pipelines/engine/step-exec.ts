@@ -6,7 +6,8 @@
  * `trellis.outputs` tag, metrics, the log, and the run's final status. The engine reads the
  * outcome back from the step run, so a worker's result survives the loss of the queue.
  */
-import { existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { TrellisError, invalid } from '../../core/errors.js';
@@ -116,8 +117,8 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
     for (const [name, entry] of Object.entries(job.artifacts)) {
       inputs[name] = { type: entry.type as 'Dataset', path: await materialize(s, entry, o.workRoot) };
     }
-    await mkdir(stepDir, { recursive: true });
-    await mkdir(dirname(logPath), { recursive: true });
+    mkdirSync(stepDir, { recursive: true });
+    mkdirSync(dirname(logPath), { recursive: true });
     let metrics: Record<string, number> = {};
     const outMeta: Record<string, Record<string, string>> = {};
     const outPaths: Record<string, string> = {};
@@ -163,16 +164,16 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
     // Record: outputs as artifacts, then the tag naming them with their hashes, then FINISHED.
     const entries: Record<string, OutputEntry> = {};
     for (const [k, p] of Object.entries(outPaths)) {
-      const sha256 = await hashOutput(p);
       const kind = statSync(p).isDirectory() ? 'dir' : 'file';
-      await upload(s, childId, `outputs/${k}`, p);
+      // A file's output hash is the sha256 of its bytes, which the store computes as it writes them.
+      const stored = await upload(s, childId, `outputs/${k}`, p);
+      const sha256 = stored ?? await hashOutput(p);
       entries[k] = { type: comp.outputs[k]!.type, sha256, run: childId, name: k, kind, ...(outMeta[k] ? { meta: outMeta[k] } : {}) };
     }
-    if (existsSync(logPath)) await s.tracking.logArtifact(childId, `logs/${job.step}.log`, await readFile(logPath));
+    if (existsSync(logPath)) await s.tracking.logArtifact(childId, `logs/${job.step}.log`, localBytes(logPath));
     const extra = Object.entries(extraParams).map(([key, value]) => ({ key, value: clip(value, 5000) }));
     for (let i = 0; i < extra.length; i += 100) await s.meta.logBatch(childId, { params: extra.slice(i, i + 100) }, o.who);
-    await logMetrics(s, o.who, childId, metrics);
-    await s.meta.logBatch(childId, { tags: [{ key: STEP_TAG.outputs, value: JSON.stringify(entries) }] }, o.who);
+    await logMetrics(s, o.who, childId, metrics, [{ key: STEP_TAG.outputs, value: JSON.stringify(entries) }]);
     await s.meta.updateRun(childId, { status: 'FINISHED', endTime: Date.now() }, o.who);
     return { status: 'FINISHED', outputs: entries, metrics };
   } catch (e) {
@@ -191,18 +192,27 @@ export async function recordFailure(s: EngineServices, who: Actor, runId: string
   await s.meta.updateRun(runId, { status, endTime: Date.now() }, who).catch(() => undefined);
 }
 
-export async function logMetrics(s: EngineServices, who: Actor, runId: string, metrics: Record<string, number>): Promise<void> {
+/** Logs the metrics (in batches of MLflow's 1,000), and the tags with the last batch. */
+export async function logMetrics(s: EngineServices, who: Actor, runId: string, metrics: Record<string, number>, tags: { key: string; value: string }[] = []): Promise<void> {
   const t = Date.now();
   const list = Object.entries(metrics).map(([key, value]) => ({ key, value, timestamp: t, step: 0 }));
-  for (let i = 0; i < list.length; i += 1000) await s.meta.logBatch(runId, { metrics: list.slice(i, i + 1000) }, who);
+  for (let i = 0; i === 0 || i < list.length; i += 1000) {
+    const batch = list.slice(i, i + 1000);
+    const last = i + 1000 >= list.length;
+    if (batch.length || (last && tags.length)) await s.meta.logBatch(runId, { metrics: batch, ...(last && tags.length ? { tags } : {}) }, who);
+  }
 }
 
-async function upload(s: EngineServices, runId: string, rel: string, path: string): Promise<void> {
-  if (!statSync(path).isDirectory()) {
-    await s.tracking.logArtifact(runId, rel, await readFile(path));
-    return;
-  }
+/** Stores a file (returning its sha256) or a directory's files under `rel`. */
+async function upload(s: EngineServices, runId: string, rel: string, path: string): Promise<string | undefined> {
+  if (!statSync(path).isDirectory()) return (await s.tracking.logArtifact(runId, rel, localBytes(path))).sha256;
   for (const name of await readdir(path)) await upload(s, runId, `${rel}/${name}`, join(path, name));
+  return undefined;
+}
+
+/** A local file's bytes: read at once when small, streamed when large. */
+function localBytes(path: string): Buffer | Readable {
+  return statSync(path).size <= 1 << 20 ? readFileSync(path) : createReadStream(path);
 }
 
 const localPath = (workRoot: string, runId: string, name?: string) => join(workRoot, 'runs', runId, ...(name ? [name] : []));

@@ -10,12 +10,14 @@
  * An output path that is itself a symbolic link is followed.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { lstat, readdir, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalid } from '../../core/errors.js';
 
 export async function hashFile(path: string): Promise<string> {
+  // A small file in one synchronous read; a large one streamed.
+  if (statSync(path).size <= 1 << 20) return createHash('sha256').update(readFileSync(path)).digest('hex');
   const h = createHash('sha256');
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest('hex');

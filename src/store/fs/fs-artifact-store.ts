@@ -11,7 +11,7 @@
  * records the hash, every read can prove the bytes are the ones that were written.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { constants as fsc, type Dirent } from 'node:fs';
+import { closeSync, constants as fsc, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, type Dirent } from 'node:fs';
 import { lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -27,6 +27,12 @@ const READ_CHUNK = 1 << 16;
 const MAX_REF_BYTES = 4096;
 /** Bounds the open file descriptors while `list` reads the refs of a large directory. */
 const LIST_CONCURRENCY = 32;
+/**
+ * In-memory data up to this size is written with synchronous calls: the same writes, fsyncs and
+ * renames, without a trip through the thread pool for each of them (a put of a small file costs
+ * well under a millisecond instead of several). Streams and larger data stay asynchronous.
+ */
+const SYNC_WRITE_MAX = 1 << 20;
 /** How often `put` retries when a concurrent `delete` prunes the directory it just created. */
 const PUT_RETRIES = 3;
 
@@ -162,7 +168,7 @@ export class FsArtifactStore implements ArtifactStore {
       if (isErrno(e, 'ENOENT', 'ENOTDIR')) return;
       throw e;
     }
-    await fsyncDir(path.dirname(abs));
+    fsyncDir(path.dirname(abs));
     await rm(trash, { recursive: true, force: true });
     await this.pruneEmptyParents(rel);
   }
@@ -178,6 +184,11 @@ export class FsArtifactStore implements ArtifactStore {
    * (through a symlinked directory and `mkdir -p`) write outside the root.
    */
   private async target(rawPath: string, allowEmpty = false): Promise<{ rel: string; abs: string }> {
+    return this.targetSync(rawPath, allowEmpty);
+  }
+
+  /** {@link target} with synchronous `lstat`s: a handful of metadata lookups, cheaper than thread-pool trips. */
+  private targetSync(rawPath: string, allowEmpty = false): { rel: string; abs: string } {
     const rel = normalizeArtifactPath(rawPath, { allowEmpty });
     const abs = resolveInside(this.refsDir, rel);
     let cur = this.refsDir;
@@ -186,7 +197,7 @@ export class FsArtifactStore implements ArtifactStore {
       cur = path.join(cur, segments[i]);
       let st;
       try {
-        st = await lstat(cur);
+        st = lstatSync(cur);
       } catch (e) {
         if (isErrno(e, 'ENOENT', 'ENOTDIR')) break; // nothing deeper exists, so nothing deeper is a link
         throw e;
@@ -260,30 +271,40 @@ export class FsArtifactStore implements ArtifactStore {
   private async writeBlob(data: Readable | Uint8Array | string): Promise<Ref> {
     const tmp = path.join(this.tmpDir, `blob-${randomUUID()}`);
     try {
-      const hash = createHash('sha256');
-      let size = 0;
-      const fh = await open(tmp, 'wx', 0o444);
-      try {
-        for await (const chunk of chunksOf(data)) {
-          hash.update(chunk);
-          await writeAll(fh, chunk);
-          size += chunk.length;
+      let sha256: string;
+      let size: number;
+      const small = typeof data === 'string' ? (data.length <= SYNC_WRITE_MAX / 4 ? Buffer.from(data, 'utf8') : undefined)
+        : data instanceof Uint8Array && data.length <= SYNC_WRITE_MAX ? Buffer.from(data) : undefined;
+      if (small) {
+        sha256 = createHash('sha256').update(small).digest('hex');
+        size = small.length;
+        writeFileDurableSync(tmp, small, 0o444);
+      } else {
+        const hash = createHash('sha256');
+        size = 0;
+        const fh = await open(tmp, 'wx', 0o444);
+        try {
+          for await (const chunk of chunksOf(data)) {
+            hash.update(chunk);
+            await writeAll(fh, chunk);
+            size += chunk.length;
+          }
+          await fh.sync();
+        } finally {
+          await fh.close();
         }
-        await fh.sync();
-      } finally {
-        await fh.close();
+        sha256 = hash.digest('hex');
       }
 
-      const sha256 = hash.digest('hex');
       const dest = this.blobPath(sha256);
-      await mkdirDurable(path.dirname(dest));
-      if (await blobIsIntact(dest, sha256)) {
-        await unlink(tmp); // dedup: these bytes are already stored
+      mkdirDurable(path.dirname(dest));
+      if (await blobIsIntact(dest, sha256, size)) {
+        unlinkSync(tmp); // dedup: these bytes are already stored
       } else {
         // Missing, or present but damaged: renaming over a damaged blob repairs it for every ref
         // that shares it, and readers holding the old fd keep the old inode until they close it.
-        await rename(tmp, dest);
-        await fsyncDir(path.dirname(dest));
+        renameSync(tmp, dest);
+        fsyncDir(path.dirname(dest));
       }
       return { sha256, size };
     } catch (e) {
@@ -295,19 +316,12 @@ export class FsArtifactStore implements ArtifactStore {
   private async writeRef(rel: string, abs: string, ref: Ref): Promise<void> {
     const tmp = path.join(this.tmpDir, `ref-${randomUUID()}`);
     try {
-      const fh = await open(tmp, 'wx', 0o644);
-      try {
-        await writeAll(fh, Buffer.from(`${JSON.stringify({ sha256: ref.sha256, size: ref.size })}\n`, 'utf8'));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-
+      writeFileDurableSync(tmp, Buffer.from(`${JSON.stringify({ sha256: ref.sha256, size: ref.size })}\n`, 'utf8'), 0o644);
       const dir = path.dirname(abs);
       for (let attempt = 0; ; attempt++) {
         try {
-          await mkdirDurable(dir);
-          await rename(tmp, abs);
+          mkdirDurable(dir);
+          renameSync(tmp, abs);
           break;
         } catch (e) {
           // A concurrent delete pruned `dir` between our mkdir and rename; making it again is safe.
@@ -319,7 +333,7 @@ export class FsArtifactStore implements ArtifactStore {
           throw e;
         }
       }
-      await fsyncDir(dir);
+      fsyncDir(dir);
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
       throw e;
@@ -341,7 +355,7 @@ export class FsArtifactStore implements ArtifactStore {
         if (isErrno(e, 'ENOTEMPTY', 'EEXIST', 'ENOENT', 'ENOTDIR')) return;
         throw e;
       }
-      await fsyncDir(path.dirname(dir));
+      fsyncDir(path.dirname(dir));
     }
   }
 }
@@ -412,7 +426,29 @@ async function hashHandle(fh: FileHandle): Promise<{ sha256: string; size: numbe
   return { sha256: hash.digest('hex'), size: pos };
 }
 
-async function blobIsIntact(file: string, sha256: string): Promise<boolean> {
+async function blobIsIntact(file: string, sha256: string, size: number): Promise<boolean> {
+  let st;
+  try {
+    st = lstatSync(file);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return false;
+    throw e;
+  }
+  if (!st.isFile() || st.size !== size) return false;
+  if (size <= SYNC_WRITE_MAX) {
+    let fd: number;
+    try {
+      fd = openSync(file, fsc.O_RDONLY | O_NOFOLLOW);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT', 'ELOOP')) return false;
+      throw e;
+    }
+    try {
+      return createHash('sha256').update(readFileSync(fd)).digest('hex') === sha256;
+    } finally {
+      closeSync(fd);
+    }
+  }
   let fh: FileHandle;
   try {
     fh = await open(file, fsc.O_RDONLY | O_NOFOLLOW);
@@ -424,6 +460,18 @@ async function blobIsIntact(file: string, sha256: string): Promise<boolean> {
     return (await hashHandle(fh)).sha256 === sha256;
   } finally {
     await fh.close();
+  }
+}
+
+/** Creates `file` (which must not exist), writes all of `buf` and fsyncs it before closing. */
+function writeFileDurableSync(file: string, buf: Buffer, mode: number): void {
+  const fd = openSync(file, 'wx', mode);
+  try {
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -457,32 +505,32 @@ async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
  * `mkdir -p`, then fsync the parent of every directory it created: a new directory entry is only
  * durable once its parent is synced, and a rename into a directory that vanishes on crash is lost.
  */
-async function mkdirDurable(dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true });
+function mkdirDurable(dir: string): void {
+  const first = mkdirSync(dir, { recursive: true });
   if (first === undefined) return;
   const parents: string[] = [];
   for (let d = dir; ; d = path.dirname(d)) {
     parents.push(path.dirname(d));
     if (d === first || d === path.dirname(d)) break;
   }
-  for (const p of parents.reverse()) await fsyncDir(p);
+  for (const p of parents.reverse()) fsyncDir(p);
 }
 
 /** Makes a rename or unlink in `dir` durable. Platforms that cannot fsync a directory (Windows) skip it. */
-async function fsyncDir(dir: string): Promise<void> {
-  let fh: FileHandle;
+function fsyncDir(dir: string): void {
+  let fd: number;
   try {
-    fh = await open(dir, 'r');
+    fd = openSync(dir, 'r');
   } catch (e) {
     if (isErrno(e, 'EISDIR', 'EPERM', 'EACCES')) return;
     throw e;
   }
   try {
-    await fh.sync();
+    fsyncSync(fd);
   } catch (e) {
     if (!isErrno(e, 'EINVAL', 'EPERM', 'EBADF', 'ENOTSUP')) throw e;
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
