@@ -18,6 +18,9 @@ import { fmt, summarize } from './lib.js';
 
 interface Timed { step: string; status: string; at: number }
 
+/** Measured runs of each chain after a warm-up run (3 for the slower command chain). */
+const REPEATS = 5;
+
 /** Where the chain's TypeScript components run, and which module: see runPipelinesBench. */
 const MODES = [
   { key: 'warm_pool_mjs', label: 'warm worker pool, .mjs components', module: 'noop.mjs', isolation: 'worker' },
@@ -67,7 +70,8 @@ export async function runPipelinesBench(): Promise<unknown> {
     return parsePipeline(`format: trellis.pipeline/v1\nname: ${name}\nversion: "1"\ncomponents:\n${component}steps:\n${steps}`, `${name}.yaml`);
   };
 
-  const timed = async (ir: ReturnType<typeof parsePipeline>, noCache = false) => {
+  /** One run of a chain: each step's time, the gaps between steps (uncached runs) and the time per cached step. */
+  const once = async (ir: ReturnType<typeof parsePipeline>, noCache: boolean) => {
     const events: Timed[] = [];
     const t0 = performance.now();
     const r = await engine.run(ir, { baseDir: dir, noCache, onEvent: (e) => events.push({ step: e.step, status: e.status, at: performance.now() }) });
@@ -84,11 +88,23 @@ export async function runPipelinesBench(): Promise<unknown> {
       const [prev, cur] = [metrics.get(`s${i - 1}`), metrics.get(s)];
       if (noCache && prev?.t_end !== undefined && cur?.t_start !== undefined) gap.push(cur.t_start - prev.t_end);
     }
+    const cachedStep = [...ended].map(([s, at]) => at - (ended.get(`s${Number(s.slice(1)) - 1}`) ?? at));
+    return { total, step, gap, cachedStep };
+  };
+  /** A warm-up run, then `repeats` measured runs of the chain, their samples pooled. */
+  const timed = async (ir: ReturnType<typeof parsePipeline>, noCache = false, repeats = REPEATS) => {
+    await once(ir, noCache);
+    const runs = [];
+    for (let k = 0; k < repeats; k++) runs.push(await once(ir, noCache));
+    const all = (f: (x: (typeof runs)[number]) => number[]) => runs.flatMap(f);
+    const step = all((x) => x.step);
+    const gap = all((x) => x.gap);
     return {
-      total_ms: total,
+      runs: repeats,
+      total_ms: summarize(runs.map((x) => x.total)).p50,
       step_ms: summarize(step.length ? step : [0]),
       ...(gap.length ? { gap_ms: summarize(gap) } : {}),
-      cachedStep_ms: summarize([...ended].map(([s, at]) => at - (ended.get(`s${Number(s.slice(1)) - 1}`) ?? at))),
+      cachedStep_ms: summarize(all((x) => x.cachedStep)),
     };
   };
 
@@ -99,13 +115,12 @@ export async function runPipelinesBench(): Promise<unknown> {
       // What the engine does when a run begins: warm the pool for the run's components.
       if (m.isolation === 'worker') await executors.prewarmWorkers(concurrency, [join(comps, m.module)]);
       const ir = chain('typescript', `chain-${m.key.replace(/_/g, '-')}`, m.module);
-      await timed(ir, true); // warm-up
       inProcess[m.key] = await timed(ir, true);
     }
     executors.setDefaultIsolation('worker');
     const cached = await timed(chain('typescript', 'chain-warm-pool-mjs'));
     const cmd = chain('command', 'chain-cmd');
-    const childProcess = await timed(cmd, true);
+    const childProcess = await timed(cmd, true, 3);
     // 1,000 independent command steps.
     const steps = Array.from({ length: 1000 }, (_, i) => `  - name: t${i}\n    component: noop\n    inputs:\n      n: ${i}\n`).join('');
     const wide = parsePipeline(`format: trellis.pipeline/v1\nname: wide\nversion: "1"\ncomponents:\n  - name: noop\n    version: "1"\n    kind: command\n    command: ["/usr/bin/touch", "{outputs.out}"]\n    inputs:\n      n: { type: integer }\n    outputs:\n      out: { type: File }\nsteps:\n${steps}`, 'wide.yaml');
@@ -124,7 +139,7 @@ export async function runPipelinesBench(): Promise<unknown> {
     };
     for (const m of MODES) {
       const x = inProcess[m.key]!;
-      console.log(`10-step chain of no-op TypeScript components, ${m.label}: between steps p50 ${fmt(x.gap_ms!.p50)} ms, p95 ${fmt(x.gap_ms!.p95)} ms (one function returning to the next one called); per step p50 ${fmt(x.step_ms.p50)} ms, p95 ${fmt(x.step_ms.p95)} ms (start to recorded outputs); total ${fmt(x.total_ms)} ms`);
+      console.log(`10-step chain of no-op TypeScript components, ${m.label}: between steps p50 ${fmt(x.gap_ms!.p50)} ms, p95 ${fmt(x.gap_ms!.p95)} ms (one function returning to the next one called); per step p50 ${fmt(x.step_ms.p50)} ms, p95 ${fmt(x.step_ms.p95)} ms (start to recorded outputs); total ${fmt(x.total_ms)} ms (median of ${x.runs} runs)`);
     }
     console.log(`10-step chain, command components (node child processes): per step p50 ${fmt(childProcess.step_ms.p50)} ms, p95 ${fmt(childProcess.step_ms.p95)} ms; total ${fmt(childProcess.total_ms)} ms`);
     console.log(`10-step chain served from cache: per step p50 ${fmt(cached.cachedStep_ms.p50)} ms, p95 ${fmt(cached.cachedStep_ms.p95)} ms; total ${fmt(cached.total_ms)} ms`);
