@@ -197,6 +197,35 @@ describe('pipeline engine: failures, resume, command steps, parallel branches', 
     assert.deepEqual(children.filter((c) => c.data.tags['trellis.step'] === 'copy').map((c) => c.info.status).sort(), ['FAILED', 'FINISHED']);
   });
 
+  it('finds the step run that executed behind more cached runs than a page of search holds, tagged or recorded without its entry tag', async () => {
+    const ir = validatePipeline({
+      format: 'trellis.pipeline/v1', name: 'stamp',
+      components: [{
+        kind: 'command', name: 'stamp', version: '1', inputs: {}, outputs: { out: { type: 'File' } },
+        command: [process.execPath, '-e', "require('node:fs').writeFileSync(process.argv[1], process.hrtime.bigint().toString())", '{outputs.out}'],
+      }],
+      steps: [{ name: 'stamp', component: 'stamp', inputs: {} }],
+    }, 'stamp');
+    const first = await engine.run(ir);
+    assert.equal(byStep(first).stamp!.status, 'done');
+    const executed = byStep(first).stamp!.runId!;
+    assert.equal((await s.meta.getRun(executed)).data.tags['trellis.cache_entry'], byStep(first).stamp!.cacheKey);
+    const sha = byStep(first).stamp!.outputs.out!.sha256;
+    // 60 runs from cache: more cached step runs with this key than one page (50) of the search.
+    for (let i = 0; i < 60; i++) {
+      const r = await engine.run(ir);
+      assert.equal(byStep(r).stamp!.status, 'cached', `run ${i + 2} of the step came from the cache`);
+      assert.equal(byStep(r).stamp!.cacheSource, executed);
+      assert.equal(byStep(r).stamp!.outputs.out!.sha256, sha);
+      assert.equal((await s.meta.getRun(byStep(r).stamp!.runId!)).data.tags['trellis.cache_entry'], undefined, 'a cached run is no cache entry');
+    }
+    // A step run recorded before runs carried the entry tag is still found, behind its 60 cached runs.
+    await s.meta.deleteRunTag(executed, 'trellis.cache_entry', who);
+    const legacy = await engine.run(ir);
+    assert.equal(byStep(legacy).stamp!.status, 'cached');
+    assert.equal(byStep(legacy).stamp!.cacheSource, executed);
+  });
+
   it('runs independent branches at the same time', async () => {
     const sleep = (ms: number) => [process.execPath, '-e', `setTimeout(() => require('node:fs').writeFileSync(process.argv[1], String(Date.now())), ${ms})`, '{outputs.out}'];
     const ir = validatePipeline({

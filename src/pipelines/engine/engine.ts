@@ -23,7 +23,7 @@
  * `register` is not a skipped side effect: the recorded registration is re-applied (the version is
  * found by its source run — never created twice — and the alias is pointed at it again).
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -34,7 +34,7 @@ import { componentsFor, isOutputRef, isParamRef, normalizePipeline, pipelineHash
 import { hasErrors, lintPipeline } from '../lint.js';
 import { builtinCacheFacts, registerModel } from './builtins/index.js';
 import { reproducibilityTags } from './reproducibility.js';
-import { prewarmWorkers } from '../executors/index.js';
+import { hashFile, prewarmWorkers } from '../executors/index.js';
 import { clip, componentSpec, errorText, executeStepJob, logMetrics, recordFailure, type EngineServices, type OutputEntry, type StepJob, type StepRecord } from './step-exec.js';
 
 export type { EngineServices, OutputEntry, StepJob, StepRecord } from './step-exec.js';
@@ -137,6 +137,8 @@ const TAG = {
   keyParts: 'trellis.cache_key_parts',
   cached: 'trellis.cached',
   source: 'trellis.cache_source',
+  /** On a step run that executed (not served from cache): its cache key, so that the cache finds it among any number of cached runs. */
+  entry: 'trellis.cache_entry',
   outputs: 'trellis.outputs',
   error: 'trellis.error',
   failedStep: 'trellis.failed_step',
@@ -390,7 +392,7 @@ export class PipelineEngine {
         }
       }
 
-      const child = await this.s.meta.createRun({ experimentId: r.experimentId, runName: step.name, startTime: t0, tags: baseTags }, this.o.who);
+      const child = await this.s.meta.createRun({ experimentId: r.experimentId, runName: step.name, startTime: t0, tags: { ...baseTags, [TAG.entry]: cacheKey } }, this.o.who);
       childId = child.info.runId;
       const params = Object.entries(scalars).map(([key, v]) => ({ key, value: clip(String(v), 5000) }));
       for (let i = 0; i < params.length; i += 100) await this.s.meta.logBatch(childId, { params: params.slice(i, i + 100) }, this.o.who);
@@ -415,14 +417,27 @@ export class PipelineEngine {
 
   /** The newest FINISHED, non-cached step run with this key in the experiment (within the TTL). */
   private async lookup(experimentId: string, key: string, ttlSeconds?: number): Promise<Run | undefined> {
-    const page = await this.s.meta.searchRuns({
+    const minTime = ttlSeconds === undefined ? -Infinity : now() - ttlSeconds * 1000;
+    const usable = (run: Run) => run.data.tags[TAG.cached] !== 'true' && run.data.tags[TAG.outputs] !== undefined && (run.info.endTime ?? run.info.startTime) >= minTime;
+    const search = (tag: string, pageToken?: string) => this.s.meta.searchRuns({
       experimentIds: [experimentId],
-      filter: [{ kind: 'tag', key: TAG.key, comparator: '=', value: key }, { kind: 'attribute', key: 'status', comparator: '=', value: 'FINISHED' }],
+      filter: [{ kind: 'tag', key: tag, comparator: '=', value: key }, { kind: 'attribute', key: 'status', comparator: '=', value: 'FINISHED' }],
       orderBy: [{ kind: 'attribute', key: 'start_time', ascending: false }],
       maxResults: 50,
+      pageToken,
     });
-    const minTime = ttlSeconds === undefined ? -Infinity : now() - ttlSeconds * 1000;
-    return page.items.find((run) => run.data.tags[TAG.cached] !== 'true' && run.data.tags[TAG.outputs] !== undefined && (run.info.endTime ?? run.info.startTime) >= minTime);
+    const hit = (await search(TAG.entry)).items.find(usable);
+    if (hit) return hit;
+    // Step runs recorded before the entry tag existed carry only the key, as do the cached runs
+    // that point at them: page through those (newest first) for an executed one.
+    let token: string | undefined;
+    do {
+      const page = await search(TAG.key, token);
+      const found = page.items.find((run) => run.data.tags[TAG.entry] === undefined && usable(run));
+      if (found) return found;
+      token = page.nextPageToken;
+    } while (token);
+    return undefined;
   }
 
 }
@@ -491,7 +506,12 @@ export function resolveParams(ir: PipelineIR, given: Record<string, Scalar>): Re
 /** The bytes behind a custom component: its module file, or the files its command names. */
 async function moduleFacts(comp: ComponentDef, baseDir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  const hashIfFile = async (p: string) => (existsSync(p) && statSync(p).isFile() ? sha256Hex(await readFile(p)) : undefined);
+  const hashIfFile = async (p: string) => {
+    const st = existsSync(p) ? statSync(p) : undefined;
+    if (!st?.isFile()) return undefined;
+    // A module is small: read at once. A command's argument may be a large data file: stream it.
+    return st.size <= 1 << 20 ? sha256Hex(readFileSync(p)) : hashFile(p);
+  };
   if (comp.kind === 'typescript') {
     const m = comp.module.startsWith('file:') || isAbsolute(comp.module) ? comp.module : resolve(baseDir, comp.module);
     const p = m.startsWith('file:') ? new URL(m).pathname : m;
