@@ -108,7 +108,7 @@ export const ERRORS = {
   TRELLIS_DATA_FORMAT: spec('{file} cannot be read as {format}: {detail}', 400, 3, 'INVALID_PARAMETER_VALUE', false,
     'Check that the file is complete and in the format its extension says, or pass the format explicitly.'),
   TRELLIS_DATA_FILE_NOT_FOUND: spec("Data file '{file}' not found", 404, 5, 'RESOURCE_DOES_NOT_EXIST', false,
-    'Check the path; relative paths are resolved from the current directory.'),
+    'Check the path; relative paths are resolved from the current directory (in a pipeline, from the pipeline\'s folder first).'),
   TRELLIS_DATA_COLUMN_NOT_FOUND: spec("No column '{name}' in the table; its columns are: {columns}", 400, 3,
     'INVALID_PARAMETER_VALUE', false, 'Use one of the listed column names; names are case-sensitive.'),
   TRELLIS_DATA_SCHEMA_MISMATCH: spec('{detail}', 400, 3, 'INVALID_PARAMETER_VALUE', false,

@@ -11,12 +11,15 @@ export interface InitOptions {
   /** Write the pipeline as YAML rather than TypeScript. */
   yaml: boolean;
   /** The Trellis version the project depends on. */
-  trellisVersion: string;
+  /** The `trellis` dependency in package.json: `^<version>`, or a path or git URL (`file:../trellis`). */
+  trellisSpec: string;
   /** Rows of the sample data. */
   sampleRows: number;
 }
 
 export const SAMPLE_FILE = 'data/bike-sample.csv';
+/** `trellis ci`'s arguments in the project's script and workflow: the package goes to PACKAGE_OUT, with the sample data, so that the deployed pipeline runs as it is. */
+const CI_ARGS = () => `--out ${PACKAGE_OUT} --include ${SAMPLE_FILE}`;
 export const PACKAGE_OUT = 'dist/pipeline.pkg.json';
 
 export const pipelineFileName = (o: Pick<InitOptions, 'yaml'>) => (o.yaml ? 'pipeline.yaml' : 'pipeline.ts');
@@ -51,7 +54,13 @@ export default pipeline('${o.name}', (p) => {
   p.step('register', builtin.register, {
     model: train.outputs.model, name: '${o.name}', alias: 'champion', metrics: evaluate.outputs.metrics, decision: gate.outputs.decision,
   }, { cache: { enabled: false } });
-}, { baseUrl: import.meta.url, description: 'Hourly bike rentals: train, evaluate, gate and register the champion' });
+}, {
+  baseUrl: import.meta.url,
+  description: 'Hourly bike rentals: train, evaluate, gate and register the champion',
+  // Once deployed, a run on request (trellis pipelines trigger). Add { cron: '0 3 * * *' } for a
+  // nightly run, or { dataset: 'bike' } for a run on each new version of a dataset.
+  triggers: [{ api: true }],
+});
 `;
 }
 
@@ -71,6 +80,11 @@ params:
     type: string
     default: ${SAMPLE_FILE}
     description: a data file, or a dataset version (name@version)
+
+# Once deployed, a run on request (trellis pipelines trigger). Add - { cron: "0 3 * * *" } for a
+# nightly run, or - { dataset: bike } for a run on each new version of a dataset.
+triggers:
+  - { api: true }
 
 components:
   - name: drop-columns
@@ -235,10 +249,10 @@ function packageJson(o: InitOptions): string {
     type: 'module',
     description: `The ${o.name} pipeline, run and deployed with Trellis`,
     scripts: {
-      ci: `trellis ci ${file} --out ${PACKAGE_OUT}`,
+      ci: `trellis ci ${file} ${CI_ARGS()}`,
       run: `trellis run ${file}`,
     },
-    dependencies: { trellis: `^${o.trellisVersion}` },
+    dependencies: { trellis: o.trellisSpec },
     devDependencies: { '@types/node': '^20.19.0', typescript: '^5.9.3' },
   }, null, 2)}\n`;
 }
@@ -277,7 +291,7 @@ jobs:
           cache: npm
       - run: npm ci
       - name: trellis ci
-        run: npx trellis ci ${pipelineFileName(o)} --out ${PACKAGE_OUT}
+        run: npx trellis ci ${pipelineFileName(o)} ${CI_ARGS()}
       - name: deploy
         if: github.ref == 'refs/heads/main' && github.event_name == 'push'
         run: npx trellis pipelines deploy ${PACKAGE_OUT} --server \${{ vars.TRELLIS_SERVER }}
@@ -299,17 +313,20 @@ the gate passes (\`${GATE}\`).
 
 \`\`\`sh
 npm install                 # once; commit package-lock.json (the workflow runs npm ci)
-npx trellis ci              # lint, type-check, component tests, dry run on a sample, package
+npm run ci                  # trellis ci: lint, type-check, component tests, dry run on a sample, package
 npx trellis run ${file}  # run it here; stores go to ./.trellis
 \`\`\`
 
-\`trellis ci\` stops at the first stage that fails and says why; it writes the package to deploy
-to \`${PACKAGE_OUT}\` (\`npm run ci\` does the same).
+\`trellis ci\` stops at the first stage that fails and says why; \`npm run ci\` writes the package to
+deploy to \`${PACKAGE_OUT}\`, with \`${SAMPLE_FILE}\` in it so that the deployed pipeline runs as it
+is. For real data, add it as a dataset version on the server and run with
+\`--param dataset=NAME@latest\` (data belongs in dataset versions, not in the package).
 
 ## Deploy
 
 \`\`\`sh
 npx trellis pipelines deploy ${PACKAGE_OUT} --server https://trellis.example.com
+npx trellis pipelines trigger ${o.name} --server https://trellis.example.com   # a run there, now
 \`\`\`
 
 \`.github/workflows/trellis.yml\` does this on every push to main once \`trellis ci\` has passed.

@@ -70,7 +70,7 @@ describe('trellis init', () => {
     assert.equal(pkg.type, 'module');
     assert.deepEqual(pkg.dependencies, { trellis: `^${own.version}` });
     assert.ok(pkg.devDependencies.typescript && pkg.devDependencies['@types/node']);
-    assert.equal(pkg.scripts.ci, 'trellis ci pipeline.ts --out dist/pipeline.pkg.json');
+    assert.equal(pkg.scripts.ci, 'trellis ci pipeline.ts --out dist/pipeline.pkg.json --include data/bike-sample.csv');
     assert.equal(pkg.scripts.run, 'trellis run pipeline.ts');
     assert.deepEqual(readFileSync(join(dir, '.gitignore'), 'utf8').trim().split('\n').sort(), ['.trellis/', 'dist/', 'node_modules/']);
     assert.match(readFileSync(join(dir, 'pipeline.ts'), 'utf8'), /from 'trellis\/pipelines'/);
@@ -99,7 +99,7 @@ describe('trellis init', () => {
     assert.match(steps[1]!.uses!, /^actions\/setup-node@v\d+$/);
     assert.equal(steps[1]!.with!['node-version'], 20);
     assert.equal(steps[2]!.run, 'npm ci');
-    assert.equal(steps[3]!.run, 'npx trellis ci pipeline.ts --out dist/pipeline.pkg.json');
+    assert.equal(steps[3]!.run, 'npx trellis ci pipeline.ts --out dist/pipeline.pkg.json --include data/bike-sample.csv');
     assert.equal(steps[3]!.if, undefined);
     const deploy = steps[4]!;
     assert.equal(deploy.if, "github.ref == 'refs/heads/main' && github.event_name == 'push'");
@@ -141,6 +141,15 @@ describe('trellis init', () => {
     const r = await initProject(dir, { force: true });
     assert.deepEqual(r.overwritten, ['README.md', 'components/drop-columns.ts']);
     assert.notEqual(readFileSync(join(dir, 'README.md'), 'utf8'), 'mine\n');
+  });
+
+  it('takes the trellis dependency from --trellis, for a checkout or a git URL, and refuses one with spaces', async () => {
+    const dir = join(root, 'from-checkout');
+    await initProject(dir, { trellis: 'file:../trellis' });
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    assert.deepEqual(pkg.dependencies, { trellis: 'file:../trellis' });
+    await assert.rejects(initProject(join(root, 'bad-spec'), { trellis: 'file:../my trellis' }), /--trellis 'file:..\/my trellis' is not a dependency spec/);
+    assert.ok(!existsSync(join(root, 'bad-spec', 'package.json')));
   });
 
   it('refuses a name that is not a pipeline name', async () => {

@@ -47,12 +47,16 @@ export interface InitResult {
   overwritten: string[];
 }
 
-export async function initProject(dir: string, o: { name?: string; yaml?: boolean; force?: boolean } = {}): Promise<InitResult> {
+export async function initProject(dir: string, o: { name?: string; yaml?: boolean; force?: boolean; trellis?: string } = {}): Promise<InitResult> {
   const root = resolve(dir);
   const name = o.name ?? nameFromDir(root);
   if (!NAME.test(name)) throw invalid(`--name '${name}' is not a pipeline name: start with a letter or _, then letters, digits, _ and -`);
   const trellisVersion = (JSON.parse(readFileSync(PKG, 'utf8')) as { version: string }).version;
-  const opts: InitOptions = { name, yaml: !!o.yaml, trellisVersion, sampleRows: SAMPLE_ROWS };
+  const trellisSpec = o.trellis ?? `^${trellisVersion}`;
+  if (!trellisSpec.trim() || /\s/.test(trellisSpec)) {
+    throw invalid(`--trellis '${trellisSpec}' is not a dependency spec: give a version range, a path (file:../trellis) or a git URL, without spaces`);
+  }
+  const opts: InitOptions = { name, yaml: !!o.yaml, trellisSpec, sampleRows: SAMPLE_ROWS };
   const files: Record<string, string> = { ...projectFiles(opts), [SAMPLE_FILE]: await bikeSample(SAMPLE_ROWS) };
   const paths = Object.keys(files).sort();
   const existing = paths.filter((p) => existsSync(join(root, p)));
@@ -74,7 +78,8 @@ export function initCommand(): Command {
     .option('--name <name>', 'the pipeline name (default: the folder name)')
     .option('--yaml', 'write the pipeline as pipeline.yaml instead of pipeline.ts')
     .option('--force', 'overwrite files that already exist')
-    .action(async (dir: string, o: { name?: string; yaml?: boolean; force?: boolean }, c: Command) => {
+    .option('--trellis <spec>', 'the trellis dependency in package.json (default: ^ this version); a path such as file:../trellis, or a git URL, to use a checkout')
+    .action(async (dir: string, o: { name?: string; yaml?: boolean; force?: boolean; trellis?: string }, c: Command) => {
       const r = await initProject(dir, o);
       if (globals(c).json) {
         printJson(r);

@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -8,6 +9,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../api/server.js';
 import { buildPackage } from '../../pipelines/package.js';
 import { Workspace } from '../../workspace/workspace.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { cli, initProject } from '../test-helpers/trellis-project.js';
 import { deployPackage } from './pipelines-deploy.js';
 
@@ -97,6 +100,52 @@ describe('trellis pipelines deploy', () => {
     assert.equal(r.code, 1);
     assert.equal(r.stdout, '');
     assert.match(r.stderr, new RegExp(`^error: Cannot reach the Trellis server at http://127\\.0\\.0\\.1:${port}: connect ECONNREFUSED 127\\.0\\.0\\.1:${port} \\[TRELLIS_SERVER_UNREACHABLE\\]`));
+  });
+
+  it('the starter project, deployed, runs on a server scheduler working elsewhere: its component imports trellis/pipelines, its sample data comes in the package', async () => {
+    const fresh = await initProject('bikes');
+    // The package as the project's `npm run ci` builds it.
+    const script = (JSON.parse(readFileSync(join(fresh, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.ci!;
+    const include = [...script.matchAll(/--include (\S+)/g)].map((m) => m[1]!);
+    assert.deepEqual(include, ['data/bike-sample.csv']);
+    const pkg = await buildPackage(join(fresh, 'pipeline.ts'), { include });
+    assert.deepEqual(pkg.ir.triggers, [{ api: true }]);
+
+    const home = mkdtempSync(join(tmpdir(), 'trellis-deploy-scheduler-'));
+    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+    const server = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../main.ts', import.meta.url)), 'server', '--port', '0', '--scheduler'], {
+      cwd: home, env: { ...env, TRELLIS_HOME: home, TRELLIS_USER: 'tester', TRELLIS_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    server.stdout.on('data', (b: Buffer) => { out += b.toString('utf8'); });
+    server.stderr.on('data', (b: Buffer) => { out += b.toString('utf8'); });
+    const closed = new Promise<number | null>((resolve) => server.on('close', resolve));
+    try {
+      let at: string | undefined;
+      for (let i = 0; i < 600 && !at && server.exitCode === null; i++) {
+        at = /listening on (http:\/\/\S+)/.exec(out)?.[1];
+        if (!at) await sleep(50);
+      }
+      assert.ok(at, out);
+      writeFileSync(join(fresh, 'bikes.pkg.json'), JSON.stringify(pkg));
+      const deployed = await cli(['pipelines', 'deploy', 'bikes.pkg.json', '--server', at], { cwd: fresh });
+      assert.equal(deployed.code, 0, deployed.stderr);
+      const asked = await cli(['pipelines', 'trigger', 'bikes', '--reason', 'first run', '--server', at], { cwd: fresh });
+      assert.equal(asked.code, 0, asked.stderr);
+      let t: { status: string; detail?: string } | undefined;
+      for (let i = 0; i < 1200; i++) {
+        const res = await fetch(`${at}/api/2.0/trellis/pipelines/triggers?pipeline=bikes`);
+        t = ((await res.json()) as { triggers: { status: string; detail?: string }[] }).triggers[0];
+        if (t && !['pending', 'running'].includes(t.status)) break;
+        await sleep(100);
+      }
+      assert.equal(t?.status, 'finished', `${t?.detail}\n${out}`);
+    } finally {
+      server.kill('SIGTERM');
+      await closed;
+      rmSync(home, { recursive: true, force: true });
+      rmSync(dirname(fresh), { recursive: true, force: true });
+    }
   });
 
   it('asks for the server when none is given, and refuses a URL that is not http', async () => {

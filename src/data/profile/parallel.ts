@@ -17,7 +17,7 @@ const WORKER = new URL(`./profile-worker${FROM_SOURCE ? '.ts' : '.js'}`, import.
 /** From source the worker registers tsx itself: loader flags do not reach a worker's entry module on Node 20. */
 function startWorker(): Worker {
   if (!FROM_SOURCE) return new Worker(WORKER);
-  return new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(WORKER.href)}); })`, { eval: true });
+  return new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(WORKER.href)}); })`, { eval: true });
 }
 
 const cost = (c: Column) => (c.type === 'string' ? c.codes.length * 0.1 : c.values.length);

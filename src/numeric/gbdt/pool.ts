@@ -25,7 +25,7 @@ export const TASK_BINNING = 2;
 
 function startWorker(workerData: unknown): Worker {
   if (!FROM_SOURCE) return new Worker(WORKER, { workerData });
-  return new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(WORKER.href)}); })`, { eval: true, workerData });
+  return new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(WORKER.href)}); })`, { eval: true, workerData });
 }
 
 /** What a task may need besides the histogram buffers, sent to the workers when set. */

@@ -25,7 +25,7 @@ const WORKER_SHARE = 0.5;
 
 function startWorker(): Worker {
   const w = FROM_SOURCE
-    ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(WORKER.href)}); })`, { eval: true })
+    ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(WORKER.href)}); })`, { eval: true })
     : new Worker(WORKER);
   w.unref();
   w.on('error', () => { worker = undefined; sent.clear(); });

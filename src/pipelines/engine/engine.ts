@@ -355,7 +355,7 @@ export class PipelineEngine {
         } else if (v !== undefined) scalars[name] = v;
         else if (spec.default !== undefined) scalars[name] = spec.default;
       }
-      const facts = comp.kind === 'builtin' ? await builtinCacheFacts(compRef, scalars, this.services()) : await moduleFacts(comp, r.baseDir);
+      const facts = comp.kind === 'builtin' ? await builtinCacheFacts(compRef, scalars, this.services(), r.baseDir) : await moduleFacts(comp, r.baseDir);
       const keyParts: CacheKeyParts = {
         engine: ENGINE_VERSION, component: comp, scalars,
         artifacts: Object.fromEntries(Object.entries(inputEntries).map(([k, e]) => [k, e.sha256])), facts,

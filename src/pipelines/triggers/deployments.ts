@@ -5,8 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { TrellisError, invalid } from '../../core/errors.js';
 import { sha256Hex } from '../../core/hash.js';
 import type { ArtifactStore } from '../../store/artifact-store.js';
@@ -70,7 +71,25 @@ export async function materialise(s: DeployServices, v: PipelineVersion, cacheDi
       if (!(await intact(pkg, dir))) throw e;
     });
   }
+  await linkTrellis(dir);
   return { ir: pkg.ir, baseDir: dirname(entry), package: pkg };
+}
+
+/** This installation of Trellis: what `import … from 'trellis/pipelines'` in a deployed component means. */
+const TRELLIS_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/**
+ * A package depends on `trellis` (its components import the SDK), and the Trellis that runs it is
+ * this one: `node_modules/trellis` in the unpacked folder links to it, unless the package brings
+ * its own.
+ */
+async function linkTrellis(dir: string): Promise<void> {
+  const link = join(dir, 'node_modules', 'trellis');
+  if (await lstat(link).then(() => true, () => false)) return;
+  await mkdir(dirname(link), { recursive: true });
+  await symlink(TRELLIS_ROOT, link, 'dir').catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EEXIST') throw e; // another scheduler on this host linked it meanwhile
+  });
 }
 
 async function intact(pkg: PipelinePackage, dir: string): Promise<boolean> {

@@ -7,8 +7,9 @@
  * (so a registered version's source `runs:/<run>/outputs/model` reads like one from `trellis train`),
  * Metrics a JSON object of name → number, a Report any JSON document.
  */
+import { existsSync } from 'node:fs';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { extname, isAbsolute, resolve } from 'node:path';
 import { TrellisError, invalid } from '../../../core/errors.js';
 import type { DatasetService } from '../../../data/datasets.js';
 import { parseDatasetRef } from '../../../data/datasets.js';
@@ -41,6 +42,8 @@ export interface BuiltinContext {
   inputs: Record<string, StepInput>;
   outputs: Record<string, { type: string; path: string }>;
   services: BuiltinServices;
+  /** The pipeline's folder: a relative data file is looked for there first, then in the working directory. */
+  baseDir?: string;
   /** Facts about an artifact input recorded by the step that made it (e.g. `dataset: bike@3`). */
   inputMeta(name: string): Record<string, string>;
   /** The run holding an artifact input (its producer's step run). */
@@ -70,6 +73,17 @@ const num = (ctx: BuiltinContext, name: string): number | undefined => {
   return n;
 };
 const columns = (s: string | undefined) => (s ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+
+/**
+ * The file a relative path in a pipeline names: under the pipeline's folder when it is there (as
+ * for a deployed package, unpacked elsewhere), else from the working directory (a path given on
+ * the command line).
+ */
+export function dataFile(ref: string, baseDir?: string): string {
+  if (isAbsolute(ref) || !baseDir) return ref;
+  const inFolder = resolve(baseDir, ref);
+  return existsSync(inFolder) ? inFolder : ref;
+}
 
 /** Is the text a dataset reference rather than a file? Paths hold a slash or a file extension. */
 export function isDatasetRef(s: string): boolean {
@@ -111,12 +125,13 @@ const ingest: BuiltinImpl = async (ctx) => {
     ctx.metric('rows', v.rows);
     return;
   }
-  if (/\.csv$/i.test(ref)) await copyFile(ref, out).catch((e: NodeJS.ErrnoException) => {
+  const file = dataFile(ref, ctx.baseDir);
+  if (/\.csv$/i.test(file)) await copyFile(file, out).catch((e: NodeJS.ErrnoException) => {
     throw e.code === 'ENOENT' ? new TrellisError('TRELLIS_DATA_FILE_NOT_FOUND', { file: ref }) : e;
   });
-  else await writeDataset(out, await readTable(ref));
+  else await writeDataset(out, await readTable(file));
   const t = await readDataset(out);
-  ctx.log(`file ${ref}: ${t.rowCount} rows, ${t.columns.length} columns`);
+  ctx.log(`file ${file}: ${t.rowCount} rows, ${t.columns.length} columns`);
   ctx.setOutputMeta('data', { file: ref });
   ctx.metric('rows', t.rowCount);
 };
@@ -351,7 +366,7 @@ export const BUILTIN_IMPLS: Record<string, BuiltinImpl> = {
  * What a built-in's result depends on beyond its inputs, for its cache key: the dataset version
  * `name@latest` stands for now (or a file's bytes), the version a gate's champion alias points at.
  */
-export async function builtinCacheFacts(component: string, inputs: Record<string, StepInput>, s: BuiltinServices): Promise<Record<string, string>> {
+export async function builtinCacheFacts(component: string, inputs: Record<string, StepInput>, s: BuiltinServices, baseDir?: string): Promise<Record<string, string>> {
   if (component === 'ingest@1' && typeof inputs.dataset === 'string') {
     const ref = inputs.dataset;
     if (isDatasetRef(ref)) {
@@ -360,7 +375,7 @@ export async function builtinCacheFacts(component: string, inputs: Record<string
       return { dataset: `${name}@${v.version}`, sha256: v.sha256 };
     }
     const { createHash } = await import('node:crypto');
-    return { file: createHash('sha256').update(await readFile(ref).catch(() => Buffer.from(''))).digest('hex'), ext: extname(ref) };
+    return { file: createHash('sha256').update(await readFile(dataFile(ref, baseDir)).catch(() => Buffer.from(''))).digest('hex'), ext: extname(ref) };
   }
   if (component === 'gate@1' && typeof inputs.champion === 'string') {
     const v = await findVersion(s.meta, inputs.champion);
