@@ -1,0 +1,99 @@
+/**
+ * The tracking port: experiments and their runs, with what a run logs (metrics, params, tags,
+ * dataset inputs). The line is drawn where MLflow draws its tracking store: everything a training
+ * script writes while it runs, and nothing about what is later done with its outputs (the registry,
+ * datasets and pipelines are ports of their own that refer to runs by id).
+ *
+ * Invariants the adapter owns, each inside one transaction with its audit event:
+ * - params are write-once (the same value again is accepted, a different one is refused);
+ * - writes to a deleted run, or a run in a deleted experiment, fail;
+ * - a batch is all-or-nothing within MLflow's size limits (`limits.ts`);
+ * - deleting an experiment deletes its active runs, and restoring it restores exactly those;
+ * - the `Default` experiment `0` exists once the store is open;
+ * - a run's latest metric per key is the one with the highest step, then timestamp, then value.
+ */
+import type { Actor, LifecycleStage, Page, SearchQuery, Tags, ViewType } from './common.js';
+
+export type RunStatus = 'RUNNING' | 'SCHEDULED' | 'FINISHED' | 'FAILED' | 'KILLED';
+
+export interface Experiment {
+  experimentId: string;
+  name: string;
+  artifactLocation: string;
+  lifecycleStage: LifecycleStage;
+  creationTime: number;
+  lastUpdateTime: number;
+  tags: Tags;
+}
+
+export interface RunInfo {
+  runId: string;
+  runName: string;
+  experimentId: string;
+  userId: string;
+  status: RunStatus;
+  startTime: number;
+  endTime?: number;
+  artifactUri: string;
+  lifecycleStage: LifecycleStage;
+}
+
+export interface Metric {
+  key: string;
+  value: number;
+  timestamp: number;
+  step: number;
+}
+
+export interface DatasetInput {
+  dataset: { name: string; digest: string; sourceType: string; source: string; schema?: string; profile?: string };
+  tags: Tags;
+}
+
+export interface Run {
+  info: RunInfo;
+  data: { metrics: Metric[]; params: Record<string, string>; tags: Tags };
+  inputs: { datasetInputs: DatasetInput[] };
+}
+
+export interface CreateRunInput {
+  experimentId: string;
+  userId?: string;
+  runName?: string;
+  startTime?: number;
+  tags?: Tags;
+}
+
+export interface LogBatchInput {
+  metrics?: Metric[];
+  params?: { key: string; value: string }[];
+  tags?: { key: string; value: string }[];
+}
+
+export interface TrackingStore {
+  // Experiments
+  createExperiment(input: { name: string; artifactLocation?: string; tags?: Tags }, who: Actor): Promise<string>;
+  getExperiment(id: string): Promise<Experiment>;
+  getExperimentByName(name: string): Promise<Experiment>;
+  searchExperiments(q: SearchQuery & { viewType?: ViewType }): Promise<Page<Experiment>>;
+  renameExperiment(id: string, newName: string, who: Actor): Promise<void>;
+  /** Also deletes the experiment's active runs, in the same transaction. */
+  deleteExperiment(id: string, who: Actor): Promise<void>;
+  /** Restores the runs its deletion deleted, not runs deleted on their own. */
+  restoreExperiment(id: string, who: Actor): Promise<void>;
+  setExperimentTag(id: string, key: string, value: string, who: Actor): Promise<void>;
+  deleteExperimentTag(id: string, key: string, who: Actor): Promise<void>;
+
+  // Runs
+  createRun(input: CreateRunInput, who: Actor): Promise<Run>;
+  getRun(runId: string): Promise<Run>;
+  updateRun(runId: string, patch: { status?: RunStatus; endTime?: number; runName?: string }, who: Actor): Promise<RunInfo>;
+  deleteRun(runId: string, who: Actor): Promise<void>;
+  restoreRun(runId: string, who: Actor): Promise<void>;
+  /** All-or-nothing; enforces MLflow's limits and write-once params. */
+  logBatch(runId: string, batch: LogBatchInput, who: Actor): Promise<void>;
+  deleteRunTag(runId: string, key: string, who: Actor): Promise<void>;
+  logInputs(runId: string, datasets: DatasetInput[], who: Actor): Promise<void>;
+  getMetricHistory(runId: string, key: string, page?: { maxResults?: number; pageToken?: string }): Promise<Page<Metric>>;
+  searchRuns(q: SearchQuery & { experimentIds: string[]; viewType?: ViewType }): Promise<Page<Run>>;
+}
