@@ -9,7 +9,8 @@ const layers = {
   data: ['core', 'numeric', 'store'],
   ml: ['core', 'numeric', 'data'],
   tracking: ['core', 'store'],
-  registry: ['core', 'store'],
+  // The registry's searches share tracking's filter grammar (tracking/search); never the reverse.
+  registry: ['core', 'store', 'tracking'],
   pipelines: ['core', 'numeric', 'store', 'data', 'ml', 'tracking', 'registry'],
   serving: ['core', 'numeric', 'store', 'data', 'ml', 'tracking', 'registry'],
   monitoring: ['core', 'numeric', 'store', 'data', 'ml', 'tracking', 'registry'],

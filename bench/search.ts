@@ -10,7 +10,7 @@ import { SqlMetadataStore } from '../src/store/sql/sql-metadata-store.js';
 import { SqliteDriver } from '../src/store/sqlite/sqlite-driver.js';
 import { PostgresDriver } from '../src/store/postgres/postgres-driver.js';
 import { createTestDatabase } from '../src/store/test-helpers/postgres.js';
-import { parseRunFilter, parseRunOrderBy } from '../src/store/search-filter.js';
+import { parseRunFilter, parseRunOrderBy } from '../src/tracking/search/search-filter.js';
 import { fmt, rssMiB, startServer, summarize } from './lib.js';
 import { populate } from './populate.js';
 

@@ -7,7 +7,7 @@ import { parseArtifactUri } from '../store/artifact-path.js';
 import type { Actor, CreateModelVersionInput, MetadataStore, ModelVersion, RegisteredModel } from '../store/metadata-store.js';
 import type { Page } from '../store/search-types.js';
 import { modelHistory, type HistoryInterval } from './history.js';
-import { parseModelFilter, parseModelOrderBy, parseModelVersionFilter, parseModelVersionOrderBy } from '../store/search-filter.js';
+import { parseModelFilter, parseModelOrderBy, parseModelVersionFilter, parseModelVersionOrderBy } from '../tracking/search/search-filter.js';
 
 const ARTIFACT_SCHEME = 'mlflow-artifacts';
 

@@ -1,5 +1,5 @@
 /**
- * The parsed form of a search: what `search-filter.ts` produces from MLflow's filter and
+ * The parsed form of a search: what `tracking/search/search-filter.ts` produces from MLflow's filter and
  * order_by grammar, and what a {@link MetadataStore} executes. Kept beside the port so that adapters
  * only execute clauses (never parse strings) and the parser never writes SQL.
  */

@@ -9,7 +9,7 @@ import { normalizeArtifactPath, parseArtifactUri } from '../store/artifact-path.
 import type { ArtifactInfo, ArtifactStore } from '../store/artifact-store.js';
 import type { Actor, Experiment, MetadataStore, Run, Tags } from '../store/metadata-store.js';
 import type { Page, ViewType } from '../store/search-types.js';
-import { parseExperimentFilter, parseExperimentOrderBy, parseRunFilter, parseRunOrderBy } from '../store/search-filter.js';
+import { parseExperimentFilter, parseExperimentOrderBy, parseRunFilter, parseRunOrderBy } from './search/search-filter.js';
 
 export const ARTIFACT_SCHEME = 'mlflow-artifacts';
 

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TrellisError } from '../core/errors.js';
-import type { Clause } from './search-types.js';
+import { TrellisError } from '../../core/errors.js';
+import type { Clause } from '../../store/search-types.js';
 import {
   parseExperimentFilter,
   parseExperimentOrderBy,

@@ -8,8 +8,8 @@
  * usually typed by hand into a UI or a notebook and "invalid filter" alone does not say where.
  */
 
-import { TrellisError } from '../core/errors.js';
-import type { Clause, Comparator, KeyKind, OrderKey } from './search-types.js';
+import { TrellisError } from '../../core/errors.js';
+import type { Clause, Comparator, KeyKind, OrderKey } from '../../store/search-types.js';
 
 /** What the right-hand side of a clause must be, and which comparators may precede it. */
 interface FieldRule {
