@@ -11,6 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { dataset } from '../src/data/readers/test-helpers/data-files.js';
 import { fmt } from './lib.js';
 import { generateGbdtCsv } from './gen-gbdt-csv.js';
 
@@ -18,7 +19,6 @@ const OUT = fileURLToPath(new URL('./out/', import.meta.url));
 const ROWS = Number(process.env.BENCH_GBDT_ROWS ?? 1_000_000);
 const REPS = Number(process.env.BENCH_GBDT_REPS ?? 5);
 const PYTHON = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
-const SHARED = fileURLToPath(new URL('../../shared/data/', import.meta.url));
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
 
 interface Spec {
@@ -111,8 +111,8 @@ export async function runGbdtBench(): Promise<unknown> {
   }
   const specs: Spec[] = [
     { name: `synthetic ${ROWS.toLocaleString('en-US')} × 28`, train: synthetic, target: 'label', positive: '1', threads: 2, reps: REPS, predict: true },
-    { name: 'Adult', train: `${SHARED}adult_train.csv`, test: `${SHARED}adult_test.csv`, target: 'income', positive: '>50K', threads: 2, reps: REPS },
-    { name: 'Taiwan credit default', train: `${SHARED}credit_default.csv`, target: 'default_payment_next_month', positive: '1', drop: ['ID'], threads: 2, reps: REPS },
+    { name: 'Adult', train: dataset('adult_train.csv'), test: dataset('adult_test.csv'), target: 'income', positive: '>50K', threads: 2, reps: REPS },
+    { name: 'Taiwan credit default', train: dataset('credit_default.csv'), target: 'default_payment_next_month', positive: '1', drop: ['ID'], threads: 2, reps: REPS },
   ];
   const results = [];
   for (const spec of specs) {

@@ -1,14 +1,13 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { readTable } from '../data/readers/index.js';
+import { dataset } from '../data/readers/test-helpers/data-files.js';
 import { column, selectColumns, tableFromRows, valueAt, type Table } from '../data/table.js';
 import { crossValidate, cvSplits, kFoldSplits, timeSplits } from './cv.js';
 import { predict } from './model.js';
 import { shuffledIndex, takeRows } from './prepare.js';
 import { train } from './train.js';
 
-const data = (f: string) => fileURLToPath(new URL(`../../../shared/data/${f}`, import.meta.url));
 
 /** Every row in exactly one test fold, and each fold's training rows are the others. */
 function assertPartition(folds: { train: number[]; test: number[] }[], rows: number[]): void {
@@ -63,8 +62,8 @@ describe('cross-validation on real data', () => {
   let german: Table;
   let bike: Table;
   before(async () => {
-    german = await readTable(data('german_credit.csv'));
-    bike = await readTable(data('bike_sharing_hourly.csv'));
+    german = await readTable(dataset('german_credit.csv'));
+    bike = await readTable(dataset('bike_sharing_hourly.csv'));
   });
 
   it('stratifies folds by class: each fold holds 140 good and 60 bad of the 700/300 rows', () => {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { readTable } from '../data/readers/index.js';
+import { dataset } from '../data/readers/test-helpers/data-files.js';
 import { column, tableFromRows, type Column, type Table } from '../data/table.js';
 import { rocAuc } from '../numeric/metrics/classification.js';
 import { ensembleShap } from '../numeric/shap/tree-shap.js';
@@ -13,8 +13,8 @@ import { MODEL_FORMAT, ensembleOf, linearEstimator, loadModel, predict, rawScore
 import { takeRows } from './prepare.js';
 import { train } from './train.js';
 
-const ADULT_TRAIN = fileURLToPath(new URL('../../../shared/data/adult_train.csv', import.meta.url));
-const ADULT_TEST = fileURLToPath(new URL('../../../shared/data/adult_test.csv', import.meta.url));
+const ADULT_TRAIN = dataset('adult_train.csv');
+const ADULT_TEST = dataset('adult_test.csv');
 
 /** A tree from nested nodes; a split's cover is the sum of its leaves' covers. */
 type Node = { f: number; t?: number; cats?: number[]; ml?: boolean; l: Node; r: Node } | { v: number[]; c: number };

@@ -1,8 +1,7 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { readTable } from '../data/readers/index.js';
+import { dataset } from '../data/readers/test-helpers/data-files.js';
 import { column, tableFromRows, valueAt, type Table } from '../data/table.js';
 import { evaluate } from './evaluate.js';
 import { fairness, type FairnessReport, type SensitiveReport } from './fairness.js';
@@ -11,9 +10,8 @@ import { takeRows } from './prepare.js';
 import { fairnessHtml } from './report/fairness-html.js';
 import { train } from './train.js';
 
-const TRAIN = fileURLToPath(new URL('../../../shared/data/adult_train.csv', import.meta.url));
-const TEST = fileURLToPath(new URL('../../../shared/data/adult_test.csv', import.meta.url));
-const skip = existsSync(TRAIN) && existsSync(TEST) ? false : 'the shared Adult data is not beside this checkout';
+const TRAIN = dataset('adult_train.csv');
+const TEST = dataset('adult_test.csv');
 
 /** Rates of one group, counted directly from labels and selections. */
 interface Counted { size: number; selection: number; tpr: number; fpr: number; precision: number; accuracy: number }
@@ -56,7 +54,7 @@ function checkIntervals(report: FairnessReport): number {
   return checked;
 }
 
-describe('fairness on UCI Adult (linear model)', { skip }, () => {
+describe('fairness on UCI Adult (linear model)', () => {
   let model: TrellisModel;
   let test: Table;
   let proba: Float64Array;
@@ -73,7 +71,7 @@ describe('fairness on UCI Adult (linear model)', { skip }, () => {
     proba = predict(model, test).proba!;
   });
 
-  it('reads clean labels: the UCI trailing "." of adult.test is already gone from the shared copy', () => {
+  it('reads clean labels: the UCI trailing "." of adult.test is already gone from the committed copy', () => {
     // README §1: '>50K.' → '>50K'. Were it there, evaluate and fairness would refuse the label by name.
     assert.deepEqual([...new Set(labels)].sort(), ['<=50K', '>50K']);
     assert.deepEqual(model.classes, ['<=50K', '>50K']);

@@ -1,13 +1,13 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { readTable } from '../data/readers/index.js';
+import { dataset } from '../data/readers/test-helpers/data-files.js';
 import type { Table } from '../data/table.js';
 import { crossValidate } from './cv.js';
 import { gridCandidates, objectiveFor, parseSpace, randomCandidates, search, type Trial } from './search.js';
 import { train } from './train.js';
 
-const GERMAN = fileURLToPath(new URL('../../../shared/data/german_credit.csv', import.meta.url));
+const GERMAN = dataset('german_credit.csv');
 
 describe('search spaces', () => {
   it('parse value lists, uniform ranges and log-uniform ranges', () => {

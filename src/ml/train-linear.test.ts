@@ -1,14 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { readTable } from '../data/readers/index.js';
+import { dataset } from '../data/readers/test-helpers/data-files.js';
 import { tableFromRows } from '../data/table.js';
 import { loadModel, predict } from './model.js';
 import { trainLinear } from './train-linear.js';
 
-const ADULT = fileURLToPath(new URL('../../../shared/data/adult_train.csv', import.meta.url));
-const BIKE = fileURLToPath(new URL('../../examples/data/bike_sharing_hourly.csv', import.meta.url));
+const ADULT = dataset('adult_train.csv');
+const BIKE = dataset('bike_sharing_hourly.csv');
 
 describe('linear trainer', () => {
   it('fits the bike-sharing demand as a regression, deterministically', async () => {
@@ -25,7 +24,7 @@ describe('linear trainer', () => {
     assert.equal(a.trainRows + a.testRows, 17379);
   });
 
-  it('fits Adult income as a binary classifier with a useful AUC', { skip: existsSync(ADULT) ? false : 'the shared Adult data is not beside this checkout' }, async () => {
+  it('fits Adult income as a binary classifier with a useful AUC', async () => {
     const table = await readTable(ADULT);
     const r = trainLinear(table, 'income', { l2: 1 });
     assert.equal(r.model.task, 'binary');

@@ -1,18 +1,16 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { readTable } from '../data/readers/index.js';
+import { dataset } from '../data/readers/test-helpers/data-files.js';
 import { selectColumns, tableFromRows, type Table } from '../data/table.js';
 import { loadModel, predict, type TreeEstimator } from './model.js';
 import { train } from './train.js';
 
-const ADULT = fileURLToPath(new URL('../../../shared/data/adult_train.csv', import.meta.url));
-const skip = existsSync(ADULT) ? false : 'the real datasets of ../shared/data are not beside this checkout';
+const ADULT = dataset('adult_train.csv');
 
 const quiet = { onProgress: () => {} };
 
-describe('tree trainers on the Adult census data', { skip }, () => {
+describe('tree trainers on the Adult census data', () => {
   let adult: Table;
   before(async () => {
     adult = await readTable(ADULT);

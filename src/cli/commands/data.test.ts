@@ -1,17 +1,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dataset } from '../../data/readers/test-helpers/data-files.js';
 import { runCli } from '../test-helpers/run-cli.js';
 
-const SHARED = fileURLToPath(new URL('../../../../shared/data/', import.meta.url));
-const ADULT_TRAIN = join(SHARED, 'adult_train.csv');
-const ADULT_TEST = join(SHARED, 'adult_test.csv');
-const skipShared = existsSync(ADULT_TRAIN) ? false : 'the real datasets of ../shared/data are not beside this checkout';
+const ADULT_TRAIN = dataset('adult_train.csv');
+const ADULT_TEST = dataset('adult_test.csv');
 
-describe('trellis data', { skip: skipShared }, () => {
+describe('trellis data', () => {
   let dir: string;
   let g: string[];
   let sample: string;

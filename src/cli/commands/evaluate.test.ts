@@ -1,14 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dataset } from '../../data/readers/test-helpers/data-files.js';
 import { runCli } from '../test-helpers/run-cli.js';
 
 const ADULT_HEAD = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
-const ADULT_TEST = fileURLToPath(new URL('../../../../shared/data/adult_test.csv', import.meta.url));
-const DATA = existsSync(ADULT_TEST) ? ADULT_TEST : ADULT_HEAD;
+const DATA = dataset('adult_test.csv');
 
 describe('trellis evaluate', () => {
   let dir: string;

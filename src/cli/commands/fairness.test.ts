@@ -1,14 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dataset } from '../../data/readers/test-helpers/data-files.js';
 import { runCli } from '../test-helpers/run-cli.js';
 
 const ADULT_HEAD = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
-const ADULT_TEST = fileURLToPath(new URL('../../../../shared/data/adult_test.csv', import.meta.url));
-const DATA = existsSync(ADULT_TEST) ? ADULT_TEST : ADULT_HEAD;
+const DATA = dataset('adult_test.csv');
 
 interface Est { value: number | null; lower?: number; upper?: number }
 
@@ -35,11 +35,9 @@ describe('trellis fairness', () => {
     assert.match(r.stdout, /^demographic parity ratio\s+\d\.\d{4} \[/m);
     assert.match(r.stdout, /^[! ] four-fifths rule (violated|met): selection-rate ratio/m);
     assert.match(r.stdout, /^race \(categories\)$/m);
-    if (DATA === ADULT_TEST) {
-      // 135 test rows have race 'Other': under the minimum, so marked and flagged.
-      assert.match(r.stdout, /^Other \*\s+135\s/m);
-      assert.match(r.stdout, /^! group 'Other' has 135 rows, below the minimum of 150: reported, not compared$/m);
-    }
+    // 135 test rows have race 'Other': under the minimum, so marked and flagged.
+    assert.match(r.stdout, /^Other \*\s+135\s/m);
+    assert.match(r.stdout, /^! group 'Other' has 135 rows, below the minimum of 150: reported, not compared$/m);
     assert.match(r.stdout, /wrote .*fairness\.html/);
     const page = readFileSync(html, 'utf8');
     assert.match(page, /<title>Fairness of income\/1 on /);

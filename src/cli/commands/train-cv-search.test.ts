@@ -7,10 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { readTable } from '../../data/readers/index.js';
 import { crossValidate } from '../../ml/cv.js';
 import { Workspace } from '../../workspace/workspace.js';
+import { dataset } from '../../data/readers/test-helpers/data-files.js';
 import { runCli } from '../test-helpers/run-cli.js';
 
 const ADULT_HEAD = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
-const BIKE = fileURLToPath(new URL('../../../../shared/data/bike_sharing_hourly.csv', import.meta.url));
+const BIKE = dataset('bike_sharing_hourly.csv');
 
 describe('trellis train --cv and --search', () => {
   let dir: string;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { readCsv, readCsvBatches, readCsvTables, readCsvWithInference } from './csv.js';
 import { CsvScanner, scanFieldThenPush, type FieldSink } from './csv-scanner.js';
 import { TableBuilder, column, concatTables, nullCount, tableSchema, type NumericColumn, type StringColumn } from '../table.js';
-import { FIXTURES, SHARED_DATA, allRows, assertSameTable, rejectsWith, sharedDataMissing, tempFile } from './test-helpers/data-files.js';
+import { FIXTURES, allRows, assertSameTable, dataset, rejectsWith, tempFile } from './test-helpers/data-files.js';
 
 async function collect(path: string, options = {}) {
   const batches = [];
@@ -111,9 +111,9 @@ describe('readCsvTables', () => {
   });
 });
 
-describe('readCsv on the full datasets', { skip: sharedDataMissing }, () => {
+describe('readCsv on the full datasets', () => {
   it('adult_train.csv: 32,561 rows, 15 columns, 1,836 workclass nulls from ?', async () => {
-    const t = await readCsv(join(SHARED_DATA, 'adult_train.csv'));
+    const t = await readCsv(dataset('adult_train.csv'));
     assert.equal(t.rowCount, 32561);
     assert.equal(t.columns.length, 15);
     assert.equal(nullCount(column(t, 'workclass')), 1836);
@@ -128,7 +128,7 @@ describe('readCsv on the full datasets', { skip: sharedDataMissing }, () => {
   });
 
   it('bike_sharing_hourly.csv: 17,379 rows, temp float, dteday datetime, cnt summing to the published total', async () => {
-    const t = await readCsv(join(SHARED_DATA, 'bike_sharing_hourly.csv'));
+    const t = await readCsv(dataset('bike_sharing_hourly.csv'));
     assert.equal(t.rowCount, 17379);
     assert.equal(column(t, 'temp').type, 'float');
     const day = column(t, 'dteday') as NumericColumn;
@@ -138,7 +138,7 @@ describe('readCsv on the full datasets', { skip: sharedDataMissing }, () => {
   });
 
   it('occupancy.csv: 20,560 rows and the published label counts', async () => {
-    const t = await readCsv(join(SHARED_DATA, 'occupancy.csv'));
+    const t = await readCsv(dataset('occupancy.csv'));
     assert.equal(t.rowCount, 20560);
     assert.equal(column(t, 'date').type, 'datetime');
     const occupied = (column(t, 'Occupancy') as NumericColumn).values.reduce((a, b) => a + b, 0);
@@ -146,8 +146,8 @@ describe('readCsv on the full datasets', { skip: sharedDataMissing }, () => {
   });
 
   it('every dataset reads the same through batches as through readCsv', async () => {
-    for (const name of ['adult_train', 'bike_sharing_hourly', 'occupancy']) {
-      const path = join(SHARED_DATA, `${name}.csv`);
+    for (const name of ['adult_train', 'bike_sharing_hourly', 'occupancy'] as const) {
+      const path = dataset(`${name}.csv`);
       const batches = await collect(path);
       const builder = new TableBuilder(batches[0].header);
       for (const b of batches) builder.append(b);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { readJsonl, readJsonlWithInference } from './jsonl.js';
 import { readCsv } from './csv.js';
 import { column, rowAt, tableSchema } from '../table.js';
-import { FIXTURES, SHARED_DATA, allRows, assertSameTable, rejectsWith, sharedDataMissing, tempFile } from './test-helpers/data-files.js';
+import { FIXTURES, allRows, assertSameTable, dataset, rejectsWith, tempFile } from './test-helpers/data-files.js';
 
 /** A table written out as JSON Lines, one object per row, as `rowAt` gives them. */
 function toJsonl(t: Awaited<ReturnType<typeof readCsv>>): string {
@@ -79,9 +79,9 @@ describe('readJsonl', () => {
     assertSameTable(await readJsonl(tempFile('adult.jsonl', toJsonl(csv))), csv);
   });
 
-  it('round-trips the full datasets through JSON Lines', { skip: sharedDataMissing }, async () => {
-    for (const name of ['adult_train', 'bike_sharing_hourly', 'occupancy']) {
-      const csv = await readCsv(join(SHARED_DATA, `${name}.csv`));
+  it('round-trips the full datasets through JSON Lines', async () => {
+    for (const name of ['adult_train', 'bike_sharing_hourly', 'occupancy'] as const) {
+      const csv = await readCsv(dataset(`${name}.csv`));
       const back = await readJsonl(tempFile(`${name}.jsonl`, toJsonl(csv)));
       // JSON writes 1.0 as 1, so a float column whose values are all whole comes back integer.
       for (const c of back.columns) if (c.type !== column(csv, c.name).type) assert.equal(c.type, 'integer', c.name);

@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readTable } from '../../data/readers/index.js';
+import { dataset } from '../../data/readers/test-helpers/data-files.js';
 import { selectColumns, sliceRows, tableFromRows, type Table } from '../../data/table.js';
 import { SeededRandom } from '../../numeric/sketches/seeded-random.js';
 import type { Tree } from '../../numeric/trees/tree.js';
@@ -16,11 +16,9 @@ import { exportOnnx } from './export.js';
 import { decodeModel } from './proto.js';
 import { featureMatrixGraph, maxAbsDiff, runOnnx } from './test-helpers/run-onnx.js';
 
-const DATA = (name: string) => fileURLToPath(new URL(`../../../../shared/data/${name}`, import.meta.url));
-const ADULT_TRAIN = DATA('adult_train.csv');
-const ADULT_TEST = DATA('adult_test.csv');
-const BIKE = DATA('bike_sharing_hourly.csv');
-const noData = (f: string) => (existsSync(f) ? false : `the shared data file ${f} is not beside this checkout`);
+const ADULT_TRAIN = dataset('adult_train.csv');
+const ADULT_TEST = dataset('adult_test.csv');
+const BIKE = dataset('bike_sharing_hourly.csv');
 
 /** Exports, runs the file in onnxruntime and checks it against predict(): returns the largest difference. */
 async function agreement(model: TrellisModel, table: Table): Promise<number> {
@@ -34,7 +32,7 @@ async function agreement(model: TrellisModel, table: Table): Promise<number> {
 }
 
 describe('ONNX export of linear models', () => {
-  it('scores the Adult test set like predict(): a binary classifier with one-hot categories', { skip: noData(ADULT_TRAIN) }, async () => {
+  it('scores the Adult test set like predict(): a binary classifier with one-hot categories', async () => {
     const { model } = await train(sliceRows(await readTable(ADULT_TRAIN), 0, 6000), 'income', 'linear', { l2: 1, testSize: 0 });
     const test = sliceRows(await readTable(ADULT_TEST), 0, 5000);
     const diff = await agreement(model, test);
@@ -45,7 +43,7 @@ describe('ONNX export of linear models', () => {
     assert.deepEqual(file.opsetImport, [{ domain: '', version: 17 }, { domain: 'ai.onnx.ml', version: 3 }]);
   });
 
-  it('scores bike sharing like predict(): a regressor with datetime parts of dteday', { skip: noData(BIKE) }, async () => {
+  it('scores bike sharing like predict(): a regressor with datetime parts of dteday', async () => {
     const bike = selectColumns(await readTable(BIKE), ['dteday', 'season', 'hr', 'weathersit', 'temp', 'hum', 'windspeed', 'cnt']);
     const { model } = await train(sliceRows(bike, 0, 12000), 'cnt', 'linear', { l2: 1, testSize: 0 });
     assert.ok(model.features.steps.some((s) => s.kind === 'datetime'));
@@ -249,13 +247,13 @@ describe('ONNX export of tree ensembles', () => {
     assert.ok((await agreement(regression, scoreTable)) <= 1e-12);
   });
 
-  it('scores the Adult test set like predict(): a GBDT trained by Trellis', { skip: noData(ADULT_TRAIN) || gbdtSkip }, async () => {
+  it('scores the Adult test set like predict(): a GBDT trained by Trellis', { skip: gbdtSkip }, async () => {
     const { model: m } = await train(sliceRows(await readTable(ADULT_TRAIN), 0, 8000), 'income', 'gbdt', { trees: 40, testSize: 0, threads: 1 });
     const diff = await agreement(m, sliceRows(await readTable(ADULT_TEST), 0, 5000));
     assert.ok(diff <= 1e-9, `largest probability difference ${diff}`);
   });
 
-  it('scores the Adult test set like predict(): a random forest trained by Trellis', { skip: noData(ADULT_TRAIN) || forestSkip }, async () => {
+  it('scores the Adult test set like predict(): a random forest trained by Trellis', { skip: forestSkip }, async () => {
     const { model: m } = await train(sliceRows(await readTable(ADULT_TRAIN), 0, 4000), 'income', 'forest', { trees: 15, maxDepth: 10, testSize: 0, threads: 1 });
     const diff = await agreement(m, sliceRows(await readTable(ADULT_TEST), 0, 5000));
     assert.ok(diff <= 1e-9, `largest probability difference ${diff}`);

@@ -10,15 +10,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { dataset } from '../../data/readers/test-helpers/data-files.js';
 import { runCommandStep } from './command-step.js';
 
 const SCRIPT = fileURLToPath(new URL('../../../examples/pipelines/components/sklearn_train.py', import.meta.url));
-const BIKES = fileURLToPath(new URL('../../../../shared/data/bike_sharing_hourly.csv', import.meta.url));
+const BIKES = dataset('bike_sharing_hourly.csv');
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const ROWS = 3000;
 
 function skipReason(): string | false {
-  if (!existsSync(BIKES)) return `${BIKES} is not there`;
   const r = spawnSync(PYTHON, ['-c', 'import sklearn, numpy'], { encoding: 'utf8' });
   if (r.error) return `${PYTHON} is not installed`;
   if (r.status !== 0) return `scikit-learn is not importable by ${PYTHON}: ${r.stderr.trim().split('\n').pop()}`;

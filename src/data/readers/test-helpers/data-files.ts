@@ -1,6 +1,6 @@
-/** Temp files and error assertions shared by the reader tests. */
+/** Temp files and error assertions shared by the reader tests, and where the committed datasets are for every test. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,11 +8,22 @@ import { TrellisError } from '../../../core/errors.js';
 import { rowAt, type Table } from '../../table.js';
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
-export const SHARED_DATA = fileURLToPath(new URL('../../../../../shared/data/', import.meta.url));
-/** Why tests on the full datasets are skipped, or false when they can run. */
-export const sharedDataMissing = existsSync(join(SHARED_DATA, 'adult_train.csv'))
-  ? false
-  : `the shared datasets are not at ${SHARED_DATA}; the committed fixtures cover the same shapes`;
+
+/** The real datasets the tests and benchmarks read; their sources, licences and checksums are in test/data/README.md. */
+export type DatasetFile =
+  | 'adult_train.csv'
+  | 'adult_test.csv'
+  | 'bike_sharing_hourly.csv'
+  | 'credit_default.csv'
+  | 'german_credit.csv'
+  | 'occupancy.csv';
+
+/** The absolute path of a committed dataset. */
+export function dataset(file: DatasetFile): string {
+  // The bike data is shipped by trellis quickstart and init, so it has one home, with the examples.
+  const dir = file === 'bike_sharing_hourly.csv' ? '../../../../examples/data/' : '../../../../test/data/';
+  return fileURLToPath(new URL(dir + file, import.meta.url));
+}
 
 let dir: string | undefined;
 
