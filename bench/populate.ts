@@ -3,7 +3,7 @@
  * the SQL driver in large transactions (loading is not what is measured). Deterministic: the
  * values come from a seeded generator, so every run of the benchmark searches the same data.
  */
-import { SqlMetadataStore } from '../src/store/sql/sql-metadata-store.js';
+import type { SqlStores } from '../src/store/sql/sql-stores.js';
 import type { SqlDriver, SqlValue } from '../src/store/sql/sql-driver.js';
 import { progress } from './lib.js';
 
@@ -18,9 +18,9 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-export async function populate(store: SqlMetadataStore, opts: { runs: number; metrics: number; params: number; label: string }): Promise<string> {
+export async function populate(store: SqlStores, opts: { runs: number; metrics: number; params: number; label: string }): Promise<string> {
   const db: SqlDriver = store.driver;
-  const exp = await store.createExperiment({ name: `bench-${Date.now()}` }, { actor: 'bench' });
+  const exp = await store.tracking.createExperiment({ name: `bench-${Date.now()}` }, { actor: 'bench' });
   const rand = mulberry32(42);
   const chunk = 2000;
   const t0 = 1_700_000_000_000;

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqlMetadataStore } from '../src/store/sql/sql-metadata-store.js';
+import { openSqlStores, type SqlStores } from '../src/store/sql/sql-stores.js';
 import { SqliteDriver } from '../src/store/sqlite/sqlite-driver.js';
 import { PostgresDriver } from '../src/store/postgres/postgres-driver.js';
 import { createTestDatabase } from '../src/store/test-helpers/postgres.js';
@@ -24,7 +24,7 @@ const REPS = Number(process.env.BENCH_REPS ?? 40);
 
 export interface SearchResult { backend: string; query: string; inProcess: ReturnType<typeof summarize>; http: ReturnType<typeof summarize>; rows: number; serverRssMiB: number }
 
-async function measure(label: string, storeUri: string, store: SqlMetadataStore, expId: string, port: number, dir: string): Promise<SearchResult[]> {
+async function measure(label: string, storeUri: string, store: SqlStores, expId: string, port: number, dir: string): Promise<SearchResult[]> {
   const out: SearchResult[] = [];
   const server = await startServer({ store: storeUri, artifacts: `file:${join(dir, 'artifacts')}`, port });
   try {
@@ -34,7 +34,7 @@ async function measure(label: string, storeUri: string, store: SqlMetadataStore,
       let rows = 0;
       for (let i = 0; i < REPS + 3; i++) {
         const t0 = performance.now();
-        const r = await store.searchRuns({ experimentIds: [expId], filter: parseRunFilter(q.filter), orderBy: parseRunOrderBy(q.order_by), maxResults: q.max_results });
+        const r = await store.tracking.searchRuns({ experimentIds: [expId], filter: parseRunFilter(q.filter), orderBy: parseRunOrderBy(q.order_by), maxResults: q.max_results });
         const t1 = performance.now();
         const res = await fetch(`${server.url}/api/2.0/mlflow/runs/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ experiment_ids: [expId], ...q }) });
         const body = (await res.json()) as { runs?: unknown[] };
@@ -63,14 +63,14 @@ export async function runSearchBench(): Promise<SearchResult[]> {
   const results: SearchResult[] = [];
   try {
     const sqliteUri = `sqlite:${join(dir, 'bench.db')}`;
-    const sqlite = await SqlMetadataStore.open(SqliteDriver.open(join(dir, 'bench.db')));
+    const sqlite = await openSqlStores(SqliteDriver.open(join(dir, 'bench.db')));
     const exp1 = await populate(sqlite, { runs: RUNS, metrics: 20, params: 10, label: 'SQLite' });
     results.push(...(await measure('SQLite', sqliteUri, sqlite, exp1, 5101, dir)));
     await sqlite.close();
 
     const pgdb = await createTestDatabase('trellis_bench');
     try {
-      const pgStore = await SqlMetadataStore.open(await PostgresDriver.open(pgdb.uri));
+      const pgStore = await openSqlStores(await PostgresDriver.open(pgdb.uri));
       const exp2 = await populate(pgStore, { runs: RUNS, metrics: 20, params: 10, label: 'PostgreSQL' });
       results.push(...(await measure('Postgres', pgdb.uri, pgStore, exp2, 5102, dir)));
       await pgStore.close();

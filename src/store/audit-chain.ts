@@ -4,7 +4,7 @@
  * and its position (seq); `verifyAuditChain` names the first event that does not fit.
  */
 import { canonicalJson, sha256Hex } from '../core/hash.js';
-import type { AuditEvent } from './metadata-store.js';
+import type { AuditEvent } from './ports/audit.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 

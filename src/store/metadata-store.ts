@@ -13,6 +13,7 @@ import type { PipelineStore } from './ports/pipelines.js';
 import type { RegistryStore } from './ports/registry.js';
 import type { TrackingStore } from './ports/tracking.js';
 import type { TriggerStore } from './ports/triggers.js';
+import type { Stores } from './stores.js';
 
 export type { Actor, LifecycleStage, SearchQuery, Tags } from './ports/common.js';
 export type { AuditEvent, AuditLog, AuditQuery } from './ports/audit.js';
@@ -31,3 +32,81 @@ export type MetadataStore = TrackingStore & RegistryStore & DatasetStore & Pipel
   schemaVersion(): Promise<number>;
   close(): Promise<void>;
 };
+
+/**
+ * The transitional door: one object with every port's methods, each bound to the port that owns
+ * it, for the callers that still take a single `MetadataStore`. To be removed, with the
+ * `MetadataStore` type, once every caller goes through the services.
+ */
+export function metadataStoreOver(stores: Stores): MetadataStore {
+  const { tracking: t, registry: r, datasets: d, pipelines: p, triggers: g, audit: a } = stores;
+  return {
+    kind: stores.kind,
+    schemaVersion: () => stores.schemaVersion(),
+    close: () => stores.close(),
+
+    createExperiment: t.createExperiment.bind(t),
+    getExperiment: t.getExperiment.bind(t),
+    getExperimentByName: t.getExperimentByName.bind(t),
+    searchExperiments: t.searchExperiments.bind(t),
+    renameExperiment: t.renameExperiment.bind(t),
+    deleteExperiment: t.deleteExperiment.bind(t),
+    restoreExperiment: t.restoreExperiment.bind(t),
+    setExperimentTag: t.setExperimentTag.bind(t),
+    deleteExperimentTag: t.deleteExperimentTag.bind(t),
+    createRun: t.createRun.bind(t),
+    getRun: t.getRun.bind(t),
+    updateRun: t.updateRun.bind(t),
+    deleteRun: t.deleteRun.bind(t),
+    restoreRun: t.restoreRun.bind(t),
+    logBatch: t.logBatch.bind(t),
+    deleteRunTag: t.deleteRunTag.bind(t),
+    logInputs: t.logInputs.bind(t),
+    getMetricHistory: t.getMetricHistory.bind(t),
+    searchRuns: t.searchRuns.bind(t),
+
+    createRegisteredModel: r.createRegisteredModel.bind(r),
+    getRegisteredModel: r.getRegisteredModel.bind(r),
+    searchRegisteredModels: r.searchRegisteredModels.bind(r),
+    renameRegisteredModel: r.renameRegisteredModel.bind(r),
+    updateRegisteredModel: r.updateRegisteredModel.bind(r),
+    deleteRegisteredModel: r.deleteRegisteredModel.bind(r),
+    setRegisteredModelTag: r.setRegisteredModelTag.bind(r),
+    deleteRegisteredModelTag: r.deleteRegisteredModelTag.bind(r),
+    getLatestVersions: r.getLatestVersions.bind(r),
+    createModelVersion: r.createModelVersion.bind(r),
+    getModelVersion: r.getModelVersion.bind(r),
+    updateModelVersion: r.updateModelVersion.bind(r),
+    deleteModelVersion: r.deleteModelVersion.bind(r),
+    searchModelVersions: r.searchModelVersions.bind(r),
+    transitionStage: r.transitionStage.bind(r),
+    setModelVersionTag: r.setModelVersionTag.bind(r),
+    deleteModelVersionTag: r.deleteModelVersionTag.bind(r),
+    setAlias: r.setAlias.bind(r),
+    deleteAlias: r.deleteAlias.bind(r),
+    getVersionByAlias: r.getVersionByAlias.bind(r),
+
+    createDatasetVersion: d.createDatasetVersion.bind(d),
+    getDataset: d.getDataset.bind(d),
+    listDatasets: d.listDatasets.bind(d),
+    listDatasetVersions: d.listDatasetVersions.bind(d),
+    getDatasetVersion: d.getDatasetVersion.bind(d),
+    findSubject: d.findSubject.bind(d),
+    putDatasetSchema: d.putDatasetSchema.bind(d),
+    getDatasetSchema: d.getDatasetSchema.bind(d),
+
+    createPipelineVersion: p.createPipelineVersion.bind(p),
+    getPipelineVersion: p.getPipelineVersion.bind(p),
+    listPipelineVersions: p.listPipelineVersions.bind(p),
+    listPipelines: p.listPipelines.bind(p),
+
+    createTrigger: g.createTrigger.bind(g),
+    getTrigger: g.getTrigger.bind(g),
+    claimTriggers: g.claimTriggers.bind(g),
+    updateTrigger: g.updateTrigger.bind(g),
+    touchTriggers: g.touchTriggers.bind(g),
+    listTriggers: g.listTriggers.bind(g),
+
+    listAuditEvents: a.listAuditEvents.bind(a),
+  };
+}

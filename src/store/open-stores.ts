@@ -9,8 +9,9 @@
 import { resolve } from 'node:path';
 import { TrellisError } from '../core/errors.js';
 import type { ArtifactStore } from './artifact-store.js';
-import type { MetadataStore } from './metadata-store.js';
-import type { SqlMetadataStoreOptions } from './sql/sql-metadata-store.js';
+import { metadataStoreOver, type MetadataStore } from './metadata-store.js';
+import type { SqlStoresOptions } from './sql/sql-stores.js';
+import type { Stores } from './stores.js';
 
 export function trellisHome(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env.TRELLIS_HOME || '.trellis');
@@ -33,17 +34,26 @@ function sqlitePath(uri: string): string {
   return resolve(p);
 }
 
-export async function openMetadataStore(uri: string, opts: SqlMetadataStoreOptions = {}): Promise<MetadataStore> {
-  const { SqlMetadataStore } = await import('./sql/sql-metadata-store.js');
+/** Every metadata port over the database the URI names (`sqlite:` or `postgres://`). */
+export async function openStores(uri: string, opts: SqlStoresOptions = {}): Promise<Stores> {
+  const { openSqlStores } = await import('./sql/sql-stores.js');
   if (uri.startsWith('sqlite:')) {
     const { SqliteDriver } = await import('./sqlite/sqlite-driver.js');
-    return SqlMetadataStore.open(SqliteDriver.open(sqlitePath(uri)), opts);
+    return openSqlStores(SqliteDriver.open(sqlitePath(uri)), opts);
   }
   if (uri.startsWith('postgres://') || uri.startsWith('postgresql://')) {
     const { PostgresDriver } = await import('./postgres/postgres-driver.js');
-    return SqlMetadataStore.open(await PostgresDriver.open(uri), opts);
+    return openSqlStores(await PostgresDriver.open(uri), opts);
   }
   throw new TrellisError('TRELLIS_STORE_URI_INVALID', { uri, detail: 'the scheme must be sqlite: or postgres://' });
+}
+
+/**
+ * The transitional door: the stores of {@link openStores} as one combined `MetadataStore`, for the
+ * callers not yet moved onto the services. To be removed once every caller goes through them.
+ */
+export async function openMetadataStore(uri: string, opts: SqlStoresOptions = {}): Promise<MetadataStore> {
+  return metadataStoreOver(await openStores(uri, opts));
 }
 
 export async function openArtifactStore(uri: string): Promise<ArtifactStore> {

@@ -9,7 +9,8 @@ import { SqliteDriver } from '../sqlite/sqlite-driver.js';
 import { PostgresDriver } from '../postgres/postgres-driver.js';
 import { createTestDatabase } from '../test-helpers/postgres.js';
 import { MIGRATIONS, SCHEMA_VERSION, currentVersion, migrate } from './migrations.js';
-import { SqlMetadataStore } from './sql-metadata-store.js';
+import { metadataStoreOver } from '../metadata-store.js';
+import { openSqlStores } from './sql-stores.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/schema-v1.db', import.meta.url));
 const RUN = '0123456789abcdef0123456789abcdef';
@@ -29,7 +30,7 @@ describe('schema migrations', () => {
       assert.equal(await currentVersion(old), 1);
       await old.close();
 
-      const store = await SqlMetadataStore.open(SqliteDriver.open(path));
+      const store = metadataStoreOver(await openSqlStores(SqliteDriver.open(path)));
       assert.equal(await store.schemaVersion(), SCHEMA_VERSION);
       const run = await store.getRun(RUN);
       assert.equal(run.info.runName, 'old-run');
@@ -65,7 +66,7 @@ describe('schema migrations', () => {
       await migrate(d);
       await d.transaction((tx) => tx.run('INSERT INTO schema_version (version) VALUES (?)', [SCHEMA_VERSION + 1]));
       await d.close();
-      await assert.rejects(SqlMetadataStore.open(SqliteDriver.open(path)), (e: { code?: string }) => e.code === 'TRELLIS_SCHEMA_TOO_NEW');
+      await assert.rejects(openSqlStores(SqliteDriver.open(path)), (e: { code?: string }) => e.code === 'TRELLIS_SCHEMA_TOO_NEW');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
