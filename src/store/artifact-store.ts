@@ -5,6 +5,10 @@
  * (the sha256 is checked before a read returns any byte, and a mismatch is TRELLIS_ARTIFACT_INTEGRITY);
  * paths are checked by `artifact-path.ts` before they touch storage.
  * `artifact-store.contract.ts` is the behaviour every adapter must show.
+ *
+ * One implementation keeps these promises for every backend: `cas/cas-artifact-store.ts`, over a
+ * blob adapter (`fs/`, `s3/`) of the small port in `blob/blob-store.ts`. A new backend is a new
+ * blob adapter, not a new artifact store.
  */
 import type { Readable } from 'node:stream';
 

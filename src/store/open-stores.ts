@@ -61,8 +61,8 @@ export async function openArtifactStore(uri: string): Promise<ArtifactStore> {
     const rest = uri.slice('file:'.length);
     const p = rest.startsWith('//') ? rest.replace(/^\/\/[^/]*/, '') : rest;
     if (!p) throw new TrellisError('TRELLIS_STORE_URI_INVALID', { uri, detail: 'no directory after file:' });
-    const { FsArtifactStore } = await import('./fs/fs-artifact-store.js');
-    return FsArtifactStore.open(resolve(p));
+    const [{ ContentAddressedStore }, { FsBlobStore }] = await Promise.all([import('./cas/cas-artifact-store.js'), import('./fs/fs-blob-store.js')]);
+    return new ContentAddressedStore(await FsBlobStore.open(resolve(p)));
   }
   throw new TrellisError('TRELLIS_STORE_URI_INVALID', { uri, detail: 'the scheme must be file:' });
 }

@@ -11,7 +11,13 @@ import {
   sha256,
   TRAVERSAL_CORPUS,
 } from '../artifact-store.contract.js';
-import { FsArtifactStore } from './fs-artifact-store.js';
+import { ContentAddressedStore } from '../cas/cas-artifact-store.js';
+import { FsBlobStore } from './fs-blob-store.js';
+
+/** The file artifact store as `openArtifactStore('file:…')` builds it: content addressing over the fs blob adapter. */
+async function openFsStore(root: string): Promise<ContentAddressedStore> {
+  return new ContentAddressedStore(await FsBlobStore.open(root));
+}
 
 let base: string;
 before(async () => {
@@ -23,9 +29,9 @@ after(async () => {
 
 let n = 0;
 /** A fresh store in its own directory under `base`, so tests cannot see each other's files. */
-async function freshStore(): Promise<{ store: FsArtifactStore; root: string }> {
+async function freshStore(): Promise<{ store: ContentAddressedStore; root: string }> {
   const root = path.join(base, `store-${++n}`);
-  return { store: await FsArtifactStore.open(root), root };
+  return { store: await openFsStore(root), root };
 }
 
 function blobFile(root: string, sha: string): string {
@@ -49,11 +55,13 @@ async function tamper(file: string, change: (b: Buffer) => Buffer): Promise<void
 
 describeArtifactStoreContract('fs', async () => (await freshStore()).store);
 
-describe('FsArtifactStore', () => {
+describe('content-addressed artifacts on the filesystem', () => {
   it('creates its layout and reports kind and uri', async () => {
     const { store, root } = await freshStore();
     assert.equal(store.kind, 'file');
     assert.equal(store.uri, `file:${root}`);
+    assert.deepEqual(await readdir(root), ['tmp']);
+    await store.put('x', 'x');
     assert.deepEqual((await readdir(root)).sort(), ['blobs', 'refs', 'tmp']);
   });
 
@@ -61,7 +69,7 @@ describe('FsArtifactStore', () => {
     const { store, root } = await freshStore();
     await store.put('m/model.json', '{"a":1}');
     await store.close();
-    const again = await FsArtifactStore.open(root);
+    const again = await openFsStore(root);
     assert.equal((await again.get('m/model.json')).toString(), '{"a":1}');
   });
 
@@ -177,6 +185,7 @@ describe('FsArtifactStore', () => {
       const { store, root } = await freshStore();
       const outside = await mkdtemp(path.join(base, 'outside-dir-'));
       await writeFile(path.join(outside, 'keep.txt'), 'keep');
+      await mkdir(path.join(root, 'refs'));
       await symlink(outside, path.join(root, 'refs', 'linkdir'));
 
       await rejectsWithCode(store.put('linkdir/new.txt', 'x'), 'TRELLIS_PATH_UNSAFE');
@@ -215,7 +224,7 @@ describe('FsArtifactStore', () => {
       const root = path.join(outer, 'root');
       const sentinel = path.join(outer, 'sentinel');
       await mkdir(sentinel);
-      const store = await FsArtifactStore.open(root);
+      const store = await openFsStore(root);
 
       // Deeper variants too, so an escape of any depth from refs/ lands next to the root.
       const corpus = [...TRAVERSAL_CORPUS, '../../x', '../../sentinel/x', '../../../x', '%2e%2e/%2e%2e/sentinel/x'];
@@ -228,8 +237,8 @@ describe('FsArtifactStore', () => {
 
       assert.deepEqual(await readdir(sentinel), []);
       assert.deepEqual((await readdir(outer)).sort(), ['root', 'sentinel']);
-      assert.deepEqual((await readdir(root)).sort(), ['blobs', 'refs', 'tmp']);
-      for (const d of ['blobs', 'refs', 'tmp']) assert.deepEqual(await readdir(path.join(root, d)), [], `${d}/ is empty`);
+      assert.deepEqual(await readdir(root), ['tmp'], 'no blob or ref was written');
+      assert.deepEqual(await readdir(path.join(root, 'tmp')), [], 'tmp/ is empty');
     });
   });
 });
