@@ -1,0 +1,101 @@
+/**
+ * The behaviour every {@link AuditLog} must show, with the ports that append to it: one event per change, in the change's transaction, in one hash chain.
+ * Run by each adapter's test with a factory that returns fresh, empty stores.
+ */
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { verifyAuditChain } from '../audit-chain.js';
+import type { AuditLog } from './audit.js';
+import type { TrackingStore } from './tracking.js';
+import { rejectsCode, useStores, who, type OpenStores } from './contract-helpers.js';
+
+export function describeAuditLogContract(name: string, open: OpenStores): void {
+  describe(`AuditLog contract: ${name}`, () => {
+    const stores = useStores(open);
+    let audit: AuditLog;
+    let tracking: TrackingStore;
+    before(() => {
+      const s = stores();
+      audit = s.audit;
+      tracking = s.tracking;
+    });
+
+    describe('audit', () => {
+      it('writes an event per change in the same transaction, and the chain verifies', async () => {
+        const beforeCount = (await audit.listAuditEvents({ limit: 1_000_000 })).length;
+        const id = await tracking.createExperiment({ name: 'audited' }, who);
+        const r = await tracking.createRun({ experimentId: id }, who);
+        await tracking.logBatch(r.info.runId, { metrics: [{ key: 'm', value: 1, timestamp: 1, step: 0 }] }, who);
+        await assert.rejects(tracking.logBatch(r.info.runId, { params: [{ key: 'bad key!', value: '1' }] }, who));
+        const events = (await audit.listAuditEvents({ limit: 1_000_000 })).slice(beforeCount);
+        assert.deepEqual(events.map((e) => e.action), ['create_experiment', 'create_run', 'log_batch']);
+        assert.equal(events[0]!.actor, 'alice');
+        const all = await audit.listAuditEvents({ limit: 1_000_000 });
+        const v = verifyAuditChain(all);
+        assert.equal(v.ok, true, JSON.stringify(v.firstBad));
+        assert.equal(v.checked, all.length);
+      });
+    });
+
+
+    describe('one chain for every port', () => {
+      it('writes no event for a change refused inside its transaction', async () => {
+        const r = await tracking.createRun({ experimentId: '0' }, who);
+        await tracking.logBatch(r.info.runId, { params: [{ key: 'fixed', value: '1' }] }, who);
+        const before = (await audit.listAuditEvents({ limit: 1_000_000 })).length;
+        await rejectsCode(tracking.logBatch(r.info.runId, {
+          metrics: [{ key: 'half', value: 1, timestamp: 1, step: 0 }], params: [{ key: 'fixed', value: '2' }],
+        }, who), 'TRELLIS_PARAM_CHANGED');
+        assert.equal((await audit.listAuditEvents({ limit: 1_000_000 })).length, before);
+        assert.deepEqual((await tracking.getRun(r.info.runId)).data.metrics, []);
+      });
+
+      it('keeps one gapless chain in commit order while every port writes at once', async () => {
+        const s = stores();
+        const sha = (c: string) => c.repeat(64);
+        await s.registry.createRegisteredModel({ name: 'chain-model' }, who);
+        const before = (await audit.listAuditEvents({ limit: 1_000_000 })).length;
+        await Promise.all(Array.from({ length: 6 }, async (_, i) => {
+          const id = await tracking.createExperiment({ name: `chain-${i}` }, { actor: `u${i}` });
+          const run = await tracking.createRun({ experimentId: id }, { actor: `u${i}` });
+          await Promise.all([
+            tracking.logBatch(run.info.runId, { metrics: [{ key: 'm', value: i, timestamp: 1, step: 0 }] }, { actor: `u${i}` }),
+            s.registry.createModelVersion({ name: 'chain-model', source: `s${i}`, runId: run.info.runId }, { actor: `u${i}` }),
+            s.datasets.createDatasetVersion({
+              name: `chain-data-${i}`, sha256: sha(String(i)), format: 'csv', rows: 1, columns: 1, sizeBytes: 1, source: 'x', artifactPath: 'x', schema: {}, profile: {},
+            }, { actor: `u${i}` }),
+            s.pipelines.createPipelineVersion({ name: `chain_p${i}`, irVersion: '1', packageSha256: sha(String(i)), irHash: sha('f'), location: 'p.json' }, { actor: `u${i}` }),
+            s.triggers.createTrigger({ pipeline: `chain_p${i}`, kind: 'api' }, { actor: `u${i}` }),
+          ]);
+        }));
+        const all = await audit.listAuditEvents({ limit: 1_000_000 });
+        const v = verifyAuditChain(all);
+        assert.equal(v.ok, true, JSON.stringify(v.firstBad));
+        assert.deepEqual(all.map((e) => e.seq), all.map((_, i) => i + 1), 'numbered 1..n without gaps');
+        const mine = all.slice(before);
+        for (const action of ['create_experiment', 'create_run', 'log_batch', 'create_model_version', 'create_dataset', 'create_dataset_version', 'create_pipeline_version', 'create_trigger']) {
+          assert.equal(mine.filter((e) => e.action === action).length, 6, action);
+        }
+        // Commit order: versions of one model are numbered in the order their events were appended.
+        const versions = mine.filter((e) => e.action === 'create_model_version').map((e) => Number((e.after as { version: string }).version));
+        assert.deepEqual(versions, [...versions].sort((a, b) => a - b));
+      });
+
+      it('lists events after a sequence number, by entity, entity prefix and action', async () => {
+        await stores().registry.createRegisteredModel({ name: 'listed' }, who);
+        await stores().registry.createModelVersion({ name: 'listed', source: 'a' }, who);
+        await stores().registry.createModelVersion({ name: 'listed', source: 'b' }, { actor: 'bob' });
+        const versions = await audit.listAuditEvents({ entityType: 'model_version', entityIdPrefix: 'listed/' });
+        assert.deepEqual(versions.map((e) => [e.entityId, e.actor]), [['listed/1', 'alice'], ['listed/2', 'bob']]);
+        const after = await audit.listAuditEvents({ afterSeq: versions[0]!.seq, entityType: 'model_version', entityIdPrefix: 'listed/' });
+        assert.deepEqual(after.map((e) => e.entityId), ['listed/2']);
+        assert.deepEqual((await audit.listAuditEvents({ entityType: 'registered_model', entityId: 'listed' })).map((e) => e.action), ['create_registered_model']);
+        const byAction = await audit.listAuditEvents({ action: 'create_model_version', entityIdPrefix: 'listed/', limit: 1 });
+        assert.deepEqual(byAction.map((e) => e.entityId), ['listed/1']);
+        assert.deepEqual(byAction[0]!.before, null);
+        assert.equal(byAction[0]!.prevHash.length, 64);
+      });
+    });
+
+  });
+}
