@@ -42,6 +42,13 @@ forbidden.push(
     to: { circular: true },
   },
   {
+    name: 'store-adapters-private',
+    severity: 'error',
+    comment: 'Adapters are chosen in one place (store/open-stores.ts): outside store/, code sees the ports, never the SQL adapters or their drivers.',
+    from: { path: '^src/', pathNot: '^src/store/' },
+    to: { path: '^src/store/(sql|sqlite|postgres)/' },
+  },
+  {
     name: 'numeric-no-io',
     severity: 'error',
     comment: 'numeric/ is pure math: no file system, network or processes.',
