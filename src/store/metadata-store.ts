@@ -20,7 +20,7 @@ export type { AuditEvent, AuditLog, AuditQuery } from './ports/audit.js';
 export type { CreateDatasetVersionInput, Dataset, DatasetSchemaDoc, DatasetStore, DatasetVersion } from './ports/datasets.js';
 export type { CreatePipelineVersionInput, PipelineStore, PipelineVersion } from './ports/pipelines.js';
 export type { CreateModelVersionInput, ModelVersion, ModelVersionStatus, RegisteredModel, RegistryStore, Stage } from './ports/registry.js';
-export type { CreateRunInput, DatasetInput, Experiment, LogBatchInput, Metric, Run, RunInfo, RunStatus, TrackingStore } from './ports/tracking.js';
+export type { CreateRunInput, DatasetInput, Experiment, LogBatchInput, LoggedModel, Metric, RecordRunInput, Run, RunInfo, RunOutcome, RunStatus, TrackingStore } from './ports/tracking.js';
 export type {
   ClaimTriggersQuery, CreateTriggerInput, ListTriggersQuery, TriggerKind, TriggerParams, TriggerPatch, TriggerRecord, TriggerStatus, TriggerStore,
 } from './ports/triggers.js';
@@ -64,6 +64,9 @@ export function metadataStoreOver(stores: Stores): MetadataStore {
     logInputs: t.logInputs.bind(t),
     getMetricHistory: t.getMetricHistory.bind(t),
     searchRuns: t.searchRuns.bind(t),
+    completeRun: t.completeRun.bind(t),
+    recordRun: t.recordRun.bind(t),
+    appendLoggedModel: t.appendLoggedModel.bind(t),
 
     createRegisteredModel: r.createRegisteredModel.bind(r),
     getRegisteredModel: r.getRegisteredModel.bind(r),

@@ -70,6 +70,36 @@ export interface LogBatchInput {
   tags?: { key: string; value: string }[];
 }
 
+/** A model logged to a run, as MLflow's `model_json` holds it (`artifact_path`, `flavors`, `utc_time_created`, `run_id`, …). */
+export type LoggedModel = Record<string, unknown>;
+
+/** The run tag where MLflow keeps the JSON list of models logged to a run. */
+export const LOG_MODEL_HISTORY_TAG = 'mlflow.log-model.history';
+
+/** What a run still has to log when it ends, and how it ended: written in one transaction. */
+export interface RunOutcome extends LogBatchInput {
+  inputs?: DatasetInput[];
+  /** Appended to the run's log-model history (the `mlflow.log-model.history` tag). */
+  loggedModels?: LoggedModel[];
+  status: 'FINISHED' | 'FAILED' | 'KILLED';
+  /** Default: now. */
+  endTime?: number;
+}
+
+/** A run written whole: its creation (tags as at creation) and its outcome in one transaction. */
+export interface RecordRunInput extends CreateRunInput, Omit<RunOutcome, 'tags'> {
+  /**
+   * Chosen by the caller (32 lowercase hex characters), so that the run's artifacts can be written
+   * under {@link runArtifactUri} before the run is recorded; default: a new id.
+   */
+  runId?: string;
+}
+
+/** Where a run's artifacts live: `<experiment artifact location>/<run id>/artifacts`. */
+export function runArtifactUri(experimentArtifactLocation: string, runId: string): string {
+  return `${experimentArtifactLocation.replace(/\/+$/, '')}/${runId}/artifacts`;
+}
+
 export interface TrackingStore {
   // Experiments
   createExperiment(input: { name: string; artifactLocation?: string; tags?: Tags }, who: Actor): Promise<string>;
@@ -96,4 +126,19 @@ export interface TrackingStore {
   logInputs(runId: string, datasets: DatasetInput[], who: Actor): Promise<void>;
   getMetricHistory(runId: string, key: string, page?: { maxResults?: number; pageToken?: string }): Promise<Page<Metric>>;
   searchRuns(q: SearchQuery & { experimentIds: string[]; viewType?: ViewType }): Promise<Page<Run>>;
+
+  // Runs written at their end
+  /**
+   * Ends an active run: its remaining metrics, params, tags, inputs and logged models, and its
+   * final status, all-or-nothing in one transaction with one audit event (MLflow's batch limits
+   * apply to the metrics, params and tags together). Returns the run as it now is.
+   */
+  completeRun(runId: string, outcome: RunOutcome, who: Actor): Promise<Run>;
+  /** Creates a run already ended ({@link completeRun}'s effect included), in one transaction with one audit event. */
+  recordRun(input: RecordRunInput, who: Actor): Promise<Run>;
+  /**
+   * Appends a model to the run's log-model history inside one transaction, so that concurrent
+   * appends all land. A history tag that is not a JSON list is refused, not replaced.
+   */
+  appendLoggedModel(runId: string, model: LoggedModel, who: Actor): Promise<void>;
 }

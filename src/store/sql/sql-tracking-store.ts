@@ -8,8 +8,10 @@ import { sha256Hex } from '../../core/hash.js';
 import { newRunId, randomRunName } from '../../core/ids.js';
 import { LIMITS, checkKey, checkMaxResults, checkName, checkValueSize } from '../limits.js';
 import type { Actor, Page, SearchQuery, Tags, ViewType } from '../ports/common.js';
-import type {
-  CreateRunInput, DatasetInput, Experiment, LogBatchInput, Metric, Run, RunInfo, RunStatus, TrackingStore,
+import {
+  LOG_MODEL_HISTORY_TAG, runArtifactUri,
+  type CreateRunInput, type DatasetInput, type Experiment, type LogBatchInput, type LoggedModel, type Metric, type RecordRunInput, type Run, type RunInfo,
+  type RunOutcome, type RunStatus, type TrackingStore,
 } from '../ports/tracking.js';
 import { jsonCol, num, optNum, optStr, page } from './rows.js';
 import type { Row, SqlExecutor, SqlValue } from './sql-driver.js';
@@ -213,27 +215,12 @@ export class SqlTrackingStore implements TrackingStore {
   // ------------------------------------------------------------------ runs
 
   async createRun(input: CreateRunInput, who: Actor): Promise<Run> {
-    const tags = { ...(input.tags ?? {}) };
-    for (const [k, v] of Object.entries(tags)) { checkKey('tag', k); checkValueSize('Tag', k, v, LIMITS.runTagValueBytes); }
-    const runName = input.runName || tags['mlflow.runName'] || randomRunName();
-    tags['mlflow.runName'] = runName;
-    const userId = input.userId || tags['mlflow.user'] || who.actor;
-    const startTime = input.startTime ?? this.uow.now();
-    if (!Number.isInteger(startTime) || startTime < 0) throw invalid(`Invalid value ${input.startTime} for parameter 'start_time' supplied.`);
-    const runId = newRunId();
-    const experimentId = input.experimentId === undefined || input.experimentId === '' ? '0' : String(input.experimentId);
+    const run = checkNewRun(input, this.uow.now(), newRunId(), who);
     await this.uow.write(who, async (tx, audit) => {
-      const exp = await experimentRow(tx, experimentId);
-      if (exp.lifecycle_stage !== 'active') throw new TrellisError('TRELLIS_EXPERIMENT_NOT_ACTIVE', { id: experimentId, state: String(exp.lifecycle_stage) });
-      const artifactUri = `${String(exp.artifact_location).replace(/\/+$/, '')}/${runId}/artifacts`;
-      await tx.run(
-        "INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, artifact_uri, lifecycle_stage) VALUES (?,?,?,?,'RUNNING',?,?,'active')",
-        [runId, runName, exp.experiment_id as number, userId, startTime, artifactUri],
-      );
-      await tx.runMany('INSERT INTO tags (run_uuid, key, value) VALUES (?,?,?)', Object.entries(tags).map(([k, v]) => [runId, k, v]));
-      await audit('create_run', 'run', runId, null, { experimentId, runName, userId, startTime, tags });
+      await insertRun(tx, run);
+      await audit('create_run', 'run', run.runId, null, { experimentId: run.experimentId, runName: run.runName, userId: run.userId, startTime: run.startTime, tags: run.tags });
     });
-    return this.getRun(runId);
+    return this.getRun(run.runId);
   }
 
   private async loadRuns(rows: Row[], ex: SqlExecutor = this.uow.read): Promise<Run[]> {
@@ -331,67 +318,11 @@ export class SqlTrackingStore implements TrackingStore {
   }
 
   async logBatch(runId: string, batch: LogBatchInput, who: Actor): Promise<void> {
-    const metrics = batch.metrics ?? [];
-    const params = batch.params ?? [];
-    const tags = batch.tags ?? [];
-    checkBatchLimits(metrics.length, params.length, tags.length);
-    const paramMap = new Map<string, string>();
-    for (const p of params) {
-      checkKey('param', p.key);
-      const value = String(p.value ?? '');
-      checkValueSize('Param', p.key, value, LIMITS.paramValueBytes);
-      const seen = paramMap.get(p.key);
-      if (seen !== undefined && seen !== value) {
-        throw invalid(`Duplicate parameter keys have been submitted: '${p.key}' with different values in one batch`);
-      }
-      paramMap.set(p.key, value);
-    }
-    for (const t of tags) { checkKey('tag', t.key); checkValueSize('Tag', t.key, String(t.value ?? ''), LIMITS.runTagValueBytes); }
-    const latest = new Map<string, Metric>();
-    for (const m of metrics) {
-      checkKey('metric', m.key);
-      if (typeof m.value !== 'number') throw invalid(`Got invalid value ${m.value} for metric '${m.key}' (timestamp=${m.timestamp}). Please specify value as a valid double (64-bit floating point)`);
-      if (!Number.isInteger(m.timestamp)) throw invalid(`Invalid value ${m.timestamp} for parameter 'timestamp' of metric '${m.key}': must be an integer (ms)`);
-      if (!Number.isInteger(m.step)) throw invalid(`Invalid value ${m.step} for parameter 'step' of metric '${m.key}': must be an integer`);
-      const cur = latest.get(m.key);
-      if (!cur || newerMetric(m, cur)) latest.set(m.key, m);
-    }
+    const b = checkBatch(batch);
     await this.uow.write(who, async (tx, audit) => {
       await activeRunRow(tx, runId);
-      if (paramMap.size) {
-        const keys = [...paramMap.keys()];
-        const existing = await tx.query(`SELECT key, value FROM params WHERE run_uuid = ? AND key IN (${keys.map(() => '?').join(',')})`, [runId, ...keys]);
-        for (const e of existing) {
-          const v = paramMap.get(String(e.key));
-          if (String(e.value) !== v) {
-            throw new TrellisError('TRELLIS_PARAM_CHANGED', { key: String(e.key), old: String(e.value), new: String(v), runId });
-          }
-          paramMap.delete(String(e.key));
-        }
-        await tx.runMany('INSERT INTO params (run_uuid, key, value) VALUES (?,?,?)', [...paramMap].map(([k, v]) => [runId, k, v]));
-      }
-      if (metrics.length) {
-        // An exact repeat of a logged point is recorded once, as in MLflow.
-        await tx.runMany('INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING',
-          metrics.map((m) => metricRow(runId, m)));
-        await tx.runMany(
-          `INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?)
-           ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, timestamp = excluded.timestamp, step = excluded.step
-           WHERE excluded.step > latest_metrics.step
-              OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp)
-              OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp AND excluded.is_nan = 0 AND (latest_metrics.is_nan = 1 OR excluded.value > latest_metrics.value))`,
-          [...latest.values()].map((m) => metricRow(runId, m)),
-        );
-      }
-      const tagRows = tags.map((t) => [runId, t.key, String(t.value ?? '')] as SqlValue[]);
-      await tx.runMany('INSERT INTO tags (run_uuid, key, value) VALUES (?,?,?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value', tagRows);
-      const nameTag = [...tags].reverse().find((t) => t.key === 'mlflow.runName');
-      if (nameTag) await tx.run('UPDATE runs SET name = ? WHERE run_uuid = ?', [String(nameTag.value), runId]);
-      await audit('log_batch', 'run', runId, null, {
-        params: Object.fromEntries(params.map((p) => [p.key, String(p.value ?? '')])),
-        tags: Object.fromEntries(tags.map((t) => [t.key, String(t.value ?? '')])),
-        metrics: metrics.length ? { count: metrics.length, keys: [...latest.keys()].sort(), sha256: metricsDigest(metrics) } : undefined,
-      });
+      await writeBatch(tx, runId, b);
+      await audit('log_batch', 'run', runId, null, batchAudit(b));
     });
   }
 
@@ -406,17 +337,10 @@ export class SqlTrackingStore implements TrackingStore {
   }
 
   async logInputs(runId: string, datasets: DatasetInput[], who: Actor): Promise<void> {
-    for (const d of datasets) {
-      for (const f of ['name', 'digest', 'sourceType', 'source'] as const) {
-        if (typeof d.dataset?.[f] !== 'string' || !d.dataset[f]) throw new TrellisError('TRELLIS_MISSING_PARAMETER', { param: `dataset.${f}` });
-      }
-    }
+    checkInputs(datasets);
     await this.uow.write(who, async (tx, audit) => {
       await activeRunRow(tx, runId);
-      await tx.runMany(
-        'INSERT INTO run_inputs (run_uuid, name, digest, source_type, source, schema_json, profile_json, tags_json) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (run_uuid, name, digest) DO UPDATE SET tags_json = excluded.tags_json',
-        datasets.map((d) => [runId, d.dataset.name, d.dataset.digest, d.dataset.sourceType, d.dataset.source, d.dataset.schema ?? null, d.dataset.profile ?? null, JSON.stringify(d.tags ?? {})]),
-      );
+      await writeInputs(tx, runId, datasets);
       await audit('log_inputs', 'run', runId, null, { datasets: datasets.map((d) => ({ name: d.dataset.name, digest: d.dataset.digest })) });
     });
   }
@@ -460,6 +384,240 @@ export class SqlTrackingStore implements TrackingStore {
     }
     return page(await this.loadRuns(rows.slice(0, max)), rows.length > max, offset + max);
   }
+
+  // ------------------------------------------------------------------ runs written at their end
+
+  async completeRun(runId: string, outcome: RunOutcome, who: Actor): Promise<Run> {
+    const o = checkOutcome(outcome, this.uow.now());
+    return this.uow.write(who, async (tx, audit) => {
+      const row = await activeRunRow(tx, runId);
+      await writeOutcome(tx, runId, o);
+      await audit('complete_run', 'run', runId, { status: row.status, endTime: optNum(row.end_time) ?? null }, outcomeAudit(o));
+      return this.runIn(tx, runId);
+    });
+  }
+
+  async recordRun(input: RecordRunInput, who: Actor): Promise<Run> {
+    if (input.runId !== undefined && !/^[0-9a-f]{32}$/.test(input.runId)) throw invalid(`Invalid run id '${input.runId}': a run id is 32 lowercase hex characters`);
+    const run = checkNewRun(input, this.uow.now(), input.runId ?? newRunId(), who);
+    const o = checkOutcome({ ...input, tags: [] }, this.uow.now());
+    return this.uow.write(who, async (tx, audit) => {
+      if ((await tx.query('SELECT 1 AS x FROM runs WHERE run_uuid = ?', [run.runId])).length) throw invalid(`Run id '${run.runId}' is already taken`);
+      await insertRun(tx, run);
+      await writeOutcome(tx, run.runId, o);
+      await audit('record_run', 'run', run.runId, null, {
+        experimentId: run.experimentId, runName: run.runName, userId: run.userId, startTime: run.startTime, tags: run.tags, ...outcomeAudit(o),
+      });
+      return this.runIn(tx, run.runId);
+    });
+  }
+
+  async appendLoggedModel(runId: string, model: LoggedModel, who: Actor): Promise<void> {
+    await this.uow.write(who, async (tx, audit) => {
+      await activeRunRow(tx, runId);
+      await appendModels(tx, runId, [model]);
+      await audit('log_model', 'run', runId, null, { model: modelAudit(model) });
+    });
+  }
+
+  /** A run read inside the transaction that wrote it. */
+  private async runIn(tx: SqlExecutor, runId: string): Promise<Run> {
+    const [run] = await this.loadRuns([await runRow(tx, runId)], tx);
+    if (!run) throw new TrellisError('TRELLIS_RUN_NOT_FOUND', { id: runId });
+    return run;
+  }
+}
+
+interface NewRun {
+  runId: string;
+  experimentId: string;
+  runName: string;
+  userId: string;
+  startTime: number;
+  tags: Tags;
+}
+
+function checkNewRun(input: CreateRunInput, now: number, runId: string, who: Actor): NewRun {
+  const tags = { ...(input.tags ?? {}) };
+  for (const [k, v] of Object.entries(tags)) { checkKey('tag', k); checkValueSize('Tag', k, v, LIMITS.runTagValueBytes); }
+  const runName = input.runName || tags['mlflow.runName'] || randomRunName();
+  tags['mlflow.runName'] = runName;
+  const userId = input.userId || tags['mlflow.user'] || who.actor;
+  const startTime = input.startTime ?? now;
+  if (!Number.isInteger(startTime) || startTime < 0) throw invalid(`Invalid value ${input.startTime} for parameter 'start_time' supplied.`);
+  const experimentId = input.experimentId === undefined || input.experimentId === '' ? '0' : String(input.experimentId);
+  return { runId, experimentId, runName, userId, startTime, tags };
+}
+
+/** Inserts a RUNNING run into an active experiment. */
+async function insertRun(tx: SqlExecutor, run: NewRun): Promise<void> {
+  const exp = await experimentRow(tx, run.experimentId);
+  if (exp.lifecycle_stage !== 'active') throw new TrellisError('TRELLIS_EXPERIMENT_NOT_ACTIVE', { id: run.experimentId, state: String(exp.lifecycle_stage) });
+  const artifactUri = runArtifactUri(String(exp.artifact_location), run.runId);
+  await tx.run(
+    "INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, artifact_uri, lifecycle_stage) VALUES (?,?,?,?,'RUNNING',?,?,'active')",
+    [run.runId, run.runName, exp.experiment_id as number, run.userId, run.startTime, artifactUri],
+  );
+  await tx.runMany('INSERT INTO tags (run_uuid, key, value) VALUES (?,?,?)', Object.entries(run.tags).map(([k, v]) => [run.runId, k, v]));
+}
+
+/** A batch checked against MLflow's limits, before any transaction opens. */
+interface CheckedBatch {
+  metrics: Metric[];
+  params: { key: string; value: string }[];
+  tags: { key: string; value: string }[];
+  paramMap: Map<string, string>;
+  latest: Map<string, Metric>;
+}
+
+function checkBatch(batch: LogBatchInput): CheckedBatch {
+  const metrics = batch.metrics ?? [];
+  const params = batch.params ?? [];
+  const tags = batch.tags ?? [];
+  checkBatchLimits(metrics.length, params.length, tags.length);
+  const paramMap = new Map<string, string>();
+  for (const p of params) {
+    checkKey('param', p.key);
+    const value = String(p.value ?? '');
+    checkValueSize('Param', p.key, value, LIMITS.paramValueBytes);
+    const seen = paramMap.get(p.key);
+    if (seen !== undefined && seen !== value) {
+      throw invalid(`Duplicate parameter keys have been submitted: '${p.key}' with different values in one batch`);
+    }
+    paramMap.set(p.key, value);
+  }
+  for (const t of tags) { checkKey('tag', t.key); checkValueSize('Tag', t.key, String(t.value ?? ''), LIMITS.runTagValueBytes); }
+  const latest = new Map<string, Metric>();
+  for (const m of metrics) {
+    checkKey('metric', m.key);
+    if (typeof m.value !== 'number') throw invalid(`Got invalid value ${m.value} for metric '${m.key}' (timestamp=${m.timestamp}). Please specify value as a valid double (64-bit floating point)`);
+    if (!Number.isInteger(m.timestamp)) throw invalid(`Invalid value ${m.timestamp} for parameter 'timestamp' of metric '${m.key}': must be an integer (ms)`);
+    if (!Number.isInteger(m.step)) throw invalid(`Invalid value ${m.step} for parameter 'step' of metric '${m.key}': must be an integer`);
+    const cur = latest.get(m.key);
+    if (!cur || newerMetric(m, cur)) latest.set(m.key, m);
+  }
+  return { metrics, params: params.map((p) => ({ key: p.key, value: String(p.value ?? '') })), tags: tags.map((t) => ({ key: t.key, value: String(t.value ?? '') })), paramMap, latest };
+}
+
+/** Writes a checked batch into an active run: params write-once, metrics with their latest, tags upserted. */
+async function writeBatch(tx: SqlExecutor, runId: string, b: CheckedBatch): Promise<void> {
+  const paramMap = new Map(b.paramMap);
+  if (paramMap.size) {
+    const keys = [...paramMap.keys()];
+    const existing = await tx.query(`SELECT key, value FROM params WHERE run_uuid = ? AND key IN (${keys.map(() => '?').join(',')})`, [runId, ...keys]);
+    for (const e of existing) {
+      const v = paramMap.get(String(e.key));
+      if (String(e.value) !== v) {
+        throw new TrellisError('TRELLIS_PARAM_CHANGED', { key: String(e.key), old: String(e.value), new: String(v), runId });
+      }
+      paramMap.delete(String(e.key));
+    }
+    await tx.runMany('INSERT INTO params (run_uuid, key, value) VALUES (?,?,?)', [...paramMap].map(([k, v]) => [runId, k, v]));
+  }
+  if (b.metrics.length) {
+    // An exact repeat of a logged point is recorded once, as in MLflow.
+    await tx.runMany('INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING',
+      b.metrics.map((m) => metricRow(runId, m)));
+    await tx.runMany(
+      `INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?)
+       ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, timestamp = excluded.timestamp, step = excluded.step
+       WHERE excluded.step > latest_metrics.step
+          OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp)
+          OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp AND excluded.is_nan = 0 AND (latest_metrics.is_nan = 1 OR excluded.value > latest_metrics.value))`,
+      [...b.latest.values()].map((m) => metricRow(runId, m)),
+    );
+  }
+  const tagRows = b.tags.map((t) => [runId, t.key, t.value] as SqlValue[]);
+  await tx.runMany('INSERT INTO tags (run_uuid, key, value) VALUES (?,?,?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value', tagRows);
+  const nameTag = [...b.tags].reverse().find((t) => t.key === 'mlflow.runName');
+  if (nameTag) await tx.run('UPDATE runs SET name = ? WHERE run_uuid = ?', [nameTag.value, runId]);
+}
+
+function batchAudit(b: CheckedBatch): object {
+  return {
+    params: Object.fromEntries(b.params.map((p) => [p.key, p.value])),
+    tags: Object.fromEntries(b.tags.map((t) => [t.key, t.value])),
+    metrics: b.metrics.length ? { count: b.metrics.length, keys: [...b.latest.keys()].sort(), sha256: metricsDigest(b.metrics) } : undefined,
+  };
+}
+
+function checkInputs(datasets: readonly DatasetInput[]): void {
+  for (const d of datasets) {
+    for (const f of ['name', 'digest', 'sourceType', 'source'] as const) {
+      if (typeof d.dataset?.[f] !== 'string' || !d.dataset[f]) throw new TrellisError('TRELLIS_MISSING_PARAMETER', { param: `dataset.${f}` });
+    }
+  }
+}
+
+async function writeInputs(tx: SqlExecutor, runId: string, datasets: readonly DatasetInput[]): Promise<void> {
+  await tx.runMany(
+    'INSERT INTO run_inputs (run_uuid, name, digest, source_type, source, schema_json, profile_json, tags_json) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (run_uuid, name, digest) DO UPDATE SET tags_json = excluded.tags_json',
+    datasets.map((d) => [runId, d.dataset.name, d.dataset.digest, d.dataset.sourceType, d.dataset.source, d.dataset.schema ?? null, d.dataset.profile ?? null, JSON.stringify(d.tags ?? {})]),
+  );
+}
+
+const END_STATUSES: readonly RunOutcome['status'][] = ['FINISHED', 'FAILED', 'KILLED'];
+
+interface CheckedOutcome {
+  batch: CheckedBatch;
+  inputs: DatasetInput[];
+  models: LoggedModel[];
+  status: RunOutcome['status'];
+  endTime: number;
+}
+
+function checkOutcome(o: RunOutcome, now: number): CheckedOutcome {
+  if (!END_STATUSES.includes(o.status)) throw invalid(`Invalid value ${String(o.status)} for the status a run ends with: must be one of ${END_STATUSES.join(', ')}`);
+  const endTime = o.endTime ?? now;
+  if (!Number.isInteger(endTime) || endTime < 0) throw invalid(`Invalid value ${o.endTime} for parameter 'end_time' supplied.`);
+  const inputs = o.inputs ?? [];
+  checkInputs(inputs);
+  const models = o.loggedModels ?? [];
+  for (const m of models) {
+    if (!m || typeof m !== 'object' || Array.isArray(m)) throw invalid('A logged model must be a JSON object');
+  }
+  return { batch: checkBatch(o), inputs, models, status: o.status, endTime };
+}
+
+async function writeOutcome(tx: SqlExecutor, runId: string, o: CheckedOutcome): Promise<void> {
+  await writeBatch(tx, runId, o.batch);
+  if (o.inputs.length) await writeInputs(tx, runId, o.inputs);
+  if (o.models.length) await appendModels(tx, runId, o.models);
+  await tx.run('UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?', [o.status, o.endTime, runId]);
+}
+
+function outcomeAudit(o: CheckedOutcome): object {
+  return {
+    status: o.status, endTime: o.endTime, ...batchAudit(o.batch),
+    ...(o.inputs.length ? { datasets: o.inputs.map((d) => ({ name: d.dataset.name, digest: d.dataset.digest })) } : {}),
+    ...(o.models.length ? { models: o.models.map(modelAudit) } : {}),
+  };
+}
+
+function modelAudit(m: LoggedModel): object {
+  return { artifactPath: m.artifact_path ?? null, sha256: sha256Hex(JSON.stringify(m)) };
+}
+
+/**
+ * Appends to the log-model history tag inside the caller's transaction: the read and the write
+ * are serialised with every other writer, so no concurrent append is lost.
+ */
+async function appendModels(tx: SqlExecutor, runId: string, models: readonly LoggedModel[]): Promise<void> {
+  const [row] = await tx.query('SELECT value FROM tags WHERE run_uuid = ? AND key = ?', [runId, LOG_MODEL_HISTORY_TAG]);
+  let history: unknown[] = [];
+  if (row) {
+    let v: unknown;
+    try {
+      v = JSON.parse(String(row.value));
+    } catch {
+      v = undefined;
+    }
+    if (!Array.isArray(v)) throw invalid(`The run tag '${LOG_MODEL_HISTORY_TAG}' is not a JSON list; delete or fix it before logging a model`);
+    history = v;
+  }
+  const value = JSON.stringify([...history, ...models]);
+  checkValueSize('Tag', LOG_MODEL_HISTORY_TAG, value, LIMITS.runTagValueBytes);
+  await tx.run('INSERT INTO tags (run_uuid, key, value) VALUES (?,?,?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value', [runId, LOG_MODEL_HISTORY_TAG, value]);
 }
 
 function runInfo(r: Row): RunInfo {
