@@ -4,12 +4,15 @@
  * than misread. Never edit a migration that has shipped: add the next one.
  */
 import { TrellisError } from '../../core/errors.js';
-import type { SqlDialect, SqlDriver } from './sql-driver.js';
+import { convertTaggedPipelineRuns } from './pipeline-runs-conversion.js';
+import type { SqlDialect, SqlDriver, SqlExecutor } from './sql-driver.js';
 
 export interface Migration {
   version: number;
   description: string;
   sql: (d: SqlDialect) => string;
+  /** Rewrites existing rows into the new tables, in the same transaction, after `sql` ran. */
+  convert?: (tx: SqlExecutor, d: SqlDialect) => Promise<void>;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -239,6 +242,89 @@ CREATE TABLE pipeline_triggers (
 CREATE INDEX pipeline_triggers_by_status ON pipeline_triggers (status, pipeline, id);
 CREATE INDEX pipeline_triggers_by_pipeline ON pipeline_triggers (pipeline, id);`,
   },
+  {
+    version: 5,
+    description: 'pipeline runs, step runs, their lineage edges and step leases, converted from the trellis.* tags of their MLflow runs',
+    // The cache index is partial: only step runs that executed and finished can serve a hit, and
+    // the lookup names the same conditions as literals so that both planners use it.
+    sql: ({ types: t }) => `
+CREATE TABLE pipeline_runs (
+  id ${t.text} PRIMARY KEY,
+  pipeline ${t.text} NOT NULL,
+  pipeline_version ${t.text} NOT NULL,
+  ir_hash ${t.text} NOT NULL,
+  experiment_id ${t.text} NOT NULL,
+  status ${t.text} NOT NULL,
+  params_json ${t.text} NOT NULL,
+  base_dir ${t.text} NOT NULL,
+  no_cache ${t.bigint} NOT NULL DEFAULT 0,
+  runner_host ${t.text} NOT NULL,
+  runner_pid ${t.bigint} NOT NULL,
+  runner_heartbeat ${t.bigint} NOT NULL,
+  runner_epoch ${t.bigint} NOT NULL DEFAULT 1,
+  failed_step ${t.text},
+  error ${t.text},
+  skipped_json ${t.text} NOT NULL DEFAULT '[]',
+  created_by ${t.text} NOT NULL,
+  start_time ${t.bigint} NOT NULL,
+  end_time ${t.bigint},
+  resumed_at ${t.bigint},
+  mlflow_run_id ${t.text} NOT NULL,
+  edges_complete ${t.bigint} NOT NULL DEFAULT 1
+);
+CREATE INDEX pipeline_runs_by_pipeline ON pipeline_runs (pipeline, start_time);
+CREATE INDEX pipeline_runs_incomplete ON pipeline_runs (edges_complete) WHERE edges_complete = 0;
+CREATE TABLE pipeline_step_runs (
+  id ${t.text} PRIMARY KEY,
+  pipeline_run_id ${t.text} REFERENCES pipeline_runs(id),
+  experiment_id ${t.text} NOT NULL,
+  step ${t.text} NOT NULL,
+  component ${t.text} NOT NULL,
+  status ${t.text} NOT NULL,
+  attempt ${t.bigint} NOT NULL DEFAULT 1,
+  cache_key ${t.text},
+  key_parts_json ${t.text},
+  outputs_json ${t.text},
+  metrics_json ${t.text} NOT NULL DEFAULT '{}',
+  cached ${t.bigint} NOT NULL DEFAULT 0,
+  cache_source ${t.text},
+  error ${t.text},
+  cancel_requested_at ${t.bigint},
+  created_by ${t.text} NOT NULL,
+  start_time ${t.bigint} NOT NULL,
+  end_time ${t.bigint},
+  mlflow_run_id ${t.text} NOT NULL
+);
+CREATE INDEX pipeline_step_runs_cache ON pipeline_step_runs (experiment_id, cache_key, start_time)
+  WHERE cached = 0 AND status = 'FINISHED' AND outputs_json IS NOT NULL;
+CREATE INDEX pipeline_step_runs_by_run ON pipeline_step_runs (pipeline_run_id, step, start_time);
+CREATE INDEX pipeline_step_runs_by_step ON pipeline_step_runs (experiment_id, step, start_time);
+CREATE INDEX pipeline_step_runs_by_source ON pipeline_step_runs (cache_source) WHERE cache_source IS NOT NULL;
+CREATE TABLE pipeline_step_edges (
+  step_run_id ${t.text} NOT NULL REFERENCES pipeline_step_runs(id),
+  role ${t.text} NOT NULL,
+  name ${t.text} NOT NULL,
+  kind ${t.text} NOT NULL,
+  ref ${t.text} NOT NULL,
+  output ${t.text},
+  holder ${t.text},
+  sha256 ${t.text},
+  PRIMARY KEY (step_run_id, role, name, kind, ref)
+)${t.clustered};
+CREATE INDEX pipeline_step_edges_by_ref ON pipeline_step_edges (kind, ref);
+CREATE INDEX pipeline_step_edges_by_holder ON pipeline_step_edges (holder) WHERE holder IS NOT NULL;
+CREATE INDEX pipeline_step_edges_by_sha256 ON pipeline_step_edges (sha256) WHERE sha256 IS NOT NULL;
+CREATE TABLE pipeline_step_leases (
+  step_run_id ${t.text} PRIMARY KEY REFERENCES pipeline_step_runs(id),
+  owner ${t.text} NOT NULL,
+  epoch ${t.bigint} NOT NULL,
+  acquired_at ${t.bigint} NOT NULL,
+  heartbeat_at ${t.bigint} NOT NULL,
+  expires_at ${t.bigint} NOT NULL,
+  deliveries ${t.bigint} NOT NULL
+)${t.clustered}`,
+    convert: convertTaggedPipelineRuns,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -261,6 +347,7 @@ export async function migrate(db: SqlDriver, target = SCHEMA_VERSION): Promise<n
       for (const stmt of m.sql(db.dialect).split(';').map((s) => s.trim()).filter(Boolean)) {
         await tx.run(stmt);
       }
+      await m.convert?.(tx, db.dialect);
       await tx.run('INSERT INTO schema_version (version) VALUES (?)', [m.version]);
     });
   }

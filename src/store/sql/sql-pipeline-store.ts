@@ -7,7 +7,7 @@ import type { Actor } from '../ports/common.js';
 import type { CreatePipelineVersionInput, PipelineStore, PipelineVersion } from '../ports/pipelines.js';
 import { jsonCol, num } from './rows.js';
 import type { Row } from './sql-driver.js';
-import type { UnitOfWork } from './unit-of-work.js';
+import { SqlPipelineRuns } from './sql-pipeline-runs.js';
 
 export const CONCURRENCY_POLICIES = ['skip', 'queue', 'cancel-previous'] as const;
 
@@ -40,8 +40,8 @@ function versionRow(r: Row): PipelineVersion {
   };
 }
 
-export class SqlPipelineStore implements PipelineStore {
-  constructor(private readonly uow: UnitOfWork) {}
+/** Pipeline versions here; pipeline runs, step runs, edges and leases in {@link SqlPipelineRuns}. */
+export class SqlPipelineStore extends SqlPipelineRuns implements PipelineStore {
 
   // ------------------------------------------------------------------ pipeline versions
 
