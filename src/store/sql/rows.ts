@@ -8,7 +8,12 @@ import type { Row } from './sql-driver.js';
 
 export const num = (v: unknown): number => Number(v);
 export const optNum = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
-export const optStr = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
+export const optStr = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : text(v));
+
+/** A column as text: drivers return text as strings and may return numbers or bigints for numeric columns. */
+export function text(v: unknown): string {
+  return typeof v === 'string' ? v : String(v);
+}
 
 /** A JSON text column, parsed. */
 export function jsonCol<T = unknown>(v: unknown): T {
@@ -17,7 +22,7 @@ export function jsonCol<T = unknown>(v: unknown): T {
 
 /** A nullable JSON text column, parsed; `null` stays `null`. */
 export function optJsonCol<T = unknown>(v: unknown): T | null {
-  return v === null || v === undefined ? null : (JSON.parse(String(v)) as T);
+  return v === null || v === undefined ? null : (JSON.parse(text(v)) as T);
 }
 
 /** `?,?,…` for an IN list of `n` values. */

@@ -37,7 +37,7 @@ export class SqlDatasetStore implements DatasetStore {
         if (!ds) throw new Error('INSERT … RETURNING returned no row');
         await audit('create_dataset', 'dataset', name, null, { name, subjectColumn: input.subjectColumn ?? null });
       } else if ((input.subjectColumn ?? null) !== (ds.subject_column ?? null) && input.subjectColumn !== undefined) {
-        throw invalid(`Dataset '${name}' declares subject column '${String(ds.subject_column ?? '(none)')}'; a version cannot declare '${input.subjectColumn}'`);
+        throw invalid(`Dataset '${name}' declares subject column '${optStr(ds.subject_column) ?? '(none)'}'; a version cannot declare '${input.subjectColumn}'`);
       }
       const id = Number(ds.dataset_id);
       const same = await tx.query('SELECT * FROM dataset_versions WHERE dataset_id = ? AND sha256 = ?', [id, input.sha256]);
