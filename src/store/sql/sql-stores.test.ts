@@ -1,6 +1,7 @@
 /**
  * Every port's contract suite against the SQL adapters, on SQLite and on the real PostgreSQL. Each
- * suite opens its own fresh database.
+ * suite opens its own fresh database. (The pipeline-run records need two connections and a
+ * clock of their own: `sql-pipeline-runs.test.ts`.)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import type { OpenStores } from '../ports/contract-helpers.js';
 import { describeDatasetStoreContract } from '../ports/datasets.contract.js';
 import { describePipelineStoreContract } from '../ports/pipelines.contract.js';
 import { describeRegistryStoreContract } from '../ports/registry.contract.js';
+import { describeRunOutcomeContract } from '../ports/run-outcome.contract.js';
 import { describeTrackingStoreContract } from '../ports/tracking.contract.js';
 import { describeTriggerStoreContract } from '../ports/triggers.contract.js';
 import { PostgresDriver } from '../postgres/postgres-driver.js';
@@ -32,6 +34,7 @@ const backends: [string, OpenStores][] = [
 
 for (const [name, open] of backends) {
   describeTrackingStoreContract(name, open);
+  describeRunOutcomeContract(name, open);
   describeRegistryStoreContract(name, open);
   describeDatasetStoreContract(name, open);
   describePipelineStoreContract(name, open);
