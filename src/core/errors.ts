@@ -90,6 +90,10 @@ export const ERRORS = {
     'Use sqlite:<path> or postgres://… for metadata and file:<path> for artifacts.'),
   TRELLIS_STORE_UNAVAILABLE: spec('The store is unavailable: {detail}', 503, 14, 'TEMPORARILY_UNAVAILABLE', true,
     'Check that the database is running and reachable; the request can be retried.'),
+  TRELLIS_ARTIFACT_STORE_UNAVAILABLE: spec('The artifact store {uri} is unavailable: {detail}', 503, 14, 'TEMPORARILY_UNAVAILABLE', true,
+    'Check that the object store is running and reachable from here (endpoint, network); Trellis already retried with backoff (AWS_MAX_ATTEMPTS), and the request can be sent again.'),
+  TRELLIS_ARTIFACT_STORE_REFUSED: spec('The artifact store {uri} refused the request: {detail}', 500, 9, 'INTERNAL_ERROR', false,
+    'Check that the bucket exists and that the credentials of the standard AWS chain (environment, AWS_PROFILE, a container or instance role) may get, put, list and delete objects under the prefix; see docs/storage.md.'),
   TRELLIS_SCHEMA_TOO_NEW: spec(
     'The database schema is at version {found}, newer than this Trellis understands ({supported}).', 500, 9,
     'INVALID_STATE', false, 'Upgrade Trellis; never point an older release at a newer database.'),

@@ -12,6 +12,9 @@
  */
 import type { Readable } from 'node:stream';
 
+/** Bytes, text (stored as UTF-8), or a stream of either — a Node Readable or any async iterable. */
+export type ArtifactData = Readable | AsyncIterable<Uint8Array | string> | Uint8Array | string;
+
 export interface ArtifactInfo {
   /** Path relative to the listed directory's root (the store root for {@link ArtifactStore.list}). */
   path: string;
@@ -27,7 +30,7 @@ export interface ArtifactStore {
   /** Where the store keeps its bytes, for messages (`file:/…`). */
   readonly uri: string;
   /** Stores the bytes under `path`, replacing what was there. Returns the content's hash and size. */
-  put(path: string, data: Readable | Uint8Array | string): Promise<{ sha256: string; size: number }>;
+  put(path: string, data: ArtifactData): Promise<{ sha256: string; size: number }>;
   /** The verified bytes of `path`; TRELLIS_ARTIFACT_NOT_FOUND if absent, TRELLIS_ARTIFACT_INTEGRITY if altered. */
   get(path: string): Promise<Buffer>;
   /** Like {@link get}, as a stream; the hash is checked before the first byte is emitted. */

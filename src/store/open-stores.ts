@@ -64,5 +64,10 @@ export async function openArtifactStore(uri: string): Promise<ArtifactStore> {
     const [{ ContentAddressedStore }, { FsBlobStore }] = await Promise.all([import('./cas/cas-artifact-store.js'), import('./fs/fs-blob-store.js')]);
     return new ContentAddressedStore(await FsBlobStore.open(resolve(p)));
   }
-  throw new TrellisError('TRELLIS_STORE_URI_INVALID', { uri, detail: 'the scheme must be file:' });
+  if (uri.startsWith('s3://')) {
+    // The AWS SDK loads here, and only here: a file: workspace never pays for it.
+    const [{ ContentAddressedStore }, { S3BlobStore }] = await Promise.all([import('./cas/cas-artifact-store.js'), import('./s3/s3-blob-store.js')]);
+    return new ContentAddressedStore(await S3BlobStore.open(uri));
+  }
+  throw new TrellisError('TRELLIS_STORE_URI_INVALID', { uri, detail: 'the scheme must be file: or s3://' });
 }

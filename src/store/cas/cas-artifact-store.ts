@@ -15,7 +15,7 @@
  */
 import { finished, type Readable } from 'node:stream';
 import { invalid, TrellisError } from '../../core/errors.js';
-import type { ArtifactInfo, ArtifactStore } from '../artifact-store.js';
+import type { ArtifactData, ArtifactInfo, ArtifactStore } from '../artifact-store.js';
 import { normalizeArtifactPath } from '../artifact-path.js';
 import { isBlobError, type BlobStore, type PutOptions } from '../blob/blob-store.js';
 import { bytesOf, digestOf, digestStream, HashingTap, toBuffers, type Digest } from './digest.js';
@@ -35,7 +35,7 @@ export class ContentAddressedStore implements ArtifactStore {
     this.uri = blobs.uri;
   }
 
-  async put(rawPath: string, data: Readable | Uint8Array | string): Promise<{ sha256: string; size: number }> {
+  async put(rawPath: string, data: ArtifactData): Promise<{ sha256: string; size: number }> {
     const rel = normalizeArtifactPath(rawPath);
     // Blob first, ref second: a crash in between leaves an unreferenced blob (garbage a GC can
     // collect), never a ref that points at bytes which are not there.
@@ -116,7 +116,7 @@ export class ContentAddressedStore implements ArtifactStore {
 
   // ---- writes ----
 
-  private async writeBlob(data: Readable | Uint8Array | string): Promise<Ref> {
+  private async writeBlob(data: ArtifactData): Promise<Ref> {
     if (typeof data === 'string' || data instanceof Uint8Array) {
       const bytes = bytesOf(data);
       const digest = digestOf(bytes);

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import {
   closeSync, constants as fsc, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync,
 } from 'node:fs';
-import { lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { TrellisError } from '../../core/errors.js';
@@ -196,7 +196,7 @@ export class FsBlobStore implements BlobStore {
     let closed = false;
     return {
       size,
-      stream: async () => fh.createReadStream({ start: 0, autoClose: false }) as unknown as Readable,
+      stream: async () => fh.createReadStream({ start: 0, autoClose: false }),
       close: async () => {
         if (closed) return;
         closed = true;
