@@ -5,9 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, extname, join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
 import { TrellisError, invalid } from '../core/errors.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import type { Actor, Dataset, DatasetSchemaDoc, DatasetVersion, MetadataStore } from '../store/metadata-store.js';
@@ -155,14 +154,9 @@ export class DatasetService {
   /** The stored bytes of a version, read back into a table (they are hash-checked on the way). */
   async load(ref: string): Promise<Table> {
     const v = await this.get(ref);
-    const dir = await mkdtemp(join(tmpdir(), 'trellis-data-'));
-    try {
-      const path = join(dir, `data${extname(v.artifactPath)}`);
-      await writeFile(path, await this.artifacts.get(v.artifactPath));
-      return (await readTableWithInference(path, { format: v.format as DataFormat })).table;
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    // Read from the verified bytes in memory; the stored name gives errors a name (and a .tsv its delimiter).
+    const bytes = await this.artifacts.get(v.artifactPath);
+    return (await readTableWithInference({ bytes, name: v.artifactPath }, { format: v.format as DataFormat })).table;
   }
 
   async diff(refA: string, refB: string): Promise<DatasetDiff> {

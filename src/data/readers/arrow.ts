@@ -4,12 +4,11 @@
  * float, Bool → boolean, Utf8 and dictionaries → string, Timestamp/Date → datetime (ms, UTC);
  * nested columns are kept as JSON text, binary as hex. NaN counts as null.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { RecordBatchReader, Type, util, type Data, type DataType, type Vector } from 'apache-arrow';
 import { TrellisError } from '../../core/errors.js';
 import type { ColumnType, Table } from '../table.js';
-import { openError, type ReadResult } from './files.js';
+import type { ReadResult } from './files.js';
+import { sourceChunks, sourceName, sourceSize, type DataSource } from './source.js';
 import { TypedColumn, typedResult } from './typed-column.js';
 
 export interface ArrowOptions {
@@ -81,18 +80,14 @@ function pushData(col: TypedColumn, data: Data, vector: Vector, base: number, co
   }
 }
 
-export async function readArrowWithInference(path: string, options: ArrowOptions = {}): Promise<ReadResult> {
-  let size: number;
-  try {
-    size = (await stat(path)).size;
-  } catch (e) {
-    throw openError(e, path);
-  }
+export async function readArrowWithInference(source: DataSource, options: ArrowOptions = {}): Promise<ReadResult> {
+  const path = sourceName(source);
+  const size = await sourceSize(source);
   if (size === 0) throw new TrellisError('TRELLIS_DATA_EMPTY', { file: path, detail: 'the file is empty' });
   const maxRows = options.maxRows ?? Infinity;
   let cols: TypedColumn[] | undefined;
   let rows = 0;
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  const stream = sourceChunks(source, 1 << 20);
   try {
     const reader = await RecordBatchReader.from(stream);
     for await (const batch of reader) {
@@ -133,11 +128,11 @@ export async function readArrowWithInference(path: string, options: ArrowOptions
     if (e instanceof TrellisError) throw e;
     throw formatError(path, `truncated or not an Arrow IPC file or stream (${(e as Error).message})`, e);
   } finally {
-    stream.destroy();
+    await stream.return(undefined);
   }
   return typedResult(cols);
 }
 
-export async function readArrow(path: string, options: ArrowOptions = {}): Promise<Table> {
-  return (await readArrowWithInference(path, options)).table;
+export async function readArrow(source: DataSource, options: ArrowOptions = {}): Promise<Table> {
+  return (await readArrowWithInference(source, options)).table;
 }

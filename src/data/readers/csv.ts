@@ -5,12 +5,12 @@
  * A file with a header and no rows is an error (TRELLIS_DATA_EMPTY) unless `allowHeaderOnly`
  * is set: a dataset version with no rows is almost always a mistake worth stopping for.
  */
-import { open, stat, type FileHandle } from 'node:fs/promises';
 import { TrellisError } from '../../core/errors.js';
 import { NullMatcher, DEFAULT_NULL_VALUES } from './cells.js';
 import { CsvScanner, scanFieldThenPush, type FieldSink, type RowSink } from './csv-scanner.js';
 import { ColumnBuilder, TableBuilder, type ColumnType, type Table, type TableSchema } from '../table.js';
 import { openError, type ReadResult } from './files.js';
+import { openByteReader, rereadable, sourceName, sourceSize, type ByteReader, type DataSource } from './source.js';
 
 export interface CsvOptions {
   /** One ASCII character; found from the header line (`,` `;` tab `|`) when not given. */
@@ -53,12 +53,13 @@ function emptyError(file: string, detail: string): TrellisError {
  * `rowsWanted` says how many rows the consumer can take before it must be given back control.
  */
 async function* scanFile(
-  path: string,
+  source: DataSource,
   options: CsvOptions,
   onHeader: (header: string[], scanner: CsvScanner) => { cols: FieldSink[]; row: RowSink },
   rowsWanted: () => number,
   afterChunk?: (scanner: CsvScanner) => void,
 ): AsyncGenerator<void> {
+  const path = sourceName(source);
   const scanner = new CsvScanner(path, options.delimiter);
   const maxRows = options.maxRows ?? Infinity;
   let sinks: { cols: FieldSink[]; row: RowSink } | undefined;
@@ -73,9 +74,9 @@ async function* scanFile(
     const got = scanner.readRows(sinks.cols, sinks.row, want);
     return got === want;
   };
-  let file: FileHandle | undefined;
+  let file: ByteReader | undefined;
   try {
-    file = await open(path, 'r');
+    file = await openByteReader(source);
     for (;;) {
       const { target, offset } = scanner.space(CHUNK);
       const { bytesRead } = await file.read(target, offset, CHUNK, null);
@@ -134,7 +135,7 @@ class StringCells implements FieldSink {
  * memory stays bounded by a batch whatever the file's size. Cells are text: `types` and `decimal`
  * apply where they are typed, in a {@link TableBuilder} fed with the batches.
  */
-export async function* readCsvBatches(path: string, options: CsvBatchOptions = {}): AsyncGenerator<CsvBatch> {
+export async function* readCsvBatches(source: DataSource, options: CsvBatchOptions = {}): AsyncGenerator<CsvBatch> {
   const batchSize = options.batchSize ?? 65536;
   if (!(batchSize >= 1)) throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `batchSize must be at least 1, not ${batchSize}` });
   const nulls = new NullMatcher(options.nullValues ?? DEFAULT_NULL_VALUES);
@@ -151,7 +152,7 @@ export async function* readCsvBatches(path: string, options: CsvBatchOptions = {
     lines = [];
     return batch;
   };
-  const scan = scanFile(path, options, (h) => {
+  const scan = scanFile(source, options, (h) => {
     header = h;
     cols = h.map(() => new StringCells(nulls));
     return { cols, row };
@@ -172,7 +173,7 @@ export interface CsvTableBatch extends ReadResult {
  * mixed holds its earlier numbers re-rendered ("1.50" as "1.5"): impose the types found by a
  * first look (e.g. `readCsvWithInference` with `maxRows`) when batches must agree.
  */
-export async function* readCsvTables(path: string, options: CsvBatchOptions = {}): AsyncGenerator<CsvTableBatch> {
+export async function* readCsvTables(source: DataSource, options: CsvBatchOptions = {}): AsyncGenerator<CsvTableBatch> {
   const batchSize = options.batchSize ?? 65536;
   if (!(batchSize >= 1)) throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `batchSize must be at least 1, not ${batchSize}` });
   let header: string[] = [];
@@ -197,8 +198,8 @@ export async function* readCsvTables(path: string, options: CsvBatchOptions = {}
     fresh();
     return batch;
   };
-  const scan = scanFile(path, options, (h) => {
-    checkTypes(path, h, options.types);
+  const scan = scanFile(source, options, (h) => {
+    checkTypes(sourceName(source), h, options.types);
     header = h;
     fresh();
     return { cols, row };
@@ -207,24 +208,21 @@ export async function* readCsvTables(path: string, options: CsvBatchOptions = {}
   if (builder && builder.rowCount > 0) yield take();
 }
 
-async function buildCsv(path: string, options: CsvOptions): Promise<TableBuilder> {
+async function buildCsv(source: DataSource, options: CsvOptions): Promise<TableBuilder> {
   let builder: TableBuilder | undefined;
-  let size = 0;
-  try {
-    size = (await stat(path)).size;
-  } catch (e) {
-    throw openError(e, path);
-  }
+  const path = sourceName(source);
+  // Unknown for a stream, whose columns then grow as rows come.
+  const size = await sourceSize(source);
   let reserved = false;
   // Sized once from the first megabyte's rows, the columns are written once instead of
   // being copied on every doubling.
   const estimate = (scanner: CsvScanner) => {
-    if (reserved || !builder || scanner.rows === 0) return;
+    if (reserved || !builder || scanner.rows === 0 || size === undefined) return;
     reserved = true;
     const rows = (scanner.rows * size) / scanner.consumed;
     builder.reserve(Math.min(options.maxRows ?? Infinity, rows * 1.05 + 1024));
   };
-  const scan = scanFile(path, options, (header) => {
+  const scan = scanFile(source, options, (header) => {
     checkTypes(path, header, options.types);
     const b = new TableBuilder(header, { nullValues: options.nullValues, decimal: options.decimal, types: options.types });
     builder = b;
@@ -240,17 +238,19 @@ async function buildCsv(path: string, options: CsvOptions): Promise<TableBuilder
  * in one pass; when a column turns out mixed (numbers, then text), the file is read a second
  * time for the exact text of those columns, since the first pass kept only parsed numbers.
  */
-export async function readCsvWithInference(path: string, options: CsvOptions = {}): Promise<ReadResult> {
-  const first = await buildCsv(path, options);
+export async function readCsvWithInference(source: DataSource, options: CsvOptions = {}): Promise<ReadResult> {
+  // A stream is held in memory first: a column that turns out mixed needs a second pass.
+  const data = await rereadable(source);
+  const first = await buildCsv(data, options);
   const inference = first.inference();
   const mixed = first.rerenderedColumns();
   if (mixed.length === 0) return { table: first.finish(), inference };
   const types: Record<string, ColumnType> = {};
   for (const c of inference) types[c.name] = mixed.includes(c.name) ? 'string' : c.type;
-  const second = await buildCsv(path, { ...options, types: { ...types, ...options.types } });
+  const second = await buildCsv(data, { ...options, types: { ...types, ...options.types } });
   return { table: second.finish(), inference };
 }
 
-export async function readCsv(path: string, options: CsvOptions = {}): Promise<Table> {
-  return (await readCsvWithInference(path, options)).table;
+export async function readCsv(source: DataSource, options: CsvOptions = {}): Promise<Table> {
+  return (await readCsvWithInference(source, options)).table;
 }

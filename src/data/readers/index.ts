@@ -8,6 +8,7 @@ import type { Table } from '../table.js';
 import { readCsvWithInference, type CsvOptions } from './csv.js';
 import { readJsonlWithInference } from './jsonl.js';
 import type { ReadResult } from './files.js';
+import { sourceName, type DataSource } from './source.js';
 
 export {
   readCsv, readCsvBatches, readCsvTables, readCsvWithInference, type CsvBatch, type CsvBatchOptions, type CsvOptions, type CsvTableBatch,
@@ -15,6 +16,7 @@ export {
 export { readJsonl, readJsonlWithInference, type JsonlOptions } from './jsonl.js';
 export { DEFAULT_NULL_VALUES } from './cells.js';
 export type { ReadResult } from './files.js';
+export type { DataSource } from './source.js';
 // Type-only: the Parquet and Arrow modules themselves load on first use (see readTableWithInference).
 export type { ParquetOptions } from './parquet.js';
 export type { ArrowOptions } from './arrow.js';
@@ -40,21 +42,27 @@ export function formatOf(path: string): DataFormat | undefined {
   return EXTENSIONS[extname(path).toLowerCase()];
 }
 
-export async function readTableWithInference(path: string, options: ReadTableOptions = {}): Promise<ReadResult> {
+/**
+ * Reads a file, bytes or a stream (see {@link DataSource}) into a table, with the reasons for
+ * each column's type. The format is `options.format`, or the one the path's (or the source's
+ * name's) extension names.
+ */
+export async function readTableWithInference(source: DataSource, options: ReadTableOptions = {}): Promise<ReadResult> {
   const { format: given, columns, ...rest } = options;
+  const path = sourceName(source);
   const format = given ?? formatOf(path);
   switch (format) {
     case 'csv':
-      return readCsvWithInference(path, { ...rest, delimiter: rest.delimiter ?? (extname(path).toLowerCase() === '.tsv' ? '\t' : undefined) });
+      return readCsvWithInference(source, { ...rest, delimiter: rest.delimiter ?? (extname(path).toLowerCase() === '.tsv' ? '\t' : undefined) });
     case 'jsonl':
-      return readJsonlWithInference(path, { types: rest.types, maxRows: rest.maxRows });
+      return readJsonlWithInference(source, { types: rest.types, maxRows: rest.maxRows });
     case 'parquet': {
       const { readParquetWithInference } = await import('./parquet.js');
-      return readParquetWithInference(path, { columns, maxRows: rest.maxRows });
+      return readParquetWithInference(source, { columns, maxRows: rest.maxRows });
     }
     case 'arrow': {
       const { readArrowWithInference } = await import('./arrow.js');
-      return readArrowWithInference(path, { columns, maxRows: rest.maxRows });
+      return readArrowWithInference(source, { columns, maxRows: rest.maxRows });
     }
     default:
       if (given !== undefined) {
@@ -67,7 +75,7 @@ export async function readTableWithInference(path: string, options: ReadTableOpt
   }
 }
 
-/** Reads a CSV, JSON Lines, Parquet or Arrow IPC file into a table, by extension or `format`. */
-export async function readTable(path: string, options: ReadTableOptions = {}): Promise<Table> {
-  return (await readTableWithInference(path, options)).table;
+/** Reads CSV, JSON Lines, Parquet or Arrow IPC — a file, bytes or a stream — into a table, by extension or `format`. */
+export async function readTable(source: DataSource, options: ReadTableOptions = {}): Promise<Table> {
+  return (await readTableWithInference(source, options)).table;
 }

@@ -4,12 +4,12 @@
  * keep their types, ISO-8601 strings become datetimes, other strings stay strings (JSON already
  * said they are text, so "007" stays "007"), and nested objects or arrays are kept as JSON text.
  */
-import { createReadStream } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { TrellisError } from '../../core/errors.js';
 import { TableBuilder, type Table, type TableSchema } from '../table.js';
 import { findInvalidUtf8 } from './cells.js';
 import { openError, type ReadResult } from './files.js';
+import { sourceChunks, sourceName, type DataSource } from './source.js';
 
 export interface JsonlOptions {
   /** Types to impose on named keys instead of inferring them. */
@@ -36,7 +36,8 @@ function firstNonBlank(text: string): number {
   return m ? m.index : 0;
 }
 
-export async function readJsonlWithInference(path: string, options: JsonlOptions = {}): Promise<ReadResult> {
+export async function readJsonlWithInference(source: DataSource, options: JsonlOptions = {}): Promise<ReadResult> {
+  const path = sourceName(source);
   const builder = new TableBuilder([], { types: options.types });
   const maxRows = options.maxRows ?? Infinity;
   let line = 1;
@@ -90,7 +91,7 @@ export async function readJsonlWithInference(path: string, options: JsonlOptions
     return Math.min(s, last);
   };
 
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  const stream = sourceChunks(source, 1 << 20);
   let pending: Buffer[] = [];
   try {
     for await (const chunk of stream) {
@@ -109,12 +110,12 @@ export async function readJsonlWithInference(path: string, options: JsonlOptions
   } catch (e) {
     throw openError(e, path);
   } finally {
-    stream.destroy();
+    await stream.return(undefined);
   }
   if (!sawObject) throw new TrellisError('TRELLIS_DATA_EMPTY', { file: path, detail: 'the file holds no JSON object' });
   return { table: builder.finish(), inference: builder.inference() };
 }
 
-export async function readJsonl(path: string, options: JsonlOptions = {}): Promise<Table> {
-  return (await readJsonlWithInference(path, options)).table;
+export async function readJsonl(source: DataSource, options: JsonlOptions = {}): Promise<Table> {
+  return (await readJsonlWithInference(source, options)).table;
 }

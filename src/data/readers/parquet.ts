@@ -7,7 +7,7 @@
  * float, BOOLEAN → boolean, DATE/TIMESTAMP/INT96 → datetime (ms, UTC), strings and enums →
  * string; nested and binary columns are kept as JSON or text. NaN counts as null.
  */
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import {
   parquetMetadataAsync, parquetSchema, parquetScan,
   type AsyncBuffer, type Compressors, type FileMetaData, type SchemaElement, type SchemaTree,
@@ -17,6 +17,7 @@ import { compressors } from 'hyparquet-compressors';
 import { TrellisError } from '../../core/errors.js';
 import type { ColumnType, Table } from '../table.js';
 import { openError, type ReadResult } from './files.js';
+import { sourceBytes, sourceName, sourcePath, type DataSource } from './source.js';
 import { TypedColumn, typedResult } from './typed-column.js';
 
 export interface ParquetOptions {
@@ -74,12 +75,23 @@ async function checkMagic(path: string): Promise<number> {
     const tail = Buffer.alloc(4);
     await handle.read(head, 0, 4, 0);
     await handle.read(tail, 0, 4, size - 4);
-    if (!head.equals(MAGIC)) throw formatError(path, 'truncated or not a Parquet file: it does not start with PAR1');
-    if (!tail.equals(MAGIC)) throw formatError(path, 'truncated or not a Parquet file: it does not end with PAR1 (a cut-off copy loses its footer)');
+    checkEnds(path, head, tail);
     return size;
   } finally {
     await handle.close();
   }
+}
+
+/** {@link checkMagic} for bytes already in memory. */
+function checkMagicBytes(name: string, bytes: Buffer): void {
+  if (bytes.length === 0) throw new TrellisError('TRELLIS_DATA_EMPTY', { file: name, detail: 'the file is empty' });
+  if (bytes.length < 12) throw formatError(name, `truncated or not a Parquet file: ${bytes.length} bytes is too short to hold one`);
+  checkEnds(name, bytes.subarray(0, 4), bytes.subarray(bytes.length - 4));
+}
+
+function checkEnds(path: string, head: Buffer, tail: Buffer): void {
+  if (!head.equals(MAGIC)) throw formatError(path, 'truncated or not a Parquet file: it does not start with PAR1');
+  if (!tail.equals(MAGIC)) throw formatError(path, 'truncated or not a Parquet file: it does not end with PAR1 (a cut-off copy loses its footer)');
 }
 
 /**
@@ -127,17 +139,21 @@ function checkPages(path: string, bytes: Buffer, metadata: FileMetaData): void {
   }
 }
 
-export async function readParquetWithInference(path: string, options: ParquetOptions = {}): Promise<ReadResult> {
-  await checkMagic(path);
+export async function readParquetWithInference(source: DataSource, options: ParquetOptions = {}): Promise<ReadResult> {
+  const path = sourceName(source);
+  // A file's two ends are looked at before all of it is read: a large file that is not Parquet is refused cheaply.
+  const onDisk = sourcePath(source);
+  if (onDisk !== undefined) await checkMagic(onDisk);
   let file: AsyncBuffer;
   let metadata: FileMetaData;
   let bytes: Buffer;
   try {
     // Decoding needs every page anyway, and checkPages must see them first: read the file once.
-    bytes = await readFile(path);
+    bytes = await sourceBytes(source);
   } catch (e) {
     throw openError(e, path);
   }
+  if (onDisk === undefined) checkMagicBytes(path, bytes);
   try {
     const data = bytes;
     file = {
@@ -192,6 +208,6 @@ export async function readParquetWithInference(path: string, options: ParquetOpt
   return typedResult(cols);
 }
 
-export async function readParquet(path: string, options: ParquetOptions = {}): Promise<Table> {
-  return (await readParquetWithInference(path, options)).table;
+export async function readParquet(source: DataSource, options: ParquetOptions = {}): Promise<Table> {
+  return (await readParquetWithInference(source, options)).table;
 }
