@@ -16,12 +16,12 @@ export function leastSquares(x: Float64Array, n: number, p: number, y: Float64Ar
     const yi = y[i]!;
     for (let j = 0; j < p; j++) {
       const xij = x[row + j]!;
-      b[j] += xij * yi;
-      for (let k = 0; k <= j; k++) a[j * p + k] += xij * x[row + k]!;
+      b[j]! += xij * yi;
+      for (let k = 0; k <= j; k++) a[j * p + k]! += xij * x[row + k]!;
     }
   }
   for (let j = 0; j < p; j++) {
-    a[j * p + j] += ridge;
+    a[j * p + j]! += ridge;
     for (let k = 0; k < j; k++) a[k * p + j] = a[j * p + k]!;
   }
   return choleskySolve(a, p, b);

@@ -48,10 +48,10 @@ export function fitLinearRegression(x: Float64Array, y: Float64Array, options: L
   if (fitIntercept) {
     for (let i = 0; i < n; i++) {
       yMean += y[i]!;
-      for (let j = 0; j < p; j++) xMean[j] += x[i * p + j]!;
+      for (let j = 0; j < p; j++) xMean[j]! += x[i * p + j]!;
     }
     yMean /= n;
-    for (let j = 0; j < p; j++) xMean[j] /= n;
+    for (let j = 0; j < p; j++) xMean[j]! /= n;
   }
   const xc = new Float64Array(n * p);
   const yc = new Float64Array(n);
@@ -75,12 +75,12 @@ function ridgeNormalEquations(x: Float64Array, n: number, p: number, y: Float64A
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < p; j++) {
       const xij = x[i * p + j]!;
-      b[j] += xij * y[i]!;
-      for (let k = 0; k <= j; k++) a[j * p + k] += xij * x[i * p + k]!;
+      b[j]! += xij * y[i]!;
+      for (let k = 0; k <= j; k++) a[j * p + k]! += xij * x[i * p + k]!;
     }
   }
   for (let j = 0; j < p; j++) {
-    a[j * p + j] += lambda;
+    a[j * p + j]! += lambda;
     for (let k = 0; k < j; k++) a[k * p + j] = a[j * p + k]!;
   }
   return choleskySolve(a, p, b);
@@ -93,7 +93,7 @@ function elasticNetCoordinateDescent(
   const w = new Float64Array(p);
   const r = Float64Array.from(y);
   const colSq = new Float64Array(p);
-  for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) colSq[j] += x[i * p + j]! ** 2;
+  for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) colSq[j]! += x[i * p + j]! ** 2;
   for (let sweep = 1; sweep <= maxIter; sweep++) {
     let maxStep = 0;
     let maxW = 0;
@@ -105,7 +105,7 @@ function elasticNetCoordinateDescent(
       const next = Math.sign(rho) * Math.max(Math.abs(rho) - lambda1, 0) / (colSq[j]! + lambda2);
       if (next !== old) {
         const delta = next - old;
-        for (let i = 0; i < n; i++) r[i] -= delta * x[i * p + j]!;
+        for (let i = 0; i < n; i++) r[i]! -= delta * x[i * p + j]!;
         w[j] = next;
       }
       maxStep = Math.max(maxStep, Math.abs(next - old));

@@ -110,7 +110,7 @@ function fista(f: Objective, m: number, l1: number, penalised: (j: number) => bo
   for (let iter = 1; iter <= maxIter; iter++) {
     const fy = f(y, gy);
     let fz: number;
-    let mapping = 0;
+    let mapping: number;
     for (;;) {
       for (let j = 0; j < m; j++) {
         const v = y[j]! - gy[j]! / lip;
@@ -199,12 +199,12 @@ function binaryObjective(
       // −log P(yᵢ) = softplus(z) − yᵢ·z;  d/dz = σ(z) − yᵢ
       loss += s * (softplus(z) - y[i]! * z);
       const r = s * (sigmoid(z) - y[i]!);
-      for (let j = 0; j < p; j++) grad[j] += r * x[i * p + j]!;
-      if (fitIntercept) grad[p] += r;
+      for (let j = 0; j < p; j++) grad[j]! += r * x[i * p + j]!;
+      if (fitIntercept) grad[p]! += r;
     }
     for (let j = 0; j < p; j++) {
       loss += 0.5 * l2 * w[j]! * w[j]!;
-      grad[j] += l2 * w[j]!;
+      grad[j]! += l2 * w[j]!;
     }
     return loss;
   };
@@ -225,15 +225,15 @@ function softmaxObjective(
       loss += s * (lse - z[y[i]!]!);
       for (let c = 0; c < k; c++) {
         const r = s * (Math.exp(z[c]! - lse) - (c === y[i] ? 1 : 0));
-        for (let j = 0; j < p; j++) grad[c * stride + j] += r * x[i * p + j]!;
-        if (fitIntercept) grad[c * stride + p] += r;
+        for (let j = 0; j < p; j++) grad[c * stride + j]! += r * x[i * p + j]!;
+        if (fitIntercept) grad[c * stride + p]! += r;
       }
     }
     for (let c = 0; c < k; c++) {
       for (let j = 0; j < p; j++) {
         const wj = w[c * stride + j]!;
         loss += 0.5 * l2 * wj * wj;
-        grad[c * stride + j] += l2 * wj;
+        grad[c * stride + j]! += l2 * wj;
       }
     }
     return loss;

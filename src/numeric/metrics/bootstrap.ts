@@ -79,7 +79,7 @@ export function bootstrapCis(metrics: (idx: Int32Array) => ArrayLike<number>, n:
   const alpha = (1 - confidence) / 2;
   return Array.from(estimates, (estimate, j) => {
     if (kept[j] === 0) return { estimate, lower: Number.NaN, upper: Number.NaN, resamples: 0 };
-    const sorted = values[j]!.subarray(0, kept[j]!).sort();
+    const sorted = values[j]!.subarray(0, kept[j]).sort();
     return { estimate, lower: sortedQuantile(sorted, alpha), upper: sortedQuantile(sorted, 1 - alpha), resamples: kept[j]! };
   });
 }

@@ -40,8 +40,11 @@ export function confusionMatrix(y: ArrayLike<number>, p: ArrayLike<number>, thre
   let tn = 0, fp = 0, fn = 0, tp = 0;
   for (let i = 0; i < y.length; i++) {
     const predicted = p[i]! >= threshold;
-    if (y[i] === 1) predicted ? tp++ : fn++;
-    else predicted ? fp++ : tn++;
+    if (y[i] === 1) {
+      if (predicted) tp++;
+      else fn++;
+    } else if (predicted) fp++;
+    else tn++;
   }
   return { tn, fp, fn, tp };
 }
@@ -123,7 +126,7 @@ export function prAuc(y: ArrayLike<number>, p: ArrayLike<number>): number {
   let positives = 0;
   for (let i = 0; i < n; i++) positives += y[i]!;
   if (positives === 0) throw new RangeError('prAuc needs at least one positive in y');
-  let tp = 0, seen = 0, ap = 0;
+  let tp = 0, ap = 0;
   for (let start = 0; start < n; ) {
     let end = start;
     let pos = 0;
@@ -132,8 +135,7 @@ export function prAuc(y: ArrayLike<number>, p: ArrayLike<number>): number {
       end++;
     }
     tp += pos;
-    seen = end;
-    ap += (pos / positives) * (tp / seen);
+    ap += (pos / positives) * (tp / end);
     start = end;
   }
   return ap;
@@ -187,9 +189,9 @@ export function calibrationCurve(y: ArrayLike<number>, p: ArrayLike<number>, bin
     let b = Math.min(Math.floor(p[i]! * bins), bins - 1);
     while (b > 0 && p[i]! <= b * step) b--;
     while (b < bins - 1 && p[i]! > (b + 1) * step) b++;
-    count[b]++;
-    sumTrue[b] += y[i]!;
-    sumPred[b] += p[i]!;
+    count[b]!++;
+    sumTrue[b]! += y[i]!;
+    sumPred[b]! += p[i]!;
   }
   let kept = 0;
   for (let b = 0; b < bins; b++) if (count[b]! > 0) kept++;
@@ -270,7 +272,7 @@ export function multiclassConfusionMatrix(y: ArrayLike<number>, predicted: Array
   checkClasses(predicted, k, 'predicted');
   if (out && out.length !== k * k) throw new RangeError(`out has length ${out.length}, expected ${k * k}`);
   const m = out ? out.fill(0) : new Int32Array(k * k);
-  for (let i = 0; i < y.length; i++) m[y[i]! * k + predicted[i]!]++;
+  for (let i = 0; i < y.length; i++) m[y[i]! * k + predicted[i]!]!++;
   return m;
 }
 
@@ -339,7 +341,7 @@ export function averagedPrecisionRecallF1(y: ArrayLike<number>, predicted: Array
   if (y.length === 0) throw new RangeError('y is empty');
   const s = perClassPrecisionRecallF1(y, predicted, k);
   const predictedAs = new Int32Array(k);
-  for (let i = 0; i < predicted.length; i++) predictedAs[predicted[i]!]++;
+  for (let i = 0; i < predicted.length; i++) predictedAs[predicted[i]!]!++;
   let wSum = 0, precisionSum = 0, recallSum = 0, f1Sum = 0;
   for (let c = 0; c < k; c++) {
     if (s.support[c] === 0 && predictedAs[c] === 0) continue;

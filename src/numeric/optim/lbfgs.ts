@@ -72,7 +72,7 @@ export function lbfgs(f: Objective, x0: Float64Array, options: LbfgsOptions = {}
     }
     if (k > 0) {
       const gamma = dot(s[k - 1]!, yv[k - 1]!) / dot(yv[k - 1]!, yv[k - 1]!);
-      for (let i = 0; i < n; i++) d[i] *= gamma;
+      for (let i = 0; i < n; i++) d[i]! *= gamma;
     }
     for (let j = 0; j < k; j++) {
       const beta = rho[j]! * dot(yv[j]!, d);
@@ -226,7 +226,7 @@ function dot(a: Float64Array, b: Float64Array): number {
 }
 
 function axpy(a: number, x: Float64Array, y: Float64Array): void {
-  for (let i = 0; i < x.length; i++) y[i] += a * x[i]!;
+  for (let i = 0; i < x.length; i++) y[i]! += a * x[i]!;
 }
 
 function infNorm(a: Float64Array): number {

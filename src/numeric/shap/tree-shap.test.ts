@@ -72,7 +72,7 @@ function randomTree(rng: SeededRandom, p: number, depth: number, width: number, 
  * children averaged by cover).
  */
 function bruteForce(t: Tree, x: number[], p: number): { phi: number[][]; expected: number[] } {
-  const goesLeft = (n: number) => leafIndex({ ...t, feature: Int32Array.of(t.feature[n]!, -1, -1), left: Int32Array.of(1, 1), right: Int32Array.of(2, 2), threshold: Float64Array.of(t.threshold[n]!), missingLeft: Uint8Array.of(t.missingLeft[n]!), categories: [t.categories?.[n]] } as Tree, x, 0) === 1;
+  const goesLeft = (n: number) => leafIndex({ ...t, feature: Int32Array.of(t.feature[n]!, -1, -1), left: Int32Array.of(1, 1), right: Int32Array.of(2, 2), threshold: Float64Array.of(t.threshold[n]!), missingLeft: Uint8Array.of(t.missingLeft[n]!), categories: [t.categories?.[n]] }, x, 0) === 1;
   const v = (n: number, s: number): number[] => {
     if (t.feature[n]! < 0) return Array.from({ length: t.width }, (_, o) => t.value[n * t.width + o]!);
     const f = t.feature[n]!;

@@ -103,7 +103,7 @@ function unwoundSum(a: PathArena, at: number, depth: number, k: number): number 
 /** Whether a row goes to the left child of internal node `n`. */
 function goesLeft(t: Tree, n: number, x: ArrayLike<number>, off: number): boolean {
   const v = x[off + t.feature[n]!]!;
-  if (v !== v) return t.missingLeft[n] === 1;
+  if (Number.isNaN(v)) return t.missingLeft[n] === 1;
   const set = t.categories?.[n];
   return set ? set.includes(v) : v <= t.threshold[n]!;
 }

@@ -41,8 +41,8 @@ describe('hash64', () => {
     for (let i = 0; i < n; i++) {
       const h = i % 2 ? hashString64(`key-${i}`, out) : hashNumber64(i, out);
       for (let b = 0; b < 32; b++) {
-        ones[b] += (h[0]! >>> b) & 1;
-        ones[32 + b] += (h[1]! >>> b) & 1;
+        ones[b]! += (h[0]! >>> b) & 1;
+        ones[32 + b]! += (h[1]! >>> b) & 1;
       }
     }
     // 5 standard deviations of a fair coin over n draws.

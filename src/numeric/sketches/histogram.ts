@@ -109,7 +109,7 @@ export class Histogram {
   }
 
   add(x: number, weight = 1): void {
-    if (x !== x) {
+    if (Number.isNaN(x)) {
       this.missing += weight;
       return;
     }
@@ -121,7 +121,7 @@ export class Histogram {
       this.overflow += weight;
       return;
     }
-    this.counts[this.binOf(x)] += weight;
+    this.counts[this.binOf(x)]! += weight;
   }
 
   /** add (weight 1) over a column; on hot paths it spares a call per value. */
@@ -159,7 +159,7 @@ export class Histogram {
         `cannot merge histograms with different edges (${describeEdges(this.edges)} vs ${describeEdges(other.edges)}); choose the edges once and share them`,
       );
     }
-    for (let i = 0; i < this.bins; i++) this.counts[i] += other.counts[i]!;
+    for (let i = 0; i < this.bins; i++) this.counts[i]! += other.counts[i]!;
     this.underflow += other.underflow;
     this.overflow += other.overflow;
     this.missing += other.missing;

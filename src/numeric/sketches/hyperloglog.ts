@@ -66,7 +66,7 @@ export class HyperLogLog {
 
   /** Adds a double by its bits; -0 counts as 0 and NaN is ignored. */
   addNumber(x: number): void {
-    if (x !== x) return;
+    if (Number.isNaN(x)) return;
     // Same hash as hashNumber64(x); x goes no further down the call chain, so it is never boxed.
     this.float[0] = x + 0;
     hashFloat64Words(this.floatWords, this.hash);
@@ -80,7 +80,7 @@ export class HyperLogLog {
   addNumbers(values: ArrayLike<number>): void {
     for (let i = 0; i < values.length; i++) {
       const x = values[i]!;
-      if (x !== x) continue;
+      if (Number.isNaN(x)) continue;
       this.float[0] = x + 0;
       hashFloat64Words(this.floatWords, this.hash);
       this.insertHash();
@@ -120,7 +120,7 @@ export class HyperLogLog {
     const m = this.m;
     const q = 64 - this.p;
     const histogram = new Float64Array(q + 2);
-    for (let i = 0; i < m; i++) histogram[this.registers[i]!]++;
+    for (let i = 0; i < m; i++) histogram[this.registers[i]!]!++;
     const empty = histogram[0]!;
     if (empty === m) return 0;
     if (empty > 0) {

@@ -101,7 +101,7 @@ export class KllSketch {
   }
 
   update(x: number): void {
-    if (x !== x) return;
+    if (Number.isNaN(x)) return;
     if (this.retainedItems >= this.totalCapacity) this.compress();
     let buffer = this.levels[0]!;
     const size = this.sizes[0]!;
@@ -148,7 +148,7 @@ export class KllSketch {
 
   /** Normalised rank of x: the estimated fraction of values ≤ x. NaN when empty. */
   rank(x: number): number {
-    if (this.n === 0 || x !== x) return NaN;
+    if (this.n === 0 || Number.isNaN(x)) return NaN;
     if (x < this.minValue) return 0;
     if (x >= this.maxValue) return 1;
     this.ensureSortedView();
@@ -262,7 +262,7 @@ export class KllSketch {
     const old = this.levels[h]!;
     if (needed <= old.length) return old;
     const next = new Float64Array(Math.max(needed, old.length * 2));
-    next.set(old.subarray(0, this.sizes[h]!));
+    next.set(old.subarray(0, this.sizes[h]));
     this.levels[h] = next;
     return next;
   }

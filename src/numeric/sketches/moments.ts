@@ -42,7 +42,7 @@ export class Moments {
   private maxValue = -Infinity;
 
   add(x: number): void {
-    if (x !== x) {
+    if (Number.isNaN(x)) {
       this.missing++;
       return;
     }

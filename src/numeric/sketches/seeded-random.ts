@@ -73,11 +73,11 @@ export class SeededRandom {
   private step(): void {
     const s = this.s;
     const t = s[1]! << 9;
-    s[2] ^= s[0]!;
-    s[3] ^= s[1]!;
-    s[1] ^= s[2]!;
-    s[0] ^= s[3]!;
-    s[2] ^= t;
+    s[2]! ^= s[0]!;
+    s[3]! ^= s[1]!;
+    s[1]! ^= s[2]!;
+    s[0]! ^= s[3]!;
+    s[2]! ^= t;
     s[3] = (s[3]! << 11) | (s[3]! >>> 21);
   }
 }

@@ -22,7 +22,7 @@ function zipfStream(n: number, s: number, support: number, seed: number): { valu
       else lo = mid + 1;
     }
     values[i] = names[lo]!;
-    byRank[lo]++;
+    byRank[lo]!++;
   }
   const counts = new Map<string, number>();
   byRank.forEach((c, r) => c > 0 && counts.set(names[r]!, c));

@@ -75,7 +75,7 @@ export class TopK {
     this.totalWeight += weight;
     const slot = this.slots.get(value);
     if (slot !== undefined) {
-      this.counts[slot] += weight;
+      this.counts[slot]! += weight;
       this.siftDown(this.position[slot]!);
       return;
     }
@@ -94,7 +94,7 @@ export class TopK {
     this.slots.delete(this.values[victim]!);
     this.values[victim] = value;
     this.errors[victim] = this.counts[victim]!;
-    this.counts[victim] += weight;
+    this.counts[victim]! += weight;
     this.slots.set(value, victim);
     this.siftDown(0);
   }

@@ -82,7 +82,7 @@ export function ksStatistic(a: ArrayLike<number>, b: ArrayLike<number>): number 
 function prepare(values: ArrayLike<number>, name: string, sorted: boolean): ArrayLike<number> {
   if (values.length === 0) throw new RangeError(`${name} is empty`);
   for (let i = 0; i < values.length; i++) {
-    if (values[i] !== values[i]) throw new RangeError(`${name}[${i}] is NaN`);
+    if (Number.isNaN(values[i])) throw new RangeError(`${name}[${i}] is NaN`);
     if (sorted && i > 0 && values[i - 1]! > values[i]!) throw new RangeError(`${name} is not sorted at index ${i}`);
   }
   return sorted ? values : Float64Array.from(values).sort();

@@ -94,7 +94,7 @@ await bench('TopK.add (capacity 1000, all distinct)', () => {
   const t = new TopK(1000);
   for (let i = 0; i < N; i++) t.add(distinct[i]!);
 });
-await await bench('HyperLogLog.addNumbers (column)', () => {
+await bench('HyperLogLog.addNumbers (column)', () => {
   new HyperLogLog().addNumbers(uniform);
 });
 await bench('HyperLogLog.addStrings (column)', () => {
@@ -112,7 +112,7 @@ await bench('TopK.addAll (column, Zipf-like strings)', () => {
 await bench('Moments.addAll (column)', () => {
   new Moments().addAll(normal);
 });
-bench('Moments.add', () => {
+await bench('Moments.add', () => {
   const m = new Moments();
   for (let i = 0; i < N; i++) m.add(normal[i]!);
 });
