@@ -27,7 +27,7 @@ export function buildProgram(): Command {
     .description('Trellis — track, register, serve and monitor machine-learning models')
     .version(pkg.version)
     .option('--store <uri>', 'metadata store: sqlite:<path> or postgres://… (default $TRELLIS_STORE_URI or ./.trellis/trellis.db)')
-    .option('--artifacts <uri>', 'artifact store: file:<path> (default $TRELLIS_ARTIFACTS_URI or ./.trellis/artifacts)')
+    .option('--artifacts <uri>', 'artifact store: file:<path> or s3://bucket/prefix (default $TRELLIS_ARTIFACTS_URI or ./.trellis/artifacts)')
     .option('--json', 'print JSON for scripts instead of tables')
     .option('--user <name>', 'who is acting, for the audit trail (default $TRELLIS_USER or $USER)')
     .showHelpAfterError()

@@ -5,6 +5,7 @@
  *   sqlite:<path>          embedded metadata (default: $TRELLIS_HOME/trellis.db, or ./.trellis/trellis.db)
  *   postgres://…           shared metadata for several servers and workers
  *   file:<path>            local content-addressed artifacts (default: $TRELLIS_HOME/artifacts)
+ *   s3://bucket/prefix     the same artifacts in S3 or an S3-compatible store (docs/storage.md)
  */
 import { resolve } from 'node:path';
 import { TrellisError } from '../core/errors.js';

@@ -9,6 +9,7 @@ export function serverCommand(): Command {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on', '5000')
     .option('--scheduler', 'also run the pipeline scheduler in this process: deployed pipelines run when their triggers fire (see `trellis scheduler`)')
+    .addHelpText('after', '\nArtifacts (run files, models, dataset versions) live where the global --artifacts option says:\n  file:<path> on this machine, or s3://bucket/prefix in S3 or an S3-compatible store such as MinIO, with\n  credentials from the AWS chain and the endpoint from AWS_ENDPOINT_URL_S3 (see docs/storage.md).')
     .action(async (o: { host: string; port: string; scheduler?: boolean }, c: Command) => {
       const g = globals(c);
       const port = Number(o.port);
