@@ -160,7 +160,7 @@ describe('evaluate: metrics against scikit-learn', () => {
   });
 
   it('leaves out rows without a label, and says how many', () => {
-    const rows = Y.map((y, id) => ({ id, y: y ? 'pos' : 'neg' as string | null }));
+    const rows: { id: number; y: string | null }[] = Y.map((y, id) => ({ id, y: y ? 'pos' : 'neg' }));
     rows.push({ id: 3, y: null }, { id: 4, y: null });
     const r = evaluate(binaryModel(), tableFromRows(rows));
     assert.equal(r.rows, 12);

@@ -201,7 +201,7 @@ const REGRESSION_METRICS = ['rmse', 'mae', 'mape', 'r2', ...RESIDUAL_QUANTILES.m
 /** How many times each row 0..n−1 occurs in `idx`. */
 function multiplicities(idx: Int32Array, out: Float64Array): Float64Array {
   out.fill(0);
-  for (let i = 0; i < idx.length; i++) out[idx[i]!]++;
+  for (let i = 0; i < idx.length; i++) out[idx[i]!]!++;
   return out;
 }
 

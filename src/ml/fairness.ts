@@ -121,12 +121,12 @@ function fairnessVector(y: Uint8Array, selected: Uint8Array, group: Int32Array, 
     for (let i = 0; i < idx.length; i++) {
       const r = idx[i]!;
       const g = group[r]!;
-      size[g]++;
-      pos[g] += y[r]!;
+      size[g]!++;
+      pos[g]! += y[r]!;
       if (selected[r]) {
-        sel[g]++;
-        if (y[r]) tp[g]++;
-        else fp[g]++;
+        sel[g]!++;
+        if (y[r]) tp[g]!++;
+        else fp[g]!++;
       }
     }
     for (let g = 0; g < groups; g++) {
@@ -205,7 +205,7 @@ export function fairness(source: TrellisModel | Predictions, table: Table, optio
     const g = groupRows(c, rows, buckets);
     const G = g.names.length;
     const sizes = new Int32Array(G);
-    for (let i = 0; i < n; i++) sizes[g.group[i]!]++;
+    for (let i = 0; i < n; i++) sizes[g.group[i]!]!++;
     const compared = g.names.map((_, j) => j).filter((j) => sizes[j]! >= minGroupSize);
     const vector = fairnessVector(y, selected, g.group, G, compared, new Float64Array(G * GROUP_FIELDS.length + GAP_FIELDS.length));
     const estimates: Estimate[] = options.bootstrap
@@ -216,8 +216,8 @@ export function fairness(source: TrellisModel | Predictions, table: Table, optio
     const positives = new Int32Array(G);
     const chosen = new Int32Array(G);
     for (let i = 0; i < n; i++) {
-      positives[g.group[i]!] += y[i]!;
-      chosen[g.group[i]!] += selected[i]!;
+      positives[g.group[i]!]! += y[i]!;
+      chosen[g.group[i]!]! += selected[i]!;
     }
     const groups: GroupMetrics[] = g.names.map((name, j) => {
       const at = (f: number) => estimates[j * GROUP_FIELDS.length + f]!;

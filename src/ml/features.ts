@@ -8,7 +8,7 @@
  * parts and bucketisation.
  */
 import { TrellisError, invalid } from '../core/errors.js';
-import { column, tableFromRows, valueAt, type CellValue, type Column, type ColumnType, type Table } from '../data/table.js';
+import { column, tableFromRows, valueAt, type Column, type ColumnType, type Table } from '../data/table.js';
 
 export type UnseenPolicy = 'error' | 'ignore' | 'other';
 /** Ordinal codes: an unseen category is refused, coded as one more category, or coded missing (NaN). */
@@ -166,7 +166,7 @@ export function fitFeatures(table: Table, specs: FeatureSpec[]): FeaturePipeline
           const s = numbers(c).sort((a, b) => a - b);
           boundaries = [...new Set(Array.from({ length: q - 1 }, (_, i) => s[Math.floor(((i + 1) * s.length) / q)]!))];
         }
-        if (boundaries.some((b, i) => i > 0 && b <= boundaries![i - 1]!)) throw invalid(`Bucket boundaries of '${c.name}' must increase`);
+        if (boundaries.some((b, i) => i > 0 && b <= boundaries[i - 1]!)) throw invalid(`Bucket boundaries of '${c.name}' must increase`);
         return { column: c.name, kind: 'bucketize', boundaries };
       }
     }
@@ -196,7 +196,7 @@ export function applyFeatures(p: FeaturePipeline, input: Table | readonly Record
   if (Array.isArray(input)) {
     const records = input as readonly Record<string, unknown>[];
     // Datetime parts are parsed by the table reader; records with them take the table path.
-    if (p.steps.some((s) => s.kind === 'datetime')) return applyFeatures(p, tableFromRows(records as Record<string, CellValue>[]));
+    if (p.steps.some((s) => s.kind === 'datetime')) return applyFeatures(p, tableFromRows(records));
     return applyRecords(p, records);
   }
   const table = input as Table;
@@ -242,7 +242,7 @@ export function applyFeatures(p: FeaturePipeline, input: Table | readonly Record
       writers.push((from, to) => {
         for (let i = from; i < to; i++) {
           let x = valid[i] ? values[i]! : Number.NaN;
-          if (x !== x) x = fill;
+          if (Number.isNaN(x)) x = fill;
           else if (x === Number.POSITIVE_INFINITY || x === Number.NEGATIVE_INFINITY) {
             throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' is ${x} in row ${i}; only finite numbers are accepted` });
           }

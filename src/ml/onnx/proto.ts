@@ -112,7 +112,7 @@ export function encodeModel(m: ModelProto): Uint8Array {
 export function decodeModel(bytes: Uint8Array): ModelProto {
   const T = ModelType();
   const msg = T.decode(bytes);
-  return T.toObject(msg, { longs: Number, arrays: true }) as ModelProto;
+  return T.toObject(msg, { longs: Number, arrays: true });
 }
 
 const utf8 = new TextEncoder();
