@@ -112,7 +112,7 @@ describe('concatTables', () => {
 
   it('renders booleans as true/false when they become text', () => {
     const t = tableFromRows([{ b: true }, { b: false }, { b: null }]);
-    assert.deepEqual(toStringColumn(t.columns[0]).dictionary, ['true', 'false']);
+    assert.deepEqual(toStringColumn(t.columns[0]!).dictionary, ['true', 'false']);
   });
 });
 
@@ -172,9 +172,9 @@ describe('TableBuilder type inference', () => {
   it('promotes integer to float as rows arrive, and reads nulls', () => {
     const b = new TableBuilder(['x']);
     b.append({ columns: [['1', 'NA', '2']] });
-    assert.equal(b.inference()[0].type, 'integer');
+    assert.equal(b.inference()[0]!.type, 'integer');
     b.append({ columns: [['2.5', '', '?']] });
-    const [info] = b.inference();
+    const info = b.inference()[0]!;
     assert.equal(info.type, 'float');
     assert.equal(info.nullCount, 3);
     assert.equal(info.typeBreak, undefined);
@@ -184,7 +184,7 @@ describe('TableBuilder type inference', () => {
     const b = new TableBuilder(['x']);
     b.append({ columns: [['1', '2']], firstLine: 2 });
     b.append({ columns: [['3.5', 'abc', '4']], firstLine: 4 });
-    const [info] = b.inference();
+    const info = b.inference()[0]!;
     assert.equal(info.type, 'string');
     assert.deepEqual(info.typeBreak, { line: 5, value: 'abc', wouldBe: 'float', reason: "'abc' is not a number, so the column is kept as text" });
     assert.deepEqual(b.rerenderedColumns(), ['x']);
@@ -195,10 +195,10 @@ describe('TableBuilder type inference', () => {
     const b = build(['thousands', 'comma', 'late'], [['1,234', '12,345.5'], ['3,14', '2,5'], ['1', '2,5']]);
     const info = b.inference();
     assert.deepEqual(info.map((c) => c.type), ['string', 'string', 'string']);
-    assert.match(info[0].typeBreak!.reason, /thousands separator/);
-    assert.match(info[1].typeBreak!.reason, /decimal comma.*decimal: ','/);
-    assert.equal(info[2].typeBreak!.line, 2);
-    assert.equal(info[2].typeBreak!.wouldBe, 'integer');
+    assert.match(info[0]!.typeBreak!.reason, /thousands separator/);
+    assert.match(info[1]!.typeBreak!.reason, /decimal comma.*decimal: ','/);
+    assert.equal(info[2]!.typeBreak!.line, 2);
+    assert.equal(info[2]!.typeBreak!.wouldBe, 'integer');
   });
 
   it("reads comma decimals with decimal: ','", () => {
@@ -208,8 +208,8 @@ describe('TableBuilder type inference', () => {
 
   it('keeps integers beyond 2^53 as text rather than change their digits', () => {
     const b = build(['id'], [['12345678901234567890', '1']]);
-    assert.equal(b.inference()[0].type, 'string');
-    assert.match(b.inference()[0].typeBreak!.reason, /2\^53/);
+    assert.equal(b.inference()[0]!.type, 'string');
+    assert.match(b.inference()[0]!.typeBreak!.reason, /2\^53/);
     assert.deepEqual(rows(b.finish()).map((r) => r.id), ['12345678901234567890', '1']);
   });
 
@@ -235,13 +235,13 @@ describe('TableBuilder type inference', () => {
 
   it('makes an all-null column a string column', () => {
     const t = build(['x'], [['', 'NA']]).finish();
-    assert.equal(t.columns[0].type, 'string');
-    assert.equal(nullCount(t.columns[0]), 2);
+    assert.equal(t.columns[0]!.type, 'string');
+    assert.equal(nullCount(t.columns[0]!), 2);
   });
 
   it('shares one all-valid mask between columns without nulls, sized to the table', () => {
     const t = build(['a', 'b'], [['1', '2'], ['3', '4']]).finish();
-    const [a, b] = t.columns as NumericColumn[];
+    const [a, b] = t.columns as [NumericColumn, NumericColumn];
     assert.equal(a.valid.length, 2);
     assert.deepEqual([...a.valid], [1, 1]);
     assert.equal(a.valid.buffer, b.valid.buffer);

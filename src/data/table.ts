@@ -52,7 +52,8 @@ const dataError = (detail: string) => new TrellisError('TRELLIS_DATA_SCHEMA_MISM
 
 /** Builds a table from finished columns, checking that they agree on length and names are unique. */
 export function makeTable(columns: readonly Column[], rowCount?: number): Table {
-  const n = rowCount ?? (columns.length ? columnLength(columns[0]) : 0);
+  const first = columns[0];
+  const n = rowCount ?? (first ? columnLength(first) : 0);
   const seen = new Set<string>();
   for (const c of columns) {
     if (seen.has(c.name)) throw dataError(`Duplicate column name '${c.name}'`);
@@ -79,24 +80,30 @@ export function tableSchema(table: Table): TableSchema {
 }
 
 export function isNull(c: Column, i: number): boolean {
-  return c.type === 'string' ? c.codes[i] < 0 : c.valid[i] === 0;
+  return c.type === 'string' ? c.codes[i]! < 0 : c.valid[i] === 0;
 }
 
 export function nullCount(c: Column): number {
   let n = 0;
   if (c.type === 'string') {
-    for (let i = 0; i < c.codes.length; i++) if (c.codes[i] < 0) n++;
+    for (let i = 0; i < c.codes.length; i++) if (c.codes[i]! < 0) n++;
   } else {
     for (let i = 0; i < c.valid.length; i++) if (c.valid[i] === 0) n++;
   }
   return n;
 }
 
-/** One cell as a plain value; datetimes come back as ISO-8601 strings, so a row serialises as is. */
+/**
+ * One cell as a plain value; datetimes come back as ISO-8601 strings, so a row serialises as is.
+ * `i` must be a row of the column (rowAt checks it for callers that cannot tell).
+ */
 export function valueAt(c: Column, i: number): CellValue {
-  if (c.type === 'string') return c.codes[i] < 0 ? null : c.dictionary[c.codes[i]];
+  if (c.type === 'string') {
+    const code = c.codes[i]!;
+    return code < 0 ? null : c.dictionary[code]!;
+  }
   if (c.valid[i] === 0) return null;
-  const v = c.values[i];
+  const v = c.values[i]!;
   if (c.type === 'boolean') return v !== 0;
   if (c.type === 'datetime') return new Date(v).toISOString();
   return v;
@@ -127,7 +134,7 @@ export function selectColumns(table: Table, names: readonly string[]): Table {
 }
 
 function isAllMidnight(c: NumericColumn): boolean {
-  for (let i = 0; i < c.values.length; i++) if (c.valid[i] && c.values[i] % 86400000 !== 0) return false;
+  for (let i = 0; i < c.values.length; i++) if (c.valid[i] && c.values[i]! % 86400000 !== 0) return false;
   return true;
 }
 
@@ -140,7 +147,7 @@ export function toStringColumn(c: Column): StringColumn {
   const codes = new Int32Array(c.values.length);
   for (let i = 0; i < codes.length; i++) {
     if (!c.valid[i]) { codes[i] = -1; continue; }
-    const text = renderNumber(c.type, c.values[i], dateOnly);
+    const text = renderNumber(c.type, c.values[i]!, dateOnly);
     let code = dict.get(text);
     if (code === undefined) { code = dictionary.length; dictionary.push(text); dict.set(text, code); }
     codes[i] = code;
@@ -164,7 +171,10 @@ function concatStrings(name: string, a: StringColumn, b: StringColumn): StringCo
   });
   const codes = new Int32Array(a.codes.length + b.codes.length);
   codes.set(a.codes);
-  for (let i = 0; i < b.codes.length; i++) codes[a.codes.length + i] = b.codes[i] < 0 ? -1 : remap[b.codes[i]];
+  for (let i = 0; i < b.codes.length; i++) {
+    const code = b.codes[i]!;
+    codes[a.codes.length + i] = code < 0 ? -1 : remap[code]!;
+  }
   return { name, type: 'string', codes, dictionary };
 }
 
@@ -281,8 +291,9 @@ const S_FLOAT = 2;
 const S_BOOLEAN = 3;
 const S_DATETIME = 4;
 const S_STRING = 5;
-const STATE_TYPE: ColumnType[] = ['string', 'integer', 'float', 'boolean', 'datetime', 'string'];
-const TYPE_STATE: Record<ColumnType, number> = {
+type State = typeof S_EMPTY | typeof S_INTEGER | typeof S_FLOAT | typeof S_BOOLEAN | typeof S_DATETIME | typeof S_STRING;
+const STATE_TYPE: Readonly<Record<State, ColumnType>> = ['string', 'integer', 'float', 'boolean', 'datetime', 'string'];
+const TYPE_STATE: Readonly<Record<ColumnType, State>> = {
   integer: S_INTEGER, float: S_FLOAT, boolean: S_BOOLEAN, datetime: S_DATETIME, string: S_STRING,
 };
 const ARTICLE: Record<ColumnType, string> = {
@@ -310,7 +321,7 @@ export class ColumnBuilder {
   rejection = '';
   typeBreak: TypeBreak | undefined;
   length = 0;
-  private state: number;
+  private state: State;
   private readonly forced: boolean;
   private values: Float64Array;
   /** Made at the first null: until then every row is valid, and a column without nulls never needs one. */
@@ -500,7 +511,9 @@ export class ColumnBuilder {
       cell.dateOnly = t % 86400000 === 0;
       return this.accept(KIND_DATETIME, scratch, 0, 0, line, v.toISOString());
     }
-    return this.acceptText(KIND_TEXT, JSON.stringify(v) ?? String(v), line);
+    // Functions and symbols have no JSON text.
+    const text = typeof v === 'function' || typeof v === 'symbol' ? String(v) : JSON.stringify(v) ?? Object.prototype.toString.call(v);
+    return this.acceptText(KIND_TEXT, text, line);
   }
 
   /** Which grammar to try first depends on what the column holds so far. */
@@ -531,7 +544,7 @@ export class ColumnBuilder {
 
   private accept(kind: number, buf: Uint8Array, s: number, e: number, line: number, text?: string): boolean {
     const st = this.state;
-    let next = -1;
+    let next: State | -1 = -1;
     if (this.forced) {
       if ((st === S_INTEGER && kind === KIND_INTEGER)
         || (st === S_FLOAT && (kind === KIND_INTEGER || kind === KIND_FLOAT || kind === KIND_BIG_INTEGER))
@@ -547,7 +560,7 @@ export class ColumnBuilder {
     } else if (kind === KIND_DATETIME) {
       next = st === S_EMPTY || st === S_DATETIME ? S_DATETIME : -1;
     }
-    if (next < 0) {
+    if (next === -1) {
       const pending = this.pending;
       this.pending = undefined;
       return this.acceptText(kind, text ?? (pending !== undefined ? String(pending) : (buf as Buffer).toString('utf8', s, e)), line);
@@ -606,7 +619,7 @@ export class ColumnBuilder {
     this.bytes = new ByteDictionary();
     for (let i = 0; i < this.length; i++) {
       if (this.valid && !this.valid[i]) { codes[i] = -1; continue; }
-      codes[i] = this.intern(renderNumber(STATE_TYPE[this.state] as NumericColumnType, this.values[i], this.dateOnly));
+      codes[i] = this.intern(renderNumber(STATE_TYPE[this.state] as NumericColumnType, this.values[i]!, this.dateOnly));
     }
     if (this.typed > 0) this.rerendered = true;
     this.codes = codes;
@@ -638,7 +651,7 @@ export class ColumnBuilder {
   nullCount(): number {
     let n = 0;
     if (this.codes) {
-      for (let i = 0; i < this.length; i++) if (this.codes[i] < 0) n++;
+      for (let i = 0; i < this.length; i++) if (this.codes[i]! < 0) n++;
     } else if (this.valid) {
       for (let i = 0; i < this.length; i++) if (this.valid[i] === 0) n++;
     }
@@ -699,7 +712,9 @@ export class TableBuilder {
 
   /** The builder of column `i`, for readers that push bytes themselves. */
   columnBuilder(i: number): ColumnBuilder {
-    return this.cols[i];
+    const c = this.cols[i];
+    if (!c) throw new RangeError(`No column ${i}: the builder has ${this.cols.length}`);
+    return c;
   }
 
   /** Adds a column, null in every row so far (for sources whose rows name their columns). */
@@ -735,15 +750,16 @@ export class TableBuilder {
     if (batch.columns.length !== this.cols.length) {
       throw dataError(`A batch has ${batch.columns.length} columns, the builder ${this.cols.length}`);
     }
-    const n = batch.columns.length ? batch.columns[0].length : 0;
+    const n = batch.columns[0]?.length ?? 0;
     const first = batch.firstLine ?? this.rows + 1;
+    if (batch.lines && batch.lines.length < n) throw dataError(`A batch of ${n} rows has line numbers for ${batch.lines.length}`);
     for (let j = 0; j < this.cols.length; j++) {
-      const cells = batch.columns[j];
-      if (cells.length !== n) throw dataError(`Column '${this.cols[j].name}' of a batch has ${cells.length} cells, expected ${n}`);
-      const c = this.cols[j];
+      const cells = batch.columns[j]!;
+      const c = this.cols[j]!;
+      if (cells.length !== n) throw dataError(`Column '${c.name}' of a batch has ${cells.length} cells, expected ${n}`);
       for (let i = 0; i < n; i++) {
-        const line = batch.lines ? batch.lines[i] : first + i;
-        if (!c.pushText(cells[i], line)) {
+        const line = batch.lines ? batch.lines[i]! : first + i;
+        if (!c.pushText(cells[i]!, line)) {
           this.rollback();
           throw new TrellisError('TRELLIS_DATA_PARSE', { file: source, line, column: j + 1, detail: c.rejection });
         }

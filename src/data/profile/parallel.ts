@@ -50,7 +50,7 @@ export async function profileTableParallel(table: Table): Promise<Profile> {
       worker.once('exit', (code) => reject(new Error(`profiling worker exited with code ${code}`)));
     });
     worker.postMessage(theirs.map((i) => table.columns[i]!));
-    const out: ColumnProfile[] = new Array(table.columns.length);
+    const out = new Array<ColumnProfile>(table.columns.length);
     for (const i of kept) out[i] = profileColumn(table.columns[i]!);
     const back = await done;
     lastProfileThreads = 2;

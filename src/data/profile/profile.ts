@@ -87,7 +87,7 @@ export class ColumnAccumulator {
       for (let i = 0; i < codes.length; i++) {
         const code = codes[i]!;
         if (code < 0) missing++;
-        else counts[code]++;
+        else counts[code]!++;
       }
       this.missing += missing;
       this.count += codes.length - missing;

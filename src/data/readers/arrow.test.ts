@@ -61,7 +61,7 @@ describe('readArrow', () => {
       { i8: null, u16: 2, i64: null, f32: null, day: null, us: null, s: null, list: null },
       { i8: -3, u16: 65535, i64: '9007199254740993', f32: null, day: '1970-01-01T00:00:00.000Z', us: '1969-12-31T23:59:59.000Z', s: 'b', list: '[]' },
     ]);
-    assert.equal(inference[2].typeBreak?.value, '9007199254740993');
+    assert.equal(inference[2]!.typeBreak?.value, '9007199254740993');
   });
 
   it('reads many record batches, chosen columns, and stops at maxRows', async () => {
@@ -69,7 +69,7 @@ describe('readArrow', () => {
       x: vectorFromArray([b * 2, b * 2 + 1], new Int32()),
       y: vectorFromArray([`r${b * 2}`, `r${b * 2 + 1}`], new Utf8()),
     }));
-    const all = first.concat(...rest);
+    const all = first!.concat(...rest);
     assert.equal(all.batches.length, 3);
     const path = tempFile('batches.arrows', tableToIPC(all, 'stream'));
     assert.deepEqual(allRows(await readArrow(path)).map((r) => r.x), [0, 1, 2, 3, 4, 5]);

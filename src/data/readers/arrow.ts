@@ -50,7 +50,7 @@ function isPlainNumeric(type: DataType): boolean {
 }
 
 function pushData(col: TypedColumn, data: Data, vector: Vector, base: number, count: number): void {
-  const type = data.type as DataType;
+  const type = data.type;
   if (isPlainNumeric(type) && data.values && count > 0) {
     const values = data.values as ArrayLike<number> & { subarray(s: number, e: number): ArrayLike<number> };
     const off = data.offset;
@@ -58,11 +58,12 @@ function pushData(col: TypedColumn, data: Data, vector: Vector, base: number, co
       col.pushNumbers(values, off, off + count);
       return;
     }
-    const bitmap = data.nullBitmap!;
+    const bitmap = data.nullBitmap;
     col.reserve(count);
     for (let i = 0; i < count; i++) {
       const j = off + i;
-      if ((bitmap[j >> 3] >> (j & 7)) & 1) col.push(values[j]);
+      // The validity bitmap has a bit for every value of the array.
+      if ((bitmap[j >> 3]! >> (j & 7)) & 1) col.push(values[j]);
       else col.pushNull();
     }
     return;
@@ -75,7 +76,7 @@ function pushData(col: TypedColumn, data: Data, vector: Vector, base: number, co
     if (v === null || v === undefined) col.pushNull();
     else if (decimalScale >= 0) col.push(util.bigNumToNumber(v as never, decimalScale));
     else if (isBinary) col.push(Buffer.from(v as Uint8Array).toString('hex'));
-    else if (typeof v === 'object' && 'toJSON' in (v as object)) col.push((v as { toJSON(): unknown }).toJSON());
+    else if (typeof v === 'object' && 'toJSON' in v) col.push((v as { toJSON(): unknown }).toJSON());
     else col.push(v);
   }
 }
@@ -98,14 +99,14 @@ export async function readArrowWithInference(source: DataSource, options: ArrowO
           if (!field) {
             throw new TrellisError('TRELLIS_DATA_COLUMN_NOT_FOUND', { name, columns: `${batch.schema.fields.map((f) => f.name).join(', ')} (in ${path})` });
           }
-          return new TypedColumn(name, arrowColumnType(field.type));
+          return new TypedColumn(name, arrowColumnType(field.type as DataType));
         });
       }
       const take = Math.min(batch.numRows, maxRows - rows);
       for (const col of cols) {
         const vector = batch.getChild(col.name)!;
         let base = 0;
-        for (const data of vector.data) {
+        for (const data of vector.data as Data[]) {
           const n = Math.min(data.length, take - base);
           if (n <= 0) break;
           pushData(col, data, vector, base, n);
@@ -121,7 +122,7 @@ export async function readArrowWithInference(source: DataSource, options: ArrowO
       const names = options.columns ?? reader.schema.fields.map((f) => f.name);
       cols = names.map((name) => {
         const field = reader.schema?.fields.find((f) => f.name === name);
-        return new TypedColumn(name, field ? arrowColumnType(field.type) : 'string');
+        return new TypedColumn(name, field ? arrowColumnType(field.type as DataType) : 'string');
       });
     }
   } catch (e) {

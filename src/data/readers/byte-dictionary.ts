@@ -2,6 +2,7 @@
  * Finds the dictionary code of a text field from its bytes, without making a string of it. A
  * categorical CSV column repeats a few values millions of times; hashing the bytes once costs a
  * fraction of decoding them and looking the string up in a Map, which is what it replaces.
+ * Slots are masked into range and codes index the per-code arrays, so their reads carry `!`.
  */
 export class ByteDictionary {
   private slots = new Int32Array(1024).fill(-1);
@@ -19,16 +20,16 @@ export class ByteDictionary {
   /** The code of buf[s, e), or -1 if unknown; then {@link add} may follow for the same bytes. */
   find(buf: Uint8Array, s: number, e: number): number {
     let h = 0x811c9dc5 | 0;
-    for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+    for (let i = s; i < e; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
     const n = e - s;
     const mask = this.slots.length - 1;
     let slot = h & mask;
     for (;;) {
-      const code = this.slots[slot];
+      const code = this.slots[slot]!;
       if (code < 0) break;
       if (this.hashes[code] === h && this.lengths[code] === n) {
         const a = this.arena;
-        let p = this.starts[code];
+        let p = this.starts[code]!;
         let i = s;
         while (i < e && a[p] === buf[i]) { p++; i++; }
         if (i === e) return code;
@@ -67,9 +68,9 @@ export class ByteDictionary {
     const slots = new Int32Array(this.slots.length * 2).fill(-1);
     const mask = slots.length - 1;
     for (let code = 0; code < this.lengths.length; code++) {
-      if (this.lengths[code] < 0) continue;
-      let slot = this.hashes[code] & mask;
-      while (slots[slot] >= 0) slot = (slot + 1) & mask;
+      if (this.lengths[code]! < 0) continue;
+      let slot = this.hashes[code]! & mask;
+      while (slots[slot]! >= 0) slot = (slot + 1) & mask;
       slots[slot] = code;
     }
     this.slots = slots;

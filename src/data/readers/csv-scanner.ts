@@ -163,7 +163,7 @@ export class CsvScanner {
     const at = this.badUtf8;
     let line = this.line;
     for (let i = this.pos; i < at; i++) if (this.buf[i] === LF) line++;
-    const byte = this.buf[at].toString(16).padStart(2, '0');
+    const byte = this.buf[at]!.toString(16).padStart(2, '0');
     throw this.error(line, this.charColumn(this.pos, at),
       `invalid UTF-8: byte 0x${byte} at byte offset ${this.base + at} does not start or continue a character; save the file as UTF-8`);
   }
@@ -207,7 +207,8 @@ export class CsvScanner {
       this.checkUtf8();
       return false;
     }
-    const headerStart = starts[0];
+    // A header row that scanned has at least one field.
+    const headerStart = starts[0]!;
     const seen = new Map<string, number[]>();
     names.forEach((raw, i) => {
       const name = raw === '' ? `unnamed_${i + 1}` : raw;
@@ -217,7 +218,8 @@ export class CsvScanner {
     const dups = [...seen].filter(([, at]) => at.length > 1);
     if (dups.length) {
       const list = dups.map(([n, at]) => `'${n}' (fields ${at.map((i) => i + 1).join(', ')})`).join(', ');
-      throw this.error(headerLine, this.charColumn(headerStart, starts[dups[0][1][1]]),
+      // Each entry of dups holds two field indices or more, and each has a start.
+      throw this.error(headerLine, this.charColumn(headerStart, starts[dups[0]![1][1]!]!),
         `duplicate column name${dups.length > 1 ? 's' : ''} ${list}; every column needs its own name`);
     }
     this.header = names;
@@ -272,7 +274,8 @@ export class CsvScanner {
           throw this.error(fieldLine, this.charColumn(rowStart, fieldStart),
             `expected ${ncols} fields as in the header, found ${found}; a field that contains '${String.fromCharCode(d)}' must be quoted`);
         }
-        const sink = one ? cols[0] : cols[col];
+        // col < ncols was checked above, and there is one sink per column (or the header's one).
+        const sink = (one ? cols[0] : cols[col])!;
         if (buf[pos] === QUOTE) {
           let i = pos + 1;
           const fs = i;
@@ -299,7 +302,7 @@ export class CsvScanner {
           const fe = i;
           pos = i + 1;
           if (pos < end) {
-            const c = buf[pos];
+            const c = buf[pos]!;
             if (c !== d && c !== LF && c !== CR) {
               throw this.error(line, this.charColumn(rowStart, pos),
                 `unexpected ${describeByte(c)} after the closing quote of ${this.fieldName(col)}; a quote inside a quoted field must be doubled ("")`);
@@ -332,7 +335,7 @@ export class CsvScanner {
               throw this.error(rowLine, this.charColumn(rowStart, pos),
                 `expected ${ncols} fields as in the header, found ${col + 1}`);
             }
-            const last = one ? cols[0] : cols[col];
+            const last = (one ? cols[0] : cols[col])!;
             if (!last.pushBytes(buf, pos, pos, false, line)) {
               throw this.error(line, this.charColumn(rowStart, pos), `${last.rejection} (field ${col + 1})`);
             }
@@ -415,7 +418,7 @@ function detectDelimiter(buf: Buffer, s: number, e: number): number {
   const counts = new Map<number, number>(DELIMITERS.map((d) => [d.charCodeAt(0), 0]));
   let inQuote = false;
   for (let i = s; i < e; i++) {
-    const c = buf[i];
+    const c = buf[i]!;
     if (c === QUOTE) inQuote = !inQuote;
     else if (!inQuote && counts.has(c)) counts.set(c, counts.get(c)! + 1);
   }

@@ -86,9 +86,9 @@ describe('readCsv on the committed fixtures', () => {
   it('gives the same table through batches and the builder as through readCsv', async () => {
     const path = join(FIXTURES, 'adult_train_head200.csv');
     const batches = await collect(path, { batchSize: 64 });
-    assert.deepEqual(batches.map((b) => b.columns[0].length), [64, 64, 64, 8]);
+    assert.deepEqual(batches.map((b) => b.columns[0]!.length), [64, 64, 64, 8]);
     assert.deepEqual(batches.map((b) => b.firstLine), [2, 66, 130, 194]);
-    const builder = new TableBuilder(batches[0].header);
+    const builder = new TableBuilder(batches[0]!.header);
     for (const b of batches) builder.append(b);
     assertSameTable(builder.finish(), await readCsv(path));
   });
@@ -100,7 +100,7 @@ describe('readCsvTables', () => {
     const batches = [];
     for await (const b of readCsvTables(path, { batchSize: 30 })) batches.push(b);
     assert.deepEqual(batches.map((b) => [b.table.rowCount, b.firstLine]), [[30, 2], [30, 32], [30, 62], [10, 92]]);
-    assert.equal(batches[0].inference.find((c) => c.name === 'dteday')?.type, 'datetime');
+    assert.equal(batches[0]!.inference.find((c) => c.name === 'dteday')?.type, 'datetime');
     assertSameTable(batches.map((b) => b.table).reduce(concatTables), await readCsv(path));
   });
 
@@ -123,7 +123,7 @@ describe('readCsv on the full datasets', () => {
     const income = column(t, 'income') as StringColumn;
     assert.equal(income.type, 'string');
     const counts = new Map<string, number>();
-    for (const c of income.codes) counts.set(income.dictionary[c], (counts.get(income.dictionary[c]) ?? 0) + 1);
+    for (const c of income.codes) counts.set(income.dictionary[c]!, (counts.get(income.dictionary[c]!) ?? 0) + 1);
     assert.deepEqual(Object.fromEntries(counts), { '<=50K': 24720, '>50K': 7841 });
   });
 
@@ -149,7 +149,7 @@ describe('readCsv on the full datasets', () => {
     for (const name of ['adult_train', 'bike_sharing_hourly', 'occupancy'] as const) {
       const path = dataset(`${name}.csv`);
       const batches = await collect(path);
-      const builder = new TableBuilder(batches[0].header);
+      const builder = new TableBuilder(batches[0]!.header);
       for (const b of batches) builder.append(b);
       assertSameTable(builder.finish(), await readCsv(path));
     }
@@ -165,7 +165,7 @@ describe('CSV syntax', () => {
       { id: 4, text: null, n: null },
     ]);
     const batches = await collect(path);
-    assert.deepEqual([...batches[0].lines], [2, 3, 5, 6]);
+    assert.deepEqual([...batches[0]!.lines], [2, 3, 5, 6]);
   });
 
   it('drops a UTF-8 byte-order mark and keeps other UTF-8 text', async () => {
@@ -212,7 +212,7 @@ describe('CSV syntax', () => {
     const t = await readCsv(join(FIXTURES, 'adult_train_head200.csv'), { maxRows: 5 });
     assert.equal(t.rowCount, 5);
     const batches = await collect(join(FIXTURES, 'adult_train_head200.csv'), { maxRows: 70, batchSize: 64 });
-    assert.deepEqual(batches.map((b) => b.columns[0].length), [64, 6]);
+    assert.deepEqual(batches.map((b) => b.columns[0]!.length), [64, 6]);
   });
 
   it('gives the same fields whatever the chunk boundaries', () => {
@@ -232,8 +232,8 @@ describe('CSV syntax', () => {
     assert.equal(key.dictionary.length, 150000);
     assert.deepEqual([...cat.dictionary].sort(), ['Zürich', 'blue', 'green', 'red']);
     for (const i of [0, 3, 65537, 149999]) {
-      assert.equal(key.dictionary[key.codes[i]], `k${i}`);
-      assert.equal(i % 5 === 4 ? cat.codes[i] : cat.dictionary[cat.codes[i]], i % 5 === 4 ? -1 : ['red', 'green', 'blue', 'Zürich'][i % 5]);
+      assert.equal(key.dictionary[key.codes[i]!], `k${i}`);
+      assert.equal(i % 5 === 4 ? cat.codes[i] : cat.dictionary[cat.codes[i]!], i % 5 === 4 ? -1 : ['red', 'green', 'blue', 'Zürich'][i % 5]);
     }
   });
 
@@ -242,7 +242,7 @@ describe('CSV syntax', () => {
     const path = tempFile('big-field.csv', `id,text\n1,"${big}"\n2,short\n`);
     const t = await readCsv(path);
     assert.equal(t.rowCount, 2);
-    assert.equal((column(t, 'text') as StringColumn).dictionary[0].length, big.length);
+    assert.equal((column(t, 'text') as StringColumn).dictionary[0]!.length, big.length);
   });
 
   it('counts lines correctly across many chunks', async () => {
@@ -347,7 +347,7 @@ describe('mixed and formatted numbers', () => {
     const { table, inference } = await readCsvWithInference(path);
     assert.equal(column(table, 'x').type, 'string');
     assert.equal(column(table, 'y').type, 'integer');
-    assert.deepEqual(inference[0].typeBreak, {
+    assert.deepEqual(inference[0]!.typeBreak, {
       line: 102, value: 'unknown', wouldBe: 'float', reason: "'unknown' is not a number, so the column is kept as text",
     });
     // The text is the file's, not a re-rendering of parsed numbers (1.50 would become 1.5).
@@ -359,15 +359,15 @@ describe('mixed and formatted numbers', () => {
     const path = tempFile('thousands.csv', 'amount,n\n"1,234",1\n"12,345,678",2\n');
     const { table, inference } = await readCsvWithInference(path);
     assert.equal(column(table, 'amount').type, 'string');
-    assert.equal(inference[0].typeBreak!.line, 2);
-    assert.match(inference[0].typeBreak!.reason, /'1,234'.*thousands separator/);
+    assert.equal(inference[0]!.typeBreak!.line, 2);
+    assert.match(inference[0]!.typeBreak!.reason, /'1,234'.*thousands separator/);
   });
 
   it("keeps comma decimals as text by default and reads them with decimal: ','", async () => {
     const path = tempFile('comma-decimal.csv', 'temp;n\n3,14;1\n-0,5;2\n');
     const { table, inference } = await readCsvWithInference(path);
     assert.equal(column(table, 'temp').type, 'string');
-    assert.match(inference[0].typeBreak!.reason, /decimal comma.*pass decimal: ','/);
+    assert.match(inference[0]!.typeBreak!.reason, /decimal comma.*pass decimal: ','/);
     const parsed = await readCsv(path, { decimal: ',' });
     assert.deepEqual(allRows(parsed), [{ temp: 3.14, n: 1 }, { temp: -0.5, n: 2 }]);
   });

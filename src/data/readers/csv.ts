@@ -147,7 +147,8 @@ export async function* readCsvBatches(source: DataSource, options: CsvBatchOptio
     rollback: () => { for (const c of cols) c.cells.length = lines.length; },
   };
   const take = (): CsvBatch => {
-    const batch = { header, columns: cols.map((c) => c.cells), firstLine: lines[0], lines: Uint32Array.from(lines) };
+    // Called for a full batch or the rows left at the end, never for an empty one.
+    const batch = { header, columns: cols.map((c) => c.cells), firstLine: lines[0]!, lines: Uint32Array.from(lines) };
     for (const c of cols) c.cells = [];
     lines = [];
     return batch;

@@ -32,8 +32,8 @@ describe('readJsonl', () => {
     const path = tempFile('mixed.jsonl', '{"v": 1}\n{"v": 2.5}\n{"v": "n/a"}\n');
     const { table, inference } = await readJsonlWithInference(path);
     assert.deepEqual(allRows(table).map((r) => r.v), ['1', '2.5', 'n/a']);
-    assert.equal(inference[0].typeBreak!.line, 3);
-    assert.equal(inference[0].typeBreak!.value, 'n/a');
+    assert.equal(inference[0]!.typeBreak!.line, 3);
+    assert.equal(inference[0]!.typeBreak!.value, 'n/a');
   });
 
   it('imposes types, naming the line and key of a value that does not fit', async () => {

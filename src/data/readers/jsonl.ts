@@ -78,7 +78,7 @@ export async function readJsonlWithInference(source: DataSource, options: JsonlO
       let ls = 0;
       for (let i = 0; i < bad; i++) if (buf[i] === LF) { l++; ls = i + 1; }
       throw parseError(path, l, [...buf.toString('utf8', ls, bad)].length + 1,
-        `invalid UTF-8: byte 0x${buf[bad].toString(16).padStart(2, '0')} at byte offset ${offset + bad} does not start or continue a character; save the file as UTF-8`);
+        `invalid UTF-8: byte 0x${buf[bad]!.toString(16).padStart(2, '0')} at byte offset ${offset + bad} does not start or continue a character; save the file as UTF-8`);
     }
     let s = 0;
     while (s < last && builder.rowCount < maxRows) {
@@ -94,8 +94,7 @@ export async function readJsonlWithInference(source: DataSource, options: JsonlO
   const stream = sourceChunks(source, 1 << 20);
   let pending: Buffer[] = [];
   try {
-    for await (const chunk of stream) {
-      const c = chunk as Buffer;
+    for await (const c of stream) {
       pending.push(c);
       // A line longer than a chunk: join only once its end has arrived, not on every chunk.
       if (c.indexOf(LF) < 0) continue;

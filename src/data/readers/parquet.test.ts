@@ -29,7 +29,7 @@ describe('readParquet', () => {
       { id: 4, big: '9007199254740993', score: 1e10, label: 'a', flag: true, at: '1970-01-01T00:00:00.000Z' },
     ]);
     // An INT64 past 2^53 keeps its digits as text, and the inference says which value did it.
-    assert.deepEqual(inference[1].typeBreak, {
+    assert.deepEqual(inference[1]!.typeBreak, {
       line: 4, value: '9007199254740993', wouldBe: 'integer',
       reason: '9007199254740993 is beyond ±2^53, which a float64 cannot hold exactly, so the column is kept as text',
     });
@@ -56,7 +56,7 @@ describe('readParquet', () => {
     });
     const t = await readParquet(tempFile('gzip.parquet', new Uint8Array(bytes)));
     assert.equal(t.rowCount, 1000);
-    assert.equal(allRows(t)[999].x, 249.75);
+    assert.equal(allRows(t)[999]!.x, 249.75);
   });
 
   it('calls a truncated file truncated, naming it', async () => {

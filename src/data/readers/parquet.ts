@@ -10,7 +10,7 @@
 import { open } from 'node:fs/promises';
 import {
   parquetMetadataAsync, parquetSchema, parquetScan,
-  type AsyncBuffer, type Compressors, type FileMetaData, type SchemaElement, type SchemaTree,
+  type AsyncBuffer, type FileMetaData, type SchemaElement, type SchemaTree,
 } from 'hyparquet';
 import { parquetHeader } from 'hyparquet/src/column.js';
 import { compressors } from 'hyparquet-compressors';
@@ -187,7 +187,7 @@ export async function readParquetWithInference(source: DataSource, options: Parq
   const maxRows = Math.min(options.maxRows ?? Infinity, Number(metadata.num_rows));
   try {
     const scan = await parquetScan({
-      file, metadata, columns: [...wanted], parsers, compressors: compressors as Compressors,
+      file, metadata, columns: [...wanted], parsers, compressors,
     });
     for (const range of scan.ranges) {
       if (range.rowStart >= maxRows) break;

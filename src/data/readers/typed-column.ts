@@ -8,7 +8,7 @@ import { makeTable, nullCount, type Column, type ColumnInference, type ColumnTyp
 import type { ReadResult } from './files.js';
 
 function jsonText(v: unknown): string {
-  return JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? (Number.isSafeInteger(Number(x)) ? Number(x) : String(x)) : x)) ?? String(v);
+  return JSON.stringify(v, (_, x: unknown) => (typeof x === 'bigint' ? (Number.isSafeInteger(Number(x)) ? Number(x) : String(x)) : x)) ?? String(v);
 }
 
 export class TypedColumn {
@@ -81,7 +81,9 @@ export class TypedColumn {
     if (v === null || v === undefined) { this.pushNull(); return; }
     if (this.codes) {
       this.reserve(1);
-      this.codes[this.length++] = this.intern(typeof v === 'string' ? v : typeof v === 'object' && !(v instanceof Date) ? jsonText(v) : String(v));
+      const scalar = typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean' || typeof v === 'symbol' || v instanceof Date;
+      const text = typeof v === 'string' ? v : scalar ? String(v) : jsonText(v);
+      this.codes[this.length++] = this.intern(text);
       return;
     }
     let x: number;
@@ -110,7 +112,7 @@ export class TypedColumn {
     if (this.codes) { for (let i = start; i < end; i++) this.push(src[i]); return; }
     this.reserve(end - start);
     for (let i = start; i < end; i++) {
-      const x = src[i];
+      const x = src[i]!;
       this.values[this.length] = x;
       this.valid[this.length++] = Number.isNaN(x) ? 0 : 1;
     }
@@ -133,8 +135,9 @@ export class TypedColumn {
 export function typedResult(cols: readonly TypedColumn[]): ReadResult {
   const columns = cols.map((c) => c.finish());
   const inference = cols.map((c, i): ColumnInference => {
-    const out = { name: c.name, type: columns[i].type, nullCount: nullCount(columns[i]) };
+    const column = columns[i]!;
+    const out = { name: c.name, type: column.type, nullCount: nullCount(column) };
     return c.typeBreak ? { ...out, typeBreak: c.typeBreak } : out;
   });
-  return { table: makeTable(columns, cols.length ? cols[0].size : 0), inference };
+  return { table: makeTable(columns, cols[0]?.size ?? 0), inference };
 }

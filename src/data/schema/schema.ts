@@ -74,8 +74,8 @@ export function parseSchema(doc: unknown): DatasetSchema {
   const columns = d.columns.map((c: unknown, i: number) => {
     if (!c || typeof c !== 'object') throw where(`columns[${i}] must be an object`);
     const col = c as Record<string, unknown>;
-    const at = `column '${String(col.name ?? i)}'`;
     if (typeof col.name !== 'string' || !col.name) throw where(`columns[${i}].name must be a non-empty string`);
+    const at = `column '${col.name}'`;
     if (names.has(col.name)) throw where(`${at} appears twice`);
     names.add(col.name);
     if (!TYPES.includes(col.type as ColumnType)) throw where(`${at}: 'type' must be one of ${TYPES.join(', ')}, got ${JSON.stringify(col.type)}`);
@@ -101,11 +101,11 @@ export function parseSchema(doc: unknown): DatasetSchema {
   });
   const skew = (d.skew ?? DEFAULT_SKEW) as Record<string, unknown>;
   for (const k of ['categorical', 'numeric']) {
-    if (typeof skew[k] !== 'number' || (skew[k] as number) < 0) throw where(`'skew.${k}' must be a non-negative number`);
+    if (typeof skew[k] !== 'number' || skew[k] < 0) throw where(`'skew.${k}' must be a non-negative number`);
   }
   const unexpected = d.unexpectedColumns ?? 'error';
   if (!['error', 'warn', 'ignore'].includes(unexpected as string)) throw where("'unexpectedColumns' must be 'error', 'warn' or 'ignore'");
-  return { ...(d as object), format: SCHEMA_FORMAT, columns, skew: skew as unknown as SkewThresholds, unexpectedColumns: unexpected as DatasetSchema['unexpectedColumns'] } as DatasetSchema;
+  return { ...d, format: SCHEMA_FORMAT, columns, skew: skew as unknown as SkewThresholds, unexpectedColumns: unexpected as DatasetSchema['unexpectedColumns'] };
 }
 
 function checkExpectation(e: unknown, at: string): void {

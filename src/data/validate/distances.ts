@@ -46,7 +46,7 @@ export function categoryCounts(c: Column): Map<string, number> {
   const out = new Map<string, number>();
   if (c.type === 'string') {
     const counts = new Float64Array(c.dictionary.length);
-    for (let i = 0; i < c.codes.length; i++) if (c.codes[i]! >= 0) counts[c.codes[i]!]++;
+    for (let i = 0; i < c.codes.length; i++) if (c.codes[i]! >= 0) counts[c.codes[i]!]!++;
     counts.forEach((n, k) => n && out.set(c.dictionary[k]!, (out.get(c.dictionary[k]!) ?? 0) + n));
   } else {
     for (let i = 0; i < c.values.length; i++) {
@@ -79,7 +79,7 @@ export function numericDistance(c: Column, ref: ColumnProfile, threshold: number
   for (let i = 0; i < c.values.length; i++) {
     if (!c.valid[i]) continue;
     const x = c.values[i]!;
-    if (x !== x) continue;
+    if (Number.isNaN(x)) continue;
     // Values beyond the reference's edges fall into its first or last bin, as in the reference itself.
     let lo = 0;
     let hi = bins - 1;
@@ -88,7 +88,7 @@ export function numericDistance(c: Column, ref: ColumnProfile, threshold: number
       if (x <= edges[mid + 1]!) hi = mid;
       else lo = mid + 1;
     }
-    counts[lo]++;
+    counts[lo]!++;
     n++;
   }
   if (!n || !ref.count) return undefined;

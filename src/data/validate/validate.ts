@@ -163,7 +163,7 @@ function checkRange(col: Column, cs: ColumnSchema, maxExamples: number, out: Ano
     if (!col.valid[i]) continue;
     present++;
     const x = col.values[i]!;
-    if (x < min || x > max || x !== x) {
+    if (x < min || x > max || Number.isNaN(x)) {
       n++;
       if (examples.length < maxExamples && !examples.includes(x)) examples.push(x);
     }
