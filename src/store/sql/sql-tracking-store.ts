@@ -490,7 +490,7 @@ function checkBatch(batch: LogBatchInput): CheckedBatch {
   const latest = new Map<string, Metric>();
   for (const m of metrics) {
     checkKey('metric', m.key);
-    if (typeof m.value !== 'number') throw invalid(`Got invalid value ${m.value} for metric '${m.key}' (timestamp=${m.timestamp}). Please specify value as a valid double (64-bit floating point)`);
+    if (typeof m.value !== 'number') throw invalid(`Got invalid value ${String(m.value)} for metric '${m.key}' (timestamp=${m.timestamp}). Please specify value as a valid double (64-bit floating point)`);
     if (!Number.isInteger(m.timestamp)) throw invalid(`Invalid value ${m.timestamp} for parameter 'timestamp' of metric '${m.key}': must be an integer (ms)`);
     if (!Number.isInteger(m.step)) throw invalid(`Invalid value ${m.step} for parameter 'step' of metric '${m.key}': must be an integer`);
     const cur = latest.get(m.key);
