@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ERRORS, TrellisError, formatMessage } from './errors.js';
+import { ERRORS, TrellisError, formatMessage, isTrellisError } from './errors.js';
 import { renderErrorsDoc } from './errors-doc.js';
 
 describe('error registry', () => {
@@ -34,5 +34,24 @@ describe('error registry', () => {
     assert.equal(back.message, e.message);
     assert.equal(formatMessage('{a} and {b}', { a: 1 }), '1 and {b}');
     assert.equal(new TrellisError('TRELLIS_STORE_UNAVAILABLE', { detail: 'x' }).retryable, true);
+  });
+
+  it('tells errors apart by class and code, not by the shape of an object', () => {
+    const e = new TrellisError('TRELLIS_RUN_NOT_FOUND', { id: 'abc' });
+    assert.equal(isTrellisError(e), true);
+    assert.equal(isTrellisError(e, 'TRELLIS_RUN_NOT_FOUND'), true);
+    assert.equal(isTrellisError(e, 'TRELLIS_EXPERIMENT_NOT_FOUND', 'TRELLIS_RUN_NOT_FOUND'), true);
+    assert.equal(isTrellisError(e, 'TRELLIS_EXPERIMENT_NOT_FOUND'), false);
+    assert.equal(isTrellisError(TrellisError.fromJSON(e.toJSON()), 'TRELLIS_RUN_NOT_FOUND'), true);
+    const lookalike = Object.assign(new Error(e.message), { code: 'TRELLIS_RUN_NOT_FOUND' });
+    assert.equal(isTrellisError(lookalike), false);
+    assert.equal(isTrellisError(lookalike, 'TRELLIS_RUN_NOT_FOUND'), false);
+    assert.equal(isTrellisError(undefined), false);
+    // The code narrows the type: only the listed codes remain possible.
+    const caught: unknown = e;
+    if (isTrellisError(caught, 'TRELLIS_RUN_NOT_FOUND', 'TRELLIS_METRIC_NOT_FOUND')) {
+      const code: 'TRELLIS_RUN_NOT_FOUND' | 'TRELLIS_METRIC_NOT_FOUND' = caught.code;
+      assert.equal(code, 'TRELLIS_RUN_NOT_FOUND');
+    }
   });
 });

@@ -196,8 +196,13 @@ export function formatMessage(template: string, params: ErrorParams): string {
   return template.replace(/\{(\w+)\}/g, (_, k: string) => (params[k] === undefined ? `{${k}}` : String(params[k])));
 }
 
-export function isTrellisError(e: unknown): e is TrellisError {
-  return e instanceof TrellisError;
+/**
+ * Whether `e` is a TrellisError, and when codes are given, one with one of them. Errors are told
+ * apart this way rather than by comparing `code` strings: a misspelt or retired code is a type
+ * error here, and an object that merely has a `code` property does not pass.
+ */
+export function isTrellisError<C extends ErrorCode>(e: unknown, ...codes: C[]): e is TrellisError & { readonly code: C } {
+  return e instanceof TrellisError && (codes.length === 0 || (codes as readonly ErrorCode[]).includes(e.code));
 }
 
 /** Shorthand for the most common error: a field with a bad value. */

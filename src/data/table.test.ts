@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TrellisError } from '../core/errors.js';
+import { isTrellisError, type ErrorCode } from '../core/errors.js';
 import {
   TableBuilder, column, concatTables, makeTable, nullCount, rowAt, selectColumns, sliceRows, tableFromRows,
   tableSchema, toStringColumn, type NumericColumn, type StringColumn, type Table,
@@ -16,9 +16,9 @@ function build(names: string[], cells: (string | null)[][], options = {}) {
   return b;
 }
 
-function assertTrellis(fn: () => unknown, code: string, pattern?: RegExp) {
+function assertTrellis(fn: () => unknown, code: ErrorCode, pattern?: RegExp) {
   assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof TrellisError, String(e));
+    assert.ok(isTrellisError(e), String(e));
     assert.equal(e.code, code);
     if (pattern) assert.match(e.message, pattern);
     return true;

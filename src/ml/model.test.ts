@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { isTrellisError } from '../core/errors.js';
 import { tableFromRows } from '../data/table.js';
 import { leastSquares } from '../numeric/linalg/least-squares.js';
 import { applyFeatures, fitFeatures } from './features.js';
@@ -44,7 +45,7 @@ describe('the model format', () => {
 
   it('refuses a corrupted model file with the reason, and checks inputs against the signature', () => {
     const good = JSON.stringify(regressionModel());
-    const refused = (text: string, why: RegExp) => assert.throws(() => loadModel(text), (e: Error & { code?: string }) => e.code === 'TRELLIS_MODEL_INVALID' && why.test(e.message));
+    const refused = (text: string, why: RegExp) => assert.throws(() => loadModel(text), (e: unknown) => isTrellisError(e, 'TRELLIS_MODEL_INVALID') && why.test(e.message));
     refused(good.slice(0, good.length / 2), /not JSON/);
     refused(good.replace(MODEL_FORMAT, 'pickle'), /'format' is "pickle"/);
     refused(good.replace(/"weights":"[^"]+"/, '"weights":"AAAA"'), /weights, expected 1 × 3|not valid base64/);

@@ -1,5 +1,6 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { isTrellisError } from '../core/errors.js';
 import { readTable } from '../data/readers/index.js';
 import { dataset } from '../data/readers/test-helpers/data-files.js';
 import { selectColumns, tableFromRows, type Table } from '../data/table.js';
@@ -97,7 +98,7 @@ describe('tree trainers', () => {
     const nul = predict(model, [{ x: null, c: 'red' }]);
     assert.deepEqual(Array.from(nan.proba!), Array.from(nul.proba!), 'NaN is a missing value');
     const json = JSON.stringify(model);
-    const refused = (text: string, why: RegExp) => assert.throws(() => loadModel(text), (e: Error & { code?: string }) => e.code === 'TRELLIS_MODEL_INVALID' && why.test(e.message));
+    const refused = (text: string, why: RegExp) => assert.throws(() => loadModel(text), (e: unknown) => isTrellisError(e, 'TRELLIS_MODEL_INVALID') && why.test(e.message));
     refused(json.replace(/"left":"[^"]+"/, '"left":"AAAAAAAAAAA="'), /tree 0: 'left' has 1 entries/);
     refused(json.replace('"link":"softmax"', '"link":"cube"'), /unknown link "cube"/);
     refused(json.replace(/"trees":\[.*\]/, '"trees":[]'), /no trees/);

@@ -5,7 +5,7 @@
  * nested columns are kept as JSON text, binary as hex. NaN counts as null.
  */
 import { RecordBatchReader, Type, util, type Data, type DataType, type Vector } from 'apache-arrow';
-import { TrellisError } from '../../core/errors.js';
+import { TrellisError, isTrellisError } from '../../core/errors.js';
 import type { ColumnType, Table } from '../table.js';
 import type { ReadResult } from './files.js';
 import { sourceChunks, sourceName, sourceSize, type DataSource } from './source.js';
@@ -126,7 +126,7 @@ export async function readArrowWithInference(source: DataSource, options: ArrowO
       });
     }
   } catch (e) {
-    if (e instanceof TrellisError) throw e;
+    if (isTrellisError(e)) throw e;
     throw formatError(path, `truncated or not an Arrow IPC file or stream (${(e as Error).message})`, e);
   } finally {
     await stream.return(undefined);

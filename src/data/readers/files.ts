@@ -1,5 +1,5 @@
 /** What the readers share about files: how failing to open one is reported. */
-import { TrellisError } from '../../core/errors.js';
+import { TrellisError, isTrellisError } from '../../core/errors.js';
 import type { ColumnInference, Table } from '../table.js';
 
 export interface ReadResult {
@@ -10,7 +10,7 @@ export interface ReadResult {
 
 /** Maps a file-system failure to a registry error that names the file; other errors pass through. */
 export function openError(e: unknown, file: string): unknown {
-  if (e instanceof TrellisError) return e;
+  if (isTrellisError(e)) return e;
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT') return new TrellisError('TRELLIS_DATA_FILE_NOT_FOUND', { file }, { cause: e });
   if (code === 'EISDIR') {

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isTrellisError } from '../../core/errors.js';
 import { tableFromRows } from '../../data/table.js';
 import { fitFeatures } from '../features.js';
 import { MODEL_FORMAT, linearEstimator, loadModel, predict, treeEstimator, type TrellisModel } from '../model.js';
@@ -75,7 +76,7 @@ const hasOnnx = spawnSync(PYTHON, ['-c', 'import onnx, numpy'], { encoding: 'utf
 const pythonSkip = hasOnnx.status === 0 ? false : `${PYTHON} with the onnx and numpy modules is not available (${(hasOnnx.stderr || String(hasOnnx.error)).trim().split('\n').at(-1)})`;
 
 const records = (x: number[][], names: string[]) => x.map((r) => Object.fromEntries(r.map((v, j) => [names[j]!, v])));
-const refused = (why: RegExp) => (e: Error & { code?: string }) => e.code === 'TRELLIS_MODEL_INVALID' && why.test(e.message);
+const refused = (why: RegExp) => (e: unknown) => isTrellisError(e, 'TRELLIS_MODEL_INVALID') && why.test(e.message);
 
 describe('ONNX import: models written by other tools', { skip: pythonSkip }, () => {
   let dir: string;

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TrellisError } from '../../../core/errors.js';
+import { isTrellisError, type ErrorCode, type TrellisError } from '../../../core/errors.js';
 import { rowAt, type Table } from '../../table.js';
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -47,7 +47,7 @@ export function tempPath(name: string): string {
 /** Awaits a rejection with `code`; for TRELLIS_DATA_PARSE checks that the message starts `file:line:column:`. */
 export async function rejectsWith(
   p: Promise<unknown>,
-  code: string,
+  code: ErrorCode,
   where: { file?: string; line?: number; column?: number; message?: RegExp } = {},
 ): Promise<TrellisError> {
   let caught: unknown;
@@ -56,7 +56,7 @@ export async function rejectsWith(
   } catch (e) {
     caught = e;
   }
-  assert.ok(caught instanceof TrellisError, `expected ${code}, got ${caught instanceof Error ? caught.stack : String(caught)}`);
+  assert.ok(isTrellisError(caught), `expected ${code}, got ${caught instanceof Error ? caught.stack : String(caught)}`);
   assert.equal(caught.code, code, caught.message);
   if (where.file !== undefined) assert.ok(caught.message.includes(where.file), `${caught.message} should name ${where.file}`);
   if (where.line !== undefined || where.column !== undefined) {
