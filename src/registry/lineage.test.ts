@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ArtifactStore } from '../store/artifact-store.js';
-import { parseArtifactUri } from '../store/artifact-path.js';
 import type { MetadataStore } from '../store/metadata-store.js';
+import type { StepEdge } from '../store/ports/pipelines.js';
 import { openArtifactStore, openMetadataStore } from '../store/open-stores.js';
 import { lineageOf, lineageText, parseLineageRef } from './lineage.js';
 
@@ -25,24 +25,24 @@ describe('lineageOf on hand-made records', () => {
     await meta.createDatasetVersion({ ...base, name: 'raw', sha256: sha('a') }, who);
     await meta.createDatasetVersion({ ...base, name: 'clean', sha256: sha('b'), lineage: { parent: 'raw@1' } }, who);
     const exp = await meta.createExperiment({ name: 'p' }, who);
-    // A pipeline run: ingest → train → score (batch-score of the trained model).
+    // A pipeline run: ingest → train → score (batch-score of the trained model), as the engine
+    // records it: a pipeline run and step runs with their edges, each mirrored as an MLflow run.
     const pipe = await meta.createRun({ experimentId: exp, tags: { 'trellis.pipeline': 'p' } }, who);
     ids.pipe = pipe.info.runId;
-    const ir = { steps: [
-      { name: 'ingest', component: 'ingest', inputs: { dataset: 'clean@latest' } },
-      { name: 'train', component: 'train', inputs: { data: { step: 'ingest', output: 'data' } } },
-      { name: 'score', component: 'batch-score', inputs: { model: { step: 'train', output: 'model' }, data: { step: 'ingest', output: 'data' } } },
-    ] };
-    await artifacts.put(`${parseArtifactUri(pipe.info.artifactUri, ['mlflow-artifacts']).path}/pipeline.json`, Buffer.from(JSON.stringify(ir)));
-    const step = async (name: string, component: string, out: Record<string, unknown>) => {
+    await meta.createPipelineRun({
+      id: ids.pipe, pipeline: 'p', pipelineVersion: '1', irHash: sha('9'), experimentId: exp, params: {}, baseDir: dir, runner: { host: 'h', pid: 1 },
+    }, who);
+    const step = async (name: string, component: string, out: Record<string, Record<string, string> | undefined>, consumed: StepEdge[], produced: StepEdge[] = []) => {
       const r = await meta.createRun({ experimentId: exp, tags: { 'mlflow.parentRunId': ids.pipe!, 'trellis.step': name, 'trellis.component': component } }, who);
       ids[name] = r.info.runId;
-      const entries = Object.fromEntries(Object.entries(out).map(([k, m]) => [k, { type: 'x', sha256: sha('c'), run: r.info.runId, name: k, kind: 'file', ...(m ? { meta: m } : {}) }]));
-      await meta.logBatch(r.info.runId, { tags: [{ key: 'trellis.outputs', value: JSON.stringify(entries) }] }, who);
+      const entries = Object.fromEntries(Object.entries(out).map(([k, m]) => [k, { type: 'x', sha256: sha('c'), run: r.info.runId, name: k, kind: 'file' as const, ...(m ? { meta: m } : {}) }]));
+      await meta.startStepRun({ id: r.info.runId, pipelineRunId: ids.pipe!, experimentId: exp, step: name, component, edges: consumed }, who);
+      await meta.finishStepRun(r.info.runId, { outputs: entries, metrics: {}, edges: produced }, who);
     };
-    await step('ingest', 'ingest@1', { data: { dataset: 'clean@1', sha256: sha('b') } });
-    await step('train', 'train@1', { model: undefined });
-    await step('score', 'batch-score@1', { predictions: undefined });
+    const from = (input: string, upstream: string, output: string): StepEdge => ({ role: 'input', name: input, kind: 'step', ref: ids[upstream]!, output, holder: ids[upstream]!, sha256: sha('c') });
+    await step('ingest', 'ingest@1', { data: { dataset: 'clean@1', sha256: sha('b') } }, [], [{ role: 'input', name: 'dataset', kind: 'dataset', ref: 'clean@1' }]);
+    await step('train', 'train@1', { model: undefined }, [from('data', 'ingest', 'data')]);
+    await step('score', 'batch-score@1', { predictions: undefined }, [from('model', 'train', 'model'), from('data', 'ingest', 'data')]);
     await meta.createRegisteredModel({ name: 'm' }, who);
     await meta.createModelVersion({ name: 'm', source: `runs:/${ids.train}/outputs/model`, runId: ids.train }, who);
     await meta.createModelVersion({ name: 'm', source: `runs:/${ids.train}/outputs/model`, runId: ids.train }, who);

@@ -1,29 +1,34 @@
 /**
  * Lineage: where a model version or a dataset version came from and what was made from it, read
- * from what the store already records — no lineage tables of its own.
+ * from the records the store keeps — no lineage tables of its own beyond the pipeline records'.
  *
  * - A model version names its source run (`runId`). A run logged by `trellis train` lists its
  *   dataset inputs (`source` `{"dataset":"name@v"}`, or a digest matched against the dataset's
  *   versions). A dataset version may record where it was derived from (`lineage`: values such as
  *   `name@3` are parent versions, `run`/`run_id` the run that wrote it).
- * - A pipeline run is a run tagged `trellis.pipeline` holding its IR (`pipeline.json`); each step
- *   is a child run (`mlflow.parentRunId`, `trellis.step`, `trellis.component`) whose `trellis.outputs`
- *   tag lists its outputs with their sha256 and the run holding the bytes. A step's upstream steps
- *   are the steps its IR inputs name, found among the siblings in the same pipeline run; an ingest
- *   step's output records the dataset version it read; a register step's `registration` output
- *   names the version it registered (or re-applied); a cached step names its source run.
+ * - A pipeline run and its step runs are pipeline records, each step run with its lineage edges:
+ *   the upstream step runs whose outputs it read (`feeds`), the dataset version or file an ingest
+ *   step read, the model version a register step registered (or re-applied); a cached step names
+ *   its source step run. Runs converted from an older store get the edges that need their IR the
+ *   first time lineage meets them (`lineage-legacy.ts`).
  *
  * Edges point the way data flows (`from` is upstream of `to`). The graph holds the upstream and
  * downstream closures of the root (each to `depth` hops), and what shares the root's inputs: other
  * model versions of its source run, and the other runs that used its dataset versions.
  *
- * Runs and versions are read once per call by scanning the store: fine for a workspace, and the
- * place to add an index when stores grow large.
+ * Pipeline lineage is indexed queries on the edges; which tracking runs read a dataset version is
+ * still a scan of the runs with dataset inputs.
  */
 import { TrellisError, invalid } from '../core/errors.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
-import { parseArtifactUri } from '../store/artifact-path.js';
-import type { DatasetVersion, MetadataStore, ModelVersion, Run } from '../store/metadata-store.js';
+import type { DatasetStore, DatasetVersion } from '../store/ports/datasets.js';
+import type { PipelineRunRecord, PipelineRunStore, StepRunRecord } from '../store/ports/pipelines.js';
+import type { ModelVersion, RegistryStore } from '../store/ports/registry.js';
+import type { Run, TrackingStore } from '../store/ports/tracking.js';
+import { completeLegacyPipelineRuns } from './lineage-legacy.js';
+
+/** The ports lineage reads (the combined store carries them all). */
+export type LineageStore = TrackingStore & RegistryStore & DatasetStore & PipelineRunStore;
 
 export type LineageNodeKind = 'dataset-version' | 'run' | 'pipeline-run' | 'step' | 'model-version' | 'artifact';
 
@@ -70,14 +75,6 @@ export type LineageRef =
   | { kind: 'model'; name: string; version?: string; alias?: string }
   | { kind: 'dataset'; name: string; version?: number };
 
-const TAG = {
-  parent: 'mlflow.parentRunId', pipeline: 'trellis.pipeline', step: 'trellis.step', component: 'trellis.component',
-  outputs: 'trellis.outputs', cached: 'trellis.cached', source: 'trellis.cache_source',
-} as const;
-
-interface OutputEntry { type?: string; sha256?: string; run?: string; name?: string; meta?: Record<string, string> }
-interface IrStep { name: string; component?: string; inputs?: Record<string, unknown> }
-
 export const DEFAULT_LINEAGE_DEPTH = 10;
 
 /**
@@ -104,7 +101,7 @@ const notFound = (e: unknown) => ['TRELLIS_MODEL_NOT_FOUND', 'TRELLIS_MODEL_VERS
   .includes((e as { code?: string }).code ?? '');
 
 /** The record a reference names; unknown names are the store's not-found errors. */
-export async function resolveLineageRef(meta: MetadataStore, ref: string | LineageRef): Promise<{ kind: 'model'; version: ModelVersion } | { kind: 'dataset'; version: DatasetVersion }> {
+export async function resolveLineageRef(meta: RegistryStore & DatasetStore, ref: string | LineageRef): Promise<{ kind: 'model'; version: ModelVersion } | { kind: 'dataset'; version: DatasetVersion }> {
   if (typeof ref !== 'string') {
     if (ref.kind === 'dataset') return { kind: 'dataset', version: await meta.getDatasetVersion(ref.name, ref.version) };
     if (ref.version !== undefined && ref.alias !== undefined) throw invalid('give a model version or an alias, not both');
@@ -136,7 +133,7 @@ export async function resolveLineageRef(meta: MetadataStore, ref: string | Linea
   return isModel ? { kind: 'model', version: await asModel() } : { kind: 'dataset', version: await asDataset() };
 }
 
-async function latestModelVersion(meta: MetadataStore, name: string): Promise<ModelVersion> {
+async function latestModelVersion(meta: RegistryStore, name: string): Promise<ModelVersion> {
   const all = await meta.getLatestVersions(name);
   const newest = all.sort((a, b) => Number(b.version) - Number(a.version))[0];
   if (!newest) throw new TrellisError('TRELLIS_MODEL_VERSION_NOT_FOUND', { name, version: 'latest' });
@@ -154,20 +151,39 @@ const nodeId = {
 
 type Link = { node: string; edge: LineageEdge };
 
-/** Everything read from the store for one lineage question, loaded on first use. */
+const isNotFound = (e: unknown) => ['TRELLIS_STEP_RUN_NOT_FOUND', 'TRELLIS_PIPELINE_RUN_NOT_FOUND', 'TRELLIS_RUN_NOT_FOUND'].includes((e as { code?: string }).code ?? '');
+/** A record, or undefined when there is none (other errors go on). */
+const orNone = <T>(p: Promise<T>): Promise<T | undefined> => p.catch((e: unknown) => { if (isNotFound(e)) return undefined; throw e; });
+
+/** Everything read from the store for one lineage question, each record read once. */
 class Index {
-  private runs?: Map<string, Run>;
-  private versions?: ModelVersion[];
-  private readonly irs = new Map<string, IrStep[] | null>();
-  private readonly registrations = new Map<string, { name?: string; version?: string; registered?: boolean } | null>();
+  private runsWithInputs?: Run[];
+  private readonly steps = new Map<string, Promise<StepRunRecord | undefined>>();
+  private readonly pipelineRuns = new Map<string, Promise<PipelineRunRecord | undefined>>();
+  private readonly runs = new Map<string, Promise<Run | undefined>>();
   private readonly dsVersions = new Map<string, DatasetVersion[]>();
   readonly nodes = new Map<string, LineageNode>();
 
-  constructor(readonly meta: MetadataStore, readonly artifacts: ArtifactStore) {}
+  constructor(readonly meta: LineageStore) {}
 
-  async allRuns(): Promise<Map<string, Run>> {
-    if (this.runs) return this.runs;
-    const runs = new Map<string, Run>();
+  step(id: string): Promise<StepRunRecord | undefined> {
+    if (!this.steps.has(id)) this.steps.set(id, orNone(this.meta.getStepRun(id)));
+    return this.steps.get(id)!;
+  }
+
+  pipelineRun(id: string): Promise<PipelineRunRecord | undefined> {
+    if (!this.pipelineRuns.has(id)) this.pipelineRuns.set(id, orNone(this.meta.getPipelineRun(id)));
+    return this.pipelineRuns.get(id)!;
+  }
+
+  run(id: string): Promise<Run | undefined> {
+    if (!this.runs.has(id)) this.runs.set(id, orNone(this.meta.getRun(id)));
+    return this.runs.get(id)!;
+  }
+
+  /** The tracking runs that list dataset inputs, other than step runs: read once, by scanning every experiment. */
+  async trackingRunsWithInputs(): Promise<Run[]> {
+    if (this.runsWithInputs) return this.runsWithInputs;
     const ids: string[] = [];
     let token: string | undefined;
     do {
@@ -175,78 +191,38 @@ class Index {
       ids.push(...page.items.map((e) => e.experimentId));
       token = page.nextPageToken;
     } while (token);
+    const out: Run[] = [];
     for (let i = 0; i < ids.length; i += 100) {
       token = undefined;
       do {
         const page = await this.meta.searchRuns({ experimentIds: ids.slice(i, i + 100), maxResults: 5000, pageToken: token });
-        for (const r of page.items) runs.set(r.info.runId, r);
+        for (const r of page.items) {
+          if (!r.inputs.datasetInputs.length) continue;
+          this.runs.set(r.info.runId, Promise.resolve(r));
+          if (!(await this.step(r.info.runId))) out.push(r);
+        }
         token = page.nextPageToken;
       } while (token);
     }
-    this.runs = runs;
-    return runs;
-  }
-
-  async run(id: string): Promise<Run | undefined> {
-    const known = (await this.allRuns()).get(id);
-    if (known) return known;
-    return this.meta.getRun(id).catch(() => undefined);
-  }
-
-  async allVersions(): Promise<ModelVersion[]> {
-    if (this.versions) return this.versions;
-    const out: ModelVersion[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.meta.searchModelVersions({ maxResults: 10000, pageToken: token });
-      out.push(...page.items);
-      token = page.nextPageToken;
-    } while (token);
-    this.versions = out;
+    this.runsWithInputs = out;
     return out;
   }
 
-  async readArtifact(run: Run, rel: string): Promise<Buffer | undefined> {
-    try {
-      const root = parseArtifactUri(run.info.artifactUri, ['mlflow-artifacts']).path;
-      return await this.artifacts.get(`${root}/${rel}`);
-    } catch {
-      return undefined;
-    }
+  async modelVersionsOfRun(runId: string): Promise<ModelVersion[]> {
+    const out: ModelVersion[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.meta.searchModelVersions({ filter: [{ kind: 'attribute', key: 'run_id', comparator: '=', value: runId }], maxResults: 10000, pageToken: token });
+      out.push(...page.items);
+      token = page.nextPageToken;
+    } while (token);
+    return out;
   }
 
-  /** The steps of a pipeline run's IR, or null when it cannot be read. */
-  async ir(pipelineRunId: string): Promise<IrStep[] | null> {
-    if (this.irs.has(pipelineRunId)) return this.irs.get(pipelineRunId)!;
-    const run = await this.run(pipelineRunId);
-    let steps: IrStep[] | null = null;
-    const bytes = run ? await this.readArtifact(run, 'pipeline.json') : undefined;
-    if (bytes) {
-      try {
-        const doc = JSON.parse(bytes.toString('utf8')) as { steps?: unknown };
-        if (Array.isArray(doc.steps)) steps = doc.steps.filter((s): s is IrStep => !!s && typeof (s as IrStep).name === 'string');
-      } catch {
-        steps = null;
-      }
-    }
-    this.irs.set(pipelineRunId, steps);
-    return steps;
-  }
-
-  async registration(step: Run): Promise<{ name?: string; version?: string; registered?: boolean } | null> {
-    const id = step.info.runId;
-    if (this.registrations.has(id)) return this.registrations.get(id)!;
-    const entry = outputs(step).registration;
-    const holder = entry?.run ? await this.run(entry.run) : undefined;
-    const bytes = holder ? await this.readArtifact(holder, `outputs/${entry!.name ?? 'registration'}`) : undefined;
-    let reg: { name?: string; version?: string; registered?: boolean } | null = null;
-    try {
-      if (bytes) reg = JSON.parse(bytes.toString('utf8')) as typeof reg;
-    } catch {
-      reg = null;
-    }
-    this.registrations.set(id, reg);
-    return reg;
+  async modelVersion(ref: string): Promise<ModelVersion | undefined> {
+    const slash = ref.lastIndexOf('/');
+    if (slash <= 0) return undefined;
+    return this.meta.getModelVersion(ref.slice(0, slash), ref.slice(slash + 1)).catch(() => undefined);
   }
 
   async datasetVersions(name: string): Promise<DatasetVersion[]> {
@@ -285,29 +261,42 @@ class Index {
     return this.add({ id: nodeId.artifact(`dataset:${ref}`), kind: 'artifact', label: `dataset ${ref} (${why})`, attrs: { dataset: ref } });
   }
 
-  runNode(r: Run): string {
-    const t = r.data.tags;
-    if (t[TAG.step] && t[TAG.parent]) {
-      const pipelineRun = t[TAG.parent];
-      const id = this.add({
-        id: nodeId.step(r.info.runId), kind: 'step', label: `step ${t[TAG.step]} (${t[TAG.component] ?? 'component'})`,
-        attrs: {
-          runId: r.info.runId, step: t[TAG.step], component: t[TAG.component] ?? null, status: r.info.status, pipelineRun,
-          cached: t[TAG.cached] === 'true', cacheSource: t[TAG.source] ?? null, started: r.info.startTime,
-        },
-      });
-      return id;
-    }
-    if (t[TAG.pipeline]) {
-      return this.add({
-        id: nodeId.pipeline(r.info.runId), kind: 'pipeline-run', label: `pipeline ${t[TAG.pipeline]} run ${r.info.runId.slice(0, 8)}`,
-        attrs: { runId: r.info.runId, pipeline: t[TAG.pipeline], status: r.info.status, started: r.info.startTime },
-      });
-    }
+  fileNode(file: string): string {
+    return this.add({ id: nodeId.artifact(`file:${file}`), kind: 'artifact', label: `file ${file}`, attrs: { file } });
+  }
+
+  stepNode(st: StepRunRecord & { pipelineRunId: string }): string {
+    return this.add({
+      id: nodeId.step(st.id), kind: 'step', label: `step ${st.step} (${st.component || 'component'})`,
+      attrs: {
+        runId: st.id, step: st.step, component: st.component || null, status: st.status, pipelineRun: st.pipelineRunId,
+        cached: st.cached, cacheSource: st.cacheSource, started: st.startTime,
+      },
+    });
+  }
+
+  pipelineNode(p: PipelineRunRecord): string {
+    return this.add({
+      id: nodeId.pipeline(p.id), kind: 'pipeline-run', label: `pipeline ${p.pipeline} run ${p.id.slice(0, 8)}`,
+      attrs: { runId: p.id, pipeline: p.pipeline, status: p.status, started: p.startTime },
+    });
+  }
+
+  trackingNode(r: Run): string {
     return this.add({
       id: nodeId.run(r.info.runId), kind: 'run', label: `run ${r.info.runName || r.info.runId.slice(0, 8)} (${r.info.runId.slice(0, 8)})`,
-      attrs: { runId: r.info.runId, name: r.info.runName, experimentId: r.info.experimentId, status: r.info.status, started: r.info.startTime, trainer: t['trellis.trainer'] ?? null },
+      attrs: { runId: r.info.runId, name: r.info.runName, experimentId: r.info.experimentId, status: r.info.status, started: r.info.startTime, trainer: r.data.tags['trellis.trainer'] ?? null },
     });
+  }
+
+  /** The node of a run id: a step of a pipeline run, a pipeline run, or a tracking run (a step run on its own is one). */
+  async runNode(id: string): Promise<string | undefined> {
+    const st = await this.step(id);
+    if (st?.pipelineRunId) return this.stepNode(st as StepRunRecord & { pipelineRunId: string });
+    const p = st ? undefined : await this.pipelineRun(id);
+    if (p) return this.pipelineNode(p);
+    const r = await this.run(id);
+    return r ? this.trackingNode(r) : undefined;
   }
 
   // ---- neighbours ----
@@ -320,10 +309,10 @@ class Index {
     return v ? this.datasetNode(v) : this.missingDatasetNode(ref, 'not in the store');
   }
 
-  /** The datasets a (non-pipeline) run read. */
+  /** The datasets a tracking run read. */
   async runInputs(r: Run): Promise<Link[]> {
     const out: Link[] = [];
-    const to = this.runNode(r);
+    const to = this.trackingNode(r);
     for (const di of r.inputs.datasetInputs) {
       const d = di.dataset;
       let ref: string | undefined;
@@ -341,22 +330,12 @@ class Index {
       node ??= this.add({ id: nodeId.artifact(`dataset:${d.name}:${d.digest}`), kind: 'artifact', label: `dataset ${d.name} (digest ${d.digest})`, attrs: { name: d.name, digest: d.digest, sourceType: d.sourceType, source: d.source } });
       out.push({ node, edge: { from: node, to, relation: 'input', ...(di.tags['mlflow.data.context'] ? { detail: di.tags['mlflow.data.context'] } : {}) } });
     }
-    if (!out.length && r.data.params.data && !r.data.tags[TAG.step]) {
+    if (!out.length && r.data.params.data && !(await this.step(r.info.runId))) {
       const file = r.data.params.data;
-      const node = /^[^/\\]+@\d+$/.test(file) ? await this.datasetRef(file) : this.add({ id: nodeId.artifact(`file:${file}`), kind: 'artifact', label: `file ${file}`, attrs: { file } });
+      const node = /^[^/\\]+@\d+$/.test(file) ? await this.datasetRef(file) : this.fileNode(file);
       if (node) out.push({ node, edge: { from: node, to, relation: 'input' } });
     }
     return out;
-  }
-
-  async siblings(pipelineRunId: string): Promise<Run[]> {
-    return [...(await this.allRuns()).values()].filter((r) => r.data.tags[TAG.parent] === pipelineRunId && r.data.tags[TAG.step]);
-  }
-
-  /** The run of a named step within a pipeline run (the finished one when a resume re-ran it). */
-  async stepRun(pipelineRunId: string, step: string): Promise<Run | undefined> {
-    const all = (await this.siblings(pipelineRunId)).filter((r) => r.data.tags[TAG.step] === step);
-    return all.sort((a, b) => Number(b.info.status === 'FINISHED') - Number(a.info.status === 'FINISHED') || b.info.startTime - a.info.startTime)[0];
   }
 
   async upstream(id: string): Promise<Link[]> {
@@ -364,50 +343,36 @@ class Index {
     const out: Link[] = [];
     if (n.kind === 'model-version') {
       const runId = n.attrs.runId as string | null;
-      const r = runId ? await this.run(runId) : undefined;
-      if (r) {
-        const from = this.runNode(r);
-        out.push({ node: from, edge: { from, to: id, relation: 'source' } });
-      }
-      for (const s of [...(await this.allRuns()).values()]) {
-        if (s.data.tags[TAG.component] !== 'register@1' || s.data.params.name !== n.attrs.name) continue;
-        const reg = await this.registration(s);
-        if (reg?.registered && reg.name === n.attrs.name && String(reg.version) === n.attrs.version) {
-          const from = this.runNode(s);
-          out.push({ node: from, edge: { from, to: id, relation: 'registered' } });
-        }
+      const from = runId ? await this.runNode(runId) : undefined;
+      if (from) out.push({ node: from, edge: { from, to: id, relation: 'source' } });
+      // The register steps that executed; a cache hit that re-applied the registration hangs off
+      // its source step (`cached`), and draws `registered` only when lineage starts from it.
+      for (const e of await this.meta.listStepEdges({ role: 'output', kind: 'model', ref: `${n.attrs.name}/${n.attrs.version}` })) {
+        if ((await this.step(e.stepRunId))?.cached) continue;
+        const reg = await this.runNode(e.stepRunId);
+        if (reg) out.push({ node: reg, edge: { from: reg, to: id, relation: 'registered' } });
       }
     } else if (n.kind === 'run') {
       const r = await this.run(n.attrs.runId as string);
       if (r) out.push(...(await this.runInputs(r)));
     } else if (n.kind === 'step') {
-      const r = await this.run(n.attrs.runId as string);
-      if (!r) return out;
-      const pipelineRun = n.attrs.pipelineRun as string;
-      const ir = await this.ir(pipelineRun);
-      const me = ir?.find((s) => s.name === n.attrs.step);
-      for (const [input, v] of Object.entries(me?.inputs ?? {})) {
-        if (!isRef(v)) continue;
-        const up = await this.stepRun(pipelineRun, v.step);
-        if (!up) continue;
-        const from = this.runNode(up);
-        out.push({ node: from, edge: { from, to: id, relation: 'feeds', detail: `${v.step}.${v.output} → ${input}` } });
-      }
-      if (r.data.tags[TAG.component] === 'ingest@1') {
-        for (const e of Object.values(outputs(r))) {
-          const node = e.meta?.dataset ? await this.datasetRef(e.meta.dataset)
-            : e.meta?.file ? this.add({ id: nodeId.artifact(`file:${e.meta.file}`), kind: 'artifact', label: `file ${e.meta.file}`, attrs: { file: e.meta.file } }) : undefined;
+      for (const e of await this.meta.listStepEdges({ stepRunIds: [n.attrs.runId as string], role: 'input' })) {
+        if (e.kind === 'step') {
+          const up = await this.step(e.ref);
+          const from = await this.runNode(e.ref);
+          if (up && from) out.push({ node: from, edge: { from, to: id, relation: 'feeds', detail: `${up.step}.${e.output ?? e.name} → ${e.name}` } });
+        } else if (e.kind === 'dataset' || e.kind === 'file') {
+          const node = e.kind === 'dataset' ? await this.datasetRef(e.ref) : this.fileNode(e.ref);
           if (node) out.push({ node, edge: { from: node, to: id, relation: 'input' } });
         }
+        // A gate's champion (kind 'model') is recorded, not drawn: the graph shows what data and models flowed.
       }
     } else if (n.kind === 'dataset-version') {
       const v = (await this.datasetVersions(n.attrs.name as string)).find((x) => x.version === n.attrs.version);
       for (const [key, value] of Object.entries(v?.lineage ?? {})) {
         let from: string | undefined;
-        if (/^(run|run_id|runId)$/.test(key)) {
-          const r = await this.run(value);
-          if (r) from = this.runNode(r);
-        } else from = await this.datasetRef(value);
+        if (/^(run|run_id|runId)$/.test(key)) from = await this.runNode(value);
+        else from = await this.datasetRef(value);
         if (from) out.push({ node: from, edge: { from, to: id, relation: 'derived', detail: key } });
       }
     }
@@ -417,27 +382,21 @@ class Index {
   async downstream(id: string): Promise<Link[]> {
     const n = this.nodes.get(id)!;
     const out: Link[] = [];
-    const runs = [...(await this.allRuns()).values()];
     const produced = async (runId: string, from: string) => {
-      for (const v of await this.allVersions()) {
-        if (v.runId === runId) {
-          const to = this.modelNode(v);
-          out.push({ node: to, edge: { from, to, relation: 'source' } });
-        }
+      for (const v of await this.modelVersionsOfRun(runId)) {
+        const to = this.modelNode(v);
+        out.push({ node: to, edge: { from, to, relation: 'source' } });
       }
     };
     if (n.kind === 'dataset-version') {
       const ref = `${n.attrs.name}@${n.attrs.version}`;
-      for (const r of runs) {
-        if (r.data.tags[TAG.component] === 'ingest@1') {
-          if (Object.values(outputs(r)).some((e) => e.meta?.dataset === ref)) {
-            const to = this.runNode(r);
-            out.push({ node: to, edge: { from: id, to, relation: 'input' } });
-          }
-        } else if (!r.data.tags[TAG.step] && r.inputs.datasetInputs.length > 0) {
-          const link = (await this.runInputs(r)).find((l) => l.node === id);
-          if (link) out.push({ node: link.edge.to, edge: link.edge });
-        }
+      for (const e of await this.meta.listStepEdges({ role: 'input', kind: 'dataset', ref })) {
+        const to = await this.runNode(e.stepRunId);
+        if (to) out.push({ node: to, edge: { from: id, to, relation: 'input' } });
+      }
+      for (const r of await this.trackingRunsWithInputs()) {
+        const link = (await this.runInputs(r)).find((l) => l.node === id);
+        if (link) out.push({ node: link.edge.to, edge: link.edge });
       }
       for (const v of await this.allDatasetVersions()) {
         for (const [key, value] of Object.entries(v.lineage ?? {})) {
@@ -457,49 +416,36 @@ class Index {
       }
     } else if (n.kind === 'step') {
       const runId = n.attrs.runId as string;
-      const pipelineRun = n.attrs.pipelineRun as string;
-      const ir = await this.ir(pipelineRun);
-      for (const s of ir ?? []) {
-        for (const [input, v] of Object.entries(s.inputs ?? {})) {
-          if (!isRef(v) || v.step !== n.attrs.step) continue;
-          const down = await this.stepRun(pipelineRun, s.name);
-          if (!down) continue;
-          const to = this.runNode(down);
-          out.push({ node: to, edge: { from: id, to, relation: 'feeds', detail: `${v.step}.${v.output} → ${input}` } });
-        }
+      const self = await this.step(runId);
+      for (const e of await this.meta.listStepEdges({ role: 'input', kind: 'step', ref: runId })) {
+        const to = await this.runNode(e.stepRunId);
+        if (to) out.push({ node: to, edge: { from: id, to, relation: 'feeds', detail: `${self?.step ?? n.attrs.step}.${e.output ?? e.name} → ${e.name}` } });
       }
       await produced(runId, id);
-      const self = await this.run(runId);
-      if (self?.data.tags[TAG.component] === 'register@1') {
-        const reg = await this.registration(self);
-        if (reg?.registered && reg.name && reg.version !== undefined) {
-          const v = (await this.allVersions()).find((x) => x.name === reg.name && x.version === String(reg.version));
-          if (v) {
-            const to = this.modelNode(v);
-            out.push({ node: to, edge: { from: id, to, relation: 'registered' } });
-          }
+      for (const e of await this.meta.listStepEdges({ stepRunIds: [runId], role: 'output', kind: 'model' })) {
+        const v = await this.modelVersion(e.ref);
+        if (v) {
+          const to = this.modelNode(v);
+          out.push({ node: to, edge: { from: id, to, relation: 'registered' } });
         }
       }
-      for (const r of runs) {
-        if (r.data.tags[TAG.source] === runId && r.data.tags[TAG.cached] === 'true') {
-          const to = this.runNode(r);
-          out.push({ node: to, edge: { from: id, to, relation: 'cached' } });
-        }
+      for (const hit of await this.meta.listStepRuns({ cacheSource: runId })) {
+        const to = await this.runNode(hit.id);
+        if (to && hit.cached) out.push({ node: to, edge: { from: id, to, relation: 'cached' } });
       }
     } else if (n.kind === 'model-version') {
-      // Batch-score steps whose model input holds this version's bytes.
+      // Batch-score steps whose model input is this version's run, or holds its bytes.
       const runId = n.attrs.runId as string | null;
       if (runId) {
-        for (const r of runs) {
-          if (r.data.tags[TAG.component] !== 'batch-score@1' || !r.data.tags[TAG.parent]) continue;
-          const me = (await this.ir(r.data.tags[TAG.parent]))?.find((s) => s.name === r.data.tags[TAG.step]);
-          const ref = me?.inputs?.model;
-          if (!isRef(ref)) continue;
-          const up = await this.stepRun(r.data.tags[TAG.parent], ref.step);
-          if (up && (up.info.runId === runId || outputs(up)[ref.output]?.run === runId)) {
-            const to = this.runNode(r);
-            out.push({ node: to, edge: { from: id, to, relation: 'scored' } });
-          }
+        const edges = [
+          ...(await this.meta.listStepEdges({ role: 'input', kind: 'step', name: 'model', ref: runId })),
+          ...(await this.meta.listStepEdges({ role: 'input', kind: 'step', name: 'model', holder: runId })),
+        ];
+        for (const e of edges) {
+          const st = await this.step(e.stepRunId);
+          if (st?.component !== 'batch-score@1' || !st.pipelineRunId) continue;
+          const to = await this.runNode(st.id);
+          if (to) out.push({ node: to, edge: { from: id, to, relation: 'scored' } });
         }
       }
     }
@@ -507,28 +453,16 @@ class Index {
   }
 }
 
-function isRef(v: unknown): v is { step: string; output: string } {
-  return !!v && typeof v === 'object' && typeof (v as { step?: unknown }).step === 'string' && typeof (v as { output?: unknown }).output === 'string';
-}
-
-function outputs(r: Run): Record<string, OutputEntry> {
-  try {
-    const o = JSON.parse(r.data.tags[TAG.outputs] ?? '{}') as Record<string, OutputEntry>;
-    return o && typeof o === 'object' ? o : {};
-  } catch {
-    return {};
-  }
-}
-
 /**
  * The lineage graph of a model version or a dataset version: see the module comment. `depth`
  * bounds the hops followed upstream and downstream (default {@link DEFAULT_LINEAGE_DEPTH}).
  */
-export async function lineageOf(meta: MetadataStore, artifacts: ArtifactStore, ref: string | LineageRef, opts: { depth?: number } = {}): Promise<LineageGraph> {
+export async function lineageOf(meta: LineageStore, artifacts: ArtifactStore, ref: string | LineageRef, opts: { depth?: number } = {}): Promise<LineageGraph> {
   const depth = opts.depth ?? DEFAULT_LINEAGE_DEPTH;
   if (!Number.isInteger(depth) || depth < 0) throw invalid(`depth must be a whole number of at least 0, got ${depth}`);
   const target = await resolveLineageRef(meta, ref);
-  const ix = new Index(meta, artifacts);
+  await completeLegacyPipelineRuns(meta, artifacts);
+  const ix = new Index(meta);
   const root = target.kind === 'model' ? ix.modelNode(target.version) : ix.datasetNode(target.version);
   const edges = new Map<string, LineageEdge>();
   const addEdge = (e: LineageEdge) => {
@@ -574,9 +508,9 @@ export async function lineageOf(meta: MetadataStore, artifacts: ArtifactStore, r
   // Every step belongs to its pipeline run.
   for (const n of [...ix.nodes.values()]) {
     if (n.kind !== 'step') continue;
-    const p = await ix.run(n.attrs.pipelineRun as string);
+    const p = await ix.pipelineRun(n.attrs.pipelineRun as string);
     if (!p) continue;
-    const pid = ix.runNode(p);
+    const pid = ix.pipelineNode(p);
     n.label = `${n.label} in ${ix.nodes.get(pid)!.label}`;
     addEdge({ from: pid, to: n.id, relation: 'contains' });
   }

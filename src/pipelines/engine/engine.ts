@@ -1,15 +1,23 @@
 /**
  * The local pipeline engine: runs a `trellis.pipeline/v1` IR end to end on this machine.
  *
- * Durable state lives in the tracking store, without tables of its own:
+ * Durable state is the pipeline records (`PipelineRunStore`): a pipeline run, and a step run per
+ * step with its cache key and the parts of it, its outputs (type, sha256, the run holding the
+ * bytes), metrics and lineage edges. They are the truth the cache, resume, `pipelines why` and
+ * lineage read. Each is mirrored as an MLflow run with the same id, so that MLflow clients see
+ * them as they always did:
  * - a pipeline run is a tracking run in the experiment named after the pipeline, tagged
  *   `trellis.pipeline`, `trellis.pipeline.hash`, with the pipeline parameters as params and the IR
  *   as its artifact `pipeline.json`;
  * - each step is a child run (`mlflow.parentRunId`, `trellis.step`, `trellis.component`,
  *   `trellis.cache_key`) with the step's scalar inputs as params, its metrics, its log
  *   (`logs/<step>.log`) and its outputs as artifacts under `outputs/<name>`; the tag
- *   `trellis.outputs` records each output's type, sha256 and the run holding its bytes.
+ *   `trellis.outputs` lists each output's type, sha256 and the run holding its bytes.
  *   FINISHED when done; FAILED with the error in `trellis.error`.
+ *
+ * The runner says it is alive with an unaudited touch of its pipeline run; a resume takes the run
+ * over by compare-and-set, so two runners never both resume it, and a runner that was taken for
+ * dead and replaced stops at its next touch.
  *
  * Steps run in topological order, independent ones in parallel (at most `concurrency` at once);
  * a failed step skips everything downstream of it while independent branches finish.
@@ -18,8 +26,8 @@
  * hash), its resolved scalar inputs, the sha256 of each artifact input, and facts that built-ins
  * depend on outside their inputs (the dataset version `@latest` names now, the champion version a
  * gate compares with). A FINISHED, non-cached step run with the same key in the same experiment
- * (younger than `ttlSeconds` when set) is reused: the new child run is tagged `trellis.cached=true`
- * and `trellis.cache_source=<run>`, and its outputs point at the source's bytes. A cache hit of
+ * (younger than `ttlSeconds` when set) is reused — one indexed query — and the new step run is
+ * recorded as a hit of its source, its outputs pointing at the source's bytes. A cache hit of
  * `register` is not a skipped side effect: the recorded registration is re-applied (the version is
  * found by its source run — never created twice — and the alias is pointed at it again).
  */
@@ -29,13 +37,16 @@ import { hostname, tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { TrellisError, invalid } from '../../core/errors.js';
 import { canonicalJson, sha256Hex } from '../../core/hash.js';
-import type { Actor, Run } from '../../store/metadata-store.js';
+import { newRunId } from '../../core/ids.js';
+import type { Actor } from '../../store/metadata-store.js';
+import type { PipelineRunner, StepEdge } from '../../store/ports/pipelines.js';
 import { componentsFor, isOutputRef, isParamRef, normalizePipeline, pipelineHash, topologicalOrder, upstreamSteps, validatePipeline, type ComponentDef, type PipelineIR, type Scalar, type Step } from '../ir.js';
 import { hasErrors, lintPipeline } from '../lint.js';
 import { builtinCacheFacts, registerModel } from './builtins/index.js';
 import { reproducibilityTags } from './reproducibility.js';
 import { hashFile, prewarmWorkers } from '../executors/index.js';
-import { clip, componentSpec, errorText, executeStepJob, logMetrics, recordFailure, type EngineServices, type OutputEntry, type StepJob, type StepRecord } from './step-exec.js';
+import { championEdge, inputEdge, ingestEdges, registrationEdge } from './edges.js';
+import { clip, componentSpec, errorText, executeStepJob, pipelineRuns, recordFailure, type EngineServices, type OutputEntry, type StepJob, type StepRecord } from './step-exec.js';
 
 export type { EngineServices, OutputEntry, StepJob, StepRecord } from './step-exec.js';
 
@@ -176,57 +187,52 @@ export class PipelineEngine {
     const runId = parent.info.runId;
     await this.s.meta.logBatch(runId, { params: Object.entries(params).map(([key, v]) => ({ key, value: String(v) })) }, this.o.who);
     await this.s.tracking.logArtifact(runId, 'pipeline.json', JSON.stringify(ir, null, 2));
-    return this.execute(ir, { runId, experimentId, params, baseDir, noCache: !!opts.noCache, onEvent: opts.onEvent, signal: opts.signal, kept: new Map() });
+    const rec = await pipelineRuns(this.s).createPipelineRun({
+      id: runId, pipeline: ir.name, pipelineVersion: ir.version, irHash: tags[TAG.hash]!, experimentId, params, baseDir, noCache: !!opts.noCache,
+      runner: { host: hostname(), pid: process.pid }, startTime: parent.info.startTime,
+    }, this.o.who);
+    return this.execute(ir, { runId, experimentId, params, baseDir, noCache: !!opts.noCache, epoch: rec.runner.epoch, onEvent: opts.onEvent, signal: opts.signal, kept: new Map() });
   }
 
-  /** Re-runs what did not finish in an earlier pipeline run: steps whose child runs FINISHED are kept. */
+  /**
+   * Re-runs what did not finish in an earlier pipeline run: steps that FINISHED are kept, steps left
+   * RUNNING by a runner that died are stopped and recorded KILLED. The run is taken over by
+   * compare-and-set on its runner epoch: of two resumes at once, one fails.
+   */
   async resume(runId: string, opts: Pick<RunOptions, 'onEvent' | 'noCache' | 'signal'> = {}): Promise<PipelineRunResult> {
-    const parent = await this.s.meta.getRun(runId);
-    const t = parent.data.tags;
-    if (!t[TAG.pipeline] || t[TAG.parent]) throw invalid(`run ${runId} is not a pipeline run (it has no '${TAG.pipeline}' tag)`);
-    if (parent.info.status === 'RUNNING') {
-      const alive = runnerAlive(t, this.o.runnerLeaseMs ?? RUNNER_LEASE_MS);
+    const runs = pipelineRuns(this.s);
+    const rec = await runs.getPipelineRun(runId).catch(async (e: unknown) => {
+      if ((e as { code?: string }).code !== 'TRELLIS_PIPELINE_RUN_NOT_FOUND') throw e;
+      await this.s.meta.getRun(runId); // an unknown id is reported as such
+      throw invalid(`run ${runId} is not a pipeline run (it has no pipeline run record)`);
+    });
+    if (rec.status === 'RUNNING') {
+      const alive = runnerAlive(rec.runner, this.o.runnerLeaseMs ?? RUNNER_LEASE_MS);
       if (alive) throw invalid(`pipeline run ${runId} is still RUNNING: ${alive}; resume a run whose runner has stopped`);
     }
     const ir = normalizePipeline(validatePipeline(JSON.parse((await this.s.tracking.readArtifact(runId, 'pipeline.json')).toString('utf8')), `run ${runId}`));
-    const params = JSON.parse(t[TAG.params] ?? '{}') as Record<string, Scalar>;
+    const taken = await runs.resumePipelineRun(runId, { runner: { host: hostname(), pid: process.pid }, expectEpoch: rec.runner.epoch }, this.o.who);
+    if (!taken) throw invalid(`pipeline run ${runId} was resumed by another runner meanwhile`);
     const kept = new Map<string, StepOutcome>();
-    for (const child of await this.children(parent)) {
-      const step = child.data.tags[TAG.step];
-      if (step && child.info.status === 'RUNNING') {
+    for (const st of await runs.listStepRuns({ pipelineRunId: runId })) {
+      if (st.status === 'RUNNING') {
         // Left behind by a runner that died: stop it wherever it may still execute, and close it.
-        await this.dispatcher.cancel?.(child.info.runId);
-        await recordFailure(this.s, this.o.who, child.info.runId, `the pipeline runner stopped before this step ended; run ${runId} was resumed`, undefined, undefined, 'KILLED');
+        await this.dispatcher.cancel?.(st.id);
+        await recordFailure(this.s, this.o.who, st.id, `the pipeline runner stopped before this step ended; run ${runId} was resumed`, { status: 'KILLED' });
         continue;
       }
-      if (!step || child.info.status !== 'FINISHED' || kept.has(step)) continue;
-      kept.set(step, {
-        step, status: 'kept', runId: child.info.runId, cached: child.data.tags[TAG.cached] === 'true', cacheKey: child.data.tags[TAG.key],
-        durationMs: 0, outputs: JSON.parse(child.data.tags[TAG.outputs] ?? '{}') as Record<string, OutputEntry>,
-        metrics: Object.fromEntries(child.data.metrics.map((m) => [m.key, m.value])),
+      if (st.status !== 'FINISHED' || kept.has(st.step)) continue;
+      kept.set(st.step, {
+        step: st.step, status: 'kept', runId: st.id, cached: st.cached, ...(st.cacheKey ? { cacheKey: st.cacheKey } : {}),
+        durationMs: 0, outputs: (st.outputs ?? {}) as Record<string, OutputEntry>, metrics: st.metrics,
       });
     }
     await this.s.meta.updateRun(runId, { status: 'RUNNING' }, this.o.who);
     await this.s.meta.logBatch(runId, { tags: [{ key: 'trellis.resumed', value: String(now()) }, ...Object.entries(runnerTags()).map(([key, value]) => ({ key, value }))] }, this.o.who);
     return this.execute(ir, {
-      runId, experimentId: parent.info.experimentId, params, baseDir: t[TAG.baseDir] ?? process.cwd(),
-      noCache: !!opts.noCache || t['trellis.no_cache'] === 'true', onEvent: opts.onEvent, signal: opts.signal, kept,
+      runId, experimentId: rec.experimentId, params: rec.params, baseDir: rec.baseDir || process.cwd(),
+      noCache: !!opts.noCache || rec.noCache, epoch: taken.runner.epoch, onEvent: opts.onEvent, signal: opts.signal, kept,
     });
-  }
-
-  private async children(parent: Run): Promise<Run[]> {
-    const out: Run[] = [];
-    let pageToken: string | undefined;
-    do {
-      const page = await this.s.meta.searchRuns({
-        experimentIds: [parent.info.experimentId], pageToken,
-        filter: [{ kind: 'tag', key: TAG.parent, comparator: '=', value: parent.info.runId }],
-        orderBy: [{ kind: 'attribute', key: 'start_time', ascending: false }],
-      });
-      out.push(...page.items);
-      pageToken = page.nextPageToken;
-    } while (pageToken);
-    return out;
   }
 
   private async experiment(name: string): Promise<string> {
@@ -236,10 +242,13 @@ export class PipelineEngine {
     });
   }
 
-  private async execute(ir: PipelineIR, r: {
-    runId: string; experimentId: string; params: Record<string, Scalar>; baseDir: string; noCache: boolean;
+  private async execute(ir: PipelineIR, given: {
+    runId: string; experimentId: string; params: Record<string, Scalar>; baseDir: string; noCache: boolean; epoch: number;
     onEvent?: (e: StepEvent) => void; signal?: AbortSignal; kept: Map<string, StepOutcome>;
   }): Promise<PipelineRunResult> {
+    // Cancelled by the caller, or replaced: another runner resumed this run while this one was taken for dead.
+    const replaced = new AbortController();
+    const r = { ...given, signal: given.signal ? AbortSignal.any([given.signal, replaced.signal]) : replaced.signal };
     const started = now();
     const work = resolve(this.o.workDir ?? join(tmpdir(), 'trellis-pipelines'), `${r.runId}-${started}`);
     await mkdir(work, { recursive: true });
@@ -255,14 +264,14 @@ export class PipelineEngine {
       if (modules.length) void prewarmWorkers(limit, modules).catch(() => undefined);
     }
     // A cancel wakes the loop, so that steps not started yet are settled at once.
-    const abortWait = r.signal && new Promise<void>((res) => {
-      if (r.signal!.aborted) res();
-      else r.signal!.addEventListener('abort', () => res(), { once: true });
+    const abortWait = new Promise<void>((res) => {
+      if (r.signal.aborted) res();
+      else r.signal.addEventListener('abort', () => res(), { once: true });
     });
     const ctx = { ...r, work, ir, signal: r.signal };
-    // The runner's sign of life, so that `resume` can tell a run in progress from one whose runner died.
+    // The runner's sign of life (not audited), so that `resume` can tell a run in progress from one whose runner died.
     const beat = setInterval(() => {
-      void this.s.meta.logBatch(r.runId, { tags: [{ key: RUNNER_TAG.heartbeat, value: String(now()) }] }, this.o.who).catch(() => undefined);
+      void pipelineRuns(this.s).touchPipelineRun(r.runId, r.epoch).then((mine) => { if (!mine) replaced.abort(); }, () => undefined);
     }, this.o.runnerHeartbeatMs ?? RUNNER_HEARTBEAT_MS);
     beat.unref();
     try {
@@ -295,7 +304,7 @@ export class PipelineEngine {
           if (order.every((n) => done.has(n))) break;
           continue; // skipped steps may have unblocked others; the loop above settles them
         }
-        await Promise.race([...running.values(), ...(abortWait && !r.signal?.aborted ? [abortWait] : [])]);
+        await Promise.race([...running.values(), ...(!r.signal.aborted ? [abortWait] : [])]);
       }
     } finally {
       clearInterval(beat);
@@ -309,9 +318,12 @@ export class PipelineEngine {
       ...(failedStep ? [{ key: TAG.failedStep, value: failedStep.step }, { key: TAG.error, value: clip(failedStep.error ?? '') }] : []),
       ...(skipped.length ? [{ key: TAG.skipped, value: clip(skipped.join(',')) }] : []),
     ];
-    if (endTags.length) await this.s.meta.logBatch(r.runId, { tags: endTags }, this.o.who);
-    const status = r.signal?.aborted ? 'KILLED' : failedStep ? 'FAILED' : 'FINISHED';
-    await this.s.meta.updateRun(r.runId, { status, endTime: now() }, this.o.who);
+    const status = r.signal.aborted ? 'KILLED' : failedStep ? 'FAILED' : 'FINISHED';
+    const ended = await pipelineRuns(this.s).endPipelineRun(r.runId, {
+      status, ...(failedStep ? { failedStep: failedStep.step, error: failedStep.error ?? '' } : {}), skipped, epoch: r.epoch,
+    }, this.o.who);
+    // Refused when another runner resumed the run meanwhile: the run is now that runner's to end.
+    if (ended) await this.s.meta.completeRun(r.runId, { tags: endTags, status, endTime: ended.endTime ?? now() }, this.o.who);
     const registered: PipelineRunResult['registered'] = [];
     for (const s of steps) {
       const entry = s.outputs.registration;
@@ -339,17 +351,21 @@ export class PipelineEngine {
     const t0 = now();
     const comp = componentsFor(r.ir, step.component)[0]!;
     const compRef = `${comp.name}@${comp.version}`;
+    const runs = pipelineRuns(this.s);
     let childId: string | undefined;
     try {
       // Inputs: scalars resolved; artifacts named by the output entries of the steps that made them.
       const scalars: Record<string, Scalar> = {};
       const inputEntries: Record<string, OutputEntry> = {};
+      const consumed: StepEdge[] = [];
       for (const [name, spec] of Object.entries(comp.inputs)) {
         const v = step.inputs[name];
         if (isOutputRef(v)) {
-          const entry = done.get(v.step)!.outputs[v.output];
+          const up = done.get(v.step)!;
+          const entry = up.outputs[v.output];
           if (!entry) throw invalid(`step '${step.name}': upstream step '${v.step}' has no output '${v.output}'`);
           inputEntries[name] = entry;
+          if (up.runId) consumed.push(inputEdge(name, up.runId, v.output, entry));
         } else if (isParamRef(v)) {
           if (r.params[v.param] !== undefined) scalars[name] = r.params[v.param]!;
         } else if (v !== undefined) scalars[name] = v;
@@ -361,23 +377,21 @@ export class PipelineEngine {
         artifacts: Object.fromEntries(Object.entries(inputEntries).map(([k, e]) => [k, e.sha256])), facts,
       };
       const cacheKey = sha256Hex(canonicalJson(keyParts));
+      // What went into the key, so that `pipelines why` can say which part changed.
+      const summary = keyPartsSummary(keyParts);
+      consumed.push(...championEdge(compRef, facts));
       const baseTags = {
         [TAG.parent]: r.runId, [TAG.step]: step.name, [TAG.component]: compRef, [TAG.key]: cacheKey, [TAG.runName]: step.name,
-        // What went into the key, so that `pipelines why` can say which part changed.
-        [TAG.keyParts]: clip(JSON.stringify(keyPartsSummary(keyParts)), 5000),
+        [TAG.keyParts]: clip(JSON.stringify(summary), 5000),
       };
+      const record = { pipelineRunId: r.runId, experimentId: r.experimentId, step: step.name, component: compRef, cacheKey, keyParts: summary, startTime: t0 };
 
       if (!r.noCache && step.cache.enabled) {
-        const hit = await this.lookup(r.experimentId, cacheKey, step.cache.ttlSeconds);
-        if (hit) {
-          const outputs = JSON.parse(hit.data.tags[TAG.outputs] ?? '{}') as Record<string, OutputEntry>;
-          const child = await this.s.meta.createRun({
-            experimentId: r.experimentId, runName: step.name, startTime: t0,
-            tags: { ...baseTags, [TAG.cached]: 'true', [TAG.source]: hit.info.runId, [TAG.outputs]: JSON.stringify(outputs) },
-          }, this.o.who);
-          childId = child.info.runId;
-          const metrics = Object.fromEntries(hit.data.metrics.map((m) => [m.key, m.value]));
-          await logMetrics(this.s, this.o.who, childId, metrics);
+        const ttl = step.cache.ttlSeconds;
+        const hit = await runs.findCacheEntry(r.experimentId, cacheKey, ttl === undefined ? {} : { notBefore: now() - ttl * 1000 });
+        if (hit?.outputs) {
+          const outputs = hit.outputs as Record<string, OutputEntry>;
+          const metrics = hit.metrics;
           let registration: Registration | undefined;
           if (outputs.registration && compRef === 'register@1') {
             // The registration is a side effect, not a value: make it true again.
@@ -387,15 +401,26 @@ export class PipelineEngine {
               registration = { ...registration, ...again };
             }
           }
-          await this.s.meta.updateRun(childId, { status: 'FINISHED', endTime: now() }, this.o.who);
-          return { step: step.name, status: 'cached', runId: childId, cached: true, cacheSource: hit.info.runId, cacheKey, durationMs: now() - t0, outputs, metrics, registration };
+          // The mirror, written whole, then the record (the commit point) under the same id.
+          childId = newRunId();
+          const t = now();
+          const list = Object.entries(metrics).map(([key, value]) => ({ key, value, timestamp: t, step: 0 }));
+          await this.s.meta.recordRun({
+            runId: childId, experimentId: r.experimentId, runName: step.name, startTime: t0, status: 'FINISHED', endTime: t, metrics: list.slice(0, 1000),
+            tags: { ...baseTags, [TAG.cached]: 'true', [TAG.source]: hit.id, [TAG.outputs]: JSON.stringify(outputs) },
+          }, this.o.who);
+          for (let i = 1000; i < list.length; i += 1000) await this.s.meta.logBatch(childId, { metrics: list.slice(i, i + 1000) }, this.o.who);
+          await runs.recordCachedStepRun({
+            ...record, id: childId, cacheSource: hit.id, outputs, metrics,
+            edges: [...consumed, ...ingestEdges(compRef, outputs), ...registrationEdge(registration)],
+          }, this.o.who);
+          return { step: step.name, status: 'cached', runId: childId, cached: true, cacheSource: hit.id, cacheKey, durationMs: now() - t0, outputs, metrics, registration };
         }
       }
 
       const child = await this.s.meta.createRun({ experimentId: r.experimentId, runName: step.name, startTime: t0, tags: { ...baseTags, [TAG.entry]: cacheKey } }, this.o.who);
       childId = child.info.runId;
-      const params = Object.entries(scalars).map(([key, v]) => ({ key, value: clip(String(v), 5000) }));
-      for (let i = 0; i < params.length; i += 100) await this.s.meta.logBatch(childId, { params: params.slice(i, i + 100) }, this.o.who);
+      await runs.startStepRun({ ...record, id: childId, edges: consumed }, this.o.who);
       const job: StepJob = {
         v: 1, pipelineRunId: r.runId, stepRunId: childId, step: step.name, component: comp, baseDir: r.baseDir,
         scalars, artifacts: inputEntries, retries: step.retries, timeoutSeconds: step.timeoutSeconds,
@@ -406,7 +431,7 @@ export class PipelineEngine {
     } catch (e) {
       const message = errorText(e);
       // A step that ended FAILED recorded that itself; anything else that went wrong is recorded here.
-      if (childId && !(e instanceof StepEnded)) await recordFailure(this.s, this.o.who, childId, message, undefined, undefined, r.signal?.aborted ? 'KILLED' : 'FAILED');
+      if (childId && !(e instanceof StepEnded)) await recordFailure(this.s, this.o.who, childId, message, { status: r.signal?.aborted ? 'KILLED' : 'FAILED' });
       return { step: step.name, status: 'failed', runId: childId, cached: false, durationMs: now() - t0, outputs: {}, metrics: {}, error: message };
     }
   }
@@ -415,37 +440,13 @@ export class PipelineEngine {
     return { meta: this.s.meta, registry: this.s.registry, data: this.s.data, who: this.o.who };
   }
 
-  /** The newest FINISHED, non-cached step run with this key in the experiment (within the TTL). */
-  private async lookup(experimentId: string, key: string, ttlSeconds?: number): Promise<Run | undefined> {
-    const minTime = ttlSeconds === undefined ? -Infinity : now() - ttlSeconds * 1000;
-    const usable = (run: Run) => run.data.tags[TAG.cached] !== 'true' && run.data.tags[TAG.outputs] !== undefined && (run.info.endTime ?? run.info.startTime) >= minTime;
-    const search = (tag: string, pageToken?: string) => this.s.meta.searchRuns({
-      experimentIds: [experimentId],
-      filter: [{ kind: 'tag', key: tag, comparator: '=', value: key }, { kind: 'attribute', key: 'status', comparator: '=', value: 'FINISHED' }],
-      orderBy: [{ kind: 'attribute', key: 'start_time', ascending: false }],
-      maxResults: 50,
-      pageToken,
-    });
-    const hit = (await search(TAG.entry)).items.find(usable);
-    if (hit) return hit;
-    // Step runs recorded before the entry tag existed carry only the key, as do the cached runs
-    // that point at them: page through those (newest first) for an executed one.
-    let token: string | undefined;
-    do {
-      const page = await search(TAG.key, token);
-      const found = page.items.find((run) => run.data.tags[TAG.entry] === undefined && usable(run));
-      if (found) return found;
-      token = page.nextPageToken;
-    } while (token);
-    return undefined;
-  }
-
 }
 
 const RUNNER_HEARTBEAT_MS = 5000;
 const RUNNER_LEASE_MS = 30_000;
 const RUNNER_TAG = { host: 'trellis.runner.host', pid: 'trellis.runner.pid', heartbeat: 'trellis.runner.heartbeat' } as const;
 
+/** The runner as the mirror shows it (its heartbeat there is the time it started or resumed the run). */
 function runnerTags(): Record<string, string> {
   return { [RUNNER_TAG.host]: hostname(), [RUNNER_TAG.pid]: String(process.pid), [RUNNER_TAG.heartbeat]: String(now()) };
 }
@@ -454,10 +455,10 @@ function runnerTags(): Record<string, string> {
  * Why a RUNNING pipeline run's runner is taken to be alive, or undefined when it is not: on this
  * host, its process is gone; elsewhere, its heartbeat is older than the lease.
  */
-function runnerAlive(t: Record<string, string>, leaseMs: number): string | undefined {
-  const pid = Number(t[RUNNER_TAG.pid]);
-  const age = now() - Number(t[RUNNER_TAG.heartbeat] ?? 0);
-  if (t[RUNNER_TAG.host] === hostname() && Number.isInteger(pid) && pid > 0) {
+function runnerAlive(runner: PipelineRunner, leaseMs: number): string | undefined {
+  const pid = runner.pid;
+  const age = now() - runner.heartbeatAt;
+  if (runner.host === hostname() && Number.isInteger(pid) && pid > 0) {
     try {
       process.kill(pid, 0);
     } catch (e) {
@@ -466,7 +467,7 @@ function runnerAlive(t: Record<string, string>, leaseMs: number): string | undef
     // The process exists; unless its heartbeat stopped (the pid was reused), it is the runner.
     return age < leaseMs ? `its runner, process ${pid} on this host, is alive` : undefined;
   }
-  return age < leaseMs ? `its runner on ${t[RUNNER_TAG.host] ?? 'another host'} was alive ${Math.round(age / 1000)} s ago (a run is taken for abandoned after ${leaseMs / 1000} s of silence)` : undefined;
+  return age < leaseMs ? `its runner on ${runner.host || 'another host'} was alive ${Math.round(age / 1000)} s ago (a run is taken for abandoned after ${leaseMs / 1000} s of silence)` : undefined;
 }
 
 /** What a step's cache key is computed from. */

@@ -89,8 +89,12 @@ describe('pipelines rerun: the bike example', () => {
     await assert.rejects(planRerun(s, step), new RegExp(`run ${step} is not a pipeline run .*it is a step of pipeline run ${first.runId}`));
     await assert.rejects(planRerun(s, 'f'.repeat(32)), { code: 'TRELLIS_RUN_NOT_FOUND' });
     const parent = await s.meta.createRun({ experimentId: '0', runName: 'x', tags: { 'trellis.pipeline': 'bike' } }, who);
+    await assert.rejects(planRerun(s, parent.info.runId), /is not a pipeline run \(it has no pipeline run record\)/, 'a tag does not make a pipeline run');
+    await s.meta.createPipelineRun({
+      id: parent.info.runId, pipeline: 'bike', pipelineVersion: '1', irHash: 'x', experimentId: '0', params: {}, baseDir: s.dir, runner: { host: 'h', pid: 1 },
+    }, who);
     await assert.rejects(planRerun(s, parent.info.runId), /still RUNNING; rerun a run that ended/);
-    await s.meta.updateRun(parent.info.runId, { status: 'FAILED' }, who);
+    await s.meta.endPipelineRun(parent.info.runId, { status: 'FAILED' }, who);
     await assert.rejects(planRerun(s, parent.info.runId), /has no readable pipeline\.json artifact/);
   });
 });

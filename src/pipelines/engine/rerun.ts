@@ -15,10 +15,11 @@
  * compared with, a component's code); when none differ, the step itself is not deterministic.
  */
 import { invalid } from '../../core/errors.js';
-import type { Run } from '../../store/metadata-store.js';
+import type { PipelineRunRecord, StepRunRecord } from '../../store/ports/pipelines.js';
 import { componentsFor, normalizePipeline, topologicalOrder, upstreamSteps, validatePipeline, type PipelineIR, type Scalar } from '../ir.js';
 import type { EngineServices, OutputEntry, PipelineEngine, PipelineRunResult, StepEvent } from './engine.js';
-import { keyChanges, recordedKeyParts, type KeyChange } from './why.js';
+import { pipelineRuns } from './step-exec.js';
+import { keyChanges, type KeyChange } from './why.js';
 
 export const RERUN_TAG = {
   of: 'trellis.rerun_of',
@@ -58,7 +59,7 @@ export interface RerunReport {
 }
 
 export interface RerunPlan {
-  original: Run;
+  original: PipelineRunRecord;
   /** The pipeline as the original run recorded it. */
   ir: PipelineIR;
   /** What the rerun executes: `ir` without the steps in `notRerun`. */
@@ -69,7 +70,6 @@ export interface RerunPlan {
   experiment: string;
 }
 
-const TAG = { pipeline: 'trellis.pipeline', parent: 'mlflow.parentRunId', step: 'trellis.step', outputs: 'trellis.outputs', params: 'trellis.pipeline.params', dir: 'trellis.pipeline.dir' } as const;
 
 const isRegister = (ir: PipelineIR, component: string) => {
   const c = componentsFor(ir, component)[0];
@@ -78,10 +78,14 @@ const isRegister = (ir: PipelineIR, component: string) => {
 
 /** Reads what the run recorded and decides what the rerun executes; refuses runs that cannot be re-run. */
 export async function planRerun(s: EngineServices, runId: string, o: { experiment?: string } = {}): Promise<RerunPlan> {
-  const original = await s.meta.getRun(runId);
-  const t = original.data.tags;
-  if (!t[TAG.pipeline] || t[TAG.parent]) throw invalid(`run ${runId} is not a pipeline run (it has no '${TAG.pipeline}' tag${t[TAG.parent] ? `; it is a step of pipeline run ${t[TAG.parent]}` : ''})`);
-  if (original.info.status === 'RUNNING') throw invalid(`pipeline run ${runId} is still RUNNING; rerun a run that ended`);
+  const runs = pipelineRuns(s);
+  const original = await runs.getPipelineRun(runId).catch(async (e: unknown) => {
+    if ((e as { code?: string }).code !== 'TRELLIS_PIPELINE_RUN_NOT_FOUND') throw e;
+    const step = await runs.getStepRun(runId).catch(() => undefined);
+    if (!step) await s.meta.getRun(runId); // an unknown id is reported as such
+    throw invalid(`run ${runId} is not a pipeline run (${step?.pipelineRunId ? `it is a step of pipeline run ${step.pipelineRunId}` : 'it has no pipeline run record'})`);
+  });
+  if (original.status === 'RUNNING') throw invalid(`pipeline run ${runId} is still RUNNING; rerun a run that ended`);
   let recorded: unknown;
   try {
     recorded = JSON.parse((await s.tracking.readArtifact(runId, 'pipeline.json')).toString('utf8'));
@@ -89,12 +93,7 @@ export async function planRerun(s: EngineServices, runId: string, o: { experimen
     throw invalid(`pipeline run ${runId} has no readable pipeline.json artifact, so it cannot be re-run: ${(e as Error).message}`);
   }
   const ir = normalizePipeline(validatePipeline(recorded, `run ${runId}`));
-  let params: Record<string, Scalar>;
-  try {
-    params = JSON.parse(t[TAG.params] ?? '{}') as Record<string, Scalar>;
-  } catch {
-    throw invalid(`pipeline run ${runId}: its '${TAG.params}' tag is not JSON, so its parameters are unknown`);
-  }
+  const params: Record<string, Scalar> = original.params;
   const left = new Set(ir.steps.filter((st) => isRegister(ir, st.component)).map((st) => st.name));
   for (let grew = true; grew;) {
     grew = false;
@@ -107,55 +106,35 @@ export async function planRerun(s: EngineServices, runId: string, o: { experimen
   }
   const executed: PipelineIR = { ...ir, steps: ir.steps.filter((st) => !left.has(st.name)) };
   if (!executed.steps.length) throw invalid(`pipeline run ${runId}: every step registers a model or reads a registration; a rerun would execute nothing`);
-  const from = (await s.meta.getExperiment(original.info.experimentId)).name;
+  const from = (await s.meta.getExperiment(original.experimentId)).name;
   const experiment = o.experiment ?? (from.endsWith('-reruns') ? from : `${from}-reruns`);
   return {
     original, ir, executed, notRerun: topologicalOrder(ir).filter((n) => left.has(n)), params, experiment,
-    baseDir: t[TAG.dir] ?? process.cwd(),
+    baseDir: original.baseDir || process.cwd(),
   };
 }
 
 /** The step runs of a pipeline run, by step: the one that FINISHED when there is one, else the latest. */
-async function stepRuns(s: EngineServices, parent: Run): Promise<Map<string, Run>> {
-  const all: Run[] = [];
-  let pageToken: string | undefined;
-  do {
-    const page = await s.meta.searchRuns({
-      experimentIds: [parent.info.experimentId], pageToken,
-      filter: [{ kind: 'tag', key: TAG.parent, comparator: '=', value: parent.info.runId }],
-      orderBy: [{ kind: 'attribute', key: 'start_time', ascending: false }],
-    });
-    all.push(...page.items);
-    pageToken = page.nextPageToken;
-  } while (pageToken);
-  const out = new Map<string, Run>();
-  for (const r of all) {
-    const step = r.data.tags[TAG.step];
-    if (!step) continue;
-    const have = out.get(step);
-    if (!have || (have.info.status !== 'FINISHED' && r.info.status === 'FINISHED')) out.set(step, r);
+async function stepRuns(s: EngineServices, pipelineRunId: string): Promise<Map<string, StepRunRecord>> {
+  const out = new Map<string, StepRunRecord>();
+  for (const r of await pipelineRuns(s).listStepRuns({ pipelineRunId })) {
+    const have = out.get(r.step);
+    if (!have || (have.status !== 'FINISHED' && r.status === 'FINISHED')) out.set(r.step, r);
   }
   return out;
 }
 
-const outputsOf = (r: Run | undefined): Record<string, OutputEntry> => {
-  if (!r || r.info.status !== 'FINISHED') return {};
-  try {
-    return JSON.parse(r.data.tags[TAG.outputs] ?? '{}') as Record<string, OutputEntry>;
-  } catch {
-    return {};
-  }
-};
+const outputsOf = (r: StepRunRecord | undefined): Record<string, OutputEntry> => (r?.status === 'FINISHED' ? (r.outputs ?? {}) as Record<string, OutputEntry> : {});
 
-const absent = (r: Run | undefined, which: string) => (!r ? `the step did not run in the ${which} (skipped)` : `the step ended ${r.info.status} in the ${which}`);
+const absent = (r: StepRunRecord | undefined, which: string) => (!r ? `the step did not run in the ${which} (skipped)` : `the step ended ${r.status} in the ${which}`);
 
 /** Executes the plan without the cache, tags the new run, and compares its outputs with the original's. */
 export async function rerunPipeline(engine: PipelineEngine, plan: RerunPlan, o: { onEvent?: (e: StepEvent) => void; signal?: AbortSignal } = {}): Promise<{ result: PipelineRunResult; report: RerunReport }> {
   const s = engine.s;
-  const originalId = plan.original.info.runId;
+  const originalId = plan.original.id;
   const result = await engine.run(plan.executed, { params: plan.params, noCache: true, baseDir: plan.baseDir, experiment: plan.experiment, onEvent: o.onEvent, signal: o.signal });
-  const before = await stepRuns(s, plan.original);
-  const after = await stepRuns(s, await s.meta.getRun(result.runId));
+  const before = await stepRuns(s, originalId);
+  const after = await stepRuns(s, result.runId);
   const outputs: OutputComparison[] = [];
   for (const name of topologicalOrder(plan.ir)) {
     const step = plan.ir.steps.find((x) => x.name === name)!;
@@ -175,8 +154,8 @@ export async function rerunPipeline(engine: PipelineEngine, plan: RerunPlan, o: 
         row.note = a === null ? absent(before.get(name), 'original run') : absent(after.get(name), 'rerun');
       } else if (a !== b) {
         row.verdict = 'differs';
-        const pa = before.get(name) && recordedKeyParts(before.get(name)!);
-        const pb = after.get(name) && recordedKeyParts(after.get(name)!);
+        const pa = before.get(name)?.keyParts;
+        const pb = after.get(name)?.keyParts;
         row.changes = pa && pb ? keyChanges(pa, pb) : [];
       }
       outputs.push(row);

@@ -4,11 +4,13 @@
  * after the input; outputs are written under an outputs folder, named after the output; scalars
  * come as NAME=VALUE text and are read with the type the component declares.
  *
- * The step is still a tracked run in the metadata store the container is given (TRELLIS_STORE_URI):
- * params, metrics, log, outputs as artifacts with their sha256. Each output is also tagged
- * `trellis.produced.<sha256>`, so that a later step that receives the same bytes as a file — Argo
- * passes files, not runs — finds the run that made them: that is how `register` knows which run's
- * model it registers, and lineage stays whole.
+ * The step is still a step run in the metadata store the container is given (TRELLIS_STORE_URI),
+ * on its own (no pipeline run), mirrored as a tracked run: params, metrics, log, outputs as
+ * artifacts with their sha256. A later step that receives the same bytes as a file — Argo passes
+ * files, not runs — finds the step run that made them among the recorded outputs (by sha256, in
+ * the same experiment): that is how `register` knows which run's model it registers, and lineage
+ * stays whole. The mirror also carries a `trellis.produced.<sha256>` tag per output, for MLflow
+ * clients.
  */
 import { existsSync, statSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -19,7 +21,7 @@ import type { Actor } from '../../store/metadata-store.js';
 import { findBuiltin } from '../builtins.js';
 import { hashOutput } from '../executors/index.js';
 import { ARTIFACT_TYPES, type ArtifactType, type ComponentDef, type Scalar } from '../ir.js';
-import { executeStepJob, type EngineServices, type OutputEntry, type StepRecord } from './step-exec.js';
+import { executeStepJob, pipelineRuns, type EngineServices, type OutputEntry, type StepRecord } from './step-exec.js';
 
 export interface StandaloneStep {
   /** `NAME@VERSION` of a built-in, or of the TypeScript component given by `module` and `export`. */
@@ -102,23 +104,23 @@ export async function runStandaloneStep(s: EngineServices, who: Actor, o: Standa
       const spec = (comp.inputs as Record<string, { type: string } | undefined>)[name];
       if (comp.kind === 'builtin' && !spec) throw invalid(`${o.inputsDir}/${name}: component ${comp.name}@${comp.version} has no input '${name}'`);
       const sha256 = await hashOutput(path);
-      const producer = (await s.meta.searchRuns({
-        experimentIds: [experimentId], filter: [{ kind: 'tag', key: `${PRODUCED_TAG}${sha256}`, comparator: '=', value: 'true' }], maxResults: 1,
-      })).items[0];
-      const recorded = producer ? Object.values(JSON.parse(producer.data.tags['trellis.outputs'] ?? '{}') as Record<string, OutputEntry>).find((e) => e.sha256 === sha256) : undefined;
+      const recorded = await producedOutput(s, experimentId, sha256);
       artifacts[name] = {
         ...(recorded ?? { run: '', name }), type: spec?.type ?? recorded?.type ?? 'File', sha256,
         kind: statSync(path).isDirectory() ? 'dir' : 'file', path,
       };
     }
   }
+  const compRef = `${comp.name}@${comp.version}`;
   const run = await s.meta.createRun({
     experimentId, runName: step,
-    tags: { 'trellis.step': step, 'trellis.component': `${comp.name}@${comp.version}`, 'trellis.standalone': 'true', ...(o.tags ?? {}) },
+    tags: { 'trellis.step': step, 'trellis.component': compRef, 'trellis.standalone': 'true', ...(o.tags ?? {}) },
   }, who);
   const runId = run.info.runId;
-  const params = Object.entries(scalars).map(([key, v]) => ({ key, value: String(v).slice(0, 5000) }));
-  if (params.length) await s.meta.logBatch(runId, { params }, who);
+  await pipelineRuns(s).startStepRun({
+    id: runId, pipelineRunId: null, experimentId, step, component: compRef, startTime: run.info.startTime,
+    edges: Object.entries(artifacts).filter(([, e]) => e.run).map(([name, e]) => ({ role: 'input', name, kind: 'step', ref: e.run, output: e.name, holder: e.run, sha256: e.sha256 })),
+  }, who);
   const workRoot = await mkdtemp(join(tmpdir(), 'trellis-step-'));
   try {
     const record = await executeStepJob(s, {
@@ -138,4 +140,12 @@ export async function runStandaloneStep(s: EngineServices, who: Actor, o: Standa
   } finally {
     await rm(workRoot, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+/** The output with these bytes that a step run of the experiment recorded (the newest such step run), if any. */
+async function producedOutput(s: EngineServices, experimentId: string, sha256: string): Promise<OutputEntry | undefined> {
+  const runs = pipelineRuns(s);
+  const edges = await runs.listStepEdges({ role: 'output', kind: 'artifact', sha256 });
+  const producers = (await runs.listStepRuns({ ids: [...new Set(edges.map((e) => e.stepRunId))] })).filter((r) => r.experimentId === experimentId && r.status === 'FINISHED');
+  return Object.values((producers[0]?.outputs ?? {}) as Record<string, OutputEntry>).find((e) => e.sha256 === sha256);
 }

@@ -2,16 +2,19 @@
  * The execution half of a step, separated from scheduling and caching so that it can run where
  * the engine is (the local executor) or in a `trellis worker` process that took the step from a
  * queue. Everything it needs travels in a {@link StepJob} — plain JSON — and everything it
- * produces goes to the shared stores: outputs as artifacts of the step run, their hashes in the
- * `trellis.outputs` tag, metrics, the log, and the run's final status. The engine reads the
- * outcome back from the step run, so a worker's result survives the loss of the queue.
+ * produces goes to the shared stores: outputs and the log as artifacts of the step run, the MLflow
+ * mirror (the `trellis.outputs` tag, params, metrics, the status), and last the step run's record
+ * (its outputs with their hashes, metrics, lineage edges, FINISHED or FAILED): the commit point,
+ * written last so that when it says the step ended, everything it points to is in place. The
+ * engine reads the outcome back from the record, so a worker's result survives the loss of the
+ * queue; a worker whose lease was taken over is fenced out and records nothing.
  */
 import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { TrellisError, invalid } from '../../core/errors.js';
-import type { Actor, Run } from '../../store/metadata-store.js';
+import type { Actor } from '../../store/metadata-store.js';
 import { artifactStorePath } from '../../tracking/tracking-service.js';
 import { hashOutput, runStep, type StepInput } from '../executors/index.js';
 import type { ComponentDef, Scalar } from '../ir.js';
@@ -20,6 +23,8 @@ import type { DatasetService } from '../../data/datasets.js';
 import type { RegistryService } from '../../registry/registry-service.js';
 import type { ArtifactStore } from '../../store/artifact-store.js';
 import type { MetadataStore } from '../../store/metadata-store.js';
+import type { LeaseFence, PipelineRunStore, StepRunRecord } from '../../store/ports/pipelines.js';
+import { ingestEdges, registrationEdge } from './edges.js';
 import type { TrackingService } from '../../tracking/tracking-service.js';
 
 /** The stores and services a step runs against. */
@@ -30,6 +35,12 @@ export interface EngineServices {
   registry: RegistryService;
   data: DatasetService;
 }
+
+/**
+ * The pipeline run records: the engine's own port. Reached through the combined store, which
+ * carries every port, until the engine's services are handed out port by port.
+ */
+export const pipelineRuns = (s: EngineServices): PipelineRunStore => s.meta;
 
 /** Where a step's output lives: the step run holding its bytes under `outputs/<name>`, and their sha256. */
 export interface OutputEntry {
@@ -68,25 +79,21 @@ export interface StepRecord {
   error?: string;
 }
 
+/** The tags of a step run's MLflow mirror (written for MLflow clients; nothing reads them back). */
 export const STEP_TAG = {
   outputs: 'trellis.outputs',
   error: 'trellis.error',
-  worker: 'trellis.worker',
-  heartbeat: 'trellis.heartbeat',
-  deliveries: 'trellis.deliveries',
-  cancel: 'trellis.cancel_requested',
 } as const;
 
 export const clip = (s: string, n = 4000) => (Buffer.byteLength(s) > n ? `${Buffer.from(s).subarray(0, n).toString('utf8')}…` : s);
 export const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-export function stepRecord(run: Run): StepRecord {
-  const t = run.data.tags;
+export function stepRecord(run: StepRunRecord): StepRecord {
   return {
-    status: run.info.status,
-    outputs: JSON.parse(t[STEP_TAG.outputs] ?? '{}') as Record<string, OutputEntry>,
-    metrics: Object.fromEntries(run.data.metrics.map((m) => [m.key, m.value])),
-    ...(t[STEP_TAG.error] ? { error: t[STEP_TAG.error] } : {}),
+    status: run.status,
+    outputs: run.outputs ?? {},
+    metrics: run.metrics,
+    ...(run.error ? { error: run.error } : {}),
   };
 }
 
@@ -99,17 +106,22 @@ export interface ExecuteOptions {
    */
   workRoot: string;
   signal?: AbortSignal;
+  /** The lease the executing worker holds: its records are refused once the lease was taken over. */
+  fence?: LeaseFence;
 }
 
 /**
  * Runs a step job to its end and records the outcome on its step run (FINISHED with outputs, or
- * FAILED with `trellis.error`). Resolves with the record; never throws for a failure of the step.
+ * FAILED with its error). Resolves with the record — as the store has it, when this execution was
+ * fenced out; never throws for a failure of the step.
  */
 export async function executeStepJob(s: EngineServices, job: StepJob, o: ExecuteOptions): Promise<StepRecord> {
   const comp = job.component;
   const compRef = `${comp.name}@${comp.version}`;
   const logLines: string[] = [];
   const childId = job.stepRunId;
+  // The step's scalar inputs are its mirror's params, logged with its end (one write fewer per step).
+  const params = Object.entries(job.scalars).map(([key, v]) => ({ key, value: clip(String(v), 5000) }));
   const stepDir = localPath(o.workRoot, childId);
   let logPath = join(o.workRoot, 'logs', `${childId}.log`);
   try {
@@ -123,6 +135,7 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
     const outMeta: Record<string, Record<string, string>> = {};
     const outPaths: Record<string, string> = {};
     const extraParams: Record<string, string> = {};
+    let registration: { registered?: boolean; name?: string; version?: string } | undefined;
     if (comp.kind === 'builtin') {
       const impl = BUILTIN_IMPLS[compRef];
       if (!impl) throw invalid(`step '${job.step}': no implementation of the built-in component ${compRef}`);
@@ -145,6 +158,7 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
         if (!existsSync(out.path)) throw new TrellisError('TRELLIS_STEP_OUTPUT_MISSING', { step: job.step, missing: k });
         outPaths[k] = out.path;
       }
+      if (compRef === 'register@1' && outPaths.registration) registration = JSON.parse(readFileSync(outPaths.registration, 'utf8')) as typeof registration;
       await writeFile(logPath, logLines.map((l) => `${l}\n`).join(''));
     } else {
       const res = await runStep({
@@ -161,7 +175,7 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
       for (const [k, out] of Object.entries(res.outputs)) outPaths[k] = out.path;
       logPath = res.logPath;
     }
-    // Record: outputs as artifacts, then the tag naming them with their hashes, then FINISHED.
+    // Outputs as artifacts first; then the record naming them with their hashes (FINISHED); then the mirror.
     const entries: Record<string, OutputEntry> = {};
     for (const [k, p] of Object.entries(outPaths)) {
       const kind = statSync(p).isDirectory() ? 'dir' : 'file';
@@ -171,36 +185,74 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
       entries[k] = { type: comp.outputs[k]!.type, sha256, run: childId, name: k, kind, ...(outMeta[k] ? { meta: outMeta[k] } : {}) };
     }
     if (existsSync(logPath)) await s.tracking.logArtifact(childId, `logs/${job.step}.log`, localBytes(logPath));
+    const runs = pipelineRuns(s);
+    // Ended meanwhile (a resume stopped it, or another worker took it over): what the store says stands.
+    if ((await mayRecord(s, childId, o.fence)) !== 'yes') return stepRecord(await runs.getStepRun(childId));
     const extra = Object.entries(extraParams).map(([key, value]) => ({ key, value: clip(value, 5000) }));
-    for (let i = 0; i < extra.length; i += 100) await s.meta.logBatch(childId, { params: extra.slice(i, i + 100) }, o.who);
-    await logMetrics(s, o.who, childId, metrics, [{ key: STEP_TAG.outputs, value: JSON.stringify(entries) }]);
-    await s.meta.updateRun(childId, { status: 'FINISHED', endTime: Date.now() }, o.who);
+    await endMirror(s, o.who, childId, { status: 'FINISHED', metrics, params: [...params, ...extra], tags: [{ key: STEP_TAG.outputs, value: JSON.stringify(entries) }] });
+    const recorded = await runs.finishStepRun(childId, {
+      outputs: entries, metrics, edges: [...ingestEdges(compRef, entries), ...registrationEdge(registration)], fence: o.fence,
+    }, o.who);
+    if (!recorded) return stepRecord(await runs.getStepRun(childId));
     return { status: 'FINISHED', outputs: entries, metrics };
   } catch (e) {
     const message = errorText(e);
     const lp = typeof (e as TrellisError).params?.logPath === 'string' ? String((e as TrellisError).params.logPath) : logPath;
     if (logLines.length && !existsSync(lp)) await writeFile(lp, logLines.map((l) => `${l}\n`).join('')).catch(() => undefined);
-    await recordFailure(s, o.who, childId, message, existsSync(lp) ? lp : undefined, job.step, o.signal?.aborted ? 'KILLED' : 'FAILED');
-    return { status: 'FAILED', outputs: {}, metrics: {}, error: message };
+    const status = o.signal?.aborted ? 'KILLED' : 'FAILED';
+    if (!(await recordFailure(s, o.who, childId, message, { logFile: existsSync(lp) ? lp : undefined, step: job.step, status, fence: o.fence, params }))) {
+      const now = await pipelineRuns(s).getStepRun(childId).catch(() => undefined);
+      if (now) return stepRecord(now);
+    }
+    return { status, outputs: {}, metrics: {}, error: message };
   }
 }
 
-/** Marks a step run FAILED with its error (and its log when there is one); never throws. */
-export async function recordFailure(s: EngineServices, who: Actor, runId: string, message: string, logFile?: string, step?: string, status: 'FAILED' | 'KILLED' = 'FAILED'): Promise<void> {
-  await s.meta.logBatch(runId, { tags: [{ key: STEP_TAG.error, value: clip(message) }] }, who).catch(() => undefined);
-  if (logFile && step) await s.tracking.logArtifact(runId, `logs/${step}.log`, await readFile(logFile)).catch(() => undefined);
-  await s.meta.updateRun(runId, { status, endTime: Date.now() }, who).catch(() => undefined);
+/**
+ * Whether this execution may still record the step's end: its record is RUNNING and, for a worker,
+ * `fence` still holds the lease (`no-record` for a mirror whose record was never written). Checked
+ * before the mirror is touched; the record's own compare-and-set settles the rest.
+ */
+async function mayRecord(s: EngineServices, runId: string, fence?: LeaseFence): Promise<'yes' | 'no' | 'no-record'> {
+  const runs = pipelineRuns(s);
+  const [st, lease] = await Promise.all([runs.getStepRun(runId).catch(() => undefined), fence ? runs.getStepLease(runId) : undefined]);
+  if (!st) return 'no-record';
+  return st.status === 'RUNNING' && (!fence || (lease?.owner === fence.owner && lease.epoch === fence.epoch)) ? 'yes' : 'no';
 }
 
-/** Logs the metrics (in batches of MLflow's 1,000), and the tags with the last batch. */
-export async function logMetrics(s: EngineServices, who: Actor, runId: string, metrics: Record<string, number>, tags: { key: string; value: string }[] = []): Promise<void> {
+/**
+ * Records a RUNNING step run FAILED (or KILLED) with its error: its mirror first (the log when
+ * there is one, the error tag, the status), then the record. Resolves false when the step had
+ * ended already or `fence` no longer holds its lease, and then leaves the mirror alone. Never throws.
+ */
+export async function recordFailure(s: EngineServices, who: Actor, runId: string, message: string, o: {
+  logFile?: string; step?: string; status?: 'FAILED' | 'KILLED'; fence?: LeaseFence; params?: { key: string; value: string }[];
+} = {}): Promise<boolean> {
+  const status = o.status ?? 'FAILED';
+  const may = await mayRecord(s, runId, o.fence).catch(() => 'no' as const);
+  if (may === 'no') return false;
+  if (o.logFile && o.step) await s.tracking.logArtifact(runId, `logs/${o.step}.log`, await readFile(o.logFile)).catch(() => undefined);
+  await endMirror(s, who, runId, { status, params: o.params, tags: [{ key: STEP_TAG.error, value: clip(message) }] }).catch(() => undefined);
+  if (may === 'no-record') return true;
+  return !!(await pipelineRuns(s).failStepRun(runId, { status, error: clip(message), fence: o.fence }, who).catch(() => undefined));
+}
+
+/**
+ * Ends a step's MLflow mirror with what it logged: batches beyond MLflow's sizes (1,000 metrics,
+ * 100 params) first, then the last batch and the end status in one transaction.
+ */
+export async function endMirror(s: EngineServices, who: Actor, runId: string, o: {
+  status: 'FINISHED' | 'FAILED' | 'KILLED'; metrics?: Record<string, number>; params?: { key: string; value: string }[]; tags?: { key: string; value: string }[];
+}): Promise<void> {
   const t = Date.now();
-  const list = Object.entries(metrics).map(([key, value]) => ({ key, value, timestamp: t, step: 0 }));
-  for (let i = 0; i === 0 || i < list.length; i += 1000) {
-    const batch = list.slice(i, i + 1000);
-    const last = i + 1000 >= list.length;
-    if (batch.length || (last && tags.length)) await s.meta.logBatch(runId, { metrics: batch, ...(last && tags.length ? { tags } : {}) }, who);
+  let metrics = Object.entries(o.metrics ?? {}).map(([key, value]) => ({ key, value, timestamp: t, step: 0 }));
+  let params = o.params ?? [];
+  while (metrics.length > 1000 || params.length > 100) {
+    await s.meta.logBatch(runId, { metrics: metrics.slice(0, 1000), params: params.slice(0, 100) }, who);
+    metrics = metrics.slice(1000);
+    params = params.slice(100);
   }
+  await s.meta.completeRun(runId, { metrics, params, tags: o.tags ?? [], status: o.status, endTime: t }, who);
 }
 
 /** Stores a file (returning its sha256) or a directory's files under `rel`. */

@@ -21,10 +21,11 @@ export function bikeSlice(dir: string, rows = 2000): string {
   return path;
 }
 
-export async function openTestServices(storeUri?: string): Promise<EngineServices & { dir: string; close(): Promise<void> }> {
+/** `artifactsDir`: an existing artifact folder (a fixture's copy) instead of a new one under `dir`. */
+export async function openTestServices(storeUri?: string, o: { artifactsDir?: string } = {}): Promise<EngineServices & { dir: string; close(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-engine-'));
   const meta = await openMetadataStore(storeUri ?? `sqlite:${join(dir, 't.db')}`);
-  const artifacts = await openArtifactStore(`file:${join(dir, 'artifacts')}`);
+  const artifacts = await openArtifactStore(`file:${o.artifactsDir ?? join(dir, 'artifacts')}`);
   return {
     dir, meta, artifacts,
     tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta), data: new DatasetService(meta, artifacts),

@@ -2,10 +2,11 @@
  * Why a step was served from cache, or was not: for a step of a pipeline run, either the run whose
  * outputs it reused, or the parts of its cache key that differ from the step's previous run —
  * a parameter, an upstream output, the component's version or definition, a fact such as the
- * dataset version `@latest` resolved to — or the reason the cache was not consulted.
+ * dataset version `@latest` resolved to — or the reason the cache was not consulted. Read from
+ * the step runs' records, which keep the parts of each key.
  */
 import { invalid } from '../../core/errors.js';
-import type { MetadataStore, Run } from '../../store/metadata-store.js';
+import type { PipelineRunStore, StepRunRecord } from '../../store/ports/pipelines.js';
 
 export interface KeyChange {
   /** engine, component, definition, scalar, artifact or fact */
@@ -25,15 +26,6 @@ export interface CacheExplanation {
   comparedWith?: string;
   changes: KeyChange[];
 }
-
-const parts = (r: Run): Record<string, unknown> | undefined => {
-  const t = r.data.tags['trellis.cache_key_parts'];
-  try {
-    return t ? JSON.parse(t) as Record<string, unknown> : undefined;
-  } catch {
-    return undefined;
-  }
-};
 
 function diffMaps(part: string, a: Record<string, unknown> | undefined, b: Record<string, unknown> | undefined): KeyChange[] {
   const out: KeyChange[] = [];
@@ -56,56 +48,40 @@ export function keyChanges(a: Record<string, unknown>, b: Record<string, unknown
   return changes;
 }
 
-/** The cache key parts a step run recorded (`trellis.cache_key_parts`), if it did. */
-export function recordedKeyParts(r: Run): Record<string, unknown> | undefined {
-  return parts(r);
-}
-
-async function stepRuns(meta: MetadataStore, experimentId: string, step: string): Promise<Run[]> {
-  const out: Run[] = [];
-  let pageToken: string | undefined;
-  do {
-    const page = await meta.searchRuns({
-      experimentIds: [experimentId], pageToken,
-      filter: [{ kind: 'tag', key: 'trellis.step', comparator: '=', value: step }],
-      orderBy: [{ kind: 'attribute', key: 'start_time', ascending: false }],
-    });
-    out.push(...page.items);
-    pageToken = page.nextPageToken;
-  } while (pageToken);
-  return out;
-}
-
-export async function explainCache(meta: MetadataStore, pipelineRunId: string, step: string): Promise<CacheExplanation> {
-  const parent = await meta.getRun(pipelineRunId);
-  if (!parent.data.tags['trellis.pipeline'] || parent.data.tags['mlflow.parentRunId']) throw invalid(`run ${pipelineRunId} is not a pipeline run`);
-  const all = await stepRuns(meta, parent.info.experimentId, step);
-  const mine = all.filter((r) => r.data.tags['mlflow.parentRunId'] === pipelineRunId);
+/** Why a step of a pipeline run was, or was not, served from cache: read from the step runs' records. */
+export async function explainCache(runs: PipelineRunStore, pipelineRunId: string, step: string): Promise<CacheExplanation> {
+  const parent = await runs.getPipelineRun(pipelineRunId).catch(async (e: unknown) => {
+    if ((e as { code?: string }).code !== 'TRELLIS_PIPELINE_RUN_NOT_FOUND') throw e;
+    const s = await runs.getStepRun(pipelineRunId).catch(() => undefined);
+    if (s) throw invalid(`run ${pipelineRunId} is not a pipeline run: it is step '${s.step}'${s.pipelineRunId ? ` of pipeline run ${s.pipelineRunId}` : ''}`);
+    throw e;
+  });
+  // Every run of the step in the experiment, newest first: the cache's scope.
+  const all = await runs.listStepRuns({ experimentId: parent.experimentId, step });
+  const mine = all.filter((r) => r.pipelineRunId === pipelineRunId);
   if (!mine.length) {
-    const steps = (await meta.searchRuns({ experimentIds: [parent.info.experimentId], filter: [{ kind: 'tag', key: 'mlflow.parentRunId', comparator: '=', value: pipelineRunId }] })).items
-      .map((r) => r.data.tags['trellis.step']).filter(Boolean);
+    const steps = (await runs.listStepRuns({ pipelineRunId })).map((r) => r.step);
     throw invalid(`pipeline run ${pipelineRunId} has no step '${step}'${steps.length ? `; its steps are ${[...new Set(steps)].join(', ')}` : ''} (a skipped step has no run)`);
   }
   const run = mine[0]!;
-  const base = { pipelineRun: pipelineRunId, step, stepRun: run.info.runId };
-  if (run.data.tags['trellis.cached'] === 'true') {
-    const source = run.data.tags['trellis.cache_source'];
-    return { ...base, verdict: 'hit', reason: `its cache key was seen before: the outputs of run ${source} were reused`, comparedWith: source, changes: [] };
+  const base = { pipelineRun: pipelineRunId, step, stepRun: run.id };
+  if (run.cached) {
+    const source = run.cacheSource ?? undefined;
+    return { ...base, verdict: 'hit', reason: `its cache key was seen before: the outputs of run ${source} were reused`, ...(source ? { comparedWith: source } : {}), changes: [] };
   }
-  if (parent.data.tags['trellis.no_cache'] === 'true') return { ...base, verdict: 'miss', reason: 'the pipeline run was started without the cache (--no-cache)', changes: [] };
-  const key = run.data.tags['trellis.cache_key'];
-  const earlier = all.filter((r) => r.info.runId !== run.info.runId && r.info.startTime <= run.info.startTime && r.data.tags['mlflow.parentRunId'] !== pipelineRunId);
+  if (parent.noCache) return { ...base, verdict: 'miss', reason: 'the pipeline run was started without the cache (--no-cache)', changes: [] };
+  const earlier = all.filter((r: StepRunRecord) => r.id !== run.id && r.startTime <= run.startTime && r.pipelineRunId !== pipelineRunId);
   if (!earlier.length) return { ...base, verdict: 'miss', reason: `no earlier run of step '${step}' in this experiment: it ran for the first time`, changes: [] };
-  const same = earlier.find((r) => r.data.tags['trellis.cache_key'] === key);
+  const same = earlier.find((r) => r.cacheKey === run.cacheKey);
   if (same) {
-    const why = same.info.status !== 'FINISHED' ? `that run ended ${same.info.status}` : 'the step has caching turned off, or its time-to-live had passed';
-    return { ...base, verdict: 'miss', reason: `run ${same.info.runId} had the same cache key, but ${why}`, comparedWith: same.info.runId, changes: [] };
+    const why = same.status !== 'FINISHED' ? `that run ended ${same.status}` : 'the step has caching turned off, or its time-to-live had passed';
+    return { ...base, verdict: 'miss', reason: `run ${same.id} had the same cache key, but ${why}`, comparedWith: same.id, changes: [] };
   }
   const prev = earlier[0]!;
-  const a = parts(prev);
-  const b = parts(run);
-  if (!a || !b) return { ...base, verdict: 'miss', reason: `the cache key differs from run ${prev.info.runId}'s; one of them did not record its parts`, comparedWith: prev.info.runId, changes: [] };
+  const a = prev.keyParts;
+  const b = run.keyParts;
+  if (!a || !b) return { ...base, verdict: 'miss', reason: `the cache key differs from run ${prev.id}'s; one of them did not record its parts`, comparedWith: prev.id, changes: [] };
   const changes = keyChanges(a, b);
   const said = changes.map((c) => (c.key ? `${c.part} '${c.key}'` : c.part)).join(', ');
-  return { ...base, verdict: 'miss', reason: `its cache key differs from the previous run of the step (${prev.info.runId}) in: ${said || 'nothing recorded'}`, comparedWith: prev.info.runId, changes };
+  return { ...base, verdict: 'miss', reason: `its cache key differs from the previous run of the step (${prev.id}) in: ${said || 'nothing recorded'}`, comparedWith: prev.id, changes };
 }

@@ -9,11 +9,12 @@ import { DatasetService } from '../../data/datasets.js';
 import { RegistryService } from '../../registry/registry-service.js';
 import { openArtifactStore, openMetadataStore } from '../../store/open-stores.js';
 import type { Actor } from '../../store/metadata-store.js';
+import type { LeaseFence } from '../../store/ports/pipelines.js';
 import { TrackingService } from '../../tracking/tracking-service.js';
 import { executeStepJob, type EngineServices, type StepJob } from '../engine/step-exec.js';
 
 export type ThreadMessage =
-  | { type: 'run'; job: StepJob; who: Actor; workRoot: string; store: string; artifacts: string }
+  | { type: 'run'; job: StepJob; fence: LeaseFence; who: Actor; workRoot: string; store: string; artifacts: string }
   | { type: 'abort' };
 
 let services: Promise<EngineServices> | undefined;
@@ -34,7 +35,7 @@ parentPort!.on('message', (m: ThreadMessage) => {
     current = new AbortController();
     try {
       services ??= open(m.store, m.artifacts);
-      const rec = await executeStepJob(await services, m.job, { who: m.who, workRoot: m.workRoot, signal: current.signal });
+      const rec = await executeStepJob(await services, m.job, { who: m.who, workRoot: m.workRoot, signal: current.signal, fence: m.fence });
       parentPort!.postMessage({ type: 'done', rec });
     } catch (e) {
       parentPort!.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) });

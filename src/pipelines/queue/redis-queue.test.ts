@@ -129,6 +129,18 @@ describe('distributed execution: steps through Redis to trellis worker processes
     dispatcher = await RedisDispatcher.open(s, who, { url: queue, heartbeatMs: 300, pollMs: 100 });
     engine = new PipelineEngine(s, { who, dispatcher, concurrency: 8, workDir: join(s.dir, 'work') });
   });
+  /** The step runs of a pipeline's experiment that a worker holds (or held) the lease of, newest first. */
+  async function leasedSteps(experiment: string, step?: string) {
+    const exp = await s.meta.getExperimentByName(experiment).catch(() => undefined);
+    if (!exp) return [];
+    const out = [];
+    for (const st of await s.meta.listStepRuns({ experimentId: exp.experimentId, ...(step ? { step } : {}) })) {
+      const lease = st.status === 'RUNNING' ? await s.meta.getStepLease(st.id) : undefined;
+      if (lease) out.push(lease);
+    }
+    return out;
+  }
+
   after(async () => {
     await dispatcher?.close();
     await Promise.all(workers.map(stopWorker));
@@ -146,9 +158,10 @@ describe('distributed execution: steps through Redis to trellis worker processes
     // Every step ran on one of the worker processes, none in this one.
     const ran = new Set<string>();
     for (const step of r.steps) {
-      const run = await s.meta.getRun(step.runId!);
-      assert.match(run.data.tags['trellis.worker'] ?? '', /:\d+:/, `step ${step.step} has no worker tag`);
-      ran.add(run.data.tags['trellis.worker']!.split(':')[1]!);
+      const lease = await s.meta.getStepLease(step.runId!);
+      assert.match(lease?.owner ?? '', /:\d+:/, `step ${step.step} was not leased by a worker`);
+      ran.add(lease!.owner.split(':')[1]!);
+      assert.equal((await s.meta.getRun(step.runId!)).data.tags['trellis.worker'], lease!.owner, 'the mirror names the worker too');
     }
     const pids = new Set(workers.map((w) => String(w.pid)));
     assert.ok([...ran].every((p) => pids.has(p)), `steps ran in ${[...ran]}, workers are ${[...pids]}`);
@@ -182,11 +195,13 @@ describe('distributed execution: steps through Redis to trellis worker processes
     }, 'long-train');
     const r = await engine.run(ir);
     assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
-    const train = await s.meta.getRun(r.steps[1]!.runId!);
-    const took = train.info.endTime! - train.info.startTime;
+    const train = await s.meta.getStepRun(r.steps[1]!.runId!);
+    const took = train.endTime! - train.startTime;
     // Meaningful only when training outlasts the workers' 1.5 s lock several times over.
     assert.ok(took > 4500, `training took ${took} ms, too short to test the lock`);
-    assert.equal(train.data.tags['trellis.deliveries'], '1', `delivered ${train.data.tags['trellis.deliveries']} times`);
+    const lease = await s.meta.getStepLease(train.id);
+    assert.equal(lease?.deliveries, 1, `delivered ${lease?.deliveries} times`);
+    assert.equal(lease?.epoch, 1, 'never taken over');
   });
 
   it('reports a failing step with the cause, recorded by the worker', async () => {
@@ -210,21 +225,17 @@ describe('distributed execution: steps through Redis to trellis worker processes
     const count = join(dir, 'count');
     writeFileSync(count, '');
     const running = engine.run(sleepers('kill-worker', 1, 2, count));
-    const stepRun = await until('the step to be taken by a worker', async () => {
-      const runs = await s.meta.searchRuns({ experimentIds: [(await s.meta.getExperimentByName('kill-worker').catch(() => undefined))?.experimentId ?? '0'], filter: [{ kind: 'tag', key: 'trellis.step', comparator: '=', value: 's0' }] }).catch(() => undefined);
-      const r = runs?.items.find((x) => x.data.tags['trellis.worker']);
-      return r;
-    });
-    const pid = Number(stepRun.data.tags['trellis.worker']!.split(':')[1]);
+    const taken = await until('the step to be taken by a worker', () => leasedSteps('kill-worker', 's0').then((l) => l[0]));
+    const pid = Number(taken.owner.split(':')[1]);
     const victim = workers.find((w) => w.pid === pid)!;
     assert.ok(victim, `worker ${pid} is one of ours`);
     victim.proc.kill('SIGKILL');
     const r = await running;
     assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
-    const run = await s.meta.getRun(r.steps[0]!.runId!);
-    assert.notEqual(Number(run.data.tags['trellis.worker']!.split(':')[1]), pid, 'finished on the surviving worker');
-    assert.equal(run.data.tags['trellis.deliveries'], '2');
-    assert.equal((await s.tracking.readArtifact(run.info.runId, 'outputs/out')).toString(), 's0\n');
+    const lease = (await s.meta.getStepLease(r.steps[0]!.runId!))!;
+    assert.notEqual(Number(lease.owner.split(':')[1]), pid, 'finished on the surviving worker');
+    assert.deepEqual([lease.deliveries, lease.epoch], [2, 2], 'taken over once');
+    assert.equal((await s.tracking.readArtifact(r.steps[0]!.runId!, 'outputs/out')).toString(), 's0\n');
     // Replace the killed worker for the next tests.
     workers = workers.map((w) => (w === victim ? startWorker(db.uri, artifacts, queue) : w));
     await Promise.all(workers.map((w) => waitForLine(w, /waiting for steps/)));
@@ -237,12 +248,7 @@ describe('distributed execution: steps through Redis to trellis worker processes
     writeFileSync(count, '');
     const running = engine.run(sleepers('redis-restart', 5, 1.5, count));
     // Two steps in flight (one per worker), three waiting in Redis.
-    await until('two steps in flight', async () => {
-      const exp = await s.meta.getExperimentByName('redis-restart').catch(() => undefined);
-      if (!exp) return undefined;
-      const runs = await s.meta.searchRuns({ experimentIds: [exp.experimentId], filter: [{ kind: 'tag', key: 'trellis.step', comparator: '!=', value: '' }] });
-      return runs.items.filter((x) => x.data.tags['trellis.worker']).length >= 2 ? true : undefined;
-    });
+    await until('two steps in flight', async () => ((await leasedSteps('redis-restart')).length >= 2 ? true : undefined));
     await redis.kill();
     await sleep(700);
     await redis.start();
@@ -275,17 +281,13 @@ steps:
   - { name: register, component: register, inputs: { model: { step: train, output: model }, name: resumed, alias: champion } }
 `);
     const runner = spawn(process.execPath, ['--import', 'tsx', CLI, '--store', db.uri, '--artifacts', artifacts, 'run', yaml, '--queue', queue], { stdio: 'ignore', env: { ...process.env, TRELLIS_LOG_LEVEL: 'silent' } });
-    const slow = await until('the slow step to be taken by a worker', async () => {
-      const exp = await s.meta.getExperimentByName('resume-remote').catch(() => undefined);
-      if (!exp) return undefined;
-      const runs = await s.meta.searchRuns({ experimentIds: [exp.experimentId], filter: [{ kind: 'tag', key: 'trellis.step', comparator: '=', value: 'slow' }] });
-      return runs.items.find((x) => x.data.tags['trellis.worker']);
-    });
+    const slowLease = await until('the slow step to be taken by a worker', () => leasedSteps('resume-remote', 'slow').then((l) => l[0]));
     runner.kill('SIGKILL');
     await new Promise((r) => runner.once('exit', r));
-    const pipelineRun = slow.data.tags['mlflow.parentRunId']!;
+    const slow = await s.meta.getStepRun(slowLease.stepRunId);
+    const pipelineRun = slow.pipelineRunId!;
     // The runner died with its run RUNNING; resume sees its process is gone.
-    assert.equal((await s.meta.getRun(pipelineRun)).info.status, 'RUNNING');
+    assert.equal((await s.meta.getPipelineRun(pipelineRun)).status, 'RUNNING');
     const r = await engine.resume(pipelineRun);
     assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
     const by = Object.fromEntries(r.steps.map((x) => [x.step, x]));
@@ -293,10 +295,11 @@ steps:
     assert.equal(by.slow!.status, 'done');
     // The step the dead runner had started was stopped and closed, not left RUNNING.
     const old = await until('the old slow step to end', async () => {
-      const run = await s.meta.getRun(slow.info.runId);
-      return run.info.status === 'RUNNING' ? undefined : run;
+      const run = await s.meta.getStepRun(slow.id);
+      return run.status === 'RUNNING' ? undefined : run;
     });
-    assert.ok(['KILLED', 'FINISHED'].includes(old.info.status), old.info.status);
+    assert.equal(old.status, 'KILLED', 'the resume stopped it; the worker that had it could not record an end after that');
+    assert.equal((await s.meta.getRun(slow.id)).info.status, 'KILLED', 'and its mirror says so');
     const versions = (await s.registry.searchVersions({ filter: "name = 'resumed'" })).items;
     assert.equal(versions.length, 1);
     assert.equal((await s.meta.getVersionByAlias('resumed', 'champion')).version, versions[0]!.version);

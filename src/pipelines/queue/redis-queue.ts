@@ -5,23 +5,25 @@
  *
  * The store, not Redis, is the record of what happened. A job carries a {@link StepJob}; its id is
  * the step run's id, so a step is queued at most once at a time. The worker records everything on
- * the step run (outputs, metrics, log, FINISHED or FAILED) and the engine waits on that run, not on
- * the queue. That is what makes the faults harmless:
+ * the step run (outputs, metrics, log, FINISHED or FAILED) and the engine waits on that record,
+ * not on the queue. A worker executes a step only while it holds the step's lease, claimed by
+ * compare-and-set and renewed by an unaudited touch every `heartbeatMs`; its records are fenced by
+ * the lease's epoch. That is what makes the faults harmless:
  *
  * - A worker killed mid-step stops renewing its BullMQ lock; after `lockMs` another worker's stall
- *   check moves the job back to the queue and it runs again there (the step's run is still
- *   RUNNING; its outputs are written again from the start).
+ *   check moves the job back to the queue and it runs again there, once the dead worker's lease
+ *   has expired (the step run is still RUNNING; its outputs are written again from the start).
  * - Redis restarted with jobs in flight (and nothing saved): the engine sees its job gone while the
- *   step run is still RUNNING. If no worker's heartbeat on the run is fresh, it queues the job
- *   again; if one is, that worker is still executing the step and will record its end.
+ *   step run is still RUNNING. If no worker's lease on it is live, it queues the job again; if one
+ *   is, that worker is still executing the step and will record its end.
  * - A job delivered twice (re-queued while a live worker still had it): the second worker finds
- *   the run FINISHED or another worker's fresh heartbeat and does not execute it again; it waits
- *   while that heartbeat stays fresh and takes over only when it goes stale. So a step runs to
- *   completion once, unless a worker stalls for longer than the lease without dying.
+ *   the step ended or another worker's live lease and does not execute it; it waits while that
+ *   lease stays live and takes over only when it expires. Of two workers taking over at once,
+ *   exactly one wins the lease. A worker that stalled past its lease and was taken over learns it
+ *   at its next touch, stops, and cannot record an end.
  *
- * Workers write `trellis.worker` (who has the step), `trellis.heartbeat` (ms since the epoch, every
- * `heartbeatMs`) and `trellis.deliveries` on the step run; a cancel is the tag
- * `trellis.cancel_requested`, which the worker reads with its heartbeat and turns into an abort.
+ * A cancel is recorded on the step run (audited); the holder reads it with its touch and turns it
+ * into an abort.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -32,14 +34,15 @@ import type { Job, Queue, Worker } from 'bullmq';
 import { invalid } from '../../core/errors.js';
 import type { Actor } from '../../store/metadata-store.js';
 import type { EngineServices, StepDispatcher } from '../engine/engine.js';
-import { executeStepJob, recordFailure, STEP_TAG, stepRecord, type StepJob, type StepRecord } from '../engine/step-exec.js';
+import type { LeaseFence } from '../../store/ports/pipelines.js';
+import { executeStepJob, pipelineRuns, recordFailure, stepRecord, type StepJob, type StepRecord } from '../engine/step-exec.js';
 
 export const DEFAULT_QUEUE_NAME = 'trellis-steps';
 
 export interface QueueTimings {
-  /** How often a worker writes its heartbeat on the step run (default 2000 ms). */
+  /** How often a worker renews its lease on the step it executes (default 2000 ms). */
   heartbeatMs?: number;
-  /** A heartbeat older than this means its worker is gone (default 3 × heartbeatMs). */
+  /** A lease not renewed for this long has expired: its worker is taken to be gone (default 3 × heartbeatMs). */
   leaseMs?: number;
 }
 
@@ -121,18 +124,19 @@ export class RedisDispatcher implements StepDispatcher {
     let wait = 10;
     let lastQueueCheck = Date.now();
     let missing = 0;
+    const runs = pipelineRuns(this.s);
     for (;;) {
       await sleep(wait);
       wait = Math.min(this.o.pollMs, wait * 2);
-      const run = await this.s.meta.getRun(job.stepRunId);
-      if (run.info.status !== 'RUNNING') return stepRecord(run);
+      const run = await runs.getStepRun(job.stepRunId);
+      if (run.status !== 'RUNNING') return stepRecord(run);
       if (ctx.signal?.aborted) return this.stop(job.stepRunId);
       if (Date.now() - lastQueueCheck < Math.max(this.o.pollMs, 1000)) continue;
       lastQueueCheck = Date.now();
       const found = await within(1000, this.queue.getJob(jobId(job.stepRunId)));
       if (found === 'timeout') continue; // Redis is away; the store still tells when the step ends
-      const hb = Number(run.data.tags[STEP_TAG.heartbeat] ?? 0);
-      const live = Date.now() - hb < this.o.leaseMs;
+      const lease = await runs.getStepLease(job.stepRunId);
+      const live = !!lease && lease.expiresAt > Date.now();
       if (!found) {
         // Gone from Redis (restarted without its data): queue it again unless a live worker has it.
         if (!live && ++missing >= 2) {
@@ -145,7 +149,7 @@ export class RedisDispatcher implements StepDispatcher {
       const state = await within(1000, found.getState());
       if (state === 'failed' && !live) {
         await recordFailure(this.s, this.who, job.stepRunId, `step '${job.step}': the queue gave up on it: ${found.failedReason || 'no reason given'}`);
-        return stepRecord(await this.s.meta.getRun(job.stepRunId));
+        return stepRecord(await runs.getStepRun(job.stepRunId));
       }
       if (state === 'completed' && !live) {
         // A worker answered without recording an end (it found another worker's fresh heartbeat, which has since gone stale).
@@ -155,21 +159,22 @@ export class RedisDispatcher implements StepDispatcher {
     }
   }
 
-  /** Cancels a step: out of the queue if it is still waiting, else asked to stop through its run; then recorded KILLED. */
+  /** Cancels a step: out of the queue if it is still waiting, else asked to stop through its record; then recorded KILLED. */
   private async stop(stepRunId: string): Promise<StepRecord> {
+    const runs = pipelineRuns(this.s);
     await this.cancel(stepRunId);
     const until = Date.now() + 10_000;
     while (Date.now() < until) {
-      const run = await this.s.meta.getRun(stepRunId);
-      if (run.info.status !== 'RUNNING') return stepRecord(run);
+      const run = await runs.getStepRun(stepRunId);
+      if (run.status !== 'RUNNING') return stepRecord(run);
       await sleep(100);
     }
-    await recordFailure(this.s, this.who, stepRunId, 'the run was cancelled', undefined, undefined, 'KILLED');
-    return stepRecord(await this.s.meta.getRun(stepRunId));
+    await recordFailure(this.s, this.who, stepRunId, 'the run was cancelled', { status: 'KILLED' });
+    return stepRecord(await runs.getStepRun(stepRunId));
   }
 
   async cancel(stepRunId: string): Promise<void> {
-    await this.s.meta.logBatch(stepRunId, { tags: [{ key: STEP_TAG.cancel, value: String(Date.now()) }] }, this.who).catch(() => undefined);
+    await pipelineRuns(this.s).requestStepCancel(stepRunId, this.who).catch(() => undefined);
     const job = await within(1000, this.queue.getJob(jobId(stepRunId)));
     if (job && job !== 'timeout') {
       const state = await within(1000, job.getState());
@@ -241,24 +246,26 @@ export class StepWorker {
     const data = job.data as StepJob;
     if (data?.v !== 1 || typeof data.stepRunId !== 'string') throw new Error(`job ${job.id} is not a Trellis step job (v1)`);
     const log = this.o.log ?? (() => undefined);
-    // Someone else's fresh heartbeat: that worker is on it. Wait while it stays fresh.
+    const runs = pipelineRuns(this.s);
+    // Another worker's live lease: that worker is on it. Wait while it stays live; take over when it expires.
+    let fence: LeaseFence;
     for (;;) {
-      const run = await this.s.meta.getRun(data.stepRunId);
-      if (run.info.status !== 'RUNNING') {
-        log(`${data.step} (${data.stepRunId}): already ${run.info.status}, not run again`);
-        return { status: run.info.status };
+      const claim = await runs.claimStepLease(data.stepRunId, { owner: this.id, ttlMs: this.o.leaseMs }, this.who);
+      if (claim.outcome === 'ended') {
+        log(`${data.step} (${data.stepRunId}): already ${claim.stepRun.status}, not run again`);
+        return { status: claim.stepRun.status };
       }
-      const t = run.data.tags;
-      if (t[STEP_TAG.cancel]) {
-        await recordFailure(this.s, this.who, data.stepRunId, 'the run was cancelled', undefined, undefined, 'KILLED');
-        return { status: 'KILLED' };
-      }
-      const other = t[STEP_TAG.worker] && t[STEP_TAG.worker] !== this.id && Date.now() - Number(t[STEP_TAG.heartbeat] ?? 0) < this.o.leaseMs;
-      if (!other) {
-        const deliveries = Number(t[STEP_TAG.deliveries] ?? 0) + 1;
+      if (claim.outcome !== 'held') {
+        fence = { owner: this.id, epoch: claim.lease.epoch };
+        if (claim.stepRun.cancelRequested) {
+          await recordFailure(this.s, this.who, data.stepRunId, 'the run was cancelled', { status: 'KILLED', fence });
+          return { status: 'KILLED' };
+        }
+        if (claim.outcome === 'taken-over') log(`${data.step} (${data.stepRunId}): taken over from a worker whose lease expired`);
+        // For MLflow clients, as before: who has the step, and how often it was delivered (not its heartbeats).
         await this.s.meta.logBatch(data.stepRunId, { tags: [
-          { key: STEP_TAG.worker, value: this.id }, { key: STEP_TAG.heartbeat, value: String(Date.now()) }, { key: STEP_TAG.deliveries, value: String(deliveries) },
-        ] }, this.who);
+          { key: 'trellis.worker', value: this.id }, { key: 'trellis.deliveries', value: String(claim.lease.deliveries) },
+        ] }, this.who).catch(() => undefined);
         break;
       }
       await sleep(this.o.heartbeatMs);
@@ -266,18 +273,17 @@ export class StepWorker {
     log(`${data.step} (${data.stepRunId}): started`);
     const abort = new AbortController();
     const beat = setInterval(() => {
-      void (async () => {
-        await this.s.meta.logBatch(data.stepRunId, { tags: [{ key: STEP_TAG.heartbeat, value: String(Date.now()) }] }, this.who);
-        const run = await this.s.meta.getRun(data.stepRunId);
-        if (run.data.tags[STEP_TAG.cancel]) abort.abort();
-      })().catch(() => undefined);
+      void runs.touchStepLease(data.stepRunId, fence, this.o.leaseMs).then((t) => {
+        // Cancelled, or taken over by another worker after this one stalled: stop; its records would be refused.
+        if (!t.held || t.cancelRequested) abort.abort();
+      }, () => undefined);
     }, this.o.heartbeatMs);
     const workRoot = await mkdtemp(join(tmpdir(), 'trellis-worker-'));
     const t0 = Date.now();
     try {
       const rec = this.o.stores
-        ? await this.inThread(data, workRoot, abort.signal)
-        : await executeStepJob(this.s, data, { who: this.who, workRoot, signal: abort.signal });
+        ? await this.inThread(data, fence, workRoot, abort.signal)
+        : await executeStepJob(this.s, data, { who: this.who, workRoot, signal: abort.signal, fence });
       log(`${data.step} (${data.stepRunId}): ${rec.status} in ${Date.now() - t0} ms${rec.error ? `: ${rec.error}` : ''}`);
       return { status: rec.status };
     } finally {
@@ -287,7 +293,7 @@ export class StepWorker {
   }
 
   /** Executes a step in a thread of the pool; a thread that dies is replaced, never reused. */
-  private inThread(job: StepJob, workRoot: string, signal: AbortSignal): Promise<StepRecord> {
+  private inThread(job: StepJob, fence: LeaseFence, workRoot: string, signal: AbortSignal): Promise<StepRecord> {
     const t = this.idle.pop() ?? spawnThread();
     this.threads.add(t);
     return new Promise<StepRecord>((resolve, reject) => {
@@ -320,7 +326,7 @@ export class StepWorker {
       t.on('error', onError);
       t.on('exit', onExit);
       signal.addEventListener('abort', onAbort, { once: true });
-      t.postMessage({ type: 'run', job, who: this.who, workRoot, store: this.o.stores!.meta, artifacts: this.o.stores!.artifacts });
+      t.postMessage({ type: 'run', job, fence, who: this.who, workRoot, store: this.o.stores!.meta, artifacts: this.o.stores!.artifacts });
     });
   }
 

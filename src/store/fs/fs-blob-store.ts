@@ -205,10 +205,11 @@ export class FsBlobStore implements BlobStore {
     };
   }
 
+  /** One synchronous `lstat`: it is asked before every blob write, and a thread-pool trip costs more than the call. */
   async stat(key: string): Promise<{ size: number } | undefined> {
     const abs = this.target(key);
     try {
-      const st = await lstat(abs);
+      const st = lstatSync(abs);
       return st.isFile() ? { size: st.size } : undefined;
     } catch (e) {
       if (isErrno(e, 'ENOENT', 'ENOTDIR')) return undefined;

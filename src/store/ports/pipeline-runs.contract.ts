@@ -232,7 +232,8 @@ export function describePipelineRunStoreContract(name: string, open: (clock: Clo
         assert.equal(await f.a.finishStepRun(s.id, { outputs: {}, metrics: {}, fence: { owner: 'w1', epoch: 1 } }, who), undefined, 'the former holder cannot record');
         assert.equal(await f.a.failStepRun(s.id, { status: 'FAILED', error: 'x', fence: { owner: 'w1', epoch: 1 } }, who), undefined);
         assert.equal((await f.b.finishStepRun(s.id, { outputs: {}, metrics: {}, fence: { owner: 'w2', epoch: 2 } }, who))?.status, 'FINISHED');
-        assert.equal(await f.a.getStepLease(s.id), undefined, 'an ended step holds no lease');
+        assert.deepEqual(await f.a.getStepLease(s.id).then((l) => l && [l.owner, l.epoch, l.deliveries]), ['w2', 2, 2], 'an ended step keeps its last lease: who ran it, how often');
+        assert.deepEqual(await f.b.touchStepLease(s.id, { owner: 'w2', epoch: 2 }, 1000), { held: false, cancelRequested: false }, 'but nobody holds it');
         assert.equal((await f.a.claimStepLease(s.id, { owner: 'w3', ttlMs: 1000 }, who)).outcome, 'ended');
       });
 

@@ -357,5 +357,6 @@ export interface PipelineRunStore {
    * lease was taken over or the step ended; `cancelRequested` when someone asked the step to stop.
    */
   touchStepLease(stepRunId: string, fence: LeaseFence, ttlMs: number): Promise<{ held: boolean; cancelRequested: boolean }>;
+  /** The step's lease; an ended step keeps its last one, the record of who executed it and how often it was delivered. */
   getStepLease(stepRunId: string): Promise<StepLease | undefined>;
 }

@@ -379,7 +379,6 @@ export class SqlPipelineRuns implements PipelineRunStore {
         return undefined;
       }
       await insertEdges(tx, id, [...edges, ...produced]);
-      await tx.run('DELETE FROM pipeline_step_leases WHERE step_run_id = ?', [id]);
       await audit('finish_step_run', 'step_run', id, { status: 'RUNNING' }, { status: 'FINISHED', outputs: outputHashes(outputs), ...(fence ? { by: fence } : {}) });
       return this.stepRunIn(tx, id);
     });
@@ -397,7 +396,6 @@ export class SqlPipelineRuns implements PipelineRunStore {
         await this.stepRunIn(tx, id);
         return undefined;
       }
-      await tx.run('DELETE FROM pipeline_step_leases WHERE step_run_id = ?', [id]);
       await audit('fail_step_run', 'step_run', id, { status: 'RUNNING' }, { status: input.status, error, ...(fence ? { by: fence } : {}) });
       return this.stepRunIn(tx, id);
     });
@@ -551,12 +549,12 @@ export class SqlPipelineRuns implements PipelineRunStore {
     return this.uow.writeUnaudited(async (tx) => {
       const now = this.uow.now();
       const r = await tx.run(
-        'UPDATE pipeline_step_leases SET heartbeat_at = ?, expires_at = ? WHERE step_run_id = ? AND owner = ? AND epoch = ?',
+        `UPDATE pipeline_step_leases SET heartbeat_at = ?, expires_at = ? WHERE step_run_id = ? AND owner = ? AND epoch = ?
+           AND EXISTS (SELECT 1 FROM pipeline_step_runs s WHERE s.id = pipeline_step_leases.step_run_id AND s.status = 'RUNNING')`,
         [now, now + ttl, id, fence.owner, fence.epoch],
       );
-      const [s] = await tx.query('SELECT status, cancel_requested_at FROM pipeline_step_runs WHERE id = ?', [id]);
-      const cancelRequested = !!s && s.cancel_requested_at !== null && s.cancel_requested_at !== undefined;
-      return { held: r.changes === 1 && s?.status === 'RUNNING', cancelRequested };
+      const [s] = await tx.query('SELECT cancel_requested_at FROM pipeline_step_runs WHERE id = ?', [id]);
+      return { held: r.changes === 1, cancelRequested: !!s && s.cancel_requested_at !== null && s.cancel_requested_at !== undefined };
     });
   }
 

@@ -1,0 +1,158 @@
+// A pipeline workspace written at schema 4, when pipeline runs were only MLflow runs with trellis.*
+// tags (src/store/sql/fixtures/pipeline-v4, made by scripts/make-pipeline-v4-fixture.ts), upgraded:
+// `pipelines why` and lineage answer as Trellis answered on it then (expected.json), and running the
+// pipeline again is served from the cache. On SQLite (the fixture's own file) and on PostgreSQL
+// (the fixture's rows copied into a database at schema 4, then migrated).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { lineageOf, type LineageGraph } from '../../registry/lineage.js';
+import { verifyAuditChain } from '../../store/audit-chain.js';
+import { PostgresDriver } from '../../store/postgres/postgres-driver.js';
+import { SCHEMA_VERSION, migrate } from '../../store/sql/migrations.js';
+import { createTestDatabase } from '../../store/test-helpers/postgres.js';
+import type { PipelineIR } from '../ir.js';
+import { PipelineEngine } from './engine.js';
+import { openTestServices } from './test-helpers.js';
+import { explainCache } from './why.js';
+
+const FIXTURE = fileURLToPath(new URL('../../store/sql/fixtures/pipeline-v4/', import.meta.url));
+const who = { actor: 'tester' };
+
+interface Expected {
+  schemaVersion: number;
+  pipeline: PipelineIR;
+  runs: { label: string; runId: string; status: string; steps: { step: string; status: string; runId?: string }[] }[];
+  why: ({ run: string; pipelineRun: string; step: string; error: string } | ({ run: string } & Record<string, unknown>))[];
+  lineage: Record<string, LineageGraph>;
+}
+const expected = JSON.parse(readFileSync(join(FIXTURE, 'expected.json'), 'utf8')) as Expected;
+
+/** A graph with its nodes and edges in one order, to compare as sets. */
+const canonical = (g: LineageGraph) => ({
+  root: g.root, depth: g.depth,
+  nodes: [...g.nodes].sort((a, b) => a.id.localeCompare(b.id)),
+  edges: g.edges.map((e) => JSON.stringify([e.from, e.to, e.relation, e.detail ?? null])).sort(),
+});
+
+/** Copies every table of the schema-4 SQLite fixture into a PostgreSQL database migrated to schema 4. */
+async function fixtureOnPostgres(uri: string, dir: string): Promise<void> {
+  const pg = await PostgresDriver.open(uri);
+  // A copy: even a read-only connection leaves WAL files beside a database in WAL mode.
+  copyFileSync(join(FIXTURE, 'trellis.db'), join(dir, 'source.db'));
+  const src = new Database(join(dir, 'source.db'), { readonly: true });
+  try {
+    await migrate(pg, 4);
+    const tables = (src.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'schema_version'").all() as { name: string }[]).map((t) => t.name);
+    await pg.transaction(async (tx) => {
+      for (const t of tables) {
+        const rows = src.prepare(`SELECT * FROM ${t}`).all() as Record<string, string | number | null>[];
+        if (!rows.length) continue;
+        const cols = Object.keys(rows[0]!);
+        await tx.runMany(`INSERT INTO ${t} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`, rows.map((r) => cols.map((c) => r[c] ?? null)));
+      }
+      for (const [t, c] of [['experiments', 'experiment_id'], ['registered_models', 'model_id'], ['datasets', 'dataset_id']]) {
+        await tx.query(`SELECT setval(pg_get_serial_sequence('${t}', '${c}'), (SELECT MAX(${c}) FROM ${t}))`);
+      }
+    });
+  } finally {
+    src.close();
+    await pg.close();
+  }
+}
+
+function describeUpgrade(name: string, open: (dir: string) => Promise<{ storeUri: string; cleanup: () => Promise<void> }>): void {
+  describe(`a pipeline store written at schema 4, upgraded (${name})`, () => {
+    let dir: string;
+    let s: Awaited<ReturnType<typeof openTestServices>>;
+    let cleanup: () => Promise<void>;
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'trellis-v4-'));
+      cpSync(join(FIXTURE, 'artifacts'), join(dir, 'artifacts'), { recursive: true });
+      const o = await open(dir);
+      cleanup = o.cleanup;
+      s = await openTestServices(o.storeUri, { artifactsDir: join(dir, 'artifacts') });
+    });
+    after(async () => {
+      await s.close();
+      await cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('converts the tagged history into pipeline records and keeps the audit chain whole', async () => {
+      assert.equal(expected.schemaVersion, 4);
+      assert.equal(await s.meta.schemaVersion(), SCHEMA_VERSION);
+      const runs = await s.meta.listPipelineRuns({ pipeline: 'demo' });
+      assert.deepEqual(runs.map((r) => r.id).sort(), expected.runs.map((r) => r.runId).sort());
+      for (const want of expected.runs) {
+        const got = runs.find((r) => r.id === want.runId)!;
+        assert.equal(got.status, want.status);
+        const steps = await s.meta.listStepRuns({ pipelineRunId: want.runId });
+        const ran = want.steps.filter((x) => x.runId);
+        assert.deepEqual(steps.map((x) => x.id).sort(), ran.map((x) => x.runId).sort(), want.label);
+        for (const x of ran) {
+          const st = steps.find((y) => y.id === x.runId)!;
+          assert.equal(st.cached, x.status === 'cached', `${want.label}/${x.step}`);
+          assert.equal(st.status, x.status === 'failed' ? 'FAILED' : 'FINISHED', `${want.label}/${x.step}`);
+          if (st.status === 'FINISHED') assert.ok(st.cacheKey && st.keyParts && st.outputs, `${want.label}/${x.step} keeps its key, key parts and outputs`);
+        }
+      }
+      assert.deepEqual((await s.meta.listPipelineRuns({ edgesComplete: false })).length, expected.runs.length, 'IR-dependent edges wait for lineage');
+      const events = await s.meta.listAuditEvents({ limit: 100_000 });
+      assert.equal(verifyAuditChain(events).ok, true);
+    });
+
+    it('answers `pipelines why` as before, for every step of every run', async () => {
+      assert.ok(expected.why.length >= 25);
+      for (const want of expected.why) {
+        const { run, ...answer } = want;
+        if ('error' in answer && typeof answer.error === 'string') {
+          await assert.rejects(explainCache(s.meta, String(answer.pipelineRun), String(answer.step)), (e: Error) => {
+            assert.equal(e.message, answer.error, `${run}/${String(answer.step)}`);
+            return true;
+          });
+        } else {
+          assert.deepEqual(await explainCache(s.meta, String(answer.pipelineRun), String(answer.step)), answer, `${run}/${String(answer.step)}`);
+        }
+      }
+    });
+
+    it('draws the same lineage of the registered versions and the dataset version', async () => {
+      for (const [ref, want] of Object.entries(expected.lineage)) {
+        assert.deepEqual(canonical(await lineageOf(s.meta, s.artifacts, ref)), canonical(want), ref);
+      }
+      assert.deepEqual(await s.meta.listPipelineRuns({ edgesComplete: false }), [], 'lineage filled in the edges once');
+      assert.deepEqual(canonical(await lineageOf(s.meta, s.artifacts, 'model:demo/2')), canonical(expected.lineage['model:demo/2']!), 'and reads them again the same');
+    });
+
+    it('serves the same pipeline again from the cache, re-applying its registrations', async () => {
+      const engine = new PipelineEngine(s, { who, workDir: join(dir, 'work') });
+      for (const [trees, version] of [[5, '1'], [6, '2']] as const) {
+        const r = await engine.run(expected.pipeline, { params: { trees } });
+        assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
+        assert.deepEqual(r.steps.map((x) => `${x.step}:${x.status}`), expected.pipeline.steps.map((x) => `${x.name}:cached`), `trees=${trees}`);
+        assert.deepEqual(r.registered.map((x) => [x.name, x.version, x.alias, x.created]), [['demo', version, 'champion', false]]);
+        const train = await explainCache(s.meta, r.runId, 'train');
+        const executed = expected.runs.find((x) => x.label === (trees === 5 ? 'first' : 'changed'))!.steps.find((x) => x.step === 'train')!.runId;
+        assert.equal(train.verdict, 'hit');
+        assert.equal(train.comparedWith, executed, 'the step run that executed at schema 4 is the cache source');
+      }
+      assert.equal((await s.meta.getVersionByAlias('demo', 'champion')).version, '2');
+    });
+  });
+}
+
+describeUpgrade('SQLite', async (dir) => {
+  copyFileSync(join(FIXTURE, 'trellis.db'), join(dir, 'trellis.db'));
+  return { storeUri: `sqlite:${join(dir, 'trellis.db')}`, cleanup: async () => undefined };
+});
+
+describeUpgrade('PostgreSQL', async (dir) => {
+  const db = await createTestDatabase();
+  await fixtureOnPostgres(db.uri, dir);
+  return { storeUri: db.uri, cleanup: db.drop };
+});
