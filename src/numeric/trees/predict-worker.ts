@@ -1,30 +1,14 @@
-/** Worker thread entry: walks its share of a large batch's rows (see predict-pool.ts). */
-import { parentPort } from 'node:worker_threads';
-import { walkRows, type Ensemble } from './tree.js';
-
-interface Job {
-  id: number;
-  ensemble?: Ensemble;
-  x: Float64Array;
-  out: Float64Array;
-  p: number;
-  from: number;
-  to: number;
-  /** [done, failed] */
-  flag: Int32Array;
-}
+/** Worker thread entry: claims blocks of a large batch's rows alongside the main thread (see predict-pool.ts). */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Ensemble } from './tree.js';
+import { workerBlocks, type Job } from './predict-pool.js';
 
 const models = new Map<number, Ensemble>();
 parentPort!.on('message', (j: Job) => {
-  try {
-    if (j.ensemble) {
-      if (models.size > 16) models.clear();
-      models.set(j.id, j.ensemble);
-    }
-    walkRows(models.get(j.id)!, j.x, j.p, j.from, j.to, j.out);
-  } catch {
-    Atomics.store(j.flag, 1, 1);
-  }
-  Atomics.add(j.flag, 0, 1);
-  Atomics.notify(j.flag, 0);
+  if (j.drop !== undefined) models.delete(j.drop);
+  if (j.ensemble) models.set(j.id, j.ensemble);
+  const e = models.get(j.id);
+  // Without its ensemble (never expected) the worker takes no block and the main thread walks them all.
+  if (e) workerBlocks(e, j);
 });
+Atomics.store((workerData as { ready: Int32Array }).ready, 0, 1);

@@ -1,8 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { SeededRandom } from '../sketches/seeded-random.js';
 import { checkTree, ensembleRaw, ensembleRawJs, leafIndex, type Ensemble, type Tree } from './tree.js';
-import { enableParallelPrediction } from './predict-pool.js';
+import { enableParallelPrediction, lastBatchWorkerRows, predictionWorkerReady } from './predict-pool.js';
+import { predictWat, WAT_PATH } from './gen-predict-wat.js';
 
 /** A random tree over p features: numeric and categorical splits, NaN sent either way. */
 function randomTree(rng: SeededRandom, p: number, depth: number, width: number, output: number): Tree {
@@ -36,6 +38,10 @@ function randomTree(rng: SeededRandom, p: number, depth: number, width: number, 
 }
 
 describe('tree ensembles', () => {
+  it('walk with the WebAssembly of predict.wat as its generator writes it', () => {
+    assert.equal(readFileSync(WAT_PATH, 'utf8'), predictWat(), 'run: npx tsx src/numeric/trees/gen-predict-wat.ts && npx tsx scripts/build-wasm.ts');
+  });
+
   it('walk the same in WebAssembly and in JavaScript, and as leafIndex says, with NaN, categories and vector leaves', () => {
     const rng = new SeededRandom(17);
     const p = 9;
@@ -69,21 +75,136 @@ describe('tree ensembles', () => {
     }
   });
 
-  it('share large batches with a worker thread and give the same outputs', () => {
+  it('share large batches with a worker thread and give the same outputs', async () => {
     enableParallelPrediction();
+    await predictionWorkerReady();
     const rng = new SeededRandom(5);
     const p = 6;
     const trees = Array.from({ length: 30 }, (_, t) => randomTree(rng, p, 3 + (t % 5), 2, -1));
     const e: Ensemble = { outputs: 2, aggregation: 'sum', baseScore: Float64Array.of(0.5, -0.5), trees };
     const n = 60_000;
     const x = Float64Array.from({ length: n * p }, (_, i) => (i % p) % 3 === 2 ? Math.floor(rng.next() * 45) : rng.next() < 0.05 ? Number.NaN : rng.next() * 2 - 1);
-    const a = ensembleRaw(e, x, n, p);
-    assert.ok(a.buffer instanceof SharedArrayBuffer, 'a large batch is walked in shared memory');
-    assert.deepEqual(Array.from(a), Array.from(ensembleRawJs(e, x, n, p)));
-    // Again with the ensemble already sent, on a matrix in shared memory.
+    const want = Array.from(ensembleRawJs(e, x, n, p));
+    // The worker claims blocks as it gets to them: on a busy machine it may miss a batch.
+    let shared = 0;
+    for (let attempt = 0; attempt < 20 && !shared; attempt++) {
+      const a = ensembleRaw(e, x, n, p);
+      assert.ok(a.buffer instanceof SharedArrayBuffer, 'a large batch is walked in shared memory');
+      assert.deepEqual(Array.from(a), want);
+      shared = lastBatchWorkerRows();
+    }
+    assert.ok(shared > 0 && shared < n, `the worker walked ${shared} of ${n} rows`);
+    // Again on a matrix in shared memory.
     const xs = new Float64Array(new SharedArrayBuffer(8 * n * p));
     xs.set(x);
     xs[7] = 0.123;
     assert.deepEqual(Array.from(ensembleRaw(e, xs, n, p)), Array.from(ensembleRawJs(e, xs, n, p)));
+  });
+});
+
+/**
+ * The reference: one row, one tree, one node at a time from the Tree arrays, with the documented
+ * rules: missing goes where `missingLeft` says; a category split sends left the values whose integer
+ * part is a code of its set (negative values and codes the set lacks, unseen ones included, go right);
+ * a numeric split sends left the values at most its threshold. Leaf values summed in tree order,
+ * then averaged and offset by the base score.
+ */
+function referenceRaw(e: Ensemble, x: Float64Array, n: number, p: number): Float64Array {
+  const k = e.outputs;
+  const out = new Float64Array(n * k);
+  for (let i = 0; i < n; i++) {
+    for (const t of e.trees) {
+      let node = 0;
+      while (t.feature[node]! >= 0) {
+        const v = x[i * p + t.feature[node]!]!;
+        const set = t.categories?.[node];
+        let left: boolean;
+        if (Number.isNaN(v)) left = t.missingLeft[node] === 1;
+        else if (set) left = v >= 0 && set.includes(Math.trunc(v));
+        else left = v <= t.threshold[node]!;
+        node = left ? t.left[node]! : t.right[node]!;
+      }
+      for (let j = 0; j < t.width; j++) out[i * k + (t.output >= 0 ? t.output : j)]! += t.value[node * t.width + j]!;
+    }
+    for (let j = 0; j < k; j++) out[i * k + j] = out[i * k + j]! * (e.aggregation === 'mean' ? 1 / e.trees.length : 1) + e.baseScore[j]!;
+  }
+  return out;
+}
+
+/** A tree of depth up to `depth` whose splits are mostly category sets (codes 0…69, over three words). */
+function categoricalTree(rng: SeededRandom, p: number, depth: number, thresholds: number[]): Tree {
+  const t = randomTree(rng, p, depth, 1, 0);
+  const categories: (Int32Array | undefined)[] = new Array(t.feature.length);
+  for (let i = 0; i < t.feature.length; i++) {
+    if (t.feature[i]! < 0) continue;
+    if (rng.next() < 0.8) {
+      t.feature[i] = Math.floor(rng.next() * (p - 1));
+      const size = 1 + Math.floor(rng.next() * 12);
+      categories[i] = Int32Array.from(new Set(Array.from({ length: size }, () => Math.floor(rng.next() * 70))));
+    } else {
+      // The numeric feature, split at one of a few shared thresholds (ties between nodes and with values).
+      t.feature[i] = p - 1;
+      t.threshold[i] = thresholds[Math.floor(rng.next() * thresholds.length)]!;
+    }
+  }
+  t.categories = categories;
+  return t;
+}
+
+describe('prediction on models dominated by category-set splits', () => {
+  const rng = new SeededRandom(23);
+  const p = 5;
+  const thresholds = [-1.5, -0.25, 0, 0.5, 0.5000000000000001, 2];
+  const trees = Array.from({ length: 60 }, (_, t) => categoricalTree(rng, p, 3 + (t % 8), thresholds));
+  const e: Ensemble = { outputs: 1, aggregation: 'sum', baseScore: Float64Array.of(-0.3), trees };
+  // Category codes in and out of the sets, unseen ones (70…99 are in no set), missing, negative,
+  // fractional and huge; numeric values at, between and beyond the thresholds, -0 and ±Infinity.
+  const odd = [Number.NaN, -1, -0.5, -0, 70, 99, 1e6, 2 ** 31 + 3, 2 ** 32 + 5, 3.7, Number.POSITIVE_INFINITY];
+  const numeric = [...thresholds, Number.NaN, -0, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, -3, 0.75, 9];
+  function rows(n: number): Float64Array {
+    return Float64Array.from({ length: n * p }, (_, i) => {
+      const r = rng.next();
+      if (i % p === p - 1) return r < 0.5 ? numeric[Math.floor(rng.next() * numeric.length)]! : rng.next() * 6 - 3;
+      return r < 0.15 ? odd[Math.floor(rng.next() * odd.length)]! : Math.floor(rng.next() * 70);
+    });
+  }
+
+  it('gives, bit for bit, what the reference walk gives, one row at a time and in large batches', () => {
+    for (const t of trees) assert.equal(checkTree(t, p), null);
+    const cats = trees.reduce((s, t) => s + t.categories!.filter(Boolean).length, 0);
+    const splits = trees.reduce((s, t) => s + t.feature.filter((f) => f >= 0).length, 0);
+    assert.ok(cats > 0.7 * splits, `${cats} of ${splits} splits are category sets`);
+    for (const n of [1, 7, 8, 9, 5000]) {
+      const x = rows(n);
+      const want = referenceRaw(e, x, n, p);
+      assert.deepEqual(Array.from(ensembleRaw(e, x, n, p)), Array.from(want), `${n} rows`);
+      assert.deepEqual(Array.from(ensembleRawJs(e, x, n, p)), Array.from(want), `${n} rows, JavaScript walk`);
+    }
+  });
+
+  it('walks in JavaScript an ensemble whose category sets would need too large bitsets', () => {
+    const huge = categoricalTree(new SeededRandom(3), p, 4, thresholds);
+    const at = huge.feature.findIndex((f, i) => f >= 0 && huge.categories![i]);
+    huge.categories![at] = Int32Array.of(3, 140_000_000);
+    const big: Ensemble = { outputs: 1, aggregation: 'sum', baseScore: Float64Array.of(0), trees: [huge, ...trees.slice(0, 5)] };
+    const x = rows(300);
+    x[huge.feature[at]!] = 140_000_000;
+    x[p + huge.feature[at]!] = 140_000_001;
+    assert.deepEqual(Array.from(ensembleRaw(big, x, 300, p)), Array.from(referenceRaw(big, x, 300, p)));
+  });
+
+  it('gives the same on two threads, and with vector leaves and averaging', async () => {
+    enableParallelPrediction();
+    await predictionWorkerReady();
+    const n = 40_000;
+    const x = rows(n);
+    assert.deepEqual(Array.from(ensembleRaw(e, x, n, p)), Array.from(referenceRaw(e, x, n, p)));
+    const vector: Ensemble = {
+      outputs: 3, aggregation: 'mean', baseScore: Float64Array.of(0.1, 0, -0.1),
+      trees: trees.slice(0, 20).map((t) => ({ ...t, output: -1, width: 3, value: Float64Array.from({ length: 3 * t.feature.length }, () => rng.next() - 0.5) })),
+    };
+    assert.deepEqual(Array.from(ensembleRaw(vector, x, n, p)), Array.from(referenceRaw(vector, x, n, p)));
+    const perOutput: Ensemble = { outputs: 3, aggregation: 'sum', baseScore: Float64Array.of(0, 1, 2), trees: trees.map((t, i) => ({ ...t, output: i % 3 })) };
+    assert.deepEqual(Array.from(ensembleRaw(perOutput, x, 300, p)), Array.from(referenceRaw(perOutput, x, 300, p)));
   });
 });

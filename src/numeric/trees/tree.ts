@@ -39,7 +39,7 @@ export function leafIndex(t: Tree, x: ArrayLike<number>, offset: number): number
     const f = feature[n]!;
     if (f < 0) return n;
     const v = x[offset + f]!;
-    if (v !== v) n = missingLeft[n] ? left[n]! : right[n]!;
+    if (Number.isNaN(v)) n = missingLeft[n] ? left[n]! : right[n]!;
     else {
       const set = categories?.[n];
       if (set) n = set.includes(v) ? left[n]! : right[n]!;
@@ -160,7 +160,7 @@ export function compile(e: Ensemble): Compiled {
         catWords[at] = words;
         const w = new Array<number>(words).fill(0);
         for (const v of set) w[v >> 5] = (w[v >> 5]! | (1 << (v & 31))) >>> 0;
-        bits.push(...w);
+        for (const word of w) bits.push(word);
       }
     }
     base += t.feature.length;
@@ -175,6 +175,20 @@ export function ensembleRaw(e: Ensemble, x: Float64Array, n: number, p: number):
 
 /** The same as `ensembleRaw`, walking the trees in JavaScript (the reference for the WebAssembly walk). */
 export function ensembleRawJs(e: Ensemble, x: Float64Array, n: number, p: number): Float64Array {
+  const out = walkRowsJs(e, x, n, p);
+  finish(e, out, n);
+  return out;
+}
+
+/** Averaging and base scores, applied in place to sums of leaf values (n × outputs). */
+function finish(e: Ensemble, out: Float64Array, n: number): void {
+  const k = e.outputs;
+  const scale = e.aggregation === 'mean' ? 1 / e.trees.length : 1;
+  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) out[i * k + j] = out[i * k + j]! * scale + e.baseScore[j]!;
+}
+
+/** Sums of leaf values (n × outputs), one row and one tree at a time. */
+function walkRowsJs(e: Ensemble, x: Float64Array, n: number, p: number): Float64Array {
   let c = compiledCache.get(e);
   if (!c) {
     c = compile(e);
@@ -182,7 +196,6 @@ export function ensembleRawJs(e: Ensemble, x: Float64Array, n: number, p: number
   }
   const k = e.outputs;
   const out = new Float64Array(n * k);
-  const scale = e.aggregation === 'mean' ? 1 / e.trees.length : 1;
   const { roots, treeOutput, feature, threshold, left, right, missingLeft, catAt, catWords, bits, valueAt, value } = c;
   const trees = roots.length;
   for (let i = 0; i < n; i++) {
@@ -190,20 +203,18 @@ export function ensembleRawJs(e: Ensemble, x: Float64Array, n: number, p: number
     const o = i * k;
     for (let t = 0; t < trees; t++) {
       let node = roots[t]!;
-      let f = feature[node]!;
-      {
-        for (; f >= 0;) {
-          const v = x[off + f]!;
-          if (v !== v) node = missingLeft[node] ? left[node]! : right[node]!;
+      for (let f = feature[node]!; f >= 0; f = feature[node]!) {
+        const v = x[off + f]!;
+        if (Number.isNaN(v)) node = missingLeft[node] ? left[node]! : right[node]!;
+        else {
+          const at = catAt[node]!;
+          if (at < 0) node = v <= threshold[node]! ? left[node]! : right[node]!;
           else {
-            const at = catAt[node]!;
-            if (at < 0) node = v <= threshold[node]! ? left[node]! : right[node]!;
-            else {
-              const word = v >> 5;
-              node = v >= 0 && word < catWords[node]! && (bits[at + word]! >>> (v & 31)) & 1 ? left[node]! : right[node]!;
-            }
+            // A category code is the value's integer part; a negative or huge value is in no set.
+            const code = v >= 0 && v < 2 ** 31 ? Math.trunc(v) : -1;
+            const word = code >> 5;
+            node = code >= 0 && word < catWords[node]! && (bits[at + word]! >>> (code & 31)) & 1 ? left[node]! : right[node]!;
           }
-          f = feature[node]!;
         }
       }
       const out1 = treeOutput[t]!;
@@ -211,28 +222,41 @@ export function ensembleRawJs(e: Ensemble, x: Float64Array, n: number, p: number
       if (out1 >= 0) out[o + out1]! += value[va]!;
       else for (let j = 0; j < k; j++) out[o + j]! += value[va + j]!;
     }
-    for (let j = 0; j < k; j++) out[o + j] = out[o + j]! * scale + e.baseScore[j]!;
   }
   return out;
 }
 
 /** Rows per call of the WebAssembly walk: the batch is copied into its memory a chunk at a time. */
 const CHUNK = 4096;
+/** Above this many bitset words an ensemble is walked in JavaScript rather than laid out in WebAssembly. */
+const MAX_SET_WORDS = 1 << 22;
 
 interface WasmEnsemble {
-  predict: (nodes: number, roots: number, outputsOf: number, trees: number, bits: number, values: number, x: number, n: number, p: number, out: number, k: number) => void;
+  encode: (x: number, n: number, p: number, cols: number, ncols: number, codes: number) => void;
+  walk: (roots: number, trees: number, codes: number, n: number, stride: number, out: number, leaf: number, k: number, outputsOf: number) => void;
+  walkSum: (roots: number, trees: number, codes: number, n: number, stride: number, out: number, leaf: number) => void;
   memory: WebAssembly.Memory;
   p: number;
-  at: { nodes: number; roots: number; outputsOf: number; bits: number; values: number; x: number; out: number };
+  ncols: number;
+  at: { cols: number; roots: number; outputsOf: number; leaf: number; x: number; codes: number; out: number };
 }
 
 let predictModule: WebAssembly.Module | undefined;
-const wasmCache = new WeakMap<Ensemble, WasmEnsemble>();
+const wasmCache = new WeakMap<Ensemble, WasmEnsemble | null>();
 
-/** Lays an ensemble out in its own WebAssembly memory (32-byte nodes, see predict.wat), once per ensemble and width. */
-function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble {
+interface Column { feature: number; edges?: number[]; size: number }
+
+/**
+ * Lays an ensemble out for the WebAssembly walk (see predict.wat): each row's features become
+ * small integer codes, one per column the trees split on — for a numeric split, the rank of the
+ * value among the feature's thresholds; for a category split, the category code — with a code of
+ * its own for a missing value and, for categories, one for any code no set holds. Every split is
+ * then a bit test of the row's code in a bitset of the node, missing values included. Null when
+ * the bitsets would be too large.
+ */
+function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble | null {
   const cached = wasmCache.get(e);
-  if (cached && cached.p === p) return cached;
+  if (cached !== undefined && (cached === null || cached.p === p)) return cached;
   let c = compiledCache.get(e);
   if (!c) {
     c = compile(e);
@@ -240,82 +264,191 @@ function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble {
   }
   const total = c.feature.length;
   const k = e.outputs;
-  const align8 = (v: number) => Math.ceil(v / 8) * 8;
-  // Category sets as [words, bits…] records.
-  const catRecords: number[] = [];
-  const catAt = new Int32Array(total).fill(-1);
+  // Columns: one per (feature, numeric) and (feature, categorical) pair in use.
+  const numericCol = new Map<number, number>();
+  const categoricalCol = new Map<number, number>();
+  const columns: Column[] = [];
+  const thresholds = new Map<number, Set<number>>();
+  const maxCode = new Map<number, number>();
   for (let i = 0; i < total; i++) {
-    if (c.catAt[i]! < 0) continue;
-    catAt[i] = 4 * catRecords.length;
-    catRecords.push(c.catWords[i]!);
-    for (let w = 0; w < c.catWords[i]!; w++) catRecords.push(c.bits[c.catAt[i]! + w]!);
+    const f = c.feature[i]!;
+    if (f < 0) continue;
+    if (c.catAt[i]! < 0) {
+      if (!thresholds.has(f)) thresholds.set(f, new Set());
+      if (!Number.isNaN(c.threshold[i]!)) thresholds.get(f)!.add(c.threshold[i]!);
+    } else {
+      let top = maxCode.get(f) ?? -1;
+      for (let w = c.catWords[i]! - 1; w >= 0; w--) {
+        const word = c.bits[c.catAt[i]! + w]!;
+        if (word) { top = Math.max(top, 32 * w + 31 - Math.clz32(word)); break; }
+      }
+      maxCode.set(f, top);
+    }
   }
-  const nodes = 64;
-  const roots = nodes + 32 * total;
-  const outputsOf = align8(roots + 4 * c.roots.length);
-  const bits = align8(outputsOf + 4 * c.roots.length);
-  const values = align8(bits + 4 * Math.max(1, catRecords.length));
-  const xAt = align8(values + 8 * c.value.length);
-  const out = xAt + 8 * CHUNK * p;
+  for (const [f, set] of thresholds) {
+    numericCol.set(f, columns.length);
+    // Ranks 0…m and a missing code m + 1.
+    const edges = [...set].sort((a, b) => a - b);
+    columns.push({ feature: f, edges, size: edges.length + 2 });
+  }
+  for (const [f, top] of maxCode) {
+    categoricalCol.set(f, columns.length);
+    // Codes 0…top, one for any other code (top + 1), and a missing code (top + 2).
+    columns.push({ feature: f, size: top + 3 });
+  }
+  const wordsOf = (col: Column) => Math.ceil(col.size / 32);
+  // Bitsets, shared between nodes that test the same codes.
+  const sets = new Map<string, number>();
+  const setWords: number[] = [];
+  const nodeSet = new Int32Array(total).fill(-1);
+  const nodeCol = new Int32Array(total);
+  let zeroWords = 1;
+  for (const col of columns) zeroWords = Math.max(zeroWords, wordsOf(col));
+  for (let i = 0; i < total; i++) {
+    const f = c.feature[i]!;
+    if (f < 0) continue;
+    const cat = c.catAt[i]! >= 0;
+    const ci = cat ? categoricalCol.get(f)! : numericCol.get(f)!;
+    const col = columns[ci]!;
+    const w = new Uint32Array(wordsOf(col));
+    const set = (code: number) => { w[code >> 5] = w[code >> 5]! | (1 << (code & 31)); };
+    if (cat) {
+      for (let word = 0; word < c.catWords[i]!; word++) {
+        const bitsOf = c.bits[c.catAt[i]! + word]!;
+        if (bitsOf) for (let b = 0; b < 32; b++) if ((bitsOf >>> b) & 1) set(32 * word + b);
+      }
+    } else if (!Number.isNaN(c.threshold[i]!)) {
+      // Left when the value is at most the threshold: ranks up to the threshold's own.
+      const j = col.edges!.indexOf(c.threshold[i]!);
+      for (let code = 0; code <= j; code++) set(code);
+    }
+    if (c.missingLeft[i]) set(col.size - 1);
+    const key = `${ci}:${w.join(',')}`;
+    let at = sets.get(key);
+    if (at === undefined) {
+      at = setWords.length;
+      sets.set(key, at);
+      for (const word of w) setWords.push(word);
+      if (setWords.length > MAX_SET_WORDS) {
+        wasmCache.set(e, null);
+        return null;
+      }
+    }
+    nodeSet[i] = at;
+    nodeCol[i] = ci;
+  }
+  const ncols = Math.max(1, columns.length);
+  // Each numeric column's thresholds padded with +Infinity to 2^s - 1 for a branch-free search.
+  const searchSteps = columns.map((col) => {
+    if (!col.edges?.length) return 0;
+    let s = 1;
+    while (2 * s - 1 < col.edges.length) s *= 2;
+    return s;
+  });
+  const edgeCount = columns.reduce((s, col, j) => s + (col.edges ? Math.max(0, 2 * searchSteps[j]! - 1) : 0), 0);
+  const align16 = (v: number) => Math.ceil(v / 16) * 16;
+  const colsAt = align16(4 * zeroWords);
+  const edgesAt = align16(colsAt + 16 * columns.length);
+  const bitsAt = align16(edgesAt + 8 * edgeCount);
+  const nodes = align16(bitsAt + 4 * setWords.length);
+  const roots = nodes + 16 * total;
+  const outputsOf = align16(roots + 4 * c.roots.length);
+  const leafAt = align16(outputsOf + 4 * c.roots.length);
+  // One output: each node's leaf value (f64); several: the byte address of its values (i32).
+  const valuesAt = align16(leafAt + (k === 1 ? 8 : 4) * total);
+  const xAt = align16(valuesAt + 8 * c.value.length);
+  const codesAt = xAt + 8 * CHUNK * p;
+  const out = align16(codesAt + 4 * CHUNK * ncols);
   const end = out + 8 * CHUNK * k;
   const pages = Math.ceil(end / 65_536);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
   const buf = memory.buffer;
   const f64 = new Float64Array(buf);
   const i32 = new Int32Array(buf);
+  let edgeAt = edgesAt;
+  columns.forEach((col, j) => {
+    const d = (colsAt + 16 * j) / 4;
+    i32[d] = 8 * col.feature;
+    if (col.edges) {
+      const padded = Math.max(0, 2 * searchSteps[j]! - 1);
+      f64.set(col.edges, edgeAt / 8);
+      f64.fill(Number.POSITIVE_INFINITY, edgeAt / 8 + col.edges.length, edgeAt / 8 + padded);
+      i32[d + 1] = edgeAt;
+      i32[d + 2] = searchSteps[j]!;
+      edgeAt += 8 * padded;
+    } else {
+      i32[d + 1] = 0;
+      i32[d + 2] = col.size - 2;
+    }
+    i32[d + 3] = col.size - 1;
+  });
+  new Uint32Array(buf, bitsAt, setWords.length).set(setWords);
+  const addr = (i: number) => nodes + 16 * i;
   for (let i = 0; i < total; i++) {
-    const b = (nodes + 32 * i) / 4;
+    const b = addr(i) / 4;
     const leaf = c.feature[i]! < 0;
-    // A leaf is its own child (see predict.wat), so a finished walk stays put.
-    f64[(nodes + 32 * i) / 8] = leaf ? Number.POSITIVE_INFINITY : c.threshold[i]!;
-    i32[b + 2] = leaf ? 0 : c.feature[i]!;
-    i32[b + 3] = leaf ? i : c.left[i]!;
-    i32[b + 4] = leaf ? i : c.right[i]!;
-    i32[b + 5] = leaf ? 0 : c.missingLeft[i]!;
-    i32[b + 6] = leaf ? -1 : catAt[i]!;
-    i32[b + 7] = leaf ? c.valueAt[i]! : -1;
+    // A leaf tests the empty set at address 0 and is its own child, so a finished walk stays put.
+    i32[b] = leaf ? 0 : 4 * nodeCol[i]!;
+    i32[b + 1] = leaf ? 0 : bitsAt + 4 * nodeSet[i]!;
+    i32[b + 2] = leaf ? addr(i) : addr(c.left[i]!);
+    i32[b + 3] = leaf ? addr(i) : addr(c.right[i]!);
+    if (k === 1) f64[leafAt / 8 + i] = leaf ? c.value[c.valueAt[i]!]! : 0;
+    else i32[leafAt / 4 + i] = valuesAt + 8 * c.valueAt[i]!;
   }
-  i32.set(c.roots, roots / 4);
+  for (let t = 0; t < c.roots.length; t++) i32[roots / 4 + t] = addr(c.roots[t]!);
   i32.set(c.treeOutput, outputsOf / 4);
-  new Uint32Array(buf, bits, catRecords.length).set(catRecords);
-  f64.set(c.value, values / 8);
+  f64.set(c.value, valuesAt / 8);
   predictModule ??= new WebAssembly.Module(Uint8Array.from(atob(PREDICT_WASM), (ch) => ch.charCodeAt(0)));
-  const exports = new WebAssembly.Instance(predictModule, { env: { memory } }).exports as unknown as { predict: WasmEnsemble['predict'] };
-  const w: WasmEnsemble = { predict: exports.predict, memory, p, at: { nodes, roots, outputsOf, bits, values, x: xAt, out } };
+  const exports = new WebAssembly.Instance(predictModule, { env: { memory } }).exports as unknown as Pick<WasmEnsemble, 'encode' | 'walk' | 'walkSum'>;
+  // The walk finds a node's leaf entry at leaf + (address >> 1) (f64) or (address >> 2) (i32).
+  const leaf = k === 1 ? leafAt - nodes / 2 : leafAt - nodes / 4;
+  const w: WasmEnsemble = { ...exports, memory, p, ncols: columns.length, at: { cols: colsAt, roots, outputsOf, leaf, x: xAt, codes: codesAt, out } };
   wasmCache.set(e, w);
   return w;
 }
 
-/** Sums of leaf values (before averaging and base scores) of rows [from, to) into `out` (n × k). */
-export function walkRows(e: Ensemble, x: Float64Array, p: number, from: number, to: number, out: Float64Array): void {
+/**
+ * Sums of leaf values (before averaging and base scores) of rows [from, to) into `out` (rows × k),
+ * row `from` at row `at` of `out` (by default `from`).
+ */
+export function walkRows(e: Ensemble, x: Float64Array, p: number, from: number, to: number, out: Float64Array, at = from): void {
   const w = wasmEnsemble(e, p);
+  if (!w) {
+    out.set(walkRowsJs(e, x.subarray(from * p, to * p), to - from, p), at * e.outputs);
+    return;
+  }
   const k = e.outputs;
   const buf = w.memory.buffer;
   const xs = new Float64Array(buf, w.at.x, CHUNK * p);
   const os = new Float64Array(buf, w.at.out, CHUNK * k);
   const trees = e.trees.length;
+  const stride = 4 * Math.max(1, w.ncols);
   for (let start = from; start < to; start += CHUNK) {
     const m = Math.min(CHUNK, to - start);
     xs.set(x.subarray(start * p, (start + m) * p));
-    os.fill(0, 0, m * k);
-    w.predict(w.at.nodes, w.at.roots, w.at.outputsOf, trees, w.at.bits, w.at.values, w.at.x, m, p, w.at.out, k);
-    out.set(os.subarray(0, m * k), start * k);
+    if (w.ncols) w.encode(w.at.x, m, p, w.at.cols, w.ncols, w.at.codes);
+    if (k === 1) w.walkSum(w.at.roots, trees, w.at.codes, m, stride, w.at.out, w.at.leaf);
+    else {
+      os.fill(0, 0, m * k);
+      w.walk(w.at.roots, trees, w.at.codes, m, stride, w.at.out, w.at.leaf, k, w.at.outputsOf);
+    }
+    out.set(os.subarray(0, m * k), (start - from + at) * k);
   }
 }
 
-/** Large batches are shared out with a worker thread (predict-pool.ts) when one is set up. */
-let parallelWalk: ((e: Ensemble, x: Float64Array, n: number, p: number, out: Float64Array) => boolean) | undefined;
+/** Large batches are shared out with a worker thread (predict-pool.ts) when one is set up: it returns the sums of leaf values, or undefined to leave the batch to this thread. */
+let parallelWalk: ((e: Ensemble, x: Float64Array, n: number, p: number) => Float64Array | undefined) | undefined;
 
 export function setParallelWalk(f: typeof parallelWalk): void {
   parallelWalk = f;
 }
 
 function wasmRaw(e: Ensemble, x: Float64Array, n: number, p: number): Float64Array {
-  const k = e.outputs;
-  const out = new Float64Array(n * k > 50_000 ? new SharedArrayBuffer(8 * n * k) : new ArrayBuffer(8 * n * k));
-  if (!parallelWalk?.(e, x, n, p, out)) walkRows(e, x, p, 0, n, out);
-  const trees = e.trees.length;
-  const scale = e.aggregation === 'mean' ? 1 / trees : 1;
-  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) out[i * k + j] = out[i * k + j]! * scale + e.baseScore[j]!;
+  let out = parallelWalk?.(e, x, n, p);
+  if (!out) {
+    out = new Float64Array(n * e.outputs);
+    walkRows(e, x, p, 0, n, out);
+  }
+  finish(e, out, n);
   return out;
 }
