@@ -198,7 +198,20 @@ export function decodeTree(e: EncodedTree): Tree {
 }
 
 export function treeEstimator(o: Omit<TreeEstimator, 'kind' | 'trees'> & { trees: Tree[] }): TreeEstimator {
-  return { kind: 'trees', ...o, trees: o.trees.map(encodeTree) };
+  const e: TreeEstimator = { kind: 'trees', ...o, trees: o.trees.map(encodeTree) };
+  // A model predicts right after training (evaluation, the bench): keep the trees it was made from
+  // (copies, exactly what decoding gives back) rather than decode them again.
+  remember(e, o.trees.map(copyTree));
+  return e;
+}
+
+function copyTree(t: Tree): Tree {
+  const c: Tree = {
+    output: t.output, width: t.width, feature: t.feature.slice(), threshold: t.threshold.slice(), left: t.left.slice(), right: t.right.slice(),
+    missingLeft: t.missingLeft.slice(), value: t.value.slice(), cover: t.cover.slice(),
+  };
+  if (t.categories?.some(Boolean)) c.categories = Array.from({ length: t.feature.length }, (_, i) => t.categories![i]?.slice());
+  return c;
 }
 
 function checkTreeEstimator(e: TreeEstimator, outputs: number, features: number): void {
@@ -208,7 +221,7 @@ function checkTreeEstimator(e: TreeEstimator, outputs: number, features: number)
   if (e.outputs !== outputs) throw corrupt(`the estimator has ${e.outputs} outputs, the task needs ${outputs}`);
   if (!Array.isArray(e.baseScore) || e.baseScore.length !== outputs || !e.baseScore.every(Number.isFinite)) throw corrupt(`'baseScore' must hold ${outputs} finite numbers`);
   if (!Array.isArray(e.trees) || e.trees.length === 0) throw corrupt('the ensemble has no trees');
-  e.trees.forEach((et, i) => {
+  const trees = e.trees.map((et, i) => {
     let t: Tree;
     try {
       t = decodeTree(et);
@@ -218,10 +231,17 @@ function checkTreeEstimator(e: TreeEstimator, outputs: number, features: number)
     if (!(t.output === -1 ? t.width === outputs : t.width === 1 && t.output >= 0 && t.output < outputs)) throw corrupt(`tree ${i} writes to output ${t.output} with width ${t.width}; the model has ${outputs}`);
     const why = checkTree(t, features);
     if (why) throw corrupt(`tree ${i}: ${why}`);
+    return t;
   });
+  // Checking decoded every tree: keep them for prediction.
+  remember(e, trees);
 }
 
 const compiled = new WeakMap<TreeEstimator, Ensemble>();
+
+function remember(e: TreeEstimator, trees: Tree[]): void {
+  compiled.set(e, { outputs: e.outputs, aggregation: e.aggregation, baseScore: Float64Array.from(e.baseScore), trees });
+}
 
 /** The estimator's trees as typed arrays, decoded once per loaded model. */
 export function ensembleOf(e: TreeEstimator): Ensemble {
