@@ -66,7 +66,10 @@ export async function openArtifactStore(uri: string): Promise<ArtifactStore> {
     return new ContentAddressedStore(await FsBlobStore.open(resolve(p)));
   }
   if (uri.startsWith('s3://')) {
-    // The AWS SDK loads here, and only here: a file: workspace never pays for it.
+    // The AWS SDK loads here, and only here: a file: workspace never pays for it. Its notice that
+    // SDK releases after January 2027 need Node 22 says nothing about the release Trellis pins, so
+    // it is off unless the user set the variable themselves.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const [{ ContentAddressedStore }, { S3BlobStore }] = await Promise.all([import('./cas/cas-artifact-store.js'), import('./s3/s3-blob-store.js')]);
     return new ContentAddressedStore(await S3BlobStore.open(uri));
   }
