@@ -41,9 +41,12 @@ export async function peakRssMiB(pid: number): Promise<number> {
 
 const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
-/** Starts `trellis server` in a child process and resolves once it answers /health. */
-export async function startServer(args: { store: string; artifacts: string; port: number }): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--store', args.store, '--artifacts', args.artifacts, 'server', '--port', String(args.port)], {
+/**
+ * Starts `trellis server` in a child process and resolves once it answers /health; `cli` runs
+ * another source tree's entry point (a benchmark comparing before and after).
+ */
+export async function startServer(args: { store: string; artifacts: string; port: number; cli?: string }): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', args.cli ?? CLI, '--store', args.store, '--artifacts', args.artifacts, 'server', '--port', String(args.port)], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, TRELLIS_LOG_LEVEL: 'warn' },
   });

@@ -18,9 +18,9 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-export async function populate(store: SqlStores, opts: { runs: number; metrics: number; params: number; label: string }): Promise<string> {
+export async function populate(store: SqlStores, opts: { runs: number; metrics: number; params: number; label: string; experiment?: string }): Promise<string> {
   const db: SqlDriver = store.driver;
-  const exp = await store.tracking.createExperiment({ name: `bench-${Date.now()}` }, { actor: 'bench' });
+  const exp = await store.tracking.createExperiment({ name: opts.experiment ?? `bench-${Date.now()}` }, { actor: 'bench' });
   const rand = mulberry32(42);
   const chunk = 2000;
   const t0 = 1_700_000_000_000;
