@@ -32,7 +32,7 @@
  * found by its source run — never created twice — and the alias is pointed at it again).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { TrellisError, invalid } from '../../core/errors.js';
@@ -224,7 +224,7 @@ export class PipelineEngine {
       if (st.status !== 'FINISHED' || kept.has(st.step)) continue;
       kept.set(st.step, {
         step: st.step, status: 'kept', runId: st.id, cached: st.cached, ...(st.cacheKey ? { cacheKey: st.cacheKey } : {}),
-        durationMs: 0, outputs: (st.outputs ?? {}) as Record<string, OutputEntry>, metrics: st.metrics,
+        durationMs: 0, outputs: st.outputs ?? {}, metrics: st.metrics,
       });
     }
     await this.s.meta.updateRun(runId, { status: 'RUNNING' }, this.o.who);

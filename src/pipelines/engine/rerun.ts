@@ -124,7 +124,7 @@ async function stepRuns(s: EngineServices, pipelineRunId: string): Promise<Map<s
   return out;
 }
 
-const outputsOf = (r: StepRunRecord | undefined): Record<string, OutputEntry> => (r?.status === 'FINISHED' ? (r.outputs ?? {}) as Record<string, OutputEntry> : {});
+const outputsOf = (r: StepRunRecord | undefined): Record<string, OutputEntry> => (r?.status === 'FINISHED' ? r.outputs ?? {} : {});
 
 const absent = (r: StepRunRecord | undefined, which: string) => (!r ? `the step did not run in the ${which} (skipped)` : `the step ended ${r.status} in the ${which}`);
 

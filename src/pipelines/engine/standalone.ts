@@ -128,7 +128,7 @@ export async function runStandaloneStep(s: EngineServices, who: Actor, o: Standa
     }, { who, workRoot });
     if (record.status === 'FINISHED') {
       await mkdir(o.outputsDir, { recursive: true });
-      for (const [name, e] of Object.entries(record.outputs)) {
+      for (const name of Object.keys(record.outputs)) {
         const target = join(o.outputsDir, name);
         await rm(target, { recursive: true, force: true });
         await cp(join(workRoot, 'runs', runId, name), target, { recursive: true });

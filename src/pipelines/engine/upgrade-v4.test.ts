@@ -1,26 +1,22 @@
 // A pipeline workspace written at schema 4, when pipeline runs were only MLflow runs with trellis.*
 // tags (src/store/sql/fixtures/pipeline-v4, made by scripts/make-pipeline-v4-fixture.ts), upgraded:
 // `pipelines why` and lineage answer as Trellis answered on it then (expected.json), and running the
-// pipeline again is served from the cache. On SQLite (the fixture's own file) and on PostgreSQL
-// (the fixture's rows copied into a database at schema 4, then migrated).
+// pipeline again is served from the cache. On SQLite (a copy of the fixture's file) and on
+// PostgreSQL (the fixture's rows copied into a database at schema 4), each migrated as it opens.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { lineageOf, type LineageGraph } from '../../registry/lineage.js';
 import { verifyAuditChain } from '../../store/audit-chain.js';
-import { PostgresDriver } from '../../store/postgres/postgres-driver.js';
-import { SCHEMA_VERSION, migrate } from '../../store/sql/migrations.js';
+import { PIPELINE_V4_FIXTURE as FIXTURE, SCHEMA_VERSION, pipelineV4OnPostgres, pipelineV4OnSqlite } from '../../store/test-helpers/pipeline-v4-fixture.js';
 import { createTestDatabase } from '../../store/test-helpers/postgres.js';
 import type { PipelineIR } from '../ir.js';
 import { PipelineEngine } from './engine.js';
 import { openTestServices } from './test-helpers.js';
 import { explainCache } from './why.js';
 
-const FIXTURE = fileURLToPath(new URL('../../store/sql/fixtures/pipeline-v4/', import.meta.url));
 const who = { actor: 'tester' };
 
 interface Expected {
@@ -39,32 +35,6 @@ const canonical = (g: LineageGraph) => ({
   edges: g.edges.map((e) => JSON.stringify([e.from, e.to, e.relation, e.detail ?? null])).sort(),
 });
 
-/** Copies every table of the schema-4 SQLite fixture into a PostgreSQL database migrated to schema 4. */
-async function fixtureOnPostgres(uri: string, dir: string): Promise<void> {
-  const pg = await PostgresDriver.open(uri);
-  // A copy: even a read-only connection leaves WAL files beside a database in WAL mode.
-  copyFileSync(join(FIXTURE, 'trellis.db'), join(dir, 'source.db'));
-  const src = new Database(join(dir, 'source.db'), { readonly: true });
-  try {
-    await migrate(pg, 4);
-    const tables = (src.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'schema_version'").all() as { name: string }[]).map((t) => t.name);
-    await pg.transaction(async (tx) => {
-      for (const t of tables) {
-        const rows = src.prepare(`SELECT * FROM ${t}`).all() as Record<string, string | number | null>[];
-        if (!rows.length) continue;
-        const cols = Object.keys(rows[0]!);
-        await tx.runMany(`INSERT INTO ${t} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`, rows.map((r) => cols.map((c) => r[c] ?? null)));
-      }
-      for (const [t, c] of [['experiments', 'experiment_id'], ['registered_models', 'model_id'], ['datasets', 'dataset_id']]) {
-        await tx.query(`SELECT setval(pg_get_serial_sequence('${t}', '${c}'), (SELECT MAX(${c}) FROM ${t}))`);
-      }
-    });
-  } finally {
-    src.close();
-    await pg.close();
-  }
-}
-
 function describeUpgrade(name: string, open: (dir: string) => Promise<{ storeUri: string; cleanup: () => Promise<void> }>): void {
   describe(`a pipeline store written at schema 4, upgraded (${name})`, () => {
     let dir: string;
@@ -72,7 +42,6 @@ function describeUpgrade(name: string, open: (dir: string) => Promise<{ storeUri
     let cleanup: () => Promise<void>;
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'trellis-v4-'));
-      cpSync(join(FIXTURE, 'artifacts'), join(dir, 'artifacts'), { recursive: true });
       const o = await open(dir);
       cleanup = o.cleanup;
       s = await openTestServices(o.storeUri, { artifactsDir: join(dir, 'artifacts') });
@@ -146,13 +115,9 @@ function describeUpgrade(name: string, open: (dir: string) => Promise<{ storeUri
   });
 }
 
-describeUpgrade('SQLite', async (dir) => {
-  copyFileSync(join(FIXTURE, 'trellis.db'), join(dir, 'trellis.db'));
-  return { storeUri: `sqlite:${join(dir, 'trellis.db')}`, cleanup: async () => undefined };
-});
+describeUpgrade('SQLite', async (dir) => ({ storeUri: pipelineV4OnSqlite(dir), cleanup: async () => undefined }));
 
 describeUpgrade('PostgreSQL', async (dir) => {
   const db = await createTestDatabase();
-  await fixtureOnPostgres(db.uri, dir);
-  return { storeUri: db.uri, cleanup: db.drop };
+  return { storeUri: await pipelineV4OnPostgres(dir, db.uri), cleanup: db.drop };
 });

@@ -60,7 +60,7 @@ function startWorker(store: string, artifacts: string, queue: string): WorkerPro
   const proc = spawn(process.execPath, ['--import', 'tsx', CLI, '--store', store, '--artifacts', artifacts, '--user', 'worker',
     'worker', '--queue', queue, '--lock-ms', '1500', '--heartbeat-ms', '300'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TRELLIS_LOG_LEVEL: 'silent' } });
   const w: WorkerProcess = { proc, log: [], pid: proc.pid! };
-  proc.stderr!.on('data', (d: Buffer) => w.log.push(d.toString()));
+  proc.stderr.on('data', (d: Buffer) => w.log.push(d.toString()));
   return w;
 }
 
@@ -213,7 +213,7 @@ describe('distributed execution: steps through Redis to trellis worker processes
     const r = await engine.run(ir);
     assert.equal(r.status, 'FAILED');
     assert.equal(r.failed?.step, 'boom');
-    assert.match(r.failed!.error, /exit(ed)? (with )?(code )?3|status 3/);
+    assert.match(r.failed?.error ?? '', /exit(ed)? (with )?(code )?3|status 3/);
     const run = await s.meta.getRun(r.steps[0]!.runId!);
     assert.equal(run.info.status, 'FAILED');
     assert.match((await s.tracking.readArtifact(run.info.runId, 'logs/boom.log')).toString(), /about to fail/);

@@ -43,7 +43,7 @@ function optText(field: string, v: unknown, max = MAX_TEXT): string | null {
 
 function time(field: string, v: unknown, fallback: number): number {
   if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw invalid(`Invalid ${field} '${String(v)}': expected milliseconds since the epoch`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw invalid(`Invalid ${field} '${JSON.stringify(v)}': expected milliseconds since the epoch`);
   return v;
 }
 
