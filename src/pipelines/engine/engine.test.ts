@@ -219,11 +219,31 @@ describe('pipeline engine: failures, resume, command steps, parallel branches', 
       assert.equal(byStep(r).stamp!.outputs.out!.sha256, sha);
       assert.equal((await s.meta.getRun(byStep(r).stamp!.runId!)).data.tags['trellis.cache_entry'], undefined, 'a cached run is no cache entry');
     }
-    // A step run recorded before runs carried the entry tag is still found, behind its 60 cached runs.
+    // The lookup reads the step records, not the mirror's tags: without its entry tag the step run is still found.
     await s.meta.deleteRunTag(executed, 'trellis.cache_entry', who);
-    const legacy = await engine.run(ir);
-    assert.equal(byStep(legacy).stamp!.status, 'cached');
-    assert.equal(byStep(legacy).stamp!.cacheSource, executed);
+    const again = await engine.run(ir);
+    assert.equal(byStep(again).stamp!.status, 'cached');
+    assert.equal(byStep(again).stamp!.cacheSource, executed);
+  });
+
+  it('keeps the runner alive with unaudited touches; the run\'s transitions are audited', async () => {
+    const ir = validatePipeline({
+      format: 'trellis.pipeline/v1', name: 'heartbeats',
+      components: [{ kind: 'command', name: 'nap', version: '1', inputs: {}, outputs: { out: { type: 'File' } },
+        command: [process.execPath, '-e', "setTimeout(() => require('node:fs').writeFileSync(process.argv[1], 'ok'), 500)", '{outputs.out}'] }],
+      steps: [{ name: 'nap', component: 'nap', inputs: {} }],
+    }, 'heartbeats');
+    const fast = new PipelineEngine(s, { who, workDir: join(s.dir, 'work'), runnerHeartbeatMs: 20 });
+    const before = (await s.meta.listAuditEvents({ limit: 100_000 })).length;
+    const r = await fast.run(ir, { noCache: true });
+    assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
+    const rec = await s.meta.getPipelineRun(r.runId);
+    assert.ok(rec.runner.heartbeatAt >= rec.startTime + 200, 'the runner touched its record while the step ran');
+    const events = (await s.meta.listAuditEvents({ limit: 100_000 })).slice(before);
+    // About 25 heartbeats went by; the audit chain holds the changes of state only.
+    assert.deepEqual(events.filter((e) => e.entityType === 'pipeline_run').map((e) => e.action), ['start_pipeline_run', 'end_pipeline_run']);
+    assert.deepEqual(events.filter((e) => e.entityType === 'step_run').map((e) => e.action), ['start_step_run', 'finish_step_run']);
+    assert.ok(events.length <= 12, `${events.length} audit events for a one-step run: ${events.map((e) => e.action).join(', ')}`);
   });
 
   it('runs independent branches at the same time', async () => {
