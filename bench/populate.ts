@@ -18,8 +18,19 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/** Whether rows name their run by its integer key (schema 6 on) rather than its id. */
+async function runKeys(db: SqlDriver): Promise<boolean> {
+  try {
+    await db.query('SELECT run_key FROM runs WHERE 1 = 0');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function populate(store: SqlStores, opts: { runs: number; metrics: number; params: number; label: string; experiment?: string }): Promise<string> {
   const db: SqlDriver = store.driver;
+  const keyed = await runKeys(db);
   const exp = await store.tracking.createExperiment({ name: opts.experiment ?? `bench-${Date.now()}` }, { actor: 'bench' });
   const rand = mulberry32(42);
   const chunk = 2000;
@@ -38,10 +49,16 @@ export async function populate(store: SqlStores, opts: { runs: number; metrics: 
     }
     await db.transaction(async (tx) => {
       await tx.runMany('INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage) VALUES (?,?,?,?,?,?,?,?,?)', runs);
-      await tx.runMany('INSERT INTO tags (run_uuid, key, value) VALUES (?,?,?)', tags);
-      await tx.runMany('INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?)', metrics);
-      await tx.runMany('INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?)', metrics);
-      await tx.runMany('INSERT INTO params (run_uuid, key, value) VALUES (?,?,?)', params);
+      const ref = keyed ? 'run_key' : 'run_uuid';
+      if (keyed) {
+        const ids = runs.map((r) => r[0]!);
+        const keys = new Map((await tx.query(`SELECT run_uuid, run_key FROM runs WHERE run_uuid IN (${ids.map(() => '?').join(',')})`, ids)).map((r) => [r.run_uuid, r.run_key as SqlValue]));
+        for (const rows of [tags, metrics, params]) for (const r of rows) r[0] = keys.get(r[0]) ?? null;
+      }
+      await tx.runMany(`INSERT INTO tags (${ref}, key, value) VALUES (?,?,?)`, tags);
+      await tx.runMany(`INSERT INTO metrics (${ref}, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?)`, metrics);
+      await tx.runMany(`INSERT INTO latest_metrics (${ref}, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?)`, metrics);
+      await tx.runMany(`INSERT INTO params (${ref}, key, value) VALUES (?,?,?)`, params);
     });
     progress(`loading ${opts.label}`, Math.min(opts.runs, start + chunk), opts.runs);
   }

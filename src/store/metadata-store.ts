@@ -64,6 +64,7 @@ export function metadataStoreOver(stores: Stores): MetadataStore {
     logInputs: t.logInputs.bind(t),
     getMetricHistory: t.getMetricHistory.bind(t),
     searchRuns: t.searchRuns.bind(t),
+    searchRunsEncoded: t.searchRunsEncoded.bind(t),
     completeRun: t.completeRun.bind(t),
     recordRun: t.recordRun.bind(t),
     appendLoggedModel: t.appendLoggedModel.bind(t),

@@ -1,8 +1,8 @@
 /**
  * Batch prediction on two cores: the rows of a large batch are cut into blocks that this thread
  * and a worker (which keeps its own copy of each ensemble, sent once) claim from a shared counter,
- * so a worker that is still starting, or slowed by other work on the machine, simply takes fewer
- * blocks. The matrix is read from shared memory (copied there when it is not already) and this
+ * so a worker slowed by other work on the machine simply takes fewer blocks. The first large batch
+ * starts the worker and is walked here; later ones are shared once it is up. The matrix is read from shared memory (copied there when it is not already) and this
  * thread waits for the blocks the worker took with Atomics, so `predict` stays synchronous.
  * Installed by `enableParallelPrediction()`; small batches, and machines with one core, walk on
  * this thread only.
@@ -54,11 +54,17 @@ const ids = new WeakMap<Ensemble, number>();
 /** Ensembles the worker holds, oldest first; it forgets the same ones this thread drops. */
 const sent = new Set<number>();
 const KEPT = 16;
-/** Set to 1 by the worker once its module is loaded (tests wait for it). */
+/** Set to 1 by the worker once its module is loaded. */
 let ready: Int32Array | undefined;
 let lastWorkerRows = 0;
 
-function startWorker(): Worker {
+/** Workers started; after a few that died, batches stay on this thread. */
+let starts = 0;
+const MAX_STARTS = 3;
+
+function startWorker(): Worker | undefined {
+  if (starts >= MAX_STARTS) return undefined;
+  starts++;
   ready = new Int32Array(new SharedArrayBuffer(4));
   const w = FROM_SOURCE
     ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(WORKER.href)}); })`, { eval: true, workerData: { ready } })
@@ -74,6 +80,8 @@ export function workerBlocks(e: Ensemble, j: Job): void {
   const k = e.outputs;
   const blocks = Math.ceil(j.n / j.block);
   const own = new Float64Array(j.block * k);
+  // Lay the ensemble out (the first time) before claiming a block, not while holding one.
+  walkRows(e, j.x, j.p, 0, 0, own);
   for (let b = Atomics.add(j.state, 0, 1); b < blocks; b = Atomics.add(j.state, 0, 1)) {
     const from = b * j.block;
     const to = Math.min(j.n, from + j.block);
@@ -95,6 +103,8 @@ export function workerBlocks(e: Ensemble, j: Job): void {
 function parallelWalk(e: Ensemble, x: Float64Array, n: number, p: number): Float64Array | undefined {
   if (n * e.trees.length < PARALLEL_WALKS || n < 2 * MIN_BLOCK_ROWS) return undefined;
   worker ??= startWorker();
+  // A worker still starting would take its blocks late: this batch is walked here alone.
+  if (!worker || !Atomics.load(ready!, 0)) return undefined;
   let id = ids.get(e);
   if (id === undefined) {
     id = nextId++;
@@ -154,7 +164,7 @@ export function enableParallelPrediction(): void {
 /** Resolves once the worker has started (starting it if needed); for tests and warm-up. */
 export async function predictionWorkerReady(): Promise<void> {
   worker ??= startWorker();
-  while (ready && Atomics.load(ready, 0) === 0) await new Promise((r) => setTimeout(r, 5));
+  while (worker && ready && Atomics.load(ready, 0) === 0) await new Promise((r) => setTimeout(r, 5));
 }
 
 /** Rows of the last parallel batch that the worker walked. */

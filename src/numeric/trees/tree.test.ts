@@ -184,7 +184,7 @@ describe('prediction on models dominated by category-set splits', () => {
 
   it('walks in JavaScript an ensemble whose category sets would need too large bitsets', () => {
     const huge = categoricalTree(new SeededRandom(3), p, 4, thresholds);
-    const at = huge.feature.findIndex((f, i) => f >= 0 && huge.categories![i]);
+    const at = huge.feature.findIndex((f, i) => f >= 0 && huge.categories![i] !== undefined);
     huge.categories![at] = Int32Array.of(3, 140_000_000);
     const big: Ensemble = { outputs: 1, aggregation: 'sum', baseScore: Float64Array.of(0), trees: [huge, ...trees.slice(0, 5)] };
     const x = rows(300);

@@ -127,7 +127,19 @@ export interface Compiled {
 const compiledCache = new WeakMap<Ensemble, Compiled>();
 
 export function compile(e: Ensemble): Compiled {
-  const total = e.trees.reduce((s, t) => s + t.feature.length, 0);
+  let total = 0;
+  let valueCount = 0;
+  let bitCount = 0;
+  const wordsOf = (set: Int32Array) => {
+    let max = -1;
+    for (const v of set) if (v > max) max = v;
+    return max < 0 ? 1 : (max >> 5) + 1;
+  };
+  for (const t of e.trees) {
+    total += t.feature.length;
+    valueCount += t.value.length;
+    if (t.categories) for (let i = 0; i < t.feature.length; i++) if (t.categories[i] && t.feature[i]! >= 0) bitCount += wordsOf(t.categories[i]!);
+  }
   const roots = new Int32Array(e.trees.length);
   const treeOutput = new Int32Array(e.trees.length);
   const feature = new Int32Array(total);
@@ -138,34 +150,37 @@ export function compile(e: Ensemble): Compiled {
   const catAt = new Int32Array(total).fill(-1);
   const catWords = new Int32Array(total);
   const valueAt = new Int32Array(total);
-  const bits: number[] = [];
-  const values: number[] = [];
+  const bits = new Uint32Array(bitCount);
+  const value = new Float64Array(valueCount);
   let base = 0;
+  let valueBase = 0;
+  let bitBase = 0;
   e.trees.forEach((t, k) => {
     roots[k] = base;
     treeOutput[k] = t.output;
+    feature.set(t.feature, base);
+    threshold.set(t.threshold, base);
+    missingLeft.set(t.missingLeft, base);
+    value.set(t.value, valueBase);
     for (let i = 0; i < t.feature.length; i++) {
       const at = base + i;
-      feature[at] = t.feature[i]!;
-      threshold[at] = t.threshold[i]!;
       left[at] = base + t.left[i]!;
       right[at] = base + t.right[i]!;
-      missingLeft[at] = t.missingLeft[i]!;
-      valueAt[at] = values.length;
-      for (let c = 0; c < t.width; c++) values.push(t.value[i * t.width + c]!);
+      valueAt[at] = valueBase + i * t.width;
       const set = t.categories?.[i];
       if (set && t.feature[i]! >= 0) {
-        const words = set.length ? (Math.max(...set) >> 5) + 1 : 1;
-        catAt[at] = bits.length;
+        const words = wordsOf(set);
+        catAt[at] = bitBase;
         catWords[at] = words;
-        const w = new Array<number>(words).fill(0);
-        for (const v of set) w[v >> 5] = (w[v >> 5]! | (1 << (v & 31))) >>> 0;
-        for (const word of w) bits.push(word);
+        // Negative codes are in no set: no value reaches them.
+        for (const v of set) if (v >= 0) bits[bitBase + (v >> 5)] = bits[bitBase + (v >> 5)]! | (1 << (v & 31));
+        bitBase += words;
       }
     }
     base += t.feature.length;
+    valueBase += t.value.length;
   });
-  return { roots, treeOutput, feature, threshold, left, right, missingLeft, catAt, catWords, bits: Uint32Array.from(bits), valueAt, value: Float64Array.from(values) };
+  return { roots, treeOutput, feature, threshold, left, right, missingLeft, catAt, catWords, bits, valueAt, value };
 }
 
 /** Raw outputs (n × outputs, row-major) for a row-major matrix with `p` columns. */
@@ -268,14 +283,15 @@ function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble | null {
   const numericCol = new Map<number, number>();
   const categoricalCol = new Map<number, number>();
   const columns: Column[] = [];
-  const thresholds = new Map<number, Set<number>>();
+  const thresholds = new Map<number, number[]>();
   const maxCode = new Map<number, number>();
   for (let i = 0; i < total; i++) {
     const f = c.feature[i]!;
     if (f < 0) continue;
     if (c.catAt[i]! < 0) {
-      if (!thresholds.has(f)) thresholds.set(f, new Set());
-      if (!Number.isNaN(c.threshold[i]!)) thresholds.get(f)!.add(c.threshold[i]!);
+      let list = thresholds.get(f);
+      if (!list) thresholds.set(f, (list = []));
+      if (!Number.isNaN(c.threshold[i]!)) list.push(c.threshold[i]!);
     } else {
       let top = maxCode.get(f) ?? -1;
       for (let w = c.catWords[i]! - 1; w >= 0; w--) {
@@ -285,10 +301,14 @@ function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble | null {
       maxCode.set(f, top);
     }
   }
-  for (const [f, set] of thresholds) {
+  // A numeric split's threshold → its rank among its feature's thresholds (-0 and 0 are one).
+  const rankOf: Map<number, number>[] = [];
+  for (const [f, list] of thresholds) {
     numericCol.set(f, columns.length);
+    list.sort((a, b) => a - b);
+    const edges = list.filter((v, j) => j === 0 || v !== list[j - 1]);
+    rankOf[columns.length] = new Map(edges.map((v, j) => [v, j]));
     // Ranks 0…m and a missing code m + 1.
-    const edges = [...set].sort((a, b) => a - b);
     columns.push({ feature: f, edges, size: edges.length + 2 });
   }
   for (const [f, top] of maxCode) {
@@ -310,29 +330,28 @@ function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble | null {
     const cat = c.catAt[i]! >= 0;
     const ci = cat ? categoricalCol.get(f)! : numericCol.get(f)!;
     const col = columns[ci]!;
-    const w = new Uint32Array(wordsOf(col));
-    const set = (code: number) => { w[code >> 5] = w[code >> 5]! | (1 << (code & 31)); };
-    if (cat) {
-      for (let word = 0; word < c.catWords[i]!; word++) {
-        const bitsOf = c.bits[c.catAt[i]! + word]!;
-        if (bitsOf) for (let b = 0; b < 32; b++) if ((bitsOf >>> b) & 1) set(32 * word + b);
-      }
-    } else if (!Number.isNaN(c.threshold[i]!)) {
-      // Left when the value is at most the threshold: ranks up to the threshold's own.
-      const j = col.edges!.indexOf(c.threshold[i]!);
-      for (let code = 0; code <= j; code++) set(code);
-    }
-    if (c.missingLeft[i]) set(col.size - 1);
-    const key = `${ci}:${w.join(',')}`;
+    const rank = cat || Number.isNaN(c.threshold[i]!) ? -1 : rankOf[ci]!.get(c.threshold[i]!)!;
+    const ml = c.missingLeft[i] ? 1 : 0;
+    const catFrom = c.catAt[i]!;
+    const key = cat ? `${ci} ${ml} ${c.bits.subarray(catFrom, catFrom + c.catWords[i]!).join(' ')}` : `${ci} ${ml} ${rank}`;
     let at = sets.get(key);
     if (at === undefined) {
       at = setWords.length;
       sets.set(key, at);
-      for (const word of w) setWords.push(word);
-      if (setWords.length > MAX_SET_WORDS) {
+      const words = Math.ceil(col.size / 32);
+      if (at + words > MAX_SET_WORDS) {
         wasmCache.set(e, null);
         return null;
       }
+      for (let w = 0; w < words; w++) setWords.push(0);
+      const set = (code: number) => { setWords[at! + (code >> 5)] = setWords[at! + (code >> 5)]! | (1 << (code & 31)); };
+      if (cat) {
+        for (let w = 0; w < c.catWords[i]!; w++) setWords[at + w] = c.bits[catFrom + w]!;
+      } else {
+        // Left when the value is at most the threshold: ranks up to the threshold's own.
+        for (let code = 0; code <= rank; code++) set(code);
+      }
+      if (ml) set(col.size - 1);
     }
     nodeSet[i] = at;
     nodeCol[i] = ci;
@@ -382,7 +401,7 @@ function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble | null {
     }
     i32[d + 3] = col.size - 1;
   });
-  new Uint32Array(buf, bitsAt, setWords.length).set(setWords);
+  new Int32Array(buf, bitsAt, setWords.length).set(setWords);
   const addr = (i: number) => nodes + 16 * i;
   for (let i = 0; i < total; i++) {
     const b = addr(i) / 4;

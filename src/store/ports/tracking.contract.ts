@@ -5,7 +5,7 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AuditLog } from './audit.js';
-import type { TrackingStore } from './tracking.js';
+import { decodeRun, type TrackingStore } from './tracking.js';
 import { rejectsCode, useStores, who, type OpenStores } from './contract-helpers.js';
 
 export function describeTrackingStoreContract(name: string, open: OpenStores): void {
@@ -147,6 +147,29 @@ export function describeTrackingStoreContract(name: string, open: OpenStores): v
         assert.ok(Number.isNaN((await tracking.getMetricHistory(r.info.runId, 'nan')).items[0]!.value));
       });
 
+      it('reads metrics, params and tags in code-point order of their keys', async () => {
+        const r = await tracking.createRun({ experimentId: expId }, who);
+        const keys = ['b', 'B', 'a_1', 'A:2', 'a', 'a/b'];
+        await tracking.logBatch(r.info.runId, {
+          metrics: keys.map((key, i) => ({ key, value: i, timestamp: 1, step: 0 })),
+          params: keys.map((key) => ({ key, value: key })),
+          tags: keys.map((key) => ({ key, value: key })),
+        }, who);
+        const sorted = ['A:2', 'B', 'a', 'a/b', 'a_1', 'b'];
+        const run = await tracking.getRun(r.info.runId);
+        assert.deepEqual(run.data.metrics.map((m) => m.key), sorted);
+        assert.deepEqual(Object.keys(run.data.params), sorted);
+        assert.deepEqual(Object.keys(run.data.tags), ['A:2', 'B', 'a', 'a/b', 'a_1', 'b', 'mlflow.runName']);
+      });
+
+      it('keeps a tag value of 5,000 bytes that do not compress', async () => {
+        const r = await tracking.createRun({ experimentId: expId }, who);
+        let value = '';
+        for (let x = 7; value.length < 5000; x = (x * 48271) % 2147483647) value += String.fromCharCode(33 + (x % 94));
+        await tracking.logBatch(r.info.runId, { tags: [{ key: 'mlflow.note.content', value }] }, who);
+        assert.equal((await tracking.getRun(r.info.runId)).data.tags['mlflow.note.content'], value);
+      });
+
       it('refuses an over-limit batch and writes nothing of it', async () => {
         const r = await tracking.createRun({ experimentId: expId }, who);
         const metrics = Array.from({ length: 1001 }, (_, i) => ({ key: `m${i}`, value: i, timestamp: 1, step: 0 }));
@@ -260,6 +283,56 @@ export function describeTrackingStoreContract(name: string, open: OpenStores): v
         const filtered = await tracking.searchRuns({ experimentIds: [expId], filter: [{ kind: 'tag', key: 'team', comparator: '=', value: 'Red' }], orderBy: [{ kind: 'param', key: 'alpha', ascending: false }] });
         assert.deepEqual(filtered.items.map((x) => x.info.runName), ['run-2', 'run-1', 'run-0']);
         await rejectsCode(tracking.searchRuns({ experimentIds: [expId], maxResults: 50001 }), 'TRELLIS_INVALID_PARAMETER');
+      });
+
+      it('gives each run encoded as the run it decodes to, NaN and infinities as protobuf strings', async () => {
+        const r = await tracking.createRun({ experimentId: expId, runName: 'encoded' }, who);
+        await tracking.logBatch(r.info.runId, {
+          metrics: [{ key: 'nan', value: Number.NaN, timestamp: 1, step: 0 }, { key: 'inf', value: Number.POSITIVE_INFINITY, timestamp: 1, step: 0 },
+            { key: 'ninf', value: Number.NEGATIVE_INFINITY, timestamp: 1, step: 0 }, { key: 'x', value: 0.1, timestamp: 2, step: 3 }],
+          params: [{ key: 'quote', value: 'a "quoted" \\ value\n\u0001 é 😀' }],
+        }, who);
+        const all = { experimentIds: [expId], viewType: 'ALL' as const, maxResults: 100 };
+        const [plain, encoded] = await Promise.all([tracking.searchRuns(all), tracking.searchRunsEncoded(all)]);
+        assert.deepEqual(encoded.items.map(decodeRun), plain.items);
+        const e = encoded.items.find((x) => x.info.runId === r.info.runId)!;
+        assert.deepEqual(JSON.parse(e.data.metrics), [
+          { key: 'inf', value: 'Infinity', timestamp: 1, step: 0 }, { key: 'nan', value: 'NaN', timestamp: 1, step: 0 },
+          { key: 'ninf', value: '-Infinity', timestamp: 1, step: 0 }, { key: 'x', value: 0.1, timestamp: 2, step: 3 },
+        ]);
+        assert.deepEqual(JSON.parse(e.data.params), [{ key: 'quote', value: 'a "quoted" \\ value\n\u0001 é 😀' }]);
+        assert.deepEqual(JSON.parse(e.data.tags), [{ key: 'mlflow.runName', value: 'encoded' }]);
+      });
+
+      it('finds the same runs whether a filter is read once as a set or checked run by run', async () => {
+        // An adapter may plan a selective filter differently from a broad one (the SQL adapter reads
+        // a filter matching fewer than 20 runs per row wanted into a set): a first page of one row
+        // and a page of all rows take different plans over the same 45 matches.
+        const exp = await tracking.createExperiment({ name: 'set-or-probe' }, who);
+        const want: { id: string; m: number }[] = [];
+        for (let i = 0; i < 60; i++) {
+          const run = await tracking.createRun({ experimentId: exp, startTime: 1000 + i }, who);
+          const m = ((i * 37) % 60) / 60;
+          const n = (i * 7) % 60;
+          await tracking.logBatch(run.info.runId, { metrics: [{ key: 'm', value: m, timestamp: 1, step: 0 }, { key: 'n', value: n, timestamp: 1, step: 0 }], params: [{ key: 'p', value: String(i % 4) }] }, who);
+          if (n < 45) want.push({ id: run.info.runId, m });
+        }
+        want.sort((a, b) => b.m - a.m);
+        const q = { experimentIds: [exp], filter: [{ kind: 'metric' as const, key: 'n', comparator: '<' as const, value: 45 }], orderBy: [{ kind: 'metric' as const, key: 'm', ascending: false }] };
+        const first = await tracking.searchRuns({ ...q, maxResults: 1 });
+        const whole = await tracking.searchRuns({ ...q, maxResults: 100 });
+        assert.deepEqual(first.items.map((x) => x.info.runId), [want[0]!.id]);
+        assert.deepEqual(whole.items.map((x) => x.info.runId), want.map((w) => w.id));
+        const paged: string[] = [];
+        let token: string | undefined;
+        do {
+          const page = await tracking.searchRuns({ ...q, maxResults: 7, pageToken: token });
+          paged.push(...page.items.map((x) => x.info.runId));
+          token = page.nextPageToken;
+        } while (token);
+        assert.deepEqual(paged, want.map((w) => w.id));
+        const withParam = await tracking.searchRuns({ ...q, filter: [...q.filter, { kind: 'param', key: 'p', comparator: '!=', value: '0' }], maxResults: 1 });
+        assert.equal(withParam.items.length, 1);
       });
     });
 

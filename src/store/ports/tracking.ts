@@ -56,6 +56,33 @@ export interface Run {
   inputs: { datasetInputs: DatasetInput[] };
 }
 
+/**
+ * A run as a search page reads it for a caller that forwards it without looking inside: its info,
+ * and what it logged still as the JSON text the store built while reading, so that a page of a
+ * thousand runs costs no object per metric. Each text is a JSON array: metrics of
+ * `{"key", "value", "timestamp", "step"}` with NaN and the infinities as the strings "NaN",
+ * "Infinity" and "-Infinity" (protobuf's JSON mapping, as MLflow sends them), params and tags of
+ * `{"key", "value"}`, each array in the code-point order of its keys. {@link decodeRun} reads one.
+ */
+export interface EncodedRun {
+  info: RunInfo;
+  data: { metrics: string; params: string; tags: string };
+  inputs: { datasetInputs: DatasetInput[] };
+}
+
+/** The {@link Run} an {@link EncodedRun} holds. */
+export function decodeRun(e: EncodedRun): Run {
+  const metrics = (JSON.parse(e.data.metrics) as { key: string; value: number | string; timestamp: number; step: number }[])
+    .map((m) => ({ key: m.key, value: Number(m.value), timestamp: m.timestamp, step: m.step }));
+  return { info: e.info, data: { metrics, params: keyValueMap(e.data.params), tags: keyValueMap(e.data.tags) }, inputs: e.inputs };
+}
+
+function keyValueMap(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const { key, value } of JSON.parse(text) as { key: string; value: string }[]) out[key] = value;
+  return out;
+}
+
 export interface CreateRunInput {
   experimentId: string;
   userId?: string;
@@ -126,6 +153,8 @@ export interface TrackingStore {
   logInputs(runId: string, datasets: DatasetInput[], who: Actor): Promise<void>;
   getMetricHistory(runId: string, key: string, page?: { maxResults?: number; pageToken?: string }): Promise<Page<Metric>>;
   searchRuns(q: SearchQuery & { experimentIds: string[]; viewType?: ViewType }): Promise<Page<Run>>;
+  /** {@link searchRuns}, each run's data left as the JSON text the store read it as. */
+  searchRunsEncoded(q: SearchQuery & { experimentIds: string[]; viewType?: ViewType }): Promise<Page<EncodedRun>>;
 
   // Runs written at their end
   /**

@@ -4,8 +4,15 @@ import type { Row, SqlDialect, SqlDriver, SqlExecutor, SqlValue } from '../sql/s
 
 const postgresDialect: SqlDialect = {
   name: 'postgres',
-  types: { bigint: 'BIGINT', double: 'DOUBLE PRECISION', text: 'TEXT', autoId: 'BIGSERIAL PRIMARY KEY', clustered: '', include: (cols) => ` INCLUDE (${cols})`, covering: (cols) => `) INCLUDE (${cols}` },
-  jsonRows: (cols) => `json_agg(json_build_array(${cols.join(', ')}))::text`,
+  constrainAfterLoad: true,
+  types: { bigint: 'BIGINT', double: 'DOUBLE PRECISION', text: 'TEXT', key: 'TEXT COLLATE "C"', autoId: 'BIGSERIAL PRIMARY KEY', clustered: '', include: (cols) => ` INCLUDE (${cols})`, covering: (cols) => `) INCLUDE (${cols}` },
+  // Concatenated text: about twice as fast as json_build_object (whose text also has a space around
+  // every colon). A double's own text is JSON but for the infinities, spelled as protobuf does.
+  jsonObjects: (fields) => {
+    const members = fields.map((f, i) => `'${i ? ',' : '{'}"${f.name}":' || ${f.nanFlag === undefined ? `to_json(${f.expr})::text`
+      : `CASE WHEN ${f.nanFlag} <> 0 THEN '"NaN"' WHEN ${f.expr} = 'Infinity' THEN '"Infinity"' WHEN ${f.expr} = '-Infinity' THEN '"-Infinity"' ELSE ${f.expr}::text END`}`);
+    return `COALESCE('[' || string_agg(${members.join(' || ')} || '}', ',') || ']', '[]')`;
+  },
   like: (expr) => `${expr} LIKE ?`,
   ilike: (expr) => `${expr} ILIKE ?`,
   likePattern: (p) => p,

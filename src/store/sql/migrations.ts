@@ -5,6 +5,7 @@
  */
 import { TrellisError } from '../../core/errors.js';
 import { convertTaggedPipelineRuns } from './pipeline-runs-conversion.js';
+import { runKeysSql } from './run-keys-migration.js';
 import type { SqlDialect, SqlDriver, SqlExecutor } from './sql-driver.js';
 
 export interface Migration {
@@ -324,6 +325,11 @@ CREATE TABLE pipeline_step_leases (
   deliveries ${t.bigint} NOT NULL
 )${t.clustered}`,
     convert: convertTaggedPipelineRuns,
+  },
+  {
+    version: 6,
+    description: 'integer run keys: metrics, params, tags and inputs refer to their run by a compact integer',
+    sql: runKeysSql,
   },
 ];
 

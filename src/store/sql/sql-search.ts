@@ -54,7 +54,8 @@ export class Sql {
 interface Join {
   table: string;
   alias: string;
-  conds: Sql;
+  /** The clause on the joined row itself (key, NaN flag, value), without the run it belongs to. */
+  match: Sql;
 }
 
 /** One ordered segment of a search; the result is the segments concatenated. */
@@ -70,16 +71,54 @@ export interface RunSearchInput {
   viewWhere: string;
   filter: readonly Clause[];
   orderBy: readonly OrderKey[];
+  /** Positions in `filter` of the clauses to read once as a set of runs ({@link runSearchSetCandidates}). */
+  sets?: ReadonlySet<number>;
+}
+
+/** Tables whose `(key, value)` index finds a clause's matching runs without visiting other keys. */
+const SET_TABLES: Partial<Record<Clause['kind'], string>> = { metric: 'latest_metrics', param: 'params' };
+
+/**
+ * The filter clauses of a search driven from its order key's index that could instead be read
+ * once, as the set of runs they match, each with the statement that counts its matches up to a
+ * bound cap (the caller appends the cap). Walking the order key's index, a search checks every
+ * run it passes against each filter: with 10% of runs matching, a page of 1,000 checks 10,000
+ * runs, one index probe each. A clause that matches few runs compared with the rows wanted is
+ * cheaper read once from its own index into a hashed set that the walk tests in memory; one that
+ * matches many is cheaper probed, as the walk then stops early. Counting up to the cap tells them
+ * apart at the cost of at most `cap` index entries.
+ */
+export function runSearchSetCandidates(d: SqlDialect, q: Pick<RunSearchInput, 'filter' | 'orderBy'>): { index: number; count: Sql }[] {
+  const first = q.orderBy[0];
+  if (!first || !KEYED_TABLES[first.kind]) return [];
+  const out: { index: number; count: Sql }[] = [];
+  q.filter.forEach((c, i) => {
+    const table = SET_TABLES[c.kind];
+    if (!table) return;
+    const m = matchSql(d, c, 'x');
+    out.push({ index: i, count: new Sql().add(`SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM ${table} x WHERE `).add(m.text, ...m.params).add(' LIMIT ?) t') });
+  });
+  return out;
+}
+
+/** A metric, param or tag clause on the row `a` of its table. */
+function matchSql(d: SqlDialect, c: Clause, a: string): Sql {
+  const match = new Sql().add(`${a}.key = ?`, c.key);
+  if (c.kind === 'metric') match.add(` AND ${a}.is_nan = 0`);
+  const cmp: SqlValue[] = [];
+  return match.add(` AND ${compare(d, `${a}.value`, c, cmp)}`, ...cmp);
 }
 
 /**
  * Plans a run search. When the first order key is a metric, param or tag, the query is driven from
  * that key's (key, value) index so a LIMIT stops after the first matching rows instead of sorting
  * every match; runs without the key come after, as in MLflow, from a second part. Filters on
- * metrics, params and tags are inner joins, so a run that lacks the key never matches.
+ * metrics, params and tags are inner joins (or, in the driven part, membership of the set of runs
+ * they match: `sets`), so a run that lacks the key never matches. The parts select run keys only.
  */
 export function planRunSearch(d: SqlDialect, q: RunSearchInput): RunSearchPart[] {
   const joins: Join[] = [];
+  const sets: Join[] = [];
   const where = new Sql();
   const base = () => {
     const w = new Sql().add(`r.experiment_id IN (${q.experimentIds.map(() => '?').join(',')})`, ...q.experimentIds);
@@ -89,11 +128,7 @@ export function planRunSearch(d: SqlDialect, q: RunSearchInput): RunSearchPart[]
     const a = `f${i}`;
     const table = KEYED_TABLES[c.kind];
     if (table) {
-      const conds = new Sql().add(`${a}.run_uuid = {run} AND ${a}.key = ?`, c.key);
-      if (c.kind === 'metric') conds.add(` AND ${a}.is_nan = 0`);
-      const cmp: SqlValue[] = [];
-      conds.add(` AND ${compare(d, `${a}.value`, c, cmp)}`, ...cmp);
-      joins.push({ table, alias: a, conds });
+      (q.sets?.has(i) ? sets : joins).push({ table, alias: a, match: matchSql(d, c, a) });
     } else if (c.kind === 'attribute') {
       const col = RUN_ATTRIBUTES[c.key];
       if (!col) throw invalid(`Invalid attribute key '${c.key}' in filter`);
@@ -112,7 +147,7 @@ export function planRunSearch(d: SqlDialect, q: RunSearchInput): RunSearchPart[]
       } else {
         throw invalid(`Invalid dataset key '${c.key}' in filter`);
       }
-      where.add(` AND EXISTS (SELECT 1 FROM run_inputs ${a} WHERE ${a}.run_uuid = r.run_uuid AND ${cond})`, ...cmp);
+      where.add(` AND EXISTS (SELECT 1 FROM run_inputs ${a} WHERE ${a}.run_key = r.run_key AND ${cond})`, ...cmp);
     }
   });
 
@@ -121,23 +156,31 @@ export function planRunSearch(d: SqlDialect, q: RunSearchInput): RunSearchPart[]
   const rest = firstTable ? q.orderBy.slice(1) : q.orderBy;
   const order = orderSql(rest);
 
-  // Filter joins name the run they belong to as {run}: the runs table, or the driving index row
-  // when the filters are probed before the runs table is read.
-  const on = (j: Join, run: string) => j.conds.text.replaceAll('{run}', run);
+  // A filter join names the run it belongs to: the runs table, or the driving index row when the
+  // filters are probed before the runs table is read.
+  const on = (j: Join, run: string) => new Sql().add(`${j.alias}.run_key = ${run} AND `).add(j.match.text, ...j.match.params);
   const assemble = (from: Sql, forced: boolean, extraWhere: Sql, leading: string | null): RunSearchPart => {
     const body = new Sql().add(from.text, ...from.params);
-    for (const j of joins) {
+    for (const j of forced ? joins : [...joins, ...sets]) {
       if (forced) body.add(` CROSS JOIN ${j.table} ${j.alias}`);
-      else body.add(` JOIN ${j.table} ${j.alias} ON `).add(on(j, 'r.run_uuid'), ...j.conds.params);
+      else body.add(` JOIN ${j.table} ${j.alias} ON `).add(on(j, 'r.run_key').text, ...on(j, 'r.run_key').params);
     }
     if (forced) body.add(' CROSS JOIN runs r');
     body.add(order.joins.text, ...order.joins.params);
     const w = new Sql().add(' WHERE ').add(extraWhere.text, ...extraWhere.params);
     const b = base();
     w.add(w.text === ' WHERE ' ? '' : ' AND ').add(b.text, ...b.params).add(where.text, ...where.params);
-    if (forced) for (const j of joins) w.add(' AND ').add(on(j, 'o.run_uuid'), ...j.conds.params);
+    if (forced) {
+      for (const j of joins) w.add(' AND ').add(on(j, 'o.run_key').text, ...on(j, 'o.run_key').params);
+      // Inside COALESCE the IN is not a join either planner could turn around: PostgreSQL keeps it
+      // as one hashed subplan, SQLite as one ephemeral index with a Bloom filter, both built once
+      // and tested for each row of the walk.
+      for (const j of sets) {
+        w.add(` AND COALESCE(o.run_key IN (SELECT ${j.alias}.run_key FROM ${j.table} ${j.alias} WHERE `).add(j.match.text, ...j.match.params).add('), false)');
+      }
+    }
     const orderBy = [leading, order.order, 'r.start_time DESC', 'r.run_uuid ASC'].filter(Boolean).join(', ');
-    const sql = new Sql().add('SELECT r.* ').add(body.text, ...body.params).add(w.text, ...w.params).add(` ORDER BY ${orderBy}`);
+    const sql = new Sql().add('SELECT r.run_key ').add(body.text, ...body.params).add(w.text, ...w.params).add(` ORDER BY ${orderBy}`);
     const count = new Sql().add('SELECT COUNT(*) AS n ').add(body.text, ...body.params).add(w.text, ...w.params);
     return { sql, count };
   };
@@ -151,13 +194,13 @@ export function planRunSearch(d: SqlDialect, q: RunSearchInput): RunSearchPart[]
   const withKey = assemble(
     new Sql().add(`FROM ${firstTable} o`),
     true,
-    new Sql().add(`o.key = ? AND ${hasValue} AND r.run_uuid = o.run_uuid`, first.key),
+    new Sql().add(`o.key = ? AND ${hasValue} AND r.run_key = o.run_key`, first.key),
     `o.value ${first.ascending ? 'ASC' : 'DESC'}`,
   );
   const withoutKey = assemble(
     new Sql().add('FROM runs r'),
     false,
-    new Sql().add(`NOT EXISTS (SELECT 1 FROM ${firstTable} o WHERE o.run_uuid = r.run_uuid AND o.key = ? AND ${hasValue})`, first.key),
+    new Sql().add(`NOT EXISTS (SELECT 1 FROM ${firstTable} o WHERE o.run_key = r.run_key AND o.key = ? AND ${hasValue})`, first.key),
     null,
   );
   return [withKey, withoutKey];
@@ -174,7 +217,7 @@ function orderSql(orderBy: readonly OrderKey[]): { joins: Sql; order: string } {
     const table = KEYED_TABLES[o.kind];
     if (table) {
       // A NaN metric sorts with the runs that lack the key.
-      joins.add(` LEFT JOIN ${table} ${a} ON ${a}.run_uuid = r.run_uuid AND ${a}.key = ?${o.kind === 'metric' ? ` AND ${a}.is_nan = 0` : ''}`, o.key);
+      joins.add(` LEFT JOIN ${table} ${a} ON ${a}.run_key = r.run_key AND ${a}.key = ?${o.kind === 'metric' ? ` AND ${a}.is_nan = 0` : ''}`, o.key);
       expr = `${a}.value`;
     } else if (o.kind === 'attribute') {
       const col = RUN_ATTRIBUTES[o.key];

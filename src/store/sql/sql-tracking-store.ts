@@ -9,16 +9,23 @@ import { newRunId, randomRunName } from '../../core/ids.js';
 import { LIMITS, checkKey, checkMaxResults, checkName, checkValueSize } from '../limits.js';
 import type { Actor, Page, SearchQuery, Tags, ViewType } from '../ports/common.js';
 import {
-  LOG_MODEL_HISTORY_TAG, runArtifactUri,
-  type CreateRunInput, type DatasetInput, type Experiment, type LogBatchInput, type LoggedModel, type Metric, type RecordRunInput, type Run, type RunInfo,
-  type RunOutcome, type RunStatus, type TrackingStore,
+  LOG_MODEL_HISTORY_TAG, decodeRun, runArtifactUri,
+  type CreateRunInput, type DatasetInput, type EncodedRun, type Experiment, type LogBatchInput, type LoggedModel, type Metric, type RecordRunInput, type Run,
+  type RunInfo, type RunOutcome, type RunStatus, type TrackingStore,
 } from '../ports/tracking.js';
-import { jsonCol, num, optNum, optStr, page } from './rows.js';
-import type { Row, SqlExecutor, SqlValue } from './sql-driver.js';
-import { decodePageToken, planRunSearch, simpleFilterSql, simpleOrderSql } from './sql-search.js';
+import { jsonCol, num, optNum, optStr, page, placeholders, text } from './rows.js';
+import type { JsonField, Row, SqlDialect, SqlExecutor, SqlValue } from './sql-driver.js';
+import { decodePageToken, planRunSearch, runSearchSetCandidates, simpleFilterSql, simpleOrderSql } from './sql-search.js';
 import { PLATFORM, type UnitOfWork } from './unit-of-work.js';
 
 const RUN_STATUSES: readonly RunStatus[] = ['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED'];
+
+/**
+ * A filter that matches fewer runs than this many per row a search wants is read once as a set
+ * (see `runSearchSetCandidates`): building the set then costs less than the index probes the walk
+ * would spend on the runs the filter refuses.
+ */
+const SET_MATCHES_PER_ROW = 20;
 
 const EXPERIMENT_COLUMNS: Record<string, string> = {
   name: 'e.name', experiment_id: 'e.experiment_id', creation_time: 'e.creation_time', last_update_time: 'e.last_update_time',
@@ -42,6 +49,37 @@ async function activeRunRow(ex: SqlExecutor, runId: string): Promise<Row> {
   if (row.lifecycle_stage !== 'active') throw new TrellisError('TRELLIS_RUN_NOT_ACTIVE', { id: runId, state: String(row.lifecycle_stage) });
   return row;
 }
+
+/**
+ * A run as its writes name it: the public id for errors and audit events, the integer key for the
+ * rows it logs (metrics, params, tags and inputs refer to their run by `run_key`).
+ */
+interface RunRef {
+  id: string;
+  key: number;
+}
+
+const refOf = (row: Row): RunRef => ({ id: String(row.run_uuid), key: num(row.run_key) });
+
+const METRIC_FIELDS: readonly JsonField[] = [
+  { name: 'key', expr: 'x.key' }, { name: 'value', expr: 'x.value', nanFlag: 'x.is_nan' }, { name: 'timestamp', expr: 'x.timestamp' }, { name: 'step', expr: 'x.step' },
+];
+const KEY_VALUE_FIELDS: readonly JsonField[] = [{ name: 'key', expr: 'x.key' }, { name: 'value', expr: 'x.value' }];
+
+/**
+ * Reads runs by key with what they logged, as one statement: each run's latest metrics, params
+ * and tags come as one JSON text apiece, built by the database ({@link EncodedRun}), in key order.
+ * The key columns are binary-collated, so that order is the primary key's and neither database
+ * sorts.
+ */
+function encodedRunsSql(d: SqlDialect, keys: number): string {
+  const agg = (table: string, fields: readonly JsonField[]) =>
+    `(SELECT ${d.jsonObjects(fields)} FROM (SELECT * FROM ${table} x WHERE x.run_key = r.run_key ORDER BY x.key) x)`;
+  return `SELECT ${RUN_INFO_COLUMNS}, ${agg('latest_metrics', METRIC_FIELDS)} AS metrics_json, ${agg('params', KEY_VALUE_FIELDS)} AS params_json,
+    ${agg('tags', KEY_VALUE_FIELDS)} AS tags_json FROM runs r WHERE r.run_key IN (${placeholders(keys)})`;
+}
+
+const RUN_INFO_COLUMNS = 'r.run_key, r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage';
 
 function expId(id: string): number {
   const n = Number(id);
@@ -223,56 +261,41 @@ export class SqlTrackingStore implements TrackingStore {
     return this.getRun(run.runId);
   }
 
-  private async loadRuns(rows: Row[], ex: SqlExecutor = this.uow.read): Promise<Run[]> {
-    if (!rows.length) return [];
-    const ids = rows.map((r) => String(r.run_uuid));
-    const runs = new Map<string, Run>();
-    for (const r of rows) {
-      runs.set(String(r.run_uuid), { info: runInfo(r), data: { metrics: [], params: {}, tags: {} }, inputs: { datasetInputs: [] } });
+  /** Runs by key, in the order of `keys`, with what they logged as JSON text. */
+  private async loadEncoded(keys: readonly number[], ex: SqlExecutor = this.uow.read): Promise<EncodedRun[]> {
+    const runs = new Map<number, EncodedRun>();
+    // Chunks keep the bound-parameter count under every driver's limit; PostgreSQL reads them on
+    // separate connections at once (SQLite's driver runs them one after the other).
+    const chunks: number[][] = [];
+    for (let i = 0; i < keys.length; i += 500) chunks.push(keys.slice(i, i + 500));
+    const [rows, inputs] = await Promise.all([
+      Promise.all(chunks.map((c) => ex.query(encodedRunsSql(this.uow.dialect, c.length), c))),
+      Promise.all(chunks.map((c) => ex.query(`SELECT * FROM run_inputs WHERE run_key IN (${placeholders(c.length)}) ORDER BY run_key, name, digest`, c))),
+    ]);
+    for (const r of rows.flat()) {
+      runs.set(num(r.run_key), {
+        info: runInfo(r),
+        data: { metrics: text(r.metrics_json), params: text(r.params_json), tags: text(r.tags_json) },
+        inputs: { datasetInputs: [] },
+      });
     }
-    const runOf = (id: unknown): Run => {
-      const run = runs.get(String(id));
-      if (!run) throw new Error(`a row of run ${String(id)} that was not asked for`);
+    for (const d of inputs.flat()) {
+      const dataset: DatasetInput['dataset'] = { name: String(d.name), digest: String(d.digest), sourceType: String(d.source_type), source: String(d.source) };
+      const schema = optStr(d.schema_json);
+      const profile = optStr(d.profile_json);
+      if (schema !== undefined) dataset.schema = schema;
+      if (profile !== undefined) dataset.profile = profile;
+      runs.get(num(d.run_key))?.inputs.datasetInputs.push({ dataset, tags: jsonCol<Tags>(d.tags_json) });
+    }
+    return keys.map((k) => {
+      const run = runs.get(k);
+      if (!run) throw new Error(`run key ${k} read as nothing`);
       return run;
-    };
-    // Chunks keep the bound-parameter count under every driver's limit.
-    for (let i = 0; i < ids.length; i += 500) {
-      const chunk = ids.slice(i, i + 500);
-      const inList = chunk.map(() => '?').join(',');
-      const dialect = this.uow.dialect;
-      const grouped = (table: string, cols: string[]) =>
-        ex.query<{ run_uuid: string; j: string }>(`SELECT run_uuid, ${dialect.jsonRows(cols)} AS j FROM ${table} WHERE run_uuid IN (${inList}) GROUP BY run_uuid`, chunk);
-      for (const g of await grouped('latest_metrics', ['key', 'value', 'is_nan', 'timestamp', 'step'])) {
-        const metrics = runOf(g.run_uuid).data.metrics;
-        for (const [key, value, isNan, timestamp, step] of jsonCol<[string, number | string, number, number, number][]>(g.j)) {
-          metrics.push({ key, value: Number(isNan) ? Number.NaN : Number(value), timestamp: Number(timestamp), step: Number(step) });
-        }
-      }
-      for (const g of await grouped('params', ['key', 'value'])) {
-        const params = runOf(g.run_uuid).data.params;
-        for (const [key, value] of jsonCol<[string, string][]>(g.j)) params[key] = value;
-      }
-      for (const g of await grouped('tags', ['key', 'value'])) {
-        const tags = runOf(g.run_uuid).data.tags;
-        for (const [key, value] of jsonCol<[string, string][]>(g.j)) tags[key] = value;
-      }
-      for (const d of await ex.query(`SELECT * FROM run_inputs WHERE run_uuid IN (${inList})`, chunk)) {
-        const dataset: DatasetInput['dataset'] = { name: String(d.name), digest: String(d.digest), sourceType: String(d.source_type), source: String(d.source) };
-        const schema = optStr(d.schema_json);
-        const profile = optStr(d.profile_json);
-        if (schema !== undefined) dataset.schema = schema;
-        if (profile !== undefined) dataset.profile = profile;
-        runOf(d.run_uuid).inputs.datasetInputs.push({ dataset, tags: jsonCol<Tags>(d.tags_json) });
-      }
-    }
-    for (const run of runs.values()) run.data.metrics.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    return ids.map(runOf);
+    });
   }
 
   async getRun(runId: string): Promise<Run> {
-    const [run] = await this.loadRuns([await runRow(this.uow.read, runId)]);
-    if (!run) throw new TrellisError('TRELLIS_RUN_NOT_FOUND', { id: runId });
-    return run;
+    return this.runIn(this.uow.read, runId);
   }
 
   async updateRun(runId: string, patch: { status?: RunStatus; endTime?: number; runName?: string }, who: Actor): Promise<RunInfo> {
@@ -290,9 +313,10 @@ export class SqlTrackingStore implements TrackingStore {
         endTime: patch.endTime ?? optNum(row.end_time) ?? null,
         runName: patch.runName || row.name,
       };
-      await tx.run('UPDATE runs SET status = ?, end_time = ?, name = ? WHERE run_uuid = ?', [after.status as string, after.endTime, after.runName as string, runId]);
+      const key = num(row.run_key);
+      await tx.run('UPDATE runs SET status = ?, end_time = ?, name = ? WHERE run_key = ?', [after.status as string, after.endTime, after.runName as string, key]);
       if (patch.runName) {
-        await tx.run("INSERT INTO tags (run_uuid, key, value) VALUES (?, 'mlflow.runName', ?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value", [runId, patch.runName]);
+        await tx.run("INSERT INTO tags (run_key, key, value) VALUES (?, 'mlflow.runName', ?) ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value", [key, patch.runName]);
       }
       await audit('update_run', 'run', runId, before, after);
       return runInfo(await runRow(tx, runId));
@@ -320,18 +344,17 @@ export class SqlTrackingStore implements TrackingStore {
   async logBatch(runId: string, batch: LogBatchInput, who: Actor): Promise<void> {
     const b = checkBatch(batch);
     await this.uow.write(who, async (tx, audit) => {
-      await activeRunRow(tx, runId);
-      await writeBatch(tx, runId, b);
+      await writeBatch(tx, refOf(await activeRunRow(tx, runId)), b);
       await audit('log_batch', 'run', runId, null, batchAudit(b));
     });
   }
 
   async deleteRunTag(runId: string, key: string, who: Actor): Promise<void> {
     await this.uow.write(who, async (tx, audit) => {
-      await activeRunRow(tx, runId);
-      const old = await tx.query('SELECT value FROM tags WHERE run_uuid = ? AND key = ?', [runId, key]);
+      const run = refOf(await activeRunRow(tx, runId));
+      const old = await tx.query('SELECT value FROM tags WHERE run_key = ? AND key = ?', [run.key, key]);
       if (!old[0]) throw new TrellisError('TRELLIS_TAG_NOT_FOUND', { key, entity: `run ${runId}` });
-      await tx.run('DELETE FROM tags WHERE run_uuid = ? AND key = ?', [runId, key]);
+      await tx.run('DELETE FROM tags WHERE run_key = ? AND key = ?', [run.key, key]);
       await audit('delete_run_tag', 'run', runId, { [key]: old[0].value }, null);
     });
   }
@@ -339,26 +362,30 @@ export class SqlTrackingStore implements TrackingStore {
   async logInputs(runId: string, datasets: DatasetInput[], who: Actor): Promise<void> {
     checkInputs(datasets);
     await this.uow.write(who, async (tx, audit) => {
-      await activeRunRow(tx, runId);
-      await writeInputs(tx, runId, datasets);
+      await writeInputs(tx, refOf(await activeRunRow(tx, runId)), datasets);
       await audit('log_inputs', 'run', runId, null, { datasets: datasets.map((d) => ({ name: d.dataset.name, digest: d.dataset.digest })) });
     });
   }
 
   async getMetricHistory(runId: string, key: string, p: { maxResults?: number; pageToken?: string } = {}): Promise<Page<Metric>> {
-    await runRow(this.uow.read, runId);
+    const run = refOf(await runRow(this.uow.read, runId));
     if (!key) throw new TrellisError('TRELLIS_MISSING_PARAMETER', { param: 'metric_key' });
     const offset = decodePageToken(p.pageToken);
     const max = p.maxResults === undefined ? undefined : checkMaxResults(p.maxResults, 25000, Number.MAX_SAFE_INTEGER);
     const rows = await this.uow.read.query(
-      `SELECT key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY step, timestamp, value${max ? ' LIMIT ? OFFSET ?' : ''}`,
-      max ? [runId, key, max + 1, offset] : [runId, key],
+      `SELECT key, value, is_nan, timestamp, step FROM metrics WHERE run_key = ? AND key = ? ORDER BY step, timestamp, value${max ? ' LIMIT ? OFFSET ?' : ''}`,
+      max ? [run.key, key, max + 1, offset] : [run.key, key],
     );
     const items = rows.slice(0, max ?? rows.length).map((m) => ({ key: String(m.key), value: metricValue(m), timestamp: num(m.timestamp), step: num(m.step) }));
     return page(items, max !== undefined && rows.length > max, offset + (max ?? 0));
   }
 
   async searchRuns(q: SearchQuery & { experimentIds: string[]; viewType?: ViewType }): Promise<Page<Run>> {
+    const p = await this.searchRunsEncoded(q);
+    return { ...p, items: p.items.map(decodeRun) };
+  }
+
+  async searchRunsEncoded(q: SearchQuery & { experimentIds: string[]; viewType?: ViewType }): Promise<Page<EncodedRun>> {
     const max = checkMaxResults(q.maxResults, LIMITS.searchMaxResultsDefault, LIMITS.searchMaxResults);
     const offset = decodePageToken(q.pageToken);
     if (!q.experimentIds.length) return { items: [] };
@@ -367,7 +394,17 @@ export class SqlTrackingStore implements TrackingStore {
       if (!Number.isInteger(n) || n < 0 || String(id).trim() === '') throw invalid(`Invalid experiment id '${id}' in experiment_ids`);
       return n;
     });
-    const parts = planRunSearch(this.uow.dialect, { experimentIds: expIds, viewWhere: viewTypeSql('r', q.viewType), filter: q.filter ?? [], orderBy: q.orderBy ?? [] });
+    const filter = q.filter ?? [];
+    const orderBy = q.orderBy ?? [];
+    // Matches are counted over every experiment: a store of many experiments overcounts and keeps
+    // probing, which is the plan that was always used.
+    const cap = SET_MATCHES_PER_ROW * (offset + max + 1);
+    const sets = new Set<number>();
+    for (const c of runSearchSetCandidates(this.uow.dialect, { filter, orderBy })) {
+      const [n] = await this.uow.read.query(c.count.text, [...c.count.params, cap]);
+      if (num(n?.n) < cap) sets.add(c.index);
+    }
+    const parts = planRunSearch(this.uow.dialect, { experimentIds: expIds, viewWhere: viewTypeSql('r', q.viewType), filter, orderBy, sets });
     // Pages run across the parts: skip `offset` rows of their concatenation, take max + 1.
     const rows: Row[] = [];
     let skip = offset;
@@ -382,7 +419,7 @@ export class SqlTrackingStore implements TrackingStore {
         skip = Math.max(0, skip - n);
       }
     }
-    return page(await this.loadRuns(rows.slice(0, max)), rows.length > max, offset + max);
+    return page(await this.loadEncoded(rows.slice(0, max).map((r) => num(r.run_key))), rows.length > max, offset + max);
   }
 
   // ------------------------------------------------------------------ runs written at their end
@@ -391,7 +428,7 @@ export class SqlTrackingStore implements TrackingStore {
     const o = checkOutcome(outcome, this.uow.now());
     return this.uow.write(who, async (tx, audit) => {
       const row = await activeRunRow(tx, runId);
-      await writeOutcome(tx, runId, o);
+      await writeOutcome(tx, refOf(row), o);
       await audit('complete_run', 'run', runId, { status: row.status, endTime: optNum(row.end_time) ?? null }, outcomeAudit(o));
       return this.runIn(tx, runId);
     });
@@ -403,8 +440,7 @@ export class SqlTrackingStore implements TrackingStore {
     const o = checkOutcome({ ...input, tags: [] }, this.uow.now());
     return this.uow.write(who, async (tx, audit) => {
       if ((await tx.query('SELECT 1 AS x FROM runs WHERE run_uuid = ?', [run.runId])).length) throw invalid(`Run id '${run.runId}' is already taken`);
-      await insertRun(tx, run);
-      await writeOutcome(tx, run.runId, o);
+      await writeOutcome(tx, await insertRun(tx, run), o);
       await audit('record_run', 'run', run.runId, null, {
         experimentId: run.experimentId, runName: run.runName, userId: run.userId, startTime: run.startTime, tags: run.tags, ...outcomeAudit(o),
       });
@@ -414,17 +450,16 @@ export class SqlTrackingStore implements TrackingStore {
 
   async appendLoggedModel(runId: string, model: LoggedModel, who: Actor): Promise<void> {
     await this.uow.write(who, async (tx, audit) => {
-      await activeRunRow(tx, runId);
-      await appendModels(tx, runId, [model]);
+      await appendModels(tx, refOf(await activeRunRow(tx, runId)), [model]);
       await audit('log_model', 'run', runId, null, { model: modelAudit(model) });
     });
   }
 
-  /** A run read inside the transaction that wrote it. */
-  private async runIn(tx: SqlExecutor, runId: string): Promise<Run> {
-    const [run] = await this.loadRuns([await runRow(tx, runId)], tx);
+  /** A run read through `ex`: the store's reader, or the transaction that wrote it. */
+  private async runIn(ex: SqlExecutor, runId: string): Promise<Run> {
+    const [run] = await this.loadEncoded([num((await runRow(ex, runId)).run_key)], ex);
     if (!run) throw new TrellisError('TRELLIS_RUN_NOT_FOUND', { id: runId });
-    return run;
+    return decodeRun(run);
   }
 }
 
@@ -450,15 +485,18 @@ function checkNewRun(input: CreateRunInput, now: number, runId: string, who: Act
 }
 
 /** Inserts a RUNNING run into an active experiment. */
-async function insertRun(tx: SqlExecutor, run: NewRun): Promise<void> {
+async function insertRun(tx: SqlExecutor, run: NewRun): Promise<RunRef> {
   const exp = await experimentRow(tx, run.experimentId);
   if (exp.lifecycle_stage !== 'active') throw new TrellisError('TRELLIS_EXPERIMENT_NOT_ACTIVE', { id: run.experimentId, state: String(exp.lifecycle_stage) });
   const artifactUri = runArtifactUri(String(exp.artifact_location), run.runId);
-  await tx.run(
-    "INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, artifact_uri, lifecycle_stage) VALUES (?,?,?,?,'RUNNING',?,?,'active')",
+  const [row] = await tx.query(
+    "INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, artifact_uri, lifecycle_stage) VALUES (?,?,?,?,'RUNNING',?,?,'active') RETURNING run_key",
     [run.runId, run.runName, exp.experiment_id as number, run.userId, run.startTime, artifactUri],
   );
-  await tx.runMany('INSERT INTO tags (run_uuid, key, value) VALUES (?,?,?)', Object.entries(run.tags).map(([k, v]) => [run.runId, k, v]));
+  if (!row) throw new Error('INSERT … RETURNING returned no row');
+  const ref = { id: run.runId, key: num(row.run_key) };
+  await tx.runMany('INSERT INTO tags (run_key, key, value) VALUES (?,?,?)', Object.entries(run.tags).map(([k, v]) => [ref.key, k, v]));
+  return ref;
 }
 
 /** A batch checked against MLflow's limits, before any transaction opens. */
@@ -500,37 +538,37 @@ function checkBatch(batch: LogBatchInput): CheckedBatch {
 }
 
 /** Writes a checked batch into an active run: params write-once, metrics with their latest, tags upserted. */
-async function writeBatch(tx: SqlExecutor, runId: string, b: CheckedBatch): Promise<void> {
+async function writeBatch(tx: SqlExecutor, run: RunRef, b: CheckedBatch): Promise<void> {
   const paramMap = new Map(b.paramMap);
   if (paramMap.size) {
     const keys = [...paramMap.keys()];
-    const existing = await tx.query(`SELECT key, value FROM params WHERE run_uuid = ? AND key IN (${keys.map(() => '?').join(',')})`, [runId, ...keys]);
+    const existing = await tx.query(`SELECT key, value FROM params WHERE run_key = ? AND key IN (${placeholders(keys.length)})`, [run.key, ...keys]);
     for (const e of existing) {
       const v = paramMap.get(String(e.key));
       if (String(e.value) !== v) {
-        throw new TrellisError('TRELLIS_PARAM_CHANGED', { key: String(e.key), old: String(e.value), new: String(v), runId });
+        throw new TrellisError('TRELLIS_PARAM_CHANGED', { key: String(e.key), old: String(e.value), new: String(v), runId: run.id });
       }
       paramMap.delete(String(e.key));
     }
-    await tx.runMany('INSERT INTO params (run_uuid, key, value) VALUES (?,?,?)', [...paramMap].map(([k, v]) => [runId, k, v]));
+    await tx.runMany('INSERT INTO params (run_key, key, value) VALUES (?,?,?)', [...paramMap].map(([k, v]) => [run.key, k, v]));
   }
   if (b.metrics.length) {
     // An exact repeat of a logged point is recorded once, as in MLflow.
-    await tx.runMany('INSERT INTO metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING',
-      b.metrics.map((m) => metricRow(runId, m)));
+    await tx.runMany('INSERT INTO metrics (run_key, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING',
+      b.metrics.map((m) => metricRow(run.key, m)));
     await tx.runMany(
-      `INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?)
-       ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, timestamp = excluded.timestamp, step = excluded.step
+      `INSERT INTO latest_metrics (run_key, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?)
+       ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, timestamp = excluded.timestamp, step = excluded.step
        WHERE excluded.step > latest_metrics.step
           OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp)
           OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp AND excluded.is_nan = 0 AND (latest_metrics.is_nan = 1 OR excluded.value > latest_metrics.value))`,
-      [...b.latest.values()].map((m) => metricRow(runId, m)),
+      [...b.latest.values()].map((m) => metricRow(run.key, m)),
     );
   }
-  const tagRows = b.tags.map((t) => [runId, t.key, t.value] as SqlValue[]);
-  await tx.runMany('INSERT INTO tags (run_uuid, key, value) VALUES (?,?,?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value', tagRows);
+  const tagRows = b.tags.map((t) => [run.key, t.key, t.value] as SqlValue[]);
+  await tx.runMany('INSERT INTO tags (run_key, key, value) VALUES (?,?,?) ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value', tagRows);
   const nameTag = [...b.tags].reverse().find((t) => t.key === 'mlflow.runName');
-  if (nameTag) await tx.run('UPDATE runs SET name = ? WHERE run_uuid = ?', [nameTag.value, runId]);
+  if (nameTag) await tx.run('UPDATE runs SET name = ? WHERE run_key = ?', [nameTag.value, run.key]);
 }
 
 function batchAudit(b: CheckedBatch): object {
@@ -549,10 +587,10 @@ function checkInputs(datasets: readonly DatasetInput[]): void {
   }
 }
 
-async function writeInputs(tx: SqlExecutor, runId: string, datasets: readonly DatasetInput[]): Promise<void> {
+async function writeInputs(tx: SqlExecutor, run: RunRef, datasets: readonly DatasetInput[]): Promise<void> {
   await tx.runMany(
-    'INSERT INTO run_inputs (run_uuid, name, digest, source_type, source, schema_json, profile_json, tags_json) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (run_uuid, name, digest) DO UPDATE SET tags_json = excluded.tags_json',
-    datasets.map((d) => [runId, d.dataset.name, d.dataset.digest, d.dataset.sourceType, d.dataset.source, d.dataset.schema ?? null, d.dataset.profile ?? null, JSON.stringify(d.tags ?? {})]),
+    'INSERT INTO run_inputs (run_key, name, digest, source_type, source, schema_json, profile_json, tags_json) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (run_key, name, digest) DO UPDATE SET tags_json = excluded.tags_json',
+    datasets.map((d) => [run.key, d.dataset.name, d.dataset.digest, d.dataset.sourceType, d.dataset.source, d.dataset.schema ?? null, d.dataset.profile ?? null, JSON.stringify(d.tags ?? {})]),
   );
 }
 
@@ -579,11 +617,11 @@ function checkOutcome(o: RunOutcome, now: number): CheckedOutcome {
   return { batch: checkBatch(o), inputs, models, status: o.status, endTime };
 }
 
-async function writeOutcome(tx: SqlExecutor, runId: string, o: CheckedOutcome): Promise<void> {
-  await writeBatch(tx, runId, o.batch);
-  if (o.inputs.length) await writeInputs(tx, runId, o.inputs);
-  if (o.models.length) await appendModels(tx, runId, o.models);
-  await tx.run('UPDATE runs SET status = ?, end_time = ? WHERE run_uuid = ?', [o.status, o.endTime, runId]);
+async function writeOutcome(tx: SqlExecutor, run: RunRef, o: CheckedOutcome): Promise<void> {
+  await writeBatch(tx, run, o.batch);
+  if (o.inputs.length) await writeInputs(tx, run, o.inputs);
+  if (o.models.length) await appendModels(tx, run, o.models);
+  await tx.run('UPDATE runs SET status = ?, end_time = ? WHERE run_key = ?', [o.status, o.endTime, run.key]);
 }
 
 function outcomeAudit(o: CheckedOutcome): object {
@@ -602,8 +640,8 @@ function modelAudit(m: LoggedModel): object {
  * Appends to the log-model history tag inside the caller's transaction: the read and the write
  * are serialised with every other writer, so no concurrent append is lost.
  */
-async function appendModels(tx: SqlExecutor, runId: string, models: readonly LoggedModel[]): Promise<void> {
-  const [row] = await tx.query('SELECT value FROM tags WHERE run_uuid = ? AND key = ?', [runId, LOG_MODEL_HISTORY_TAG]);
+async function appendModels(tx: SqlExecutor, run: RunRef, models: readonly LoggedModel[]): Promise<void> {
+  const [row] = await tx.query('SELECT value FROM tags WHERE run_key = ? AND key = ?', [run.key, LOG_MODEL_HISTORY_TAG]);
   let history: unknown[] = [];
   if (row) {
     let v: unknown;
@@ -617,7 +655,7 @@ async function appendModels(tx: SqlExecutor, runId: string, models: readonly Log
   }
   const value = JSON.stringify([...history, ...models]);
   checkValueSize('Tag', LOG_MODEL_HISTORY_TAG, value, LIMITS.runTagValueBytes);
-  await tx.run('INSERT INTO tags (run_uuid, key, value) VALUES (?,?,?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value', [runId, LOG_MODEL_HISTORY_TAG, value]);
+  await tx.run('INSERT INTO tags (run_key, key, value) VALUES (?,?,?) ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value', [run.key, LOG_MODEL_HISTORY_TAG, value]);
 }
 
 function runInfo(r: Row): RunInfo {
@@ -669,8 +707,8 @@ function metricsDigest(metrics: readonly Metric[]): string {
   return sha256Hex(text);
 }
 
-function metricRow(runId: string, m: Metric): SqlValue[] {
+function metricRow(runKey: number, m: Metric): SqlValue[] {
   // NaN is kept as a flag beside a 0 (as MLflow's SQL store does): it has no SQL value that sorts.
   const nan = Number.isNaN(m.value);
-  return [runId, m.key, nan ? 0 : m.value, nan ? 1 : 0, m.timestamp, m.step];
+  return [runKey, m.key, nan ? 0 : m.value, nan ? 1 : 0, m.timestamp, m.step];
 }

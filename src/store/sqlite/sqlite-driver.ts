@@ -10,8 +10,14 @@ import type { Row, SqlDialect, SqlDriver, SqlExecutor, SqlValue } from '../sql/s
 
 const sqliteDialect: SqlDialect = {
   name: 'sqlite',
-  types: { bigint: 'INTEGER', double: 'REAL', text: 'TEXT', autoId: 'INTEGER PRIMARY KEY', clustered: ' WITHOUT ROWID', include: () => '', covering: (cols) => `, ${cols}` },
-  jsonRows: (cols) => `json_group_array(json_array(${cols.join(', ')}))`,
+  constrainAfterLoad: false,
+  types: { bigint: 'INTEGER', double: 'REAL', text: 'TEXT', key: 'TEXT', autoId: 'INTEGER PRIMARY KEY', clustered: ' WITHOUT ROWID', include: () => '', covering: (cols) => `, ${cols}` },
+  // 9e999 is SQLite's infinity, which its JSON would write as a number out of every double's range.
+  jsonObjects: (fields) => {
+    const members = fields.map((f) => `'${f.name}', ${f.nanFlag === undefined ? f.expr
+      : `CASE WHEN ${f.nanFlag} <> 0 THEN 'NaN' WHEN ${f.expr} = 9e999 THEN 'Infinity' WHEN ${f.expr} = -9e999 THEN '-Infinity' ELSE ${f.expr} END`}`);
+    return `json_group_array(json_object(${members.join(', ')}))`;
+  },
   // SQLite's LIKE ignores ASCII case; MLflow's LIKE is case-sensitive, so use GLOB.
   like: (expr) => `${expr} GLOB ?`,
   ilike: (expr) => `lower(${expr}) LIKE lower(?) ESCAPE '\\'`,
