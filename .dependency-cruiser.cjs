@@ -49,6 +49,23 @@ forbidden.push(
     to: { path: '^src/store/(sql|sqlite|postgres)/' },
   },
   {
+    name: 'services-only-door',
+    severity: 'error',
+    comment:
+      'The API, the CLI, the SDK and the pipeline built-ins reach stored state through the services the Workspace gives them ' +
+      '(tracking, registry, datasets, training, pipelines, audit), never through a store: not the combined MetadataStore, ' +
+      'not the composition root, not an adapter. Port types may be named (type-only imports), never called directly.',
+    from: { path: '^src/(api|cli|sdk|pipelines/engine/builtins)/', pathNot: '\\.test\\.ts$|/test-helpers/' },
+    to: { path: '^src/store/(metadata-store|stores|open-stores)\\.ts$|^src/store/(sql|sqlite|postgres|fs|s3|cas|blob)/' },
+  },
+  {
+    name: 'services-only-door-ports',
+    severity: 'error',
+    comment: 'Outside the services and the engines, a port is a type to name, not an object to call: import it type-only.',
+    from: { path: '^src/(api|cli|sdk|pipelines/engine/builtins)/', pathNot: '\\.test\\.ts$|/test-helpers/' },
+    to: { path: '^src/store/(ports/|artifact-store\\.ts$)', dependencyTypesNot: ['type-only'] },
+  },
+  {
     name: 'numeric-no-io',
     severity: 'error',
     comment: 'numeric/ is pure math: no file system, network or processes.',

@@ -53,7 +53,7 @@ export async function runPipelinesBench(): Promise<unknown> {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-bench-pipelines-'));
   const meta = await openMetadataStore(`sqlite:${join(dir, 't.db')}`);
   const artifacts = await openArtifactStore(`file:${join(dir, 'artifacts')}`);
-  const services = { meta, artifacts, tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta), data: new DatasetService(meta, artifacts) };
+  const services = { meta, artifacts, tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta, meta, meta), data: new DatasetService(meta, artifacts) };
   const concurrency = 2;
   const engine = new PipelineEngine(services, { who: { actor: 'bench' }, concurrency });
   const comps = join(dir, 'components');

@@ -1,5 +1,5 @@
 export { Trellis, ActiveRun, type ParamValue } from './sdk/trellis.js';
-export type { SearchRunsOptions, DatasetAddOptions, DatasetAddResult, DatasetVersionInfo, ProfileSummary, ValidationResult, SkewResult } from './sdk/backend.js';
+export type { SearchRunsOptions, DatasetAddOptions, DatasetAddResult, DatasetVersionInfo, ProfileSummary, ValidationResult, SkewResult, TrainOptions, TrainResult } from './sdk/backend.js';
 export { TrellisData } from './sdk/data.js';
 export { Workspace, type WorkspaceOptions } from './workspace/workspace.js';
 export { TrellisError, ERRORS, type ErrorCode } from './core/errors.js';

@@ -84,21 +84,21 @@ describe('server process lifecycle', () => {
     assert.ok(ackedBatches.length > 5, `some batches were acknowledged (${ackedBatches.length})`);
     const ws = await Workspace.open({ store, artifacts });
     try {
-      for (const v of ackedVersions) assert.equal((await ws.meta.getModelVersion('crashy', v)).version, v);
-      const versions = (await ws.meta.searchModelVersions({ filter: [{ kind: 'attribute', key: 'name', comparator: '=', value: 'crashy' }], maxResults: 100000 })).items;
+      for (const v of ackedVersions) assert.equal((await ws.registry.getVersion('crashy', v)).version, v);
+      const versions = (await ws.registry.searchVersions({ filter: "name = 'crashy'", maxResults: 100000 })).items;
       assert.equal(new Set(versions.map((v) => v.version)).size, versions.length, 'no version number twice');
       for (const runId of runIds) {
         for (let i = 0; i < BATCH; i += 37) {
-          const history = await ws.meta.getMetricHistory(runId, `k${i}`);
+          const history = await ws.tracking.getMetricHistory(runId, `k${i}`);
           const steps = new Set(history.items.map((m) => m.step));
           for (const b of ackedBatches.filter((x) => x.runId === runId)) assert.ok(steps.has(b.step), `acknowledged batch ${b.step} of ${runId} is there`);
         }
         // All-or-nothing: every step present has all BATCH metrics.
-        const k0 = new Set((await ws.meta.getMetricHistory(runId, 'k0')).items.map((m) => m.step));
-        const kLast = new Set((await ws.meta.getMetricHistory(runId, `k${BATCH - 1}`)).items.map((m) => m.step));
+        const k0 = new Set((await ws.tracking.getMetricHistory(runId, 'k0')).items.map((m) => m.step));
+        const kLast = new Set((await ws.tracking.getMetricHistory(runId, `k${BATCH - 1}`)).items.map((m) => m.step));
         assert.deepEqual([...k0].sort(), [...kLast].sort(), 'no batch is half-written');
       }
-      const events = await ws.meta.listAuditEvents({ limit: 10_000_000 });
+      const events = await ws.audit.events({ limit: 10_000_000 });
       const v = verifyAuditChain(events);
       assert.equal(v.ok, true, JSON.stringify(v.firstBad));
       assert.equal(events.filter((e) => e.action === 'create_model_version').length, versions.length, 'one audit event per version');
@@ -123,7 +123,7 @@ describe('server process lifecycle', () => {
     assert.ok(statuses.includes(200), 'requests in flight completed');
     const ws = await Workspace.open({ store, artifacts });
     try {
-      const points = (await ws.meta.getMetricHistory(runId, 'd0')).items.length;
+      const points = (await ws.tracking.getMetricHistory(runId, 'd0')).items.length;
       assert.equal(points, statuses.filter((s) => s === 200).length * 100, 'every acknowledged batch is stored, and only those');
     } finally {
       await ws.close();

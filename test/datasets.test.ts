@@ -49,9 +49,9 @@ describe('dataset versions', () => {
     assert.ok(Math.abs(cnt.numeric!.sum - 3_292_679) < 1e-6);
     assert.ok(Math.abs(cnt.numeric!.mean - 3_292_679 / 17_379) < 1e-9);
     assert.equal(profile.columns.find((c) => c.name === 'season')!.distinct, 4);
-    const stored = await ws.artifacts.get(v.artifactPath);
+    const stored = await ws.tracking.getArtifact(v.artifactPath);
     assert.equal(stored.length, 1_156_736);
-    assert.deepEqual(await ws.meta.findSubject('17379'), [{ name: 'bike', version: 1 }]);
+    assert.deepEqual(await ws.data.findSubject('17379'), [{ name: 'bike', version: 1 }]);
   });
 
   it('returns the same version for the same bytes, numbers new content, and diffs versions', async () => {
@@ -60,7 +60,7 @@ describe('dataset versions', () => {
     assert.equal(r2.version.version, 2);
     assert.equal(r2.version.rows, 1000);
     assert.deepEqual((await ws.data.versions('bike')).map((v) => v.version), [1, 2]);
-    assert.deepEqual(await ws.meta.findSubject('500'), [{ name: 'bike', version: 1 }, { name: 'bike', version: 2 }]);
+    assert.deepEqual(await ws.data.findSubject('500'), [{ name: 'bike', version: 1 }, { name: 'bike', version: 2 }]);
     const d = await ws.data.diff('bike@1', 'bike@2');
     assert.equal(d.b.rows - d.a.rows, 1000 - 17379);
     assert.deepEqual(d.schema, { added: [], removed: [], retyped: [] });
@@ -107,10 +107,10 @@ describe('dataset versions', () => {
     const ragged = join(dir, 'ragged.csv');
     writeFileSync(ragged, 'a,b\n1,2\n3\n');
     await assert.rejects(ws.data.add('ragged', ragged, {}, who), (e: { code?: string; message: string }) => e.code === 'TRELLIS_DATA_PARSE' && /ragged\.csv:3/.test(e.message));
-    await assert.rejects(ws.meta.getDataset('ragged'), (e: { code?: string }) => e.code === 'TRELLIS_DATASET_NOT_FOUND');
+    await assert.rejects(ws.data.getDataset('ragged'), (e: { code?: string }) => e.code === 'TRELLIS_DATASET_NOT_FOUND');
     await assert.rejects(ws.data.add('bike', BIKE, { subjectColumn: 'nope' }, who), /Subject column 'nope' is not a column/);
     assert.deepEqual((await ws.data.versions('bike')).map((v) => v.version), [1, 2]);
-    assert.deepEqual(await ws.artifacts.list('datasets/ragged').catch(() => []), []);
+    assert.deepEqual(await ws.tracking.listArtifactDir('datasets/ragged').catch(() => []), []);
   });
 
   it('profiles a large CSV in a stream with the same result as in memory', async () => {

@@ -50,7 +50,7 @@ export function contentDisposition(name: string): string {
  * returns, so an integrity failure is still a clean JSON error: no header or byte has gone out yet.
  */
 export async function sendArtifact(reply: FastifyReply, ws: Workspace, storePath: string): Promise<FastifyReply> {
-  const { stream, size } = await ws.artifacts.open(storePath);
+  const { stream, size } = await ws.tracking.openArtifact(storePath);
   const name = storePath.slice(storePath.lastIndexOf('/') + 1);
   return reply
     .header('content-disposition', contentDisposition(name))

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePipeline } from '../pipelines/ir.js';
-import { PipelineEngine, type PipelineRunResult } from '../pipelines/engine/engine.js';
+import type { PipelineRunResult } from '../pipelines/engine/engine.js';
 import { BIKE_YAML, bikeSlice } from '../pipelines/engine/test-helpers.js';
-import { lineageOf, type LineageGraph } from '../registry/lineage.js';
+import type { LineageGraph } from '../registry/lineage.js';
 import { assertError, assertOk, call, openTestServer, type TestServer } from './test-helpers/server.js';
 
 const who = { actor: 'tester' };
@@ -39,7 +39,7 @@ describe('GET /api/2.0/trellis/lineage over a run of the bike pipeline', () => {
     t = await openTestServer();
     await t.ws.data.add('bike', bikeSlice(t.dir, 1200), {}, who);
     const ir = parsePipeline(readFileSync(BIKE_YAML, 'utf8'), BIKE_YAML);
-    const engine = new PipelineEngine(t.ws, { who, workDir: join(t.dir, 'work') });
+    const { engine } = await t.ws.pipelines.openEngine(who, { queue: 'inline', workDir: join(t.dir, 'work') });
     first = await engine.run(ir, { params: { trees: 5 } });
     assert.equal(first.status, 'FINISHED', JSON.stringify(first.failed));
     assert.deepEqual(first.registered.map((x) => `${x.name}/${x.version}`), ['bike/1']);
@@ -78,8 +78,8 @@ describe('GET /api/2.0/trellis/lineage over a run of the bike pipeline', () => {
     // Steps belong to their pipeline run.
     has(`pipeline-run:${first.runId}`, stepNode(first, 'train'), 'contains');
     assert.equal(node(`pipeline-run:${first.runId}`).attrs.pipeline, 'bike');
-    // The REST answer is the library's.
-    assert.deepEqual(g, JSON.parse(JSON.stringify(await lineageOf(t.ws.meta, t.ws.artifacts, { kind: 'model', name: 'bike', alias: 'champion' }))));
+    // The REST answer is the service's.
+    assert.deepEqual(g, JSON.parse(JSON.stringify(await t.ws.pipelines.lineage({ kind: 'model', name: 'bike', alias: 'champion' }))));
     assert.deepEqual((await call(t.app, 'GET', api('model=bike&version=1'))).json, g);
   });
 

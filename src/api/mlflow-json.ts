@@ -4,7 +4,8 @@
  * as JSON numbers, and doubles that JSON cannot hold sent as the protobuf strings.
  */
 import type { ArtifactInfo } from '../store/artifact-store.js';
-import type { DatasetInput, Experiment, Metric, ModelVersion, RegisteredModel, Run, RunInfo } from '../store/metadata-store.js';
+import type { ModelVersion, RegisteredModel } from '../store/ports/registry.js';
+import type { DatasetInput, Experiment, Metric, Run, RunInfo } from '../store/ports/tracking.js';
 import type { HistoryInterval } from '../registry/history.js';
 
 /**

@@ -5,8 +5,8 @@
  * bad value becomes a 400 naming the field instead of a surprise deep in a store.
  */
 import { TrellisError, invalid } from '../core/errors.js';
-import type { RunStatus, Tags } from '../store/metadata-store.js';
-import type { ViewType } from '../store/search-types.js';
+import type { Tags, ViewType } from '../store/ports/common.js';
+import type { RunStatus } from '../store/ports/tracking.js';
 
 /** Protobuf enum order: the numeric value of each name is its index + 1. */
 export const VIEW_TYPES: readonly ViewType[] = ['ACTIVE_ONLY', 'DELETED_ONLY', 'ALL'];

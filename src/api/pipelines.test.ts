@@ -25,7 +25,7 @@ describe('REST: pipelines and triggers', () => {
     assert.deepEqual([v.name, v.version, v.package_sha256, v.ir_hash, v.concurrency], ['served', 1, pkg.sha256, pkg.irHash, 'skip']);
     assert.deepEqual(v.triggers, [{ api: true, params: { label: 'dflt' } }, { cron: '0 3 * * *' }]);
     assert.equal(v.location, `pipelines/served/packages/${pkg.sha256}.json`);
-    assert.deepEqual(JSON.parse((await t.ws.artifacts.get(v.location)).toString()), pkg, 'the package is kept in the artifact store');
+    assert.deepEqual(JSON.parse((await t.ws.tracking.getArtifact(v.location)).toString()), pkg, 'the package is kept in the artifact store');
     const again = await call(t.app, 'POST', '/ajax-api/2.0/trellis/pipelines/versions', pkg);
     assert.deepEqual([again.json.created, again.json.pipeline_version.version], [false, 1]);
 
@@ -47,7 +47,7 @@ describe('REST: pipelines and triggers', () => {
     assertError(await call(t.app, 'POST', api('/pipelines/versions'), { ...pkg, sha256: '0'.repeat(64) }), 400, 'INVALID_PARAMETER_VALUE', 'refused: sha256:');
     assertError(await call(t.app, 'POST', api('/pipelines/versions'), '{"format":', { 'content-type': 'application/json' }), 400, 'INVALID_PARAMETER_VALUE', 'Malformed JSON');
     assertError(await call(t.app, 'POST', api('/pipelines/versions'), JSON.stringify(pkg), { 'content-type': 'text/plain' }), 400, 'INVALID_PARAMETER_VALUE', 'Content-Type');
-    assert.deepEqual((await t.ws.meta.listPipelineVersions('served')).map((v) => v.version), [1]);
+    assert.deepEqual((await t.ws.pipelines.versions('served')).map((v) => v.version), [1]);
   });
 
   it('writes an api trigger record with params laid over the trigger\'s own, and lists records by pipeline and status', async () => {

@@ -138,7 +138,7 @@ describe('model versions', () => {
       call(t.app, 'POST', mlflow('/registered-models/alias'), { name: 'race', alias: 'champion', version: String((i % 5) + 1) })));
     for (const r of results) assertOk(r);
     const final = (await call(t.app, 'GET', mlflow('/registered-models/alias?name=race&alias=champion'))).json.model_version.version;
-    const events = await t.ws.meta.listAuditEvents({ entityType: 'registered_model', entityId: 'race', action: 'set_alias', limit: 1000 });
+    const events = await t.ws.audit.events({ entityType: 'registered_model', entityId: 'race', action: 'set_alias', limit: 1000 });
     const last = events[events.length - 1]!;
     assert.equal((last.after as { version: string }).version, final);
     const model = (await call(t.app, 'GET', mlflow('/registered-models/get?name=race'))).json.registered_model;
@@ -178,7 +178,7 @@ describe('trellis routes', () => {
 
   test('audit verify walks the chain in pages and names a tampered event', async () => {
     // More events than one verification page holds.
-    for (let i = 0; i < 1100; i++) await t.ws.meta.setExperimentTag('0', 'tick', String(i), { actor: 'test' });
+    for (let i = 0; i < 1100; i++) await t.ws.tracking.setExperimentTag('0', 'tick', String(i), { actor: 'test' });
     const ok = await call(t.app, 'GET', '/api/2.0/trellis/audit/verify');
     assertOk(ok);
     assert.equal(ok.json.ok, true);

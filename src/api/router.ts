@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { TrellisError } from '../core/errors.js';
-import type { Actor } from '../store/metadata-store.js';
+import type { Actor } from '../store/ports/common.js';
 import { Params, isPlainObject, show } from './params.js';
 
 export const TRACKING_PREFIXES = ['/api/2.0/mlflow', '/ajax-api/2.0/mlflow'] as const;

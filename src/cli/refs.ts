@@ -10,24 +10,10 @@ import type { Workspace } from '../workspace/workspace.js';
 
 /** A registered model version by `name@alias`, `name@<version>`, `name@latest` or `name/version`, with its model document. */
 export async function loadModelRef(ws: Workspace, ref: string): Promise<{ model: TrellisModel; name: string; version: string }> {
-  const at = ref.lastIndexOf('@');
-  const slash = ref.lastIndexOf('/');
-  let v;
-  if (at > 0) {
-    const name = ref.slice(0, at);
-    const tag = ref.slice(at + 1);
-    // `name@3` and `name@v3` are versions, `name@latest` the newest; any other word is an alias.
-    const number = /^v?(\d+)$/.exec(tag)?.[1];
-    if (number) v = await ws.meta.getModelVersion(name, number);
-    else if (tag === 'latest') {
-      const all = await ws.meta.getLatestVersions(name);
-      const newest = all.sort((a, b) => Number(b.version) - Number(a.version))[0];
-      if (!newest) throw invalid(`Model '${name}' has no versions`);
-      v = newest;
-    } else v = await ws.meta.getVersionByAlias(name, tag);
-  } else if (slash > 0) v = await ws.meta.getModelVersion(ref.slice(0, slash), ref.slice(slash + 1));
-  else throw invalid(`--model must be name@alias, name@version or name/version, got '${ref}'`);
-  const model = loadModel(await ws.artifacts.get(`${artifactStorePath(v.source)}/model.json`));
+  if (!(ref.lastIndexOf('@') > 0 || ref.lastIndexOf('/') > 0)) throw invalid(`--model must be name@alias, name@version or name/version, got '${ref}'`);
+  // `name@3` and `name@v3` are versions, `name@latest` the newest; any other word is an alias.
+  const v = await ws.registry.resolve(ref);
+  const model = loadModel(await ws.tracking.getArtifact(`${artifactStorePath(v.source)}/model.json`));
   return { model, name: v.name, version: v.version };
 }
 

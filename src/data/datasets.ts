@@ -9,7 +9,8 @@ import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { TrellisError, invalid } from '../core/errors.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
-import type { Actor, Dataset, DatasetSchemaDoc, DatasetVersion, MetadataStore } from '../store/metadata-store.js';
+import type { Actor } from '../store/ports/common.js';
+import type { Dataset, DatasetSchemaDoc, DatasetStore, DatasetVersion } from '../store/ports/datasets.js';
 import { diffVersions, type DatasetDiff } from './diff.js';
 import { ProfileBuilder, type Profile } from './profile/profile.js';
 import { profileTableParallel } from './profile/parallel.js';
@@ -64,7 +65,7 @@ async function sha256File(path: string): Promise<{ sha256: string; size: number 
 }
 
 export class DatasetService {
-  constructor(readonly meta: MetadataStore, readonly artifacts: ArtifactStore) {}
+  constructor(private readonly store: DatasetStore, private readonly artifacts: ArtifactStore) {}
 
   async add(name: string, file: string, opts: AddOptions, who: Actor): Promise<AddResult> {
     const format = opts.format ?? formatOf(file);
@@ -77,7 +78,7 @@ export class DatasetService {
     }
     const { sha256 } = await sha256File(file);
     // A dataset keeps the subject column it declared first; later versions are indexed by it too.
-    const declared = (await this.meta.getDataset(name).catch(() => undefined))?.subjectColumn;
+    const declared = (await this.store.getDataset(name).catch(() => undefined))?.subjectColumn;
     opts = { ...opts, subjectColumn: opts.subjectColumn ?? declared };
     const streamed = format === 'csv' && size > (opts.streamAboveBytes ?? 512 * 1024 * 1024);
     const { profile, inference, subjects } = streamed
@@ -88,10 +89,10 @@ export class DatasetService {
     }
     const schema = inferSchema(profile, { environments: opts.environments });
     const artifactPath = `datasets/${name}/${sha256}${extname(file).toLowerCase()}`;
-    const existing = await this.meta.getDatasetVersion(name).catch(() => undefined);
+    const existing = await this.store.getDatasetVersion(name).catch(() => undefined);
     await this.artifacts.put(artifactPath, createReadStream(file));
     try {
-      const { version, created } = await this.meta.createDatasetVersion({
+      const { version, created } = await this.store.createDatasetVersion({
         name, sha256, format, rows: profile.rows, columns: profile.columns.length, sizeBytes: size, source: opts.source ?? file, artifactPath,
         schema, profile, description: opts.description, subjectColumn: opts.subjectColumn, subjects, lineage: opts.lineage,
       }, who);
@@ -139,21 +140,29 @@ export class DatasetService {
   }
 
   list(): Promise<Dataset[]> {
-    return this.meta.listDatasets();
+    return this.store.listDatasets();
+  }
+
+  getDataset(name: string): Promise<Dataset> {
+    return this.store.getDataset(name);
   }
 
   versions(name: string): Promise<DatasetVersion[]> {
-    return this.meta.listDatasetVersions(name);
+    return this.store.listDatasetVersions(name);
   }
 
   get(ref: string): Promise<DatasetVersion> {
     const { name, version } = parseDatasetRef(ref);
-    return this.meta.getDatasetVersion(name, version);
+    return this.store.getDatasetVersion(name, version);
   }
 
   /** The stored bytes of a version, read back into a table (they are hash-checked on the way). */
   async load(ref: string): Promise<Table> {
-    const v = await this.get(ref);
+    return this.loadVersion(await this.get(ref));
+  }
+
+  /** {@link load} for a version already in hand: no second read of its record. */
+  async loadVersion(v: DatasetVersion): Promise<Table> {
     // Read from the verified bytes in memory; the stored name gives errors a name (and a .tsv its delimiter).
     const bytes = await this.artifacts.get(v.artifactPath);
     return (await readTableWithInference({ bytes, name: v.artifactPath }, { format: v.format as DataFormat })).table;
@@ -166,7 +175,7 @@ export class DatasetService {
   /** The contract for a dataset: its pinned schema if one was pinned, else the version's inferred one. */
   async contract(ref: string): Promise<{ schema: DatasetSchema; profile: Profile; source: string }> {
     const v = await this.get(ref);
-    const pinned = await this.meta.getDatasetSchema(v.name);
+    const pinned = await this.store.getDatasetSchema(v.name);
     return pinned
       ? { schema: parseSchema(pinned.schema), profile: v.profile as Profile, source: `${v.name} schema ${pinned.schemaVersion} (pinned), profile of ${v.name}@${v.version}` }
       : { schema: v.schema as DatasetSchema, profile: v.profile as Profile, source: `${v.name}@${v.version} (inferred schema and profile)` };
@@ -203,7 +212,23 @@ export class DatasetService {
   }
 
   async putSchema(name: string, schema: unknown, pin: boolean, who: Actor): Promise<DatasetSchemaDoc> {
-    return this.meta.putDatasetSchema(name, parseSchema(schema), pin, who);
+    return this.store.putDatasetSchema(name, parseSchema(schema), pin, who);
+  }
+
+  /** The pinned schema document of a dataset, or a numbered one; undefined when none was stored. */
+  getSchema(name: string, schemaVersion?: number): Promise<DatasetSchemaDoc | undefined> {
+    return this.store.getDatasetSchema(name, schemaVersion);
+  }
+
+  /** Every dataset version that holds this data-subject id (for erasure requests). */
+  findSubject(subject: string): Promise<{ name: string; version: number }[]> {
+    return this.store.findSubject(subject);
+  }
+
+  /** The stored bytes of a version, exactly as added (hash-checked on the way). */
+  async bytes(ref: string): Promise<{ version: DatasetVersion; data: Buffer }> {
+    const version = await this.get(ref);
+    return { version, data: await this.artifacts.get(version.artifactPath) };
   }
 }
 

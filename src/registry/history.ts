@@ -2,7 +2,7 @@
  * Who held an alias or a stage, from when to when — answered from the audit chain, which records
  * every move with its actor. Renames are followed, so a model's history survives a new name.
  */
-import type { AuditEvent, MetadataStore } from '../store/metadata-store.js';
+import type { AuditEvent, AuditLog } from '../store/ports/audit.js';
 
 export interface HistoryInterval {
   /** `alias` for an alias such as champion, `stage` for a stage such as Production. */
@@ -17,14 +17,14 @@ export interface HistoryInterval {
   endedBy?: string;
 }
 
-export async function modelHistory(meta: MetadataStore, name: string, filter: { alias?: string; stage?: string } = {}): Promise<HistoryInterval[]> {
-  const names = await formerNames(meta, name);
+export async function modelHistory(audit: AuditLog, name: string, filter: { alias?: string; stage?: string } = {}): Promise<HistoryInterval[]> {
+  const names = await formerNames(audit, name);
   const events: AuditEvent[] = [];
   for (const n of names) {
-    events.push(...(await meta.listAuditEvents({ entityType: 'registered_model', entityId: n, limit: 1_000_000 })));
+    events.push(...(await audit.listAuditEvents({ entityType: 'registered_model', entityId: n, limit: 1_000_000 })));
   }
   for (const n of names) {
-    events.push(...(await meta.listAuditEvents({ entityType: 'model_version', entityIdPrefix: `${n}/`, limit: 1_000_000 })));
+    events.push(...(await audit.listAuditEvents({ entityType: 'model_version', entityIdPrefix: `${n}/`, limit: 1_000_000 })));
   }
   events.sort((a, b) => a.seq - b.seq);
 
@@ -69,8 +69,8 @@ export async function modelHistory(meta: MetadataStore, name: string, filter: { 
 }
 
 /** The name itself and every name it was renamed from, oldest last. */
-async function formerNames(meta: MetadataStore, name: string): Promise<string[]> {
-  const renames = await meta.listAuditEvents({ action: 'rename_registered_model', limit: 1_000_000 });
+async function formerNames(audit: AuditLog, name: string): Promise<string[]> {
+  const renames = await audit.listAuditEvents({ action: 'rename_registered_model', limit: 1_000_000 });
   const names = [name];
   let current = name;
   for (let i = renames.length - 1; i >= 0; i--) {

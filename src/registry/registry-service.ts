@@ -1,25 +1,112 @@
 /**
- * The registry as users see it: filter strings parsed, model version sources checked before they
- * are recorded, alias and stage history answered from the audit chain.
+ * The registry as users see it, and the only door to the registry port for the API, the CLI, the
+ * SDK and the engines: filter strings parsed, model version sources checked before they are
+ * recorded, references (`name@alias`, `name/3`, `name@latest`) resolved one way, registration of
+ * a run's model in one call, alias and stage history answered from the audit chain.
  */
-import { TrellisError } from '../core/errors.js';
+import { TrellisError, invalid, isTrellisError } from '../core/errors.js';
 import { parseArtifactUri } from '../store/artifact-path.js';
-import type { Actor, CreateModelVersionInput, MetadataStore, ModelVersion, RegisteredModel } from '../store/metadata-store.js';
-import type { Page } from '../store/search-types.js';
-import { modelHistory, type HistoryInterval } from './history.js';
+import type { AuditLog } from '../store/ports/audit.js';
+import type { Actor, Page, Tags } from '../store/ports/common.js';
+import type { CreateModelVersionInput, ModelVersion, RegisteredModel, RegistryStore, Stage } from '../store/ports/registry.js';
+import type { Run, TrackingStore } from '../store/ports/tracking.js';
 import { parseModelFilter, parseModelOrderBy, parseModelVersionFilter, parseModelVersionOrderBy } from '../tracking/search/search-filter.js';
+import { modelHistory, type HistoryInterval } from './history.js';
 
 const ARTIFACT_SCHEME = 'mlflow-artifacts';
 
-export class RegistryService {
-  constructor(readonly meta: MetadataStore) {}
+const NOT_FOUND = new Set(['TRELLIS_MODEL_NOT_FOUND', 'TRELLIS_MODEL_VERSION_NOT_FOUND', 'TRELLIS_ALIAS_NOT_FOUND']);
 
-  async searchModels(q: { filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string }): Promise<Page<RegisteredModel>> {
-    return this.meta.searchRegisteredModels({ filter: parseModelFilter(q.filter), orderBy: parseModelOrderBy(q.orderBy), maxResults: q.maxResults, pageToken: q.pageToken });
+/** Undefined for "no such model, version or alias"; any other failure goes on. */
+async function orMissing<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (e) {
+    if (isTrellisError(e) && NOT_FOUND.has(e.code)) return undefined;
+    throw e;
+  }
+}
+
+export interface RegisterRunOptions {
+  name: string;
+  /** The run whose artifacts hold the model (its id, or the run itself when the caller has it). */
+  run: string | Run;
+  /** Where under the run's artifact root the model is (`model`, `outputs/model`). */
+  artifactPath: string;
+  description?: string;
+  tags?: Tags;
+  /** Point this alias at the version (moved only when it points elsewhere). */
+  alias?: string;
+  /** Reuse the version already registered from this run, so that a re-run never registers twice. */
+  reuse?: boolean;
+}
+
+export class RegistryService {
+  constructor(
+    private readonly store: RegistryStore,
+    private readonly runs: Pick<TrackingStore, 'getRun'>,
+    private readonly audit: AuditLog,
+  ) {}
+
+  // ------------------------------------------------------------------ models
+
+  createModel(input: { name: string; description?: string; tags?: Tags }, who: Actor): Promise<RegisteredModel> {
+    return this.store.createRegisteredModel(input, who);
   }
 
+  getModel(name: string): Promise<RegisteredModel> {
+    return this.store.getRegisteredModel(name);
+  }
+
+  /** The model, or undefined when there is none of that name. */
+  findModel(name: string): Promise<RegisteredModel | undefined> {
+    return orMissing(this.store.getRegisteredModel(name));
+  }
+
+  /** The model of that name, created when there is none (two writers racing both get the one created). */
+  async ensureModel(name: string, who: Actor): Promise<RegisteredModel> {
+    const found = await this.findModel(name);
+    if (found) return found;
+    try {
+      return await this.store.createRegisteredModel({ name }, who);
+    } catch (e) {
+      if (isTrellisError(e) && e.code === 'TRELLIS_MODEL_EXISTS') return this.store.getRegisteredModel(name);
+      throw e;
+    }
+  }
+
+  async searchModels(q: { filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string }): Promise<Page<RegisteredModel>> {
+    return this.store.searchRegisteredModels({ filter: parseModelFilter(q.filter), orderBy: parseModelOrderBy(q.orderBy), maxResults: q.maxResults, pageToken: q.pageToken });
+  }
+
+  renameModel(name: string, newName: string, who: Actor): Promise<RegisteredModel> {
+    return this.store.renameRegisteredModel(name, newName, who);
+  }
+
+  updateModel(name: string, description: string, who: Actor): Promise<RegisteredModel> {
+    return this.store.updateRegisteredModel(name, description, who);
+  }
+
+  deleteModel(name: string, who: Actor): Promise<void> {
+    return this.store.deleteRegisteredModel(name, who);
+  }
+
+  setModelTag(name: string, key: string, value: string, who: Actor): Promise<void> {
+    return this.store.setRegisteredModelTag(name, key, value, who);
+  }
+
+  deleteModelTag(name: string, key: string, who: Actor): Promise<void> {
+    return this.store.deleteRegisteredModelTag(name, key, who);
+  }
+
+  getLatestVersions(name: string, stages?: string[]): Promise<ModelVersion[]> {
+    return this.store.getLatestVersions(name, stages);
+  }
+
+  // ------------------------------------------------------------------ versions
+
   async searchVersions(q: { filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string }): Promise<Page<ModelVersion>> {
-    return this.meta.searchModelVersions({ filter: parseModelVersionFilter(q.filter), orderBy: parseModelVersionOrderBy(q.orderBy), maxResults: q.maxResults, pageToken: q.pageToken });
+    return this.store.searchModelVersions({ filter: parseModelVersionFilter(q.filter), orderBy: parseModelVersionOrderBy(q.orderBy), maxResults: q.maxResults, pageToken: q.pageToken });
   }
 
   /**
@@ -29,7 +116,100 @@ export class RegistryService {
    */
   async createVersion(input: CreateModelVersionInput, who: Actor): Promise<ModelVersion> {
     const { source, runId } = await this.checkSource(input.source, input.runId);
-    return this.meta.createModelVersion({ ...input, source, runId }, who);
+    return this.store.createModelVersion({ ...input, source, runId }, who);
+  }
+
+  getVersion(name: string, version: string): Promise<ModelVersion> {
+    return this.store.getModelVersion(name, version);
+  }
+
+  updateVersion(name: string, version: string, description: string, who: Actor): Promise<ModelVersion> {
+    return this.store.updateModelVersion(name, version, description, who);
+  }
+
+  deleteVersion(name: string, version: string, who: Actor): Promise<void> {
+    return this.store.deleteModelVersion(name, version, who);
+  }
+
+  transitionStage(name: string, version: string, stage: Stage, archiveExisting: boolean, who: Actor): Promise<ModelVersion> {
+    return this.store.transitionStage(name, version, stage, archiveExisting, who);
+  }
+
+  setVersionTag(name: string, version: string, key: string, value: string, who: Actor): Promise<void> {
+    return this.store.setModelVersionTag(name, version, key, value, who);
+  }
+
+  deleteVersionTag(name: string, version: string, key: string, who: Actor): Promise<void> {
+    return this.store.deleteModelVersionTag(name, version, key, who);
+  }
+
+  setAlias(name: string, alias: string, version: string, who: Actor): Promise<void> {
+    return this.store.setAlias(name, alias, version, who);
+  }
+
+  deleteAlias(name: string, alias: string, who: Actor): Promise<void> {
+    return this.store.deleteAlias(name, alias, who);
+  }
+
+  getVersionByAlias(name: string, alias: string): Promise<ModelVersion> {
+    return this.store.getVersionByAlias(name, alias);
+  }
+
+  /**
+   * A version by reference: `name@alias`, `name@3` or `name@v3`, `name@latest` (the newest
+   * version) or `name/3`. A reference that does not parse is refused; one that names nothing is
+   * the store's not-found error.
+   */
+  async resolve(ref: string): Promise<ModelVersion> {
+    const at = ref.lastIndexOf('@');
+    const slash = ref.lastIndexOf('/');
+    if (at > 0) {
+      const name = ref.slice(0, at);
+      const tag = ref.slice(at + 1);
+      const number = /^v?(\d+)$/.exec(tag)?.[1];
+      if (number) return this.store.getModelVersion(name, number);
+      if (tag === 'latest') {
+        const newest = (await this.store.getLatestVersions(name)).sort((a, b) => Number(b.version) - Number(a.version))[0];
+        if (!newest) throw invalid(`Model '${name}' has no versions`);
+        return newest;
+      }
+      return this.store.getVersionByAlias(name, tag);
+    }
+    if (slash > 0) return this.store.getModelVersion(ref.slice(0, slash), ref.slice(slash + 1));
+    throw invalid(`A model version is written name@alias, name@version or name/version, got '${ref}'`);
+  }
+
+  /** Like {@link resolve}, with undefined when the model, version or alias does not exist. */
+  find(ref: string): Promise<ModelVersion | undefined> {
+    return orMissing(this.resolve(ref));
+  }
+
+  /**
+   * Registers the model a run holds at `artifactPath` as a version of `name` (the model created on
+   * first use) and points `alias` at it. With `reuse`, the version already made from that run is
+   * returned instead of a new one. Given the run itself, nothing is read back to build the source.
+   */
+  async registerRun(o: RegisterRunOptions, who: Actor): Promise<{ version: ModelVersion; created: boolean }> {
+    const run = typeof o.run === 'string' ? await this.runs.getRun(o.run) : o.run;
+    const runId = run.info.runId;
+    await this.ensureModel(o.name, who);
+    let version: ModelVersion | undefined;
+    if (o.reuse) {
+      const made = (await this.searchVersions({ filter: `name = '${o.name.replace(/'/g, "\\'")}' and run_id = '${runId}'`, maxResults: 1000 })).items;
+      version = made.sort((a, b) => Number(a.version) - Number(b.version))[0];
+    }
+    const created = !version;
+    version ??= await this.store.createModelVersion({
+      name: o.name, source: `${run.info.artifactUri}/${o.artifactPath}`, runId, description: o.description, tags: o.tags,
+    }, who);
+    if (o.alias && !version.aliases.includes(o.alias)) {
+      const current = await orMissing(this.store.getVersionByAlias(o.name, o.alias));
+      if (current?.version !== version.version) {
+        await this.store.setAlias(o.name, o.alias, version.version, who);
+        version = { ...version, aliases: [...version.aliases, o.alias] };
+      }
+    }
+    return { version, created };
   }
 
   async checkSource(source: string, runId?: string): Promise<{ source: string; runId?: string }> {
@@ -44,13 +224,13 @@ export class RegistryService {
       const [id, ...rest] = parsed.path.split('/');
       if (!id) throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: 'runs:/ needs a run id' });
       if (runId && runId !== id) throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: `the source names run ${id} but run_id is ${runId}` });
-      const run = await this.meta.getRun(id);
+      const run = await this.runs.getRun(id);
       return { source: rest.length ? `${run.info.artifactUri}/${rest.join('/')}` : run.info.artifactUri, runId: id };
     }
     // mlflow-artifacts:/<exp>/<run>/artifacts/...
     const [, owner] = parsed.path.split('/');
     if (runId) {
-      const run = await this.meta.getRun(runId);
+      const run = await this.runs.getRun(runId);
       const root = parseArtifactUri(run.info.artifactUri, [ARTIFACT_SCHEME]).path;
       if (parsed.path !== root && !parsed.path.startsWith(`${root}/`)) {
         throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: `it is not inside the artifacts of run ${runId}` });
@@ -59,7 +239,7 @@ export class RegistryService {
     }
     if (owner) {
       try {
-        const run = await this.meta.getRun(owner);
+        const run = await this.runs.getRun(owner);
         const root = parseArtifactUri(run.info.artifactUri, [ARTIFACT_SCHEME]).path;
         if (parsed.path === root || parsed.path.startsWith(`${root}/`)) return { source: `${ARTIFACT_SCHEME}:/${parsed.path}`, runId: owner };
       } catch {
@@ -70,6 +250,7 @@ export class RegistryService {
   }
 
   async history(name: string, filter: { alias?: string; stage?: string } = {}): Promise<HistoryInterval[]> {
-    return this.meta.getRegisteredModel(name).then(() => modelHistory(this.meta, name, filter));
+    await this.store.getRegisteredModel(name);
+    return modelHistory(this.audit, name, filter);
   }
 }

@@ -9,9 +9,11 @@ import type { DataFormat } from '../data/readers/index.js';
 import type { DatasetSchema } from '../data/schema/schema.js';
 import type { Distance } from '../data/validate/distances.js';
 import type { ValidationReport } from '../data/validate/validate.js';
-import type { Dataset, DatasetInput, DatasetVersion, Experiment, Metric, ModelVersion, RegisteredModel, Run, RunInfo, RunStatus, Tags } from '../store/metadata-store.js';
+import type { Page, Tags } from '../store/ports/common.js';
+import type { Dataset, DatasetVersion } from '../store/ports/datasets.js';
+import type { ModelVersion, RegisteredModel } from '../store/ports/registry.js';
+import type { DatasetInput, Experiment, Metric, Run, RunInfo, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
-import type { Page } from '../store/search-types.js';
 
 export interface SearchRunsOptions {
   experimentIds: string[];
@@ -59,6 +61,41 @@ export interface SkewResult {
   skewed: string[];
 }
 
+/** What to train: the options of `trellis train`. */
+export interface TrainOptions {
+  /** A dataset version (`name`, `name@3`, `name@latest`); embedded, a data file path too. */
+  data: string;
+  target: string;
+  /** Default `linear`. */
+  algo?: 'linear' | 'gbdt' | 'forest';
+  /** Trainer parameters, e.g. `{ l2: 0.5, seed: 7, test_size: 0.25 }`. */
+  params?: Record<string, string | number | boolean>;
+  /** Default `Default` (created if missing). */
+  experiment?: string;
+  /** Register the model as a new version of this model. */
+  register?: string;
+  /** `k` folds, or `time:k[:column]`. */
+  cv?: string;
+  search?: { strategy: 'grid' | 'random'; space: string[]; trials?: number; objective?: string };
+}
+
+/** A training run as recorded, the same from either backend. */
+export interface TrainResult {
+  runId: string;
+  model: string | null;
+  version: string | null;
+  /** The final model's hold-out metrics (empty when it was trained on every row). */
+  metrics: Record<string, number>;
+  /** Cross-validation and search figures, as `trellis train --json` prints them (snake_case). */
+  details: Record<string, unknown>;
+}
+
+/** The JSON of `trellis train --json` and of `POST /api/2.0/trellis/train`, as the SDK returns it. */
+export function trainResult(summary: Record<string, unknown>): TrainResult {
+  const { run_id: runId, model, version, metrics, ...details } = summary;
+  return { runId: String(runId), model: (model as string | null) ?? null, version: (version as string | null) ?? null, metrics: (metrics ?? {}) as Record<string, number>, details };
+}
+
 export interface Backend {
   readonly kind: 'embedded' | 'remote';
   createExperiment(name: string, tags?: Tags): Promise<string>;
@@ -87,5 +124,6 @@ export interface Backend {
   diffDatasets(a: string, b: string): Promise<DatasetDiff>;
   validateRecords(records: readonly object[], against: string, opts: { environment?: string }): Promise<ValidationResult>;
   skew(records: readonly object[], against: string): Promise<SkewResult>;
+  train(o: TrainOptions): Promise<TrainResult>;
   close(): Promise<void>;
 }

@@ -9,7 +9,7 @@
  * ```
  */
 import type { DatasetDiff } from '../data/diff.js';
-import type { Dataset } from '../store/metadata-store.js';
+import type { Dataset } from '../store/ports/datasets.js';
 import type { Backend, DatasetAddOptions, DatasetAddResult, DatasetVersionInfo, SkewResult, ValidationResult } from './backend.js';
 
 /** References are `name`, `name@3` or `name@latest`. */

@@ -11,9 +11,11 @@ import { parseDatasetRef } from '../data/datasets.js';
 import type { DatasetDiff } from '../data/diff.js';
 import { openError } from '../data/readers/files.js';
 import type { Distance } from '../data/validate/distances.js';
-import type { Dataset, Experiment, Metric, ModelVersion, RegisteredModel, Run, RunInfo } from '../store/metadata-store.js';
+import type { Dataset } from '../store/ports/datasets.js';
+import type { ModelVersion, RegisteredModel } from '../store/ports/registry.js';
+import type { Experiment, Metric, Run, RunInfo } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
-import type { Backend, DatasetAddOptions, DatasetVersionInfo, SkewResult, ValidationResult } from './backend.js';
+import { trainResult, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type SkewResult, type TrainOptions, type TrainResult, type ValidationResult } from './backend.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -290,6 +292,12 @@ export class RestBackend implements Backend {
   async skew(records: readonly object[], against: string): Promise<SkewResult> {
     const s = (await this.call('POST', 'datasets/skew', { records, against }, 'trellis')).skew;
     return { against: s.against, distances: (s.distances ?? []).map(distance), skewed: s.skewed ?? [] };
+  }
+  async train(o: TrainOptions): Promise<TrainResult> {
+    const params = Object.entries(o.params ?? {}).map(([key, value]) => ({ key, value: String(value) }));
+    return trainResult(await this.call('POST', 'train', {
+      data: o.data, target: o.target, algo: o.algo, params, experiment: o.experiment, register: o.register, cv: o.cv, search: o.search,
+    }, 'trellis'));
   }
   async close() { /* nothing held open: fetch pools its own connections */ }
 }

@@ -17,11 +17,12 @@
  * await t.close();
  * ```
  */
-import type { DatasetInput, Experiment, Metric, ModelVersion, Run, RunStatus, Tags } from '../store/metadata-store.js';
+import type { Page, Tags } from '../store/ports/common.js';
+import type { ModelVersion } from '../store/ports/registry.js';
+import type { DatasetInput, Experiment, Metric, Run, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
-import type { Page } from '../store/search-types.js';
 import type { WorkspaceOptions } from '../workspace/workspace.js';
-import type { Backend, SearchRunsOptions } from './backend.js';
+import type { Backend, SearchRunsOptions, TrainOptions, TrainResult } from './backend.js';
 import { TrellisData } from './data.js';
 import { EmbeddedBackend } from './embedded-backend.js';
 import { RestBackend } from './rest-backend.js';
@@ -122,6 +123,20 @@ export class Trellis {
 
   setAlias(name: string, alias: string, version: string): Promise<void> {
     return this.backend.setAlias(name, alias, version);
+  }
+
+  /**
+   * Trains a model with a built-in trainer, as `trellis train` does: the run is recorded (in one
+   * write once training ends) and, with `register`, the model registered. Remote, the server
+   * trains on a dataset version of its workspace.
+   *
+   * ```ts
+   * const r = await t.train({ data: 'bike@1', target: 'cnt', algo: 'gbdt', params: { trees: 200 }, register: 'bike-demand' });
+   * await t.setAlias('bike-demand', 'challenger', r.version!);
+   * ```
+   */
+  train(o: TrainOptions): Promise<TrainResult> {
+    return this.backend.train(o);
   }
 
   close(): Promise<void> {

@@ -1,25 +1,84 @@
 /**
- * Tracking as users see it: searches take MLflow's filter strings, run artifacts are addressed by
- * paths relative to the run. Shared by the REST API, the embedded SDK and the CLI, so each of them
- * parses and checks input the same way.
+ * Tracking as users see it, and the only door to the tracking port for the API, the CLI, the SDK
+ * and the engines: searches take MLflow's filter strings, run artifacts are addressed by paths
+ * relative to the run, a run's lifecycle is one call ({@link TrackingService.withRun}) that
+ * finishes the run or fails it, and a run whose work is done is written in one transaction
+ * ({@link TrackingService.recordRun}). Each caller parses and checks input the same way because
+ * there is one way in.
  */
 import type { Readable } from 'node:stream';
-import { TrellisError, invalid } from '../core/errors.js';
+import { TrellisError, invalid, isTrellisError } from '../core/errors.js';
+import { newRunId } from '../core/ids.js';
 import { normalizeArtifactPath, parseArtifactUri } from '../store/artifact-path.js';
 import type { ArtifactInfo, ArtifactStore } from '../store/artifact-store.js';
-import type { Actor, Experiment, MetadataStore, Run, Tags } from '../store/metadata-store.js';
-import type { Page, ViewType } from '../store/search-types.js';
+import { LIMITS } from '../store/limits.js';
+import type { Actor, Page, Tags, ViewType } from '../store/ports/common.js';
+import type {
+  CreateRunInput, DatasetInput, Experiment, LogBatchInput, LoggedModel, Metric, Run, RunInfo, RunOutcome, RunStatus, TrackingStore,
+} from '../store/ports/tracking.js';
+import { runArtifactUri } from '../store/ports/tracking.js';
 import { parseExperimentFilter, parseExperimentOrderBy, parseRunFilter, parseRunOrderBy } from './search/search-filter.js';
 
 export const ARTIFACT_SCHEME = 'mlflow-artifacts';
+
+export { LOG_MODEL_HISTORY_TAG } from '../store/ports/tracking.js';
+
+/** The run tag holding why a run failed, when {@link TrackingService.withRun} failed it. */
+export const RUN_ERROR_TAG = 'trellis.error';
 
 /** Store path of a run's artifact root, from its `mlflow-artifacts:/<exp>/<run>/artifacts` URI. */
 export function artifactStorePath(artifactUri: string): string {
   return parseArtifactUri(artifactUri, [ARTIFACT_SCHEME]).path;
 }
 
+/** A model as {@link TrackingService.recordRun} and {@link RunScope.logModel} take it: where under the run, and its flavors. */
+export interface ModelSpec {
+  artifactPath: string;
+  flavors: Record<string, unknown>;
+}
+
+/**
+ * A finished piece of work as one run records it. The artifacts are written first, under the
+ * run's artifact root; the rest goes to the store in one transaction, so a crash leaves either no
+ * run or the whole run, never a run without its parameters or its model.
+ */
+export interface RunRecord {
+  runName?: string;
+  startTime?: number;
+  endTime?: number;
+  /** Default FINISHED. */
+  status?: Exclude<RunStatus, 'RUNNING' | 'SCHEDULED'>;
+  tags?: Tags;
+  params?: { key: string; value: string }[];
+  metrics?: Metric[];
+  inputs?: DatasetInput[];
+  artifacts?: { path: string; data: Readable | Uint8Array | string }[];
+  model?: ModelSpec;
+}
+
+/** What {@link TrackingService.withRun} hands its function: the run, and logging that is written when the run ends. */
+export interface RunScope {
+  readonly run: Run;
+  readonly runId: string;
+  /** Kept until the run ends, then written with its status in one transaction. */
+  log(batch: LogBatchInput & { inputs?: DatasetInput[] }): void;
+  /** Kept until the run ends, then appended to the run's log-model history in the same transaction. */
+  logModel(model: ModelSpec): void;
+  /** Written at once, under the run's artifact root. */
+  logArtifact(path: string, data: Readable | Uint8Array | string): Promise<{ sha256: string; size: number }>;
+}
+
+const clip = (s: string, bytes: number) => (Buffer.byteLength(s) > bytes ? `${Buffer.from(s).subarray(0, bytes - 3).toString('utf8')}…` : s);
+
+/** MLflow's `utc_time_created`: `YYYY-MM-DD HH:MM:SS.ffffff` in UTC. */
+function utcTimeCreated(ms: number): string {
+  return `${new Date(ms).toISOString().replace('T', ' ').replace('Z', '')}000`;
+}
+
 export class TrackingService {
-  constructor(readonly meta: MetadataStore, readonly artifacts: ArtifactStore) {}
+  constructor(private readonly store: TrackingStore, private readonly artifacts: ArtifactStore) {}
+
+  // ------------------------------------------------------------------ experiments
 
   async createExperiment(name: string, opts: { artifactLocation?: string; tags?: Tags }, who: Actor): Promise<string> {
     let artifactLocation: string | undefined;
@@ -30,11 +89,39 @@ export class TrackingService {
       if (!path) throw invalid(`Invalid artifact_location '${opts.artifactLocation}': it names the artifact root itself`);
       artifactLocation = `${ARTIFACT_SCHEME}:/${path}`;
     }
-    return this.meta.createExperiment({ name, artifactLocation, tags: opts.tags }, who);
+    return this.store.createExperiment({ name, artifactLocation, tags: opts.tags }, who);
+  }
+
+  /** The experiment of that name, created when there is none (two writers racing both get the one created). */
+  async ensureExperiment(name: string, who: Actor): Promise<Experiment> {
+    const found = await this.findExperiment(name);
+    if (found) return found;
+    try {
+      return await this.store.getExperiment(await this.createExperiment(name, {}, who));
+    } catch (e) {
+      if (isTrellisError(e) && e.code === 'TRELLIS_EXPERIMENT_EXISTS') return this.store.getExperimentByName(name);
+      throw e;
+    }
+  }
+
+  /** The experiment of that name, or undefined. */
+  async findExperiment(name: string): Promise<Experiment | undefined> {
+    return this.store.getExperimentByName(name).catch((e: unknown) => {
+      if (isTrellisError(e) && e.code === 'TRELLIS_EXPERIMENT_NAME_NOT_FOUND') return undefined;
+      throw e;
+    });
+  }
+
+  getExperiment(id: string): Promise<Experiment> {
+    return this.store.getExperiment(id);
+  }
+
+  getExperimentByName(name: string): Promise<Experiment> {
+    return this.store.getExperimentByName(name);
   }
 
   async searchExperiments(q: { filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string; viewType?: ViewType }): Promise<Page<Experiment>> {
-    return this.meta.searchExperiments({
+    return this.store.searchExperiments({
       filter: parseExperimentFilter(q.filter),
       orderBy: parseExperimentOrderBy(q.orderBy),
       maxResults: q.maxResults,
@@ -43,8 +130,66 @@ export class TrackingService {
     });
   }
 
+  renameExperiment(id: string, newName: string, who: Actor): Promise<void> {
+    return this.store.renameExperiment(id, newName, who);
+  }
+
+  deleteExperiment(id: string, who: Actor): Promise<void> {
+    return this.store.deleteExperiment(id, who);
+  }
+
+  restoreExperiment(id: string, who: Actor): Promise<void> {
+    return this.store.restoreExperiment(id, who);
+  }
+
+  setExperimentTag(id: string, key: string, value: string, who: Actor): Promise<void> {
+    return this.store.setExperimentTag(id, key, value, who);
+  }
+
+  deleteExperimentTag(id: string, key: string, who: Actor): Promise<void> {
+    return this.store.deleteExperimentTag(id, key, who);
+  }
+
+  // ------------------------------------------------------------------ runs
+
+  createRun(input: CreateRunInput, who: Actor): Promise<Run> {
+    return this.store.createRun(input, who);
+  }
+
+  getRun(runId: string): Promise<Run> {
+    return this.store.getRun(runId);
+  }
+
+  updateRun(runId: string, patch: { status?: RunStatus; endTime?: number; runName?: string }, who: Actor): Promise<RunInfo> {
+    return this.store.updateRun(runId, patch, who);
+  }
+
+  deleteRun(runId: string, who: Actor): Promise<void> {
+    return this.store.deleteRun(runId, who);
+  }
+
+  restoreRun(runId: string, who: Actor): Promise<void> {
+    return this.store.restoreRun(runId, who);
+  }
+
+  logBatch(runId: string, batch: LogBatchInput, who: Actor): Promise<void> {
+    return this.store.logBatch(runId, batch, who);
+  }
+
+  deleteRunTag(runId: string, key: string, who: Actor): Promise<void> {
+    return this.store.deleteRunTag(runId, key, who);
+  }
+
+  logInputs(runId: string, datasets: DatasetInput[], who: Actor): Promise<void> {
+    return this.store.logInputs(runId, datasets, who);
+  }
+
+  getMetricHistory(runId: string, key: string, page?: { maxResults?: number; pageToken?: string }): Promise<Page<Metric>> {
+    return this.store.getMetricHistory(runId, key, page);
+  }
+
   async searchRuns(q: { experimentIds: string[]; filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string; viewType?: ViewType }): Promise<Page<Run>> {
-    return this.meta.searchRuns({
+    return this.store.searchRuns({
       experimentIds: q.experimentIds,
       filter: parseRunFilter(q.filter),
       orderBy: parseRunOrderBy(q.orderBy),
@@ -54,8 +199,108 @@ export class TrackingService {
     });
   }
 
+  /**
+   * Appends a model (MLflow's `model_json`: artifact_path, flavors, utc_time_created, run_id) to
+   * the run's log-model history. The append happens inside the store's transaction, so two
+   * concurrent calls both land.
+   */
+  logModel(runId: string, model: LoggedModel, who: Actor): Promise<void> {
+    return this.store.appendLoggedModel(runId, model, who);
+  }
+
+  /**
+   * Runs `fn` inside a new run. What `fn` logs through its scope is written when it returns, with
+   * the status FINISHED, in one transaction; when `fn` throws, the run is FAILED with the error in
+   * its `trellis.error` tag (and what was logged so far), and the error goes on to the caller.
+   */
+  async withRun<T>(input: CreateRunInput, who: Actor, fn: (scope: RunScope) => Promise<T>): Promise<T> {
+    const run = await this.store.createRun(input, who);
+    const runId = run.info.runId;
+    const root = artifactStorePath(run.info.artifactUri);
+    const pending: Required<Pick<RunOutcome, 'metrics' | 'params' | 'tags' | 'inputs' | 'loggedModels'>> = { metrics: [], params: [], tags: [], inputs: [], loggedModels: [] };
+    const scope: RunScope = {
+      run, runId,
+      log: (b) => {
+        pending.metrics.push(...(b.metrics ?? []));
+        pending.params.push(...(b.params ?? []));
+        pending.tags.push(...(b.tags ?? []));
+        pending.inputs.push(...(b.inputs ?? []));
+      },
+      logModel: (m) => pending.loggedModels.push(this.loggedModel(runId, m)),
+      logArtifact: (path, data) => this.artifacts.put(`${root}/${normalizeArtifactPath(path)}`, data),
+    };
+    let result: T;
+    try {
+      result = await fn(scope);
+    } catch (e) {
+      await this.failRun(runId, pending, e, who);
+      throw e;
+    }
+    try {
+      await this.store.completeRun(runId, { ...pending, status: 'FINISHED', endTime: Date.now() }, who);
+    } catch (e) {
+      // What the function logged was refused: the run did not end as it should, so it failed.
+      await this.failRun(runId, {}, e, who);
+      throw e;
+    }
+    return result;
+  }
+
+  /** Fails a run with what it logged and the error; if what it logged is refused, with the error alone. */
+  private async failRun(runId: string, pending: Omit<RunOutcome, 'status'>, e: unknown, who: Actor): Promise<void> {
+    const error = { key: RUN_ERROR_TAG, value: clip(e instanceof Error ? e.message : String(e), LIMITS.runTagValueBytes) };
+    const failed = { status: 'FAILED' as const, endTime: Date.now() };
+    try {
+      await this.store.completeRun(runId, { ...pending, tags: [...(pending.tags ?? []), error], ...failed }, who);
+    } catch {
+      await this.store.completeRun(runId, { tags: [error], ...failed }, who).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Writes a run whose work is done: its artifacts first, under the root the run will have, then
+   * the run with its tags, params, metrics, inputs, logged model and final status in one
+   * transaction. One store write where a run logged step by step takes a dozen.
+   */
+  async recordRun(experiment: Experiment, r: RunRecord, who: Actor, opts: { userId?: string } = {}): Promise<Run> {
+    const runId = newRunId();
+    const root = artifactStorePath(runArtifactUri(experiment.artifactLocation, runId));
+    for (const a of r.artifacts ?? []) await this.artifacts.put(`${root}/${normalizeArtifactPath(a.path)}`, a.data);
+    return this.store.recordRun({
+      runId, experimentId: experiment.experimentId, runName: r.runName, userId: opts.userId, startTime: r.startTime, tags: r.tags,
+      params: r.params, metrics: r.metrics, inputs: r.inputs, loggedModels: r.model ? [this.loggedModel(runId, r.model)] : [],
+      status: r.status ?? 'FINISHED', endTime: r.endTime ?? Date.now(),
+    }, who);
+  }
+
+  /**
+   * Completes a run opened earlier (e.g. the parent of a search's trials) with a record, as
+   * {@link recordRun} writes a new one: artifacts, then the rest and the final status in one transaction.
+   */
+  async completeRun(run: Run, r: RunRecord, who: Actor): Promise<Run> {
+    const root = artifactStorePath(run.info.artifactUri);
+    for (const a of r.artifacts ?? []) await this.artifacts.put(`${root}/${normalizeArtifactPath(a.path)}`, a.data);
+    const tags = Object.entries(r.tags ?? {}).map(([key, value]) => ({ key, value }));
+    if (r.runName) tags.push({ key: 'mlflow.runName', value: r.runName });
+    return this.store.completeRun(run.info.runId, {
+      tags, params: r.params, metrics: r.metrics, inputs: r.inputs, loggedModels: r.model ? [this.loggedModel(run.info.runId, r.model)] : [],
+      status: r.status ?? 'FINISHED', endTime: r.endTime ?? Date.now(),
+    }, who);
+  }
+
+  /** Marks a run FAILED with the error in its `trellis.error` tag (a run left RUNNING by a failure). */
+  async failRunWith(runId: string, e: unknown, who: Actor): Promise<void> {
+    await this.failRun(runId, {}, e, who);
+  }
+
+  private loggedModel(runId: string, m: ModelSpec): LoggedModel {
+    return { artifact_path: m.artifactPath, flavors: m.flavors, utc_time_created: utcTimeCreated(Date.now()), run_id: runId };
+  }
+
+  // ------------------------------------------------------------------ artifacts
+
   private async runRoot(runId: string, mustBeActive: boolean): Promise<{ run: Run; root: string }> {
-    const run = await this.meta.getRun(runId);
+    const run = await this.store.getRun(runId);
     if (mustBeActive && run.info.lifecycleStage !== 'active') {
       throw new TrellisError('TRELLIS_RUN_NOT_ACTIVE', { id: runId, state: run.info.lifecycleStage });
     }
@@ -81,5 +326,38 @@ export class TrackingService {
     const rel = normalizeArtifactPath(path);
     const { root } = await this.runRoot(runId, false);
     return this.artifacts.get(`${root}/${rel}`);
+  }
+
+  /** The artifact-store path of a file of a run, for streaming it (`openArtifact`). */
+  async runArtifactPath(runId: string, path: string): Promise<string> {
+    const rel = normalizeArtifactPath(path);
+    const { root } = await this.runRoot(runId, false);
+    return `${root}/${rel}`;
+  }
+
+  // The `mlflow-artifacts` proxy: paths are store paths, already normalized by the caller.
+
+  /** Stores bytes at a store path (the proxy's PUT). */
+  putArtifact(path: string, data: Readable | Uint8Array | string): Promise<{ sha256: string; size: number }> {
+    return this.artifacts.put(normalizeArtifactPath(path), data);
+  }
+
+  /** The verified bytes at a store path, as a stream; the hash is checked before the first byte. */
+  openArtifact(path: string): Promise<{ stream: Readable; size: number; sha256: string }> {
+    return this.artifacts.open(normalizeArtifactPath(path));
+  }
+
+  /** The verified bytes at a store path (`mlflow-artifacts:/…` without its scheme). */
+  getArtifact(path: string): Promise<Buffer> {
+    return this.artifacts.get(normalizeArtifactPath(path));
+  }
+
+  /** Direct children of a store directory ('' for the root), paths relative to the store root. */
+  listArtifactDir(dir: string): Promise<ArtifactInfo[]> {
+    return this.artifacts.list(normalizeArtifactPath(dir, { allowEmpty: true }));
+  }
+
+  deleteArtifact(path: string): Promise<void> {
+    return this.artifacts.delete(normalizeArtifactPath(path));
   }
 }

@@ -1,42 +1,95 @@
 /**
- * A workspace: the stores opened from their URIs and the services over them. The server, the
- * embedded SDK and the CLI all start from here.
+ * A workspace: the one place where URIs become adapters and adapters become services. The server,
+ * the embedded SDK, the CLI, the scheduler and the worker all start here, and see services only —
+ * the stores stay inside, so the API, CLI and SDK cannot walk around the services (DESIGN.md §2,
+ * checked by `.dependency-cruiser.cjs`). Heavy drivers load only when their URI is used:
+ *
+ *   store      sqlite:<path> (default $TRELLIS_HOME/trellis.db) or postgres://…
+ *   artifacts  file:<path> (default $TRELLIS_HOME/artifacts) or s3://bucket/prefix
+ *   queue      inline (steps run in this process; the default) or redis://host:port[/db]
  */
-import { defaultArtifactsUri, defaultStoreUri, openArtifactStore, openMetadataStore } from '../store/open-stores.js';
-import type { ArtifactStore } from '../store/artifact-store.js';
-import type { MetadataStore } from '../store/metadata-store.js';
-import { TrackingService } from '../tracking/tracking-service.js';
-import { RegistryService } from '../registry/registry-service.js';
+import { join } from 'node:path';
+import { TrellisError } from '../core/errors.js';
 import { DatasetService } from '../data/datasets.js';
+import type { EngineServices } from '../pipelines/engine/engine.js';
+import { RegistryService } from '../registry/registry-service.js';
+import type { ArtifactStore } from '../store/artifact-store.js';
+import { metadataStoreOver } from '../store/metadata-store.js';
+import { defaultArtifactsUri, defaultStoreUri, openArtifactStore, openStores, trellisHome } from '../store/open-stores.js';
+import type { Stores } from '../store/stores.js';
+import { TrackingService } from '../tracking/tracking-service.js';
+import { AuditService } from './audit-service.js';
+import { PipelineService } from './pipeline-service.js';
+import { TrainingService } from './training-service.js';
 
 export interface WorkspaceOptions {
-  /** `sqlite:<path>` or `postgres://…`; default `$TRELLIS_HOME/trellis.db`. */
+  /** `sqlite:<path>` or `postgres://…`; default `$TRELLIS_STORE_URI`, else `$TRELLIS_HOME/trellis.db`. */
   store?: string;
-  /** `file:<path>`; default `$TRELLIS_HOME/artifacts`. */
+  /** `file:<path>` or `s3://bucket/prefix`; default `$TRELLIS_ARTIFACTS_URI`, else `$TRELLIS_HOME/artifacts`. */
   artifacts?: string;
+  /** `inline` or `redis://…`; default `$TRELLIS_QUEUE_URI`, else `inline`. */
+  queue?: string;
+}
+
+/** `inline`, or a `redis://` / `rediss://` URL; anything else is refused by name before anything opens. */
+export function checkQueueUri(uri: string): string {
+  if (uri === 'inline' || /^rediss?:\/\/./.test(uri)) return uri;
+  throw new TrellisError('TRELLIS_STORE_URI_INVALID', { uri, detail: 'a queue is inline or redis://host:port[/db]' });
 }
 
 export class Workspace {
   readonly tracking: TrackingService;
   readonly registry: RegistryService;
   readonly data: DatasetService;
+  /** The training workflow of `trellis train`, the SDK and the REST API, recorded through the services. */
+  readonly training: TrainingService;
+  /** Deployed pipelines, their triggers, and the engines that run them (scheduler, worker, runner). */
+  readonly pipelines: PipelineService;
+  readonly audit: AuditService;
 
-  private constructor(readonly meta: MetadataStore, readonly artifacts: ArtifactStore, readonly storeUri: string, readonly artifactsUri: string) {
-    this.tracking = new TrackingService(meta, artifacts);
-    this.registry = new RegistryService(meta);
-    this.data = new DatasetService(meta, artifacts);
+  private constructor(
+    private readonly stores: Stores,
+    private readonly artifactStore: ArtifactStore,
+    readonly storeUri: string,
+    readonly artifactsUri: string,
+    readonly queueUri: string,
+  ) {
+    this.tracking = new TrackingService(stores.tracking, artifactStore);
+    this.registry = new RegistryService(stores.registry, stores.tracking, stores.audit);
+    this.data = new DatasetService(stores.datasets, artifactStore);
+    this.training = new TrainingService(this.tracking, this.registry, this.data);
+    this.audit = new AuditService(stores.audit);
+    this.pipelines = new PipelineService(() => this.engineServices(), { queueUri, storeUri, artifactsUri, cacheDir: join(trellisHome(), 'packages') });
   }
 
   static async open(opts: WorkspaceOptions = {}): Promise<Workspace> {
     const storeUri = opts.store ?? defaultStoreUri();
     const artifactsUri = opts.artifacts ?? defaultArtifactsUri();
+    const queueUri = checkQueueUri(opts.queue ?? (process.env.TRELLIS_QUEUE_URI || 'inline'));
     const artifacts = await openArtifactStore(artifactsUri);
-    const meta = await openMetadataStore(storeUri);
-    return new Workspace(meta, artifacts, storeUri, artifactsUri);
+    try {
+      return new Workspace(await openStores(storeUri), artifacts, storeUri, artifactsUri, queueUri);
+    } catch (e) {
+      await artifacts.close();
+      throw e;
+    }
+  }
+
+  /** The metadata backend (`sqlite`, `postgres`), for logs and `/version`. */
+  get storeKind(): string {
+    return this.stores.kind;
+  }
+
+  /**
+   * What the pipeline engines (runner, scheduler, worker, lineage, cache explanations) run on. The
+   * engines keep their own ports; this is the one place their set is put together.
+   */
+  private engineServices(): EngineServices {
+    return { meta: metadataStoreOver(this.stores), artifacts: this.artifactStore, tracking: this.tracking, registry: this.registry, data: this.data };
   }
 
   async close(): Promise<void> {
-    await this.meta.close();
-    await this.artifacts.close();
+    await this.stores.close();
+    await this.artifactStore.close();
   }
 }

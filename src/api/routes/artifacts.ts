@@ -7,7 +7,6 @@ import type { FastifyInstance } from 'fastify';
 import type { Readable } from 'node:stream';
 import { TrellisError } from '../../core/errors.js';
 import { normalizeArtifactPath } from '../../store/artifact-path.js';
-import { artifactStorePath } from '../../tracking/tracking-service.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { sendArtifact } from '../download.js';
 import { fileInfoJson, repeated } from '../mlflow-json.js';
@@ -46,19 +45,19 @@ export async function artifactProxy(app: FastifyInstance, opts: { ws: Workspace 
 
     app.put(`${files}*`, async (req) => {
       const path = pathOf(req);
-      await ws.artifacts.put(path, (req.body as Readable | undefined) ?? Buffer.alloc(0));
+      await ws.tracking.putArtifact(path, (req.body as Readable | undefined) ?? Buffer.alloc(0));
       return {};
     });
 
     app.delete(`${files}*`, async (req) => {
-      await ws.artifacts.delete(pathOf(req));
+      await ws.tracking.deleteArtifact(pathOf(req));
       return {};
     });
 
     // Entries are named relative to the listed directory; the client joins them.
     app.get(`${prefix}/artifacts`, async (req) => {
       const dir = normalizeArtifactPath(rawQueryValue(req, 'path') ?? '', { allowEmpty: true });
-      const listed = await ws.artifacts.list(dir);
+      const listed = await ws.tracking.listArtifactDir(dir);
       return { files: repeated(listed.map((f) => fileInfoJson(f, dir ? f.path.slice(dir.length + 1) : f.path))) };
     });
 
@@ -69,7 +68,6 @@ export async function artifactProxy(app: FastifyInstance, opts: { ws: Workspace 
 
   app.get('/get-artifact', async (req, reply) => {
     const rel = normalizeArtifactPath(rawQueryValue(req, 'path') ?? '');
-    const run = await ws.meta.getRun(Params.fromQuery(req.query).runId());
-    return sendArtifact(reply, ws, `${artifactStorePath(run.info.artifactUri)}/${rel}`);
+    return sendArtifact(reply, ws, await ws.tracking.runArtifactPath(Params.fromQuery(req.query).runId(), rel));
   });
 }

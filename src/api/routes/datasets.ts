@@ -20,7 +20,7 @@ import { profileHtml } from '../../data/report/profile-html.js';
 import type { Distance } from '../../data/validate/distances.js';
 import type { ValidationReport } from '../../data/validate/validate.js';
 import { checkName } from '../../store/limits.js';
-import type { Dataset, DatasetSchemaDoc, DatasetVersion } from '../../store/metadata-store.js';
+import type { Dataset, DatasetSchemaDoc, DatasetVersion } from '../../store/ports/datasets.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { Params, isPlainObject, missing, show, wrongType } from '../params.js';
 import { TRELLIS_PREFIXES, actorOf, isJsonContentType, parseJsonBody, type MlflowRouter } from '../router.js';
@@ -187,7 +187,7 @@ export function datasetRoutes(r: MlflowRouter, ws: Workspace): void {
     const name = datasetName(p);
     const n = p.optionalInt('schema_version');
     if (n !== undefined && n < 1) throw invalid(`Invalid value ${n} for parameter 'schema_version': must be a positive number`);
-    const doc = await ws.meta.getDatasetSchema(name, n);
+    const doc = await ws.data.getSchema(name, n);
     if (doc) return { dataset_schema: schemaDocJson(doc) };
     // Without a pinned schema the contract is each version's inferred schema: nothing to return.
     if (n === undefined) return {};
@@ -201,7 +201,7 @@ export function datasetRoutes(r: MlflowRouter, ws: Workspace): void {
     return { dataset_schema: schemaDocJson(await ws.data.putSchema(name, schema, p.optionalBool('pin') ?? false, who)) };
   });
 
-  r.get('/datasets/subjects', async ({ p }) => ({ versions: await ws.meta.findSubject(p.requireString('subject')) }));
+  r.get('/datasets/subjects', async ({ p }) => ({ versions: await ws.data.findSubject(p.requireString('subject')) }));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 /** MLflow experiment routes (spec §1.4). */
 import type { Workspace } from '../../workspace/workspace.js';
 import { LIMITS } from '../../store/limits.js';
-import type { Experiment } from '../../store/metadata-store.js';
-import type { Page, ViewType } from '../../store/search-types.js';
+import type { Experiment } from '../../store/ports/tracking.js';
+import type { Page, ViewType } from '../../store/ports/common.js';
 import { experimentJson, repeated } from '../mlflow-json.js';
 import { VIEW_TYPES } from '../params.js';
 import type { MlflowRouter } from '../router.js';
@@ -14,10 +14,10 @@ export function experimentRoutes(r: MlflowRouter, ws: Workspace): void {
     return { experiment_id: id };
   });
 
-  r.get('/experiments/get', async ({ p }) => ({ experiment: experimentJson(await ws.meta.getExperiment(p.requireId('experiment_id'))) }));
+  r.get('/experiments/get', async ({ p }) => ({ experiment: experimentJson(await ws.tracking.getExperiment(p.requireId('experiment_id'))) }));
 
   r.get('/experiments/get-by-name', async ({ p }) => ({
-    experiment: experimentJson(await ws.meta.getExperimentByName(p.requireString('experiment_name'))),
+    experiment: experimentJson(await ws.tracking.getExperimentByName(p.requireString('experiment_name'))),
   }));
 
   r.route(['GET', 'POST'], '/experiments/search', async ({ p }) => experimentsPage(await ws.tracking.searchExperiments({
@@ -38,27 +38,27 @@ export function experimentRoutes(r: MlflowRouter, ws: Workspace): void {
   });
 
   r.post('/experiments/delete', async ({ p, who }) => {
-    await ws.meta.deleteExperiment(p.requireId('experiment_id'), who);
+    await ws.tracking.deleteExperiment(p.requireId('experiment_id'), who);
     return {};
   });
 
   r.post('/experiments/restore', async ({ p, who }) => {
-    await ws.meta.restoreExperiment(p.requireId('experiment_id'), who);
+    await ws.tracking.restoreExperiment(p.requireId('experiment_id'), who);
     return {};
   });
 
   r.post('/experiments/update', async ({ p, who }) => {
-    await ws.meta.renameExperiment(p.requireId('experiment_id'), p.requireString('new_name'), who);
+    await ws.tracking.renameExperiment(p.requireId('experiment_id'), p.requireString('new_name'), who);
     return {};
   });
 
   r.post('/experiments/set-experiment-tag', async ({ p, who }) => {
-    await ws.meta.setExperimentTag(p.requireId('experiment_id'), p.requireString('key'), p.optionalString('value') ?? '', who);
+    await ws.tracking.setExperimentTag(p.requireId('experiment_id'), p.requireString('key'), p.optionalString('value') ?? '', who);
     return {};
   });
 
   r.post('/experiments/delete-experiment-tag', async ({ p, who }) => {
-    await ws.meta.deleteExperimentTag(p.requireId('experiment_id'), p.requireString('key'), who);
+    await ws.tracking.deleteExperimentTag(p.requireId('experiment_id'), p.requireString('key'), who);
     return {};
   });
 }

@@ -1,6 +1,6 @@
 /** MLflow model-version routes (spec §1.5). */
 import { invalid } from '../../core/errors.js';
-import type { Stage } from '../../store/metadata-store.js';
+import type { Stage } from '../../store/ports/registry.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { modelVersionJson, repeated } from '../mlflow-json.js';
 import type { MlflowRouter } from '../router.js';
@@ -20,15 +20,15 @@ export function modelVersionRoutes(r: MlflowRouter, ws: Workspace): void {
   });
 
   r.get('/model-versions/get', async ({ p }) => ({
-    model_version: modelVersionJson(await ws.meta.getModelVersion(p.requireString('name'), p.requireId('version'))),
+    model_version: modelVersionJson(await ws.registry.getVersion(p.requireString('name'), p.requireId('version'))),
   }));
 
   r.patch('/model-versions/update', async ({ p, who }) => ({
-    model_version: modelVersionJson(await ws.meta.updateModelVersion(p.requireString('name'), p.requireId('version'), p.optionalString('description') ?? '', who)),
+    model_version: modelVersionJson(await ws.registry.updateVersion(p.requireString('name'), p.requireId('version'), p.optionalString('description') ?? '', who)),
   }));
 
   r.delete('/model-versions/delete', async ({ p, who }) => {
-    await ws.meta.deleteModelVersion(p.requireString('name'), p.requireId('version'), who);
+    await ws.registry.deleteVersion(p.requireString('name'), p.requireId('version'), who);
     return {};
   });
 
@@ -43,7 +43,7 @@ export function modelVersionRoutes(r: MlflowRouter, ws: Workspace): void {
   });
 
   r.post('/model-versions/transition-stage', async ({ p, who }) => {
-    const version = await ws.meta.transitionStage(
+    const version = await ws.registry.transitionStage(
       p.requireString('name'), p.requireId('version'), stageOf(p.requireString('stage')),
       p.optionalBool('archive_existing_versions') ?? false, who,
     );
@@ -51,17 +51,17 @@ export function modelVersionRoutes(r: MlflowRouter, ws: Workspace): void {
   });
 
   r.get('/model-versions/get-download-uri', async ({ p }) => {
-    const version = await ws.meta.getModelVersion(p.requireString('name'), p.requireId('version'));
+    const version = await ws.registry.getVersion(p.requireString('name'), p.requireId('version'));
     return { artifact_uri: version.source };
   });
 
   r.post('/model-versions/set-tag', async ({ p, who }) => {
-    await ws.meta.setModelVersionTag(p.requireString('name'), p.requireId('version'), p.requireString('key'), p.optionalString('value') ?? '', who);
+    await ws.registry.setVersionTag(p.requireString('name'), p.requireId('version'), p.requireString('key'), p.optionalString('value') ?? '', who);
     return {};
   });
 
   r.delete('/model-versions/delete-tag', async ({ p, who }) => {
-    await ws.meta.deleteModelVersionTag(p.requireString('name'), p.requireId('version'), p.requireString('key'), who);
+    await ws.registry.deleteVersionTag(p.requireString('name'), p.requireId('version'), p.requireString('key'), who);
     return {};
   });
 }

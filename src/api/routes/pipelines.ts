@@ -5,8 +5,8 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { TrellisError, invalid } from '../../core/errors.js';
-import { publishPackage, requestTrigger } from '../../pipelines/triggers/deployments.js';
-import type { PipelineVersion, TriggerRecord, TriggerStatus } from '../../store/metadata-store.js';
+import type { PipelineVersion } from '../../store/ports/pipelines.js';
+import type { TriggerRecord, TriggerStatus } from '../../store/ports/triggers.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { isPlainObject, show } from '../params.js';
 import { parseJsonBody, type MlflowRouter } from '../router.js';
@@ -35,16 +35,16 @@ function body(req: FastifyRequest): Record<string, unknown> {
 
 export function pipelineRoutes(r: MlflowRouter, ws: Workspace): void {
   r.post('/pipelines/versions', async ({ req, who }) => {
-    const { version, created } = await publishPackage(ws, body(req), who);
+    const { version, created } = await ws.pipelines.publish(body(req), who);
     return { pipeline_version: pipelineVersionJson(version), created };
   });
 
   r.get('/pipelines/versions', async ({ p }) => {
-    const versions = await ws.meta.listPipelineVersions(p.requireString('name'));
+    const versions = await ws.pipelines.versions(p.requireString('name'));
     return { pipeline_versions: versions.map(pipelineVersionJson) };
   });
 
-  r.get('/pipelines/list', async () => ({ pipelines: (await ws.meta.listPipelines()).map(pipelineVersionJson) }));
+  r.get('/pipelines/list', async () => ({ pipelines: (await ws.pipelines.list()).map(pipelineVersionJson) }));
 
   r.post('/pipelines/trigger', async ({ req, who }) => {
     const b = body(req);
@@ -54,7 +54,7 @@ export function pipelineRoutes(r: MlflowRouter, ws: Workspace): void {
     for (const f of ['reason', 'dedupe_key'] as const) {
       if (b[f] !== undefined && b[f] !== null && typeof b[f] !== 'string') throw invalid(`Invalid value ${show(b[f])} for parameter '${f}': expected a string`);
     }
-    const { trigger, created } = await requestTrigger(ws, {
+    const { trigger, created } = await ws.pipelines.requestTrigger({
       pipeline, params: (b.params ?? undefined) as Record<string, unknown> | undefined,
       reason: (b.reason ?? undefined) as string | undefined, dedupeKey: (b.dedupe_key ?? undefined) as string | undefined,
     }, who);
@@ -66,7 +66,7 @@ export function pipelineRoutes(r: MlflowRouter, ws: Workspace): void {
     if (status !== undefined && !STATUSES.includes(status as TriggerStatus)) {
       throw invalid(`Invalid value '${show(status)}' for parameter 'status': it must be one of ${STATUSES.join(', ')}`);
     }
-    const triggers = await ws.meta.listTriggers({
+    const triggers = await ws.pipelines.triggers({
       pipeline: p.optionalString('pipeline') || undefined, status: status as TriggerStatus | undefined, limit: p.optionalInt('limit') ?? 100,
     });
     return { triggers: triggers.map(triggerJson) };

@@ -1,13 +1,13 @@
 /** MLflow registered-model routes, aliases included (spec §1.5). */
-import type { RegisteredModel } from '../../store/metadata-store.js';
-import type { Page } from '../../store/search-types.js';
+import type { Page } from '../../store/ports/common.js';
+import type { RegisteredModel } from '../../store/ports/registry.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { modelVersionJson, registeredModelJson, repeated } from '../mlflow-json.js';
 import type { MlflowRouter } from '../router.js';
 
 export function registeredModelRoutes(r: MlflowRouter, ws: Workspace): void {
   r.post('/registered-models/create', async ({ p, who }) => {
-    const model = await ws.meta.createRegisteredModel({
+    const model = await ws.registry.createModel({
       name: p.requireString('name'),
       description: p.optionalString('description'),
       tags: p.optionalTags('tags'),
@@ -16,7 +16,7 @@ export function registeredModelRoutes(r: MlflowRouter, ws: Workspace): void {
   });
 
   r.get('/registered-models/get', async ({ p }) => ({
-    registered_model: registeredModelJson(await ws.meta.getRegisteredModel(p.requireString('name'))),
+    registered_model: registeredModelJson(await ws.registry.getModel(p.requireString('name'))),
   }));
 
   r.get('/registered-models/search', async ({ p }) => modelsPage(await ws.registry.searchModels({
@@ -33,45 +33,45 @@ export function registeredModelRoutes(r: MlflowRouter, ws: Workspace): void {
   })));
 
   r.post('/registered-models/rename', async ({ p, who }) => ({
-    registered_model: registeredModelJson(await ws.meta.renameRegisteredModel(p.requireString('name'), p.requireString('new_name'), who)),
+    registered_model: registeredModelJson(await ws.registry.renameModel(p.requireString('name'), p.requireString('new_name'), who)),
   }));
 
   r.patch('/registered-models/update', async ({ p, who }) => ({
-    registered_model: registeredModelJson(await ws.meta.updateRegisteredModel(p.requireString('name'), p.optionalString('description') ?? '', who)),
+    registered_model: registeredModelJson(await ws.registry.updateModel(p.requireString('name'), p.optionalString('description') ?? '', who)),
   }));
 
   r.delete('/registered-models/delete', async ({ p, who }) => {
-    await ws.meta.deleteRegisteredModel(p.requireString('name'), who);
+    await ws.registry.deleteModel(p.requireString('name'), who);
     return {};
   });
 
   r.post('/registered-models/set-tag', async ({ p, who }) => {
-    await ws.meta.setRegisteredModelTag(p.requireString('name'), p.requireString('key'), p.optionalString('value') ?? '', who);
+    await ws.registry.setModelTag(p.requireString('name'), p.requireString('key'), p.optionalString('value') ?? '', who);
     return {};
   });
 
   r.delete('/registered-models/delete-tag', async ({ p, who }) => {
-    await ws.meta.deleteRegisteredModelTag(p.requireString('name'), p.requireString('key'), who);
+    await ws.registry.deleteModelTag(p.requireString('name'), p.requireString('key'), who);
     return {};
   });
 
   r.route(['GET', 'POST'], '/registered-models/get-latest-versions', async ({ p }) => {
-    const versions = await ws.meta.getLatestVersions(p.requireString('name'), p.optionalStringArray('stages'));
+    const versions = await ws.registry.getLatestVersions(p.requireString('name'), p.optionalStringArray('stages'));
     return { model_versions: repeated(versions.map(modelVersionJson)) };
   });
 
   r.post('/registered-models/alias', async ({ p, who }) => {
-    await ws.meta.setAlias(p.requireString('name'), p.requireString('alias'), p.requireId('version'), who);
+    await ws.registry.setAlias(p.requireString('name'), p.requireString('alias'), p.requireId('version'), who);
     return {};
   });
 
   r.delete('/registered-models/alias', async ({ p, who }) => {
-    await ws.meta.deleteAlias(p.requireString('name'), p.requireString('alias'), who);
+    await ws.registry.deleteAlias(p.requireString('name'), p.requireString('alias'), who);
     return {};
   });
 
   r.get('/registered-models/alias', async ({ p }) => ({
-    model_version: modelVersionJson(await ws.meta.getVersionByAlias(p.requireString('name'), p.requireString('alias'))),
+    model_version: modelVersionJson(await ws.registry.getVersionByAlias(p.requireString('name'), p.requireString('alias'))),
   }));
 }
 

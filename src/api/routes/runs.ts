@@ -6,7 +6,7 @@ import type { MlflowRouter } from '../router.js';
 
 export function runRoutes(r: MlflowRouter, ws: Workspace): void {
   r.post('/runs/create', async ({ p, who }) => {
-    const run = await ws.meta.createRun({
+    const run = await ws.tracking.createRun({
       experimentId: p.optionalId('experiment_id') || '0',
       userId: p.optionalString('user_id'),
       runName: p.optionalString('run_name'),
@@ -16,10 +16,10 @@ export function runRoutes(r: MlflowRouter, ws: Workspace): void {
     return { run: runJson(run) };
   });
 
-  r.get('/runs/get', async ({ p }) => ({ run: runJson(await ws.meta.getRun(p.runId())) }));
+  r.get('/runs/get', async ({ p }) => ({ run: runJson(await ws.tracking.getRun(p.runId())) }));
 
   r.post('/runs/update', async ({ p, who }) => {
-    const info = await ws.meta.updateRun(p.runId(), {
+    const info = await ws.tracking.updateRun(p.runId(), {
       status: p.optionalEnum('status', RUN_STATUSES),
       endTime: p.optionalInt('end_time'),
       runName: p.optionalString('run_name'),
@@ -28,12 +28,12 @@ export function runRoutes(r: MlflowRouter, ws: Workspace): void {
   });
 
   r.post('/runs/delete', async ({ p, who }) => {
-    await ws.meta.deleteRun(p.runId(), who);
+    await ws.tracking.deleteRun(p.runId(), who);
     return {};
   });
 
   r.post('/runs/restore', async ({ p, who }) => {
-    await ws.meta.restoreRun(p.runId(), who);
+    await ws.tracking.restoreRun(p.runId(), who);
     return {};
   });
 
@@ -50,7 +50,7 @@ export function runRoutes(r: MlflowRouter, ws: Workspace): void {
   });
 
   r.get('/metrics/get-history', async ({ p }) => {
-    const page = await ws.meta.getMetricHistory(p.runId(), p.requireString('metric_key'), {
+    const page = await ws.tracking.getMetricHistory(p.runId(), p.requireString('metric_key'), {
       maxResults: p.optionalInt('max_results'),
       pageToken: p.optionalString('page_token'),
     });

@@ -1,7 +1,6 @@
 /** Trellis's own read-only routes: alias/stage history, lineage and audit-chain verification. */
 import { invalid } from '../../core/errors.js';
-import { DEFAULT_LINEAGE_DEPTH, lineageOf } from '../../registry/lineage.js';
-import { verifyStoredChain } from '../../store/audit-chain.js';
+import { DEFAULT_LINEAGE_DEPTH } from '../../registry/lineage.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { historyJson } from '../mlflow-json.js';
 import type { MlflowRouter } from '../router.js';
@@ -32,11 +31,11 @@ export function trellisRoutes(r: MlflowRouter, ws: Workspace): void {
     const ref = model !== undefined
       ? { kind: 'model' as const, name: model, ...(alias !== undefined ? { alias } : { version }) }
       : { kind: 'dataset' as const, name: dataset!, version: version === undefined || version === 'latest' ? undefined : Number(version) };
-    return lineageOf(ws.meta, ws.artifacts, ref, { depth });
+    return ws.pipelines.lineage(ref, { depth });
   });
 
   r.get('/audit/verify', async () => {
-    const v = await verifyStoredChain((q) => ws.meta.listAuditEvents(q));
+    const v = await ws.audit.verify();
     return v.ok ? { ok: true, checked: v.checked } : { ok: false, checked: v.checked, first_bad: v.firstBad };
   });
 }

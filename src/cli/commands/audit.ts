@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { verifyStoredChain } from '../../store/audit-chain.js';
 import { globals, withWorkspace } from '../context.js';
 import { output, printTable, time } from '../output.js';
 
@@ -9,7 +8,7 @@ export function auditCommand(): Command {
   cmd.command('verify')
     .description('walk the hash chain; exit 0 only when no event was altered, removed or reordered')
     .action(async (_o: unknown, c: Command) => {
-      const result = await withWorkspace(c, (ws) => verifyStoredChain((q) => ws.meta.listAuditEvents(q)));
+      const result = await withWorkspace(c, (ws) => ws.audit.verify());
       output(!!globals(c).json, () => result, () => {
         if (result.ok) console.log(`audit chain intact: ${result.checked} events verified`);
         else console.error(`audit chain BROKEN at event ${result.firstBad!.seq} (${result.firstBad!.problem}): ${result.firstBad!.detail}; ${result.checked} events before it verified`);
@@ -25,7 +24,7 @@ export function auditCommand(): Command {
     .action(async (o: { after: string; limit: string; entity?: string }, c: Command) => {
       await withWorkspace(c, async (ws) => {
         const [entityType, ...rest] = o.entity ? o.entity.split('/') : [];
-        const events = await ws.meta.listAuditEvents({ afterSeq: Number(o.after), limit: Number(o.limit), entityType, entityId: rest.length ? rest.join('/') : undefined });
+        const events = await ws.audit.events({ afterSeq: Number(o.after), limit: Number(o.limit), entityType, entityId: rest.length ? rest.join('/') : undefined });
         output(!!globals(c).json, () => events, () => printTable(events.map((e) => ({
           seq: e.seq, time: time(e.time), actor: e.actor, action: e.action, entity: `${e.entityType}/${e.entityId}`,
           change: JSON.stringify(e.after ?? e.before).slice(0, 60),

@@ -168,7 +168,7 @@ export function dataCommand(): Command {
           output(!!globals(c).json, () => doc, () => console.log(`stored schema ${doc.schemaVersion} of ${name}${doc.pinned ? ' (pinned: validation now uses it)' : ''}`));
           return;
         }
-        const doc = await ws.meta.getDatasetSchema(name, o.version ? Number(o.version) : undefined);
+        const doc = await ws.data.getSchema(name, o.version ? Number(o.version) : undefined);
         const schema = doc?.schema ?? (await ws.data.get(name)).schema;
         printJson(schema);
         if (!doc && !globals(c).json) console.error(`(no schema pinned for ${name}: this is the schema inferred for its latest version)`);

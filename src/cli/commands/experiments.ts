@@ -5,7 +5,7 @@ import { output, printTable, time } from '../output.js';
 
 /** An experiment by id, or by name when it is not a number. */
 export async function findExperiment(ws: Workspace, ref: string) {
-  return /^\d+$/.test(ref) ? ws.meta.getExperiment(ref) : ws.meta.getExperimentByName(ref);
+  return /^\d+$/.test(ref) ? ws.tracking.getExperiment(ref) : ws.tracking.getExperimentByName(ref);
 }
 
 export function experimentsCommand(): Command {
@@ -52,8 +52,8 @@ export function experimentsCommand(): Command {
       .action(async (ref: string, _o: unknown, c: Command) => {
         await withWorkspace(c, async (ws) => {
           const e = await findExperiment(ws, ref);
-          if (verb === 'delete') await ws.meta.deleteExperiment(e.experimentId, actor(c));
-          else await ws.meta.restoreExperiment(e.experimentId, actor(c));
+          if (verb === 'delete') await ws.tracking.deleteExperiment(e.experimentId, actor(c));
+          else await ws.tracking.restoreExperiment(e.experimentId, actor(c));
           output(!!globals(c).json, () => ({ experiment_id: e.experimentId, action: verb }), () => console.log(`${verb}d experiment ${e.experimentId} (${e.name})`));
         });
       });

@@ -70,30 +70,15 @@ export function importCommand(): Command {
       });
       await withWorkspace(c, async (ws) => {
         const who = actor(c);
-        const expId = await ws.meta.getExperimentByName(o.experiment).then((e) => e.experimentId, (e: unknown) => {
-          if ((e as { code?: string }).code !== 'TRELLIS_EXPERIMENT_NAME_NOT_FOUND') throw e;
-          return ws.tracking.createExperiment(o.experiment, {}, who);
-        });
-        const run = await ws.meta.createRun({ experimentId: expId, runName: `onnx-${basename(file)}`, tags: { 'trellis.source': 'onnx' } }, who);
+        // The model file first, then the run with its params in one write: no run without its model.
+        const run = await ws.tracking.recordRun(await ws.tracking.ensureExperiment(o.experiment, who), {
+          runName: `onnx-${basename(file)}`, tags: { 'trellis.source': 'onnx' },
+          params: [{ key: 'source', value: 'onnx' }, { key: 'file', value: basename(file) }, { key: 'sha256', value: sha256Hex(bytes) }, { key: 'task', value: model.task }],
+          artifacts: [{ path: 'model/model.json', data: JSON.stringify(model) }],
+          model: { artifactPath: 'model', flavors: { trellis: { format: model.format, task: model.task, target: model.target }, onnx: { sha256: sha256Hex(bytes) } } },
+        }, who);
         const runId = run.info.runId;
-        try {
-          await ws.meta.logBatch(runId, {
-            params: [{ key: 'source', value: 'onnx' }, { key: 'file', value: basename(file) }, { key: 'sha256', value: sha256Hex(bytes) }, { key: 'task', value: model.task }],
-          }, who);
-          await ws.tracking.logArtifact(runId, 'model/model.json', JSON.stringify(model));
-          await ws.meta.updateRun(runId, { status: 'FINISHED', endTime: Date.now() }, who);
-        } catch (e) {
-          await ws.meta.updateRun(runId, { status: 'FAILED', endTime: Date.now() }, who).catch(() => undefined);
-          throw e;
-        }
-        let version: string | undefined;
-        if (o.register) {
-          await ws.meta.getRegisteredModel(o.register).catch((e: unknown) => {
-            if ((e as { code?: string }).code !== 'TRELLIS_MODEL_NOT_FOUND') throw e;
-            return ws.meta.createRegisteredModel({ name: o.register! }, who);
-          });
-          version = (await ws.registry.createVersion({ name: o.register, source: `runs:/${runId}/model`, runId }, who)).version;
-        }
+        const version = o.register ? (await ws.registry.registerRun({ name: o.register, run, artifactPath: 'model' }, who)).version.version : undefined;
         const inputs = model.features.inputs.map((i) => `${i.name}:${i.type}`);
         output(!!globals(c).json, () => ({ run_id: runId, model: o.register ?? null, version: version ?? null, task: model.task, classes: model.classes ?? null, inputs }), () => {
           console.log(`run ${runId}: ${model.task} ONNX model with inputs ${inputs.join(', ')}${model.classes ? `; classes ${model.classes.join(', ')}` : ''}`);

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { DEFAULT_LINEAGE_DEPTH, lineageOf, lineageText } from '../../registry/lineage.js';
+import { DEFAULT_LINEAGE_DEPTH, lineageText } from '../../registry/lineage.js';
 import { globals, withWorkspace } from '../context.js';
 import { numberOption } from '../refs.js';
 import { output } from '../output.js';
@@ -12,7 +12,7 @@ export function lineageCommand(): Command {
     .action(async (ref: string, o: { depth?: string }, c: Command) => {
       const depth = numberOption('depth', o.depth, (n) => Number.isInteger(n) && n >= 0, 'a whole number of at least 0');
       await withWorkspace(c, async (ws) => {
-        const g = await lineageOf(ws.meta, ws.artifacts, ref, { depth });
+        const g = await ws.pipelines.lineage(ref, { depth });
         output(!!globals(c).json, () => g, () => process.stdout.write(lineageText(g)));
       });
     });

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import type { Stage } from '../../store/ports/registry.js';
 import { actor, globals, withWorkspace } from '../context.js';
 import { output, printTable, time } from '../output.js';
 
@@ -23,7 +24,7 @@ export function modelsCommand(): Command {
     .description('show a registered model')
     .action(async (name: string, _o: unknown, c: Command) => {
       await withWorkspace(c, async (ws) => {
-        const m = await ws.meta.getRegisteredModel(name);
+        const m = await ws.registry.getModel(name);
         output(!!globals(c).json, () => m, () => {
           console.log(`model ${m.name}${m.description ? ` — ${m.description}` : ''}`);
           console.log(`  created ${time(m.creationTimestamp)}, updated ${time(m.lastUpdatedTimestamp)}`);
@@ -37,7 +38,7 @@ export function modelsCommand(): Command {
     .description('list the versions of a model')
     .action(async (name: string, _o: unknown, c: Command) => {
       await withWorkspace(c, async (ws) => {
-        await ws.meta.getRegisteredModel(name);
+        await ws.registry.getModel(name);
         const page = await ws.registry.searchVersions({ filter: `name = '${name.replace(/'/g, "\\'")}'`, orderBy: ['version_number DESC'], maxResults: 10000 });
         output(!!globals(c).json, () => page.items, () => printTable(page.items.map((v) => ({
           version: v.version, stage: v.currentStage, aliases: v.aliases.map((a) => `@${a}`).join(' '), run_id: v.runId, created: time(v.creationTimestamp), source: v.source,
@@ -51,12 +52,12 @@ export function modelsCommand(): Command {
     .action(async (name: string, alias: string, version: string | undefined, o: { delete?: boolean }, c: Command) => {
       await withWorkspace(c, async (ws) => {
         if (o.delete) {
-          await ws.meta.deleteAlias(name, alias, actor(c));
+          await ws.registry.deleteAlias(name, alias, actor(c));
           output(!!globals(c).json, () => ({ name, alias, version: null }), () => console.log(`removed ${name}@${alias}`));
           return;
         }
-        if (version !== undefined) await ws.meta.setAlias(name, alias, version, actor(c));
-        const v = await ws.meta.getVersionByAlias(name, alias);
+        if (version !== undefined) await ws.registry.setAlias(name, alias, version, actor(c));
+        const v = await ws.registry.getVersionByAlias(name, alias);
         output(!!globals(c).json, () => v, () => console.log(`${name}@${alias} → version ${v.version}`));
       });
     });
@@ -66,7 +67,7 @@ export function modelsCommand(): Command {
     .option('--archive-existing', 'archive the versions already in that stage')
     .action(async (name: string, version: string, stage: string, o: { archiveExisting?: boolean }, c: Command) => {
       await withWorkspace(c, async (ws) => {
-        const v = await ws.meta.transitionStage(name, version, stage as never, !!o.archiveExisting, actor(c));
+        const v = await ws.registry.transitionStage(name, version, stage as Stage, !!o.archiveExisting, actor(c));
         output(!!globals(c).json, () => v, () => console.log(`${name} version ${v.version} is now in ${v.currentStage}`));
       });
     });

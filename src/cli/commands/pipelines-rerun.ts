@@ -7,7 +7,6 @@ import type { RerunReport } from '../../pipelines/engine/rerun.js';
 import { actor, globals, withWorkspace } from '../context.js';
 import { formatTable, printJson } from '../output.js';
 import { RunProgress, runSummary } from '../progress.js';
-import { openEngine } from './worker.js';
 
 const short = (sha: string | null) => (sha ? sha.slice(0, 12) : '');
 const show = (v: unknown) => (v === null || v === undefined ? 'none' : JSON.stringify(v));
@@ -39,7 +38,7 @@ export function pipelinesRerunCommand(): Command {
       await withWorkspace(c, async (ws) => {
         const { planRerun, rerunPipeline } = await import('../../pipelines/engine/rerun.js');
         const { topologicalOrder } = await import('../../pipelines/ir.js');
-        const { engine, close } = await openEngine(ws, actor(c));
+        const { engine, close } = await ws.pipelines.openEngine(actor(c), { queue: 'inline' });
         const abort = new AbortController();
         const onInt = () => abort.abort();
         let progress: RunProgress | undefined;

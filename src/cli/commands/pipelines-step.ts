@@ -22,11 +22,10 @@ export function pipelinesStepCommand(): Command {
     .option('--experiment <name>', 'experiment of the step run (default: $TRELLIS_PIPELINE, else pipeline-steps)')
     .action(async (o: { component: string; inputs: string; outputs: string; module?: string; export: string; input?: string[]; output?: string[]; step?: string; experiment?: string }, c: Command) => {
       await withWorkspace(c, async (ws) => {
-        const { runStandaloneStep } = await import('../../pipelines/engine/standalone.js');
         const env = process.env;
         const tags: Record<string, string> = {};
         if (env.ARGO_WORKFLOW_NAME) tags['trellis.argo.workflow'] = env.ARGO_WORKFLOW_NAME;
-        const r = await runStandaloneStep({ meta: ws.meta, artifacts: ws.artifacts, tracking: ws.tracking, registry: ws.registry, data: ws.data }, actor(c), {
+        const r = await ws.pipelines.runStep(actor(c), {
           component: o.component, module: o.module, export: o.module ? o.export : undefined, outputs: o.output, inputs: o.input,
           inputsDir: o.inputs, outputsDir: o.outputs, step: o.step ?? env.TRELLIS_STEP, experiment: o.experiment ?? env.TRELLIS_PIPELINE, tags,
         });

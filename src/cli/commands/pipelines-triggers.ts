@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 import { ERRORS, TrellisError, invalid, type ErrorCode } from '../../core/errors.js';
-import type { TriggerRecord, TriggerStatus } from '../../store/metadata-store.js';
+import type { TriggerRecord, TriggerStatus } from '../../store/ports/triggers.js';
 import { actor, globals, withWorkspace } from '../context.js';
 import { output, printJson, printTable, time } from '../output.js';
 
@@ -96,7 +96,7 @@ export function pipelinesTriggerCommand(): Command {
         r = { trigger: fromJson(body.trigger as Record<string, unknown>), created: body.created === true };
       } else {
         const { requestTrigger } = await import('../../pipelines/triggers/deployments.js');
-        r = await withWorkspace(c, (ws) => requestTrigger(ws, { pipeline: name, params, reason: o.reason }, actor(c)));
+        r = await withWorkspace(c, (ws) => ws.pipelines.requestTrigger({ pipeline: name, params, reason: o.reason }, actor(c)));
       }
       output(json, () => r.trigger, () => console.log(`trigger #${r.trigger.id}: ${r.trigger.pipeline} ${r.trigger.status}${Object.keys(r.trigger.params).length ? ` with ${JSON.stringify(r.trigger.params)}` : ''}`));
     });
@@ -118,7 +118,7 @@ export function pipelinesTriggersCommand(): Command {
         const q = new URLSearchParams({ limit: String(limit), ...(name ? { pipeline: name } : {}), ...(o.status ? { status: o.status } : {}) });
         list = ((await rest(o.server, 'GET', `/pipelines/triggers?${q}`)).triggers as Record<string, unknown>[]).map(fromJson);
       } else {
-        list = await withWorkspace(c, (ws) => ws.meta.listTriggers({ pipeline: name, status: o.status as TriggerStatus | undefined, limit }));
+        list = await withWorkspace(c, (ws) => ws.pipelines.triggers({ pipeline: name, status: o.status as TriggerStatus | undefined, limit }));
       }
       if (globals(c).json) printJson(list);
       else printTriggers(list);

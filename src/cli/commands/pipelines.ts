@@ -65,9 +65,9 @@ export async function recordedSteps(ws: Workspace, runId: string): Promise<strin
   }
 }
 
+/** A runner whose steps run in this process, whatever queue the workspace names. */
 export async function pipelineEngine(ws: Workspace, who: { actor: string }) {
-  const { PipelineEngine } = await import('../../pipelines/engine/index.js');
-  return new PipelineEngine({ meta: ws.meta, artifacts: ws.artifacts, tracking: ws.tracking, registry: ws.registry, data: ws.data }, { who });
+  return (await ws.pipelines.openEngine(who, { queue: 'inline' })).engine;
 }
 
 /** The summary of a pipeline run: JSON, or the step table with outputs, registered versions and the total time. */
@@ -140,8 +140,7 @@ export function pipelinesCommand(): Command {
     .option('--queue <url>', 'run the remaining steps on `trellis worker` processes through this Redis queue')
     .action(async (runId: string, o: { cache: boolean; queue?: string }, c: Command) => {
       await withWorkspace(c, async (ws) => {
-        const { openEngine } = await import('./worker.js');
-        const { engine, close } = await openEngine(ws, actor(c), { queue: o.queue });
+        const { engine, close } = await ws.pipelines.openEngine(actor(c), { queue: o.queue });
         const progress = progressOnStderr(await recordedSteps(ws, runId));
         try {
           const r = await engine.resume(runId, { noCache: !o.cache, onEvent: progress.onEvent });
@@ -164,8 +163,7 @@ export function pipelinesCommand(): Command {
     .description("why a step of a pipeline run was served from cache, or was not: the reused run, or the parts of the cache key that changed")
     .action(async (runId: string, step: string, _o: unknown, c: Command) => {
       await withWorkspace(c, async (ws) => {
-        const { explainCache } = await import('../../pipelines/engine/why.js');
-        const e = await explainCache(ws.meta, runId, step);
+        const e = await ws.pipelines.explainCache(runId, step);
         output(!!globals(c).json, () => e, () => {
           console.log(`${e.step}: ${e.verdict === 'hit' ? 'cache hit' : 'cache miss'} — ${e.reason}`);
           if (e.changes.length) {

@@ -2,7 +2,6 @@ import { Command } from 'commander';
 import { dirname, resolve } from 'node:path';
 import { actor, globals, withWorkspace } from '../context.js';
 import { loadPipelineFile, paramValues, progressOnStderr, reportRun } from './pipelines.js';
-import { openEngine } from './worker.js';
 
 export function runCommand(): Command {
   return new Command('run')
@@ -21,7 +20,7 @@ export function runCommand(): Command {
       const src = await loadPipelineFile(file);
       const json = !!globals(c).json;
       await withWorkspace(c, async (ws) => {
-        const { engine, close } = await openEngine(ws, actor(c), { queue: o.queue, concurrency: o.concurrency });
+        const { engine, close } = await ws.pipelines.openEngine(actor(c), { queue: o.queue, concurrency: o.concurrency });
         // Ctrl-C cancels the run: no new step starts, running ones are stopped, the run ends KILLED.
         const abort = new AbortController();
         const onInt = () => abort.abort();

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import type { Run } from '../../store/metadata-store.js';
+import type { Run } from '../../store/ports/tracking.js';
 import { globals, withWorkspace } from '../context.js';
 import { output, printTable, time } from '../output.js';
 import { findExperiment } from './experiments.js';
@@ -44,7 +44,7 @@ export function runsCommand(): Command {
     .description('show a run: params, latest metrics, tags, artifacts')
     .action(async (runId: string, _o: unknown, c: Command) => {
       await withWorkspace(c, async (ws) => {
-        const run = await ws.meta.getRun(runId);
+        const run = await ws.tracking.getRun(runId);
         const { files } = await ws.tracking.listArtifacts(runId);
         output(!!globals(c).json, () => ({ ...run, artifacts: files }), () => {
           const i = run.info;

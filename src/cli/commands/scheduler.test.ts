@@ -42,8 +42,8 @@ describe('trellis scheduler and trellis pipelines trigger(s)', () => {
     env = { TRELLIS_HOME: join(dir, 'home') };
     const ws = await Workspace.open({ store: `sqlite:${join(dir, 'home', 'trellis.db')}`, artifacts: `file:${join(dir, 'home', 'artifacts')}` });
     try {
-      await publishPackage(ws, await buildPackage(writeTinyPipeline(join(dir, 'src'), 'tiny', { triggers: [{ api: true }] })), who);
-      await publishPackage(ws, await buildPackage(writeTinyPipeline(join(dir, 'src'), 'shut')), who);
+      await ws.pipelines.publish(await buildPackage(writeTinyPipeline(join(dir, 'src'), 'tiny', { triggers: [{ api: true }] })), who);
+      await ws.pipelines.publish(await buildPackage(writeTinyPipeline(join(dir, 'src'), 'shut')), who);
     } finally {
       await ws.close();
     }
@@ -84,7 +84,7 @@ describe('trellis scheduler and trellis pipelines trigger(s)', () => {
       const t = await cli(['pipelines', 'trigger', 'tiny', '--server', url, '--param', 'label=remote'], env);
       assert.equal(t.code, 0, t.stderr);
       assert.equal(t.stdout, 'trigger #2: tiny pending with {"label":"remote"}\n');
-      assert.equal((await ws.meta.getTrigger(2)).requestedBy, 'anonymous', 'recorded by the server');
+      assert.equal((await ws.pipelines.trigger(2)).requestedBy, 'anonymous', 'recorded by the server');
       const listed = await cli(['pipelines', 'triggers', 'tiny', '--server', url, '--status', 'pending'], env);
       assert.match(listed.stdout, /\n2 +tiny +api +pending /);
       const refused = await cli(['pipelines', 'trigger', 'tiny', '--server', url, '--param', 'trees=3'], env);

@@ -5,9 +5,7 @@
  * scheduler runs inside `trellis server --scheduler`.
  */
 import { Command } from 'commander';
-import { join } from 'node:path';
 import type { Decision, Scheduler } from '../../pipelines/triggers/scheduler.js';
-import { trellisHome } from '../../store/open-stores.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { globals } from '../context.js';
 
@@ -20,20 +18,7 @@ export interface SchedulerCliOptions {
 
 /** A scheduler over the workspace (steps here, or on workers behind `queue`), and how to release what it opened. */
 export async function openScheduler(ws: Workspace, o: SchedulerCliOptions): Promise<{ scheduler: Scheduler; close: () => Promise<void> }> {
-  const { Scheduler } = await import('../../pipelines/triggers/scheduler.js');
-  const who = { actor: 'trellis' };
-  let engine = {};
-  let close = async () => undefined as void;
-  if (o.queue) {
-    const { RedisDispatcher } = await import('../../pipelines/queue/redis-queue.js');
-    const dispatcher = await RedisDispatcher.open(ws, who, { url: o.queue });
-    engine = { dispatcher, concurrency: 16 };
-    close = () => dispatcher.close();
-  }
-  const scheduler = new Scheduler(ws, {
-    who, engine, pollMs: o.pollMs, maxRuns: o.maxRuns, cacheDir: join(trellisHome(), 'packages'), onDecision: o.onDecision,
-  });
-  return { scheduler, close };
+  return ws.pipelines.openScheduler({ queue: o.queue, pollMs: o.pollMs, maxRuns: o.maxRuns, onDecision: o.onDecision });
 }
 
 /** `12:00:01.234 started   bike #12 version 3 (cron: …)` */

@@ -42,12 +42,12 @@ describe('trellis train --cv and --search', () => {
     const own = await crossValidate(await readTable(ADULT_HEAD), 'income', 'linear', {}, { kind: 'kfold', folds: 5 });
     assert.deepEqual(out.cv.mean, own.mean);
     await inWorkspace(async (ws) => {
-      const run = await ws.meta.getRun(out.run_id);
+      const run = await ws.tracking.getRun(out.run_id);
       const m = Object.fromEntries(run.data.metrics.map((x) => [x.key, x.value]));
       assert.equal(m.cv_roc_auc_mean, own.mean.roc_auc);
       assert.equal(m.cv_roc_auc_std, own.std.roc_auc);
       assert.equal(run.data.params.testSize, '0');
-      const history = (await ws.meta.getMetricHistory(out.run_id, 'cv_roc_auc')).items.sort((a, b) => a.step - b.step);
+      const history = (await ws.tracking.getMetricHistory(out.run_id, 'cv_roc_auc')).items.sort((a, b) => a.step - b.step);
       assert.deepEqual(history.map((h) => [h.step, h.value]), own.folds.map((f) => [f.fold, f.metrics.roc_auc]));
     });
   });
@@ -81,7 +81,7 @@ describe('trellis train --cv and --search', () => {
     assert.equal(out.objective.metric, 'roc_auc');
     assert.match(r.stderr, /trial 1\/3: l2=0.01\n {4}fold 1\/3/);
     await inWorkspace(async (ws) => {
-      const exp = await ws.meta.getExperimentByName('search');
+      const exp = await ws.tracking.getExperimentByName('search');
       const children = (await ws.tracking.searchRuns({ experimentIds: [exp.experimentId], filter: `tags.mlflow.parentRunId = '${out.run_id}'` })).items;
       assert.deepEqual(children.map((c) => c.info.runName).sort(), ['trial-1', 'trial-2', 'trial-3']);
       const auc = (run: (typeof children)[number]) => run.data.metrics.find((m) => m.key === 'cv_roc_auc_mean')!.value;
@@ -90,14 +90,14 @@ describe('trellis train --cv and --search', () => {
       for (const c of children) {
         assert.equal(c.info.status, 'FINISHED');
         assert.equal(c.data.params.task, 'binary');
-        assert.equal((await ws.meta.getMetricHistory(c.info.runId, 'cv_accuracy')).items.length, 3);
+        assert.equal((await ws.tracking.getMetricHistory(c.info.runId, 'cv_accuracy')).items.length, 3);
       }
-      const parent = await ws.meta.getRun(out.run_id);
+      const parent = await ws.tracking.getRun(out.run_id);
       assert.equal(parent.data.tags['trellis.search'], 'grid');
       assert.equal(parent.data.params.l2, best.data.params.l2);
       assert.equal(parent.data.metrics.find((m) => m.key === 'best_roc_auc')!.value, auc(best));
       assert.equal(parent.data.metrics.find((m) => m.key === 'cv_roc_auc_mean')!.value, auc(best));
-      assert.equal((await ws.meta.getModelVersion('income', '1')).runId, out.run_id);
+      assert.equal((await ws.registry.getVersion('income', '1')).runId, out.run_id);
     });
   });
 
@@ -130,7 +130,7 @@ describe('trellis train --cv and --search', () => {
       assert.match(r.stderr, message, args.join(' '));
     }
     await inWorkspace(async (ws) => {
-      await assert.rejects(ws.meta.getExperimentByName('refused'), (e: { code?: string }) => e.code === 'TRELLIS_EXPERIMENT_NAME_NOT_FOUND');
+      await assert.rejects(ws.tracking.getExperimentByName('refused'), (e: { code?: string }) => e.code === 'TRELLIS_EXPERIMENT_NAME_NOT_FOUND');
     });
   });
 });

@@ -1,15 +1,10 @@
 /**
  * `trellis worker`: a long-running process that takes pipeline steps from a Redis queue and runs
- * them against the shared stores (give the same --store and --artifacts as the runner), and
- * `openEngine`, which gives `trellis run` / `pipelines resume` a queue when --queue is set.
+ * them against the shared stores (give the same --store and --artifacts as the runner).
  */
 import { Command } from 'commander';
 import { Workspace } from '../../workspace/workspace.js';
 import { actor, globals } from '../context.js';
-
-function services(ws: Workspace) {
-  return { meta: ws.meta, artifacts: ws.artifacts, tracking: ws.tracking, registry: ws.registry, data: ws.data };
-}
 
 function positiveInt(name: string) {
   return (v: string) => {
@@ -17,17 +12,6 @@ function positiveInt(name: string) {
     if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number ≥ 1, got '${v}'`);
     return n;
   };
-}
-
-/** A pipeline engine for this workspace: steps run here, or on workers behind `queue` (redis://…). */
-export async function openEngine(ws: Workspace, who: { actor: string }, o: { queue?: string; concurrency?: number } = {}) {
-  const { PipelineEngine } = await import('../../pipelines/engine/index.js');
-  if (!o.queue) return { engine: new PipelineEngine(services(ws), { who, concurrency: o.concurrency }), close: async () => undefined };
-  const { RedisDispatcher } = await import('../../pipelines/queue/redis-queue.js');
-  const dispatcher = await RedisDispatcher.open(services(ws), who, { url: o.queue });
-  // With workers, the bound on steps at once is theirs; the runner only keeps enough in the queue.
-  const engine = new PipelineEngine(services(ws), { who, dispatcher, concurrency: o.concurrency ?? 16 });
-  return { engine, close: () => dispatcher.close() };
 }
 
 export function workerCommand(): Command {
@@ -39,11 +23,10 @@ export function workerCommand(): Command {
     .option('--heartbeat-ms <ms>', 'how often the worker marks the steps it runs as alive', positiveInt('--heartbeat-ms'), 2000)
     .action(async (o: { queue: string; concurrency: number; lockMs: number; heartbeatMs: number }, c: Command) => {
       const g = globals(c);
-      const ws = await Workspace.open({ store: g.store, artifacts: g.artifacts });
-      const { StepWorker } = await import('../../pipelines/queue/redis-queue.js');
+      const ws = await Workspace.open({ store: g.store, artifacts: g.artifacts, queue: o.queue });
       const stamp = () => new Date().toISOString().slice(11, 23);
-      const w = await StepWorker.start(services(ws), actor(c), {
-        url: o.queue, concurrency: o.concurrency, lockMs: o.lockMs, heartbeatMs: o.heartbeatMs, stores: { meta: ws.storeUri, artifacts: ws.artifactsUri },
+      const w = await ws.pipelines.startWorker(actor(c), {
+        concurrency: o.concurrency, lockMs: o.lockMs, heartbeatMs: o.heartbeatMs,
         log: (line) => process.stderr.write(`${stamp()} ${line}\n`),
       });
       process.stderr.write(`${stamp()} worker ${w.id} waiting for steps on ${o.queue} (concurrency ${o.concurrency})\n`);

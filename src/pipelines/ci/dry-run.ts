@@ -153,7 +153,7 @@ export async function dryRun(input: PipelineIR, o: DryRunOptions): Promise<DryRu
     const meta = await openMetadataStore(`sqlite:${join(dir, 'ci.db')}`);
     const artifacts = await openArtifactStore(`file:${join(dir, 'artifacts')}`);
     try {
-      const services = { meta, artifacts, tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta), data: new DatasetService(meta, artifacts) };
+      const services = { meta, artifacts, tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta, meta, meta), data: new DatasetService(meta, artifacts) };
       const engine = new PipelineEngine(services, { who: { actor: 'trellis-ci' }, workDir: join(dir, 'work') });
       const r = await engine.run(ir, { params, baseDir: o.baseDir, noCache: true, onEvent: o.onEvent });
       const warnings: string[] = [];

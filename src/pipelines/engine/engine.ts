@@ -397,7 +397,7 @@ export class PipelineEngine {
             // The registration is a side effect, not a value: make it true again.
             registration = await this.readRegistration(outputs.registration);
             if (registration?.registered) {
-              const again = await registerModel(this.s.meta, this.s.registry, this.o.who, { name: registration.name, runId: registration.runId, alias: registration.alias ?? undefined });
+              const again = await registerModel(this.s.registry, this.o.who, { name: registration.name, runId: registration.runId, alias: registration.alias ?? undefined });
               registration = { ...registration, ...again };
             }
           }
@@ -437,7 +437,7 @@ export class PipelineEngine {
   }
 
   private services() {
-    return { meta: this.s.meta, registry: this.s.registry, data: this.s.data, who: this.o.who };
+    return { registry: this.s.registry, data: this.s.data, tracking: this.s.tracking, who: this.o.who };
   }
 
 }

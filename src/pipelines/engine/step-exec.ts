@@ -141,7 +141,7 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
       if (!impl) throw invalid(`step '${job.step}': no implementation of the built-in component ${compRef}`);
       const outputs = Object.fromEntries(Object.entries(comp.outputs).map(([k, out]) => [k, { type: out.type, path: join(stepDir, k) }]));
       const bctx: BuiltinContext = {
-        step: job.step, inputs, outputs, services: { meta: s.meta, registry: s.registry, data: s.data, who: o.who }, baseDir: job.baseDir,
+        step: job.step, inputs, outputs, services: { registry: s.registry, data: s.data, tracking: s.tracking, who: o.who }, baseDir: job.baseDir,
         inputMeta: (n) => job.artifacts[n]?.meta ?? {},
         inputRun: (n) => job.artifacts[n]?.run || undefined,
         setOutputMeta: (n, m) => { outMeta[n] = m; },

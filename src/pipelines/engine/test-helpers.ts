@@ -28,7 +28,7 @@ export async function openTestServices(storeUri?: string, o: { artifactsDir?: st
   const artifacts = await openArtifactStore(`file:${o.artifactsDir ?? join(dir, 'artifacts')}`);
   return {
     dir, meta, artifacts,
-    tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta), data: new DatasetService(meta, artifacts),
+    tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta, meta, meta), data: new DatasetService(meta, artifacts),
     async close() {
       await meta.close();
       await artifacts.close();

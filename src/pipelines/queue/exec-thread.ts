@@ -23,7 +23,7 @@ let current: AbortController | undefined;
 async function open(store: string, artifactsUri: string): Promise<EngineServices> {
   const meta = await openMetadataStore(store);
   const artifacts = await openArtifactStore(artifactsUri);
-  return { meta, artifacts, tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta), data: new DatasetService(meta, artifacts) };
+  return { meta, artifacts, tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta, meta, meta), data: new DatasetService(meta, artifacts) };
 }
 
 parentPort!.on('message', (m: ThreadMessage) => {

@@ -25,7 +25,7 @@ const HOUR = 3_600_000;
 async function services(storeUri: string, artifactsDir: string): Promise<EngineServices> {
   const meta = await openMetadataStore(storeUri);
   const artifacts = await openArtifactStore(`file:${artifactsDir}`);
-  return { meta, artifacts, tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta), data: new DatasetService(meta, artifacts) };
+  return { meta, artifacts, tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta, meta, meta), data: new DatasetService(meta, artifacts) };
 }
 
 describe('two schedulers on one PostgreSQL', () => {

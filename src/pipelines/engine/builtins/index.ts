@@ -22,17 +22,21 @@ import { validateTable } from '../../../data/validate/validate.js';
 import { evaluate } from '../../../ml/evaluate.js';
 import { predict } from '../../../ml/model.js';
 import { shuffledIndex, takeRows } from '../../../ml/prepare.js';
-import { ALGOS, train, type Algo } from '../../../ml/train.js';
+import { ALGOS, type Algo } from '../../../ml/train.js';
+import { runTraining } from '../../../ml/training-workflow.js';
 import type { RegistryService } from '../../../registry/registry-service.js';
-import type { Actor, MetadataStore, ModelVersion } from '../../../store/metadata-store.js';
+import type { Actor } from '../../../store/ports/common.js';
+import type { ModelVersion } from '../../../store/ports/registry.js';
+import type { TrackingService } from '../../../tracking/tracking-service.js';
 import type { StepInput } from '../../executors/index.js';
 import { evaluateGate, parseGate } from '../gate-expr.js';
 import { readDataset, readJson, readMetrics, readModel, writeDataset, writeJson, writeModel } from './io.js';
 
+/** What a built-in may reach: the services, never a store. */
 export interface BuiltinServices {
-  meta: MetadataStore;
   registry: RegistryService;
   data: DatasetService;
+  tracking: TrackingService;
   who: Actor;
 }
 
@@ -90,26 +94,12 @@ export function isDatasetRef(s: string): boolean {
   return !/[\\/]/.test(s) && !/\.(csv|tsv|jsonl|ndjson|json|parquet|arrow|feather)$/i.test(s);
 }
 
-/** `name@alias` or `name/version` → the version, or undefined when the alias is not set. */
-export async function findVersion(meta: MetadataStore, ref: string): Promise<ModelVersion | undefined> {
-  const at = ref.lastIndexOf('@');
-  const slash = ref.lastIndexOf('/');
-  const missing = (e: unknown) => {
-    const code = (e as { code?: string }).code;
-    if (code === 'TRELLIS_ALIAS_NOT_FOUND' || code === 'TRELLIS_MODEL_NOT_FOUND' || code === 'TRELLIS_MODEL_VERSION_NOT_FOUND') return undefined;
-    throw e;
-  };
-  if (at > 0) return meta.getVersionByAlias(ref.slice(0, at), ref.slice(at + 1)).catch(missing);
-  if (slash > 0) return meta.getModelVersion(ref.slice(0, slash), ref.slice(slash + 1)).catch(missing);
-  throw invalid(`a registered version is written name@alias or name/version, got '${ref}'`);
-}
-
 /** The metrics of a registered version: those recorded with it (`metric.<name>` tags), else its run's. */
-export async function versionMetrics(meta: MetadataStore, v: ModelVersion): Promise<Record<string, number>> {
+export async function versionMetrics(tracking: TrackingService, v: ModelVersion): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const [k, x] of Object.entries(v.tags)) if (k.startsWith('metric.') && Number.isFinite(Number(x))) out[k.slice(7)] = Number(x);
   if (Object.keys(out).length || !v.runId) return out;
-  for (const m of (await meta.getRun(v.runId)).data.metrics) out[m.key] = m.value;
+  for (const m of (await tracking.getRun(v.runId)).data.metrics) out[m.key] = m.value;
   return out;
 }
 
@@ -119,8 +109,8 @@ const ingest: BuiltinImpl = async (ctx) => {
   if (isDatasetRef(ref)) {
     const v = await ctx.services.data.get(ref);
     ctx.log(`dataset ${v.name}@${v.version}: ${v.rows} rows, ${v.columns} columns (sha256 ${v.sha256.slice(0, 12)}…)`);
-    if (v.format === 'csv') await writeFile(out, await ctx.services.data.artifacts.get(v.artifactPath));
-    else await writeDataset(out, await ctx.services.data.load(`${v.name}@${v.version}`));
+    if (v.format === 'csv') await writeFile(out, (await ctx.services.data.bytes(`${v.name}@${v.version}`)).data);
+    else await writeDataset(out, await ctx.services.data.loadVersion(v));
     ctx.setOutputMeta('data', { dataset: `${v.name}@${v.version}`, sha256: v.sha256 });
     ctx.metric('rows', v.rows);
     return;
@@ -238,12 +228,13 @@ const trainStep: BuiltinImpl = async (ctx) => {
     const v = ctx.inputs[k];
     if (v !== undefined && typeof v !== 'object') params[k] = typeof v === 'boolean' ? Number(v) : v;
   }
-  const r = await train(t, str(ctx, 'target')!, algo, params, { onProgress: (s) => ctx.log(s) });
+  // The workflow of `trellis train`; the step run records it, the evaluation is a step of its own.
+  const r = await runTraining(t, { data: `step ${ctx.step}`, target: str(ctx, 'target')!, algo, params }, { onProgress: (s) => ctx.log(s), evaluationReport: false });
   for (const [k, v] of Object.entries(r.params)) ctx.param(k, String(v));
   for (const [k, v] of Object.entries(r.metrics)) ctx.metric(k, v);
   await writeModel(ctx.outputs.model!.path, r.model);
   await writeJson(ctx.outputs.metrics!.path, r.metrics);
-  ctx.log(`${algo} ${r.model.task} model on ${r.trainRows} rows, hold-out ${r.testRows} rows`);
+  ctx.log(`${algo} ${r.task} model on ${r.trainRows} rows, hold-out ${r.testRows} rows`);
 };
 
 const evaluateStep: BuiltinImpl = async (ctx) => {
@@ -267,8 +258,8 @@ const gate: BuiltinImpl = async (ctx) => {
   const expr = parseGate(condition);
   const metrics = await readMetrics(path(ctx, 'metrics'));
   const ref = str(ctx, 'champion');
-  const v = ref ? await findVersion(ctx.services.meta, ref) : undefined;
-  const champion = v ? await versionMetrics(ctx.services.meta, v) : undefined;
+  const v = ref ? await findVersion(ctx.services.registry, ref) : undefined;
+  const champion = v ? await versionMetrics(ctx.services.tracking, v) : undefined;
   const r = evaluateGate(expr, metrics, champion, condition);
   const notes = [...r.notes];
   if (ref && !v) notes.unshift(`no version of ${ref} exists`);
@@ -283,7 +274,7 @@ const gate: BuiltinImpl = async (ctx) => {
 };
 
 const register: BuiltinImpl = async (ctx) => {
-  const { meta, registry, who } = ctx.services;
+  const { registry, who } = ctx.services;
   const name = str(ctx, 'name')!;
   const alias = str(ctx, 'alias');
   const out = ctx.outputs.registration!.path;
@@ -297,7 +288,7 @@ const register: BuiltinImpl = async (ctx) => {
   }
   const runId = ctx.inputRun('model');
   if (!runId) throw invalid(`step '${ctx.step}': the model input does not come from a pipeline step run, so it cannot be registered`);
-  const registration = await registerModel(meta, registry, who, { name, runId, alias, metrics: ctx.inputs.metrics !== undefined ? await readMetrics(path(ctx, 'metrics')) : undefined });
+  const registration = await registerModel(registry, who, { name, runId, alias, metrics: ctx.inputs.metrics !== undefined ? await readMetrics(path(ctx, 'metrics')) : undefined });
   ctx.log(`${registration.created ? 'registered' : 'reused'} ${name} version ${registration.version}${alias ? ` @${alias}` : ''}`);
   await writeJson(out, { registered: true, ...registration });
 };
@@ -307,25 +298,18 @@ const register: BuiltinImpl = async (ctx) => {
  * version already made from that run, so a re-run or a resume never registers twice — and points
  * `alias` at it. Shared with the engine, which re-applies a cached registration this way.
  */
-export async function registerModel(meta: MetadataStore, registry: RegistryService, who: Actor, o: { name: string; runId: string; alias?: string; metrics?: Record<string, number> }): Promise<{ name: string; version: string; alias: string | null; created: boolean; runId: string }> {
-  await meta.getRegisteredModel(o.name).catch((e: unknown) => {
-    if ((e as { code?: string }).code !== 'TRELLIS_MODEL_NOT_FOUND') throw e;
-    return meta.createRegisteredModel({ name: o.name }, who);
-  });
-  const existing = (await registry.searchVersions({ filter: `name = '${o.name.replace(/'/g, "\\'")}' and run_id = '${o.runId}'`, maxResults: 1000 })).items;
-  let version = existing.sort((a, b) => Number(a.version) - Number(b.version))[0];
-  const created = !version;
-  if (!version) {
-    version = await registry.createVersion({
-      name: o.name, source: `runs:/${o.runId}/outputs/model`, runId: o.runId,
-      tags: Object.fromEntries(Object.entries(o.metrics ?? {}).map(([k, v]) => [`metric.${k}`, String(v)])),
-    }, who);
-  }
-  if (o.alias && !version.aliases.includes(o.alias)) {
-    const current = await meta.getVersionByAlias(o.name, o.alias).catch(() => undefined);
-    if (current?.version !== version.version) await meta.setAlias(o.name, o.alias, version.version, who);
-  }
+export async function registerModel(registry: RegistryService, who: Actor, o: { name: string; runId: string; alias?: string; metrics?: Record<string, number> }): Promise<{ name: string; version: string; alias: string | null; created: boolean; runId: string }> {
+  const { version, created } = await registry.registerRun({
+    name: o.name, run: o.runId, artifactPath: 'outputs/model', alias: o.alias, reuse: true,
+    tags: Object.fromEntries(Object.entries(o.metrics ?? {}).map(([k, v]) => [`metric.${k}`, String(v)])),
+  }, who);
   return { name: o.name, version: version.version, alias: o.alias ?? null, created, runId: o.runId };
+}
+
+/** `name@alias` or `name/version` → the version, or undefined when the alias, model or version does not exist. */
+export async function findVersion(registry: RegistryService, ref: string): Promise<ModelVersion | undefined> {
+  if (!(ref.lastIndexOf('@') > 0 || ref.lastIndexOf('/') > 0)) throw invalid(`a registered version is written name@alias or name/version, got '${ref}'`);
+  return registry.find(ref);
 }
 
 const batchScore: BuiltinImpl = async (ctx) => {
@@ -378,7 +362,7 @@ export async function builtinCacheFacts(component: string, inputs: Record<string
     return { file: createHash('sha256').update(await readFile(dataFile(ref, baseDir)).catch(() => Buffer.from(''))).digest('hex'), ext: extname(ref) };
   }
   if (component === 'gate@1' && typeof inputs.champion === 'string') {
-    const v = await findVersion(s.meta, inputs.champion);
+    const v = await findVersion(s.registry, inputs.champion);
     return { champion: v ? `${v.name}/${v.version}` : 'none' };
   }
   return {};
