@@ -4,11 +4,16 @@
  * 31 leaves, learning rate 0.1, 255 bins, at least 20 rows per leaf, 2 threads. Datasets: a
  * 1,000,000 × 28 synthetic binary task (bench/gen-gbdt-csv.ts), Adult (its own train/test files)
  * and Taiwan credit default (every fifth row held out). Each tool trains `BENCH_GBDT_REPS` times in
- * its own process; the figures are median fit times and test ROC AUC. Also: prediction latency of
- * one record and batch throughput through the 100-tree model. Trellis runs from the build
- * (`npm run build` first), as `trellis train` does.
+ * its own process; the figures are median fit times and test ROC AUC. Also, per dataset and side by
+ * side with scikit-learn: batch prediction on the held-out rows (the first call, then the median of
+ * `BENCH_GBDT_PREDICT_REPS`) and on 1,000,000 rows (the held-out rows repeated), and the latency of
+ * one record through the synthetic model. Trellis runs from the build (`npm run build` first), as
+ * `trellis train` does. `BENCH_GBDT_BASELINE=<git revision>` also runs Trellis as built from that
+ * revision (in bench/out/), so that before and after are measured in one invocation, and
+ * `BENCH_GBDT_REVISION=<git revision>` runs that revision instead of the build;
+ * `BENCH_GBDT_DATASETS=Adult,…` runs only the datasets whose names start so.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dataset } from '../src/data/readers/test-helpers/data-files.js';
@@ -20,6 +25,10 @@ const ROWS = Number(process.env.BENCH_GBDT_ROWS ?? 1_000_000);
 const REPS = Number(process.env.BENCH_GBDT_REPS ?? 5);
 const PYTHON = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
+const PREDICT_REPS = Number(process.env.BENCH_GBDT_PREDICT_REPS ?? 11);
+const BASELINE = process.env.BENCH_GBDT_BASELINE;
+const REVISION = process.env.BENCH_GBDT_REVISION;
+const DATASETS = process.env.BENCH_GBDT_DATASETS?.split(',').map((d) => d.trim().toLowerCase());
 
 interface Spec {
   name: string;
@@ -30,16 +39,18 @@ interface Spec {
   drop?: string[];
   threads: number;
   reps: number;
+  /** Also the latency of one record. */
   predict?: boolean;
+  predictReps?: number;
 }
 
-const CHILD = `
-import { readTable } from ${JSON.stringify(`${DIST}data/readers/index.js`)};
-import { selectColumns, rowAt } from ${JSON.stringify(`${DIST}data/table.js`)};
-import { train } from ${JSON.stringify(`${DIST}ml/train.js`)};
-import { predict } from ${JSON.stringify(`${DIST}ml/model.js`)};
-import { takeRows } from ${JSON.stringify(`${DIST}ml/prepare.js`)};
-import { rocAuc } from ${JSON.stringify(`${DIST}numeric/metrics/classification.js`)};
+const childScript = (dist: string) => `
+import { readTable } from ${JSON.stringify(`${dist}data/readers/index.js`)};
+import { selectColumns, rowAt } from ${JSON.stringify(`${dist}data/table.js`)};
+import { train } from ${JSON.stringify(`${dist}ml/train.js`)};
+import { predict, ensembleOf } from ${JSON.stringify(`${dist}ml/model.js`)};
+import { takeRows } from ${JSON.stringify(`${dist}ml/prepare.js`)};
+import { rocAuc } from ${JSON.stringify(`${dist}numeric/metrics/classification.js`)};
 import { readFileSync } from 'node:fs';
 const spec = JSON.parse(readFileSync(process.argv.at(-1), 'utf8'));
 let all = await readTable(spec.train);
@@ -66,18 +77,38 @@ const pos = model.classes.indexOf(spec.positive);
 const label = test.columns.find((c) => c.name === spec.target);
 const y = Float64Array.from({ length: test.rowCount }, (_, i) => String(rowAt(test, i)[spec.target]).replace(/\\.$/, '') === spec.positive ? 1 : 0);
 const features = selectColumns(test, keep.filter((n) => n !== spec.target));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+// Batch prediction (feature transforms included) on the held-out rows: the first call, which also
+// lays the model out for prediction, then again; then 1,000,000 rows, the held-out rows repeated.
 let t = performance.now();
 const out = predict(model, features);
-const batchS = (performance.now() - t) / 1000;
-const p = Float64Array.from({ length: test.rowCount }, (_, i) => out.proba[i * 2 + pos]);
-const res = { fit_s: fits, auc: rocAuc(y, p), predict_rows_per_s: test.rowCount / batchS, trees: model.estimator.trees.length, threads: model.metadata.threads };
-if (spec.predict) {
-  // Batch throughput on a large batch, and one record at a time.
-  const big = takeRows(features, Array.from({ length: 1_000_000 }, (_, i) => i % features.rowCount));
-  predict(model, takeRows(features, [0, 1, 2]));
+const first = test.rowCount / ((performance.now() - t) / 1000);
+const again = [];
+for (let r = 0; r < spec.predictReps; r++) {
+  t = performance.now();
+  predict(model, features);
+  again.push(test.rowCount / ((performance.now() - t) / 1000));
+}
+const big = takeRows(features, Array.from({ length: 1_000_000 }, (_, i) => i % features.rowCount));
+const batch = [];
+for (let r = 0; r < 3; r++) {
   t = performance.now();
   predict(model, big);
-  res.batch_rows_per_s = 1_000_000 / ((performance.now() - t) / 1000);
+  batch.push(1_000_000 / ((performance.now() - t) / 1000));
+}
+let nodes = 0, splits = 0, categorySplits = 0;
+for (const tree of ensembleOf(model.estimator).trees) {
+  nodes += tree.feature.length;
+  for (let i = 0; i < tree.feature.length; i++) if (tree.feature[i] >= 0) { splits++; if (tree.categories?.[i]) categorySplits++; }
+}
+const p = Float64Array.from({ length: test.rowCount }, (_, i) => out.proba[i * 2 + pos]);
+const res = {
+  fit_s: fits, auc: rocAuc(y, p), trees: model.estimator.trees.length, nodes, splits, category_splits: categorySplits, threads: model.metadata.threads,
+  predict_rows: test.rowCount, predict_first_rows_per_s: first, predict_rows_per_s: median(again), predict_rows_per_s_each: again,
+  batch_rows_per_s: median(batch), batch_rows_per_s_each: batch,
+};
+if (spec.predict) {
+  // One record at a time.
   const records = Array.from({ length: 2000 }, (_, i) => rowAt(features, i));
   for (let i = 0; i < 20000; i++) predict(model, [records[i % 2000]]);
   const lat = [];
@@ -92,6 +123,22 @@ if (spec.predict) {
 console.log(JSON.stringify(res));
 `;
 
+/** Trellis as built from a git revision, in bench/out/baseline-<commit>/ (built once). */
+function builtAt(revision: string): { dist: string; commit: string } {
+  const root = fileURLToPath(new URL('../', import.meta.url));
+  const commit = execFileSync('git', ['rev-parse', '--verify', `${revision}^{commit}`], { cwd: root, encoding: 'utf8' }).trim();
+  const dir = `${OUT}baseline-${commit.slice(0, 12)}/`;
+  if (!existsSync(`${dir}dist/ml/train.js`)) {
+    process.stderr.write(`  building ${revision} (${commit.slice(0, 12)}) → ${dir}\n`);
+    mkdirSync(dir, { recursive: true });
+    execFileSync('sh', ['-c', `git archive ${commit} src package.json tsconfig.json tsconfig.build.json | tar -x -C '${dir}'`], { cwd: root });
+    // Type errors of that revision do not stop the emit; a missing output does.
+    spawnSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'ignore' });
+    if (!existsSync(`${dir}dist/ml/train.js`)) throw new Error(`building ${revision} failed`);
+  }
+  return { dist: `${dir}dist/`, commit };
+}
+
 function runJson(cmd: string, args: string[], label: string): Record<string, unknown> {
   process.stderr.write(`  ${label}…\n`);
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, OMP_NUM_THREADS: '2' } });
@@ -101,40 +148,71 @@ function runJson(cmd: string, args: string[], label: string): Record<string, unk
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+interface TrellisFigures {
+  fit_s: number[];
+  auc: number;
+  predict_rows: number;
+  predict_first_rows_per_s: number;
+  predict_rows_per_s: number;
+  batch_rows_per_s: number;
+  single_record_us?: { median: number };
+}
+
+interface PeerFigures {
+  fit_s: number[];
+  auc: number;
+  predict_first_rows_per_s?: number;
+  predict_rows_per_s?: number;
+  batch_rows_per_s?: number;
+}
+
 export async function runGbdtBench(): Promise<unknown> {
-  if (!existsSync(`${DIST}ml/train.js`)) throw new Error('build Trellis first: npm run build');
   mkdirSync(OUT, { recursive: true });
+  const dist = REVISION ? builtAt(REVISION).dist : DIST;
+  if (!existsSync(`${dist}ml/train.js`)) throw new Error('build Trellis first: npm run build');
+  const baseline = BASELINE ? builtAt(BASELINE) : undefined;
   const synthetic = `${OUT}gbdt-${ROWS}.csv`;
-  if (!existsSync(synthetic)) {
-    process.stderr.write(`  generating ${ROWS} rows → ${synthetic}\n`);
-    await generateGbdtCsv(synthetic, ROWS);
-  }
   const specs: Spec[] = [
     { name: `synthetic ${ROWS.toLocaleString('en-US')} × 28`, train: synthetic, target: 'label', positive: '1', threads: 2, reps: REPS, predict: true },
     { name: 'Adult', train: dataset('adult_train.csv'), test: dataset('adult_test.csv'), target: 'income', positive: '>50K', threads: 2, reps: REPS },
     { name: 'Taiwan credit default', train: dataset('credit_default.csv'), target: 'default_payment_next_month', positive: '1', drop: ['ID'], threads: 2, reps: REPS },
   ];
+  const selected = specs.filter((sp) => !DATASETS || DATASETS.some((d) => sp.name.toLowerCase().startsWith(d)));
+  if (selected.some((sp) => sp.train === synthetic) && !existsSync(synthetic)) {
+    process.stderr.write(`  generating ${ROWS} rows → ${synthetic}\n`);
+    await generateGbdtCsv(synthetic, ROWS);
+  }
   const results = [];
-  for (const spec of specs) {
+  for (const spec of selected) {
+    spec.predictReps = PREDICT_REPS;
     const file = `${OUT}gbdt-spec.json`;
     writeFileSync(file, JSON.stringify(spec));
-    const child = `${OUT}gbdt-child.mjs`;
-    writeFileSync(child, CHILD);
-    const trellis = runJson(process.execPath, [child, file], `${spec.name}: Trellis`) as { fit_s: number[]; auc: number };
+    const runTrellis = (dist: string, label: string) => {
+      const child = `${OUT}gbdt-child.mjs`;
+      writeFileSync(child, childScript(dist));
+      return runJson(process.execPath, [child, file], `${spec.name}: ${label}`) as unknown as TrellisFigures;
+    };
+    const before = baseline ? runTrellis(baseline.dist, `Trellis at ${baseline.commit.slice(0, 12)}`) : undefined;
+    const trellis = runTrellis(dist, 'Trellis');
     const peers = runJson(PYTHON, [fileURLToPath(new URL('./gbdt_peers.py', import.meta.url)), file], `${spec.name}: scikit-learn and XGBoost`) as {
-      sklearn: { fit_s: number[]; auc: number }; xgboost: { fit_s: number[]; auc: number }; rows: number;
+      sklearn: PeerFigures; xgboost: PeerFigures; rows: number;
     };
     const t = median(trellis.fit_s);
     const s = median(peers.sklearn.fit_s);
     const x = median(peers.xgboost.fit_s);
+    const sk = peers.sklearn;
     const row = {
-      dataset: spec.name, rows: peers.rows, trellis, sklearn: peers.sklearn, xgboost: peers.xgboost,
-      time_vs_sklearn: t / s, time_vs_xgboost: t / x, auc_minus_sklearn: trellis.auc - peers.sklearn.auc,
+      dataset: spec.name, rows: peers.rows, trellis, sklearn: sk, xgboost: peers.xgboost,
+      time_vs_sklearn: t / s, time_vs_xgboost: t / x, auc_minus_sklearn: trellis.auc - sk.auc,
+      predict_vs_sklearn: trellis.predict_rows_per_s / sk.predict_rows_per_s!, batch_vs_sklearn: trellis.batch_rows_per_s / sk.batch_rows_per_s!,
+      ...(baseline && before ? { baseline: { commit: baseline.commit, trellis: before } } : {}),
     };
     results.push(row);
     console.log(`${spec.name}: Trellis ${fmt(t, 2)} s (AUC ${trellis.auc.toFixed(4)}) · scikit-learn ${fmt(s, 2)} s (AUC ${peers.sklearn.auc.toFixed(4)}) · XGBoost ${fmt(x, 2)} s (AUC ${peers.xgboost.auc.toFixed(4)}) → ${fmt(t / s, 2)}× scikit-learn's time, AUC ${row.auc_minus_sklearn >= 0 ? '+' : ''}${row.auc_minus_sklearn.toFixed(4)}`);
-    const pr = trellis as { single_record_us?: { median: number }; batch_rows_per_s?: number };
-    if (pr.single_record_us) console.log(`  prediction: one record ${fmt(pr.single_record_us.median, 2)} µs (median), batches ${fmt(pr.batch_rows_per_s! / 1e6, 2)} M rows/s`);
+    const m = (v: number) => fmt(v / 1e6, 2);
+    console.log(`  prediction, M rows/s: ${trellis.predict_rows.toLocaleString('en-US')} held-out rows Trellis ${m(trellis.predict_rows_per_s)} (first call ${m(trellis.predict_first_rows_per_s)}) · scikit-learn ${m(sk.predict_rows_per_s!)} (first ${m(sk.predict_first_rows_per_s!)}) → ${fmt(row.predict_vs_sklearn, 2)}×; 1,000,000 rows Trellis ${m(trellis.batch_rows_per_s)} · scikit-learn ${m(sk.batch_rows_per_s!)} → ${fmt(row.batch_vs_sklearn, 2)}×`);
+    if (before) console.log(`  before (${baseline!.commit.slice(0, 12)}): fit ${fmt(median(before.fit_s), 2)} s, AUC ${before.auc.toFixed(4)}; prediction ${m(before.predict_rows_per_s)} (first call ${m(before.predict_first_rows_per_s)}) → ${fmt(before.predict_rows_per_s / sk.predict_rows_per_s!, 2)}× scikit-learn; 1,000,000 rows ${m(before.batch_rows_per_s)} → ${fmt(before.batch_rows_per_s / sk.batch_rows_per_s!, 2)}×`);
+    if (trellis.single_record_us) console.log(`  one record: ${fmt(trellis.single_record_us.median, 2)} µs (median)`);
   }
   return results;
 }
