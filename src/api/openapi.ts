@@ -41,13 +41,13 @@ export const OPENAPI_DOCUMENT = {
     title: 'Trellis native API',
     version: '2.0',
     description:
-      'Trellis routes beside the MLflow-compatible API: dataset versions, validation and skew, deployed pipelines and their triggers, model alias/stage history and audit verification. ' +
+      'Trellis routes beside the MLflow-compatible API: dataset versions, validation and skew, deployed pipelines and their triggers, training, model alias/stage history and audit verification. ' +
       'Every path is served under both `/api/2.0/trellis` and `/ajax-api/2.0/trellis`. GET routes read the query string; other methods take a JSON ' +
       'body (`Content-Type: application/json`) except the dataset upload, whose body is the file. Errors are `{error_code, message, trellis_code}` ' +
       'with the status of the error registry (docs/errors.md).',
   },
   servers: TRELLIS_PREFIXES.map((url) => ({ url })),
-  tags: [{ name: 'datasets' }, { name: 'pipelines' }, { name: 'registry' }, { name: 'audit' }, { name: 'meta' }],
+  tags: [{ name: 'datasets' }, { name: 'pipelines' }, { name: 'training' }, { name: 'registry' }, { name: 'audit' }, { name: 'meta' }],
   paths: {
     '/datasets': {
       get: {
@@ -201,6 +201,29 @@ export const OPENAPI_DOCUMENT = {
         responses: { '200': json('The records.', obj({ triggers: arr(ref('TriggerRecord')) })), ...errors },
       },
     },
+    '/train': {
+      post: {
+        tags: ['training'], operationId: 'train',
+        summary: 'Train a model on a dataset version with a built-in trainer, record the run, optionally register the model (what `trellis train` does).',
+        description:
+          'The run is written in one transaction once training ends (params, metrics, the dataset input, the logged model), its model and evaluation ' +
+          'report under its artifacts. With `cv`, the final model is trained on every row unless `test_size` is given; with `search`, each trial is a ' +
+          'child run and the best parameters train the final model. `data` names a dataset version (`name@3`, `name@latest`), never a file on the server.',
+        requestBody: jsonBody(obj({
+          data: str('a dataset version: name, name@version or name@latest'), target: str('the column to predict'),
+          algo: { type: 'string', enum: ['linear', 'gbdt', 'forest'], default: 'linear' },
+          params: arr(obj({ key: str(), value: str() }, ['key'])),
+          experiment: str('default `Default`; created if missing'), register: str('register the model as a new version of this model'),
+          cv: str('`k` (shuffled k-fold, stratified for classifiers) or `time:k[:column]`'),
+          search: obj({
+            strategy: { type: 'string', enum: ['grid', 'random'] },
+            space: arr(str("a searched parameter: 'l2=0.1,1,10', 'l2=0.1..10' or 'l2=0.1..10:log'")),
+            trials: int('random search: number of trials (default 10)'), objective: str('metric to optimise'),
+          }, ['strategy', 'space']),
+        }, ['data', 'target'])),
+        responses: { '200': json('The run, the version registered, and the figures.', ref('TrainingResult')), ...errors },
+      },
+    },
     '/registered-models/history': {
       get: {
         tags: ['registry'], operationId: 'getModelHistory', summary: 'When each alias or stage of a model pointed at which version, and who moved it.',
@@ -340,6 +363,17 @@ export const OPENAPI_DOCUMENT = {
       DatasetSchemaDocument: obj({
         name: str(), schema_version: int(), schema: ref('Schema'), pinned: bool, created_by: str(), creation_time: millis,
       }, ['name', 'schema_version', 'schema', 'pinned']),
+      TrainingResult: obj({
+        run_id: str(), model: { type: 'string', nullable: true }, version: { type: 'string', nullable: true },
+        metrics: { type: 'object', additionalProperties: num, description: 'hold-out metrics of the final model (empty when it used every row)' },
+        cv: obj({
+          scheme: { type: 'string', enum: ['kfold', 'time'] }, folds: int(), column: str(),
+          mean: { type: 'object', additionalProperties: num }, std: { type: 'object', additionalProperties: num },
+          per_fold: arr(obj({ fold: int(), train_rows: int(), test_rows: int(), metrics: { type: 'object', additionalProperties: num } })),
+        }),
+        best_params: { type: 'object', additionalProperties: true }, trials: int(), best_trial: int(),
+        objective: obj({ metric: str(), direction: { type: 'string', enum: ['maximize', 'minimize'] }, value: num }),
+      }, ['run_id', 'model', 'version', 'metrics']),
       HistoryInterval: obj({
         kind: { type: 'string', enum: ['alias', 'stage'] }, label: str(), version: str(), from: millis,
         to: { ...millis, description: 'absent while the interval is open' }, set_by: str(), ended_by: str(),

@@ -19,6 +19,7 @@ import { pipelineRoutes } from './routes/pipelines.js';
 import { registeredModelRoutes } from './routes/registered-models.js';
 import { runLoggingRoutes } from './routes/run-logging.js';
 import { runRoutes } from './routes/runs.js';
+import { trainingRoutes } from './routes/training.js';
 import { trellisRoutes } from './routes/trellis.js';
 
 export interface BuildServerOptions {
@@ -66,6 +67,7 @@ export async function buildServer(ws: Workspace, opts: BuildServerOptions = {}):
   trellisRoutes(trellis, ws);
   datasetRoutes(trellis, ws);
   pipelineRoutes(trellis, ws);
+  trainingRoutes(trellis, ws);
   miscRoutes(app, version);
   await app.register(artifactProxy, { ws });
   await app.register(datasetUploads, { ws, maxUploadBytes: opts.maxUploadBytes });

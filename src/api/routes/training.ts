@@ -1,0 +1,37 @@
+/**
+ * Training over HTTP: `POST /api/2.0/trellis/train` runs the workflow of `trellis train` on a
+ * dataset version of the workspace and answers what `trellis train --json` prints. The data is a
+ * dataset version only: a client never names a file on the server's disk.
+ */
+import { invalid } from '../../core/errors.js';
+import { parseSpace } from '../../ml/search.js';
+import { ALGOS, type Algo } from '../../ml/train.js';
+import { parseCvSpec, type TrainingSearch } from '../../ml/training-workflow.js';
+import type { Workspace } from '../../workspace/workspace.js';
+import type { Params } from '../params.js';
+import type { MlflowRouter } from '../router.js';
+
+function searchOf(p: Params): TrainingSearch | undefined {
+  if (!p.has('search')) return undefined;
+  const s = p.requireObject('search');
+  const strategy = s.requireString('strategy');
+  if (strategy !== 'grid' && strategy !== 'random') throw invalid(`Invalid value '${strategy}' for parameter 'search.strategy': it must be grid or random`);
+  const space = s.optionalStringArray('space') ?? [];
+  if (!space.length) throw invalid("Parameter 'search.space' needs at least one searched parameter, e.g. 'l2=0.1,1,10'");
+  return { strategy, space: space.map(parseSpace), trials: s.optionalInt('trials'), objective: s.optionalString('objective') };
+}
+
+export function trainingRoutes(r: MlflowRouter, ws: Workspace): void {
+  r.post('/train', async ({ p, who, req }) => {
+    const algo = p.optionalString('algo') || 'linear';
+    if (!(ALGOS as readonly string[]).includes(algo)) throw invalid(`Invalid value '${algo}' for parameter 'algo': it must be one of ${ALGOS.join(', ')}`);
+    const cv = p.optionalString('cv');
+    const result = await ws.training.train({
+      data: p.requireString('data'), target: p.requireString('target'), algo: algo as Algo,
+      params: Object.fromEntries((p.optionalKeyValues('params') ?? []).map((kv) => [kv.key, kv.value])),
+      cv: cv ? parseCvSpec(cv) : undefined, search: searchOf(p),
+      experiment: p.optionalString('experiment') || undefined, register: p.optionalString('register') || undefined,
+    }, who, { onProgress: (line) => req.log.debug({ line }, 'train'), files: false });
+    return result.summary;
+  });
+}
