@@ -213,6 +213,33 @@ describe('runs', () => {
     assert.equal((await call(t.app, 'POST', mlflow('/runs/search'), { experiment_ids: [expId] })).json.runs.length, 3);
     assert.deepEqual((await call(t.app, 'POST', mlflow('/runs/search'), { experiment_ids: [expId], filter: "params.none = 'x'" })).json, {});
   });
+
+  test('search sends each run exactly as get does: NaN and infinities, inputs, empty data', async () => {
+    const expId = await createExperiment(t.app, 'search-as-get');
+    const full = (await createRun(t.app, expId, { start_time: 2000 })).runId;
+    assertOk(await call(t.app, 'POST', mlflow('/runs/log-batch'), {
+      run_id: full,
+      metrics: [{ key: 'nan', value: 'NaN', timestamp: 1 }, { key: 'inf', value: 'Infinity', timestamp: 1 }, { key: 'ninf', value: '-Infinity', timestamp: 1 },
+        { key: 'rmse', value: 0.1, timestamp: 2, step: 3 }, { key: 'big', value: 1e300, timestamp: 1700000000123 }],
+      params: [{ key: 'quote', value: 'a "b" \\ \n é' }, { key: 'alpha', value: '0.5' }],
+      tags: [{ key: 'team', value: 'blue' }],
+    }));
+    assertOk(await call(t.app, 'POST', mlflow('/runs/log-inputs'), {
+      run_id: full, datasets: [{ dataset: { name: 'wine', digest: 'd1', source_type: 'local', source: '{}' }, tags: [{ key: 'mlflow.data.context', value: 'eval' }] }],
+    }));
+    const bare = (await createRun(t.app, expId, { start_time: 1000 })).runId;
+    assertOk(await call(t.app, 'POST', mlflow('/runs/delete-tag'), { run_id: bare, key: 'mlflow.runName' }));
+    const res = await call(t.app, 'POST', mlflow('/runs/search'), { experiment_ids: [expId] });
+    assertOk(res);
+    assert.match(String(res.headers['content-type']), /^application\/json; charset=utf-8$/);
+    const gets = await Promise.all([full, bare].map(async (id) => (await call(t.app, 'GET', mlflow(`/runs/get?run_id=${id}`))).json.run));
+    assert.deepEqual(res.json, { runs: gets });
+    assert.deepEqual(res.json.runs[1].data, {}, 'a run with no data has an empty data message');
+    const metrics = Object.fromEntries(res.json.runs[0].data.metrics.map((m: { key: string; value: unknown }) => [m.key, m.value]));
+    assert.deepEqual(metrics, { big: 1e300, inf: 'Infinity', nan: 'NaN', ninf: '-Infinity', rmse: 0.1 });
+    const page = await call(t.app, 'POST', mlflow('/runs/search'), { experiment_ids: [expId], max_results: 1 });
+    assert.deepEqual(Object.keys(page.json), ['runs', 'next_page_token']);
+  });
 });
 
 describe('transport', () => {

@@ -14,7 +14,7 @@ import type { ArtifactInfo, ArtifactStore } from '../store/artifact-store.js';
 import { LIMITS } from '../store/limits.js';
 import type { Actor, Page, Tags, ViewType } from '../store/ports/common.js';
 import type {
-  CreateRunInput, DatasetInput, Experiment, LogBatchInput, LoggedModel, Metric, Run, RunInfo, RunOutcome, RunStatus, TrackingStore,
+  CreateRunInput, DatasetInput, EncodedRun, Experiment, LogBatchInput, LoggedModel, Metric, Run, RunInfo, RunOutcome, RunStatus, TrackingStore,
 } from '../store/ports/tracking.js';
 import { runArtifactUri } from '../store/ports/tracking.js';
 import { parseExperimentFilter, parseExperimentOrderBy, parseRunFilter, parseRunOrderBy } from './search/search-filter.js';
@@ -66,6 +66,23 @@ export interface RunScope {
   logModel(model: ModelSpec): void;
   /** Written at once, under the run's artifact root. */
   logArtifact(path: string, data: Readable | Uint8Array | string): Promise<{ sha256: string; size: number }>;
+}
+
+/** A run search as callers write it: MLflow's filter and order_by strings. */
+export interface RunSearch {
+  experimentIds: string[];
+  filter?: string;
+  orderBy?: string[];
+  maxResults?: number;
+  pageToken?: string;
+  viewType?: ViewType;
+}
+
+function parseRunSearch(q: RunSearch): Parameters<TrackingStore['searchRuns']>[0] {
+  return {
+    experimentIds: q.experimentIds, filter: parseRunFilter(q.filter), orderBy: parseRunOrderBy(q.orderBy),
+    maxResults: q.maxResults, pageToken: q.pageToken, viewType: q.viewType,
+  };
 }
 
 const clip = (s: string, bytes: number) => (Buffer.byteLength(s) > bytes ? `${Buffer.from(s).subarray(0, bytes - 3).toString('utf8')}…` : s);
@@ -188,15 +205,16 @@ export class TrackingService {
     return this.store.getMetricHistory(runId, key, page);
   }
 
-  async searchRuns(q: { experimentIds: string[]; filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string; viewType?: ViewType }): Promise<Page<Run>> {
-    return this.store.searchRuns({
-      experimentIds: q.experimentIds,
-      filter: parseRunFilter(q.filter),
-      orderBy: parseRunOrderBy(q.orderBy),
-      maxResults: q.maxResults,
-      pageToken: q.pageToken,
-      viewType: q.viewType,
-    });
+  async searchRuns(q: RunSearch): Promise<Page<Run>> {
+    return this.store.searchRuns(parseRunSearch(q));
+  }
+
+  /**
+   * {@link searchRuns} for a caller that forwards the runs (the REST API): each run's data stays
+   * the JSON text the store read it as, with no object per metric.
+   */
+  async searchRunsEncoded(q: RunSearch): Promise<Page<EncodedRun>> {
+    return this.store.searchRunsEncoded(parseRunSearch(q));
   }
 
   /**

@@ -1,6 +1,6 @@
 /** MLflow run lifecycle, search and metric-history routes (spec §1.4). */
 import type { Workspace } from '../../workspace/workspace.js';
-import { metricJson, repeated, runInfoJson, runJson } from '../mlflow-json.js';
+import { metricJson, repeated, runInfoJson, runJson, searchRunsJsonText } from '../mlflow-json.js';
 import { RUN_STATUSES, VIEW_TYPES } from '../params.js';
 import type { MlflowRouter } from '../router.js';
 
@@ -37,8 +37,8 @@ export function runRoutes(r: MlflowRouter, ws: Workspace): void {
     return {};
   });
 
-  r.post('/runs/search', async ({ p }) => {
-    const page = await ws.tracking.searchRuns({
+  r.post('/runs/search', async ({ p, reply }) => {
+    const page = await ws.tracking.searchRunsEncoded({
       experimentIds: p.optionalIdArray('experiment_ids') ?? [],
       filter: p.optionalString('filter'),
       orderBy: p.optionalStringArray('order_by'),
@@ -46,7 +46,8 @@ export function runRoutes(r: MlflowRouter, ws: Workspace): void {
       pageToken: p.optionalString('page_token'),
       viewType: p.optionalEnum('run_view_type', VIEW_TYPES),
     });
-    return { runs: repeated(page.items.map(runJson)), next_page_token: page.nextPageToken };
+    // The runs are JSON text already: the body is sent as written, not serialised again.
+    return reply.type('application/json; charset=utf-8').send(searchRunsJsonText(page));
   });
 
   r.get('/metrics/get-history', async ({ p }) => {
