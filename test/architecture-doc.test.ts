@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, posix } from 'node:path';
-import { ROOT } from './helpers/repo-files.js';
+import { ROOT } from './test-helpers/repo-files.js';
 
 const read = (rel: string): string => readFileSync(join(ROOT, rel), 'utf8');
 

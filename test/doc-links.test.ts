@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
-import { ROOT, repoFiles } from './helpers/repo-files.js';
+import { ROOT, repoFiles } from './test-helpers/repo-files.js';
 
 /** The Markdown a reader of the repository meets: the top-level files (README, CONTRIBUTING, …), docs/, and every README. */
 function markdownFiles(): string[] {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Trellis } from '../src/sdk/trellis.js';
-import { openEmbedded, openRemote, type Opener } from './helpers/sdk-openers.js';
+import { openEmbedded, openRemote, type Opener } from './test-helpers/sdk-openers.js';
 
 const BIKE = fileURLToPath(new URL('../examples/data/bike_sharing_hourly.csv', import.meta.url));
 const LINES = readFileSync(BIKE, 'utf8').split('\r\n').filter((l) => l);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Trellis } from '../src/sdk/trellis.js';
-import { openEmbedded, openRemote, type Opener } from './helpers/sdk-openers.js';
+import { openEmbedded, openRemote, type Opener } from './test-helpers/sdk-openers.js';
 
 const ADULT = fileURLToPath(new URL('../src/data/readers/fixtures/adult_train_head200.csv', import.meta.url));
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Trellis } from '../src/sdk/trellis.js';
-import { openEmbedded, openRemote, type Opener } from './helpers/sdk-openers.js';
+import { openEmbedded, openRemote, type Opener } from './test-helpers/sdk-openers.js';
 
 /** The same behaviour, whether the SDK talks to the stores directly or to a server. */
 function describeSdk(name: string, open: Opener): void {

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { dataset, type DatasetFile } from '../src/data/readers/test-helpers/data-files.js';
-import { ROOT, repoFiles } from './helpers/repo-files.js';
+import { ROOT, repoFiles } from './test-helpers/repo-files.js';
 
 // Built from parts so that this file does not match itself.
 const OUTSIDE = [

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePipeline } from '../pipelines/ir.js';
 import type { PipelineRunResult } from '../pipelines/engine/engine.js';
-import { BIKE_YAML, bikeSlice } from '../pipelines/engine/test-helpers.js';
+import { BIKE_YAML, bikeSlice } from '../pipelines/engine/test-helpers/engine-fixture.js';
 import type { LineageGraph } from '../registry/lineage.js';
 import { assertError, assertOk, call, openTestServer, type TestServer } from './test-helpers/server.js';
 

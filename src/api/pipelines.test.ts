@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { buildPackage, type PipelinePackage } from '../pipelines/package.js';
-import { writeTinyPipeline } from '../pipelines/triggers/test-helpers.js';
+import { writeTinyPipeline } from '../pipelines/triggers/test-helpers/deployable-pipeline.js';
 import { assertError, assertOk, call, openTestServer, type TestServer } from './test-helpers/server.js';
 
 const api = (path: string) => `/api/2.0/trellis${path}`;

@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 import { sha256Hex } from '../core/hash.js';
 import { pipelineHash } from './ir.js';
 import { PACKAGE_LIMITS, buildPackage, packageHash, unpackPackage, verifyPackage, type PipelinePackage } from './package.js';
-import { WAIT_MJS, writeTinyPipeline } from './triggers/test-helpers.js';
+import { WAIT_MJS, writeTinyPipeline } from './triggers/test-helpers/deployable-pipeline.js';
 
 /** The refusal of a package: its field and message. */
 function refusal(obj: unknown): { field: string; message: string } {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bikeSlice } from '../../pipelines/engine/test-helpers.js';
+import { bikeSlice } from '../../pipelines/engine/test-helpers/engine-fixture.js';
 import { runCli } from '../test-helpers/run-cli.js';
 
 describe('trellis lineage', () => {

@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildProgram } from '../program.js';
 import { PipelineEngine } from '../../pipelines/engine/engine.js';
-import { BIKE_YAML, bikeSlice, openTestServices } from '../../pipelines/engine/test-helpers.js';
+import { BIKE_YAML, bikeSlice, openTestServices } from '../../pipelines/engine/test-helpers/engine-fixture.js';
 import { parsePipeline } from '../../pipelines/ir.js';
 import { toArgoWorkflow, INPUTS_DIR, OUTPUTS_DIR, type ArgoWorkflow } from '../../pipelines/export/argo.js';
 

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PipelineEngine } from '../../pipelines/engine/engine.js';
-import { BIKE_YAML, bikeSlice, openTestServices } from '../../pipelines/engine/test-helpers.js';
+import { BIKE_YAML, bikeSlice, openTestServices } from '../../pipelines/engine/test-helpers/engine-fixture.js';
 
 const who = { actor: 'tester' };
 const CLI = fileURLToPath(new URL('../main.ts', import.meta.url));

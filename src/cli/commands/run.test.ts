@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../test-helpers/run-cli.js';
-import { BIKE_YAML, bikeSlice } from '../../pipelines/engine/test-helpers.js';
+import { BIKE_YAML, bikeSlice } from '../../pipelines/engine/test-helpers/engine-fixture.js';
 
 describe('trellis run and trellis pipelines resume', () => {
   let dir: string;

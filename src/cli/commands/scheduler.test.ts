@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { buildServer } from '../../api/server.js';
 import { buildPackage } from '../../pipelines/package.js';
 import { publishPackage } from '../../pipelines/triggers/deployments.js';
-import { until, writeTinyPipeline } from '../../pipelines/triggers/test-helpers.js';
+import { until, writeTinyPipeline } from '../../pipelines/triggers/test-helpers/deployable-pipeline.js';
 import { Workspace } from '../../workspace/workspace.js';
 
 const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bikeSlice } from '../engine/test-helpers.js';
+import { bikeSlice } from '../engine/test-helpers/engine-fixture.js';
 import { parsePipeline } from '../ir.js';
 import { findTestFiles, globRegExp, tapFailures, unittestFailures } from './component-tests.js';
 import { dryRun, writeSample } from './dry-run.js';

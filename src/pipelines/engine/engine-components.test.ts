@@ -11,7 +11,7 @@ import { readTable } from '../../data/readers/index.js';
 import { loadModel, predict } from '../../ml/model.js';
 import { validatePipeline, type PipelineIR } from '../ir.js';
 import { PipelineEngine, type PipelineRunResult } from './engine.js';
-import { BIKE, bikeSlice, openTestServices } from './test-helpers.js';
+import { BIKE, bikeSlice, openTestServices } from './test-helpers/engine-fixture.js';
 
 const who = { actor: 'tester' };
 type Services = Awaited<ReturnType<typeof openTestServices>>;

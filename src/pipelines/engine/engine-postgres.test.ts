@@ -6,7 +6,7 @@ import { createTestDatabase } from '../../store/test-helpers/postgres.js';
 import { parsePipeline } from '../ir.js';
 import { PipelineEngine } from './engine.js';
 import { explainCache } from './why.js';
-import { BIKE_YAML, bikeSlice, openTestServices } from './test-helpers.js';
+import { BIKE_YAML, bikeSlice, openTestServices } from './test-helpers/engine-fixture.js';
 
 const who = { actor: 'tester' };
 

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePipeline, validatePipeline, type PipelineIR } from '../ir.js';
 import { PipelineEngine, type PipelineRunResult } from './engine.js';
-import { BIKE_YAML, bikeSlice, openTestServices } from './test-helpers.js';
+import { BIKE_YAML, bikeSlice, openTestServices } from './test-helpers/engine-fixture.js';
 
 const who = { actor: 'tester' };
 type Services = Awaited<ReturnType<typeof openTestServices>>;

@@ -14,7 +14,7 @@ import { PIPELINE_V4_FIXTURE as FIXTURE, SCHEMA_VERSION, pipelineV4OnPostgres, p
 import { createTestDatabase } from '../../store/test-helpers/postgres.js';
 import type { PipelineIR } from '../ir.js';
 import { PipelineEngine } from './engine.js';
-import { openTestServices } from './test-helpers.js';
+import { openTestServices } from './test-helpers/engine-fixture.js';
 import { explainCache } from './why.js';
 
 const who = { actor: 'tester' };

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parsePipeline } from '../ir.js';
 import { PipelineEngine } from './engine.js';
-import { BIKE_YAML, bikeSlice, openTestServices } from './test-helpers.js';
+import { BIKE_YAML, bikeSlice, openTestServices } from './test-helpers/engine-fixture.js';
 import { explainCache } from './why.js';
 
 const who = { actor: 'tester' };

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { createTestDatabase } from '../../store/test-helpers/postgres.js';
 import { parsePipeline, validatePipeline, type PipelineIR } from '../ir.js';
 import { PipelineEngine, type PipelineRunResult } from '../engine/engine.js';
-import { BIKE_YAML, bikeSlice, openTestServices } from '../engine/test-helpers.js';
+import { BIKE_YAML, bikeSlice, openTestServices } from '../engine/test-helpers/engine-fixture.js';
 import { RedisDispatcher, redisConnection } from './redis-queue.js';
 
 const who = { actor: 'tester' };

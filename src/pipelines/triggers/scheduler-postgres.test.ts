@@ -17,7 +17,7 @@ import type { EngineServices } from '../engine/engine.js';
 import { buildPackage } from '../package.js';
 import { publishPackage, requestTrigger } from './deployments.js';
 import { Scheduler } from './scheduler.js';
-import { writeTinyPipeline } from './test-helpers.js';
+import { writeTinyPipeline } from './test-helpers/deployable-pipeline.js';
 
 const who = { actor: 'tester' };
 const HOUR = 3_600_000;

@@ -9,11 +9,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TriggerRecord } from '../../store/metadata-store.js';
-import { bikeSlice, openTestServices } from '../engine/test-helpers.js';
+import { bikeSlice, openTestServices } from '../engine/test-helpers/engine-fixture.js';
 import { buildPackage } from '../package.js';
 import { publishPackage, requestTrigger } from './deployments.js';
 import { Scheduler, type Decision, type SchedulerOptions } from './scheduler.js';
-import { fileExists, until, writeTinyPipeline, type TinyOptions } from './test-helpers.js';
+import { fileExists, until, writeTinyPipeline, type TinyOptions } from './test-helpers/deployable-pipeline.js';
 
 const who = { actor: 'tester' };
 type Services = Awaited<ReturnType<typeof openTestServices>>;

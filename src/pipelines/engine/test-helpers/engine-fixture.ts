@@ -3,15 +3,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DatasetService } from '../../data/datasets.js';
-import { dataset } from '../../data/readers/test-helpers/data-files.js';
-import { RegistryService } from '../../registry/registry-service.js';
-import { openArtifactStore, openMetadataStore } from '../../store/open-stores.js';
-import { TrackingService } from '../../tracking/tracking-service.js';
-import type { EngineServices } from './engine.js';
+import { DatasetService } from '../../../data/datasets.js';
+import { dataset } from '../../../data/readers/test-helpers/data-files.js';
+import { RegistryService } from '../../../registry/registry-service.js';
+import { openArtifactStore, openMetadataStore } from '../../../store/open-stores.js';
+import { TrackingService } from '../../../tracking/tracking-service.js';
+import type { EngineServices } from '../engine.js';
 
 export const BIKE = dataset('bike_sharing_hourly.csv');
-export const BIKE_YAML = fileURLToPath(new URL('../../../examples/pipelines/bike.pipeline.yaml', import.meta.url));
+export const BIKE_YAML = fileURLToPath(new URL('../../../../examples/pipelines/bike.pipeline.yaml', import.meta.url));
 
 /** The first `rows` rows of the hourly bike data (a quick, real training set). */
 export function bikeSlice(dir: string, rows = 2000): string {
