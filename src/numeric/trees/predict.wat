@@ -14,12 +14,14 @@
 ;; category column; step, a power of two (0 without thresholds), or for a category column the
 ;; number of codes M; and the code of a missing value. Numeric: the number of thresholds below the
 ;; value, by a branch-free binary search. Category: the value's integer part when 0 ≤ value < M, else M.
+;; A code c is stored as ((c >> 5) << 7) | ((c − 4) & 31): the byte offset of its word in a bitset
+;; times 32, and the rotation that brings its bit to bit 4.
 ;;
 ;; A node is 16 bytes: the byte offset of its column's code in a row of codes, the address of its
-;; bitset (u32 words), and the addresses of its left and right child. A leaf tests the empty bitset
-;; at address 0 and is its own child, so a walk that reached it stays put: 4 rows walk a tree in
-;; lockstep until every one is at a leaf (bitset address 0). The rows past the last multiple of 4
-;; are walked one at a time.
+;; bitset (u32 words, a set bit sends the row left), and the address of its right child, with the
+;; left child in the next 16 bytes. A leaf tests the empty bitset at address 0 and is its own
+;; child, so a walk that reached it stays put: 6 rows walk a tree in lockstep until every one
+;; is at a leaf (bitset address 0). The rows past the last multiple of 6 are walked one at a time.
 ;;
 ;; walkSum(roots, trees, codes, n, stride, out, leaf): one output. roots[t] is the address of tree
 ;; t's root; a row's codes are stride bytes apart; the leaf value of the node at address a is the
@@ -58,7 +60,8 @@
             (else
               (local.set $pos (select (i32.trunc_sat_f64_u (local.get $v)) (local.get $m)
                 (i32.and (f64.ge (local.get $v) (f64.const 0)) (f64.lt (local.get $v) (f64.convert_i32_u (local.get $m))))))))
-          (i32.store (local.get $codes) (select (local.get $pos) (i32.load offset=12 (local.get $d)) (f64.eq (local.get $v) (local.get $v))))
+          (local.set $pos (select (local.get $pos) (i32.load offset=12 (local.get $d)) (f64.eq (local.get $v) (local.get $v))))
+          (i32.store (local.get $codes) (i32.or (i32.shl (i32.shr_u (local.get $pos) (i32.const 5)) (i32.const 7)) (i32.and (i32.sub (local.get $pos) (i32.const 4)) (i32.const 31))))
           (local.set $codes (i32.add (local.get $codes) (i32.const 4)))
           (local.set $d (i32.add (local.get $d) (i32.const 16)))
           (br_if $columns (i32.lt_u (local.get $d) (local.get $dend))))
@@ -83,8 +86,8 @@
 
   (func $walkSum (export "walkSum") (param $roots i32) (param $trees i32) (param $codes i32) (param $n i32) (param $stride i32) (param $out i32) (param $leaf i32)
     (local $i i32) (local $t i32) (local $root i32) (local $c i32) (local $groups i32)
-    (local $na i32) (local $ra i32) (local $sa f64) (local $nb i32) (local $rb i32) (local $sb f64) (local $nc i32) (local $rc i32) (local $sc f64) (local $nd i32) (local $rd i32) (local $sd f64)
-    (local.set $groups (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const 4))))
+    (local $na i32) (local $ra i32) (local $sa f64) (local $nb i32) (local $rb i32) (local $sb f64) (local $nc i32) (local $rc i32) (local $sc f64) (local $nd i32) (local $rd i32) (local $sd f64) (local $ne i32) (local $re i32) (local $se f64) (local $nf i32) (local $rf i32) (local $sf f64)
+    (local.set $groups (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const 6))))
     (block $groupsDone
       (br_if $groupsDone (i32.ge_u (local.get $i) (local.get $groups)))
       (loop $rows
@@ -92,10 +95,14 @@
         (local.set $rb (i32.add (local.get $codes) (i32.mul (i32.add (local.get $i) (i32.const 1)) (local.get $stride))))
         (local.set $rc (i32.add (local.get $codes) (i32.mul (i32.add (local.get $i) (i32.const 2)) (local.get $stride))))
         (local.set $rd (i32.add (local.get $codes) (i32.mul (i32.add (local.get $i) (i32.const 3)) (local.get $stride))))
+        (local.set $re (i32.add (local.get $codes) (i32.mul (i32.add (local.get $i) (i32.const 4)) (local.get $stride))))
+        (local.set $rf (i32.add (local.get $codes) (i32.mul (i32.add (local.get $i) (i32.const 5)) (local.get $stride))))
         (local.set $sa (f64.const 0))
         (local.set $sb (f64.const 0))
         (local.set $sc (f64.const 0))
         (local.set $sd (f64.const 0))
+        (local.set $se (f64.const 0))
+        (local.set $sf (f64.const 0))
         (local.set $t (i32.const 0))
         (loop $treeLoop
           (local.set $root (i32.load (i32.add (local.get $roots) (i32.shl (local.get $t) (i32.const 2)))))
@@ -103,31 +110,43 @@
           (local.set $nb (local.get $root))
           (local.set $nc (local.get $root))
           (local.set $nd (local.get $root))
+          (local.set $ne (local.get $root))
+          (local.set $nf (local.get $root))
           (loop $walk
             (local.set $c (i32.load (i32.add (local.get $ra) (i32.load (local.get $na)))))
-            (local.set $na (select (i32.load offset=8 (local.get $na)) (i32.load offset=12 (local.get $na))
-              (i32.and (i32.shr_u (i32.load (i32.add (i32.load offset=4 (local.get $na)) (i32.shl (i32.shr_u (local.get $c) (i32.const 5)) (i32.const 2)))) (local.get $c)) (i32.const 1))))
+            (local.set $na (i32.add (i32.load offset=8 (local.get $na))
+              (i32.and (i32.rotr (i32.load (i32.add (i32.load offset=4 (local.get $na)) (i32.shr_u (local.get $c) (i32.const 5)))) (local.get $c)) (i32.const 16))))
             (local.set $c (i32.load (i32.add (local.get $rb) (i32.load (local.get $nb)))))
-            (local.set $nb (select (i32.load offset=8 (local.get $nb)) (i32.load offset=12 (local.get $nb))
-              (i32.and (i32.shr_u (i32.load (i32.add (i32.load offset=4 (local.get $nb)) (i32.shl (i32.shr_u (local.get $c) (i32.const 5)) (i32.const 2)))) (local.get $c)) (i32.const 1))))
+            (local.set $nb (i32.add (i32.load offset=8 (local.get $nb))
+              (i32.and (i32.rotr (i32.load (i32.add (i32.load offset=4 (local.get $nb)) (i32.shr_u (local.get $c) (i32.const 5)))) (local.get $c)) (i32.const 16))))
             (local.set $c (i32.load (i32.add (local.get $rc) (i32.load (local.get $nc)))))
-            (local.set $nc (select (i32.load offset=8 (local.get $nc)) (i32.load offset=12 (local.get $nc))
-              (i32.and (i32.shr_u (i32.load (i32.add (i32.load offset=4 (local.get $nc)) (i32.shl (i32.shr_u (local.get $c) (i32.const 5)) (i32.const 2)))) (local.get $c)) (i32.const 1))))
+            (local.set $nc (i32.add (i32.load offset=8 (local.get $nc))
+              (i32.and (i32.rotr (i32.load (i32.add (i32.load offset=4 (local.get $nc)) (i32.shr_u (local.get $c) (i32.const 5)))) (local.get $c)) (i32.const 16))))
             (local.set $c (i32.load (i32.add (local.get $rd) (i32.load (local.get $nd)))))
-            (local.set $nd (select (i32.load offset=8 (local.get $nd)) (i32.load offset=12 (local.get $nd))
-              (i32.and (i32.shr_u (i32.load (i32.add (i32.load offset=4 (local.get $nd)) (i32.shl (i32.shr_u (local.get $c) (i32.const 5)) (i32.const 2)))) (local.get $c)) (i32.const 1))))
-            (br_if $walk (i32.or (i32.or (i32.or (i32.load offset=4 (local.get $na)) (i32.load offset=4 (local.get $nb))) (i32.load offset=4 (local.get $nc))) (i32.load offset=4 (local.get $nd)))))
+            (local.set $nd (i32.add (i32.load offset=8 (local.get $nd))
+              (i32.and (i32.rotr (i32.load (i32.add (i32.load offset=4 (local.get $nd)) (i32.shr_u (local.get $c) (i32.const 5)))) (local.get $c)) (i32.const 16))))
+            (local.set $c (i32.load (i32.add (local.get $re) (i32.load (local.get $ne)))))
+            (local.set $ne (i32.add (i32.load offset=8 (local.get $ne))
+              (i32.and (i32.rotr (i32.load (i32.add (i32.load offset=4 (local.get $ne)) (i32.shr_u (local.get $c) (i32.const 5)))) (local.get $c)) (i32.const 16))))
+            (local.set $c (i32.load (i32.add (local.get $rf) (i32.load (local.get $nf)))))
+            (local.set $nf (i32.add (i32.load offset=8 (local.get $nf))
+              (i32.and (i32.rotr (i32.load (i32.add (i32.load offset=4 (local.get $nf)) (i32.shr_u (local.get $c) (i32.const 5)))) (local.get $c)) (i32.const 16))))
+            (br_if $walk (i32.or (i32.or (i32.or (i32.or (i32.or (i32.load offset=4 (local.get $na)) (i32.load offset=4 (local.get $nb))) (i32.load offset=4 (local.get $nc))) (i32.load offset=4 (local.get $nd))) (i32.load offset=4 (local.get $ne))) (i32.load offset=4 (local.get $nf)))))
           (local.set $sa (f64.add (local.get $sa) (f64.load (i32.add (local.get $leaf) (i32.shr_u (local.get $na) (i32.const 1))))))
           (local.set $sb (f64.add (local.get $sb) (f64.load (i32.add (local.get $leaf) (i32.shr_u (local.get $nb) (i32.const 1))))))
           (local.set $sc (f64.add (local.get $sc) (f64.load (i32.add (local.get $leaf) (i32.shr_u (local.get $nc) (i32.const 1))))))
           (local.set $sd (f64.add (local.get $sd) (f64.load (i32.add (local.get $leaf) (i32.shr_u (local.get $nd) (i32.const 1))))))
+          (local.set $se (f64.add (local.get $se) (f64.load (i32.add (local.get $leaf) (i32.shr_u (local.get $ne) (i32.const 1))))))
+          (local.set $sf (f64.add (local.get $sf) (f64.load (i32.add (local.get $leaf) (i32.shr_u (local.get $nf) (i32.const 1))))))
           (local.set $t (i32.add (local.get $t) (i32.const 1)))
           (br_if $treeLoop (i32.lt_u (local.get $t) (local.get $trees))))
         (f64.store (i32.add (local.get $out) (i32.shl (i32.add (local.get $i) (i32.const 0)) (i32.const 3))) (local.get $sa))
         (f64.store (i32.add (local.get $out) (i32.shl (i32.add (local.get $i) (i32.const 1)) (i32.const 3))) (local.get $sb))
         (f64.store (i32.add (local.get $out) (i32.shl (i32.add (local.get $i) (i32.const 2)) (i32.const 3))) (local.get $sc))
         (f64.store (i32.add (local.get $out) (i32.shl (i32.add (local.get $i) (i32.const 3)) (i32.const 3))) (local.get $sd))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (f64.store (i32.add (local.get $out) (i32.shl (i32.add (local.get $i) (i32.const 4)) (i32.const 3))) (local.get $se))
+        (f64.store (i32.add (local.get $out) (i32.shl (i32.add (local.get $i) (i32.const 5)) (i32.const 3))) (local.get $sf))
+        (local.set $i (i32.add (local.get $i) (i32.const 6)))
         (br_if $rows (i32.lt_u (local.get $i) (local.get $groups)))))
     ;; The remaining rows, one at a time.
     (block $done
@@ -142,8 +161,8 @@
             (loop $walk1
               (br_if $atLeaf (i32.eqz (i32.load offset=4 (local.get $na))))
               (local.set $c (i32.load (i32.add (local.get $ra) (i32.load (local.get $na)))))
-              (local.set $na (select (i32.load offset=8 (local.get $na)) (i32.load offset=12 (local.get $na))
-                (i32.and (i32.shr_u (i32.load (i32.add (i32.load offset=4 (local.get $na)) (i32.shl (i32.shr_u (local.get $c) (i32.const 5)) (i32.const 2)))) (local.get $c)) (i32.const 1))))
+              (local.set $na (i32.add (i32.load offset=8 (local.get $na))
+                (i32.and (i32.rotr (i32.load (i32.add (i32.load offset=4 (local.get $na)) (i32.shr_u (local.get $c) (i32.const 5)))) (local.get $c)) (i32.const 16))))
               (br $walk1)))
           (local.set $sa (f64.add (local.get $sa) (f64.load (i32.add (local.get $leaf) (i32.shr_u (local.get $na) (i32.const 1))))))
           (local.set $t (i32.add (local.get $t) (i32.const 1)))
@@ -154,8 +173,8 @@
 
   (func $walk (export "walk") (param $roots i32) (param $trees i32) (param $codes i32) (param $n i32) (param $stride i32) (param $out i32) (param $leaf i32) (param $k i32) (param $outputsOf i32)
     (local $i i32) (local $t i32) (local $root i32) (local $c i32) (local $groups i32)
-    (local $na i32) (local $ra i32) (local $oa i32) (local $nb i32) (local $rb i32) (local $ob i32) (local $nc i32) (local $rc i32) (local $oc i32) (local $nd i32) (local $rd i32) (local $od i32)
-    (local.set $groups (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const 4))))
+    (local $na i32) (local $ra i32) (local $oa i32) (local $nb i32) (local $rb i32) (local $ob i32) (local $nc i32) (local $rc i32) (local $oc i32) (local $nd i32) (local $rd i32) (local $od i32) (local $ne i32) (local $re i32) (local $oe i32) (local $nf i32) (local $rf i32) (local $of i32)
+    (local.set $groups (i32.sub (local.get $n) (i32.rem_u (local.get $n) (i32.const 6))))
     (block $groupsDone
       (br_if $groupsDone (i32.ge_u (local.get $i) (local.get $groups)))
       (loop $rows
@@ -163,10 +182,14 @@
         (local.set $rb (i32.add (local.get $codes) (i32.mul (i32.add (local.get $i) (i32.const 1)) (local.get $stride))))
         (local.set $rc (i32.add (local.get $codes) (i32.mul (i32.add (local.get $i) (i32.const 2)) (local.get $stride))))
         (local.set $rd (i32.add (local.get $codes) (i32.mul (i32.add (local.get $i) (i32.const 3)) (local.get $stride))))
+        (local.set $re (i32.add (local.get $codes) (i32.mul (i32.add (local.get $i) (i32.const 4)) (local.get $stride))))
+        (local.set $rf (i32.add (local.get $codes) (i32.mul (i32.add (local.get $i) (i32.const 5)) (local.get $stride))))
         (local.set $oa (i32.add (local.get $out) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 0)) (local.get $k)) (i32.const 3))))
         (local.set $ob (i32.add (local.get $out) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 1)) (local.get $k)) (i32.const 3))))
         (local.set $oc (i32.add (local.get $out) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 2)) (local.get $k)) (i32.const 3))))
         (local.set $od (i32.add (local.get $out) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 3)) (local.get $k)) (i32.const 3))))
+        (local.set $oe (i32.add (local.get $out) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 4)) (local.get $k)) (i32.const 3))))
+        (local.set $of (i32.add (local.get $out) (i32.shl (i32.mul (i32.add (local.get $i) (i32.const 5)) (local.get $k)) (i32.const 3))))
         (local.set $t (i32.const 0))
         (loop $treeLoop
           (local.set $root (i32.load (i32.add (local.get $roots) (i32.shl (local.get $t) (i32.const 2)))))
@@ -174,27 +197,37 @@
           (local.set $nb (local.get $root))
           (local.set $nc (local.get $root))
           (local.set $nd (local.get $root))
+          (local.set $ne (local.get $root))
+          (local.set $nf (local.get $root))
           (loop $walk
             (local.set $c (i32.load (i32.add (local.get $ra) (i32.load (local.get $na)))))
-            (local.set $na (select (i32.load offset=8 (local.get $na)) (i32.load offset=12 (local.get $na))
-              (i32.and (i32.shr_u (i32.load (i32.add (i32.load offset=4 (local.get $na)) (i32.shl (i32.shr_u (local.get $c) (i32.const 5)) (i32.const 2)))) (local.get $c)) (i32.const 1))))
+            (local.set $na (i32.add (i32.load offset=8 (local.get $na))
+              (i32.and (i32.rotr (i32.load (i32.add (i32.load offset=4 (local.get $na)) (i32.shr_u (local.get $c) (i32.const 5)))) (local.get $c)) (i32.const 16))))
             (local.set $c (i32.load (i32.add (local.get $rb) (i32.load (local.get $nb)))))
-            (local.set $nb (select (i32.load offset=8 (local.get $nb)) (i32.load offset=12 (local.get $nb))
-              (i32.and (i32.shr_u (i32.load (i32.add (i32.load offset=4 (local.get $nb)) (i32.shl (i32.shr_u (local.get $c) (i32.const 5)) (i32.const 2)))) (local.get $c)) (i32.const 1))))
+            (local.set $nb (i32.add (i32.load offset=8 (local.get $nb))
+              (i32.and (i32.rotr (i32.load (i32.add (i32.load offset=4 (local.get $nb)) (i32.shr_u (local.get $c) (i32.const 5)))) (local.get $c)) (i32.const 16))))
             (local.set $c (i32.load (i32.add (local.get $rc) (i32.load (local.get $nc)))))
-            (local.set $nc (select (i32.load offset=8 (local.get $nc)) (i32.load offset=12 (local.get $nc))
-              (i32.and (i32.shr_u (i32.load (i32.add (i32.load offset=4 (local.get $nc)) (i32.shl (i32.shr_u (local.get $c) (i32.const 5)) (i32.const 2)))) (local.get $c)) (i32.const 1))))
+            (local.set $nc (i32.add (i32.load offset=8 (local.get $nc))
+              (i32.and (i32.rotr (i32.load (i32.add (i32.load offset=4 (local.get $nc)) (i32.shr_u (local.get $c) (i32.const 5)))) (local.get $c)) (i32.const 16))))
             (local.set $c (i32.load (i32.add (local.get $rd) (i32.load (local.get $nd)))))
-            (local.set $nd (select (i32.load offset=8 (local.get $nd)) (i32.load offset=12 (local.get $nd))
-              (i32.and (i32.shr_u (i32.load (i32.add (i32.load offset=4 (local.get $nd)) (i32.shl (i32.shr_u (local.get $c) (i32.const 5)) (i32.const 2)))) (local.get $c)) (i32.const 1))))
-            (br_if $walk (i32.or (i32.or (i32.or (i32.load offset=4 (local.get $na)) (i32.load offset=4 (local.get $nb))) (i32.load offset=4 (local.get $nc))) (i32.load offset=4 (local.get $nd)))))
+            (local.set $nd (i32.add (i32.load offset=8 (local.get $nd))
+              (i32.and (i32.rotr (i32.load (i32.add (i32.load offset=4 (local.get $nd)) (i32.shr_u (local.get $c) (i32.const 5)))) (local.get $c)) (i32.const 16))))
+            (local.set $c (i32.load (i32.add (local.get $re) (i32.load (local.get $ne)))))
+            (local.set $ne (i32.add (i32.load offset=8 (local.get $ne))
+              (i32.and (i32.rotr (i32.load (i32.add (i32.load offset=4 (local.get $ne)) (i32.shr_u (local.get $c) (i32.const 5)))) (local.get $c)) (i32.const 16))))
+            (local.set $c (i32.load (i32.add (local.get $rf) (i32.load (local.get $nf)))))
+            (local.set $nf (i32.add (i32.load offset=8 (local.get $nf))
+              (i32.and (i32.rotr (i32.load (i32.add (i32.load offset=4 (local.get $nf)) (i32.shr_u (local.get $c) (i32.const 5)))) (local.get $c)) (i32.const 16))))
+            (br_if $walk (i32.or (i32.or (i32.or (i32.or (i32.or (i32.load offset=4 (local.get $na)) (i32.load offset=4 (local.get $nb))) (i32.load offset=4 (local.get $nc))) (i32.load offset=4 (local.get $nd))) (i32.load offset=4 (local.get $ne))) (i32.load offset=4 (local.get $nf)))))
           (call $addLeaf (i32.load (i32.add (local.get $leaf) (i32.shr_u (local.get $na) (i32.const 2)))) (local.get $oa) (local.get $outputsOf) (local.get $t) (local.get $k))
           (call $addLeaf (i32.load (i32.add (local.get $leaf) (i32.shr_u (local.get $nb) (i32.const 2)))) (local.get $ob) (local.get $outputsOf) (local.get $t) (local.get $k))
           (call $addLeaf (i32.load (i32.add (local.get $leaf) (i32.shr_u (local.get $nc) (i32.const 2)))) (local.get $oc) (local.get $outputsOf) (local.get $t) (local.get $k))
           (call $addLeaf (i32.load (i32.add (local.get $leaf) (i32.shr_u (local.get $nd) (i32.const 2)))) (local.get $od) (local.get $outputsOf) (local.get $t) (local.get $k))
+          (call $addLeaf (i32.load (i32.add (local.get $leaf) (i32.shr_u (local.get $ne) (i32.const 2)))) (local.get $oe) (local.get $outputsOf) (local.get $t) (local.get $k))
+          (call $addLeaf (i32.load (i32.add (local.get $leaf) (i32.shr_u (local.get $nf) (i32.const 2)))) (local.get $of) (local.get $outputsOf) (local.get $t) (local.get $k))
           (local.set $t (i32.add (local.get $t) (i32.const 1)))
           (br_if $treeLoop (i32.lt_u (local.get $t) (local.get $trees))))
-        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 6)))
         (br_if $rows (i32.lt_u (local.get $i) (local.get $groups)))))
     ;; The remaining rows, one at a time.
     (block $done
@@ -209,8 +242,8 @@
             (loop $walk1
               (br_if $atLeaf (i32.eqz (i32.load offset=4 (local.get $na))))
               (local.set $c (i32.load (i32.add (local.get $ra) (i32.load (local.get $na)))))
-              (local.set $na (select (i32.load offset=8 (local.get $na)) (i32.load offset=12 (local.get $na))
-                (i32.and (i32.shr_u (i32.load (i32.add (i32.load offset=4 (local.get $na)) (i32.shl (i32.shr_u (local.get $c) (i32.const 5)) (i32.const 2)))) (local.get $c)) (i32.const 1))))
+              (local.set $na (i32.add (i32.load offset=8 (local.get $na))
+                (i32.and (i32.rotr (i32.load (i32.add (i32.load offset=4 (local.get $na)) (i32.shr_u (local.get $c) (i32.const 5)))) (local.get $c)) (i32.const 16))))
               (br $walk1)))
           (call $addLeaf (i32.load (i32.add (local.get $leaf) (i32.shr_u (local.get $na) (i32.const 2)))) (local.get $oa) (local.get $outputsOf) (local.get $t) (local.get $k))
           (local.set $t (i32.add (local.get $t) (i32.const 1)))

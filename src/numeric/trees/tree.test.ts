@@ -182,7 +182,7 @@ describe('prediction on models dominated by category-set splits', () => {
     }
   });
 
-  it('walks in JavaScript an ensemble whose category sets would need too large bitsets', () => {
+  it('walks in JavaScript an ensemble whose bitsets would be too large, or whose trees share a node', () => {
     const huge = categoricalTree(new SeededRandom(3), p, 4, thresholds);
     const at = huge.feature.findIndex((f, i) => f >= 0 && huge.categories![i] !== undefined);
     huge.categories![at] = Int32Array.of(3, 140_000_000);
@@ -191,6 +191,13 @@ describe('prediction on models dominated by category-set splits', () => {
     x[huge.feature[at]!] = 140_000_000;
     x[p + huge.feature[at]!] = 140_000_001;
     assert.deepEqual(Array.from(ensembleRaw(big, x, 300, p)), Array.from(referenceRaw(big, x, 300, p)));
+    // And one whose root sends both ways to the same node: not a tree checkTree accepts, still walked.
+    const shared: Tree = {
+      output: 0, width: 1, feature: Int32Array.of(1, -1), threshold: Float64Array.of(0.5, 0), left: Int32Array.of(1, -1), right: Int32Array.of(1, -1),
+      missingLeft: Uint8Array.of(1, 0), value: Float64Array.of(0, 0.25), cover: Float64Array.of(2, 2),
+    };
+    const dag: Ensemble = { outputs: 1, aggregation: 'sum', baseScore: Float64Array.of(0), trees: [shared, ...trees.slice(0, 3)] };
+    assert.deepEqual(Array.from(ensembleRaw(dag, x, 300, p)), Array.from(referenceRaw(dag, x, 300, p)));
   });
 
   it('gives the same on two threads, and with vector leaves and averaging', async () => {

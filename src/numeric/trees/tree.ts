@@ -267,7 +267,7 @@ interface Column { feature: number; edges?: number[]; size: number }
  * value among the feature's thresholds; for a category split, the category code — with a code of
  * its own for a missing value and, for categories, one for any code no set holds. Every split is
  * then a bit test of the row's code in a bitset of the node, missing values included. Null when
- * the bitsets would be too large.
+ * the bitsets would be too large, or a node has two parents.
  */
 function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble | null {
   const cached = wasmCache.get(e);
@@ -402,17 +402,39 @@ function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble | null {
     i32[d + 3] = col.size - 1;
   });
   new Int32Array(buf, bitsAt, setWords.length).set(setWords);
-  const addr = (i: number) => nodes + 16 * i;
+  // Each internal node's children side by side, right then left, so that the walk steps to the
+  // first plus 16 bytes when a row goes left.
+  const slot = new Int32Array(total).fill(-1);
+  let used = 0;
+  const queue: number[] = [];
+  for (let t = 0; t < c.roots.length; t++) {
+    slot[c.roots[t]!] = used++;
+    queue.push(c.roots[t]!);
+  }
+  for (let q = 0; q < queue.length; q++) {
+    const i = queue[q]!;
+    if (c.feature[i]! < 0) continue;
+    for (const child of [c.right[i]!, c.left[i]!]) {
+      // A node with two parents: not a tree this layout can hold (the JavaScript walk can).
+      if (slot[child] !== -1) {
+        wasmCache.set(e, null);
+        return null;
+      }
+      slot[child] = used++;
+      queue.push(child);
+    }
+  }
+  const addr = (i: number) => nodes + 16 * slot[i]!;
   for (let i = 0; i < total; i++) {
+    if (slot[i] === -1) continue;
     const b = addr(i) / 4;
     const leaf = c.feature[i]! < 0;
     // A leaf tests the empty set at address 0 and is its own child, so a finished walk stays put.
     i32[b] = leaf ? 0 : 4 * nodeCol[i]!;
     i32[b + 1] = leaf ? 0 : bitsAt + 4 * nodeSet[i]!;
-    i32[b + 2] = leaf ? addr(i) : addr(c.left[i]!);
-    i32[b + 3] = leaf ? addr(i) : addr(c.right[i]!);
-    if (k === 1) f64[leafAt / 8 + i] = leaf ? c.value[c.valueAt[i]!]! : 0;
-    else i32[leafAt / 4 + i] = valuesAt + 8 * c.valueAt[i]!;
+    i32[b + 2] = leaf ? addr(i) : addr(c.right[i]!);
+    if (k === 1) f64[leafAt / 8 + slot[i]!] = leaf ? c.value[c.valueAt[i]!]! : 0;
+    else i32[leafAt / 4 + slot[i]!] = valuesAt + 8 * c.valueAt[i]!;
   }
   for (let t = 0; t < c.roots.length; t++) i32[roots / 4 + t] = addr(c.roots[t]!);
   i32.set(c.treeOutput, outputsOf / 4);
