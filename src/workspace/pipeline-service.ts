@@ -15,8 +15,8 @@ import type { StepWorker, StepWorkerOptions } from '../pipelines/queue/redis-que
 import type { Scheduler, SchedulerOptions } from '../pipelines/triggers/scheduler.js';
 import type { LineageGraph, LineageRef } from '../registry/lineage.js';
 import type { Actor } from '../store/ports/common.js';
-import type { PipelineVersion } from '../store/ports/pipelines.js';
-import type { ListTriggersQuery, TriggerRecord } from '../store/ports/triggers.js';
+import type { PipelineStore, PipelineVersion } from '../store/ports/pipelines.js';
+import type { ListTriggersQuery, TriggerRecord, TriggerStore } from '../store/ports/triggers.js';
 
 export interface PipelineServiceOptions {
   /** `inline` or `redis://…`: where a runner sends steps unless told otherwise. */
@@ -34,7 +34,11 @@ export interface OpenedEngine {
 }
 
 export class PipelineService {
-  constructor(private readonly services: () => EngineServices, private readonly o: PipelineServiceOptions) {}
+  constructor(
+    private readonly services: () => EngineServices,
+    private readonly records: { pipelines: PipelineStore; triggers: TriggerStore },
+    private readonly o: PipelineServiceOptions,
+  ) {}
 
   /** Verifies a package and records it as the pipeline's next version (or finds the same one). */
   async publish(pkg: unknown, who: Actor): Promise<{ version: PipelineVersion; created: boolean; package: PipelinePackage }> {
@@ -44,12 +48,12 @@ export class PipelineService {
 
   /** Oldest first. */
   versions(name: string): Promise<PipelineVersion[]> {
-    return this.services().meta.listPipelineVersions(name);
+    return this.records.pipelines.listPipelineVersions(name);
   }
 
   /** Every pipeline with a version, each as its latest version. */
   list(): Promise<PipelineVersion[]> {
-    return this.services().meta.listPipelines();
+    return this.records.pipelines.listPipelines();
   }
 
   /** An `api` trigger record for the pipeline's latest version, its parameters checked. */
@@ -59,11 +63,11 @@ export class PipelineService {
   }
 
   triggers(q: ListTriggersQuery = {}): Promise<TriggerRecord[]> {
-    return this.services().meta.listTriggers(q);
+    return this.records.triggers.listTriggers(q);
   }
 
   trigger(id: number): Promise<TriggerRecord> {
-    return this.services().meta.getTrigger(id);
+    return this.records.triggers.getTrigger(id);
   }
 
   /**

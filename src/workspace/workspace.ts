@@ -59,7 +59,7 @@ export class Workspace {
     this.data = new DatasetService(stores.datasets, artifactStore);
     this.training = new TrainingService(this.tracking, this.registry, this.data);
     this.audit = new AuditService(stores.audit);
-    this.pipelines = new PipelineService(() => this.engineServices(), { queueUri, storeUri, artifactsUri, cacheDir: join(trellisHome(), 'packages') });
+    this.pipelines = new PipelineService(() => this.engineServices(), stores, { queueUri, storeUri, artifactsUri, cacheDir: join(trellisHome(), 'packages') });
   }
 
   static async open(opts: WorkspaceOptions = {}): Promise<Workspace> {
@@ -85,8 +85,11 @@ export class Workspace {
    * engines keep their own ports; this is the one place their set is put together.
    */
   private engineServices(): EngineServices {
-    return { meta: metadataStoreOver(this.stores), artifacts: this.artifactStore, tracking: this.tracking, registry: this.registry, data: this.data };
+    this.engine ??= { meta: metadataStoreOver(this.stores), artifacts: this.artifactStore, tracking: this.tracking, registry: this.registry, data: this.data };
+    return this.engine;
   }
+
+  private engine?: EngineServices;
 
   async close(): Promise<void> {
     await this.stores.close();
