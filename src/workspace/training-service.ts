@@ -8,11 +8,8 @@
  * first trial; the parent is completed with the final model in one write, or failed with the
  * error. Nothing is recorded — not even the experiment — for a request refused before training.
  */
-import { type DatasetService } from '../data/datasets.js';
-import {
-  checkTrainingRequest, readTrainingData, runTraining, trainingSummary,
-  type TrainingDataset, type TrainingOutcome, type TrainingRequest,
-} from '../ml/training-workflow.js';
+import type { DatasetService } from '../data/datasets.js';
+import type { TrainingDataset, TrainingOutcome, TrainingRequest } from '../ml/training-workflow.js';
 import type { Progress } from '../ml/prepare.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { Actor } from '../store/ports/common.js';
@@ -50,6 +47,8 @@ export class TrainingService {
    * clients of the server, whose file system is not theirs to name.
    */
   async train(req: TrainRequest, who: Actor, opts: { onProgress?: Progress; files?: boolean } = {}): Promise<TrainResult> {
+    // The trainers load on first use: a workspace opened to list runs never pays for them.
+    const { checkTrainingRequest, readTrainingData, runTraining, trainingSummary } = await import('../ml/training-workflow.js');
     checkTrainingRequest(req);
     const progress = opts.onProgress;
     progress?.(`reading ${req.data}`);

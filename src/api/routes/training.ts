@@ -4,14 +4,15 @@
  * dataset version only: a client never names a file on the server's disk.
  */
 import { invalid } from '../../core/errors.js';
-import { parseSpace } from '../../ml/search.js';
-import { ALGOS, type Algo } from '../../ml/train.js';
-import { parseCvSpec, type TrainingSearch } from '../../ml/training-workflow.js';
+import type { Algo } from '../../ml/train.js';
+import type { TrainingSearch } from '../../ml/training-workflow.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import type { Params } from '../params.js';
 import type { MlflowRouter } from '../router.js';
 
-function searchOf(p: Params): TrainingSearch | undefined {
+const ALGOS: readonly Algo[] = ['linear', 'gbdt', 'forest'];
+
+function searchOf(p: Params, parseSpace: (spec: string) => TrainingSearch['space'][number]): TrainingSearch | undefined {
   if (!p.has('search')) return undefined;
   const s = p.requireObject('search');
   const strategy = s.requireString('strategy');
@@ -23,13 +24,15 @@ function searchOf(p: Params): TrainingSearch | undefined {
 
 export function trainingRoutes(r: MlflowRouter, ws: Workspace): void {
   r.post('/train', async ({ p, who, req }) => {
+    // The trainers load with the first training request, not with the server.
+    const [{ parseSpace }, { parseCvSpec }] = await Promise.all([import('../../ml/search.js'), import('../../ml/training-workflow.js')]);
     const algo = p.optionalString('algo') || 'linear';
     if (!(ALGOS as readonly string[]).includes(algo)) throw invalid(`Invalid value '${algo}' for parameter 'algo': it must be one of ${ALGOS.join(', ')}`);
     const cv = p.optionalString('cv');
     const result = await ws.training.train({
       data: p.requireString('data'), target: p.requireString('target'), algo: algo as Algo,
       params: Object.fromEntries((p.optionalKeyValues('params') ?? []).map((kv) => [kv.key, kv.value])),
-      cv: cv ? parseCvSpec(cv) : undefined, search: searchOf(p),
+      cv: cv ? parseCvSpec(cv) : undefined, search: searchOf(p, parseSpace),
       experiment: p.optionalString('experiment') || undefined, register: p.optionalString('register') || undefined,
     }, who, { onProgress: (line) => req.log.debug({ line }, 'train'), files: false });
     return result.summary;
