@@ -19,7 +19,7 @@
  * Pipeline lineage is indexed queries on the edges; which tracking runs read a dataset version is
  * still a scan of the runs with dataset inputs.
  */
-import { TrellisError, invalid } from '../core/errors.js';
+import { TrellisError, invalid, isTrellisError } from '../core/errors.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import type { DatasetStore, DatasetVersion } from '../store/ports/datasets.js';
 import type { PipelineRunRecord, PipelineRunStore, StepRunRecord } from '../store/ports/pipelines.js';
@@ -97,8 +97,8 @@ export function parseLineageRef(ref: string): { kinds: ('model' | 'dataset')[]; 
   throw invalid(`a lineage reference is a model version (name@alias, name@3, name/3) or a dataset version (name@3, dataset:name@latest), got '${ref}'`);
 }
 
-const notFound = (e: unknown) => ['TRELLIS_MODEL_NOT_FOUND', 'TRELLIS_MODEL_VERSION_NOT_FOUND', 'TRELLIS_ALIAS_NOT_FOUND', 'TRELLIS_DATASET_NOT_FOUND', 'TRELLIS_DATASET_VERSION_NOT_FOUND']
-  .includes((e as { code?: string }).code ?? '');
+const notFound = (e: unknown) => isTrellisError(e, 'TRELLIS_MODEL_NOT_FOUND', 'TRELLIS_MODEL_VERSION_NOT_FOUND', 'TRELLIS_ALIAS_NOT_FOUND',
+  'TRELLIS_DATASET_NOT_FOUND', 'TRELLIS_DATASET_VERSION_NOT_FOUND');
 
 /** The record a reference names; unknown names are the store's not-found errors. */
 export async function resolveLineageRef(meta: RegistryStore & DatasetStore, ref: string | LineageRef): Promise<{ kind: 'model'; version: ModelVersion } | { kind: 'dataset'; version: DatasetVersion }> {
@@ -151,7 +151,7 @@ const nodeId = {
 
 type Link = { node: string; edge: LineageEdge };
 
-const isNotFound = (e: unknown) => ['TRELLIS_STEP_RUN_NOT_FOUND', 'TRELLIS_PIPELINE_RUN_NOT_FOUND', 'TRELLIS_RUN_NOT_FOUND'].includes((e as { code?: string }).code ?? '');
+const isNotFound = (e: unknown) => isTrellisError(e, 'TRELLIS_STEP_RUN_NOT_FOUND', 'TRELLIS_PIPELINE_RUN_NOT_FOUND', 'TRELLIS_RUN_NOT_FOUND');
 /** A record, or undefined when there is none (other errors go on). */
 const orNone = <T>(p: Promise<T>): Promise<T | undefined> => p.catch((e: unknown) => { if (isNotFound(e)) return undefined; throw e; });
 

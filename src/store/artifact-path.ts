@@ -9,7 +9,7 @@
  * rather than interpreted, because the reader that disagrees with us is the one an attacker picks.
  */
 import path from 'node:path';
-import { TrellisError } from '../core/errors.js';
+import { isTrellisError, TrellisError } from '../core/errors.js';
 
 export interface NormalizeOptions {
   /** Accept '' (and paths that reduce to it, like `./`) as the store root, e.g. for `list('')`. */
@@ -144,13 +144,14 @@ export function parseArtifactUri(
   if (typeof uri !== 'string') throw unsafe(String(uri), 'the URI is not a string');
   const m = URI_RE.exec(uri);
   if (!m) throw unsafe(uri, 'is not a URI: it has no scheme');
-  const scheme = m[1].toLowerCase();
+  // Both groups of URI_RE are mandatory, so a match has them.
+  const scheme = m[1]!.toLowerCase();
   if (!allowedSchemes.some((s) => s.toLowerCase() === scheme)) {
     const allowed = allowedSchemes.length ? allowedSchemes.map((s) => `'${s}:'`).join(', ') : 'none';
     throw unsafe(uri, `the scheme '${scheme}:' is not allowed here (allowed: ${allowed})`);
   }
 
-  let rest = m[2];
+  let rest = m[2]!;
   if (rest.startsWith('//')) {
     const end = rest.indexOf('/', 2);
     const authority = end === -1 ? rest.slice(2) : rest.slice(2, end);
@@ -165,7 +166,7 @@ export function parseArtifactUri(
     return { scheme, path: normalizeArtifactPath(rest, opts) };
   } catch (e) {
     // Name the whole URI the caller sent, not the fragment they never typed on its own.
-    if (e instanceof TrellisError && e.code === 'TRELLIS_PATH_UNSAFE') {
+    if (isTrellisError(e, 'TRELLIS_PATH_UNSAFE')) {
       throw new TrellisError('TRELLIS_PATH_UNSAFE', { path: printable(uri), detail: e.params.detail }, { cause: e });
     }
     throw e;

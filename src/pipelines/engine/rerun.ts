@@ -14,7 +14,7 @@
  * the two runs (a changed upstream output, the dataset `@latest` named, the champion a gate
  * compared with, a component's code); when none differ, the step itself is not deterministic.
  */
-import { invalid } from '../../core/errors.js';
+import { invalid, isTrellisError } from '../../core/errors.js';
 import type { PipelineRunRecord, StepRunRecord } from '../../store/ports/pipelines.js';
 import { componentsFor, normalizePipeline, topologicalOrder, upstreamSteps, validatePipeline, type PipelineIR, type Scalar } from '../ir.js';
 import type { EngineServices, OutputEntry, PipelineEngine, PipelineRunResult, StepEvent } from './engine.js';
@@ -80,7 +80,7 @@ const isRegister = (ir: PipelineIR, component: string) => {
 export async function planRerun(s: EngineServices, runId: string, o: { experiment?: string } = {}): Promise<RerunPlan> {
   const runs = pipelineRuns(s);
   const original = await runs.getPipelineRun(runId).catch(async (e: unknown) => {
-    if ((e as { code?: string }).code !== 'TRELLIS_PIPELINE_RUN_NOT_FOUND') throw e;
+    if (!isTrellisError(e, 'TRELLIS_PIPELINE_RUN_NOT_FOUND')) throw e;
     const step = await runs.getStepRun(runId).catch(() => undefined);
     if (!step) await s.meta.getRun(runId); // an unknown id is reported as such
     throw invalid(`run ${runId} is not a pipeline run (${step?.pipelineRunId ? `it is a step of pipeline run ${step.pipelineRunId}` : 'it has no pipeline run record'})`);

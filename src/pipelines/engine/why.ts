@@ -5,7 +5,7 @@
  * dataset version `@latest` resolved to — or the reason the cache was not consulted. Read from
  * the step runs' records, which keep the parts of each key.
  */
-import { invalid } from '../../core/errors.js';
+import { invalid, isTrellisError } from '../../core/errors.js';
 import type { PipelineRunStore, StepRunRecord } from '../../store/ports/pipelines.js';
 
 export interface KeyChange {
@@ -51,7 +51,7 @@ export function keyChanges(a: Record<string, unknown>, b: Record<string, unknown
 /** Why a step of a pipeline run was, or was not, served from cache: read from the step runs' records. */
 export async function explainCache(runs: PipelineRunStore, pipelineRunId: string, step: string): Promise<CacheExplanation> {
   const parent = await runs.getPipelineRun(pipelineRunId).catch(async (e: unknown) => {
-    if ((e as { code?: string }).code !== 'TRELLIS_PIPELINE_RUN_NOT_FOUND') throw e;
+    if (!isTrellisError(e, 'TRELLIS_PIPELINE_RUN_NOT_FOUND')) throw e;
     const s = await runs.getStepRun(pipelineRunId).catch(() => undefined);
     if (s) throw invalid(`run ${pipelineRunId} is not a pipeline run: it is step '${s.step}'${s.pipelineRunId ? ` of pipeline run ${s.pipelineRunId}` : ''}`);
     throw e;

@@ -14,7 +14,7 @@
 import { lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
-import { invalid, TrellisError, type ErrorCode } from '../../core/errors.js';
+import { invalid, isTrellisError, TrellisError, type ErrorCode } from '../../core/errors.js';
 import { hashOutput } from './output-hash.js';
 import { closeLog, openLog } from './step-log.js';
 import type { ResolvedStep, StepResult } from './step-spec.js';
@@ -28,7 +28,7 @@ export interface AttemptHandle {
 
 export type Launch = (attempt: number, log: Writable) => AttemptHandle;
 
-const RETRIED = new Set<ErrorCode>(['TRELLIS_STEP_TIMEOUT', 'TRELLIS_STEP_TRANSIENT']);
+const RETRIED = ['TRELLIS_STEP_TIMEOUT', 'TRELLIS_STEP_TRANSIENT'] as const satisfies readonly ErrorCode[];
 /** setTimeout's largest delay; longer timeouts are as good as none. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -63,7 +63,7 @@ export async function runAttempts(r: ResolvedStep, launch: Launch): Promise<Step
       } catch (e) {
         const err = e instanceof TrellisError ? e : new TrellisError('TRELLIS_INTERNAL', { detail: (e as Error)?.message ?? String(e) }, { cause: e });
         log.write(`=== attempt ${attempt} failed: ${err.code}: ${err.message}\n`);
-        if (!RETRIED.has(err.code) || attempt >= r.maxAttempts) throw final(err, attempt, r.logPath);
+        if (!isTrellisError(err, ...RETRIED) || attempt >= r.maxAttempts) throw final(err, attempt, r.logPath);
         const delay = backoffMs(r.backoff, attempt);
         log.write(`=== retrying in ${delay} ms\n`);
         if (!(await sleep(delay, signal))) throw final(cancelled(r), attempt, r.logPath);
@@ -98,7 +98,8 @@ function runOne(r: ResolvedStep, h: AttemptHandle, signal?: AbortSignal): Promis
     signal?.addEventListener('abort', onAbort, { once: true });
     h.done.then(
       (m) => { if (!settled) { settle(); resolve(m); } },
-      (e) => { if (!settled) { settle(); reject(e); } },
+      // `done` rejects with a TrellisError by contract; anything else is wrapped by the caller.
+      (e: unknown) => { if (!settled) { settle(); reject(e instanceof Error ? e : new Error(String(e))); } },
     );
   });
 }

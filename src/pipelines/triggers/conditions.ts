@@ -10,6 +10,7 @@
  * no scheduler ran fires once, not once per missed time (the same for several new dataset versions).
  */
 import { Cron } from 'croner';
+import { isTrellisError, type ErrorCode } from '../../core/errors.js';
 import type { CreateTriggerInput, MetadataStore, PipelineVersion } from '../../store/metadata-store.js';
 import type { TriggerSpec } from '../ir.js';
 
@@ -49,7 +50,7 @@ export async function dueTriggers(meta: MetadataStore, v: PipelineVersion, now: 
         reason: `cron '${t.cron}' (${t.timezone ?? 'UTC'}) was due at ${iso(due)}`,
       });
     } else if ('dataset' in t) {
-      const latest = await meta.getDatasetVersion(t.dataset).catch(notFound);
+      const latest = await meta.getDatasetVersion(t.dataset).catch(absent('TRELLIS_DATASET_NOT_FOUND', 'TRELLIS_DATASET_VERSION_NOT_FOUND'));
       if (!latest || latest.creationTime <= v.createdAt) continue;
       out.push({
         pipeline: v.name, kind: 'dataset', dedupeKey: `dataset:${v.name}:${t.dataset}:${latest.version}`, params,
@@ -69,7 +70,7 @@ export async function dueTriggers(meta: MetadataStore, v: PipelineVersion, now: 
 
 /** The pipeline run of `pipeline` (recorded in the experiment of its name) that finished last, after `after`. */
 async function lastFinishedRun(meta: MetadataStore, pipeline: string, after: number): Promise<{ runId: string; endTime: number } | undefined> {
-  const exp = await meta.getExperimentByName(pipeline).catch(notFound);
+  const exp = await meta.getExperimentByName(pipeline).catch(absent('TRELLIS_EXPERIMENT_NAME_NOT_FOUND'));
   if (!exp) return undefined;
   const page = await meta.searchRuns({
     experimentIds: [exp.experimentId],
@@ -85,7 +86,10 @@ async function lastFinishedRun(meta: MetadataStore, pipeline: string, after: num
   return run && { runId: run.info.runId, endTime: run.info.endTime ?? run.info.startTime };
 }
 
-function notFound(e: unknown): undefined {
-  if (/_NOT_FOUND$/.test(String((e as { code?: string }).code))) return undefined;
-  throw e;
+/** A catch handler that turns the named not-found errors into `undefined` and lets others through. */
+function absent(...codes: ErrorCode[]): (e: unknown) => undefined {
+  return (e) => {
+    if (isTrellisError(e, ...codes)) return undefined;
+    throw e;
+  };
 }

@@ -28,7 +28,7 @@ import {
   DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand,
   UploadPartCopyCommand, type CompletedPart, type GetObjectCommandOutput,
 } from '@aws-sdk/client-s3';
-import { invalid, TrellisError } from '../../core/errors.js';
+import { invalid, isTrellisError, TrellisError } from '../../core/errors.js';
 import {
   BlobError, bufferChunks, checkBlobKey, RESERVED_SEGMENT,
   type BlobBody, type BlobCapabilities, type BlobListing, type BlobReader, type BlobStore, type PutOptions, type StagedBlob,
@@ -396,7 +396,7 @@ export class S3BlobStore implements BlobStore {
    * credentials, permissions or the bucket is the operator's to fix.
    */
   private translate(op: string, full: string, e: unknown): unknown {
-    if (e instanceof TrellisError || e instanceof BlobError) return e;
+    if (isTrellisError(e) || e instanceof BlobError) return e;
     const err = e as { name?: string; message?: string; $metadata?: { httpStatusCode?: number; attempts?: number } };
     const status = err.$metadata?.httpStatusCode;
     const attempts = err.$metadata?.attempts;
