@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isTrellisError } from '../src/core/errors.js';
 import { Workspace } from '../src/workspace/workspace.js';
 import type { Profile } from '../src/data/profile/profile.js';
 import type { DatasetSchema } from '../src/data/schema/schema.js';
@@ -106,8 +107,8 @@ describe('dataset versions', () => {
   it('leaves no version behind when an add fails', async () => {
     const ragged = join(dir, 'ragged.csv');
     writeFileSync(ragged, 'a,b\n1,2\n3\n');
-    await assert.rejects(ws.data.add('ragged', ragged, {}, who), (e: { code?: string; message: string }) => e.code === 'TRELLIS_DATA_PARSE' && /ragged\.csv:3/.test(e.message));
-    await assert.rejects(ws.data.getDataset('ragged'), (e: { code?: string }) => e.code === 'TRELLIS_DATASET_NOT_FOUND');
+    await assert.rejects(ws.data.add('ragged', ragged, {}, who), (e) => isTrellisError(e, 'TRELLIS_DATA_PARSE') && /ragged\.csv:3/.test(e.message));
+    await assert.rejects(ws.data.getDataset('ragged'), (e) => isTrellisError(e, 'TRELLIS_DATASET_NOT_FOUND'));
     await assert.rejects(ws.data.add('bike', BIKE, { subjectColumn: 'nope' }, who), /Subject column 'nope' is not a column/);
     assert.deepEqual((await ws.data.versions('bike')).map((v) => v.version), [1, 2]);
     assert.deepEqual(await ws.tracking.listArtifactDir('datasets/ragged').catch(() => []), []);

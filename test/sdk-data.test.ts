@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isTrellisError, type ErrorCode } from '../src/core/errors.js';
 import type { Trellis } from '../src/sdk/trellis.js';
 import { openEmbedded, openRemote, type Opener } from './test-helpers/sdk-openers.js';
 
@@ -18,7 +19,7 @@ const records = (): Record<string, string | number>[] =>
     return Object.fromEntries(HEADER.map((h, j) => [h, h === 'dteday' ? cells[j]! : Number(cells[j])]));
   });
 
-const code = (c: string) => (e: { code?: string }) => e.code === c;
+const code = (c: ErrorCode) => (e: unknown) => isTrellisError(e, c);
 
 /** The same scenario and assertions, whether the SDK reaches the stores directly or through a server. */
 function describeData(name: string, open: Opener): void {
@@ -96,7 +97,7 @@ function describeData(name: string, open: Opener): void {
       await assert.rejects(t.data.versions('nope'), code('TRELLIS_DATASET_NOT_FOUND'));
       const ragged = join(dir, 'ragged.csv');
       writeFileSync(ragged, 'a,b\n1,2\n3\n');
-      await assert.rejects(t.data.add('ragged', ragged), (e: { code?: string; message: string }) => e.code === 'TRELLIS_DATA_PARSE' && /ragged\.csv:3/.test(e.message));
+      await assert.rejects(t.data.add('ragged', ragged), (e) => isTrellisError(e, 'TRELLIS_DATA_PARSE') && /ragged\.csv:3/.test(e.message));
       assert.deepEqual((await t.data.list()).map((d) => d.name), ['bike']);
       await assert.rejects(t.data.add('x', join(dir, 'missing.csv')), code('TRELLIS_DATA_FILE_NOT_FOUND'));
       await assert.rejects(t.data.add('x', head, { format: 'xlsx' as 'csv' }), code('TRELLIS_INVALID_PARAMETER'));

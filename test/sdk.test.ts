@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isTrellisError } from '../src/core/errors.js';
 import type { Trellis } from '../src/sdk/trellis.js';
 import { openEmbedded, openRemote, type Opener } from './test-helpers/sdk-openers.js';
 
@@ -48,7 +49,7 @@ function describeSdk(name: string, open: Opener): void {
       assert.deepEqual((await t.listArtifacts(run.id, 'model')).map((f) => f.path), ['model/model.json']);
       assert.equal((await t.readArtifact(run.id, 'model/model.json')).toString(), '{"w":[1,2]}');
       assert.deepEqual([...(await t.readArtifact(run.id, 'bytes.bin'))], [0, 1, 2, 255]);
-      await assert.rejects(run.logParam('alpha', 0.6), (e: { code?: string }) => e.code === 'TRELLIS_PARAM_CHANGED');
+      await assert.rejects(run.logParam('alpha', 0.6), (e) => isTrellisError(e, 'TRELLIS_PARAM_CHANGED'));
     });
 
     it('searches runs with the MLflow grammar', async () => {
@@ -60,7 +61,7 @@ function describeSdk(name: string, open: Opener): void {
       }
       const page = await t.searchRuns({ experimentIds: [exp], filter: 'metrics.rmse < 3', orderBy: ['metrics.rmse ASC'] });
       assert.deepEqual(page.items.map((r) => r.info.runName), ['r1', 'r2']);
-      await assert.rejects(t.searchRuns({ experimentIds: [exp], filter: 'metrics.rmse <> 3' }), (e: { code?: string }) => e.code === 'TRELLIS_SEARCH_FILTER_INVALID');
+      await assert.rejects(t.searchRuns({ experimentIds: [exp], filter: 'metrics.rmse <> 3' }), (e) => isTrellisError(e, 'TRELLIS_SEARCH_FILTER_INVALID'));
     });
 
     it('registers versions and moves an alias', async () => {
@@ -76,8 +77,8 @@ function describeSdk(name: string, open: Opener): void {
       assert.equal((await t.modelVersion('sdk-model@champion')).version, '2');
       assert.equal((await t.modelVersion('sdk-model/1')).version, '1');
       assert.equal((await t.modelVersion('sdk-model', '2')).description, 'second');
-      await assert.rejects(t.registerModel('sdk-model', 'file:///etc/passwd'), (e: { code?: string }) => e.code === 'TRELLIS_SOURCE_INVALID');
-      await assert.rejects(t.modelVersion('sdk-model@nope'), (e: { code?: string }) => e.code === 'TRELLIS_ALIAS_NOT_FOUND');
+      await assert.rejects(t.registerModel('sdk-model', 'file:///etc/passwd'), (e) => isTrellisError(e, 'TRELLIS_SOURCE_INVALID'));
+      await assert.rejects(t.modelVersion('sdk-model@nope'), (e) => isTrellisError(e, 'TRELLIS_ALIAS_NOT_FOUND'));
     });
   });
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
+import { isTrellisError } from '../core/errors.js';
 import { sha256Hex } from '../core/hash.js';
 import { pipelineHash } from './ir.js';
 import { PACKAGE_LIMITS, buildPackage, packageHash, unpackPackage, verifyPackage, type PipelinePackage } from './package.js';
@@ -15,9 +16,8 @@ function refusal(obj: unknown): { field: string; message: string } {
   try {
     verifyPackage(obj);
   } catch (e) {
-    const err = e as { code?: string; params?: { field?: string }; message: string };
-    assert.equal(err.code, 'TRELLIS_PACKAGE_INVALID', err.message);
-    return { field: String(err.params?.field), message: err.message };
+    assert.ok(isTrellisError(e, 'TRELLIS_PACKAGE_INVALID'), String(e));
+    return { field: String(e.params.field), message: e.message };
   }
   assert.fail('expected TRELLIS_PACKAGE_INVALID');
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { isTrellisError, type ErrorCode, type TrellisError } from '../core/errors.js';
 import type { ArtifactInfo, ArtifactStore } from './artifact-store.js';
 
 /**
@@ -31,15 +32,16 @@ export const TRAVERSAL_CORPUS: readonly string[] = [
   'a%00b',
 ];
 
-/** Asserts that `p` rejects with an error whose `code` is `code` (TrellisError or not). */
-export async function rejectsWithCode(p: Promise<unknown>, code: string, message?: string): Promise<unknown> {
-  let caught: unknown;
+/** Asserts that `p` rejects with a TrellisError of `code`, and returns that error. */
+export async function rejectsWithCode<C extends ErrorCode>(p: Promise<unknown>, code: C, message?: string): Promise<TrellisError & { readonly code: C }> {
+  let caught: (TrellisError & { readonly code: C }) | undefined;
   await assert.rejects(p, (e: unknown) => {
+    const got = isTrellisError(e) ? e.code : 'an error of another kind';
+    assert.ok(isTrellisError(e, code), `${message ? `${message}: ` : ''}expected ${code}, got ${got}: ${String(e)}`);
     caught = e;
-    assert.equal((e as { code?: unknown } | null)?.code, code, message);
     return true;
   });
-  return caught;
+  return caught!; // assert.rejects returned, so the check above ran and set it
 }
 
 export function sha256(data: Uint8Array | string): string {

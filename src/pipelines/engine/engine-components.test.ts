@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isTrellisError } from '../../core/errors.js';
 import { readTable } from '../../data/readers/index.js';
 import { loadModel, predict } from '../../ml/model.js';
 import { validatePipeline, type PipelineIR } from '../ir.js';
@@ -88,9 +89,9 @@ describe('pipeline engine: built-ins, a TypeScript component and a Python comman
     s = await openTestServices();
     await s.data.add('bike', bikeSlice(s.dir, 1500), {}, who);
     // Later hours, never trained on, as a dataset version to score.
-    const lines = readFileSync(BIKE, 'utf8').split('\n');
+    const [header, ...rows] = readFileSync(BIKE, 'utf8').split('\n');
     newRows = join(s.dir, 'new.csv');
-    writeFileSync(newRows, `${[lines[0], ...lines.slice(2001, 2101)].map((l) => l.trimEnd()).join('\n')}\n`);
+    writeFileSync(newRows, `${[header ?? '', ...rows.slice(2000, 2100)].map((l) => l.trimEnd()).join('\n')}\n`);
     await s.data.add('bike-new', newRows, {}, who);
     writeFileSync(join(s.dir, 'profile.ts'), PROFILE_TS(''));
     writeFileSync(join(s.dir, 'report.py'), REPORT_PY);
@@ -254,8 +255,8 @@ describe('pipeline engine: components that fail', () => {
 
   it('a parameter of the wrong type: refused before anything is recorded', async () => {
     const ir = guarded(ts('decides'));
-    await assert.rejects(engine.run(ir, { params: { data, trees: 'many' } }), (e: Error & { code?: string }) => {
-      assert.equal(e.code, 'TRELLIS_PIPELINE_INVALID');
+    await assert.rejects(engine.run(ir, { params: { data, trees: 'many' } }), (e: unknown) => {
+      assert.ok(isTrellisError(e, 'TRELLIS_PIPELINE_INVALID'), String(e));
       assert.match(e.message, /pipeline parameter 'trees' is an integer, but the value given for it is the string "many"/);
       return true;
     });

@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isTrellisError } from '../../core/errors.js';
 import { dataset } from '../../data/readers/test-helpers/data-files.js';
 import { runCommandStep } from './command-step.js';
 
@@ -88,9 +89,9 @@ describe('example component sklearn_train.py', () => {
       inputs: { data: { type: 'File', path: slice } },
       outputs: { model: { type: 'Model' } },
       outputDir: join(dir, 'run', 'bad-target'),
-    }), (e: Error & { code?: string; params?: Record<string, unknown> }) => {
-      assert.equal(e.code, 'TRELLIS_STEP_FAILED');
-      assert.equal(e.params!.exitCode, 2);
+    }), (e: unknown) => {
+      assert.ok(isTrellisError(e, 'TRELLIS_STEP_FAILED'), String(e));
+      assert.equal(e.params.exitCode, 2);
       assert.match(e.message, /no column 'cnt' in .*small\.csv; its columns are: a, b/);
       return true;
     });

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isTrellisError, type ErrorCode } from '../../core/errors.js';
 import type { TriggerRecord } from '../../store/metadata-store.js';
 import { bikeSlice, openTestServices } from '../engine/test-helpers/engine-fixture.js';
 import { buildPackage } from '../package.js';
@@ -19,8 +20,9 @@ const who = { actor: 'tester' };
 type Services = Awaited<ReturnType<typeof openTestServices>>;
 const HOUR = 3_600_000;
 
-async function rejectsCode(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
-  await assert.rejects(p, (e: { code?: string; message: string }) => {
+async function rejectsCode(p: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(isTrellisError(e), `expected a TrellisError ${code}, got ${String(e)}`);
     assert.equal(e.code, code, e.message);
     if (message) assert.match(e.message, message);
     return true;

@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Clock } from '../../core/clock.js';
+import { isTrellisError, type ErrorCode } from '../../core/errors.js';
 import type { PipelineRunStore, StepOutputRecord } from './pipelines.js';
 
 const who = { actor: 'engine' };
@@ -23,10 +24,11 @@ export interface PipelineRunStoreFixture {
   close(): Promise<void>;
 }
 
-async function rejectsCode(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
-  await assert.rejects(p, (e: { code?: string; message?: string }) => {
+async function rejectsCode(p: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(isTrellisError(e), `expected a TrellisError ${code}, got ${String(e)}`);
     assert.equal(e.code, code, e.message);
-    if (message) assert.match(e.message ?? '', message);
+    if (message) assert.match(e.message, message);
     return true;
   });
 }

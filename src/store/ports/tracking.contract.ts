@@ -4,6 +4,7 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { isTrellisError } from '../../core/errors.js';
 import type { AuditLog } from './audit.js';
 import { decodeRun, type TrackingStore } from './tracking.js';
 import { rejectsCode, useStores, who, type OpenStores } from './contract-helpers.js';
@@ -194,8 +195,8 @@ export function describeTrackingStoreContract(name: string, open: OpenStores): v
       it('refuses writes to a deleted run and restores it', async () => {
         const r = await tracking.createRun({ experimentId: expId }, who);
         await tracking.deleteRun(r.info.runId, who);
-        await assert.rejects(tracking.logBatch(r.info.runId, { tags: [{ key: 'a', value: 'b' }] }, who), (e: Error & { code?: string }) =>
-          e.code === 'TRELLIS_RUN_NOT_ACTIVE' && e.message === `The run ${r.info.runId} must be in the 'active' state. Current state is deleted.`);
+        await assert.rejects(tracking.logBatch(r.info.runId, { tags: [{ key: 'a', value: 'b' }] }, who), (e) =>
+          isTrellisError(e, 'TRELLIS_RUN_NOT_ACTIVE') && e.message === `The run ${r.info.runId} must be in the 'active' state. Current state is deleted.`);
         await rejectsCode(tracking.updateRun(r.info.runId, { status: 'FAILED' }, who), 'TRELLIS_RUN_NOT_ACTIVE');
         assert.equal((await tracking.getRun(r.info.runId)).info.lifecycleStage, 'deleted');
         await tracking.restoreRun(r.info.runId, who);

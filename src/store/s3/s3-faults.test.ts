@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { isTrellisError, type TrellisError } from '../../core/errors.js';
+import { isTrellisError } from '../../core/errors.js';
 import { readAll, rejectsWithCode, sha256 } from '../artifact-store.contract.js';
 import { ContentAddressedStore } from '../cas/cas-artifact-store.js';
 import { blobKey } from '../cas/refs.js';
@@ -78,7 +78,7 @@ describe('S3 adapter under faults', () => {
       const { store, prefix } = await storeViaProxy();
       await store.put('m/model.bin', 'old weights');
       proxy.rule = (r) => (r.method === 'PUT' ? { status: 503 } : undefined);
-      const e = (await rejectsWithCode(store.put('m/model.bin', 'new weights'), 'TRELLIS_ARTIFACT_STORE_UNAVAILABLE')) as TrellisError;
+      const e = await rejectsWithCode(store.put('m/model.bin', 'new weights'), 'TRELLIS_ARTIFACT_STORE_UNAVAILABLE');
       assert.equal(e.retryable, true);
       assert.equal(e.httpStatus, 503);
       assert.match(e.message, /PutObject .*\(HTTP 503\).*after 3 attempts/);
@@ -129,7 +129,7 @@ describe('S3 adapter under faults', () => {
       const { store } = await storeViaProxy({ idleTimeoutMs: 200, maxAttempts: 2 });
       proxy.rule = () => ({ delayMs: 2000 });
       const t0 = Date.now();
-      const e = (await rejectsWithCode(store.put('slow/y.txt', 'never'), 'TRELLIS_ARTIFACT_STORE_UNAVAILABLE')) as TrellisError;
+      const e = await rejectsWithCode(store.put('slow/y.txt', 'never'), 'TRELLIS_ARTIFACT_STORE_UNAVAILABLE');
       assert.match(e.message, /TimeoutError/);
       assert.ok(Date.now() - t0 < 1800, `gave up after ${Date.now() - t0} ms`);
       proxy.rule = () => undefined;
@@ -139,7 +139,8 @@ describe('S3 adapter under faults', () => {
   describe('tampered bytes', () => {
     const flip = (b: Buffer) => {
       const c = Buffer.from(b);
-      c[c.length >> 1] ^= 0x40;
+      const mid = c.length >> 1;
+      c.writeUInt8(c.readUInt8(mid) ^ 0x40, mid);
       return c;
     };
 
@@ -167,12 +168,12 @@ describe('S3 adapter under faults', () => {
       const { sha256: sha } = await store.put('b/x.bin', content);
       const key = `${prefix}/${blobKey(sha)}`;
       await s3.send(new PutObjectCommand({ Bucket: server.bucket, Key: key, Body: flip(content) }));
-      const e = (await rejectsWithCode(store.get('b/x.bin'), 'TRELLIS_ARTIFACT_INTEGRITY')) as TrellisError;
+      const e = await rejectsWithCode(store.get('b/x.bin'), 'TRELLIS_ARTIFACT_INTEGRITY');
       assert.deepEqual(e.params, { path: 'b/x.bin', expected: sha, actual: sha256(flip(content)) });
       await rejectsWithCode(store.open('b/x.bin'), 'TRELLIS_ARTIFACT_INTEGRITY');
 
       await s3.send(new DeleteObjectCommand({ Bucket: server.bucket, Key: key }));
-      const gone = (await rejectsWithCode(store.get('b/x.bin'), 'TRELLIS_ARTIFACT_INTEGRITY')) as TrellisError;
+      const gone = await rejectsWithCode(store.get('b/x.bin'), 'TRELLIS_ARTIFACT_INTEGRITY');
       assert.equal(gone.params.actual, '(blob missing)');
 
       await s3.send(new PutObjectCommand({ Bucket: server.bucket, Key: `${prefix}/refs/b/x.bin`, Body: '{"sha256":"../../etc/passwd","size":1}' }));

@@ -4,6 +4,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isTrellisError } from '../../core/errors.js';
 import { verifyAuditChain } from '../audit-chain.js';
 import { SqliteDriver } from '../sqlite/sqlite-driver.js';
 import { PostgresDriver } from '../postgres/postgres-driver.js';
@@ -66,7 +67,7 @@ describe('schema migrations', () => {
       await migrate(d);
       await d.transaction((tx) => tx.run('INSERT INTO schema_version (version) VALUES (?)', [SCHEMA_VERSION + 1]));
       await d.close();
-      await assert.rejects(openSqlStores(SqliteDriver.open(path)), (e: { code?: string }) => e.code === 'TRELLIS_SCHEMA_TOO_NEW');
+      await assert.rejects(openSqlStores(SqliteDriver.open(path)), (e) => isTrellisError(e, 'TRELLIS_SCHEMA_TOO_NEW'));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

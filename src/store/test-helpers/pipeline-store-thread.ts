@@ -9,12 +9,15 @@
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { Clock } from '../../core/clock.js';
+import { isTrellisError, TrellisError } from '../../core/errors.js';
 import type { PipelineRunStore } from '../ports/pipelines.js';
 
 const KIND = 'trellis-pipeline-store-thread';
 
 interface Call { id: number; method: string; args: unknown[]; now: number }
-type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; code?: string; message: string };
+// A TrellisError crosses as its JSON, to be rebuilt as one; anything else as its message and code.
+type Reply = { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; trellis?: ReturnType<TrellisError['toJSON']>; code?: string; message: string };
 
 export async function pipelineStoreInThread(uri: string, clock: Clock): Promise<{ store: PipelineRunStore; close(): Promise<void> }> {
   // Tests run from source: the thread registers tsx before it imports this module.
@@ -29,7 +32,7 @@ export async function pipelineStoreInThread(uri: string, clock: Clock): Promise<
     const w = waiting.get(r.id);
     waiting.delete(r.id);
     if (r.ok) w?.resolve(r.value);
-    else w?.reject(Object.assign(new Error(r.message), { code: r.code }));
+    else w?.reject(r.trellis ? TrellisError.fromJSON(r.trellis) : Object.assign(new Error(r.message), { code: r.code }));
   });
   await new Promise<void>((resolve, reject) => {
     thread.once('message', () => resolve());
@@ -58,10 +61,13 @@ if (!isMainThread && (workerData as { kind?: string } | null)?.kind === KIND) {
     now = m.now;
     const fn = (stores.pipelines as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[m.method];
     void Promise.resolve()
-      .then(() => fn!.apply(stores.pipelines, m.args))
+      .then(() => {
+        if (typeof fn !== 'function') throw new TypeError(`the pipeline store has no method '${m.method}'`);
+        return fn.apply(stores.pipelines, m.args);
+      })
       .then(
         (value) => port.postMessage({ id: m.id, ok: true, value } satisfies Reply),
-        (e: Error & { code?: string }) => port.postMessage({ id: m.id, ok: false, code: e.code, message: e.message } satisfies Reply),
+        (e: Error & { code?: string }) => port.postMessage({ id: m.id, ok: false, trellis: isTrellisError(e) ? e.toJSON() : undefined, code: e.code, message: e.message } satisfies Reply),
       );
   });
   port.postMessage({ ready: true });
