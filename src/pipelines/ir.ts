@@ -274,8 +274,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
 export interface PipelineSource {
   ir: PipelineIR;
   sourceName: string;
-  /** The 1-based line of the field at `path` (or of its nearest enclosing field), when known. */
-  locate(path: readonly PropertyKey[]): number | undefined;
+  /** The 1-based line of the field at `path` (or of its nearest enclosing field), when known. A plain function: pass it on as it is. */
+  locate: (path: readonly PropertyKey[]) => number | undefined;
 }
 
 const invalidPipeline = (source: string, problems: string[]) =>
@@ -294,7 +294,7 @@ export function parsePipelineSource(text: string, sourceName: string): PipelineS
   // For JSON, the YAML reading only adds lines and the duplicate-key check; JSON.parse has the last word.
   const errors = json ? doc.errors.filter((e) => e.code === 'DUPLICATE_KEY') : doc.errors;
   const lineOf = (offset: number) => lineCounter.linePos(offset).line;
-  const locate = (path: readonly PropertyKey[]) => (doc.errors.length ? undefined : locateNode(doc.contents as YamlNode | null, path, lineOf));
+  const locate = (path: readonly PropertyKey[]) => (doc.errors.length ? undefined : locateNode(doc.contents, path, lineOf));
   let value: unknown;
   if (json) {
     try {
@@ -345,7 +345,7 @@ function issueMessage(i: z.core.$ZodIssue): string {
 
 function locateNode(root: YamlNode | null, path: readonly PropertyKey[], lineOf: (offset: number) => number): number | undefined {
   let node: unknown = root;
-  let offset = (root as YamlNode | null)?.range?.[0];
+  let offset = root?.range?.[0];
   for (const key of path) {
     if (isMap(node)) {
       const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(key));

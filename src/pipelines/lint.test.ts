@@ -16,7 +16,7 @@ function demo() {
     components: [{
       name: 'features', version: '1', kind: 'command',
       command: ['python', 'features.py', '--in', '{inputs.data}', '--lags', '{inputs.lags}', '--out', '{outputs.features}'],
-      inputs: { data: { type: 'Dataset' }, lags: { type: 'integer', default: 24 } } as Record<string, unknown>,
+      inputs: { data: { type: 'Dataset' }, lags: { type: 'integer', default: 24 } },
       outputs: { features: { type: 'Dataset' } },
     }] as Record<string, unknown>[],
     steps: [

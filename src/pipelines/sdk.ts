@@ -152,7 +152,7 @@ export function component<const I extends InputSpecs, const O extends OutputSpec
   const fn = async (ctx: RunContext<I, O>) => { await run(ctx); };
   // A function's own `name` is read-only to assignment, not to definition.
   Object.defineProperty(fn, 'name', { value: name });
-  return Object.assign(fn, { ...rest, kind: 'typescript' as const, export: def.export ?? camel(name) }) as TypeScriptComponent<I, O>;
+  return Object.assign(fn, { ...rest, kind: 'typescript' as const, export: def.export ?? camel(name) });
 }
 
 export type CommandComponent<I extends InputSpecs, O extends OutputSpecs> = Component<I, O> & {
@@ -214,7 +214,7 @@ export function pipeline(name: string, build: (p: PipelineBuilder) => void, opti
         components.push(definition(c, options.baseUrl));
       }
       const wired: Record<string, InputValue> = {};
-      for (const [k, v] of Object.entries(inputs as Record<string, unknown>)) {
+      for (const [k, v] of Object.entries(inputs)) {
         if (v !== undefined) wired[k] = (v instanceof OutputHandle || v instanceof ParamHandle ? v.toJSON() : v) as InputValue;
       }
       steps.push({
@@ -244,7 +244,7 @@ function definition(c: Component, baseUrl: string | undefined): ComponentDef {
   const x = c as Component & Partial<{ module: string; export: string; command: string[]; env: Record<string, string>; workdir: string; image: string }>;
   const base = {
     name: c.name, version: c.version, ...(c.description === undefined ? {} : { description: c.description }),
-    inputs: JSON.parse(JSON.stringify(c.inputs)), outputs: JSON.parse(JSON.stringify(c.outputs)),
+    inputs: JSON.parse(JSON.stringify(c.inputs)) as ComponentDef['inputs'], outputs: JSON.parse(JSON.stringify(c.outputs)) as ComponentDef['outputs'],
   };
   if (c.kind === 'typescript') return { ...base, kind: 'typescript', module: modulePath(x.module!, baseUrl), export: x.export! };
   if (c.kind === 'command') {

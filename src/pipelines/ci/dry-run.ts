@@ -137,11 +137,11 @@ export async function dryRun(input: PipelineIR, o: DryRunOptions): Promise<DryRu
       const wired = step.inputs.dataset;
       const value = isParamRef(wired) ? params[wired.param] : wired;
       const given = o.data?.[step.name];
-      if (typeof value !== 'string' && !given) continue;
-      if (!given && isDatasetRef(String(value))) {
-        throw invalid(`step '${step.name}' reads the dataset version '${value}', which a dry run on temporary stores does not have: give a file with the same columns, --data ${step.name}=<file>`);
+      const ref = given ?? (typeof value === 'string' ? value : undefined);
+      if (ref === undefined) continue;
+      if (!given && isDatasetRef(ref)) {
+        throw invalid(`step '${step.name}' reads the dataset version '${ref}', which a dry run on temporary stores does not have: give a file with the same columns, --data ${step.name}=<file>`);
       }
-      const ref = given ?? String(value);
       const source = await findFile(ref, given ? [process.cwd()] : lookIn);
       if (!source) throw invalid(`step '${step.name}' reads '${ref}', which is not a file (looked in ${(given ? [process.cwd()] : lookIn).join(' and ')})`);
       const sample = await writeSample(source, join(dir, 'samples'), rows, step.name);

@@ -85,7 +85,7 @@ export async function typeCheck(pipelineFile: string, ir: PipelineIR, opts: { cw
   const cwd = opts.cwd ?? process.cwd();
   const show = (f: string) => (relative(cwd, f).startsWith('..') ? f : relative(cwd, f));
   if (tsconfig) {
-    const read = ts.readConfigFile(tsconfig, ts.sys.readFile);
+    const read = ts.readConfigFile(tsconfig, (f) => ts.sys.readFile(f));
     if (read.error) return { files, tsconfig, problems: [diagnostic(ts, read.error, show)] };
     const parsed = ts.parseJsonConfigFileContent(read.config, ts.sys, dirname(tsconfig), undefined, tsconfig);
     // "No inputs were found" (18003) concerns the config's own include list, which is not used here.

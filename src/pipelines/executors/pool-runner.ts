@@ -121,7 +121,7 @@ for (const key of Reflect.ownKeys(globalThis)) {
 }
 
 const WATCHED: [string, object][] = [
-  ['globalThis', globalThis], ['process', process], ['Buffer', Buffer], ['Buffer.prototype', Buffer.prototype],
+  ['globalThis', globalThis], ['process', process], ['Buffer', Buffer], ['Buffer.prototype', Buffer.prototype as object],
   ['TypedArray.prototype', Object.getPrototypeOf(Uint8Array.prototype) as object],
   ...([Object, Function, Array, String, Number, Boolean, Symbol, BigInt, Promise, Map, Set, WeakMap, WeakSet, RegExp, Date, Error, ArrayBuffer] as const)
     .flatMap((c): [string, object][] => [[c.name, c], [`${c.name}.prototype`, c.prototype as object]]),
@@ -133,7 +133,8 @@ function globalsSnapshot(): unknown[][] {
   return WATCHED.map(([, o]) => {
     const row: unknown[] = [Object.getPrototypeOf(o), Object.isExtensible(o)];
     for (const key of Reflect.ownKeys(o)) {
-      const d = Object.getOwnPropertyDescriptor(o, key)!;
+      // The key is one of o's own, so it has a descriptor; its accessors are compared, never called.
+      const d: { value?: unknown; get?: unknown; set?: unknown; writable?: boolean; configurable?: boolean } = Object.getOwnPropertyDescriptor(o, key)!;
       row.push(key, 'value' in d ? d.value : d.get, d.set, d.writable, d.configurable);
     }
     return row;
@@ -147,7 +148,8 @@ function globalsChange(before: unknown[][], after: unknown[][]): string | undefi
   for (let i = 0; i < WATCHED.length; i++) {
     const [a, b] = [before[i]!, after[i]!];
     if (same(a, b)) continue;
-    const props = (row: unknown[]) => new Map(Array.from({ length: (row.length - 2) / 5 }, (_, j) => [row[2 + 5 * j], row.slice(3 + 5 * j, 7 + 5 * j)]));
+    // A row is [prototype, extensible, then per property: key, value or getter, setter, writable, configurable].
+    const props = (row: unknown[]) => new Map(Array.from({ length: (row.length - 2) / 5 }, (_, j) => [row[2 + 5 * j] as PropertyKey, row.slice(3 + 5 * j, 7 + 5 * j)]));
     const [pa, pb] = [props(a), props(b)];
     const key = [...new Set([...pa.keys(), ...pb.keys()])].find((k) => !pa.has(k) || !pb.has(k) || !same(pa.get(k)!, pb.get(k)!));
     return `a global changed (${WATCHED[i]![0]}${key === undefined ? ': its prototype or extensibility' : `.${String(key)}`})`;

@@ -41,7 +41,7 @@ async function rejection(p: Promise<unknown>): Promise<TrellisError> {
   try {
     await p;
   } catch (e) {
-    assert.ok(e instanceof TrellisError, `expected a TrellisError, got ${e}`);
+    assert.ok(e instanceof TrellisError, `expected a TrellisError, got ${String(e)}`);
     return e;
   }
   assert.fail('expected the step to fail');

@@ -50,7 +50,7 @@ async function failing(exportName: string, o: StepOptions = {}): Promise<{ error
   try {
     await runTypeScriptStep(s, { pool: o.pool });
   } catch (e) {
-    assert.ok(e instanceof TrellisError, `expected a TrellisError, got ${e}`);
+    assert.ok(e instanceof TrellisError, `expected a TrellisError, got ${String(e)}`);
     return { error: e, seen: JSON.parse(readFileSync(join(s.outputDir, 'out'), 'utf8')) };
   }
   assert.fail(`expected step ${s.step} to fail`);

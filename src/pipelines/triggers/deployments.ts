@@ -13,7 +13,7 @@ import { sha256Hex } from '../../core/hash.js';
 import type { ArtifactStore } from '../../store/artifact-store.js';
 import type { Actor, MetadataStore, PipelineVersion, TriggerParams, TriggerRecord } from '../../store/metadata-store.js';
 import type { PipelineIR, Scalar, TriggerSpec } from '../ir.js';
-import { hasErrors, lintPipeline } from '../lint.js';
+import { lintPipeline } from '../lint.js';
 import { unpackPackage, verifyPackage, type PipelinePackage } from '../package.js';
 
 export interface DeployServices {

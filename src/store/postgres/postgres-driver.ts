@@ -29,9 +29,9 @@ function toPg(sql: string): string {
 // int8 and numeric come back as strings by default; Trellis keeps ms timestamps and counts,
 // which fit a double exactly.
 const types = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
+  getTypeParser(oid: number, format?: 'text' | 'binary'): (v: string) => unknown {
     if (oid === 20 || oid === 1700) return (v: string) => Number(v);
-    return pg.types.getTypeParser(oid, format as 'text');
+    return pg.types.getTypeParser(oid, format) as (v: string) => unknown; // pg-types declares it as returning any
   },
 };
 

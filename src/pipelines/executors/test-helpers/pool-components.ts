@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import type { StepContext } from '../component-call.js';
 
-type Ctx = StepContext;
+/** Every component here writes the one output `out`. */
+type Ctx = StepContext & { outputs: { out: { type: string; path: string } } };
 
 function report(ctx: Ctx, extra: Record<string, unknown> = {}): void {
   writeFileSync(ctx.outputs.out.path, JSON.stringify({
