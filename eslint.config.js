@@ -14,8 +14,10 @@ const nodeGlobals = Object.fromEntries(
 
 export default defineConfig(
   {
-    // bench/out holds copies of the tree made by the benchmarks; examples are user projects with their own build.
-    ignores: ['dist/', 'node_modules/', 'bench/out/', 'bench/results/', '**/.trellis/', 'examples/', 'docs/'],
+    // bench/out holds copies of the tree made by the benchmarks; examples are user projects with their own build;
+    // the pipeline-v4 fixture script is written for the code of schema 4, not for this tree (see its header).
+    ignores: ['dist/', 'node_modules/', 'bench/out/', 'bench/results/', '**/.trellis/', 'examples/', 'docs/',
+      'scripts/make-pipeline-v4-fixture.ts'],
   },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,

@@ -67,8 +67,8 @@ function flatten(v: unknown, path: string, out: Map<string, number>): void {
     return;
   }
   if (Array.isArray(v)) {
-    if (v.length && v.every((x) => typeof x === 'number')) {
-      if (MEASURE.test(path.split('.').pop() ?? '')) out.set(`${path} (median)`, median(v as number[]));
+    if (v.length && v.every((x): x is number => typeof x === 'number')) {
+      if (MEASURE.test(path.split('.').pop() ?? '')) out.set(`${path} (median)`, median(v));
       return;
     }
     v.forEach((x, i) => {

@@ -24,15 +24,16 @@ export async function generateGbdtCsv(path: string, rows: number): Promise<void>
     f[25] = f[9]! / (1 + f[12]!);
     f[26] = Math.cos(f[11]! - f[14]!) * f[15]!;
     f[27] = f[16]! + 0.3 * normal();
-    const logit = 0.9 * (f[21]! - 1.6) + 0.6 * f[22]! + 0.8 * f[23]! - 0.5 * f[24]! + 0.7 * (f[7]! > 0.5 && f[10]! < 0 ? 1 : 0)
-      + 0.4 * f[26]! - 0.3 * f[13]! * f[19]! + 0.5 * Math.tanh(f[27]!) + 0.6 * normal();
+    // f[21..27] were just assigned, so TypeScript knows them; the low-level ones come from the loop.
+    const logit = 0.9 * (f[21] - 1.6) + 0.6 * f[22] + 0.8 * f[23] - 0.5 * f[24] + 0.7 * (f[7]! > 0.5 && f[10]! < 0 ? 1 : 0)
+      + 0.4 * f[26] - 0.3 * f[13]! * f[19]! + 0.5 * Math.tanh(f[27]) + 0.6 * normal();
     const label = rand() < 1 / (1 + Math.exp(-logit)) ? 1 : 0;
     const cells: string[] = [];
     for (let i = 0; i < 28; i++) cells.push((i === 12 || i === 17) && rand() < 0.02 ? '' : f[i]!.toFixed(5));
     cells.push(String(label));
     buf += `${cells.join(',')}\n`;
     if (buf.length > 1 << 20) {
-      if (!out.write(buf)) await new Promise((resolve) => out.once('drain', resolve));
+      if (!out.write(buf)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
       buf = '';
     }
   }

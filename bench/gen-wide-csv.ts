@@ -28,7 +28,7 @@ export async function generateWideCsv(path: string, rows: number): Promise<void>
     cells.push(cities[Math.floor(rand() * cities.length)]!, segments[Math.floor(rand() * segments.length)]!, channels[Math.floor(rand() * channels.length)]!, rand() < 0.3 ? 'true' : 'false');
     buf += `${cells.join(',')}\n`;
     if (buf.length > 1 << 20) {
-      if (!out.write(buf)) await new Promise((r) => out.once('drain', r));
+      if (!out.write(buf)) await new Promise<void>((r) => out.once('drain', () => r()));
       buf = '';
     }
   }

@@ -94,7 +94,7 @@ export async function runPipelinesBench(): Promise<unknown> {
   /** A warm-up run, then `repeats` measured runs of the chain, their samples pooled. */
   const timed = async (ir: ReturnType<typeof parsePipeline>, noCache = false, repeats = REPEATS) => {
     await once(ir, noCache);
-    const runs = [];
+    const runs: Awaited<ReturnType<typeof once>>[] = [];
     for (let k = 0; k < repeats; k++) runs.push(await once(ir, noCache));
     const all = (f: (x: (typeof runs)[number]) => number[]) => runs.flatMap(f);
     const step = all((x) => x.step);

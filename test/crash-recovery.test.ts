@@ -20,7 +20,7 @@ async function startServer(store: string, artifacts: string): Promise<{ child: C
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--store', store, '--artifacts', artifacts, 'server', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (m) resolve(m[1]!);

@@ -12,7 +12,7 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 function ignoredFolders(): { anywhere: Set<string>; fromRoot: Set<string> } {
   const anywhere = new Set(['node_modules']);
   const fromRoot = new Set<string>();
-  let text = '';
+  let text: string;
   try {
     text = readFileSync(join(ROOT, '.gitignore'), 'utf8');
   } catch {
