@@ -5,6 +5,7 @@
  */
 import type { SqlStores } from '../src/store/sql/sql-stores.js';
 import type { SqlDriver, SqlValue } from '../src/store/sql/sql-driver.js';
+import { runDataText } from '../src/store/sql/run-data.js';
 import { progress } from './lib.js';
 
 export function mulberry32(seed: number): () => number {
@@ -18,10 +19,10 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** Whether rows name their run by its integer key (schema 6 on) rather than its id. */
-async function runKeys(db: SqlDriver): Promise<boolean> {
+/** Whether a query runs: the schema of the store being filled (BENCH_BASE fills with older code). */
+async function works(db: SqlDriver, sql: string): Promise<boolean> {
   try {
-    await db.query('SELECT run_key FROM runs WHERE 1 = 0');
+    await db.query(sql);
     return true;
   } catch {
     return false;
@@ -30,7 +31,9 @@ async function runKeys(db: SqlDriver): Promise<boolean> {
 
 export async function populate(store: SqlStores, opts: { runs: number; metrics: number; params: number; label: string; experiment?: string }): Promise<string> {
   const db: SqlDriver = store.driver;
-  const keyed = await runKeys(db);
+  // Rows name their run by its integer key from schema 6 on; run_data keeps their JSON from 7 on.
+  const keyed = await works(db, 'SELECT run_key FROM runs WHERE 1 = 0');
+  const runData = await works(db, 'SELECT run_key FROM run_data WHERE 1 = 0');
   const exp = await store.tracking.createExperiment({ name: opts.experiment ?? `bench-${Date.now()}` }, { actor: 'bench' });
   const rand = mulberry32(42);
   const chunk = 2000;
@@ -50,15 +53,22 @@ export async function populate(store: SqlStores, opts: { runs: number; metrics: 
     await db.transaction(async (tx) => {
       await tx.runMany('INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage) VALUES (?,?,?,?,?,?,?,?,?)', runs);
       const ref = keyed ? 'run_key' : 'run_uuid';
+      const keys = new Map<unknown, SqlValue>();
       if (keyed) {
         const ids = runs.map((r) => r[0]!);
-        const keys = new Map((await tx.query(`SELECT run_uuid, run_key FROM runs WHERE run_uuid IN (${ids.map(() => '?').join(',')})`, ids)).map((r) => [r.run_uuid, r.run_key as SqlValue]));
+        for (const r of await tx.query(`SELECT run_uuid, run_key FROM runs WHERE run_uuid IN (${ids.map(() => '?').join(',')})`, ids)) keys.set(r.run_uuid, r.run_key as SqlValue);
         for (const rows of [tags, metrics, params]) for (const r of rows) r[0] = keys.get(r[0]) ?? null;
       }
       await tx.runMany(`INSERT INTO tags (${ref}, key, value) VALUES (?,?,?)`, tags);
       await tx.runMany(`INSERT INTO metrics (${ref}, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?)`, metrics);
       await tx.runMany(`INSERT INTO latest_metrics (${ref}, key, value, is_nan, timestamp, step) VALUES (?,?,?,?,?,?)`, metrics);
       await tx.runMany(`INSERT INTO params (${ref}, key, value) VALUES (?,?,?)`, params);
+      if (runData) {
+        const d = db.dialect;
+        await tx.run(`INSERT INTO run_data (run_key, metrics_json, params_json, tags_json)
+          SELECT r.run_key, ${runDataText(d, 'metrics', 'r.run_key')}, ${runDataText(d, 'params', 'r.run_key')}, ${runDataText(d, 'tags', 'r.run_key')}
+          FROM runs r WHERE r.run_key IN (${[...keys.values()].map(() => '?').join(',')})`, [...keys.values()]);
+      }
     });
     progress(`loading ${opts.label}`, Math.min(opts.runs, start + chunk), opts.runs);
   }

@@ -5,6 +5,7 @@
  */
 import { TrellisError } from '../../core/errors.js';
 import { convertTaggedPipelineRuns } from './pipeline-runs-conversion.js';
+import { runDataMigrationSql } from './run-data.js';
 import { runKeysSql } from './run-keys-migration.js';
 import type { SqlDialect, SqlDriver, SqlExecutor } from './sql-driver.js';
 
@@ -330,6 +331,11 @@ CREATE TABLE pipeline_step_leases (
     version: 6,
     description: 'integer run keys: metrics, params, tags and inputs refer to their run by a compact integer',
     sql: runKeysSql,
+  },
+  {
+    version: 7,
+    description: "each run's latest metrics, params and tags kept as JSON text beside it (run_data)",
+    sql: runDataMigrationSql,
   },
 ];
 

@@ -1,5 +1,6 @@
 /**
- * Migration 6 (integer run keys) on a store written by the code before it: the fixture's
+ * Migrations 6 (integer run keys) and 7 (each run's data kept as JSON text) on a store written by
+ * the code before them: the fixture's
  * expected.json holds what schema 5 read back from its trellis.db (scripts/make-tracking-v5-fixture.ts),
  * and after the upgrade every run, metric history and search page must read the same, on SQLite
  * and on PostgreSQL (the fixture's rows copied into a database at schema 5).
@@ -15,7 +16,7 @@ import { PostgresDriver } from '../postgres/postgres-driver.js';
 import { SqliteDriver } from '../sqlite/sqlite-driver.js';
 import type { Clause, OrderKey } from '../search-types.js';
 import { createTestDatabase } from '../test-helpers/postgres.js';
-import { currentVersion, migrate } from './migrations.js';
+import { SCHEMA_VERSION, currentVersion, migrate } from './migrations.js';
 import type { SqlDriver } from './sql-driver.js';
 import { openSqlStores, type SqlStores } from './sql-stores.js';
 
@@ -79,7 +80,7 @@ const backends: [string, () => Promise<{ stores: SqlStores; cleanup: () => Promi
 ];
 
 for (const [name, open] of backends) {
-  describe(`migration 6, integer run keys: a store written at schema 5 on ${name}`, () => {
+  describe(`migrations 6 and 7, integer run keys and run data as JSON: a store written at schema 5 on ${name}`, () => {
     let stores: SqlStores;
     let cleanup: () => Promise<void>;
     before(async () => ({ stores, cleanup } = await open()));
@@ -88,8 +89,8 @@ for (const [name, open] of backends) {
       await cleanup();
     });
 
-    it('upgrades to schema 6', async () => {
-      assert.equal(await stores.schemaVersion(), 6);
+    it('upgrades to the current schema', async () => {
+      assert.equal(await stores.schemaVersion(), SCHEMA_VERSION);
     });
 
     it('reads every run as schema 5 read it', async () => {

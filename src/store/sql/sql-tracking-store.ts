@@ -13,8 +13,9 @@ import {
   type CreateRunInput, type DatasetInput, type EncodedRun, type Experiment, type LogBatchInput, type LoggedModel, type Metric, type RecordRunInput, type Run,
   type RunInfo, type RunOutcome, type RunStatus, type TrackingStore,
 } from '../ports/tracking.js';
-import { jsonCol, num, optNum, optStr, page, placeholders, text } from './rows.js';
-import type { JsonField, Row, SqlDialect, SqlExecutor, SqlValue } from './sql-driver.js';
+import { encodedData, insertRunData, refreshRunData, type RunDataPart } from './run-data.js';
+import { jsonCol, num, optNum, optStr, page, placeholders } from './rows.js';
+import type { Row, SqlDialect, SqlExecutor, SqlValue } from './sql-driver.js';
 import { decodePageToken, planRunSearch, runSearchSetCandidates, simpleFilterSql, simpleOrderSql } from './sql-search.js';
 import { PLATFORM, type UnitOfWork } from './unit-of-work.js';
 
@@ -26,6 +27,12 @@ const RUN_STATUSES: readonly RunStatus[] = ['RUNNING', 'SCHEDULED', 'FINISHED', 
  * would spend on the runs the filter refuses.
  */
 const SET_MATCHES_PER_ROW = 20;
+/**
+ * And never more than this many: PostgreSQL hashes a subplan only when its estimated size fits in
+ * hash memory (8 MB by default, about 250,000 keys); past that it would run the subquery again for
+ * every row of the walk.
+ */
+const SET_MATCHES_MAX = 50_000;
 
 const EXPERIMENT_COLUMNS: Record<string, string> = {
   name: 'e.name', experiment_id: 'e.experiment_id', creation_time: 'e.creation_time', last_update_time: 'e.last_update_time',
@@ -61,25 +68,11 @@ interface RunRef {
 
 const refOf = (row: Row): RunRef => ({ id: String(row.run_uuid), key: num(row.run_key) });
 
-const METRIC_FIELDS: readonly JsonField[] = [
-  { name: 'key', expr: 'x.key' }, { name: 'value', expr: 'x.value', nanFlag: 'x.is_nan' }, { name: 'timestamp', expr: 'x.timestamp' }, { name: 'step', expr: 'x.step' },
-];
-const KEY_VALUE_FIELDS: readonly JsonField[] = [{ name: 'key', expr: 'x.key' }, { name: 'value', expr: 'x.value' }];
-
-/**
- * Reads runs by key with what they logged, as one statement: each run's latest metrics, params
- * and tags come as one JSON text apiece, built by the database ({@link EncodedRun}), in key order.
- * The key columns are binary-collated, so that order is the primary key's and neither database
- * sorts.
- */
-function encodedRunsSql(d: SqlDialect, keys: number): string {
-  const agg = (table: string, fields: readonly JsonField[]) =>
-    `(SELECT ${d.jsonObjects(fields)} FROM (SELECT * FROM ${table} x WHERE x.run_key = r.run_key ORDER BY x.key) x)`;
-  return `SELECT ${RUN_INFO_COLUMNS}, ${agg('latest_metrics', METRIC_FIELDS)} AS metrics_json, ${agg('params', KEY_VALUE_FIELDS)} AS params_json,
-    ${agg('tags', KEY_VALUE_FIELDS)} AS tags_json FROM runs r WHERE r.run_key IN (${placeholders(keys)})`;
+/** Runs by key with what they logged, as the JSON texts `run_data` keeps ({@link EncodedRun}). */
+function encodedRunsSql(keys: number): string {
+  return `SELECT r.run_key, r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage,
+    d.metrics_json, d.params_json, d.tags_json FROM runs r JOIN run_data d ON d.run_key = r.run_key WHERE r.run_key IN (${placeholders(keys)})`;
 }
-
-const RUN_INFO_COLUMNS = 'r.run_key, r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage';
 
 function expId(id: string): number {
   const n = Number(id);
@@ -255,7 +248,7 @@ export class SqlTrackingStore implements TrackingStore {
   async createRun(input: CreateRunInput, who: Actor): Promise<Run> {
     const run = checkNewRun(input, this.uow.now(), newRunId(), who);
     await this.uow.write(who, async (tx, audit) => {
-      await insertRun(tx, run);
+      await insertRun(tx, this.uow.dialect, run);
       await audit('create_run', 'run', run.runId, null, { experimentId: run.experimentId, runName: run.runName, userId: run.userId, startTime: run.startTime, tags: run.tags });
     });
     return this.getRun(run.runId);
@@ -269,13 +262,13 @@ export class SqlTrackingStore implements TrackingStore {
     const chunks: number[][] = [];
     for (let i = 0; i < keys.length; i += 500) chunks.push(keys.slice(i, i + 500));
     const [rows, inputs] = await Promise.all([
-      Promise.all(chunks.map((c) => ex.query(encodedRunsSql(this.uow.dialect, c.length), c))),
+      Promise.all(chunks.map((c) => ex.query(encodedRunsSql(c.length), c))),
       Promise.all(chunks.map((c) => ex.query(`SELECT * FROM run_inputs WHERE run_key IN (${placeholders(c.length)}) ORDER BY run_key, name, digest`, c))),
     ]);
     for (const r of rows.flat()) {
       runs.set(num(r.run_key), {
         info: runInfo(r),
-        data: { metrics: text(r.metrics_json), params: text(r.params_json), tags: text(r.tags_json) },
+        data: encodedData(r),
         inputs: { datasetInputs: [] },
       });
     }
@@ -317,6 +310,7 @@ export class SqlTrackingStore implements TrackingStore {
       await tx.run('UPDATE runs SET status = ?, end_time = ?, name = ? WHERE run_key = ?', [after.status as string, after.endTime, after.runName as string, key]);
       if (patch.runName) {
         await tx.run("INSERT INTO tags (run_key, key, value) VALUES (?, 'mlflow.runName', ?) ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value", [key, patch.runName]);
+        await refreshRunData(tx, this.uow.dialect, key, new Set(['tags']));
       }
       await audit('update_run', 'run', runId, before, after);
       return runInfo(await runRow(tx, runId));
@@ -344,7 +338,7 @@ export class SqlTrackingStore implements TrackingStore {
   async logBatch(runId: string, batch: LogBatchInput, who: Actor): Promise<void> {
     const b = checkBatch(batch);
     await this.uow.write(who, async (tx, audit) => {
-      await writeBatch(tx, refOf(await activeRunRow(tx, runId)), b);
+      await writeBatch(tx, this.uow.dialect, refOf(await activeRunRow(tx, runId)), b);
       await audit('log_batch', 'run', runId, null, batchAudit(b));
     });
   }
@@ -355,6 +349,7 @@ export class SqlTrackingStore implements TrackingStore {
       const old = await tx.query('SELECT value FROM tags WHERE run_key = ? AND key = ?', [run.key, key]);
       if (!old[0]) throw new TrellisError('TRELLIS_TAG_NOT_FOUND', { key, entity: `run ${runId}` });
       await tx.run('DELETE FROM tags WHERE run_key = ? AND key = ?', [run.key, key]);
+      await refreshRunData(tx, this.uow.dialect, run.key, new Set(['tags']));
       await audit('delete_run_tag', 'run', runId, { [key]: old[0].value }, null);
     });
   }
@@ -398,7 +393,7 @@ export class SqlTrackingStore implements TrackingStore {
     const orderBy = q.orderBy ?? [];
     // Matches are counted over every experiment: a store of many experiments overcounts and keeps
     // probing, which is the plan that was always used.
-    const cap = SET_MATCHES_PER_ROW * (offset + max + 1);
+    const cap = Math.min(SET_MATCHES_MAX, SET_MATCHES_PER_ROW * (offset + max + 1));
     const sets = new Set<number>();
     for (const c of runSearchSetCandidates(this.uow.dialect, { filter, orderBy })) {
       const [n] = await this.uow.read.query(c.count.text, [...c.count.params, cap]);
@@ -428,7 +423,7 @@ export class SqlTrackingStore implements TrackingStore {
     const o = checkOutcome(outcome, this.uow.now());
     return this.uow.write(who, async (tx, audit) => {
       const row = await activeRunRow(tx, runId);
-      await writeOutcome(tx, refOf(row), o);
+      await writeOutcome(tx, this.uow.dialect, refOf(row), o);
       await audit('complete_run', 'run', runId, { status: row.status, endTime: optNum(row.end_time) ?? null }, outcomeAudit(o));
       return this.runIn(tx, runId);
     });
@@ -440,7 +435,7 @@ export class SqlTrackingStore implements TrackingStore {
     const o = checkOutcome({ ...input, tags: [] }, this.uow.now());
     return this.uow.write(who, async (tx, audit) => {
       if ((await tx.query('SELECT 1 AS x FROM runs WHERE run_uuid = ?', [run.runId])).length) throw invalid(`Run id '${run.runId}' is already taken`);
-      await writeOutcome(tx, await insertRun(tx, run), o);
+      await writeOutcome(tx, this.uow.dialect, await insertRun(tx, this.uow.dialect, run), o);
       await audit('record_run', 'run', run.runId, null, {
         experimentId: run.experimentId, runName: run.runName, userId: run.userId, startTime: run.startTime, tags: run.tags, ...outcomeAudit(o),
       });
@@ -450,7 +445,7 @@ export class SqlTrackingStore implements TrackingStore {
 
   async appendLoggedModel(runId: string, model: LoggedModel, who: Actor): Promise<void> {
     await this.uow.write(who, async (tx, audit) => {
-      await appendModels(tx, refOf(await activeRunRow(tx, runId)), [model]);
+      await appendModels(tx, this.uow.dialect, refOf(await activeRunRow(tx, runId)), [model]);
       await audit('log_model', 'run', runId, null, { model: modelAudit(model) });
     });
   }
@@ -485,7 +480,7 @@ function checkNewRun(input: CreateRunInput, now: number, runId: string, who: Act
 }
 
 /** Inserts a RUNNING run into an active experiment. */
-async function insertRun(tx: SqlExecutor, run: NewRun): Promise<RunRef> {
+async function insertRun(tx: SqlExecutor, d: SqlDialect, run: NewRun): Promise<RunRef> {
   const exp = await experimentRow(tx, run.experimentId);
   if (exp.lifecycle_stage !== 'active') throw new TrellisError('TRELLIS_EXPERIMENT_NOT_ACTIVE', { id: run.experimentId, state: String(exp.lifecycle_stage) });
   const artifactUri = runArtifactUri(String(exp.artifact_location), run.runId);
@@ -496,6 +491,7 @@ async function insertRun(tx: SqlExecutor, run: NewRun): Promise<RunRef> {
   if (!row) throw new Error('INSERT … RETURNING returned no row');
   const ref = { id: run.runId, key: num(row.run_key) };
   await tx.runMany('INSERT INTO tags (run_key, key, value) VALUES (?,?,?)', Object.entries(run.tags).map(([k, v]) => [ref.key, k, v]));
+  await insertRunData(tx, d, ref.key);
   return ref;
 }
 
@@ -537,8 +533,12 @@ function checkBatch(batch: LogBatchInput): CheckedBatch {
   return { metrics, params: params.map((p) => ({ key: p.key, value: String(p.value ?? '') })), tags: tags.map((t) => ({ key: t.key, value: String(t.value ?? '') })), paramMap, latest };
 }
 
-/** Writes a checked batch into an active run: params write-once, metrics with their latest, tags upserted. */
-async function writeBatch(tx: SqlExecutor, run: RunRef, b: CheckedBatch): Promise<void> {
+/**
+ * Writes a checked batch into an active run: params write-once, metrics with their latest, tags
+ * upserted; then the run's data texts it changed.
+ */
+async function writeBatch(tx: SqlExecutor, d: SqlDialect, run: RunRef, b: CheckedBatch): Promise<void> {
+  const changed = new Set<RunDataPart>();
   const paramMap = new Map(b.paramMap);
   if (paramMap.size) {
     const keys = [...paramMap.keys()];
@@ -551,6 +551,7 @@ async function writeBatch(tx: SqlExecutor, run: RunRef, b: CheckedBatch): Promis
       paramMap.delete(String(e.key));
     }
     await tx.runMany('INSERT INTO params (run_key, key, value) VALUES (?,?,?)', [...paramMap].map(([k, v]) => [run.key, k, v]));
+    if (paramMap.size) changed.add('params');
   }
   if (b.metrics.length) {
     // An exact repeat of a logged point is recorded once, as in MLflow.
@@ -564,11 +565,14 @@ async function writeBatch(tx: SqlExecutor, run: RunRef, b: CheckedBatch): Promis
           OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp AND excluded.is_nan = 0 AND (latest_metrics.is_nan = 1 OR excluded.value > latest_metrics.value))`,
       [...b.latest.values()].map((m) => metricRow(run.key, m)),
     );
+    changed.add('metrics');
   }
   const tagRows = b.tags.map((t) => [run.key, t.key, t.value] as SqlValue[]);
   await tx.runMany('INSERT INTO tags (run_key, key, value) VALUES (?,?,?) ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value', tagRows);
   const nameTag = [...b.tags].reverse().find((t) => t.key === 'mlflow.runName');
   if (nameTag) await tx.run('UPDATE runs SET name = ? WHERE run_key = ?', [nameTag.value, run.key]);
+  if (b.tags.length) changed.add('tags');
+  await refreshRunData(tx, d, run.key, changed);
 }
 
 function batchAudit(b: CheckedBatch): object {
@@ -617,10 +621,10 @@ function checkOutcome(o: RunOutcome, now: number): CheckedOutcome {
   return { batch: checkBatch(o), inputs, models, status: o.status, endTime };
 }
 
-async function writeOutcome(tx: SqlExecutor, run: RunRef, o: CheckedOutcome): Promise<void> {
-  await writeBatch(tx, run, o.batch);
+async function writeOutcome(tx: SqlExecutor, d: SqlDialect, run: RunRef, o: CheckedOutcome): Promise<void> {
+  await writeBatch(tx, d, run, o.batch);
   if (o.inputs.length) await writeInputs(tx, run, o.inputs);
-  if (o.models.length) await appendModels(tx, run, o.models);
+  if (o.models.length) await appendModels(tx, d, run, o.models);
   await tx.run('UPDATE runs SET status = ?, end_time = ? WHERE run_key = ?', [o.status, o.endTime, run.key]);
 }
 
@@ -640,7 +644,7 @@ function modelAudit(m: LoggedModel): object {
  * Appends to the log-model history tag inside the caller's transaction: the read and the write
  * are serialised with every other writer, so no concurrent append is lost.
  */
-async function appendModels(tx: SqlExecutor, run: RunRef, models: readonly LoggedModel[]): Promise<void> {
+async function appendModels(tx: SqlExecutor, d: SqlDialect, run: RunRef, models: readonly LoggedModel[]): Promise<void> {
   const [row] = await tx.query('SELECT value FROM tags WHERE run_key = ? AND key = ?', [run.key, LOG_MODEL_HISTORY_TAG]);
   let history: unknown[] = [];
   if (row) {
@@ -656,6 +660,7 @@ async function appendModels(tx: SqlExecutor, run: RunRef, models: readonly Logge
   const value = JSON.stringify([...history, ...models]);
   checkValueSize('Tag', LOG_MODEL_HISTORY_TAG, value, LIMITS.runTagValueBytes);
   await tx.run('INSERT INTO tags (run_key, key, value) VALUES (?,?,?) ON CONFLICT (run_key, key) DO UPDATE SET value = excluded.value', [run.key, LOG_MODEL_HISTORY_TAG, value]);
+  await refreshRunData(tx, d, run.key, new Set(['tags']));
 }
 
 function runInfo(r: Row): RunInfo {
