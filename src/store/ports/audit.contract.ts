@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { verifyAuditChain } from '../audit-chain.js';
 import type { AuditLog } from './audit.js';
 import type { TrackingStore } from './tracking.js';
-import { rejectsCode, useStores, who, type OpenStores } from './contract-helpers.js';
+import { rejectsCode, useStores, who, type OpenStores } from './test-helpers/contract-helpers.js';
 
 export function describeAuditLogContract(name: string, open: OpenStores): void {
   describe(`AuditLog contract: ${name}`, () => {

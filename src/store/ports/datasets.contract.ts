@@ -6,7 +6,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AuditLog } from './audit.js';
 import type { DatasetStore } from './datasets.js';
-import { rejectsCode, useStores, who, type OpenStores } from './contract-helpers.js';
+import { rejectsCode, useStores, who, type OpenStores } from './test-helpers/contract-helpers.js';
 
 export function describeDatasetStoreContract(name: string, open: OpenStores): void {
   describe(`DatasetStore contract: ${name}`, () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { AuditLog } from './audit.js';
 import type { RegistryStore } from './registry.js';
 import type { TrackingStore } from './tracking.js';
-import { rejectsCode, useStores, who, type OpenStores } from './contract-helpers.js';
+import { rejectsCode, useStores, who, type OpenStores } from './test-helpers/contract-helpers.js';
 
 export function describeRegistryStoreContract(name: string, open: OpenStores): void {
   describe(`RegistryStore contract: ${name}`, () => {

@@ -6,7 +6,7 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AuditLog } from './audit.js';
-import { rejectsCode, useStores, who, type OpenStores } from './contract-helpers.js';
+import { rejectsCode, useStores, who, type OpenStores } from './test-helpers/contract-helpers.js';
 import { LOG_MODEL_HISTORY_TAG, runArtifactUri, type TrackingStore } from './tracking.js';
 
 const model = (path: string) => ({ artifact_path: path, flavors: { trellis: {} }, utc_time_created: '2026-01-01 00:00:00.000000', run_id: 'x' });

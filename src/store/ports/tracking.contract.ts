@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { isTrellisError } from '../../core/errors.js';
 import type { AuditLog } from './audit.js';
 import { decodeRun, type TrackingStore } from './tracking.js';
-import { rejectsCode, useStores, who, type OpenStores } from './contract-helpers.js';
+import { rejectsCode, useStores, who, type OpenStores } from './test-helpers/contract-helpers.js';
 
 export function describeTrackingStoreContract(name: string, open: OpenStores): void {
   describe(`TrackingStore contract: ${name}`, () => {

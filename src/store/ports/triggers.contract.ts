@@ -6,7 +6,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AuditLog } from './audit.js';
 import type { TriggerStore } from './triggers.js';
-import { rejectsCode, useStores, who, type OpenStores } from './contract-helpers.js';
+import { rejectsCode, useStores, who, type OpenStores } from './test-helpers/contract-helpers.js';
 
 export function describeTriggerStoreContract(name: string, open: OpenStores): void {
   describe(`TriggerStore contract: ${name}`, () => {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeAuditLogContract } from '../ports/audit.contract.js';
-import type { OpenStores } from '../ports/contract-helpers.js';
+import type { OpenStores } from '../ports/test-helpers/contract-helpers.js';
 import { describeDatasetStoreContract } from '../ports/datasets.contract.js';
 import { describePipelineStoreContract } from '../ports/pipelines.contract.js';
 import { describeRegistryStoreContract } from '../ports/registry.contract.js';

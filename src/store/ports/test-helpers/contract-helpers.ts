@@ -4,8 +4,8 @@
  */
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { isTrellisError } from '../../core/errors.js';
-import type { Stores } from '../stores.js';
+import { isTrellisError } from '../../../core/errors.js';
+import type { Stores } from '../../stores.js';
 
 /** Opens fresh, empty stores; `cleanup` removes what `close` leaves behind (a file, a database). */
 export type OpenStores = () => Promise<{ stores: Stores; cleanup?: () => Promise<void> }>;
