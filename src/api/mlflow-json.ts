@@ -88,20 +88,38 @@ export function runJson(r: Run): object {
  * a page of a thousand runs costs no object per metric and no serialisation of them.
  */
 export function runJsonText(r: EncodedRun): string {
-  const data: string[] = [];
-  if (r.data.metrics !== '[]') data.push(`"metrics":${r.data.metrics}`);
-  if (r.data.params !== '[]') data.push(`"params":${r.data.params}`);
-  if (r.data.tags !== '[]') data.push(`"tags":${r.data.tags}`);
-  const inputs = r.inputs.datasetInputs.length ? `"dataset_inputs":${stringifyJson(r.inputs.datasetInputs.map(datasetInputJson))}` : '';
-  return `{"info":${stringifyJson(runInfoJson(r.info))},"data":{${data.join(',')}},"inputs":{${inputs}}}`;
+  const out: string[] = [];
+  pushRunJsonText(out, r);
+  return out.join('');
 }
 
-/** The body of `runs/search` ({@link runJsonText} for each run). */
+/** The body of `runs/search` ({@link runJsonText} for each run), joined once. */
 export function searchRunsJsonText(page: { items: readonly EncodedRun[]; nextPageToken?: string }): string {
-  const members: string[] = [];
-  if (page.items.length) members.push(`"runs":[${page.items.map(runJsonText).join(',')}]`);
-  if (page.nextPageToken !== undefined) members.push(`"next_page_token":${JSON.stringify(page.nextPageToken)}`);
-  return `{${members.join(',')}}`;
+  const out = ['{'];
+  if (page.items.length) {
+    out.push('"runs":[');
+    page.items.forEach((r, i) => {
+      if (i) out.push(',');
+      pushRunJsonText(out, r);
+    });
+    out.push(']');
+  }
+  if (page.nextPageToken !== undefined) out.push(page.items.length ? ',' : '', '"next_page_token":', JSON.stringify(page.nextPageToken));
+  out.push('}');
+  return out.join('');
+}
+
+function pushRunJsonText(out: string[], r: EncodedRun): void {
+  out.push('{"info":', JSON.stringify(runInfoJson(r.info)), ',"data":{');
+  let sep = '';
+  for (const [name, text] of [['metrics', r.data.metrics], ['params', r.data.params], ['tags', r.data.tags]] as const) {
+    if (text === '[]') continue;
+    out.push(sep, '"', name, '":', text);
+    sep = ',';
+  }
+  out.push('},"inputs":{');
+  if (r.inputs.datasetInputs.length) out.push('"dataset_inputs":', stringifyJson(r.inputs.datasetInputs.map(datasetInputJson)));
+  out.push('}}');
 }
 
 export function modelVersionJson(v: ModelVersion): object {
