@@ -6,8 +6,9 @@
  * and Taiwan credit default (every fifth row held out). Each tool trains `BENCH_GBDT_REPS` times in
  * its own process; the figures are median fit times and test ROC AUC. Also, per dataset and side by
  * side with scikit-learn: batch prediction on the held-out rows (the first call, then the median of
- * `BENCH_GBDT_PREDICT_REPS`) and on 1,000,000 rows (the held-out rows repeated), and the latency of
- * one record through the synthetic model. Trellis runs from the build (`npm run build` first), as
+ * `BENCH_GBDT_PREDICT_REPS`) and on 1,000,000 rows (the held-out rows repeated), the held-out rows
+ * again on one thread each, by the clock and per CPU second (which a busy machine moves less), and
+ * the latency of one record through the synthetic model. Trellis runs from the build (`npm run build` first), as
  * `trellis train` does. `BENCH_GBDT_BASELINE=<git revision>` also runs Trellis as built from that
  * revision (in bench/out/), so that before and after are measured in one invocation, and
  * `BENCH_GBDT_REVISION=<git revision>` runs that revision instead of the build;
@@ -49,6 +50,7 @@ import { readTable } from ${JSON.stringify(`${dist}data/readers/index.js`)};
 import { selectColumns, rowAt } from ${JSON.stringify(`${dist}data/table.js`)};
 import { train } from ${JSON.stringify(`${dist}ml/train.js`)};
 import { predict, ensembleOf } from ${JSON.stringify(`${dist}ml/model.js`)};
+import { setParallelWalk } from ${JSON.stringify(`${dist}numeric/trees/tree.js`)};
 import { takeRows } from ${JSON.stringify(`${dist}ml/prepare.js`)};
 import { rocAuc } from ${JSON.stringify(`${dist}numeric/metrics/classification.js`)};
 import { readFileSync } from 'node:fs';
@@ -96,6 +98,18 @@ for (let r = 0; r < 3; r++) {
   predict(model, big);
   batch.push(1_000_000 / ((performance.now() - t) / 1000));
 }
+// On one thread (the worker set aside), by the clock and by CPU time, which a busy machine moves less.
+setParallelWalk(undefined);
+const one = [];
+const perCpu = [];
+for (let r = 0; r < spec.predictReps; r++) {
+  const cpu = process.cpuUsage();
+  t = performance.now();
+  predict(model, features);
+  one.push(test.rowCount / ((performance.now() - t) / 1000));
+  const used = process.cpuUsage(cpu);
+  perCpu.push(test.rowCount / ((used.user + used.system) / 1e6));
+}
 let nodes = 0, splits = 0, categorySplits = 0;
 for (const tree of ensembleOf(model.estimator).trees) {
   nodes += tree.feature.length;
@@ -106,6 +120,7 @@ const res = {
   fit_s: fits, auc: rocAuc(y, p), trees: model.estimator.trees.length, nodes, splits, category_splits: categorySplits, threads: model.metadata.threads,
   predict_rows: test.rowCount, predict_first_rows_per_s: first, predict_rows_per_s: median(again), predict_rows_per_s_each: again,
   batch_rows_per_s: median(batch), batch_rows_per_s_each: batch,
+  one_thread_rows_per_s: median(one), rows_per_cpu_s: median(perCpu),
 };
 if (spec.predict) {
   // One record at a time.
@@ -155,6 +170,8 @@ interface TrellisFigures {
   predict_first_rows_per_s: number;
   predict_rows_per_s: number;
   batch_rows_per_s: number;
+  one_thread_rows_per_s: number;
+  rows_per_cpu_s: number;
   single_record_us?: { median: number };
 }
 
@@ -164,6 +181,8 @@ interface PeerFigures {
   predict_first_rows_per_s?: number;
   predict_rows_per_s?: number;
   batch_rows_per_s?: number;
+  one_thread_rows_per_s?: number;
+  rows_per_cpu_s?: number;
 }
 
 export async function runGbdtBench(): Promise<unknown> {
@@ -205,13 +224,15 @@ export async function runGbdtBench(): Promise<unknown> {
       dataset: spec.name, rows: peers.rows, trellis, sklearn: sk, xgboost: peers.xgboost,
       time_vs_sklearn: t / s, time_vs_xgboost: t / x, auc_minus_sklearn: trellis.auc - sk.auc,
       predict_vs_sklearn: trellis.predict_rows_per_s / sk.predict_rows_per_s!, batch_vs_sklearn: trellis.batch_rows_per_s / sk.batch_rows_per_s!,
+      one_thread_vs_sklearn: trellis.one_thread_rows_per_s / sk.one_thread_rows_per_s!, cpu_vs_sklearn: trellis.rows_per_cpu_s / sk.rows_per_cpu_s!,
       ...(baseline && before ? { baseline: { commit: baseline.commit, trellis: before } } : {}),
     };
     results.push(row);
     console.log(`${spec.name}: Trellis ${fmt(t, 2)} s (AUC ${trellis.auc.toFixed(4)}) · scikit-learn ${fmt(s, 2)} s (AUC ${peers.sklearn.auc.toFixed(4)}) · XGBoost ${fmt(x, 2)} s (AUC ${peers.xgboost.auc.toFixed(4)}) → ${fmt(t / s, 2)}× scikit-learn's time, AUC ${row.auc_minus_sklearn >= 0 ? '+' : ''}${row.auc_minus_sklearn.toFixed(4)}`);
     const m = (v: number) => fmt(v / 1e6, 2);
     console.log(`  prediction, M rows/s: ${trellis.predict_rows.toLocaleString('en-US')} held-out rows Trellis ${m(trellis.predict_rows_per_s)} (first call ${m(trellis.predict_first_rows_per_s)}) · scikit-learn ${m(sk.predict_rows_per_s!)} (first ${m(sk.predict_first_rows_per_s!)}) → ${fmt(row.predict_vs_sklearn, 2)}×; 1,000,000 rows Trellis ${m(trellis.batch_rows_per_s)} · scikit-learn ${m(sk.batch_rows_per_s!)} → ${fmt(row.batch_vs_sklearn, 2)}×`);
-    if (before) console.log(`  before (${baseline!.commit.slice(0, 12)}): fit ${fmt(median(before.fit_s), 2)} s, AUC ${before.auc.toFixed(4)}; prediction ${m(before.predict_rows_per_s)} (first call ${m(before.predict_first_rows_per_s)}) → ${fmt(before.predict_rows_per_s / sk.predict_rows_per_s!, 2)}× scikit-learn; 1,000,000 rows ${m(before.batch_rows_per_s)} → ${fmt(before.batch_rows_per_s / sk.batch_rows_per_s!, 2)}×`);
+    console.log(`  one thread each: Trellis ${m(trellis.one_thread_rows_per_s)} · scikit-learn ${m(sk.one_thread_rows_per_s!)} → ${fmt(row.one_thread_vs_sklearn, 2)}×; per CPU second: Trellis ${m(trellis.rows_per_cpu_s)} · scikit-learn ${m(sk.rows_per_cpu_s!)} → ${fmt(row.cpu_vs_sklearn, 2)}×`);
+    if (before) console.log(`  before (${baseline!.commit.slice(0, 12)}): fit ${fmt(median(before.fit_s), 2)} s, AUC ${before.auc.toFixed(4)}; prediction ${m(before.predict_rows_per_s)} (first call ${m(before.predict_first_rows_per_s)}) → ${fmt(before.predict_rows_per_s / sk.predict_rows_per_s!, 2)}× scikit-learn; 1,000,000 rows ${m(before.batch_rows_per_s)} → ${fmt(before.batch_rows_per_s / sk.batch_rows_per_s!, 2)}×; one thread ${m(before.one_thread_rows_per_s)} → ${fmt(before.one_thread_rows_per_s / sk.one_thread_rows_per_s!, 2)}×, per CPU second ${m(before.rows_per_cpu_s)} → ${fmt(before.rows_per_cpu_s / sk.rows_per_cpu_s!, 2)}×`);
     if (trellis.single_record_us) console.log(`  one record: ${fmt(trellis.single_record_us.median, 2)} µs (median)`);
   }
   return results;

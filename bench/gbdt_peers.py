@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 import xgboost as xgb  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 
 def load(path):
@@ -84,11 +85,19 @@ first = len(Xs_test) / (time.perf_counter() - t)
 again = [rows_per_s(Xs_test) for _ in range(int(spec.get("predictReps", 1)))]
 big = Xs_test[np.arange(1_000_000) % len(Xs_test)]
 batch = [rows_per_s(big) for _ in range(3)]
+# One thread, by the clock and by CPU time.
+one, per_cpu = [], []
+with threadpool_limits(limits=1):
+    for _ in range(int(spec.get("predictReps", 1))):
+        c = time.process_time()
+        one.append(rows_per_s(Xs_test))
+        per_cpu.append(len(Xs_test) / (time.process_time() - c))
 nodes = [tp.nodes for it in m._predictors for tp in it]
 out["sklearn"] = {
     "fit_s": fits, "auc": roc_auc_score(y_test, p),
     "predict_first_rows_per_s": first, "predict_rows_per_s": float(np.median(again)), "predict_rows_per_s_each": again,
     "batch_rows_per_s": float(np.median(batch)), "batch_rows_per_s_each": batch,
+    "one_thread_rows_per_s": float(np.median(one)), "rows_per_cpu_s": float(np.median(per_cpu)),
     "nodes": int(sum(len(n) for n in nodes)), "splits": int(sum((~n["is_leaf"].astype(bool)).sum() for n in nodes)),
     "category_splits": int(sum((n["is_categorical"].astype(bool) & ~n["is_leaf"].astype(bool)).sum() for n in nodes)),
 }
