@@ -228,7 +228,7 @@ describe('ensembleShap', () => {
     console.log(`xgboost pred_contribs: largest difference ${maxDiff.toExponential(2)} over ${n} rows × ${fx.outputs} outputs × ${p} features`);
   });
 
-  it('explains 2,000 rows of a 100-tree, 31-leaf model in a few seconds', () => {
+  it('explains 2,000 rows of a 100-tree, 31-leaf leaf-wise model, contributions summing to the raw score', () => {
     const rng2 = new SeededRandom(3);
     const p2 = 20;
     // Leaf-wise growth to 31 leaves: split a random leaf (in place) until there are 31.
@@ -249,17 +249,14 @@ describe('ensembleShap', () => {
     const e: Ensemble = { outputs: 1, aggregation: 'sum', baseScore: Float64Array.of(0), trees: Array.from({ length: 100 }, leafWise) };
     const n2 = 2000;
     const x2 = Float64Array.from({ length: n2 * p2 }, () => rng2.next() * 2 - 1);
-    const start = performance.now();
     const r = ensembleShap(e, x2, n2, p2);
-    const ms = performance.now() - start;
     const raw = ensembleRaw(e, x2, n2, p2);
     for (let i = 0; i < n2; i += 97) {
       let s = r.expected[0]!;
       for (let j = 0; j < p2; j++) s += r.values[i * p2 + j]!;
       assert.ok(Math.abs(s - raw[i]!) < 1e-9);
     }
-    console.log(`treeShap: ${n2} rows × 100 trees × 31 leaves (max depth ${Math.max(...e.trees.map((t) => depthOf(t)))}) in ${ms.toFixed(0)} ms`);
-    assert.ok(ms < 15_000, `${ms} ms`);
+    assert.ok(Math.max(...e.trees.map((t) => depthOf(t))) > 5, 'leaf-wise growth gives trees deeper than a balanced 31-leaf tree');
   });
 });
 
