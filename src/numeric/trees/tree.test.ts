@@ -1,10 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { SeededRandom } from '../sketches/seeded-random.js';
 import { checkTree, ensembleRaw, ensembleRawJs, leafIndex, type Ensemble, type Tree } from './tree.js';
 import { enableParallelPrediction, lastBatchWorkerRows, predictionWorkerReady } from './predict-pool.js';
-import { predictWat, WAT_PATH } from './gen-predict-wat.js';
 
 /** A random tree over p features: numeric and categorical splits, NaN sent either way. */
 function randomTree(rng: SeededRandom, p: number, depth: number, width: number, output: number): Tree {
@@ -38,10 +36,6 @@ function randomTree(rng: SeededRandom, p: number, depth: number, width: number, 
 }
 
 describe('tree ensembles', () => {
-  it('walk with the WebAssembly of predict.wat as its generator writes it', () => {
-    assert.equal(readFileSync(WAT_PATH, 'utf8'), predictWat(), 'run: npx tsx src/numeric/trees/gen-predict-wat.ts && npx tsx scripts/build-wasm.ts');
-  });
-
   it('walk the same in WebAssembly and in JavaScript, and as leafIndex says, with NaN, categories and vector leaves', () => {
     const rng = new SeededRandom(17);
     const p = 9;
