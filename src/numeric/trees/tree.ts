@@ -241,8 +241,11 @@ function walkRowsJs(e: Ensemble, x: Float64Array, n: number, p: number): Float64
   return out;
 }
 
-/** Rows per call of the WebAssembly walk: the batch is copied into its memory a chunk at a time. */
-const CHUNK = 4096;
+/**
+ * Rows per call of the WebAssembly walk: the batch is copied into its memory a chunk at a time.
+ * Small enough that the first call, which runs before the engine has optimised the walk, is short.
+ */
+const CHUNK = 1024;
 /** Above this many bitset words an ensemble is walked in JavaScript rather than laid out in WebAssembly. */
 const MAX_SET_WORDS = 1 << 22;
 
