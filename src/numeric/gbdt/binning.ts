@@ -53,7 +53,7 @@ export function fitBinning(x: Float64Array, n: number, p: number, maxBins: numbe
     let m = 0;
     for (let j = f * s; j < (f + 1) * s; j++) {
       const v = columns[j]!;
-      if (v === v) values[m++] = v;
+      if (!Number.isNaN(v)) values[m++] = v;
     }
     const e = edgesFromValues(values.subarray(0, m), maxBins);
     edges.push(e);
@@ -151,14 +151,15 @@ export function applyBinning(b: Binning, x: Float64Array, n: number, p: number, 
       const k = b.bins[f]!;
       for (let i = 0; i < n; i++) {
         const v = x[i * p + f]!;
-        out[base + i] = v === v && v >= 0 && v < k && Number.isInteger(v) ? v : b.missingBin;
+        // NaN fails `v >= 0`: a missing value takes the missing bin.
+        out[base + i] = v >= 0 && v < k && Number.isInteger(v) ? v : b.missingBin;
       }
       continue;
     }
     const e = b.edges[f]!;
     for (let i = 0; i < n; i++) {
       const v = x[i * p + f]!;
-      out[base + i] = v === v ? binOf(e, v) : b.missingBin;
+      out[base + i] = Number.isNaN(v) ? b.missingBin : binOf(e, v);
     }
   }
   return out;

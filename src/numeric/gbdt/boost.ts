@@ -108,7 +108,7 @@ async function prepareData(m: Matrix, maxBins: number, categorical: Map<number, 
       const rows = sampleRows(m.n, seed);
       const shared = <T extends Int32Array | Uint32Array | Float64Array>(a: T): T => {
         const c = new (a.constructor as new (b: SharedArrayBuffer) => T)(new SharedArrayBuffer(a.byteLength));
-        c.set(a as never);
+        c.set(a);
         return c;
       };
       const job: BinningJob = {
@@ -167,7 +167,7 @@ export async function boost(train: Matrix, params: BoostParams, valid?: Matrix, 
   const k = objective === 'multiclass' ? params.classes : 1;
   const { n, p, y } = train;
   const rng = new SeededRandom(params.seed);
-  const prep = await prepareData(train, params.maxBins, params.categorical ?? new Map(), params.seed, params.threads, 1, Math.max(2, params.maxLeaves) + 2, n, params.wasm ?? true);
+  const prep = await prepareData(train, params.maxBins, params.categorical ?? new Map<number, number>(), params.seed, params.threads, 1, Math.max(2, params.maxLeaves) + 2, n, params.wasm ?? true);
   const { binning, pool, data } = prep;
   try {
     // Base scores: the constant model minimising the loss.
@@ -295,7 +295,7 @@ export async function forest(train: Matrix, params: ForestParams, onTree?: Fores
   const { n, p, y } = train;
   const rng = new SeededRandom(params.seed);
   const sample = Math.max(1, Math.round(params.subsample * n));
-  const prep = await prepareData(train, params.maxBins, params.categorical ?? new Map(), params.seed, params.threads, k, 64, sample);
+  const prep = await prepareData(train, params.maxBins, params.categorical ?? new Map<number, number>(), params.seed, params.threads, k, 64, sample);
   const { binning, pool, data } = prep;
   try {
     // Gradient -y per class (unit hessian): leaf values are then the class shares (or the mean).

@@ -31,7 +31,8 @@ export function binFeature(job: BinningJob, data: HistogramData, f: number, thre
     const base = f * n;
     for (let i = 0; i < n; i++) {
       const v = x[i * p + f]!;
-      out[base + i] = v === v && v >= 0 && v < k && Number.isInteger(v) ? v : maxBins;
+      // NaN fails `v >= 0`: a missing value takes the missing bin.
+      out[base + i] = v >= 0 && v < k && Number.isInteger(v) ? v : maxBins;
     }
     return;
   }
@@ -39,7 +40,7 @@ export function binFeature(job: BinningJob, data: HistogramData, f: number, thre
   let m = 0;
   for (let j = 0; j < rows.length; j++) {
     const v = x[rows[j]! * p + f]!;
-    if (v === v) sample[m++] = v;
+    if (!Number.isNaN(v)) sample[m++] = v;
   }
   const e = edgesFromValues(sample.subarray(0, m), maxBins);
   job.edges.set(e, f * 256);
