@@ -1,10 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isTrellisError } from '../src/core/errors.js';
-import type { Trellis } from '../src/sdk/trellis.js';
+import { Trellis } from '../src/sdk/trellis.js';
 import { openEmbedded, openRemote, type Opener } from './test-helpers/sdk-openers.js';
 
 /** The same behaviour, whether the SDK talks to the stores directly or to a server. */
@@ -85,3 +87,31 @@ function describeSdk(name: string, open: Opener): void {
 
 describeSdk('embedded', openEmbedded('alice'));
 describeSdk('remote', openRemote);
+
+describe('Trellis SDK (remote) against a server that is not one', () => {
+  let server: Server;
+  let url: string;
+  before(async () => {
+    // Each path answers what a proxy or a misconfigured URL might: a page, an array, an error in plain text.
+    server = createServer((req, res) => {
+      const path = req.url ?? '';
+      if (path.includes('experiments/get?')) res.writeHead(200, { 'content-type': 'text/html' }).end('<html>login</html>');
+      else if (path.includes('runs/get?')) res.writeHead(200, { 'content-type': 'application/json' }).end('[1,2]');
+      else res.writeHead(502, { 'content-type': 'text/plain' }).end('bad gateway');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('refuses a 200 whose body is not a JSON object, naming what came', async () => {
+    const t = Trellis.connect(url);
+    await assert.rejects(t.getExperiment('1'), (e) => isTrellisError(e, 'TRELLIS_SERVER_REFUSED') && e.message.includes('<html>login</html>'));
+    await assert.rejects(t.getRun('abc'), (e) => isTrellisError(e, 'TRELLIS_SERVER_REFUSED') && e.message.includes('[1,2]'));
+  });
+
+  it('reports an error status with the text it came with', async () => {
+    const t = Trellis.connect(url);
+    await assert.rejects(t.searchRuns({ experimentIds: ['0'] }), (e) => isTrellisError(e, 'TRELLIS_INTERNAL') && e.message.includes('bad gateway'));
+  });
+});

@@ -10,28 +10,90 @@ import { TrellisError, type ErrorCode, ERRORS } from '../core/errors.js';
 import { parseDatasetRef } from '../data/datasets.js';
 import type { DatasetDiff } from '../data/diff.js';
 import { openError } from '../data/readers/files.js';
+import type { DatasetSchema } from '../data/schema/schema.js';
 import type { Distance } from '../data/validate/distances.js';
+import type { Anomaly } from '../data/validate/validate.js';
+import type { LifecycleStage } from '../store/ports/common.js';
 import type { Dataset } from '../store/ports/datasets.js';
-import type { ModelVersion, RegisteredModel } from '../store/ports/registry.js';
-import type { Experiment, Metric, Run, RunInfo } from '../store/ports/tracking.js';
+import type { ModelVersion, ModelVersionStatus, RegisteredModel, Stage } from '../store/ports/registry.js';
+import type { Experiment, Metric, Run, RunInfo, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
-import { trainResult, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type SkewResult, type TrainOptions, type TrainResult, type ValidationResult } from './backend.js';
+import { trainResult, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type ProfileSummary, type SkewResult, type TrainOptions, type TrainResult, type ValidationResult } from './backend.js';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/*
+ * The wire: what the routes send (`src/api/mlflow-json.ts`, `src/api/routes/datasets.ts`), field
+ * for field. Proto2 leaves unset fields and empty repeated fields out, so those are optional here.
+ * An answer is taken to have its route's shape once it is a JSON object (`send`); the remote SDK
+ * runs the same test suite as the embedded one, which is what keeps these types and the server's
+ * serializers in step.
+ */
+type WireKeyValues = { key: string; value: string }[];
+/** NaN and the infinities travel as strings (protobuf's JSON mapping). */
+type WireDouble = number | string;
 
-const kv = (list: { key: string; value: string }[] | undefined): Record<string, string> =>
+interface WireExperiment {
+  experiment_id: string; name: string; artifact_location: string; lifecycle_stage: LifecycleStage;
+  creation_time: number; last_update_time: number; tags?: WireKeyValues;
+}
+interface WireRunInfo {
+  run_id: string; run_name: string; experiment_id: string; user_id: string; status: RunStatus;
+  start_time: number; end_time?: number | null; artifact_uri: string; lifecycle_stage: LifecycleStage;
+}
+interface WireMetric { key: string; value: WireDouble; timestamp: number; step?: number }
+interface WireDatasetInput {
+  tags?: WireKeyValues;
+  dataset: { name: string; digest: string; source_type: string; source: string; schema?: string; profile?: string };
+}
+interface WireRun {
+  info: WireRunInfo;
+  data?: { metrics?: WireMetric[]; params?: WireKeyValues; tags?: WireKeyValues };
+  inputs?: { dataset_inputs?: WireDatasetInput[] };
+}
+interface WireModelVersion {
+  name: string; version: string | number; creation_timestamp: number; last_updated_timestamp: number; user_id?: string;
+  current_stage: Stage; description?: string; source: string; run_id?: string; run_link?: string;
+  status: ModelVersionStatus; status_message?: string; tags?: WireKeyValues; aliases?: string[];
+}
+interface WireRegisteredModel {
+  name: string; creation_timestamp: number; last_updated_timestamp: number; user_id?: string; description?: string;
+  tags?: WireKeyValues; aliases?: { alias: string; version: string | number }[]; latest_versions?: WireModelVersion[];
+}
+interface WireDataset {
+  name: string; creation_time: number; last_update_time: number;
+  description?: string | null; subject_column?: string | null; latest_version?: number | null;
+}
+interface WireDatasetVersion {
+  name: string; version: number; sha256: string; format: string; rows: number; columns: number; size_bytes: number;
+  source: string; artifact_path: string; created_by: string; creation_time: number;
+  schema: DatasetSchema; profile: ProfileSummary; lineage?: Record<string, string> | null;
+}
+interface WireDistance {
+  column: string; measure: Distance['measure']; value: WireDouble; threshold: WireDouble;
+  sample_size: number; reference_size: number; noise: WireDouble; category?: string | null;
+}
+interface WireReport {
+  ok: boolean; rows: number; environment?: string | null; against: string; anomalies?: Anomaly[]; distances?: WireDistance[];
+}
+interface WireDiff extends Omit<DatasetDiff, 'columns'> {
+  columns?: { column: string; stats: DatasetDiff['columns'][number]['stats']; distance?: WireDistance | null }[];
+}
+/** An error answer: MLflow's fields, and Trellis's own code beside them. */
+interface WireError { error_code?: unknown; message?: unknown; trellis_code?: unknown }
+
+const kv = (list: WireKeyValues | undefined): Record<string, string> =>
   Object.fromEntries((list ?? []).map((t) => [t.key, t.value]));
-const num = (v: unknown): number => (v === 'NaN' ? Number.NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : Number(v));
+const num = (v: WireDouble): number => (v === 'NaN' ? Number.NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : Number(v));
 const wireNum = (v: number): number | string => (Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : v);
+const wireTags = (tags: Record<string, string> | undefined): WireKeyValues => Object.entries(tags ?? {}).map(([key, value]) => ({ key, value }));
 
-function experiment(e: Json): Experiment {
+function experiment(e: WireExperiment): Experiment {
   return {
     experimentId: e.experiment_id, name: e.name, artifactLocation: e.artifact_location, lifecycleStage: e.lifecycle_stage,
     creationTime: e.creation_time, lastUpdateTime: e.last_update_time, tags: kv(e.tags),
   };
 }
 
-function runInfo(i: Json): RunInfo {
+function runInfo(i: WireRunInfo): RunInfo {
   const info: RunInfo = {
     runId: i.run_id, runName: i.run_name, experimentId: i.experiment_id, userId: i.user_id, status: i.status,
     startTime: i.start_time, artifactUri: i.artifact_uri, lifecycleStage: i.lifecycle_stage,
@@ -40,14 +102,14 @@ function runInfo(i: Json): RunInfo {
   return info;
 }
 
-const metric = (m: Json): Metric => ({ key: m.key, value: num(m.value), timestamp: m.timestamp, step: m.step ?? 0 });
+const metric = (m: WireMetric): Metric => ({ key: m.key, value: num(m.value), timestamp: m.timestamp, step: m.step ?? 0 });
 
-function run(r: Json): Run {
+function run(r: WireRun): Run {
   return {
     info: runInfo(r.info),
     data: { metrics: (r.data?.metrics ?? []).map(metric), params: kv(r.data?.params), tags: kv(r.data?.tags) },
     inputs: {
-      datasetInputs: (r.inputs?.dataset_inputs ?? []).map((d: Json) => ({
+      datasetInputs: (r.inputs?.dataset_inputs ?? []).map((d) => ({
         tags: kv(d.tags),
         dataset: { name: d.dataset.name, digest: d.dataset.digest, sourceType: d.dataset.source_type, source: d.dataset.source, schema: d.dataset.schema, profile: d.dataset.profile },
       })),
@@ -55,7 +117,7 @@ function run(r: Json): Run {
   };
 }
 
-function version(v: Json): ModelVersion {
+function version(v: WireModelVersion): ModelVersion {
   return {
     name: v.name, version: String(v.version), creationTimestamp: v.creation_timestamp, lastUpdatedTimestamp: v.last_updated_timestamp,
     userId: v.user_id, currentStage: v.current_stage, description: v.description, source: v.source, runId: v.run_id || undefined,
@@ -63,16 +125,16 @@ function version(v: Json): ModelVersion {
   };
 }
 
-function model(m: Json): RegisteredModel {
+function model(m: WireRegisteredModel): RegisteredModel {
   return {
     name: m.name, creationTimestamp: m.creation_timestamp, lastUpdatedTimestamp: m.last_updated_timestamp, userId: m.user_id,
     description: m.description, tags: kv(m.tags),
-    aliases: Object.fromEntries((m.aliases ?? []).map((a: Json) => [a.alias, String(a.version)])),
+    aliases: Object.fromEntries((m.aliases ?? []).map((a) => [a.alias, String(a.version)])),
     latestVersions: (m.latest_versions ?? []).map(version),
   };
 }
 
-function dataset(d: Json): Dataset {
+function dataset(d: WireDataset): Dataset {
   const out: Dataset = { name: d.name, creationTime: d.creation_time, lastUpdateTime: d.last_update_time };
   if (d.description != null) out.description = d.description;
   if (d.subject_column != null) out.subjectColumn = d.subject_column;
@@ -80,7 +142,7 @@ function dataset(d: Json): Dataset {
   return out;
 }
 
-function datasetVersion(v: Json): DatasetVersionInfo {
+function datasetVersion(v: WireDatasetVersion): DatasetVersionInfo {
   const out: DatasetVersionInfo = {
     name: v.name, version: v.version, sha256: v.sha256, format: v.format, rows: v.rows, columns: v.columns, sizeBytes: v.size_bytes,
     source: v.source, artifactPath: v.artifact_path, createdBy: v.created_by, creationTime: v.creation_time, schema: v.schema, profile: v.profile,
@@ -89,7 +151,7 @@ function datasetVersion(v: Json): DatasetVersionInfo {
   return out;
 }
 
-function distance(d: Json): Distance {
+function distance(d: WireDistance): Distance {
   const out: Distance = {
     column: d.column, measure: d.measure, value: num(d.value), threshold: num(d.threshold),
     sampleSize: d.sample_size, referenceSize: d.reference_size, noise: num(d.noise),
@@ -98,16 +160,16 @@ function distance(d: Json): Distance {
   return out;
 }
 
-function report(r: Json): ValidationResult {
+function report(r: WireReport): ValidationResult {
   const out: ValidationResult = { ok: r.ok, rows: r.rows, anomalies: r.anomalies ?? [], distances: (r.distances ?? []).map(distance), against: r.against };
   if (r.environment != null) out.environment = r.environment;
   return out;
 }
 
-function diff(d: Json): DatasetDiff {
+function diff(d: WireDiff): DatasetDiff {
   return {
     a: d.a, b: d.b, identical: d.identical, schema: d.schema,
-    columns: (d.columns ?? []).map((c: Json) => (c.distance ? { column: c.column, stats: c.stats, distance: distance(c.distance) } : { column: c.column, stats: c.stats })),
+    columns: (d.columns ?? []).map((c) => (c.distance ? { column: c.column, stats: c.stats, distance: distance(c.distance) } : { column: c.column, stats: c.stats })),
   };
 }
 
@@ -115,13 +177,20 @@ function diff(d: Json): DatasetDiff {
  * A Trellis server names its own code beside MLflow's (`trellis_code`); for other servers the
  * HTTP status picks the closest Trellis code. Either way callers can branch on `code`.
  */
-function toTrellisError(status: number, body: Json, path: string): TrellisError {
-  const message = `${body.message ?? body.error_code ?? `HTTP ${status}`}`;
+function toTrellisError(status: number, body: WireError, path: string): TrellisError {
+  const said = body.message ?? body.error_code;
+  const message = typeof said === 'string' ? said : said === undefined || said === null ? `HTTP ${status}` : JSON.stringify(said);
   if (typeof body.trellis_code === 'string' && body.trellis_code in ERRORS) {
     return TrellisError.fromJSON({ code: body.trellis_code, message });
   }
   const code: ErrorCode = status === 404 ? 'TRELLIS_ENDPOINT_NOT_FOUND' : status === 503 ? 'TRELLIS_STORE_UNAVAILABLE' : status >= 500 ? 'TRELLIS_INTERNAL' : 'TRELLIS_INVALID_PARAMETER';
   return new TrellisError(code, { detail: `${path}: ${message}`, method: 'request', url: path }, { message: `${path}: ${message}` });
+}
+
+/** The body of a failed artifact transfer, which may not be JSON at all. */
+async function errorBody(res: Response): Promise<WireError> {
+  const body: unknown = await res.json().catch(() => ({}));
+  return typeof body === 'object' && body !== null ? body : {};
 }
 
 export class RestBackend implements Backend {
@@ -136,23 +205,24 @@ export class RestBackend implements Backend {
   }
 
   /** `path` is relative to `api`: MLflow's routes by default, `trellis` for the native ones. */
-  private async call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: Json, api: 'mlflow' | 'trellis' = 'mlflow'): Promise<Json> {
+  private async call<T extends object>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: Record<string, unknown>, api: 'mlflow' | 'trellis' = 'mlflow'): Promise<T> {
     let url = `${this.base}/api/2.0/${api}/${path}`;
     const init: RequestInit = { method, headers: this.headers };
     if (method === 'GET' && body) {
       const qs = new URLSearchParams();
       for (const [k, v] of Object.entries(body)) {
         if (v === undefined) continue;
-        for (const x of Array.isArray(v) ? v : [v]) qs.append(k, String(x));
+        for (const x of Array.isArray(v) ? (v as unknown[]) : [v]) qs.append(k, String(x));
       }
       url += `?${qs}`;
     } else if (body) {
       init.body = JSON.stringify(body);
     }
-    return this.send(url, init, path);
+    return this.send<T>(url, init, path);
   }
 
-  private async send(url: string, init: RequestInit, path: string): Promise<Json> {
+  /** The answer as the route's wire type `T`: checked to be a JSON object, its fields taken as the route sends them. */
+  private async send<T extends object>(url: string, init: RequestInit, path: string): Promise<T> {
     let res: Response;
     try {
       res = await fetch(url, init);
@@ -160,14 +230,19 @@ export class RestBackend implements Backend {
       throw new TrellisError('TRELLIS_STORE_UNAVAILABLE', { detail: `cannot reach ${this.base}: ${(e as Error).message}` }, { cause: e });
     }
     const text = await res.text();
-    let json: Json = {};
+    let json: unknown = {};
+    let parsed = true;
     try {
-      json = text ? JSON.parse(text) : {};
+      if (text) json = JSON.parse(text);
     } catch {
-      json = { message: text };
+      parsed = false;
     }
-    if (res.status !== 200) throw toTrellisError(res.status, json, path);
-    return json;
+    const isObject = parsed && typeof json === 'object' && json !== null && !Array.isArray(json);
+    if (res.status !== 200) throw toTrellisError(res.status, isObject ? (json as WireError) : { message: text }, path);
+    if (!isObject) {
+      throw new TrellisError('TRELLIS_SERVER_REFUSED', { url, status: res.status, detail: `expected a JSON object, got ${text.slice(0, 200)}` });
+    }
+    return json as T;
   }
 
   private async maybe<T>(p: Promise<T>): Promise<T | undefined> {
@@ -180,23 +255,22 @@ export class RestBackend implements Backend {
   }
 
   async createExperiment(name: string, tags?: Record<string, string>) {
-    const r = await this.call('POST', 'experiments/create', { name, tags: Object.entries(tags ?? {}).map(([key, value]) => ({ key, value })) });
+    const r = await this.call<{ experiment_id: string }>('POST', 'experiments/create', { name, tags: wireTags(tags) });
     return String(r.experiment_id);
   }
   async getExperimentByName(name: string) {
-    return this.maybe(this.call('GET', 'experiments/get-by-name', { experiment_name: name }).then((r) => experiment(r.experiment)));
+    return this.maybe(this.call<{ experiment: WireExperiment }>('GET', 'experiments/get-by-name', { experiment_name: name }).then((r) => experiment(r.experiment)));
   }
-  async getExperiment(id: string) { return experiment((await this.call('GET', 'experiments/get', { experiment_id: id })).experiment); }
+  async getExperiment(id: string) { return experiment((await this.call<{ experiment: WireExperiment }>('GET', 'experiments/get', { experiment_id: id })).experiment); }
   async createRun(input: Parameters<Backend['createRun']>[0]) {
-    const r = await this.call('POST', 'runs/create', {
-      experiment_id: input.experimentId, run_name: input.runName, start_time: input.startTime ?? Date.now(),
-      tags: Object.entries(input.tags ?? {}).map(([key, value]) => ({ key, value })),
+    const r = await this.call<{ run: WireRun }>('POST', 'runs/create', {
+      experiment_id: input.experimentId, run_name: input.runName, start_time: input.startTime ?? Date.now(), tags: wireTags(input.tags),
     });
     return run(r.run);
   }
-  async getRun(runId: string) { return run((await this.call('GET', 'runs/get', { run_id: runId })).run); }
+  async getRun(runId: string) { return run((await this.call<{ run: WireRun }>('GET', 'runs/get', { run_id: runId })).run); }
   async updateRun(runId: string, patch: Parameters<Backend['updateRun']>[1]) {
-    return runInfo((await this.call('POST', 'runs/update', { run_id: runId, status: patch.status, end_time: patch.endTime, run_name: patch.runName })).run_info);
+    return runInfo((await this.call<{ run_info: WireRunInfo }>('POST', 'runs/update', { run_id: runId, status: patch.status, end_time: patch.endTime, run_name: patch.runName })).run_info);
   }
   async logBatch(runId: string, batch: Parameters<Backend['logBatch']>[1]) {
     await this.call('POST', 'runs/log-batch', {
@@ -210,17 +284,17 @@ export class RestBackend implements Backend {
     await this.call('POST', 'runs/log-inputs', {
       run_id: runId,
       datasets: datasets.map((d) => ({
-        tags: Object.entries(d.tags).map(([key, value]) => ({ key, value })),
+        tags: wireTags(d.tags),
         dataset: { name: d.dataset.name, digest: d.dataset.digest, source_type: d.dataset.sourceType, source: d.dataset.source, schema: d.dataset.schema, profile: d.dataset.profile },
       })),
     });
   }
   async getMetricHistory(runId: string, key: string) {
-    return ((await this.call('GET', 'metrics/get-history', { run_id: runId, metric_key: key })).metrics ?? []).map(metric);
+    return ((await this.call<{ metrics?: WireMetric[] }>('GET', 'metrics/get-history', { run_id: runId, metric_key: key })).metrics ?? []).map(metric);
   }
   async searchRuns(q: Parameters<Backend['searchRuns']>[0]) {
-    const r = await this.call('POST', 'runs/search', { experiment_ids: q.experimentIds, filter: q.filter, order_by: q.orderBy, max_results: q.maxResults, page_token: q.pageToken });
-    return r.next_page_token ? { items: (r.runs ?? []).map(run), nextPageToken: r.next_page_token as string } : { items: (r.runs ?? []).map(run) };
+    const r = await this.call<{ runs?: WireRun[]; next_page_token?: string }>('POST', 'runs/search', { experiment_ids: q.experimentIds, filter: q.filter, order_by: q.orderBy, max_results: q.maxResults, page_token: q.pageToken });
+    return r.next_page_token ? { items: (r.runs ?? []).map(run), nextPageToken: r.next_page_token } : { items: (r.runs ?? []).map(run) };
   }
   private async artifactBase(runId: string): Promise<string> {
     const uri = (await this.getRun(runId)).info.artifactUri;
@@ -229,33 +303,32 @@ export class RestBackend implements Backend {
   }
   async logArtifact(runId: string, path: string, data: Uint8Array | string) {
     const url = `${await this.artifactBase(runId)}/${path.split('/').map(encodeURIComponent).join('/')}`;
-    const res = await fetch(url, { method: 'PUT', body: typeof data === 'string' ? data : Buffer.from(data) as unknown as BodyInit, headers: { 'content-type': 'application/octet-stream' } });
-    if (res.status !== 200) throw toTrellisError(res.status, await res.json().catch(() => ({})), path);
+    const res = await fetch(url, { method: 'PUT', body: typeof data === 'string' ? data : Buffer.from(data), headers: { 'content-type': 'application/octet-stream' } });
+    if (res.status !== 200) throw toTrellisError(res.status, await errorBody(res), path);
   }
   async listArtifacts(runId: string, path?: string): Promise<ArtifactInfo[]> {
-    const r = await this.call('GET', 'artifacts/list', { run_id: runId, path });
-    return (r.files ?? []).map((f: Json) => ({ path: f.path, isDir: f.is_dir, size: f.file_size }));
+    const r = await this.call<{ files?: { path: string; is_dir: boolean; file_size?: number }[] }>('GET', 'artifacts/list', { run_id: runId, path });
+    return (r.files ?? []).map((f) => ({ path: f.path, isDir: f.is_dir, size: f.file_size }));
   }
   async readArtifact(runId: string, path: string) {
     const res = await fetch(`${await this.artifactBase(runId)}/${path.split('/').map(encodeURIComponent).join('/')}`);
-    if (res.status !== 200) throw toTrellisError(res.status, await res.json().catch(() => ({})), path);
+    if (res.status !== 200) throw toTrellisError(res.status, await errorBody(res), path);
     return Buffer.from(await res.arrayBuffer());
   }
   async getRegisteredModel(name: string) {
-    return this.maybe(this.call('GET', 'registered-models/get', { name }).then((r) => model(r.registered_model)));
+    return this.maybe(this.call<{ registered_model: WireRegisteredModel }>('GET', 'registered-models/get', { name }).then((r) => model(r.registered_model)));
   }
   async createRegisteredModel(name: string, description?: string) {
-    return model((await this.call('POST', 'registered-models/create', { name, description })).registered_model);
+    return model((await this.call<{ registered_model: WireRegisteredModel }>('POST', 'registered-models/create', { name, description })).registered_model);
   }
   async createModelVersion(input: Parameters<Backend['createModelVersion']>[0]) {
-    const r = await this.call('POST', 'model-versions/create', {
-      name: input.name, source: input.source, run_id: input.runId, description: input.description,
-      tags: Object.entries(input.tags ?? {}).map(([key, value]) => ({ key, value })),
+    const r = await this.call<{ model_version: WireModelVersion }>('POST', 'model-versions/create', {
+      name: input.name, source: input.source, run_id: input.runId, description: input.description, tags: wireTags(input.tags),
     });
     return version(r.model_version);
   }
-  async getModelVersion(name: string, v: string) { return version((await this.call('GET', 'model-versions/get', { name, version: v })).model_version); }
-  async getVersionByAlias(name: string, alias: string) { return version((await this.call('GET', 'registered-models/alias', { name, alias })).model_version); }
+  async getModelVersion(name: string, v: string) { return version((await this.call<{ model_version: WireModelVersion }>('GET', 'model-versions/get', { name, version: v })).model_version); }
+  async getVersionByAlias(name: string, alias: string) { return version((await this.call<{ model_version: WireModelVersion }>('GET', 'registered-models/alias', { name, alias })).model_version); }
   async setAlias(name: string, alias: string, v: string) { await this.call('POST', 'registered-models/alias', { name, alias, version: v }); }
   async addDataset(name: string, file: string, opts: DatasetAddOptions) {
     let body: Blob;
@@ -271,31 +344,31 @@ export class RestBackend implements Backend {
     if (opts.format) qs.set('format', opts.format);
     if (opts.description) qs.set('description', opts.description);
     if (opts.subjectColumn) qs.set('subject_column', opts.subjectColumn);
-    const r = await this.send(`${this.base}/api/2.0/trellis/datasets/versions?${qs}`, {
+    const r = await this.send<{ dataset_version: WireDatasetVersion; created?: boolean }>(`${this.base}/api/2.0/trellis/datasets/versions?${qs}`, {
       method: 'POST', body, headers: { ...this.headers, 'content-type': 'application/octet-stream' },
     }, 'datasets/versions');
     return { version: datasetVersion(r.dataset_version), created: r.created === true };
   }
-  async listDatasets() { return ((await this.call('GET', 'datasets', undefined, 'trellis')).datasets ?? []).map(dataset); }
+  async listDatasets() { return ((await this.call<{ datasets?: WireDataset[] }>('GET', 'datasets', undefined, 'trellis')).datasets ?? []).map(dataset); }
   async datasetVersions(name: string) {
-    return ((await this.call('GET', 'datasets/versions', { name }, 'trellis')).dataset_versions ?? []).map(datasetVersion);
+    return ((await this.call<{ dataset_versions?: WireDatasetVersion[] }>('GET', 'datasets/versions', { name }, 'trellis')).dataset_versions ?? []).map(datasetVersion);
   }
   async getDatasetVersion(ref: string) {
     // Parsed here with the embedded backend's grammar, so a bad reference fails the same way in both.
     const { name, version } = parseDatasetRef(ref);
-    return datasetVersion((await this.call('GET', 'datasets/get', { name, version }, 'trellis')).dataset_version);
+    return datasetVersion((await this.call<{ dataset_version: WireDatasetVersion }>('GET', 'datasets/get', { name, version }, 'trellis')).dataset_version);
   }
-  async diffDatasets(a: string, b: string) { return diff((await this.call('GET', 'datasets/diff', { a, b }, 'trellis')).diff); }
+  async diffDatasets(a: string, b: string) { return diff((await this.call<{ diff: WireDiff }>('GET', 'datasets/diff', { a, b }, 'trellis')).diff); }
   async validateRecords(records: readonly object[], against: string, opts: { environment?: string }) {
-    return report((await this.call('POST', 'datasets/validate', { records, against, environment: opts.environment }, 'trellis')).report);
+    return report((await this.call<{ report: WireReport }>('POST', 'datasets/validate', { records, against, environment: opts.environment }, 'trellis')).report);
   }
   async skew(records: readonly object[], against: string): Promise<SkewResult> {
-    const s = (await this.call('POST', 'datasets/skew', { records, against }, 'trellis')).skew;
+    const s = (await this.call<{ skew: { against: string; distances?: WireDistance[]; skewed?: string[] } }>('POST', 'datasets/skew', { records, against }, 'trellis')).skew;
     return { against: s.against, distances: (s.distances ?? []).map(distance), skewed: s.skewed ?? [] };
   }
   async train(o: TrainOptions): Promise<TrainResult> {
     const params = Object.entries(o.params ?? {}).map(([key, value]) => ({ key, value: String(value) }));
-    return trainResult(await this.call('POST', 'train', {
+    return trainResult(await this.call<Record<string, unknown>>('POST', 'train', {
       data: o.data, target: o.target, algo: o.algo, params, experiment: o.experiment, register: o.register, cv: o.cv, search: o.search,
     }, 'trellis'));
   }
