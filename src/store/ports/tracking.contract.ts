@@ -213,6 +213,10 @@ export function describeTrackingStoreContract(name: string, open: OpenStores): v
         assert.deepEqual(run.inputs.datasetInputs, [{ dataset: { name: 'bike', digest: 'abc', sourceType: 'local', source: '{"uri":"x.csv"}' }, tags: { 'mlflow.data.context': 'training' } }]);
         const found = await tracking.searchRuns({ experimentIds: [expId], filter: [{ kind: 'dataset', key: 'name', comparator: '=', value: 'bike' }] });
         assert.deepEqual(found.items.map((x) => x.info.runId), [r.info.runId]);
+        // A search reads the page's runs in one statement and their inputs only where they have some.
+        assert.deepEqual(found.items[0], run);
+        const everything = await tracking.searchRuns({ experimentIds: [expId], viewType: 'ALL', maxResults: 1000 });
+        for (const x of everything.items) assert.deepEqual(x, await tracking.getRun(x.info.runId));
         const ctx = await tracking.searchRuns({ experimentIds: [expId], filter: [{ kind: 'dataset', key: 'context', comparator: '=', value: 'training' }] });
         assert.deepEqual(ctx.items.map((x) => x.info.runId), [r.info.runId]);
       });

@@ -69,9 +69,30 @@ interface RunRef {
 const refOf = (row: Row): RunRef => ({ id: String(row.run_uuid), key: num(row.run_key) });
 
 /** Runs by key with what they logged, as the JSON texts `run_data` keeps ({@link EncodedRun}). */
+const RUN_COLUMNS = 'r.run_key, r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage';
+
 function encodedRunsSql(keys: number): string {
-  return `SELECT r.run_key, r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage,
-    d.metrics_json, d.params_json, d.tags_json FROM runs r JOIN run_data d ON d.run_key = r.run_key WHERE r.run_key IN (${placeholders(keys)})`;
+  return `SELECT ${RUN_COLUMNS}, d.metrics_json, d.params_json, d.tags_json FROM runs r JOIN run_data d ON d.run_key = r.run_key WHERE r.run_key IN (${placeholders(keys)})`;
+}
+
+/**
+ * A page of one search part with its runs' data, in one statement. The part reads each run's row
+ * anyway, so it selects the run's columns itself (a join back to `runs` after the LIMIT was planned
+ * as a hash join over the whole table); its rows are numbered in the order the part yields them
+ * (`n`: the join to the data may reorder them, the caller sorts by it), then joined to their data,
+ * with whether the run has dataset inputs (rare: read afterwards, only for the runs that have them).
+ * Binds: the part's, then LIMIT and OFFSET.
+ */
+function pagedRunsSql(part: string): string {
+  const prefix = 'SELECT r.run_key ';
+  if (!part.startsWith(prefix)) throw new Error('a search part selects r.run_key first');
+  return `SELECT s.*, d.metrics_json, d.params_json, d.tags_json, EXISTS (SELECT 1 FROM run_inputs i WHERE i.run_key = s.run_key) AS has_inputs
+    FROM (SELECT q.*, row_number() OVER () AS n FROM (SELECT ${RUN_COLUMNS} ${part.slice(prefix.length)} LIMIT ? OFFSET ?) q) s
+    JOIN run_data d ON d.run_key = s.run_key`;
+}
+
+function encodedRun(r: Row): EncodedRun {
+  return { info: runInfo(r), data: encodedData(r), inputs: { datasetInputs: [] } };
 }
 
 function expId(id: string): number {
@@ -256,7 +277,6 @@ export class SqlTrackingStore implements TrackingStore {
 
   /** Runs by key, in the order of `keys`, with what they logged as JSON text. */
   private async loadEncoded(keys: readonly number[], ex: SqlExecutor = this.uow.read): Promise<EncodedRun[]> {
-    const runs = new Map<number, EncodedRun>();
     // Chunks keep the bound-parameter count under every driver's limit; PostgreSQL reads them on
     // separate connections at once (SQLite's driver runs them one after the other).
     const chunks: number[][] = [];
@@ -265,14 +285,30 @@ export class SqlTrackingStore implements TrackingStore {
       Promise.all(chunks.map((c) => ex.query(encodedRunsSql(c.length), c))),
       Promise.all(chunks.map((c) => ex.query(`SELECT * FROM run_inputs WHERE run_key IN (${placeholders(c.length)}) ORDER BY run_key, name, digest`, c))),
     ]);
-    for (const r of rows.flat()) {
-      runs.set(num(r.run_key), {
-        info: runInfo(r),
-        data: encodedData(r),
-        inputs: { datasetInputs: [] },
-      });
+    const runs = new Map<number, EncodedRun>();
+    for (const r of rows.flat()) runs.set(num(r.run_key), encodedRun(r));
+    return this.withInputs(keys, runs, inputs.flat());
+  }
+
+  /** Runs read with their data by {@link pagedRunsSql}, in page order, with their dataset inputs. */
+  private async encodePage(rows: readonly Row[]): Promise<EncodedRun[]> {
+    const runs = new Map<number, EncodedRun>();
+    const withInputs: number[] = [];
+    for (const r of rows) {
+      const key = num(r.run_key);
+      runs.set(key, encodedRun(r));
+      if (r.has_inputs === true || r.has_inputs === 1) withInputs.push(key);
     }
-    for (const d of inputs.flat()) {
+    const inputs: Row[] = [];
+    for (let i = 0; i < withInputs.length; i += 500) {
+      const c = withInputs.slice(i, i + 500);
+      inputs.push(...(await this.uow.read.query(`SELECT * FROM run_inputs WHERE run_key IN (${placeholders(c.length)}) ORDER BY run_key, name, digest`, c)));
+    }
+    return this.withInputs(rows.map((r) => num(r.run_key)), runs, inputs);
+  }
+
+  private withInputs(keys: readonly number[], runs: Map<number, EncodedRun>, inputs: readonly Row[]): EncodedRun[] {
+    for (const d of inputs) {
       const dataset: DatasetInput['dataset'] = { name: String(d.name), digest: String(d.digest), sourceType: String(d.source_type), source: String(d.source) };
       const schema = optStr(d.schema_json);
       const profile = optStr(d.profile_json);
@@ -405,8 +441,8 @@ export class SqlTrackingStore implements TrackingStore {
     let skip = offset;
     for (const [i, part] of parts.entries()) {
       if (rows.length > max) break;
-      const got = await this.uow.read.query(`${part.sql.text} LIMIT ? OFFSET ?`, [...part.sql.params, max + 1 - rows.length, skip]);
-      rows.push(...got);
+      const got = await this.uow.read.query(pagedRunsSql(part.sql.text), [...part.sql.params, max + 1 - rows.length, skip]);
+      rows.push(...got.sort((a, b) => num(a.n) - num(b.n)));
       if (rows.length > max || i === parts.length - 1) break;
       if (got.length > 0) skip = 0;
       else if (skip > 0) {
@@ -414,7 +450,7 @@ export class SqlTrackingStore implements TrackingStore {
         skip = Math.max(0, skip - n);
       }
     }
-    return page(await this.loadEncoded(rows.slice(0, max).map((r) => num(r.run_key))), rows.length > max, offset + max);
+    return page(await this.encodePage(rows.slice(0, max)), rows.length > max, offset + max);
   }
 
   // ------------------------------------------------------------------ runs written at their end
