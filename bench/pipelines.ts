@@ -45,15 +45,13 @@ export async function runPipelinesBench(): Promise<unknown> {
   if (!existsSync(new URL('../dist/pipelines/engine/engine.js', import.meta.url))) throw new Error('build Trellis first: npm run build');
   const { PipelineEngine } = await import(String(new URL('../dist/pipelines/engine/engine.js', import.meta.url))) as typeof import('../src/pipelines/engine/engine.js');
   const { parsePipeline } = await import(String(new URL('../dist/pipelines/ir.js', import.meta.url))) as typeof import('../src/pipelines/ir.js');
-  const { DatasetService } = await import(String(new URL('../dist/data/datasets.js', import.meta.url))) as typeof import('../src/data/datasets.js');
-  const { RegistryService } = await import(String(new URL('../dist/registry/registry-service.js', import.meta.url))) as typeof import('../src/registry/registry-service.js');
-  const { TrackingService } = await import(String(new URL('../dist/tracking/tracking-service.js', import.meta.url))) as typeof import('../src/tracking/tracking-service.js');
-  const { openArtifactStore, openMetadataStore } = await import(String(new URL('../dist/store/open-stores.js', import.meta.url))) as typeof import('../src/store/open-stores.js');
+  const { engineServicesOver } = await import(String(new URL('../dist/pipelines/engine/services.js', import.meta.url))) as typeof import('../src/pipelines/engine/services.js');
+  const { openArtifactStore, openStores } = await import(String(new URL('../dist/store/open-stores.js', import.meta.url))) as typeof import('../src/store/open-stores.js');
   const executors = await import(String(new URL('../dist/pipelines/executors/index.js', import.meta.url))) as typeof import('../src/pipelines/executors/index.js');
   const dir = mkdtempSync(join(tmpdir(), 'trellis-bench-pipelines-'));
-  const meta = await openMetadataStore(`sqlite:${join(dir, 't.db')}`);
+  const stores = await openStores(`sqlite:${join(dir, 't.db')}`);
   const artifacts = await openArtifactStore(`file:${join(dir, 'artifacts')}`);
-  const services = { meta, artifacts, tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta, meta, meta), data: new DatasetService(meta, artifacts) };
+  const services = engineServicesOver(stores, artifacts);
   const concurrency = 2;
   const engine = new PipelineEngine(services, { who: { actor: 'bench' }, concurrency });
   const comps = join(dir, 'components');
@@ -147,7 +145,7 @@ export async function runPipelinesBench(): Promise<unknown> {
     return result;
   } finally {
     await executors.closeWorkerPool();
-    await meta.close();
+    await stores.close();
     await artifacts.close();
     rmSync(dir, { recursive: true, force: true });
   }

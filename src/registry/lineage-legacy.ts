@@ -12,6 +12,8 @@ import { parseArtifactUri } from '../store/artifact-path.js';
 import type { PipelineRunStore, StepEdgeRecord, StepOutputRecord, StepRunRecord } from '../store/ports/pipelines.js';
 import type { TrackingStore } from '../store/ports/tracking.js';
 
+type RunReader = Pick<TrackingStore, 'getRun'>;
+
 interface IrStep { name: string; inputs?: Record<string, unknown> }
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -20,7 +22,7 @@ function isRef(v: unknown): v is { step: string; output: string } {
   return !!v && typeof v === 'object' && typeof (v as { step?: unknown }).step === 'string' && typeof (v as { output?: unknown }).output === 'string';
 }
 
-async function readArtifact(tracking: TrackingStore, artifacts: ArtifactStore, runId: string, rel: string): Promise<Buffer | undefined> {
+async function readArtifact(tracking: RunReader, artifacts: ArtifactStore, runId: string, rel: string): Promise<Buffer | undefined> {
   try {
     const run = await tracking.getRun(runId);
     return await artifacts.get(`${parseArtifactUri(run.info.artifactUri, ['mlflow-artifacts']).path}/${rel}`);
@@ -29,7 +31,7 @@ async function readArtifact(tracking: TrackingStore, artifacts: ArtifactStore, r
   }
 }
 
-async function readIr(tracking: TrackingStore, artifacts: ArtifactStore, pipelineRunId: string): Promise<IrStep[] | null> {
+async function readIr(tracking: RunReader, artifacts: ArtifactStore, pipelineRunId: string): Promise<IrStep[] | null> {
   const bytes = await readArtifact(tracking, artifacts, pipelineRunId, 'pipeline.json');
   try {
     const doc = bytes ? (JSON.parse(bytes.toString('utf8')) as { steps?: unknown }) : undefined;
@@ -39,7 +41,7 @@ async function readIr(tracking: TrackingStore, artifacts: ArtifactStore, pipelin
   }
 }
 
-async function registrationRef(tracking: TrackingStore, artifacts: ArtifactStore, entry: StepOutputRecord): Promise<string | undefined> {
+async function registrationRef(tracking: RunReader, artifacts: ArtifactStore, entry: StepOutputRecord): Promise<string | undefined> {
   const bytes = await readArtifact(tracking, artifacts, entry.run, `outputs/${entry.name || 'registration'}`);
   try {
     const reg = bytes ? (JSON.parse(bytes.toString('utf8')) as { registered?: boolean; name?: string; version?: string | number }) : undefined;
@@ -50,11 +52,11 @@ async function registrationRef(tracking: TrackingStore, artifacts: ArtifactStore
 }
 
 /** Fills in the IR-dependent edges of every converted pipeline run not done yet; resolves with how many it did. */
-export async function completeLegacyPipelineRuns(store: TrackingStore & PipelineRunStore, artifacts: ArtifactStore): Promise<number> {
-  const legacy = await store.listPipelineRuns({ edgesComplete: false, limit: 100_000 });
+export async function completeLegacyPipelineRuns(tracking: RunReader, pipelines: PipelineRunStore, artifacts: ArtifactStore): Promise<number> {
+  const legacy = await pipelines.listPipelineRuns({ edgesComplete: false, limit: 100_000 });
   for (const p of legacy) {
-    const steps = await store.listStepRuns({ pipelineRunId: p.id });
-    const ir = await readIr(store, artifacts, p.id);
+    const steps = await pipelines.listStepRuns({ pipelineRunId: p.id });
+    const ir = await readIr(tracking, artifacts, p.id);
     const runOf = (step: string): StepRunRecord | undefined => steps.filter((s) => s.step === step)
       .sort((a, b) => Number(b.status === 'FINISHED') - Number(a.status === 'FINISHED') || b.startTime - a.startTime)[0];
     const edges: StepEdgeRecord[] = [];
@@ -69,10 +71,10 @@ export async function completeLegacyPipelineRuns(store: TrackingStore & Pipeline
           ...(entry?.run ? { holder: entry.run } : {}), ...(entry && SHA256.test(entry.sha256) ? { sha256: entry.sha256 } : {}),
         });
       }
-      const reg = st.component === 'register@1' && st.outputs?.registration ? await registrationRef(store, artifacts, st.outputs.registration) : undefined;
+      const reg = st.component === 'register@1' && st.outputs?.registration ? await registrationRef(tracking, artifacts, st.outputs.registration) : undefined;
       if (reg) edges.push({ stepRunId: st.id, role: 'output', name: 'registration', kind: 'model', ref: reg });
     }
-    await store.completePipelineRunEdges(p.id, edges);
+    await pipelines.completePipelineRunEdges(p.id, edges);
   }
   return legacy.length;
 }

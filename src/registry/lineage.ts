@@ -27,8 +27,17 @@ import type { ModelVersion, RegistryStore } from '../store/ports/registry.js';
 import type { Run, TrackingStore } from '../store/ports/tracking.js';
 import { completeLegacyPipelineRuns } from './lineage-legacy.js';
 
-/** The ports lineage reads (the combined store carries them all). */
-export type LineageStore = TrackingStore & RegistryStore & DatasetStore & PipelineRunStore;
+/**
+ * What lineage reads, port by port: runs, the registry, dataset versions, the pipeline records with
+ * their edges, and the artifacts (where a run converted from an older store keeps its IR).
+ */
+export interface LineageSources {
+  tracking: Pick<TrackingStore, 'getRun' | 'searchExperiments' | 'searchRuns'>;
+  registry: Pick<RegistryStore, 'getModelVersion' | 'getVersionByAlias' | 'getLatestVersions' | 'getRegisteredModel' | 'searchModelVersions'>;
+  datasets: Pick<DatasetStore, 'getDatasetVersion' | 'listDatasetVersions' | 'listDatasets'>;
+  pipelines: PipelineRunStore;
+  artifacts: ArtifactStore;
+}
 
 export type LineageNodeKind = 'dataset-version' | 'run' | 'pipeline-run' | 'step' | 'model-version' | 'artifact';
 
@@ -101,24 +110,24 @@ const notFound = (e: unknown) => isTrellisError(e, 'TRELLIS_MODEL_NOT_FOUND', 'T
   'TRELLIS_DATASET_NOT_FOUND', 'TRELLIS_DATASET_VERSION_NOT_FOUND');
 
 /** The record a reference names; unknown names are the store's not-found errors. */
-export async function resolveLineageRef(meta: RegistryStore & DatasetStore, ref: string | LineageRef): Promise<{ kind: 'model'; version: ModelVersion } | { kind: 'dataset'; version: DatasetVersion }> {
+export async function resolveLineageRef(src: Pick<LineageSources, 'registry' | 'datasets'>, ref: string | LineageRef): Promise<{ kind: 'model'; version: ModelVersion } | { kind: 'dataset'; version: DatasetVersion }> {
   if (typeof ref !== 'string') {
-    if (ref.kind === 'dataset') return { kind: 'dataset', version: await meta.getDatasetVersion(ref.name, ref.version) };
+    if (ref.kind === 'dataset') return { kind: 'dataset', version: await src.datasets.getDatasetVersion(ref.name, ref.version) };
     if (ref.version !== undefined && ref.alias !== undefined) throw invalid('give a model version or an alias, not both');
-    if (ref.alias !== undefined) return { kind: 'model', version: await meta.getVersionByAlias(ref.name, ref.alias) };
-    if (ref.version === undefined || ref.version === 'latest') return { kind: 'model', version: await latestModelVersion(meta, ref.name) };
+    if (ref.alias !== undefined) return { kind: 'model', version: await src.registry.getVersionByAlias(ref.name, ref.alias) };
+    if (ref.version === undefined || ref.version === 'latest') return { kind: 'model', version: await latestModelVersion(src.registry, ref.name) };
     if (!/^\d+$/.test(ref.version)) throw invalid(`a model version is a positive number, got '${ref.version}'`);
-    return { kind: 'model', version: await meta.getModelVersion(ref.name, ref.version) };
+    return { kind: 'model', version: await src.registry.getModelVersion(ref.name, ref.version) };
   }
   const p = parseLineageRef(ref);
   const number = /^v?(\d+)$/.exec(p.tag)?.[1];
   const asModel = async () => {
-    if (p.slash || number) return meta.getModelVersion(p.name, number ?? p.tag);
-    return p.tag === 'latest' ? latestModelVersion(meta, p.name) : meta.getVersionByAlias(p.name, p.tag);
+    if (p.slash || number) return src.registry.getModelVersion(p.name, number ?? p.tag);
+    return p.tag === 'latest' ? latestModelVersion(src.registry, p.name) : src.registry.getVersionByAlias(p.name, p.tag);
   };
   const asDataset = async () => {
     if (p.tag !== 'latest' && !/^\d+$/.test(p.tag)) throw invalid(`the version of a dataset is a positive number or 'latest', got '${p.tag}' in '${ref}'`);
-    return meta.getDatasetVersion(p.name, p.tag === 'latest' ? undefined : Number(p.tag));
+    return src.datasets.getDatasetVersion(p.name, p.tag === 'latest' ? undefined : Number(p.tag));
   };
   if (p.kinds.length === 1) {
     return p.kinds[0] === 'model' ? { kind: 'model', version: await asModel() } : { kind: 'dataset', version: await asDataset() };
@@ -129,12 +138,12 @@ export async function resolveLineageRef(meta: RegistryStore & DatasetStore, ref:
   if (m) return { kind: 'model', version: m };
   if (d) return { kind: 'dataset', version: d };
   // Neither exists: report the model's error when the name is a registered model (or the tag an alias), else the dataset's.
-  const isModel = p.slash || (!number && p.tag !== 'latest') || (await meta.getRegisteredModel(p.name).then(() => true, () => false));
+  const isModel = p.slash || (!number && p.tag !== 'latest') || (await src.registry.getRegisteredModel(p.name).then(() => true, () => false));
   return isModel ? { kind: 'model', version: await asModel() } : { kind: 'dataset', version: await asDataset() };
 }
 
-async function latestModelVersion(meta: RegistryStore, name: string): Promise<ModelVersion> {
-  const all = await meta.getLatestVersions(name);
+async function latestModelVersion(registry: LineageSources['registry'], name: string): Promise<ModelVersion> {
+  const all = await registry.getLatestVersions(name);
   const newest = all.sort((a, b) => Number(b.version) - Number(a.version))[0];
   if (!newest) throw new TrellisError('TRELLIS_MODEL_VERSION_NOT_FOUND', { name, version: 'latest' });
   return newest;
@@ -164,20 +173,20 @@ class Index {
   private readonly dsVersions = new Map<string, DatasetVersion[]>();
   readonly nodes = new Map<string, LineageNode>();
 
-  constructor(readonly meta: LineageStore) {}
+  constructor(readonly src: LineageSources) {}
 
   step(id: string): Promise<StepRunRecord | undefined> {
-    if (!this.steps.has(id)) this.steps.set(id, orNone(this.meta.getStepRun(id)));
+    if (!this.steps.has(id)) this.steps.set(id, orNone(this.src.pipelines.getStepRun(id)));
     return this.steps.get(id)!;
   }
 
   pipelineRun(id: string): Promise<PipelineRunRecord | undefined> {
-    if (!this.pipelineRuns.has(id)) this.pipelineRuns.set(id, orNone(this.meta.getPipelineRun(id)));
+    if (!this.pipelineRuns.has(id)) this.pipelineRuns.set(id, orNone(this.src.pipelines.getPipelineRun(id)));
     return this.pipelineRuns.get(id)!;
   }
 
   run(id: string): Promise<Run | undefined> {
-    if (!this.runs.has(id)) this.runs.set(id, orNone(this.meta.getRun(id)));
+    if (!this.runs.has(id)) this.runs.set(id, orNone(this.src.tracking.getRun(id)));
     return this.runs.get(id)!;
   }
 
@@ -187,7 +196,7 @@ class Index {
     const ids: string[] = [];
     let token: string | undefined;
     do {
-      const page = await this.meta.searchExperiments({ maxResults: 1000, pageToken: token });
+      const page = await this.src.tracking.searchExperiments({ maxResults: 1000, pageToken: token });
       ids.push(...page.items.map((e) => e.experimentId));
       token = page.nextPageToken;
     } while (token);
@@ -195,7 +204,7 @@ class Index {
     for (let i = 0; i < ids.length; i += 100) {
       token = undefined;
       do {
-        const page = await this.meta.searchRuns({ experimentIds: ids.slice(i, i + 100), maxResults: 5000, pageToken: token });
+        const page = await this.src.tracking.searchRuns({ experimentIds: ids.slice(i, i + 100), maxResults: 5000, pageToken: token });
         for (const r of page.items) {
           if (!r.inputs.datasetInputs.length) continue;
           this.runs.set(r.info.runId, Promise.resolve(r));
@@ -212,7 +221,7 @@ class Index {
     const out: ModelVersion[] = [];
     let token: string | undefined;
     do {
-      const page = await this.meta.searchModelVersions({ filter: [{ kind: 'attribute', key: 'run_id', comparator: '=', value: runId }], maxResults: 10000, pageToken: token });
+      const page = await this.src.registry.searchModelVersions({ filter: [{ kind: 'attribute', key: 'run_id', comparator: '=', value: runId }], maxResults: 10000, pageToken: token });
       out.push(...page.items);
       token = page.nextPageToken;
     } while (token);
@@ -222,17 +231,17 @@ class Index {
   async modelVersion(ref: string): Promise<ModelVersion | undefined> {
     const slash = ref.lastIndexOf('/');
     if (slash <= 0) return undefined;
-    return this.meta.getModelVersion(ref.slice(0, slash), ref.slice(slash + 1)).catch(() => undefined);
+    return this.src.registry.getModelVersion(ref.slice(0, slash), ref.slice(slash + 1)).catch(() => undefined);
   }
 
   async datasetVersions(name: string): Promise<DatasetVersion[]> {
-    if (!this.dsVersions.has(name)) this.dsVersions.set(name, await this.meta.listDatasetVersions(name).catch(() => []));
+    if (!this.dsVersions.has(name)) this.dsVersions.set(name, await this.src.datasets.listDatasetVersions(name).catch(() => []));
     return this.dsVersions.get(name)!;
   }
 
   async allDatasetVersions(): Promise<DatasetVersion[]> {
     const out: DatasetVersion[] = [];
-    for (const d of await this.meta.listDatasets()) out.push(...(await this.datasetVersions(d.name)));
+    for (const d of await this.src.datasets.listDatasets()) out.push(...(await this.datasetVersions(d.name)));
     return out;
   }
 
@@ -347,7 +356,7 @@ class Index {
       if (from) out.push({ node: from, edge: { from, to: id, relation: 'source' } });
       // The register steps that executed; a cache hit that re-applied the registration hangs off
       // its source step (`cached`), and draws `registered` only when lineage starts from it.
-      for (const e of await this.meta.listStepEdges({ role: 'output', kind: 'model', ref: `${n.attrs.name}/${n.attrs.version}` })) {
+      for (const e of await this.src.pipelines.listStepEdges({ role: 'output', kind: 'model', ref: `${n.attrs.name}/${n.attrs.version}` })) {
         if ((await this.step(e.stepRunId))?.cached) continue;
         const reg = await this.runNode(e.stepRunId);
         if (reg) out.push({ node: reg, edge: { from: reg, to: id, relation: 'registered' } });
@@ -356,7 +365,7 @@ class Index {
       const r = await this.run(n.attrs.runId as string);
       if (r) out.push(...(await this.runInputs(r)));
     } else if (n.kind === 'step') {
-      for (const e of await this.meta.listStepEdges({ stepRunIds: [n.attrs.runId as string], role: 'input' })) {
+      for (const e of await this.src.pipelines.listStepEdges({ stepRunIds: [n.attrs.runId as string], role: 'input' })) {
         if (e.kind === 'step') {
           const up = await this.step(e.ref);
           const from = await this.runNode(e.ref);
@@ -390,7 +399,7 @@ class Index {
     };
     if (n.kind === 'dataset-version') {
       const ref = `${n.attrs.name}@${n.attrs.version}`;
-      for (const e of await this.meta.listStepEdges({ role: 'input', kind: 'dataset', ref })) {
+      for (const e of await this.src.pipelines.listStepEdges({ role: 'input', kind: 'dataset', ref })) {
         const to = await this.runNode(e.stepRunId);
         if (to) out.push({ node: to, edge: { from: id, to, relation: 'input' } });
       }
@@ -417,19 +426,19 @@ class Index {
     } else if (n.kind === 'step') {
       const runId = n.attrs.runId as string;
       const self = await this.step(runId);
-      for (const e of await this.meta.listStepEdges({ role: 'input', kind: 'step', ref: runId })) {
+      for (const e of await this.src.pipelines.listStepEdges({ role: 'input', kind: 'step', ref: runId })) {
         const to = await this.runNode(e.stepRunId);
         if (to) out.push({ node: to, edge: { from: id, to, relation: 'feeds', detail: `${self?.step ?? n.attrs.step}.${e.output ?? e.name} → ${e.name}` } });
       }
       await produced(runId, id);
-      for (const e of await this.meta.listStepEdges({ stepRunIds: [runId], role: 'output', kind: 'model' })) {
+      for (const e of await this.src.pipelines.listStepEdges({ stepRunIds: [runId], role: 'output', kind: 'model' })) {
         const v = await this.modelVersion(e.ref);
         if (v) {
           const to = this.modelNode(v);
           out.push({ node: to, edge: { from: id, to, relation: 'registered' } });
         }
       }
-      for (const hit of await this.meta.listStepRuns({ cacheSource: runId })) {
+      for (const hit of await this.src.pipelines.listStepRuns({ cacheSource: runId })) {
         const to = await this.runNode(hit.id);
         if (to && hit.cached) out.push({ node: to, edge: { from: id, to, relation: 'cached' } });
       }
@@ -438,8 +447,8 @@ class Index {
       const runId = n.attrs.runId as string | null;
       if (runId) {
         const edges = [
-          ...(await this.meta.listStepEdges({ role: 'input', kind: 'step', name: 'model', ref: runId })),
-          ...(await this.meta.listStepEdges({ role: 'input', kind: 'step', name: 'model', holder: runId })),
+          ...(await this.src.pipelines.listStepEdges({ role: 'input', kind: 'step', name: 'model', ref: runId })),
+          ...(await this.src.pipelines.listStepEdges({ role: 'input', kind: 'step', name: 'model', holder: runId })),
         ];
         for (const e of edges) {
           const st = await this.step(e.stepRunId);
@@ -457,12 +466,12 @@ class Index {
  * The lineage graph of a model version or a dataset version: see the module comment. `depth`
  * bounds the hops followed upstream and downstream (default {@link DEFAULT_LINEAGE_DEPTH}).
  */
-export async function lineageOf(meta: LineageStore, artifacts: ArtifactStore, ref: string | LineageRef, opts: { depth?: number } = {}): Promise<LineageGraph> {
+export async function lineageOf(src: LineageSources, ref: string | LineageRef, opts: { depth?: number } = {}): Promise<LineageGraph> {
   const depth = opts.depth ?? DEFAULT_LINEAGE_DEPTH;
   if (!Number.isInteger(depth) || depth < 0) throw invalid(`depth must be a whole number of at least 0, got ${depth}`);
-  const target = await resolveLineageRef(meta, ref);
-  await completeLegacyPipelineRuns(meta, artifacts);
-  const ix = new Index(meta);
+  const target = await resolveLineageRef(src, ref);
+  await completeLegacyPipelineRuns(src.tracking, src.pipelines, src.artifacts);
+  const ix = new Index(src);
   const root = target.kind === 'model' ? ix.modelNode(target.version) : ix.datasetNode(target.version);
   const edges = new Map<string, LineageEdge>();
   const addEdge = (e: LineageEdge) => {

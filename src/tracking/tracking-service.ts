@@ -14,7 +14,7 @@ import type { ArtifactInfo, ArtifactStore } from '../store/artifact-store.js';
 import { LIMITS } from '../store/limits.js';
 import type { Actor, Page, Tags, ViewType } from '../store/ports/common.js';
 import type {
-  CreateRunInput, DatasetInput, EncodedRun, Experiment, LogBatchInput, LoggedModel, Metric, Run, RunInfo, RunOutcome, RunStatus, TrackingStore,
+  CreateRunInput, DatasetInput, EncodedRun, Experiment, LogBatchInput, LoggedModel, Metric, RecordRunInput, Run, RunInfo, RunOutcome, RunStatus, TrackingStore,
 } from '../store/ports/tracking.js';
 import { runArtifactUri } from '../store/ports/tracking.js';
 import { parseExperimentFilter, parseExperimentOrderBy, parseRunFilter, parseRunOrderBy } from './search/search-filter.js';
@@ -304,6 +304,22 @@ export class TrackingService {
       tags, params: r.params, metrics: r.metrics, inputs: r.inputs, loggedModels: r.model ? [this.loggedModel(run.info.runId, r.model)] : [],
       status: r.status ?? 'FINISHED', endTime: r.endTime ?? Date.now(),
     }, who);
+  }
+
+  /**
+   * Ends a run opened earlier with a last batch (metrics, params, tags, inputs, models) and its end
+   * status, in one transaction; nothing is written to its artifacts.
+   */
+  endRun(runId: string, outcome: RunOutcome, who: Actor): Promise<Run> {
+    return this.store.completeRun(runId, outcome, who);
+  }
+
+  /**
+   * Writes a run already ended, as given — its id may be chosen by the caller — in one transaction
+   * with its batch and end status; nothing is written to its artifacts.
+   */
+  writeRun(input: RecordRunInput, who: Actor): Promise<Run> {
+    return this.store.recordRun(input, who);
   }
 
   /** Marks a run FAILED with the error in its `trellis.error` tag (a run left RUNNING by a failure). */

@@ -13,7 +13,7 @@ import type { StepRecord } from '../pipelines/engine/step-exec.js';
 import type { PipelinePackage } from '../pipelines/package.js';
 import type { StepWorker, StepWorkerOptions } from '../pipelines/queue/redis-queue.js';
 import type { Scheduler, SchedulerOptions } from '../pipelines/triggers/scheduler.js';
-import type { LineageGraph, LineageRef } from '../registry/lineage.js';
+import type { LineageGraph, LineageRef, LineageSources } from '../registry/lineage.js';
 import type { Actor } from '../store/ports/common.js';
 import type { PipelineStore, PipelineVersion } from '../store/ports/pipelines.js';
 import type { ListTriggersQuery, TriggerRecord, TriggerStore } from '../store/ports/triggers.js';
@@ -36,7 +36,8 @@ export interface OpenedEngine {
 export class PipelineService {
   constructor(
     private readonly services: () => EngineServices,
-    private readonly records: { pipelines: PipelineStore; triggers: TriggerStore },
+    /** The pipeline and trigger records, and the ports lineage reads besides them. */
+    private readonly records: { pipelines: PipelineStore; triggers: TriggerStore } & Pick<LineageSources, 'tracking' | 'registry' | 'datasets'>,
     private readonly o: PipelineServiceOptions,
   ) {}
 
@@ -107,7 +108,7 @@ export class PipelineService {
     const { queue = this.o.queueUri, ...options } = o;
     if (queue === 'inline') throw invalid('A worker takes steps from a queue: give --queue redis://host:port[/db]');
     const { StepWorker } = await import('../pipelines/queue/redis-queue.js');
-    return StepWorker.start(this.services(), who, { ...options, url: queue, stores: { meta: this.o.storeUri, artifacts: this.o.artifactsUri } });
+    return StepWorker.start(this.services(), who, { ...options, url: queue, stores: { store: this.o.storeUri, artifacts: this.o.artifactsUri } });
   }
 
   /** Runs one step on its own, tracked in the store (the entry point of exported Argo containers). */
@@ -119,13 +120,13 @@ export class PipelineService {
   /** Why a step of a pipeline run was or was not taken from the cache. */
   async explainCache(pipelineRunId: string, step: string): Promise<CacheExplanation> {
     const { explainCache } = await import('../pipelines/engine/why.js');
-    return explainCache(this.services().meta, pipelineRunId, step);
+    return explainCache(this.records.pipelines, pipelineRunId, step);
   }
 
   /** Where a model version or a dataset version came from, and what came of it. */
   async lineage(ref: string | LineageRef, opts: { depth?: number } = {}): Promise<LineageGraph> {
     const { lineageOf } = await import('../registry/lineage.js');
-    const s = this.services();
-    return lineageOf(s.meta, s.artifacts, ref, opts);
+    const { tracking, registry, datasets, pipelines } = this.records;
+    return lineageOf({ tracking, registry, datasets, pipelines, artifacts: this.services().artifacts }, ref, opts);
   }
 }

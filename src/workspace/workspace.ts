@@ -14,7 +14,6 @@ import { DatasetService } from '../data/datasets.js';
 import type { EngineServices } from '../pipelines/engine/engine.js';
 import { RegistryService } from '../registry/registry-service.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
-import { metadataStoreOver } from '../store/metadata-store.js';
 import { defaultArtifactsUri, defaultStoreUri, openArtifactStore, openStores, trellisHome } from '../store/open-stores.js';
 import type { Stores } from '../store/stores.js';
 import { TrackingService } from '../tracking/tracking-service.js';
@@ -81,11 +80,15 @@ export class Workspace {
   }
 
   /**
-   * What the pipeline engines (runner, scheduler, worker, lineage, cache explanations) run on. The
-   * engines keep their own ports; this is the one place their set is put together.
+   * What the pipeline engines (runner, scheduler, worker, cache explanations) run on: their own
+   * ports — the pipeline records and the trigger records — and this workspace's services for
+   * everything else. This is the one place their set is put together.
    */
   private engineServices(): EngineServices {
-    this.engine ??= { meta: metadataStoreOver(this.stores), artifacts: this.artifactStore, tracking: this.tracking, registry: this.registry, data: this.data };
+    this.engine ??= {
+      pipelines: this.stores.pipelines, triggers: this.stores.triggers, artifacts: this.artifactStore,
+      tracking: this.tracking, registry: this.registry, data: this.data,
+    };
     return this.engine;
   }
 

@@ -81,12 +81,12 @@ describe('an exported Argo workflow runs with trellis pipelines step', () => {
     const store = ['--store', `sqlite:${join(s.dir, 't.db')}`, '--artifacts', `file:${join(s.dir, 'artifacts')}`];
     const dirs = await runLikeArgo(wf, join(s.dir, 'argo'), store, { trees: '12' });
 
-    const exp = await s.meta.getExperimentByName('bike');
-    const runs = (await s.meta.searchRuns({ experimentIds: [exp.experimentId], maxResults: 100 })).items;
+    const exp = await s.stores.tracking.getExperimentByName('bike');
+    const runs = (await s.stores.tracking.searchRuns({ experimentIds: [exp.experimentId], maxResults: 100 })).items;
     const byStep = Object.fromEntries(runs.map((r) => [r.data.tags['trellis.step'], r]));
     for (const step of ir.steps.map((x) => x.name)) assert.equal(byStep[step]?.info.status, 'FINISHED', `step ${step}`);
     assert.equal(byStep.train!.data.params.trees, '12');
-    const champion = await s.meta.getVersionByAlias('bike', 'champion');
+    const champion = await s.stores.registry.getVersionByAlias('bike', 'champion');
     assert.equal(champion.runId, byStep.train!.info.runId, 'register found the run that made the model it was given');
 
     // The engine on the same data and parameters writes the same bytes.

@@ -16,9 +16,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Services = Awaited<ReturnType<typeof openTestServices>>;
 
 async function pipelineSteps(s: Services) {
-  const exp = await s.meta.getExperimentByName('bike').catch(() => undefined);
+  const exp = await s.stores.tracking.getExperimentByName('bike').catch(() => undefined);
   if (!exp) return { parent: undefined, finished: [] as string[] };
-  const runs = (await s.meta.searchRuns({ experimentIds: [exp.experimentId], maxResults: 200 })).items;
+  const runs = (await s.stores.tracking.searchRuns({ experimentIds: [exp.experimentId], maxResults: 200 })).items;
   const parent = runs.find((r) => r.data.tags['trellis.pipeline'] && !r.data.tags['mlflow.parentRunId']);
   const finished = runs.filter((r) => r.data.tags['trellis.step'] && r.info.status === 'FINISHED').map((r) => r.data.tags['trellis.step']!);
   return { parent, finished };
@@ -58,10 +58,10 @@ describe('kill -9 of the runner at any point, then resume', () => {
         assert.deepEqual(kept, [...finished].sort());
         const versions = (await s.registry.searchVersions({ filter: "name = 'bike'" })).items;
         assert.equal(versions.length, 1, 'one model version');
-        assert.equal((await s.meta.getVersionByAlias('bike', 'champion')).version, versions[0]!.version);
+        assert.equal((await s.stores.registry.getVersionByAlias('bike', 'champion')).version, versions[0]!.version);
         // Nothing is left RUNNING: the step the runner was in is closed as KILLED.
-        const exp = await s.meta.getExperimentByName('bike');
-        const runs = (await s.meta.searchRuns({ experimentIds: [exp.experimentId], maxResults: 200 })).items;
+        const exp = await s.stores.tracking.getExperimentByName('bike');
+        const runs = (await s.stores.tracking.searchRuns({ experimentIds: [exp.experimentId], maxResults: 200 })).items;
         assert.deepEqual(runs.filter((x) => x.info.status === 'RUNNING').map((x) => x.data.tags['trellis.step'] ?? 'pipeline'), []);
       });
     });

@@ -13,15 +13,14 @@ import { tmpdir } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { invalid } from '../../core/errors.js';
-import { DatasetService } from '../../data/datasets.js';
 import { readTable } from '../../data/readers/index.js';
 import { takeRows } from '../../ml/prepare.js';
-import { RegistryService } from '../../registry/registry-service.js';
-import { openArtifactStore, openMetadataStore } from '../../store/open-stores.js';
-import { TrackingService } from '../../tracking/tracking-service.js';
+import { openArtifactStore, openStores } from '../../store/open-stores.js';
+import type { TrackingService } from '../../tracking/tracking-service.js';
 import { isDatasetRef } from '../engine/builtins/index.js';
 import { writeDataset } from '../engine/builtins/io.js';
 import { PipelineEngine, resolveParams, type StepEvent } from '../engine/index.js';
+import { engineServicesOver } from '../engine/services.js';
 import { componentsFor, isParamRef, normalizePipeline, type PipelineIR, type Scalar, type Step } from '../ir.js';
 
 export const DEFAULT_SAMPLE_ROWS = 500;
@@ -150,10 +149,10 @@ export async function dryRun(input: PipelineIR, o: DryRunOptions): Promise<DryRu
       else step.inputs.dataset = sample.path;
     }
 
-    const meta = await openMetadataStore(`sqlite:${join(dir, 'ci.db')}`);
+    const stores = await openStores(`sqlite:${join(dir, 'ci.db')}`);
     const artifacts = await openArtifactStore(`file:${join(dir, 'artifacts')}`);
     try {
-      const services = { meta, artifacts, tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta, meta, meta), data: new DatasetService(meta, artifacts) };
+      const services = engineServicesOver(stores, artifacts);
       const engine = new PipelineEngine(services, { who: { actor: 'trellis-ci' }, workDir: join(dir, 'work') });
       const r = await engine.run(ir, { params, baseDir: o.baseDir, noCache: true, onEvent: o.onEvent });
       const warnings: string[] = [];
@@ -172,7 +171,7 @@ export async function dryRun(input: PipelineIR, o: DryRunOptions): Promise<DryRu
         warnings, ...(failed ? { failed } : {}),
       };
     } finally {
-      await meta.close();
+      await stores.close();
       await artifacts.close();
     }
   } finally {

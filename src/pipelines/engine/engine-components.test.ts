@@ -219,15 +219,15 @@ describe('pipeline engine: components that fail', () => {
     const st = statuses(r);
     assert.deepEqual([st.check, st.register], ['failed', 'skipped']);
     assert.ok(['done', 'cached'].includes(st.ingest!) && ['done', 'cached'].includes(st.train!), JSON.stringify(st));
-    const parent = await s.meta.getRun(r.runId);
+    const parent = await s.stores.tracking.getRun(r.runId);
     assert.equal(parent.info.status, 'FAILED');
     assert.equal(parent.data.tags['trellis.failed_step'], 'check');
     assert.equal(parent.data.tags['trellis.skipped'], 'register');
-    const check = await s.meta.getRun(byStep(r).check!.runId!);
+    const check = await s.stores.tracking.getRun(byStep(r).check!.runId!);
     assert.equal(check.info.status, 'FAILED');
     assert.match(check.data.tags['trellis.error']!, cause);
     assert.equal(check.data.tags['trellis.outputs'], undefined, 'a failed step records no outputs');
-    const running = await s.meta.searchRuns({ experimentIds: [parent.info.experimentId], filter: [{ kind: 'attribute', key: 'status', comparator: '=', value: 'RUNNING' }] });
+    const running = await s.stores.tracking.searchRuns({ experimentIds: [parent.info.experimentId], filter: [{ kind: 'attribute', key: 'status', comparator: '=', value: 'RUNNING' }] });
     assert.deepEqual(running.items.map((x) => x.info.runId), []);
     assert.deepEqual(r.registered, []);
     assert.equal((await s.registry.searchVersions({ filter: "name = 'guarded'" })).items.length, 0);
@@ -262,8 +262,8 @@ describe('pipeline engine: components that fail', () => {
     });
     await assert.rejects(engine.run(ir, { params: { data, depth: 3 } }), /pipeline 'guarded' has no parameter 'depth'/);
     // Nothing was recorded for the refused runs: the experiment holds the four failed runs above, each with its steps.
-    const exp = await s.meta.getExperimentByName('guarded');
-    const parents = await s.meta.searchRuns({ experimentIds: [exp.experimentId], filter: [{ kind: 'tag', key: 'trellis.pipeline', comparator: '=', value: 'guarded' }] });
+    const exp = await s.stores.tracking.getExperimentByName('guarded');
+    const parents = await s.stores.tracking.searchRuns({ experimentIds: [exp.experimentId], filter: [{ kind: 'tag', key: 'trellis.pipeline', comparator: '=', value: 'guarded' }] });
     assert.deepEqual(parents.items.map((x) => x.info.status), ['FAILED', 'FAILED', 'FAILED', 'FAILED']);
     // And the same pipeline with good values runs through, registering once.
     const ok = await engine.run(ir, { params: { data }, baseDir: s.dir });

@@ -29,7 +29,7 @@ describe('pipeline engine on PostgreSQL', () => {
     const first = await engine.run(ir, { params: { trees: 15 } });
     assert.equal(first.status, 'FINISHED', JSON.stringify(first.failed));
     assert.deepEqual(first.registered, [{ step: 'register', name: 'bike', version: '1', alias: 'champion', created: true }]);
-    const parent = await s.meta.getRun(first.runId);
+    const parent = await s.stores.tracking.getRun(first.runId);
     assert.equal(parent.info.status, 'FINISHED');
     assert.equal(parent.data.tags['trellis.pipeline'], 'bike');
 
@@ -43,7 +43,7 @@ describe('pipeline engine on PostgreSQL', () => {
       const a = first.steps.find((x) => x.step === step)!;
       const b = second.steps.find((x) => x.step === step)!;
       assert.deepEqual(Object.values(b.outputs).map((e) => e.sha256), Object.values(a.outputs).map((e) => e.sha256));
-      const why = await explainCache(s.meta, second.runId, step);
+      const why = await explainCache(s.pipelines, second.runId, step);
       assert.equal(why.verdict, 'hit');
     }
     assert.equal((await s.registry.searchVersions({ filter: "name = 'bike'" })).items.length, 1);

@@ -37,7 +37,7 @@ describe('pipeline engine: the bike example on SQLite', () => {
     assert.deepEqual(statuses(first), { ingest: 'done', validate: 'done', split: 'done', train: 'done', evaluate: 'done', gate: 'done', register: 'done' });
     assert.ok(events.indexOf('train:running') < events.indexOf('train:done'));
 
-    const parent = await s.meta.getRun(first.runId);
+    const parent = await s.stores.tracking.getRun(first.runId);
     assert.equal(parent.info.status, 'FINISHED');
     assert.equal(parent.data.tags['trellis.pipeline'], 'bike');
     assert.match(parent.data.tags['trellis.pipeline.hash']!, /^[0-9a-f]{64}$/);
@@ -45,10 +45,10 @@ describe('pipeline engine: the bike example on SQLite', () => {
     assert.equal(parent.data.tags['trellis.repro.node'], process.version);
     assert.match(parent.data.tags['trellis.repro.lockfile.sha256'] ?? '', /^[0-9a-f]{64}$/);
     assert.deepEqual(parent.data.params, { dataset: 'bike@latest', trees: '20' });
-    assert.equal((await s.meta.getExperiment(parent.info.experimentId)).name, 'bike');
+    assert.equal((await s.stores.tracking.getExperiment(parent.info.experimentId)).name, 'bike');
 
     const steps = byStep(first);
-    const evalRun = await s.meta.getRun(steps.evaluate!.runId!);
+    const evalRun = await s.stores.tracking.getRun(steps.evaluate!.runId!);
     assert.equal(evalRun.data.tags['mlflow.parentRunId'], first.runId);
     assert.equal(evalRun.data.tags['trellis.step'], 'evaluate');
     assert.equal(evalRun.data.tags['trellis.component'], 'evaluate@1');
@@ -57,7 +57,7 @@ describe('pipeline engine: the bike example on SQLite', () => {
     const rmse = evalRun.data.metrics.find((m) => m.key === 'rmse')!.value;
     // cnt = casual + registered and both are features: the trees fit it closely.
     assert.ok(rmse > 0 && rmse < 80, `rmse ${rmse}`);
-    const trainRun = await s.meta.getRun(steps.train!.runId!);
+    const trainRun = await s.stores.tracking.getRun(steps.train!.runId!);
     assert.equal(trainRun.data.params.trees, '20');
     assert.equal(trainRun.data.params.maxLeaves, '63');
     // Outputs are the child run's artifacts, with the sha256 recorded in a tag.
@@ -77,7 +77,7 @@ describe('pipeline engine: the bike example on SQLite', () => {
     assert.match(decision.notes.join(' '), /no champion: comparisons with champion metrics are treated as passing/);
 
     assert.deepEqual(first.registered, [{ step: 'register', name: 'bike', version: '1', alias: 'champion', created: true }]);
-    const champion = await s.meta.getVersionByAlias('bike', 'champion');
+    const champion = await s.stores.registry.getVersionByAlias('bike', 'champion');
     assert.equal(champion.version, '1');
     assert.equal(champion.runId, steps.train!.runId);
     assert.equal(champion.tags['metric.rmse'], String(rmse));
@@ -93,7 +93,7 @@ describe('pipeline engine: the bike example on SQLite', () => {
     assert.deepEqual(cachedShas(second), cachedShas(first));
     // The decision now names the champion (version 1) and compares with its numbers.
     assert.notEqual(shas(second)['gate.decision'], shas(first)['gate.decision']);
-    const train = await s.meta.getRun(byStep(second).train!.runId!);
+    const train = await s.stores.tracking.getRun(byStep(second).train!.runId!);
     assert.equal(train.data.tags['trellis.cached'], 'true');
     assert.equal(train.data.tags['trellis.cache_source'], byStep(first).train!.runId);
     assert.equal(train.data.tags['mlflow.parentRunId'], second.runId);
@@ -104,12 +104,12 @@ describe('pipeline engine: the bike example on SQLite', () => {
     // register re-applies its registration (the alias still points at version 1).
     const all = structuredClone(ir);
     for (const st of all.steps) st.cache = { enabled: true };
-    await s.meta.setAlias('bike', 'champion', '1', who);
+    await s.stores.registry.setAlias('bike', 'champion', '1', who);
     const third = await engine.run(all, { params: { trees: 20 } });
     assert.ok(third.steps.every((x) => x.status === 'cached'), JSON.stringify(statuses(third)));
     assert.deepEqual(shas(third), shas(second));
     assert.equal((await versions(s, 'bike')).length, 1);
-    assert.equal((await s.meta.getVersionByAlias('bike', 'champion')).version, '1');
+    assert.equal((await s.stores.registry.getVersionByAlias('bike', 'champion')).version, '1');
   });
 
   it('re-runs exactly the steps downstream of a changed parameter; --no-cache re-runs everything', async () => {
@@ -174,11 +174,11 @@ describe('pipeline engine: failures, resume, command steps, parallel branches', 
     assert.match(r.failed?.error ?? '', /Step 'copy' failed: .*exit(ed)? (with )?(code )?3/i);
     assert.deepEqual(statuses(r), { ingest: 'done', train: 'done', register: 'done', copy: 'failed', after_copy: 'skipped' });
     assert.ok(existsSync(flag));
-    const parent = await s.meta.getRun(r.runId);
+    const parent = await s.stores.tracking.getRun(r.runId);
     assert.equal(parent.info.status, 'FAILED');
     assert.equal(parent.data.tags['trellis.failed_step'], 'copy');
     assert.equal(parent.data.tags['trellis.skipped'], 'after_copy');
-    const failed = await s.meta.getRun(byStep(r).copy!.runId!);
+    const failed = await s.stores.tracking.getRun(byStep(r).copy!.runId!);
     assert.equal(failed.info.status, 'FAILED');
     assert.match(failed.data.tags['trellis.error']!, /Step 'copy' failed/);
     assert.match((await s.tracking.readArtifact(failed.info.runId, 'logs/copy.log')).toString(), /injected failure/);
@@ -189,11 +189,11 @@ describe('pipeline engine: failures, resume, command steps, parallel branches', 
     assert.equal(resumed.runId, r.runId);
     assert.deepEqual(statuses(resumed), { ingest: 'kept', train: 'kept', register: 'kept', copy: 'done', after_copy: 'done' });
     assert.equal(byStep(resumed).copy!.metrics.copied, 1);
-    assert.equal((await s.meta.getRun(r.runId)).info.status, 'FINISHED');
+    assert.equal((await s.stores.tracking.getRun(r.runId)).info.status, 'FINISHED');
     assert.equal((await versions(s, 'flaky')).length, 1, 'no model version is created twice');
     assert.deepEqual(resumed.registered.map((x) => [x.name, x.version]), [['flaky', '1']]);
     // The failed attempt stays on record beside the one that finished.
-    const children = (await s.meta.searchRuns({ experimentIds: [parent.info.experimentId], filter: [{ kind: 'tag', key: 'mlflow.parentRunId', comparator: '=', value: r.runId }] })).items;
+    const children = (await s.stores.tracking.searchRuns({ experimentIds: [parent.info.experimentId], filter: [{ kind: 'tag', key: 'mlflow.parentRunId', comparator: '=', value: r.runId }] })).items;
     assert.deepEqual(children.filter((c) => c.data.tags['trellis.step'] === 'copy').map((c) => c.info.status).sort(), ['FAILED', 'FINISHED']);
   });
 
@@ -209,7 +209,7 @@ describe('pipeline engine: failures, resume, command steps, parallel branches', 
     const first = await engine.run(ir);
     assert.equal(byStep(first).stamp!.status, 'done');
     const executed = byStep(first).stamp!.runId!;
-    assert.equal((await s.meta.getRun(executed)).data.tags['trellis.cache_entry'], byStep(first).stamp!.cacheKey);
+    assert.equal((await s.stores.tracking.getRun(executed)).data.tags['trellis.cache_entry'], byStep(first).stamp!.cacheKey);
     const sha = byStep(first).stamp!.outputs.out!.sha256;
     // 60 runs from cache: more cached step runs with this key than one page (50) of the search.
     for (let i = 0; i < 60; i++) {
@@ -217,10 +217,10 @@ describe('pipeline engine: failures, resume, command steps, parallel branches', 
       assert.equal(byStep(r).stamp!.status, 'cached', `run ${i + 2} of the step came from the cache`);
       assert.equal(byStep(r).stamp!.cacheSource, executed);
       assert.equal(byStep(r).stamp!.outputs.out!.sha256, sha);
-      assert.equal((await s.meta.getRun(byStep(r).stamp!.runId!)).data.tags['trellis.cache_entry'], undefined, 'a cached run is no cache entry');
+      assert.equal((await s.stores.tracking.getRun(byStep(r).stamp!.runId!)).data.tags['trellis.cache_entry'], undefined, 'a cached run is no cache entry');
     }
     // The lookup reads the step records, not the mirror's tags: without its entry tag the step run is still found.
-    await s.meta.deleteRunTag(executed, 'trellis.cache_entry', who);
+    await s.stores.tracking.deleteRunTag(executed, 'trellis.cache_entry', who);
     const again = await engine.run(ir);
     assert.equal(byStep(again).stamp!.status, 'cached');
     assert.equal(byStep(again).stamp!.cacheSource, executed);
@@ -234,12 +234,12 @@ describe('pipeline engine: failures, resume, command steps, parallel branches', 
       steps: [{ name: 'nap', component: 'nap', inputs: {} }],
     }, 'heartbeats');
     const fast = new PipelineEngine(s, { who, workDir: join(s.dir, 'work'), runnerHeartbeatMs: 20 });
-    const before = (await s.meta.listAuditEvents({ limit: 100_000 })).length;
+    const before = (await s.stores.audit.listAuditEvents({ limit: 100_000 })).length;
     const r = await fast.run(ir, { noCache: true });
     assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
-    const rec = await s.meta.getPipelineRun(r.runId);
+    const rec = await s.stores.pipelines.getPipelineRun(r.runId);
     assert.ok(rec.runner.heartbeatAt >= rec.startTime + 200, 'the runner touched its record while the step ran');
-    const events = (await s.meta.listAuditEvents({ limit: 100_000 })).slice(before);
+    const events = (await s.stores.audit.listAuditEvents({ limit: 100_000 })).slice(before);
     // About 25 heartbeats went by; the audit chain holds the changes of state only.
     assert.deepEqual(events.filter((e) => e.entityType === 'pipeline_run').map((e) => e.action), ['start_pipeline_run', 'end_pipeline_run']);
     assert.deepEqual(events.filter((e) => e.entityType === 'step_run').map((e) => e.action), ['start_step_run', 'finish_step_run']);
@@ -259,7 +259,7 @@ describe('pipeline engine: failures, resume, command steps, parallel branches', 
     }, 'parallel');
     const r = await engine.run(ir, { noCache: true });
     assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
-    const runs = await Promise.all(r.steps.map((x) => s.meta.getRun(x.runId!)));
+    const runs = await Promise.all(r.steps.map((x) => s.stores.tracking.getRun(x.runId!)));
     const [a, b, c] = runs.map((x) => x.info);
     // a and b overlap; c waits for a free slot (concurrency 2).
     assert.ok(a!.startTime < b!.endTime! && b!.startTime < a!.endTime!, 'a and b overlap');

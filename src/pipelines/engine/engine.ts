@@ -38,7 +38,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { TrellisError, invalid } from '../../core/errors.js';
 import { canonicalJson, sha256Hex } from '../../core/hash.js';
 import { newRunId } from '../../core/ids.js';
-import type { Actor } from '../../store/metadata-store.js';
+import type { Actor } from '../../store/ports/common.js';
 import type { PipelineRunner, StepEdge } from '../../store/ports/pipelines.js';
 import { componentsFor, isOutputRef, isParamRef, normalizePipeline, pipelineHash, topologicalOrder, upstreamSteps, validatePipeline, type ComponentDef, type PipelineIR, type Scalar, type Step } from '../ir.js';
 import { hasErrors, lintPipeline } from '../lint.js';
@@ -46,7 +46,7 @@ import { builtinCacheFacts, registerModel } from './builtins/index.js';
 import { reproducibilityTags } from './reproducibility.js';
 import { hashFile, prewarmWorkers } from '../executors/index.js';
 import { championEdge, inputEdge, ingestEdges, registrationEdge } from './edges.js';
-import { clip, componentSpec, errorText, executeStepJob, pipelineRuns, recordFailure, type EngineServices, type OutputEntry, type StepJob, type StepRecord } from './step-exec.js';
+import { clip, componentSpec, errorText, executeStepJob, recordFailure, type EngineServices, type OutputEntry, type StepJob, type StepRecord } from './step-exec.js';
 
 export type { EngineServices, OutputEntry, StepJob, StepRecord } from './step-exec.js';
 
@@ -183,11 +183,11 @@ export class PipelineEngine {
       ...reproducibilityTags(baseDir, ENGINE_VERSION),
       ...runnerTags(),
     };
-    const parent = await this.s.meta.createRun({ experimentId, runName: `${ir.name}-run`, tags }, this.o.who);
+    const parent = await this.s.tracking.createRun({ experimentId, runName: `${ir.name}-run`, tags }, this.o.who);
     const runId = parent.info.runId;
-    await this.s.meta.logBatch(runId, { params: Object.entries(params).map(([key, v]) => ({ key, value: String(v) })) }, this.o.who);
+    await this.s.tracking.logBatch(runId, { params: Object.entries(params).map(([key, v]) => ({ key, value: String(v) })) }, this.o.who);
     await this.s.tracking.logArtifact(runId, 'pipeline.json', JSON.stringify(ir, null, 2));
-    const rec = await pipelineRuns(this.s).createPipelineRun({
+    const rec = await this.s.pipelines.createPipelineRun({
       id: runId, pipeline: ir.name, pipelineVersion: ir.version, irHash: tags[TAG.hash]!, experimentId, params, baseDir, noCache: !!opts.noCache,
       runner: { host: hostname(), pid: process.pid }, startTime: parent.info.startTime,
     }, this.o.who);
@@ -200,10 +200,10 @@ export class PipelineEngine {
    * compare-and-set on its runner epoch: of two resumes at once, one fails.
    */
   async resume(runId: string, opts: Pick<RunOptions, 'onEvent' | 'noCache' | 'signal'> = {}): Promise<PipelineRunResult> {
-    const runs = pipelineRuns(this.s);
+    const runs = this.s.pipelines;
     const rec = await runs.getPipelineRun(runId).catch(async (e: unknown) => {
       if ((e as { code?: string }).code !== 'TRELLIS_PIPELINE_RUN_NOT_FOUND') throw e;
-      await this.s.meta.getRun(runId); // an unknown id is reported as such
+      await this.s.tracking.getRun(runId); // an unknown id is reported as such
       throw invalid(`run ${runId} is not a pipeline run (it has no pipeline run record)`);
     });
     if (rec.status === 'RUNNING') {
@@ -227,8 +227,8 @@ export class PipelineEngine {
         durationMs: 0, outputs: st.outputs ?? {}, metrics: st.metrics,
       });
     }
-    await this.s.meta.updateRun(runId, { status: 'RUNNING' }, this.o.who);
-    await this.s.meta.logBatch(runId, { tags: [{ key: 'trellis.resumed', value: String(now()) }, ...Object.entries(runnerTags()).map(([key, value]) => ({ key, value }))] }, this.o.who);
+    await this.s.tracking.updateRun(runId, { status: 'RUNNING' }, this.o.who);
+    await this.s.tracking.logBatch(runId, { tags: [{ key: 'trellis.resumed', value: String(now()) }, ...Object.entries(runnerTags()).map(([key, value]) => ({ key, value }))] }, this.o.who);
     return this.execute(ir, {
       runId, experimentId: rec.experimentId, params: rec.params, baseDir: rec.baseDir || process.cwd(),
       noCache: !!opts.noCache || rec.noCache, epoch: taken.runner.epoch, onEvent: opts.onEvent, signal: opts.signal, kept,
@@ -236,7 +236,7 @@ export class PipelineEngine {
   }
 
   private async experiment(name: string): Promise<string> {
-    return this.s.meta.getExperimentByName(name).then((e) => e.experimentId, (e: unknown) => {
+    return this.s.tracking.getExperimentByName(name).then((e) => e.experimentId, (e: unknown) => {
       if ((e as { code?: string }).code !== 'TRELLIS_EXPERIMENT_NAME_NOT_FOUND') throw e;
       return this.s.tracking.createExperiment(name, {}, this.o.who);
     });
@@ -271,7 +271,7 @@ export class PipelineEngine {
     const ctx = { ...r, work, ir, signal: r.signal };
     // The runner's sign of life (not audited), so that `resume` can tell a run in progress from one whose runner died.
     const beat = setInterval(() => {
-      void pipelineRuns(this.s).touchPipelineRun(r.runId, r.epoch).then((mine) => { if (!mine) replaced.abort(); }, () => undefined);
+      void this.s.pipelines.touchPipelineRun(r.runId, r.epoch).then((mine) => { if (!mine) replaced.abort(); }, () => undefined);
     }, this.o.runnerHeartbeatMs ?? RUNNER_HEARTBEAT_MS);
     beat.unref();
     try {
@@ -319,11 +319,11 @@ export class PipelineEngine {
       ...(skipped.length ? [{ key: TAG.skipped, value: clip(skipped.join(',')) }] : []),
     ];
     const status = r.signal.aborted ? 'KILLED' : failedStep ? 'FAILED' : 'FINISHED';
-    const ended = await pipelineRuns(this.s).endPipelineRun(r.runId, {
+    const ended = await this.s.pipelines.endPipelineRun(r.runId, {
       status, ...(failedStep ? { failedStep: failedStep.step, error: failedStep.error ?? '' } : {}), skipped, epoch: r.epoch,
     }, this.o.who);
     // Refused when another runner resumed the run meanwhile: the run is now that runner's to end.
-    if (ended) await this.s.meta.completeRun(r.runId, { tags: endTags, status, endTime: ended.endTime ?? now() }, this.o.who);
+    if (ended) await this.s.tracking.endRun(r.runId, { tags: endTags, status, endTime: ended.endTime ?? now() }, this.o.who);
     const registered: PipelineRunResult['registered'] = [];
     for (const s of steps) {
       const entry = s.outputs.registration;
@@ -351,7 +351,7 @@ export class PipelineEngine {
     const t0 = now();
     const comp = componentsFor(r.ir, step.component)[0]!;
     const compRef = `${comp.name}@${comp.version}`;
-    const runs = pipelineRuns(this.s);
+    const runs = this.s.pipelines;
     let childId: string | undefined;
     try {
       // Inputs: scalars resolved; artifacts named by the output entries of the steps that made them.
@@ -405,11 +405,11 @@ export class PipelineEngine {
           childId = newRunId();
           const t = now();
           const list = Object.entries(metrics).map(([key, value]) => ({ key, value, timestamp: t, step: 0 }));
-          await this.s.meta.recordRun({
+          await this.s.tracking.writeRun({
             runId: childId, experimentId: r.experimentId, runName: step.name, startTime: t0, status: 'FINISHED', endTime: t, metrics: list.slice(0, 1000),
             tags: { ...baseTags, [TAG.cached]: 'true', [TAG.source]: hit.id, [TAG.outputs]: JSON.stringify(outputs) },
           }, this.o.who);
-          for (let i = 1000; i < list.length; i += 1000) await this.s.meta.logBatch(childId, { metrics: list.slice(i, i + 1000) }, this.o.who);
+          for (let i = 1000; i < list.length; i += 1000) await this.s.tracking.logBatch(childId, { metrics: list.slice(i, i + 1000) }, this.o.who);
           await runs.recordCachedStepRun({
             ...record, id: childId, cacheSource: hit.id, outputs, metrics,
             edges: [...consumed, ...ingestEdges(compRef, outputs), ...registrationEdge(registration)],
@@ -418,7 +418,7 @@ export class PipelineEngine {
         }
       }
 
-      const child = await this.s.meta.createRun({ experimentId: r.experimentId, runName: step.name, startTime: t0, tags: { ...baseTags, [TAG.entry]: cacheKey } }, this.o.who);
+      const child = await this.s.tracking.createRun({ experimentId: r.experimentId, runName: step.name, startTime: t0, tags: { ...baseTags, [TAG.entry]: cacheKey } }, this.o.who);
       childId = child.info.runId;
       await runs.startStepRun({ ...record, id: childId, edges: consumed }, this.o.who);
       const job: StepJob = {

@@ -55,14 +55,14 @@ describe('pipelines rerun: the bike example', () => {
     assert.equal(reg.rerun, null);
     assert.match(reg.note!, /register steps are not re-run/);
 
-    const run = await s.meta.getRun(result.runId);
+    const run = await s.stores.tracking.getRun(result.runId);
     assert.equal(run.data.tags[RERUN_TAG.of], second.runId);
     assert.equal(run.data.tags[RERUN_TAG.verdict], 'identical');
     assert.equal(run.data.tags[RERUN_TAG.notRerun], 'register');
     assert.equal(run.data.tags['trellis.no_cache'], 'true');
-    assert.equal((await s.meta.getExperiment(run.info.experimentId)).name, 'bike-reruns');
+    assert.equal((await s.stores.tracking.getExperiment(run.info.experimentId)).name, 'bike-reruns');
     assert.equal((await s.registry.searchVersions({ filter: "name = 'bike'" })).items.length, 1);
-    assert.equal((await s.meta.getVersionByAlias('bike', 'champion')).version, '1');
+    assert.equal((await s.stores.registry.getVersionByAlias('bike', 'champion')).version, '1');
   });
 
   it("names what changed when an output differs: the first run's gate saw no champion, the rerun's sees version 1", async () => {
@@ -78,7 +78,7 @@ describe('pipelines rerun: the bike example', () => {
 
   it("leaves ordinary runs as they were: their cache still comes from their own experiment, and no version is added", async () => {
     const again = await engine.run(ir, { params: { trees: 20 } });
-    const train = await s.meta.getRun(byStep(again).train!.runId!);
+    const train = await s.stores.tracking.getRun(byStep(again).train!.runId!);
     assert.equal(train.data.tags['trellis.cache_source'], byStep(first).train!.runId);
     assert.deepEqual(again.registered.map((v) => [v.version, v.created]), [['1', false]]);
     assert.equal((await s.registry.searchVersions({ filter: "name = 'bike'" })).items.length, 1);
@@ -88,13 +88,13 @@ describe('pipelines rerun: the bike example', () => {
     const step = byStep(first).train!.runId!;
     await assert.rejects(planRerun(s, step), new RegExp(`run ${step} is not a pipeline run .*it is a step of pipeline run ${first.runId}`));
     await assert.rejects(planRerun(s, 'f'.repeat(32)), { code: 'TRELLIS_RUN_NOT_FOUND' });
-    const parent = await s.meta.createRun({ experimentId: '0', runName: 'x', tags: { 'trellis.pipeline': 'bike' } }, who);
+    const parent = await s.stores.tracking.createRun({ experimentId: '0', runName: 'x', tags: { 'trellis.pipeline': 'bike' } }, who);
     await assert.rejects(planRerun(s, parent.info.runId), /is not a pipeline run \(it has no pipeline run record\)/, 'a tag does not make a pipeline run');
-    await s.meta.createPipelineRun({
+    await s.stores.pipelines.createPipelineRun({
       id: parent.info.runId, pipeline: 'bike', pipelineVersion: '1', irHash: 'x', experimentId: '0', params: {}, baseDir: s.dir, runner: { host: 'h', pid: 1 },
     }, who);
     await assert.rejects(planRerun(s, parent.info.runId), /still RUNNING; rerun a run that ended/);
-    await s.meta.endPipelineRun(parent.info.runId, { status: 'FAILED' }, who);
+    await s.stores.pipelines.endPipelineRun(parent.info.runId, { status: 'FAILED' }, who);
     await assert.rejects(planRerun(s, parent.info.runId), /has no readable pipeline\.json artifact/);
   });
 });
@@ -137,6 +137,6 @@ export async function stamp(ctx) {
     assert.equal(d.original, byStep(original).stamp!.outputs.stamp!.sha256);
     assert.notEqual(d.rerun, d.original);
     assert.deepEqual(d.changes, [], 'the same inputs: the step itself is not deterministic');
-    assert.equal((await s.meta.getRun(report.rerun)).data.tags[RERUN_TAG.verdict], 'differs');
+    assert.equal((await s.stores.tracking.getRun(report.rerun)).data.tags[RERUN_TAG.verdict], 'differs');
   });
 });

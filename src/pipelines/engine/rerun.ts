@@ -18,7 +18,6 @@ import { invalid, isTrellisError } from '../../core/errors.js';
 import type { PipelineRunRecord, StepRunRecord } from '../../store/ports/pipelines.js';
 import { componentsFor, normalizePipeline, topologicalOrder, upstreamSteps, validatePipeline, type PipelineIR, type Scalar } from '../ir.js';
 import type { EngineServices, OutputEntry, PipelineEngine, PipelineRunResult, StepEvent } from './engine.js';
-import { pipelineRuns } from './step-exec.js';
 import { keyChanges, type KeyChange } from './why.js';
 
 export const RERUN_TAG = {
@@ -78,11 +77,11 @@ const isRegister = (ir: PipelineIR, component: string) => {
 
 /** Reads what the run recorded and decides what the rerun executes; refuses runs that cannot be re-run. */
 export async function planRerun(s: EngineServices, runId: string, o: { experiment?: string } = {}): Promise<RerunPlan> {
-  const runs = pipelineRuns(s);
+  const runs = s.pipelines;
   const original = await runs.getPipelineRun(runId).catch(async (e: unknown) => {
     if (!isTrellisError(e, 'TRELLIS_PIPELINE_RUN_NOT_FOUND')) throw e;
     const step = await runs.getStepRun(runId).catch(() => undefined);
-    if (!step) await s.meta.getRun(runId); // an unknown id is reported as such
+    if (!step) await s.tracking.getRun(runId); // an unknown id is reported as such
     throw invalid(`run ${runId} is not a pipeline run (${step?.pipelineRunId ? `it is a step of pipeline run ${step.pipelineRunId}` : 'it has no pipeline run record'})`);
   });
   if (original.status === 'RUNNING') throw invalid(`pipeline run ${runId} is still RUNNING; rerun a run that ended`);
@@ -106,7 +105,7 @@ export async function planRerun(s: EngineServices, runId: string, o: { experimen
   }
   const executed: PipelineIR = { ...ir, steps: ir.steps.filter((st) => !left.has(st.name)) };
   if (!executed.steps.length) throw invalid(`pipeline run ${runId}: every step registers a model or reads a registration; a rerun would execute nothing`);
-  const from = (await s.meta.getExperiment(original.experimentId)).name;
+  const from = (await s.tracking.getExperiment(original.experimentId)).name;
   const experiment = o.experiment ?? (from.endsWith('-reruns') ? from : `${from}-reruns`);
   return {
     original, ir, executed, notRerun: topologicalOrder(ir).filter((n) => left.has(n)), params, experiment,
@@ -117,7 +116,7 @@ export async function planRerun(s: EngineServices, runId: string, o: { experimen
 /** The step runs of a pipeline run, by step: the one that FINISHED when there is one, else the latest. */
 async function stepRuns(s: EngineServices, pipelineRunId: string): Promise<Map<string, StepRunRecord>> {
   const out = new Map<string, StepRunRecord>();
-  for (const r of await pipelineRuns(s).listStepRuns({ pipelineRunId })) {
+  for (const r of await s.pipelines.listStepRuns({ pipelineRunId })) {
     const have = out.get(r.step);
     if (!have || (have.status !== 'FINISHED' && r.status === 'FINISHED')) out.set(r.step, r);
   }
@@ -164,7 +163,7 @@ export async function rerunPipeline(engine: PipelineEngine, plan: RerunPlan, o: 
   const counts: Record<OutputVerdict, number> = { identical: 0, differs: 0, missing: 0, 'not-rerun': 0 };
   for (const r of outputs) counts[r.verdict]++;
   const identical = result.status === 'FINISHED' && counts.differs === 0 && counts.missing === 0;
-  await s.meta.logBatch(result.runId, {
+  await s.tracking.logBatch(result.runId, {
     tags: [
       { key: RERUN_TAG.of, value: originalId },
       { key: RERUN_TAG.verdict, value: identical ? 'identical' : 'differs' },

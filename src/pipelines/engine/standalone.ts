@@ -17,11 +17,11 @@ import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { invalid } from '../../core/errors.js';
-import type { Actor } from '../../store/metadata-store.js';
+import type { Actor } from '../../store/ports/common.js';
 import { findBuiltin } from '../builtins.js';
 import { hashOutput } from '../executors/index.js';
 import { ARTIFACT_TYPES, type ArtifactType, type ComponentDef, type Scalar } from '../ir.js';
-import { executeStepJob, pipelineRuns, type EngineServices, type OutputEntry, type StepRecord } from './step-exec.js';
+import { executeStepJob, type EngineServices, type OutputEntry, type StepRecord } from './step-exec.js';
 
 export interface StandaloneStep {
   /** `NAME@VERSION` of a built-in, or of the TypeScript component given by `module` and `export`. */
@@ -93,7 +93,7 @@ export async function runStandaloneStep(s: EngineServices, who: Actor, o: Standa
     if (scalars[name] === undefined && spec.default !== undefined && !(ARTIFACT_TYPES as readonly string[]).includes(spec.type)) scalars[name] = spec.default;
   }
   const experimentName = o.experiment ?? 'pipeline-steps';
-  const experimentId = await s.meta.getExperimentByName(experimentName).then((e) => e.experimentId, () => s.tracking.createExperiment(experimentName, {}, who));
+  const experimentId = await s.tracking.getExperimentByName(experimentName).then((e) => e.experimentId, () => s.tracking.createExperiment(experimentName, {}, who));
 
   // Artifact inputs: every file or folder in the inputs folder, with the run that made those bytes when the store knows it.
   const artifacts: Record<string, OutputEntry> = {};
@@ -112,12 +112,12 @@ export async function runStandaloneStep(s: EngineServices, who: Actor, o: Standa
     }
   }
   const compRef = `${comp.name}@${comp.version}`;
-  const run = await s.meta.createRun({
+  const run = await s.tracking.createRun({
     experimentId, runName: step,
     tags: { 'trellis.step': step, 'trellis.component': compRef, 'trellis.standalone': 'true', ...(o.tags ?? {}) },
   }, who);
   const runId = run.info.runId;
-  await pipelineRuns(s).startStepRun({
+  await s.pipelines.startStepRun({
     id: runId, pipelineRunId: null, experimentId, step, component: compRef, startTime: run.info.startTime,
     edges: Object.entries(artifacts).filter(([, e]) => e.run).map(([name, e]) => ({ role: 'input', name, kind: 'step', ref: e.run, output: e.name, holder: e.run, sha256: e.sha256 })),
   }, who);
@@ -134,7 +134,7 @@ export async function runStandaloneStep(s: EngineServices, who: Actor, o: Standa
         await cp(join(workRoot, 'runs', runId, name), target, { recursive: true });
       }
       const tags = Object.values(record.outputs).map((e) => ({ key: `${PRODUCED_TAG}${e.sha256}`, value: 'true' }));
-      if (tags.length) await s.meta.logBatch(runId, { tags }, who);
+      if (tags.length) await s.tracking.logBatch(runId, { tags }, who);
     }
     return { runId, record };
   } finally {
@@ -144,7 +144,7 @@ export async function runStandaloneStep(s: EngineServices, who: Actor, o: Standa
 
 /** The output with these bytes that a step run of the experiment recorded (the newest such step run), if any. */
 async function producedOutput(s: EngineServices, experimentId: string, sha256: string): Promise<OutputEntry | undefined> {
-  const runs = pipelineRuns(s);
+  const runs = s.pipelines;
   const edges = await runs.listStepEdges({ role: 'output', kind: 'artifact', sha256 });
   const producers = (await runs.listStepRuns({ ids: [...new Set(edges.map((e) => e.stepRunId))] })).filter((r) => r.experimentId === experimentId && r.status === 'FINISHED');
   return Object.values((producers[0]?.outputs ?? {}) as Record<string, OutputEntry>).find((e) => e.sha256 === sha256);

@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { TrellisError, invalid } from '../../core/errors.js';
-import type { Actor } from '../../store/metadata-store.js';
+import type { Actor } from '../../store/ports/common.js';
 import { artifactStorePath } from '../../tracking/tracking-service.js';
 import { hashOutput, runStep, type StepInput } from '../executors/index.js';
 import type { ComponentDef, Scalar } from '../ir.js';
@@ -22,25 +22,27 @@ import { BUILTIN_IMPLS, type BuiltinContext } from './builtins/index.js';
 import type { DatasetService } from '../../data/datasets.js';
 import type { RegistryService } from '../../registry/registry-service.js';
 import type { ArtifactStore } from '../../store/artifact-store.js';
-import type { MetadataStore } from '../../store/metadata-store.js';
-import type { LeaseFence, PipelineRunStore, StepRunRecord } from '../../store/ports/pipelines.js';
+import type { LeaseFence, PipelineStore, StepRunRecord } from '../../store/ports/pipelines.js';
+import type { TriggerStore } from '../../store/ports/triggers.js';
 import { ingestEdges, registrationEdge } from './edges.js';
 import type { TrackingService } from '../../tracking/tracking-service.js';
 
-/** The stores and services a step runs against. */
+/**
+ * What the engines run against: their own ports — the pipeline records and the trigger records —
+ * and the services for everything else (runs and their MLflow mirror, models, datasets), plus the
+ * artifact store the outputs live in. Put together in one place (the Workspace); no engine holds
+ * another concept's port.
+ */
 export interface EngineServices {
-  meta: MetadataStore;
+  /** Pipeline versions, pipeline runs, step runs, cache entries, leases and lineage edges. */
+  pipelines: PipelineStore;
+  /** The trigger records the scheduler claims and ends. */
+  triggers: TriggerStore;
   artifacts: ArtifactStore;
   tracking: TrackingService;
   registry: RegistryService;
   data: DatasetService;
 }
-
-/**
- * The pipeline run records: the engine's own port. Reached through the combined store, which
- * carries every port, until the engine's services are handed out port by port.
- */
-export const pipelineRuns = (s: EngineServices): PipelineRunStore => s.meta;
 
 /** Where a step's output lives: the step run holding its bytes under `outputs/<name>`, and their sha256. */
 export interface OutputEntry {
@@ -185,7 +187,7 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
       entries[k] = { type: comp.outputs[k]!.type, sha256, run: childId, name: k, kind, ...(outMeta[k] ? { meta: outMeta[k] } : {}) };
     }
     if (existsSync(logPath)) await s.tracking.logArtifact(childId, `logs/${job.step}.log`, localBytes(logPath));
-    const runs = pipelineRuns(s);
+    const runs = s.pipelines;
     // Ended meanwhile (a resume stopped it, or another worker took it over): what the store says stands.
     if ((await mayRecord(s, childId, o.fence)) !== 'yes') return stepRecord(await runs.getStepRun(childId));
     const extra = Object.entries(extraParams).map(([key, value]) => ({ key, value: clip(value, 5000) }));
@@ -201,7 +203,7 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
     if (logLines.length && !existsSync(lp)) await writeFile(lp, logLines.map((l) => `${l}\n`).join('')).catch(() => undefined);
     const status = o.signal?.aborted ? 'KILLED' : 'FAILED';
     if (!(await recordFailure(s, o.who, childId, message, { logFile: existsSync(lp) ? lp : undefined, step: job.step, status, fence: o.fence, params }))) {
-      const now = await pipelineRuns(s).getStepRun(childId).catch(() => undefined);
+      const now = await s.pipelines.getStepRun(childId).catch(() => undefined);
       if (now) return stepRecord(now);
     }
     return { status, outputs: {}, metrics: {}, error: message };
@@ -214,7 +216,7 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
  * before the mirror is touched; the record's own compare-and-set settles the rest.
  */
 async function mayRecord(s: EngineServices, runId: string, fence?: LeaseFence): Promise<'yes' | 'no' | 'no-record'> {
-  const runs = pipelineRuns(s);
+  const runs = s.pipelines;
   const [st, lease] = await Promise.all([runs.getStepRun(runId).catch(() => undefined), fence ? runs.getStepLease(runId) : undefined]);
   if (!st) return 'no-record';
   return st.status === 'RUNNING' && (!fence || (lease?.owner === fence.owner && lease.epoch === fence.epoch)) ? 'yes' : 'no';
@@ -234,7 +236,7 @@ export async function recordFailure(s: EngineServices, who: Actor, runId: string
   if (o.logFile && o.step) await s.tracking.logArtifact(runId, `logs/${o.step}.log`, await readFile(o.logFile)).catch(() => undefined);
   await endMirror(s, who, runId, { status, params: o.params, tags: [{ key: STEP_TAG.error, value: clip(message) }] }).catch(() => undefined);
   if (may === 'no-record') return true;
-  return !!(await pipelineRuns(s).failStepRun(runId, { status, error: clip(message), fence: o.fence }, who).catch(() => undefined));
+  return !!(await s.pipelines.failStepRun(runId, { status, error: clip(message), fence: o.fence }, who).catch(() => undefined));
 }
 
 /**
@@ -248,11 +250,11 @@ export async function endMirror(s: EngineServices, who: Actor, runId: string, o:
   let metrics = Object.entries(o.metrics ?? {}).map(([key, value]) => ({ key, value, timestamp: t, step: 0 }));
   let params = o.params ?? [];
   while (metrics.length > 1000 || params.length > 100) {
-    await s.meta.logBatch(runId, { metrics: metrics.slice(0, 1000), params: params.slice(0, 100) }, who);
+    await s.tracking.logBatch(runId, { metrics: metrics.slice(0, 1000), params: params.slice(0, 100) }, who);
     metrics = metrics.slice(1000);
     params = params.slice(100);
   }
-  await s.meta.completeRun(runId, { metrics, params, tags: o.tags ?? [], status: o.status, endTime: t }, who);
+  await s.tracking.endRun(runId, { metrics, params, tags: o.tags ?? [], status: o.status, endTime: t }, who);
 }
 
 /** Stores a file (returning its sha256) or a directory's files under `rel`. */
@@ -278,7 +280,7 @@ export async function materialize(s: EngineServices, entry: OutputEntry, workRoo
   const final = localPath(workRoot, entry.run, entry.name);
   if (existsSync(final)) return final;
   const local = `${final}.partial-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const run = await s.meta.getRun(entry.run);
+  const run = await s.tracking.getRun(entry.run);
   const root = `${artifactStorePath(run.info.artifactUri)}/outputs/${entry.name}`;
   await mkdir(dirname(local), { recursive: true });
   if (entry.kind === 'file') {

@@ -54,13 +54,13 @@ function describeUpgrade(name: string, open: (dir: string) => Promise<{ storeUri
 
     it('converts the tagged history into pipeline records and keeps the audit chain whole', async () => {
       assert.equal(expected.schemaVersion, 4);
-      assert.equal(await s.meta.schemaVersion(), SCHEMA_VERSION);
-      const runs = await s.meta.listPipelineRuns({ pipeline: 'demo' });
+      assert.equal(await s.stores.schemaVersion(), SCHEMA_VERSION);
+      const runs = await s.stores.pipelines.listPipelineRuns({ pipeline: 'demo' });
       assert.deepEqual(runs.map((r) => r.id).sort(), expected.runs.map((r) => r.runId).sort());
       for (const want of expected.runs) {
         const got = runs.find((r) => r.id === want.runId)!;
         assert.equal(got.status, want.status);
-        const steps = await s.meta.listStepRuns({ pipelineRunId: want.runId });
+        const steps = await s.stores.pipelines.listStepRuns({ pipelineRunId: want.runId });
         const ran = want.steps.filter((x) => x.runId);
         assert.deepEqual(steps.map((x) => x.id).sort(), ran.map((x) => x.runId).sort(), want.label);
         for (const x of ran) {
@@ -70,8 +70,8 @@ function describeUpgrade(name: string, open: (dir: string) => Promise<{ storeUri
           if (st.status === 'FINISHED') assert.ok(st.cacheKey && st.keyParts && st.outputs, `${want.label}/${x.step} keeps its key, key parts and outputs`);
         }
       }
-      assert.deepEqual((await s.meta.listPipelineRuns({ edgesComplete: false })).length, expected.runs.length, 'IR-dependent edges wait for lineage');
-      const events = await s.meta.listAuditEvents({ limit: 100_000 });
+      assert.deepEqual((await s.stores.pipelines.listPipelineRuns({ edgesComplete: false })).length, expected.runs.length, 'IR-dependent edges wait for lineage');
+      const events = await s.stores.audit.listAuditEvents({ limit: 100_000 });
       assert.equal(verifyAuditChain(events).ok, true);
     });
 
@@ -80,22 +80,22 @@ function describeUpgrade(name: string, open: (dir: string) => Promise<{ storeUri
       for (const want of expected.why) {
         const { run, ...answer } = want;
         if ('error' in answer && typeof answer.error === 'string') {
-          await assert.rejects(explainCache(s.meta, String(answer.pipelineRun), String(answer.step)), (e: Error) => {
+          await assert.rejects(explainCache(s.pipelines, String(answer.pipelineRun), String(answer.step)), (e: Error) => {
             assert.equal(e.message, answer.error, `${run}/${String(answer.step)}`);
             return true;
           });
         } else {
-          assert.deepEqual(await explainCache(s.meta, String(answer.pipelineRun), String(answer.step)), answer, `${run}/${String(answer.step)}`);
+          assert.deepEqual(await explainCache(s.pipelines, String(answer.pipelineRun), String(answer.step)), answer, `${run}/${String(answer.step)}`);
         }
       }
     });
 
     it('draws the same lineage of the registered versions and the dataset version', async () => {
       for (const [ref, want] of Object.entries(expected.lineage)) {
-        assert.deepEqual(canonical(await lineageOf(s.meta, s.artifacts, ref)), canonical(want), ref);
+        assert.deepEqual(canonical(await lineageOf({ ...s.stores, artifacts: s.artifacts }, ref)), canonical(want), ref);
       }
-      assert.deepEqual(await s.meta.listPipelineRuns({ edgesComplete: false }), [], 'lineage filled in the edges once');
-      assert.deepEqual(canonical(await lineageOf(s.meta, s.artifacts, 'model:demo/2')), canonical(expected.lineage['model:demo/2']!), 'and reads them again the same');
+      assert.deepEqual(await s.stores.pipelines.listPipelineRuns({ edgesComplete: false }), [], 'lineage filled in the edges once');
+      assert.deepEqual(canonical(await lineageOf({ ...s.stores, artifacts: s.artifacts }, 'model:demo/2')), canonical(expected.lineage['model:demo/2']!), 'and reads them again the same');
     });
 
     it('serves the same pipeline again from the cache, re-applying its registrations', async () => {
@@ -105,12 +105,12 @@ function describeUpgrade(name: string, open: (dir: string) => Promise<{ storeUri
         assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
         assert.deepEqual(r.steps.map((x) => `${x.step}:${x.status}`), expected.pipeline.steps.map((x) => `${x.name}:cached`), `trees=${trees}`);
         assert.deepEqual(r.registered.map((x) => [x.name, x.version, x.alias, x.created]), [['demo', version, 'champion', false]]);
-        const train = await explainCache(s.meta, r.runId, 'train');
+        const train = await explainCache(s.pipelines, r.runId, 'train');
         const executed = expected.runs.find((x) => x.label === (trees === 5 ? 'first' : 'changed'))!.steps.find((x) => x.step === 'train')!.runId;
         assert.equal(train.verdict, 'hit');
         assert.equal(train.comparedWith, executed, 'the step run that executed at schema 4 is the cache source');
       }
-      assert.equal((await s.meta.getVersionByAlias('demo', 'champion')).version, '2');
+      assert.equal((await s.stores.registry.getVersionByAlias('demo', 'champion')).version, '2');
     });
   });
 }

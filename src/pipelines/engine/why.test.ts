@@ -23,34 +23,34 @@ describe('pipelines why', () => {
   it('names the reused run on a hit, and the changed parameter, upstream output or dataset on a miss', async () => {
     const first = await engine.run(ir(), { params: { trees: 5 } });
     assert.equal(first.status, 'FINISHED', JSON.stringify(first.failed));
-    const fresh = await explainCache(s.meta, first.runId, 'train');
+    const fresh = await explainCache(s.pipelines, first.runId, 'train');
     assert.equal(fresh.verdict, 'miss');
     assert.match(fresh.reason, /ran for the first time/);
 
     const second = await engine.run(ir(), { params: { trees: 5 } });
-    const hit = await explainCache(s.meta, second.runId, 'train');
+    const hit = await explainCache(s.pipelines, second.runId, 'train');
     assert.equal(hit.verdict, 'hit');
     assert.equal(hit.comparedWith, first.steps.find((x) => x.step === 'train')!.runId);
 
     const third = await engine.run(ir(), { params: { trees: 6 } });
-    const miss = await explainCache(s.meta, third.runId, 'train');
+    const miss = await explainCache(s.pipelines, third.runId, 'train');
     assert.equal(miss.verdict, 'miss');
     assert.deepEqual(miss.changes, [{ part: 'scalar', key: 'trees', before: 5, after: 6 }]);
     assert.match(miss.reason, /scalar 'trees'/);
     // Downstream of train, evaluate misses because its model input changed.
-    const evalMiss = await explainCache(s.meta, third.runId, 'evaluate');
+    const evalMiss = await explainCache(s.pipelines, third.runId, 'evaluate');
     assert.deepEqual(evalMiss.changes.map((c) => `${c.part}:${c.key}`), ['artifact:model']);
 
     // A new dataset version: ingest resolves bike@latest to it.
     await s.data.add('bike', bikeSlice(s.dir, 1300), {}, who);
     const fourth = await engine.run(ir(), { params: { trees: 6 } });
-    const ingest = await explainCache(s.meta, fourth.runId, 'ingest');
+    const ingest = await explainCache(s.pipelines, fourth.runId, 'ingest');
     assert.equal(ingest.verdict, 'miss');
     assert.ok(ingest.changes.some((c) => c.part === 'fact'), JSON.stringify(ingest.changes));
 
     const none = await engine.run(ir(), { params: { trees: 6 }, noCache: true });
-    assert.match((await explainCache(s.meta, none.runId, 'train')).reason, /--no-cache/);
-    await assert.rejects(explainCache(s.meta, none.runId, 'nope'), /has no step 'nope'; its steps are/);
-    await assert.rejects(explainCache(s.meta, none.steps[0]!.runId!, 'train'), /is not a pipeline run/);
+    assert.match((await explainCache(s.pipelines, none.runId, 'train')).reason, /--no-cache/);
+    await assert.rejects(explainCache(s.pipelines, none.runId, 'nope'), /has no step 'nope'; its steps are/);
+    await assert.rejects(explainCache(s.pipelines, none.steps[0]!.runId!, 'train'), /is not a pipeline run/);
   });
 });

@@ -5,12 +5,10 @@
  * a long step is never taken for a dead one. The thread opens its own connections to the stores.
  */
 import { parentPort } from 'node:worker_threads';
-import { DatasetService } from '../../data/datasets.js';
-import { RegistryService } from '../../registry/registry-service.js';
-import { openArtifactStore, openMetadataStore } from '../../store/open-stores.js';
-import type { Actor } from '../../store/metadata-store.js';
+import { openArtifactStore, openStores } from '../../store/open-stores.js';
+import type { Actor } from '../../store/ports/common.js';
 import type { LeaseFence } from '../../store/ports/pipelines.js';
-import { TrackingService } from '../../tracking/tracking-service.js';
+import { engineServicesOver } from '../engine/services.js';
 import { executeStepJob, type EngineServices, type StepJob } from '../engine/step-exec.js';
 
 export type ThreadMessage =
@@ -21,9 +19,8 @@ let services: Promise<EngineServices> | undefined;
 let current: AbortController | undefined;
 
 async function open(store: string, artifactsUri: string): Promise<EngineServices> {
-  const meta = await openMetadataStore(store);
-  const artifacts = await openArtifactStore(artifactsUri);
-  return { meta, artifacts, tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta, meta, meta), data: new DatasetService(meta, artifacts) };
+  const stores = await openStores(store);
+  return engineServicesOver(stores, await openArtifactStore(artifactsUri));
 }
 
 parentPort!.on('message', (m: ThreadMessage) => {

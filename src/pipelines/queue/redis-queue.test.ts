@@ -131,11 +131,11 @@ describe('distributed execution: steps through Redis to trellis worker processes
   });
   /** The step runs of a pipeline's experiment that a worker holds (or held) the lease of, newest first. */
   async function leasedSteps(experiment: string, step?: string) {
-    const exp = await s.meta.getExperimentByName(experiment).catch(() => undefined);
+    const exp = await s.stores.tracking.getExperimentByName(experiment).catch(() => undefined);
     if (!exp) return [];
     const out = [];
-    for (const st of await s.meta.listStepRuns({ experimentId: exp.experimentId, ...(step ? { step } : {}) })) {
-      const lease = st.status === 'RUNNING' ? await s.meta.getStepLease(st.id) : undefined;
+    for (const st of await s.stores.pipelines.listStepRuns({ experimentId: exp.experimentId, ...(step ? { step } : {}) })) {
+      const lease = st.status === 'RUNNING' ? await s.stores.pipelines.getStepLease(st.id) : undefined;
       if (lease) out.push(lease);
     }
     return out;
@@ -158,10 +158,10 @@ describe('distributed execution: steps through Redis to trellis worker processes
     // Every step ran on one of the worker processes, none in this one.
     const ran = new Set<string>();
     for (const step of r.steps) {
-      const lease = await s.meta.getStepLease(step.runId!);
+      const lease = await s.stores.pipelines.getStepLease(step.runId!);
       assert.match(lease?.owner ?? '', /:\d+:/, `step ${step.step} was not leased by a worker`);
       ran.add(lease!.owner.split(':')[1]!);
-      assert.equal((await s.meta.getRun(step.runId!)).data.tags['trellis.worker'], lease!.owner, 'the mirror names the worker too');
+      assert.equal((await s.stores.tracking.getRun(step.runId!)).data.tags['trellis.worker'], lease!.owner, 'the mirror names the worker too');
     }
     const pids = new Set(workers.map((w) => String(w.pid)));
     assert.ok([...ran].every((p) => pids.has(p)), `steps ran in ${[...ran]}, workers are ${[...pids]}`);
@@ -195,11 +195,11 @@ describe('distributed execution: steps through Redis to trellis worker processes
     }, 'long-train');
     const r = await engine.run(ir);
     assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
-    const train = await s.meta.getStepRun(r.steps[1]!.runId!);
+    const train = await s.stores.pipelines.getStepRun(r.steps[1]!.runId!);
     const took = train.endTime! - train.startTime;
     // Meaningful only when training outlasts the workers' 1.5 s lock several times over.
     assert.ok(took > 4500, `training took ${took} ms, too short to test the lock`);
-    const lease = await s.meta.getStepLease(train.id);
+    const lease = await s.stores.pipelines.getStepLease(train.id);
     assert.equal(lease?.deliveries, 1, `delivered ${lease?.deliveries} times`);
     assert.equal(lease?.epoch, 1, 'never taken over');
   });
@@ -214,7 +214,7 @@ describe('distributed execution: steps through Redis to trellis worker processes
     assert.equal(r.status, 'FAILED');
     assert.equal(r.failed?.step, 'boom');
     assert.match(r.failed?.error ?? '', /exit(ed)? (with )?(code )?3|status 3/);
-    const run = await s.meta.getRun(r.steps[0]!.runId!);
+    const run = await s.stores.tracking.getRun(r.steps[0]!.runId!);
     assert.equal(run.info.status, 'FAILED');
     assert.match((await s.tracking.readArtifact(run.info.runId, 'logs/boom.log')).toString(), /about to fail/);
   });
@@ -232,7 +232,7 @@ describe('distributed execution: steps through Redis to trellis worker processes
     victim.proc.kill('SIGKILL');
     const r = await running;
     assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
-    const lease = (await s.meta.getStepLease(r.steps[0]!.runId!))!;
+    const lease = (await s.stores.pipelines.getStepLease(r.steps[0]!.runId!))!;
     assert.notEqual(Number(lease.owner.split(':')[1]), pid, 'finished on the surviving worker');
     assert.deepEqual([lease.deliveries, lease.epoch], [2, 2], 'taken over once');
     assert.equal((await s.tracking.readArtifact(r.steps[0]!.runId!, 'outputs/out')).toString(), 's0\n');
@@ -256,7 +256,7 @@ describe('distributed execution: steps through Redis to trellis worker processes
     assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
     const lines = readFileSync(count, 'utf8').trim().split('\n').sort();
     assert.deepEqual(lines, ['s0', 's1', 's2', 's3', 's4'], 'each step ran to completion exactly once');
-    for (const step of r.steps) assert.equal((await s.meta.getRun(step.runId!)).info.status, 'FINISHED');
+    for (const step of r.steps) assert.equal((await s.stores.tracking.getRun(step.runId!)).info.status, 'FINISHED');
   });
 
   it('kill -9 of the runner, then resume on the workers: completed steps kept, no second model version', async () => {
@@ -284,10 +284,10 @@ steps:
     const slowLease = await until('the slow step to be taken by a worker', () => leasedSteps('resume-remote', 'slow').then((l) => l[0]));
     runner.kill('SIGKILL');
     await new Promise((r) => runner.once('exit', r));
-    const slow = await s.meta.getStepRun(slowLease.stepRunId);
+    const slow = await s.stores.pipelines.getStepRun(slowLease.stepRunId);
     const pipelineRun = slow.pipelineRunId!;
     // The runner died with its run RUNNING; resume sees its process is gone.
-    assert.equal((await s.meta.getPipelineRun(pipelineRun)).status, 'RUNNING');
+    assert.equal((await s.stores.pipelines.getPipelineRun(pipelineRun)).status, 'RUNNING');
     const r = await engine.resume(pipelineRun);
     assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
     const by = Object.fromEntries(r.steps.map((x) => [x.step, x]));
@@ -295,14 +295,14 @@ steps:
     assert.equal(by.slow!.status, 'done');
     // The step the dead runner had started was stopped and closed, not left RUNNING.
     const old = await until('the old slow step to end', async () => {
-      const run = await s.meta.getStepRun(slow.id);
+      const run = await s.stores.pipelines.getStepRun(slow.id);
       return run.status === 'RUNNING' ? undefined : run;
     });
     assert.equal(old.status, 'KILLED', 'the resume stopped it; the worker that had it could not record an end after that');
-    assert.equal((await s.meta.getRun(slow.id)).info.status, 'KILLED', 'and its mirror says so');
+    assert.equal((await s.stores.tracking.getRun(slow.id)).info.status, 'KILLED', 'and its mirror says so');
     const versions = (await s.registry.searchVersions({ filter: "name = 'resumed'" })).items;
     assert.equal(versions.length, 1);
-    assert.equal((await s.meta.getVersionByAlias('resumed', 'champion')).version, versions[0]!.version);
+    assert.equal((await s.stores.registry.getVersionByAlias('resumed', 'champion')).version, versions[0]!.version);
   });
 });
 

@@ -32,10 +32,10 @@ import { join } from 'node:path';
 import { Worker as Thread } from 'node:worker_threads';
 import type { Job, Queue, Worker } from 'bullmq';
 import { invalid } from '../../core/errors.js';
-import type { Actor } from '../../store/metadata-store.js';
+import type { Actor } from '../../store/ports/common.js';
 import type { EngineServices, StepDispatcher } from '../engine/engine.js';
 import type { LeaseFence } from '../../store/ports/pipelines.js';
-import { executeStepJob, pipelineRuns, recordFailure, stepRecord, type StepJob, type StepRecord } from '../engine/step-exec.js';
+import { executeStepJob, recordFailure, stepRecord, type StepJob, type StepRecord } from '../engine/step-exec.js';
 
 export const DEFAULT_QUEUE_NAME = 'trellis-steps';
 
@@ -124,7 +124,7 @@ export class RedisDispatcher implements StepDispatcher {
     let wait = 10;
     let lastQueueCheck = Date.now();
     let missing = 0;
-    const runs = pipelineRuns(this.s);
+    const runs = this.s.pipelines;
     for (;;) {
       await sleep(wait);
       wait = Math.min(this.o.pollMs, wait * 2);
@@ -161,7 +161,7 @@ export class RedisDispatcher implements StepDispatcher {
 
   /** Cancels a step: out of the queue if it is still waiting, else asked to stop through its record; then recorded KILLED. */
   private async stop(stepRunId: string): Promise<StepRecord> {
-    const runs = pipelineRuns(this.s);
+    const runs = this.s.pipelines;
     await this.cancel(stepRunId);
     const until = Date.now() + 10_000;
     while (Date.now() < until) {
@@ -174,7 +174,7 @@ export class RedisDispatcher implements StepDispatcher {
   }
 
   async cancel(stepRunId: string): Promise<void> {
-    await pipelineRuns(this.s).requestStepCancel(stepRunId, this.who).catch(() => undefined);
+    await this.s.pipelines.requestStepCancel(stepRunId, this.who).catch(() => undefined);
     const job = await within(1000, this.queue.getJob(jobId(stepRunId)));
     if (job && job !== 'timeout') {
       const state = await within(1000, job.getState());
@@ -201,7 +201,7 @@ export interface StepWorkerOptions extends QueueTimings {
    * long synchronous step (training) never starves the lock renewal and the heartbeats. Without
    * them, steps execute on the worker's own thread with the services it was given.
    */
-  stores?: { meta: string; artifacts: string };
+  stores?: { store: string; artifacts: string };
 }
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -246,7 +246,7 @@ export class StepWorker {
     const data = job.data as StepJob;
     if (data?.v !== 1 || typeof data.stepRunId !== 'string') throw new Error(`job ${job.id} is not a Trellis step job (v1)`);
     const log = this.o.log ?? (() => undefined);
-    const runs = pipelineRuns(this.s);
+    const runs = this.s.pipelines;
     // Another worker's live lease: that worker is on it. Wait while it stays live; take over when it expires.
     let fence: LeaseFence;
     for (;;) {
@@ -263,7 +263,7 @@ export class StepWorker {
         }
         if (claim.outcome === 'taken-over') log(`${data.step} (${data.stepRunId}): taken over from a worker whose lease expired`);
         // For MLflow clients, as before: who has the step, and how often it was delivered (not its heartbeats).
-        await this.s.meta.logBatch(data.stepRunId, { tags: [
+        await this.s.tracking.logBatch(data.stepRunId, { tags: [
           { key: 'trellis.worker', value: this.id }, { key: 'trellis.deliveries', value: String(claim.lease.deliveries) },
         ] }, this.who).catch(() => undefined);
         break;
@@ -326,7 +326,7 @@ export class StepWorker {
       t.on('error', onError);
       t.on('exit', onExit);
       signal.addEventListener('abort', onAbort, { once: true });
-      t.postMessage({ type: 'run', job, fence, who: this.who, workRoot, store: this.o.stores!.meta, artifacts: this.o.stores!.artifacts });
+      t.postMessage({ type: 'run', job, fence, who: this.who, workRoot, store: this.o.stores!.store, artifacts: this.o.stores!.artifacts });
     });
   }
 

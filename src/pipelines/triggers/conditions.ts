@@ -11,7 +11,10 @@
  */
 import { Cron } from 'croner';
 import { isTrellisError, type ErrorCode } from '../../core/errors.js';
-import type { CreateTriggerInput, MetadataStore, PipelineVersion } from '../../store/metadata-store.js';
+import type { DatasetService } from '../../data/datasets.js';
+import type { PipelineStore, PipelineVersion } from '../../store/ports/pipelines.js';
+import type { CreateTriggerInput } from '../../store/ports/triggers.js';
+import type { TrackingService } from '../../tracking/tracking-service.js';
 import type { TriggerSpec } from '../ir.js';
 
 /** The latest time in (`after`, `now`] at which `expr` is due, in ms; undefined when none is. */
@@ -37,8 +40,15 @@ export function latestDue(expr: string, timezone: string | undefined, after: num
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** What the conditions read: dataset versions, the pipeline run records, and the experiment a pipeline's runs are kept in. */
+export interface ConditionSources {
+  data: Pick<DatasetService, 'get'>;
+  pipelines: Pick<PipelineStore, 'listPipelineRuns'>;
+  tracking: Pick<TrackingService, 'findExperiment'>;
+}
+
 /** The trigger records the conditions of `v`'s triggers call for at `now` (already recorded ones included: their dedupe keys match). */
-export async function dueTriggers(meta: MetadataStore, v: PipelineVersion, now: number): Promise<CreateTriggerInput[]> {
+export async function dueTriggers(s: ConditionSources, v: PipelineVersion, now: number): Promise<CreateTriggerInput[]> {
   const out: CreateTriggerInput[] = [];
   for (const t of v.triggers as TriggerSpec[]) {
     const params = t.params;
@@ -50,14 +60,14 @@ export async function dueTriggers(meta: MetadataStore, v: PipelineVersion, now: 
         reason: `cron '${t.cron}' (${t.timezone ?? 'UTC'}) was due at ${iso(due)}`,
       });
     } else if ('dataset' in t) {
-      const latest = await meta.getDatasetVersion(t.dataset).catch(absent('TRELLIS_DATASET_NOT_FOUND', 'TRELLIS_DATASET_VERSION_NOT_FOUND'));
+      const latest = await s.data.get(t.dataset).catch(absent('TRELLIS_DATASET_NOT_FOUND', 'TRELLIS_DATASET_VERSION_NOT_FOUND'));
       if (!latest || latest.creationTime <= v.createdAt) continue;
       out.push({
         pipeline: v.name, kind: 'dataset', dedupeKey: `dataset:${v.name}:${t.dataset}:${latest.version}`, params,
         reason: `dataset '${t.dataset}' version ${latest.version} was added at ${iso(latest.creationTime)}`,
       });
     } else if ('pipeline' in t) {
-      const run = await lastFinishedRun(meta, t.pipeline, v.createdAt);
+      const run = await lastFinishedRun(s, t.pipeline, v.createdAt);
       if (!run) continue;
       out.push({
         pipeline: v.name, kind: 'pipeline', dedupeKey: `pipeline:${v.name}:${run.runId}`, params,
@@ -68,22 +78,21 @@ export async function dueTriggers(meta: MetadataStore, v: PipelineVersion, now: 
   return out;
 }
 
-/** The pipeline run of `pipeline` (recorded in the experiment of its name) that finished last, after `after`. */
-async function lastFinishedRun(meta: MetadataStore, pipeline: string, after: number): Promise<{ runId: string; endTime: number } | undefined> {
-  const exp = await meta.getExperimentByName(pipeline).catch(absent('TRELLIS_EXPERIMENT_NAME_NOT_FOUND'));
+/**
+ * The pipeline run of `pipeline` that finished last, after `after`, read from the pipeline run
+ * records: of the runs kept in the experiment of the pipeline's name (a run started into another
+ * experiment, a rerun's for one, does not count).
+ */
+async function lastFinishedRun(s: ConditionSources, pipeline: string, after: number): Promise<{ runId: string; endTime: number } | undefined> {
+  const exp = await s.tracking.findExperiment(pipeline);
   if (!exp) return undefined;
-  const page = await meta.searchRuns({
-    experimentIds: [exp.experimentId],
-    filter: [
-      { kind: 'tag', key: 'trellis.pipeline', comparator: '=', value: pipeline },
-      { kind: 'attribute', key: 'status', comparator: '=', value: 'FINISHED' },
-      { kind: 'attribute', key: 'end_time', comparator: '>', value: after },
-    ],
-    orderBy: [{ kind: 'attribute', key: 'end_time', ascending: false }],
-    maxResults: 1,
-  });
-  const run = page.items[0];
-  return run && { runId: run.info.runId, endTime: run.info.endTime ?? run.info.startTime };
+  let last: { runId: string; endTime: number } | undefined;
+  // Newest started first; the one that finished last may have started earlier, so all are read.
+  for (const r of await s.pipelines.listPipelineRuns({ pipeline, status: 'FINISHED', limit: 100_000 })) {
+    if (r.experimentId !== exp.experimentId || r.endTime === undefined || r.endTime <= after) continue;
+    if (!last || r.endTime > last.endTime) last = { runId: r.id, endTime: r.endTime };
+  }
+  return last;
 }
 
 /** A catch handler that turns the named not-found errors into `undefined` and lets others through. */

@@ -11,13 +11,18 @@ import { fileURLToPath } from 'node:url';
 import { TrellisError, invalid } from '../../core/errors.js';
 import { sha256Hex } from '../../core/hash.js';
 import type { ArtifactStore } from '../../store/artifact-store.js';
-import type { Actor, MetadataStore, PipelineVersion, TriggerParams, TriggerRecord } from '../../store/metadata-store.js';
+import type { Actor } from '../../store/ports/common.js';
+import type { PipelineStore, PipelineVersion } from '../../store/ports/pipelines.js';
+import type { TriggerParams, TriggerRecord, TriggerStore } from '../../store/ports/triggers.js';
 import type { PipelineIR, Scalar, TriggerSpec } from '../ir.js';
 import { lintPipeline } from '../lint.js';
 import { unpackPackage, verifyPackage, type PipelinePackage } from '../package.js';
 
 export interface DeployServices {
-  meta: MetadataStore;
+  /** The pipeline versions. */
+  pipelines: Pick<PipelineStore, 'createPipelineVersion' | 'getPipelineVersion'>;
+  /** The trigger records an API request adds to. */
+  triggers: Pick<TriggerStore, 'createTrigger'>;
   artifacts: ArtifactStore;
 }
 
@@ -37,7 +42,7 @@ export async function publishPackage(s: DeployServices, obj: unknown, who: Actor
   const location = packageLocation(pkg.name, pkg.sha256);
   // The bytes first: a version record never points at a package that is not there.
   await s.artifacts.put(location, JSON.stringify(pkg));
-  const r = await s.meta.createPipelineVersion({
+  const r = await s.pipelines.createPipelineVersion({
     name: pkg.name, irVersion: pkg.version, packageSha256: pkg.sha256, irHash: pkg.irHash, location,
     triggers: pkg.ir.triggers ?? [], concurrency: pkg.ir.concurrency ?? 'queue',
   }, who);
@@ -129,12 +134,12 @@ export function coerceParams(ir: PipelineIR, given: Record<string, unknown>): Re
 export async function requestTrigger(
   s: DeployServices, req: { pipeline: string; params?: Record<string, unknown>; reason?: string; dedupeKey?: string }, who: Actor,
 ): Promise<{ trigger: TriggerRecord; created: boolean }> {
-  const v = await s.meta.getPipelineVersion(req.pipeline);
+  const v = await s.pipelines.getPipelineVersion(req.pipeline);
   const api = (v.triggers as TriggerSpec[]).find((t): t is Extract<TriggerSpec, { api: true }> => 'api' in t && t.api === true);
   if (!api) throw invalid(`pipeline '${v.name}' (version ${v.version}) does not accept API triggers: add { api: true } to its triggers`);
   const { ir } = await fetchPackage(s, v);
   const params: TriggerParams = { ...(api.params ?? {}), ...coerceParams(ir, req.params ?? {}) };
-  return s.meta.createTrigger({
+  return s.triggers.createTrigger({
     pipeline: v.name, kind: 'api', params, reason: req.reason || `requested by ${who.actor}`,
     ...(req.dedupeKey ? { dedupeKey: req.dedupeKey } : {}),
   }, who);

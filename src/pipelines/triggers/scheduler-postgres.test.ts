@@ -8,12 +8,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatasetService } from '../../data/datasets.js';
-import { RegistryService } from '../../registry/registry-service.js';
-import { openArtifactStore, openMetadataStore } from '../../store/open-stores.js';
+import { openArtifactStore, openStores } from '../../store/open-stores.js';
+import type { Stores } from '../../store/stores.js';
 import { createTestDatabase } from '../../store/test-helpers/postgres.js';
-import { TrackingService } from '../../tracking/tracking-service.js';
 import type { EngineServices } from '../engine/engine.js';
+import { engineServicesOver } from '../engine/services.js';
 import { buildPackage } from '../package.js';
 import { publishPackage, requestTrigger } from './deployments.js';
 import { Scheduler } from './scheduler.js';
@@ -22,17 +21,18 @@ import { writeTinyPipeline } from './test-helpers/deployable-pipeline.js';
 const who = { actor: 'tester' };
 const HOUR = 3_600_000;
 
-async function services(storeUri: string, artifactsDir: string): Promise<EngineServices> {
-  const meta = await openMetadataStore(storeUri);
-  const artifacts = await openArtifactStore(`file:${artifactsDir}`);
-  return { meta, artifacts, tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta, meta, meta), data: new DatasetService(meta, artifacts) };
+type Opened = EngineServices & { stores: Stores };
+
+async function services(storeUri: string, artifactsDir: string): Promise<Opened> {
+  const stores = await openStores(storeUri);
+  return { ...engineServicesOver(stores, await openArtifactStore(`file:${artifactsDir}`)), stores };
 }
 
 describe('two schedulers on one PostgreSQL', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let dir: string;
-  let a: EngineServices;
-  let b: EngineServices;
+  let a: Opened;
+  let b: Opened;
   before(async () => {
     db = await createTestDatabase('trellis_sched');
     dir = mkdtempSync(join(tmpdir(), 'trellis-sched-pg-'));
@@ -41,7 +41,7 @@ describe('two schedulers on one PostgreSQL', () => {
   });
   after(async () => {
     for (const s of [a, b]) {
-      await s?.meta.close();
+      await s?.stores.close();
       await s?.artifacts.close();
     }
     await db?.drop();
@@ -63,9 +63,9 @@ describe('two schedulers on one PostgreSQL', () => {
     for (;;) {
       await Promise.all([one.tick(), two.tick(), one.tick(), two.tick()]);
       await Promise.all([one.settled(), two.settled()]);
-      if (!(await a.meta.listTriggers({ status: ['pending', 'running'] })).length) break;
+      if (!(await a.stores.triggers.listTriggers({ status: ['pending', 'running'] })).length) break;
     }
-    const records = await a.meta.listTriggers({ oldestFirst: true, limit: 1000 });
+    const records = await a.stores.triggers.listTriggers({ oldestFirst: true, limit: 1000 });
     assert.equal(records.filter((t) => t.kind === 'cron').length, 3, 'one cron record per pipeline for the one due time');
     assert.equal(records.length, 12);
     assert.deepEqual(records.map((t) => t.status), records.map(() => 'finished'), JSON.stringify(records.map((t) => t.detail)));
@@ -73,15 +73,15 @@ describe('two schedulers on one PostgreSQL', () => {
     assert.ok(records.every((t) => t.claimedBy === 'sched-a' || t.claimedBy === 'sched-b'));
 
     for (const name of names) {
-      const exp = await a.meta.getExperimentByName(name);
-      const runs = (await a.meta.searchRuns({
+      const exp = await a.stores.tracking.getExperimentByName(name);
+      const runs = (await a.stores.tracking.searchRuns({
         experimentIds: [exp.experimentId], filter: [{ kind: 'tag', key: 'trellis.pipeline', comparator: '=', value: name }], maxResults: 100,
       })).items;
       assert.equal(runs.length, 4, `${name}: no record ran twice`);
       const spans = runs.map((r) => [r.info.startTime, r.info.endTime!] as const).sort((x, y) => x[0] - y[0]);
       for (let i = 1; i < spans.length; i++) assert.ok(spans[i]![0] >= spans[i - 1]![1], `${name}: runs overlap under the queue policy`);
       // Every claim is in the audit trail once.
-      const claims = await a.meta.listAuditEvents({ entityType: 'pipeline_trigger', action: 'claim_trigger' });
+      const claims = await a.stores.audit.listAuditEvents({ entityType: 'pipeline_trigger', action: 'claim_trigger' });
       assert.equal(new Set(claims.map((e) => e.entityId)).size, claims.length);
     }
   });

@@ -50,14 +50,14 @@ describe('scheduler', () => {
     schedulers.push(x);
     return x;
   }
-  const records = async (pipeline: string) => s.meta.listTriggers({ pipeline, oldestFirst: true });
-  const byId = (id: number) => s.meta.getTrigger(id);
+  const records = async (pipeline: string) => s.stores.triggers.listTriggers({ pipeline, oldestFirst: true });
+  const byId = (id: number) => s.stores.triggers.getTrigger(id);
   /** Passes until no record of the pipeline is pending or running. */
   async function drain(x: Scheduler, pipeline: string): Promise<TriggerRecord[]> {
     for (;;) {
       await x.tick();
       await x.settled();
-      const open = await s.meta.listTriggers({ pipeline, status: ['pending', 'running'] });
+      const open = await s.stores.triggers.listTriggers({ pipeline, status: ['pending', 'running'] });
       if (!open.length) return records(pipeline);
     }
   }
@@ -80,7 +80,7 @@ describe('scheduler', () => {
     assert.equal(r[0]!.dedupeKey, `cron:hourly:${new Date(due).toISOString()}`);
     assert.equal(r[0]!.status, 'finished', r[0]!.detail);
     assert.equal(r[0]!.version, 1);
-    assert.equal((await s.meta.getRun(r[0]!.runId!)).info.status, 'FINISHED');
+    assert.equal((await s.stores.tracking.getRun(r[0]!.runId!)).info.status, 'FINISHED');
 
     // Down for five hours: on start, one run for the latest missed time, not five.
     clock = due + 5 * HOUR + 10 * 60_000;
@@ -109,7 +109,7 @@ describe('scheduler', () => {
     let r = await records('on-rides');
     assert.deepEqual(r.map((t) => [t.kind, t.dedupeKey, t.status]), [['dataset', 'dataset:on-rides:rides:2', 'finished']]);
     assert.deepEqual(r[0]!.params, { label: 'fresh' });
-    assert.equal((await s.meta.getRun(r[0]!.runId!)).data.params.label, 'fresh');
+    assert.equal((await s.stores.tracking.getRun(r[0]!.runId!)).data.params.label, 'fresh');
     await s.data.add('rides', bikeSlice(s.dir, 40), {}, who);
     await s.data.add('rides', bikeSlice(s.dir, 50), {}, who);
     r = await drain(x, 'on-rides');
@@ -142,10 +142,10 @@ describe('scheduler', () => {
     assert.equal(a.reason, 'a person asked');
     const b = await api('paramed');
     assert.deepEqual(b.params, { label: 'api-default' });
-    const c = (await s.meta.createTrigger({ pipeline: 'paramed', kind: 'record', reason: 'drift on rides', params: { label: 'from-monitor', repeat: '2' as unknown as number } }, { actor: 'monitor' })).trigger;
+    const c = (await s.stores.triggers.createTrigger({ pipeline: 'paramed', kind: 'record', reason: 'drift on rides', params: { label: 'from-monitor', repeat: '2' as unknown as number } }, { actor: 'monitor' })).trigger;
     const r = await drain(x, 'paramed');
     assert.deepEqual(r.map((t) => t.status), ['finished', 'finished', 'finished']);
-    const labels = await Promise.all([a, b, c].map(async (t) => (await s.meta.getRun((await byId(t.id)).runId!)).data.params));
+    const labels = await Promise.all([a, b, c].map(async (t) => (await s.stores.tracking.getRun((await byId(t.id)).runId!)).data.params));
     assert.deepEqual(labels.map((p) => [p.label, p.repeat]), [['from-api', '3'], ['api-default', '1'], ['from-monitor', '2']]);
 
     await rejectsCode(api('nowhere'), 'TRELLIS_PIPELINE_NOT_FOUND');
@@ -153,7 +153,7 @@ describe('scheduler', () => {
     await rejectsCode(api('paramed', { repeat: 'many' }), 'TRELLIS_INVALID_PARAMETER', /parameter 'repeat' of pipeline 'paramed' takes an integer, got 'many'/);
     await rejectsCode(api('hourly'), 'TRELLIS_INVALID_PARAMETER', /pipeline 'hourly' \(version 1\) does not accept API triggers: add \{ api: true \} to its triggers/);
     // A record for a pipeline nobody deployed fails with the reason.
-    const lost = (await s.meta.createTrigger({ pipeline: 'never-deployed', kind: 'record' }, who)).trigger;
+    const lost = (await s.stores.triggers.createTrigger({ pipeline: 'never-deployed', kind: 'record' }, who)).trigger;
     await x.tick();
     assert.deepEqual([(await byId(lost.id)).status, (await byId(lost.id)).detail], ['failed', "pipeline 'never-deployed' has no deployed version"]);
   });
@@ -192,7 +192,7 @@ describe('scheduler', () => {
     writeFileSync(gate, 'go');
     await x.settled();
     assert.equal((await byId(a.id)).status, 'finished');
-    const events = await s.meta.listAuditEvents({ entityType: 'pipeline_trigger', entityId: String(b.id) });
+    const events = await s.stores.audit.listAuditEvents({ entityType: 'pipeline_trigger', entityId: String(b.id) });
     assert.deepEqual(events.map((e) => e.action), ['create_trigger', 'update_trigger']);
     assert.deepEqual(events[1]!.after, { status: 'skipped', detail: rb.detail });
   });
@@ -222,9 +222,9 @@ describe('scheduler', () => {
     const [ra, rb, rc] = [await byId(a.id), await byId(b.id), await byId(c.id)];
     assert.equal(ra.status, 'cancelled');
     assert.match(ra.detail!, new RegExp(`run ${ra.runId} was cancelled: replaced by trigger #${c.id} \\(concurrency: cancel-previous\\)`));
-    const run = await s.meta.getRun(ra.runId!);
+    const run = await s.stores.tracking.getRun(ra.runId!);
     assert.equal(run.info.status, 'KILLED');
-    const steps = await s.meta.searchRuns({ experimentIds: [run.info.experimentId], filter: [{ kind: 'tag', key: 'mlflow.parentRunId', comparator: '=', value: ra.runId! }] });
+    const steps = await s.stores.tracking.searchRuns({ experimentIds: [run.info.experimentId], filter: [{ kind: 'tag', key: 'mlflow.parentRunId', comparator: '=', value: ra.runId! }] });
     assert.deepEqual(steps.items.map((x) => [x.data.tags['trellis.step'], x.info.status]), [['wait', 'KILLED']], 'the waiting step was stopped');
     assert.deepEqual([rb.status, rb.detail], ['cancelled', `superseded by trigger #${c.id} (concurrency: cancel-previous)`]);
     assert.equal(rc.status, 'finished');
@@ -243,7 +243,7 @@ describe('scheduler', () => {
     assert.match(ra.detail!, /was cancelled: the scheduler stopped/);
 
     const ghost = await api('stoppable');
-    const [claimed] = await s.meta.claimTriggers({ claimer: 'ghost-host:1:dead', ids: [ghost.id] }, who);
+    const [claimed] = await s.stores.triggers.claimTriggers({ claimer: 'ghost-host:1:dead', ids: [ghost.id] }, who);
     assert.equal(claimed!.status, 'running');
     const next = await api('stoppable');
     await sleep(30);

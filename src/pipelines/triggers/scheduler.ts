@@ -22,7 +22,9 @@ import { randomBytes } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cron } from 'croner';
-import type { Actor, TriggerRecord, PipelineVersion, TriggerStatus } from '../../store/metadata-store.js';
+import type { Actor } from '../../store/ports/common.js';
+import type { PipelineVersion } from '../../store/ports/pipelines.js';
+import type { TriggerRecord, TriggerStatus } from '../../store/ports/triggers.js';
 import { PipelineEngine, type EngineOptions, type EngineServices, type PipelineRunResult } from '../engine/engine.js';
 import type { TriggerSpec } from '../ir.js';
 import { dueTriggers } from './conditions.js';
@@ -108,15 +110,15 @@ export class Scheduler {
       decisions.push(full);
       this.o.onDecision?.(full);
     };
-    if (this.active.size) await this.s.meta.touchTriggers(this.id);
+    if (this.active.size) await this.s.triggers.touchTriggers(this.id);
     await this.followCancellations(emit);
     await this.failAbandoned(emit);
-    const versions = await this.s.meta.listPipelines();
+    const versions = await this.s.pipelines.listPipelines();
     if (this.looping) this.scheduleCronWakeups(versions);
     const now = this.now();
     for (const v of versions) {
-      for (const input of await dueTriggers(this.s.meta, v, now)) {
-        const { trigger, created } = await this.s.meta.createTrigger(input, this.who);
+      for (const input of await dueTriggers(this.s, v, now)) {
+        const { trigger, created } = await this.s.triggers.createTrigger(input, this.who);
         if (created) emit({ action: 'triggered', pipeline: v.name, trigger: trigger.id, detail: `${trigger.kind}: ${trigger.reason}` });
       }
     }
@@ -188,7 +190,7 @@ export class Scheduler {
   private async followCancellations(emit: (d: Omit<Decision, 'time'>) => void): Promise<void> {
     for (const a of this.active.values()) {
       if (a.abort.signal.aborted) continue;
-      const t = await this.s.meta.getTrigger(a.trigger.id);
+      const t = await this.s.triggers.getTrigger(a.trigger.id);
       if (t.status === 'cancelled') {
         this.abort(a, t.detail ?? 'its trigger record was cancelled');
         emit({ action: 'cancelled', pipeline: t.pipeline, trigger: t.id, detail: `stopping the run: ${a.reason}` });
@@ -198,10 +200,10 @@ export class Scheduler {
 
   private async failAbandoned(emit: (d: Omit<Decision, 'time'>) => void): Promise<void> {
     const limit = Date.now() - this.leaseMs;
-    for (const t of await this.s.meta.listTriggers({ status: 'running', limit: 1000 })) {
+    for (const t of await this.s.triggers.listTriggers({ status: 'running', limit: 1000 })) {
       if (t.claimedBy === this.id || (t.heartbeatAt ?? t.claimedAt ?? 0) >= limit) continue;
       const detail = `abandoned: scheduler ${t.claimedBy} gave no sign of life since ${new Date(t.heartbeatAt ?? t.claimedAt ?? 0).toISOString()}`;
-      const done = await this.s.meta.updateTrigger(t.id, { status: 'failed', detail, expectStatus: ['running'] }, this.who);
+      const done = await this.s.triggers.updateTrigger(t.id, { status: 'failed', detail, expectStatus: ['running'] }, this.who);
       if (done) emit({ action: 'abandoned', pipeline: t.pipeline, trigger: t.id, detail });
     }
   }
@@ -211,11 +213,11 @@ export class Scheduler {
   private async dispatch(versions: PipelineVersion[], emit: (d: Omit<Decision, 'time'>) => void): Promise<void> {
     const byName = new Map(versions.map((v) => [v.name, v]));
     const pending = new Map<string, TriggerRecord[]>();
-    for (const t of await this.s.meta.listTriggers({ status: 'pending', oldestFirst: true, limit: 1000 })) {
+    for (const t of await this.s.triggers.listTriggers({ status: 'pending', oldestFirst: true, limit: 1000 })) {
       pending.set(t.pipeline, [...(pending.get(t.pipeline) ?? []), t]);
     }
     const settle = async (t: TriggerRecord, status: TriggerStatus, detail: string) => {
-      if (await this.s.meta.updateTrigger(t.id, { status, detail, expectStatus: ['pending'] }, this.who)) {
+      if (await this.s.triggers.updateTrigger(t.id, { status, detail, expectStatus: ['pending'] }, this.who)) {
         emit({ action: status as DecisionAction, pipeline: t.pipeline, trigger: t.id, detail });
       }
     };
@@ -225,13 +227,13 @@ export class Scheduler {
         for (const t of list) await settle(t, 'failed', `pipeline '${pipeline}' has no deployed version`);
         continue;
       }
-      const running = await this.s.meta.listTriggers({ pipeline, status: 'running', limit: 100 });
+      const running = await this.s.triggers.listTriggers({ pipeline, status: 'running', limit: 100 });
       if (v.concurrency === 'cancel-previous') {
         const newest = list[list.length - 1]!;
         for (const t of list.slice(0, -1)) await settle(t, 'cancelled', `superseded by trigger #${newest.id} (concurrency: cancel-previous)`);
         for (const r of running) await this.cancelRunning(r, `replaced by trigger #${newest.id} (concurrency: cancel-previous)`, emit);
         if (this.active.size >= this.maxRuns) continue;
-        const [claimed] = await this.s.meta.claimTriggers({ claimer: this.id, ids: [newest.id] }, this.who);
+        const [claimed] = await this.s.triggers.claimTriggers({ claimer: this.id, ids: [newest.id] }, this.who);
         if (claimed) await this.launch(claimed, emit);
         continue;
       }
@@ -248,7 +250,7 @@ export class Scheduler {
         continue;
       }
       if (this.active.size >= this.maxRuns) continue;
-      const [claimed] = await this.s.meta.claimTriggers({ claimer: this.id, pipeline, exclusive: true, limit: 1 }, this.who);
+      const [claimed] = await this.s.triggers.claimTriggers({ claimer: this.id, pipeline, exclusive: true, limit: 1 }, this.who);
       if (!claimed) continue;
       await this.launch(claimed, emit);
       if (v.concurrency === 'skip') {
@@ -258,7 +260,7 @@ export class Scheduler {
   }
 
   private async cancelRunning(r: TriggerRecord, why: string, emit: (d: Omit<Decision, 'time'>) => void): Promise<void> {
-    const done = await this.s.meta.updateTrigger(r.id, { status: 'cancelled', detail: why, expectStatus: ['running'] }, this.who);
+    const done = await this.s.triggers.updateTrigger(r.id, { status: 'cancelled', detail: why, expectStatus: ['running'] }, this.who);
     if (!done) return;
     emit({ action: 'cancelled', pipeline: r.pipeline, trigger: r.id, detail: why });
     // A run of this scheduler stops now; another scheduler's stops on its next pass, when it sees the record.
@@ -282,7 +284,7 @@ export class Scheduler {
     const a: ActiveRun = { trigger: t, abort: new AbortController(), done: Promise.resolve() };
     this.active.set(t.id, a);
     this.heartbeat ??= setInterval(() => {
-      void this.s.meta.touchTriggers(this.id).catch(() => undefined);
+      void this.s.triggers.touchTriggers(this.id).catch(() => undefined);
     }, Math.max(100, Math.floor(this.leaseMs / 4)));
     this.heartbeat.unref();
     a.done = this.execute(a, emit, started).finally(() => {
@@ -302,10 +304,10 @@ export class Scheduler {
     const t = a.trigger;
     let patch: { status: TriggerStatus; detail: string; runId?: string; version?: number };
     try {
-      const v = await this.s.meta.getPipelineVersion(t.pipeline);
-      if (!(await this.s.meta.updateTrigger(t.id, { version: v.version, detail: `running version ${v.version}`, expectStatus: ['running'] }, this.who))) {
+      const v = await this.s.pipelines.getPipelineVersion(t.pipeline);
+      if (!(await this.s.triggers.updateTrigger(t.id, { version: v.version, detail: `running version ${v.version}`, expectStatus: ['running'] }, this.who))) {
         // Cancelled (or failed as abandoned) between the claim and now: nothing to run.
-        const now = await this.s.meta.getTrigger(t.id);
+        const now = await this.s.triggers.getTrigger(t.id);
         emit({ action: now.status as DecisionAction, pipeline: t.pipeline, trigger: t.id, detail: `not started: ${now.detail ?? `the record is ${now.status}`}` });
         return;
       }
@@ -324,7 +326,7 @@ export class Scheduler {
       patch = { status: a.abort.signal.aborted ? 'cancelled' : 'failed', detail: errorText(e) };
     }
     // The run's outcome is the truth, even over a record marked cancelled or abandoned meanwhile.
-    const done = await this.s.meta.updateTrigger(t.id, { ...patch, detail: clip(patch.detail), expectStatus: ['running', 'cancelled', 'failed'] }, this.who)
+    const done = await this.s.triggers.updateTrigger(t.id, { ...patch, detail: clip(patch.detail), expectStatus: ['running', 'cancelled', 'failed'] }, this.who)
       .catch((e: unknown) => emit({ action: 'error', pipeline: t.pipeline, trigger: t.id, detail: `could not record the outcome: ${errorText(e)}` }));
     if (done) emit({ action: patch.status as DecisionAction, pipeline: t.pipeline, trigger: t.id, runId: patch.runId, detail: patch.detail });
   }

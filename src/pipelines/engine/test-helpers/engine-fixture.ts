@@ -3,12 +3,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DatasetService } from '../../../data/datasets.js';
 import { dataset } from '../../../data/readers/test-helpers/data-files.js';
-import { RegistryService } from '../../../registry/registry-service.js';
-import { openArtifactStore, openMetadataStore } from '../../../store/open-stores.js';
-import { TrackingService } from '../../../tracking/tracking-service.js';
+import { openArtifactStore, openStores } from '../../../store/open-stores.js';
+import type { Stores } from '../../../store/stores.js';
 import type { EngineServices } from '../engine.js';
+import { engineServicesOver } from '../services.js';
 
 export const BIKE = dataset('bike_sharing_hourly.csv');
 export const BIKE_YAML = fileURLToPath(new URL('../../../../examples/pipelines/bike.pipeline.yaml', import.meta.url));
@@ -21,16 +20,18 @@ export function bikeSlice(dir: string, rows = 2000): string {
   return path;
 }
 
-/** `artifactsDir`: an existing artifact folder (a fixture's copy) instead of a new one under `dir`. */
-export async function openTestServices(storeUri?: string, o: { artifactsDir?: string } = {}): Promise<EngineServices & { dir: string; close(): Promise<void> }> {
+/**
+ * The engine's services on a temporary folder, with the `stores` under them for the tests to look
+ * at. `artifactsDir`: an existing artifact folder (a fixture's copy) instead of a new one under `dir`.
+ */
+export async function openTestServices(storeUri?: string, o: { artifactsDir?: string } = {}): Promise<EngineServices & { stores: Stores; dir: string; close(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-engine-'));
-  const meta = await openMetadataStore(storeUri ?? `sqlite:${join(dir, 't.db')}`);
+  const stores = await openStores(storeUri ?? `sqlite:${join(dir, 't.db')}`);
   const artifacts = await openArtifactStore(`file:${o.artifactsDir ?? join(dir, 'artifacts')}`);
   return {
-    dir, meta, artifacts,
-    tracking: new TrackingService(meta, artifacts), registry: new RegistryService(meta, meta, meta), data: new DatasetService(meta, artifacts),
+    ...engineServicesOver(stores, artifacts), stores, dir,
     async close() {
-      await meta.close();
+      await stores.close();
       await artifacts.close();
       rmSync(dir, { recursive: true, force: true });
     },
