@@ -10,7 +10,7 @@ export interface GlobalOptions {
 }
 
 export function globals(cmd: Command): GlobalOptions {
-  return cmd.optsWithGlobals() as GlobalOptions;
+  return cmd.optsWithGlobals<GlobalOptions>();
 }
 
 export function actor(cmd: Command): { actor: string } {

@@ -132,7 +132,7 @@ export function dataCommand(): Command {
     .option('--format <format>', 'csv, jsonl, parquet or arrow (default: from the extension)')
     .action(async (file: string, o: { against?: string; schema?: string; env?: string; format?: string }, c: Command) => {
       if (!o.against && !o.schema) throw invalid('Give --against <name>[@version] or --schema <file>');
-      const schema = o.schema ? JSON.parse(await readFile(o.schema, 'utf8')) : undefined;
+      const schema: unknown = o.schema ? JSON.parse(await readFile(o.schema, 'utf8')) : undefined;
       const report = await withWorkspace(c, (ws) => ws.data.validateFile(file, { ref: o.against, schema, environment: o.env, read: { format: format(o.format) } }));
       output(!!globals(c).json, () => report, () => console.log(`${formatReport(report)}\n  against ${report.against}`));
       if (!report.ok) process.exitCode = 1;

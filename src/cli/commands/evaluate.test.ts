@@ -48,7 +48,7 @@ describe('trellis evaluate', () => {
     assert.equal(report.model, 'income/1');
     assert.equal(report.format, 'trellis.evaluation/v1');
     assert.equal(report.bootstrap.samples, 100);
-    for (const [k, m] of Object.entries(report.metrics) as [string, { value: number; lower: number; upper: number }][]) {
+    for (const [k, m] of Object.entries<{ value: number; lower: number; upper: number }>(report.metrics)) {
       assert.ok(m.lower <= m.value && m.value <= m.upper, k);
     }
     assert.deepEqual(report.slices.map((s: { column: string; kind: string }) => [s.column, s.kind]), [['age', 'quantiles'], ['race', 'categories']]);

@@ -92,7 +92,7 @@ export function explanationHtml(d: ExplainDocument): string {
   const single = d.outputs.length === 1;
   const parts = [
     `<p>${esc(d.method === 'tree-path-dependent' ? 'Exact TreeSHAP (path-dependent, along the training covers)' : 'Exact linear SHAP (features independent, means over the rows used)')}; contributions in ${esc(SPACE[d.space])}${single ? ` of ${esc(d.outputs[0]!)}` : ' per class'}. Measured on ${d.rowsUsed.toLocaleString('en-US')} rows.</p>`,
-    `<table>${d.outputs.map((o) => `<tr><th>expected value${single ? '' : ` (${esc(o)})`}</th><td class="n">${num(d.expected[o]!)}</td></tr>`).join('')}</table>`,
+    `<table>${d.outputs.map((o) => `<tr><th>expected value${single ? '' : ` (${esc(o)})`}</th><td class="n">${num(d.expected[o])}</td></tr>`).join('')}</table>`,
     '<h2>Global importance: mean |SHAP value|</h2>',
     barsSvg(d.globalImportance.map((g) => ({ label: g.column, value: g.importance })), 'global importance'),
   ];
@@ -104,7 +104,7 @@ export function explanationHtml(d: ExplainDocument): string {
   if (d.rows.length) {
     parts.push('<h2>Rows</h2><div class="grid">');
     for (const r of d.rows) {
-      const charts = d.outputs.map((o) => `${single ? '' : `<h3>${esc(o)}</h3>`}<p class="note">output ${num(r.output[o]!)} = expected ${num(d.expected[o]!)} + contributions</p>${contributionsSvg(r.contributions[o]!, r.input)}`).join('');
+      const charts = d.outputs.map((o) => `${single ? '' : `<h3>${esc(o)}</h3>`}<p class="note">output ${num(r.output[o])} = expected ${num(d.expected[o])} + contributions</p>${contributionsSvg(r.contributions[o]!, r.input)}`).join('');
       parts.push(`<section class="card"><h3>row ${r.row}: predicted ${esc(String(r.prediction))}</h3>${charts}</section>`);
     }
     parts.push('</div>');

@@ -89,7 +89,7 @@ describe('trellis init', () => {
     const doc = parse(readFileSync(join(dir, '.github/workflows/trellis.yml'), 'utf8')) as unknown;
     const r = workflow.safeParse(doc);
     assert.ok(r.success, r.success ? '' : JSON.stringify(r.error.issues));
-    const wf = r.data!;
+    const wf = r.data;
     const on = wf.on as Record<string, unknown>;
     assert.deepEqual(Object.keys(on).sort(), ['pull_request', 'push']);
     const jobs = Object.values(wf.jobs);

@@ -13,7 +13,9 @@ function runRow(r: Run, metricKeys: string[]): Record<string, unknown> {
   return row;
 }
 
-async function listOrSearch(c: Command, o: { experiment?: string; filter?: string; orderBy?: string[]; limit?: string; all?: boolean }) {
+interface ListOptions { experiment?: string; filter?: string; orderBy?: string[]; limit?: string; all?: boolean }
+
+async function listOrSearch(c: Command, o: ListOptions) {
   await withWorkspace(c, async (ws) => {
     const experiments = o.experiment ? [await findExperiment(ws, o.experiment)] : (await ws.tracking.searchExperiments({})).items;
     const page = await ws.tracking.searchRuns({
@@ -34,11 +36,11 @@ export function runsCommand(): Command {
     .option('--all', 'include deleted runs');
 
   common(cmd.command('list').description('list recent runs'))
-    .action(async (o, c: Command) => listOrSearch(c, o));
+    .action(async (o: ListOptions, c: Command) => listOrSearch(c, o));
 
   common(cmd.command('search').description("search runs with MLflow's filter grammar"))
     .requiredOption('-f, --filter <expr>', "e.g. \"metrics.rmse < 100 and params.model = 'ols'\"")
-    .action(async (o, c: Command) => listOrSearch(c, o));
+    .action(async (o: ListOptions, c: Command) => listOrSearch(c, o));
 
   cmd.command('show <run-id>')
     .description('show a run: params, latest metrics, tags, artifacts')

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { invalid } from '../../core/errors.js';
 import { readTable } from '../../data/readers/index.js';
-import { rowAt } from '../../data/table.js';
+import { rowAt, type CellValue } from '../../data/table.js';
 import { predictAsync } from '../../ml/onnx/predict-async.js';
 import { parseSpace } from '../../ml/search.js';
 import { ALGOS, type Algo } from '../../ml/train.js';
@@ -21,7 +21,7 @@ function params(list: string[] | undefined): Record<string, string> {
   return out;
 }
 
-function csvCell(v: unknown): string {
+function csvCell(v: CellValue | undefined): string {
   if (v === null || v === undefined) return '';
   const s = String(v);
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
