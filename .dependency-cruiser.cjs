@@ -53,10 +53,24 @@ forbidden.push(
     severity: 'error',
     comment:
       'The API, the CLI, the SDK and the pipeline built-ins reach stored state through the services the Workspace gives them ' +
-      '(tracking, registry, datasets, training, pipelines, audit), never through a store: not the combined MetadataStore, ' +
+      '(tracking, registry, datasets, training, pipelines, audit), never through a store: not the set of every port, ' +
       'not the composition root, not an adapter. Port types may be named (type-only imports), never called directly.',
     from: { path: '^src/(api|cli|sdk|pipelines/engine/builtins)/', pathNot: '\\.test\\.ts$|/test-helpers/' },
-    to: { path: '^src/store/(metadata-store|stores|open-stores)\\.ts$|^src/store/(sql|sqlite|postgres|fs|s3|cas|blob)/' },
+    to: { path: '^src/store/(stores|open-stores)\\.ts$|^src/store/(sql|sqlite|postgres|fs|s3|cas|blob)/' },
+  },
+  {
+    name: 'ports-one-by-one',
+    severity: 'error',
+    comment:
+      'The set of every port (store/stores.ts) and the composition root that opens it stay where adapters become services: ' +
+      'the Workspace, and the places that open their own stores outside one (pipelines/engine/services.ts builds the ' +
+      "engines' services for a worker's execution thread and the CI dry run). Everything else is handed the one port or " +
+      'service it uses, so that no combined store of every port comes back.',
+    from: {
+      path: '^src/',
+      pathNot: '^src/(store|workspace)/|^src/pipelines/engine/services\\.ts$|^src/pipelines/queue/exec-thread\\.ts$|^src/pipelines/ci/dry-run\\.ts$|\\.test\\.ts$|/test-helpers/',
+    },
+    to: { path: '^src/store/(stores|open-stores)\\.ts$' },
   },
   {
     name: 'services-only-door-ports',

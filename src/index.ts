@@ -3,7 +3,8 @@ export type { SearchRunsOptions, DatasetAddOptions, DatasetAddResult, DatasetVer
 export { TrellisData } from './sdk/data.js';
 export { Workspace, type WorkspaceOptions } from './workspace/workspace.js';
 export { TrellisError, ERRORS, type ErrorCode } from './core/errors.js';
-export type {
-  Experiment, Run, RunInfo, RunStatus, Metric, RegisteredModel, ModelVersion, Stage, Tags, AuditEvent, MetadataStore,
-} from './store/metadata-store.js';
+export type { Tags } from './store/ports/common.js';
+export type { Experiment, Run, RunInfo, RunStatus, Metric } from './store/ports/tracking.js';
+export type { RegisteredModel, ModelVersion, Stage } from './store/ports/registry.js';
+export type { AuditEvent } from './store/ports/audit.js';
 export type { ArtifactStore, ArtifactInfo } from './store/artifact-store.js';

@@ -2,7 +2,7 @@
  * What changed between two dataset versions: rows, schema (columns added, removed, retyped) and,
  * per column, the statistics people look at, with the distribution distance between the two.
  */
-import type { DatasetVersion } from '../store/metadata-store.js';
+import type { DatasetVersion } from '../store/ports/datasets.js';
 import type { ColumnProfile, Profile } from './profile/profile.js';
 import { DEFAULT_SKEW } from './schema/schema.js';
 import { profileDistance, type Distance } from './validate/distances.js';

@@ -10,7 +10,6 @@
 import { resolve } from 'node:path';
 import { TrellisError } from '../core/errors.js';
 import type { ArtifactStore } from './artifact-store.js';
-import { metadataStoreOver, type MetadataStore } from './metadata-store.js';
 import type { SqlStoresOptions } from './sql/sql-stores.js';
 import type { Stores } from './stores.js';
 
@@ -47,14 +46,6 @@ export async function openStores(uri: string, opts: SqlStoresOptions = {}): Prom
     return openSqlStores(await PostgresDriver.open(uri), opts);
   }
   throw new TrellisError('TRELLIS_STORE_URI_INVALID', { uri, detail: 'the scheme must be sqlite: or postgres://' });
-}
-
-/**
- * The transitional door: the stores of {@link openStores} as one combined `MetadataStore`, for the
- * callers not yet moved onto the services. To be removed once every caller goes through them.
- */
-export async function openMetadataStore(uri: string, opts: SqlStoresOptions = {}): Promise<MetadataStore> {
-  return metadataStoreOver(await openStores(uri, opts));
 }
 
 export async function openArtifactStore(uri: string): Promise<ArtifactStore> {

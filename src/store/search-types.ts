@@ -1,6 +1,6 @@
 /**
  * The parsed form of a search: what `tracking/search/search-filter.ts` produces from MLflow's filter and
- * order_by grammar, and what a {@link MetadataStore} executes. Kept beside the port so that adapters
+ * order_by grammar, and what the store ports (`ports/`) execute. Kept beside the ports so that adapters
  * only execute clauses (never parse strings) and the parser never writes SQL.
  */
 

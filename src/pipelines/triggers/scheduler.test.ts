@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isTrellisError, type ErrorCode } from '../../core/errors.js';
-import type { TriggerRecord } from '../../store/metadata-store.js';
+import type { TriggerRecord } from '../../store/ports/triggers.js';
 import { bikeSlice, openTestServices } from '../engine/test-helpers/engine-fixture.js';
 import { buildPackage } from '../package.js';
 import { publishPackage, requestTrigger } from './deployments.js';

@@ -10,7 +10,6 @@ import { SqliteDriver } from '../sqlite/sqlite-driver.js';
 import { PostgresDriver } from '../postgres/postgres-driver.js';
 import { createTestDatabase } from '../test-helpers/postgres.js';
 import { MIGRATIONS, SCHEMA_VERSION, currentVersion, migrate } from './migrations.js';
-import { metadataStoreOver } from '../metadata-store.js';
 import { openSqlStores } from './sql-stores.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/schema-v1.db', import.meta.url));
@@ -31,28 +30,28 @@ describe('schema migrations', () => {
       assert.equal(await currentVersion(old), 1);
       await old.close();
 
-      const store = metadataStoreOver(await openSqlStores(SqliteDriver.open(path)));
+      const store = await openSqlStores(SqliteDriver.open(path));
       assert.equal(await store.schemaVersion(), SCHEMA_VERSION);
-      const run = await store.getRun(RUN);
+      const run = await store.tracking.getRun(RUN);
       assert.equal(run.info.runName, 'old-run');
       assert.equal(run.info.status, 'FINISHED');
       assert.deepEqual(run.data.params, { alpha: '0.1' });
       assert.deepEqual(run.data.metrics, [{ key: 'rmse', value: 1.2, timestamp: 1_700_000_000_004, step: 1 }]);
-      assert.equal((await store.getMetricHistory(RUN, 'rmse')).items.length, 2);
-      assert.deepEqual((await store.getExperimentByName('legacy')).tags, { team: 'a' });
-      const v = await store.getVersionByAlias('legacy-model', 'champion');
+      assert.equal((await store.tracking.getMetricHistory(RUN, 'rmse')).items.length, 2);
+      assert.deepEqual((await store.tracking.getExperimentByName('legacy')).tags, { team: 'a' });
+      const v = await store.registry.getVersionByAlias('legacy-model', 'champion');
       assert.equal(v.version, '1');
       assert.equal(v.currentStage, 'Production');
       // The chain written by v1 still verifies, and new events extend it.
-      await store.createModelVersion({ name: 'legacy-model', source: 'x', runId: RUN }, { actor: 't' });
-      const events = await store.listAuditEvents({ limit: 1000 });
+      await store.registry.createModelVersion({ name: 'legacy-model', source: 'x', runId: RUN }, { actor: 't' });
+      const events = await store.audit.listAuditEvents({ limit: 1000 });
       assert.equal(events.length, 9, "8 events written by v1 and the new version's");
       assert.equal(verifyAuditChain(events).ok, true);
       // A table added by version 2 works on the upgraded database.
-      const fresh = await store.createRun({ experimentId: '1' }, { actor: 't' });
-      await store.logInputs(fresh.info.runId, [{ dataset: { name: 'd', digest: 'x', sourceType: 'local', source: '{}' }, tags: {} }], { actor: 't' });
-      assert.equal((await store.getRun(fresh.info.runId)).inputs.datasetInputs.length, 1);
-      assert.equal((await store.createModelVersion({ name: 'legacy-model', source: 'y' }, { actor: 't' })).version, '3');
+      const fresh = await store.tracking.createRun({ experimentId: '1' }, { actor: 't' });
+      await store.tracking.logInputs(fresh.info.runId, [{ dataset: { name: 'd', digest: 'x', sourceType: 'local', source: '{}' }, tags: {} }], { actor: 't' });
+      assert.equal((await store.tracking.getRun(fresh.info.runId)).inputs.datasetInputs.length, 1);
+      assert.equal((await store.registry.createModelVersion({ name: 'legacy-model', source: 'y' }, { actor: 't' })).version, '3');
       await store.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
