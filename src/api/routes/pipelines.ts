@@ -55,7 +55,7 @@ export function pipelineRoutes(r: MlflowRouter, ws: Workspace): void {
       if (b[f] !== undefined && b[f] !== null && typeof b[f] !== 'string') throw invalid(`Invalid value ${show(b[f])} for parameter '${f}': expected a string`);
     }
     const { trigger, created } = await ws.pipelines.requestTrigger({
-      pipeline, params: (b.params ?? undefined) as Record<string, unknown> | undefined,
+      pipeline, params: b.params ?? undefined,
       reason: (b.reason ?? undefined) as string | undefined, dedupeKey: (b.dedupe_key ?? undefined) as string | undefined,
     }, who);
     return { trigger: triggerJson(trigger), created };
