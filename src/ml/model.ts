@@ -6,7 +6,7 @@
  */
 import { TrellisError } from '../core/errors.js';
 import { encodeFloat64Base64, decodeFloat64Base64 } from '../numeric/sketches/base64.js';
-import { tableFromRows, type Table } from '../data/table.js';
+import type { Table } from '../data/table.js';
 import { checkTree, ensembleRaw, type Ensemble, type Tree } from '../numeric/trees/tree.js';
 import { enableParallelPrediction } from '../numeric/trees/predict-pool.js';
 import { decodeBase64 } from '../numeric/sketches/base64.js';
@@ -101,7 +101,7 @@ export function loadModel(json: string | Buffer): TrellisModel {
   }
   const m = doc as TrellisModel;
   if (!m || typeof m !== 'object') throw corrupt('it is not a JSON object');
-  if (m.format !== MODEL_FORMAT) throw corrupt(`'format' is ${JSON.stringify(m.format)}, expected '${MODEL_FORMAT}'`);
+  if ((m.format as string) !== MODEL_FORMAT) throw corrupt(`'format' is ${JSON.stringify(m.format)}, expected '${MODEL_FORMAT}'`);
   if (!['regression', 'binary', 'multiclass'].includes(m.task)) throw corrupt(`'task' is ${JSON.stringify(m.task)}`);
   if (typeof m.target !== 'string') throw corrupt("'target' must be a string");
   const f = m.features;
@@ -136,7 +136,7 @@ export function predict(model: TrellisModel, input: Table | Record<string, unkno
   if (model.estimator.kind === 'onnx') throw onnxIsAsync();
   const x = applyFeatures(model.features, input);
   const p = model.features.outputs.length;
-  const n = Array.isArray(input) ? input.length : (input as Table).rowCount;
+  const n = Array.isArray(input) ? input.length : input.rowCount;
   const z = rawScores(model, x, n, p);
   if (model.task === 'regression') return { prediction: z };
   const classes = model.classes!;

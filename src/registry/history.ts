@@ -44,8 +44,10 @@ export async function modelHistory(audit: AuditLog, name: string, filter: { alia
     if (e.action === 'set_alias' || e.action === 'delete_alias') {
       const alias = String(after.alias ?? before.alias);
       close(`alias:${alias}`, e.time, e.actor);
-      if (after.version) {
-        const iv: HistoryInterval = { kind: 'alias', label: alias, version: String(after.version), from: e.time, setBy: e.actor };
+      // The version the alias now points at; null when the alias was deleted.
+      const version = typeof after.version === 'number' ? String(after.version) : after.version;
+      if (typeof version === 'string' && version) {
+        const iv: HistoryInterval = { kind: 'alias', label: alias, version, from: e.time, setBy: e.actor };
         open.set(`alias:${alias}`, iv);
         out.push(iv);
       }
