@@ -25,10 +25,9 @@ export default defineConfig(
     languageOptions: {
       globals: nodeGlobals,
       parserOptions: {
-        // tsconfig.eslint.json is tsconfig.json with noUncheckedIndexedAccess on and test/, bench/ and scripts/
-        // added: no-unnecessary-type-assertion must judge `a[i]!` under the flag, or it would strip the
-        // assertions the flag needs. (The project service cannot be given another tsconfig; one program
-        // for the whole tree is also faster than it with a default project for the files outside.)
+        // tsconfig.eslint.json is tsconfig.json with test/, bench/ and scripts/ added, so those are
+        // type-checked too. (The project service cannot be given another tsconfig; one program for the
+        // whole tree is also faster than it with a default project for the files outside.)
         project: './tsconfig.eslint.json',
         tsconfigRootDir: fileURLToPath(new URL('.', import.meta.url)),
       },

@@ -127,7 +127,8 @@ describe('trellis server --artifacts s3://', () => {
     const blobKey = `${PREFIX}/blobs/${sha256.slice(0, 2)}/${sha256}`;
     const blob = await s3.client().send(new GetObjectCommand({ Bucket: s3.bucket, Key: blobKey }));
     const bytes = Buffer.from(await blob.Body!.transformToByteArray());
-    bytes[bytes.length >> 1] ^= 0x01;
+    const mid = bytes.length >> 1;
+    bytes.writeUInt8(bytes.readUInt8(mid) ^ 0x01, mid);
     await s3.client().send(new PutObjectCommand({ Bucket: s3.bucket, Key: blobKey, Body: bytes }));
     const res = await api('GET', `/api/2.0/mlflow-artifacts/artifacts/${modelPath}`);
     assert.equal(res.status, 500);

@@ -90,7 +90,7 @@ describe('artifact proxy', () => {
     assert.ok(blob, 'found the blob');
     await chmod(blob, 0o644);
     const buf = await readFile(blob);
-    buf[5] ^= 0x01;
+    buf.writeUInt8(buf.readUInt8(5) ^ 0x01, 5);
     await writeFile(blob, buf);
 
     const res = await call(t.app, 'GET', proxy(`${root}/tamper/model.onnx`));

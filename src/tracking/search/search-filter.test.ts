@@ -35,7 +35,9 @@ const badOrder = (fn: () => unknown, ...patterns: RegExp[]) => rejects(fn, 'TREL
 const one = (filter: string): Clause => {
   const clauses = parseRunFilter(filter);
   assert.equal(clauses.length, 1);
-  return clauses[0];
+  const [clause] = clauses;
+  assert.ok(clause);
+  return clause;
 };
 
 describe('parseRunFilter', () => {
@@ -321,7 +323,7 @@ describe('parseExperimentFilter / parseExperimentOrderBy', () => {
       { kind: 'attribute', key: 'creation_time', comparator: '>=', value: 10 },
       { kind: 'attribute', key: 'last_update_time', comparator: '<', value: 2000 },
     ]);
-    assert.equal(parseExperimentFilter("tags.`a b` != 'c'")[0].key, 'a b');
+    assert.equal(parseExperimentFilter("tags.`a b` != 'c'")[0]?.key, 'a b');
   });
 
   it('rejects what experiments do not support', () => {
@@ -356,8 +358,8 @@ describe('parseModelFilter / parseModelOrderBy', () => {
       { kind: 'attribute', key: 'name', comparator: 'ILIKE', value: '%rm%00%' },
       { kind: 'tag', key: 'stage', comparator: '=', value: 'prod' },
     ]);
-    assert.equal(parseModelFilter("name != 'x'")[0].comparator, '!=');
-    assert.equal(parseModelFilter("attributes.name LIKE '%7'")[0].key, 'name');
+    assert.equal(parseModelFilter("name != 'x'")[0]?.comparator, '!=');
+    assert.equal(parseModelFilter("attributes.name LIKE '%7'")[0]?.key, 'name');
   });
 
   it('rejects other keys and comparators', () => {
@@ -393,7 +395,7 @@ describe('parseModelVersionFilter / parseModelVersionOrderBy', () => {
       { kind: 'attribute', key: 'source_path', comparator: 'LIKE', value: 's3://%' },
       { kind: 'tag', key: 'k.v', comparator: '=', value: 'x' },
     ]);
-    assert.deepEqual(parseModelVersionFilter("source_path in ('a')")[0].value, ['a']);
+    assert.deepEqual(parseModelVersionFilter("source_path in ('a')")[0]?.value, ['a']);
   });
 
   it('rejects what model versions do not support', () => {

@@ -202,11 +202,11 @@ class Cursor {
   }
 
   peek(): string {
-    return this.pos < this.src.length ? this.src[this.pos] : '';
+    return this.src.charAt(this.pos);
   }
 
   skipSpace(): void {
-    while (this.pos < this.src.length && /\s/.test(this.src[this.pos])) this.pos++;
+    while (this.pos < this.src.length && /\s/.test(this.src.charAt(this.pos))) this.pos++;
   }
 
   match(re: RegExp): string | undefined {
@@ -225,7 +225,7 @@ class Cursor {
   /** The token starting at `pos`, quoted, with its position — the shape every error detail uses. */
   describe(pos = this.pos): string {
     if (pos >= this.src.length) return `the end of the ${this.what} (${at(pos)})`;
-    const ch = this.src[pos];
+    const ch = this.src.charAt(pos);
     let text: string;
     if (ch === '"' || ch === "'" || ch === '`') {
       const close = this.src.indexOf(ch, pos + 1);
@@ -250,8 +250,8 @@ function readQuoted(c: Cursor, noun: string): string {
   let i = start + 1;
   while (i < c.src.length) {
     const ch = c.src[i];
-    if (ch === '\\' && i + 1 < c.src.length && `\\'"\``.includes(c.src[i + 1])) {
-      out += c.src[i + 1];
+    if (ch === '\\' && i + 1 < c.src.length && `\\'"\``.includes(c.src.charAt(i + 1))) {
+      out += c.src.charAt(i + 1);
       i += 2;
     } else if (ch === q) {
       if (c.src[i + 1] === q) {
