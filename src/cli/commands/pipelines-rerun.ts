@@ -38,7 +38,8 @@ export function pipelinesRerunCommand(): Command {
       await withWorkspace(c, async (ws) => {
         const { planRerun, rerunPipeline } = await import('../../pipelines/engine/rerun.js');
         const { topologicalOrder } = await import('../../pipelines/ir.js');
-        const { engine, close } = await ws.pipelines.openEngine(actor(c), { queue: 'inline' });
+        const opened = await ws.pipelines.openEngine(actor(c), { queue: 'inline' });
+        const { engine } = opened;
         const abort = new AbortController();
         const onInt = () => abort.abort();
         let progress: RunProgress | undefined;
@@ -55,7 +56,7 @@ export function pipelinesRerunCommand(): Command {
         } finally {
           progress?.stop();
           process.off('SIGINT', onInt);
-          await close();
+          await opened.close();
         }
       });
     });

@@ -65,7 +65,7 @@ async function rest(server: string, method: 'GET' | 'POST', path: string, body?:
 /** A record from the REST shape (snake_case) back to the store's. */
 function fromJson(t: Record<string, unknown>): TriggerRecord {
   return {
-    id: Number(t.id), pipeline: String(t.pipeline), kind: t.kind as TriggerRecord['kind'], reason: String(t.reason ?? ''),
+    id: Number(t.id), pipeline: String(t.pipeline), kind: t.kind as TriggerRecord['kind'], reason: typeof t.reason === 'string' ? t.reason : '',
     params: (t.params ?? {}) as TriggerRecord['params'], dedupeKey: t.dedupe_key as string | undefined, status: t.status as TriggerStatus,
     createdAt: Number(t.created_at), updatedAt: Number(t.updated_at), requestedBy: String(t.requested_by),
     claimedBy: t.claimed_by as string | undefined, claimedAt: t.claimed_at as number | undefined, heartbeatAt: t.heartbeat_at as number | undefined,
@@ -95,7 +95,6 @@ export function pipelinesTriggerCommand(): Command {
         const body = await rest(o.server, 'POST', '/pipelines/trigger', { pipeline: name, params, ...(o.reason ? { reason: o.reason } : {}) });
         r = { trigger: fromJson(body.trigger as Record<string, unknown>), created: body.created === true };
       } else {
-        const { requestTrigger } = await import('../../pipelines/triggers/deployments.js');
         r = await withWorkspace(c, (ws) => ws.pipelines.requestTrigger({ pipeline: name, params, reason: o.reason }, actor(c)));
       }
       output(json, () => r.trigger, () => console.log(`trigger #${r.trigger.id}: ${r.trigger.pipeline} ${r.trigger.status}${Object.keys(r.trigger.params).length ? ` with ${JSON.stringify(r.trigger.params)}` : ''}`));

@@ -3,7 +3,7 @@ import { pipelinesRerunCommand } from './pipelines-rerun.js';
 import { pipelinesTriggerCommand, pipelinesTriggersCommand } from './pipelines-triggers.js';
 import { pipelinesDeployCommand } from './pipelines-deploy.js';
 import { Command } from 'commander';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { invalid } from '../../core/errors.js';
 import type { InputValue, PipelineIR, Scalar } from '../../pipelines/ir.js';
 import type { LoadedPipeline } from '../../pipelines/load.js';
@@ -140,7 +140,8 @@ export function pipelinesCommand(): Command {
     .option('--queue <url>', 'run the remaining steps on `trellis worker` processes through this Redis queue')
     .action(async (runId: string, o: { cache: boolean; queue?: string }, c: Command) => {
       await withWorkspace(c, async (ws) => {
-        const { engine, close } = await ws.pipelines.openEngine(actor(c), { queue: o.queue });
+        const opened = await ws.pipelines.openEngine(actor(c), { queue: o.queue });
+        const { engine } = opened;
         const progress = progressOnStderr(await recordedSteps(ws, runId));
         try {
           const r = await engine.resume(runId, { noCache: !o.cache, onEvent: progress.onEvent });
@@ -148,7 +149,7 @@ export function pipelinesCommand(): Command {
           reportRun(!!globals(c).json, r);
         } finally {
           progress.stop();
-          await close();
+          await opened.close();
         }
       });
     });
@@ -184,7 +185,6 @@ export function pipelinesCommand(): Command {
     .action(async (file: string, o: { format: string; output?: string; image?: string; namespace?: string; serviceAccount?: string; registry?: string }, c: Command) => {
       if (o.format !== 'argo') throw invalid(`--format '${o.format}' is not supported: the formats are argo`);
       const src = await loadPipelineFile(file);
-      const { dirname, join } = await import('node:path');
       const { mkdir, writeFile } = await import('node:fs/promises');
       const { renderArgo } = await import('../../pipelines/export/index.js');
       const r = renderArgo(src.ir, dirname(resolve(file)), { image: o.image, namespace: o.namespace, serviceAccount: o.serviceAccount, registry: o.registry });

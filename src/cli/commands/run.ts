@@ -20,7 +20,8 @@ export function runCommand(): Command {
       const src = await loadPipelineFile(file);
       const json = !!globals(c).json;
       await withWorkspace(c, async (ws) => {
-        const { engine, close } = await ws.pipelines.openEngine(actor(c), { queue: o.queue, concurrency: o.concurrency });
+        const opened = await ws.pipelines.openEngine(actor(c), { queue: o.queue, concurrency: o.concurrency });
+        const { engine } = opened;
         // Ctrl-C cancels the run: no new step starts, running ones are stopped, the run ends KILLED.
         const abort = new AbortController();
         const onInt = () => abort.abort();
@@ -38,7 +39,7 @@ export function runCommand(): Command {
         } finally {
           progress.stop();
           process.off('SIGINT', onInt);
-          await close();
+          await opened.close();
         }
       });
     });

@@ -13,7 +13,6 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { buildServer } from '../../api/server.js';
 import { buildPackage } from '../../pipelines/package.js';
-import { publishPackage } from '../../pipelines/triggers/deployments.js';
 import { until, writeTinyPipeline } from '../../pipelines/triggers/test-helpers/deployable-pipeline.js';
 import { Workspace } from '../../workspace/workspace.js';
 
@@ -104,9 +103,9 @@ describe('trellis scheduler and trellis pipelines trigger(s)', () => {
     const url = /listening on (http:\/\/\S+)/.exec(server.out.stdout)?.[1];
     assert.ok(url, server.out.stderr);
     const pkg = await buildPackage(writeTinyPipeline(join(dir, 'src'), 'served', { triggers: [{ api: true }] }));
-    const post = async (path: string, body: unknown) => (await fetch(`${url}/api/2.0/trellis${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<Record<string, any>>;
-    assert.equal((await post('/pipelines/versions', pkg)).created, true);
-    const { trigger } = await post('/pipelines/trigger', { pipeline: 'served', params: { label: 'served' } });
+    const post = async <T>(path: string, body: unknown) => (await fetch(`${url}/api/2.0/trellis${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<T>;
+    assert.equal((await post<{ created: boolean }>('/pipelines/versions', pkg)).created, true);
+    const { trigger } = await post<{ trigger: { id: number } }>('/pipelines/trigger', { pipeline: 'served', params: { label: 'served' } });
     const status = async () => ((await (await fetch(`${url}/api/2.0/trellis/pipelines/triggers?pipeline=served`)).json()) as { triggers: { id: number; status: string }[] }).triggers.find((x) => x.id === trigger.id)?.status;
     await until(async () => (await status()) === 'finished', 'the server\'s scheduler to run the record', 100);
     server.child.kill('SIGTERM');
