@@ -4,6 +4,7 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { isTrellisError } from '../../core/errors.js';
 import type { AuditLog } from './audit.js';
 import { decodeRun, type TrackingStore } from './tracking.js';
@@ -219,6 +220,59 @@ export function describeTrackingStoreContract(name: string, open: OpenStores): v
         for (const x of everything.items) assert.deepEqual(x, await tracking.getRun(x.info.runId));
         const ctx = await tracking.searchRuns({ experimentIds: [expId], filter: [{ kind: 'dataset', key: 'context', comparator: '=', value: 'training' }] });
         assert.deepEqual(ctx.items.map((x) => x.info.runId), [r.info.runId]);
+      });
+    });
+
+    describe('values at their size limits', () => {
+      // Random text compresses badly: a store that indexes whole values (PostgreSQL's b-tree entries
+      // hold at most 2,704 bytes) refuses it. Each value is as long as the limits allow.
+      const random = (chars: number) => randomBytes(chars).toString('base64').slice(0, chars);
+      const base = random(6000);
+      const values = {
+        first: base,
+        sameStart: `${base.slice(0, 5999)}${base.endsWith('A') ? 'B' : 'A'}`,
+        accents: 'é'.repeat(3000),
+        short: 'a',
+        early: `${base.slice(0, 100)}~`,
+      };
+      let expId: string;
+      const run: Record<string, string> = {};
+      before(async () => {
+        expId = await tracking.createExperiment({ name: 'long-values' }, who);
+        for (const [name, value] of Object.entries(values)) {
+          const r = await tracking.createRun({ experimentId: expId, runName: name }, who);
+          await tracking.logBatch(r.info.runId, { params: [{ key: 'long', value }], tags: [{ key: 'note', value: random(5000) }] }, who);
+          run[name] = r.info.runId;
+        }
+      });
+
+      it('stores and reads them back', async () => {
+        for (const [name, value] of Object.entries(values)) {
+          const r = await tracking.getRun(run[name]!);
+          assert.equal(r.data.params.long, value);
+          assert.equal(r.data.tags.note?.length, 5000);
+        }
+        const tag = random(20000);
+        await tracking.setExperimentTag(expId, 'long', tag, who);
+        assert.equal((await tracking.getExperiment(expId)).tags.long, tag);
+      });
+
+      it('finds them by value and orders them in code-point order', async () => {
+        const search = async (q: Partial<Parameters<TrackingStore['searchRuns']>[0]>) =>
+          (await tracking.searchRuns({ experimentIds: [expId], ...q })).items.map((x) => x.info.runName);
+        const param = (comparator: '=' | '>' | '>=' | '<' | '<=' | 'IN', value: string | string[]) => [{ kind: 'param' as const, key: 'long', comparator, value }];
+        const byValue = Object.entries(values).sort(([, a], [, b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name]) => name);
+        for (const [name, value] of Object.entries(values)) {
+          assert.deepEqual(await search({ filter: param('=', value) }), [name]);
+          const ordered = { orderBy: [{ kind: 'param' as const, key: 'long', ascending: true }] };
+          assert.deepEqual(await search({ filter: param('>', value), ...ordered }), byValue.filter((n) => values[n as keyof typeof values] > value));
+          assert.deepEqual(await search({ filter: param('>=', value), ...ordered }), byValue.filter((n) => values[n as keyof typeof values] >= value));
+          assert.deepEqual(await search({ filter: param('<', value), ...ordered }), byValue.filter((n) => values[n as keyof typeof values] < value));
+          assert.deepEqual(await search({ filter: param('<=', value), ...ordered }), byValue.filter((n) => values[n as keyof typeof values] <= value));
+        }
+        assert.deepEqual((await search({ filter: param('IN', [values.sameStart, values.short]) })).sort(), ['sameStart', 'short']);
+        assert.deepEqual(await search({ orderBy: [{ kind: 'param', key: 'long', ascending: true }] }), byValue);
+        assert.deepEqual(await search({ orderBy: [{ kind: 'param', key: 'long', ascending: false }] }), [...byValue].reverse());
       });
     });
 

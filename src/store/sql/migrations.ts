@@ -8,6 +8,7 @@ import { convertTaggedPipelineRuns } from './pipeline-runs-conversion.js';
 import { runDataMigrationSql } from './run-data.js';
 import { runKeysSql } from './run-keys-migration.js';
 import type { SqlDialect, SqlDriver, SqlExecutor } from './sql-driver.js';
+import { PARAM_PREFIX } from './sql-search.js';
 
 export interface Migration {
   version: number;
@@ -15,6 +16,11 @@ export interface Migration {
   sql: (d: SqlDialect) => string;
   /** Rewrites existing rows into the new tables, in the same transaction, after `sql` ran. */
   convert?: (tx: SqlExecutor, d: SqlDialect) => Promise<void>;
+  /**
+   * Rewrites whole tables: after upgrading a store that holds data, PostgreSQL's planner statistics
+   * and visibility map are refreshed at once rather than when autovacuum next passes.
+   */
+  rewrites?: boolean;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -331,13 +337,41 @@ CREATE TABLE pipeline_step_leases (
     version: 6,
     description: 'integer run keys: metrics, params, tags and inputs refer to their run by a compact integer',
     sql: runKeysSql,
+    rewrites: true,
   },
   {
     version: 7,
     description: "each run's latest metrics, params and tags kept as JSON text beside it (run_data)",
     sql: runDataMigrationSql,
+    rewrites: true,
+  },
+  {
+    version: 8,
+    description: 'params of any allowed length on PostgreSQL: its indexes hold a prefix of the value, not the value',
+    // A PostgreSQL b-tree entry holds at most 2,704 bytes, and a param value may be 6,000: with
+    // the value in the primary key (INCLUDE) and in params_by_key, a long value that compresses
+    // badly was refused. The lookup index keeps the value's first PARAM_PREFIX characters
+    // (searches compare the prefix first, then the value); the primary key, the value not at all.
+    // SQLite has no such limit and keeps its indexes.
+    // Values compare in code-point order, as on SQLite (and as the keys already do), which is also
+    // what makes "prefix first" exact for ranges and ordering, not only for equality.
+    // The prefix is a stored column rather than an index expression: PostgreSQL answers from an
+    // index alone only when the index holds plain columns, and most values are shorter than the
+    // prefix, so most searches need nothing else.
+    sql: (d) => d.name !== 'postgres' ? '' : [
+      'ALTER TABLE params DROP CONSTRAINT params_pkey',
+      'DROP INDEX params_by_key',
+      'ALTER TABLE params ALTER COLUMN value TYPE TEXT COLLATE "C"',
+      `ALTER TABLE params ADD COLUMN value_prefix TEXT COLLATE "C" GENERATED ALWAYS AS (left(value, ${PARAM_PREFIX})) STORED`,
+      'ALTER TABLE params ADD PRIMARY KEY (run_key, key) INCLUDE (value_prefix)',
+      'CREATE INDEX params_by_key ON params (key, value_prefix) INCLUDE (run_key)',
+    ].join(';\n'),
+    rewrites: true,
   },
 ];
+
+/** The tables the migrations marked `rewrites` rebuild. */
+const REWRITTEN_TABLES = ['runs', 'params', 'tags', 'metrics', 'latest_metrics', 'run_inputs', 'run_data'];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
@@ -350,8 +384,10 @@ export async function migrate(db: SqlDriver, target = SCHEMA_VERSION): Promise<n
   if (current > SCHEMA_VERSION) {
     throw new TrellisError('TRELLIS_SCHEMA_TOO_NEW', { found: current, supported: SCHEMA_VERSION });
   }
+  let rewrote = false;
   for (const m of MIGRATIONS) {
     if (m.version <= current || m.version > target) continue;
+    rewrote ||= m.rewrites === true && current > 0;
     await db.transaction(async (tx) => {
       // Re-read under the write lock: another process may have migrated meanwhile.
       const rows = await tx.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_version');
@@ -363,6 +399,10 @@ export async function migrate(db: SqlDriver, target = SCHEMA_VERSION): Promise<n
       await tx.run('INSERT INTO schema_version (version) VALUES (?)', [m.version]);
     });
   }
+  // PostgreSQL: statistics for the planner, and the visibility map that lets an index answer
+  // alone (VACUUM runs outside a transaction). SQLite is left as every store of it is (no
+  // statistics unless a user runs ANALYZE): its searches are written for the planner's defaults.
+  if (rewrote && db.dialect.name === 'postgres') await db.query(`VACUUM ANALYZE ${REWRITTEN_TABLES.join(', ')}`);
   return currentVersion(db);
 }
 

@@ -105,8 +105,58 @@ export function runSearchSetCandidates(d: SqlDialect, q: Pick<RunSearchInput, 'f
 function matchSql(d: SqlDialect, c: Clause, a: string): Sql {
   const match = new Sql().add(`${a}.key = ?`, c.key);
   if (c.kind === 'metric') match.add(` AND ${a}.is_nan = 0`);
+  if (c.kind === 'param' && d.name === 'postgres') {
+    const prefix = paramPrefixMatch(c, a);
+    if (prefix) {
+      match.add(` AND ${prefix.sql.text}`, ...prefix.sql.params);
+      if (prefix.exact) return match;
+    }
+  }
   const cmp: SqlValue[] = [];
   return match.add(` AND ${compare(d, `${a}.value`, c, cmp)}`, ...cmp);
+}
+
+/**
+ * How many leading characters of a param's value PostgreSQL's params keep in `value_prefix`, the
+ * column its indexes hold instead of the value (a b-tree entry is at most 2,704 bytes; a value may
+ * be 6,000). 200 characters are at most 800 bytes of UTF-8, beside a key of at most 250 characters.
+ */
+export const PARAM_PREFIX = 200;
+
+/**
+ * The condition on the indexed prefix that a param clause implies, so PostgreSQL can use the
+ * index. Values compare in code-point order, so `v > x` implies `left(v, n) >= left(x, n)`, and
+ * so on; when the value compared with is shorter than the prefix the condition on the prefix is
+ * the clause itself (`left(v, n) > x` exactly when `v > x`), `exact`, and the index answers alone.
+ * Otherwise the clause is still applied to the whole value.
+ */
+function paramPrefixMatch(c: Clause, a: string): { sql: Sql; exact: boolean } | undefined {
+  const col = `${a}.value_prefix`;
+  // A JavaScript string's length counts UTF-16 units, never fewer than its characters.
+  const short = (v: string) => v.length < PARAM_PREFIX;
+  const one = (op: string, exactOp: string) => {
+    const v = String(c.value);
+    return short(v) ? { sql: new Sql().add(`${col} ${exactOp} ?`, v), exact: true } : { sql: new Sql().add(`${col} ${op} left(?, ${PARAM_PREFIX})`, v), exact: false };
+  };
+  switch (c.comparator) {
+    case '=':
+      return one('=', '=');
+    case '>':
+      return one('>=', '>');
+    case '>=':
+      return one('>=', '>=');
+    case '<':
+      return one('<=', '<');
+    case '<=':
+      return one('<=', '<=');
+    case 'IN': {
+      const list = Array.isArray(c.value) ? c.value.map(String) : [String(c.value)];
+      if (!list.length) return undefined;
+      return { sql: new Sql().add(`${col} IN (${list.map(() => `left(?, ${PARAM_PREFIX})`).join(',')})`, ...list), exact: list.every(short) };
+    }
+    default:
+      return undefined;
+  }
 }
 
 /**
@@ -195,7 +245,10 @@ export function planRunSearch(d: SqlDialect, q: RunSearchInput): RunSearchPart[]
     new Sql().add(`FROM ${firstTable} o`),
     true,
     new Sql().add(`o.key = ? AND ${hasValue} AND r.run_key = o.run_key`, first.key),
-    `o.value ${first.ascending ? 'ASC' : 'DESC'}`,
+    // On PostgreSQL a param's index holds a prefix of its value: ordered by the prefix, then (ties
+    // of the prefix only) by the value, which is the value's own order.
+    [...(first.kind === 'param' && d.name === 'postgres' ? ['o.value_prefix'] : []), 'o.value']
+      .map((e) => `${e} ${first.ascending ? 'ASC' : 'DESC'}`).join(', '),
   );
   const withoutKey = assemble(
     new Sql().add('FROM runs r'),
