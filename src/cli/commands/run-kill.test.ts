@@ -39,10 +39,8 @@ describe('kill -9 of the runner at any point, then resume', () => {
         const runner = spawn(process.execPath, ['--import', 'tsx', CLI, '--store', `sqlite:${join(s.dir, 't.db')}`, '--artifacts', `file:${join(s.dir, 'artifacts')}`,
           'run', BIKE_YAML, '--param', 'trees=40'], { stdio: 'ignore', env: { ...process.env, TRELLIS_LOG_LEVEL: 'silent' } });
         const exited = new Promise((r) => runner.once('exit', r));
-        let seen: string[] = [];
         for (let i = 0; i < 1200 && runner.exitCode === null; i++) {
-          seen = (await pipelineSteps(s)).finished;
-          if (seen.length >= killAfter) break;
+          if ((await pipelineSteps(s)).finished.length >= killAfter) break;
           await sleep(25);
         }
         runner.kill('SIGKILL');
