@@ -86,13 +86,8 @@ export async function dueTriggers(s: ConditionSources, v: PipelineVersion, now: 
 async function lastFinishedRun(s: ConditionSources, pipeline: string, after: number): Promise<{ runId: string; endTime: number } | undefined> {
   const exp = await s.tracking.findExperiment(pipeline);
   if (!exp) return undefined;
-  let last: { runId: string; endTime: number } | undefined;
-  // Newest started first; the one that finished last may have started earlier, so all are read.
-  for (const r of await s.pipelines.listPipelineRuns({ pipeline, status: 'FINISHED', limit: 100_000 })) {
-    if (r.experimentId !== exp.experimentId || r.endTime === undefined || r.endTime <= after) continue;
-    if (!last || r.endTime > last.endTime) last = { runId: r.id, endTime: r.endTime };
-  }
-  return last;
+  const [run] = await s.pipelines.listPipelineRuns({ pipeline, status: 'FINISHED', experimentId: exp.experimentId, endedAfter: after, order: 'ended', limit: 1 });
+  return run?.endTime === undefined ? undefined : { runId: run.id, endTime: run.endTime };
 }
 
 /** A catch handler that turns the named not-found errors into `undefined` and lets others through. */

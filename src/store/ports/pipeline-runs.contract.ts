@@ -109,6 +109,27 @@ export function describePipelineRunStoreContract(name: string, open: (clock: Clo
         assert.ok(list.every((r) => r.status === 'RUNNING' && r.pipeline === 'demo'));
         assert.deepEqual(await f.b.listPipelineRuns({ edgesComplete: false }), []);
       });
+
+      it('lists runs last ended first, in an experiment, ended after a time', async () => {
+        // Started in one order, ended in another; one still running, one in another experiment.
+        const started: string[] = [];
+        for (const experimentId of ['7', '7', '7', '8', '7']) {
+          t += 10;
+          started.push((await pipelineRun(f.a, { experimentId })).id);
+        }
+        const [a, b, c, other, running] = started as [string, string, string, string, string];
+        for (const id of [b, other, c, a]) {
+          t += 10;
+          await f.a.endPipelineRun(id, { status: 'FINISHED' }, who);
+        }
+        const ids = async (q: Parameters<PipelineRunStore['listPipelineRuns']>[0]) => (await f.b.listPipelineRuns({ pipeline: 'demo', ...q })).map((r) => r.id);
+        assert.deepEqual(await ids({ experimentId: '7', order: 'ended' }), [a, c, b, running]);
+        assert.deepEqual(await ids({ experimentId: '7', status: 'FINISHED', order: 'ended', limit: 1 }), [a]);
+        const bEnd = (await f.b.getPipelineRun(b)).endTime!;
+        assert.deepEqual(await ids({ experimentId: '7', endedAfter: bEnd, order: 'ended' }), [a, c]);
+        assert.deepEqual(await ids({ experimentId: '8' }), [other]);
+        await assert.rejects(f.b.listPipelineRuns({ order: 'sideways' as 'ended' }), /Invalid order 'sideways'/);
+      });
     });
 
     describe('step runs and the cache', () => {

@@ -291,14 +291,28 @@ export interface ListStepEdgesQuery {
   name?: string;
 }
 
+export interface ListPipelineRunsQuery {
+  pipeline?: string;
+  status?: PipelineRunStatus;
+  /** Runs kept in this experiment only. */
+  experimentId?: string;
+  /** Runs that ended after this time (ms) only. */
+  endedAfter?: number;
+  edgesComplete?: boolean;
+  /** `started` (the default): newest started first; `ended`: last ended first. */
+  order?: 'started' | 'ended';
+  /** At most this many (1 to 100,000; 1,000 by default). */
+  limit?: number;
+}
+
 export interface PipelineRunStore {
   // ------------------------------------------------------------------ pipeline runs
   /** Records a pipeline run RUNNING, its runner at epoch 1 (audited `start_pipeline_run`). */
   createPipelineRun(input: CreatePipelineRunInput, who: Actor): Promise<PipelineRunRecord>;
   /** TRELLIS_PIPELINE_RUN_NOT_FOUND when there is none. */
   getPipelineRun(id: string): Promise<PipelineRunRecord>;
-  /** Newest first. */
-  listPipelineRuns(q?: { pipeline?: string; status?: PipelineRunStatus; edgesComplete?: boolean; limit?: number }): Promise<PipelineRunRecord[]>;
+  /** Newest started first, or with `order: 'ended'` last ended first (runs still running after those that ended). */
+  listPipelineRuns(q?: ListPipelineRunsQuery): Promise<PipelineRunRecord[]>;
   /**
    * Ends a RUNNING run (audited `end_pipeline_run`); undefined when it had ended already or, with
    * `epoch`, when another runner resumed it meanwhile.

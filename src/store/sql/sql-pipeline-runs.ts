@@ -12,7 +12,7 @@ import { TrellisError, invalid } from '../../core/errors.js';
 import type { Actor } from '../ports/common.js';
 import type {
   CachedStepRunInput, CreatePipelineRunInput, EndPipelineRunInput, FailStepRunInput, FinishStepRunInput, LeaseFence, ListStepEdgesQuery,
-  ListStepRunsQuery, PipelineParamValue, PipelineRunRecord, PipelineRunStatus, PipelineRunStore, StartStepRunInput, StepClaim, StepEdge,
+  ListPipelineRunsQuery, ListStepRunsQuery, PipelineParamValue, PipelineRunRecord, PipelineRunStatus, PipelineRunStore, StartStepRunInput, StepClaim, StepEdge,
   StepEdgeRecord, StepLease, StepOutputRecord, StepRunRecord, StepRunStatus,
 } from '../ports/pipelines.js';
 import { jsonCol, num, optJsonCol, optNum, optStr, placeholders } from './rows.js';
@@ -207,7 +207,7 @@ export class SqlPipelineRuns implements PipelineRunStore {
     return pipelineRunRow(rows[0]);
   }
 
-  async listPipelineRuns(q: { pipeline?: string; status?: PipelineRunStatus; edgesComplete?: boolean; limit?: number } = {}): Promise<PipelineRunRecord[]> {
+  async listPipelineRuns(q: ListPipelineRunsQuery = {}): Promise<PipelineRunRecord[]> {
     const where: string[] = [];
     const params: SqlValue[] = [];
     if (q.pipeline !== undefined) { where.push('pipeline = ?'); params.push(text('pipeline', q.pipeline)); }
@@ -216,12 +216,22 @@ export class SqlPipelineRuns implements PipelineRunStore {
       where.push('status = ?');
       params.push(q.status);
     }
+    if (q.experimentId !== undefined) { where.push('experiment_id = ?'); params.push(text('experiment id', q.experimentId)); }
+    if (q.endedAfter !== undefined) {
+      if (!Number.isFinite(q.endedAfter)) throw invalid(`Invalid endedAfter ${String(q.endedAfter)}: expected a time in milliseconds`);
+      where.push('end_time > ?');
+      params.push(q.endedAfter);
+    }
     // A literal, so that the partial index of incomplete runs serves the upgrade's query.
     if (q.edgesComplete !== undefined) where.push(q.edgesComplete ? 'edges_complete = 1' : 'edges_complete = 0');
+    const order = q.order ?? 'started';
+    if (order !== 'started' && order !== 'ended') throw invalid(`Invalid order '${String(order)}': must be started or ended`);
     const limit = q.limit ?? 1000;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw invalid(`Invalid limit ${limit}: must be an integer from 1 to 100000`);
+    // Runs still running have no end time: after those that ended, on both databases.
+    const orderBy = order === 'ended' ? 'CASE WHEN end_time IS NULL THEN 1 ELSE 0 END, end_time DESC, id DESC' : 'start_time DESC, id DESC';
     const rows = await this.uow.read.query(
-      `SELECT * FROM pipeline_runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY start_time DESC, id DESC LIMIT ?`, [...params, limit],
+      `SELECT * FROM pipeline_runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${orderBy} LIMIT ?`, [...params, limit],
     );
     return rows.map(pipelineRunRow);
   }
