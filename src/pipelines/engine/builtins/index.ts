@@ -327,7 +327,7 @@ const batchScore: BuiltinImpl = async (ctx) => {
       extra.push({ name: `proba_${classes[k]}`, type: 'float', values, valid: new Uint8Array(t.rowCount).fill(1) });
     }
   } else {
-    pred.set(r.prediction as ArrayLike<number>);
+    pred.set(r.prediction);
     extra.push({ name: 'prediction', type: 'float', values: pred, valid: new Uint8Array(t.rowCount).fill(1) });
   }
   await writeDataset(ctx.outputs.predictions!.path, { rowCount: t.rowCount, columns: [...t.columns, ...extra] });

@@ -4,10 +4,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalid } from '../../../core/errors.js';
 import { readTable } from '../../../data/readers/index.js';
-import { valueAt, type Table } from '../../../data/table.js';
+import { valueAt, type CellValue, type Table } from '../../../data/table.js';
 import { loadModel, type TrellisModel } from '../../../ml/model.js';
 
-function csvCell(v: unknown): string {
+function csvCell(v: CellValue | undefined): string {
   if (v === null || v === undefined) return '';
   const s = String(v);
   return /[",\n\r]/.test(s) || s !== s.trim() ? `"${s.replace(/"/g, '""')}"` : s;
