@@ -12,10 +12,13 @@
  * `trellis train` does. `BENCH_GBDT_BASELINE=<git revision>` also runs Trellis as built from that
  * revision (in bench/out/), so that before and after are measured in one invocation, and
  * `BENCH_GBDT_REVISION=<git revision>` runs that revision instead of the build;
- * `BENCH_GBDT_DATASETS=Adult,…` runs only the datasets whose names start so.
+ * `BENCH_GBDT_DATASETS=Adult,…` runs only the datasets whose names start so;
+ * `BENCH_GBDT_PREDICT_ONLY=1` measures prediction only: one fit per tool (for the model to
+ * predict with) and no XGBoost, so that repeated runs are short.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dataset } from '../src/data/readers/test-helpers/data-files.js';
 import { fmt } from './lib.js';
@@ -23,7 +26,8 @@ import { generateGbdtCsv } from './gen-gbdt-csv.js';
 
 const OUT = fileURLToPath(new URL('./out/', import.meta.url));
 const ROWS = Number(process.env.BENCH_GBDT_ROWS ?? 1_000_000);
-const REPS = Number(process.env.BENCH_GBDT_REPS ?? 5);
+const PREDICT_ONLY = process.env.BENCH_GBDT_PREDICT_ONLY === '1';
+const REPS = PREDICT_ONLY ? 1 : Number(process.env.BENCH_GBDT_REPS ?? 5);
 const PYTHON = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
 const PREDICT_REPS = Number(process.env.BENCH_GBDT_PREDICT_REPS ?? 11);
@@ -40,6 +44,8 @@ interface Spec {
   drop?: string[];
   threads: number;
   reps: number;
+  /** Prediction only: no XGBoost. */
+  predictOnly?: boolean;
   /** Also the latency of one record. */
   predict?: boolean;
   predictReps?: number;
@@ -204,6 +210,7 @@ export async function runGbdtBench(): Promise<unknown> {
   const results = [];
   for (const spec of selected) {
     spec.predictReps = PREDICT_REPS;
+    spec.predictOnly = PREDICT_ONLY;
     const file = `${OUT}gbdt-spec.json`;
     writeFileSync(file, JSON.stringify(spec));
     const runTrellis = (dist: string, label: string) => {
@@ -211,25 +218,29 @@ export async function runGbdtBench(): Promise<unknown> {
       writeFileSync(child, childScript(dist));
       return runJson(process.execPath, [child, file], `${spec.name}: ${label}`) as unknown as TrellisFigures;
     };
+    const loadBefore = loadavg()[0]!;
     const before = baseline ? runTrellis(baseline.dist, `Trellis at ${baseline.commit.slice(0, 12)}`) : undefined;
     const trellis = runTrellis(dist, 'Trellis');
     const peers = runJson(PYTHON, [fileURLToPath(new URL('./gbdt_peers.py', import.meta.url)), file], `${spec.name}: scikit-learn and XGBoost`) as {
-      sklearn: PeerFigures; xgboost: PeerFigures; rows: number;
+      sklearn: PeerFigures; xgboost?: PeerFigures; rows: number;
     };
+    // The machine's load (1-minute average) before and after this dataset's runs: other work moves every figure.
+    const load = [loadBefore, loadavg()[0]!];
     const t = median(trellis.fit_s);
     const s = median(peers.sklearn.fit_s);
-    const x = median(peers.xgboost.fit_s);
+    const x = peers.xgboost ? median(peers.xgboost.fit_s) : NaN;
     const sk = peers.sklearn;
     const row = {
-      dataset: spec.name, rows: peers.rows, trellis, sklearn: sk, xgboost: peers.xgboost,
+      dataset: spec.name, rows: peers.rows, load, trellis, sklearn: sk, xgboost: peers.xgboost,
       time_vs_sklearn: t / s, time_vs_xgboost: t / x, auc_minus_sklearn: trellis.auc - sk.auc,
       predict_vs_sklearn: trellis.predict_rows_per_s / sk.predict_rows_per_s!, batch_vs_sklearn: trellis.batch_rows_per_s / sk.batch_rows_per_s!,
       one_thread_vs_sklearn: trellis.one_thread_rows_per_s / sk.one_thread_rows_per_s!, cpu_vs_sklearn: trellis.rows_per_cpu_s / sk.rows_per_cpu_s!,
       ...(baseline && before ? { baseline: { commit: baseline.commit, trellis: before } } : {}),
     };
     results.push(row);
-    console.log(`${spec.name}: Trellis ${fmt(t, 2)} s (AUC ${trellis.auc.toFixed(4)}) · scikit-learn ${fmt(s, 2)} s (AUC ${peers.sklearn.auc.toFixed(4)}) · XGBoost ${fmt(x, 2)} s (AUC ${peers.xgboost.auc.toFixed(4)}) → ${fmt(t / s, 2)}× scikit-learn's time, AUC ${row.auc_minus_sklearn >= 0 ? '+' : ''}${row.auc_minus_sklearn.toFixed(4)}`);
+    console.log(`${spec.name}: Trellis ${fmt(t, 2)} s (AUC ${trellis.auc.toFixed(4)}) · scikit-learn ${fmt(s, 2)} s (AUC ${peers.sklearn.auc.toFixed(4)})${peers.xgboost ? ` · XGBoost ${fmt(x, 2)} s (AUC ${peers.xgboost.auc.toFixed(4)})` : ''} → ${fmt(t / s, 2)}× scikit-learn's time, AUC ${row.auc_minus_sklearn >= 0 ? '+' : ''}${row.auc_minus_sklearn.toFixed(4)}`);
     const m = (v: number) => fmt(v / 1e6, 2);
+    console.log(`  load average ${fmt(load[0]!, 2)} → ${fmt(load[1]!, 2)}`);
     console.log(`  prediction, M rows/s: ${trellis.predict_rows.toLocaleString('en-US')} held-out rows Trellis ${m(trellis.predict_rows_per_s)} (first call ${m(trellis.predict_first_rows_per_s)}) · scikit-learn ${m(sk.predict_rows_per_s!)} (first ${m(sk.predict_first_rows_per_s!)}) → ${fmt(row.predict_vs_sklearn, 2)}×; 1,000,000 rows Trellis ${m(trellis.batch_rows_per_s)} · scikit-learn ${m(sk.batch_rows_per_s!)} → ${fmt(row.batch_vs_sklearn, 2)}×`);
     console.log(`  one thread each: Trellis ${m(trellis.one_thread_rows_per_s)} · scikit-learn ${m(sk.one_thread_rows_per_s!)} → ${fmt(row.one_thread_vs_sklearn, 2)}×; per CPU second: Trellis ${m(trellis.rows_per_cpu_s)} · scikit-learn ${m(sk.rows_per_cpu_s!)} → ${fmt(row.cpu_vs_sklearn, 2)}×`);
     if (before) console.log(`  before (${baseline!.commit.slice(0, 12)}): fit ${fmt(median(before.fit_s), 2)} s, AUC ${before.auc.toFixed(4)}; prediction ${m(before.predict_rows_per_s)} (first call ${m(before.predict_first_rows_per_s)}) → ${fmt(before.predict_rows_per_s / sk.predict_rows_per_s!, 2)}× scikit-learn; 1,000,000 rows ${m(before.batch_rows_per_s)} → ${fmt(before.batch_rows_per_s / sk.batch_rows_per_s!, 2)}×; one thread ${m(before.one_thread_rows_per_s)} → ${fmt(before.one_thread_rows_per_s / sk.one_thread_rows_per_s!, 2)}×, per CPU second ${m(before.rows_per_cpu_s)} → ${fmt(before.rows_per_cpu_s / sk.rows_per_cpu_s!, 2)}×`);

@@ -102,6 +102,9 @@ out["sklearn"] = {
     "category_splits": int(sum((n["is_categorical"].astype(bool) & ~n["is_leaf"].astype(bool)).sum() for n in nodes)),
 }
 
+if spec.get("predictOnly"):
+    print(json.dumps(out))
+    sys.exit(0)
 fits = []
 for _ in range(reps):
     m = xgb.XGBClassifier(n_estimators=100, max_leaves=31, max_depth=0, grow_policy="lossguide", learning_rate=0.1,
