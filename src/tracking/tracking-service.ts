@@ -333,12 +333,13 @@ export class TrackingService {
 
   // ------------------------------------------------------------------ artifacts
 
-  private async runRoot(runId: string, mustBeActive: boolean): Promise<{ run: Run; root: string }> {
-    const run = await this.store.getRun(runId);
-    if (mustBeActive && run.info.lifecycleStage !== 'active') {
-      throw new TrellisError('TRELLIS_RUN_NOT_ACTIVE', { id: runId, state: run.info.lifecycleStage });
+  /** A run's artifact root, read from its info alone (its data is not needed to reach its artifacts). */
+  private async runRoot(runId: string, mustBeActive: boolean): Promise<{ info: RunInfo; root: string }> {
+    const info = await this.store.getRunInfo(runId);
+    if (mustBeActive && info.lifecycleStage !== 'active') {
+      throw new TrellisError('TRELLIS_RUN_NOT_ACTIVE', { id: runId, state: info.lifecycleStage });
     }
-    return { run, root: artifactStorePath(run.info.artifactUri) };
+    return { info, root: artifactStorePath(info.artifactUri) };
   }
 
   async logArtifact(runId: string, path: string, data: Readable | Uint8Array | string): Promise<{ sha256: string; size: number }> {
@@ -350,10 +351,10 @@ export class TrackingService {
   /** Lists a directory of a run's artifacts; paths are relative to the run's artifact root. */
   async listArtifacts(runId: string, path?: string): Promise<{ rootUri: string; files: ArtifactInfo[] }> {
     const rel = normalizeArtifactPath(path ?? '', { allowEmpty: true });
-    const { run, root } = await this.runRoot(runId, false);
+    const { info, root } = await this.runRoot(runId, false);
     const dir = rel ? `${root}/${rel}` : root;
     const files = (await this.artifacts.list(dir)).map((f) => ({ ...f, path: f.path.slice(root.length + 1) }));
-    return { rootUri: run.info.artifactUri, files };
+    return { rootUri: info.artifactUri, files };
   }
 
   async readArtifact(runId: string, path: string): Promise<Buffer> {

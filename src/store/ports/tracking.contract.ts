@@ -205,6 +205,8 @@ export function describeTrackingStoreContract(name: string, open: OpenStores): v
         await tracking.deleteRunTag(r.info.runId, 'a', who);
         await rejectsCode(tracking.deleteRunTag(r.info.runId, 'a', who), 'TRELLIS_TAG_NOT_FOUND');
         await rejectsCode(tracking.getRun('0'.repeat(32)), 'TRELLIS_RUN_NOT_FOUND');
+        assert.deepEqual(await tracking.getRunInfo(r.info.runId), (await tracking.getRun(r.info.runId)).info);
+        await rejectsCode(tracking.getRunInfo('0'.repeat(32)), 'TRELLIS_RUN_NOT_FOUND');
       });
 
       it('records dataset inputs', async () => {

@@ -144,6 +144,8 @@ export interface TrackingStore {
   // Runs
   createRun(input: CreateRunInput, who: Actor): Promise<Run>;
   getRun(runId: string): Promise<Run>;
+  /** A run's info alone (no metrics, params, tags or inputs): what artifact access needs. */
+  getRunInfo(runId: string): Promise<RunInfo>;
   updateRun(runId: string, patch: { status?: RunStatus; endTime?: number; runName?: string }, who: Actor): Promise<RunInfo>;
   deleteRun(runId: string, who: Actor): Promise<void>;
   restoreRun(runId: string, who: Actor): Promise<void>;

@@ -327,6 +327,10 @@ export class SqlTrackingStore implements TrackingStore {
     return this.runIn(this.uow.read, runId);
   }
 
+  async getRunInfo(runId: string): Promise<RunInfo> {
+    return runInfo(await runRow(this.uow.read, runId));
+  }
+
   async updateRun(runId: string, patch: { status?: RunStatus; endTime?: number; runName?: string }, who: Actor): Promise<RunInfo> {
     if (patch.status !== undefined && !RUN_STATUSES.includes(patch.status)) {
       throw invalid(`Invalid value ${patch.status} for parameter 'status' supplied. Must be one of ${RUN_STATUSES.join(', ')}`);
