@@ -54,7 +54,7 @@ describe('missing and mistyped fields', () => {
 });
 
 describe('unknown and duplicate entities', () => {
-  test('unknown run, experiment, model, version, alias are RESOURCE_DOES_NOT_EXIST (404)', async () => {
+  test('unknown run, experiment, model, version are RESOURCE_DOES_NOT_EXIST (404); an unknown alias is INVALID_PARAMETER_VALUE (400), as in MLflow', async () => {
     assertError(await call(t.app, 'GET', mlflow('/runs/get?run_id=0123456789abcdef0123456789abcdef')), 404, 'RESOURCE_DOES_NOT_EXIST', 'Run with id=0123456789abcdef0123456789abcdef not found');
     assertError(await call(t.app, 'GET', mlflow('/experiments/get?experiment_id=424242')), 404, 'RESOURCE_DOES_NOT_EXIST', 'No Experiment with id=424242 exists');
     assertError(await call(t.app, 'GET', mlflow('/experiments/get?experiment_id=abc')), 404, 'RESOURCE_DOES_NOT_EXIST');
@@ -64,7 +64,7 @@ describe('unknown and duplicate entities', () => {
     assertOk(await call(t.app, 'POST', mlflow('/registered-models/create'), { name: 'known' }));
     assertError(await call(t.app, 'GET', mlflow('/model-versions/get?name=known&version=7')), 404, 'RESOURCE_DOES_NOT_EXIST');
     assertError(await call(t.app, 'GET', mlflow('/model-versions/get?name=known&version=abc')), 400, 'INVALID_PARAMETER_VALUE');
-    assertError(await call(t.app, 'GET', mlflow('/registered-models/alias?name=known&alias=champion')), 404, 'RESOURCE_DOES_NOT_EXIST');
+    assertError(await call(t.app, 'GET', mlflow('/registered-models/alias?name=known&alias=champion')), 400, 'INVALID_PARAMETER_VALUE');
     assertError(await call(t.app, 'POST', mlflow('/model-versions/create'), { name: 'nope', source: 'runs:/0123456789abcdef0123456789abcdef/model' }), 404, 'RESOURCE_DOES_NOT_EXIST');
   });
 

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { assertError, assertOk, call, createRun, mlflow, openTestServer, type TestServer } from './test-helpers/server.js';
+import { assertError, assertOk, call, createRun, mlflow, openTestServer, storeRoot, type TestServer } from './test-helpers/server.js';
 
 let t: TestServer;
 before(async () => { t = await openTestServer(); });
@@ -129,7 +129,60 @@ describe('model versions', () => {
     assert.deepEqual(got.json.model_version.aliases, ['champion']);
     assert.deepEqual((await call(t.app, 'GET', mlflow('/registered-models/get?name=al'))).json.registered_model.aliases, [{ alias: 'champion', version: '2' }]);
     assert.deepEqual((await call(t.app, 'DELETE', mlflow('/registered-models/alias'), { name: 'al', alias: 'champion' })).json, {});
-    assertError(await call(t.app, 'GET', mlflow('/registered-models/alias?name=al&alias=champion')), 404, 'RESOURCE_DOES_NOT_EXIST');
+    // MLflow answers an unknown alias with 400 INVALID_PARAMETER_VALUE, not 404.
+    assertError(await call(t.app, 'GET', mlflow('/registered-models/alias?name=al&alias=champion')), 400, 'INVALID_PARAMETER_VALUE',
+      'Registered model alias champion not found');
+    assertError(await call(t.app, 'GET', mlflow('/registered-models/alias?name=al&alias=missing')), 400, 'INVALID_PARAMETER_VALUE');
+    assertError(await call(t.app, 'GET', mlflow('/registered-models/alias?name=nope&alias=champion')), 404, 'RESOURCE_DOES_NOT_EXIST');
+  });
+
+  test('create from models:/<name>/<version> and models:/<name>@<alias> copies the source and run of that version', async () => {
+    const runId = await createModel('orig');
+    const root = storeRoot((await call(t.app, 'GET', mlflow(`/runs/get?run_id=${runId}`))).json.run.info.artifact_uri);
+    const put = await t.app.inject({ method: 'PUT', url: `/api/2.0/mlflow-artifacts/artifacts/${root}/model/MLmodel`, payload: 'flavors: {}\n' });
+    assert.equal(put.statusCode, 200, put.body);
+    const original = await call(t.app, 'POST', mlflow('/model-versions/create'), { name: 'orig', source: `runs:/${runId}/model`, run_id: runId });
+    assertOk(original);
+    assertOk(await call(t.app, 'POST', mlflow('/registered-models/create'), { name: 'copy' }));
+
+    // What MlflowClient.copy_model_version sends: the original's run id beside the models:/ source.
+    const copied = await call(t.app, 'POST', mlflow('/model-versions/create'), { name: 'copy', source: 'models:/orig/1', run_id: runId });
+    assertOk(copied);
+    assert.equal(copied.json.model_version.name, 'copy');
+    assert.equal(copied.json.model_version.version, '1');
+    assert.equal(copied.json.model_version.source, original.json.model_version.source);
+    assert.equal(copied.json.model_version.source, `mlflow-artifacts:/${root}/model`);
+    assert.equal(copied.json.model_version.run_id, runId);
+
+    // What mlflow.register_model('models:/orig/1', ...) sends: no run id.
+    assertOk(await call(t.app, 'POST', mlflow('/registered-models/alias'), { name: 'orig', alias: 'champion', version: '1' }));
+    const byAlias = await call(t.app, 'POST', mlflow('/model-versions/create'), { name: 'copy', source: 'models:/orig@champion' });
+    assertOk(byAlias);
+    assert.equal(byAlias.json.model_version.version, '2');
+    assert.equal(byAlias.json.model_version.source, original.json.model_version.source);
+    assert.equal(byAlias.json.model_version.run_id, runId);
+
+    const uri = await call(t.app, 'GET', mlflow('/model-versions/get-download-uri?name=copy&version=1'));
+    assert.deepEqual(uri.json, { artifact_uri: `mlflow-artifacts:/${root}/model` });
+    const file = await t.app.inject({ method: 'GET', url: `/api/2.0/mlflow-artifacts/artifacts/${storeRoot(uri.json.artifact_uri)}/MLmodel` });
+    assert.equal(file.statusCode, 200, file.body);
+    assert.equal(file.body, 'flavors: {}\n');
+  });
+
+  test('models:/ sources that name nothing, or more than this registry holds, are refused', async () => {
+    const runId = await createModel('src', 1);
+    const other = await createRun(t.app);
+    assertOk(await call(t.app, 'POST', mlflow('/registered-models/create'), { name: 'dst' }));
+    const create = (source: string, extra: Record<string, string> = {}) => call(t.app, 'POST', mlflow('/model-versions/create'), { name: 'dst', source, ...extra });
+    assertError(await create('models:/src/9'), 404, 'RESOURCE_DOES_NOT_EXIST', 'version=9');
+    assertError(await create('models:/nope/1'), 404, 'RESOURCE_DOES_NOT_EXIST');
+    assertError(await create('models:/src@missing'), 400, 'INVALID_PARAMETER_VALUE');
+    assertError(await create('models:/src'), 400, 'INVALID_PARAMETER_VALUE', 'models:/<name>/<version>');
+    assertError(await create('models:/src/Production'), 400, 'INVALID_PARAMETER_VALUE');
+    assertError(await create('models://elsewhere/src/1'), 400, 'INVALID_PARAMETER_VALUE');
+    assertError(await create('models:/src/1', { run_id: other.runId }), 400, 'INVALID_PARAMETER_VALUE', `run ${runId}`);
+    assertError(await create('models:/src/../../etc/1'), 400, 'INVALID_PARAMETER_VALUE');
+    assert.equal((await call(t.app, 'GET', mlflow('/registered-models/get?name=dst'))).json.registered_model.latest_versions, undefined);
   });
 
   test('50 concurrent alias moves leave exactly the last audited value', async () => {

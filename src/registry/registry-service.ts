@@ -110,8 +110,9 @@ export class RegistryService {
   }
 
   /**
-   * A version's source must name artifacts Trellis holds for a run: `runs:/<run_id>/<path>` or a
-   * `mlflow-artifacts:` URI inside a run's artifact root. Anything else — local paths, other
+   * A version's source must name artifacts Trellis holds for a run: `runs:/<run_id>/<path>`, a
+   * `mlflow-artifacts:` URI inside a run's artifact root, or `models:/<name>/<version>` (or
+   * `@<alias>`) for the same files as an existing version. Anything else — local paths, other
    * schemes, traversal — is refused, because serving will later read whatever the source names.
    */
   async createVersion(input: CreateModelVersionInput, who: Actor): Promise<ModelVersion> {
@@ -212,13 +213,25 @@ export class RegistryService {
     return { version, created };
   }
 
-  async checkSource(source: string, runId?: string): Promise<{ source: string; runId?: string }> {
+  /**
+   * `models:/<name>/<version>` and `models:/<name>@<alias>` (what MLflow clients send to copy a
+   * version) stand for the files of that version: its recorded source and run id are checked again
+   * here like any other source, never taken on trust, so a copy names exactly what the original does.
+   */
+  async checkSource(source: string, runId?: string, allowModels = true): Promise<{ source: string; runId?: string }> {
     if (typeof source !== 'string' || !source) throw new TrellisError('TRELLIS_MISSING_PARAMETER', { param: 'source' });
     let parsed: { scheme: string; path: string };
     try {
-      parsed = parseArtifactUri(source, ['runs', ARTIFACT_SCHEME]);
+      parsed = parseArtifactUri(source, allowModels ? ['runs', ARTIFACT_SCHEME, 'models'] : ['runs', ARTIFACT_SCHEME]);
     } catch (e) {
       throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: (e as Error).message }, { cause: e });
+    }
+    if (parsed.scheme === 'models') {
+      const original = await this.modelSource(source, parsed.path);
+      if (runId && original.runId && runId !== original.runId) {
+        throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: `the version it names comes from run ${original.runId} but run_id is ${runId}` });
+      }
+      return this.checkSource(original.source, original.runId ?? runId, false);
     }
     if (parsed.scheme === 'runs') {
       const [id, ...rest] = parsed.path.split('/');
@@ -247,6 +260,17 @@ export class RegistryService {
       }
     }
     throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: 'it is not inside the artifacts of a run; pass run_id or use runs:/<run_id>/<path>' });
+  }
+
+  /** The version a `models:` source names (`<name>/<version>` or `<name>@<alias>`); unknown ones are not-found errors. */
+  private async modelSource(source: string, ref: string): Promise<ModelVersion> {
+    // `models://host/...` names another registry; this one only answers for itself.
+    if (/^models:\/\//i.test(source)) throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: 'a models: URI names no host; write models:/<name>/<version>' });
+    const at = ref.lastIndexOf('@');
+    const slash = ref.lastIndexOf('/');
+    if (at > 0 && at > slash && at < ref.length - 1) return this.store.getVersionByAlias(ref.slice(0, at), ref.slice(at + 1));
+    if (slash > 0 && /^\d+$/.test(ref.slice(slash + 1))) return this.store.getModelVersion(ref.slice(0, slash), ref.slice(slash + 1));
+    throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: 'a models: source is models:/<name>/<version> or models:/<name>@<alias>' });
   }
 
   async history(name: string, filter: { alias?: string; stage?: string } = {}): Promise<HistoryInterval[]> {
