@@ -172,14 +172,32 @@ describe('lintPipeline', () => {
     const d = demo();
     (d.components[0]!.command as string[])[7] = '{outputs.feature}';
     const f = only(lint(d), 'placeholder');
-    assert.equal(f.message, "component features@1 uses placeholder {outputs.feature}, but the component declares no such output; did you mean 'features'?");
+    assert.equal(f.message, "step 'features' (component features@1) uses placeholder {outputs.feature}, but the component declares no such output; did you mean 'features'?");
     assert.deepEqual(f.path, ['components', 0, 'command', 7]);
     const n = demo();
     n.components[0]!.env = { SEED: '{run.seed}' };
-    assert.equal(only(lint(n), 'placeholder').message, 'component features@1 uses placeholder {run.seed}; placeholders are {inputs.NAME}, {outputs.NAME} and {params.NAME}');
+    assert.equal(only(lint(n), 'placeholder').message, "step 'features' (component features@1) uses placeholder {run.seed}; placeholders are {inputs.NAME}, {outputs.NAME} and {params.NAME}");
+  });
+
+  it('placeholder: an unknown {params.NAME} in a command is refused, naming the step and the placeholder', () => {
     const p = demo();
-    (p.components[0]!.command as string[]).push('--target', '{params.label}');
-    assert.equal(only(lint(p), 'placeholder').message, "component features@1 uses placeholder {params.label}, but the pipeline declares no such parameter; there are target and trees");
+    (p.components[0]!.command as string[]).push('--iters', '{params.iters}');
+    const f = only(lint(p), 'placeholder');
+    assert.equal(f.severity, 'error');
+    assert.equal(f.step, 'features');
+    assert.equal(f.message, "step 'features' (component features@1) uses placeholder {params.iters}, but the pipeline declares no such parameter; there are target and trees");
+    assert.deepEqual(f.path, ['components', 0, 'command', 9]);
+    // Two steps running the component are both named; a component no step runs is named alone.
+    p.steps.push({ name: 'features2', component: 'features', inputs: { data: { step: 'ingest', output: 'data' } } });
+    assert.match(only(lint(p), 'placeholder').message, /^steps 'features' and 'features2' \(component features@1\) use placeholder \{params\.iters\}, but/);
+    p.steps = p.steps.filter((s) => !s.name.startsWith('features'));
+    step(p, 'split').inputs.data = { step: 'ingest', output: 'data' };
+    assert.equal(lint(p).find((x) => x.check === 'placeholder')?.message, "component features@1 uses placeholder {params.iters}, but the pipeline declares no such parameter; there are target and trees");
+    // Declared, it passes.
+    const q = demo();
+    q.params.push({ name: 'iters', type: 'integer', default: 3 });
+    (q.components[0]!.command as string[]).push('--iters', '{params.iters}');
+    assert.deepEqual(lint(q), []);
   });
 
   it('unknown-parameter: a value given for a parameter the pipeline does not declare', () => {

@@ -1,4 +1,4 @@
-import type { CommandComponent } from '../ir.js';
+import { componentsFor, type CommandComponent } from '../ir.js';
 import { didYouMean, list, ref, type Found, type LintCheck } from './context.js';
 
 export const PLACEHOLDER = /\{([A-Za-z_][\w-]*)\.([A-Za-z_][\w-]*)\}/g;
@@ -11,15 +11,18 @@ export const placeholder: LintCheck = {
     const params = ir.params.map((p) => p.name);
     ir.components.forEach((c, i) => {
       if (c.kind !== 'command') return;
+      // The steps that run the component, so that the message names where the pipeline breaks.
+      const steps = ir.steps.filter((s) => componentsFor(ir, s.component).includes(c)).map((s) => s.name);
+      const who = steps.length ? `step${steps.length > 1 ? 's' : ''} ${list(steps.map((s) => `'${s}'`))} (component ${ref(c)}) use${steps.length > 1 ? '' : 's'}` : `component ${ref(c)} uses`;
       for (const { text, path } of commandTexts(c)) {
         for (const [whole, space, name] of text.matchAll(PLACEHOLDER)) {
           const names = space === 'inputs' ? Object.keys(c.inputs) : space === 'outputs' ? Object.keys(c.outputs) : space === 'params' ? params : undefined;
-          const at = { severity: 'error' as const, path: ['components', i, ...path] };
+          const at = { severity: 'error' as const, path: ['components', i, ...path], ...(steps.length ? { step: steps[0] } : {}) };
           if (!names) {
-            out.push({ ...at, message: `component ${ref(c)} uses placeholder ${whole}; placeholders are {inputs.NAME}, {outputs.NAME} and {params.NAME}` });
+            out.push({ ...at, message: `${who} placeholder ${whole}; placeholders are {inputs.NAME}, {outputs.NAME} and {params.NAME}` });
           } else if (!names.includes(name!)) {
             const what = space === 'params' ? 'the pipeline declares no such parameter' : `the component declares no such ${space === 'inputs' ? 'input' : 'output'}`;
-            out.push({ ...at, message: `component ${ref(c)} uses placeholder ${whole}, but ${what}${didYouMean(name!, names) || (names.length ? `; there are ${list(names)}` : '')}` });
+            out.push({ ...at, message: `${who} placeholder ${whole}, but ${what}${didYouMean(name!, names) || (names.length ? `; there are ${list(names)}` : '')}` });
           }
         }
       }
