@@ -11,7 +11,8 @@ import { isTrellisError } from '../../core/errors.js';
 import { readTable } from '../../data/readers/index.js';
 import { loadModel, predict } from '../../ml/model.js';
 import { validatePipeline, type PipelineIR } from '../ir.js';
-import { PipelineEngine, type PipelineRunResult } from './engine.js';
+import { localDispatcher, PipelineEngine, type PipelineRunResult, type StepDispatcher, type StepJob } from './engine.js';
+import { explainCache } from './why.js';
 import { BIKE, bikeSlice, openTestServices } from './test-helpers/engine-fixture.js';
 
 const who = { actor: 'tester' };
@@ -269,5 +270,62 @@ describe('pipeline engine: components that fail', () => {
     const ok = await engine.run(ir, { params: { data }, baseDir: s.dir });
     assert.equal(ok.status, 'FINISHED', JSON.stringify(ok.failed));
     assert.deepEqual(ok.registered.map((v) => [v.name, v.version, v.created]), [['guarded', '1', true]]);
+  });
+});
+
+// ---- a command reading a pipeline parameter through {params.NAME} ----
+
+describe('pipeline engine: {params.NAME} in a command', () => {
+  let s: Services;
+  let engine: PipelineEngine;
+  const jobs: StepJob[] = [];
+  const ir = validatePipeline({
+    format: 'trellis.pipeline/v1', name: 'echo-params', params: [{ name: 'iters', type: 'integer', default: 3 }],
+    components: [{ kind: 'command', name: 'echo', version: '1', outputs: { out: { type: 'File' } }, command: ['sh', '-c', 'echo {params.iters} > {outputs.out}'] }],
+    steps: [{ name: 'echo', component: 'echo' }],
+  }, 'echo-params');
+  const output = async (r: PipelineRunResult) => {
+    assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
+    const st = byStep(r).echo!;
+    return (await s.tracking.readArtifact(st.outputs.out!.run, 'outputs/out')).toString();
+  };
+  before(async () => {
+    s = await openTestServices();
+    // Each job goes through JSON, as a queue carries it to a worker.
+    const local = localDispatcher(s, who);
+    const dispatcher: StepDispatcher = {
+      execute: (job, ctx) => {
+        const carried = JSON.parse(JSON.stringify(job)) as StepJob;
+        jobs.push(carried);
+        return local.execute(carried, ctx);
+      },
+    };
+    engine = new PipelineEngine(s, { who, workDir: join(s.dir, 'work'), dispatcher });
+  });
+  after(async () => s.close());
+
+  it("substitutes the run's value of the parameter, given or its default, and sends it with the job", async () => {
+    const given = await engine.run(ir, { params: { iters: 5 }, baseDir: s.dir });
+    assert.equal(await output(given), '5\n');
+    assert.deepEqual(jobs.at(-1)!.params, { iters: 5 });
+    const byDefault = await engine.run(ir, { baseDir: s.dir });
+    assert.equal(await output(byDefault), '3\n');
+    assert.equal(byStep(byDefault).echo!.status, 'done');
+  });
+
+  it('another value of the parameter is not a cache hit; the same value is', async () => {
+    const five = await engine.run(ir, { params: { iters: 5 }, baseDir: s.dir });
+    assert.equal(byStep(five).echo!.status, 'cached');
+    assert.equal(await output(five), '5\n');
+    const seven = await engine.run(ir, { params: { iters: 7 }, baseDir: s.dir });
+    assert.equal(byStep(seven).echo!.status, 'done');
+    assert.equal(await output(seven), '7\n');
+    assert.notEqual(byStep(seven).echo!.cacheKey, byStep(five).echo!.cacheKey);
+    // The key's recorded parts say which parameter it read, so `pipelines why` can name the change.
+    const rec = await s.pipelines.getStepRun(byStep(seven).echo!.runId!);
+    assert.deepEqual(rec.keyParts?.params, { iters: 7 });
+    const why = await explainCache(s.pipelines, seven.runId, 'echo');
+    assert.equal(why.verdict, 'miss');
+    assert.deepEqual(why.changes.map((c) => [c.part, c.key, c.after]), [['param', 'iters', 7]]);
   });
 });

@@ -23,7 +23,8 @@
  * a failed step skips everything downstream of it while independent branches finish.
  *
  * Caching: a step's key is the sha256 of its component (name, version, definition, module file
- * hash), its resolved scalar inputs, the sha256 of each artifact input, and facts that built-ins
+ * hash), its resolved scalar inputs, the values of the pipeline parameters a command reads through
+ * `{params.NAME}`, the sha256 of each artifact input, and facts that built-ins
  * depend on outside their inputs (the dataset version `@latest` names now, the champion version a
  * gate compares with). A FINISHED, non-cached step run with the same key in the same experiment
  * (younger than `ttlSeconds` when set) is reused — one indexed query — and the new step run is
@@ -40,8 +41,9 @@ import { canonicalJson, sha256Hex } from '../../core/hash.js';
 import { newRunId } from '../../core/ids.js';
 import type { Actor } from '../../store/ports/common.js';
 import type { PipelineRunner, StepEdge } from '../../store/ports/pipelines.js';
-import { componentsFor, isOutputRef, isParamRef, normalizePipeline, pipelineHash, topologicalOrder, upstreamSteps, validatePipeline, type ComponentDef, type PipelineIR, type Scalar, type Step } from '../ir.js';
+import { componentsFor, isOutputRef, isParamRef, normalizePipeline, pipelineHash, topologicalOrder, upstreamSteps, validatePipeline, type CommandComponent, type ComponentDef, type PipelineIR, type Scalar, type Step } from '../ir.js';
 import { hasErrors, lintPipeline } from '../lint.js';
+import { commandTexts, PLACEHOLDER } from '../lint/placeholder.js';
 import { builtinCacheFacts, registerModel } from './builtins/index.js';
 import { reproducibilityTags } from './reproducibility.js';
 import { hashFile, prewarmWorkers } from '../executors/index.js';
@@ -371,9 +373,11 @@ export class PipelineEngine {
         } else if (v !== undefined) scalars[name] = v;
         else if (spec.default !== undefined) scalars[name] = spec.default;
       }
+      // The parameters a command reads through `{params.NAME}`: part of the key, and sent with the job.
+      const params = comp.kind === 'command' ? paramsReadBy(comp, r.params) : {};
       const facts = comp.kind === 'builtin' ? await builtinCacheFacts(compRef, scalars, this.services(), r.baseDir) : await moduleFacts(comp, r.baseDir);
       const keyParts: CacheKeyParts = {
-        engine: ENGINE_VERSION, component: comp, scalars,
+        engine: ENGINE_VERSION, component: comp, scalars, ...(Object.keys(params).length ? { params } : {}),
         artifacts: Object.fromEntries(Object.entries(inputEntries).map(([k, e]) => [k, e.sha256])), facts,
       };
       const cacheKey = sha256Hex(canonicalJson(keyParts));
@@ -423,7 +427,7 @@ export class PipelineEngine {
       await runs.startStepRun({ ...record, id: childId, edges: consumed }, this.o.who);
       const job: StepJob = {
         v: 1, pipelineRunId: r.runId, stepRunId: childId, step: step.name, component: comp, baseDir: r.baseDir,
-        scalars, artifacts: inputEntries, retries: step.retries, timeoutSeconds: step.timeoutSeconds,
+        scalars, ...(Object.keys(params).length ? { params } : {}), artifacts: inputEntries, retries: step.retries, timeoutSeconds: step.timeoutSeconds,
       };
       const rec = await this.dispatcher.execute(job, { workRoot: r.work, signal: r.signal });
       if (rec.status !== 'FINISHED') throw new StepEnded(rec.error ?? `step '${step.name}' ended ${rec.status}`);
@@ -475,6 +479,8 @@ export interface CacheKeyParts {
   engine: string;
   component: ComponentDef;
   scalars: Record<string, unknown>;
+  /** The pipeline parameters a command reads through `{params.NAME}` (absent when none, so other keys stay as they were). */
+  params?: Record<string, unknown>;
   artifacts: Record<string, string>;
   facts: Record<string, unknown>;
 }
@@ -483,8 +489,19 @@ export interface CacheKeyParts {
 export function keyPartsSummary(k: CacheKeyParts): Record<string, unknown> {
   return {
     engine: k.engine, component: `${k.component.name}@${k.component.version}`, definition: sha256Hex(canonicalJson(k.component)).slice(0, 16),
-    scalars: k.scalars, artifacts: k.artifacts, facts: k.facts,
+    scalars: k.scalars, ...(k.params ? { params: k.params } : {}), artifacts: k.artifacts, facts: k.facts,
   };
+}
+
+/** The values of the pipeline parameters a command component names in `{params.NAME}` placeholders. */
+export function paramsReadBy(comp: CommandComponent, params: Record<string, Scalar>): Record<string, Scalar> {
+  const out: Record<string, Scalar> = {};
+  for (const { text } of commandTexts(comp)) {
+    for (const [, space, name] of text.matchAll(PLACEHOLDER)) {
+      if (space === 'params' && params[name!] !== undefined) out[name!] = params[name!]!;
+    }
+  }
+  return out;
 }
 
 export interface Registration { registered: boolean; name: string; version: string; alias: string | null; created?: boolean; runId: string }

@@ -68,6 +68,8 @@ export interface StepJob {
   /** The folder relative module paths and command workdirs are resolved from. */
   baseDir: string;
   scalars: Record<string, Scalar>;
+  /** The pipeline parameters a command reads through `{params.NAME}`, with this run's values. */
+  params?: Record<string, Scalar>;
   artifacts: Record<string, OutputEntry>;
   retries?: number;
   timeoutSeconds?: number;
@@ -166,7 +168,7 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
       const res = await runStep({
         step: job.step,
         component: componentSpec(comp, job.baseDir),
-        inputs, outputs: Object.fromEntries(Object.entries(comp.outputs).map(([k, out]) => [k, { type: out.type }])),
+        inputs, params: job.params, outputs: Object.fromEntries(Object.entries(comp.outputs).map(([k, out]) => [k, { type: out.type }])),
         outputDir: stepDir, logPath, retries: job.retries, timeoutSeconds: job.timeoutSeconds, signal: o.signal,
       }).catch((e: unknown) => {
         const lp = (e as TrellisError).params?.logPath;

@@ -9,7 +9,7 @@ import { invalid, isTrellisError } from '../../core/errors.js';
 import type { PipelineRunStore, StepRunRecord } from '../../store/ports/pipelines.js';
 
 export interface KeyChange {
-  /** engine, component, definition, scalar, artifact or fact */
+  /** engine, component, definition, scalar, param, artifact or fact */
   part: string;
   key?: string;
   before: unknown;
@@ -43,6 +43,7 @@ export function keyChanges(a: Record<string, unknown>, b: Record<string, unknown
   const changes: KeyChange[] = [];
   for (const p of ['engine', 'component', 'definition'] as const) if (a[p] !== b[p]) changes.push({ part: p, before: a[p], after: b[p] });
   changes.push(...diffMaps('scalar', a.scalars as Record<string, unknown>, b.scalars as Record<string, unknown>));
+  changes.push(...diffMaps('param', a.params as Record<string, unknown>, b.params as Record<string, unknown>));
   changes.push(...diffMaps('artifact', a.artifacts as Record<string, unknown>, b.artifacts as Record<string, unknown>));
   changes.push(...diffMaps('fact', a.facts as Record<string, unknown>, b.facts as Record<string, unknown>));
   return changes;

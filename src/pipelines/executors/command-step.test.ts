@@ -96,6 +96,16 @@ describe('runCommandStep', () => {
     assert.match(log, /hello from stderr/);
   });
 
+  it('fills {params.NAME} with the value given in params, and refuses a parameter it was not given', async () => {
+    const res = await runCommandStep(spec('params', node(`require('fs').writeFileSync(process.argv[2], process.argv[1])`, 'iters={params.iters}', '{outputs.out}'), {
+      params: { iters: 12 }, outputs: { out: { type: 'File' } },
+    }));
+    assert.equal(readFileSync(res.outputs.out!.path, 'utf8'), 'iters=12');
+    const e = await rejection(runCommandStep(spec('no-param', ['true', '{params.depth}'], { params: { iters: 12 } })));
+    assert.equal(e.code, 'TRELLIS_INVALID_PARAMETER');
+    assert.match(e.message, /refers to \{params\.depth\}, but no value was given for parameter 'depth' \(parameters: iters\)/);
+  });
+
   it('refuses unknown placeholders and bad names before running anything', async () => {
     const marker = join(dir, 'ran');
     const e1 = await rejection(runCommandStep(spec('unknown', node(`require('fs').writeFileSync(${JSON.stringify(marker)}, '')`, '{inputs.dta}'), { inputs: { data: { type: 'Dataset', path: data } } })));

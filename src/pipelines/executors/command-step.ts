@@ -3,8 +3,9 @@
  * The contract with the program (also in README.md):
  *
  * - Arguments may contain `{inputs.<name>}` (an input's absolute path, or a scalar's value),
- *   `{outputs.<name>}` (where to write that output: `<outputDir>/<name>`, a file or a directory)
- *   and `{outputDir}`; anything else in braces is passed through unchanged.
+ *   `{outputs.<name>}` (where to write that output: `<outputDir>/<name>`, a file or a directory),
+ *   `{params.<name>}` (the value of a pipeline parameter, given in the spec's `params`) and
+ *   `{outputDir}`; anything else in braces is passed through unchanged.
  * - Environment: the executor's own, then the component's `env`, then exactly this step's
  *   `TRELLIS_STEP`, `TRELLIS_ATTEMPT`, `TRELLIS_OUTPUT_DIR`, `TRELLIS_METRICS_FILE`,
  *   `TRELLIS_INPUT_<NAME>` and `TRELLIS_OUTPUT_<NAME>` (names upper-cased; such variables
@@ -32,9 +33,9 @@ export interface CommandStepOptions {
 export const DEFAULT_RETRYABLE_EXIT_CODES = [75];
 
 const STEP_VARIABLE = /^TRELLIS_(STEP|ATTEMPT|OUTPUT_DIR|METRICS_FILE|INPUT_.+|OUTPUT_.+)$/;
-const PLACEHOLDER = /\{(?:(inputs|outputs)\.([A-Za-z_][A-Za-z0-9_]*)|outputDir)\}/g;
+const PLACEHOLDER = /\{(?:(inputs|outputs|params)\.([A-Za-z_][A-Za-z0-9_]*)|outputDir)\}/g;
 
-/** `arg` with its placeholders filled in; an unknown input or output name is an error. */
+/** `arg` with its placeholders filled in; an unknown input, output or parameter name is an error. */
 export function substitute(arg: string, r: ResolvedStep): string {
   return arg.replace(PLACEHOLDER, (whole, group: string | undefined, name: string | undefined) => {
     if (!group) return r.outputDir;
@@ -42,6 +43,11 @@ export function substitute(arg: string, r: ResolvedStep): string {
       const v = r.inputs[name!];
       if (v === undefined) throw invalid(`step '${r.step}': argument '${arg}' refers to ${whole}, but the step has no input '${name}' (inputs: ${Object.keys(r.inputs).join(', ') || 'none'})`);
       return isArtifact(v) ? v.path : String(v);
+    }
+    if (group === 'params') {
+      const v = r.params[name!];
+      if (v === undefined) throw invalid(`step '${r.step}': argument '${arg}' refers to ${whole}, but no value was given for parameter '${name}' (parameters: ${Object.keys(r.params).join(', ') || 'none'})`);
+      return String(v);
     }
     const o = r.outputs[name!];
     if (!o) throw invalid(`step '${r.step}': argument '${arg}' refers to ${whole}, but the step declares no output '${name}' (outputs: ${Object.keys(r.outputs).join(', ') || 'none'})`);

@@ -36,6 +36,8 @@ export interface StepSpec {
   step: string;
   component: { name: string; version: string } & (TypeScriptComponent | CommandComponent);
   inputs: Record<string, StepInput>;
+  /** Values of the pipeline's parameters, for a command's `{params.<name>}` placeholders. */
+  params?: Record<string, string | number | boolean>;
   /** Declared outputs; each is written at `<outputDir>/<name>` (a file or a directory). */
   outputs: Record<string, { type: ArtifactType }>;
   outputDir: string;
@@ -65,6 +67,7 @@ export interface ResolvedStep {
   logPath: string;
   metricsPath: string;
   inputs: Record<string, StepInput>;
+  params: Record<string, string | number | boolean>;
   outputs: Record<string, ArtifactRef>;
   timeoutSeconds?: number;
   maxAttempts: number;
@@ -117,6 +120,15 @@ export function checkStepSpec(spec: StepSpec, kind: 'typescript' | 'command'): R
     }
   }
 
+  const params: Record<string, string | number | boolean> = {};
+  for (const [name, v] of Object.entries(spec.params ?? {})) {
+    if (!NAME.test(name)) throw invalid(`${at}: parameter name '${name}' must match ${NAME.source}`);
+    if (!(typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)))) {
+      throw invalid(`${at}: parameter '${name}' must be a string, a finite number or a boolean`);
+    }
+    params[name] = v;
+  }
+
   const outputs: Record<string, ArtifactRef> = {};
   for (const [name, o] of Object.entries(spec.outputs ?? {})) {
     checkName('output', name);
@@ -140,6 +152,7 @@ export function checkStepSpec(spec: StepSpec, kind: 'typescript' | 'command'): R
     logPath: spec.logPath ? resolve(spec.logPath) : join(dirname(outputDir), `${step}.log`),
     metricsPath: join(outputDir, METRICS_FILE),
     inputs,
+    params,
     outputs,
     timeoutSeconds: t,
     maxAttempts: r + 1,
