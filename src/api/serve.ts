@@ -29,7 +29,13 @@ const IDLE_SWEEP_MS = 100;
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
   const logger = opts.log ?? { level: process.env.TRELLIS_LOG_LEVEL || 'info' };
   const app = await buildServer(opts.workspace, { logger, version: opts.version });
-  const url = await app.listen({ host: opts.host, port: opts.port });
+  let url: string;
+  try {
+    url = await app.listen({ host: opts.host, port: opts.port });
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    throw new Error(listenFailure(err, opts.host, opts.port), { cause: err });
+  }
 
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -67,4 +73,42 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       await app.close();
     },
   };
+}
+
+/**
+ * The ports the WHATWG fetch standard blocks ("bad ports"): browsers and Node's own fetch refuse to
+ * connect to them, whatever listens there. The same list as undici's in Node 20.
+ */
+const FETCH_BAD_PORTS: ReadonlySet<number> = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111,
+  113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548,
+  554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566,
+  6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
+
+export function fetchRefusesPort(port: number): boolean {
+  return FETCH_BAD_PORTS.has(port);
+}
+
+const hostPort = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+/** One line naming the address and what is wrong with it, for an error from `listen`. */
+export function listenFailure(err: unknown, host: string, port: number): string {
+  const e = err as NodeJS.ErrnoException;
+  const where = `cannot listen on ${hostPort(host, port)}`;
+  switch (e?.code) {
+    case 'EADDRINUSE':
+      return `${where}: port ${port} is already in use, another process listens there (stop it or choose another --port)`;
+    case 'EACCES':
+      return port < 1024
+        ? `${where}: permission denied, port ${port} is below 1024 and only root or a process with CAP_NET_BIND_SERVICE may listen there (choose --port 1024 or above)`
+        : `${where}: permission denied for port ${port}`;
+    case 'EADDRNOTAVAIL':
+      return `${where}: ${host} is not an address of this machine (check --host)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `${where}: the host name ${host} does not resolve (check --host)`;
+    default:
+      return `${where}: ${e?.message ?? String(err)}`;
+  }
 }
