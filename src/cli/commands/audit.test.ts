@@ -67,3 +67,73 @@ describe('trellis audit verify', () => {
     assert.ok(out.checked >= 4);
   });
 });
+
+describe('trellis audit log', () => {
+  const DAY = 86_400_000;
+  let dir: string;
+  let g: string[];
+  let n: number;
+  let times: number[];
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'trellis-audit-log-'));
+    const db = join(dir, 'trellis.db');
+    g = ['--store', `sqlite:${db}`, '--artifacts', `file:${join(dir, 'a')}`];
+    const t = await Trellis.open({ store: `sqlite:${db}`, artifacts: `file:${join(dir, 'a')}`, user: 'alice' });
+    for (const i of [1, 2, 3]) {
+      const run = await t.startRun({ experiment: 'e' });
+      await run.logMetrics({ m: i });
+      await run.end();
+    }
+    await t.close();
+    // Spread the events one day apart, the last one an hour ago.
+    const d = new Database(db);
+    n = Number((d.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n);
+    const now = Date.now();
+    times = Array.from({ length: n }, (_, i) => now - 3_600_000 - (n - 1 - i) * DAY);
+    const set = d.prepare('UPDATE audit_events SET time = ? WHERE seq = ?');
+    times.forEach((time, i) => set.run(time, i + 1));
+    d.close();
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const log = (...args: string[]) => runCli([...g, 'audit', 'log', ...args]);
+  const seqs = (...args: string[]): number[] => {
+    const r = runCli([...g, '--json', 'audit', 'log', ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout).map((e: { seq: number }) => e.seq);
+  };
+  const range = (from: number, to: number) => Array.from({ length: from - to + 1 }, (_, i) => from - i);
+
+  it('prints the newest events first', () => {
+    assert.ok(n >= 6);
+    assert.deepEqual(seqs(), range(n, 1));
+    const table = log();
+    assert.equal(table.code, 0, table.stderr);
+    const rows = table.stdout.trim().split('\n').slice(1).map((l) => Number(l.split(/\s+/)[0]));
+    assert.deepEqual(rows, range(n, 1));
+  });
+
+  it('--limit keeps the newest events', () => {
+    assert.deepEqual(seqs('--limit', '2'), [n, n - 1]);
+    assert.deepEqual(seqs('--limit', '3', '--after', String(n - 2)), [n, n - 1]);
+  });
+
+  it('--since takes a duration ago or an ISO 8601 time', () => {
+    assert.deepEqual(seqs('--since', '2d'), [n, n - 1]);
+    assert.deepEqual(seqs('--since', '90m'), [n]);
+    assert.deepEqual(seqs('--since', new Date(times[n - 3]!).toISOString()), [n, n - 1, n - 2]);
+    assert.deepEqual(seqs('--since', new Date(times[n - 1]! + 1000).toISOString()), []);
+    assert.deepEqual(seqs('--since', '2000-01-01'), range(n, 1));
+    assert.deepEqual(seqs('--since', '7d', '--limit', '1'), [n]);
+  });
+
+  for (const [flag, value] of [['--since', 'yesterday'], ['--since', '2h ago'], ['--since', '2026-13-45'], ['--since', '-3d'],
+    ['--limit', '0'], ['--limit', '-1'], ['--limit', '2.5'], ['--limit', 'ten']] as const) {
+    it(`refuses ${flag} ${value}`, () => {
+      const r = log(flag, value);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, flag === '--since' ? /--since takes an ISO 8601 date or date-time .* or a duration ago/ : /--limit must be a whole number of at least 1/);
+      assert.ok(r.stderr.includes(`'${value}'`), r.stderr);
+    });
+  }
+});

@@ -1,6 +1,29 @@
 import { Command } from 'commander';
+import { invalid } from '../../core/errors.js';
 import { globals, withWorkspace } from '../context.js';
 import { output, printTable, time } from '../output.js';
+
+const DEFAULT_LOG_LIMIT = 50;
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const ISO = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/** `--since`: an ISO 8601 date or date-time, or a duration before `now` (`30m`, `2h`, `7d`, `1w`). */
+function parseSince(text: string, now: number): number {
+  const t = text.trim();
+  const rel = /^(\d+)\s*([smhdw])$/i.exec(t);
+  if (rel) return now - Number(rel[1]) * UNIT_MS[rel[2]!.toLowerCase()]!;
+  const ms = ISO.test(t) ? Date.parse(t.replace(' ', 'T')) : Number.NaN;
+  if (!Number.isFinite(ms)) {
+    throw invalid(`--since takes an ISO 8601 date or date-time (2026-03-01, 2026-03-01T12:00Z) or a duration ago (30m, 2h, 7d, 1w), got '${text}'`);
+  }
+  return ms;
+}
+
+function parseLimit(text: string): number {
+  const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw invalid(`--limit must be a whole number of at least 1, got '${text}'`);
+  return n;
+}
 
 export function auditCommand(): Command {
   const cmd = new Command('audit').description('the tamper-evident audit trail');
@@ -17,14 +40,19 @@ export function auditCommand(): Command {
     });
 
   cmd.command('log')
-    .description('print audit events, newest last')
+    .description('print audit events, newest first')
+    .option('--since <time>', "only events at or after this time: ISO 8601 (2026-03-01, 2026-03-01T12:00Z) or a duration ago (30m, 2h, 7d)")
     .option('--after <seq>', 'only events after this sequence number', '0')
-    .option('--limit <n>', 'at most this many events', '100')
+    .option('--limit <n>', 'at most this many events (the newest)', String(DEFAULT_LOG_LIMIT))
     .option('--entity <type/id>', 'only events of one entity, e.g. registered_model/bike-demand')
-    .action(async (o: { after: string; limit: string; entity?: string }, c: Command) => {
+    .action(async (o: { since?: string; after: string; limit: string; entity?: string }, c: Command) => {
+      const limit = parseLimit(o.limit);
+      const since = o.since === undefined ? undefined : parseSince(o.since, Date.now());
       await withWorkspace(c, async (ws) => {
         const [entityType, ...rest] = o.entity ? o.entity.split('/') : [];
-        const events = await ws.audit.events({ afterSeq: Number(o.after), limit: Number(o.limit), entityType, entityId: rest.length ? rest.join('/') : undefined });
+        const events = await ws.audit.events({
+          afterSeq: Number(o.after), limit, since, newestFirst: true, entityType, entityId: rest.length ? rest.join('/') : undefined,
+        });
         output(!!globals(c).json, () => events, () => printTable(events.map((e) => ({
           seq: e.seq, time: time(e.time), actor: e.actor, action: e.action, entity: `${e.entityType}/${e.entityId}`,
           change: JSON.stringify(e.after ?? e.before).slice(0, 60),

@@ -95,6 +95,25 @@ export function describeAuditLogContract(name: string, open: OpenStores): void {
         assert.deepEqual(byAction[0]!.before, null);
         assert.equal(byAction[0]!.prevHash.length, 64);
       });
+
+      it('lists newest first when asked, and from a time on', async () => {
+        await stores().registry.createRegisteredModel({ name: 'recent' }, who);
+        await stores().registry.createModelVersion({ name: 'recent', source: 'a' }, who);
+        await stores().registry.createModelVersion({ name: 'recent', source: 'b' }, who);
+        const all = await audit.listAuditEvents({ limit: 1_000_000 });
+        const newest = await audit.listAuditEvents({ newestFirst: true, limit: 1_000_000 });
+        assert.deepEqual(newest.map((e) => e.seq), all.map((e) => e.seq).reverse());
+        const latest = await audit.listAuditEvents({ newestFirst: true, limit: 2 });
+        assert.deepEqual(latest.map((e) => e.seq), [all.at(-1)!.seq, all.at(-2)!.seq], 'the limit keeps the latest events');
+        const mine = await audit.listAuditEvents({ newestFirst: true, entityType: 'model_version', entityIdPrefix: 'recent/' });
+        assert.deepEqual(mine.map((e) => e.entityId), ['recent/2', 'recent/1']);
+        // A bound at a recorded time keeps exactly the events recorded at or after it.
+        const bound = all[Math.floor(all.length / 2)]!.time;
+        const since = await audit.listAuditEvents({ since: bound, limit: 1_000_000 });
+        assert.deepEqual(since.map((e) => e.seq), all.filter((e) => e.time >= bound).map((e) => e.seq));
+        assert.deepEqual(await audit.listAuditEvents({ since: all.at(-1)!.time + 1 }), []);
+        assert.equal((await audit.listAuditEvents({ since: 0, limit: 1_000_000 })).length, all.length);
+      });
     });
 
   });

@@ -31,9 +31,16 @@ export interface AuditQuery {
   /** Entity ids starting with this text (e.g. `model/` for every version of a model). */
   entityIdPrefix?: string;
   action?: string;
+  /** Events recorded at or after this time (ms since the epoch). */
+  since?: number;
+  /**
+   * Newest first (highest `seq` first), so that `limit` keeps the latest events. Default false:
+   * commit order, which is the order the hash chain is walked in.
+   */
+  newestFirst?: boolean;
 }
 
 export interface AuditLog {
-  /** Events in commit order, from `afterSeq` (exclusive), optionally for one entity. */
+  /** Events in commit order (or newest first), from `afterSeq` (exclusive), optionally for one entity. */
   listAuditEvents(q?: AuditQuery): Promise<AuditEvent[]>;
 }

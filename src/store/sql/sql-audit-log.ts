@@ -17,8 +17,9 @@ export class SqlAuditLog implements AuditLog {
     if (q.entityId) { where.push('entity_id = ?'); params.push(q.entityId); }
     if (q.action) { where.push('action = ?'); params.push(q.action); }
     if (q.entityIdPrefix) { where.push('entity_id >= ? AND entity_id < ?'); params.push(q.entityIdPrefix, `${q.entityIdPrefix}\uffff`); }
+    if (q.since !== undefined) { where.push('time >= ?'); params.push(q.since); }
     params.push(q.limit ?? 10000);
-    const rows = await this.uow.read.query(`SELECT * FROM audit_events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`, params);
+    const rows = await this.uow.read.query(`SELECT * FROM audit_events WHERE ${where.join(' AND ')} ORDER BY seq ${q.newestFirst ? 'DESC' : 'ASC'} LIMIT ?`, params);
     return rows.map((r) => ({
       seq: num(r.seq), time: num(r.time), actor: String(r.actor), action: String(r.action),
       entityType: String(r.entity_type), entityId: String(r.entity_id),
