@@ -381,8 +381,10 @@ export class PipelineEngine {
         artifacts: Object.fromEntries(Object.entries(inputEntries).map(([k, e]) => [k, e.sha256])), facts,
       };
       const cacheKey = sha256Hex(canonicalJson(keyParts));
-      // What went into the key, so that `pipelines why` can say which part changed.
-      const summary = keyPartsSummary(keyParts);
+      // What went into the key, so that `pipelines why` can say which part changed; and, when the
+      // cache is not consulted, whether the step (`cache.enabled: false`) or the run (`--no-cache`) turned it off.
+      const cacheOff = r.noCache ? 'run' : !step.cache.enabled ? 'step' : undefined;
+      const summary = { ...keyPartsSummary(keyParts), ...(cacheOff ? { cacheOff } : {}) };
       consumed.push(...championEdge(compRef, facts));
       const baseTags = {
         [TAG.parent]: r.runId, [TAG.step]: step.name, [TAG.component]: compRef, [TAG.key]: cacheKey, [TAG.runName]: step.name,
@@ -390,7 +392,7 @@ export class PipelineEngine {
       };
       const record = { pipelineRunId: r.runId, experimentId: r.experimentId, step: step.name, component: compRef, cacheKey, keyParts: summary, startTime: t0 };
 
-      if (!r.noCache && step.cache.enabled) {
+      if (!cacheOff) {
         const ttl = step.cache.ttlSeconds;
         const hit = await runs.findCacheEntry(r.experimentId, cacheKey, ttl === undefined ? {} : { notBefore: now() - ttl * 1000 });
         if (hit?.outputs) {

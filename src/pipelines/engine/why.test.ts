@@ -49,8 +49,29 @@ describe('pipelines why', () => {
     assert.ok(ingest.changes.some((c) => c.part === 'fact'), JSON.stringify(ingest.changes));
 
     const none = await engine.run(ir(), { params: { trees: 6 }, noCache: true });
-    assert.match((await explainCache(s.pipelines, none.runId, 'train')).reason, /--no-cache/);
+    assert.match((await explainCache(s.pipelines, none.runId, 'train')).reason, /turned off for the whole pipeline run \(--no-cache\)/);
     await assert.rejects(explainCache(s.pipelines, none.runId, 'nope'), /has no step 'nope'; its steps are/);
     await assert.rejects(explainCache(s.pipelines, none.steps[0]!.runId!, 'train'), /is not a pipeline run/);
+  });
+
+  it('says caching was turned off for a step with cache disabled, and for a run started with --no-cache', async () => {
+    const offIr = ir();
+    offIr.steps.find((x) => x.name === 'train')!.cache = { enabled: false };
+    // Twice with the same inputs: the second run finds the first's key, but may not use it.
+    for (let i = 0; i < 2; i++) {
+      const r = await engine.run(offIr, { params: { trees: 7 } });
+      assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
+      assert.equal(r.steps.find((x) => x.step === 'train')!.cached, false);
+      const train = await explainCache(s.pipelines, r.runId, 'train');
+      assert.equal(train.verdict, 'miss');
+      assert.match(train.reason, /caching is turned off for step 'train' \(cache: \{ enabled: false \} in the pipeline\)/);
+      assert.deepEqual(train.changes, []);
+      // The other steps keep their cache.
+      if (i === 1) assert.equal((await explainCache(s.pipelines, r.runId, 'ingest')).verdict, 'hit');
+    }
+    const none = await engine.run(offIr, { params: { trees: 7 }, noCache: true });
+    for (const step of ['ingest', 'train']) {
+      assert.match((await explainCache(s.pipelines, none.runId, step)).reason, /turned off for the whole pipeline run \(--no-cache\)/, step);
+    }
   });
 });

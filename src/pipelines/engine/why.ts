@@ -2,8 +2,8 @@
  * Why a step was served from cache, or was not: for a step of a pipeline run, either the run whose
  * outputs it reused, or the parts of its cache key that differ from the step's previous run —
  * a parameter, an upstream output, the component's version or definition, a fact such as the
- * dataset version `@latest` resolved to — or the reason the cache was not consulted. Read from
- * the step runs' records, which keep the parts of each key.
+ * dataset version `@latest` resolved to — or the reason the cache was not consulted (caching turned
+ * off for the step or for the run). Read from the step runs' records, which keep the parts of each key.
  */
 import { invalid, isTrellisError } from '../../core/errors.js';
 import type { PipelineRunStore, StepRunRecord } from '../../store/ports/pipelines.js';
@@ -70,7 +70,16 @@ export async function explainCache(runs: PipelineRunStore, pipelineRunId: string
     const source = run.cacheSource ?? undefined;
     return { ...base, verdict: 'hit', reason: `its cache key was seen before: the outputs of run ${source} were reused`, ...(source ? { comparedWith: source } : {}), changes: [] };
   }
-  if (parent.noCache) return { ...base, verdict: 'miss', reason: 'the pipeline run was started without the cache (--no-cache)', changes: [] };
+  // Caching turned off: for the whole run (`--no-cache` when it was started or resumed), or for the
+  // step (`cache: { enabled: false }`). Recorded with the key parts; older step runs did not record
+  // it, and for those only the run's own flag tells.
+  const off = run.keyParts?.cacheOff;
+  if (off === 'run' || parent.noCache) {
+    return { ...base, verdict: 'miss', reason: 'caching was turned off for the whole pipeline run (--no-cache): the cache was not consulted', changes: [] };
+  }
+  if (off === 'step') {
+    return { ...base, verdict: 'miss', reason: `caching is turned off for step '${step}' (cache: { enabled: false } in the pipeline): the cache was not consulted`, changes: [] };
+  }
   const earlier = all.filter((r: StepRunRecord) => r.id !== run.id && r.startTime <= run.startTime && r.pipelineRunId !== pipelineRunId);
   if (!earlier.length) return { ...base, verdict: 'miss', reason: `no earlier run of step '${step}' in this experiment: it ran for the first time`, changes: [] };
   const same = earlier.find((r) => r.cacheKey === run.cacheKey);
