@@ -66,9 +66,9 @@ describe('cross-validation on real data', () => {
     bike = await readTable(dataset('bike_sharing_hourly.csv'));
   });
 
-  it('stratifies folds by class: each fold holds 140 good and 60 bad of the 700/300 rows', () => {
+  it('stratifies folds by class: the positive class (the minority, bad) comes second, and each fold holds 140 good and 60 bad of the 700/300 rows', () => {
     const s = cvSplits(german, 'class', { kind: 'kfold', folds: 5 });
-    assert.deepEqual(s.classes, ['bad', 'good']);
+    assert.deepEqual(s.classes, ['good', 'bad']);
     assertPartition(s.folds, Array.from({ length: 1000 }, (_, i) => i));
     const label = column(german, 'class');
     for (const f of s.folds) {

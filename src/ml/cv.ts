@@ -145,6 +145,8 @@ function meanStd(folds: FoldResult[]): { mean: Record<string, number>; std: Reco
 export interface CvSplits {
   task: Task;
   classes?: string[];
+  /** Binary: the class counted as positive, `classes[1]`. */
+  positiveClass?: string;
   /** By table row: the target (regression) or class index; NaN where the row has no target. */
   y: Float64Array;
   /** Table row indices of each fold; in time order for time-ordered folds, ascending otherwise. */
@@ -155,8 +157,8 @@ export interface CvSplits {
  * The folds a scheme makes of a table: only rows with a target take part. `seed` shuffles k-fold
  * splits (default 42); `task` overrides the task read from the target, as the trainers' parameter does.
  */
-export function cvSplits(table: Table, target: string, scheme: CvScheme, o: { seed?: number; task?: Task } = {}): CvSplits {
-  const { task, classes, rows, y } = readTarget(table, target, o.task);
+export function cvSplits(table: Table, target: string, scheme: CvScheme, o: { seed?: number; task?: Task; positiveClass?: string } = {}): CvSplits {
+  const { task, classes, positiveClass, rows, y } = readTarget(table, target, o.task, o.positiveClass);
   const yByRow = new Float64Array(table.rowCount).fill(Number.NaN);
   rows.forEach((r, i) => { yByRow[r] = y[i]!; });
   const n = rows.length;
@@ -183,7 +185,7 @@ export function cvSplits(table: Table, target: string, scheme: CvScheme, o: { se
       }
     });
   }
-  return { task, classes, y: yByRow, folds };
+  return { task, classes, ...(positiveClass !== undefined ? { positiveClass } : {}), y: yByRow, folds };
 }
 
 /**
@@ -195,10 +197,13 @@ export async function crossValidate(
   table: Table, target: string, algo: Algo, params: Record<string, ParamValue | boolean>, scheme: CvScheme, o: CvOptions = {},
 ): Promise<CvResult> {
   const resolved = resolveParams(algo, params);
-  const { task, classes, y, folds: splits } = cvSplits(table, target, scheme, { seed: Number(resolved.seed ?? 42), task: resolved.task as Task | undefined });
+  const { task, classes, positiveClass, y, folds: splits } = cvSplits(table, target, scheme, {
+    seed: Number(resolved.seed ?? 42), task: resolved.task as Task | undefined, positiveClass: resolved.positiveClass as string | undefined,
+  });
   const k = splits.length;
   const features = selectColumns(table, table.columns.map((c) => c.name).filter((name) => name !== target));
-  const foldParams = { ...resolved, task, testSize: 0 };
+  // The folds keep the task and the positive class read from every row, whatever each fold holds.
+  const foldParams = { ...resolved, task, ...(positiveClass !== undefined ? { positiveClass } : {}), testSize: 0 };
   const folds: FoldResult[] = [];
   for (const [f, s] of splits.entries()) {
     o.onProgress?.(`fold ${f + 1}/${k}: training on ${s.train.length} rows, testing on ${s.test.length}`);

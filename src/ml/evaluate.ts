@@ -33,7 +33,7 @@ export interface EvaluateOptions {
   /** Columns to break the metrics down by: each category, or quantile buckets of a numeric column. */
   slices?: string[];
   bootstrap?: BootstrapSpec;
-  /** Binary: the class counted as positive, default the model's second class. */
+  /** Binary: the class counted as positive, default the positive class chosen at training (the model's second class). */
   positive?: string;
   /** Binary: a row is predicted positive when its probability is at least this, default 0.5. */
   threshold?: number;

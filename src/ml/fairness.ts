@@ -27,7 +27,7 @@ export interface FairnessOptions {
   /** The label column; default the model's target (required with predictions). */
   target?: string;
   sensitive: string[];
-  /** The favourable outcome; default the second class. */
+  /** The favourable outcome; default the positive class chosen at training (the model's second class). */
   positive?: string;
   /** A row is selected (predicted positive) when P(positive) is at least this, default 0.5. */
   threshold?: number;

@@ -1,7 +1,8 @@
 /**
- * What every trainer does before fitting: read the task from the target (numbers → regression,
- * two labels → binary, more → multiclass), drop rows without a target, split a seeded hold-out,
- * and after fitting, score the hold-out. Deterministic for a given seed.
+ * What every trainer does before fitting: read the task from the target (exactly two distinct
+ * values → binary, whatever their type; more numbers → regression; more labels → multiclass),
+ * choose the positive class of a binary target, drop rows without a target, split a seeded
+ * hold-out, and after fitting, score the hold-out. Deterministic for a given seed.
  */
 import { invalid } from '../core/errors.js';
 import { column, selectColumns, valueAt, type Table } from '../data/table.js';
@@ -13,8 +14,10 @@ import { predict, type Task, type TrellisModel } from './model.js';
 export interface Prepared {
   task: Task;
   target: string;
-  /** Class labels (sorted), for classifiers. */
+  /** Class labels, for classifiers: sorted (multiclass), or negative then positive (binary). */
   classes?: string[];
+  /** Binary: the class counted as positive (`classes[1]`). */
+  positiveClass?: string;
   featureNames: string[];
   train: Table;
   test: Table;
@@ -74,8 +77,39 @@ export function takeRows(t: Table, rows: ArrayLike<number>): Table {
   };
 }
 
-/** The task and the labels of a target column, with the rows that have one. */
-export function readTarget(table: Table, target: string, task?: Task): { task: Task; classes?: string[]; rows: number[]; y: Float64Array } {
+/** Labels that name the positive class of a binary target when present (compared case-insensitively). */
+export const POSITIVE_LABELS: readonly string[] = ['1', 'true', 'yes', 'y'];
+
+/**
+ * The positive class of a two-label target: the label that reads as `1`, `true`, `yes` or `y`
+ * (case-insensitive) when exactly one does; otherwise the minority label, and on a tie the label
+ * sorting last.
+ */
+export function choosePositiveClass(counts: ReadonlyMap<string, number>): string {
+  const labels = [...counts.keys()].sort();
+  if (labels.length !== 2) throw new Error(`a positive class needs exactly two labels, got ${labels.length}`);
+  const marked = labels.filter((l) => POSITIVE_LABELS.includes(l.toLowerCase()));
+  if (marked.length === 1) return marked[0]!;
+  const [a, b] = labels as [string, string];
+  return counts.get(a)! < counts.get(b)! ? a : b;
+}
+
+export interface TargetRead {
+  task: Task;
+  /** Classifiers: sorted (multiclass), or the negative class then the positive one (binary). */
+  classes?: string[];
+  /** Binary: the class counted as positive, `classes[1]`. */
+  positiveClass?: string;
+  rows: number[];
+  y: Float64Array;
+}
+
+/**
+ * The task and the labels of a target column, with the rows that have one. A target with exactly
+ * two distinct values is binary unless `task` says otherwise; its positive class is `positiveClass`
+ * when given (it must be one of the two labels), else {@link choosePositiveClass}.
+ */
+export function readTarget(table: Table, target: string, task?: Task, positiveClass?: string): TargetRead {
   if (table.rowCount === 0) throw invalid('The training set is empty');
   const col = column(table, target);
   const n = table.rowCount;
@@ -102,7 +136,11 @@ export function readTarget(table: Table, target: string, task?: Task): { task: T
   const labelOf = new Map([...firstRow].map(([key, row]) => [key, String(valueAt(col, row))]));
   const distinct = [...new Set(labelOf.values())].sort();
   if (distinct.length === 1) throw invalid(`Target '${target}' is constant ('${distinct[0]}'): there is nothing to learn`);
-  const t: Task = task ?? (col.type === 'string' || col.type === 'boolean' ? (distinct.length === 2 ? 'binary' : 'multiclass') : 'regression');
+  const labelled = col.type === 'string' || col.type === 'boolean';
+  const t: Task = task ?? (distinct.length === 2 && col.type !== 'datetime' ? 'binary' : labelled ? 'multiclass' : 'regression');
+  if (positiveClass !== undefined && t !== 'binary') {
+    throw invalid(`A positive class applies to a binary target; '${target}' trains a ${t} model${t === 'regression' ? '' : ` (classes ${distinct.join(', ')})`}`);
+  }
   if (t === 'regression') {
     if (col.type === 'string') throw invalid(`Target '${target}' holds text; a regression target must be numeric`);
     const y = new Float64Array(rows.length);
@@ -111,16 +149,32 @@ export function readTarget(table: Table, target: string, task?: Task): { task: T
   }
   if (firstRow.size > 10_000) throw invalid(`Target '${target}' has more than 10,000 distinct values; a ${t} task needs classes`);
   if (t === 'binary' && distinct.length !== 2) throw invalid(`Target '${target}' has ${distinct.length} classes; a binary task needs exactly two`);
-  const index = new Map(distinct.map((c, i) => [c, i]));
+  const keyOf = (row: number) => (col.type === 'string' ? col.codes[row]! : col.values[row]!);
+  let classes = distinct;
+  let positive: string | undefined;
+  if (t === 'binary') {
+    if (positiveClass !== undefined) {
+      if (!distinct.includes(positiveClass)) throw invalid(`The positive class '${positiveClass}' is not a label of target '${target}'; its labels are '${distinct[0]}' and '${distinct[1]}'`);
+      positive = positiveClass;
+    } else {
+      const counts = new Map(distinct.map((l) => [l, 0]));
+      for (const r of rows) {
+        const label = labelOf.get(keyOf(r))!;
+        counts.set(label, counts.get(label)! + 1);
+      }
+      positive = choosePositiveClass(counts);
+    }
+    classes = [distinct.find((l) => l !== positive)!, positive];
+  }
+  const index = new Map(classes.map((c, i) => [c, i]));
   const classOf = new Map([...labelOf].map(([key, label]) => [key, index.get(label)!]));
   const y = new Float64Array(rows.length);
-  if (col.type === 'string') for (let i = 0; i < rows.length; i++) y[i] = classOf.get(col.codes[rows[i]!]!)!;
-  else for (let i = 0; i < rows.length; i++) y[i] = classOf.get(col.values[rows[i]!]!)!;
-  return { task: t, classes: distinct, rows, y };
+  for (let i = 0; i < rows.length; i++) y[i] = classOf.get(keyOf(rows[i]!))!;
+  return { task: t, classes, ...(positive !== undefined ? { positiveClass: positive } : {}), rows, y };
 }
 
-export function prepare(table: Table, target: string, o: { testSize: number; seed: number; task?: Task }): Prepared {
-  const { task, classes, rows, y } = readTarget(table, target, o.task);
+export function prepare(table: Table, target: string, o: { testSize: number; seed: number; task?: Task; positiveClass?: string }): Prepared {
+  const { task, classes, positiveClass, rows, y } = readTarget(table, target, o.task, o.positiveClass);
   const featureNames = table.columns.map((c) => c.name).filter((n) => n !== target);
   if (!featureNames.length) throw invalid('There are no feature columns besides the target');
   if (!(o.testSize >= 0 && o.testSize < 1)) throw invalid(`testSize must be in [0, 1), got ${o.testSize}`);
@@ -131,7 +185,7 @@ export function prepare(table: Table, target: string, o: { testSize: number; see
   if (train.length < 2) throw invalid(`Only ${train.length} training rows are left after the hold-out`);
   const data = takeRows(selectColumns(table, featureNames), rows);
   return {
-    task, target, classes, featureNames,
+    task, target, classes, ...(positiveClass !== undefined ? { positiveClass } : {}), featureNames,
     train: takeRows(data, train), test: takeRows(data, test),
     yTrain: Float64Array.from(train, (i) => y[i]!), yTest: Float64Array.from(test, (i) => y[i]!),
     holdout: takeRows(table, test.map((i) => rows[i]!)),

@@ -193,10 +193,10 @@ export async function search(
   if (o.strategy !== 'grid' && o.strategy !== 'random') throw invalid(`Search strategy must be grid or random, got '${String(o.strategy)}'`);
   if (o.strategy === 'grid' && o.trials !== undefined) throw invalid('The number of trials applies to random search only; a grid runs every combination');
   const candidates = o.strategy === 'grid' ? gridCandidates(o.space) : randomCandidates(o.space, o.trials ?? 10, o.seed ?? 42);
-  const { task } = readTarget(table, target, base.task as Task | undefined);
+  const { task, positiveClass } = readTarget(table, target, base.task as Task | undefined, base.positiveClass as string | undefined);
   const objective = objectiveFor(task, o.objective);
   // The folds are checked once here, so that a bad scheme fails before any trial runs.
-  if (o.cv) cvSplits(table, target, o.cv, { seed: Number(base.seed ?? 42), task });
+  if (o.cv) cvSplits(table, target, o.cv, { seed: Number(base.seed ?? 42), task, positiveClass });
   const done: Trial[] = [];
   for (const [i, candidate] of candidates.entries()) {
     const index = i + 1;

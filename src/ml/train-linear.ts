@@ -21,6 +21,8 @@ export interface LinearParams {
   testSize: number;
   seed: number;
   task?: Task;
+  /** Binary: the class counted as positive (default by the rule of `choosePositiveClass`). */
+  positiveClass?: string;
 }
 
 export const LINEAR_DEFAULTS: LinearParams = { l2: 1, l1: 0, testSize: 0.2, seed: 42 };

@@ -33,6 +33,8 @@ export interface GbdtParams {
   testSize: number;
   seed: number;
   task?: Task;
+  /** Binary: the class counted as positive (default by the rule of `choosePositiveClass`). */
+  positiveClass?: string;
 }
 
 export const GBDT_DEFAULTS: GbdtParams = {
@@ -55,6 +57,8 @@ export interface ForestParams {
   testSize: number;
   seed: number;
   task?: Task;
+  /** Binary: the class counted as positive (default by the rule of `choosePositiveClass`). */
+  positiveClass?: string;
 }
 
 export const FOREST_DEFAULTS: ForestParams = {

@@ -31,7 +31,7 @@ const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperC
 export function resolveParams(algo: Algo, given: Record<string, ParamValue | boolean>): Record<string, ParamValue> {
   if (!ALGOS.includes(algo)) throw invalid(`Unknown trainer '${String(algo)}'; choose one of ${ALGOS.join(', ')}`);
   const defaults = DEFAULTS[algo];
-  const names = [...Object.keys(defaults), 'task'];
+  const names = [...Object.keys(defaults), 'task', 'positiveClass'];
   const out: Record<string, ParamValue> = {};
   for (const [k, v] of Object.entries(defaults)) if (v !== undefined) out[k] = v;
   for (const [rawKey, raw] of Object.entries(given)) {
@@ -40,6 +40,12 @@ export function resolveParams(algo: Algo, given: Record<string, ParamValue | boo
     if (k === 'task') {
       if (!['regression', 'binary', 'multiclass'].includes(String(raw))) throw invalid(`Parameter 'task' must be regression, binary or multiclass, got '${String(raw)}'`);
       out.task = String(raw);
+      continue;
+    }
+    if (k === 'positiveClass') {
+      // A label, compared as text with the target's labels (numbers as written, e.g. '1').
+      if (String(raw) === '') throw invalid(`Parameter '${rawKey}' must name one of the target's two labels`);
+      out.positiveClass = String(raw);
       continue;
     }
     const n = typeof raw === 'boolean' ? Number(raw) : typeof raw === 'number' ? raw : raw.trim() === '' ? Number.NaN : Number(raw);
@@ -55,7 +61,7 @@ export interface TrainOptions {
 
 export async function train(table: Table, target: string, algo: Algo, params: Record<string, ParamValue | boolean> = {}, o: TrainOptions = {}): Promise<TrainResult & { params: Record<string, ParamValue> }> {
   const p = resolveParams(algo, params);
-  const typed = p as Record<string, number> & { task?: Task };
+  const typed = p as Record<string, number> & { task?: Task; positiveClass?: string };
   const result = algo === 'linear' ? trainLinear(table, target, typed, o.onProgress)
     : algo === 'gbdt' ? await trainGbdt(table, target, typed, o.onProgress)
       : await trainForest(table, target, typed, o.onProgress);

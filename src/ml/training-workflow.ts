@@ -73,6 +73,8 @@ export interface RunLog {
 
 export interface TrainingOutcome {
   task: Task;
+  /** Binary: the class counted as positive (the model's second class), as given or as chosen by rule. */
+  positiveClass?: string;
   model: TrellisModel;
   /** The final model's hold-out metrics (empty when it was trained on every row). */
   metrics: Record<string, number>;
@@ -142,19 +144,25 @@ export function cvMetrics(cv: CvResult): LoggedMetric[] {
   ];
 }
 
-function runParams(req: TrainingRequest, task: string, params: Record<string, unknown>): { key: string; value: string }[] {
-  return [{ key: 'algo', value: req.algo }, { key: 'target', value: req.target }, { key: 'task', value: task }, { key: 'data', value: req.data },
-    ...Object.entries(params).filter(([key]) => key !== 'task').map(([key, value]) => ({ key, value: String(value) }))];
+function runParams(req: TrainingRequest, task: string, params: Record<string, unknown>, positiveClass?: string): { key: string; value: string }[] {
+  return [{ key: 'algo', value: req.algo }, { key: 'target', value: req.target }, { key: 'task', value: task },
+    ...(positiveClass !== undefined ? [{ key: 'positiveClass', value: positiveClass }] : []), { key: 'data', value: req.data },
+    ...Object.entries(params).filter(([key]) => key !== 'task' && key !== 'positiveClass').map(([key, value]) => ({ key, value: String(value) }))];
+}
+
+/** The positive class of a binary model: its second class. */
+export function positiveClassOf(model: TrellisModel): string | undefined {
+  return model.task === 'binary' ? model.classes?.[1] : undefined;
 }
 
 /** The run of one search trial; its parent is linked by whoever records it. */
-function trialRun(req: TrainingRequest, task: Task, t: Trial): RunLog {
+function trialRun(req: TrainingRequest, task: Task, positiveClass: string | undefined, t: Trial): RunLog {
   const all = resolveParams(req.algo, { ...req.params, ...t.params });
   return {
     runName: `trial-${t.index}`, startTime: t.startTime, endTime: t.endTime,
     tags: { 'trellis.trainer': req.algo, 'trellis.trial': String(t.index) },
     // Under cross-validation the trainer's hold-out is not used: its size would only mislead.
-    params: runParams(req, task, all).filter((p) => !(t.cv && p.key === 'testSize')),
+    params: runParams(req, task, all, positiveClass).filter((p) => !(t.cv && p.key === 'testSize')),
     metrics: t.cv ? cvMetrics(t.cv) : metricList(t.metrics),
     artifacts: [],
   };
@@ -174,10 +182,10 @@ export async function runTraining(table: Table, req: TrainingRequest, hooks: Tra
   let cv: CvResult | undefined;
   if (req.search) {
     const s = req.search;
-    const { task } = readTarget(table, req.target, resolved.task as Task | undefined);
+    const { task, positiveClass } = readTarget(table, req.target, resolved.task as Task | undefined, resolved.positiveClass as string | undefined);
     found = await search(table, req.target, req.algo, given, {
       strategy: s.strategy, space: s.space, trials: s.trials, seed: Number(resolved.seed ?? 42), objective: s.objective, cv: req.cv, onProgress: progress,
-      onTrial: hooks.onTrial ? async (t) => hooks.onTrial!(trialRun(req, task, t), t) : undefined,
+      onTrial: hooks.onTrial ? async (t) => hooks.onTrial!(trialRun(req, task, positiveClass, t), t) : undefined,
     });
     cv = found.best.cv;
   } else if (req.cv) {
@@ -198,6 +206,7 @@ export async function runTraining(table: Table, req: TrainingRequest, hooks: Tra
     artifacts.push({ path: 'evaluation/evaluation.json', data: JSON.stringify(report, null, 2) });
     artifacts.push({ path: 'evaluation/evaluation.html', data: evaluationHtml(report) });
   }
+  const positiveClass = positiveClassOf(result.model);
   const tags: Record<string, string> = { 'trellis.trainer': req.algo };
   if (found) {
     Object.assign(tags, {
@@ -208,13 +217,13 @@ export async function runTraining(table: Table, req: TrainingRequest, hooks: Tra
   const run: RunLog = {
     runName: found ? `search-${req.algo}-${req.target}` : `${req.algo}-${req.target}`,
     startTime, endTime: Date.now(), tags,
-    params: runParams(req, result.model.task, result.params),
+    params: runParams(req, result.model.task, result.params, positiveClass),
     metrics: [...metricList(result.metrics), ...(cv ? cvMetrics(cv) : []), ...(found ? metricList(found.best.metrics, 'best_') : [])],
     artifacts,
     model: { artifactPath: 'model', flavors: { trellis: { format: result.model.format, task: result.model.task, target: result.model.target } } },
   };
   return {
-    task: result.model.task, model: result.model, metrics: result.metrics, params: result.params,
+    task: result.model.task, ...(positiveClass !== undefined ? { positiveClass } : {}), model: result.model, metrics: result.metrics, params: result.params,
     trainRows: result.trainRows, testRows: result.testRows, cv, search: found, dataset, run,
   };
 }
@@ -226,7 +235,8 @@ export function trainingSummary(o: TrainingOutcome, recorded: { runId: string; m
   const cv = o.cv;
   const found = o.search;
   return {
-    run_id: recorded.runId, model: recorded.model ?? null, version: recorded.version ?? null, metrics: o.metrics,
+    run_id: recorded.runId, model: recorded.model ?? null, version: recorded.version ?? null,
+    task: o.task, ...(o.positiveClass !== undefined ? { positive_class: o.positiveClass } : {}), metrics: o.metrics,
     ...(cv ? {
       cv: {
         scheme: cv.scheme.kind, folds: cv.folds.length, ...(cv.scheme.kind === 'time' && cv.scheme.column ? { column: cv.scheme.column } : {}),

@@ -62,7 +62,7 @@ export function evaluateCommand(): Command {
     .option('--target <column>', "the label column (default: the model's target)")
     .option('--slice <columns...>', 'columns to break the metrics down by (comma-separated or repeated)')
     .option('--threshold <p>', 'binary: predict the positive class when its probability is at least this', '0.5')
-    .option('--positive <class>', "binary: the positive class (default: the model's second class)")
+    .option('--positive <class>', "binary: the positive class (default: the positive class chosen at training, the model's second class)")
     .option('--output <file>', 'also write the report: .html (charts) or .json'))
     .action(async (o: BootstrapFlags & { model: string; data: string; target?: string; slice?: string[]; threshold: string; positive?: string; output?: string }, c: Command) => {
       const kind = outputKind(o.output);

@@ -37,7 +37,7 @@ export function fairnessCommand(): Command {
     .requiredOption('--data <file|name@v>', 'labelled data: a CSV/JSONL/Parquet/Arrow file or a dataset version')
     .requiredOption('--sensitive <columns...>', 'sensitive columns, comma-separated or repeated (numeric ones in quantile buckets)')
     .option('--target <column>', "the label column (default: the model's target)")
-    .option('--positive <class>', "the favourable outcome (default: the model's second class)")
+    .option('--positive <class>', "the favourable outcome (default: the positive class chosen at training, the model's second class)")
     .option('--threshold <p>', 'a row is selected when P(positive) is at least this', '0.5')
     .option('--min-group-size <n>', 'groups with fewer rows are reported but not compared', '30')
     .option('--unstratified', 'resample rows across groups rather than within each group')

@@ -8,6 +8,7 @@ import { runCli } from '../test-helpers/run-cli.js';
 import { Workspace } from '../../workspace/workspace.js';
 
 const ADULT_HEAD = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
+const CREDIT = fileURLToPath(new URL('../../../test/data/credit_default.csv', import.meta.url));
 
 describe('trellis train and predict', () => {
   let dir: string;
@@ -86,5 +87,35 @@ describe('trellis train and predict', () => {
     assert.match(runCli([...g, 'train', '--data', bad, '--target', 'y', '--algo', 'svm']).stderr, /--algo must be one of/);
     assert.match(runCli([...g, 'predict', '--model', 'income', '--input', bad, '--output', join(dir, 'o.csv')]).stderr, /name@alias, name@version or name\/version/);
     assert.match(runCli([...g, 'predict', '--model', 'income/1', '--input', bad, '--output', join(dir, 'o.csv')]).stderr, /missing the feature 'age'/);
+  });
+
+  it('trains a 0/1 target as a binary classifier, prints the task and the positive class, and takes --task and --positive-class', () => {
+    // The credit default data without its row id.
+    const credit = join(dir, 'credit.csv');
+    writeFileSync(credit, readFileSync(CREDIT, 'utf8').split('\n').map((line) => line.slice(line.indexOf(',') + 1)).join('\n'));
+    const target = ['--data', credit, '--target', 'default_payment_next_month'];
+    const r = runCli([...g, 'train', ...target]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /task: binary, positive class '1'/);
+    assert.match(r.stdout, /binary model on 24000 rows/);
+    const runId = /run ([0-9a-f]{32})/.exec(r.stdout)![1]!;
+    const run = JSON.parse(runCli([...g, '--json', 'runs', 'show', runId]).stdout);
+    assert.equal(run.data.params.task, 'binary');
+    assert.equal(run.data.params.positiveClass, '1');
+
+    const other = runCli([...g, '--json', 'train', ...target, '--positive-class', '0']);
+    assert.equal(other.code, 0, other.stderr);
+    assert.equal(JSON.parse(other.stdout).positive_class, '0');
+
+    const reg = runCli([...g, 'train', ...target, '--task', 'regression']);
+    assert.equal(reg.code, 0, reg.stderr);
+    assert.match(reg.stdout, /task: regression\n/);
+    assert.doesNotMatch(reg.stdout, /positive class/);
+
+    const nope = runCli([...g, 'train', ...target, '--positive-class', 'nope']);
+    assert.notEqual(nope.code, 0);
+    assert.match(nope.stderr, /The positive class 'nope' is not a label of target 'default_payment_next_month'; its labels are '0' and '1'/);
+    assert.match(runCli([...g, 'train', ...target, '--task', 'regression', '--positive-class', '1']).stderr, /--positive-class applies to a binary task/);
+    assert.match(runCli([...g, 'train', ...target, '--task', 'ranking']).stderr, /--task must be regression, binary or multiclass/);
   });
 });

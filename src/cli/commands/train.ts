@@ -21,6 +21,21 @@ function params(list: string[] | undefined): Record<string, string> {
   return out;
 }
 
+/** `--param` pairs with `--task` and `--positive-class`; a flag and a `--param` for the same thing must not disagree. */
+function trainerParams(o: TrainCliOptions): Record<string, string> {
+  const out = params(o.param);
+  for (const [flag, key, value] of [['--task', 'task', o.task], ['--positive-class', 'positiveClass', o.positiveClass]] as const) {
+    if (value === undefined) continue;
+    const snake = key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    for (const k of [key, snake]) {
+      if (out[k] !== undefined && out[k] !== value) throw invalid(`${flag} ${value} and --param ${k}=${out[k]} disagree; give one`);
+      delete out[k];
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
 function csvCell(v: CellValue | undefined): string {
   if (v === null || v === undefined) return '';
   const s = String(v);
@@ -34,7 +49,7 @@ function parseCv(spec: string) {
 
 interface TrainCliOptions {
   data: string; target: string; algo: string; param?: string[]; experiment: string; register?: string;
-  cv?: string; search?: string; space?: string[]; trials?: string; objective?: string;
+  cv?: string; search?: string; space?: string[]; trials?: string; objective?: string; task?: string; positiveClass?: string;
 }
 
 const fmt = (v: unknown) => (typeof v === 'number' ? String(Number(v.toPrecision(6))) : String(v));
@@ -42,6 +57,8 @@ const fmt = (v: unknown) => (typeof v === 'number' ? String(Number(v.toPrecision
 /** The flags checked as flags, so that a mistake is named by the flag the user typed. */
 function checkFlags(o: TrainCliOptions): void {
   if (!(ALGOS as readonly string[]).includes(o.algo)) throw invalid(`--algo must be one of ${ALGOS.join(', ')}, got '${o.algo}'`);
+  if (o.task !== undefined && !['regression', 'binary', 'multiclass'].includes(o.task)) throw invalid(`--task must be regression, binary or multiclass, got '${o.task}'`);
+  if (o.positiveClass !== undefined && o.task !== undefined && o.task !== 'binary') throw invalid(`--positive-class applies to a binary task, not --task ${o.task}`);
   if (o.search === undefined) {
     for (const [flag, v] of [['--space', o.space], ['--trials', o.trials], ['--objective', o.objective]] as const) {
       if (v !== undefined) throw invalid(`${flag} applies to a hyperparameter search; add --search grid|random`);
@@ -62,6 +79,8 @@ export function trainCommand(): Command {
     .requiredOption('--target <column>', 'the column to predict')
     .option('--algo <algo>', `trainer: ${ALGOS.join(', ')}`, 'linear')
     .option('--param <key=value...>', 'trainer parameters, e.g. l2=0.5 seed=7 test_size=0.25 (snake_case or camelCase)')
+    .option('--task <task>', 'regression, binary or multiclass (default: read from the target: two distinct values → binary, other numbers → regression, other labels → multiclass)')
+    .option('--positive-class <label>', "binary: the class counted as positive (default: '1', 'true', 'yes' or 'y' when present, else the minority label)")
     .option('--experiment <name>', 'experiment to log the run in', 'Default')
     .option('--register <model>', 'register the trained model as a new version of this model')
     .option('--cv <k|time:k[:column]>', 'cross-validate: k shuffled folds (stratified for classifiers), or k time-ordered folds by a column or by row order; the model is then trained on all rows unless test_size is given')
@@ -80,7 +99,7 @@ export function trainCommand(): Command {
       const progress = (line: string) => process.stderr.write(`  ${line}\n`);
       await withWorkspace(c, async (ws) => {
         const r = await ws.training.train({
-          data: o.data, target: o.target, algo: o.algo as Algo, params: params(o.param), cv, search, experiment: o.experiment, register: o.register,
+          data: o.data, target: o.target, algo: o.algo as Algo, params: trainerParams(o), cv, search, experiment: o.experiment, register: o.register,
         }, actor(c), { onProgress: progress });
         report(json, r.summary, r.outcome, o.register, r.version?.version);
       });
@@ -99,6 +118,7 @@ function report(json: boolean, summary: Record<string, unknown>, outcome: Traini
       console.log(`${cv.folds.length}-fold ${cv.scheme.kind === 'time' ? 'time-ordered ' : ''}cross-validation${found ? ' of the best trial' : ''}`);
       printTable(Object.keys(cv.mean).map((metric) => ({ metric, mean: cv.mean[metric]!.toFixed(4), std: cv.std[metric]!.toFixed(4) })), ['metric', 'mean', 'std']);
     }
+    console.log(`task: ${outcome.task}${outcome.positiveClass !== undefined ? `, positive class '${outcome.positiveClass}'` : ''}`);
     console.log(`run ${String(summary.run_id)}: ${outcome.task} model on ${outcome.trainRows} rows${outcome.testRows ? `, evaluated on ${outcome.testRows}` : ''}`);
     if (outcome.testRows) printTable(Object.entries(outcome.metrics).map(([metric, value]) => ({ metric, value: value.toFixed(4) })), ['metric', 'value']);
     if (version) console.log(`registered ${register} version ${version}`);
