@@ -24,7 +24,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 
 export function buildProgram(): Command {
   const program = new Command('trellis')
-    .description('Trellis — track, register, serve and monitor machine-learning models')
+    .description('Trellis — experiment tracking (MLflow-compatible API), versioned and validated data, pipelines, a model registry and built-in ML')
     .version(pkg.version)
     .option('--store <uri>', 'metadata store: sqlite:<path> or postgres://… (default $TRELLIS_STORE_URI or ./.trellis/trellis.db)')
     .option('--artifacts <uri>', 'artifact store: file:<path> or s3://bucket/prefix (default $TRELLIS_ARTIFACTS_URI or ./.trellis/artifacts)')
