@@ -37,7 +37,7 @@ export interface ColumnProfile {
   /** Rows with a value. */
   count: number;
   missing: number;
-  /** HyperLogLog estimate (exact for small sets). */
+  /** HyperLogLog estimate (exact for small sets), never more than `count`. */
   distinct: number;
   numeric?: NumericSummary;
   /** Most frequent values of string and boolean columns, by count. */
@@ -145,7 +145,8 @@ export class ColumnAccumulator {
   finish(): ColumnProfile {
     const p: ColumnProfile = {
       name: this.name, type: this.type, count: this.count, missing: this.missing,
-      distinct: Math.round(this.hll.estimate()),
+      // The estimate can overshoot on small columns; there cannot be more distinct values than values.
+      distinct: Math.min(Math.round(this.hll.estimate()), this.count),
       sketch: { hll: this.hll.toJSON() },
     };
     if (this.kll && this.moments) {
