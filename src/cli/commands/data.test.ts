@@ -69,6 +69,22 @@ describe('trellis data', () => {
     assert.match(runCli([...g, 'data', 'diff', 'adult@1', 'adult@2']).stdout, /rows: 32561 → 300 \(-32261\)/);
   });
 
+  it('prints datetime statistics as ISO-8601 instants and their spread as a duration', () => {
+    const file = join(dir, 'events.csv');
+    writeFileSync(file, 'ts,day\n2024-01-01T06:30:00Z,2024-01-01\n2024-01-02T12:00:00Z,2024-01-03\n2024-01-05T18:45:00Z,2024-01-10\n2024-01-09T00:15:00Z,2024-01-31\n');
+    const html = join(dir, 'events.html');
+    const r = runCli([...g, 'data', 'profile', file, '--html', html]);
+    assert.equal(r.code, 0, r.stderr);
+    // ts: mean of the four instants 2024-01-04T15:22:30Z, sample std 300,683,072 ms = 3.48 days.
+    assert.match(r.stdout, /^ts\s+datetime\s+0\s+4\s+mean 2024-01-04T15:22:30Z, std 3\.48 days, min 2024-01-01T06:30:00Z, p50 2024-01-02T12:00:00Z, max 2024-01-09T00:15:00Z$/m);
+    assert.match(r.stdout, /^day\s+datetime\s+0\s+4\s+mean 2024-01-11T06:00:00Z, std 13\.7 days, min 2024-01-01, p50 2024-01-03, max 2024-01-31$/m);
+    const page = readFileSync(html, 'utf8');
+    assert.match(page, /<th>mean<\/th><td>2024-01-04T15:22:30Z<\/td>/);
+    assert.match(page, /<th>std<\/th><td>3\.48 days<\/td>/);
+    assert.match(page, /<th>median<\/th><td>2024-01-02T12:00:00Z<\/td>/);
+    assert.doesNotMatch(page, /1,70\d,\d{3},\d{3},\d{3}/);
+  });
+
   it('pins an edited schema, and reports serving skew', () => {
     const schemaFile = join(dir, 'schema.json');
     const schema = JSON.parse(runCli([...g, 'data', 'schema', 'adult']).stdout);

@@ -6,6 +6,7 @@ import { summaryOf, type Profile } from '../../data/profile/profile.js';
 import { profileTableParallel } from '../../data/profile/parallel.js';
 import { readTableWithInference, type DataFormat } from '../../data/readers/index.js';
 import { profileHtml } from '../../data/report/profile-html.js';
+import { formatDuration, formatInstant } from '../../data/report/format.js';
 import type { DatasetSchema } from '../../data/schema/schema.js';
 import { formatReport } from '../../data/validate/validate.js';
 import { isSkewed } from '../../data/validate/distances.js';
@@ -39,8 +40,11 @@ function step() {
 function statsOf(c: Profile['columns'][number]): string {
   if (c.numeric && c.type !== 'boolean') {
     const n = c.numeric;
-    const f = (v: number) => (c.type === 'datetime' ? new Date(v).toISOString().slice(0, 10) : Number.isInteger(v) ? String(v) : v.toPrecision(4));
-    return `mean ${c.type === 'datetime' ? f(n.mean) : n.mean.toPrecision(4)}, min ${f(n.min)}, p50 ${f(n.quantiles.p50!)}, max ${f(n.max)}`;
+    if (c.type === 'datetime') {
+      return `mean ${formatInstant(n.mean)}, std ${formatDuration(n.std)}, min ${formatInstant(n.min)}, p50 ${formatInstant(n.quantiles.p50!)}, max ${formatInstant(n.max)}`;
+    }
+    const f = (v: number) => (Number.isInteger(v) ? String(v) : v.toPrecision(4));
+    return `mean ${n.mean.toPrecision(4)}, min ${f(n.min)}, p50 ${f(n.quantiles.p50!)}, max ${f(n.max)}`;
   }
   return (c.top ?? []).slice(0, 3).map((t) => `${t.value} (${t.count})`).join(', ');
 }

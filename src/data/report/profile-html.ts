@@ -4,11 +4,12 @@
  * inline SVG so the file opens anywhere without scripts or network.
  */
 import type { ColumnProfile, Profile } from '../profile/profile.js';
+import { formatDuration, formatInstant } from './format.js';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 function fmt(v: number, type: string): string {
-  if (type === 'datetime') return new Date(v).toISOString().slice(0, 19).replace('T', ' ');
+  if (type === 'datetime') return formatInstant(v);
   if (!Number.isFinite(v)) return String(v);
   return Math.abs(v) >= 1e5 || Number.isInteger(v) ? v.toLocaleString('en-US', { maximumFractionDigits: 2 }) : v.toPrecision(4);
 }
@@ -52,7 +53,8 @@ function card(c: ColumnProfile, rows: number): string {
   ];
   if (c.numeric && c.type !== 'boolean') {
     const n = c.numeric;
-    stats.push(['mean', fmt(n.mean, c.type === 'datetime' ? 'float' : c.type)], ['std', fmt(n.std, 'float')], ['min', fmt(n.min, c.type)],
+    const spread = c.type === 'datetime' ? formatDuration(n.std) : fmt(n.std, 'float');
+    stats.push(['mean', fmt(n.mean, c.type)], ['std', spread], ['min', fmt(n.min, c.type)],
       ['median', fmt(n.quantiles.p50!, c.type)], ['max', fmt(n.max, c.type)]);
     if (n.zeros) stats.push(['zeros', n.zeros.toLocaleString('en-US')]);
   }
