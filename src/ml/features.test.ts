@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readTable } from '../data/readers/index.js';
 import { tableFromRows } from '../data/table.js';
 import { applyFeatures, defaultSpec, fitFeatures, MISSING, OTHER } from './features.js';
 
@@ -55,7 +56,7 @@ describe('feature transforms', () => {
 
   it('refuses wrong types, missing features, infinities and empty training data', () => {
     const p = fitFeatures(train, [{ column: 'age', kind: 'numeric' }]);
-    assert.throws(() => applyFeatures(p, tableFromRows([{ age: 'old' }])), /Feature 'age' must be integer, got string values/);
+    assert.throws(() => applyFeatures(p, tableFromRows([{ age: 'old' }])), /Feature 'age' expects numbers; row 1 has "old"/);
     assert.throws(() => applyFeatures(p, tableFromRows([{ other: 1 }])), /missing the feature 'age'/);
     const f = fitFeatures(tableFromRows([{ x: 1.5 }, { x: 2.5 }]), [{ column: 'x', kind: 'numeric' }]);
     assert.throws(() => applyFeatures(f, tableFromRows([{ x: Infinity }])), /only finite numbers/);
@@ -67,5 +68,17 @@ describe('feature transforms', () => {
     const p = fitFeatures(t, [{ column: 'c', kind: 'onehot', unseen: 'ignore', impute: 'most_frequent' }, { column: 'x', kind: 'numeric', scale: 'none' }]);
     const m = applyFeatures(p, tableFromRows([{ c: '__missing__', x: 7 }, { c: 'a', x: 8 }]));
     assert.deepEqual(Array.from(m), [0, 0, 7, 1, 0, 8]);
+  });
+  it('names the value that is not a number, and its line, when a column was read as text', async () => {
+    const rows = Array.from({ length: 100 }, (_, i) => `${i % 24},${i}`);
+    rows[69] = '2O,69'; // line 71: the header is line 1
+    const bad = await readTable({ bytes: Buffer.from(`hr,n\n${rows.join('\n')}\n`), name: 'hours.csv' });
+    const p = fitFeatures(tableFromRows([{ hr: 6 }, { hr: 7 }]), [{ column: 'hr', kind: 'numeric' }]);
+    assert.throws(() => applyFeatures(p, bad), (e: Error & { detail?: string }) => {
+      const text = `${e.message} ${e.detail ?? ''}`;
+      assert.match(text, /Feature 'hr' expects numbers; line 71 has "2O"/);
+      assert.doesNotMatch(text, /"6"|"0"/);
+      return true;
+    });
   });
 });

@@ -8,6 +8,7 @@
  * parts and bucketisation.
  */
 import { TrellisError, invalid } from '../core/errors.js';
+import { describeBadValues } from '../data/bad-values.js';
 import { column, tableFromRows, valueAt, type Column, type ColumnType, type Table } from '../data/table.js';
 
 export type UnseenPolicy = 'error' | 'ignore' | 'other';
@@ -219,7 +220,9 @@ export function applyFeatures(p: FeaturePipeline, input: Table | readonly Record
     // A column that is null in every row carries no type of its own.
     const allNull = (c.type === 'string' ? c.codes : c.valid).every((v) => (c.type === 'string' ? v < 0 : v === 0));
     if (!COMPATIBLE[input.type].includes(c.type) && !allNull) {
-      throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Feature '${s.column}' must be ${input.type}, got ${c.type} values (e.g. ${JSON.stringify(valueAt(c, 0))})` });
+      // A float is accepted where an integer was trained, so only what is not a number is wrong.
+      const bad = describeBadValues(`Feature '${s.column}'`, c, input.type === 'integer' ? 'float' : input.type);
+      throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: bad ?? `Feature '${s.column}' must be ${input.type}, got ${c.type} values` });
     }
     const at = offset;
     offset += outputNames(s).length;

@@ -5,6 +5,7 @@
 import { extname } from 'node:path';
 import { TrellisError } from '../../core/errors.js';
 import type { Table } from '../table.js';
+import { rememberTypeBreak } from '../bad-values.js';
 import { readCsvWithInference, type CsvOptions } from './csv.js';
 import { readJsonlWithInference } from './jsonl.js';
 import type { ReadResult } from './files.js';
@@ -48,6 +49,17 @@ export function formatOf(path: string): DataFormat | undefined {
  * name's) extension names.
  */
 export async function readTableWithInference(source: DataSource, options: ReadTableOptions = {}): Promise<ReadResult> {
+  const r = await readAny(source, options);
+  // Type errors later name the value that made a column text, and its line.
+  for (const inf of r.inference) {
+    if (!inf.typeBreak) continue;
+    const col = r.table.columns.find((c) => c.name === inf.name);
+    if (col?.type === 'string') rememberTypeBreak(col, inf.typeBreak);
+  }
+  return r;
+}
+
+async function readAny(source: DataSource, options: ReadTableOptions): Promise<ReadResult> {
   const { format: given, columns, ...rest } = options;
   const path = sourceName(source);
   const format = given ?? formatOf(path);

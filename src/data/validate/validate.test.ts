@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readTable } from '../readers/index.js';
 import { tableFromRows } from '../table.js';
 import { profileTable } from '../profile/profile.js';
 import { inferSchema } from '../schema/infer.js';
@@ -148,5 +149,16 @@ describe('validation', () => {
     const r = validateTable(tableFromRows([]), schema);
     assert.equal(r.ok, false);
     assert.equal(r.anomalies[0]!.kind, 'empty');
+  });
+  it('names the cells of a numeric column that are not numbers, with their lines', async () => {
+    const rows = Array.from({ length: 100 }, (_, i) => `${i % 24},${i}`);
+    rows[69] = '2O,69'; // line 71: the header is line 1
+    const schema = inferSchema(profileTable(tableFromRows(rows.slice(0, 10).map((_, i) => ({ hr: i, n: i })))));
+    const table = await readTable({ bytes: Buffer.from(`hr,n\n${rows.join('\n')}\n`), name: 'hours.csv' });
+    const a = validateTable(table, schema).anomalies.find((x) => x.kind === 'type_mismatch')!;
+    assert.equal(a.column, 'hr');
+    assert.match(a.message, /expects whole numbers; line 71 has "2O"/);
+    assert.deepEqual(a.examples, ['2O']);
+    assert.equal(a.count, 1);
   });
 });

@@ -5,6 +5,7 @@
  */
 import type { DatasetSchema, ColumnSchema, Expectation } from '../schema/schema.js';
 import { profileTable, type ColumnProfile, type Profile } from '../profile/profile.js';
+import { badValues, describeBadValues } from '../bad-values.js';
 import { nullCount, valueAt, type Column, type Table } from '../table.js';
 import { categoricalDistance, categoryCounts, isSkewed, numericDistance, type Distance } from './distances.js';
 
@@ -128,17 +129,22 @@ export function validateTable(table: Table, schema: DatasetSchema, opts: Validat
 }
 
 function typeMismatch(col: Column, cs: ColumnSchema, maxExamples: number): Anomaly {
+  // The values that do not fit, where there are some: the first values of the column may be fine.
+  const { count, first } = badValues(col, cs.type, maxExamples);
   const examples: (string | number | boolean)[] = [];
-  const n = col.type === 'string' ? col.codes.length : col.values.length;
-  for (let i = 0; i < n; i++) {
-    const v = valueAt(col, i);
-    if (v === null) continue;
-    if (!examples.includes(v)) examples.push(v);
-    if (examples.length >= maxExamples) break;
+  for (const b of first) if (!examples.includes(b.value)) examples.push(b.value);
+  if (!examples.length) {
+    const n = col.type === 'string' ? col.codes.length : col.values.length;
+    for (let i = 0; i < n && examples.length < maxExamples; i++) {
+      const v = valueAt(col, i);
+      if (v !== null && !examples.includes(v)) examples.push(v);
+    }
   }
+  const detail = describeBadValues(`Column '${cs.name}'`, col, cs.type, Math.min(3, maxExamples));
   return {
     kind: 'type_mismatch', severity: 'error', column: cs.name,
-    message: `Column '${cs.name}' should be ${cs.type} but holds ${col.type} values`, examples,
+    message: `Column '${cs.name}' should be ${cs.type} but holds ${col.type} values${detail ? `: ${detail.slice(`Column '${cs.name}' `.length)}` : ''}`,
+    ...(count ? { count } : {}), examples,
   };
 }
 
