@@ -43,6 +43,6 @@ export function trainLinear(table: Table, target: string, params: Partial<Linear
     model = { format: MODEL_FORMAT, task: d.task, target, classes: d.classes, features, estimator: linearEstimator(fit.coef, fit.intercept) };
   }
   model.metadata = { trainer: 'linear', params: p, trainRows: d.train.rowCount, testRows: d.test.rowCount };
-  onProgress?.(`evaluating on ${d.test.rowCount} held-out rows`);
+  if (d.test.rowCount > 0) onProgress?.(`evaluating on ${d.test.rowCount} held-out rows`);
   return { model, metrics: holdoutMetrics(model, d.test, d.yTest), trainRows: d.train.rowCount, testRows: d.test.rowCount, holdout: d.holdout };
 }

@@ -140,7 +140,7 @@ export async function trainGbdt(table: Table, target: string, params: Partial<Gb
     }),
     metadata: { trainer: 'gbdt', params: p, iterations: result.iterations, threads: result.threads, trainRows: fit.rowCount, validationRows: valid?.rowCount ?? 0, testRows: d.test.rowCount },
   };
-  onProgress?.(`evaluating on ${d.test.rowCount} held-out rows`);
+  if (d.test.rowCount > 0) onProgress?.(`evaluating on ${d.test.rowCount} held-out rows`);
   const metrics = holdoutMetrics(model, d.test, d.yTest);
   return { model, metrics, trainRows: fit.rowCount, testRows: d.test.rowCount, holdout: d.holdout };
 }
@@ -176,6 +176,6 @@ export async function trainForest(table: Table, target: string, params: Partial<
     }),
     metadata: { trainer: 'forest', params: p, threads: result.threads, trainRows: d.train.rowCount, testRows: d.test.rowCount },
   };
-  onProgress?.(`evaluating on ${d.test.rowCount} held-out rows`);
+  if (d.test.rowCount > 0) onProgress?.(`evaluating on ${d.test.rowCount} held-out rows`);
   return { model, metrics: holdoutMetrics(model, d.test, d.yTest), trainRows: d.train.rowCount, testRows: d.test.rowCount, holdout: d.holdout };
 }

@@ -38,6 +38,8 @@ describe('trellis train --cv and --search', () => {
     assert.deepEqual(out.metrics, {}, 'no hold-out: the final model is trained on all 200 rows');
     for (const i of [1, 2, 3, 4, 5]) assert.match(r.stderr, new RegExp(`fold ${i}/5: training on 160 rows, testing on 40`));
     assert.match(r.stderr, /fitting features on 200 rows/);
+    // Neither the folds nor the final model hold rows out: nothing says it evaluates on 0 of them.
+    assert.doesNotMatch(r.stderr, /held-out|evaluating on/);
     // The same cross-validation in this process gives the same figures.
     const own = await crossValidate(await readTable(ADULT_HEAD), 'income', 'linear', {}, { kind: 'kfold', folds: 5 });
     assert.deepEqual(out.cv.mean, own.mean);
@@ -107,6 +109,7 @@ describe('trellis train --cv and --search', () => {
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.trials, 2);
+    assert.doesNotMatch(r.stderr, /held-out rows/, 'the final model is trained on every row');
     assert.deepEqual(out.objective.direction, 'minimize');
     assert.ok(out.best_params.l2 >= 0.01 && out.best_params.l2 <= 100);
     assert.equal(out.cv, undefined);
