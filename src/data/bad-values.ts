@@ -4,7 +4,7 @@
  * the first value of the column. Readers remember, per string column, the value that made it a
  * string column and its line; other offending values are placed by their row.
  */
-import { valueAt, type Column, type ColumnType, type TypeBreak } from './table.js';
+import { valueAt, type Column, type ColumnType, type Table, type TypeBreak } from './table.js';
 
 const breaks = new WeakMap<Column, TypeBreak>();
 
@@ -91,4 +91,36 @@ export function describeBadValues(what: string, col: Column, want: ColumnType, m
   const shown = first.map((b) => `${where(b)} has ${JSON.stringify(b.value)}`).join(', ');
   const more = count > first.length ? ` (${count} values in all do not fit)` : '';
   return `${what} expects ${WANTS[want]}; ${shown}${more}`;
+}
+
+/** A column read as text although nearly all its values are numbers: a typo made it categorical. */
+export interface MostlyNumeric {
+  column: string;
+  /** Values that are not numbers, and the non-null values in all. */
+  bad: number;
+  values: number;
+  first: BadValue;
+}
+
+/**
+ * Text columns of `table` whose values are numbers but for a few (at most `maxShare` of them,
+ * and at least 5 numbers): the ones where a typo, not the data, decided the type.
+ */
+export function mostlyNumericTextColumns(table: Table, maxShare = 0.1): MostlyNumeric[] {
+  const out: MostlyNumeric[] = [];
+  for (const col of table.columns) {
+    if (col.type !== 'string') continue;
+    const { count, first } = badValues(col, 'float', 1);
+    if (!count) continue;
+    let values = 0;
+    for (const code of col.codes) if (code >= 0) values++;
+    if (values - count >= 5 && count <= maxShare * values) out.push({ column: col.name, bad: count, values, first: first[0]! });
+  }
+  return out;
+}
+
+/** `column 'hr' looks numeric but was read as text, …: 1 of 100 values is not a number, the first at line 71: "2O"; …`. */
+export function describeMostlyNumeric(m: MostlyNumeric): string {
+  const what = `${m.bad} of ${m.values} values ${m.bad === 1 ? 'is not a number' : 'are not numbers'}`;
+  return `column '${m.column}' looks numeric but was read as text, so it is treated as categorical: ${what}, the first at ${where(m.first)}: ${JSON.stringify(m.first.value)}; fix the data or convert the column`;
 }

@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { invalid } from '../core/errors.js';
+import { describeMostlyNumeric, mostlyNumericTextColumns } from '../data/bad-values.js';
 import { readTable } from '../data/readers/index.js';
 import type { Table } from '../data/table.js';
 import { crossValidate, type CvResult, type CvScheme } from './cv.js';
@@ -84,6 +85,8 @@ export interface TrainingOutcome {
   cv?: CvResult;
   search?: SearchResult;
   dataset?: TrainingDataset;
+  /** What a person should know about the data trained on, e.g. a mostly numeric column read as text. */
+  warnings: string[];
   /** What the run of the final model records (for a search: the parent of the trials). */
   run: RunLog;
 }
@@ -224,8 +227,13 @@ export async function runTraining(table: Table, req: TrainingRequest, hooks: Tra
   };
   return {
     task: result.model.task, ...(positiveClass !== undefined ? { positiveClass } : {}), model: result.model, metrics: result.metrics, params: result.params,
-    trainRows: result.trainRows, testRows: result.testRows, cv, search: found, dataset, run,
+    trainRows: result.trainRows, testRows: result.testRows, cv, search: found, dataset, warnings: dataWarnings(table), run,
   };
+}
+
+/** A column that a few bad values made categorical, named with the count and the first of them. */
+function dataWarnings(table: Table): string[] {
+  return mostlyNumericTextColumns(table).map(describeMostlyNumeric);
 }
 
 const fmt = (v: unknown) => (typeof v === 'number' ? String(Number(v.toPrecision(6))) : String(v));

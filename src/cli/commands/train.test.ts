@@ -46,6 +46,18 @@ describe('trellis train and predict', () => {
     assert.ok(['<=50K', '>50K'].includes(cells.at(-3)!));
   });
 
+  it('warns when a few bad values made a numeric column categorical, naming the first and its line', () => {
+    const rows = Array.from({ length: 100 }, (_, i) => `${i % 24},${i % 7},${(i % 24) * 3 + (i % 7)}`);
+    rows[69] = '2O,6,12'; // line 71: the header is line 1
+    const file = join(dir, 'hours.csv');
+    writeFileSync(file, `hr,day,count\n${rows.join('\n')}\n`);
+    const r = runCli([...g, '--json', 'train', '--data', file, '--target', 'count']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: column 'hr' looks numeric but was read as text, so it is treated as categorical: 1 of 100 values is not a number, the first at line 71: "2O"/);
+    assert.doesNotMatch(r.stderr, /column '(day|count)'/);
+    JSON.parse(r.stdout);
+  });
+
   it('trains gradient-boosted trees with progress, logs the evaluation report, and scores with proba columns', async () => {
     assert.equal(runCli([...g, 'data', 'add', 'adult-gb', ADULT_HEAD]).code, 0);
     const r = runCli([...g, '--json', 'train', '--data', 'adult-gb@1', '--target', 'income', '--algo', 'gbdt', '--param', 'trees=30', 'min_samples_leaf=5', '--register', 'income-gb']);

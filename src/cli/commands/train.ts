@@ -101,6 +101,8 @@ export function trainCommand(): Command {
         const r = await ws.training.train({
           data: o.data, target: o.target, algo: o.algo as Algo, params: trainerParams(o), cv, search, experiment: o.experiment, register: o.register,
         }, actor(c), { onProgress: progress });
+        // On stderr, so `--json` output stays clean; a typo should not silently make a feature categorical.
+        for (const w of r.outcome.warnings) process.stderr.write(`warning: ${w}\n`);
         report(json, r.summary, r.outcome, o.register, r.version?.version);
       });
     });
