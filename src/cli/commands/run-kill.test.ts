@@ -15,12 +15,19 @@ const CLI = fileURLToPath(new URL('../main.ts', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Services = Awaited<ReturnType<typeof openTestServices>>;
 
+/**
+ * The pipeline run (its MLflow run) and the steps its records say FINISHED. The record is the commit
+ * point: a step's mirror is ended just before its record, so a kill between the two leaves a
+ * FINISHED mirror whose record a resume closes as KILLED and runs again.
+ */
 async function pipelineSteps(s: Services) {
   const exp = await s.stores.tracking.getExperimentByName('bike').catch(() => undefined);
   if (!exp) return { parent: undefined, finished: [] as string[] };
   const runs = (await s.stores.tracking.searchRuns({ experimentIds: [exp.experimentId], maxResults: 200 })).items;
   const parent = runs.find((r) => r.data.tags['trellis.pipeline'] && !r.data.tags['mlflow.parentRunId']);
-  const finished = runs.filter((r) => r.data.tags['trellis.step'] && r.info.status === 'FINISHED').map((r) => r.data.tags['trellis.step']!);
+  if (!parent) return { parent, finished: [] as string[] };
+  const steps = await s.stores.pipelines.listStepRuns({ pipelineRunId: parent.info.runId });
+  const finished = steps.filter((r) => r.status === 'FINISHED').map((r) => r.step);
   return { parent, finished };
 }
 
