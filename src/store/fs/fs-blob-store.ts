@@ -306,9 +306,7 @@ export class FsBlobStore implements BlobStore {
     try {
       fd = openSync(abs, fsc.O_RDONLY | O_NOFOLLOW);
     } catch (e) {
-      if (isErrno(e, 'ENOENT', 'ENOTDIR', 'EISDIR')) return undefined;
-      if (isErrno(e, 'ELOOP')) throw new BlobError('unsafe', key, 'is a symbolic link');
-      throw e;
+      return openFailed(e, key);
     }
     try {
       const st = fstatSync(fd);
@@ -334,10 +332,7 @@ export class FsBlobStore implements BlobStore {
     try {
       fh = await open(abs, fsc.O_RDONLY | O_NOFOLLOW);
     } catch (e) {
-      if (isErrno(e, 'ENOENT', 'ENOTDIR', 'EISDIR')) return undefined;
-      // A symlink swapped in after target() checked; same verdict as if it had been there.
-      if (isErrno(e, 'ELOOP')) throw new BlobError('unsafe', key, 'is a symbolic link');
-      throw e;
+      return openFailed(e, key);
     }
     try {
       if ((await fh.stat()).isFile()) return fh;
@@ -392,6 +387,14 @@ function unlinkQuiet(file: string): void {
   } catch {
     // Already moved into place, or never created.
   }
+}
+
+/** Why opening `key` for reading failed: not there (undefined), a symlink, or the error itself. */
+function openFailed(e: unknown, key: string): undefined {
+  if (isErrno(e, 'ENOENT', 'ENOTDIR', 'EISDIR')) return undefined;
+  // A symlink swapped in after target() checked; same verdict as if it had been there.
+  if (isErrno(e, 'ELOOP')) throw new BlobError('unsafe', key, 'is a symbolic link');
+  throw e;
 }
 
 /** Creates `file` (which must not exist), writes all of `buf` and fsyncs it before closing. */

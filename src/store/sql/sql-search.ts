@@ -73,6 +73,8 @@ export interface RunSearchInput {
   orderBy: readonly OrderKey[];
   /** Positions in `filter` of the clauses to read once as a set of runs ({@link runSearchSetCandidates}). */
   sets?: ReadonlySet<number>;
+  /** What each part selects of the run `r` (its key by default). */
+  select?: string;
 }
 
 /** Tables whose `(key, value)` index finds a clause's matching runs without visiting other keys. */
@@ -164,7 +166,7 @@ function paramPrefixMatch(c: Clause, a: string): { sql: Sql; exact: boolean } | 
  * that key's (key, value) index so a LIMIT stops after the first matching rows instead of sorting
  * every match; runs without the key come after, as in MLflow, from a second part. Filters on
  * metrics, params and tags are inner joins (or, in the driven part, membership of the set of runs
- * they match: `sets`), so a run that lacks the key never matches. The parts select run keys only.
+ * they match: `sets`), so a run that lacks the key never matches. The parts select `q.select` of the run.
  */
 export function planRunSearch(d: SqlDialect, q: RunSearchInput): RunSearchPart[] {
   const joins: Join[] = [];
@@ -230,7 +232,7 @@ export function planRunSearch(d: SqlDialect, q: RunSearchInput): RunSearchPart[]
       }
     }
     const orderBy = [leading, order.order, 'r.start_time DESC', 'r.run_uuid ASC'].filter(Boolean).join(', ');
-    const sql = new Sql().add('SELECT r.run_key ').add(body.text, ...body.params).add(w.text, ...w.params).add(` ORDER BY ${orderBy}`);
+    const sql = new Sql().add(`SELECT ${q.select ?? 'r.run_key'} `).add(body.text, ...body.params).add(w.text, ...w.params).add(` ORDER BY ${orderBy}`);
     const count = new Sql().add('SELECT COUNT(*) AS n ').add(body.text, ...body.params).add(w.text, ...w.params);
     return { sql, count };
   };

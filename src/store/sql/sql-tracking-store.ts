@@ -76,19 +76,25 @@ function encodedRunsSql(keys: number): string {
 }
 
 /**
- * A page of one search part with its runs' data, in one statement. The part reads each run's row
- * anyway, so it selects the run's columns itself (a join back to `runs` after the LIMIT was planned
- * as a hash join over the whole table); its rows are numbered in the order the part yields them
- * (`n`: the join to the data may reorder them, the caller sorts by it), then joined to their data,
- * with whether the run has dataset inputs (rare: read afterwards, only for the runs that have them).
+ * A page of one search part with its runs' data, in one statement. The part selects the run's
+ * columns itself (`select: RUN_COLUMNS`; a join back to `runs` after the LIMIT was planned as a hash
+ * join over the whole table); its rows are numbered in the order the part yields them (`n`: the join
+ * to the data may reorder them, the caller sorts by it), then joined to their data, with whether the
+ * run has dataset inputs (rare: read afterwards, only for the runs that have them).
  * Binds: the part's, then LIMIT and OFFSET.
  */
 function pagedRunsSql(part: string): string {
-  const prefix = 'SELECT r.run_key ';
-  if (!part.startsWith(prefix)) throw new Error('a search part selects r.run_key first');
   return `SELECT s.*, d.metrics_json, d.params_json, d.tags_json, EXISTS (SELECT 1 FROM run_inputs i WHERE i.run_key = s.run_key) AS has_inputs
-    FROM (SELECT q.*, row_number() OVER () AS n FROM (SELECT ${RUN_COLUMNS} ${part.slice(prefix.length)} LIMIT ? OFFSET ?) q) s
+    FROM (SELECT q.*, row_number() OVER () AS n FROM (${part} LIMIT ? OFFSET ?) q) s
     JOIN run_data d ON d.run_key = s.run_key`;
+}
+
+/** The dataset inputs of the runs `keys`, in chunks under every driver's bound-parameter limit (read at once where the driver can). */
+async function inputRows(ex: SqlExecutor, keys: readonly number[]): Promise<Row[]> {
+  const chunks: number[][] = [];
+  for (let i = 0; i < keys.length; i += 500) chunks.push(keys.slice(i, i + 500));
+  const got = await Promise.all(chunks.map((c) => ex.query(`SELECT * FROM run_inputs WHERE run_key IN (${placeholders(c.length)}) ORDER BY run_key, name, digest`, c)));
+  return got.flat();
 }
 
 function encodedRun(r: Row): EncodedRun {
@@ -281,13 +287,10 @@ export class SqlTrackingStore implements TrackingStore {
     // separate connections at once (SQLite's driver runs them one after the other).
     const chunks: number[][] = [];
     for (let i = 0; i < keys.length; i += 500) chunks.push(keys.slice(i, i + 500));
-    const [rows, inputs] = await Promise.all([
-      Promise.all(chunks.map((c) => ex.query(encodedRunsSql(c.length), c))),
-      Promise.all(chunks.map((c) => ex.query(`SELECT * FROM run_inputs WHERE run_key IN (${placeholders(c.length)}) ORDER BY run_key, name, digest`, c))),
-    ]);
+    const [rows, inputs] = await Promise.all([Promise.all(chunks.map((c) => ex.query(encodedRunsSql(c.length), c))), inputRows(ex, keys)]);
     const runs = new Map<number, EncodedRun>();
     for (const r of rows.flat()) runs.set(num(r.run_key), encodedRun(r));
-    return this.withInputs(keys, runs, inputs.flat());
+    return this.withInputs(keys, runs, inputs);
   }
 
   /** Runs read with their data by {@link pagedRunsSql}, in page order, with their dataset inputs. */
@@ -299,12 +302,7 @@ export class SqlTrackingStore implements TrackingStore {
       runs.set(key, encodedRun(r));
       if (r.has_inputs === true || r.has_inputs === 1) withInputs.push(key);
     }
-    const inputs: Row[] = [];
-    for (let i = 0; i < withInputs.length; i += 500) {
-      const c = withInputs.slice(i, i + 500);
-      inputs.push(...(await this.uow.read.query(`SELECT * FROM run_inputs WHERE run_key IN (${placeholders(c.length)}) ORDER BY run_key, name, digest`, c)));
-    }
-    return this.withInputs(rows.map((r) => num(r.run_key)), runs, inputs);
+    return this.withInputs(rows.map((r) => num(r.run_key)), runs, withInputs.length ? await inputRows(this.uow.read, withInputs) : []);
   }
 
   private withInputs(keys: readonly number[], runs: Map<number, EncodedRun>, inputs: readonly Row[]): EncodedRun[] {
@@ -439,7 +437,7 @@ export class SqlTrackingStore implements TrackingStore {
       const [n] = await this.uow.read.query(c.count.text, [...c.count.params, cap]);
       if (num(n?.n) < cap) sets.add(c.index);
     }
-    const parts = planRunSearch(this.uow.dialect, { experimentIds: expIds, viewWhere: viewTypeSql('r', q.viewType), filter, orderBy, sets });
+    const parts = planRunSearch(this.uow.dialect, { experimentIds: expIds, viewWhere: viewTypeSql('r', q.viewType), filter, orderBy, sets, select: RUN_COLUMNS });
     // Pages run across the parts: skip `offset` rows of their concatenation, take max + 1.
     const rows: Row[] = [];
     let skip = offset;
