@@ -206,9 +206,9 @@ export class DatasetService {
   }
 
   /** Train/serve skew: serving records against the training profile, with the same distances. */
-  async skew(records: unknown, ref: string): Promise<{ against: string; distances: ValidationReport['distances']; skewed: string[] }> {
+  async skew(records: unknown, ref: string): Promise<{ against: string; distances: ValidationReport['distances']; skewed: string[]; excludedFromDrift: ValidationReport['excludedFromDrift'] }> {
     const r = await this.validateRecords(records, { ref, environment: 'serving' });
-    return { against: r.against, distances: r.distances, skewed: r.distances.filter(isSkewed).map((d) => d.column) };
+    return { against: r.against, distances: r.distances, skewed: r.distances.filter(isSkewed).map((d) => d.column), excludedFromDrift: r.excludedFromDrift };
   }
 
   async putSchema(name: string, schema: unknown, pin: boolean, who: Actor): Promise<DatasetSchemaDoc> {

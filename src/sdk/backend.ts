@@ -59,6 +59,8 @@ export interface SkewResult {
   distances: Distance[];
   /** The columns whose distance is above their threshold. */
   skewed: string[];
+  /** The columns not compared, and why (`role id`, `role time`, `drift: false`). */
+  excludedFromDrift: ValidationReport['excludedFromDrift'];
 }
 
 /** What to train: the options of `trellis train`. */

@@ -73,6 +73,7 @@ interface WireDistance {
 }
 interface WireReport {
   ok: boolean; rows: number; environment?: string | null; against: string; anomalies?: Anomaly[]; distances?: WireDistance[];
+  excluded_from_drift?: { column: string; reason: string }[];
 }
 interface WireDiff extends Omit<DatasetDiff, 'columns'> {
   columns?: { column: string; stats: DatasetDiff['columns'][number]['stats']; distance?: WireDistance | null }[];
@@ -161,7 +162,9 @@ function distance(d: WireDistance): Distance {
 }
 
 function report(r: WireReport): ValidationResult {
-  const out: ValidationResult = { ok: r.ok, rows: r.rows, anomalies: r.anomalies ?? [], distances: (r.distances ?? []).map(distance), against: r.against };
+  const out: ValidationResult = {
+    ok: r.ok, rows: r.rows, anomalies: r.anomalies ?? [], distances: (r.distances ?? []).map(distance), excludedFromDrift: r.excluded_from_drift ?? [], against: r.against,
+  };
   if (r.environment != null) out.environment = r.environment;
   return out;
 }
@@ -363,8 +366,8 @@ export class RestBackend implements Backend {
     return report((await this.call<{ report: WireReport }>('POST', 'datasets/validate', { records, against, environment: opts.environment }, 'trellis')).report);
   }
   async skew(records: readonly object[], against: string): Promise<SkewResult> {
-    const s = (await this.call<{ skew: { against: string; distances?: WireDistance[]; skewed?: string[] } }>('POST', 'datasets/skew', { records, against }, 'trellis')).skew;
-    return { against: s.against, distances: (s.distances ?? []).map(distance), skewed: s.skewed ?? [] };
+    const s = (await this.call<{ skew: { against: string; distances?: WireDistance[]; skewed?: string[]; excluded_from_drift?: { column: string; reason: string }[] } }>('POST', 'datasets/skew', { records, against }, 'trellis')).skew;
+    return { against: s.against, distances: (s.distances ?? []).map(distance), skewed: s.skewed ?? [], excludedFromDrift: s.excluded_from_drift ?? [] };
   }
   async train(o: TrainOptions): Promise<TrainResult> {
     const params = Object.entries(o.params ?? {}).map(([key, value]) => ({ key, value: String(value) }));

@@ -74,7 +74,10 @@ function distanceJson(d: Distance): object {
 }
 
 function reportJson(r: ValidationReport & { against: string }): object {
-  return { ok: r.ok, rows: r.rows, environment: r.environment, against: r.against, anomalies: r.anomalies, distances: r.distances.map(distanceJson) };
+  return {
+    ok: r.ok, rows: r.rows, environment: r.environment, against: r.against, anomalies: r.anomalies, distances: r.distances.map(distanceJson),
+    excluded_from_drift: r.excludedFromDrift,
+  };
 }
 
 function diffJson(d: DatasetDiff): object {
@@ -180,7 +183,7 @@ export function datasetRoutes(r: MlflowRouter, ws: Workspace): void {
   r.post('/datasets/skew', async ({ p, req }) => {
     const records = recordsParam(rawBody(req));
     const s = await ws.data.skew(records, p.requireString('against'));
-    return { skew: { against: s.against, distances: s.distances.map(distanceJson), skewed: s.skewed } };
+    return { skew: { against: s.against, distances: s.distances.map(distanceJson), skewed: s.skewed, excluded_from_drift: s.excludedFromDrift } };
   });
 
   r.get('/datasets/schema', async ({ p }) => {

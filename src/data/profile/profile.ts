@@ -42,6 +42,12 @@ export interface ColumnProfile {
   numeric?: NumericSummary;
   /** Most frequent values of string and boolean columns, by count. */
   top?: { value: string; count: number }[];
+  /**
+   * Numeric and datetime columns whose values never decrease in row order (nulls aside): the first
+   * and last value, and whether each value is larger than the one before (a counter, a timestamp
+   * with no repeats). Absent when some value is smaller than one before it.
+   */
+  ascending?: { first: number; last: number; strictly: boolean };
   /** The mergeable state the summary was computed from. */
   sketch: { hll: HyperLogLogJSON; kll?: KllJSON; moments?: MomentsJSON; topk?: TopKJSON };
 }
@@ -62,6 +68,8 @@ export class ColumnAccumulator {
   kll?: KllSketch;
   moments?: Moments;
   topk?: TopK;
+  /** Row order of numeric values: the first and last seen, and whether they never (or never even equally) decreased. */
+  private order?: { first: number; last: number; ascending: boolean; strictly: boolean };
 
   constructor(readonly name: string, public type: ColumnType) {
     this.initFor(type);
@@ -120,6 +128,7 @@ export class ColumnAccumulator {
       for (let i = 0; i < values.length; i++) if (valid[i] !== 0) scratch[k++] = values[i]!;
       present = scratch.subarray(0, n);
     }
+    if (c.type !== 'boolean' && n > 0) this.trackOrder(present);
     this.moments!.addAll(present);
     this.kll!.updateAll(present);
     this.hll.addNumbers(present);
@@ -132,6 +141,21 @@ export class ColumnAccumulator {
     }
   }
 
+  private trackOrder(present: Float64Array): void {
+    const o = this.order ?? { first: present[0]!, last: present[0]!, ascending: true, strictly: true };
+    let ascending = o.ascending;
+    let strictly = o.strictly;
+    // The batch's first value continues the previous batch (or is the very first value).
+    let prev = this.order ? o.last : Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < present.length && ascending; i++) {
+      const x = present[i]!;
+      if (!(x >= prev)) ascending = false;
+      else if (x === prev) strictly = false;
+      prev = x;
+    }
+    this.order = { first: o.first, last: present[present.length - 1]!, ascending, strictly: ascending && strictly };
+  }
+
   merge(o: ColumnAccumulator): void {
     if (o.type !== this.type) throw invalid(`Cannot merge profiles: column '${this.name}' is ${this.type} in one and ${o.type} in the other`);
     this.count += o.count;
@@ -140,6 +164,13 @@ export class ColumnAccumulator {
     if (o.kll) this.kll!.merge(o.kll);
     if (o.moments) this.moments!.merge(o.moments);
     if (o.topk) this.topk!.merge(o.topk);
+    // The other profile's rows come after this one's.
+    if (this.order && o.order) {
+      const ascending = this.order.ascending && o.order.ascending && o.order.first >= this.order.last;
+      this.order = { first: this.order.first, last: o.order.last, ascending, strictly: ascending && this.order.strictly && o.order.strictly && o.order.first > this.order.last };
+    } else {
+      this.order ??= o.order;
+    }
   }
 
   finish(): ColumnProfile {
@@ -154,6 +185,7 @@ export class ColumnAccumulator {
       p.sketch.moments = this.moments.toJSON();
       if (this.moments.finiteCount > 0) p.numeric = numericSummary(this.kll, this.moments);
     }
+    if (this.order?.ascending) p.ascending = { first: this.order.first, last: this.order.last, strictly: this.order.strictly };
     if (this.topk) {
       p.sketch.topk = this.topk.toJSON();
       p.top = this.topk.top(20).map((e) => ({ value: e.value, count: e.count }));
@@ -171,6 +203,10 @@ export class ColumnAccumulator {
     if (p.sketch.kll) a.kll = KllSketch.fromJSON(p.sketch.kll);
     if (p.sketch.moments) a.moments = Moments.fromJSON(p.sketch.moments);
     if (p.sketch.topk) a.topk = TopK.fromJSON(p.sketch.topk);
+    // A profile records row order only while it holds; one without it is not in order (or predates it).
+    if (p.numeric && p.type !== 'boolean') {
+      a.order = p.ascending ? { ...p.ascending, ascending: true } : { first: p.numeric.min, last: p.numeric.max, ascending: false, strictly: false };
+    }
     return a;
   }
 }

@@ -2,14 +2,25 @@
  * A dataset schema: what the data should look like, as TFDV describes it — per column a type,
  * nullability, a numeric range, a categorical domain and presence — plus what TFDV keeps elsewhere:
  * environments (a label required in training, absent at serving time), distribution expectations a
- * user can write without a reference dataset, and the skew thresholds validation uses. It is a plain
- * JSON document, inferred from a profile and then edited and pinned by people as the contract.
+ * user can write without a reference dataset, and the skew thresholds validation uses — for all
+ * columns, and per column where one should be compared more loosely or not at all (a row id, a
+ * timestamp). It is a plain JSON document, inferred from a profile and then edited and pinned by
+ * people as the contract.
  */
 import { invalid } from '../../core/errors.js';
 import type { ColumnType } from '../table.js';
 
 export const SCHEMA_FORMAT = 'trellis.schema/v1';
 const TYPES: readonly ColumnType[] = ['integer', 'float', 'boolean', 'string', 'datetime'];
+
+/**
+ * What a column is to validation. `id`: it names the row (a key, a row number); `time`: it says
+ * when the row happened. The values of both move on with every new slice of data, so their
+ * distribution is not compared with a reference (unless `drift` gives a threshold) and inference
+ * records no range for them. `feature` (the same as no role): everything else.
+ */
+export type ColumnRole = 'id' | 'time' | 'feature';
+export const ROLES: readonly ColumnRole[] = ['id', 'time', 'feature'];
 
 /** A check on the distribution of one column that needs no reference data. */
 export type Expectation =
@@ -31,8 +42,8 @@ export interface ColumnSchema {
   nullable: boolean;
   /** Largest share of nulls accepted (when nullable); inferred with headroom. */
   maxMissing?: number;
-  /** Numeric columns: values outside [min, max] are anomalies. */
-  range?: { min: number; max: number };
+  /** Numeric columns: values below `min` or above `max` are anomalies (either bound may be left out). */
+  range?: { min?: number; max?: number };
   /** String columns: the allowed values. Absent when the column has too many distinct values to be a category. */
   domain?: string[];
   /** Share of out-of-domain values tolerated before it is an anomaly (default 0). */
@@ -40,6 +51,15 @@ export interface ColumnSchema {
   /** The environments in which the column must be present; absent means all of them. */
   environments?: string[];
   expectations?: Expectation[];
+  /** What the column is; absent means 'feature'. See {@link ColumnRole}. */
+  role?: ColumnRole;
+  /**
+   * How the column's distribution is compared with a reference (a dataset version's profile, in
+   * validation and in train/serve skew): `false`, not at all; a number, with this threshold on its
+   * distance instead of the schema's `skew` thresholds. Absent: with the schema's thresholds, except
+   * for `id` and `time` columns, which are not compared.
+   */
+  drift?: false | number;
 }
 
 export interface SkewThresholds {
@@ -62,6 +82,21 @@ export interface DatasetSchema {
 }
 
 export const DEFAULT_SKEW: SkewThresholds = { categorical: 0.1, numeric: 0.1 };
+
+/**
+ * Why a column's distribution is not compared with the reference, or undefined when it is: its
+ * `drift` is false, or it is an `id` or `time` column with no `drift` threshold of its own.
+ */
+export function driftExclusion(c: ColumnSchema): string | undefined {
+  if (c.drift === false) return 'drift: false';
+  if (c.drift === undefined && (c.role === 'id' || c.role === 'time')) return `role ${c.role}`;
+  return undefined;
+}
+
+/** The threshold on a column's distance to the reference: its own `drift`, else the schema's for its measure. */
+export function driftThreshold(c: ColumnSchema, skew: SkewThresholds, measure: 'categorical' | 'numeric'): number {
+  return typeof c.drift === 'number' ? c.drift : skew[measure];
+}
 
 /** Checks a schema someone wrote or edited; every problem names the column and field. */
 export function parseSchema(doc: unknown): DatasetSchema {
@@ -88,7 +123,15 @@ export function parseSchema(doc: unknown): DatasetSchema {
     share('maxOutOfDomain');
     if (col.range !== undefined) {
       const r = col.range as Record<string, unknown>;
-      if (typeof r?.min !== 'number' || typeof r?.max !== 'number' || r.min > r.max) throw where(`${at}: 'range' must be {min, max} with min ≤ max`);
+      const bound = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isFinite(v));
+      if (!r || typeof r !== 'object' || !bound(r.min) || !bound(r.max) || (r.min === undefined && r.max === undefined)
+        || (r.min !== undefined && r.max !== undefined && (r.min as number) > (r.max as number))) {
+        throw where(`${at}: 'range' must be {min, max} (numbers, min ≤ max; either may be left out), got ${JSON.stringify(r)}`);
+      }
+    }
+    if (col.role !== undefined && !ROLES.includes(col.role as ColumnRole)) throw where(`${at}: 'role' must be one of ${ROLES.join(', ')}, got ${JSON.stringify(col.role)}`);
+    if (col.drift !== undefined && col.drift !== false && !(typeof col.drift === 'number' && Number.isFinite(col.drift) && col.drift >= 0)) {
+      throw where(`${at}: 'drift' must be false (not compared with the reference) or a non-negative threshold, got ${JSON.stringify(col.drift)}`);
     }
     if (col.domain !== undefined && (!Array.isArray(col.domain) || col.domain.some((x) => typeof x !== 'string'))) {
       throw where(`${at}: 'domain' must be an array of strings`);

@@ -3,7 +3,7 @@
  * optionally, a reference profile → an anomaly report. It is the data gate of a pipeline, so
  * blocking anomalies are the ones a person would not want a model trained or served on.
  */
-import type { DatasetSchema, ColumnSchema, Expectation } from '../schema/schema.js';
+import { driftExclusion, driftThreshold, type DatasetSchema, type ColumnSchema, type Expectation } from '../schema/schema.js';
 import { profileTable, type ColumnProfile, type Profile } from '../profile/profile.js';
 import { badValues, describeBadValues } from '../bad-values.js';
 import { nullCount, valueAt, type Column, type Table } from '../table.js';
@@ -42,6 +42,12 @@ export interface ValidationReport {
   anomalies: Anomaly[];
   /** Distribution distances to the reference, always listed (not only when over threshold). */
   distances: Distance[];
+  /**
+   * The columns present in the data and the reference whose distribution was not compared, and
+   * why: `role id`, `role time` (their values move on with every slice) or `drift: false`. Their
+   * type, nulls, range and domain were checked all the same. Empty without a reference.
+   */
+  excludedFromDrift: { column: string; reason: string }[];
 }
 
 export interface ValidateOptions {
@@ -69,6 +75,7 @@ export function validateTable(table: Table, schema: DatasetSchema, opts: Validat
   const maxExamples = opts.maxExamples ?? 5;
   const anomalies: Anomaly[] = [];
   const distances: Distance[] = [];
+  const excludedFromDrift: ValidationReport['excludedFromDrift'] = [];
   const byName = new Map(table.columns.map((c) => [c.name, c]));
   const schemaNames = new Set(schema.columns.map((c) => c.name));
   if (table.rowCount === 0) anomalies.push({ kind: 'empty', severity: 'error', message: 'The data has no rows' });
@@ -110,10 +117,12 @@ export function validateTable(table: Table, schema: DatasetSchema, opts: Validat
       if (a) anomalies.push(a);
     }
     const ref = opts.reference?.columns.find((p) => p.name === cs.name);
-    if (ref) {
+    const excluded = ref && driftExclusion(cs);
+    if (excluded) excludedFromDrift.push({ column: cs.name, reason: excluded });
+    else if (ref) {
       const d = col.type === 'string' || col.type === 'boolean' || cs.type === 'string'
-        ? categoricalDistance(col, ref, schema.skew.categorical)
-        : numericDistance(col, ref, schema.skew.numeric);
+        ? categoricalDistance(col, ref, driftThreshold(cs, schema.skew, 'categorical'))
+        : numericDistance(col, ref, driftThreshold(cs, schema.skew, 'numeric'));
       if (d) {
         distances.push(d);
         if (isSkewed(d)) {
@@ -125,7 +134,7 @@ export function validateTable(table: Table, schema: DatasetSchema, opts: Validat
       }
     }
   }
-  return { ok: !anomalies.some((a) => a.severity === 'error'), rows: table.rowCount, ...(env ? { environment: env } : {}), anomalies, distances };
+  return { ok: !anomalies.some((a) => a.severity === 'error'), rows: table.rowCount, ...(env ? { environment: env } : {}), anomalies, distances, excludedFromDrift };
 }
 
 function typeMismatch(col: Column, cs: ColumnSchema, maxExamples: number): Anomaly {
@@ -161,7 +170,8 @@ function checkNulls(col: Column, cs: ColumnSchema, rows: number, out: Anomaly[])
 
 function checkRange(col: Column, cs: ColumnSchema, maxExamples: number, out: Anomaly[]): void {
   if (col.type === 'string') return;
-  const { min, max } = cs.range!;
+  const min = cs.range!.min ?? Number.NEGATIVE_INFINITY;
+  const max = cs.range!.max ?? Number.POSITIVE_INFINITY;
   let n = 0;
   let present = 0;
   const examples: number[] = [];
@@ -176,8 +186,13 @@ function checkRange(col: Column, cs: ColumnSchema, maxExamples: number, out: Ano
   }
   if (n) {
     const share = n / Math.max(1, present);
-    out.push({ kind: 'out_of_range', severity: 'error', column: cs.name, count: n, share, examples, message: `Column '${cs.name}' has ${n} values (${pct(share)}) outside [${min}, ${max}]` });
+    out.push({ kind: 'out_of_range', severity: 'error', column: cs.name, count: n, share, examples, message: `Column '${cs.name}' has ${n} values (${pct(share)}) outside ${describeRange(cs.range!)}` });
   }
+}
+
+/** `[0, 1]`, `≥ 0` or `≤ 100`. */
+export function describeRange(r: { min?: number; max?: number }): string {
+  return r.min !== undefined && r.max !== undefined ? `[${r.min}, ${r.max}]` : r.min !== undefined ? `≥ ${r.min}` : `≤ ${r.max}`;
 }
 
 function checkDomain(col: Column, cs: ColumnSchema, maxExamples: number, out: Anomaly[]): void {
@@ -252,5 +267,13 @@ export function formatReport(r: ValidationReport): string {
       lines.push(`    ${d.column.padEnd(24)} ${d.measure.padEnd(14)} ${d.value.toFixed(4)} (threshold ${d.threshold} + sampling noise ${d.noise.toFixed(4)}; n=${d.sampleSize} vs ${d.referenceSize})${isSkewed(d) ? '  ✗' : ''}`);
     }
   }
+  const excluded = formatExcluded(r.excludedFromDrift);
+  if (excluded) lines.push(`  ${excluded}`);
   return lines.join('\n');
+}
+
+/** `not compared with the reference: instant (role id), dteday (role time), yr (drift: false)`, or '' when none was left out. */
+export function formatExcluded(excluded: ValidationReport['excludedFromDrift'] | undefined): string {
+  if (!excluded?.length) return '';
+  return `not compared with the reference: ${excluded.map((e) => `${e.column} (${e.reason})`).join(', ')}`;
 }
