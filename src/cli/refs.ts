@@ -1,28 +1,31 @@
 /** Arguments shared by the model commands: a model version or a dataset by reference, lists, numbers, output files. */
-import { existsSync } from 'node:fs';
 import { extname } from 'node:path';
 import { invalid } from '../core/errors.js';
-import { readTable } from '../data/readers/index.js';
 import type { Table } from '../data/table.js';
 import { loadModel, type TrellisModel } from '../ml/model.js';
 import { artifactStorePath } from '../tracking/tracking-service.js';
+import type { ModelVersion } from '../store/ports/registry.js';
+import { readScoringData, type ScoringData } from '../workspace/scoring-runs.js';
 import type { Workspace } from '../workspace/workspace.js';
 
-/** A registered model version by `name@alias`, `name@<version>`, `name@latest` or `name/version`, with its model document. */
-export async function loadModelRef(ws: Workspace, ref: string): Promise<{ model: TrellisModel; name: string; version: string }> {
-  if (!(ref.lastIndexOf('@') > 0 || ref.lastIndexOf('/') > 0)) throw invalid(`--model must be name@alias, name@version or name/version, got '${ref}'`);
-  // `name@3` and `name@v3` are versions, `name@latest` the newest; any other word is an alias.
+/**
+ * A registered model version by reference — `name@alias`, `name@3`, `name@v3`, `name@latest` or
+ * `name/3` (see `core/refs.ts`) — with its model document.
+ */
+export async function loadModelRef(ws: Workspace, ref: string): Promise<{ model: TrellisModel; name: string; version: string; modelVersion: ModelVersion }> {
   const v = await ws.registry.resolve(ref);
   const model = loadModel(await ws.tracking.getArtifact(`${artifactStorePath(v.source)}/model.json`));
-  return { model, name: v.name, version: v.version };
+  return { model, name: v.name, version: v.version, modelVersion: v };
 }
 
-/** A data file, or a dataset version `name@v` of the workspace. */
+/** A data file, or a dataset version of the workspace (`name@3`, `name/3`, `name@latest`), with what it is. */
+export function loadData(ws: Workspace, ref: string): Promise<ScoringData> {
+  return readScoringData(ws.data, ref);
+}
+
+/** A data file, or a dataset version of the workspace: the table alone. */
 export async function loadDataRef(ws: Workspace, ref: string): Promise<Table> {
-  // Anything that looks like a path is read as a file, so a missing file is reported as one.
-  if (existsSync(ref) || /[\\/]|\.(csv|tsv|jsonl|ndjson|json|parquet|arrow|feather)$/i.test(ref)) return readTable(ref);
-  const v = await ws.data.get(ref);
-  return ws.data.load(`${v.name}@${v.version}`);
+  return (await loadData(ws, ref)).table;
 }
 
 /** `a,b --x c` → ['a', 'b', 'c'], without blanks. */

@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import { TrellisError, invalid } from '../core/errors.js';
+import { TrellisError, invalid, isTrellisError } from '../core/errors.js';
+import { parseDataRef, refErrors } from '../core/refs.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import type { Actor } from '../store/ports/common.js';
 import type { Dataset, DatasetSchemaDoc, DatasetStore, DatasetVersion } from '../store/ports/datasets.js';
@@ -44,14 +45,12 @@ export interface AddResult {
   inference: readonly ColumnInference[];
 }
 
-/** `name`, `name@3` or `name@latest`. */
+/**
+ * `name`, `name@3`, `name/3` or `name@latest` (the one reference syntax of `core/refs.ts`);
+ * datasets have no aliases, so `name@word` is refused.
+ */
 export function parseDatasetRef(ref: string): { name: string; version?: number } {
-  const at = ref.lastIndexOf('@');
-  if (at <= 0) return { name: ref };
-  const v = ref.slice(at + 1);
-  if (v === 'latest') return { name: ref.slice(0, at) };
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw invalid(`Invalid dataset reference '${ref}': the version after @ must be a positive number or 'latest'`);
-  return { name: ref.slice(0, at), version: Number(v) };
+  return parseDataRef(ref);
 }
 
 async function sha256File(path: string): Promise<{ sha256: string; size: number }> {
@@ -151,9 +150,20 @@ export class DatasetService {
     return this.store.listDatasetVersions(name);
   }
 
-  get(ref: string): Promise<DatasetVersion> {
+  /**
+   * A version by reference: `name` or `name@latest` (the newest), `name@3`, `name@v3` or `name/3`.
+   * A missing dataset or version is a not-found error that names it (and the versions there are).
+   */
+  async get(ref: string): Promise<DatasetVersion> {
     const { name, version } = parseDatasetRef(ref);
-    return this.store.getDatasetVersion(name, version);
+    try {
+      return await this.store.getDatasetVersion(name, version);
+    } catch (e) {
+      if (!isTrellisError(e, 'TRELLIS_DATASET_NOT_FOUND', 'TRELLIS_DATASET_VERSION_NOT_FOUND')) throw e;
+      const versions = await this.store.listDatasetVersions(name).catch(() => undefined);
+      if (!versions) throw refErrors.noDataset(name);
+      throw refErrors.noDatasetVersion(name, version ?? 'latest', versions.map((v) => v.version).sort((x, y) => x - y));
+    }
   }
 
   /** The stored bytes of a version, read back into a table (they are hash-checked on the way). */

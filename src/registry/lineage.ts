@@ -19,13 +19,15 @@
  * Pipeline lineage is indexed queries on the edges; which tracking runs read a dataset version is
  * still a scan of the runs with dataset inputs.
  */
-import { TrellisError, invalid, isTrellisError } from '../core/errors.js';
+import { invalid, isTrellisError } from '../core/errors.js';
+import { parseDataRef, parseRef, refErrors, type ParsedRef, type RefSelector } from '../core/refs.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import type { DatasetStore, DatasetVersion } from '../store/ports/datasets.js';
 import type { PipelineRunRecord, PipelineRunStore, StepRunRecord } from '../store/ports/pipelines.js';
 import type { ModelVersion, RegistryStore } from '../store/ports/registry.js';
 import type { Run, TrackingStore } from '../store/ports/tracking.js';
 import { completeLegacyPipelineRuns } from './lineage-legacy.js';
+import { resolveModelVersion } from './registry-service.js';
 
 /**
  * What lineage reads, port by port: runs, the registry, dataset versions, the pipeline records with
@@ -57,8 +59,10 @@ export type LineageRelation =
   | 'source'
   /** A register step registered (or re-applied) the version. */
   | 'registered'
-  /** A batch-score step scored with the model version. */
+  /** A batch-score step, or a predict or evaluate run, scored with the model version. */
   | 'scored'
+  /** A run wrote this artifact or file. */
+  | 'output'
   /** A cached step reuses the outputs of this step run. */
   | 'cached'
   /** A dataset version derived from another version or written by a run. */
@@ -86,12 +90,20 @@ export type LineageRef =
 
 export const DEFAULT_LINEAGE_DEPTH = 10;
 
+/** The run tag naming the model version a scoring run (`trellis predict`, `trellis evaluate`) used: `name/version`. */
+export const SCORED_MODEL_TAG = 'trellis.model';
+/** The run tag naming the kind of scoring a run did: `predict` or `evaluate`. */
+export const SCORING_TAG = 'trellis.scoring';
+/** The run tag listing, as JSON, what a run produced: `artifact:<path>` under the run's artifacts, `file:<path>`. */
+export const OUTPUTS_TAG = 'trellis.outputs';
+
 /**
  * `model:name@alias`, `model:name@3`, `model:name/3`, `dataset:name@3`, `dataset:name@latest`, or
- * without a prefix: `name/3` is a model version; `name@x` is whichever of the two exists (an error
- * asks for a prefix when both do).
+ * without a prefix: `name@alias` is a model version; `name@3`, `name/3` and `name@latest` are
+ * whichever of the two exists (an error asks for a prefix when both do). The reference after the
+ * prefix is read by the one parser of `core/refs.ts`.
  */
-export function parseLineageRef(ref: string): { kinds: ('model' | 'dataset')[]; name: string; tag: string; slash: boolean } {
+export function parseLineageRef(ref: string): { kinds: ('model' | 'dataset')[]; ref: ParsedRef & { selector: RefSelector } } {
   let s = ref.trim();
   let kinds: ('model' | 'dataset')[] = ['model', 'dataset'];
   const prefix = /^(model|dataset):/.exec(s);
@@ -99,54 +111,66 @@ export function parseLineageRef(ref: string): { kinds: ('model' | 'dataset')[]; 
     kinds = [prefix[1] as 'model' | 'dataset'];
     s = s.slice(prefix[0].length);
   }
-  const at = s.lastIndexOf('@');
-  const slash = s.lastIndexOf('/');
-  if (at > 0 && at < s.length - 1) return { kinds, name: s.slice(0, at), tag: s.slice(at + 1), slash: false };
-  if (slash > 0 && slash < s.length - 1 && kinds.includes('model')) return { kinds: ['model'], name: s.slice(0, slash), tag: s.slice(slash + 1), slash: true };
-  throw invalid(`a lineage reference is a model version (name@alias, name@3, name/3) or a dataset version (name@3, dataset:name@latest), got '${ref}'`);
+  const p = parseRef(s);
+  if (!p.selector) throw invalid(`a lineage reference is a model version (name@alias, name@3, name/3) or a dataset version (name@3, dataset:name@latest), got '${ref}'`);
+  if (p.selector.kind === 'alias') {
+    if (!kinds.includes('model')) parseDataRef(s);
+    kinds = ['model'];
+  }
+  return { kinds, ref: p as ParsedRef & { selector: RefSelector } };
 }
 
 const notFound = (e: unknown) => isTrellisError(e, 'TRELLIS_MODEL_NOT_FOUND', 'TRELLIS_MODEL_VERSION_NOT_FOUND', 'TRELLIS_ALIAS_NOT_FOUND',
   'TRELLIS_DATASET_NOT_FOUND', 'TRELLIS_DATASET_VERSION_NOT_FOUND');
 
-/** The record a reference names; unknown names are the store's not-found errors. */
+/** A dataset version by parsed reference, with the not-found errors of `core/refs.ts`. */
+async function datasetVersionOf(datasets: LineageSources['datasets'], name: string, version: number | undefined): Promise<DatasetVersion> {
+  try {
+    return await datasets.getDatasetVersion(name, version);
+  } catch (e) {
+    if (!isTrellisError(e, 'TRELLIS_DATASET_NOT_FOUND', 'TRELLIS_DATASET_VERSION_NOT_FOUND')) throw e;
+    const versions = await datasets.listDatasetVersions(name).catch(() => undefined);
+    if (!versions) throw refErrors.noDataset(name);
+    throw refErrors.noDatasetVersion(name, version ?? 'latest', versions.map((v) => v.version).sort((x, y) => x - y));
+  }
+}
+
+/** The record a reference names; unknown names are not-found errors that name what is missing. */
 export async function resolveLineageRef(src: Pick<LineageSources, 'registry' | 'datasets'>, ref: string | LineageRef): Promise<{ kind: 'model'; version: ModelVersion } | { kind: 'dataset'; version: DatasetVersion }> {
   if (typeof ref !== 'string') {
-    if (ref.kind === 'dataset') return { kind: 'dataset', version: await src.datasets.getDatasetVersion(ref.name, ref.version) };
+    if (ref.kind === 'dataset') return { kind: 'dataset', version: await datasetVersionOf(src.datasets, ref.name, ref.version) };
     if (ref.version !== undefined && ref.alias !== undefined) throw invalid('give a model version or an alias, not both');
-    if (ref.alias !== undefined) return { kind: 'model', version: await src.registry.getVersionByAlias(ref.name, ref.alias) };
-    if (ref.version === undefined || ref.version === 'latest') return { kind: 'model', version: await latestModelVersion(src.registry, ref.name) };
+    if (ref.alias !== undefined) return { kind: 'model', version: await resolveModelVersion(src.registry, { name: ref.name, selector: { kind: 'alias', alias: ref.alias } }) };
+    if (ref.version === undefined || ref.version === 'latest') return { kind: 'model', version: await resolveModelVersion(src.registry, { name: ref.name, selector: { kind: 'latest' } }) };
     if (!/^\d+$/.test(ref.version)) throw invalid(`a model version is a positive number, got '${ref.version}'`);
-    return { kind: 'model', version: await src.registry.getModelVersion(ref.name, ref.version) };
+    return { kind: 'model', version: await resolveModelVersion(src.registry, { name: ref.name, selector: { kind: 'version', version: Number(ref.version) } }) };
   }
-  const p = parseLineageRef(ref);
-  const number = /^v?(\d+)$/.exec(p.tag)?.[1];
-  const asModel = async () => {
-    if (p.slash || number) return src.registry.getModelVersion(p.name, number ?? p.tag);
-    return p.tag === 'latest' ? latestModelVersion(src.registry, p.name) : src.registry.getVersionByAlias(p.name, p.tag);
-  };
-  const asDataset = async () => {
-    if (p.tag !== 'latest' && !/^\d+$/.test(p.tag)) throw invalid(`the version of a dataset is a positive number or 'latest', got '${p.tag}' in '${ref}'`);
-    return src.datasets.getDatasetVersion(p.name, p.tag === 'latest' ? undefined : Number(p.tag));
-  };
-  if (p.kinds.length === 1) {
-    return p.kinds[0] === 'model' ? { kind: 'model', version: await asModel() } : { kind: 'dataset', version: await asDataset() };
+  const { kinds, ref: p } = parseLineageRef(ref);
+  const asModel = () => resolveModelVersion(src.registry, p);
+  const asDataset = () => datasetVersionOf(src.datasets, p.name, p.selector.kind === 'version' ? p.selector.version : undefined);
+  if (kinds.length === 1) {
+    return kinds[0] === 'model' ? { kind: 'model', version: await asModel() } : { kind: 'dataset', version: await asDataset() };
   }
   const m = await asModel().catch((e: unknown) => { if (notFound(e)) return undefined; throw e; });
-  const d = p.slash || (p.tag !== 'latest' && !/^\d+$/.test(p.tag)) ? undefined : await asDataset().catch((e: unknown) => { if (notFound(e)) return undefined; throw e; });
+  const d = await asDataset().catch((e: unknown) => { if (notFound(e)) return undefined; throw e; });
   if (m && d) throw invalid(`'${ref}' names both a model version and a dataset version; write model:${ref} or dataset:${ref}`);
   if (m) return { kind: 'model', version: m };
   if (d) return { kind: 'dataset', version: d };
-  // Neither exists: report the model's error when the name is a registered model (or the tag an alias), else the dataset's.
-  const isModel = p.slash || (!number && p.tag !== 'latest') || (await src.registry.getRegisteredModel(p.name).then(() => true, () => false));
+  // Neither exists: report the model's error when the name is a registered model, else the dataset's.
+  const isModel = await src.registry.getRegisteredModel(p.name).then(() => true, () => false);
   return isModel ? { kind: 'model', version: await asModel() } : { kind: 'dataset', version: await asDataset() };
 }
 
-async function latestModelVersion(registry: LineageSources['registry'], name: string): Promise<ModelVersion> {
-  const all = await registry.getLatestVersions(name);
-  const newest = all.sort((a, b) => Number(b.version) - Number(a.version))[0];
-  if (!newest) throw new TrellisError('TRELLIS_MODEL_VERSION_NOT_FOUND', { name, version: 'latest' });
-  return newest;
+/** What a run lists in its {@link OUTPUTS_TAG} tag: `artifact:<path>` and `file:<path>` entries. */
+function outputsOf(r: Run | undefined): string[] {
+  const text = r?.data.tags[OUTPUTS_TAG];
+  if (!text) return [];
+  try {
+    const list = JSON.parse(text) as unknown;
+    return Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string' && /^(artifact|file):./.test(x)) : [];
+  } catch {
+    return [];
+  }
 }
 
 const nodeId = {
@@ -325,9 +349,11 @@ class Index {
     for (const di of r.inputs.datasetInputs) {
       const d = di.dataset;
       let ref: string | undefined;
+      let file: string | undefined;
       try {
-        const src = JSON.parse(d.source) as { dataset?: unknown };
+        const src = JSON.parse(d.source) as { dataset?: unknown; file?: unknown };
         if (typeof src.dataset === 'string') ref = src.dataset;
+        if (typeof src.file === 'string' && d.sourceType === 'local') file = src.file;
       } catch {
         /* an MLflow client's own source text */
       }
@@ -336,6 +362,7 @@ class Index {
         const v = (await this.datasetVersions(d.name)).find((x) => x.sha256.startsWith(d.digest));
         if (v) node = this.datasetNode(v);
       }
+      if (!node && file) node = this.fileNode(file);
       node ??= this.add({ id: nodeId.artifact(`dataset:${d.name}:${d.digest}`), kind: 'artifact', label: `dataset ${d.name} (digest ${d.digest})`, attrs: { name: d.name, digest: d.digest, sourceType: d.sourceType, source: d.source } });
       out.push({ node, edge: { from: node, to, relation: 'input', ...(di.tags['mlflow.data.context'] ? { detail: di.tags['mlflow.data.context'] } : {}) } });
     }
@@ -364,6 +391,13 @@ class Index {
     } else if (n.kind === 'run') {
       const r = await this.run(n.attrs.runId as string);
       if (r) out.push(...(await this.runInputs(r)));
+      // A predict or evaluate run scored with a model version.
+      const used = r?.data.tags[SCORED_MODEL_TAG];
+      const v = used ? await this.modelVersion(used) : undefined;
+      if (v) {
+        const from = this.modelNode(v);
+        out.push({ node: from, edge: { from, to: id, relation: 'scored', ...(r!.data.tags[SCORING_TAG] ? { detail: r!.data.tags[SCORING_TAG] } : {}) } });
+      }
     } else if (n.kind === 'step') {
       for (const e of await this.src.pipelines.listStepEdges({ stepRunIds: [n.attrs.runId as string], role: 'input' })) {
         if (e.kind === 'step') {
@@ -417,6 +451,11 @@ class Index {
       }
     } else if (n.kind === 'run') {
       await produced(n.attrs.runId as string, id);
+      for (const what of outputsOf(await this.run(n.attrs.runId as string))) {
+        const to = what.startsWith('file:') ? this.fileNode(what.slice(5))
+          : this.add({ id: nodeId.artifact(`run:${n.attrs.runId as string}/${what.slice(9)}`), kind: 'artifact', label: `artifact ${what.slice(9)} of run ${(n.attrs.runId as string).slice(0, 8)}`, attrs: { runId: n.attrs.runId as string, path: what.slice(9) } });
+        out.push({ node: to, edge: { from: id, to, relation: 'output' } });
+      }
       for (const v of await this.allDatasetVersions()) {
         if (Object.entries(v.lineage ?? {}).some(([k, x]) => /^(run|run_id|runId)$/.test(k) && x === n.attrs.runId)) {
           const to = this.datasetNode(v);
@@ -443,6 +482,13 @@ class Index {
         if (to && hit.cached) out.push({ node: to, edge: { from: id, to, relation: 'cached' } });
       }
     } else if (n.kind === 'model-version') {
+      // Predict and evaluate runs that scored with this version.
+      const ref = `${n.attrs.name as string}/${n.attrs.version as string}`;
+      for (const r of await this.trackingRunsWithInputs()) {
+        if (r.data.tags[SCORED_MODEL_TAG] !== ref) continue;
+        const to = this.trackingNode(r);
+        out.push({ node: to, edge: { from: id, to, relation: 'scored', ...(r.data.tags[SCORING_TAG] ? { detail: r.data.tags[SCORING_TAG] } : {}) } });
+      }
       // Batch-score steps whose model input is this version's run, or holds its bytes.
       const runId = n.attrs.runId as string | null;
       if (runId) {

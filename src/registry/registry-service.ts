@@ -4,7 +4,8 @@
  * recorded, references (`name@alias`, `name/3`, `name@latest`) resolved one way, registration of
  * a run's model in one call, alias and stage history answered from the audit chain.
  */
-import { TrellisError, invalid, isTrellisError } from '../core/errors.js';
+import { TrellisError, isTrellisError } from '../core/errors.js';
+import { parseModelRef, parseRef, refErrors, type ParsedRef } from '../core/refs.js';
 import { parseArtifactUri } from '../store/artifact-path.js';
 import type { AuditLog } from '../store/ports/audit.js';
 import type { Actor, Page, Tags } from '../store/ports/common.js';
@@ -39,6 +40,48 @@ export interface RegisterRunOptions {
   alias?: string;
   /** Reuse the version already registered from this run, so that a re-run never registers twice. */
   reuse?: boolean;
+}
+
+/** What resolving a model reference reads. */
+export type ModelRefStore = Pick<RegistryStore, 'getRegisteredModel' | 'getModelVersion' | 'getLatestVersions' | 'searchModelVersions'>;
+
+/** The version numbers of a model, in order (for errors that list them). */
+async function versionNumbers(store: ModelRefStore, name: string): Promise<number[]> {
+  const page = await store.searchModelVersions({ filter: [{ kind: 'attribute', key: 'name', comparator: '=', value: name }], maxResults: 1000 });
+  return page.items.map((v) => Number(v.version)).sort((a, b) => a - b);
+}
+
+/**
+ * The model version a reference names (see `core/refs.ts`), read through a registry port: the one
+ * resolution behind {@link RegistryService.resolve} and lineage. Not-found errors keep the store's
+ * codes and name what is missing: the model, the version (with the versions there are) or the
+ * alias (with the aliases there are).
+ */
+export async function resolveModelVersion(store: ModelRefStore, ref: string | ParsedRef): Promise<ModelVersion> {
+  const p = typeof ref === 'string' ? parseModelRef(ref) : ref;
+  const { name, selector } = p;
+  if (!selector) return resolveModelVersion(store, parseModelRef(name));
+  let model: RegisteredModel;
+  try {
+    model = await store.getRegisteredModel(name);
+  } catch (e) {
+    if (isTrellisError(e) && e.code === 'TRELLIS_MODEL_NOT_FOUND') throw refErrors.noModel(name);
+    throw e;
+  }
+  if (selector.kind === 'latest') {
+    // The newest of the newest per stage is the newest of all.
+    const newest = (await store.getLatestVersions(name)).sort((a, b) => Number(b.version) - Number(a.version))[0];
+    if (!newest) throw refErrors.noModelVersion(name, 'latest', []);
+    return newest;
+  }
+  const version = selector.kind === 'version' ? String(selector.version) : model.aliases[selector.alias];
+  if (version === undefined) throw refErrors.noAlias(name, (selector as { alias: string }).alias, Object.keys(model.aliases).sort());
+  try {
+    return await store.getModelVersion(name, version);
+  } catch (e) {
+    if (isTrellisError(e) && e.code === 'TRELLIS_MODEL_VERSION_NOT_FOUND') throw refErrors.noModelVersion(name, version, await versionNumbers(store, name));
+    throw e;
+  }
 }
 
 export class RegistryService {
@@ -157,27 +200,27 @@ export class RegistryService {
   }
 
   /**
-   * A version by reference: `name@alias`, `name@3` or `name@v3`, `name@latest` (the newest
-   * version) or `name/3`. A reference that does not parse is refused; one that names nothing is
-   * the store's not-found error.
+   * A version by reference, in the one syntax of `core/refs.ts`: `name@alias`, `name@3` or
+   * `name@v3`, `name@latest` (the newest version) or `name/3`. A reference that does not parse is
+   * refused; one that names nothing is a not-found error naming the model, version or alias missing.
    */
-  async resolve(ref: string): Promise<ModelVersion> {
-    const at = ref.lastIndexOf('@');
-    const slash = ref.lastIndexOf('/');
-    if (at > 0) {
-      const name = ref.slice(0, at);
-      const tag = ref.slice(at + 1);
-      const number = /^v?(\d+)$/.exec(tag)?.[1];
-      if (number) return this.store.getModelVersion(name, number);
-      if (tag === 'latest') {
-        const newest = (await this.store.getLatestVersions(name)).sort((a, b) => Number(b.version) - Number(a.version))[0];
-        if (!newest) throw invalid(`Model '${name}' has no versions`);
-        return newest;
-      }
-      return this.store.getVersionByAlias(name, tag);
+  resolve(ref: string | ParsedRef): Promise<ModelVersion> {
+    return resolveModelVersion(this.store, ref);
+  }
+
+  /**
+   * A model, or a version of it, by reference: a bare `name` is the model alone; `name@3`,
+   * `name@alias`, `name@latest` and `name/3` also select that version.
+   */
+  async lookup(ref: string): Promise<{ model: RegisteredModel; version?: ModelVersion }> {
+    const p = parseRef(ref);
+    const version = p.selector ? await resolveModelVersion(this.store, p) : undefined;
+    try {
+      return { model: await this.store.getRegisteredModel(p.name), version };
+    } catch (e) {
+      if (isTrellisError(e, 'TRELLIS_MODEL_NOT_FOUND')) throw refErrors.noModel(p.name);
+      throw e;
     }
-    if (slash > 0) return this.store.getModelVersion(ref.slice(0, slash), ref.slice(slash + 1));
-    throw invalid(`A model version is written name@alias, name@version or name/version, got '${ref}'`);
   }
 
   /** Like {@link resolve}, with undefined when the model, version or alias does not exist. */

@@ -2,13 +2,14 @@ import { Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { evaluate, type BootstrapSpec, type EvaluationReport, type MetricValue } from '../../ml/evaluate.js';
 import { evaluationHtml } from '../../ml/report/evaluation-html.js';
-import { globals, withWorkspace } from '../context.js';
-import { columnList, fmt, loadDataRef, loadModelRef, numberOption, outputKind } from '../refs.js';
+import { recordScoringRun } from '../../workspace/scoring-runs.js';
+import { actor, globals, withWorkspace } from '../context.js';
+import { columnList, fmt, loadData, loadModelRef, numberOption, outputKind } from '../refs.js';
 import { printJson, printTable } from '../output.js';
 
 
-
-
+/** The artifact of an evaluate run that holds its report. */
+const EVALUATION = 'evaluation.json';
 
 export interface BootstrapFlags {
   bootstrap: string;
@@ -63,21 +64,34 @@ export function evaluateCommand(): Command {
     .option('--slice <columns...>', 'columns to break the metrics down by (comma-separated or repeated)')
     .option('--threshold <p>', 'binary: predict the positive class when its probability is at least this', '0.5')
     .option('--positive <class>', "binary: the positive class (default: the positive class chosen at training, the model's second class)")
-    .option('--output <file>', 'also write the report: .html (charts) or .json'))
-    .action(async (o: BootstrapFlags & { model: string; data: string; target?: string; slice?: string[]; threshold: string; positive?: string; output?: string }, c: Command) => {
+    .option('--output <file>', 'also write the report: .html (charts) or .json')
+    .option('--experiment <name>', "experiment to record the run in (default: the experiment of the model's training run)"))
+    .action(async (o: BootstrapFlags & { model: string; data: string; target?: string; slice?: string[]; threshold: string; positive?: string; output?: string; experiment?: string }, c: Command) => {
       const kind = outputKind(o.output);
       const bootstrap = bootstrapFromFlags(o);
       const threshold = numberOption('threshold', o.threshold, (n) => n >= 0 && n <= 1, 'in [0, 1]');
       await withWorkspace(c, async (ws) => {
-        const { model, name, version } = await loadModelRef(ws, o.model);
-        const table = await loadDataRef(ws, o.data);
-        const report = evaluate(model, table, {
+        const startTime = Date.now();
+        const { model, name, version, modelVersion } = await loadModelRef(ws, o.model);
+        const data = await loadData(ws, o.data);
+        const report = evaluate(model, data.table, {
           target: o.target, slices: columnList(o.slice), bootstrap, threshold: model.task === 'binary' ? threshold : undefined, positive: o.positive,
         });
         const ref = `${name}/${version}`;
-        if (kind) await writeFile(o.output!, kind === 'html' ? evaluationHtml(report, `Evaluation of ${ref} on ${o.data}`) : `${JSON.stringify({ model: ref, data: o.data, ...report }, null, 2)}\n`);
-        if (globals(c).json) printJson({ model: ref, data: o.data, ...report });
-        else printReport(report, `${ref} on ${o.data}`);
+        const on = data.dataset ? `${data.dataset.name}@${data.dataset.version}` : o.data;
+        const doc = { model: ref, data: on, ...report };
+        if (kind) await writeFile(o.output!, kind === 'html' ? evaluationHtml(report, `Evaluation of ${ref} on ${on}`) : `${JSON.stringify(doc, null, 2)}\n`);
+        const run = await recordScoringRun(ws.tracking, {
+          kind: 'evaluate', model: modelVersion, data, experiment: o.experiment, startTime, output: o.output,
+          params: { rows: String(report.rows), ...(report.threshold !== undefined ? { threshold: String(report.threshold) } : {}), ...(report.positiveClass !== undefined ? { positive_class: String(report.positiveClass) } : {}) },
+          metrics: Object.fromEntries(Object.entries(report.metrics).map(([k, m]) => [k, m.value])),
+          artifacts: [{ path: EVALUATION, data: `${JSON.stringify(doc, null, 2)}\n` }],
+        }, actor(c));
+        if (globals(c).json) printJson({ run_id: run.info.runId, ...doc });
+        else {
+          printReport(report, `${ref} on ${on}`);
+          console.log(`\nrun ${run.info.runId}: the report is its artifact ${EVALUATION}`);
+        }
         if (kind) (globals(c).json ? process.stderr : process.stdout).write(`wrote ${o.output}\n`);
       });
     });

@@ -1,14 +1,14 @@
 import { Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { invalid } from '../../core/errors.js';
-import { readTable } from '../../data/readers/index.js';
 import { rowAt, type CellValue } from '../../data/table.js';
 import { predictAsync } from '../../ml/onnx/predict-async.js';
 import { parseSpace } from '../../ml/search.js';
 import { ALGOS, type Algo } from '../../ml/train.js';
 import { parseCvSpec, type TrainingOutcome } from '../../ml/training-workflow.js';
 import { actor, globals, withWorkspace } from '../context.js';
-import { loadModelRef } from '../refs.js';
+import { recordScoringRun } from '../../workspace/scoring-runs.js';
+import { loadData, loadModelRef } from '../refs.js';
 import { output, printJson, printTable } from '../output.js';
 
 function params(list: string[] | undefined): Record<string, string> {
@@ -129,15 +129,17 @@ function report(json: boolean, summary: Record<string, unknown>, outcome: Traini
 
 export function predictCommand(): Command {
   return new Command('predict')
-    .description('score a file with a registered model: one output row per input row, with prediction (and proba_<class>) columns')
-    .requiredOption('--model <name@alias|name/version>', 'the model version to use')
-    .requiredOption('--input <file>', 'rows to score')
-    .requiredOption('--output <file>', 'CSV to write')
-    .action(async (o: { model: string; input: string; output: string }, c: Command) => {
+    .description('score a file or a dataset version with a registered model, recorded as a run: one output row per input row, with prediction (and proba_<class>) columns')
+    .requiredOption('--model <name@alias|name@version|name/version>', 'the model version to use')
+    .requiredOption('--input <file|name@version>', 'rows to score: a CSV/JSONL/Parquet/Arrow file or a dataset version')
+    .option('--output <file>', 'also write the predictions to this CSV file (the run keeps them as its artifact predictions.csv)')
+    .option('--experiment <name>', "experiment to record the run in (default: the experiment of the model's training run)")
+    .action(async (o: { model: string; input: string; output?: string; experiment?: string }, c: Command) => {
       await withWorkspace(c, async (ws) => {
-        const { model, name, version } = await loadModelRef(ws, o.model);
-        const v = { name, version };
-        const table = await readTable(o.input);
+        const startTime = Date.now();
+        const { model, modelVersion: mv } = await loadModelRef(ws, o.model);
+        const data = await loadData(ws, o.input);
+        const { table } = data;
         const r = await predictAsync(model, table);
         const names = table.columns.map((col) => col.name);
         const classes = r.classes ?? [];
@@ -148,9 +150,19 @@ export function predictCommand(): Command {
           const pred = classes.length ? classes[r.prediction[i]!] : r.prediction[i];
           lines.push([...names.map((n) => csvCell(row[n])), csvCell(pred), ...classes.map((_, k) => String(r.proba![i * classes.length + k]))].join(','));
         }
-        await writeFile(o.output, `${lines.join('\n')}\n`);
-        if (globals(c).json) printJson({ model: `${v.name}/${v.version}`, rows: table.rowCount, output: o.output });
-        else console.log(`scored ${table.rowCount} rows with ${v.name} version ${v.version} → ${o.output}`);
+        const csv = `${lines.join('\n')}\n`;
+        if (o.output) await writeFile(o.output, csv);
+        const run = await recordScoringRun(ws.tracking, {
+          kind: 'predict', model: mv, data, experiment: o.experiment, startTime, output: o.output,
+          params: { rows: String(table.rowCount) }, artifacts: [{ path: PREDICTIONS, data: csv }],
+        }, actor(c));
+        const runId = run.info.runId;
+        const input = data.dataset ? `${data.dataset.name}@${data.dataset.version}` : o.input;
+        if (globals(c).json) printJson({ run_id: runId, model: `${mv.name}/${mv.version}`, input, rows: table.rowCount, artifact: PREDICTIONS, output: o.output ?? null });
+        else console.log(`run ${runId}: scored ${table.rowCount} rows of ${input} with ${mv.name} version ${mv.version} → ${o.output ? `${o.output} and ` : ''}the run's ${PREDICTIONS}`);
       });
     });
 }
+
+/** The artifact of a predict run that holds its predictions. */
+const PREDICTIONS = 'predictions.csv';
