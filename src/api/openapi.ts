@@ -318,7 +318,7 @@ export const OPENAPI_DOCUMENT = {
         schema: ref('Schema'), profile: ref('ProfileSummary'),
       }, ['name', 'version', 'sha256', 'format', 'rows', 'columns', 'size_bytes', 'created_by', 'creation_time', 'schema', 'profile']),
       Schema: {
-        type: 'object', description: 'A `trellis.schema/v1` document (docs/data.md): per column type, nullability, range, domain, environments, expectations.',
+        type: 'object', description: 'A `trellis.schema/v1` document (docs/data.md): per column type, nullability, range, domain, environments, expectations, role (id, time, feature) and drift (false, or a threshold).',
         properties: { format: { type: 'string', enum: ['trellis.schema/v1'] }, columns: arr({ type: 'object', additionalProperties: true }) },
         required: ['format', 'columns'], additionalProperties: true,
       },
@@ -333,6 +333,7 @@ export const OPENAPI_DOCUMENT = {
             histogram: obj({ edges: arr(num), counts: arr(int()) }),
           }),
           top: arr(obj({ value: str(), count: int() })),
+          ascending: obj({ first: num, last: num, strictly: bool }, ['first', 'last', 'strictly']),
         })),
       }),
       Anomaly: obj({
@@ -346,9 +347,13 @@ export const OPENAPI_DOCUMENT = {
       }, ['column', 'measure', 'value', 'threshold', 'sample_size', 'reference_size', 'noise']),
       ValidationReport: obj({
         ok: bool, rows: int(), environment: str(), against: str('what the records were checked against'),
-        anomalies: arr(ref('Anomaly')), distances: arr(ref('Distance')),
-      }, ['ok', 'rows', 'against', 'anomalies', 'distances']),
-      Skew: obj({ against: str(), distances: arr(ref('Distance')), skewed: arr(str()) }, ['against', 'distances', 'skewed']),
+        anomalies: arr(ref('Anomaly')), distances: arr(ref('Distance')), excluded_from_drift: ref('ExcludedFromDrift'),
+      }, ['ok', 'rows', 'against', 'anomalies', 'distances', 'excluded_from_drift']),
+      ExcludedFromDrift: {
+        ...arr(obj({ column: str(), reason: str("'role id', 'role time' or 'drift: false'") }, ['column', 'reason'])),
+        description: 'columns whose distribution was not compared with the reference, and why (their type, nulls, range and domain were checked)',
+      },
+      Skew: obj({ against: str(), distances: arr(ref('Distance')), skewed: arr(str()), excluded_from_drift: ref('ExcludedFromDrift') }, ['against', 'distances', 'skewed', 'excluded_from_drift']),
       DatasetDiff: obj({
         a: obj({ name: str(), version: int(), sha256: str(), rows: int() }),
         b: obj({ name: str(), version: int(), sha256: str(), rows: int() }),

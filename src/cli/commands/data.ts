@@ -5,14 +5,15 @@ import { formatDiff } from '../../data/diff.js';
 import { summaryOf, type Profile } from '../../data/profile/profile.js';
 import { profileTableParallel } from '../../data/profile/parallel.js';
 import { readTableWithInference, type DataFormat } from '../../data/readers/index.js';
+import { addFromSource, checkSourceArgs, isSourceUri, redactSource, type ProgressFn } from '../../data/sources/index.js';
 import { profileHtml } from '../../data/report/profile-html.js';
 import { formatDuration, formatInstant } from '../../data/report/format.js';
 import type { DatasetSchema } from '../../data/schema/schema.js';
-import { formatReport } from '../../data/validate/validate.js';
+import { describeRange, formatExcluded, formatReport } from '../../data/validate/validate.js';
 import { isSkewed } from '../../data/validate/distances.js';
 import { invalid } from '../../core/errors.js';
-import { actor, globals, withWorkspace } from '../context.js';
 import { parseDataRef, parseRef } from '../../core/refs.js';
+import { actor, globals, withWorkspace } from '../context.js';
 import { output, printJson, printTable, time } from '../output.js';
 
 const FORMATS = ['csv', 'jsonl', 'parquet', 'arrow'];
@@ -30,6 +31,19 @@ function environments(list: string[] | undefined): Record<string, string[]> | un
     if (!col || !envs) throw invalid(`--env takes <column>=<environment>[,<environment>…], got '${e}'`);
     return [col, envs.split(',').filter(Boolean)];
   }));
+}
+
+/** Rows or bytes read from a source, at most one line a second (and the last). */
+function sourceProgress(line: (what: string) => void): ProgressFn {
+  let last = 0;
+  return (p) => {
+    const now = Date.now();
+    if (!p.done && now - last < 1000) return;
+    last = now;
+    const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+    if (p.rows !== undefined) line(`${p.done ? 'read' : 'reading:'} ${p.rows} rows`);
+    else if (p.bytes !== undefined) line(`${p.done ? 'read' : 'reading:'} ${mib(p.bytes)}${p.totalBytes ? ` of ${mib(p.totalBytes)}` : ''}`);
+  };
 }
 
 /** Progress on stderr, so `--json` output on stdout stays clean. */
@@ -58,22 +72,37 @@ function printProfile(p: Profile): void {
 export function dataCommand(): Command {
   const cmd = new Command('data').description('versioned datasets: add, profile, validate, diff');
 
-  cmd.command('add <name> <file>')
-    .description('store a data file as a new immutable version of a dataset (schema inferred, profile computed)')
+  cmd.command('add <name> [file]')
+    .description('store a data file, or a snapshot of a source (--from s3://…, https://…, postgres://… or mysql://… with --query), as a new immutable version of a dataset (schema inferred, profile computed)')
+    .option('--from <uri>', 'read from a source instead of a local file: s3://bucket/key, https://host/file.csv, postgres://user@host/db or mysql://user@host/db (passwords from the URL or PGPASSWORD / MYSQL_PWD; never recorded)')
+    .option('--query <sql>', 'with a SQL source: the query whose rows become the version (read in batches, recorded with the version)')
     .option('--format <format>', 'csv, jsonl, parquet or arrow (default: from the extension)')
     .option('--subject-column <column>', 'a column of data-subject ids, indexed for erasure requests')
     .option('--description <text>', 'what the dataset is')
     .option('--env <column=environments...>', 'a column present only in some environments, e.g. cnt=training')
-    .action(async (name: string, file: string, o: { format?: string; subjectColumn?: string; description?: string; env?: string[] }, c: Command) => {
+    .action(async (name: string, file: string | undefined, o: { from?: string; query?: string; format?: string; subjectColumn?: string; description?: string; env?: string[] }, c: Command) => {
       const json = !!globals(c).json;
+      if (file !== undefined && o.from !== undefined) throw invalid(`Give a file or --from <uri>, not both (got '${file}' and --from '${redactSource(o.from)}')`);
+      // A URI given in the file's place reads as --from.
+      const from = o.from ?? (file !== undefined && isSourceUri(file) ? file : undefined);
+      if (from === undefined && file === undefined) throw invalid('Give the data: a file (trellis data add <name> <file>) or a source (--from s3://… | https://… | postgres://… --query "select …")');
+      const opts = { format: format(o.format), subjectColumn: o.subjectColumn, description: o.description, environments: environments(o.env) };
       const progress = step();
-      progress(`reading, hashing and profiling ${file}`);
       await withWorkspace(c, async (ws) => {
-        const r = await ws.data.add(name, file, { format: format(o.format), subjectColumn: o.subjectColumn, description: o.description, environments: environments(o.env) }, actor(c));
+        let r: Awaited<ReturnType<typeof ws.data.add>>;
+        if (from !== undefined) {
+          checkSourceArgs(from, o.query);
+          progress(`reading ${redactSource(from)}${o.query !== undefined ? ' (query)' : ''}`);
+          r = await addFromSource(ws.data, name, from, { ...opts, query: o.query, onProgress: sourceProgress(progress) }, actor(c));
+        } else {
+          if (o.query !== undefined) throw invalid(`--query applies only to a SQL source (--from postgres://… or mysql://…), not to the file '${file}'`);
+          progress(`reading, hashing and profiling ${file}`);
+          r = await ws.data.add(name, file!, opts, actor(c));
+        }
         progress(r.created ? `recorded ${name}@${r.version.version}` : `unchanged: the same content is ${name}@${r.version.version}`);
         const v = r.version;
-        output(json, () => ({ name: v.name, version: v.version, created: r.created, sha256: v.sha256, rows: v.rows, columns: v.columns, format: v.format }), () => {
-          console.log(`${r.created ? 'added' : 'already present as'} ${name}@${v.version}: ${v.rows} rows × ${v.columns} columns, sha256 ${v.sha256.slice(0, 12)}…`);
+        output(json, () => ({ name: v.name, version: v.version, created: r.created, sha256: v.sha256, rows: v.rows, columns: v.columns, format: v.format, source: v.source, ...(v.lineage?.query !== undefined && from !== undefined ? { query: v.lineage.query } : {}) }), () => {
+          console.log(`${r.created ? 'added' : 'already present as'} ${name}@${v.version}: ${v.rows} rows × ${v.columns} columns, sha256 ${v.sha256.slice(0, 12)}…${from !== undefined ? ` from ${v.source}` : ''}`);
           const broken = r.inference.filter((i) => i.typeBreak);
           for (const b of broken) console.log(`  note: '${b.name}' is a string column because line ${b.typeBreak!.line} holds '${b.typeBreak!.value}' (${b.typeBreak!.reason})`);
         });
@@ -109,14 +138,16 @@ export function dataCommand(): Command {
         const profile = v.profile as Profile;
         output(!!globals(c).json, () => ({ ...v, profile: summaryOf(profile) }), () => {
           console.log(`${v.name}@${v.version}  ${v.format}, ${v.sizeBytes} bytes, sha256 ${v.sha256}`);
-          console.log(`  from ${v.source}, by ${v.createdBy} at ${time(v.creationTime)}${v.lineage ? `, lineage ${JSON.stringify(v.lineage)}` : ''}`);
+          const { query, ...lineage } = v.lineage ?? {};
+          console.log(`  from ${v.source}, by ${v.createdBy} at ${time(v.creationTime)}${Object.keys(lineage).length ? `, lineage ${JSON.stringify(lineage)}` : ''}`);
+          if (query !== undefined) console.log(`  query: ${query}\n  snapshot sha256 ${v.sha256} (the rows as read then; the table may have changed since)`);
           printProfile(profile);
           const schema = v.schema as DatasetSchema;
           console.log('\nschema');
           printTable(schema.columns.map((s) => ({
-            column: s.name, type: s.type, nullable: s.nullable, range: s.range ? `[${s.range.min}, ${s.range.max}]` : '',
-            domain: s.domain ? `${s.domain.length} values` : '', environments: s.environments?.join(',') ?? '',
-          })), ['column', 'type', 'nullable', 'range', 'domain', 'environments']);
+            column: s.name, type: s.type, role: s.role ?? '', nullable: s.nullable, range: s.range ? describeRange(s.range) : '',
+            domain: s.domain ? `${s.domain.length} values` : '', environments: s.environments?.join(',') ?? '', drift: s.drift === undefined ? '' : String(s.drift),
+          })), ['column', 'type', 'role', 'nullable', 'range', 'domain', 'environments', 'drift']);
         });
       });
     });
@@ -200,10 +231,12 @@ export function dataCommand(): Command {
       await withWorkspace(c, async (ws) => {
         const r = await ws.data.validate(table, { ref: o.against, environment: 'serving' });
         const skewed = r.distances.filter(isSkewed).map((d) => d.column);
-        output(!!globals(c).json, () => ({ against: r.against, distances: r.distances, skewed }), () => {
+        output(!!globals(c).json, () => ({ against: r.against, distances: r.distances, skewed, excludedFromDrift: r.excludedFromDrift }), () => {
           printTable(r.distances.map((d) => ({ column: d.column, measure: d.measure, distance: d.value.toFixed(4), threshold: d.threshold, noise: d.noise.toFixed(4), n: d.sampleSize, reference_n: d.referenceSize, skewed: isSkewed(d) ? 'yes' : '' })),
             ['column', 'measure', 'distance', 'threshold', 'noise', 'n', 'reference_n', 'skewed']);
           console.log(`${skewed.length} of ${r.distances.length} features skewed against ${r.against}`);
+          const excluded = formatExcluded(r.excludedFromDrift);
+          if (excluded) console.log(excluded);
         });
         if (skewed.length) process.exitCode = 1;
       });
