@@ -19,7 +19,7 @@ describe('built-in components', () => {
 
   it("train declares the trainers' own parameters, under the names the trainers take", () => {
     const known = new Set(ALGOS.flatMap((a) => Object.keys(trainerDefaults(a))));
-    const own = ['data', 'target', 'algo', 'task'];
+    const own = ['data', 'target', 'algo', 'task', 'exclude'];
     const hyper = Object.keys(BUILTINS.train.inputs).filter((k) => !own.includes(k));
     assert.ok(hyper.length >= 10);
     for (const k of hyper) assert.ok(known.has(k), `train input '${k}' is not a parameter of any trainer`);

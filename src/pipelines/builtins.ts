@@ -63,6 +63,7 @@ export const BUILTINS = spec({
       target: { type: 'string', description: 'the label column' },
       algo: { type: 'string', default: 'gbdt', enum: ['linear', 'gbdt', 'forest'] },
       task: { type: 'string', optional: true, enum: ['regression', 'binary', 'multiclass'], description: 'inferred from the target when not set' },
+      exclude: { type: 'string', optional: true, description: 'columns the model must not see, comma-separated: row ids, and columns computed from the label (each must be a column of the data)' },
       ...TRAINER_PARAMS,
       seed: { type: 'integer', optional: true },
     },

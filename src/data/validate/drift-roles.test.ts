@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { readTable } from '../readers/index.js';
-import { dataset } from '../readers/test-helpers/data-files.js';
+import { dataset, type DatasetFile } from '../readers/test-helpers/data-files.js';
 import { tableFromRows, type Table } from '../table.js';
 import { mergeProfiles, profileTable, ProfileBuilder } from '../profile/profile.js';
 import { inferRole, inferSchema } from '../schema/infer.js';
@@ -68,7 +68,7 @@ describe('roles at inference', () => {
   });
 
   it('the real datasets: ids and times only where they are', async () => {
-    const roles = async (file: string) => Object.fromEntries(inferSchema(profileTable(await readTable(dataset(file)))).columns.filter((c) => c.role).map((c) => [c.name, c.role]));
+    const roles = async (file: DatasetFile) => Object.fromEntries(inferSchema(profileTable(await readTable(dataset(file)))).columns.filter((c) => c.role).map((c) => [c.name, c.role]));
     assert.deepEqual(await roles('adult_train.csv'), {});
     assert.deepEqual(await roles('german_credit.csv'), {});
     assert.deepEqual(await roles('occupancy.csv'), { date: 'time' });
