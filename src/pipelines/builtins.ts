@@ -26,9 +26,10 @@ const TRAINER_PARAMS = {
 export const BUILTINS = spec({
   ingest: {
     name: 'ingest', version: '1', kind: 'builtin',
-    description: 'Reads a dataset version (name@version, name@latest) or a data file into the run.',
+    description: 'Reads a dataset version (name@version, name@latest), a data file or a source (s3://, https://, postgres:// or mysql:// with a query) into the run.',
     inputs: {
-      dataset: { type: 'string', description: 'dataset version (name@version or name@latest) or a CSV/JSONL/Parquet/Arrow file' },
+      dataset: { type: 'string', description: 'dataset version (name@version or name@latest), a CSV/JSONL/Parquet/Arrow file, or a source URI: s3://bucket/key, https://…, postgres://user@host/db, mysql://user@host/db' },
+      query: { type: 'string', optional: true, description: 'with a postgres:// or mysql:// source: the query whose rows to read' },
     },
     outputs: { data: { type: 'Dataset' } },
   },

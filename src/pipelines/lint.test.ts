@@ -133,7 +133,7 @@ describe('lintPipeline', () => {
     assert.deepEqual([f.step, f.input], ['train', 'tress']);
     const e = demo();
     step(e, 'ingest').inputs.path = 'x.csv';
-    assert.equal(only(lint(e), 'unknown-input').message, "step 'ingest' sets input 'path', which its component ingest@1 does not declare; its inputs are dataset");
+    assert.equal(only(lint(e), 'unknown-input').message, "step 'ingest' sets input 'path', which its component ingest@1 does not declare; its inputs are dataset and query");
   });
 
   it('duplicate-name: steps, component versions and parameters', () => {

@@ -18,6 +18,7 @@ import { takeRows } from '../../ml/prepare.js';
 import { openArtifactStore, openStores } from '../../store/open-stores.js';
 import type { TrackingService } from '../../tracking/tracking-service.js';
 import { isDatasetRef } from '../engine/builtins/index.js';
+import { isSourceUri, redactSource } from '../../data/sources/index.js';
 import { writeDataset } from '../engine/builtins/io.js';
 import { PipelineEngine, resolveParams, type StepEvent } from '../engine/index.js';
 import { engineServicesOver } from '../engine/services.js';
@@ -138,6 +139,10 @@ export async function dryRun(input: PipelineIR, o: DryRunOptions): Promise<DryRu
       const given = o.data?.[step.name];
       const ref = given ?? (typeof value === 'string' ? value : undefined);
       if (ref === undefined) continue;
+      if (!given && isSourceUri(ref)) {
+        throw invalid(`step '${step.name}' reads the source '${redactSource(ref)}', which a dry run does not connect to: give a file with the same columns, --data ${step.name}=<file>`);
+      }
+      if (given) delete step.inputs.query;
       if (!given && isDatasetRef(ref)) {
         throw invalid(`step '${step.name}' reads the dataset version '${ref}', which a dry run on temporary stores does not have: give a file with the same columns, --data ${step.name}=<file>`);
       }

@@ -30,6 +30,8 @@ import type { ModelVersion } from '../../../store/ports/registry.js';
 import type { TrackingService } from '../../../tracking/tracking-service.js';
 import type { StepInput } from '../../executors/index.js';
 import { evaluateGate, parseGate } from '../gate-expr.js';
+import { isSourceUri } from '../../../data/sources/index.js';
+import { ingestSource, sourceCacheFacts } from './ingest-source.js';
 import { readDataset, readJson, readMetrics, readModel, writeDataset, writeJson, writeModel } from './io.js';
 
 /** What a built-in may reach: the services, never a store. */
@@ -105,7 +107,13 @@ export async function versionMetrics(tracking: TrackingService, v: ModelVersion)
 
 const ingest: BuiltinImpl = async (ctx) => {
   const ref = str(ctx, 'dataset')!;
+  const query = str(ctx, 'query');
   const out = ctx.outputs.data!.path;
+  if (isSourceUri(ref)) {
+    await ingestSource(ref, query, { out, log: (l) => ctx.log(l), setOutputMeta: (m) => ctx.setOutputMeta('data', m), metric: (n, v) => ctx.metric(n, v) });
+    return;
+  }
+  if (query !== undefined) throw invalid(`step '${ctx.step}': the 'query' input applies only to a SQL source (postgres://…, mysql://…), not to '${ref}'`);
   if (isDatasetRef(ref)) {
     const v = await ctx.services.data.get(ref);
     ctx.log(`dataset ${v.name}@${v.version}: ${v.rows} rows, ${v.columns} columns (sha256 ${v.sha256.slice(0, 12)}…)`);
@@ -365,6 +373,7 @@ export const BUILTIN_IMPLS: Record<string, BuiltinImpl> = {
 export async function builtinCacheFacts(component: string, inputs: Record<string, StepInput>, s: BuiltinServices, baseDir?: string): Promise<Record<string, string>> {
   if (component === 'ingest@1' && typeof inputs.dataset === 'string') {
     const ref = inputs.dataset;
+    if (isSourceUri(ref)) return sourceCacheFacts(ref, typeof inputs.query === 'string' ? inputs.query : undefined);
     if (isDatasetRef(ref)) {
       const { name } = parseDatasetRef(ref);
       const v = await s.data.get(ref);
