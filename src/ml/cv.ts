@@ -53,6 +53,8 @@ export interface CvResult {
 export interface CvOptions {
   /** Called with "fold 2/5: …" before each fold is trained. */
   onProgress?: Progress;
+  /** Stops between folds, and inside a fold between trees. */
+  signal?: AbortSignal;
 }
 
 function checkFolds(k: number, n: number): void {
@@ -207,7 +209,7 @@ export async function crossValidate(
   const folds: FoldResult[] = [];
   for (const [f, s] of splits.entries()) {
     o.onProgress?.(`fold ${f + 1}/${k}: training on ${s.train.length} rows, testing on ${s.test.length}`);
-    const { model } = await train(takeRows(table, s.train), target, algo, foldParams);
+    const { model } = await train(takeRows(table, s.train), target, algo, foldParams, { signal: o.signal });
     if (classes && (model.classes?.length !== classes.length || model.classes.some((c, i) => c !== classes[i]))) {
       throw new Error(`fold ${f + 1}: the model's classes (${model.classes?.join(', ')}) differ from the target's (${classes.join(', ')})`);
     }

@@ -104,6 +104,8 @@ export interface SearchOptions {
   onTrial?: (trial: Trial) => void | Promise<void>;
   /** Progress lines: "trial 3/12 …", and the folds' lines under cross-validation. */
   onProgress?: Progress;
+  /** Stops between trials, and inside a trial between folds and trees. */
+  signal?: AbortSignal;
 }
 
 export interface SearchResult {
@@ -207,10 +209,10 @@ export async function search(
     let metrics: Record<string, number>;
     let cv: CvResult | undefined;
     if (o.cv) {
-      cv = await crossValidate(table, target, algo, params, o.cv, { onProgress: o.onProgress && ((s) => o.onProgress!(`  ${s}`)) });
+      cv = await crossValidate(table, target, algo, params, o.cv, { onProgress: o.onProgress && ((s) => o.onProgress!(`  ${s}`)), signal: o.signal });
       metrics = cv.mean;
     } else {
-      metrics = (await train(table, target, algo, params)).metrics;
+      metrics = (await train(table, target, algo, params, { signal: o.signal })).metrics;
     }
     const trial: Trial = { index, params: candidate, metrics, objective: metrics[objective.metric] ?? Number.NaN, ...(cv ? { cv } : {}), startTime, endTime: Date.now() };
     done.push(trial);

@@ -86,7 +86,8 @@ function matrix(features: FeaturePipeline, t: Table, y: Float64Array): Matrix {
   return { x: applyFeatures(features, t), n: t.rowCount, p: features.outputs.length, y };
 }
 
-export async function trainGbdt(table: Table, target: string, params: Partial<GbdtParams> = {}, onProgress?: Progress): Promise<TrainResult> {
+/** `signal` stops it between trees. */
+export async function trainGbdt(table: Table, target: string, params: Partial<GbdtParams> = {}, onProgress?: Progress, signal?: AbortSignal): Promise<TrainResult> {
   const p = { ...GBDT_DEFAULTS, ...params };
   check('trees', p.trees, int(p.trees) && p.trees >= 1 && p.trees <= 100_000, 'an integer within 1…100000');
   check('learningRate', p.learningRate, p.learningRate > 0 && p.learningRate <= 1, 'within (0, 1]');
@@ -130,7 +131,7 @@ export async function trainGbdt(table: Table, target: string, params: Partial<Gb
     if (done % every === 0 || done === total) {
       onProgress?.(`tree ${done}/${total} · train loss ${info.trainLoss.toFixed(5)}${info.validLoss !== undefined ? ` · validation loss ${info.validLoss.toFixed(5)}` : ''} · ${((Date.now() - started) / 1000).toFixed(1)} s`);
     }
-  });
+  }, signal);
   if (p.earlyStopping > 0 && result.trainLoss.length < p.trees) onProgress?.(`stopped early: best iteration ${result.iterations} of ${result.trainLoss.length}`);
   const model: TrellisModel = {
     format: MODEL_FORMAT, task: d.task, target, ...(d.classes ? { classes: d.classes } : {}), features,
@@ -145,7 +146,8 @@ export async function trainGbdt(table: Table, target: string, params: Partial<Gb
   return { model, metrics, trainRows: fit.rowCount, testRows: d.test.rowCount, holdout: d.holdout };
 }
 
-export async function trainForest(table: Table, target: string, params: Partial<ForestParams> = {}, onProgress?: Progress): Promise<TrainResult> {
+/** `signal` stops it between trees. */
+export async function trainForest(table: Table, target: string, params: Partial<ForestParams> = {}, onProgress?: Progress, signal?: AbortSignal): Promise<TrainResult> {
   const p = { ...FOREST_DEFAULTS, ...params };
   check('trees', p.trees, int(p.trees) && p.trees >= 1 && p.trees <= 10_000, 'an integer within 1…10000');
   check('maxDepth', p.maxDepth, int(p.maxDepth) && p.maxDepth >= 0, 'a non-negative integer (0: no limit)');
@@ -167,7 +169,7 @@ export async function trainForest(table: Table, target: string, params: Partial<
     maxFeatures: p.maxFeatures, subsample: p.subsample, maxBins: p.maxBins, threads, seed: p.seed, categorical,
   }, (done, total) => {
     if (done % every === 0 || done === total) onProgress?.(`tree ${done}/${total} · ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  });
+  }, signal);
   const model: TrellisModel = {
     format: MODEL_FORMAT, task: d.task, target, ...(d.classes ? { classes: d.classes } : {}), features,
     estimator: treeEstimator({

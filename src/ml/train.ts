@@ -57,13 +57,17 @@ export function resolveParams(algo: Algo, given: Record<string, ParamValue | boo
 
 export interface TrainOptions {
   onProgress?: Progress;
+  /** Stops the fit between trees (a linear model, quick to solve, between its phases). */
+  signal?: AbortSignal;
 }
 
 export async function train(table: Table, target: string, algo: Algo, params: Record<string, ParamValue | boolean> = {}, o: TrainOptions = {}): Promise<TrainResult & { params: Record<string, ParamValue> }> {
   const p = resolveParams(algo, params);
   const typed = p as Record<string, number> & { task?: Task; positiveClass?: string };
+  o.signal?.throwIfAborted();
   const result = algo === 'linear' ? trainLinear(table, target, typed, o.onProgress)
-    : algo === 'gbdt' ? await trainGbdt(table, target, typed, o.onProgress)
-      : await trainForest(table, target, typed, o.onProgress);
+    : algo === 'gbdt' ? await trainGbdt(table, target, typed, o.onProgress, o.signal)
+      : await trainForest(table, target, typed, o.onProgress, o.signal);
+  o.signal?.throwIfAborted();
   return { ...result, params: p };
 }

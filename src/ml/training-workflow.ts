@@ -93,6 +93,8 @@ export interface TrainingOutcome {
 
 export interface TrainingHooks {
   onProgress?: Progress;
+  /** Stops the training between trees, folds and trials (a pipeline step's timeout or cancel). */
+  signal?: AbortSignal;
   /** Write the evaluation report of the hold-out into the run's artifacts (default true). */
   evaluationReport?: boolean;
   /** A search's trial as it ends, with its run's record; awaited before the next trial starts. */
@@ -187,18 +189,18 @@ export async function runTraining(table: Table, req: TrainingRequest, hooks: Tra
     const s = req.search;
     const { task, positiveClass } = readTarget(table, req.target, resolved.task as Task | undefined, resolved.positiveClass as string | undefined);
     found = await search(table, req.target, req.algo, given, {
-      strategy: s.strategy, space: s.space, trials: s.trials, seed: Number(resolved.seed ?? 42), objective: s.objective, cv: req.cv, onProgress: progress,
+      strategy: s.strategy, space: s.space, trials: s.trials, seed: Number(resolved.seed ?? 42), objective: s.objective, cv: req.cv, onProgress: progress, signal: hooks.signal,
       onTrial: hooks.onTrial ? async (t) => hooks.onTrial!(trialRun(req, task, positiveClass, t), t) : undefined,
     });
     cv = found.best.cv;
   } else if (req.cv) {
-    cv = await crossValidate(table, req.target, req.algo, given, req.cv, { onProgress: progress });
+    cv = await crossValidate(table, req.target, req.algo, given, req.cv, { onProgress: progress, signal: hooks.signal });
   }
   const fixed = found ? found.bestParams : given;
   const holdsOut = Object.keys(fixed).some((k) => k === 'test_size' || k === 'testSize');
   const finalParams = (cv || found) && !holdsOut ? { ...fixed, testSize: 0 } : fixed;
   if (found) progress?.(`training the final model with ${Object.entries(found.best.params).map(([k, v]) => `${k}=${fmt(v)}`).join(' ')}`);
-  const result = await train(table, req.target, req.algo, finalParams, { onProgress: progress });
+  const result = await train(table, req.target, req.algo, finalParams, { onProgress: progress, signal: hooks.signal });
 
   const artifacts: RunLog['artifacts'] = [{ path: 'model/model.json', data: JSON.stringify(result.model) }];
   const holdout = result.holdout;

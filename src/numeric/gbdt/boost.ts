@@ -6,6 +6,7 @@
  */
 import { SeededRandom } from '../sketches/seeded-random.js';
 import type { Ensemble, Tree } from '../trees/tree.js';
+import { checkpoints } from '../checkpoint.js';
 import { applyBinning, checkCategories, checkMaxBins, fitBinning, sampleRows, type Binning } from './binning.js';
 import type { BinningJob } from './parallel-binning.js';
 import { binnedLeaf, growTree, type GrowContext, type GrownTree } from './grower.js';
@@ -162,7 +163,9 @@ function chooseFeatures(features: Int32Array, p: number, share: number, rng: See
   return k;
 }
 
-export async function boost(train: Matrix, params: BoostParams, valid?: Matrix, onTree?: TreeProgress): Promise<BoostResult> {
+/** `signal` stops it between trees (with the signal's reason), having given the event loop a turn now and then to notice it. */
+export async function boost(train: Matrix, params: BoostParams, valid?: Matrix, onTree?: TreeProgress, signal?: AbortSignal): Promise<BoostResult> {
+  const checkpoint = checkpoints(signal);
   const { objective } = params;
   const k = objective === 'multiclass' ? params.classes : 1;
   const { n, p, y } = train;
@@ -209,6 +212,7 @@ export async function boost(train: Matrix, params: BoostParams, valid?: Matrix, 
     const sampleSize = params.subsample >= 1 ? n : Math.max(1, Math.round(params.subsample * n));
     const order = new Uint32Array(n);
     for (let iter = 0; iter < params.trees; iter++) {
+      await checkpoint();
       pool.gradients(n);
       // Rows for this iteration: all, or a sample without replacement (kept in row order).
       if (sampleSize === n) for (let i = 0; i < n; i++) data.idx[i] = i;
@@ -289,7 +293,8 @@ export type ForestProgress = (done: number, total: number) => void;
  * minimum size, over features drawn at each split. Classifier leaves hold class shares (one tree
  * for every class at once); the forest averages them.
  */
-export async function forest(train: Matrix, params: ForestParams, onTree?: ForestProgress): Promise<{ ensemble: Ensemble; threads: number }> {
+export async function forest(train: Matrix, params: ForestParams, onTree?: ForestProgress, signal?: AbortSignal): Promise<{ ensemble: Ensemble; threads: number }> {
+  const checkpoint = checkpoints(signal);
   const { objective } = params;
   const k = objective === 'multiclass' ? params.classes : 1;
   const { n, p, y } = train;
@@ -313,6 +318,7 @@ export async function forest(train: Matrix, params: ForestParams, onTree?: Fores
     const trees: Tree[] = [];
     const draw = new Uint32Array(sample);
     for (let t = 0; t < params.trees; t++) {
+      await checkpoint();
       for (let i = 0; i < sample; i++) draw[i] = Math.floor(rng.next() * n);
       draw.sort();
       data.idx.set(draw);

@@ -16,7 +16,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { TrellisError, invalid } from '../../core/errors.js';
 import type { Actor } from '../../store/ports/common.js';
 import { artifactStorePath } from '../../tracking/tracking-service.js';
-import { hashOutput, runStep, type StepInput } from '../executors/index.js';
+import { hashOutput, runInProcessStep, runStep, type StepInput, type StepResult, type StepSpec } from '../executors/index.js';
 import type { ComponentDef, Scalar } from '../ir.js';
 import { BUILTIN_IMPLS, type BuiltinContext } from './builtins/index.js';
 import type { DatasetService } from '../../data/datasets.js';
@@ -122,7 +122,6 @@ export interface ExecuteOptions {
 export async function executeStepJob(s: EngineServices, job: StepJob, o: ExecuteOptions): Promise<StepRecord> {
   const comp = job.component;
   const compRef = `${comp.name}@${comp.version}`;
-  const logLines: string[] = [];
   const childId = job.stepRunId;
   // The step's scalar inputs are its mirror's params, logged with its end (one write fewer per step).
   const params = Object.entries(job.scalars).map(([key, v]) => ({ key, value: clip(String(v), 5000) }));
@@ -135,50 +134,23 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
     }
     mkdirSync(stepDir, { recursive: true });
     mkdirSync(dirname(logPath), { recursive: true });
-    let metrics: Record<string, number> = {};
-    const outMeta: Record<string, Record<string, string>> = {};
+    let outMeta: Record<string, Record<string, string>> = {};
     const outPaths: Record<string, string> = {};
-    const extraParams: Record<string, string> = {};
-    let registration: { registered?: boolean; name?: string; version?: string } | undefined;
-    if (comp.kind === 'builtin') {
-      const impl = BUILTIN_IMPLS[compRef];
-      if (!impl) throw invalid(`step '${job.step}': no implementation of the built-in component ${compRef}`);
-      const outputs = Object.fromEntries(Object.entries(comp.outputs).map(([k, out]) => [k, { type: out.type, path: join(stepDir, k) }]));
-      const bctx: BuiltinContext = {
-        step: job.step, inputs, outputs, services: { registry: s.registry, data: s.data, tracking: s.tracking, who: o.who }, baseDir: job.baseDir,
-        inputMeta: (n) => job.artifacts[n]?.meta ?? {},
-        inputRun: (n) => job.artifacts[n]?.run || undefined,
-        setOutputMeta: (n, m) => { outMeta[n] = m; },
-        log: (line) => { logLines.push(line); },
-        metric: (n, v) => { if (Number.isFinite(v)) metrics[n] = v; },
-        param: (n, v) => { if (!(n in job.scalars)) extraParams[n] = v; },
-      };
-      try {
-        await impl(bctx);
-      } catch (e) {
-        throw new TrellisError('TRELLIS_STEP_FAILED', { step: job.step, detail: errorText(e) }, { cause: e });
-      }
-      for (const [k, out] of Object.entries(outputs)) {
-        if (!existsSync(out.path)) throw new TrellisError('TRELLIS_STEP_OUTPUT_MISSING', { step: job.step, missing: k });
-        outPaths[k] = out.path;
-      }
-      if (compRef === 'register@1' && outPaths.registration) registration = JSON.parse(readFileSync(outPaths.registration, 'utf8')) as typeof registration;
-      await writeFile(logPath, logLines.map((l) => `${l}\n`).join(''));
-    } else {
-      const res = await runStep({
-        step: job.step,
-        component: componentSpec(comp, job.baseDir),
-        inputs, params: job.params, outputs: Object.fromEntries(Object.entries(comp.outputs).map(([k, out]) => [k, { type: out.type }])),
-        outputDir: stepDir, logPath, retries: job.retries, timeoutSeconds: job.timeoutSeconds, signal: o.signal,
-      }).catch((e: unknown) => {
+    let extraParams: Record<string, string> = {};
+    let registration: Registration | undefined;
+    const declared = Object.fromEntries(Object.entries(comp.outputs).map(([k, out]) => [k, { type: out.type }]));
+    const limits = { step: job.step, outputDir: stepDir, logPath, retries: job.retries, timeoutSeconds: job.timeoutSeconds, signal: o.signal };
+    const res = await (comp.kind === 'builtin'
+      ? runBuiltin(s, job, o, { ...limits, inputs, outputs: declared }, (r) => { registration = r.registration; outMeta = r.outMeta; extraParams = r.extraParams; })
+      : runStep({ ...limits, component: componentSpec(comp, job.baseDir), inputs, params: job.params, outputs: declared }))
+      .catch((e: unknown) => {
         const lp = (e as TrellisError).params?.logPath;
         if (typeof lp === 'string') logPath = lp;
         throw e;
       });
-      metrics = res.metrics ?? {};
-      for (const [k, out] of Object.entries(res.outputs)) outPaths[k] = out.path;
-      logPath = res.logPath;
-    }
+    const metrics = res.metrics ?? {};
+    for (const [k, out] of Object.entries(res.outputs)) outPaths[k] = out.path;
+    logPath = res.logPath;
     // Outputs as artifacts first; then the record naming them with their hashes (FINISHED); then the mirror.
     const entries: Record<string, OutputEntry> = {};
     for (const [k, p] of Object.entries(outPaths)) {
@@ -202,7 +174,6 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
   } catch (e) {
     const message = errorText(e);
     const lp = typeof (e as TrellisError).params?.logPath === 'string' ? String((e as TrellisError).params.logPath) : logPath;
-    if (logLines.length && !existsSync(lp)) await writeFile(lp, logLines.map((l) => `${l}\n`).join('')).catch(() => undefined);
     const status = o.signal?.aborted ? 'KILLED' : 'FAILED';
     if (!(await recordFailure(s, o.who, childId, message, { logFile: existsSync(lp) ? lp : undefined, step: job.step, status, fence: o.fence, params }))) {
       const now = await s.pipelines.getStepRun(childId).catch(() => undefined);
@@ -210,6 +181,42 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
     }
     return { status, outputs: {}, metrics: {}, error: message };
   }
+}
+
+type Registration = { registered?: boolean; name?: string; version?: string };
+
+/**
+ * A built-in component's attempts, under the step's timeout, retries and cancellation: each attempt
+ * gets a fresh context whose signal aborts when the attempt is stopped. What the last attempt
+ * said besides its outputs (output facts, extra params, a registration) is handed to `done`.
+ */
+function runBuiltin(s: EngineServices, job: StepJob, o: ExecuteOptions, spec: Omit<StepSpec, 'component'>,
+  done: (r: { outMeta: Record<string, Record<string, string>>; extraParams: Record<string, string>; registration?: Registration }) => void): Promise<StepResult> {
+  const comp = job.component;
+  const compRef = `${comp.name}@${comp.version}`;
+  const impl = BUILTIN_IMPLS[compRef];
+  if (!impl) return Promise.reject(invalid(`step '${job.step}': no implementation of the built-in component ${compRef}`));
+  return runInProcessStep({ ...spec, component: { name: comp.name, version: comp.version, kind: 'in-process' } }, async ({ signal, log }) => {
+    const metrics: Record<string, number> = {};
+    const outMeta: Record<string, Record<string, string>> = {};
+    const extraParams: Record<string, string> = {};
+    const outputs = Object.fromEntries(Object.entries(comp.outputs).map(([k, out]) => [k, { type: out.type, path: join(spec.outputDir, k) }]));
+    const bctx: BuiltinContext = {
+      step: job.step, inputs: spec.inputs, outputs, signal,
+      services: { registry: s.registry, data: s.data, tracking: s.tracking, who: o.who }, baseDir: job.baseDir,
+      inputMeta: (n) => job.artifacts[n]?.meta ?? {},
+      inputRun: (n) => job.artifacts[n]?.run || undefined,
+      setOutputMeta: (n, m) => { outMeta[n] = m; },
+      log,
+      metric: (n, v) => { if (Number.isFinite(v)) metrics[n] = v; },
+      param: (n, v) => { if (!(n in job.scalars)) extraParams[n] = v; },
+    };
+    await impl(bctx);
+    const reg = outputs.registration && compRef === 'register@1' && existsSync(outputs.registration.path)
+      ? JSON.parse(readFileSync(outputs.registration.path, 'utf8')) as Registration : undefined;
+    done({ outMeta, extraParams, ...(reg ? { registration: reg } : {}) });
+    return metrics;
+  });
 }
 
 /**

@@ -10,6 +10,7 @@ import { runTypeScriptStep, type TypeScriptStepOptions } from './typescript-step
 
 export { runCommandStep, substitute, stepEnv, DEFAULT_RETRYABLE_EXIT_CODES, type CommandStepOptions } from './command-step.js';
 export { runTypeScriptStep, setDefaultIsolation, configureWorkerPool, prewarmWorkers, closeWorkerPool, type Isolation, type TypeScriptStepOptions } from './typescript-step.js';
+export { runInProcessStep, type InProcessBody } from './in-process-step.js';
 export { WorkerPool, sharedWorkerPool, type WorkerPoolOptions, type WorkerPoolStats } from './worker-pool.js';
 export { RetryableError } from './retryable-error.js';
 export { hashOutput, hashFile } from './output-hash.js';

@@ -31,10 +31,13 @@ export interface CommandComponent {
   retryableExitCodes?: number[];
 }
 
+/** A component of this process (a built-in), run by `runInProcessStep` with the function it is handed. */
+export interface InProcessComponent { kind: 'in-process' }
+
 export interface StepSpec {
   /** Step name, for messages and the log file name. */
   step: string;
-  component: { name: string; version: string } & (TypeScriptComponent | CommandComponent);
+  component: { name: string; version: string } & (TypeScriptComponent | CommandComponent | InProcessComponent);
   inputs: Record<string, StepInput>;
   /** Values of the pipeline's parameters, for a command's `{params.<name>}` placeholders. */
   params?: Record<string, string | number | boolean>;
@@ -84,7 +87,7 @@ export function isArtifact(v: StepInput): v is ArtifactRef {
   return typeof v === 'object' && v !== null;
 }
 
-export function checkStepSpec(spec: StepSpec, kind: 'typescript' | 'command'): ResolvedStep {
+export function checkStepSpec(spec: StepSpec, kind: StepSpec['component']['kind']): ResolvedStep {
   if (!spec || typeof spec !== 'object') throw invalid('the step spec must be an object');
   const { step } = spec;
   if (typeof step !== 'string' || !STEP_NAME.test(step)) {

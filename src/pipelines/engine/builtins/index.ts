@@ -48,6 +48,8 @@ export interface BuiltinContext {
   inputs: Record<string, StepInput>;
   outputs: Record<string, { type: string; path: string }>;
   services: BuiltinServices;
+  /** Aborted when the step is stopped (its timeout, or the run cancelled): long work checks it between units and stops. */
+  signal: AbortSignal;
   /** The pipeline's folder: a relative data file is looked for there first, then in the working directory. */
   baseDir?: string;
   /** Facts about an artifact input recorded by the step that made it (e.g. `dataset: bike@3`). */
@@ -249,7 +251,7 @@ const trainStep: BuiltinImpl = async (ctx) => {
     if (v !== undefined && typeof v !== 'object') params[k] = typeof v === 'boolean' ? Number(v) : v;
   }
   // The workflow of `trellis train`; the step run records it, the evaluation is a step of its own.
-  const r = await runTraining(t, { data: `step ${ctx.step}`, target: str(ctx, 'target')!, algo, params }, { onProgress: (s) => ctx.log(s), evaluationReport: false });
+  const r = await runTraining(t, { data: `step ${ctx.step}`, target: str(ctx, 'target')!, algo, params }, { onProgress: (s) => ctx.log(s), evaluationReport: false, signal: ctx.signal });
   for (const [k, v] of Object.entries(r.params)) ctx.param(k, String(v));
   for (const [k, v] of Object.entries(r.metrics)) ctx.metric(k, v);
   await writeModel(ctx.outputs.model!.path, r.model);
