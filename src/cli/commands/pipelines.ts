@@ -74,8 +74,10 @@ export async function pipelineEngine(ws: Workspace, who: { actor: string }) {
 export function reportRun(json: boolean, r: PipelineRunResult): void {
   output(json, () => r, () => process.stdout.write(runSummary(r)));
   if (r.failed) {
-    console.error(`error: pipeline run ${r.runId} failed at step '${r.failed.step}': ${r.failed.error}`);
-    process.exitCode = 1;
+    console.error(r.status === 'KILLED'
+      ? `error: pipeline run ${r.runId} was cancelled during step '${r.failed.step}'`
+      : `error: pipeline run ${r.runId} failed at step '${r.failed.step}': ${r.failed.error}`);
+    process.exitCode = r.status === 'KILLED' ? 130 : 1;
   }
 }
 

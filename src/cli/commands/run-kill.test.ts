@@ -89,4 +89,31 @@ describe('kill -9 of the runner at any point, then resume', () => {
       await s.close();
     }
   });
+
+  it('Ctrl-C during a long train step stops training at once: the run ends KILLED and the CLI exits 130', async () => {
+    const s = await openTestServices();
+    try {
+      await s.data.add('bike', bikeSlice(s.dir, 1500), {}, who);
+      const runner = spawn(process.execPath, ['--import', 'tsx', CLI, '--store', `sqlite:${join(s.dir, 't.db')}`, '--artifacts', `file:${join(s.dir, 'artifacts')}`,
+        'run', BIKE_YAML, '--param', 'trees=40001'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TRELLIS_LOG_LEVEL: 'silent' } });
+      let stderr = '';
+      runner.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+      const exited = new Promise<number | null>((r) => runner.once('exit', (code) => r(code)));
+      for (let i = 0; i < 1200 && !/▸ train … running/.test(stderr); i++) await sleep(25);
+      await sleep(1500); // well into the 40,001 trees
+      const t0 = performance.now();
+      runner.kill('SIGINT');
+      const code = await exited;
+      const seconds = (performance.now() - t0) / 1000;
+      assert.equal(code, 130, stderr);
+      assert.ok(seconds < 5, `exited ${seconds.toFixed(1)} s after Ctrl-C`);
+      assert.match(stderr, /was cancelled during step 'train'/);
+      const { parent } = await pipelineSteps(s);
+      assert.equal(parent?.info.status, 'KILLED');
+      const steps = await s.stores.pipelines.listStepRuns({ pipelineRunId: parent.info.runId });
+      assert.equal(steps.find((x) => x.step === 'train')?.status, 'KILLED');
+    } finally {
+      await s.close();
+    }
+  });
 });
