@@ -4,9 +4,8 @@
  * snapshot is handed on as the step's Dataset. The output records the source without secrets, the
  * query and the snapshot's sha256; the step's output artifact keeps the rows as they were read.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
 import { readTable } from '../../../data/readers/index.js';
 import { redactSource, snapshotSource, withSnapshotDir, type ProgressFn } from '../../../data/sources/index.js';
 import { writeDataset } from './io.js';
@@ -14,9 +13,9 @@ import { writeDataset } from './io.js';
 export interface IngestIo {
   /** Where the Dataset output is written. */
   out: string;
-  log(line: string): void;
-  setOutputMeta(meta: Record<string, string>): void;
-  metric(name: string, value: number): void;
+  log: (line: string) => void;
+  setOutputMeta: (meta: Record<string, string>) => void;
+  metric: (name: string, value: number) => void;
 }
 
 export async function ingestSource(uri: string, query: string | undefined, io: IngestIo): Promise<void> {
