@@ -14,7 +14,7 @@ describe('error registry', () => {
   it('names every code TRELLIS_<AREA>_<WHAT> and maps it to a known MLflow code and status', () => {
     const mlflowStatus: Record<string, number> = {
       INVALID_PARAMETER_VALUE: 400, RESOURCE_ALREADY_EXISTS: 400, RESOURCE_DOES_NOT_EXIST: 404, ENDPOINT_NOT_FOUND: 404,
-      TEMPORARILY_UNAVAILABLE: 503, INTERNAL_ERROR: 500, INVALID_STATE: 500, DATA_LOSS: 500, NOT_IMPLEMENTED: 501,
+      TEMPORARILY_UNAVAILABLE: 503, INTERNAL_ERROR: 500, INVALID_STATE: 500, DATA_LOSS: 500, NOT_IMPLEMENTED: 501, PERMISSION_DENIED: 403,
     };
     for (const [code, s] of Object.entries(ERRORS)) {
       assert.match(code, /^TRELLIS_[A-Z]+(_[A-Z0-9]+)*$/);
