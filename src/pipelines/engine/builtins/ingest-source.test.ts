@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
+import { writeFile } from 'node:fs/promises';
+import { dryRun } from '../../ci/dry-run.js';
 import { parsePipeline } from '../../ir.js';
 import { PipelineEngine } from '../engine.js';
 import { openTestServices } from '../test-helpers/engine-fixture.js';
@@ -79,5 +81,14 @@ describe('ingest from postgres://', () => {
     const fileWithQuery = await engine.run(pipeline('rows.csv', 'select 1'), {});
     assert.equal(fileWithQuery.status, 'FAILED');
     assert.match(JSON.stringify(fileWithQuery.failed), /applies only to a SQL source/);
+  });
+
+  it('a dry run does not connect to the source: it asks for a sample file, and runs on one', async () => {
+    const query = `select id, x, y from ${table}`;
+    await assert.rejects(dryRun(pipeline(PG, query), { baseDir: s.dir }), /reads the source 'postgres:\/\/postgres@127\.0\.0\.1:5432\/test', which a dry run does not connect to: give a file with the same columns, --data ingest=<file>/);
+    const sample = join(s.dir, 'sample.csv');
+    await writeFile(sample, 'id,x,y\n1,0.5,odd\n2,1,even\n3,1.5,odd\n4,2,even\n5,2.5,odd\n');
+    const r = await dryRun(pipeline(PG, query), { baseDir: s.dir, data: { ingest: sample } });
+    assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
   });
 });
