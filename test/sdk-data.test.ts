@@ -74,6 +74,10 @@ function describeData(name: string, open: Opener): void {
       assert.equal(good.ok, true, JSON.stringify(good.anomalies));
       assert.match(good.against, /bike@1/);
       assert.ok(good.distances.every((x) => x.referenceSize === 17379));
+      // The row number and the date move on with every slice: checked, not compared.
+      const excluded = [{ column: 'instant', reason: 'role id' }, { column: 'dteday', reason: 'role time' }];
+      assert.deepEqual(good.excludedFromDrift, excluded);
+      assert.ok(!good.distances.some((x) => x.column === 'instant' || x.column === 'dteday'));
 
       const batch = records();
       batch[2]!.season = 7;
@@ -88,6 +92,7 @@ function describeData(name: string, open: Opener): void {
       assert.ok(s.skewed.includes('temp'));
       assert.ok(!s.skewed.includes('hr'));
       assert.ok(s.distances.every((x) => x.sampleSize === 200));
+      assert.deepEqual(s.excludedFromDrift, excluded);
     });
 
     it('fails with the same error codes', async () => {
