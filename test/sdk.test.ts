@@ -79,6 +79,11 @@ function describeSdk(name: string, open: Opener): void {
       assert.equal((await t.modelVersion('sdk-model@champion')).version, '2');
       assert.equal((await t.modelVersion('sdk-model/1')).version, '1');
       assert.equal((await t.modelVersion('sdk-model', '2')).description, 'second');
+      // The one reference syntax: name@version, name@v3, name@latest as well.
+      assert.equal((await t.modelVersion('sdk-model@1')).version, '1');
+      assert.equal((await t.modelVersion('sdk-model@v1')).version, '1');
+      assert.equal((await t.modelVersion('sdk-model@latest')).version, '2');
+      await assert.rejects(t.modelVersion('sdk-model@1@2'), /'sdk-model@1@2' is not a reference: use name@version, name@alias or name\/version/);
       await assert.rejects(t.registerModel('sdk-model', 'file:///etc/passwd'), (e) => isTrellisError(e, 'TRELLIS_SOURCE_INVALID'));
       await assert.rejects(t.modelVersion('sdk-model@nope'), (e) => isTrellisError(e, 'TRELLIS_ALIAS_NOT_FOUND'));
     });

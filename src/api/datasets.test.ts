@@ -236,7 +236,7 @@ describe('bad input is a 4xx naming the problem', () => {
     assertError(await call(t.app, 'GET', api('/datasets/versions?name=nope')), 404, 'RESOURCE_DOES_NOT_EXIST');
     assertError(await call(t.app, 'GET', api('/datasets/profile?name=bike&format=pdf')), 400, 'INVALID_PARAMETER_VALUE', "'format'");
     assertError(await call(t.app, 'GET', api('/datasets/diff?a=bike@1')), 400, 'INVALID_PARAMETER_VALUE', "parameter 'b'");
-    assertError(await call(t.app, 'GET', api('/datasets/diff?a=bike@1&b=bike@x')), 400, 'INVALID_PARAMETER_VALUE', 'Invalid dataset reference');
+    assertError(await call(t.app, 'GET', api('/datasets/diff?a=bike@1&b=bike@x')), 400, 'INVALID_PARAMETER_VALUE', "no alias 'x' on dataset 'bike'");
     assertError(await call(t.app, 'POST', api('/datasets/validate'), { records: { instant: 1 }, against: 'bike@1' }), 400, 'INVALID_PARAMETER_VALUE', "parameter 'records'");
     assertError(await call(t.app, 'POST', api('/datasets/validate'), { records: [{ a: 1 }, 5], against: 'bike@1' }), 400, 'INVALID_PARAMETER_VALUE', "'records[1]'");
     assertError(await call(t.app, 'POST', api('/datasets/validate'), { against: 'bike@1' }), 400, 'INVALID_PARAMETER_VALUE', "parameter 'records'");

@@ -113,7 +113,7 @@ describe('GET /api/2.0/trellis/lineage over a run of the bike pipeline', () => {
     assertError(await call(t.app, 'GET', api('model=bike&version=1&depth=-1')), 400, 'INVALID_PARAMETER_VALUE', "parameter 'depth'");
     assertError(await call(t.app, 'GET', api('model=nope&version=1')), 404, 'RESOURCE_DOES_NOT_EXIST');
     assertError(await call(t.app, 'GET', api('model=bike&version=7')), 404, 'RESOURCE_DOES_NOT_EXIST');
-    assertError(await call(t.app, 'GET', api('model=bike&alias=nope')), 400, 'INVALID_PARAMETER_VALUE', 'alias nope');
+    assertError(await call(t.app, 'GET', api('model=bike&alias=nope')), 400, 'INVALID_PARAMETER_VALUE', "no alias 'nope' on model 'bike' (aliases: champion)");
     assertError(await call(t.app, 'GET', api('dataset=nope')), 404, 'RESOURCE_DOES_NOT_EXIST');
     assertError(await call(t.app, 'GET', api('dataset=bike&version=9')), 404, 'RESOURCE_DOES_NOT_EXIST');
   });

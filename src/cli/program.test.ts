@@ -104,6 +104,6 @@ describe('trellis CLI', () => {
     assert.equal(history[2].to, undefined);
     assert.match(runCli([...g, 'models', 'stage', 'bike-demand', '2', 'production']).stdout, /now in Production/);
     assert.equal(runCli([...g, 'audit', 'verify']).code, 0);
-    assert.match(runCli([...g, 'models', 'show', 'nope']).stderr, /Registered Model with name=nope not found/);
+    assert.match(runCli([...g, 'models', 'show', 'nope']).stderr, /no model 'nope'/);
   });
 });

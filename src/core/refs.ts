@@ -7,7 +7,7 @@
  * - `name@champion` — the version an alias points at (models only: datasets have no aliases);
  * - `name` alone — the dataset's newest version; a model name alone names no version.
  *
- * A name may hold a `/` when an `@` follows it (`team/churn@3`). The errors name what was wrong:
+ * A name may hold a `/` (`team/churn@3`; `a/b` is a name, `a/3` version 3 of `a`). The errors name what was wrong:
  * the reference that does not parse, the model or dataset that does not exist, the version or the
  * alias it does not have (with the ones it has).
  */
@@ -32,14 +32,13 @@ function notARef(ref: string, why?: string): TrellisError {
   return invalid(`'${ref}' is not a reference${why ? ` (${why})` : ''}: ${FORMS}`);
 }
 
-function selectorOf(ref: string, tag: string, slash: boolean): RefSelector {
+function selectorOf(ref: string, tag: string): RefSelector {
   const number = /^v?(\d+)$/i.exec(tag)?.[1];
   if (number !== undefined) {
-    if (Number(number) < 1) throw notARef(ref, 'version numbers start at 1');
+    if (Number(number) < 1) throw notARef(ref, 'a version is a positive number');
     return { kind: 'version', version: Number(number) };
   }
   if (tag === 'latest') return { kind: 'latest' };
-  if (slash) throw notARef(ref, `'${tag}' is not a version number; an alias is written name@${tag}`);
   if (/\s/.test(tag)) throw notARef(ref, 'an alias has no spaces');
   return { kind: 'alias', alias: tag };
 }
@@ -60,14 +59,15 @@ export function parseRef(ref: string): ParsedRef {
     if (!name) throw notARef(s, 'the name before @ is missing');
     if (!tag) throw notARef(s, 'nothing follows the @');
     if (name.endsWith('/')) throw notARef(s);
-    return { name, selector: selectorOf(s, tag, false) };
+    return { name, selector: selectorOf(s, tag) };
   }
+  // `name/3` and `name/latest`; after any other slash the whole is a name (a path is not a version).
   const slash = s.lastIndexOf('/');
-  if (slash < 0) return { name: s };
   const name = s.slice(0, slash);
   const tag = s.slice(slash + 1);
-  if (!name || !tag) throw notARef(s);
-  return { name, selector: selectorOf(s, tag, true) };
+  if (slash < 0 || !(/^v?\d+$/i.test(tag) || tag === 'latest')) return { name: s };
+  if (!name) throw notARef(s);
+  return { name, selector: selectorOf(s, tag) };
 }
 
 /** {@link parseRef} for a version of a model: a bare name is refused with the forms to write instead. */
@@ -93,12 +93,20 @@ export function formatRef(p: ParsedRef): string {
   return `${p.name}@${s.kind === 'version' ? s.version : s.kind === 'alias' ? s.alias : 'latest'}`;
 }
 
+/** For a name with a slash that was not found: how a version or an alias would have been written. */
+function slashHint(name: string): string {
+  const slash = name.lastIndexOf('/');
+  if (slash <= 0 || !/^[A-Za-z_][\w-]*$/.test(name.slice(slash + 1))) return '';
+  const head = name.slice(0, slash);
+  return ` (a version is written ${head}/<number> or ${head}@<number>, an alias ${head}@${name.slice(slash + 1)})`;
+}
+
 const list = (items: readonly (string | number)[], max = 10) =>
   items.length > max ? `${items.slice(0, max).join(', ')}, … (${items.length} in all)` : items.join(', ');
 
 /** The not-found errors of a reference, with the codes the stores use and a message that names what is missing. */
 export const refErrors = {
-  noModel: (name: string) => new TrellisError('TRELLIS_MODEL_NOT_FOUND', { name }, { message: `no model '${name}'` }),
+  noModel: (name: string) => new TrellisError('TRELLIS_MODEL_NOT_FOUND', { name }, { message: `no model '${name}'${slashHint(name)}` }),
   noModelVersion: (name: string, version: string | number, versions: readonly (string | number)[]) => new TrellisError(
     'TRELLIS_MODEL_VERSION_NOT_FOUND', { name, version: String(version) },
     { message: `no version ${version} of model '${name}'${versions.length ? ` (versions: ${list(versions)})` : ' (it has no versions)'}` },
@@ -107,7 +115,7 @@ export const refErrors = {
     'TRELLIS_ALIAS_NOT_FOUND', { name, alias },
     { message: `no alias '${alias}' on model '${name}' (${aliases.length ? `aliases: ${list(aliases)}` : 'it has no aliases'})` },
   ),
-  noDataset: (name: string) => new TrellisError('TRELLIS_DATASET_NOT_FOUND', { name }, { message: `no dataset '${name}'` }),
+  noDataset: (name: string) => new TrellisError('TRELLIS_DATASET_NOT_FOUND', { name }, { message: `Dataset '${name}' not found${slashHint(name)}` }),
   noDatasetVersion: (name: string, version: string | number, versions: readonly number[]) => new TrellisError(
     'TRELLIS_DATASET_VERSION_NOT_FOUND', { name, version: String(version) },
     { message: `no version ${version} of dataset '${name}'${versions.length ? ` (versions: ${list(versions)})` : ' (it has no versions)'}` },

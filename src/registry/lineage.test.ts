@@ -69,9 +69,17 @@ describe('lineageOf on hand-made records', () => {
   });
 
   it('reads dataset references and refuses malformed ones', async () => {
-    assert.deepEqual(parseLineageRef('dataset:raw@latest'), { kinds: ['dataset'], name: 'raw', tag: 'latest', slash: false });
-    assert.deepEqual(parseLineageRef('m/2'), { kinds: ['model'], name: 'm', tag: '2', slash: true });
-    assert.throws(() => parseLineageRef('dataset:raw/1'), /a lineage reference is/);
+    assert.deepEqual(parseLineageRef('dataset:raw@latest'), { kinds: ['dataset'], ref: { name: 'raw', selector: { kind: 'latest' } } });
+    // The one reference syntax: name/2 is version 2 of a model or of a dataset, name@word an alias of a model.
+    assert.deepEqual(parseLineageRef('m/2'), { kinds: ['model', 'dataset'], ref: { name: 'm', selector: { kind: 'version', version: 2 } } });
+    assert.deepEqual(parseLineageRef('dataset:raw/1'), { kinds: ['dataset'], ref: { name: 'raw', selector: { kind: 'version', version: 1 } } });
+    assert.deepEqual(parseLineageRef('m@champion').kinds, ['model']);
+    assert.throws(() => parseLineageRef('raw'), /a lineage reference is/);
+    assert.throws(() => parseLineageRef('dataset:raw@champion'), /no alias 'champion' on dataset 'raw'/);
+    assert.throws(() => parseLineageRef('m@1@2'), /'m@1@2' is not a reference/);
+    assert.equal((await lineageOf({ ...stores, artifacts }, 'raw/1')).root, 'dataset-version:raw@1');
+    await assert.rejects(lineageOf({ ...stores, artifacts }, 'raw@7'), /no version 7 of dataset 'raw' \(versions: 1\)/);
+    await assert.rejects(lineageOf({ ...stores, artifacts }, 'm@9'), /no version 9 of model 'm' \(versions: 1, 2\)/);
     const g = await lineageOf({ ...stores, artifacts }, 'raw@1');
     assert.equal(g.root, 'dataset-version:raw@1');
     assert.ok(g.edges.some((e) => e.from === 'dataset-version:raw@1' && e.to === 'dataset-version:clean@1'));

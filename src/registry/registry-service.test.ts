@@ -58,9 +58,15 @@ describe('RegistryService', () => {
     assert.equal((await registry.resolve('bike@v2')).version, '2');
     assert.equal((await registry.resolve('bike/1')).version, '1');
     assert.equal((await registry.resolve('bike@latest')).version, '2');
-    await assert.rejects(registry.resolve('bike'), /name@alias, name@version or name\/version, got 'bike'/);
+    await assert.rejects(registry.resolve('bike'), /'bike' names a model, not one of its versions: write bike@<version>, bike@<alias>, bike@latest or bike\/<version>/);
     await assert.rejects(registry.resolve('bike@nobody'), code('TRELLIS_ALIAS_NOT_FOUND'));
+    await assert.rejects(registry.resolve('bike@nobody'), /no alias 'nobody' on model 'bike' \(aliases: champion\)/);
+    await assert.rejects(registry.resolve('bike/9'), /no version 9 of model 'bike' \(versions: 1, 2\)/);
+    await assert.rejects(registry.resolve('bike@1@2'), /'bike@1@2' is not a reference: use name@version, name@alias or name\/version/);
     await assert.rejects(registry.resolve('nothing/1'), code('TRELLIS_MODEL_NOT_FOUND'));
+    await assert.rejects(registry.resolve('nothing/1'), /no model 'nothing'/);
+    assert.deepEqual(await registry.lookup('bike@champion').then((r) => [r.model.name, r.version?.version]), ['bike', '1']);
+    assert.deepEqual(await registry.lookup('bike').then((r) => [r.model.name, r.version]), ['bike', undefined]);
     assert.equal(await registry.find('bike@nobody'), undefined);
     assert.equal(await registry.find('nothing@champion'), undefined);
     assert.equal(await registry.find('bike/9'), undefined);

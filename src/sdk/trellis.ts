@@ -17,6 +17,7 @@
  * await t.close();
  * ```
  */
+import { parseModelRef, refErrors } from '../core/refs.js';
 import type { Page, Tags } from '../store/ports/common.js';
 import type { ModelVersion } from '../store/ports/registry.js';
 import type { DatasetInput, Experiment, Metric, Run, RunStatus } from '../store/ports/tracking.js';
@@ -111,14 +112,20 @@ export class Trellis {
     return this.backend.createModelVersion({ name, source, runId, description: opts.description, tags: opts.tags });
   }
 
-  /** `name@alias` or `name/version` (or separate arguments). */
+  /**
+   * A version by reference, read as the CLI and the server read it: `name@alias`, `name@3`,
+   * `name@v3`, `name@latest` or `name/3` (or the name and the version as separate arguments).
+   */
   async modelVersion(ref: string, version?: string): Promise<ModelVersion> {
     if (version !== undefined) return this.backend.getModelVersion(ref, version);
-    const at = ref.lastIndexOf('@');
-    if (at > 0) return this.backend.getVersionByAlias(ref.slice(0, at), ref.slice(at + 1));
-    const slash = ref.lastIndexOf('/');
-    if (slash > 0) return this.backend.getModelVersion(ref.slice(0, slash), ref.slice(slash + 1));
-    throw new TypeError(`'${ref}' is not a model reference: use name@alias or name/version`);
+    const { name, selector } = parseModelRef(ref);
+    if (selector.kind === 'version') return this.backend.getModelVersion(name, String(selector.version));
+    if (selector.kind === 'alias') return this.backend.getVersionByAlias(name, selector.alias);
+    const model = await this.backend.getRegisteredModel(name);
+    if (!model) throw refErrors.noModel(name);
+    const newest = [...model.latestVersions].sort((a, b) => Number(b.version) - Number(a.version))[0];
+    if (!newest) throw refErrors.noModelVersion(name, 'latest', []);
+    return newest;
   }
 
   setAlias(name: string, alias: string, version: string): Promise<void> {

@@ -64,8 +64,10 @@ describe('trellis lineage', () => {
   it('refuses bad references and depths', () => {
     const cases: [string[], RegExp][] = [
       [['lineage', 'nothing'], /a lineage reference is a model version/],
-      [['lineage', 'demand@9'], /Model Version \(name=demand, version=9\) not found/],
-      [['lineage', 'dataset:bike@x'], /version of a dataset is a positive number or 'latest'/],
+      [['lineage', 'demand@9'], /no version 9 of model 'demand' \(versions: 1\)/],
+      [['lineage', 'demand@champ'], /no alias 'champ' on model 'demand' \(it has no aliases\)/],
+      [['lineage', 'dataset:bike@x'], /no alias 'x' on dataset 'bike': dataset versions are named by number/],
+      [['lineage', 'bike@1@2'], /'bike@1@2' is not a reference: use name@version, name@alias or name\/version/],
       [['lineage', 'dataset:nope@1'], /Dataset 'nope' not found/],
       [['lineage', 'demand@1', '--depth', '-2'], /--depth must be a whole number of at least 0/],
     ];

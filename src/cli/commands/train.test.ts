@@ -97,7 +97,7 @@ describe('trellis train and predict', () => {
     assert.match(runCli([...g, 'train', '--data', bad, '--target', 'z']).stderr, /No column 'z'/);
     assert.match(runCli([...g, 'train', '--data', bad, '--target', 'y', '--param', 'depth=3']).stderr, /Unknown parameter 'depth'/);
     assert.match(runCli([...g, 'train', '--data', bad, '--target', 'y', '--algo', 'svm']).stderr, /--algo must be one of/);
-    assert.match(runCli([...g, 'predict', '--model', 'income', '--input', bad, '--output', join(dir, 'o.csv')]).stderr, /name@alias, name@version or name\/version/);
+    assert.match(runCli([...g, 'predict', '--model', 'income', '--input', bad, '--output', join(dir, 'o.csv')]).stderr, /'income' names a model, not one of its versions: write income@<version>, income@<alias>, income@latest or income\/<version>/);
     assert.match(runCli([...g, 'predict', '--model', 'income/1', '--input', bad, '--output', join(dir, 'o.csv')]).stderr, /missing the feature 'age'/);
   });
 
