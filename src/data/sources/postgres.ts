@@ -7,7 +7,7 @@
  * `bigint` beyond 2^53 and other values without a JSON type are text; `numeric` becomes a float;
  * dates and timestamps become ISO-8601 text (read back as datetimes).
  */
-import type { ClientConfig } from 'pg';
+import type { ClientConfig, QueryConfig } from 'pg';
 import { TrellisError } from '../../core/errors.js';
 import { checkColumnNames, emptyResult, hostPort, JsonlWriter, NETWORK_CODES, unreachable, type ProgressFn } from './snapshot-file.js';
 
@@ -71,7 +71,8 @@ export async function readPostgres(uri: string, query: string, o: SqlReadOptions
   try {
     await client.query('BEGIN READ ONLY');
     try {
-      await client.query(`${DECLARE}${stripSemicolon(query)}`);
+      // The extended protocol takes one statement: `select 1; commit; drop …` is refused, not run.
+      await client.query({ text: `${DECLARE}${stripSemicolon(query)}`, queryMode: 'extended' } as QueryConfig);
     } catch (e) {
       throw sqlError(o.source, where, e, DECLARE.length);
     }

@@ -153,6 +153,9 @@ describe('data sources', () => {
         'TRELLIS_DATA_SOURCE_FAILED', 'trellis_no_such_db');
       // A read-only transaction: the query cannot change the table.
       await rejects(addFromSource(data, 'bad', PG, { query: `delete from ${table} returning id` }, who), 'TRELLIS_DATA_SOURCE_FAILED');
+      // One statement only: a second one (here ending the read-only transaction first) is refused, not run.
+      await rejects(addFromSource(data, 'bad', PG, { query: `select 1; commit; delete from ${table}` }, who), 'TRELLIS_DATA_SOURCE_FAILED', 'multiple commands');
+      await rejects(addFromSource(data, 'bad', MY, { query: `select 1; delete from trellis_no_such_table` }, who), 'TRELLIS_DATA_SOURCE_FAILED', 'SQL syntax');
       assert.equal((await admin.query(`select count(*)::int as n from ${table}`)).rows[0].n, 5);
       await assert.rejects(data.get('bad'), (e: unknown) => isTrellisError(e));
     });
