@@ -40,7 +40,7 @@ import { TrellisError, invalid } from '../../core/errors.js';
 import { canonicalJson, sha256Hex } from '../../core/hash.js';
 import { newRunId } from '../../core/ids.js';
 import type { Actor } from '../../store/ports/common.js';
-import type { PipelineRunner, StepEdge } from '../../store/ports/pipelines.js';
+import type { PipelineRunner, StepEdge, StepRunRecord } from '../../store/ports/pipelines.js';
 import { componentsFor, isOutputRef, isParamRef, normalizePipeline, pipelineHash, topologicalOrder, upstreamSteps, validatePipeline, type CommandComponent, type ComponentDef, type PipelineIR, type Scalar, type Step } from '../ir.js';
 import { hasErrors, lintPipeline } from '../lint.js';
 import { commandTexts, PLACEHOLDER } from '../lint/placeholder.js';
@@ -216,12 +216,19 @@ export class PipelineEngine {
     const taken = await runs.resumePipelineRun(runId, { runner: { host: hostname(), pid: process.pid }, expectEpoch: rec.runner.epoch }, this.o.who);
     if (!taken) throw invalid(`pipeline run ${runId} was resumed by another runner meanwhile`);
     const kept = new Map<string, StepOutcome>();
-    for (const st of await runs.listStepRuns({ pipelineRunId: runId })) {
+    for (const listed of await runs.listStepRuns({ pipelineRunId: runId })) {
+      let st = listed;
       if (st.status === 'RUNNING') {
-        // Left behind by a runner that died: stop it wherever it may still execute, and close it.
-        await this.dispatcher.cancel?.(st.id);
-        await recordFailure(this.s, this.o.who, st.id, `the pipeline runner stopped before this step ended; run ${runId} was resumed`, { status: 'KILLED' });
-        continue;
+        // Left behind by a runner that died. A worker that still holds its lease is executing it:
+        // the step is adopted, its end awaited. Else it is stopped wherever it may still execute, and closed.
+        if (kept.has(st.step)) continue;
+        opts.onEvent?.({ step: st.step, status: 'running' });
+        st = await this.adopt(st.id);
+        if (st.status === 'RUNNING') {
+          await this.dispatcher.cancel?.(st.id);
+          await recordFailure(this.s, this.o.who, st.id, `the pipeline runner stopped before this step ended; run ${runId} was resumed`, { status: 'KILLED' });
+          continue;
+        }
       }
       if (st.status !== 'FINISHED' || kept.has(st.step)) continue;
       kept.set(st.step, {
@@ -235,6 +242,20 @@ export class PipelineEngine {
       runId, experimentId: rec.experimentId, params: rec.params, baseDir: rec.baseDir || process.cwd(),
       noCache: !!opts.noCache || rec.noCache, epoch: taken.runner.epoch, onEvent: opts.onEvent, signal: opts.signal, kept,
     });
+  }
+
+  /**
+   * Waits while a worker's live lease says it is executing the step run, and answers the record as
+   * it then is: ended by that worker, or still RUNNING once no live lease holds it (no worker ever
+   * took it, or the one that did is gone).
+   */
+  private async adopt(stepRunId: string): Promise<StepRunRecord> {
+    const runs = this.s.pipelines;
+    for (;;) {
+      const [rec, lease] = await Promise.all([runs.getStepRun(stepRunId), runs.getStepLease(stepRunId)]);
+      if (rec.status !== 'RUNNING' || !lease || lease.expiresAt <= Date.now()) return rec;
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 
   private async experiment(name: string): Promise<string> {

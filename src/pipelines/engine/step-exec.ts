@@ -169,7 +169,8 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
     const recorded = await runs.finishStepRun(childId, {
       outputs: entries, metrics, edges: [...ingestEdges(compRef, entries), ...registrationEdge(registration)], fence: o.fence,
     }, o.who);
-    if (!recorded) return stepRecord(await runs.getStepRun(childId));
+    // Refused: the step was ended meanwhile (a resume stopped it): the mirror says what the record says.
+    if (!recorded) return stepRecord(await alignMirror(s, o.who, childId));
     return { status: 'FINISHED', outputs: entries, metrics };
   } catch (e) {
     const message = errorText(e);
@@ -245,7 +246,22 @@ export async function recordFailure(s: EngineServices, who: Actor, runId: string
   if (o.logFile && o.step) await s.tracking.logArtifact(runId, `logs/${o.step}.log`, await readFile(o.logFile)).catch(() => undefined);
   await endMirror(s, who, runId, { status, params: o.params, tags: [{ key: STEP_TAG.error, value: clip(message) }] }).catch(() => undefined);
   if (may === 'no-record') return true;
-  return !!(await s.pipelines.failStepRun(runId, { status, error: clip(message), fence: o.fence }, who).catch(() => undefined));
+  const failed = await s.pipelines.failStepRun(runId, { status, error: clip(message), fence: o.fence }, who).catch(() => undefined);
+  if (!failed) await alignMirror(s, who, runId).catch(() => undefined);
+  return !!failed;
+}
+
+/**
+ * The record is the truth; the mirror is ended just before it, so of two executions ending a step
+ * at once (a worker finishing it, a resume stopping it) the loser may have written the mirror
+ * last. The loser sets the mirror's status back to the record's.
+ */
+async function alignMirror(s: EngineServices, who: Actor, runId: string): Promise<StepRunRecord> {
+  const rec = await s.pipelines.getStepRun(runId);
+  if (rec.status !== 'RUNNING' && (await s.tracking.getRun(runId)).info.status !== rec.status) {
+    await s.tracking.updateRun(runId, { status: rec.status, ...(rec.endTime ? { endTime: rec.endTime } : {}) }, who);
+  }
+  return rec;
 }
 
 /**
