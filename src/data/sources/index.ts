@@ -19,6 +19,7 @@ import { extname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TrellisError, invalid } from '../../core/errors.js';
 import type { Actor } from '../../store/ports/common.js';
+import { parseS3Uri } from '../../store/s3/s3-config.js';
 import type { AddOptions, AddResult, DatasetService } from '../datasets.js';
 import { formatOf, type DataFormat } from '../readers/index.js';
 import { egressPolicyFromEnv } from './egress.js';
@@ -145,7 +146,9 @@ export async function snapshotSource(uri: string, o: SnapshotOptions): Promise<S
       return { file, format, kind, source: file };
     }
     case 's3': {
-      const name = posix.basename(new URL(uri).pathname);
+      const { bucket, prefix: key } = parseS3Uri(uri);
+      if (!key) throw invalid(`'${source}' names a bucket, not an object: write s3://${bucket}/<key>`);
+      const name = posix.basename(key);
       const format = downloadedFormat(o.format, name, undefined, source);
       const file = join(o.dir, `snapshot${extname(name).toLowerCase() || `.${format}`}`);
       const { readS3 } = await import('./s3.js');

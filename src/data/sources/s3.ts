@@ -57,9 +57,11 @@ export async function readS3(uri: string, o: S3ReadOptions): Promise<{ bytes: nu
   }
 }
 
+/** The adapter speaks of "the artifact store"; here the bucket is a data source. */
 function translate(source: string, e: unknown): Error {
-  if (isTrellisError(e, 'TRELLIS_ARTIFACT_STORE_UNAVAILABLE')) return new TrellisError('TRELLIS_DATA_SOURCE_UNREACHABLE', { source, detail: e.message });
-  if (isTrellisError(e, 'TRELLIS_ARTIFACT_STORE_REFUSED')) return new TrellisError('TRELLIS_DATA_SOURCE_FAILED', { source, detail: e.message });
+  const detail = (x: TrellisError) => String(x.params.detail ?? x.message);
+  if (isTrellisError(e, 'TRELLIS_ARTIFACT_STORE_UNAVAILABLE')) return new TrellisError('TRELLIS_DATA_SOURCE_UNREACHABLE', { source, detail: detail(e) }, { cause: e });
+  if (isTrellisError(e, 'TRELLIS_ARTIFACT_STORE_REFUSED')) return new TrellisError('TRELLIS_DATA_SOURCE_FAILED', { source, detail: detail(e) }, { cause: e });
   if (isBlobError(e)) return new TrellisError('TRELLIS_DATA_SOURCE_FAILED', { source, detail: e.detail });
   return e as Error;
 }

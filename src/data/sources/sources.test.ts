@@ -298,6 +298,8 @@ describe('data sources', () => {
       assert.equal(j.version.rows, 2);
       await rejects(addFromSource(data, 'sales', `s3://${s3.bucket}/exports/missing.csv`, {}, who), 'TRELLIS_DATA_FILE_NOT_FOUND', 'missing.csv');
       await rejects(addFromSource(data, 'sales', uri, { query: 'select 1' }, who), 'TRELLIS_INVALID_PARAMETER', 'S3 object');
+      await rejects(addFromSource(data, 'sales', 's3://trellis-no-such-bucket/x.csv', {}, who), 'TRELLIS_DATA_SOURCE_FAILED', 's3://trellis-no-such-bucket/x.csv');
+      await rejects(addFromSource(data, 'sales', `s3://${s3.bucket}`, {}, who), 'TRELLIS_INVALID_PARAMETER', 'names a bucket, not an object');
     });
   });
 
