@@ -184,8 +184,11 @@ describe('pipeline engine: failures, resume, command steps, parallel branches', 
     assert.match((await s.tracking.readArtifact(failed.info.runId, 'logs/copy.log')).toString(), /injected failure/);
     assert.equal((await versions(s, 'flaky')).length, 1);
 
-    const resumed = await engine.resume(r.runId);
+    const events: string[] = [];
+    const resumed = await engine.resume(r.runId, { onEvent: (e) => { if (e.status === 'kept') events.push(e.step); } });
     assert.equal(resumed.status, 'FINISHED', JSON.stringify(resumed.failed));
+    // The kept steps are announced in the pipeline's order, as the progress lines show them.
+    assert.deepEqual(events, ['ingest', 'train', 'register']);
     assert.equal(resumed.runId, r.runId);
     assert.deepEqual(statuses(resumed), { ingest: 'kept', train: 'kept', register: 'kept', copy: 'done', after_copy: 'done' });
     assert.equal(byStep(resumed).copy!.metrics.copied, 1);

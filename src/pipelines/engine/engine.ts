@@ -278,7 +278,7 @@ export class PipelineEngine {
     const order = topologicalOrder(ir);
     const byName = new Map(ir.steps.map((s) => [s.name, s]));
     const done = new Map<string, StepOutcome>(r.kept);
-    for (const k of r.kept.values()) r.onEvent?.({ step: k.step, status: 'kept' });
+    for (const name of order) if (r.kept.has(name)) r.onEvent?.({ step: name, status: 'kept' });
     const running = new Map<string, Promise<void>>();
     const limit = Math.max(1, this.o.concurrency ?? 2);
     // Warm the TypeScript worker threads while the first steps compute their cache keys.
