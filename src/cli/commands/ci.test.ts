@@ -13,9 +13,12 @@ interface Report {
 
 const stages = (r: Report) => r.stages.map((s) => `${s.stage}:${s.status}`);
 
-/** Runs `trellis --json ci` in the project and parses its report. */
+/** The starter's data file goes into the package, as `npm run ci` puts it there. */
+const SAMPLE = ['--include', 'data/bike-sample.csv'];
+
+/** Runs `trellis --json ci` in the project, as its `npm run ci` does, and parses its report. */
 async function ci(dir: string, ...args: string[]): Promise<{ code: number; report: Report; stderr: string }> {
-  const r = await cli(['--json', 'ci', ...args], { cwd: dir });
+  const r = await cli(['--json', 'ci', ...args, ...SAMPLE], { cwd: dir });
   assert.ok(r.stdout.trim().startsWith('{'), `expected a JSON report, got:\n${r.stdout}\n${r.stderr}`);
   return { code: r.code, report: JSON.parse(r.stdout) as Report, stderr: r.stderr };
 }
@@ -39,11 +42,15 @@ describe('trellis ci on a project from trellis init', () => {
   after(() => rmSync(dirname(dir), { recursive: true, force: true }));
 
   it('passes every stage and writes a package whose sha256 is the same on a second build', async () => {
-    const human = await cli(['ci'], { cwd: dir });
+    // The dry run runs the package: without the data file in it, it fails as the deployed pipeline would.
+    const bare = await cli(['ci'], { cwd: dir });
+    assert.equal(bare.code, 1);
+    assert.match(bare.stdout, /✗ dry-run .*step 'ingest' reads 'data\/bike-sample\.csv', which is not in the package that deploys \(it is beside the pipeline: add it with --include data\/bike-sample\.csv\)/);
+    const human = await cli(['ci', ...SAMPLE], { cwd: dir });
     assert.equal(human.code, 0, human.stderr);
     for (const stage of ['lint', 'type-check', 'tests', 'dry-run', 'package']) assert.match(human.stdout, new RegExp(`^✓ ${stage} +\\d+(\\.\\d)? m?s  `, 'm'));
-    assert.match(human.stdout, /dry-run .*8 of 8 steps ran on samples \(ingest: 500 rows of data\/bike-sample\.csv\)/);
-    const first = /package dist\/demand-1\.pkg\.json \(sha256 ([0-9a-f]{64}), 2 files\)/.exec(human.stdout);
+    assert.match(human.stdout, /dry-run .*8 of 8 steps ran from the package on samples \(ingest: 500 rows of data\/bike-sample\.csv\)/);
+    const first = /package dist\/demand-1\.pkg\.json \(sha256 ([0-9a-f]{64}), 3 files\)/.exec(human.stdout);
     assert.ok(first, human.stdout);
 
     const again = await ci(dir, 'pipeline.ts', '--out', 'dist/again.pkg.json');
@@ -53,7 +60,7 @@ describe('trellis ci on a project from trellis init', () => {
     assert.equal(readFileSync(join(dir, 'dist/again.pkg.json'), 'utf8'), readFileSync(join(dir, 'dist/demand-1.pkg.json'), 'utf8'));
     const pkg = JSON.parse(readFileSync(join(dir, 'dist/again.pkg.json'), 'utf8')) as { sha256: string; files: { path: string }[] };
     assert.equal(pkg.sha256, first[1]);
-    assert.deepEqual(pkg.files.map((f) => f.path), ['components/drop-columns.ts', 'pipeline.ts']);
+    assert.deepEqual(pkg.files.map((f) => f.path), ['components/drop-columns.ts', 'data/bike-sample.csv', 'pipeline.ts']);
   });
 
   it('fails at type-check with the file, line and column of a type error', async () => {
@@ -115,7 +122,7 @@ describe('trellis ci on a YAML project', () => {
     assert.equal(r.code, 0, JSON.stringify(r.report.failed));
     const tc = r.report.stages.find((s) => s.stage === 'type-check')!;
     assert.match(tc.summary, /^1 file \(components\/drop-columns\.ts\)/);
-    assert.equal(r.report.package!.files, 2);
+    assert.equal(r.report.package!.files, 3);
   });
 
   it('runs Python tests in the components folder and names a failing one', async () => {

@@ -32,7 +32,7 @@ function pipelineTs(o: InitOptions): string {
  * ${o.name}: hourly bike rentals → a demand model, registered as ${o.name}@champion when it is good
  * enough and no worse than the current champion.
  *
- *   npx trellis ci                 lint, type-check, tests, a dry run on a sample, the package
+ *   npm run ci                     trellis ci: lint, type-check, tests, a dry run of the package on a sample
  *   npx trellis run pipeline.ts    run it here (stores in ./.trellis)
  */
 import { builtin, pipeline } from 'trellis/pipelines';
@@ -68,7 +68,7 @@ function pipelineYaml(o: InitOptions): string {
   return `# ${o.name}: hourly bike rentals → a demand model, registered as ${o.name}@champion when it is good
 # enough and no worse than the current champion.
 #
-#   npx trellis ci                   lint, type-check, tests, a dry run on a sample, the package
+#   npm run ci                       trellis ci: lint, type-check, tests, a dry run of the package on a sample
 #   npx trellis run pipeline.yaml    run it here (stores in ./.trellis)
 format: trellis.pipeline/v1
 name: ${o.name}
@@ -317,9 +317,10 @@ npm run ci                  # trellis ci: lint, type-check, component tests, dry
 npx trellis run ${file}  # run it here; stores go to ./.trellis
 \`\`\`
 
-\`trellis ci\` stops at the first stage that fails and says why; \`npm run ci\` writes the package to
-deploy to \`${PACKAGE_OUT}\`, with \`${SAMPLE_FILE}\` in it so that the deployed pipeline runs as it
-is. For real data, add it as a dataset version on the server and run with
+\`trellis ci\` stops at the first stage that fails and says why. Its dry run runs the package it
+builds, as the server will: \`npm run ci\` puts \`${SAMPLE_FILE}\` in it (\`--include\`), so the
+deployed pipeline finds it, and writes it to \`${PACKAGE_OUT}\`; a plain \`npx trellis ci\` fails
+naming the file the package lacks. For real data, add it as a dataset version on the server and run with
 \`--param dataset=NAME@latest\` (data belongs in dataset versions, not in the package).
 
 ## Deploy

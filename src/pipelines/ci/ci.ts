@@ -11,9 +11,14 @@
  * Each stage reports its status, duration, a one-line summary and the problems it found, so the
  * CLI can print a line per stage and scripts can read the whole report as JSON.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
+import { TrellisError, invalid } from '../../core/errors.js';
 import type { PipelineIR, Scalar } from '../ir.js';
+import { buildPackage, unpackPackage, type PipelinePackage } from '../package.js';
+import { linkTrellis } from '../triggers/deployments.js';
 import { runComponentTests } from './component-tests.js';
 import { DEFAULT_SAMPLE_ROWS, dryRun } from './dry-run.js';
 import { formatTypeProblem, typeCheck } from './typecheck.js';
@@ -86,6 +91,20 @@ const shortPath = (p: string) => {
   return !rel || rel.startsWith('..') ? p : rel;
 };
 
+/**
+ * A dry run that found no file where the package put it: the file is beside the pipeline but not
+ * in the package, so the deployed pipeline would not find it either. Says how to put it there.
+ */
+function notPackaged(e: unknown, baseDir: string): unknown {
+  const m = e instanceof TrellisError ? /step '([^']+)' reads '([^']+)', which is not a file/.exec(e.message) : null;
+  if (!m) return e;
+  const [, step, ref] = m as unknown as [string, string, string];
+  const shown = relative(baseDir, resolve(baseDir, ref));
+  const beside = !shown.startsWith('..') && existsSync(resolve(baseDir, ref)) ? ` (it is beside the pipeline: add it with --include ${shown})` : '';
+  return invalid(`step '${step}' reads '${ref}', which is not in the package that deploys${beside}; `
+    + `or read a dataset version (name@version) and give the dry run a file with --data ${step}=<file>`);
+}
+
 export async function runCi(pipelineFile: string, o: CiOptions = {}): Promise<CiReport> {
   const started = Date.now();
   const file = pipelineFile;
@@ -112,6 +131,7 @@ export async function runCi(pipelineFile: string, o: CiOptions = {}): Promise<Ci
   const { loadPipelineFile } = await import('../load.js');
   let loaded: Awaited<ReturnType<typeof loadPipelineFile>> | undefined;
   let params: Record<string, Scalar> | undefined;
+  let pkg: PipelinePackage | undefined;
 
   const ok = await stage('lint', async () => {
     loaded = await loadPipelineFile(file);
@@ -150,23 +170,31 @@ export async function runCi(pipelineFile: string, o: CiOptions = {}): Promise<Ci
       return { summary: `${plural(files, 'test file')} passed (${r.runs.map((x) => x.runner === 'node' ? 'node --test' : 'python3 -m unittest').join(', ')})`, problems: [], warnings: [], detail: { runs: r.runs.map(({ output: _, ...x }) => x) } };
     })
     && await stage('dry-run', async () => {
-      const r = await dryRun(loaded!.ir, { baseDir, sampleRows: o.sampleRows ?? DEFAULT_SAMPLE_ROWS, params, data: o.data });
-      if (r.failed) {
-        const why = r.failed.error.replace(/^Step '[^']*' failed: /, '');
-        throw new StageFailure(`step '${r.failed.step}' failed: ${why}`, [`step '${r.failed.step}': ${why}`], r);
+      // From the package as it will deploy: a file the pipeline reads that is not in it fails here, not on the server.
+      pkg = await buildPackage(file, o.include ? { include: o.include } : undefined);
+      const unpacked = await mkdtemp(join(tmpdir(), 'trellis-ci-package-'));
+      try {
+        const entry = await unpackPackage(pkg, unpacked);
+        await linkTrellis(unpacked); // as the server does: its components import this Trellis
+        const r = await dryRun(pkg.ir, { baseDir: dirname(entry), cwd: dirname(entry), sampleRows: o.sampleRows ?? DEFAULT_SAMPLE_ROWS, params, data: o.data })
+          .catch((e: unknown) => { throw notPackaged(e, baseDir); });
+        if (r.failed) {
+          const why = r.failed.error.replace(/^Step '[^']*' failed: /, '');
+          throw new StageFailure(`step '${r.failed.step}' failed: ${why}`, [`step '${r.failed.step}': ${why}`], r);
+        }
+        const ran = r.steps.filter((s) => s.status === 'done').length;
+        const samples = r.samples.map((s) => `${s.step}: ${s.rows} rows of ${s.source}`).join('; ');
+        return { summary: `${ran} of ${plural(r.steps.length, 'step')} ran from the package${samples ? ` on samples (${samples})` : ''}`, problems: [], warnings: r.warnings, detail: r };
+      } finally {
+        await rm(unpacked, { recursive: true, force: true });
       }
-      const ran = r.steps.filter((s) => s.status === 'done').length;
-      const samples = r.samples.map((s) => `${s.step}: ${s.rows} rows of ${s.source}`).join('; ');
-      return { summary: `${ran} of ${plural(r.steps.length, 'step')} ran${samples ? ` on samples (${samples})` : ''}`, problems: [], warnings: r.warnings, detail: r };
     })
     && await stage('package', async () => {
-      const { buildPackage } = await import('../package.js');
-      const pkg = await buildPackage(file, o.include ? { include: o.include } : undefined);
-      const out = resolve(o.out ?? join(baseDir, 'dist', `${pkg.name}-${pkg.version}.pkg.json`));
+      const out = resolve(o.out ?? join(baseDir, 'dist', `${pkg!.name}-${pkg!.version}.pkg.json`));
       await mkdir(dirname(out), { recursive: true });
       await writeFile(out, `${JSON.stringify(pkg, null, 2)}\n`);
-      report.package = { path: shortPath(out), name: pkg.name, version: pkg.version, sha256: pkg.sha256, files: pkg.files.length, irHash: pkg.irHash };
-      return { summary: `${report.package.path}: sha256 ${pkg.sha256}, ${plural(pkg.files.length, 'file')}`, problems: [], warnings: [], detail: report.package };
+      report.package = { path: shortPath(out), name: pkg!.name, version: pkg!.version, sha256: pkg!.sha256, files: pkg!.files.length, irHash: pkg!.irHash };
+      return { summary: `${report.package.path}: sha256 ${pkg!.sha256}, ${plural(pkg!.files.length, 'file')}`, problems: [], warnings: [], detail: report.package };
     });
 
   report.passed = ok;

@@ -88,7 +88,7 @@ const TRELLIS_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
  * this one: `node_modules/trellis` in the unpacked folder links to it, unless the package brings
  * its own.
  */
-async function linkTrellis(dir: string): Promise<void> {
+export async function linkTrellis(dir: string): Promise<void> {
   const link = join(dir, 'node_modules', 'trellis');
   if (await lstat(link).then(() => true, () => false)) return;
   await mkdir(dirname(link), { recursive: true });
