@@ -2,8 +2,8 @@ import { pipelinesStepCommand } from './pipelines-step.js';
 import { pipelinesRerunCommand } from './pipelines-rerun.js';
 import { pipelinesTriggerCommand, pipelinesTriggersCommand } from './pipelines-triggers.js';
 import { pipelinesDeployCommand } from './pipelines-deploy.js';
+import { pipelinesExportCommand } from './pipelines-export.js';
 import { Command } from 'commander';
-import { dirname, join, resolve } from 'node:path';
 import { invalid } from '../../core/errors.js';
 import type { InputValue, PipelineIR, Scalar } from '../../pipelines/ir.js';
 import type { LoadedPipeline } from '../../pipelines/load.js';
@@ -176,40 +176,7 @@ export function pipelinesCommand(): Command {
       });
     });
 
-  cmd.command('export <file>')
-    .description('export a pipeline to another engine: --format argo writes an Argo Workflow (YAML), and a Dockerfile per command component without an image beside it')
-    .option('--format <format>', 'the target: argo', 'argo')
-    .option('-o, --output <file>', 'write the workflow to this file (default: stdout); Dockerfiles go to its folder')
-    .option('--image <ref>', 'the Trellis image that runs built-in and TypeScript steps (default: trellis:<version>)')
-    .option('--namespace <ns>', 'metadata.namespace of the workflow')
-    .option('--service-account <name>', 'spec.serviceAccountName of the workflow')
-    .option('--registry <prefix>', 'registry prefix for the images of generated Dockerfiles')
-    .action(async (file: string, o: { format: string; output?: string; image?: string; namespace?: string; serviceAccount?: string; registry?: string }, c: Command) => {
-      if (o.format !== 'argo') throw invalid(`--format '${o.format}' is not supported: the formats are argo`);
-      const src = await loadPipelineFile(file);
-      const { mkdir, writeFile } = await import('node:fs/promises');
-      const { renderArgo } = await import('../../pipelines/export/index.js');
-      const r = renderArgo(src.ir, dirname(resolve(file)), { image: o.image, namespace: o.namespace, serviceAccount: o.serviceAccount, registry: o.registry });
-      if (r.dockerfiles.length && !o.output) {
-        throw invalid(`pipeline '${src.ir.name}' has command components without an image (${r.dockerfiles.map((d) => d.component).join(', ')}): give --output so their Dockerfiles can be written beside the workflow`);
-      }
-      const written: { component: string; file: string; image: string; context: string }[] = [];
-      if (o.output) {
-        const outDir = dirname(resolve(o.output));
-        await mkdir(outDir, { recursive: true });
-        await writeFile(o.output, r.yaml);
-        for (const d of r.dockerfiles) {
-          const path = join(outDir, d.file);
-          await writeFile(path, d.text);
-          written.push({ component: d.component, file: path, image: d.image, context: d.context });
-        }
-      } else if (!globals(c).json) process.stdout.write(r.yaml);
-      output(!!globals(c).json, () => ({ format: 'argo', output: o.output ?? null, workflow: r.workflow, dockerfiles: written }), () => {
-        if (!o.output) return;
-        console.log(`wrote ${o.output}: Argo Workflow of ${src.ir.name} ${src.ir.version}, ${count(src.ir.steps.length, 'step')}`);
-        for (const d of written) console.log(`wrote ${d.file}: build with docker build -f ${d.file} -t ${d.image} ${d.context}`);
-      });
-    });
+  cmd.addCommand(pipelinesExportCommand());
 
   return cmd;
 }

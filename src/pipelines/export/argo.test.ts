@@ -27,6 +27,7 @@ const container = z.strictObject({
   command: z.array(z.string()).min(1),
   args: z.array(z.string()).optional(),
   env: z.array(z.strictObject({ name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), value: z.string() })).optional(),
+  envFrom: z.array(z.strictObject({ secretRef: z.strictObject({ name: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/), optional: z.boolean().optional() }) })).optional(),
   workingDir: z.string().optional(),
 });
 const template = z.strictObject({
@@ -99,7 +100,7 @@ components:
 `;
 
 /** Checks what every exported workflow must satisfy; returns the step → task map. */
-function checkWorkflow(wf: ArgoWorkflow, ir: PipelineIR): Map<string, string> {
+function checkWorkflow(wf: ArgoWorkflow, ir: PipelineIR, secret?: string): Map<string, string> {
   const parsed = workflowSchema.safeParse(wf);
   assert.ok(parsed.success, parsed.success ? '' : JSON.stringify(parsed.error.issues, null, 1));
   const templates = new Map(wf.spec.templates.map((t) => [t.name, t]));
@@ -119,7 +120,8 @@ function checkWorkflow(wf: ArgoWorkflow, ir: PipelineIR): Map<string, string> {
   assert.deepEqual([...taskOf.keys()].sort(), ir.steps.map((s) => s.name).sort());
 
   const workflowParams = new Set((wf.spec.arguments.parameters ?? []).map((p) => p.name));
-  assert.deepEqual([...workflowParams].sort(), ir.params.map((p) => p.name).sort());
+  // The pipeline's parameters, then where the stores are.
+  assert.deepEqual([...workflowParams], [...ir.params.map((p) => p.name), 'store', 'artifacts']);
   const seen = new Set<string>();
   for (const t of dag.tasks) {
     const step = ir.steps.find((s) => taskOf.get(s.name) === t.name)!;
@@ -148,6 +150,11 @@ function checkWorkflow(wf: ArgoWorkflow, ir: PipelineIR): Map<string, string> {
     assert.deepEqual((tpl.inputs?.artifacts ?? []).map((a) => a.name).sort(), (t.arguments?.artifacts ?? []).map((a) => a.name).sort());
     for (const a of tpl.inputs?.artifacts ?? []) assert.equal(a.path, `/trellis/inputs/${a.name}`);
     for (const a of tpl.outputs?.artifacts ?? []) assert.equal(a.path, `/trellis/outputs/${a.name}`);
+    // Every container is told where the store and the artifacts are, and gets the Secret, if any.
+    const env = new Map((tpl.container!.env ?? []).map((e) => [e.name, e.value]));
+    assert.equal(env.get('TRELLIS_STORE_URI'), '{{workflow.parameters.store}}', `${t.name}: TRELLIS_STORE_URI`);
+    assert.equal(env.get('TRELLIS_ARTIFACTS_URI'), '{{workflow.parameters.artifacts}}', `${t.name}: TRELLIS_ARTIFACTS_URI`);
+    assert.deepEqual(tpl.container!.envFrom, secret ? [{ secretRef: { name: secret } }] : undefined, `${t.name}: envFrom`);
     const texts = [...tpl.container!.command, ...(tpl.container!.args ?? []), ...(tpl.container!.env ?? []).map((e) => e.value)];
     for (const s of texts) {
       assert.doesNotMatch(s, /(^|[^{])\{(inputs|outputs|params)\.|\{outputDir\}/, `no Trellis placeholder left in ${s}`);
@@ -167,7 +174,8 @@ describe('toArgoWorkflow', () => {
     assert.equal(wf.metadata.namespace, 'ml');
     assert.equal(wf.spec.serviceAccountName, 'trellis-runner');
     // Parameters with their defaults, as strings (Argo's parameter values are strings).
-    assert.deepEqual(wf.spec.arguments.parameters.map((p) => [p.name, p.value]), [['dataset', 'bike@latest'], ['trees', '300']]);
+    // Where the stores are has no default unless given: it is set at submission.
+    assert.deepEqual(wf.spec.arguments.parameters.map((p) => [p.name, p.value]), [['dataset', 'bike@latest'], ['trees', '300'], ['store', undefined], ['artifacts', undefined]]);
     const tasks = wf.spec.templates[0]!.dag!.tasks;
     assert.deepEqual(tasks.map((t) => t.name), ['ingest', 'validate', 'split', 'train', 'evaluate', 'gate', 'register']);
     assert.deepEqual(tasks.find((t) => t.name === 'register')!.dependencies, ['train', 'evaluate', 'gate']);
@@ -201,7 +209,7 @@ describe('toArgoWorkflow', () => {
     assert.equal(wf.metadata.generateName, 'python-training-pipeline-');
     // Step names made RFC 1123 labels, kept unique: Train → train, train_ → train-2.
     assert.deepEqual(Object.fromEntries(taskOf), { ingest: 'ingest', Train: 'train', train_: 'train-2', report: 'report', score: 'score' });
-    assert.deepEqual(wf.spec.arguments.parameters, [{ name: 'target', value: 'cnt' }, { name: 'folds' }]);
+    assert.deepEqual(wf.spec.arguments.parameters.slice(0, 2), [{ name: 'target', value: 'cnt' }, { name: 'folds' }]);
 
     const t1 = wf.spec.templates.find((t) => t.name === 'train')!;
     assert.equal(t1.container!.image, 'registry.example.com/ml/trellis-sk:1.0.0');
@@ -240,9 +248,47 @@ describe('toArgoWorkflow', () => {
     assert.deepEqual(wf.spec.templates[1]!.container, {
       image: 'trellis:x', command: ['trellis'],
       args: ['pipelines', 'step', '--component', 'prep@1', '--inputs', '/trellis/inputs', '--outputs', '/trellis/outputs', '--module', 'components/prep.ts', '--export', 'prep', '--output', 'data:Dataset', '--input', 'k={{inputs.parameters.k}}'],
-      env: [{ name: 'TRELLIS_STEP', value: 'prep' }, { name: 'TRELLIS_PIPELINE', value: 'ts' }],
+      env: [
+        { name: 'TRELLIS_STEP', value: 'prep' }, { name: 'TRELLIS_PIPELINE', value: 'ts' },
+        { name: 'TRELLIS_STORE_URI', value: '{{workflow.parameters.store}}' }, { name: 'TRELLIS_ARTIFACTS_URI', value: '{{workflow.parameters.artifacts}}' },
+      ],
     });
-    assert.equal(wf.spec.arguments.parameters.length, 0);
+    assert.deepEqual(wf.spec.arguments.parameters.map((p) => p.name), ['store', 'artifacts']);
+  });
+
+  it('where the stores are: defaults from the options, credentials from a Secret, never a local file or a password', () => {
+    const ir = parsePipeline(COMMAND_PIPELINE, 'cmd.yaml');
+    const opts = { image: 'trellis:t', store: 'postgres://trellis@db.ml.svc:5432/trellis?sslmode=require', artifacts: 's3://ml-artifacts/trellis', secret: 'trellis-credentials' };
+    const wf = toArgoWorkflow(ir, opts);
+    checkWorkflow(wf, ir, 'trellis-credentials');
+    const params = new Map(wf.spec.arguments.parameters.map((p) => [p.name, p.value]));
+    assert.equal(params.get('store'), opts.store);
+    assert.equal(params.get('artifacts'), opts.artifacts);
+    // Command steps in their own images are told too: they may use the SDK.
+    const report = wf.spec.templates.find((t) => t.name === 'report')!;
+    assert.ok(report.container!.env!.some((e) => e.name === 'TRELLIS_STORE_URI'));
+    // The YAML holds the Secret's name, nothing of its content.
+    const yaml = renderArgo(ir, tmpdir(), opts).yaml;
+    assert.equal(yaml.match(/secretRef:\n\s+name: trellis-credentials$/gm)?.length, ir.steps.length);
+    assert.doesNotMatch(yaml, /secretKeyRef|stringData|AWS_SECRET_ACCESS_KEY|PGPASSWORD:/);
+
+    for (const [o, message] of [
+      [{ store: 'sqlite:./.trellis/trellis.db' }, /--store 'sqlite:\.\/\.trellis\/trellis\.db' is a file on this machine, which the workflow's pods cannot share: give postgres:\/\//],
+      [{ artifacts: 'file:/var/trellis/artifacts' }, /--artifacts 'file:\/var\/trellis\/artifacts' is a file on this machine.*give s3:\/\/bucket\/prefix/],
+      [{ store: 'mysql://root@db/test' }, /--store 'mysql:\/\/root@db\/test' is not a store the workflow's pods can share/],
+      [{ artifacts: 's3://bucket/p' , store: 'postgres://trellis:hunter2@db/trellis' }, /--store 'postgres:\/\/trellis:\*\*\*@db\/trellis' holds a password.*Kubernetes Secret \(--secret\), as PGPASSWORD/],
+      [{ store: 'postgres://db/trellis?password=hunter2' }, /holds a credential in its query/],
+      [{ secret: 'Trellis_Creds' }, /--secret 'Trellis_Creds' is not a Kubernetes Secret name/],
+    ] as const) {
+      assert.throws(() => toArgoWorkflow(ir, { image: 'i', ...o }), (e: Error) => {
+        assert.match(e.message, message);
+        assert.doesNotMatch(e.message, /hunter2/);
+        return true;
+      });
+    }
+    // A pipeline parameter may not take the name of one of them.
+    const clash = parsePipeline(COMMAND_PIPELINE.replace('name: folds, type: integer', 'name: store, type: string'), 'cmd.yaml');
+    assert.throws(() => toArgoWorkflow(clash, { image: 'i' }), /pipeline 'Python_Training_Pipeline' declares a parameter 'store', the name the Argo export gives to the metadata store's location: rename it/);
   });
 
   it('names: long, clashing and odd names become unique RFC 1123 labels', () => {

@@ -15,6 +15,12 @@
  *   Dockerfile (`dockerfile.ts`), with `{inputs.x}`, `{outputs.y}`, `{params.p}` and `{outputDir}`
  *   rewritten to container paths and Argo parameter templates.
  *
+ * - Every container is told where the store is: the workflow parameters `store` and `artifacts`
+ *   become `TRELLIS_STORE_URI` and `TRELLIS_ARTIFACTS_URI`, and a Kubernetes Secret named by
+ *   `secret` is loaded whole with `envFrom` (database password, S3 keys). A local store (`sqlite:`,
+ *   `file:`) is refused as a default, as is a URI holding a password: a pod cannot share a file on
+ *   the machine that exported, and credentials belong in the Secret, not in the workflow.
+ *
  * Task and template names are the step names made RFC 1123 labels (lower case, `-`, at most 63
  * characters) and kept unique; parameter and artifact names are the IR's identifiers, which Argo
  * accepts as they are (`[A-Za-z0-9_-]+`), so the container paths keep the names components know.
@@ -37,6 +43,45 @@ export interface ArgoOptions {
   serviceAccount?: string;
   /** Registry prefix for the images of generated Dockerfiles (`registry.example.com/ml`). */
   registry?: string;
+  /** Default of the workflow parameter `store`: `postgres://…` (no password). Unset: given at submission. */
+  store?: string;
+  /** Default of the workflow parameter `artifacts`: `s3://bucket/prefix`. Unset: given at submission. */
+  artifacts?: string;
+  /** Name of a Kubernetes Secret whose keys become every container's environment (`envFrom`). */
+  secret?: string;
+}
+
+/** The workflow parameters that carry the store's locations, and the variables they become. */
+export const STORE_PARAMETERS = [
+  { name: 'store', env: 'TRELLIS_STORE_URI', description: 'metadata store of the step runs: postgres://user@host:port/db (the password comes from the Secret, as PGPASSWORD)' },
+  { name: 'artifacts', env: 'TRELLIS_ARTIFACTS_URI', description: 'artifact store of the step runs: s3://bucket/prefix (keys and endpoint come from the Secret)' },
+] as const;
+
+/**
+ * Why a URI cannot be the `store`/`artifacts` default of a workflow run on a cluster, or undefined
+ * when it can: it must be shared (postgres://, s3://) and hold no password.
+ */
+export function clusterUriProblem(which: 'store' | 'artifacts', uri: string): string | undefined {
+  const shared = which === 'store' ? /^postgres(ql)?:\/\//i : /^s3:\/\//i;
+  const expected = which === 'store' ? 'postgres://user@host:port/db' : 's3://bucket/prefix';
+  if (/^(sqlite|file):/i.test(uri)) return `'${uri}' is a file on this machine, which the workflow's pods cannot share: give ${expected}`;
+  if (!shared.test(uri)) return `'${uri}' is not a store the workflow's pods can share: give ${expected}`;
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return `'${redactUri(uri)}' is not a valid URI: give ${expected}`;
+  }
+  if (url.password) return `'${redactUri(uri)}' holds a password, which would be written into the workflow: leave it out and put it in the Kubernetes Secret (--secret), as PGPASSWORD`;
+  if ([...url.searchParams.keys()].some((k) => /pass|secret|token|key/i.test(k))) return `'${redactUri(uri)}' holds a credential in its query, which would be written into the workflow: put it in the Kubernetes Secret (--secret)`;
+  return undefined;
+}
+
+/** The URI with the password of its user part, and query values that look like credentials, replaced by `***`. */
+export function redactUri(uri: string): string {
+  return uri
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*):[^/@]*@/i, '$1:***@')
+    .replace(/([?&][^=&#]*(?:pass|secret|token|key)[^=&#]*=)[^&#]*/gi, '$1***');
 }
 
 export interface ArgoParameter { name: string; value?: string; default?: string; description?: string }
@@ -52,6 +97,7 @@ export interface ArgoContainer {
   command: string[];
   args?: string[];
   env?: { name: string; value: string }[];
+  envFrom?: { secretRef: { name: string } }[];
 }
 export interface ArgoTemplate {
   name: string;
@@ -85,6 +131,8 @@ export interface ArgoExport {
   workflow: ArgoWorkflow;
   /** Command components that need an image built from a generated Dockerfile. */
   images: GeneratedImage[];
+  /** The Trellis image, when a built-in or TypeScript step runs in it. */
+  trellisImage?: string;
 }
 
 /** An RFC 1123 label: lower case letters, digits and `-`, starting and ending alphanumeric, ≤ 63. */
@@ -120,6 +168,22 @@ const isArtifactType = (t: string) => (ARTIFACT_TYPES as readonly string[]).incl
 
 /** The Argo Workflow of a pipeline, and the generated images its command components need. */
 export function exportArgo(ir: PipelineIR, options: ArgoOptions = {}): ArgoExport {
+  for (const which of ['store', 'artifacts'] as const) {
+    const uri = options[which];
+    if (uri === undefined) continue;
+    const problem = clusterUriProblem(which, uri);
+    if (problem) throw invalid(`--${which} ${problem}`);
+  }
+  if (options.secret !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(options.secret)) {
+    throw invalid(`--secret '${options.secret}' is not a Kubernetes Secret name: lower case letters, digits, '-' and '.', at most 253 characters`);
+  }
+  for (const p of STORE_PARAMETERS) {
+    if (ir.params.some((x) => x.name === p.name)) {
+      throw invalid(`pipeline '${ir.name}' declares a parameter '${p.name}', the name the Argo export gives to the ${p.name === 'store' ? 'metadata' : 'artifact'} store's location: rename it`);
+    }
+  }
+  const storeEnv = STORE_PARAMETERS.map((p) => ({ name: p.env, value: `{{workflow.parameters.${p.name}}}` }));
+  const envFrom = options.secret ? [{ secretRef: { name: options.secret } }] : undefined;
   const order = topologicalOrder(ir);
   const image = options.image ?? defaultTrellisImage();
   const byName = new Map(ir.steps.map((s) => [s.name, s]));
@@ -205,7 +269,7 @@ export function exportArgo(ir: PipelineIR, options: ArgoOptions = {}): ArgoExpor
       const fill = (s: string) => rewritePlaceholders(s, comp, setScalars);
       template.container = { image: img, command: comp.command.map(fill) };
       const env = Object.entries(comp.env ?? {}).map(([k, v]) => ({ name: k, value: fill(v) }));
-      env.push({ name: 'TRELLIS_STEP', value: step.name }, { name: 'TRELLIS_OUTPUT_DIR', value: OUTPUTS_DIR }, { name: 'TRELLIS_METRICS_FILE', value: `${OUTPUTS_DIR}/metrics.json` });
+      env.push({ name: 'TRELLIS_STEP', value: step.name }, { name: 'TRELLIS_OUTPUT_DIR', value: OUTPUTS_DIR }, { name: 'TRELLIS_METRICS_FILE', value: `${OUTPUTS_DIR}/metrics.json` }, ...storeEnv);
       template.container.env = env;
     } else {
       const args = ['pipelines', 'step', '--component', `${comp.name}@${comp.version}`, '--inputs', INPUTS_DIR, '--outputs', OUTPUTS_DIR];
@@ -214,8 +278,9 @@ export function exportArgo(ir: PipelineIR, options: ArgoOptions = {}): ArgoExpor
         for (const [o, spec] of Object.entries(comp.outputs)) args.push('--output', `${o}:${spec.type}`);
       }
       for (const p of inParams) args.push('--input', `${p.name}={{inputs.parameters.${p.name}}}`);
-      template.container = { image, command: ['trellis'], args, env: [{ name: 'TRELLIS_STEP', value: step.name }, { name: 'TRELLIS_PIPELINE', value: ir.name }] };
+      template.container = { image, command: ['trellis'], args, env: [{ name: 'TRELLIS_STEP', value: step.name }, { name: 'TRELLIS_PIPELINE', value: ir.name }, ...storeEnv] };
     }
+    if (envFrom) template.container.envFrom = envFrom.map((e) => ({ secretRef: { ...e.secretRef } }));
     if (step.retries > 0) template.retryStrategy = { limit: String(step.retries) };
     if (step.timeoutSeconds !== undefined) template.activeDeadlineSeconds = Math.ceil(step.timeoutSeconds);
     templates.push(template);
@@ -231,16 +296,20 @@ export function exportArgo(ir: PipelineIR, options: ArgoOptions = {}): ArgoExpor
     entrypoint: DAG,
     ...(options.serviceAccount ? { serviceAccountName: options.serviceAccount } : {}),
     arguments: {
-      parameters: ir.params.map((p) => ({
-        name: p.name,
-        ...(p.default === undefined ? {} : { value: text(p.default) }),
-        ...(p.description ? { description: p.description } : {}),
-      })),
+      parameters: [
+        ...ir.params.map((p) => ({
+          name: p.name,
+          ...(p.default === undefined ? {} : { value: text(p.default) }),
+          ...(p.description ? { description: p.description } : {}),
+        })),
+        ...STORE_PARAMETERS.map((p) => ({ name: p.name, ...(options[p.name] === undefined ? {} : { value: options[p.name] }), description: p.description })),
+      ],
     },
     templates: [{ name: DAG, dag: { tasks } }, ...templates],
   };
   const workflow: ArgoWorkflow = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Workflow', metadata, spec };
-  return { workflow, images: [...images.values()] };
+  const usesTrellis = templates.some((t) => t.container?.image === image && t.container.command[0] === 'trellis');
+  return { workflow, images: [...images.values()], ...(usesTrellis ? { trellisImage: image } : {}) };
 }
 
 /** The Argo `Workflow` of a pipeline (see `exportArgo` for the images it expects). */
