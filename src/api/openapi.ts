@@ -178,11 +178,36 @@ export const OPENAPI_DOCUMENT = {
         responses: { '200': json('The pipelines.', obj({ pipelines: arr(ref('PipelineVersion')) })), '500': errors['500'] },
       },
     },
+    '/pipelines/deployments': {
+      get: {
+        tags: ['pipelines'], operationId: 'listPipelineDeployments', summary: 'How every deployed pipeline is deployed: the version its triggers run, whether they fire.',
+        responses: { '200': json('The deployments.', obj({ deployments: arr(ref('PipelineDeployment')) })), '500': errors['500'] },
+      },
+    },
+    '/pipelines/deployment': {
+      get: {
+        tags: ['pipelines'], operationId: 'getPipelineDeployment', summary: 'How a pipeline is deployed.',
+        parameters: [query('name', str(), 'The pipeline name.', true)],
+        responses: { '200': json('The deployment.', obj({ deployment: ref('PipelineDeployment') })), ...errors },
+      },
+    },
+    ...Object.fromEntries(([
+      ['pause', 'pausePipeline', "Pause a pipeline's cron, dataset and upstream-pipeline triggers (a run asked for through the API still runs); records they wrote and not yet started are skipped."],
+      ['resume-triggers', 'resumePipelineTriggers', 'Let its triggers fire again, counting events from now: what they missed while paused does not fire.'],
+      ['undeploy', 'undeployPipeline', 'Take the pipeline out of service (no trigger runs it; an API trigger is refused), or with `version` only that version (the newest other one runs). Every version stays on record.'],
+      ['rollback', 'rollbackPipeline', 'Run `version` instead of the newest (until the next deploy); a withdrawn version comes back into service.'],
+    ] as const).map(([action, operationId, summary]) => [`/pipelines/${action}`, {
+      post: {
+        tags: ['pipelines'], operationId, summary,
+        requestBody: jsonBody(obj({ name: str(), ...(action === 'undeploy' || action === 'rollback' ? { version: int() } : {}) }, action === 'rollback' ? ['name', 'version'] : ['name'])),
+        responses: { '200': json('The deployment as it now is.', obj({ deployment: ref('PipelineDeployment') })), ...errors },
+      },
+    }])),
     '/pipelines/trigger': {
       post: {
         tags: ['pipelines'], operationId: 'triggerPipeline',
         summary: 'Ask for a run of a deployed pipeline: writes a pending `api` trigger record that a scheduler picks up.',
-        description: "The pipeline's latest version must declare `{ api: true }` among its triggers. `params` are laid over that trigger's own params and typed as the pipeline declares them.",
+        description: "The pipeline's active version (the newest, or the one a rollback pinned) must declare `{ api: true }` among its triggers; an undeployed pipeline refuses. `params` are laid over that trigger's own params and typed as the pipeline declares them.",
         requestBody: jsonBody(obj({
           pipeline: str(), params: { type: 'object', additionalProperties: { oneOf: [{ type: 'string' }, num, bool] } }, reason: str(),
           dedupe_key: str('a key naming the event: a second request with the same key returns the first record with `created: false`'),
@@ -286,6 +311,12 @@ export const OPENAPI_DOCUMENT = {
         location: str('artifact-store path of the package'), triggers: arr({ type: 'object', additionalProperties: true }),
         concurrency: { type: 'string', enum: ['skip', 'queue', 'cancel-previous'] }, created_by: str(), created_at: millis,
       }, ['name', 'version', 'package_sha256', 'ir_hash', 'location', 'triggers', 'concurrency', 'created_by', 'created_at']),
+      PipelineDeployment: obj({
+        name: str(), active_version: { type: ['integer', 'null'], description: 'the version triggers run; null when undeployed' }, latest_version: int(),
+        pinned_version: { type: ['integer', 'null'], description: 'set by a rollback, cleared by the next deploy' },
+        paused: { ...bool, description: 'cron, dataset and upstream triggers do not fire' }, undeployed: bool,
+        withdrawn_versions: arr(int()), changed_at: { type: ['integer', 'null'] }, changed_by: { type: ['string', 'null'] },
+      }, ['name', 'active_version', 'latest_version', 'paused', 'undeployed', 'withdrawn_versions']),
       TriggerRecord: obj({
         id: int(), pipeline: str(), kind: { type: 'string', enum: ['cron', 'dataset', 'pipeline', 'api', 'record'] }, reason: str(),
         params: { type: 'object', additionalProperties: true }, dedupe_key: str(),

@@ -15,7 +15,7 @@ import type { StepWorker, StepWorkerOptions } from '../pipelines/queue/redis-que
 import type { Scheduler, SchedulerOptions } from '../pipelines/triggers/scheduler.js';
 import type { LineageGraph, LineageRef, LineageSources } from '../registry/lineage.js';
 import type { Actor } from '../store/ports/common.js';
-import type { PipelineStore, PipelineVersion } from '../store/ports/pipelines.js';
+import type { DeploymentChange, PipelineDeployment, PipelineStore, PipelineVersion } from '../store/ports/pipelines.js';
 import type { ListTriggersQuery, TriggerRecord, TriggerStore } from '../store/ports/triggers.js';
 
 export interface PipelineServiceOptions {
@@ -57,7 +57,22 @@ export class PipelineService {
     return this.records.pipelines.listPipelines();
   }
 
-  /** An `api` trigger record for the pipeline's latest version, its parameters checked. */
+  /** How the pipeline is deployed: the version its triggers run, whether they fire. */
+  deployment(name: string): Promise<PipelineDeployment> {
+    return this.records.pipelines.getPipelineDeployment(name);
+  }
+
+  /** Every deployed pipeline's deployment, by name. */
+  deployments(): Promise<PipelineDeployment[]> {
+    return this.records.pipelines.listPipelineDeployments();
+  }
+
+  /** Pauses or resumes its triggers, undeploys it (or one version), or rolls it back to a version; audited. */
+  changeDeployment(name: string, change: DeploymentChange, who: Actor): Promise<PipelineDeployment> {
+    return this.records.pipelines.changePipelineDeployment(name, change, who);
+  }
+
+  /** An `api` trigger record for the pipeline's active version, its parameters checked. */
   async requestTrigger(req: { pipeline: string; params?: Record<string, unknown>; reason?: string; dedupeKey?: string }, who: Actor): Promise<{ trigger: TriggerRecord; created: boolean }> {
     const { requestTrigger } = await import('../pipelines/triggers/deployments.js');
     return requestTrigger(this.services(), req, who);

@@ -5,7 +5,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { TrellisError, invalid } from '../../core/errors.js';
-import type { PipelineVersion } from '../../store/ports/pipelines.js';
+import type { DeploymentChange, PipelineDeployment, PipelineVersion } from '../../store/ports/pipelines.js';
 import type { TriggerRecord, TriggerStatus } from '../../store/ports/triggers.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { isPlainObject, show } from '../params.js';
@@ -17,6 +17,13 @@ export function pipelineVersionJson(v: PipelineVersion): object {
   return {
     name: v.name, version: v.version, ir_version: v.irVersion, package_sha256: v.packageSha256, ir_hash: v.irHash,
     location: v.location, triggers: v.triggers, concurrency: v.concurrency, created_by: v.createdBy, created_at: v.createdAt,
+  };
+}
+
+export function deploymentJson(d: PipelineDeployment): object {
+  return {
+    name: d.name, active_version: d.active, latest_version: d.latest, pinned_version: d.pinned, paused: d.paused, undeployed: d.undeployed,
+    withdrawn_versions: d.withdrawn, changed_at: d.changedAt, changed_by: d.changedBy,
   };
 }
 
@@ -45,6 +52,27 @@ export function pipelineRoutes(r: MlflowRouter, ws: Workspace): void {
   });
 
   r.get('/pipelines/list', async () => ({ pipelines: (await ws.pipelines.list()).map(pipelineVersionJson) }));
+
+  r.get('/pipelines/deployments', async () => ({ deployments: (await ws.pipelines.deployments()).map(deploymentJson) }));
+
+  r.get('/pipelines/deployment', async ({ p }) => ({ deployment: deploymentJson(await ws.pipelines.deployment(p.requireString('name'))) }));
+
+  // Pause or resume its triggers, undeploy it (or one version), roll it back: `{ "name": …, "version": … }`.
+  for (const action of ['pause', 'resume-triggers', 'undeploy', 'rollback'] as const) {
+    r.post(`/pipelines/${action}`, async ({ req, who }) => {
+      const b = body(req);
+      if (typeof b.name !== 'string' || !b.name) throw new TrellisError('TRELLIS_MISSING_PARAMETER', { param: 'name' });
+      const v = b.version;
+      if (v !== undefined && v !== null && !(typeof v === 'number' && Number.isInteger(v) && v >= 1) && !(typeof v === 'string' && /^[1-9][0-9]{0,15}$/.test(v))) {
+        throw invalid(`Invalid value ${show(v)} for parameter 'version': expected a version number`);
+      }
+      const version = v === undefined || v === null ? undefined : Number(v);
+      if (action === 'rollback' && version === undefined) throw new TrellisError('TRELLIS_MISSING_PARAMETER', { param: 'version' });
+      if ((action === 'pause' || action === 'resume-triggers') && version !== undefined) throw invalid(`'${action}' applies to the pipeline, not to a version: leave out 'version'`);
+      const change = (action === 'rollback' ? { action, version } : action === 'undeploy' ? { action, ...(version ? { version } : {}) } : { action }) as DeploymentChange;
+      return { deployment: deploymentJson(await ws.pipelines.changeDeployment(b.name, change, who)) };
+    });
+  }
 
   r.post('/pipelines/trigger', async ({ req, who }) => {
     const b = body(req);

@@ -47,13 +47,16 @@ export interface ConditionSources {
   tracking: Pick<TrackingService, 'findExperiment'>;
 }
 
-/** The trigger records the conditions of `v`'s triggers call for at `now` (already recorded ones included: their dedupe keys match). */
-export async function dueTriggers(s: ConditionSources, v: PipelineVersion, now: number): Promise<CreateTriggerInput[]> {
+/**
+ * The trigger records the conditions of `v`'s triggers call for at `now` (already recorded ones
+ * included: their dedupe keys match), counting events after `since` — when the version went live.
+ */
+export async function dueTriggers(s: ConditionSources, v: PipelineVersion, now: number, since = v.createdAt): Promise<CreateTriggerInput[]> {
   const out: CreateTriggerInput[] = [];
   for (const t of v.triggers as TriggerSpec[]) {
     const params = t.params;
     if ('cron' in t) {
-      const due = latestDue(t.cron, t.timezone, v.createdAt, now);
+      const due = latestDue(t.cron, t.timezone, since, now);
       if (due === undefined) continue;
       out.push({
         pipeline: v.name, kind: 'cron', dedupeKey: `cron:${v.name}:${iso(due)}`, params,
@@ -61,13 +64,13 @@ export async function dueTriggers(s: ConditionSources, v: PipelineVersion, now: 
       });
     } else if ('dataset' in t) {
       const latest = await s.data.get(t.dataset).catch(absent('TRELLIS_DATASET_NOT_FOUND', 'TRELLIS_DATASET_VERSION_NOT_FOUND'));
-      if (!latest || latest.creationTime <= v.createdAt) continue;
+      if (!latest || latest.creationTime <= since) continue;
       out.push({
         pipeline: v.name, kind: 'dataset', dedupeKey: `dataset:${v.name}:${t.dataset}:${latest.version}`, params,
         reason: `dataset '${t.dataset}' version ${latest.version} was added at ${iso(latest.creationTime)}`,
       });
     } else if ('pipeline' in t) {
-      const run = await lastFinishedRun(s, t.pipeline, v.createdAt);
+      const run = await lastFinishedRun(s, t.pipeline, since);
       if (!run) continue;
       out.push({
         pipeline: v.name, kind: 'pipeline', dedupeKey: `pipeline:${v.name}:${run.runId}`, params,

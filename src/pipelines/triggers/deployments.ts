@@ -12,7 +12,7 @@ import { TrellisError, invalid } from '../../core/errors.js';
 import { sha256Hex } from '../../core/hash.js';
 import type { ArtifactStore } from '../../store/artifact-store.js';
 import type { Actor } from '../../store/ports/common.js';
-import type { PipelineStore, PipelineVersion } from '../../store/ports/pipelines.js';
+import type { PipelineDeployment, PipelineStore, PipelineVersion } from '../../store/ports/pipelines.js';
 import type { TriggerParams, TriggerRecord, TriggerStore } from '../../store/ports/triggers.js';
 import type { PipelineIR, Scalar, TriggerSpec } from '../ir.js';
 import { lintPipeline } from '../lint.js';
@@ -20,7 +20,7 @@ import { unpackPackage, verifyPackage, type PipelinePackage } from '../package.j
 
 export interface DeployServices {
   /** The pipeline versions. */
-  pipelines: Pick<PipelineStore, 'createPipelineVersion' | 'getPipelineVersion'>;
+  pipelines: Pick<PipelineStore, 'createPipelineVersion' | 'getPipelineVersion' | 'getPipelineDeployment'>;
   /** The trigger records an API request adds to. */
   triggers: Pick<TriggerStore, 'createTrigger'>;
   artifacts: ArtifactStore;
@@ -47,6 +47,19 @@ export async function publishPackage(s: DeployServices, obj: unknown, who: Actor
     triggers: pkg.ir.triggers ?? [], concurrency: pkg.ir.concurrency ?? 'queue',
   }, who);
   return { ...r, package: pkg };
+}
+
+/**
+ * The version a pipeline's triggers run (the pinned one after a rollback, else the newest in
+ * service) with its deployment; refused, saying how to bring one back, when none is in service.
+ */
+export async function activeVersion(s: { pipelines: Pick<PipelineStore, 'getPipelineVersion' | 'getPipelineDeployment'> }, name: string): Promise<{ version: PipelineVersion; deployment: PipelineDeployment }> {
+  const deployment = await s.pipelines.getPipelineDeployment(name);
+  if (deployment.active === null) {
+    const why = deployment.undeployed ? 'is undeployed' : 'has every version withdrawn';
+    throw invalid(`pipeline '${name}' ${why}: deploy a version (trellis pipelines deploy) or roll back to one (trellis pipelines rollback ${name} --to <version>)`);
+  }
+  return { version: await s.pipelines.getPipelineVersion(name, deployment.active), deployment };
 }
 
 /** The verified package of a deployed version, read back from the artifact store. */
@@ -134,7 +147,7 @@ export function coerceParams(ir: PipelineIR, given: Record<string, unknown>): Re
 export async function requestTrigger(
   s: DeployServices, req: { pipeline: string; params?: Record<string, unknown>; reason?: string; dedupeKey?: string }, who: Actor,
 ): Promise<{ trigger: TriggerRecord; created: boolean }> {
-  const v = await s.pipelines.getPipelineVersion(req.pipeline);
+  const { version: v } = await activeVersion(s, req.pipeline);
   const api = (v.triggers as TriggerSpec[]).find((t): t is Extract<TriggerSpec, { api: true }> => 'api' in t && t.api === true);
   if (!api) throw invalid(`pipeline '${v.name}' (version ${v.version}) does not accept API triggers: add { api: true } to its triggers`);
   const { ir } = await fetchPackage(s, v);

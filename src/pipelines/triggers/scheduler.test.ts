@@ -254,4 +254,59 @@ describe('scheduler', () => {
     assert.match((await byId(ghost.id)).detail!, /^abandoned: scheduler ghost-host:1:dead gave no sign of life since /);
     assert.equal((await byId(next.id)).status, 'finished');
   });
+
+  it('a paused pipeline: its cron does not fire, an API trigger still runs; resumed, it fires for what comes next, not for what it missed', async () => {
+    await deploy('pausable', { triggers: [{ cron: '* * * * * *' }, { api: true }] });
+    await s.pipelines.changePipelineDeployment('pausable', { action: 'pause' }, who);
+    const x = scheduler();
+    await sleep(1200); // a due time or more passes while paused
+    assert.deepEqual((await x.tick()).filter((d) => d.action === 'triggered'), [], 'no cron record while paused');
+    const asked = await api('pausable', undefined, 'by hand');
+    const done = await drain(x, 'pausable');
+    assert.deepEqual(done.map((t) => [t.id, t.kind, t.status]), [[asked.id, 'api', 'finished']]);
+
+    const resumed = await s.pipelines.changePipelineDeployment('pausable', { action: 'resume-triggers' }, who);
+    let fired: TriggerRecord | undefined;
+    for (let i = 0; i < 100 && !fired; i++) {
+      await x.tick();
+      fired = (await records('pausable')).find((t) => t.kind === 'cron');
+      if (!fired) await sleep(50);
+    }
+    assert.ok(fired, 'the cron fires once resumed');
+    const due = Date.parse(fired.dedupeKey!.replace(/^cron:pausable:/, ''));
+    assert.ok(due > resumed.changedAt!, `fired for ${new Date(due).toISOString()}, after the resume at ${new Date(resumed.changedAt!).toISOString()}`);
+    await s.pipelines.changePipelineDeployment('pausable', { action: 'pause' }, who);
+    await x.settled();
+    // A record its triggers wrote and the scheduler has not started yet is skipped once paused.
+    const waiting = await s.stores.triggers.createTrigger({ pipeline: 'pausable', kind: 'cron', dedupeKey: 'cron:pausable:by-test', reason: 'test' }, who);
+    await x.tick();
+    const skipped = await byId(waiting.trigger.id);
+    assert.equal(skipped.status, 'skipped');
+    assert.match(skipped.detail!, /the triggers of 'pausable' are paused \(trellis pipelines resume-triggers pausable\)/);
+  });
+
+  it('rollback runs the pinned version until the next deploy; undeploy refuses API triggers and skips waiting records', async () => {
+    const v1 = await deploy('rolling', { triggers: [{ api: true }] });
+    const v2 = await deploy('rolling', { triggers: [{ api: true }], extra: { description: 'second' } });
+    assert.equal(v2.version, 2);
+    const x = scheduler();
+    await s.pipelines.changePipelineDeployment('rolling', { action: 'rollback', version: v1.version }, who);
+    await api('rolling');
+    const [ran] = await drain(x, 'rolling');
+    assert.deepEqual([ran!.status, ran!.version], ['finished', 1]);
+
+    const v3 = await deploy('rolling', { triggers: [{ api: true }], extra: { description: 'third' } });
+    await api('rolling');
+    const after3 = await drain(x, 'rolling');
+    assert.deepEqual([after3[1]!.status, after3[1]!.version], ['finished', v3.version], 'a new deploy runs again');
+
+    const pending = await api('rolling');
+    await s.pipelines.changePipelineDeployment('rolling', { action: 'undeploy' }, who);
+    await x.tick();
+    const skipped = await byId(pending.id);
+    assert.equal(skipped.status, 'skipped');
+    assert.match(skipped.detail!, /pipeline 'rolling' is undeployed/);
+    await rejectsCode(api('rolling'), 'TRELLIS_INVALID_PARAMETER', /pipeline 'rolling' is undeployed: deploy a version .* or roll back to one \(trellis pipelines rollback rolling --to <version>\)/);
+    assert.equal((await s.pipelines.listPipelineVersions('rolling')).length, 3, 'every version stays on record');
+  });
 });

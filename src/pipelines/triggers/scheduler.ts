@@ -23,12 +23,12 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cron } from 'croner';
 import type { Actor } from '../../store/ports/common.js';
-import type { PipelineVersion } from '../../store/ports/pipelines.js';
+import type { PipelineDeployment, PipelineVersion } from '../../store/ports/pipelines.js';
 import type { TriggerRecord, TriggerStatus } from '../../store/ports/triggers.js';
 import { PipelineEngine, type EngineOptions, type EngineServices, type PipelineRunResult } from '../engine/engine.js';
 import type { TriggerSpec } from '../ir.js';
 import { dueTriggers } from './conditions.js';
-import { coerceParams, materialise } from './deployments.js';
+import { activeVersion, coerceParams, materialise } from './deployments.js';
 
 export type DecisionAction = 'triggered' | 'started' | 'finished' | 'failed' | 'skipped' | 'cancelled' | 'abandoned' | 'waiting' | 'error';
 
@@ -113,16 +113,22 @@ export class Scheduler {
     if (this.active.size) await this.s.triggers.touchTriggers(this.id);
     await this.followCancellations(emit);
     await this.failAbandoned(emit);
-    const versions = await this.s.pipelines.listPipelines();
-    if (this.looping) this.scheduleCronWakeups(versions);
+    // The version each deployed pipeline runs; a paused one's conditions are not evaluated.
+    const deployments = new Map((await this.s.pipelines.listPipelineDeployments()).map((d) => [d.name, d]));
+    const versions: PipelineVersion[] = [];
+    for (const d of deployments.values()) if (d.active !== null) versions.push(await this.s.pipelines.getPipelineVersion(d.name, d.active));
+    const firing = versions.filter((v) => !deployments.get(v.name)!.paused);
+    if (this.looping) this.scheduleCronWakeups(firing);
     const now = this.now();
-    for (const v of versions) {
-      for (const input of await dueTriggers(this.s, v, now)) {
+    for (const v of firing) {
+      // Events count from when this version went live (deployed, rolled back to, or its triggers resumed).
+      const since = Math.max(v.createdAt, deployments.get(v.name)!.changedAt ?? 0);
+      for (const input of await dueTriggers(this.s, v, now, since)) {
         const { trigger, created } = await this.s.triggers.createTrigger(input, this.who);
         if (created) emit({ action: 'triggered', pipeline: v.name, trigger: trigger.id, detail: `${trigger.kind}: ${trigger.reason}` });
       }
     }
-    await this.dispatch(versions, emit);
+    await this.dispatch(versions, deployments, emit);
     return decisions;
   }
 
@@ -210,7 +216,7 @@ export class Scheduler {
 
   // ------------------------------------------------------------------ dispatch
 
-  private async dispatch(versions: PipelineVersion[], emit: (d: Omit<Decision, 'time'>) => void): Promise<void> {
+  private async dispatch(versions: PipelineVersion[], deployments: Map<string, PipelineDeployment>, emit: (d: Omit<Decision, 'time'>) => void): Promise<void> {
     const byName = new Map(versions.map((v) => [v.name, v]));
     const pending = new Map<string, TriggerRecord[]>();
     for (const t of await this.s.triggers.listTriggers({ status: 'pending', oldestFirst: true, limit: 1000 })) {
@@ -221,12 +227,18 @@ export class Scheduler {
         emit({ action: status as DecisionAction, pipeline: t.pipeline, trigger: t.id, detail });
       }
     };
-    for (const [pipeline, list] of pending) {
+    for (const [pipeline, all] of pending) {
       const v = byName.get(pipeline);
+      const d = deployments.get(pipeline);
       if (!v) {
-        for (const t of list) await settle(t, 'failed', `pipeline '${pipeline}' has no deployed version`);
+        const why = d ? `pipeline '${pipeline}' is undeployed (trellis pipelines rollback ${pipeline} --to <version> puts a version back)` : `pipeline '${pipeline}' has no deployed version`;
+        for (const t of all) await settle(t, d ? 'skipped' : 'failed', why);
         continue;
       }
+      // Paused: what its own triggers recorded is skipped; a run asked for through the API still runs.
+      const list = d?.paused ? all.filter((t) => t.kind === 'api') : all;
+      for (const t of all) if (!list.includes(t)) await settle(t, 'skipped', `the triggers of '${pipeline}' are paused (trellis pipelines resume-triggers ${pipeline})`);
+      if (!list.length) continue;
       const running = await this.s.triggers.listTriggers({ pipeline, status: 'running', limit: 100 });
       if (v.concurrency === 'cancel-previous') {
         const newest = list[list.length - 1]!;
@@ -304,7 +316,7 @@ export class Scheduler {
     const t = a.trigger;
     let patch: { status: TriggerStatus; detail: string; runId?: string; version?: number };
     try {
-      const v = await this.s.pipelines.getPipelineVersion(t.pipeline);
+      const { version: v } = await activeVersion(this.s, t.pipeline);
       if (!(await this.s.triggers.updateTrigger(t.id, { version: v.version, detail: `running version ${v.version}`, expectStatus: ['running'] }, this.who))) {
         // Cancelled (or failed as abandoned) between the claim and now: nothing to run.
         const now = await this.s.triggers.getTrigger(t.id);

@@ -49,6 +49,53 @@ export function describePipelineStoreContract(name: string, open: OpenStores): v
         const events = await audit.listAuditEvents({ entityType: 'pipeline_version', entityIdPrefix: 'etl/' });
         assert.deepEqual(events.map((e) => [e.action, e.entityId]), [['create_pipeline_version', 'etl/1'], ['create_pipeline_version', 'etl/2']]);
       });
+
+      it('deployments: the newest version is active; pause, rollback, undeploy and a new deploy, each audited', async () => {
+        const p = (c: string) => ({ ...pkg(c), name: 'deploys' });
+        await pipelines.createPipelineVersion(p('1'), who);
+        await pipelines.createPipelineVersion(p('2'), who);
+        const d0 = await pipelines.getPipelineDeployment('deploys');
+        assert.deepEqual([d0.active, d0.latest, d0.pinned, d0.paused, d0.undeployed, d0.withdrawn], [2, 2, null, false, false, []]);
+        assert.ok(d0.changedAt! > 0);
+
+        const paused = await pipelines.changePipelineDeployment('deploys', { action: 'pause' }, who);
+        assert.deepEqual([paused.active, paused.paused], [2, true]);
+        const rolled = await pipelines.changePipelineDeployment('deploys', { action: 'rollback', version: 1 }, who);
+        assert.deepEqual([rolled.active, rolled.pinned, rolled.paused], [1, 1, true]);
+        // A third version deployed is the active one again; the pause stays until triggers are resumed.
+        await pipelines.createPipelineVersion(p('3'), who);
+        const d3 = await pipelines.getPipelineDeployment('deploys');
+        assert.deepEqual([d3.active, d3.pinned, d3.paused], [3, null, true]);
+        assert.equal((await pipelines.changePipelineDeployment('deploys', { action: 'resume-triggers' }, who)).paused, false);
+
+        // Withdrawing the active version falls back to the newest one still in service.
+        const w = await pipelines.changePipelineDeployment('deploys', { action: 'undeploy', version: 3 }, who);
+        assert.deepEqual([w.active, w.withdrawn], [2, [3]]);
+        const off = await pipelines.changePipelineDeployment('deploys', { action: 'undeploy' }, who);
+        assert.deepEqual([off.active, off.undeployed], [null, true]);
+        assert.equal((await pipelines.listPipelineVersions('deploys')).length, 3, 'every version stays on record');
+        // Deploying a known package again puts it back: pinned when it is not the newest.
+        const again = await pipelines.createPipelineVersion(p('1'), who);
+        assert.equal(again.created, false);
+        const d1 = await pipelines.getPipelineDeployment('deploys');
+        assert.deepEqual([d1.active, d1.pinned, d1.undeployed], [1, 1, false]);
+        const back = await pipelines.changePipelineDeployment('deploys', { action: 'rollback', version: 3 }, who);
+        assert.deepEqual([back.active, back.pinned, back.withdrawn], [3, null, []]);
+        // Nothing changed: nothing written.
+        const before = (await audit.listAuditEvents({ entityType: 'pipeline', entityIdPrefix: 'deploys' })).length;
+        await pipelines.changePipelineDeployment('deploys', { action: 'resume-triggers' }, who);
+        const events = await audit.listAuditEvents({ entityType: 'pipeline', entityIdPrefix: 'deploys' });
+        assert.equal(events.length, before);
+        assert.deepEqual(events.map((e) => e.action), [
+          'pause_pipeline', 'rollback_pipeline', 'resume_pipeline_triggers', 'undeploy_pipeline', 'undeploy_pipeline', 'deploy_pipeline_version', 'rollback_pipeline',
+        ]);
+        assert.ok((await pipelines.listPipelineDeployments()).some((d) => d.name === 'deploys' && d.active === 3));
+
+        await rejectsCode(pipelines.getPipelineDeployment('nope'), 'TRELLIS_PIPELINE_NOT_FOUND');
+        await rejectsCode(pipelines.changePipelineDeployment('nope', { action: 'pause' }, who), 'TRELLIS_PIPELINE_NOT_FOUND');
+        await rejectsCode(pipelines.changePipelineDeployment('deploys', { action: 'rollback', version: 9 }, who), 'TRELLIS_PIPELINE_VERSION_NOT_FOUND');
+        await rejectsCode(pipelines.changePipelineDeployment('deploys', { action: 'rollback', version: 0 }, who), 'TRELLIS_INVALID_PARAMETER');
+      });
     });
 
   });

@@ -42,6 +42,35 @@ export interface CreatePipelineVersionInput {
   concurrency?: string;
 }
 
+/**
+ * How a pipeline is deployed: which version its triggers run, and whether they fire. Deploying a
+ * version makes it the active one; a rollback pins an earlier one until the next deploy; `undeploy`
+ * takes the pipeline (or one version) out of service, keeping every version on record; a pause
+ * stops its cron, dataset and upstream-pipeline triggers (a run asked for through the API still runs).
+ */
+export interface PipelineDeployment {
+  name: string;
+  /** The version triggers run: the pinned one, else the newest not withdrawn; null when undeployed or every version is withdrawn. */
+  active: number | null;
+  latest: number;
+  /** Set by a rollback, cleared by the next deploy. */
+  pinned: number | null;
+  paused: boolean;
+  undeployed: boolean;
+  /** Versions taken out of service one by one, ascending. */
+  withdrawn: number[];
+  /** When the deployment last changed (a deploy, a rollback, triggers resumed): conditions count events after it. Null for a pipeline deployed before these records. */
+  changedAt: number | null;
+  changedBy: string | null;
+}
+
+export type DeploymentChange =
+  | { action: 'pause' }
+  | { action: 'resume-triggers' }
+  /** Without a version, the whole pipeline. */
+  | { action: 'undeploy'; version?: number }
+  | { action: 'rollback'; version: number };
+
 /** Pipeline versions (this section) and the records of pipeline runs (see {@link PipelineRunStore} below). */
 export interface PipelineStore extends PipelineRunStore {
   // ------------------------------------------------------------------ pipeline versions
@@ -56,6 +85,15 @@ export interface PipelineStore extends PipelineRunStore {
   listPipelineVersions(name: string): Promise<PipelineVersion[]>;
   /** Every pipeline with a version, by name, each as its latest version. */
   listPipelines(): Promise<PipelineVersion[]>;
+  /**
+   * How the pipeline is deployed. `createPipelineVersion` makes the version it records (or finds)
+   * the active one: it clears a pin, an undeploy and that version's withdrawal (a pause stays).
+   */
+  getPipelineDeployment(name: string): Promise<PipelineDeployment>;
+  /** Every pipeline's deployment, by name. */
+  listPipelineDeployments(): Promise<PipelineDeployment[]>;
+  /** Changes the deployment, audited; a rollback to a withdrawn version puts it back in service. */
+  changePipelineDeployment(name: string, change: DeploymentChange, who: Actor): Promise<PipelineDeployment>;
 }
 
 // ==================================================================== pipeline runs, step runs, leases

@@ -368,6 +368,20 @@ CREATE TABLE pipeline_step_leases (
     ].join(';\n'),
     rewrites: true,
   },
+  {
+    version: 9,
+    description: "how each pipeline is deployed: the version a rollback pinned, paused triggers, versions taken out of service",
+    sql: ({ types: t }) => `
+CREATE TABLE pipeline_deployments (
+  name ${t.text} PRIMARY KEY,
+  pinned ${t.bigint},
+  paused ${t.bigint} NOT NULL,
+  undeployed ${t.bigint} NOT NULL,
+  withdrawn_json ${t.text} NOT NULL,
+  changed_at ${t.bigint} NOT NULL,
+  changed_by ${t.text} NOT NULL
+);`,
+  },
 ];
 
 /** The tables the migrations marked `rewrites` rebuild. */

@@ -4,9 +4,9 @@
  */
 import { TrellisError, invalid } from '../../core/errors.js';
 import type { Actor } from '../ports/common.js';
-import type { CreatePipelineVersionInput, PipelineStore, PipelineVersion } from '../ports/pipelines.js';
+import type { CreatePipelineVersionInput, DeploymentChange, PipelineDeployment, PipelineStore, PipelineVersion } from '../ports/pipelines.js';
 import { jsonCol, num } from './rows.js';
-import type { Row } from './sql-driver.js';
+import type { Row, SqlExecutor } from './sql-driver.js';
 import { SqlPipelineRuns } from './sql-pipeline-runs.js';
 
 export const CONCURRENCY_POLICIES = ['skip', 'queue', 'cancel-previous'] as const;
@@ -40,6 +40,23 @@ function versionRow(r: Row): PipelineVersion {
   };
 }
 
+/** A pipeline's deployment from its version numbers (ascending) and its row, if it has one yet. */
+function deploymentOf(name: string, versions: number[], row: Row | undefined): PipelineDeployment {
+  const withdrawn = row ? jsonCol<number[]>(row.withdrawn_json) : [];
+  const pinned = row?.pinned === null || row?.pinned === undefined ? null : num(row.pinned);
+  const undeployed = !!row && num(row.undeployed) === 1;
+  const serving = versions.filter((v) => !withdrawn.includes(v));
+  return {
+    name, latest: versions[versions.length - 1] ?? 0, pinned, paused: !!row && num(row.paused) === 1, undeployed, withdrawn,
+    active: undeployed ? null : pinned ?? serving[serving.length - 1] ?? null,
+    changedAt: row ? num(row.changed_at) : null, changedBy: row ? String(row.changed_by) : null,
+  };
+}
+
+const DEPLOYMENT_EVENTS: Record<DeploymentChange['action'], string> = {
+  pause: 'pause_pipeline', 'resume-triggers': 'resume_pipeline_triggers', undeploy: 'undeploy_pipeline', rollback: 'rollback_pipeline',
+};
+
 /** Pipeline versions here; pipeline runs, step runs, edges and leases in {@link SqlPipelineRuns}. */
 export class SqlPipelineStore extends SqlPipelineRuns implements PipelineStore {
 
@@ -60,7 +77,17 @@ export class SqlPipelineStore extends SqlPipelineRuns implements PipelineStore {
     if (!Array.isArray(triggers)) throw invalid('Invalid triggers: expected a list');
     return this.uow.write(who, async (tx, audit) => {
       const same = await tx.query('SELECT * FROM pipeline_versions WHERE name = ? AND package_sha256 = ?', [name, input.packageSha256]);
-      if (same[0]) return { version: versionRow(same[0]), created: false };
+      if (same[0]) {
+        const existing = versionRow(same[0]);
+        // Deployed again: it runs again, whatever a rollback or an undeploy said since.
+        const before = await this.deploymentIn(tx, name);
+        if (before.active !== existing.version || before.withdrawn.includes(existing.version)) {
+          const pin = existing.version === before.latest ? null : existing.version;
+          await this.writeDeployment(tx, name, { ...before, pinned: pin, undeployed: false, withdrawn: before.withdrawn.filter((v) => v !== existing.version) }, who);
+          await audit('deploy_pipeline_version', 'pipeline', name, { active: before.active }, { active: existing.version });
+        }
+        return { version: existing, created: false };
+      }
       const [last] = await tx.query<{ v: number | null }>('SELECT MAX(version) AS v FROM pipeline_versions WHERE name = ?', [name]);
       const version = Number(last?.v ?? 0) + 1;
       const now = this.uow.now();
@@ -74,6 +101,8 @@ export class SqlPipelineStore extends SqlPipelineRuns implements PipelineStore {
       });
       const [row] = await tx.query('SELECT * FROM pipeline_versions WHERE name = ? AND version = ?', [name, version]);
       if (!row) throw new Error('a pipeline version written in this transaction is missing');
+      const before = await this.deploymentIn(tx, name);
+      await this.writeDeployment(tx, name, { ...before, pinned: null, undeployed: false }, who);
       return { version: versionRow(row), created: true };
     });
   }
@@ -98,6 +127,69 @@ export class SqlPipelineStore extends SqlPipelineRuns implements PipelineStore {
     const rows = await this.uow.read.query('SELECT * FROM pipeline_versions WHERE name = ? ORDER BY version', [name]);
     if (!rows.length) throw new TrellisError('TRELLIS_PIPELINE_NOT_FOUND', { name });
     return rows.map(versionRow);
+  }
+
+  async getPipelineDeployment(name: string): Promise<PipelineDeployment> {
+    checkPipelineName(name);
+    const d = await this.deploymentIn(this.uow.read, name);
+    if (!d.latest) throw new TrellisError('TRELLIS_PIPELINE_NOT_FOUND', { name });
+    return d;
+  }
+
+  async listPipelineDeployments(): Promise<PipelineDeployment[]> {
+    const db = this.uow.read;
+    const versions = new Map<string, number[]>();
+    for (const r of await db.query('SELECT name, version FROM pipeline_versions ORDER BY name, version')) {
+      versions.set(String(r.name), [...(versions.get(String(r.name)) ?? []), num(r.version)]);
+    }
+    const rows = new Map((await db.query('SELECT * FROM pipeline_deployments')).map((r) => [String(r.name), r]));
+    return [...versions].map(([name, vs]) => deploymentOf(name, vs, rows.get(name)));
+  }
+
+  async changePipelineDeployment(name: string, change: DeploymentChange, who: Actor): Promise<PipelineDeployment> {
+    checkPipelineName(name);
+    const version = 'version' in change ? change.version : undefined;
+    if (version !== undefined && (!Number.isInteger(version) || version < 1)) throw invalid(`Invalid pipeline version '${String(version)}': must be a positive integer`);
+    if (!(change.action in DEPLOYMENT_EVENTS)) throw invalid(`Invalid deployment change '${String(change.action)}': must be one of ${Object.keys(DEPLOYMENT_EVENTS).join(', ')}`);
+    return this.uow.write(who, async (tx, audit) => {
+      const before = await this.deploymentIn(tx, name);
+      if (!before.latest) throw new TrellisError('TRELLIS_PIPELINE_NOT_FOUND', { name });
+      const [known] = version === undefined ? [true] : await tx.query('SELECT 1 FROM pipeline_versions WHERE name = ? AND version = ?', [name, version]);
+      if (!known) throw new TrellisError('TRELLIS_PIPELINE_VERSION_NOT_FOUND', { name, version });
+      const next = { ...before };
+      if (change.action === 'pause') next.paused = true;
+      else if (change.action === 'resume-triggers') next.paused = false;
+      else if (change.action === 'rollback') {
+        Object.assign(next, { pinned: change.version === before.latest ? null : change.version, undeployed: false, withdrawn: before.withdrawn.filter((v) => v !== change.version) });
+      } else if (change.version === undefined) next.undeployed = true;
+      else {
+        next.withdrawn = [...new Set([...before.withdrawn, change.version])].sort((a, b) => a - b);
+        if (before.pinned === change.version) next.pinned = null;
+      }
+      // Every change is stamped: conditions count events after it, so resumed triggers do not fire for what was missed.
+      const changed = next.paused !== before.paused || next.undeployed !== before.undeployed || next.pinned !== before.pinned || next.withdrawn.join() !== before.withdrawn.join();
+      if (!changed) return before;
+      const after = await this.writeDeployment(tx, name, next, who);
+      const show = (d: PipelineDeployment) => ({ active: d.active, pinned: d.pinned, paused: d.paused, undeployed: d.undeployed, withdrawn: d.withdrawn });
+      await audit(DEPLOYMENT_EVENTS[change.action], 'pipeline', name, show(before), { ...show(after), ...(version !== undefined ? { version } : {}) });
+      return after;
+    });
+  }
+
+  private async deploymentIn(db: SqlExecutor, name: string): Promise<PipelineDeployment> {
+    const versions = (await db.query('SELECT version FROM pipeline_versions WHERE name = ? ORDER BY version', [name])).map((r) => num(r.version));
+    const [row] = await db.query('SELECT * FROM pipeline_deployments WHERE name = ?', [name]);
+    return deploymentOf(name, versions, row);
+  }
+
+  private async writeDeployment(tx: SqlExecutor, name: string, d: Pick<PipelineDeployment, 'pinned' | 'paused' | 'undeployed' | 'withdrawn'>, who: Actor): Promise<PipelineDeployment> {
+    await tx.run(
+      `INSERT INTO pipeline_deployments (name, pinned, paused, undeployed, withdrawn_json, changed_at, changed_by) VALUES (?,?,?,?,?,?,?)
+       ON CONFLICT (name) DO UPDATE SET pinned = excluded.pinned, paused = excluded.paused, undeployed = excluded.undeployed,
+         withdrawn_json = excluded.withdrawn_json, changed_at = excluded.changed_at, changed_by = excluded.changed_by`,
+      [name, d.pinned, d.paused ? 1 : 0, d.undeployed ? 1 : 0, JSON.stringify(d.withdrawn), this.uow.now(), who.actor],
+    );
+    return this.deploymentIn(tx, name);
   }
 
   async listPipelines(): Promise<PipelineVersion[]> {
