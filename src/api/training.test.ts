@@ -1,5 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertError, assertOk, call, mlflow, openTestServer, type TestServer } from './test-helpers/server.js';
 
@@ -22,6 +25,7 @@ describe('POST /api/2.0/trellis/train', () => {
     const out = res.json;
     assert.match(out.run_id, /^[0-9a-f]{32}$/);
     assert.deepEqual([out.model, out.version], ['income', '1']);
+    assert.equal(out.warnings, undefined, 'clean data, no warnings');
     assert.deepEqual(Object.keys(out.metrics).sort(), ['accuracy', 'f1', 'log_loss', 'roc_auc']);
     const run = (await call(t.app, 'GET', mlflow(`/runs/get?run_id=${out.run_id}`))).json.run;
     assert.equal(run.info.status, 'FINISHED');
@@ -42,6 +46,22 @@ describe('POST /api/2.0/trellis/train', () => {
     assertOk(res);
     assert.deepEqual([res.json.trials, res.json.cv.folds, res.json.objective.metric], [2, 3, 'roc_auc']);
     assert.deepEqual(res.json.metrics, {}, 'the final model used every row');
+  });
+
+  it('answers with the warnings the CLI prints: a numeric column a typo made categorical', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trellis-train-warn-'));
+    try {
+      const rows = Array.from({ length: 100 }, (_, i) => `${i % 24},${(i % 24) * 3 + (i % 7)}`);
+      rows[69] = '2O,12';
+      writeFileSync(join(dir, 'hours.csv'), `hr,count\n${rows.join('\n')}\n`);
+      await t.ws.data.add('hours', join(dir, 'hours.csv'), {}, { actor: 'tester' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const res = await call(t.app, 'POST', api('/train'), { data: 'hours@1', target: 'count' });
+    assertOk(res);
+    assert.equal(res.json.warnings.length, 1);
+    assert.match(res.json.warnings[0], /^column 'hr' looks numeric but was read as text, so it is treated as categorical: 1 of 100 values is not a number, the first at line 71: "2O"/);
   });
 
   it('never reads a file of the server: data names a dataset version', async () => {

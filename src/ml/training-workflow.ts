@@ -258,5 +258,6 @@ export function trainingSummary(o: TrainingOutcome, recorded: { runId: string; m
       best_params: found.best.params, trials: found.trials.length, best_trial: found.best.index,
       objective: { metric: found.objective.metric, direction: found.objective.direction, value: found.best.objective },
     } : {}),
+    ...(o.warnings.length ? { warnings: o.warnings } : {}),
   };
 }

@@ -55,7 +55,10 @@ describe('trellis train and predict', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /warning: column 'hr' looks numeric but was read as text, so it is treated as categorical: 1 of 100 values is not a number, the first at line 71: "2O"/);
     assert.doesNotMatch(r.stderr, /column '(day|count)'/);
-    JSON.parse(r.stdout);
+    // Scripts read it too: the JSON carries the warnings, as the REST answer does.
+    const out = JSON.parse(r.stdout) as { warnings?: string[] };
+    assert.equal(out.warnings?.length, 1);
+    assert.match(out.warnings?.[0] ?? '', /^column 'hr' looks numeric but was read as text/);
   });
 
   it('trains gradient-boosted trees with progress, logs the evaluation report, and scores with proba columns', async () => {
