@@ -13,6 +13,8 @@ import { applyFeatures, fitFeatures, type FeaturePipeline } from '../features.js
 import { MODEL_FORMAT, linearEstimator, loadModel, predict, treeEstimator, type TreeEstimator, type TrellisModel } from '../model.js';
 import { train } from '../train.js';
 import { exportOnnx } from './export.js';
+import { importOnnx } from './import.js';
+import { predictAsync } from './predict-async.js';
 import { decodeModel } from './proto.js';
 import { featureMatrixGraph, maxAbsDiff, runOnnx } from './test-helpers/run-onnx.js';
 
@@ -41,6 +43,14 @@ describe('ONNX export of linear models', () => {
     assert.deepEqual(file.graph!.input!.map((i) => i.name), model.features.inputs.map((i) => i.name));
     assert.deepEqual(file.graph!.output!.map((o) => o.name), ['prediction', 'probabilities']);
     assert.deepEqual(file.opsetImport, [{ domain: '', version: 17 }, { domain: 'ai.onnx.ml', version: 3 }]);
+  });
+
+  it('an exported model imported back refuses a wrong cell, naming its row rather than the first value', async () => {
+    const rows = Array.from({ length: 40 }, (_, i) => ({ x: i, c: i % 2 ? 'a' : 'b', y: 2 * i + (i % 2) }));
+    const { model } = await train(tableFromRows(rows), 'y', 'linear', { testSize: 0 });
+    const m = loadModel(JSON.stringify(await importOnnx(exportOnnx(model))));
+    assert.equal((await predictAsync(m, [{ x: 6, c: 'a' }])).prediction.length, 1);
+    await assert.rejects(predictAsync(m, [{ x: 6, c: 'a' }, { x: 7, c: 'b' }, { x: '2O', c: 'a' }]), /Feature 'x' expects numbers; row 3 has "2O"/);
   });
 
   it('scores bike sharing like predict(): a regressor with datetime parts of dteday', async () => {

@@ -5,6 +5,7 @@
  */
 import type { Tensor } from 'onnxruntime-node';
 import { TrellisError } from '../../core/errors.js';
+import { describeBadValues } from '../../data/bad-values.js';
 import { column, tableFromRows, valueAt, type Column, type ColumnType, type Table } from '../../data/table.js';
 import { predict, type OnnxEstimator, type OnnxInput, type Predictions, type TrellisModel } from '../model.js';
 import { onnxRuntime, sessionFor } from './runtime.js';
@@ -50,7 +51,11 @@ function inputTensor(ort: typeof import('onnxruntime-node'), i: OnnxInput, types
       throw bad(`Input is missing the feature '${name}' (${declared})`);
     }
     const allNull = c.type === 'string' ? c.codes.every((v) => v < 0) : c.valid.every((v) => v === 0);
-    if (!ACCEPTS[declared].includes(c.type) && !allNull) throw bad(`Feature '${name}' must be ${declared}, got ${c.type} values (e.g. ${JSON.stringify(valueAt(c, 0))})`);
+    if (!ACCEPTS[declared].includes(c.type) && !allNull) {
+      // The values that are actually wrong, with their rows or lines, not merely the first of the column.
+      const wrong = describeBadValues(`Feature '${name}'`, c, declared === 'integer' ? 'float' : declared);
+      throw bad(wrong ?? `Feature '${name}' must be ${declared}, got ${c.type} values`);
+    }
     return c;
   });
   const dims = i.shape.length === 1 ? [n] : [n, width];
