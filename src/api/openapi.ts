@@ -72,11 +72,14 @@ export const OPENAPI_DOCUMENT = {
           query('format', { type: 'string', enum: ['csv', 'jsonl', 'parquet', 'arrow'] }, 'Required unless `filename` (or the name) ends in a known extension.'),
           query('filename', str(), 'The client-side file name: its extension gives the format (`.tsv` reads tab-separated) and errors name it.'),
           query('subject_column', str(), 'A column of data-subject ids, indexed for erasure requests; a dataset keeps the first one declared.'),
+          query('environments', str(), 'Columns present only in some environments, as a JSON object of column to environments, e.g. `{"cnt":["training"]}`.'),
           query('description', str(), 'A description of the dataset, kept from its first version.'),
         ],
         requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } }, 'text/csv': { schema: { type: 'string' } } } },
         responses: {
-          '200': json('The version.', obj({ dataset_version: ref('DatasetVersion'), created: { ...bool, description: 'False when this content already was a version.' } }, ['dataset_version', 'created'])),
+          '200': json('The version.', obj({ dataset_version: ref('DatasetVersion'), created: { ...bool, description: 'False when this content already was a version.' },
+            type_breaks: { ...arr(obj({ column: str(), line: int(), value: str(), reason: str() })), description: 'Columns read as strings because a value did not fit the type the column started with: the first such value.' },
+          }, ['dataset_version', 'created'])),
           ...errors,
         },
       },
@@ -271,6 +274,30 @@ export const OPENAPI_DOCUMENT = {
           query('depth', { type: 'integer', minimum: 0, default: 10 }, 'Hops followed upstream and downstream.'),
         ],
         responses: { '200': json('The graph.', ref('LineageGraph')), ...errors },
+      },
+    },
+    '/audit/events': {
+      get: {
+        tags: ['audit'], operationId: 'listAuditEvents', summary: 'Audit events: who changed what, when, with the state before and after.',
+        parameters: [
+          query('after_seq', { type: 'integer', minimum: 0 }, 'Only events after this sequence number.'),
+          query('since', { type: 'integer', minimum: 0 }, 'Only events at or after this time (ms since the epoch).'),
+          query('limit', { type: 'integer', minimum: 1, maximum: 10000, default: 100 }, 'At most this many events.'),
+          query('newest_first', bool, 'Newest first, so that `limit` keeps the latest events (default: commit order).'),
+          query('entity_type', str(), 'Only events of this entity type, e.g. `registered_model`.'),
+          query('entity_id', str(), 'Only events of this entity id.'),
+          query('entity_id_prefix', str(), 'Only entity ids starting with this text.'),
+          query('action', str(), 'Only this action.'),
+        ],
+        responses: {
+          '200': json('The events.', obj({
+            events: arr(obj({
+              seq: int(), time: int('ms since the epoch'), actor: str(), action: str(), entity_type: str(), entity_id: str(),
+              before: {}, after: {}, prev_hash: str(), hash: str(),
+            }, ['seq', 'time', 'actor', 'action', 'entity_type', 'entity_id', 'prev_hash', 'hash'])),
+          }, ['events'])),
+          ...errors,
+        },
       },
     },
     '/audit/verify': {

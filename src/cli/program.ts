@@ -19,6 +19,7 @@ import { workerCommand } from './commands/worker.js';
 import { schedulerCommand } from './commands/scheduler.js';
 import { ciCommand } from './commands/ci.js';
 import { initCommand } from './commands/init.js';
+import { serverChoice } from './context.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -28,10 +29,15 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .option('--store <uri>', 'metadata store: sqlite:<path> or postgres://… (default $TRELLIS_STORE_URI or ./.trellis/trellis.db)')
     .option('--artifacts <uri>', 'artifact store: file:<path> or s3://bucket/prefix (default $TRELLIS_ARTIFACTS_URI or ./.trellis/artifacts)')
+    .option('--server <url>', 'work against this Trellis server over its REST API instead of a local store (default $TRELLIS_TRACKING_URI, else $MLFLOW_TRACKING_URI, when an http(s) URL; $TRELLIS_TOKEN is sent as a Bearer token)')
     .option('--json', 'print JSON for scripts instead of tables')
     .option('--user <name>', 'who is acting, for the audit trail (default $TRELLIS_USER or $USER)')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    // Checks --server (and refuses it for the commands that run on this machine) before any work.
+    .hook('preAction', (_program, action) => {
+      serverChoice(action);
+    });
   for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), evaluateCommand(), fairnessCommand(), explainCommand(), pipelinesCommand(), runCommand(), lineageCommand(), workerCommand(), schedulerCommand(), ciCommand(), initCommand(), exportCommand(), importCommand(), auditCommand(), quickstartCommand()]) {
     program.addCommand(sub);
   }

@@ -9,9 +9,13 @@ import type { DataFormat } from '../data/readers/index.js';
 import type { DatasetSchema } from '../data/schema/schema.js';
 import type { Distance } from '../data/validate/distances.js';
 import type { ValidationReport } from '../data/validate/validate.js';
-import type { Page, Tags } from '../store/ports/common.js';
-import type { Dataset, DatasetVersion } from '../store/ports/datasets.js';
-import type { ModelVersion, RegisteredModel } from '../store/ports/registry.js';
+import type { ParsedRef } from '../core/refs.js';
+import type { HistoryInterval } from '../registry/history.js';
+import type { AuditVerification } from '../store/audit-chain.js';
+import type { AuditEvent, AuditQuery } from '../store/ports/audit.js';
+import type { Page, Tags, ViewType } from '../store/ports/common.js';
+import type { Dataset, DatasetSchemaDoc, DatasetVersion } from '../store/ports/datasets.js';
+import type { ModelVersion, RegisteredModel, Stage } from '../store/ports/registry.js';
 import type { DatasetInput, Experiment, Metric, Run, RunInfo, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
 
@@ -21,6 +25,27 @@ export interface SearchRunsOptions {
   orderBy?: string[];
   maxResults?: number;
   pageToken?: string;
+  /** Default `ACTIVE_ONLY`. */
+  viewType?: ViewType;
+}
+
+/** A search with MLflow's grammar: `filter` and `orderBy` as MLflow clients write them. */
+export interface SearchOptions {
+  filter?: string;
+  orderBy?: string[];
+  maxResults?: number;
+  pageToken?: string;
+}
+
+/** What a file is checked against: a dataset version's contract, a schema document, or both. */
+export interface ValidateFileOptions {
+  /** A dataset version (`name`, `name@3`). */
+  against?: string;
+  /** A schema document (`trellis.schema/v1`), instead of the version's contract. */
+  schema?: unknown;
+  environment?: string;
+  /** Needed only when the file's extension does not name the format. */
+  format?: DataFormat;
 }
 
 export interface DatasetAddOptions {
@@ -29,6 +54,8 @@ export interface DatasetAddOptions {
   description?: string;
   /** A column of data-subject ids, indexed for erasure requests. */
   subjectColumn?: string;
+  /** Columns present only in some environments, e.g. `{ cnt: ['training'] }`. */
+  environments?: Record<string, string[]>;
 }
 
 /** A profile without its mergeable sketches: the statistics people and reports read. */
@@ -47,6 +74,8 @@ export interface DatasetAddResult {
   version: DatasetVersionInfo;
   /** False when this exact content already was a version of the dataset. */
   created: boolean;
+  /** Columns read as strings because a value did not fit the type the column started with: the first such value. */
+  typeBreaks: { column: string; line: number; value: string; reason: string }[];
 }
 
 export type ValidationResult = ValidationReport & {
@@ -103,8 +132,13 @@ export interface Backend {
   createExperiment(name: string, tags?: Tags): Promise<string>;
   getExperimentByName(name: string): Promise<Experiment | undefined>;
   getExperiment(id: string): Promise<Experiment>;
+  searchExperiments(q: SearchOptions & { viewType?: ViewType }): Promise<Page<Experiment>>;
+  deleteExperiment(id: string): Promise<void>;
+  restoreExperiment(id: string): Promise<void>;
   createRun(input: { experimentId: string; runName?: string; tags?: Tags; startTime?: number }): Promise<Run>;
   getRun(runId: string): Promise<Run>;
+  deleteRun(runId: string): Promise<void>;
+  restoreRun(runId: string): Promise<void>;
   updateRun(runId: string, patch: { status?: RunStatus; endTime?: number; runName?: string }): Promise<RunInfo>;
   logBatch(runId: string, batch: { metrics?: Metric[]; params?: { key: string; value: string }[]; tags?: { key: string; value: string }[] }): Promise<void>;
   logInputs(runId: string, datasets: DatasetInput[]): Promise<void>;
@@ -114,18 +148,40 @@ export interface Backend {
   listArtifacts(runId: string, path?: string): Promise<ArtifactInfo[]>;
   readArtifact(runId: string, path: string): Promise<Buffer>;
   getRegisteredModel(name: string): Promise<RegisteredModel | undefined>;
+  searchModels(q: SearchOptions): Promise<Page<RegisteredModel>>;
+  searchModelVersions(q: SearchOptions): Promise<Page<ModelVersion>>;
+  /** A model, and the version its reference selects (`name@3`, `name@champion`, `name@latest`, `name/3`); a bare name selects none. */
+  lookupModel(ref: string): Promise<{ model: RegisteredModel; version?: ModelVersion }>;
+  /** The version a reference names; a bare name is its latest version. */
+  resolveModelVersion(ref: string | ParsedRef): Promise<ModelVersion>;
   createRegisteredModel(name: string, description?: string): Promise<RegisteredModel>;
   createModelVersion(input: { name: string; source: string; runId?: string; description?: string; tags?: Tags }): Promise<ModelVersion>;
   getModelVersion(name: string, version: string): Promise<ModelVersion>;
   getVersionByAlias(name: string, alias: string): Promise<ModelVersion>;
   setAlias(name: string, alias: string, version: string): Promise<void>;
+  deleteAlias(name: string, alias: string): Promise<void>;
+  transitionStage(name: string, version: string, stage: Stage, archiveExisting: boolean): Promise<ModelVersion>;
+  /** Which version held each alias and stage, from when to when, and who moved it. */
+  modelHistory(name: string, o?: { alias?: string; stage?: string }): Promise<HistoryInterval[]>;
   addDataset(name: string, file: string, opts: DatasetAddOptions): Promise<DatasetAddResult>;
   listDatasets(): Promise<Dataset[]>;
   datasetVersions(name: string): Promise<DatasetVersionInfo[]>;
   getDatasetVersion(ref: string): Promise<DatasetVersionInfo>;
   diffDatasets(a: string, b: string): Promise<DatasetDiff>;
-  validateRecords(records: readonly object[], against: string, opts: { environment?: string }): Promise<ValidationResult>;
+  validateRecords(records: readonly object[], against: string | undefined, opts: { environment?: string; schema?: unknown }): Promise<ValidationResult>;
   skew(records: readonly object[], against: string): Promise<SkewResult>;
+  /** A data file on this machine checked like {@link validateRecords}; remote, its rows are sent as records. */
+  validateFile(file: string, o: ValidateFileOptions): Promise<ValidationResult>;
+  /** Train/serve skew of a data file on this machine against a training version. */
+  skewFile(file: string, against: string, o?: { format?: DataFormat }): Promise<SkewResult>;
+  /** The pinned schema document of a dataset, or a numbered one; undefined when none was stored. */
+  getDatasetSchema(name: string, schemaVersion?: number): Promise<DatasetSchemaDoc | undefined>;
+  /** Stores a schema document as the dataset's next one; `pin` makes it the contract validation uses. */
+  putDatasetSchema(name: string, schema: unknown, pin: boolean): Promise<DatasetSchemaDoc>;
+  /** Audit events, newest first when asked. */
+  auditEvents(q: AuditQuery): Promise<AuditEvent[]>;
+  /** Walks the audit hash chain. */
+  verifyAudit(): Promise<AuditVerification>;
   train(o: TrainOptions): Promise<TrainResult>;
   close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import { defaultUser } from '../core/user.js';
+import { isSkewed } from '../data/validate/distances.js';
 import { summaryOf, type Profile } from '../data/profile/profile.js';
 import type { DatasetSchema } from '../data/schema/schema.js';
 import type { Actor } from '../store/ports/common.js';
@@ -6,7 +7,11 @@ import type { DatasetVersion } from '../store/ports/datasets.js';
 import { Workspace, type WorkspaceOptions } from '../workspace/workspace.js';
 import { parseSpace } from '../ml/search.js';
 import { parseCvSpec } from '../ml/training-workflow.js';
-import { trainResult, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type TrainOptions } from './backend.js';
+import type { ParsedRef } from '../core/refs.js';
+import type { AuditQuery } from '../store/ports/audit.js';
+import type { Stage } from '../store/ports/registry.js';
+import type { DataFormat } from '../data/readers/index.js';
+import { trainResult, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type SearchOptions, type TrainOptions, type ValidateFileOptions } from './backend.js';
 
 /** The stored profile keeps its sketches for monitors; SDK callers get what the REST API returns. */
 const versionInfo = (v: DatasetVersion): DatasetVersionInfo => ({ ...v, schema: v.schema as DatasetSchema, profile: summaryOf(v.profile as Profile) });
@@ -23,8 +28,13 @@ export class EmbeddedBackend implements Backend {
   createExperiment(name: string, tags?: Record<string, string>) { return this.ws.tracking.createExperiment(name, { tags }, this.who); }
   getExperimentByName(name: string) { return this.ws.tracking.findExperiment(name); }
   getExperiment(id: string) { return this.ws.tracking.getExperiment(id); }
+  searchExperiments(q: Parameters<Backend['searchExperiments']>[0]) { return this.ws.tracking.searchExperiments(q); }
+  deleteExperiment(id: string) { return this.ws.tracking.deleteExperiment(id, this.who); }
+  restoreExperiment(id: string) { return this.ws.tracking.restoreExperiment(id, this.who); }
   createRun(input: Parameters<Backend['createRun']>[0]) { return this.ws.tracking.createRun({ ...input, userId: this.who.actor }, this.who); }
   getRun(runId: string) { return this.ws.tracking.getRun(runId); }
+  deleteRun(runId: string) { return this.ws.tracking.deleteRun(runId, this.who); }
+  restoreRun(runId: string) { return this.ws.tracking.restoreRun(runId, this.who); }
   updateRun(runId: string, patch: Parameters<Backend['updateRun']>[1]) { return this.ws.tracking.updateRun(runId, patch, this.who); }
   logBatch(runId: string, batch: Parameters<Backend['logBatch']>[1]) { return this.ws.tracking.logBatch(runId, batch, this.who); }
   logInputs(runId: string, datasets: Parameters<Backend['logInputs']>[1]) { return this.ws.tracking.logInputs(runId, datasets, this.who); }
@@ -34,23 +44,44 @@ export class EmbeddedBackend implements Backend {
   async listArtifacts(runId: string, path?: string) { return (await this.ws.tracking.listArtifacts(runId, path)).files; }
   readArtifact(runId: string, path: string) { return this.ws.tracking.readArtifact(runId, path); }
   getRegisteredModel(name: string) { return this.ws.registry.findModel(name); }
+  searchModels(q: SearchOptions) { return this.ws.registry.searchModels(q); }
+  searchModelVersions(q: SearchOptions) { return this.ws.registry.searchVersions(q); }
+  lookupModel(ref: string) { return this.ws.registry.lookup(ref); }
+  resolveModelVersion(ref: string | ParsedRef) { return this.ws.registry.resolve(ref); }
   createRegisteredModel(name: string, description?: string) { return this.ws.registry.createModel({ name, description }, this.who); }
   createModelVersion(input: Parameters<Backend['createModelVersion']>[0]) { return this.ws.registry.createVersion(input, this.who); }
   getModelVersion(name: string, version: string) { return this.ws.registry.getVersion(name, version); }
   getVersionByAlias(name: string, alias: string) { return this.ws.registry.getVersionByAlias(name, alias); }
   setAlias(name: string, alias: string, version: string) { return this.ws.registry.setAlias(name, alias, version, this.who); }
+  deleteAlias(name: string, alias: string) { return this.ws.registry.deleteAlias(name, alias, this.who); }
+  transitionStage(name: string, version: string, stage: Stage, archiveExisting: boolean) {
+    return this.ws.registry.transitionStage(name, version, stage, archiveExisting, this.who);
+  }
+  modelHistory(name: string, o: { alias?: string; stage?: string } = {}) { return this.ws.registry.history(name, o); }
   async addDataset(name: string, file: string, opts: DatasetAddOptions) {
     const r = await this.ws.data.add(name, file, opts, this.who);
-    return { version: versionInfo(r.version), created: r.created };
+    const typeBreaks = r.inference.flatMap((i) => (i.typeBreak ? [{ column: i.name, line: i.typeBreak.line, value: i.typeBreak.value, reason: i.typeBreak.reason }] : []));
+    return { version: versionInfo(r.version), created: r.created, typeBreaks };
   }
   listDatasets() { return this.ws.data.list(); }
   async datasetVersions(name: string) { return (await this.ws.data.versions(name)).map(versionInfo); }
   async getDatasetVersion(ref: string) { return versionInfo(await this.ws.data.get(ref)); }
   diffDatasets(a: string, b: string) { return this.ws.data.diff(a, b); }
-  validateRecords(records: readonly object[], against: string, opts: { environment?: string }) {
-    return this.ws.data.validateRecords(records, { ref: against, environment: opts.environment });
+  validateRecords(records: readonly object[], against: string | undefined, opts: { environment?: string; schema?: unknown }) {
+    return this.ws.data.validateRecords(records, { ref: against, schema: opts.schema, environment: opts.environment });
   }
   skew(records: readonly object[], against: string) { return this.ws.data.skew(records, against); }
+  validateFile(file: string, o: ValidateFileOptions) {
+    return this.ws.data.validateFile(file, { ref: o.against, schema: o.schema, environment: o.environment, read: { format: o.format } });
+  }
+  async skewFile(file: string, against: string, o: { format?: DataFormat } = {}) {
+    const r = await this.validateFile(file, { against, environment: 'serving', format: o.format });
+    return { against: r.against, distances: r.distances, skewed: r.distances.filter(isSkewed).map((d) => d.column), excludedFromDrift: r.excludedFromDrift };
+  }
+  getDatasetSchema(name: string, schemaVersion?: number) { return this.ws.data.getSchema(name, schemaVersion); }
+  putDatasetSchema(name: string, schema: unknown, pin: boolean) { return this.ws.data.putSchema(name, schema, pin, this.who); }
+  auditEvents(q: AuditQuery) { return this.ws.audit.events(q); }
+  verifyAudit() { return this.ws.audit.verify(); }
   async train(o: TrainOptions) {
     const params = Object.fromEntries(Object.entries(o.params ?? {}).map(([k, v]) => [k, typeof v === 'boolean' ? v : String(v)]));
     const r = await this.ws.training.train({

@@ -13,12 +13,19 @@ import { openError } from '../data/readers/files.js';
 import type { DatasetSchema } from '../data/schema/schema.js';
 import type { Distance } from '../data/validate/distances.js';
 import type { Anomaly } from '../data/validate/validate.js';
-import type { LifecycleStage } from '../store/ports/common.js';
-import type { Dataset } from '../store/ports/datasets.js';
+import { parseRef, refErrors, type ParsedRef } from '../core/refs.js';
+import { readTableWithInference, type DataFormat } from '../data/readers/index.js';
+import { rowAt } from '../data/table.js';
+import type { HistoryInterval } from '../registry/history.js';
+import { resolveModelVersion, type ModelRefStore } from '../registry/registry-service.js';
+import type { AuditVerification } from '../store/audit-chain.js';
+import type { AuditEvent, AuditQuery } from '../store/ports/audit.js';
+import type { LifecycleStage, Page } from '../store/ports/common.js';
+import type { Dataset, DatasetSchemaDoc } from '../store/ports/datasets.js';
 import type { ModelVersion, ModelVersionStatus, RegisteredModel, Stage } from '../store/ports/registry.js';
 import type { Experiment, Metric, Run, RunInfo, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
-import { trainResult, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type ProfileSummary, type SkewResult, type TrainOptions, type TrainResult, type ValidationResult } from './backend.js';
+import { trainResult, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type ProfileSummary, type SkewResult, type SearchOptions, type TrainOptions, type TrainResult, type ValidateFileOptions, type ValidationResult } from './backend.js';
 
 /*
  * The wire: what the routes send (`src/api/mlflow-json.ts`, `src/api/routes/datasets.ts`), field
@@ -78,6 +85,12 @@ interface WireReport {
 interface WireDiff extends Omit<DatasetDiff, 'columns'> {
   columns?: { column: string; stats: DatasetDiff['columns'][number]['stats']; distance?: WireDistance | null }[];
 }
+interface WireHistory { kind: HistoryInterval['kind']; label: string; version: string; from: number; to?: number | null; set_by: string; ended_by?: string | null }
+interface WireSchemaDoc { name: string; schema_version: number; schema: unknown; pinned: boolean; created_by: string; creation_time: number }
+interface WireAuditEvent {
+  seq: number; time: number; actor: string; action: string; entity_type: string; entity_id: string;
+  before?: unknown; after?: unknown; prev_hash: string; hash: string;
+}
 /** An error answer: MLflow's fields, and Trellis's own code beside them. */
 interface WireError { error_code?: unknown; message?: unknown; trellis_code?: unknown }
 
@@ -118,21 +131,29 @@ function run(r: WireRun): Run {
   };
 }
 
+/** Optional fields last and only when set, in the order the stores give them: both backends print the same JSON. */
 function version(v: WireModelVersion): ModelVersion {
-  return {
+  const out: ModelVersion = {
     name: v.name, version: String(v.version), creationTimestamp: v.creation_timestamp, lastUpdatedTimestamp: v.last_updated_timestamp,
-    userId: v.user_id, currentStage: v.current_stage, description: v.description, source: v.source, runId: v.run_id || undefined,
-    runLink: v.run_link, status: v.status, statusMessage: v.status_message, tags: kv(v.tags), aliases: v.aliases ?? [],
+    currentStage: v.current_stage, source: v.source, status: v.status, tags: kv(v.tags), aliases: v.aliases ?? [],
   };
+  if (v.user_id) out.userId = v.user_id;
+  if (v.description) out.description = v.description;
+  if (v.run_id) out.runId = v.run_id;
+  if (v.run_link) out.runLink = v.run_link;
+  if (v.status_message) out.statusMessage = v.status_message;
+  return out;
 }
 
 function model(m: WireRegisteredModel): RegisteredModel {
-  return {
-    name: m.name, creationTimestamp: m.creation_timestamp, lastUpdatedTimestamp: m.last_updated_timestamp, userId: m.user_id,
-    description: m.description, tags: kv(m.tags),
+  const out: RegisteredModel = {
+    name: m.name, creationTimestamp: m.creation_timestamp, lastUpdatedTimestamp: m.last_updated_timestamp, tags: kv(m.tags),
     aliases: Object.fromEntries((m.aliases ?? []).map((a) => [a.alias, String(a.version)])),
     latestVersions: (m.latest_versions ?? []).map(version),
   };
+  if (m.user_id) out.userId = m.user_id;
+  if (m.description) out.description = m.description;
+  return out;
 }
 
 function dataset(d: WireDataset): Dataset {
@@ -155,7 +176,7 @@ function datasetVersion(v: WireDatasetVersion): DatasetVersionInfo {
 function distance(d: WireDistance): Distance {
   const out: Distance = {
     column: d.column, measure: d.measure, value: num(d.value), threshold: num(d.threshold),
-    sampleSize: d.sample_size, referenceSize: d.reference_size, noise: num(d.noise),
+    noise: num(d.noise), sampleSize: d.sample_size, referenceSize: d.reference_size,
   };
   if (d.category != null) out.category = d.category;
   return out;
@@ -176,6 +197,30 @@ function diff(d: WireDiff): DatasetDiff {
   };
 }
 
+function history(h: WireHistory): HistoryInterval {
+  const out: HistoryInterval = { kind: h.kind, label: h.label, version: h.version, from: h.from, setBy: h.set_by };
+  if (h.to != null) out.to = h.to;
+  if (h.ended_by != null) out.endedBy = h.ended_by;
+  return out;
+}
+
+const schemaDoc = (d: WireSchemaDoc): DatasetSchemaDoc => ({
+  name: d.name, schemaVersion: d.schema_version, schema: d.schema, pinned: d.pinned, createdBy: d.created_by, creationTime: d.creation_time,
+});
+
+const auditEvent = (e: WireAuditEvent): AuditEvent => ({
+  seq: e.seq, time: e.time, actor: e.actor, action: e.action, entityType: e.entity_type, entityId: e.entity_id,
+  before: e.before ?? null, after: e.after ?? null, prevHash: e.prev_hash, hash: e.hash,
+});
+
+const page = <T>(items: T[], token: string | undefined): Page<T> => (token ? { items, nextPageToken: token } : { items });
+
+/** A file's rows as records, as a serving request would send them. */
+async function fileRecords(file: string, format: DataFormat | undefined): Promise<Record<string, unknown>[]> {
+  const { table } = await readTableWithInference(file, { format });
+  return Array.from({ length: table.rowCount }, (_, i) => rowAt(table, i));
+}
+
 /**
  * A Trellis server names its own code beside MLflow's (`trellis_code`); for other servers the
  * HTTP status picks the closest Trellis code. Either way callers can branch on `code`.
@@ -188,6 +233,13 @@ function toTrellisError(status: number, body: WireError, path: string): TrellisE
   }
   const code: ErrorCode = status === 404 ? 'TRELLIS_ENDPOINT_NOT_FOUND' : status === 503 ? 'TRELLIS_STORE_UNAVAILABLE' : status >= 500 ? 'TRELLIS_INTERNAL' : 'TRELLIS_INVALID_PARAMETER';
   return new TrellisError(code, { detail: `${path}: ${message}`, method: 'request', url: path }, { message: `${path}: ${message}` });
+}
+
+/** The network failed before any answer: the URL, and the cause Node gives (e.g. ECONNREFUSED). */
+function unreachable(url: string, e: unknown): TrellisError {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  const detail = cause?.code ?? cause?.message ?? (e as Error).message;
+  return new TrellisError('TRELLIS_SERVER_UNREACHABLE', { url, detail }, { cause: e });
 }
 
 /** The body of a failed artifact transfer, which may not be JSON at all. */
@@ -226,12 +278,7 @@ export class RestBackend implements Backend {
 
   /** The answer as the route's wire type `T`: checked to be a JSON object, its fields taken as the route sends them. */
   private async send<T extends object>(url: string, init: RequestInit, path: string): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(url, init);
-    } catch (e) {
-      throw new TrellisError('TRELLIS_STORE_UNAVAILABLE', { detail: `cannot reach ${this.base}: ${(e as Error).message}` }, { cause: e });
-    }
+    const res = await this.fetch(url, init);
     const text = await res.text();
     let json: unknown = {};
     let parsed = true;
@@ -246,6 +293,14 @@ export class RestBackend implements Backend {
       throw new TrellisError('TRELLIS_SERVER_REFUSED', { url, status: res.status, detail: `expected a JSON object, got ${text.slice(0, 200)}` });
     }
     return json as T;
+  }
+
+  private async fetch(url: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(url, init);
+    } catch (e) {
+      throw unreachable(this.base, e);
+    }
   }
 
   private async maybe<T>(p: Promise<T>): Promise<T | undefined> {
@@ -265,6 +320,16 @@ export class RestBackend implements Backend {
     return this.maybe(this.call<{ experiment: WireExperiment }>('GET', 'experiments/get-by-name', { experiment_name: name }).then((r) => experiment(r.experiment)));
   }
   async getExperiment(id: string) { return experiment((await this.call<{ experiment: WireExperiment }>('GET', 'experiments/get', { experiment_id: id })).experiment); }
+  async searchExperiments(q: SearchOptions & { viewType?: Parameters<Backend['searchExperiments']>[0]['viewType'] }) {
+    const r = await this.call<{ experiments?: WireExperiment[]; next_page_token?: string }>('POST', 'experiments/search', {
+      filter: q.filter, order_by: q.orderBy, max_results: q.maxResults, page_token: q.pageToken, view_type: q.viewType,
+    });
+    return page((r.experiments ?? []).map(experiment), r.next_page_token);
+  }
+  async deleteExperiment(id: string) { await this.call('POST', 'experiments/delete', { experiment_id: id }); }
+  async restoreExperiment(id: string) { await this.call('POST', 'experiments/restore', { experiment_id: id }); }
+  async deleteRun(runId: string) { await this.call('POST', 'runs/delete', { run_id: runId }); }
+  async restoreRun(runId: string) { await this.call('POST', 'runs/restore', { run_id: runId }); }
   async createRun(input: Parameters<Backend['createRun']>[0]) {
     const r = await this.call<{ run: WireRun }>('POST', 'runs/create', {
       experiment_id: input.experimentId, run_name: input.runName, start_time: input.startTime ?? Date.now(), tags: wireTags(input.tags),
@@ -296,7 +361,9 @@ export class RestBackend implements Backend {
     return ((await this.call<{ metrics?: WireMetric[] }>('GET', 'metrics/get-history', { run_id: runId, metric_key: key })).metrics ?? []).map(metric);
   }
   async searchRuns(q: Parameters<Backend['searchRuns']>[0]) {
-    const r = await this.call<{ runs?: WireRun[]; next_page_token?: string }>('POST', 'runs/search', { experiment_ids: q.experimentIds, filter: q.filter, order_by: q.orderBy, max_results: q.maxResults, page_token: q.pageToken });
+    const r = await this.call<{ runs?: WireRun[]; next_page_token?: string }>('POST', 'runs/search', {
+      experiment_ids: q.experimentIds, filter: q.filter, order_by: q.orderBy, max_results: q.maxResults, page_token: q.pageToken, run_view_type: q.viewType,
+    });
     return r.next_page_token ? { items: (r.runs ?? []).map(run), nextPageToken: r.next_page_token } : { items: (r.runs ?? []).map(run) };
   }
   private async artifactBase(runId: string): Promise<string> {
@@ -306,7 +373,7 @@ export class RestBackend implements Backend {
   }
   async logArtifact(runId: string, path: string, data: Uint8Array | string) {
     const url = `${await this.artifactBase(runId)}/${path.split('/').map(encodeURIComponent).join('/')}`;
-    const res = await fetch(url, { method: 'PUT', body: typeof data === 'string' ? data : Buffer.from(data), headers: { 'content-type': 'application/octet-stream' } });
+    const res = await this.fetch(url, { method: 'PUT', body: typeof data === 'string' ? data : Buffer.from(data), headers: { ...this.headers, 'content-type': 'application/octet-stream' } });
     if (res.status !== 200) throw toTrellisError(res.status, await errorBody(res), path);
   }
   async listArtifacts(runId: string, path?: string): Promise<ArtifactInfo[]> {
@@ -314,12 +381,56 @@ export class RestBackend implements Backend {
     return (r.files ?? []).map((f) => ({ path: f.path, isDir: f.is_dir, size: f.file_size }));
   }
   async readArtifact(runId: string, path: string) {
-    const res = await fetch(`${await this.artifactBase(runId)}/${path.split('/').map(encodeURIComponent).join('/')}`);
+    const { 'content-type': _, ...headers } = this.headers;
+    const res = await this.fetch(`${await this.artifactBase(runId)}/${path.split('/').map(encodeURIComponent).join('/')}`, { headers });
     if (res.status !== 200) throw toTrellisError(res.status, await errorBody(res), path);
     return Buffer.from(await res.arrayBuffer());
   }
   async getRegisteredModel(name: string) {
     return this.maybe(this.call<{ registered_model: WireRegisteredModel }>('GET', 'registered-models/get', { name }).then((r) => model(r.registered_model)));
+  }
+  async searchModels(q: SearchOptions) {
+    const r = await this.call<{ registered_models?: WireRegisteredModel[]; next_page_token?: string }>('GET', 'registered-models/search', {
+      filter: q.filter, order_by: q.orderBy, max_results: q.maxResults, page_token: q.pageToken,
+    });
+    return page((r.registered_models ?? []).map(model), r.next_page_token);
+  }
+  async searchModelVersions(q: SearchOptions) {
+    const r = await this.call<{ model_versions?: WireModelVersion[]; next_page_token?: string }>('GET', 'model-versions/search', {
+      filter: q.filter, order_by: q.orderBy, max_results: q.maxResults, page_token: q.pageToken,
+    });
+    return page((r.model_versions ?? []).map(version), r.next_page_token);
+  }
+  /** The registry port the reference resolution reads, over the REST API: the same resolution and errors as embedded. */
+  private refStore(): ModelRefStore {
+    return {
+      getRegisteredModel: async (name) => model((await this.call<{ registered_model: WireRegisteredModel }>('GET', 'registered-models/get', { name })).registered_model),
+      getModelVersion: (name, v) => this.getModelVersion(name, v),
+      getLatestVersions: async (name) => ((await this.call<{ model_versions?: WireModelVersion[] }>('GET', 'registered-models/get-latest-versions', { name })).model_versions ?? []).map(version),
+      searchModelVersions: async (q) => {
+        const name = q.filter?.find((c) => c.kind === 'attribute' && c.key === 'name')?.value;
+        return this.searchModelVersions({ filter: typeof name === 'string' ? `name = '${name.replace(/'/g, "\\'")}'` : undefined, maxResults: q.maxResults });
+      },
+    };
+  }
+  /** As the registry service looks a reference up: the version first, then the model, whose absence is named as the embedded one names it. */
+  async lookupModel(ref: string) {
+    const p = parseRef(ref);
+    const store = this.refStore();
+    const selected = p.selector ? await resolveModelVersion(store, p) : undefined;
+    const m = await this.getRegisteredModel(p.name);
+    if (!m) throw refErrors.noModel(p.name);
+    return selected ? { model: m, version: selected } : { model: m };
+  }
+  resolveModelVersion(ref: string | ParsedRef) { return resolveModelVersion(this.refStore(), ref); }
+  async deleteAlias(name: string, alias: string) { await this.call('DELETE', 'registered-models/alias', { name, alias }); }
+  async transitionStage(name: string, v: string, stage: Stage, archiveExisting: boolean) {
+    return version((await this.call<{ model_version: WireModelVersion }>('POST', 'model-versions/transition-stage', {
+      name, version: v, stage, archive_existing_versions: archiveExisting,
+    })).model_version);
+  }
+  async modelHistory(name: string, o: { alias?: string; stage?: string } = {}) {
+    return ((await this.call<{ history?: WireHistory[] }>('GET', 'registered-models/history', { name, alias: o.alias, stage: o.stage }, 'trellis')).history ?? []).map(history);
   }
   async createRegisteredModel(name: string, description?: string) {
     return model((await this.call<{ registered_model: WireRegisteredModel }>('POST', 'registered-models/create', { name, description })).registered_model);
@@ -347,10 +458,11 @@ export class RestBackend implements Backend {
     if (opts.format) qs.set('format', opts.format);
     if (opts.description) qs.set('description', opts.description);
     if (opts.subjectColumn) qs.set('subject_column', opts.subjectColumn);
-    const r = await this.send<{ dataset_version: WireDatasetVersion; created?: boolean }>(`${this.base}/api/2.0/trellis/datasets/versions?${qs}`, {
+    if (opts.environments && Object.keys(opts.environments).length) qs.set('environments', JSON.stringify(opts.environments));
+    const r = await this.send<{ dataset_version: WireDatasetVersion; created?: boolean; type_breaks?: { column: string; line: number; value: string; reason: string }[] }>(`${this.base}/api/2.0/trellis/datasets/versions?${qs}`, {
       method: 'POST', body, headers: { ...this.headers, 'content-type': 'application/octet-stream' },
     }, 'datasets/versions');
-    return { version: datasetVersion(r.dataset_version), created: r.created === true };
+    return { version: datasetVersion(r.dataset_version), created: r.created === true, typeBreaks: r.type_breaks ?? [] };
   }
   async listDatasets() { return ((await this.call<{ datasets?: WireDataset[] }>('GET', 'datasets', undefined, 'trellis')).datasets ?? []).map(dataset); }
   async datasetVersions(name: string) {
@@ -362,8 +474,32 @@ export class RestBackend implements Backend {
     return datasetVersion((await this.call<{ dataset_version: WireDatasetVersion }>('GET', 'datasets/get', { name, version }, 'trellis')).dataset_version);
   }
   async diffDatasets(a: string, b: string) { return diff((await this.call<{ diff: WireDiff }>('GET', 'datasets/diff', { a, b }, 'trellis')).diff); }
-  async validateRecords(records: readonly object[], against: string, opts: { environment?: string }) {
-    return report((await this.call<{ report: WireReport }>('POST', 'datasets/validate', { records, against, environment: opts.environment }, 'trellis')).report);
+  async validateRecords(records: readonly object[], against: string | undefined, opts: { environment?: string; schema?: unknown }) {
+    return report((await this.call<{ report: WireReport }>('POST', 'datasets/validate', { records, against, schema: opts.schema, environment: opts.environment }, 'trellis')).report);
+  }
+  async validateFile(file: string, o: ValidateFileOptions) {
+    return this.validateRecords(await fileRecords(file, o.format), o.against, { environment: o.environment, schema: o.schema });
+  }
+  async skewFile(file: string, against: string, o: { format?: DataFormat } = {}) {
+    return this.skew(await fileRecords(file, o.format), against);
+  }
+  async getDatasetSchema(name: string, schemaVersion?: number) {
+    const r = await this.call<{ dataset_schema?: WireSchemaDoc }>('GET', 'datasets/schema', { name, schema_version: schemaVersion }, 'trellis');
+    return r.dataset_schema ? schemaDoc(r.dataset_schema) : undefined;
+  }
+  async putDatasetSchema(name: string, schema: unknown, pin: boolean) {
+    return schemaDoc((await this.call<{ dataset_schema: WireSchemaDoc }>('POST', 'datasets/schema', { name, schema, pin }, 'trellis')).dataset_schema);
+  }
+  async auditEvents(q: AuditQuery) {
+    const r = await this.call<{ events?: WireAuditEvent[] }>('GET', 'audit/events', {
+      after_seq: q.afterSeq, limit: q.limit, since: q.since, newest_first: q.newestFirst, entity_type: q.entityType, entity_id: q.entityId,
+      entity_id_prefix: q.entityIdPrefix, action: q.action,
+    }, 'trellis');
+    return (r.events ?? []).map(auditEvent);
+  }
+  async verifyAudit(): Promise<AuditVerification> {
+    const r = await this.call<{ ok: boolean; checked: number; first_bad?: AuditVerification['firstBad'] }>('GET', 'audit/verify', undefined, 'trellis');
+    return r.first_bad ? { ok: r.ok, checked: r.checked, firstBad: r.first_bad } : { ok: r.ok, checked: r.checked };
   }
   async skew(records: readonly object[], against: string): Promise<SkewResult> {
     const s = (await this.call<{ skew: { against: string; distances?: WireDistance[]; skewed?: string[]; excluded_from_drift?: { column: string; reason: string }[] } }>('POST', 'datasets/skew', { records, against }, 'trellis')).skew;

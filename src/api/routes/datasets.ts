@@ -141,6 +141,22 @@ function recordsParam(body: Record<string, unknown>): unknown[] {
   return records;
 }
 
+/** `environments`: a JSON object of column → environments, e.g. `{"cnt":["training"]}`. */
+function environmentsParam(p: Params): Record<string, string[]> | undefined {
+  const raw = p.optionalString('environments');
+  if (raw === undefined || raw === '') return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    throw invalid(`Invalid value ${show(raw)} for parameter 'environments': expected a JSON object such as {"cnt":["training"]}`);
+  }
+  if (!isPlainObject(v) || !Object.values(v).every((e) => Array.isArray(e) && e.every((x) => typeof x === 'string' && x !== ''))) {
+    throw invalid(`Invalid value ${show(raw)} for parameter 'environments': each column takes a list of environment names, e.g. {"cnt":["training"]}`);
+  }
+  return v as Record<string, string[]>;
+}
+
 // ---------------------------------------------------------------------------------------------
 // JSON routes
 
@@ -294,6 +310,7 @@ export async function datasetUploads(app: FastifyInstance, opts: DatasetUploadOp
       const file = uploadFileName(name, p.optionalString('filename') || undefined, format);
       const subjectColumn = p.optionalString('subject_column') || undefined;
       const description = p.optionalString('description') || undefined;
+      const environments = environmentsParam(p);
       const ct = req.headers['content-type'];
       // A JSON body here is almost always a client calling this like the other routes (e.g. with a
       // server path), which must not be stored as a dataset.
@@ -308,10 +325,11 @@ export async function datasetUploads(app: FastifyInstance, opts: DatasetUploadOp
         const path = join(dir, basename(file));
         const size = await receive(req.body as Readable | undefined, path, limit);
         if (size === 0) throw invalid('The upload is empty: send the data file as the request body');
-        const r = await ws.data.add(name, path, { format, description, subjectColumn, source: `upload:${basename(file)}` }, actorOf(req)).catch((e: unknown) => {
+        const r = await ws.data.add(name, path, { format, description, subjectColumn, environments, source: `upload:${basename(file)}` }, actorOf(req)).catch((e: unknown) => {
           throw withoutTempDir(e, dir);
         });
-        return { dataset_version: datasetVersionJson(r.version), created: r.created };
+        const typeBreaks = r.inference.flatMap((i) => (i.typeBreak ? [{ column: i.name, line: i.typeBreak.line, value: i.typeBreak.value, reason: i.typeBreak.reason }] : []));
+        return { dataset_version: datasetVersionJson(r.version), created: r.created, type_breaks: typeBreaks };
       } finally {
         await rm(dir, { recursive: true, force: true });
       }

@@ -1,9 +1,20 @@
-/** Trellis's own read-only routes: alias/stage history, lineage and audit-chain verification. */
+/** Trellis's own read-only routes: alias/stage history, lineage, the audit trail and its verification. */
 import { invalid } from '../../core/errors.js';
 import { DEFAULT_LINEAGE_DEPTH } from '../../registry/lineage.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { historyJson } from '../mlflow-json.js';
 import type { MlflowRouter } from '../router.js';
+import type { AuditEvent } from '../../store/ports/audit.js';
+
+const DEFAULT_AUDIT_EVENTS = 100;
+const MAX_AUDIT_EVENTS = 10_000;
+
+function auditEventJson(e: AuditEvent): object {
+  return {
+    seq: e.seq, time: e.time, actor: e.actor, action: e.action, entity_type: e.entityType, entity_id: e.entityId,
+    before: e.before, after: e.after, prev_hash: e.prevHash, hash: e.hash,
+  };
+}
 
 export function trellisRoutes(r: MlflowRouter, ws: Workspace): void {
   r.get('/registered-models/history', async ({ p }) => {
@@ -32,6 +43,21 @@ export function trellisRoutes(r: MlflowRouter, ws: Workspace): void {
       ? { kind: 'model' as const, name: model, ...(alias !== undefined ? { alias } : { version }) }
       : { kind: 'dataset' as const, name: dataset!, version: version === undefined || version === 'latest' ? undefined : Number(version) };
     return ws.pipelines.lineage(ref, { depth });
+  });
+
+  r.get('/audit/events', async ({ p }) => {
+    const limit = p.optionalInt('limit');
+    if (limit !== undefined && (limit < 1 || limit > MAX_AUDIT_EVENTS)) throw invalid(`Invalid value ${limit} for parameter 'limit': it must be between 1 and ${MAX_AUDIT_EVENTS}`);
+    const afterSeq = p.optionalInt('after_seq');
+    if (afterSeq !== undefined && afterSeq < 0) throw invalid(`Invalid value ${afterSeq} for parameter 'after_seq': it must be a whole number of at least 0`);
+    const since = p.optionalInt('since');
+    if (since !== undefined && since < 0) throw invalid(`Invalid value ${since} for parameter 'since': it must be a time in milliseconds since the epoch`);
+    const events = await ws.audit.events({
+      afterSeq, since, limit: limit ?? DEFAULT_AUDIT_EVENTS, newestFirst: p.optionalBool('newest_first') ?? false,
+      entityType: p.optionalString('entity_type') || undefined, entityId: p.optionalString('entity_id') || undefined,
+      entityIdPrefix: p.optionalString('entity_id_prefix') || undefined, action: p.optionalString('action') || undefined,
+    });
+    return { events: events.map(auditEventJson) };
   });
 
   r.get('/audit/verify', async () => {

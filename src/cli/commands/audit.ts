@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { invalid } from '../../core/errors.js';
-import { globals, withWorkspace } from '../context.js';
+import { globals, withBackend } from '../context.js';
 import { output, printTable, time } from '../output.js';
 
 const DEFAULT_LOG_LIMIT = 50;
@@ -31,7 +31,7 @@ export function auditCommand(): Command {
   cmd.command('verify')
     .description('walk the hash chain; exit 0 only when no event was altered, removed or reordered')
     .action(async (_o: unknown, c: Command) => {
-      const result = await withWorkspace(c, (ws) => ws.audit.verify());
+      const result = await withBackend(c, (b) => b.verifyAudit());
       output(!!globals(c).json, () => result, () => {
         if (result.ok) console.log(`audit chain intact: ${result.checked} events verified`);
         else console.error(`audit chain BROKEN at event ${result.firstBad!.seq} (${result.firstBad!.problem}): ${result.firstBad!.detail}; ${result.checked} events before it verified`);
@@ -48,9 +48,9 @@ export function auditCommand(): Command {
     .action(async (o: { since?: string; after: string; limit: string; entity?: string }, c: Command) => {
       const limit = parseLimit(o.limit);
       const since = o.since === undefined ? undefined : parseSince(o.since, Date.now());
-      await withWorkspace(c, async (ws) => {
+      await withBackend(c, async (b) => {
         const [entityType, ...rest] = o.entity ? o.entity.split('/') : [];
-        const events = await ws.audit.events({
+        const events = await b.auditEvents({
           afterSeq: Number(o.after), limit, since, newestFirst: true, entityType, entityId: rest.length ? rest.join('/') : undefined,
         });
         output(!!globals(c).json, () => events, () => printTable(events.map((e) => ({

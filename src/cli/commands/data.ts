@@ -8,12 +8,13 @@ import { readTableWithInference, type DataFormat } from '../../data/readers/inde
 import { addFromSource, checkSourceArgs, isSourceUri, redactSource, type ProgressFn } from '../../data/sources/index.js';
 import { profileHtml } from '../../data/report/profile-html.js';
 import { formatDuration, formatInstant } from '../../data/report/format.js';
-import type { DatasetSchema } from '../../data/schema/schema.js';
+import type { DatasetVersion } from '../../store/ports/datasets.js';
+import type { DatasetVersionInfo, ProfileSummary } from '../../sdk/backend.js';
 import { describeRange, formatExcluded, formatReport } from '../../data/validate/validate.js';
 import { isSkewed } from '../../data/validate/distances.js';
 import { invalid } from '../../core/errors.js';
 import { parseDataRef, parseRef } from '../../core/refs.js';
-import { actor, globals, withWorkspace } from '../context.js';
+import { actor, globals, serverChoice, withBackend, withWorkspace } from '../context.js';
 import { output, printJson, printTable, time } from '../output.js';
 
 const FORMATS = ['csv', 'jsonl', 'parquet', 'arrow'];
@@ -52,7 +53,13 @@ function step() {
   return (what: string) => process.stderr.write(`  ${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
 }
 
-function statsOf(c: Profile['columns'][number]): string {
+interface TypeBreakNote { column: string; line: number; value: string; reason: string }
+
+function typeBreaks(inference: readonly { name: string; typeBreak?: { line: number; value: string; reason: string } }[]): TypeBreakNote[] {
+  return inference.filter((i) => i.typeBreak).map((i) => ({ column: i.name, line: i.typeBreak!.line, value: i.typeBreak!.value, reason: i.typeBreak!.reason }));
+}
+
+function statsOf(c: ProfileSummary['columns'][number]): string {
   if (c.numeric && c.type !== 'boolean') {
     const n = c.numeric;
     if (c.type === 'datetime') {
@@ -64,7 +71,7 @@ function statsOf(c: Profile['columns'][number]): string {
   return (c.top ?? []).slice(0, 3).map((t) => `${t.value} (${t.count})`).join(', ');
 }
 
-function printProfile(p: Profile): void {
+function printProfile(p: ProfileSummary): void {
   console.log(`${p.rows} rows, ${p.columns.length} columns`);
   printTable(p.columns.map((c) => ({ column: c.name, type: c.type, missing: c.missing, distinct: c.distinct, statistics: statsOf(c) })), ['column', 'type', 'missing', 'distinct', 'statistics']);
 }
@@ -88,32 +95,38 @@ export function dataCommand(): Command {
       if (from === undefined && file === undefined) throw invalid('Give the data: a file (trellis data add <name> <file>) or a source (--from s3://… | https://… | postgres://… --query "select …")');
       const opts = { format: format(o.format), subjectColumn: o.subjectColumn, description: o.description, environments: environments(o.env) };
       const progress = step();
-      await withWorkspace(c, async (ws) => {
-        let r: Awaited<ReturnType<typeof ws.data.add>>;
-        if (from !== undefined) {
-          checkSourceArgs(from, o.query);
-          progress(`reading ${redactSource(from)}${o.query !== undefined ? ' (query)' : ''}`);
-          r = await addFromSource(ws.data, name, from, { ...opts, query: o.query, onProgress: sourceProgress(progress) }, actor(c));
-        } else {
-          if (o.query !== undefined) throw invalid(`--query applies only to a SQL source (--from postgres://… or mysql://…), not to the file '${file}'`);
-          progress(`reading, hashing and profiling ${file}`);
-          r = await ws.data.add(name, file!, opts, actor(c));
-        }
+      const print = (r: { version: DatasetVersionInfo | DatasetVersion; created: boolean; typeBreaks: TypeBreakNote[] }) => {
         progress(r.created ? `recorded ${name}@${r.version.version}` : `unchanged: the same content is ${name}@${r.version.version}`);
         const v = r.version;
         output(json, () => ({ name: v.name, version: v.version, created: r.created, sha256: v.sha256, rows: v.rows, columns: v.columns, format: v.format, source: v.source, ...(v.lineage?.query !== undefined && from !== undefined ? { query: v.lineage.query } : {}) }), () => {
           console.log(`${r.created ? 'added' : 'already present as'} ${name}@${v.version}: ${v.rows} rows × ${v.columns} columns, sha256 ${v.sha256.slice(0, 12)}…${from !== undefined ? ` from ${v.source}` : ''}`);
-          const broken = r.inference.filter((i) => i.typeBreak);
-          for (const b of broken) console.log(`  note: '${b.name}' is a string column because line ${b.typeBreak!.line} holds '${b.typeBreak!.value}' (${b.typeBreak!.reason})`);
+          for (const b of r.typeBreaks) console.log(`  note: '${b.column}' is a string column because line ${b.line} holds '${b.value}' (${b.reason})`);
         });
+      };
+      if (from !== undefined) {
+        const server = serverChoice(c);
+        if (server) throw invalid(`--from reads a source into a local store and does not run against a server (${server.from} is ${server.url}): read the rows into a file here and add the file, or run the command where the store is`);
+        await withWorkspace(c, async (ws) => {
+          checkSourceArgs(from, o.query);
+          progress(`reading ${redactSource(from)}${o.query !== undefined ? ' (query)' : ''}`);
+          const r = await addFromSource(ws.data, name, from, { ...opts, query: o.query, onProgress: sourceProgress(progress) }, actor(c));
+          print({ ...r, typeBreaks: typeBreaks(r.inference) });
+        });
+        return;
+      }
+      if (o.query !== undefined) throw invalid(`--query applies only to a SQL source (--from postgres://… or mysql://…), not to the file '${file}'`);
+      await withBackend(c, async (b) => {
+        progress(`reading, hashing and profiling ${file}`);
+        const r = await b.addDataset(name, file!, opts);
+        print(r);
       });
     });
 
   cmd.command('list')
     .description('list datasets')
     .action(async (_o: unknown, c: Command) => {
-      await withWorkspace(c, async (ws) => {
-        const list = await ws.data.list();
+      await withBackend(c, async (b) => {
+        const list = await b.listDatasets();
         output(!!globals(c).json, () => list, () => printTable(list.map((d) => ({ name: d.name, latest: d.latestVersion ?? '', subject_column: d.subjectColumn ?? '', updated: time(d.lastUpdateTime) })), ['name', 'latest', 'subject_column', 'updated']));
       });
     });
@@ -122,8 +135,8 @@ export function dataCommand(): Command {
     .description('list the versions of a dataset')
     .action(async (ref: string, _o: unknown, c: Command) => {
       const { name } = parseDataRef(ref);
-      await withWorkspace(c, async (ws) => {
-        const vs = await ws.data.versions(name);
+      await withBackend(c, async (b) => {
+        const vs = await b.datasetVersions(name);
         output(!!globals(c).json, () => vs.map(({ profile: _p, schema: _s, ...rest }) => rest), () => printTable(vs.map((v) => ({
           version: v.version, rows: v.rows, columns: v.columns, sha256: v.sha256.slice(0, 12), created: time(v.creationTime), by: v.createdBy, source: v.source,
         })), ['version', 'rows', 'columns', 'sha256', 'created', 'by', 'source']));
@@ -133,16 +146,16 @@ export function dataCommand(): Command {
   cmd.command('show <ref>')
     .description('show a dataset version (name or name@version): schema and profile')
     .action(async (ref: string, _o: unknown, c: Command) => {
-      await withWorkspace(c, async (ws) => {
-        const v = await ws.data.get(ref);
-        const profile = v.profile as Profile;
-        output(!!globals(c).json, () => ({ ...v, profile: summaryOf(profile) }), () => {
+      await withBackend(c, async (b) => {
+        const v = await b.getDatasetVersion(ref);
+        const profile = v.profile;
+        output(!!globals(c).json, () => v, () => {
           console.log(`${v.name}@${v.version}  ${v.format}, ${v.sizeBytes} bytes, sha256 ${v.sha256}`);
           const { query, ...lineage } = v.lineage ?? {};
           console.log(`  from ${v.source}, by ${v.createdBy} at ${time(v.creationTime)}${Object.keys(lineage).length ? `, lineage ${JSON.stringify(lineage)}` : ''}`);
           if (query !== undefined) console.log(`  query: ${query}\n  snapshot sha256 ${v.sha256} (the rows as read then; the table may have changed since)`);
           printProfile(profile);
-          const schema = v.schema as DatasetSchema;
+          const schema = v.schema;
           console.log('\nschema');
           printTable(schema.columns.map((s) => ({
             column: s.name, type: s.type, role: s.role ?? '', nullable: s.nullable, range: s.range ? describeRange(s.range) : '',
@@ -155,8 +168,8 @@ export function dataCommand(): Command {
   cmd.command('diff <a> <b>')
     .description('what changed between two versions (name@a name@b): rows, schema, per-column statistics')
     .action(async (a: string, b: string, _o: unknown, c: Command) => {
-      await withWorkspace(c, async (ws) => {
-        const d = await ws.data.diff(a, b);
+      await withBackend(c, async (be) => {
+        const d = await be.diffDatasets(a, b);
         output(!!globals(c).json, () => d, () => console.log(formatDiff(d)));
       });
     });
@@ -170,7 +183,7 @@ export function dataCommand(): Command {
     .action(async (file: string, o: { against?: string; schema?: string; env?: string; format?: string }, c: Command) => {
       if (!o.against && !o.schema) throw invalid('Give --against <name>[@version] or --schema <file>');
       const schema: unknown = o.schema ? JSON.parse(await readFile(o.schema, 'utf8')) : undefined;
-      const report = await withWorkspace(c, (ws) => ws.data.validateFile(file, { ref: o.against, schema, environment: o.env, read: { format: format(o.format) } }));
+      const report = await withBackend(c, (b) => b.validateFile(file, { against: o.against, schema, environment: o.env, format: format(o.format) }));
       output(!!globals(c).json, () => report, () => console.log(`${formatReport(report)}\n  against ${report.against}`));
       if (!report.ok) process.exitCode = 1;
     });
@@ -181,13 +194,13 @@ export function dataCommand(): Command {
     .option('--format <format>', 'csv, jsonl, parquet or arrow (default: from the extension)')
     .action(async (source: string, o: { html?: string; format?: string }, c: Command) => {
       const isFile = existsSync(source);
-      const profile = isFile
-        ? await profileTableParallel((await readTableWithInference(source, { format: format(o.format) })).table)
-        : await withWorkspace(c, async (ws) => (await ws.data.get(source)).profile as Profile);
-      if (o.html) await writeFile(o.html, profileHtml(profile, `Profile of ${source}`));
+      // The report and the table read the statistics only, not the sketches (which stay on the server).
+      const profile: ProfileSummary = isFile
+        ? summaryOf(await profileTableParallel((await readTableWithInference(source, { format: format(o.format) })).table))
+        : await withBackend(c, async (b) => (await b.getDatasetVersion(source)).profile);
+      if (o.html) await writeFile(o.html, profileHtml(profile as Profile, `Profile of ${source}`));
       if (globals(c).json) {
-        const s = summaryOf(profile);
-        printJson({ rows: s.rows, columns: s.columns });
+        printJson({ rows: profile.rows, columns: profile.columns });
       } else {
         printProfile(profile);
         if (o.html) console.log(`\nHTML report: ${o.html}`);
@@ -201,23 +214,23 @@ export function dataCommand(): Command {
     .action(async (ref: string, file: string | undefined, o: { pin?: boolean; version?: string }, c: Command) => {
       const { name } = parseDataRef(ref);
       const versioned = parseRef(ref).selector !== undefined;
-      await withWorkspace(c, async (ws) => {
+      await withBackend(c, async (b) => {
         if (file && versioned) throw invalid(`A schema document belongs to the dataset '${name}', not to one version (versions are immutable; a pinned schema is the contract for every version): write \`trellis data schema ${name} ${file}\``);
         if (versioned) {
           if (o.version) throw invalid(`--version picks a stored schema document of '${name}', '${ref}' a dataset version: give one of them`);
-          const v = await ws.data.get(ref);
-          const pinned = await ws.data.getSchema(name);
+          const v = await b.getDatasetVersion(ref);
+          const pinned = await b.getDatasetSchema(name);
           printJson(v.schema);
           if (!globals(c).json) console.error(`(the schema inferred for ${v.name}@${v.version}${pinned ? `; validation uses the pinned schema ${pinned.schemaVersion} of ${name}` : ''})`);
           return;
         }
         if (file) {
-          const doc = await ws.data.putSchema(name, JSON.parse(await readFile(file, 'utf8')), !!o.pin, actor(c));
+          const doc = await b.putDatasetSchema(name, JSON.parse(await readFile(file, 'utf8')), !!o.pin);
           output(!!globals(c).json, () => doc, () => console.log(`stored schema ${doc.schemaVersion} of ${name}${doc.pinned ? ' (pinned: validation now uses it)' : ''}`));
           return;
         }
-        const doc = await ws.data.getSchema(name, o.version ? Number(o.version) : undefined);
-        const schema = doc?.schema ?? (await ws.data.get(name)).schema;
+        const doc = await b.getDatasetSchema(name, o.version ? Number(o.version) : undefined);
+        const schema = doc?.schema ?? (await b.getDatasetVersion(name)).schema;
         printJson(schema);
         if (!doc && !globals(c).json) console.error(`(no schema pinned for ${name}: this is the schema inferred for its latest version)`);
       });
@@ -227,11 +240,10 @@ export function dataCommand(): Command {
     .description('train/serve skew: compare serving records (a file) with the profile of a training version')
     .requiredOption('--against <ref>', 'the training dataset version (name or name@version)')
     .action(async (file: string, o: { against: string }, c: Command) => {
-      const { table } = await readTableWithInference(file);
-      await withWorkspace(c, async (ws) => {
-        const r = await ws.data.validate(table, { ref: o.against, environment: 'serving' });
-        const skewed = r.distances.filter(isSkewed).map((d) => d.column);
-        output(!!globals(c).json, () => ({ against: r.against, distances: r.distances, skewed, excludedFromDrift: r.excludedFromDrift }), () => {
+      await withBackend(c, async (b) => {
+        const r = await b.skewFile(file, o.against);
+        const skewed = r.skewed;
+        output(!!globals(c).json, () => r, () => {
           printTable(r.distances.map((d) => ({ column: d.column, measure: d.measure, distance: d.value.toFixed(4), threshold: d.threshold, noise: d.noise.toFixed(4), n: d.sampleSize, reference_n: d.referenceSize, skewed: isSkewed(d) ? 'yes' : '' })),
             ['column', 'measure', 'distance', 'threshold', 'noise', 'n', 'reference_n', 'skewed']);
           console.log(`${skewed.length} of ${r.distances.length} features skewed against ${r.against}`);

@@ -1,11 +1,15 @@
 import { Command } from 'commander';
-import type { Workspace } from '../../workspace/workspace.js';
-import { actor, globals, withWorkspace } from '../context.js';
+import { TrellisError } from '../../core/errors.js';
+import type { Backend } from '../../sdk/backend.js';
+import { globals, withBackend } from '../context.js';
 import { output, printTable, time } from '../output.js';
 
 /** An experiment by id, or by name when it is not a number. */
-export async function findExperiment(ws: Workspace, ref: string) {
-  return /^\d+$/.test(ref) ? ws.tracking.getExperiment(ref) : ws.tracking.getExperimentByName(ref);
+export async function findExperiment(b: Backend, ref: string) {
+  if (/^\d+$/.test(ref)) return b.getExperiment(ref);
+  const e = await b.getExperimentByName(ref);
+  if (!e) throw new TrellisError('TRELLIS_EXPERIMENT_NAME_NOT_FOUND', { name: ref });
+  return e;
 }
 
 export function experimentsCommand(): Command {
@@ -16,8 +20,8 @@ export function experimentsCommand(): Command {
     .option('--all', 'include deleted experiments')
     .option('--filter <expr>', "MLflow filter, e.g. \"name LIKE 'bike%'\"")
     .action(async (o: { all?: boolean; filter?: string }, c: Command) => {
-      await withWorkspace(c, async (ws) => {
-        const page = await ws.tracking.searchExperiments({ filter: o.filter, viewType: o.all ? 'ALL' : 'ACTIVE_ONLY', orderBy: ['experiment_id ASC'] });
+      await withBackend(c, async (b) => {
+        const page = await b.searchExperiments({ filter: o.filter, viewType: o.all ? 'ALL' : 'ACTIVE_ONLY', orderBy: ['experiment_id ASC'] });
         output(!!globals(c).json, () => page.items, () =>
           printTable(page.items.map((e) => ({ id: e.experimentId, name: e.name, stage: e.lifecycleStage, created: time(e.creationTime) })), ['id', 'name', 'stage', 'created']));
       });
@@ -26,8 +30,8 @@ export function experimentsCommand(): Command {
   cmd.command('create <name>')
     .description('create an experiment')
     .action(async (name: string, _o: unknown, c: Command) => {
-      await withWorkspace(c, async (ws) => {
-        const id = await ws.tracking.createExperiment(name, {}, actor(c));
+      await withBackend(c, async (b) => {
+        const id = await b.createExperiment(name);
         output(!!globals(c).json, () => ({ experiment_id: id }), () => console.log(`created experiment ${id} (${name})`));
       });
     });
@@ -35,8 +39,8 @@ export function experimentsCommand(): Command {
   cmd.command('show <id-or-name>')
     .description('show one experiment')
     .action(async (ref: string, _o: unknown, c: Command) => {
-      await withWorkspace(c, async (ws) => {
-        const e = await findExperiment(ws, ref);
+      await withBackend(c, async (b) => {
+        const e = await findExperiment(b, ref);
         output(!!globals(c).json, () => e, () => {
           console.log(`experiment ${e.experimentId}: ${e.name} (${e.lifecycleStage})`);
           console.log(`  artifacts: ${e.artifactLocation}`);
@@ -50,10 +54,10 @@ export function experimentsCommand(): Command {
     cmd.command(`${verb} <id-or-name>`)
       .description(desc)
       .action(async (ref: string, _o: unknown, c: Command) => {
-        await withWorkspace(c, async (ws) => {
-          const e = await findExperiment(ws, ref);
-          if (verb === 'delete') await ws.tracking.deleteExperiment(e.experimentId, actor(c));
-          else await ws.tracking.restoreExperiment(e.experimentId, actor(c));
+        await withBackend(c, async (b) => {
+          const e = await findExperiment(b, ref);
+          if (verb === 'delete') await b.deleteExperiment(e.experimentId);
+          else await b.restoreExperiment(e.experimentId);
           output(!!globals(c).json, () => ({ experiment_id: e.experimentId, action: verb }), () => console.log(`${verb}d experiment ${e.experimentId} (${e.name})`));
         });
       });

@@ -2,8 +2,8 @@ import { Command } from 'commander';
 import { invalid } from '../../core/errors.js';
 import { parseRef } from '../../core/refs.js';
 import type { ModelVersion, Stage } from '../../store/ports/registry.js';
-import type { Workspace } from '../../workspace/workspace.js';
-import { actor, globals, withWorkspace } from '../context.js';
+import type { Backend } from '../../sdk/backend.js';
+import { globals, withBackend } from '../context.js';
 import { output, printTable, time } from '../output.js';
 
 export function modelsCommand(): Command {
@@ -13,8 +13,8 @@ export function modelsCommand(): Command {
     .description('list registered models')
     .option('--filter <expr>', "e.g. \"name LIKE 'bike%'\"")
     .action(async (o: { filter?: string }, c: Command) => {
-      await withWorkspace(c, async (ws) => {
-        const page = await ws.registry.searchModels({ filter: o.filter, maxResults: 1000 });
+      await withBackend(c, async (b) => {
+        const page = await b.searchModels({ filter: o.filter, maxResults: 1000 });
         output(!!globals(c).json, () => page.items, () => printTable(page.items.map((m) => ({
           name: m.name, aliases: Object.entries(m.aliases).map(([a, v]) => `@${a}=v${v}`).join(' '),
           latest: m.latestVersions.map((v) => `v${v.version}${v.currentStage === 'None' ? '' : ` (${v.currentStage})`}`).join(', '),
@@ -26,9 +26,9 @@ export function modelsCommand(): Command {
   cmd.command('show <model>')
     .description('show a registered model (name), or a model with one version selected (name@version, name@alias, name@latest, name/version)')
     .action(async (ref: string, _o: unknown, c: Command) => {
-      await withWorkspace(c, async (ws) => {
-        const { model: m, version: selected } = await ws.registry.lookup(ref);
-        const versions = await allVersions(ws, m.name);
+      await withBackend(c, async (b) => {
+        const { model: m, version: selected } = await b.lookupModel(ref);
+        const versions = await allVersions(b, m.name);
         output(!!globals(c).json, () => (selected ? { ...m, selected } : m), () => {
           console.log(`model ${m.name}${m.description ? ` — ${m.description}` : ''}`);
           console.log(`  created ${time(m.creationTimestamp)}, updated ${time(m.lastUpdatedTimestamp)}`);
@@ -52,9 +52,9 @@ export function modelsCommand(): Command {
   cmd.command('versions <model>')
     .description('list the versions of a model (name, or a reference such as name@champion to mark that version)')
     .action(async (ref: string, _o: unknown, c: Command) => {
-      await withWorkspace(c, async (ws) => {
-        const { model, version: selected } = await ws.registry.lookup(ref);
-        const versions = await allVersions(ws, model.name);
+      await withBackend(c, async (b) => {
+        const { model, version: selected } = await b.lookupModel(ref);
+        const versions = await allVersions(b, model.name);
         output(!!globals(c).json, () => versions, () => printVersions(versions, selected?.version));
       });
     });
@@ -63,18 +63,18 @@ export function modelsCommand(): Command {
     .description('point an alias (e.g. champion) at a version — `alias income champion 3` or `alias income@3 champion` — or show or --delete it')
     .option('--delete', 'remove the alias')
     .action(async (ref: string, alias: string, version: string | undefined, o: { delete?: boolean }, c: Command) => {
-      await withWorkspace(c, async (ws) => {
+      await withBackend(c, async (b) => {
         const p = parseRef(ref);
         const name = p.name;
         if (o.delete) {
           if (p.selector || version !== undefined) throw invalid(`--delete removes the alias whatever version it points at: write \`trellis models alias ${name} ${alias} --delete\``);
-          await ws.registry.deleteAlias(name, alias, actor(c));
+          await b.deleteAlias(name, alias);
           output(!!globals(c).json, () => ({ name, alias, version: null }), () => console.log(`removed ${name}@${alias}`));
           return;
         }
-        const target = p.selector || version !== undefined ? await versionOf(ws, ref, version) : undefined;
-        if (target) await ws.registry.setAlias(name, alias, target.version, actor(c));
-        const v = await ws.registry.resolve({ name, selector: { kind: 'alias', alias } });
+        const target = p.selector || version !== undefined ? await versionOf(b, ref, version) : undefined;
+        if (target) await b.setAlias(name, alias, target.version);
+        const v = await b.resolveModelVersion({ name, selector: { kind: 'alias', alias } });
         output(!!globals(c).json, () => v, () => console.log(`${name}@${alias} → version ${v.version}`));
       });
     });
@@ -84,9 +84,9 @@ export function modelsCommand(): Command {
     .option('--archive-existing', 'archive the versions already in that stage')
     .action(async (ref: string, second: string, third: string | undefined, o: { archiveExisting?: boolean }, c: Command) => {
       const [version, stage] = third === undefined ? [undefined, second] : [second, third];
-      await withWorkspace(c, async (ws) => {
-        const target = await versionOf(ws, ref, version);
-        const v = await ws.registry.transitionStage(target.name, target.version, stage as Stage, !!o.archiveExisting, actor(c));
+      await withBackend(c, async (b) => {
+        const target = await versionOf(b, ref, version);
+        const v = await b.transitionStage(target.name, target.version, stage as Stage, !!o.archiveExisting);
         output(!!globals(c).json, () => v, () => console.log(`${v.name} version ${v.version} is now in ${v.currentStage}`));
       });
     });
@@ -96,10 +96,10 @@ export function modelsCommand(): Command {
     .option('--alias <alias>', 'only this alias, e.g. champion')
     .option('--stage <stage>', 'only this stage, e.g. Production')
     .action(async (ref: string, o: { alias?: string; stage?: string }, c: Command) => {
-      await withWorkspace(c, async (ws) => {
-        const { model, version } = await ws.registry.lookup(ref);
+      await withBackend(c, async (b) => {
+        const { model, version } = await b.lookupModel(ref);
         const name = model.name;
-        const h = (await ws.registry.history(name, o)).filter((iv) => !version || iv.version === version.version);
+        const h = (await b.modelHistory(name, o)).filter((iv) => !version || iv.version === version.version);
         output(!!globals(c).json, () => h, () => printTable(h.map((iv) => ({
           what: iv.kind === 'alias' ? `@${iv.label}` : iv.label, version: iv.version,
           from: time(iv.from), to: iv.to === undefined ? '(now)' : time(iv.to), set_by: iv.setBy, ended_by: iv.endedBy ?? '',
@@ -110,8 +110,8 @@ export function modelsCommand(): Command {
 }
 
 /** Every version of a model, newest first. */
-async function allVersions(ws: Workspace, name: string): Promise<ModelVersion[]> {
-  const page = await ws.registry.searchVersions({ filter: `name = '${name.replace(/'/g, "\\'")}'`, orderBy: ['version_number DESC'], maxResults: 10000 });
+async function allVersions(b: Backend, name: string): Promise<ModelVersion[]> {
+  const page = await b.searchModelVersions({ filter: `name = '${name.replace(/'/g, "\\'")}'`, orderBy: ['version_number DESC'], maxResults: 10000 });
   return page.items;
 }
 
@@ -126,18 +126,18 @@ function printVersions(versions: ModelVersion[], selected: string | undefined): 
  * The version a command acts on: a reference (`income@3`, `income@champion`, `income/3`), or a
  * model name and a version argument (`3`, `v3`, `latest`, an alias, or a reference to the same model).
  */
-async function versionOf(ws: Workspace, ref: string, version: string | undefined): Promise<ModelVersion> {
+async function versionOf(b: Backend, ref: string, version: string | undefined): Promise<ModelVersion> {
   const p = parseRef(ref);
   if (version === undefined) {
     if (!p.selector) throw invalid(`'${p.name}' names a model, not one of its versions: write ${p.name}@<version> (or ${p.name}@<alias>), or give the version after the name`);
-    return ws.registry.resolve(p);
+    return b.resolveModelVersion(p);
   }
   const given = /[@/]/.test(version) ? parseRef(version) : parseRef(`${p.name}@${version}`);
   if (given.name !== p.name) throw invalid(`'${version}' is a version of model '${given.name}', not of '${p.name}'`);
   if (!given.selector) throw invalid(`'${version}' names no version`);
-  const v = await ws.registry.resolve(given);
+  const v = await b.resolveModelVersion(given);
   if (p.selector) {
-    const first = await ws.registry.resolve(p);
+    const first = await b.resolveModelVersion(p);
     if (first.version !== v.version) throw invalid(`'${ref}' is version ${first.version} but '${version}' is version ${v.version}: give the version once`);
   }
   return v;

@@ -2,8 +2,8 @@ import { Command } from 'commander';
 import { invalid } from '../../core/errors.js';
 import type { Run } from '../../store/ports/tracking.js';
 import { parseRunFilter, parseRunOrderBy } from '../../tracking/search/search-filter.js';
-import type { Workspace } from '../../workspace/workspace.js';
-import { globals, withWorkspace } from '../context.js';
+import type { Backend } from '../../sdk/backend.js';
+import { globals, withBackend } from '../context.js';
 import { output, printTable, time } from '../output.js';
 import { findExperiment } from './experiments.js';
 
@@ -70,12 +70,12 @@ function askedColumns(filter: string | undefined, orderBy: string[] | undefined)
  * The columns of a hyper-parameter search's trials among `runs`: the trial number and the params
  * whose values differ between the trials of one search (the searched ones), over all its trials.
  */
-async function trialColumns(ws: Workspace, runs: Run[]): Promise<Column[]> {
+async function trialColumns(b: Backend, runs: Run[]): Promise<Column[]> {
   const parents = [...new Set(runs.filter((r) => r.data.tags[TRIAL_TAG] !== undefined).map((r) => r.data.tags[PARENT_TAG] ?? ''))];
   if (!parents.length) return [];
   const searched = new Set<string>();
   for (const parent of parents) {
-    const siblings = parent === '' ? runs.filter((r) => r.data.tags[TRIAL_TAG] !== undefined) : (await ws.tracking.searchRuns({
+    const siblings = parent === '' ? runs.filter((r) => r.data.tags[TRIAL_TAG] !== undefined) : (await b.searchRuns({
       experimentIds: [...new Set(runs.map((r) => r.info.experimentId))],
       filter: `tags.${PARENT_TAG} = '${parent}'`, maxResults: 1000, viewType: 'ALL',
     })).items.filter((r) => r.data.tags[TRIAL_TAG] !== undefined);
@@ -98,9 +98,9 @@ interface ListOptions { experiment?: string; filter?: string; orderBy?: string[]
 
 async function listOrSearch(c: Command, o: ListOptions) {
   const chosen = o.columns === undefined ? undefined : parseColumns(o.columns);
-  await withWorkspace(c, async (ws) => {
-    const experiments = o.experiment ? [await findExperiment(ws, o.experiment)] : (await ws.tracking.searchExperiments({})).items;
-    const page = await ws.tracking.searchRuns({
+  await withBackend(c, async (b) => {
+    const experiments = o.experiment ? [await findExperiment(b, o.experiment)] : (await b.searchExperiments({})).items;
+    const page = await b.searchRuns({
       experimentIds: experiments.map((e) => e.experimentId), filter: o.filter, orderBy: o.orderBy,
       maxResults: o.limit ? Number(o.limit) : 50, viewType: o.all ? 'ALL' : 'ACTIVE_ONLY',
     });
@@ -109,7 +109,7 @@ async function listOrSearch(c: Command, o: ListOptions) {
       const base: Column[] = ['run_id', 'name', 'status'].map((n) => attributeColumn(n)!);
       base.push({ header: 'started', cell: ATTRIBUTES.start_time! });
       const asked = askedColumns(o.filter, o.orderBy).filter((col) => col.header !== 'start_time');
-      const trials = await trialColumns(ws, page.items);
+      const trials = await trialColumns(b, page.items);
       const askedMetrics = new Set(asked.map((col) => col.header));
       const others = [...new Set(page.items.flatMap((r) => r.data.metrics.map((m) => m.key)))].sort().filter((k) => !askedMetrics.has(k))
         .slice(0, Math.max(0, 4 - asked.length)).map((k) => keyColumn('metric', k));
@@ -140,9 +140,9 @@ export function runsCommand(): Command {
   cmd.command('show <run-id>')
     .description('show a run: params, latest metrics, tags, artifacts')
     .action(async (runId: string, _o: unknown, c: Command) => {
-      await withWorkspace(c, async (ws) => {
-        const run = await ws.tracking.getRun(runId);
-        const { files } = await ws.tracking.listArtifacts(runId);
+      await withBackend(c, async (b) => {
+        const run = await b.getRun(runId);
+        const files = await b.listArtifacts(runId);
         output(!!globals(c).json, () => ({ ...run, artifacts: files }), () => {
           const i = run.info;
           console.log(`run ${i.runId}  ${i.runName}  [${i.status}${i.lifecycleStage === 'deleted' ? ', deleted' : ''}]`);
