@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { ERRORS, TrellisError, invalid, type ErrorCode } from '../../core/errors.js';
 import type { PipelinePackage } from '../../pipelines/package.js';
-import { globals } from '../context.js';
+import { globals, serverChoice } from '../context.js';
 import { printJson } from '../output.js';
 
 export const VERSIONS_ROUTE = '/api/2.0/trellis/pipelines/versions';
@@ -99,7 +99,8 @@ export function pipelinesDeployCommand(): Command {
     .option('--token <token>', 'bearer token for the server (default $TRELLIS_TOKEN)')
     .option('--include <path...>', "more files or folders to package with a pipeline file, relative to its folder")
     .action(async (file: string, o: { server?: string; token?: string; include?: string[] }, c: Command) => {
-      const server = serverUrl(o.server);
+      // --server is also the CLI's global option (and $TRELLIS_TRACKING_URI / $MLFLOW_TRACKING_URI choose a server too).
+      const server = serverUrl(o.server ?? serverChoice(c)?.url);
       const pkg = await packageFor(file, o.include);
       const r = await deployPackage(pkg, server, o.token ?? process.env.TRELLIS_TOKEN);
       if (globals(c).json) printJson(r);

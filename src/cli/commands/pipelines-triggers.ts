@@ -6,7 +6,7 @@
 import { Command } from 'commander';
 import { ERRORS, TrellisError, invalid, type ErrorCode } from '../../core/errors.js';
 import type { TriggerRecord, TriggerStatus } from '../../store/ports/triggers.js';
-import { actor, globals, withWorkspace } from '../context.js';
+import { actor, globals, serverChoice, withWorkspace } from '../context.js';
 import { output, printJson, printTable, time } from '../output.js';
 
 const PREFIX = '/api/2.0/trellis';
@@ -91,8 +91,10 @@ export function pipelinesTriggerCommand(): Command {
       const params = rawParams(o.param);
       const json = !!globals(c).json;
       let r: { trigger: TriggerRecord; created: boolean };
-      if (o.server) {
-        const body = await rest(o.server, 'POST', '/pipelines/trigger', { pipeline: name, params, ...(o.reason ? { reason: o.reason } : {}) });
+      // --server is also the CLI's global option (and $TRELLIS_TRACKING_URI / $MLFLOW_TRACKING_URI choose a server too).
+      const server = o.server ?? serverChoice(c)?.url;
+      if (server) {
+        const body = await rest(server, 'POST', '/pipelines/trigger', { pipeline: name, params, ...(o.reason ? { reason: o.reason } : {}) });
         r = { trigger: fromJson(body.trigger as Record<string, unknown>), created: body.created === true };
       } else {
         r = await withWorkspace(c, (ws) => ws.pipelines.requestTrigger({ pipeline: name, params, reason: o.reason }, actor(c)));
@@ -113,9 +115,10 @@ export function pipelinesTriggersCommand(): Command {
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10000) throw invalid(`--limit must be a whole number from 1 to 10000, got '${o.limit}'`);
       let list: TriggerRecord[];
-      if (o.server) {
+      const server = o.server ?? serverChoice(c)?.url;
+      if (server) {
         const q = new URLSearchParams({ limit: String(limit), ...(name ? { pipeline: name } : {}), ...(o.status ? { status: o.status } : {}) });
-        list = ((await rest(o.server, 'GET', `/pipelines/triggers?${q}`)).triggers as Record<string, unknown>[]).map(fromJson);
+        list = ((await rest(server, 'GET', `/pipelines/triggers?${q}`)).triggers as Record<string, unknown>[]).map(fromJson);
       } else {
         list = await withWorkspace(c, (ws) => ws.pipelines.triggers({ pipeline: name, status: o.status as TriggerStatus | undefined, limit }));
       }
