@@ -24,7 +24,7 @@ import {
 } from './test-helpers/mlflow-client-calls.js';
 
 /** How many distinct client calls the replay covers; the last test checks the count. */
-const EXPECTED_CALLS = 58;
+const EXPECTED_CALLS = 60;
 
 let dir: string;
 let ws: Workspace;
@@ -144,6 +144,10 @@ describe(`MLflow ${CLIENT_VERSION} Python client, replayed`, () => {
     const deleted = parsed(await c.endpoint('MlflowClient.get_experiment', 'GET', '/mlflow/experiments/get', { experiment_id: s.exp2Id }), Responses.GetExperiment, 'get deleted');
     assert.equal(deleted.experiment.lifecycle_stage, 'deleted');
     assert.equal(deleted.experiment.name, 'replay-exp-2b');
+    // mlflow.set_experiment() finds a deleted experiment by name and refuses it by its lifecycle_stage.
+    const deletedByName = parsed(await c.endpoint('mlflow.set_experiment', 'GET', '/mlflow/experiments/get-by-name', { experiment_name: 'replay-exp-2b' }),
+      Responses.GetExperiment, 'get_experiment_by_name (deleted)');
+    assert.equal(deletedByName.experiment.lifecycle_stage, 'deleted');
     expectOk(await c.endpoint('MlflowClient.restore_experiment', 'POST', '/mlflow/experiments/restore', { experiment_id: s.exp2Id }), 'restore_experiment');
     const restored = parsed(await c.endpoint('MlflowClient.get_experiment', 'GET', '/mlflow/experiments/get', { experiment_id: s.exp2Id }), Responses.GetExperiment, 'get restored');
     assert.equal(restored.experiment.lifecycle_stage, 'active');
@@ -233,8 +237,13 @@ describe(`MLflow ${CLIENT_VERSION} Python client, replayed`, () => {
     assert.equal(tags.release, 'candidate');
     assert.equal(tags['mlflow.user'], USER);
     assert.equal(tags.scratch, undefined);
+    assert.equal(tags['mlflow.runName'], 'r1-final', 'the run name and the mlflow.runName tag are one value');
     assert.equal(run.inputs.dataset_inputs[0].dataset.name, 'iris');
     assert.deepEqual(run.inputs.dataset_inputs[0].tags, [{ key: 'mlflow.data.context', value: 'training' }]);
+
+    // mlflow.set_tag("mlflow.runName", …) renames the run, as MLflow's server does.
+    expectOk(await c.endpoint('mlflow.set_tag', 'POST', '/mlflow/runs/set-tag', { run_uuid: s.runId, run_id: s.runId, key: 'mlflow.runName', value: 'r1' }), 'set_tag mlflow.runName');
+    assert.equal((await getRun('MlflowClient.get_run', s.runId)).info.run_name, 'r1');
 
     const missing = await c.endpoint('MlflowClient.get_run', 'GET', '/mlflow/runs/get', { run_uuid: 'f'.repeat(32), run_id: 'f'.repeat(32) });
     expectRestError(missing, 'RESOURCE_DOES_NOT_EXIST', 'get_run (missing)');
@@ -504,6 +513,10 @@ describe(`MLflow ${CLIENT_VERSION} Python client, replayed`, () => {
     const inProd = parsed(await mv('MlflowClient.get_latest_versions', 'POST', '/registered-models/get-latest-versions', { name: M, stages: ['Production'] }),
       Responses.ModelVersions, 'get_latest_versions Production');
     assert.deepEqual(inProd.model_versions.map((v: { version: string; current_stage: string }) => [v.version, v.current_stage]), [['2', 'Production']]);
+    // Without stages: the newest version of every stage that has one (models:/M/latest picks the highest).
+    const perStage = parsed(await mv('MlflowClient.get_latest_versions', 'POST', '/registered-models/get-latest-versions', { name: M }),
+      Responses.ModelVersions, 'get_latest_versions, every stage');
+    assert.deepEqual(perStage.model_versions.map((v: { version: string; current_stage: string }) => `${v.version}:${v.current_stage}`).sort(), ['1:Staging', '2:Production']);
 
     expectOk(await mv('MlflowClient.set_model_version_tag', 'POST', '/model-versions/set-tag', { name: M, version: '1', key: 'validated', value: 'true' }), 'set_model_version_tag');
     expectOk(await mv('MlflowClient.delete_model_version_tag', 'DELETE', '/model-versions/delete-tag', { name: M, version: '2', key: 'quality' }), 'delete_model_version_tag');
@@ -513,7 +526,23 @@ describe(`MLflow ${CLIENT_VERSION} Python client, replayed`, () => {
     assert.equal(v2Tags.model_version.tags, undefined);
   });
 
-  it('registry: aliases — set, get by alias, the missing-alias error, delete', async () => {
+  /** ModelsArtifactRepository: resolve the version, ask for its download URI, fetch MLmodel and the rest. */
+  async function loadModel(api: string, resolveVersion: (api: string) => Promise<string>): Promise<void> {
+    const version = await resolveVersion(api);
+    const uri = parsed(await mv(api, 'GET', '/model-versions/get-download-uri', { name: M, version }), Responses.GetModelVersionDownloadUri, `${api}: download uri`).artifact_uri as string;
+    assert.match(uri, /^mlflow-artifacts:\//, `${api}: a URI the client can open: ${uri}`);
+    const root = uri.replace(/^mlflow-artifacts:\/*/, '');
+    const listed = parsed(await c.raw(api, 'GET', `/api/2.0/mlflow-artifacts/artifacts?${pyUrlencode({ path: root })}`), Responses.ListArtifacts, `${api}: list`);
+    const names = (listed.files as { path: string }[]).map((f) => f.path).sort();
+    assert.deepEqual(names, ['MLmodel', 'conda.yaml', 'model.pkl']);
+    for (const name of names) {
+      const res = await c.raw(api, 'GET', `/api/2.0/mlflow-artifacts/artifacts/${root}/${name}`);
+      assert.equal(res.status, 200, `${api}: GET ${name}`);
+      assert.deepEqual(res.body, Buffer.from(FILES[`model/${name}`]!, 'latin1'));
+    }
+  }
+
+  it('registry: aliases — set, get by alias, load_model by alias and by stage, the missing-alias error, delete', async () => {
     expectOk(await mv('MlflowClient.set_registered_model_alias', 'POST', '/registered-models/alias', { name: M, alias: 'champion', version: '1' }), 'set_registered_model_alias');
     const byAlias = parsed(await mv('MlflowClient.get_model_version_by_alias', 'GET', '/registered-models/alias', { name: M, alias: 'champion' }),
       Responses.ModelVersion, 'get_model_version_by_alias').model_version;
@@ -521,6 +550,16 @@ describe(`MLflow ${CLIENT_VERSION} Python client, replayed`, () => {
     assert.deepEqual(byAlias.aliases, ['champion']);
     const model = parsed(await mv('MlflowClient.get_registered_model', 'GET', '/registered-models/get', { name: M }), Responses.RegisteredModel, 'aliases on the model');
     assert.deepEqual(model.registered_model.aliases, [{ alias: 'champion', version: '1' }]);
+
+    // mlflow.pyfunc.load_model("models:/M@champion"): the alias, the version's download URI, then
+    // the files through the artifact proxy (list the directory, GET each file).
+    await loadModel('mlflow.pyfunc.load_model (models:/M@alias)', async (api) =>
+      parsed(await mv(api, 'GET', '/registered-models/alias', { name: M, alias: 'champion' }), Responses.ModelVersion, `${api}: alias`).model_version.version);
+    // mlflow.pyfunc.load_model("models:/M/Production"): the newest version in that stage.
+    await loadModel('mlflow.pyfunc.load_model (models:/M/Production)', async (api) => {
+      const latest = parsed(await mv(api, 'POST', '/registered-models/get-latest-versions', { name: M, stages: ['Production'] }), Responses.ModelVersions, `${api}: latest`);
+      return latest.model_versions[0].version;
+    });
 
     // MLflow's server answers an unknown alias with 400 INVALID_PARAMETER_VALUE
     // ("Registered model alias … not found."); the client raises it as a RestException.
@@ -544,7 +583,7 @@ describe(`MLflow ${CLIENT_VERSION} Python client, replayed`, () => {
     const src = parsed(await mv('MlflowClient.copy_model_version', 'GET', '/model-versions/get', { name: M, version: '1' }), Responses.ModelVersion, 'copy: get source').model_version;
     parsed(await mv('MlflowClient.copy_model_version', 'POST', '/registered-models/create', { name: `${M}-copy` }), Responses.RegisteredModel, 'copy: create model');
     const copy = parsed(await mv('MlflowClient.copy_model_version', 'POST', '/model-versions/create', {
-      name: `${M}-copy`, source: `models:/${M}/1`, run_id: src.run_id, tags: src.tags, description: src.description,
+      name: `${M}-copy`, source: `models:/${M}/1`, run_id: src.run_id, tags: src.tags, run_link: src.run_link ?? '', description: src.description,
     }), Responses.ModelVersion, 'copy_model_version').model_version;
     assert.equal(copy.version, '1');
     // MLflow keeps the source as sent and resolves it into a separate storage location; Trellis
@@ -580,5 +619,9 @@ describe(`MLflow ${CLIENT_VERSION} Python client, replayed`, () => {
     const seen = c.calls.length;
     console.log(`MLflow ${CLIENT_VERSION} client replay: ${apis.length} distinct client calls, ${seen} requests\n  ${apis.join('\n  ')}`);
     assert.equal(apis.length, EXPECTED_CALLS, `the replay covers ${apis.length} calls: ${apis.join(', ')}`);
+    // The client retries these statuses with backoff for minutes before giving up: an answer the
+    // client should see at once must never be one of them.
+    const retried = c.calls.filter((x) => [408, 429, 500, 502, 503, 504].includes(x.status));
+    assert.deepEqual(retried, [], 'no request is answered with a status the client retries');
   });
 });
