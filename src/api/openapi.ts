@@ -265,8 +265,9 @@ export const OPENAPI_DOCUMENT = {
         summary: 'Where a model version or a dataset version came from, and what was made from it (docs/pipelines.md, Lineage).',
         description:
           'Runs, pipeline steps, dataset versions and model versions linked by what the store records. Edges point the way data flows ' +
-          '(`from` is upstream of `to`). Send `model` with `version` or `alias`, or `dataset` with an optional `version` (default: the latest).',
+          '(`from` is upstream of `to`). Send `model` with `version` or `alias`, or `dataset` with an optional `version` (default: the latest), or `ref` alone.',
         parameters: [
+          query('ref', str(), 'A reference as the CLI takes it, instead of the other parameters: `bike-demand@champion`, `bike@3`, `model:bike@1` or `dataset:bike@1` when a name is both.'),
           query('model', str(), 'A registered model name (or send `dataset`).'),
           query('dataset', str(), 'A dataset name (or send `model`).'),
           query('version', str(), 'A version number, or `latest`.'),

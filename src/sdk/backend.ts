@@ -11,6 +11,7 @@ import type { Distance } from '../data/validate/distances.js';
 import type { ValidationReport } from '../data/validate/validate.js';
 import type { ParsedRef } from '../core/refs.js';
 import type { HistoryInterval } from '../registry/history.js';
+import type { LineageGraph } from '../registry/lineage.js';
 import type { AuditVerification } from '../store/audit-chain.js';
 import type { AuditEvent, AuditQuery } from '../store/ports/audit.js';
 import type { Page, Tags, ViewType } from '../store/ports/common.js';
@@ -178,6 +179,8 @@ export interface Backend {
   getDatasetSchema(name: string, schemaVersion?: number): Promise<DatasetSchemaDoc | undefined>;
   /** Stores a schema document as the dataset's next one; `pin` makes it the contract validation uses. */
   putDatasetSchema(name: string, schema: unknown, pin: boolean): Promise<DatasetSchemaDoc>;
+  /** Where a model version or dataset version came from and what was made from it (`bike-demand@champion`, `bike@3`, `model:x@1`). */
+  lineage(ref: string, o?: { depth?: number }): Promise<LineageGraph>;
   /** Audit events, newest first when asked. */
   auditEvents(q: AuditQuery): Promise<AuditEvent[]>;
   /** Walks the audit hash chain. */

@@ -80,6 +80,7 @@ export class EmbeddedBackend implements Backend {
   }
   getDatasetSchema(name: string, schemaVersion?: number) { return this.ws.data.getSchema(name, schemaVersion); }
   putDatasetSchema(name: string, schema: unknown, pin: boolean) { return this.ws.data.putSchema(name, schema, pin, this.who); }
+  lineage(ref: string, o: { depth?: number } = {}) { return this.ws.pipelines.lineage(ref, o); }
   auditEvents(q: AuditQuery) { return this.ws.audit.events(q); }
   verifyAudit() { return this.ws.audit.verify(); }
   async train(o: TrainOptions) {

@@ -17,6 +17,7 @@ import { parseRef, refErrors, type ParsedRef } from '../core/refs.js';
 import { readTableWithInference, type DataFormat } from '../data/readers/index.js';
 import { rowAt } from '../data/table.js';
 import type { HistoryInterval } from '../registry/history.js';
+import type { LineageGraph } from '../registry/lineage.js';
 import { resolveModelVersion, type ModelRefStore } from '../registry/registry-service.js';
 import type { AuditVerification } from '../store/audit-chain.js';
 import type { AuditEvent, AuditQuery } from '../store/ports/audit.js';
@@ -235,10 +236,10 @@ function toTrellisError(status: number, body: WireError, path: string): TrellisE
   return new TrellisError(code, { detail: `${path}: ${message}`, method: 'request', url: path }, { message: `${path}: ${message}` });
 }
 
-/** The network failed before any answer: the URL, and the cause Node gives (e.g. ECONNREFUSED). */
+/** The network failed before any answer: the URL, and the cause Node gives (e.g. `connect ECONNREFUSED 127.0.0.1:5000`). */
 function unreachable(url: string, e: unknown): TrellisError {
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  const detail = cause?.code ?? cause?.message ?? (e as Error).message;
+  const cause = (e as { cause?: { message?: string } }).cause;
+  const detail = cause?.message ?? (e as Error).message;
   return new TrellisError('TRELLIS_SERVER_UNREACHABLE', { url, detail }, { cause: e });
 }
 
@@ -489,6 +490,9 @@ export class RestBackend implements Backend {
   }
   async putDatasetSchema(name: string, schema: unknown, pin: boolean) {
     return schemaDoc((await this.call<{ dataset_schema: WireSchemaDoc }>('POST', 'datasets/schema', { name, schema, pin }, 'trellis')).dataset_schema);
+  }
+  async lineage(ref: string, o: { depth?: number } = {}) {
+    return this.call<LineageGraph>('GET', 'lineage', { ref, depth: o.depth }, 'trellis');
   }
   async auditEvents(q: AuditQuery) {
     const r = await this.call<{ events?: WireAuditEvent[] }>('GET', 'audit/events', {

@@ -31,7 +31,16 @@ export function trellisRoutes(r: MlflowRouter, ws: Workspace): void {
     const version = p.optionalString('version');
     const alias = p.optionalString('alias');
     const rawDepth = p.optionalString('depth');
-    if (!model === !dataset) throw invalid("Send exactly one of the parameters 'model' and 'dataset'");
+    const text = p.optionalString('ref');
+    if (text !== undefined) {
+      // A reference as the CLI takes it (`bike@3`, `model:bike@champion`), resolved as the CLI resolves it.
+      if (model !== undefined || dataset !== undefined || version !== undefined || alias !== undefined) {
+        throw invalid("Parameter 'ref' names the version by itself: send it without 'model', 'dataset', 'version' and 'alias'");
+      }
+      if (rawDepth !== undefined && !/^\d+$/.test(rawDepth)) throw invalid(`Invalid value '${rawDepth}' for parameter 'depth': it must be a whole number of at least 0`);
+      return ws.pipelines.lineage(text, { depth: rawDepth === undefined ? DEFAULT_LINEAGE_DEPTH : Number(rawDepth) });
+    }
+    if (!model === !dataset) throw invalid("Send exactly one of the parameters 'model' and 'dataset' (or 'ref')");
     if (dataset !== undefined && alias !== undefined) throw invalid("Parameter 'alias' applies to a model, not a dataset");
     if (model !== undefined && (version === undefined) === (alias === undefined)) throw invalid("Send exactly one of the parameters 'version' and 'alias' with 'model'");
     if (version !== undefined && version !== 'latest' && !/^[1-9]\d*$/.test(version)) {

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { DEFAULT_LINEAGE_DEPTH, lineageText } from '../../registry/lineage.js';
-import { globals, withWorkspace } from '../context.js';
+import { globals, withBackend } from '../context.js';
 import { numberOption } from '../refs.js';
 import { output } from '../output.js';
 
@@ -11,8 +11,8 @@ export function lineageCommand(): Command {
     .option('--depth <n>', `hops to follow upstream and downstream (default ${DEFAULT_LINEAGE_DEPTH})`)
     .action(async (ref: string, o: { depth?: string }, c: Command) => {
       const depth = numberOption('depth', o.depth, (n) => Number.isInteger(n) && n >= 0, 'a whole number of at least 0');
-      await withWorkspace(c, async (ws) => {
-        const g = await ws.pipelines.lineage(ref, { depth });
+      await withBackend(c, async (b) => {
+        const g = await b.lineage(ref, { depth });
         output(!!globals(c).json, () => g, () => process.stdout.write(lineageText(g)));
       });
     });

@@ -143,6 +143,10 @@ describe('trellis CLI against a server', () => {
       ['--json', 'data', 'skew', 'serving.csv', '--against', 'bike@1'],
       ['data', 'skew', 'serving.csv', '--against', 'bike@1'],
       ['data', 'profile', 'bike@2'],
+      ['lineage', 'bike-demand@champion'],
+      ['--json', 'lineage', 'model:bike-demand@1', '--depth', '1'],
+      ['lineage', 'bike@2'],
+      ['lineage', 'no-such-thing@1'],
       ['audit', 'verify'],
       ['audit', 'log', '--limit', '5', '--entity', 'registered_model/bike-demand'],
     ];
@@ -161,6 +165,7 @@ describe('trellis CLI against a server', () => {
     assert.match(at(['models', 'show', 'no-such-model']).stderr, /no model 'no-such-model' \[TRELLIS_MODEL_NOT_FOUND\]/);
     assert.match(at(['models', 'show', 'bike-demand@9']).stderr, /no version 9 of model 'bike-demand' \(versions: 1, 2, 3\)/);
     assert.match(at(['data', 'show', 'bike@7']).stderr, /TRELLIS_DATASET_VERSION_NOT_FOUND/);
+    assert.match(at(['lineage', 'bike-demand@champion']).stdout, /bike-demand/);
     assert.match(at(['data', 'validate', 'train2.csv', '--against', 'bike@1']).stdout, /against bike@1/);
     assert.equal(at(['data', 'skew', 'serving.csv', '--against', 'bike@1']).code, 1);
     assert.match(at(['data', 'diff', 'bike@1', 'bike@2']).stdout, /60 → 70|60 -> 70|rows/);
@@ -226,22 +231,23 @@ describe('trellis CLI against a server', () => {
 
   it('names a server that is not there, refuses a bad URL, and says which commands run only locally', async () => {
     const url = `http://127.0.0.1:${await closedPort()}`;
-    const [down, downEnv, bad, lineage, srv] = await Promise.all([
+    const [down, downEnv, triggers, bad, train, srv] = await Promise.all([
       run(['--server', url], ['experiments', 'list']),
       run([], ['models', 'list'], { TRELLIS_TRACKING_URI: url }),
+      run([], ['pipelines', 'triggers'], { MLFLOW_TRACKING_URI: url }),
       run(['--server', 'ftp://example.com'], ['runs', 'list']),
-      run(remote, ['lineage', 'bike@1']),
+      run(remote, ['train', '--data', 'bike@1', '--target', 'cnt']),
       run(remote, ['server', '--port', '0']),
     ]);
-    for (const r of [down, downEnv]) {
+    for (const r of [down, downEnv, triggers]) {
       assert.equal(r.code, 1);
       assert.equal(r.stdout, '');
-      assert.match(r.stderr, new RegExp(`Cannot reach the Trellis server at ${url.replace(/[.]/g, '\\.')}: ECONNREFUSED \\[TRELLIS_SERVER_UNREACHABLE\\]`));
+      assert.match(r.stderr, new RegExp(`Cannot reach the Trellis server at ${url.replace(/[.]/g, '\\.')}: connect ECONNREFUSED .* \\[TRELLIS_SERVER_UNREACHABLE\\]`));
     }
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /--server 'ftp:\/\/example\.com' must be an http:\/\/ or https:\/\/ URL/);
-    assert.equal(lineage.code, 1);
-    assert.match(lineage.stderr, /'trellis lineage' works on a local workspace only, not against a server \(--server is http/);
+    assert.equal(train.code, 1);
+    assert.match(train.stderr, /'trellis train' works on a local workspace only, not against a server \(--server is http/);
     assert.equal(srv.code, 1);
     assert.match(srv.stderr, /'trellis server' runs on this machine, over a local store: --server does not apply/);
   });
