@@ -109,6 +109,40 @@ function describeData(name: string, open: Opener): void {
       await assert.rejects(t.data.validate({ not: 'rows' } as unknown as object[], 'bike@1'), code('TRELLIS_INVALID_PARAMETER'));
       await assert.rejects(t.data.skew([], 'nope@1'), code('TRELLIS_DATASET_NOT_FOUND'));
     });
+
+    it('checks files on this machine, pins schemas, keeps environments and says which columns broke their type', async () => {
+      // The first 1000 hours are winter: against themselves they pass, against the whole year they are skewed.
+      const r = await t.data.validateFile(head, { against: 'bike@2' });
+      assert.equal(r.ok, true, JSON.stringify(r.anomalies));
+      assert.equal(r.rows, 1000);
+      assert.ok(r.distances.every((x) => x.sampleSize === 1000 && x.referenceSize === 1000));
+      const year = await t.data.validateFile(head, { against: 'bike@1' });
+      assert.equal(year.ok, false);
+      assert.ok(year.anomalies.some((a) => a.kind === 'skew' && a.column === 'temp'));
+      const hot = join(dir, 'hot.csv');
+      writeFileSync(hot, `${['season,temp,hr', ...Array.from({ length: 100 }, (_, i) => `3,0.9,${i % 24}`)].join('\n')}\n`);
+      const s = await t.data.skewFile(hot, 'bike@1');
+      assert.ok(s.skewed.includes('temp') && !s.skewed.includes('hr'), JSON.stringify(s.skewed));
+      await assert.rejects(t.data.validateFile(join(dir, 'missing.csv'), { against: 'bike@1' }), code('TRELLIS_DATA_FILE_NOT_FOUND'));
+
+      assert.equal(await t.data.schema('bike'), undefined);
+      const inferred = (await t.data.get('bike@1')).schema;
+      const doc = await t.data.putSchema('bike', inferred, { pin: true });
+      assert.deepEqual([doc.name, doc.schemaVersion, doc.pinned], ['bike', 1, true]);
+      assert.deepEqual((await t.data.schema('bike'))?.schema, doc.schema);
+      await assert.rejects(t.data.putSchema('bike', { format: 'nope' }), code('TRELLIS_INVALID_PARAMETER'));
+
+      const envFile = join(dir, 'env.csv');
+      writeFileSync(envFile, 'a,b,cnt\n1,2,3\n4,5,6\n7,x,9\n');
+      const added = await t.data.add('env', envFile, { environments: { cnt: ['training'] } });
+      assert.deepEqual(added.version.schema.columns.find((c) => c.name === 'cnt')!.environments, ['training']);
+      assert.deepEqual(added.typeBreaks.map((b) => [b.column, b.line, b.value]), [['b', 4, 'x']]);
+      const serving = join(dir, 'serving.csv');
+      writeFileSync(serving, 'a,b\n1,2\n');
+      const check = await t.data.validateFile(serving, { against: 'env@1', environment: 'serving' });
+      assert.ok(!check.anomalies.some((a) => a.column === 'cnt'), JSON.stringify(check.anomalies));
+      assert.ok((await t.data.validateFile(serving, { against: 'env@1', environment: 'training' })).anomalies.some((a) => a.column === 'cnt'));
+    });
   });
 }
 

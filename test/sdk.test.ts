@@ -87,6 +87,48 @@ function describeSdk(name: string, open: Opener): void {
       await assert.rejects(t.registerModel('sdk-model', 'file:///etc/passwd'), (e) => isTrellisError(e, 'TRELLIS_SOURCE_INVALID'));
       await assert.rejects(t.modelVersion('sdk-model@nope'), (e) => isTrellisError(e, 'TRELLIS_ALIAS_NOT_FOUND'));
     });
+
+    it('manages experiments, runs, stages, aliases and their history, lineage and the audit trail', async () => {
+      const id = await t.experiment('sdk-manage');
+      assert.deepEqual((await t.searchExperiments({ filter: "name = 'sdk-manage'" })).items.map((e) => e.experimentId), [id]);
+      const run = await t.startRun({ experiment: 'sdk-manage', name: 'fit' });
+      await run.logArtifact('model/model.json', '{}');
+      await run.end();
+      await t.deleteRun(run.id);
+      assert.equal((await t.getRun(run.id)).info.lifecycleStage, 'deleted');
+      assert.deepEqual((await t.searchRuns({ experimentIds: [id] })).items, []);
+      assert.equal((await t.searchRuns({ experimentIds: [id], viewType: 'ALL' })).items.length, 1);
+      await t.restoreRun(run.id);
+
+      const v = await t.registerModel('sdk-manage', `runs:/${run.id}/model`);
+      assert.equal((await t.transitionStage('sdk-manage', v.version, 'Staging')).currentStage, 'Staging');
+      await t.setAlias('sdk-manage', 'champion', v.version);
+      await t.deleteAlias('sdk-manage', 'champion');
+      await assert.rejects(t.modelVersion('sdk-manage@champion'), (e) => isTrellisError(e, 'TRELLIS_ALIAS_NOT_FOUND'));
+      const history = await t.modelHistory('sdk-manage');
+      assert.deepEqual(history.map((h) => [h.kind, h.label, h.version, h.to === undefined]).sort(), [['alias', 'champion', '1', false], ['stage', 'Staging', '1', true]]);
+      assert.deepEqual((await t.modelHistory('sdk-manage', { stage: 'Staging' })).map((h) => h.label), ['Staging']);
+      assert.deepEqual((await t.searchModels({ filter: "name = 'sdk-manage'" })).items.map((m) => m.name), ['sdk-manage']);
+      assert.deepEqual((await t.searchModelVersions({ filter: "name = 'sdk-manage'" })).items.map((m) => m.version), ['1']);
+
+      const graph = await t.lineage('sdk-manage@1');
+      assert.ok(graph.nodes.length >= 2 && graph.edges.some((e) => e.relation === 'registered' || e.from.includes(run.id) || e.to.includes(run.id)), JSON.stringify(graph));
+      await assert.rejects(t.lineage('no-such-model@1'), (e) => isTrellisError(e) && /no-such-model/.test(e.message));
+
+      await t.deleteExperiment(id);
+      assert.equal((await t.getExperiment(id)).lifecycleStage, 'deleted');
+      assert.deepEqual((await t.searchExperiments({ filter: "name = 'sdk-manage'" })).items, []);
+      await t.restoreExperiment(id);
+      assert.equal((await t.getExperiment(id)).lifecycleStage, 'active');
+
+      const events = await t.auditEvents({ newestFirst: true, limit: 2 });
+      assert.equal(events.length, 2);
+      assert.ok(events[0]!.seq > events[1]!.seq);
+      assert.equal(events[0]!.entityId, id);
+      const forModel = await t.auditEvents({ entityType: 'registered_model', entityId: 'sdk-manage' });
+      assert.ok(forModel.length >= 1 && forModel.every((e) => e.entityId === 'sdk-manage'));
+      assert.deepEqual(await t.verifyAudit(), { ok: true, checked: (await t.auditEvents({ limit: 10_000 })).length });
+    });
   });
 }
 

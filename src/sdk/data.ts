@@ -9,8 +9,9 @@
  * ```
  */
 import type { DatasetDiff } from '../data/diff.js';
-import type { Dataset } from '../store/ports/datasets.js';
-import type { Backend, DatasetAddOptions, DatasetAddResult, DatasetVersionInfo, SkewResult, ValidationResult } from './backend.js';
+import type { DataFormat } from '../data/readers/index.js';
+import type { Dataset, DatasetSchemaDoc } from '../store/ports/datasets.js';
+import type { Backend, DatasetAddOptions, DatasetAddResult, DatasetVersionInfo, SkewResult, ValidateFileOptions, ValidationResult } from './backend.js';
 
 /** References are `name`, `name@3` or `name@latest`. */
 export class TrellisData {
@@ -59,6 +60,36 @@ export class TrellisData {
    */
   validate(records: readonly object[], against: string, opts: { environment?: string } = {}): Promise<ValidationResult> {
     return this.backend.validateRecords(records, against, opts);
+  }
+
+  /**
+   * Checks a data file on this machine against a version's contract (`against`) or a schema
+   * document (`schema`); remote, its rows are sent as records.
+   *
+   * ```ts
+   * const r = await t.data.validateFile('today.csv', { against: 'bike@latest', environment: 'serving' });
+   * ```
+   */
+  validateFile(file: string, opts: ValidateFileOptions): Promise<ValidationResult> {
+    return this.backend.validateFile(file, opts);
+  }
+
+  /** Train/serve skew of a data file on this machine: `(await t.data.skewFile('today.csv', 'bike@1')).skewed`. */
+  skewFile(file: string, against: string, opts: { format?: DataFormat } = {}): Promise<SkewResult> {
+    return this.backend.skewFile(file, against, opts);
+  }
+
+  /** The pinned schema document of a dataset (or a numbered one); undefined when none was stored. */
+  schema(name: string, schemaVersion?: number): Promise<DatasetSchemaDoc | undefined> {
+    return this.backend.getDatasetSchema(name, schemaVersion);
+  }
+
+  /**
+   * Stores a schema document (`trellis.schema/v1`) as the dataset's next one; `pin` makes it the
+   * contract validation uses: `await t.data.putSchema('bike', doc, { pin: true })`.
+   */
+  putSchema(name: string, schema: unknown, opts: { pin?: boolean } = {}): Promise<DatasetSchemaDoc> {
+    return this.backend.putDatasetSchema(name, schema, opts.pin ?? false);
   }
 
   /**

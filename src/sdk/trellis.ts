@@ -18,12 +18,16 @@
  * ```
  */
 import { parseModelRef, refErrors } from '../core/refs.js';
-import type { Page, Tags } from '../store/ports/common.js';
-import type { ModelVersion } from '../store/ports/registry.js';
+import type { HistoryInterval } from '../registry/history.js';
+import type { LineageGraph } from '../registry/lineage.js';
+import type { AuditVerification } from '../store/audit-chain.js';
+import type { AuditEvent, AuditQuery } from '../store/ports/audit.js';
+import type { Page, Tags, ViewType } from '../store/ports/common.js';
+import type { ModelVersion, RegisteredModel, Stage } from '../store/ports/registry.js';
 import type { DatasetInput, Experiment, Metric, Run, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
 import type { WorkspaceOptions } from '../workspace/workspace.js';
-import type { Backend, SearchRunsOptions, TrainOptions, TrainResult } from './backend.js';
+import type { Backend, SearchOptions, SearchRunsOptions, TrainOptions, TrainResult } from './backend.js';
 import { TrellisData } from './data.js';
 import { EmbeddedBackend } from './embedded-backend.js';
 import { RestBackend } from './rest-backend.js';
@@ -61,6 +65,29 @@ export class Trellis {
 
   getExperiment(id: string): Promise<Experiment> {
     return this.backend.getExperiment(id);
+  }
+
+  /** Experiments by MLflow's grammar: `t.searchExperiments({ filter: "name LIKE 'bike%'" })`. */
+  searchExperiments(q: SearchOptions & { viewType?: ViewType } = {}): Promise<Page<Experiment>> {
+    return this.backend.searchExperiments(q);
+  }
+
+  /** Deletes an experiment and its runs (restorable). */
+  deleteExperiment(id: string): Promise<void> {
+    return this.backend.deleteExperiment(id);
+  }
+
+  restoreExperiment(id: string): Promise<void> {
+    return this.backend.restoreExperiment(id);
+  }
+
+  /** Deletes a run (restorable). */
+  deleteRun(runId: string): Promise<void> {
+    return this.backend.deleteRun(runId);
+  }
+
+  restoreRun(runId: string): Promise<void> {
+    return this.backend.restoreRun(runId);
   }
 
   /** Starts a run in the named experiment (created if missing; `Default` when omitted). */
@@ -130,6 +157,45 @@ export class Trellis {
 
   setAlias(name: string, alias: string, version: string): Promise<void> {
     return this.backend.setAlias(name, alias, version);
+  }
+
+  deleteAlias(name: string, alias: string): Promise<void> {
+    return this.backend.deleteAlias(name, alias);
+  }
+
+  /** Registered models by MLflow's grammar: `t.searchModels({ filter: "name LIKE 'bike%'" })`. */
+  searchModels(q: SearchOptions = {}): Promise<Page<RegisteredModel>> {
+    return this.backend.searchModels(q);
+  }
+
+  /** Model versions by MLflow's grammar: `t.searchModelVersions({ filter: "name = 'bike-demand'" })`. */
+  searchModelVersions(q: SearchOptions = {}): Promise<Page<ModelVersion>> {
+    return this.backend.searchModelVersions(q);
+  }
+
+  /** Moves a version to a stage (`None`, `Staging`, `Production`, `Archived`). */
+  transitionStage(name: string, version: string, stage: Stage, opts: { archiveExisting?: boolean } = {}): Promise<ModelVersion> {
+    return this.backend.transitionStage(name, version, stage, opts.archiveExisting ?? false);
+  }
+
+  /** Which version held each alias and stage of a model, from when to when, and who moved it. */
+  modelHistory(name: string, opts: { alias?: string; stage?: string } = {}): Promise<HistoryInterval[]> {
+    return this.backend.modelHistory(name, opts);
+  }
+
+  /** Where a model version or dataset version came from, and what was made from it: `t.lineage('bike-demand@champion')`. */
+  lineage(ref: string, opts: { depth?: number } = {}): Promise<LineageGraph> {
+    return this.backend.lineage(ref, opts);
+  }
+
+  /** The audit trail: `t.auditEvents({ newestFirst: true, limit: 20 })`. */
+  auditEvents(q: AuditQuery = {}): Promise<AuditEvent[]> {
+    return this.backend.auditEvents(q);
+  }
+
+  /** Walks the audit hash chain: `ok` is false when an event was altered, removed or reordered. */
+  verifyAudit(): Promise<AuditVerification> {
+    return this.backend.verifyAudit();
   }
 
   /**
