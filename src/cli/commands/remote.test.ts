@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -229,6 +230,27 @@ describe('trellis CLI against a server', () => {
     }
   });
 
+  it('sends $TRELLIS_TOKEN as a Bearer token and never prints it', async () => {
+    const seen: (string | undefined)[] = [];
+    const fake = createHttpServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"experiments":[]}');
+    });
+    await new Promise<void>((done) => fake.listen(0, '127.0.0.1', done));
+    try {
+      const url = `http://127.0.0.1:${(fake.address() as { port: number }).port}`;
+      const r = await run(['--server', url], ['experiments', 'list'], { TRELLIS_TOKEN: 's3cret-token' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(seen, ['Bearer s3cret-token']);
+      assert.ok(!`${r.stdout}${r.stderr}`.includes('s3cret'));
+      const down = await run(['--server', 'http://127.0.0.1:1'], ['models', 'list'], { TRELLIS_TOKEN: 's3cret-token' });
+      assert.equal(down.code, 1);
+      assert.ok(!`${down.stdout}${down.stderr}`.includes('s3cret'));
+    } finally {
+      await new Promise<void>((done) => fake.close(() => done()));
+    }
+  });
+
   it('names a server that is not there, refuses a bad URL, and says which commands run only locally', async () => {
     const url = `http://127.0.0.1:${await closedPort()}`;
     const [down, downEnv, triggers, bad, train, srv] = await Promise.all([
@@ -247,7 +269,7 @@ describe('trellis CLI against a server', () => {
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /--server 'ftp:\/\/example\.com' must be an http:\/\/ or https:\/\/ URL/);
     assert.equal(train.code, 1);
-    assert.match(train.stderr, /'trellis train' works on a local workspace only, not against a server \(--server is http/);
+    assert.match(train.stderr, /'trellis train' trains on this machine, over a local store, not on a server \(--server is http.*POST \/api\/2\.0\/trellis\/train/);
     assert.equal(srv.code, 1);
     assert.match(srv.stderr, /'trellis server' runs on this machine, over a local store: --server does not apply/);
   });

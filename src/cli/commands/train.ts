@@ -6,7 +6,7 @@ import { predictAsync } from '../../ml/onnx/predict-async.js';
 import { parseSpace } from '../../ml/search.js';
 import { ALGOS, type Algo } from '../../ml/train.js';
 import { parseCvSpec, type TrainingOutcome } from '../../ml/training-workflow.js';
-import { actor, globals, withWorkspace } from '../context.js';
+import { actor, globals, serverChoice, withWorkspace } from '../context.js';
 import { recordScoringRun } from '../../workspace/scoring-runs.js';
 import { loadData, loadModelRef } from '../refs.js';
 import { output, printJson, printTable } from '../output.js';
@@ -97,6 +97,11 @@ export function trainCommand(): Command {
       };
       const json = !!globals(c).json;
       const progress = (line: string) => process.stderr.write(`  ${line}\n`);
+      const server = serverChoice(c);
+      if (server) {
+        throw invalid(`'trellis train' trains on this machine, over a local store, not on a server (${server.from} is ${server.url}); ` +
+          'to train on the server use the SDK (Trellis.connect(url).train({ data: \'name@version\', target })) or POST /api/2.0/trellis/train');
+      }
       await withWorkspace(c, async (ws) => {
         const r = await ws.training.train({
           data: o.data, target: o.target, algo: o.algo as Algo, params: trainerParams(o), cv, search, experiment: o.experiment, register: o.register,
