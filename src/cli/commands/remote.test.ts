@@ -118,6 +118,9 @@ describe('trellis CLI against a server', () => {
       ['runs', 'list', '-e', 'bike', '--columns', 'run_id,name,metrics.rmse,params.l2,tags.team', '--order-by', 'params.l2 DESC'],
       ['runs', 'list', '-e', 'bike', '--limit', '2', '--order-by', 'metrics.r2 DESC'],
       ['runs', 'show', runId],
+      ['runs', 'show', 'f'.repeat(32)],
+      ['runs', 'search', '-e', 'bike', '--filter', 'metrics.rmse <> 3'],
+      ['runs', 'list', '-e', 'no-such-experiment'],
       ['--json', 'runs', 'show', runId],
       ['models', 'list'],
       ['--json', 'models', 'list'],
@@ -139,6 +142,9 @@ describe('trellis CLI against a server', () => {
       ['data', 'diff', 'bike@1', 'bike@2'],
       ['--json', 'data', 'diff', 'bike@1', 'bike@2'],
       ['data', 'validate', 'train2.csv', '--against', 'bike@1'],
+      ['data', 'validate', 'missing.csv', '--against', 'bike@1'],
+      ['data', 'versions', 'no-such-dataset'],
+      ['models', 'stage', 'bike-demand@champion', 'Nowhere'],
       ['data', 'validate', 'serving.csv', '--against', 'bike@1', '--env', 'serving'],
       ['data', 'validate', 'serving.csv', '--schema', 'schema.json', '--env', 'serving'],
       ['--json', 'data', 'skew', 'serving.csv', '--against', 'bike@1'],
@@ -167,6 +173,9 @@ describe('trellis CLI against a server', () => {
     assert.match(at(['models', 'show', 'bike-demand@9']).stderr, /no version 9 of model 'bike-demand' \(versions: 1, 2, 3\)/);
     assert.match(at(['data', 'show', 'bike@7']).stderr, /TRELLIS_DATASET_VERSION_NOT_FOUND/);
     assert.match(at(['lineage', 'bike-demand@champion']).stdout, /bike-demand/);
+    assert.match(at(['models', 'stage', 'bike-demand@champion', 'Nowhere']).stderr, /Nowhere/);
+    assert.match(at(['runs', 'search', '-e', 'bike', '--filter', 'metrics.rmse <> 3']).stderr, /TRELLIS_SEARCH_FILTER_INVALID/);
+    assert.match(at(['data', 'validate', 'missing.csv', '--against', 'bike@1']).stderr, /TRELLIS_DATA_FILE_NOT_FOUND/);
     assert.match(at(['data', 'validate', 'train2.csv', '--against', 'bike@1']).stdout, /against bike@1/);
     assert.equal(at(['data', 'skew', 'serving.csv', '--against', 'bike@1']).code, 1);
     assert.match(at(['data', 'diff', 'bike@1', 'bike@2']).stdout, /60 → 70|60 -> 70|rows/);
