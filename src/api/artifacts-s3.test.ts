@@ -65,7 +65,7 @@ describe('trellis server --artifacts s3://', () => {
   });
 
   it('starts the server on the bucket', async () => {
-    server = spawn(process.execPath, ['--import', 'tsx', MAIN, ...g, 'server', '--port', '0'], { env: { ...process.env, ...s3.env, TRELLIS_USER: 'tester' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    server = spawn(process.execPath, ['--import', 'tsx', MAIN, ...g, 'server', '--port', '0'], { env: { ...process.env, ...s3.env, TRELLIS_USER: 'tester', TRELLIS_LOG_FORMAT: 'pretty' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     server.stderr!.on('data', (d: Buffer) => { err += d.toString(); });

@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Workspace } from '../workspace/workspace.js';
 import { frameworkErrorHandler, installErrorHandling } from './http-errors.js';
 import { installOpenApi } from './openapi.js';
+import { logOptions, OneLineRequestLog } from './server-log.js';
 import { stringifyJson } from './mlflow-json.js';
 import { MlflowRouter, REGISTRY_PREFIXES, TRACKING_PREFIXES, TRELLIS_PREFIXES } from './router.js';
 import { artifactProxy, runArtifactRoutes } from './routes/artifacts.js';
@@ -23,7 +24,11 @@ import { trainingRoutes } from './routes/training.js';
 import { trellisRoutes } from './routes/trellis.js';
 
 export interface BuildServerOptions {
-  /** Fastify's `logger` option: false (the default), true, or pino options. */
+  /**
+   * Fastify's `logger` option: false (the default), true, or pino options (`stream` among them). A
+   * logger logs one line per request (method, URL with credential-like query values redacted,
+   * status, duration) and never headers (see server-log.ts).
+   */
   logger?: boolean | object;
   /** What `/version` answers; default: the version in package.json. */
   version?: string;
@@ -36,8 +41,10 @@ const JSON_BODY_LIMIT = 16 * 1024 * 1024;
 
 export async function buildServer(ws: Workspace, opts: BuildServerOptions = {}): Promise<FastifyInstance> {
   const version = opts.version ?? (await packageVersion());
+  const logging = opts.logger ? { ...logOptions('info'), ...(typeof opts.logger === 'object' ? opts.logger : {}) } : false;
   const app = Fastify({
-    logger: (opts.logger ?? false) as FastifyServerOptions['logger'],
+    logger: logging as FastifyServerOptions['logger'],
+    ...(logging ? { logController: new OneLineRequestLog() } : {}),
     // On close, drop idle keep-alive sockets at once but let requests in flight finish.
     forceCloseConnections: 'idle',
     bodyLimit: JSON_BODY_LIMIT,

@@ -1,22 +1,29 @@
 /**
  * `trellis server` refusing a port it cannot use: one line naming the port and the problem, a
- * non-zero exit code and no stack trace.
+ * non-zero exit code and no stack trace. Its log formats: every line JSON, or every line human;
+ * no secret printed either way.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { fetchRefusesPort, listenFailure } from '../../api/serve.js';
+import { resolveLogFormat } from '../../api/server-log.js';
+import { createTestDatabase } from '../../store/test-helpers/postgres.js';
 import { runCli } from '../test-helpers/run-cli.js';
+
+const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
 
 describe('trellis server --port', () => {
   let dir: string;
   let server: (port: string) => { code: number; stdout: string; stderr: string };
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'trellis-server-cli-'));
-    server = (port) => runCli(['--store', `sqlite:${join(dir, 't.db')}`, '--artifacts', `file:${join(dir, 'a')}`, 'server', '--port', port]);
+    server = (port) => runCli(['--store', `sqlite:${join(dir, 't.db')}`, '--artifacts', `file:${join(dir, 'a')}`, 'server', '--port', port, '--log-format', 'pretty']);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -96,5 +103,126 @@ describe('trellis server --port', () => {
     assert.equal(fetchRefusesPort(6000), true);
     assert.equal(fetchRefusesPort(5000), false);
     assert.equal(fetchRefusesPort(0), false);
+  });
+});
+
+/** Starts `trellis … server …` (in `args`) on a free port, makes requests once it listens, stops it; returns what it printed. */
+async function serveAndRequest(args: string[], env: NodeJS.ProcessEnv, paths: string[], headers: Record<string, string>): Promise<{ stdout: string; stderr: string; code: number | null; statuses: number[] }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args, '--port', '0'], {
+    env: { ...process.env, TRELLIS_USER: 'tester', TRELLIS_LOG_FORMAT: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+  child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const statuses: number[] = [];
+  try {
+    const deadline = Date.now() + 30_000;
+    let url: string | undefined;
+    while (!url) {
+      url = /trellis server listening on (http:\/\/[^\s"]+)/.exec(stdout)?.[1];
+      if (url) break;
+      assert.ok(Date.now() < deadline && child.exitCode === null, `the server did not start:\n${stdout}\n${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const p of paths) statuses.push((await fetch(`${url}${p}`, { headers })).status);
+    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    child.kill('SIGTERM');
+  }
+  return { stdout, stderr, code: await exited, statuses };
+}
+
+describe('trellis server --log-format', () => {
+  let dir: string;
+  let db: { uri: string; drop: () => Promise<void> };
+  let store: string;
+  const PASSWORD = 'pw-s3cr3t-42';
+  const TOKEN = 'tok-abcdef-987';
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'trellis-server-log-'));
+    db = await createTestDatabase('trellis_server_log');
+    // Trust auth takes any password: the URI holds one, as a production URI would.
+    store = db.uri.replace(/^postgres:\/\/([^@:/]+)@/, `postgres://$1:${PASSWORD}@`);
+    assert.ok(store.includes(PASSWORD));
+  });
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await db.drop();
+  });
+  const args = () => ['--store', store, '--artifacts', `file:${join(dir, 'a')}`, 'server'];
+  const paths = ['/health', `/api/2.0/mlflow/experiments/search?max_results=5&token=${TOKEN}`, '/no-such-route'];
+  const headers = { authorization: `Bearer ${TOKEN}` };
+
+  it('json: every line one JSON object — banner and requests included — and no password or token', async () => {
+    const r = await serveAndRequest([...args(), '--log-format', 'json'], {}, paths, headers);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.statuses, [200, 200, 404]);
+    const lines = (r.stdout + r.stderr).split('\n').filter((l) => l.trim());
+    const objects = lines.map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        return assert.fail(`not JSON: ${l}`);
+      }
+    });
+    const banner = objects.find((o) => o.event === 'listening')!;
+    assert.match(String(banner.url), /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(banner.msg, `trellis server listening on ${String(banner.url)} — MLflow clients: export MLFLOW_TRACKING_URI=${String(banner.url)}`);
+    // What scripts grep for still finds the URL alone.
+    assert.equal(/listening on (http:\/\/\S+)/.exec(r.stdout)?.[1], banner.url);
+    assert.equal(banner.store, store.replace(PASSWORD, 'REDACTED'));
+    // One line per request, with method, URL, status and duration.
+    const requests = objects.filter((o) => o.msg === 'request completed') as { req: { method: string; url: string }; res: { statusCode: number }; responseTime: number }[];
+    assert.deepEqual(requests.map((o) => [o.req.method, o.req.url, o.res.statusCode]), [
+      ['GET', '/health', 200], ['GET', '/api/2.0/mlflow/experiments/search?max_results=5&token=REDACTED', 200], ['GET', '/no-such-route', 404],
+    ]);
+    for (const o of requests) assert.equal(typeof o.responseTime, 'number');
+    assert.doesNotMatch(r.stdout + r.stderr, new RegExp(`${PASSWORD}|${TOKEN}|Bearer`));
+  });
+
+  it('pretty: every line human, a compact line per request, and no password or token', async () => {
+    const r = await serveAndRequest(args(), { TRELLIS_LOG_FORMAT: 'pretty' }, paths, headers);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = (r.stdout + r.stderr).split('\n').filter((l) => l.trim());
+    for (const l of lines) {
+      let parsed = true;
+      try { JSON.parse(l); } catch { parsed = false; }
+      assert.ok(!parsed && !/^\s*[{[]/.test(l), `a JSON line in pretty mode: ${l}`);
+    }
+    assert.ok(lines.some((l) => /^trellis server listening on http:\/\/127\.0\.0\.1:\d+$/.test(l)));
+    assert.ok(lines.includes(`  store:     ${store.replace(PASSWORD, 'REDACTED')}`), r.stdout);
+    const requests = lines.filter((l) => / GET /.test(l));
+    assert.equal(requests.length, 3, r.stdout);
+    assert.match(requests[0]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z GET \/health 200 \d+\.\d ms$/);
+    assert.match(requests[1]!, / GET \/api\/2\.0\/mlflow\/experiments\/search\?max_results=5&token=REDACTED 200 \d+\.\d ms$/);
+    assert.match(requests[2]!, / GET \/no-such-route 404 \d+\.\d ms$/);
+    assert.doesNotMatch(r.stdout + r.stderr, new RegExp(`${PASSWORD}|${TOKEN}|Bearer`));
+  });
+
+  it('json: a failure is a JSON line too', () => {
+    const r = runCli(['--store', `sqlite:${join(dir, 't.db')}`, '--artifacts', `file:${join(dir, 'a')}`, 'server', '--port', 'abc', '--log-format', 'json']);
+    assert.equal(r.code, 1);
+    const lines = (r.stdout + r.stderr).split('\n').filter((l) => l.trim());
+    assert.equal(lines.length, 1, r.stdout + r.stderr);
+    const o = JSON.parse(lines[0]!) as { level: number; msg: string };
+    assert.equal(o.level, 60);
+    assert.equal(o.msg, "--port 'abc' is not a port number: a port is an integer from 0 to 65535, and 0 picks a free one");
+  });
+
+  it('refuses a format that is neither json nor pretty, naming both', () => {
+    const r = runCli(['--store', `sqlite:${join(dir, 't.db')}`, 'server', '--log-format', 'yaml']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim(), "error: --log-format 'yaml' is not a log format: use json or pretty [TRELLIS_INVALID_PARAMETER]");
+    const e = runCli(['--store', `sqlite:${join(dir, 't.db')}`, 'server'], { env: { TRELLIS_LOG_FORMAT: 'text' } });
+    assert.equal(e.code, 1);
+    assert.match(e.stderr, /\$TRELLIS_LOG_FORMAT 'text' is not a log format: use json or pretty/);
+    // The default: pretty on a terminal, json elsewhere; the flag wins over the variable.
+    assert.equal(resolveLogFormat(undefined, {}, true), 'pretty');
+    assert.equal(resolveLogFormat(undefined, {}, false), 'json');
+    assert.equal(resolveLogFormat('json', { TRELLIS_LOG_FORMAT: 'pretty' }, true), 'json');
+    assert.equal(resolveLogFormat(undefined, { TRELLIS_LOG_FORMAT: 'pretty' }, false), 'pretty');
   });
 });

@@ -1,4 +1,6 @@
 import { Command } from 'commander';
+import type { Logger } from 'pino';
+import { isTrellisError } from '../../core/errors.js';
 import { Workspace } from '../../workspace/workspace.js';
 import { globals } from '../context.js';
 import { decisionLine, openScheduler } from './scheduler.js';
@@ -9,36 +11,62 @@ export function serverCommand(): Command {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on', '5000')
     .option('--scheduler', 'also run the pipeline scheduler in this process: deployed pipelines run when their triggers fire (see `trellis scheduler`)')
-    .addHelpText('after', '\nArtifacts (run files, models, dataset versions) live where the global --artifacts option says:\n  file:<path> on this machine, or s3://bucket/prefix in S3 or an S3-compatible store such as MinIO, with\n  credentials from the AWS chain and the endpoint from AWS_ENDPOINT_URL_S3 (see docs/storage.md).')
-    .action(async (o: { host: string; port: string; scheduler?: boolean }, c: Command) => {
+    .option('--log-format <format>', 'json (one JSON object per line) or pretty (one human line per event); default $TRELLIS_LOG_FORMAT, else pretty on a terminal and json otherwise')
+    .addHelpText('after', '\nLogs: at $TRELLIS_LOG_LEVEL (default info), one line per request; credentials in URLs and store URIs are redacted.\nArtifacts (run files, models, dataset versions) live where the global --artifacts option says:\n  file:<path> on this machine, or s3://bucket/prefix in S3 or an S3-compatible store such as MinIO, with\n  credentials from the AWS chain and the endpoint from AWS_ENDPOINT_URL_S3 (see docs/storage.md).')
+    .action(async (o: { host: string; port: string; scheduler?: boolean; logFormat?: string }, c: Command) => {
       const g = globals(c);
-      const port = parsePort(o.port);
-      const { fetchRefusesPort, startServer } = await import('../../api/serve.js');
-      if (fetchRefusesPort(port)) {
-        console.error(`warning: port ${port} is on the fetch standard's list of bad ports: browsers and fetch clients (Node's fetch too) will refuse to connect to it; choose another --port for them`);
-      }
-      const ws = await Workspace.open({ store: g.store, artifacts: g.artifacts });
-      const sched = o.scheduler ? await openScheduler(ws, { onDecision: (d) => console.log(`scheduler: ${decisionLine(d)}`) }) : undefined;
-      const onShutdown = sched && (async () => {
-        await sched.scheduler.stop({ cancel: true, reason: 'the server was stopped' });
-        await sched.close();
-      });
-      let url: string;
+      const { logDestination, logOptions, redactUri, resolveLogFormat, serverLogger } = await import('../../api/server-log.js');
+      const format = resolveLogFormat(o.logFormat);
+      const level = process.env.TRELLIS_LOG_LEVEL || 'info';
+      const stream = logDestination(format);
+      // TRELLIS_LOG_LEVEL sets what is logged of requests; the banner, warnings and scheduler
+      // decisions are always printed, as they were before the server logged in JSON.
+      const log = serverLogger(level === 'trace' || level === 'debug' ? level : 'info', stream);
       try {
-        ({ url } = await startServer({ host: o.host, port, workspace: ws, onShutdown }));
+        await serve(o, g, { log, fastifyLog: { ...logOptions(level), stream }, redactUri });
       } catch (e) {
-        // Nothing is listening: release what was opened so the process exits with the error alone.
-        await sched?.close();
-        await ws.close();
-        throw e;
+        if (format === 'pretty') throw e;
+        // In JSON, the failure is a log line too: one object, with the error's code.
+        const err = e as Error & { code?: string };
+        log.fatal({ code: isTrellisError(e) ? err.code : undefined }, err.message ?? String(e));
+        process.exitCode = 1;
       }
-      sched?.scheduler.start();
-      console.log(`trellis server listening on ${url}`);
-      console.log(`  store:     ${ws.storeUri}`);
-      console.log(`  artifacts: ${ws.artifactsUri}`);
-      console.log(`  MLflow clients: export MLFLOW_TRACKING_URI=${url}`);
-      if (sched) console.log(`  scheduler: ${sched.scheduler.id} runs deployed pipelines when their triggers fire`);
     });
+}
+
+interface ServeLogging {
+  log: Logger;
+  /** Fastify's logger options, on the same stream. */
+  fastifyLog: object;
+  redactUri: (uri: string) => string;
+}
+
+async function serve(o: { host: string; port: string; scheduler?: boolean }, g: { store?: string; artifacts?: string }, { log, fastifyLog, redactUri }: ServeLogging): Promise<void> {
+  const port = parsePort(o.port);
+  const { fetchRefusesPort, startServer } = await import('../../api/serve.js');
+  if (fetchRefusesPort(port)) {
+    log.warn({ port }, `port ${port} is on the fetch standard's list of bad ports: browsers and fetch clients (Node's fetch too) will refuse to connect to it; choose another --port for them`);
+  }
+  const ws = await Workspace.open({ store: g.store, artifacts: g.artifacts });
+  const sched = o.scheduler ? await openScheduler(ws, { onDecision: (d) => log.info({ event: 'scheduler', decision: d }, `scheduler: ${decisionLine(d)}`) }) : undefined;
+  const onShutdown = sched && (async () => {
+    await sched.scheduler.stop({ cancel: true, reason: 'the server was stopped' });
+    await sched.close();
+  });
+  let url: string;
+  try {
+    ({ url } = await startServer({ host: o.host, port, workspace: ws, onShutdown, log: fastifyLog }));
+  } catch (e) {
+    // Nothing is listening: release what was opened so the process exits with the error alone.
+    await sched?.close();
+    await ws.close();
+    throw e;
+  }
+  sched?.scheduler.start();
+  log.info({
+    event: 'listening', url, store: redactUri(ws.storeUri), artifacts: redactUri(ws.artifactsUri),
+    ...(sched ? { scheduler: sched.scheduler.id } : {}),
+  }, `trellis server listening on ${url} — MLflow clients: export MLFLOW_TRACKING_URI=${url}`);
 }
 
 /** A port as the user typed it: decimal digits only, so '', '0x10' or ' 80' are not taken for a port. */
