@@ -51,7 +51,7 @@ export function isDataFile(ref: string): boolean {
 }
 
 /** A data file, or a dataset version of the workspace (`name@3`, `name/3`, `name@latest`): see {@link isDataFile}. */
-export async function readScoringData(data: DatasetService, ref: string): Promise<ScoringData> {
+export async function readScoringData(data: Pick<DatasetService, 'get' | 'loadVersion'>, ref: string): Promise<ScoringData> {
   if (isDataFile(ref)) {
     const table = await readTable(ref).catch((e: unknown) => {
       if (!isTrellisError(e, 'TRELLIS_DATA_FORMAT') || formatOf(ref) !== undefined) throw e;
@@ -92,8 +92,11 @@ export interface ScoringRunRequest {
   startTime: number;
 }
 
+/** What recording a scoring run needs of tracking: the service itself, or the same calls over a server's API. */
+export type ScoringTracking = Pick<TrackingService, 'recordRun' | 'getRun' | 'getExperiment' | 'ensureExperiment'>;
+
 /** The experiment a scoring run goes to: the one named, else the model's training run's, else `Default`. */
-async function experimentFor(tracking: TrackingService, req: ScoringRunRequest, who: Actor): Promise<Experiment> {
+async function experimentFor(tracking: ScoringTracking, req: ScoringRunRequest, who: Actor): Promise<Experiment> {
   if (req.experiment !== undefined) return tracking.ensureExperiment(req.experiment, who);
   if (req.model.runId) {
     try {
@@ -108,7 +111,7 @@ async function experimentFor(tracking: TrackingService, req: ScoringRunRequest, 
 }
 
 /** Records a finished predict or evaluate run: see the module comment. */
-export async function recordScoringRun(tracking: TrackingService, req: ScoringRunRequest, who: Actor): Promise<Run> {
+export async function recordScoringRun(tracking: ScoringTracking, req: ScoringRunRequest, who: Actor): Promise<Run> {
   const model = `${req.model.name}/${req.model.version}`;
   const data = req.data.dataset ? `${req.data.dataset.name}@${req.data.dataset.version}` : req.data.file!.path;
   const outputs = [...req.artifacts.map((a) => `artifact:${a.path}`), ...(req.output ? [`file:${resolve(req.output)}`] : [])];
