@@ -35,7 +35,7 @@ function serverUrl(raw: string): string {
 }
 
 /** One REST call; the server's refusal comes back as its own error code and message. */
-async function rest(server: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
+export async function rest(server: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
   const url = serverUrl(server);
   let res: Response;
   try {

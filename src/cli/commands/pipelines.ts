@@ -1,6 +1,7 @@
 import { pipelinesStepCommand } from './pipelines-step.js';
 import { pipelinesRerunCommand } from './pipelines-rerun.js';
 import { pipelinesTriggerCommand, pipelinesTriggersCommand } from './pipelines-triggers.js';
+import { pipelinesDeploymentCommands } from './pipelines-deployments.js';
 import { pipelinesDeployCommand } from './pipelines-deploy.js';
 import { pipelinesExportCommand } from './pipelines-export.js';
 import { Command } from 'commander';
@@ -161,6 +162,7 @@ export function pipelinesCommand(): Command {
   cmd.addCommand(pipelinesTriggerCommand());
   cmd.addCommand(pipelinesTriggersCommand());
   cmd.addCommand(pipelinesDeployCommand());
+  for (const sub of pipelinesDeploymentCommands()) cmd.addCommand(sub);
 
   cmd.command('why <run-id> <step>')
     .description("why a step of a pipeline run was served from cache, or was not: the reused run, or the parts of the cache key that changed")
