@@ -111,6 +111,16 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    '/datasets/download': {
+      get: {
+        tags: ['datasets'], operationId: 'downloadDatasetVersion', summary: 'The stored bytes of a dataset version, exactly as added.',
+        parameters: [query('name', str(), 'The dataset name.', true), query('version', str(), 'A version number, or `latest` (default).')],
+        responses: {
+          '200': { description: 'The data file; `x-trellis-sha256` is its digest.', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+          ...errors,
+        },
+      },
+    },
     '/datasets/diff': {
       get: {
         tags: ['datasets'], operationId: 'diffDatasetVersions', summary: 'What changed from version a to version b.',

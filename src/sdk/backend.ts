@@ -128,6 +128,17 @@ export function trainResult(summary: Record<string, unknown>): TrainResult {
   return { runId: String(runId), model: (model as string | null) ?? null, version: (version as string | null) ?? null, metrics: (metrics ?? {}) as Record<string, number>, details };
 }
 
+/** A finished run written at once (as `trellis predict` and `trellis evaluate` record theirs): artifacts first, then the rest. */
+export interface RecordRunInput {
+  runName?: string;
+  startTime?: number;
+  tags?: Tags;
+  params?: { key: string; value: string }[];
+  metrics?: Metric[];
+  inputs?: DatasetInput[];
+  artifacts?: { path: string; data: Uint8Array | string }[];
+}
+
 export interface Backend {
   readonly kind: 'embedded' | 'remote';
   createExperiment(name: string, tags?: Tags): Promise<string>;
@@ -138,6 +149,8 @@ export interface Backend {
   restoreExperiment(id: string): Promise<void>;
   createRun(input: { experimentId: string; runName?: string; tags?: Tags; startTime?: number }): Promise<Run>;
   getRun(runId: string): Promise<Run>;
+  /** Records a finished run in an experiment: embedded in one transaction, remote as a sequence of calls ending with the run's end. */
+  recordRun(experimentId: string, r: RecordRunInput): Promise<Run>;
   deleteRun(runId: string): Promise<void>;
   restoreRun(runId: string): Promise<void>;
   updateRun(runId: string, patch: { status?: RunStatus; endTime?: number; runName?: string }): Promise<RunInfo>;
@@ -152,6 +165,8 @@ export interface Backend {
   searchModels(q: SearchOptions): Promise<Page<RegisteredModel>>;
   searchModelVersions(q: SearchOptions): Promise<Page<ModelVersion>>;
   /** A model, and the version its reference selects (`name@3`, `name@champion`, `name@latest`, `name/3`); a bare name selects none. */
+  /** A file under a model version's source (`runs:/…` or `mlflow-artifacts:/…`), e.g. `model.json`. */
+  readModelFile(source: string, path: string): Promise<Buffer>;
   lookupModel(ref: string): Promise<{ model: RegisteredModel; version?: ModelVersion }>;
   /** The version a reference names; a bare name is its latest version. */
   resolveModelVersion(ref: string | ParsedRef): Promise<ModelVersion>;
@@ -168,6 +183,8 @@ export interface Backend {
   listDatasets(): Promise<Dataset[]>;
   datasetVersions(name: string): Promise<DatasetVersionInfo[]>;
   getDatasetVersion(ref: string): Promise<DatasetVersionInfo>;
+  /** The stored bytes of a version, exactly as added. */
+  datasetBytes(ref: string): Promise<{ version: DatasetVersionInfo; data: Buffer }>;
   diffDatasets(a: string, b: string): Promise<DatasetDiff>;
   validateRecords(records: readonly object[], against: string | undefined, opts: { environment?: string; schema?: unknown }): Promise<ValidationResult>;
   skew(records: readonly object[], against: string): Promise<SkewResult>;

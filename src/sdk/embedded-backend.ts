@@ -1,5 +1,6 @@
 import { defaultUser } from '../core/user.js';
 import { isSkewed } from '../data/validate/distances.js';
+import { artifactStorePath } from '../tracking/tracking-service.js';
 import { summaryOf, type Profile } from '../data/profile/profile.js';
 import type { DatasetSchema } from '../data/schema/schema.js';
 import type { Actor } from '../store/ports/common.js';
@@ -11,7 +12,7 @@ import type { ParsedRef } from '../core/refs.js';
 import type { AuditQuery } from '../store/ports/audit.js';
 import type { Stage } from '../store/ports/registry.js';
 import type { DataFormat } from '../data/readers/index.js';
-import { trainResult, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type SearchOptions, type TrainOptions, type ValidateFileOptions } from './backend.js';
+import { trainResult, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type RecordRunInput, type SearchOptions, type TrainOptions, type ValidateFileOptions } from './backend.js';
 
 /** The stored profile keeps its sketches for monitors; SDK callers get what the REST API returns. */
 const versionInfo = (v: DatasetVersion): DatasetVersionInfo => ({ ...v, schema: v.schema as DatasetSchema, profile: summaryOf(v.profile as Profile) });
@@ -33,6 +34,9 @@ export class EmbeddedBackend implements Backend {
   restoreExperiment(id: string) { return this.ws.tracking.restoreExperiment(id, this.who); }
   createRun(input: Parameters<Backend['createRun']>[0]) { return this.ws.tracking.createRun({ ...input, userId: this.who.actor }, this.who); }
   getRun(runId: string) { return this.ws.tracking.getRun(runId); }
+  async recordRun(experimentId: string, r: RecordRunInput) {
+    return this.ws.tracking.recordRun(await this.ws.tracking.getExperiment(experimentId), r, this.who);
+  }
   deleteRun(runId: string) { return this.ws.tracking.deleteRun(runId, this.who); }
   restoreRun(runId: string) { return this.ws.tracking.restoreRun(runId, this.who); }
   updateRun(runId: string, patch: Parameters<Backend['updateRun']>[1]) { return this.ws.tracking.updateRun(runId, patch, this.who); }
@@ -46,6 +50,7 @@ export class EmbeddedBackend implements Backend {
   getRegisteredModel(name: string) { return this.ws.registry.findModel(name); }
   searchModels(q: SearchOptions) { return this.ws.registry.searchModels(q); }
   searchModelVersions(q: SearchOptions) { return this.ws.registry.searchVersions(q); }
+  readModelFile(source: string, path: string) { return this.ws.tracking.getArtifact(`${artifactStorePath(source)}/${path}`); }
   lookupModel(ref: string) { return this.ws.registry.lookup(ref); }
   resolveModelVersion(ref: string | ParsedRef) { return this.ws.registry.resolve(ref); }
   createRegisteredModel(name: string, description?: string) { return this.ws.registry.createModel({ name, description }, this.who); }
@@ -66,6 +71,10 @@ export class EmbeddedBackend implements Backend {
   listDatasets() { return this.ws.data.list(); }
   async datasetVersions(name: string) { return (await this.ws.data.versions(name)).map(versionInfo); }
   async getDatasetVersion(ref: string) { return versionInfo(await this.ws.data.get(ref)); }
+  async datasetBytes(ref: string) {
+    const { version, data } = await this.ws.data.bytes(ref);
+    return { version: versionInfo(version), data };
+  }
   diffDatasets(a: string, b: string) { return this.ws.data.diff(a, b); }
   validateRecords(records: readonly object[], against: string | undefined, opts: { environment?: string; schema?: unknown }) {
     return this.ws.data.validateRecords(records, { ref: against, schema: opts.schema, environment: opts.environment });

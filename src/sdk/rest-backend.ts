@@ -26,7 +26,7 @@ import type { Dataset, DatasetSchemaDoc } from '../store/ports/datasets.js';
 import type { ModelVersion, ModelVersionStatus, RegisteredModel, Stage } from '../store/ports/registry.js';
 import type { Experiment, Metric, Run, RunInfo, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
-import { trainResult, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type ProfileSummary, type SkewResult, type SearchOptions, type TrainOptions, type TrainResult, type ValidateFileOptions, type ValidationResult } from './backend.js';
+import { trainResult, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type ProfileSummary, type RecordRunInput, type SkewResult, type SearchOptions, type TrainOptions, type TrainResult, type ValidateFileOptions, type ValidationResult } from './backend.js';
 
 /*
  * The wire: what the routes send (`src/api/mlflow-json.ts`, `src/api/routes/datasets.ts`), field
@@ -368,9 +368,42 @@ export class RestBackend implements Backend {
     return r.next_page_token ? { items: (r.runs ?? []).map(run), nextPageToken: r.next_page_token } : { items: (r.runs ?? []).map(run) };
   }
   private async artifactBase(runId: string): Promise<string> {
-    const uri = (await this.getRun(runId)).info.artifactUri;
+    return this.proxyUrl((await this.getRun(runId)).info.artifactUri);
+  }
+  /** The artifact proxy's address of an `mlflow-artifacts:` URI. */
+  private proxyUrl(uri: string): string {
+    if (!/^mlflow-artifacts:/.test(uri)) throw new TrellisError('TRELLIS_INVALID_PARAMETER', {}, { message: `'${uri}' is not an artifact of this server (mlflow-artifacts:/…)` });
     const path = uri.replace(/^mlflow-artifacts:(\/\/[^/]*)?/, '').replace(/^\/+/, '');
     return `${this.base}/api/2.0/mlflow-artifacts/artifacts/${path}`;
+  }
+  private async download(url: string, path: string): Promise<Buffer> {
+    const { 'content-type': _, ...headers } = this.headers;
+    const res = await this.fetch(url, { headers });
+    if (res.status !== 200) throw toTrellisError(res.status, await errorBody(res), path);
+    return Buffer.from(await res.arrayBuffer());
+  }
+  async readModelFile(source: string, path: string) {
+    return this.download(`${this.proxyUrl(source)}/${path.split('/').map(encodeURIComponent).join('/')}`, path);
+  }
+  /** Over the API as MLflow clients write a run: created, artifacts, values, inputs, then ended. */
+  async recordRun(experimentId: string, r: RecordRunInput) {
+    const created = await this.createRun({ experimentId, runName: r.runName, tags: r.tags, startTime: r.startTime });
+    const runId = created.info.runId;
+    try {
+      for (const a of r.artifacts ?? []) await this.logArtifact(runId, a.path, a.data);
+      const params = r.params ?? [];
+      const metrics = r.metrics ?? [];
+      for (let i = 0; i < Math.max(params.length, metrics.length); i += 100) {
+        await this.logBatch(runId, { params: params.slice(i, i + 100), metrics: metrics.slice(i, i + 100) });
+      }
+      if (r.inputs?.length) await this.logInputs(runId, r.inputs);
+      await this.updateRun(runId, { status: 'FINISHED', endTime: Date.now() });
+    } catch (e) {
+      // The run stays, marked failed, rather than looking as if it were still going.
+      await this.updateRun(runId, { status: 'FAILED', endTime: Date.now() }).catch(() => undefined);
+      throw e;
+    }
+    return this.getRun(runId);
   }
   async logArtifact(runId: string, path: string, data: Uint8Array | string) {
     const url = `${await this.artifactBase(runId)}/${path.split('/').map(encodeURIComponent).join('/')}`;
@@ -382,10 +415,7 @@ export class RestBackend implements Backend {
     return (r.files ?? []).map((f) => ({ path: f.path, isDir: f.is_dir, size: f.file_size }));
   }
   async readArtifact(runId: string, path: string) {
-    const { 'content-type': _, ...headers } = this.headers;
-    const res = await this.fetch(`${await this.artifactBase(runId)}/${path.split('/').map(encodeURIComponent).join('/')}`, { headers });
-    if (res.status !== 200) throw toTrellisError(res.status, await errorBody(res), path);
-    return Buffer.from(await res.arrayBuffer());
+    return this.download(`${await this.artifactBase(runId)}/${path.split('/').map(encodeURIComponent).join('/')}`, path);
   }
   async getRegisteredModel(name: string) {
     return this.maybe(this.call<{ registered_model: WireRegisteredModel }>('GET', 'registered-models/get', { name }).then((r) => model(r.registered_model)));
@@ -473,6 +503,11 @@ export class RestBackend implements Backend {
     // Parsed here with the embedded backend's grammar, so a bad reference fails the same way in both.
     const { name, version } = parseDatasetRef(ref);
     return datasetVersion((await this.call<{ dataset_version: WireDatasetVersion }>('GET', 'datasets/get', { name, version }, 'trellis')).dataset_version);
+  }
+  async datasetBytes(ref: string) {
+    const v = await this.getDatasetVersion(ref);
+    const qs = new URLSearchParams({ name: v.name, version: String(v.version) });
+    return { version: v, data: await this.download(`${this.base}/api/2.0/trellis/datasets/download?${qs}`, 'datasets/download') };
   }
   async diffDatasets(a: string, b: string) { return diff((await this.call<{ diff: WireDiff }>('GET', 'datasets/diff', { a, b }, 'trellis')).diff); }
   async validateRecords(records: readonly object[], against: string | undefined, opts: { environment?: string; schema?: unknown }) {

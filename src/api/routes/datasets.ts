@@ -184,6 +184,18 @@ export function datasetRoutes(r: MlflowRouter, ws: Workspace): void {
       .send(profileHtml(profile, `Profile of ${v.name}@${v.version}`));
   });
 
+  // The stored bytes of a version, exactly as added (hash-checked on the way out of the store).
+  r.get('/datasets/download', async ({ p, reply }) => {
+    const { version: v, data } = await ws.data.bytes(refParam(p));
+    const file = `${v.name}-${v.version}${FORMAT_EXTENSIONS[v.format as DataFormat] ?? ''}`;
+    return reply
+      .type('application/octet-stream')
+      .header('content-disposition', `attachment; filename="${file.replace(/[^\w.-]/g, '_')}"`)
+      .header('x-content-type-options', 'nosniff')
+      .header('x-trellis-sha256', v.sha256)
+      .send(data);
+  });
+
   r.get('/datasets/diff', async ({ p }) => ({ diff: diffJson(await ws.data.diff(p.requireString('a'), p.requireString('b'))) }));
 
   r.post('/datasets/validate', async ({ p, req }) => {

@@ -2,9 +2,9 @@ import { Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { evaluate, type BootstrapSpec, type EvaluationReport, type MetricValue } from '../../ml/evaluate.js';
 import { evaluationHtml } from '../../ml/report/evaluation-html.js';
-import { recordScoringRun } from '../../workspace/scoring-runs.js';
-import { actor, globals, withWorkspace } from '../context.js';
-import { columnList, fmt, loadData, loadModelRef, numberOption, outputKind } from '../refs.js';
+import { actor, globals, withBackend } from '../context.js';
+import { columnList, fmt, numberOption, outputKind } from '../refs.js';
+import { loadDataVia, loadModelVia, recordScoringRunVia } from '../scoring.js';
 import { printJson, printTable } from '../output.js';
 
 
@@ -70,10 +70,10 @@ export function evaluateCommand(): Command {
       const kind = outputKind(o.output);
       const bootstrap = bootstrapFromFlags(o);
       const threshold = numberOption('threshold', o.threshold, (n) => n >= 0 && n <= 1, 'in [0, 1]');
-      await withWorkspace(c, async (ws) => {
+      await withBackend(c, async (b) => {
         const startTime = Date.now();
-        const { model, name, version, modelVersion } = await loadModelRef(ws, o.model);
-        const data = await loadData(ws, o.data);
+        const { model, name, version, modelVersion } = await loadModelVia(b, o.model);
+        const data = await loadDataVia(b, o.data);
         const report = evaluate(model, data.table, {
           target: o.target, slices: columnList(o.slice), bootstrap, threshold: model.task === 'binary' ? threshold : undefined, positive: o.positive,
         });
@@ -81,7 +81,7 @@ export function evaluateCommand(): Command {
         const on = data.dataset ? `${data.dataset.name}@${data.dataset.version}` : o.data;
         const doc = { model: ref, data: on, ...report };
         if (kind) await writeFile(o.output!, kind === 'html' ? evaluationHtml(report, `Evaluation of ${ref} on ${on}`) : `${JSON.stringify(doc, null, 2)}\n`);
-        const run = await recordScoringRun(ws.tracking, {
+        const run = await recordScoringRunVia(b, {
           kind: 'evaluate', model: modelVersion, data, experiment: o.experiment, startTime, output: o.output,
           params: { rows: String(report.rows), ...(report.threshold !== undefined ? { threshold: String(report.threshold) } : {}), ...(report.positiveClass !== undefined ? { positive_class: String(report.positiveClass) } : {}) },
           metrics: Object.fromEntries(Object.entries(report.metrics).map(([k, m]) => [k, m.value])),

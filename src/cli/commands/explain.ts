@@ -7,9 +7,10 @@ import { applyFeatures } from '../../ml/features.js';
 import { predict, rawScores, type TrellisModel } from '../../ml/model.js';
 import { shuffledIndex, takeRows } from '../../ml/prepare.js';
 import { barsSvg, esc, num, page } from '../../ml/report/html.js';
-import { globals, withWorkspace } from '../context.js';
+import { globals, withBackend } from '../context.js';
 import { printJson, printTable } from '../output.js';
-import { fmt, loadDataRef, loadModelRef, numberOption, outputKind } from '../refs.js';
+import { fmt, numberOption, outputKind } from '../refs.js';
+import { loadDataVia, loadModelVia } from '../scoring.js';
 
 export interface RowExplanation {
   row: number;
@@ -153,9 +154,9 @@ export function explainCommand(): Command {
       const repeats = numberOption('repeats', o.repeats, (n) => Number.isInteger(n) && n >= 1 && n <= 1000, 'an integer from 1 to 1000')!;
       const seed = numberOption('seed', o.seed, Number.isInteger, 'an integer')!;
       const json = !!globals(c).json;
-      await withWorkspace(c, async (ws) => {
-        const { model, name, version } = await loadModelRef(ws, o.model);
-        const table = await loadDataRef(ws, o.data);
+      await withBackend(c, async (b) => {
+        const { model, name, version } = await loadModelVia(b, o.model);
+        const table = (await loadDataVia(b, o.data)).table;
         const used = table.rowCount > sample ? takeRows(table, shuffledIndex(table.rowCount, seed).slice(0, sample).sort((a, b) => a - b)) : table;
         const e = explain(model, used);
         const first = sliceRows(table, 0, Math.min(rowsWanted, table.rowCount));

@@ -3,10 +3,11 @@ import { writeFile } from 'node:fs/promises';
 import { invalid } from '../../core/errors.js';
 import { fairness, type Estimate, type FairnessReport } from '../../ml/fairness.js';
 import { fairnessHtml } from '../../ml/report/fairness-html.js';
-import { globals, withWorkspace } from '../context.js';
+import { globals, withBackend } from '../context.js';
 import { printJson, printTable } from '../output.js';
 import { bootstrapFromFlags, ci, withBootstrapFlags, type BootstrapFlags } from './evaluate.js';
-import { columnList, fmt, loadDataRef, loadModelRef, numberOption, outputKind } from '../refs.js';
+import { columnList, fmt, numberOption, outputKind } from '../refs.js';
+import { loadDataVia, loadModelVia } from '../scoring.js';
 
 const cell = (e: Estimate) => `${fmt(e.value)} ${ci(e)}`.trim() || 'n/a';
 
@@ -49,11 +50,11 @@ export function fairnessCommand(): Command {
       const bootstrap = bootstrapFromFlags(o);
       const threshold = numberOption('threshold', o.threshold, (n) => n >= 0 && n <= 1, 'in [0, 1]');
       const minGroupSize = numberOption('min-group-size', o.minGroupSize, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');
-      await withWorkspace(c, async (ws) => {
-        const { model, name, version } = await loadModelRef(ws, o.model);
+      await withBackend(c, async (b) => {
+        const { model, name, version } = await loadModelVia(b, o.model);
         const ref = `${name}/${version}`;
         if (model.task !== 'binary') throw invalid(`Fairness metrics need a binary classifier; ${ref} is a ${model.task} model${model.classes ? ` (classes ${model.classes.join(', ')})` : ''}`);
-        const table = await loadDataRef(ws, o.data);
+        const table = (await loadDataVia(b, o.data)).table;
         const report = fairness(model, table, {
           target: o.target, sensitive, positive: o.positive, threshold, minGroupSize, bootstrap: bootstrap && { ...bootstrap, stratified: !o.unstratified },
         });

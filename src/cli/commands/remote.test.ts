@@ -94,6 +94,7 @@ describe('trellis CLI against a server', () => {
     await ws.registry.transitionStage('bike-demand', '3', 'Staging', false, who);
     await ws.data.add('bike', join(dir, 'train1.csv'), {}, who);
     await ws.data.add('bike', join(dir, 'train2.csv'), {}, who);
+    await ws.training.train({ data: 'bike@1', target: 'cnt', algo: 'linear', params: {}, experiment: 'bike-models', register: 'bike-real' }, who);
     server = await startServer({ host: '127.0.0.1', port: 0, workspace: ws, log: false });
     remote = ['--server', server.url];
   });
@@ -200,6 +201,27 @@ describe('trellis CLI against a server', () => {
     [l, r] = await both((s) => ['--json', 'data', 'schema', `bike-${s}`]);
     assert.equal(r.stdout, l.stdout);
     assert.match(r.stdout, /"training"/);
+
+    // Scored here, recorded where the model is: the same report, a run in the same place.
+    const runIds = /\b[0-9a-f]{32}\b/g;
+    for (const args of [
+      ['predict', '--model', 'bike-real@1', '--input', 'bike@2'],
+      ['--json', 'predict', '--model', 'bike-real@latest', '--input', 'serving.csv'],
+      ['evaluate', '--model', 'bike-real@1', '--data', 'bike@2'],
+      ['--json', 'evaluate', '--model', 'bike-real@1', '--data', 'train2.csv', '--experiment', 'scored'],
+      ['explain', '--model', 'bike-real@1', '--data', 'bike@2', '--sample', '50', '--rows', '2'],
+    ]) {
+      [l, r] = await both(() => args);
+      assert.equal(r.stdout.replace(runIds, 'RUN'), l.stdout.replace(runIds, 'RUN'), args.join(' '));
+    }
+    const scored = await ws.tracking.searchRuns({ experimentIds: [(await ws.tracking.getExperimentByName('scored')).experimentId], filter: "tags.`trellis.scoring` = 'evaluate'" });
+    assert.equal(scored.items.length, 2);
+    for (const run of scored.items) {
+      assert.equal(run.info.status, 'FINISHED');
+      assert.equal(run.data.tags['trellis.model'], 'bike-real/1');
+      assert.equal(run.data.params.data, join(dir, 'train2.csv'));
+      assert.deepEqual((await ws.tracking.listArtifacts(run.info.runId)).files.map((f) => f.path), ['evaluation.json']);
+    }
 
     // Aliases and stages, set through the server, read back from the store.
     let res = await run(remote, ['models', 'alias', 'bike-demand@1', 'challenger']);

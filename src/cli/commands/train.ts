@@ -6,9 +6,8 @@ import { predictAsync } from '../../ml/onnx/predict-async.js';
 import { parseSpace } from '../../ml/search.js';
 import { ALGOS, type Algo } from '../../ml/train.js';
 import { parseCvSpec, type TrainingOutcome } from '../../ml/training-workflow.js';
-import { actor, globals, serverChoice, withWorkspace } from '../context.js';
-import { recordScoringRun } from '../../workspace/scoring-runs.js';
-import { loadData, loadModelRef } from '../refs.js';
+import { actor, globals, serverChoice, withBackend, withWorkspace } from '../context.js';
+import { loadDataVia, loadModelVia, recordScoringRunVia } from '../scoring.js';
 import { output, printJson, printTable } from '../output.js';
 
 function params(list: string[] | undefined): Record<string, string> {
@@ -140,10 +139,10 @@ export function predictCommand(): Command {
     .option('--output <file>', 'also write the predictions to this CSV file (the run keeps them as its artifact predictions.csv)')
     .option('--experiment <name>', "experiment to record the run in (default: the experiment of the model's training run)")
     .action(async (o: { model: string; input: string; output?: string; experiment?: string }, c: Command) => {
-      await withWorkspace(c, async (ws) => {
+      await withBackend(c, async (b) => {
         const startTime = Date.now();
-        const { model, modelVersion: mv } = await loadModelRef(ws, o.model);
-        const data = await loadData(ws, o.input);
+        const { model, modelVersion: mv } = await loadModelVia(b, o.model);
+        const data = await loadDataVia(b, o.input);
         const { table } = data;
         const r = await predictAsync(model, table);
         const names = table.columns.map((col) => col.name);
@@ -157,7 +156,7 @@ export function predictCommand(): Command {
         }
         const csv = `${lines.join('\n')}\n`;
         if (o.output) await writeFile(o.output, csv);
-        const run = await recordScoringRun(ws.tracking, {
+        const run = await recordScoringRunVia(b, {
           kind: 'predict', model: mv, data, experiment: o.experiment, startTime, output: o.output,
           params: { rows: String(table.rowCount) }, artifacts: [{ path: PREDICTIONS, data: csv }],
         }, actor(c));
