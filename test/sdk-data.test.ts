@@ -62,6 +62,10 @@ function describeData(name: string, open: Opener): void {
       assert.equal(v1.format, 'csv');
       assert.equal(v1.sizeBytes, 1_156_736);
       assert.ok(Math.abs(v1.profile.columns.find((c) => c.name === 'cnt')!.numeric!.sum - 3_292_679) < 1e-6);
+      const stored = await t.data.bytes('bike@2');
+      assert.equal(stored.version.version, 2);
+      assert.equal(stored.data.toString('utf8'), readFileSync(head, 'utf8'));
+      await assert.rejects(t.data.bytes('bike@9'), code('TRELLIS_DATASET_VERSION_NOT_FOUND'));
       const d = await t.data.diff('bike@1', 'bike@2');
       assert.equal(d.b.rows - d.a.rows, 1000 - 17379);
       const yr = d.columns.find((c) => c.column === 'yr')!;

@@ -129,6 +129,24 @@ function describeSdk(name: string, open: Opener): void {
       assert.ok(forModel.length >= 1 && forModel.every((e) => e.entityId === 'sdk-manage'));
       assert.deepEqual(await t.verifyAudit(), { ok: true, checked: (await t.auditEvents({ limit: 10_000 })).length });
     });
+
+    it('records a finished run at once, and reads a model version\'s files', async () => {
+      const run = await t.recordRun({
+        experiment: 'sdk-recorded', runName: 'nightly', tags: { team: 'b' }, params: [{ key: 'rows', value: '12' }],
+        metrics: [{ key: 'mae', value: 3.5, timestamp: 1_700_000_000_000, step: 0 }],
+        inputs: [{ dataset: { name: 'd', digest: 'abc', sourceType: 'local', source: '{}' }, tags: { 'mlflow.data.context': 'scoring' } }],
+        artifacts: [{ path: 'model/model.json', data: '{"kind":"test"}' }, { path: 'out/p.csv', data: new Uint8Array([97, 10]) }],
+      });
+      assert.equal(run.info.status, 'FINISHED');
+      assert.equal(run.info.runName, 'nightly');
+      assert.equal((await t.getExperiment(run.info.experimentId)).name, 'sdk-recorded');
+      assert.deepEqual([run.data.params, run.data.tags.team, run.data.metrics.map((m) => [m.key, m.value])], [{ rows: '12' }, 'b', [['mae', 3.5]]]);
+      assert.equal(run.inputs.datasetInputs[0]!.dataset.digest, 'abc');
+      assert.equal((await t.readArtifact(run.info.runId, 'out/p.csv')).toString(), 'a\n');
+      const v = await t.registerModel('sdk-recorded', `runs:/${run.info.runId}/model`);
+      assert.equal((await t.modelFile(`sdk-recorded@${v.version}`)).toString(), '{"kind":"test"}');
+      await assert.rejects(t.modelFile('sdk-recorded@1', 'nope.json'), (e) => isTrellisError(e));
+    });
   });
 }
 

@@ -44,6 +44,11 @@ export class TrellisData {
     return this.backend.getDatasetVersion(ref);
   }
 
+  /** The stored bytes of a version, exactly as added: `await writeFile('bike-1.csv', (await t.data.bytes('bike@1')).data)`. */
+  bytes(ref: string): Promise<{ version: DatasetVersionInfo; data: Buffer }> {
+    return this.backend.datasetBytes(ref);
+  }
+
   /** What changed between two versions: `(await t.data.diff('bike@1', 'bike@2')).schema.added`. */
   diff(a: string, b: string): Promise<DatasetDiff> {
     return this.backend.diffDatasets(a, b);

@@ -27,7 +27,7 @@ import type { ModelVersion, RegisteredModel, Stage } from '../store/ports/regist
 import type { DatasetInput, Experiment, Metric, Run, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
 import type { WorkspaceOptions } from '../workspace/workspace.js';
-import type { Backend, SearchOptions, SearchRunsOptions, TrainOptions, TrainResult } from './backend.js';
+import type { Backend, RecordRunInput, SearchOptions, SearchRunsOptions, TrainOptions, TrainResult } from './backend.js';
 import { TrellisData } from './data.js';
 import { EmbeddedBackend } from './embedded-backend.js';
 import { RestBackend } from './rest-backend.js';
@@ -106,6 +106,20 @@ export class Trellis {
     return this.backend.getRun(runId);
   }
 
+  /**
+   * Records a finished run at once — artifacts, params, metrics, inputs — in the named experiment
+   * (created if missing; `Default` when omitted). Embedded it is one transaction; remote, a failure
+   * part-way leaves the run marked FAILED.
+   *
+   * ```ts
+   * const run = await t.recordRun({ experiment: 'scoring', runName: 'nightly', metrics: [{ key: 'rows', value: 1200, timestamp: Date.now(), step: 0 }] });
+   * ```
+   */
+  async recordRun(r: RecordRunInput & { experiment?: string } = {}): Promise<Run> {
+    const { experiment, ...record } = r;
+    return this.backend.recordRun(await this.experiment(experiment ?? 'Default'), record);
+  }
+
   searchRuns(q: SearchRunsOptions): Promise<Page<Run>> {
     return this.backend.searchRuns(q);
   }
@@ -153,6 +167,12 @@ export class Trellis {
     const newest = [...model.latestVersions].sort((a, b) => Number(b.version) - Number(a.version))[0];
     if (!newest) throw refErrors.noModelVersion(name, 'latest', []);
     return newest;
+  }
+
+  /** A file of a registered model version (`model.json` by default): `JSON.parse((await t.modelFile('bike-demand@champion')).toString())`. */
+  async modelFile(ref: string, path = 'model.json'): Promise<Buffer> {
+    const v = await this.modelVersion(ref);
+    return this.backend.readModelFile(v.source, path);
   }
 
   setAlias(name: string, alias: string, version: string): Promise<void> {
