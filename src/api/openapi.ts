@@ -258,6 +258,7 @@ export const OPENAPI_DOCUMENT = {
             space: arr(str("a searched parameter: 'l2=0.1,1,10', 'l2=0.1..10' or 'l2=0.1..10:log'")),
             trials: int('random search: number of trials (default 10)'), objective: str('metric to optimise'),
           }, ['strategy', 'space']),
+          report: { ...bool, description: 'also answer `report`: the rows, folds and trials `trellis train` prints' },
         }, ['data', 'target'])),
         responses: { '200': json('The run, the version registered, and the figures.', ref('TrainingResult')), ...errors },
       },
@@ -447,6 +448,11 @@ export const OPENAPI_DOCUMENT = {
         }),
         best_params: { type: 'object', additionalProperties: true }, trials: int(), best_trial: int(),
         objective: obj({ metric: str(), direction: { type: 'string', enum: ['maximize', 'minimize'] }, value: num }),
+        report: obj({
+          task: str(), positive_class: str(), train_rows: int(), test_rows: int(), metrics: { type: 'object', additionalProperties: num }, warnings: arr(str()),
+          cv: obj({ folds: int(), time: bool, mean: { type: 'object', additionalProperties: num }, std: { type: 'object', additionalProperties: num } }),
+          search: obj({ metric: str(), direction: str(), names: arr(str()), trials: arr(obj({ index: int(), params: { type: 'object', additionalProperties: true }, objective: num })) }),
+        }),
       }, ['run_id', 'model', 'version', 'metrics']),
       HistoryInterval: obj({
         kind: { type: 'string', enum: ['alias', 'stage'] }, label: str(), version: str(), from: millis,

@@ -7,6 +7,7 @@ import type { DatasetDiff } from '../data/diff.js';
 import type { ColumnProfile } from '../data/profile/profile.js';
 import type { DataFormat } from '../data/readers/index.js';
 import type { DatasetSchema } from '../data/schema/schema.js';
+import type { TrainingOutcome } from '../ml/training-workflow.js';
 import type { Distance } from '../data/validate/distances.js';
 import type { ValidationReport } from '../data/validate/validate.js';
 import type { ParsedRef } from '../core/refs.js';
@@ -109,6 +110,33 @@ export interface TrainOptions {
   /** `k` folds, or `time:k[:column]`. */
   cv?: string;
   search?: { strategy: 'grid' | 'random'; space: string[]; trials?: number; objective?: string };
+  /** Also return the summary and the report `trellis train` prints. */
+  report?: boolean;
+}
+
+/** What `trellis train` prints beyond its `--json` summary: the rows, the folds and the trials. */
+export interface TrainingReport {
+  task: string;
+  positiveClass?: string;
+  trainRows: number;
+  testRows: number;
+  metrics: Record<string, number>;
+  cv?: { folds: number; time: boolean; mean: Record<string, number>; std: Record<string, number> };
+  /** Trials best first, with the searched parameters' values. */
+  search?: { metric: string; direction: string; names: string[]; trials: { index: number; params: Record<string, string | number | boolean>; objective: number }[] };
+  warnings: string[];
+}
+
+/** The report of a training outcome (the server sends the same, snake_case, when asked). */
+export function trainingReport(o: TrainingOutcome): TrainingReport {
+  const r: TrainingReport = { task: o.task, trainRows: o.trainRows, testRows: o.testRows, metrics: o.metrics, warnings: o.warnings };
+  if (o.positiveClass !== undefined) r.positiveClass = o.positiveClass;
+  if (o.cv) r.cv = { folds: o.cv.folds.length, time: o.cv.scheme.kind === 'time', mean: o.cv.mean, std: o.cv.std };
+  if (o.search) {
+    const found = o.search;
+    r.search = { metric: found.objective.metric, direction: found.objective.direction, names: Object.keys(found.best.params), trials: found.trials.map((t) => ({ index: t.index, params: t.params, objective: t.objective })) };
+  }
+  return r;
 }
 
 /** A training run as recorded, the same from either backend. */
@@ -120,6 +148,9 @@ export interface TrainResult {
   metrics: Record<string, number>;
   /** Cross-validation and search figures, as `trellis train --json` prints them (snake_case). */
   details: Record<string, unknown>;
+  /** With `report: true`: the summary as `trellis train --json` prints it, and what its tables show. */
+  summary?: Record<string, unknown>;
+  report?: TrainingReport;
 }
 
 /** The JSON of `trellis train --json` and of `POST /api/2.0/trellis/train`, as the SDK returns it. */

@@ -12,7 +12,7 @@ import type { ParsedRef } from '../core/refs.js';
 import type { AuditQuery } from '../store/ports/audit.js';
 import type { Stage } from '../store/ports/registry.js';
 import type { DataFormat } from '../data/readers/index.js';
-import { trainResult, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type RecordRunInput, type SearchOptions, type TrainOptions, type ValidateFileOptions } from './backend.js';
+import { trainResult, trainingReport, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type RecordRunInput, type SearchOptions, type TrainOptions, type ValidateFileOptions } from './backend.js';
 
 /** The stored profile keeps its sketches for monitors; SDK callers get what the REST API returns. */
 const versionInfo = (v: DatasetVersion): DatasetVersionInfo => ({ ...v, schema: v.schema as DatasetSchema, profile: summaryOf(v.profile as Profile) });
@@ -98,7 +98,7 @@ export class EmbeddedBackend implements Backend {
       data: o.data, target: o.target, algo: o.algo ?? 'linear', params, experiment: o.experiment, register: o.register,
       cv: o.cv === undefined ? undefined : parseCvSpec(o.cv), search: o.search && { ...o.search, space: o.search.space.map(parseSpace) },
     }, this.who);
-    return trainResult(r.summary);
+    return o.report ? { ...trainResult(r.summary), summary: r.summary, report: trainingReport(r.outcome) } : trainResult(r.summary);
   }
   close() { return this.ws.close(); }
 }

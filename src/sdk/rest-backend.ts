@@ -26,7 +26,7 @@ import type { Dataset, DatasetSchemaDoc } from '../store/ports/datasets.js';
 import type { ModelVersion, ModelVersionStatus, RegisteredModel, Stage } from '../store/ports/registry.js';
 import type { Experiment, Metric, Run, RunInfo, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
-import { trainResult, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type ProfileSummary, type RecordRunInput, type SkewResult, type SearchOptions, type TrainOptions, type TrainResult, type ValidateFileOptions, type ValidationResult } from './backend.js';
+import { trainResult, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type ProfileSummary, type RecordRunInput, type SkewResult, type SearchOptions, type TrainingReport, type TrainOptions, type TrainResult, type ValidateFileOptions, type ValidationResult } from './backend.js';
 
 /*
  * The wire: what the routes send (`src/api/mlflow-json.ts`, `src/api/routes/datasets.ts`), field
@@ -91,6 +91,11 @@ interface WireSchemaDoc { name: string; schema_version: number; schema: unknown;
 interface WireAuditEvent {
   seq: number; time: number; actor: string; action: string; entity_type: string; entity_id: string;
   before?: unknown; after?: unknown; prev_hash: string; hash: string;
+}
+interface WireTrainingReport {
+  task: string; positive_class?: string | null; train_rows: number; test_rows: number; metrics?: Record<string, WireDouble>; warnings?: string[];
+  cv?: { folds: number; time: boolean; mean: Record<string, WireDouble>; std: Record<string, WireDouble> } | null;
+  search?: { metric: string; direction: string; names: string[]; trials: { index: number; params: Record<string, string | number | boolean>; objective: WireDouble }[] } | null;
 }
 /** An error answer: MLflow's fields, and Trellis's own code beside them. */
 interface WireError { error_code?: unknown; message?: unknown; trellis_code?: unknown }
@@ -213,6 +218,16 @@ const auditEvent = (e: WireAuditEvent): AuditEvent => ({
   seq: e.seq, time: e.time, actor: e.actor, action: e.action, entityType: e.entity_type, entityId: e.entity_id,
   before: e.before ?? null, after: e.after ?? null, prevHash: e.prev_hash, hash: e.hash,
 });
+
+const nums = (m: Record<string, WireDouble> | undefined): Record<string, number> => Object.fromEntries(Object.entries(m ?? {}).map(([k, v]) => [k, num(v)]));
+
+function trainingReport(w: WireTrainingReport): TrainingReport {
+  const r: TrainingReport = { task: w.task, trainRows: w.train_rows, testRows: w.test_rows, metrics: nums(w.metrics), warnings: w.warnings ?? [] };
+  if (w.positive_class != null) r.positiveClass = w.positive_class;
+  if (w.cv) r.cv = { folds: w.cv.folds, time: w.cv.time, mean: nums(w.cv.mean), std: nums(w.cv.std) };
+  if (w.search) r.search = { ...w.search, trials: w.search.trials.map((t) => ({ ...t, objective: num(t.objective) })) };
+  return r;
+}
 
 const page = <T>(items: T[], token: string | undefined): Page<T> => (token ? { items, nextPageToken: token } : { items });
 
@@ -546,9 +561,10 @@ export class RestBackend implements Backend {
   }
   async train(o: TrainOptions): Promise<TrainResult> {
     const params = Object.entries(o.params ?? {}).map(([key, value]) => ({ key, value: String(value) }));
-    return trainResult(await this.call<Record<string, unknown>>('POST', 'train', {
-      data: o.data, target: o.target, algo: o.algo, params, experiment: o.experiment, register: o.register, cv: o.cv, search: o.search,
-    }, 'trellis'));
+    const { report: wire, ...summary } = await this.call<Record<string, unknown> & { report?: WireTrainingReport }>('POST', 'train', {
+      data: o.data, target: o.target, algo: o.algo, params, experiment: o.experiment, register: o.register, cv: o.cv, search: o.search, report: o.report || undefined,
+    }, 'trellis');
+    return o.report && wire ? { ...trainResult(summary), summary, report: trainingReport(wire) } : trainResult(summary);
   }
   async close() { /* nothing held open: fetch pools its own connections */ }
 }

@@ -5,7 +5,7 @@
  */
 import { invalid } from '../../core/errors.js';
 import type { Algo } from '../../ml/train.js';
-import type { TrainingSearch } from '../../ml/training-workflow.js';
+import type { TrainingOutcome, TrainingSearch } from '../../ml/training-workflow.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import type { Params } from '../params.js';
 import type { MlflowRouter } from '../router.js';
@@ -22,6 +22,23 @@ function searchOf(p: Params, parseSpace: (spec: string) => TrainingSearch['space
   return { strategy, space: space.map(parseSpace), trials: s.optionalInt('trials'), objective: s.optionalString('objective') };
 }
 
+const wireNum = (v: number): number | string => (Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : v);
+const wireNums = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, wireNum(v)]));
+
+/** What `trellis train` prints beyond the summary — the rows, the folds, the trials — for a client that prints it too. */
+function reportJson(o: TrainingOutcome): object {
+  const cv = o.cv;
+  const found = o.search;
+  return {
+    task: o.task, positive_class: o.positiveClass, train_rows: o.trainRows, test_rows: o.testRows, metrics: wireNums(o.metrics), warnings: o.warnings,
+    cv: cv && { folds: cv.folds.length, time: cv.scheme.kind === 'time', mean: wireNums(cv.mean), std: wireNums(cv.std) },
+    search: found && {
+      metric: found.objective.metric, direction: found.objective.direction, names: Object.keys(found.best.params),
+      trials: found.trials.map((t) => ({ index: t.index, params: t.params, objective: wireNum(t.objective) })),
+    },
+  };
+}
+
 export function trainingRoutes(r: MlflowRouter, ws: Workspace): void {
   r.post('/train', async ({ p, who, req }) => {
     // The trainers load with the first training request, not with the server.
@@ -29,12 +46,13 @@ export function trainingRoutes(r: MlflowRouter, ws: Workspace): void {
     const algo = p.optionalString('algo') || 'linear';
     if (!(ALGOS as readonly string[]).includes(algo)) throw invalid(`Invalid value '${algo}' for parameter 'algo': it must be one of ${ALGOS.join(', ')}`);
     const cv = p.optionalString('cv');
+    const report = p.optionalBool('report') ?? false;
     const result = await ws.training.train({
       data: p.requireString('data'), target: p.requireString('target'), algo: algo as Algo,
       params: Object.fromEntries((p.optionalKeyValues('params') ?? []).map((kv) => [kv.key, kv.value])),
       cv: cv ? parseCvSpec(cv) : undefined, search: searchOf(p, parseSpace),
       experiment: p.optionalString('experiment') || undefined, register: p.optionalString('register') || undefined,
     }, who, { onProgress: (line) => req.log.debug({ line }, 'train'), files: false });
-    return result.summary;
+    return report ? { ...result.summary, report: reportJson(result.outcome) } : result.summary;
   });
 }

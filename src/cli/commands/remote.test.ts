@@ -214,6 +214,14 @@ describe('trellis CLI against a server', () => {
       [l, r] = await both(() => args);
       assert.equal(r.stdout.replace(runIds, 'RUN'), l.stdout.replace(runIds, 'RUN'), args.join(' '));
     }
+    // Trained on the server, reported here as locally.
+    for (const extra of [['--cv', '3'], ['--json', '--search', 'grid', '--space', 'l2=0.1,1', '--param', 'test_size=0.25']]) {
+      const json = extra[0] === '--json';
+      [l, r] = await both((side) => [...(json ? ['--json'] : []), 'train', '--data', 'bike@1', '--target', 'cnt', '--experiment', `trained-${side}`, '--register', `trained-${side}`, ...extra.filter((x) => x !== '--json')]);
+      assert.equal(norm(r.stdout).replace(runIds, 'RUN'), norm(l.stdout).replace(runIds, 'RUN'), extra.join(' '));
+      assert.match(r.stdout, json ? /"model": "trained-remote"/ : /registered trained-remote version 1/);
+    }
+
     const scored = await ws.tracking.searchRuns({ experimentIds: [(await ws.tracking.getExperimentByName('scored')).experimentId], filter: "tags.`trellis.scoring` = 'evaluate'" });
     assert.equal(scored.items.length, 2);
     for (const run of scored.items) {
@@ -282,14 +290,14 @@ describe('trellis CLI against a server', () => {
     }
   });
 
-  it('names a server that is not there, refuses a bad URL, and says which commands run only locally', async () => {
+  it('names a server that is not there, refuses a bad URL and a local file to train on, and says which commands run only locally', async () => {
     const url = `http://127.0.0.1:${await closedPort()}`;
     const [down, downEnv, triggers, bad, train, srv] = await Promise.all([
       run(['--server', url], ['experiments', 'list']),
       run([], ['models', 'list'], { TRELLIS_TRACKING_URI: url }),
       run([], ['pipelines', 'triggers'], { MLFLOW_TRACKING_URI: url }),
       run(['--server', 'ftp://example.com'], ['runs', 'list']),
-      run(remote, ['train', '--data', 'bike@1', '--target', 'cnt']),
+      run(remote, ['train', '--data', 'train1.csv', '--target', 'cnt']),
       run(remote, ['server', '--port', '0']),
     ]);
     for (const r of [down, downEnv, triggers]) {
@@ -300,7 +308,7 @@ describe('trellis CLI against a server', () => {
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /--server 'ftp:\/\/example\.com' must be an http:\/\/ or https:\/\/ URL/);
     assert.equal(train.code, 1);
-    assert.match(train.stderr, /'trellis train' trains on this machine, over a local store, not on a server \(--server is http.*POST \/api\/2\.0\/trellis\/train/);
+    assert.match(train.stderr, /Against a server, --data names a dataset version of the server's workspace \(name@version\), not the file 'train1\.csv': add it first/);
     assert.equal(srv.code, 1);
     assert.match(srv.stderr, /'trellis server' runs on this machine, over a local store: --server does not apply/);
   });

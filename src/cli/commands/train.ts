@@ -5,7 +5,9 @@ import { rowAt, type CellValue } from '../../data/table.js';
 import { predictAsync } from '../../ml/onnx/predict-async.js';
 import { parseSpace } from '../../ml/search.js';
 import { ALGOS, type Algo } from '../../ml/train.js';
-import { parseCvSpec, type TrainingOutcome } from '../../ml/training-workflow.js';
+import { parseCvSpec } from '../../ml/training-workflow.js';
+import { trainingReport, type TrainingReport } from '../../sdk/backend.js';
+import { isDataFile } from '../../workspace/scoring-runs.js';
 import { actor, globals, serverChoice, withBackend, withWorkspace } from '../context.js';
 import { loadDataVia, loadModelVia, recordScoringRunVia } from '../scoring.js';
 import { output, printJson, printTable } from '../output.js';
@@ -96,10 +98,20 @@ export function trainCommand(): Command {
       };
       const json = !!globals(c).json;
       const progress = (line: string) => process.stderr.write(`  ${line}\n`);
-      const server = serverChoice(c);
-      if (server) {
-        throw invalid(`'trellis train' trains on this machine, over a local store, not on a server (${server.from} is ${server.url}); ` +
-          'to train on the server use the SDK (Trellis.connect(url).train({ data: \'name@version\', target })) or POST /api/2.0/trellis/train');
+      if (serverChoice(c)) {
+        // The server trains on a dataset version of its workspace; the report is printed here as it is locally.
+        if (isDataFile(o.data)) {
+          throw invalid(`Against a server, --data names a dataset version of the server's workspace (name@version), not the file '${o.data}': add it first with \`trellis data add <name> ${o.data}\``);
+        }
+        await withBackend(c, async (b) => {
+          const r = await b.train({
+            data: o.data, target: o.target, algo: o.algo as Algo, params: trainerParams(o), cv: o.cv, experiment: o.experiment, register: o.register, report: true,
+            search: search && { strategy: search.strategy, space: o.space ?? [], trials: search.trials, objective: search.objective },
+          });
+          for (const w of r.report!.warnings) process.stderr.write(`warning: ${w}\n`);
+          report(json, r.summary!, r.report!, o.register, r.version ?? undefined);
+        });
+        return;
       }
       await withWorkspace(c, async (ws) => {
         const r = await ws.training.train({
@@ -107,21 +119,21 @@ export function trainCommand(): Command {
         }, actor(c), { onProgress: progress });
         // On stderr, so `--json` output stays clean; a typo should not silently make a feature categorical.
         for (const w of r.outcome.warnings) process.stderr.write(`warning: ${w}\n`);
-        report(json, r.summary, r.outcome, o.register, r.version?.version);
+        report(json, r.summary, trainingReport(r.outcome), o.register, r.version?.version);
       });
     });
 }
 
-function report(json: boolean, summary: Record<string, unknown>, outcome: TrainingOutcome, register: string | undefined, version: string | undefined): void {
+function report(json: boolean, summary: Record<string, unknown>, outcome: TrainingReport, register: string | undefined, version: string | undefined): void {
   const { cv, search: found } = outcome;
   output(json, () => summary, () => {
     if (found) {
-      const names = Object.keys(found.best.params);
-      console.log(`${found.trials.length} trials, best first by ${found.objective.metric} (${found.objective.direction})`);
-      printTable(found.trials.map((t) => ({ trial: t.index, ...Object.fromEntries(names.map((n) => [n, fmt(t.params[n])])), [found.objective.metric]: fmt(t.objective) })), ['trial', ...names, found.objective.metric]);
+      const names = found.names;
+      console.log(`${found.trials.length} trials, best first by ${found.metric} (${found.direction})`);
+      printTable(found.trials.map((t) => ({ trial: t.index, ...Object.fromEntries(names.map((n) => [n, fmt(t.params[n])])), [found.metric]: fmt(t.objective) })), ['trial', ...names, found.metric]);
     }
     if (cv) {
-      console.log(`${cv.folds.length}-fold ${cv.scheme.kind === 'time' ? 'time-ordered ' : ''}cross-validation${found ? ' of the best trial' : ''}`);
+      console.log(`${cv.folds}-fold ${cv.time ? 'time-ordered ' : ''}cross-validation${found ? ' of the best trial' : ''}`);
       printTable(Object.keys(cv.mean).map((metric) => ({ metric, mean: cv.mean[metric]!.toFixed(4), std: cv.std[metric]!.toFixed(4) })), ['metric', 'mean', 'std']);
     }
     console.log(`task: ${outcome.task}${outcome.positiveClass !== undefined ? `, positive class '${outcome.positiveClass}'` : ''}`);
