@@ -44,6 +44,22 @@ function describeTrain(name: string, open: Opener): void {
       assert.equal(r.version, null);
     });
 
+    it('with report: true, gives the summary and what trellis train prints: rows, folds, trials', async () => {
+      const r = await t.train({ data: 'adult', target: 'income', params: { seed: 7, test_size: 0.25 }, cv: '3', search: { strategy: 'grid', space: ['l2=0.1,1'] }, report: true });
+      const rep = r.report!;
+      assert.deepEqual([rep.task, rep.positiveClass, rep.trainRows + rep.testRows, rep.testRows], ['binary', '>50K', 200, 50]);
+      assert.equal(rep.cv!.folds, 3);
+      assert.equal(rep.cv!.time, false);
+      assert.deepEqual(Object.keys(rep.cv!.mean).sort(), Object.keys(rep.cv!.std).sort());
+      assert.deepEqual(rep.search!.names, ['l2']);
+      assert.deepEqual(rep.search!.trials.map((x) => x.params.l2).sort(), [0.1, 1]);
+      assert.equal(rep.search!.metric, 'roc_auc');
+      assert.ok(rep.search!.trials.every((x) => Number.isFinite(x.objective)));
+      assert.deepEqual(Object.keys(rep.metrics).sort(), Object.keys(r.metrics).sort());
+      assert.equal(r.summary!.run_id, r.runId);
+      assert.equal((await t.train({ data: 'adult', target: 'income' })).report, undefined);
+    });
+
     it('refuses an unknown parameter by name', async () => {
       await assert.rejects(t.train({ data: 'adult', target: 'income', params: { depth: 3 } }), /Unknown parameter 'depth'/);
     });
