@@ -55,9 +55,10 @@ function checkedUrl(raw: string, from: string): string {
 
 /**
  * The server the tracking, registry and data commands work against: `--server <url>`, else
- * `$TRELLIS_TRACKING_URI`, else `$MLFLOW_TRACKING_URI` — when it is an http(s) URL. A tracking URI
- * that is a store (`sqlite:…`, `postgres://…`) or a path means a local store, as it does for MLflow;
- * an explicit `--store` means the local store too, whatever the environment says.
+ * `$TRELLIS_TRACKING_URI`, else `$MLFLOW_TRACKING_URI` — when it is an http(s) URL. A store URI
+ * there (`sqlite:…`, `postgres://…`; for `$TRELLIS_TRACKING_URI` the store used) or, in
+ * `$MLFLOW_TRACKING_URI`, one of MLflow's local stores (a path, `file:`) means a local store, as it
+ * does for MLflow; an explicit `--store` means the local store too, whatever the environment says.
  */
 export function serverChoice(cmd: Command): ServerChoice | undefined {
   const g = globals(cmd);
@@ -74,7 +75,12 @@ export function serverChoice(cmd: Command): ServerChoice | undefined {
   for (const name of ['TRELLIS_TRACKING_URI', 'MLFLOW_TRACKING_URI'] as const) {
     const v = process.env[name]?.trim();
     if (!v) continue;
-    return isHttp(v) ? { url: checkedUrl(v, name), from: name } : undefined;
+    if (isHttp(v)) return { url: checkedUrl(v, name), from: name };
+    // MLflow's own stores (a path, file:, databricks…) are not Trellis's: for MLflow's variable they mean "not a server".
+    if (name === 'TRELLIS_TRACKING_URI' && !isStoreUri(v)) {
+      throw invalid(`${name} '${v}' is neither a Trellis server (http://host:port, https://host) nor a store (sqlite:<path>, postgres://…)`);
+    }
+    return undefined;
   }
   return undefined;
 }

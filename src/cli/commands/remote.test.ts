@@ -264,6 +264,9 @@ describe('trellis CLI against a server', () => {
       const mlflowPath = await viaEnv({ MLFLOW_TRACKING_URI: './mlruns' });
       assert.equal(mlflowPath.code, 1);
       assert.match(mlflowPath.stderr, /Could not find experiment with name 'bike'/);
+      const unknown = await viaEnv({ TRELLIS_TRACKING_URI: 'ftp://example.com/x' });
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /TRELLIS_TRACKING_URI 'ftp:\/\/example\.com\/x' is neither a Trellis server \(http:\/\/host:port, https:\/\/host\) nor a store/);
     } finally {
       rmSync(other, { recursive: true, force: true });
     }
