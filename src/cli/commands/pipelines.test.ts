@@ -73,7 +73,7 @@ describe('trellis pipelines', () => {
     assert.match(r.stdout, /^params: dataset \(string\) = "bike@latest", trees \(integer\) = 300$/m);
     const rows = r.stdout.split('\n').filter((l) => /^\w+\s+\w[\w-]*@\d/.test(l)).map((l) => l.split(/\s+/).slice(0, 2));
     assert.deepEqual(rows, ir.steps.map((s) => [s.name, s.component]));
-    assert.match(r.stdout, /^train\s+train@1\s+data=split\.train target="cnt" algo="gbdt" trees=params\.trees .*retries 1, timeout 3600s$/m);
+    assert.match(r.stdout, /^train\s+train@1\s+data=split\.train target="cnt" exclude="instant,casual,registered" algo="gbdt" trees=params\.trees .*retries 1, timeout 3600s$/m);
     assert.match(r.stdout, /^gate\s+gate@1\s+metrics=evaluate\.metrics condition="rmse <= 80 and rmse <= champion\.rmse \* 1\.02" .*no cache$/m);
 
     const j = runCli(['--json', 'pipelines', 'show', BIKE_TS]);

@@ -109,7 +109,7 @@ describe('trellis server --port', () => {
 /** Starts `trellis … server …` (in `args`) on a free port, makes requests once it listens, stops it; returns what it printed. */
 async function serveAndRequest(args: string[], env: NodeJS.ProcessEnv, paths: string[], headers: Record<string, string>): Promise<{ stdout: string; stderr: string; code: number | null; statuses: number[] }> {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args, '--port', '0'], {
-    env: { ...process.env, TRELLIS_USER: 'tester', TRELLIS_LOG_FORMAT: '', ...env },
+    env: { ...process.env, TRELLIS_USER: 'tester', TRELLIS_LOG_FORMAT: '', TRELLIS_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
