@@ -249,6 +249,7 @@ export const OPENAPI_DOCUMENT = {
           'child run and the best parameters train the final model. `data` names a dataset version (`name@3`, `name@latest`), never a file on the server.',
         requestBody: jsonBody(obj({
           data: str('a dataset version: name, name@version or name@latest'), target: str('the column to predict'),
+          exclude: { ...arr(str()), description: 'columns the model must not see (identifiers, columns that give the target away); recorded as the param exclude' },
           algo: { type: 'string', enum: ['linear', 'gbdt', 'forest'], default: 'linear' },
           params: arr(obj({ key: str(), value: str() }, ['key'])),
           experiment: str('default `Default`; created if missing'), register: str('register the model as a new version of this model'),

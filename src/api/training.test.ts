@@ -64,6 +64,17 @@ describe('POST /api/2.0/trellis/train', () => {
     assert.match(res.json.warnings[0], /^column 'hr' looks numeric but was read as text, so it is treated as categorical: 1 of 100 values is not a number, the first at line 71: "2O"/);
   });
 
+  it('exclude leaves columns out of the model, recorded as a param; an unknown column is a 400 naming it', async () => {
+    const res = await call(t.app, 'POST', api('/train'), { data: 'adult@1', target: 'income', exclude: ['fnlwgt', 'education-num'], experiment: 'census' });
+    assertOk(res);
+    const run = (await call(t.app, 'GET', mlflow(`/runs/get?run_id=${res.json.run_id}`))).json.run;
+    const params = Object.fromEntries(run.data.params.map((p: { key: string; value: string }) => [p.key, p.value]));
+    assert.equal(params.exclude, 'fnlwgt,education-num');
+    const bad = await call(t.app, 'POST', api('/train'), { data: 'adult@1', target: 'income', exclude: ['fnlwgtt'] });
+    assertError(bad, 400, 'INVALID_PARAMETER_VALUE', "'exclude' names 'fnlwgtt', not a column of the data");
+    assertError(await call(t.app, 'POST', api('/train'), { data: 'adult@1', target: 'income', exclude: [3] }), 400, 'INVALID_PARAMETER_VALUE', 'exclude');
+  });
+
   it('never reads a file of the server: data names a dataset version', async () => {
     assertError(await call(t.app, 'POST', api('/train'), { data: ADULT, target: 'income' }), 404, 'RESOURCE_DOES_NOT_EXIST');
     assertError(await call(t.app, 'POST', api('/train'), { data: '../../etc/passwd', target: 'income' }), 404, 'RESOURCE_DOES_NOT_EXIST');

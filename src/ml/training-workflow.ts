@@ -34,8 +34,20 @@ export interface TrainingRequest {
   algo: Algo;
   /** Trainer parameters as given (snake_case or camelCase, text or numbers). */
   params?: Record<string, ParamValue | boolean>;
+  /** Columns the model must not see (identifiers, leaks of the target): each must be a column of the data, none the target. */
+  exclude?: string[];
   cv?: CvScheme;
   search?: TrainingSearch;
+}
+
+/** The table without the columns `exclude` names; `what` opens the error (an unknown column, the target) naming them. */
+export function withoutColumns(t: Table, exclude: readonly string[], target: string, what = "'exclude'"): Table {
+  if (!exclude.length) return t;
+  const names = t.columns.map((c) => c.name);
+  const unknown = exclude.filter((x) => !names.includes(x));
+  if (unknown.length) throw invalid(`${what} names ${unknown.map((x) => `'${x}'`).join(', ')}, not a column of the data; its columns are ${names.join(', ')}`);
+  if (exclude.includes(target)) throw invalid(`${what} names the target '${target}'`);
+  return { rowCount: t.rowCount, columns: t.columns.filter((c) => !exclude.includes(c.name)) };
 }
 
 /** A dataset version the data was read from, recorded as the run's input. */
@@ -119,6 +131,9 @@ export function checkTrainingRequest(req: TrainingRequest): void {
   if (typeof req.target !== 'string' || !req.target) throw invalid("Training needs 'target': the column to predict");
   if (!(ALGOS as readonly string[]).includes(req.algo)) throw invalid(`The trainer must be one of ${ALGOS.join(', ')}, got '${String(req.algo)}'`);
   resolveParams(req.algo, req.params ?? {});
+  if (req.exclude !== undefined && (!Array.isArray(req.exclude) || req.exclude.some((x) => typeof x !== 'string' || !x))) {
+    throw invalid("'exclude' must be a list of column names");
+  }
   const s = req.search;
   if (!s) return;
   if (s.strategy !== 'grid' && s.strategy !== 'random') throw invalid(`Search strategy must be grid or random, got '${String(s.strategy)}'`);
@@ -152,6 +167,7 @@ export function cvMetrics(cv: CvResult): LoggedMetric[] {
 function runParams(req: TrainingRequest, task: string, params: Record<string, unknown>, positiveClass?: string): { key: string; value: string }[] {
   return [{ key: 'algo', value: req.algo }, { key: 'target', value: req.target }, { key: 'task', value: task },
     ...(positiveClass !== undefined ? [{ key: 'positiveClass', value: positiveClass }] : []), { key: 'data', value: req.data },
+    ...(req.exclude?.length ? [{ key: 'exclude', value: req.exclude.join(',') }] : []),
     ...Object.entries(params).filter(([key]) => key !== 'task' && key !== 'positiveClass').map(([key, value]) => ({ key, value: String(value) }))];
 }
 
@@ -177,8 +193,9 @@ function trialRun(req: TrainingRequest, task: Task, positiveClass: string | unde
  * Runs the workflow on data already read. With cross-validation or a search, the estimate comes
  * from there and the final model is trained on every row, unless a test size was given.
  */
-export async function runTraining(table: Table, req: TrainingRequest, hooks: TrainingHooks = {}, dataset?: TrainingDataset): Promise<TrainingOutcome> {
+export async function runTraining(data: Table, req: TrainingRequest, hooks: TrainingHooks = {}, dataset?: TrainingDataset): Promise<TrainingOutcome> {
   checkTrainingRequest(req);
+  const table = withoutColumns(data, req.exclude ?? [], req.target);
   const startTime = Date.now();
   const progress = hooks.onProgress;
   const given = req.params ?? {};

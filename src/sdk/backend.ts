@@ -101,6 +101,8 @@ export interface TrainOptions {
   target: string;
   /** Default `linear`. */
   algo?: 'linear' | 'gbdt' | 'forest';
+  /** Columns the model must not see: identifiers, columns that give the target away. */
+  exclude?: string[];
   /** Trainer parameters, e.g. `{ l2: 0.5, seed: 7, test_size: 0.25 }`. */
   params?: Record<string, string | number | boolean>;
   /** Default `Default` (created if missing). */

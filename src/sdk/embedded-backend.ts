@@ -95,7 +95,7 @@ export class EmbeddedBackend implements Backend {
   async train(o: TrainOptions) {
     const params = Object.fromEntries(Object.entries(o.params ?? {}).map(([k, v]) => [k, typeof v === 'boolean' ? v : String(v)]));
     const r = await this.ws.training.train({
-      data: o.data, target: o.target, algo: o.algo ?? 'linear', params, experiment: o.experiment, register: o.register,
+      data: o.data, target: o.target, algo: o.algo ?? 'linear', params, exclude: o.exclude, experiment: o.experiment, register: o.register,
       cv: o.cv === undefined ? undefined : parseCvSpec(o.cv), search: o.search && { ...o.search, space: o.search.space.map(parseSpace) },
     }, this.who);
     return o.report ? { ...trainResult(r.summary), summary: r.summary, report: trainingReport(r.outcome) } : trainResult(r.summary);

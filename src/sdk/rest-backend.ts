@@ -562,7 +562,7 @@ export class RestBackend implements Backend {
   async train(o: TrainOptions): Promise<TrainResult> {
     const params = Object.entries(o.params ?? {}).map(([key, value]) => ({ key, value: String(value) }));
     const { report: wire, ...summary } = await this.call<Record<string, unknown> & { report?: WireTrainingReport }>('POST', 'train', {
-      data: o.data, target: o.target, algo: o.algo, params, experiment: o.experiment, register: o.register, cv: o.cv, search: o.search, report: o.report || undefined,
+      data: o.data, target: o.target, algo: o.algo, params, exclude: o.exclude, experiment: o.experiment, register: o.register, cv: o.cv, search: o.search, report: o.report || undefined,
     }, 'trellis');
     return o.report && wire ? { ...trainResult(summary), summary, report: trainingReport(wire) } : trainResult(summary);
   }

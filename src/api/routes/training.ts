@@ -49,7 +49,7 @@ export function trainingRoutes(r: MlflowRouter, ws: Workspace): void {
     const report = p.optionalBool('report') ?? false;
     const result = await ws.training.train({
       data: p.requireString('data'), target: p.requireString('target'), algo: algo as Algo,
-      params: Object.fromEntries((p.optionalKeyValues('params') ?? []).map((kv) => [kv.key, kv.value])),
+      params: Object.fromEntries((p.optionalKeyValues('params') ?? []).map((kv) => [kv.key, kv.value])), exclude: p.optionalStringArray('exclude'),
       cv: cv ? parseCvSpec(cv) : undefined, search: searchOf(p, parseSpace),
       experiment: p.optionalString('experiment') || undefined, register: p.optionalString('register') || undefined,
     }, who, { onProgress: (line) => req.log.debug({ line }, 'train'), files: false });

@@ -46,6 +46,26 @@ describe('trellis train and predict', () => {
     assert.ok(['<=50K', '>50K'].includes(cells.at(-3)!));
   });
 
+  it('--exclude leaves columns out of the model: recorded, and a column that is not there or the target is named', () => {
+    const rows = Array.from({ length: 120 }, (_, i) => `${i},${i % 24},${(i % 24) * 3},${(i % 24) * 2}`);
+    const file = join(dir, 'leaky.csv');
+    writeFileSync(file, `instant,hr,casual,cnt\n${rows.join('\n')}\n`);
+    const r = runCli([...g, '--json', 'train', '--data', file, '--target', 'cnt', '--exclude', 'instant,casual', '--register', 'leakless']);
+    assert.equal(r.code, 0, r.stderr);
+    const { run_id: runId } = JSON.parse(r.stdout) as { run_id: string };
+    const run = JSON.parse(runCli([...g, '--json', 'runs', 'show', runId]).stdout) as { data: { params: Record<string, string> } };
+    assert.equal(run.data.params.exclude, 'instant,casual');
+    // The model reads hr alone: data without the excluded columns scores.
+    const hours = join(dir, 'hours-only.csv');
+    writeFileSync(hours, 'hr\n3\n7\n');
+    const p = runCli([...g, 'predict', '--model', 'leakless@1', '--input', hours, '--output', join(dir, 'hours-scored.csv')]);
+    assert.equal(p.code, 0, p.stderr);
+    const bad = runCli([...g, 'train', '--data', file, '--target', 'cnt', '--exclude', 'instnt']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /'exclude' names 'instnt', not a column of the data; its columns are instant, hr, casual, cnt/);
+    assert.match(runCli([...g, 'train', '--data', file, '--target', 'cnt', '--exclude', 'cnt']).stderr, /'exclude' names the target 'cnt'/);
+  });
+
   it('warns when a few bad values made a numeric column categorical, naming the first and its line', () => {
     const rows = Array.from({ length: 100 }, (_, i) => `${i % 24},${i % 7},${(i % 24) * 3 + (i % 7)}`);
     rows[69] = '2O,6,12'; // line 71: the header is line 1

@@ -11,6 +11,7 @@ import { isDataFile } from '../../workspace/scoring-runs.js';
 import { actor, globals, serverChoice, withBackend, withWorkspace } from '../context.js';
 import { loadDataVia, loadModelVia, recordScoringRunVia } from '../scoring.js';
 import { output, printJson, printTable } from '../output.js';
+import { columnList } from '../refs.js';
 
 function params(list: string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -49,7 +50,7 @@ function parseCv(spec: string) {
 }
 
 interface TrainCliOptions {
-  data: string; target: string; algo: string; param?: string[]; experiment: string; register?: string;
+  data: string; target: string; algo: string; param?: string[]; exclude?: string[]; experiment: string; register?: string;
   cv?: string; search?: string; space?: string[]; trials?: string; objective?: string; task?: string; positiveClass?: string;
 }
 
@@ -80,6 +81,7 @@ export function trainCommand(): Command {
     .requiredOption('--target <column>', 'the column to predict')
     .option('--algo <algo>', `trainer: ${ALGOS.join(', ')}`, 'linear')
     .option('--param <key=value...>', 'trainer parameters, e.g. l2=0.5 seed=7 test_size=0.25 (snake_case or camelCase)')
+    .option('--exclude <columns...>', 'columns the model must not see: identifiers, or columns that give the target away (comma- or space-separated)')
     .option('--task <task>', 'regression, binary or multiclass (default: read from the target: two distinct values → binary, other numbers → regression, other labels → multiclass)')
     .option('--positive-class <label>', "binary: the class counted as positive (default: '1', 'true', 'yes' or 'y' when present, else the minority label)")
     .option('--experiment <name>', 'experiment to log the run in', 'Default')
@@ -96,6 +98,7 @@ export function trainCommand(): Command {
         strategy: o.search as 'grid' | 'random', space: (o.space ?? []).map(parseSpace),
         trials: o.trials === undefined ? undefined : Number(o.trials), objective: o.objective,
       };
+      const exclude = o.exclude === undefined ? undefined : columnList(o.exclude);
       const json = !!globals(c).json;
       const progress = (line: string) => process.stderr.write(`  ${line}\n`);
       if (serverChoice(c)) {
@@ -105,7 +108,7 @@ export function trainCommand(): Command {
         }
         await withBackend(c, async (b) => {
           const r = await b.train({
-            data: o.data, target: o.target, algo: o.algo as Algo, params: trainerParams(o), cv: o.cv, experiment: o.experiment, register: o.register, report: true,
+            data: o.data, target: o.target, algo: o.algo as Algo, params: trainerParams(o), exclude, cv: o.cv, experiment: o.experiment, register: o.register, report: true,
             search: search && { strategy: search.strategy, space: o.space ?? [], trials: search.trials, objective: search.objective },
           });
           for (const w of r.report!.warnings) process.stderr.write(`warning: ${w}\n`);
@@ -115,7 +118,7 @@ export function trainCommand(): Command {
       }
       await withWorkspace(c, async (ws) => {
         const r = await ws.training.train({
-          data: o.data, target: o.target, algo: o.algo as Algo, params: trainerParams(o), cv, search, experiment: o.experiment, register: o.register,
+          data: o.data, target: o.target, algo: o.algo as Algo, params: trainerParams(o), exclude, cv, search, experiment: o.experiment, register: o.register,
         }, actor(c), { onProgress: progress });
         // On stderr, so `--json` output stays clean; a typo should not silently make a feature categorical.
         for (const w of r.outcome.warnings) process.stderr.write(`warning: ${w}\n`);

@@ -23,7 +23,7 @@ import { evaluate } from '../../../ml/evaluate.js';
 import { predict } from '../../../ml/model.js';
 import { shuffledIndex, takeRows } from '../../../ml/prepare.js';
 import { ALGOS, type Algo } from '../../../ml/train.js';
-import { runTraining } from '../../../ml/training-workflow.js';
+import { runTraining, withoutColumns } from '../../../ml/training-workflow.js';
 import type { RegistryService } from '../../../registry/registry-service.js';
 import type { Actor } from '../../../store/ports/common.js';
 import type { ModelVersion } from '../../../store/ports/registry.js';
@@ -229,19 +229,11 @@ const split: BuiltinImpl = async (ctx) => {
 
 const TRAINER_INPUTS = ['trees', 'learningRate', 'maxLeaves', 'maxDepth', 'minSamplesLeaf', 'l1', 'l2', 'subsample', 'colsample', 'maxFeatures', 'earlyStopping', 'seed', 'task'];
 
-/** The table without the columns a step's `exclude` input names; each must be a column of it, and none the target. */
-function withoutColumns(t: Table, exclude: string[], target: string, step: string): Table {
-  const names = t.columns.map((c) => c.name);
-  const unknown = exclude.filter((x) => !names.includes(x));
-  if (unknown.length) throw invalid(`step '${step}': 'exclude' names ${unknown.map((x) => `'${x}'`).join(', ')}, not a column of the data; its columns are ${names.join(', ')}`);
-  if (exclude.includes(target)) throw invalid(`step '${step}': 'exclude' names the target '${target}'`);
-  return { rowCount: t.rowCount, columns: t.columns.filter((c) => !exclude.includes(c.name)) };
-}
 
 const trainStep: BuiltinImpl = async (ctx) => {
   const exclude = columns(str(ctx, 'exclude'));
   const all = await readDataset(path(ctx, 'data'));
-  const t = exclude.length ? withoutColumns(all, exclude, str(ctx, 'target')!, ctx.step) : all;
+  const t = withoutColumns(all, exclude, str(ctx, 'target')!, `step '${ctx.step}': 'exclude'`);
   if (exclude.length) ctx.log(`not features: ${exclude.join(', ')}`);
   const algo = (str(ctx, 'algo') ?? 'gbdt') as Algo;
   if (!ALGOS.includes(algo)) throw invalid(`step '${ctx.step}': algo must be one of ${ALGOS.join(', ')}, got '${algo}'`);
