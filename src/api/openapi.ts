@@ -191,6 +191,22 @@ export const OPENAPI_DOCUMENT = {
         responses: { '200': json('The pipelines.', obj({ pipelines: arr(ref('PipelineVersion')) })), '500': errors['500'] },
       },
     },
+    '/pipelines/why': {
+      get: {
+        tags: ['pipelines'], operationId: 'explainCache', summary: 'Why a step of a pipeline run was served from cache, or was not: the reused run, or the parts of its cache key that changed.',
+        parameters: [query('run_id', str(), 'The pipeline run.', true), query('step', str(), 'The step.', true)],
+        responses: {
+          '200': json('The explanation.', obj({
+            explanation: obj({
+              pipeline_run: str(), step: str(), step_run: str(), verdict: { type: 'string', enum: ['hit', 'miss'] }, reason: str(),
+              compared_with: str('the run the outputs came from (hit) or the one compared with (miss)'),
+              changes: arr(obj({ part: str(), key: str(), before: {}, after: {} })),
+            }, ['pipeline_run', 'step', 'step_run', 'verdict', 'reason', 'changes']),
+          })),
+          ...errors,
+        },
+      },
+    },
     '/pipelines/deployments': {
       get: {
         tags: ['pipelines'], operationId: 'listPipelineDeployments', summary: 'How every deployed pipeline is deployed: the version its triggers run, whether they fire.',

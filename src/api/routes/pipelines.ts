@@ -53,6 +53,17 @@ export function pipelineRoutes(r: MlflowRouter, ws: Workspace): void {
 
   r.get('/pipelines/list', async () => ({ pipelines: (await ws.pipelines.list()).map(pipelineVersionJson) }));
 
+  // Why a step of a pipeline run was (not) served from cache, as `trellis pipelines why` says it.
+  r.get('/pipelines/why', async ({ p }) => {
+    const e = await ws.pipelines.explainCache(p.requireId('run_id'), p.requireString('step'));
+    return {
+      explanation: {
+        pipeline_run: e.pipelineRun, step: e.step, step_run: e.stepRun, verdict: e.verdict, reason: e.reason,
+        ...(e.comparedWith ? { compared_with: e.comparedWith } : {}), changes: e.changes,
+      },
+    };
+  });
+
   r.get('/pipelines/deployments', async () => ({ deployments: (await ws.pipelines.deployments()).map(deploymentJson) }));
 
   r.get('/pipelines/deployment', async ({ p }) => ({ deployment: deploymentJson(await ws.pipelines.deployment(p.requireString('name'))) }));

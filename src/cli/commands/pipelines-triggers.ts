@@ -56,7 +56,8 @@ export async function rest(server: string, method: 'GET' | 'POST', path: string,
   if (!res.ok || !json) {
     const code = json?.trellis_code as string | undefined;
     const message = typeof json?.message === 'string' ? json.message : text.slice(0, 500) || res.statusText;
-    if (code && code in ERRORS) throw new TrellisError(code as ErrorCode, {}, { message: `the server at ${url} answered: ${message}` });
+    // The server's own error, as the command says it on a local store (the SDK's remote backend does the same).
+    if (code && code in ERRORS) throw new TrellisError(code as ErrorCode, {}, { message });
     throw new TrellisError('TRELLIS_SERVER_REFUSED', { url, status: res.status, detail: message });
   }
   return json;

@@ -1,6 +1,6 @@
 import { pipelinesStepCommand } from './pipelines-step.js';
 import { pipelinesRerunCommand } from './pipelines-rerun.js';
-import { pipelinesTriggerCommand, pipelinesTriggersCommand } from './pipelines-triggers.js';
+import { pipelinesTriggerCommand, pipelinesTriggersCommand, rest } from './pipelines-triggers.js';
 import { pipelinesDeploymentCommands } from './pipelines-deployments.js';
 import { pipelinesDeployCommand } from './pipelines-deploy.js';
 import { pipelinesExportCommand } from './pipelines-export.js';
@@ -10,8 +10,9 @@ import type { InputValue, PipelineIR, Scalar } from '../../pipelines/ir.js';
 import type { LoadedPipeline } from '../../pipelines/load.js';
 import type { Finding } from '../../pipelines/lint.js';
 import type { PipelineRunResult } from '../../pipelines/engine/index.js';
+import type { CacheExplanation } from '../../pipelines/engine/why.js';
 import type { Workspace } from '../../workspace/workspace.js';
-import { actor, globals, withWorkspace } from '../context.js';
+import { actor, globals, serverChoice, withWorkspace } from '../context.js';
 import { output, printJson, printTable } from '../output.js';
 import { RunProgress, runSummary } from '../progress.js';
 
@@ -64,6 +65,15 @@ export async function recordedSteps(ws: Workspace, runId: string): Promise<strin
   } catch {
     return undefined;
   }
+}
+
+/** An explanation from the REST shape (snake_case) back to the engine's, so both print the same. */
+function explanationFromJson(x: Record<string, unknown>): CacheExplanation {
+  return {
+    pipelineRun: String(x.pipeline_run), step: String(x.step), stepRun: String(x.step_run), verdict: x.verdict === 'hit' ? 'hit' : 'miss',
+    reason: String(x.reason), ...(typeof x.compared_with === 'string' ? { comparedWith: x.compared_with } : {}),
+    changes: Array.isArray(x.changes) ? (x.changes as CacheExplanation['changes']) : [],
+  };
 }
 
 /** A runner whose steps run in this process, whatever queue the workspace names. */
@@ -167,14 +177,14 @@ export function pipelinesCommand(): Command {
   cmd.command('why <run-id> <step>')
     .description("why a step of a pipeline run was served from cache, or was not: the reused run, or the parts of the cache key that changed")
     .action(async (runId: string, step: string, _o: unknown, c: Command) => {
-      await withWorkspace(c, async (ws) => {
-        const e = await ws.pipelines.explainCache(runId, step);
-        output(!!globals(c).json, () => e, () => {
-          console.log(`${e.step}: ${e.verdict === 'hit' ? 'cache hit' : 'cache miss'} — ${e.reason}`);
-          if (e.changes.length) {
-            printTable(e.changes.map((x) => ({ part: x.part, key: x.key ?? '', before: JSON.stringify(x.before), after: JSON.stringify(x.after) })), ['part', 'key', 'before', 'after']);
-          }
-        });
+      const server = serverChoice(c)?.url;
+      const e = server ? explanationFromJson((await rest(server, 'GET', `/pipelines/why?${new URLSearchParams({ run_id: runId, step })}`)).explanation as Record<string, unknown>)
+        : await withWorkspace(c, (ws) => ws.pipelines.explainCache(runId, step));
+      output(!!globals(c).json, () => e, () => {
+        console.log(`${e.step}: ${e.verdict === 'hit' ? 'cache hit' : 'cache miss'} — ${e.reason}`);
+        if (e.changes.length) {
+          printTable(e.changes.map((x) => ({ part: x.part, key: x.key ?? '', before: JSON.stringify(x.before), after: JSON.stringify(x.after) })), ['part', 'key', 'before', 'after']);
+        }
       });
     });
 

@@ -53,6 +53,7 @@ describe('trellis CLI against a server', () => {
   let local: string[];
   let remote: string[];
   let runId: string;
+  const pipelineRuns: string[] = [];
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'trellis-remote-cli-'));
@@ -95,6 +96,21 @@ describe('trellis CLI against a server', () => {
     await ws.data.add('bike', join(dir, 'train1.csv'), {}, who);
     await ws.data.add('bike', join(dir, 'train2.csv'), {}, who);
     await ws.training.train({ data: 'bike@1', target: 'cnt', algo: 'linear', params: {}, experiment: 'bike-models', register: 'bike-real' }, who);
+    // A pipeline run twice as it was, then with a changed parameter: `pipelines why` has a hit and a miss to explain.
+    const { validatePipeline } = await import('../../pipelines/ir.js');
+    const ir = validatePipeline({
+      format: 'trellis.pipeline/v1', name: 'tiny', params: [{ name: 'share', type: 'number', default: 0.2 }],
+      steps: [
+        { name: 'ingest', component: 'ingest', inputs: { dataset: join(dir, 'train1.csv') } },
+        { name: 'split', component: 'split', inputs: { data: { step: 'ingest', output: 'data' }, testSize: { param: 'share' } } },
+      ],
+    }, 'tiny.pipeline.yaml');
+    const opened = await ws.pipelines.openEngine(who, { queue: 'inline' });
+    try {
+      for (const share of [0.2, 0.2, 0.3]) pipelineRuns.push((await opened.engine.run(ir, { params: { share } })).runId);
+    } finally {
+      await opened.close();
+    }
     server = await startServer({ host: '127.0.0.1', port: 0, workspace: ws, log: false });
     remote = ['--server', server.url];
   });
@@ -155,9 +171,14 @@ describe('trellis CLI against a server', () => {
       ['--json', 'lineage', 'model:bike-demand@1', '--depth', '1'],
       ['lineage', 'bike@2'],
       ['lineage', 'no-such-thing@1'],
+      ['pipelines', 'why', '<hit>', 'split'],
+      ['pipelines', 'why', '<miss>', 'split'],
+      ['--json', 'pipelines', 'why', '<miss>', 'split'],
+      ['pipelines', 'why', '<miss>', 'nope'],
       ['audit', 'verify'],
       ['audit', 'log', '--limit', '5', '--entity', 'registered_model/bike-demand'],
     ];
+    for (const c of commands) for (const [i, a] of c.entries()) c[i] = a === '<hit>' ? pipelineRuns[1]! : a === '<miss>' ? pipelineRuns[2]! : a;
     const results = await pool(commands.flatMap((args) => [() => run(local, args), () => run(remote, args)]), 4);
     const errors = (x: CliResult) => x.stderr.split('\n').filter((line) => line.startsWith('error:')).join('\n');
     // Every difference at once, so one run shows them all.
@@ -180,6 +201,9 @@ describe('trellis CLI against a server', () => {
     assert.match(at(['data', 'validate', 'train2.csv', '--against', 'bike@1']).stdout, /against bike@1/);
     assert.equal(at(['data', 'skew', 'serving.csv', '--against', 'bike@1']).code, 1);
     assert.match(at(['data', 'diff', 'bike@1', 'bike@2']).stdout, /60 → 70|60 -> 70|rows/);
+    assert.match(at(['pipelines', 'why', pipelineRuns[1]!, 'split']).stdout, /^split: cache hit/);
+    assert.match(at(['pipelines', 'why', pipelineRuns[2]!, 'split']).stdout, /^split: cache miss — .*\n.*scalar\s+testSize\s+0\.2\s+0\.3/s);
+    assert.match(at(['pipelines', 'why', pipelineRuns[2]!, 'nope']).stderr, /has no step 'nope'/);
   });
 
   it('writes through the server as it writes to the store: experiments, aliases, stages, datasets, schemas', async () => {
