@@ -1,11 +1,9 @@
 /** Arguments shared by the model commands: a model version or a dataset by reference, lists, numbers, output files. */
 import { extname } from 'node:path';
 import { invalid } from '../core/errors.js';
-import type { Table } from '../data/table.js';
 import { loadModel, type TrellisModel } from '../ml/model.js';
 import { artifactStorePath } from '../tracking/tracking-service.js';
 import type { ModelVersion } from '../store/ports/registry.js';
-import { readScoringData, type ScoringData } from '../workspace/scoring-runs.js';
 import type { Workspace } from '../workspace/workspace.js';
 
 /**
@@ -16,16 +14,6 @@ export async function loadModelRef(ws: Workspace, ref: string): Promise<{ model:
   const v = await ws.registry.resolve(ref);
   const model = loadModel(await ws.tracking.getArtifact(`${artifactStorePath(v.source)}/model.json`));
   return { model, name: v.name, version: v.version, modelVersion: v };
-}
-
-/** A data file, or a dataset version of the workspace (`name@3`, `name/3`, `name@latest`), with what it is. */
-export function loadData(ws: Workspace, ref: string): Promise<ScoringData> {
-  return readScoringData(ws.data, ref);
-}
-
-/** A data file, or a dataset version of the workspace: the table alone. */
-export async function loadDataRef(ws: Workspace, ref: string): Promise<Table> {
-  return (await loadData(ws, ref)).table;
 }
 
 /** `a,b --x c` → ['a', 'b', 'c'], without blanks. */
