@@ -382,6 +382,21 @@ CREATE TABLE pipeline_deployments (
   changed_by ${t.text} NOT NULL
 );`,
   },
+  {
+    version: 10,
+    description: 'signed checkpoints of the audit chain',
+    sql: ({ types: t }) => `
+CREATE TABLE audit_checkpoints (
+  id ${t.bigint} PRIMARY KEY,
+  seq ${t.bigint} NOT NULL,
+  hash ${t.text} NOT NULL,
+  time ${t.bigint} NOT NULL,
+  event_count ${t.bigint} NOT NULL,
+  key_id ${t.text} NOT NULL,
+  public_key ${t.text} NOT NULL,
+  signature ${t.text} NOT NULL
+);`,
+  },
 ];
 
 /** The tables the migrations marked `rewrites` rebuild. */
