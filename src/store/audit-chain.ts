@@ -4,7 +4,8 @@
  * and its position (seq); `verifyAuditChain` names the first event that does not fit.
  */
 import { canonicalJson, sha256Hex } from '../core/hash.js';
-import type { AuditEvent } from './ports/audit.js';
+import type { AliasSnapshot, AuditCheckpoint, AuditEvent, CheckpointSigner } from './ports/audit.js';
+import type { TrustedKey } from './audit-signing.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -31,6 +32,19 @@ export interface AuditVerification {
   checked: number;
   /** The first event that was altered, removed or reordered, and what is wrong with it. */
   firstBad?: { seq: number; problem: 'altered' | 'removed' | 'reordered'; detail: string };
+  /** Signed checkpoints checked. */
+  checkpoints?: number;
+  /** Everything found wrong, first problem first (the chain, the checkpoints, the tail, the aliases). */
+  problems?: string[];
+}
+
+/** The text a checkpoint's signature covers. */
+export function checkpointPayload(c: Pick<AuditCheckpoint, 'id' | 'seq' | 'hash' | 'time' | 'count'>): string {
+  return canonicalJson({ kind: 'trellis.audit-checkpoint/v1', id: c.id, seq: c.seq, hash: c.hash, time: c.time, count: c.count });
+}
+
+export function signCheckpoint(signer: CheckpointSigner, c: Pick<AuditCheckpoint, 'id' | 'seq' | 'hash' | 'time' | 'count'>): AuditCheckpoint {
+  return { ...c, keyId: signer.keyId, publicKey: signer.publicKey, signature: signer.sign(checkpointPayload(c)) };
 }
 
 /**
@@ -90,4 +104,152 @@ export async function verifyStoredChain(
     start = result.last;
     if (events.length < pageSize) return { ok: true, checked };
   }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Alias assignments as the chain's events describe them: model → alias → version. */
+class AliasReplay {
+  readonly models = new Map<string, Map<string, string>>();
+
+  apply(e: AuditEvent): void {
+    if (e.entityType !== 'registered_model') return;
+    const before = (e.before ?? {}) as Record<string, unknown>;
+    const after = (e.after ?? {}) as Record<string, unknown>;
+    const of = (name: string) => {
+      let m = this.models.get(name);
+      if (!m) this.models.set(name, (m = new Map<string, string>()));
+      return m;
+    };
+    switch (e.action) {
+      case 'set_alias':
+        of(e.entityId).set(String(after.alias), String(after.version));
+        break;
+      case 'delete_alias':
+        of(e.entityId).delete(String(after.alias ?? before.alias));
+        break;
+      case 'rename_registered_model': {
+        const moved = this.models.get(e.entityId);
+        this.models.delete(e.entityId);
+        if (moved) this.models.set(String(after.name), moved);
+        break;
+      }
+      case 'delete_registered_model':
+        this.models.delete(e.entityId);
+        break;
+    }
+  }
+
+  /** What differs between the rows and the chain, one sentence each. */
+  compare(rows: AliasSnapshot['aliases']): string[] {
+    const problems: string[] = [];
+    const seen = new Set<string>();
+    for (const r of rows) {
+      const key = `${r.model}@${r.alias}`;
+      seen.add(key);
+      const recorded = this.models.get(r.model)?.get(r.alias);
+      if (recorded === undefined) {
+        problems.push(`alias ${key} points at version ${r.version} in the registry, but the audit trail never set it: the row was written behind the trail's back`);
+      } else if (recorded !== r.version) {
+        problems.push(`alias ${key} points at version ${r.version} in the registry, but the audit trail last set it to version ${recorded}: the row was changed behind the trail's back`);
+      }
+    }
+    for (const [model, aliases] of this.models) {
+      for (const [alias, version] of aliases) {
+        if (!seen.has(`${model}@${alias}`)) {
+          problems.push(`alias ${model}@${alias} is missing from the registry, but the audit trail last set it to version ${version}: the row was removed behind the trail's back`);
+        }
+      }
+    }
+    return problems;
+  }
+}
+
+export interface StoredTrail {
+  list: (q: { afterSeq: number; limit: number }) => Promise<AuditEvent[]>;
+  checkpoints: AuditCheckpoint[];
+  /** The key the checkpoints must verify with (never one read from the store); undefined when none is known. */
+  key: TrustedKey | undefined;
+  aliases?: AliasSnapshot;
+}
+
+/**
+ * Verifies the whole trail: the hash chain (page by page, so memory stays bounded), each
+ * checkpoint's signature, that the chain reaches every checkpointed hash (an edited event whose
+ * later hashes were recomputed does not), that the trail still holds the last checkpoint's event
+ * (a cut-off tail does not), and that the registry's alias rows are what the chain says.
+ */
+export async function verifyStoredTrail(t: StoredTrail, pageSize = 5000): Promise<AuditVerification> {
+  const problems: string[] = [];
+  let firstBad: AuditVerification['firstBad'];
+  const fail = (seq: number, problem: 'altered' | 'removed' | 'reordered', detail: string) => {
+    firstBad ??= { seq, problem, detail };
+    problems.push(detail);
+  };
+
+  // Signatures first: a checkpoint that does not verify proves nothing about the chain.
+  const signed: AuditCheckpoint[] = [];
+  if (t.checkpoints.length && !t.key) {
+    fail(t.checkpoints[0]!.seq, 'altered', `there are ${t.checkpoints.length} signed checkpoints but no key to verify them with: ` +
+      'give --public-key <file>, or set TRELLIS_AUDIT_KEY_FILE to the signing key');
+  }
+  for (const c of t.key ? t.checkpoints : []) {
+    if (t.key!.verify(checkpointPayload(c), c.signature)) signed.push(c);
+    else fail(c.seq, 'altered', `checkpoint ${c.id}'s signature does not verify with the key in ${t.key!.from}` +
+      (c.keyId !== t.key!.keyId ? ` (it names another key, ${c.keyId.slice(0, 16)}…)` : ''));
+  }
+  const bySeq = new Map<number, AuditCheckpoint[]>();
+  for (const c of signed) bySeq.set(c.seq, [...(bySeq.get(c.seq) ?? []), c]);
+
+  const replay = new AliasReplay();
+  let start = { seq: 0, hash: GENESIS_HASH };
+  let checked = 0;
+  let chainOk = true;
+  let reachedFrom = 0;
+  for (;;) {
+    const events = await t.list({ afterSeq: start.seq, limit: pageSize });
+    const result = verifyAuditChain(events, start);
+    checked += result.checked;
+    for (const e of events) {
+      if (e.seq > result.last.seq) break;
+      if (t.aliases && e.seq <= t.aliases.seq) replay.apply(e);
+      for (const c of bySeq.get(e.seq) ?? []) {
+        if (c.hash !== e.hash) {
+          const range = reachedFrom + 1 === c.seq ? `event ${c.seq} was` : `an event among ${reachedFrom + 1}–${c.seq} was`;
+          fail(c.seq, 'altered', `${range} altered: its chain no longer reaches checkpoint ${c.id} signed at ${iso(c.time)} ` +
+            `(event ${c.seq}'s hash is ${e.hash.slice(0, 12)}…, the checkpoint signed ${c.hash.slice(0, 12)}…)`);
+        } else {
+          reachedFrom = c.seq;
+        }
+      }
+    }
+    if (!result.ok) {
+      fail(result.firstBad!.seq, result.firstBad!.problem, result.firstBad!.detail);
+      // The chain's own break is the first problem: it says where.
+      if (firstBad!.seq !== result.firstBad!.seq) {
+        problems.splice(problems.indexOf(result.firstBad!.detail), 1);
+        problems.unshift(result.firstBad!.detail);
+        firstBad = result.firstBad;
+      }
+      chainOk = false;
+      break;
+    }
+    start = result.last;
+    if (events.length < pageSize) break;
+  }
+
+  if (chainOk) {
+    const last = signed.at(-1);
+    if (last && (start.seq < last.seq || checked < last.count)) {
+      fail(start.seq + 1, 'removed', `the trail ends at event ${start.seq} but checkpoint ${last.id} (signed ${iso(last.time)}) ` +
+        `covers events up to ${last.seq}: events were removed`);
+    }
+    if (t.aliases) {
+      for (const p of replay.compare(t.aliases.aliases)) fail(t.aliases.seq, 'altered', p);
+    }
+  }
+  return {
+    ok: problems.length === 0, checked, checkpoints: signed.length,
+    ...(firstBad ? { firstBad, problems } : {}),
+  };
 }

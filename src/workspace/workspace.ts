@@ -94,8 +94,13 @@ export class Workspace {
 
   private engine?: EngineServices;
 
+  /** Signs a checkpoint of the audit events written since the last one, then closes the stores. */
   async close(): Promise<void> {
-    await this.stores.close();
-    await this.artifactStore.close();
+    try {
+      await this.audit.close();
+    } finally {
+      await this.stores.close();
+      await this.artifactStore.close();
+    }
   }
 }

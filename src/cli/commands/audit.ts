@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { invalid } from '../../core/errors.js';
-import { globals, withBackend } from '../context.js';
+import type { AuditVerification } from '../../store/audit-chain.js';
+import { globals, withBackend, withWorkspace } from '../context.js';
 import { output, printTable, time } from '../output.js';
 
 const DEFAULT_LOG_LIMIT = 50;
@@ -29,14 +30,35 @@ export function auditCommand(): Command {
   const cmd = new Command('audit').description('the tamper-evident audit trail');
 
   cmd.command('verify')
-    .description('walk the hash chain; exit 0 only when no event was altered, removed or reordered')
-    .action(async (_o: unknown, c: Command) => {
-      const result = await withBackend(c, (b) => b.verifyAudit());
+    .description('walk the hash chain and check the signed checkpoints and the aliases; exit 0 only when no event was altered, removed or reordered')
+    .option('--public-key <file>', "verify the checkpoints with this PEM public key (an auditor's copy of audit-signing.pub) instead of the signing key file's; local stores only")
+    .action(async (o: { publicKey?: string }, c: Command) => {
+      const result: AuditVerification = o.publicKey !== undefined
+        ? await withWorkspace(c, (ws) => ws.audit.verify({ publicKeyFile: o.publicKey }))
+        : await withBackend(c, (b) => b.verifyAudit());
       output(!!globals(c).json, () => result, () => {
-        if (result.ok) console.log(`audit chain intact: ${result.checked} events verified`);
-        else console.error(`audit chain BROKEN at event ${result.firstBad!.seq} (${result.firstBad!.problem}): ${result.firstBad!.detail}; ${result.checked} events before it verified`);
+        const cps = result.checkpoints ? `, ${result.checkpoints} signed checkpoints` : '';
+        if (result.ok) {
+          console.log(`audit chain intact: ${result.checked} events verified${cps}`);
+          return;
+        }
+        const first = result.firstBad!;
+        console.error(`audit chain BROKEN at event ${first.seq} (${first.problem}): ${first.detail}; ${result.checked} events before it verified`);
+        for (const p of (result.problems ?? []).filter((p) => p !== first.detail)) console.error(`  also: ${p}`);
       });
       if (!result.ok) process.exitCode = 1;
+    });
+
+  cmd.command('checkpoint')
+    .description('sign a checkpoint of the last audit event now, with the key in $TRELLIS_HOME/audit-signing.key (or $TRELLIS_AUDIT_KEY_FILE)')
+    .action(async (_o: unknown, c: Command) => {
+      await withWorkspace(c, async (ws) => {
+        const cp = await ws.audit.checkpoint();
+        output(!!globals(c).json, () => cp ?? null, () => {
+          if (!cp) console.log('the audit trail is empty: nothing to checkpoint');
+          else console.log(`checkpoint ${cp.id}: event ${cp.seq} (${cp.count} events), hash ${cp.hash}, signed ${time(cp.time)} with key ${cp.keyId.slice(0, 16)}… (${ws.audit.keyFile})`);
+        });
+      });
     });
 
   cmd.command('log')

@@ -4,8 +4,9 @@
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { verifyAuditChain } from '../audit-chain.js';
-import type { AuditLog } from './audit.js';
+import { generateKeyPairSync, sign, verify } from 'node:crypto';
+import { checkpointPayload, verifyAuditChain, verifyStoredTrail } from '../audit-chain.js';
+import type { AuditLog, CheckpointSigner } from './audit.js';
 import type { TrackingStore } from './tracking.js';
 import { rejectsCode, useStores, who, type OpenStores } from './test-helpers/contract-helpers.js';
 
@@ -116,5 +117,63 @@ export function describeAuditLogContract(name: string, open: OpenStores): void {
       });
     });
 
+    describe('signed checkpoints', () => {
+      const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+      const signer: CheckpointSigner = {
+        keyId: 'contract-key', publicKey: String(publicKey.export({ type: 'spki', format: 'pem' })),
+        sign: (payload) => sign(null, Buffer.from(payload), privateKey).toString('base64'),
+      };
+      const key = { from: 'the contract key', keyId: 'contract-key', verify: (payload: string, sig: string) => verify(null, Buffer.from(payload), publicKey, Buffer.from(sig, 'base64')) };
+      const lastSeq = async () => (await audit.listAuditEvents({ newestFirst: true, limit: 1 }))[0]?.seq ?? 0;
+
+      it('signs a checkpoint in the transaction of every N-th event, on demand, and after its own writes', async () => {
+        const before = (await audit.listCheckpoints()).length;
+        const from = await lastSeq();
+        audit.signCheckpoints(signer, 3);
+        for (let i = 0; i < 7; i++) await tracking.createExperiment({ name: `checkpointed-${i}` }, who);
+        const to = await lastSeq();
+        const events = new Map((await audit.listAuditEvents({ limit: 1_000_000 })).map((e) => [e.seq, e]));
+        const cps = (await audit.listCheckpoints()).slice(before);
+        const multiples = Array.from({ length: to - from }, (_, i) => from + 1 + i).filter((s) => s % 3 === 0);
+        assert.deepEqual(cps.map((c) => c.seq), multiples);
+        cps.forEach((c, i) => {
+          assert.equal(c.id, before + i + 1, 'numbered 1, 2, 3, …');
+          assert.equal(c.hash, events.get(c.seq)!.hash);
+          assert.equal(c.count, c.seq);
+          assert.equal(c.keyId, 'contract-key');
+          assert.equal(c.publicKey, signer.publicKey);
+          assert.ok(verify(null, Buffer.from(checkpointPayload(c)), publicKey, Buffer.from(c.signature, 'base64')), `checkpoint ${c.id} verifies`);
+        });
+
+        const now = await audit.writeCheckpoint(signer);
+        assert.equal(now!.seq, to);
+        assert.equal((await audit.writeCheckpoint(signer))!.id, now!.id, 'a checkpoint that covers the last event is not repeated');
+        assert.equal(await audit.writeCheckpoint(signer, { ifAppended: true }), undefined, 'nothing appended since: nothing signed');
+        await tracking.createExperiment({ name: 'checkpointed-last' }, who);
+        const last = await audit.writeCheckpoint(signer, { ifAppended: true });
+        assert.equal(last!.seq, to + 1);
+        assert.equal(last!.id, now!.id + 1);
+
+        const v = await verifyStoredTrail({ list: (q) => audit.listAuditEvents(q), checkpoints: await audit.listCheckpoints(), key });
+        assert.equal(v.ok, true, JSON.stringify(v.problems));
+        assert.equal(v.checkpoints, (await audit.listCheckpoints()).length);
+      });
+
+      it('reads the alias rows together with the last event', async () => {
+        const s = stores();
+        await s.registry.createRegisteredModel({ name: 'snap' }, who);
+        await s.registry.createModelVersion({ name: 'snap', source: 'a' }, who);
+        await s.registry.createModelVersion({ name: 'snap', source: 'b' }, who);
+        await s.registry.setAlias('snap', 'champion', '2', who);
+        await s.registry.setAlias('snap', 'old', '1', who);
+        const snap = await audit.aliasSnapshot();
+        assert.equal(snap.seq, await lastSeq());
+        assert.deepEqual(snap.aliases.filter((a) => a.model === 'snap'), [
+          { model: 'snap', alias: 'champion', version: '2' }, { model: 'snap', alias: 'old', version: '1' },
+        ]);
+        const v = await verifyStoredTrail({ list: (q) => audit.listAuditEvents(q), checkpoints: await audit.listCheckpoints(), key, aliases: snap });
+        assert.equal(v.ok, true, JSON.stringify(v.problems));
+      });
+    });
   });
 }

@@ -6,6 +6,13 @@
  *
  * Invariants the adapter owns: events are numbered by `seq` in commit order with no gaps, each
  * event's `prevHash` is the previous event's `hash`, and an event is never changed once written.
+ *
+ * Checkpoints: a signed statement "event `seq` has hash `hash`, and the trail then held `count`
+ * events", signed with a key kept outside the store (`audit-signing.ts`). Someone who can write to
+ * the database can rewrite events and recompute every later hash, but cannot sign: the rewritten
+ * chain no longer reaches the checkpointed hash, and a cut-off tail no longer reaches the last
+ * checkpoint's event. The adapter writes one in the transaction of every N-th event
+ * ({@link AuditLog.signCheckpoints}), and on demand ({@link AuditLog.writeCheckpoint}).
  */
 
 export interface AuditEvent {
@@ -40,7 +47,51 @@ export interface AuditQuery {
   newestFirst?: boolean;
 }
 
+export interface AuditCheckpoint {
+  /** 1, 2, 3, … in the order they were written. */
+  id: number;
+  /** The event checkpointed, and its hash. */
+  seq: number;
+  hash: string;
+  /** When it was signed (ms since the epoch). */
+  time: number;
+  /** How many events the trail held (events are numbered 1..n without gaps, so `count` = `seq`). */
+  count: number;
+  /** The signer's public key (PEM) and its id, as recorded: a verifier must not trust them alone. */
+  keyId: string;
+  publicKey: string;
+  /** Base64 ed25519 signature of `checkpointPayload(…)` (audit-chain.ts). */
+  signature: string;
+}
+
+/** Signs checkpoints; the private key stays with it, outside the store. */
+export interface CheckpointSigner {
+  readonly keyId: string;
+  readonly publicKey: string;
+  /** The base64 signature of `payload`. */
+  sign(payload: string): string;
+}
+
+/** The registry's current alias assignments, and the last event written when they were read. */
+export interface AliasSnapshot {
+  seq: number;
+  aliases: { model: string; alias: string; version: string }[];
+}
+
 export interface AuditLog {
   /** Events in commit order (or newest first), from `afterSeq` (exclusive), optionally for one entity. */
   listAuditEvents(q?: AuditQuery): Promise<AuditEvent[]>;
+  /** Every checkpoint, oldest first. */
+  listCheckpoints(): Promise<AuditCheckpoint[]>;
+  /**
+   * Signs a checkpoint of the last event, unless the latest checkpoint already covers it; returns
+   * the checkpoint that covers the last event (undefined while the trail is empty). With
+   * `ifAppended`, only when this adapter itself appended events since its last checkpoint (on
+   * shutdown: a reader — an auditor's `verify` — signs nothing).
+   */
+  writeCheckpoint(signer: CheckpointSigner, opts?: { ifAppended?: boolean }): Promise<AuditCheckpoint | undefined>;
+  /** From now on, signs a checkpoint in the transaction of every `every`-th event (seq a multiple of it). */
+  signCheckpoints(signer: CheckpointSigner, every: number): void;
+  /** The current alias rows, read in one transaction with the seq of the last event, for verification. */
+  aliasSnapshot(): Promise<AliasSnapshot>;
 }

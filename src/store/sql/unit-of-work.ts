@@ -11,7 +11,8 @@
  */
 import type { Clock } from '../../core/clock.js';
 import { canonicalJson } from '../../core/hash.js';
-import { GENESIS_HASH, auditHash } from '../audit-chain.js';
+import { GENESIS_HASH, auditHash, signCheckpoint } from '../audit-chain.js';
+import type { AuditCheckpoint, CheckpointSigner } from '../ports/audit.js';
 import type { Actor } from '../ports/common.js';
 import type { SqlDialect, SqlDriver, SqlExecutor } from './sql-driver.js';
 
@@ -23,6 +24,12 @@ export const PLATFORM: Actor = { actor: 'trellis' };
 
 export class UnitOfWork {
   constructor(readonly db: SqlDriver, readonly clock: Clock) {}
+
+  /** When set, every `every`-th event's transaction also signs a checkpoint of it. */
+  checkpoints?: { signer: CheckpointSigner; every: number };
+
+  /** Whether this process appended events since its last checkpoint (set when an event is inserted). */
+  appendedSinceCheckpoint = false;
 
   get dialect(): SqlDialect {
     return this.db.dialect;
@@ -60,5 +67,20 @@ export class UnitOfWork {
       'INSERT INTO audit_events (seq, time, actor, action, entity_type, entity_id, before_json, after_json, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)',
       [seq, e.time, e.actor, action, entityType, entityId, canonicalJson(e.before), canonicalJson(e.after), prevHash, hash],
     );
+    this.appendedSinceCheckpoint = true;
+    if (this.checkpoints && seq % this.checkpoints.every === 0) await this.insertCheckpoint(tx, this.checkpoints.signer, seq, hash);
+  }
+
+  /** Signs and stores a checkpoint of event `seq` inside the current transaction. */
+  async insertCheckpoint(tx: SqlExecutor, signer: CheckpointSigner, seq: number, hash: string): Promise<AuditCheckpoint> {
+    const last = await tx.query<{ id: number }>('SELECT id FROM audit_checkpoints ORDER BY id DESC LIMIT 1');
+    const id = (last[0] ? Number(last[0].id) : 0) + 1;
+    // Events are numbered 1..n without gaps: the trail holds `seq` events.
+    const c = signCheckpoint(signer, { id, seq, hash, time: this.clock.now(), count: seq });
+    await tx.run(
+      'INSERT INTO audit_checkpoints (id, seq, hash, time, event_count, key_id, public_key, signature) VALUES (?,?,?,?,?,?,?,?)',
+      [c.id, c.seq, c.hash, c.time, c.count, c.keyId, c.publicKey, c.signature],
+    );
+    return c;
   }
 }
