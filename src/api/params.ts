@@ -2,9 +2,12 @@
  * Request parameters as MLflow's handlers see them: from the query string on GET, from a JSON body
  * otherwise, typed by the protobuf JSON rules (int64 may arrive as a string, doubles as "NaN",
  * enums as names or numbers, null means unset). Every accessor checks the type it promises, so a
- * bad value becomes a 400 naming the field instead of a surprise deep in a store.
+ * bad value becomes a 400 naming the field instead of a surprise deep in a store; and bounds what it
+ * hands out — strings by length (a field's own limit, else `LIMITS.stringLength`), lists by
+ * length, a body by nesting depth — so that no field reaches a store unbounded.
  */
 import { TrellisError, invalid } from '../core/errors.js';
+import { LIMITS, checkLength, checkListLength, excerpt } from '../store/limits.js';
 import type { Tags, ViewType } from '../store/ports/common.js';
 import type { RunStatus } from '../store/ports/tracking.js';
 
@@ -34,7 +37,9 @@ export class Params {
     return new Params(data, true);
   }
 
+  /** A parsed JSON body; refused when it nests deeper than `LIMITS.jsonDepth`, before anything recurses into it. */
   static fromObject(data: Record<string, unknown>): Params {
+    checkJsonDepth(data, LIMITS.jsonDepth);
     return new Params(data, false);
   }
 
@@ -63,17 +68,18 @@ export class Params {
     return this.get(p) !== undefined;
   }
 
-  requireString(p: string): string {
-    const v = this.optionalString(p);
+  /** `max`: the field's longest value in characters (default `LIMITS.stringLength`). */
+  requireString(p: string, max?: number): string {
+    const v = this.optionalString(p, max);
     if (v === undefined || v === '') throw missing(this.name(p));
     return v;
   }
 
-  optionalString(p: string): string | undefined {
+  optionalString(p: string, max: number = LIMITS.stringLength): string | undefined {
     const v = this.get(p);
     if (v === undefined) return undefined;
     if (typeof v !== 'string') throw wrongType(this.name(p), v);
-    return v;
+    return checkLength(this.name(p), v, max);
   }
 
   /** Ids are proto strings, but some clients send experiment ids and versions as JSON numbers. */
@@ -88,7 +94,7 @@ export class Params {
     if (v === undefined) return undefined;
     if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
     if (typeof v !== 'string') throw wrongType(this.name(p), v);
-    return v;
+    return checkLength(this.name(p), v, LIMITS.idLength);
   }
 
   requireInt(p: string): number {
@@ -125,18 +131,20 @@ export class Params {
     throw wrongType(this.name(p), v);
   }
 
-  optionalStringArray(p: string): string[] | undefined {
-    return this.optionalArray(p, (v) => (typeof v === 'string' ? v : undefined));
+  /** At most `maxItems` strings (default `LIMITS.listItems`) of at most `LIMITS.stringLength` characters. */
+  optionalStringArray(p: string, maxItems: number = LIMITS.listItems): string[] | undefined {
+    return this.optionalArray(p, maxItems, (v) => (typeof v === 'string' && v.length <= LIMITS.stringLength ? v : undefined));
   }
 
-  optionalIdArray(p: string): string[] | undefined {
-    return this.optionalArray(p, (v) => (typeof v === 'string' ? v : typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : undefined));
+  optionalIdArray(p: string, maxItems: number = LIMITS.listItems): string[] | undefined {
+    return this.optionalArray(p, maxItems, (v) => (typeof v === 'string' && v.length <= LIMITS.idLength ? v : typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : undefined));
   }
 
-  private optionalArray<T>(p: string, item: (v: unknown) => T | undefined): T[] | undefined {
+  private optionalArray<T>(p: string, maxItems: number, item: (v: unknown) => T | undefined): T[] | undefined {
     const v = this.getList(p);
     if (v === undefined) return undefined;
     if (!Array.isArray(v)) throw wrongType(this.name(p), v);
+    checkListLength(this.name(p), v.length, maxItems);
     return v.map((x, i) => {
       const out = item(x);
       if (out === undefined) throw wrongType(`${this.name(p)}[${i}]`, x);
@@ -169,25 +177,32 @@ export class Params {
     const v = this.getList(p);
     if (v === undefined) return undefined;
     if (!Array.isArray(v)) throw wrongType(this.name(p), v);
+    checkListLength(this.name(p), v.length, LIMITS.listItems);
     return v.map((x, i) => {
       if (!isPlainObject(x)) throw wrongType(`${this.name(p)}[${i}]`, x);
       return new Params(x, false, `${this.name(p)}[${i}].`);
     });
   }
 
-  /** `[{key, value}]` pairs (tags, params); a missing value is the empty string, as in proto2. */
-  optionalKeyValues(p: string): { key: string; value: string }[] | undefined {
-    return this.optionalObjects(p)?.map((kv) => ({ key: kv.requireString('key'), value: kv.optionalString('value') ?? '' }));
+  /**
+   * `[{key, value}]` pairs (tags, params); a missing value is the empty string, as in proto2. The
+   * stores check keys and values against MLflow's limits; this bounds them first (by default to the
+   * largest of those limits, an experiment tag's).
+   */
+  optionalKeyValues(p: string, limits: { key?: number; value?: number } = {}): { key: string; value: string }[] | undefined {
+    const keyMax = limits.key ?? LIMITS.stringLength;
+    const valueMax = limits.value ?? LIMITS.experimentTagValueBytes;
+    return this.optionalObjects(p)?.map((kv) => ({ key: kv.requireString('key', keyMax), value: kv.optionalString('value', valueMax) ?? '' }));
   }
 
-  optionalTags(p: string): Tags | undefined {
-    const kvs = this.optionalKeyValues(p);
+  optionalTags(p: string, limits?: { key?: number; value?: number }): Tags | undefined {
+    const kvs = this.optionalKeyValues(p, limits);
     return kvs && Object.fromEntries(kvs.map((kv) => [kv.key, kv.value]));
   }
 
   /** The run of a run-scoped request: `run_id`, or the deprecated `run_uuid` when run_id is empty. */
   runId(): string {
-    const id = this.optionalString('run_id') || this.optionalString('run_uuid');
+    const id = this.optionalString('run_id', LIMITS.idLength) || this.optionalString('run_uuid', LIMITS.idLength);
     if (!id) throw missing('run_id');
     return id;
   }
@@ -229,9 +244,24 @@ function jsonType(v: unknown): string {
   return typeof v;
 }
 
-/** A client value in an error message: bounded and free of control characters, so it cannot flood or forge a log line. */
+/** A client value in an error message: bounded and free of control characters, so it cannot flood or forge a log line ({@link excerpt}). */
 export function show(v: unknown): string {
-  const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
-  const short = s.length > 100 ? `${s.slice(0, 100)}…` : s;
-  return short.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return excerpt(v);
+}
+
+/**
+ * Refuses a JSON value nested deeper than `max` objects and arrays, walking it without recursion
+ * (so a hostile body cannot exhaust the stack here), and names the top-level field that nests.
+ */
+export function checkJsonDepth(root: unknown, max: number): void {
+  if (typeof root !== 'object' || root === null) return;
+  const stack: [unknown, number, string][] = Object.entries(root).map(([k, v]) => [v, 2, k]);
+  while (stack.length) {
+    const [v, depth, field] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max) {
+      throw invalid(`Invalid value for parameter '${excerpt(field, 40)}': the request body nests JSON objects and arrays more than ${max} levels deep`);
+    }
+    for (const x of Array.isArray(v) ? v : Object.values(v)) if (typeof x === 'object' && x !== null) stack.push([x, depth + 1, field]);
+  }
 }

@@ -10,6 +10,7 @@ import { basename, extname } from 'node:path';
 import { TrellisError, invalid, isTrellisError } from '../core/errors.js';
 import { parseDataRef, refErrors } from '../core/refs.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
+import { checkDatasetName } from '../store/limits.js';
 import type { Actor } from '../store/ports/common.js';
 import type { Dataset, DatasetSchemaDoc, DatasetStore, DatasetVersion } from '../store/ports/datasets.js';
 import { diffVersions, type DatasetDiff } from './diff.js';
@@ -67,6 +68,8 @@ export class DatasetService {
   constructor(private readonly store: DatasetStore, private readonly artifacts: ArtifactStore) {}
 
   async add(name: string, file: string, opts: AddOptions, who: Actor): Promise<AddResult> {
+    // Checked (and normalised) before the name becomes part of an artifact path.
+    name = checkDatasetName(name);
     const format = opts.format ?? formatOf(file);
     if (!format) throw new TrellisError('TRELLIS_DATA_FORMAT', { file, format: 'a data file', detail: `cannot tell the format from '${extname(file)}'; pass --format csv|jsonl|parquet|arrow` });
     let size: number;

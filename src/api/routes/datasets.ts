@@ -19,7 +19,7 @@ import { formatOf, type DataFormat } from '../../data/readers/index.js';
 import { profileHtml } from '../../data/report/profile-html.js';
 import type { Distance } from '../../data/validate/distances.js';
 import type { ValidationReport } from '../../data/validate/validate.js';
-import { checkName } from '../../store/limits.js';
+import { LIMITS, checkDatasetName } from '../../store/limits.js';
 import type { Dataset, DatasetSchemaDoc, DatasetVersion } from '../../store/ports/datasets.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { Params, isPlainObject, missing, show, wrongType } from '../params.js';
@@ -30,8 +30,6 @@ export const DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024 ** 3;
 
 const FORMATS: readonly DataFormat[] = ['csv', 'jsonl', 'parquet', 'arrow'];
 const FORMAT_EXTENSIONS: Record<DataFormat, string> = { csv: '.csv', jsonl: '.jsonl', parquet: '.parquet', arrow: '.arrow' };
-/** The rule the metadata store applies; checked here too so a bad name fails before a large body is read. */
-const DATASET_NAME_RE = /^[A-Za-z0-9][\w.-]*$/;
 
 // ---------------------------------------------------------------------------------------------
 // Wire shapes
@@ -92,12 +90,7 @@ function schemaDocJson(s: DatasetSchemaDoc): object {
 // Input
 
 function datasetName(p: Params, param = 'name'): string {
-  const name = p.requireString(param);
-  checkName('Dataset', name);
-  if (!DATASET_NAME_RE.test(name)) {
-    throw invalid(`Invalid dataset name '${show(name)}': use letters, digits, '_', '-' and '.', starting with a letter or digit`);
-  }
-  return name;
+  return checkDatasetName(p.requireString(param, LIMITS.nameLength), param);
 }
 
 /** `version` as a positive number, or undefined (absent or `latest`) for the latest version. */
@@ -321,7 +314,7 @@ export async function datasetUploads(app: FastifyInstance, opts: DatasetUploadOp
       const format = formatParam(p);
       const file = uploadFileName(name, p.optionalString('filename') || undefined, format);
       const subjectColumn = p.optionalString('subject_column') || undefined;
-      const description = p.optionalString('description') || undefined;
+      const description = p.optionalString('description', LIMITS.descriptionLength) || undefined;
       const environments = environmentsParam(p);
       const ct = req.headers['content-type'];
       // A JSON body here is almost always a client calling this like the other routes (e.g. with a

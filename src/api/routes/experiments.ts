@@ -21,8 +21,8 @@ export function experimentRoutes(r: MlflowRouter, ws: Workspace): void {
   }));
 
   r.route(['GET', 'POST'], '/experiments/search', async ({ p }) => experimentsPage(await ws.tracking.searchExperiments({
-    filter: p.optionalString('filter'),
-    orderBy: p.optionalStringArray('order_by'),
+    filter: p.optionalString('filter', LIMITS.filterLength),
+    orderBy: p.optionalStringArray('order_by', LIMITS.orderByKeys),
     maxResults: p.optionalInt('max_results'),
     pageToken: p.optionalString('page_token'),
     viewType: p.optionalEnum('view_type', VIEW_TYPES),
@@ -53,7 +53,7 @@ export function experimentRoutes(r: MlflowRouter, ws: Workspace): void {
   });
 
   r.post('/experiments/set-experiment-tag', async ({ p, who }) => {
-    await ws.tracking.setExperimentTag(p.requireId('experiment_id'), p.requireString('key'), p.optionalString('value') ?? '', who);
+    await ws.tracking.setExperimentTag(p.requireId('experiment_id'), p.requireString('key'), p.optionalString('value', LIMITS.experimentTagValueBytes) ?? '', who);
     return {};
   });
 

@@ -1,5 +1,6 @@
 /** MLflow model-version routes (spec §1.5). */
 import { invalid } from '../../core/errors.js';
+import { LIMITS, excerpt } from '../../store/limits.js';
 import type { Stage } from '../../store/ports/registry.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { modelVersionJson, repeated } from '../mlflow-json.js';
@@ -10,10 +11,10 @@ export function modelVersionRoutes(r: MlflowRouter, ws: Workspace): void {
   r.post('/model-versions/create', async ({ p, who }) => {
     const version = await ws.registry.createVersion({
       name: p.requireString('name'),
-      source: p.requireString('source'),
-      runId: p.optionalString('run_id') || undefined,
-      runLink: p.optionalString('run_link'),
-      description: p.optionalString('description'),
+      source: p.requireString('source', LIMITS.modelSourceLength),
+      runId: p.optionalString('run_id', LIMITS.idLength) || undefined,
+      runLink: p.optionalString('run_link', LIMITS.runLinkLength),
+      description: p.optionalString('description', LIMITS.descriptionLength),
       tags: p.optionalTags('tags'),
     }, who);
     return { model_version: modelVersionJson(version) };
@@ -24,7 +25,7 @@ export function modelVersionRoutes(r: MlflowRouter, ws: Workspace): void {
   }));
 
   r.patch('/model-versions/update', async ({ p, who }) => ({
-    model_version: modelVersionJson(await ws.registry.updateVersion(p.requireString('name'), p.requireId('version'), p.optionalString('description') ?? '', who)),
+    model_version: modelVersionJson(await ws.registry.updateVersion(p.requireString('name'), p.requireId('version'), p.optionalString('description', LIMITS.descriptionLength) ?? '', who)),
   }));
 
   r.delete('/model-versions/delete', async ({ p, who }) => {
@@ -34,8 +35,8 @@ export function modelVersionRoutes(r: MlflowRouter, ws: Workspace): void {
 
   r.get('/model-versions/search', async ({ p }) => {
     const page = await ws.registry.searchVersions({
-      filter: p.optionalString('filter'),
-      orderBy: p.optionalStringArray('order_by'),
+      filter: p.optionalString('filter', LIMITS.filterLength),
+      orderBy: p.optionalStringArray('order_by', LIMITS.orderByKeys),
       maxResults: p.optionalInt('max_results'),
       pageToken: p.optionalString('page_token'),
     });
@@ -71,6 +72,6 @@ const STAGES: readonly Stage[] = ['None', 'Staging', 'Production', 'Archived'];
 /** Stages are case-insensitive on the wire (`production` is `Production`). */
 function stageOf(s: string): Stage {
   const stage = STAGES.find((x) => x.toLowerCase() === s.toLowerCase());
-  if (!stage) throw invalid(`Invalid Model Version stage: ${s.slice(0, 100)}. Value must be one of ${STAGES.join(', ')}.`);
+  if (!stage) throw invalid(`Invalid Model Version stage: ${excerpt(s)}. Value must be one of ${STAGES.join(', ')}.`);
   return stage;
 }

@@ -1,4 +1,5 @@
 /** MLflow registered-model routes, aliases included (spec §1.5). */
+import { LIMITS } from '../../store/limits.js';
 import type { Page } from '../../store/ports/common.js';
 import type { RegisteredModel } from '../../store/ports/registry.js';
 import type { Workspace } from '../../workspace/workspace.js';
@@ -9,7 +10,7 @@ export function registeredModelRoutes(r: MlflowRouter, ws: Workspace): void {
   r.post('/registered-models/create', async ({ p, who }) => {
     const model = await ws.registry.createModel({
       name: p.requireString('name'),
-      description: p.optionalString('description'),
+      description: p.optionalString('description', LIMITS.descriptionLength),
       tags: p.optionalTags('tags'),
     }, who);
     return { registered_model: registeredModelJson(model) };
@@ -20,8 +21,8 @@ export function registeredModelRoutes(r: MlflowRouter, ws: Workspace): void {
   }));
 
   r.get('/registered-models/search', async ({ p }) => modelsPage(await ws.registry.searchModels({
-    filter: p.optionalString('filter'),
-    orderBy: p.optionalStringArray('order_by'),
+    filter: p.optionalString('filter', LIMITS.filterLength),
+    orderBy: p.optionalStringArray('order_by', LIMITS.orderByKeys),
     maxResults: p.optionalInt('max_results'),
     pageToken: p.optionalString('page_token'),
   })));
@@ -37,7 +38,7 @@ export function registeredModelRoutes(r: MlflowRouter, ws: Workspace): void {
   }));
 
   r.patch('/registered-models/update', async ({ p, who }) => ({
-    registered_model: registeredModelJson(await ws.registry.updateModel(p.requireString('name'), p.optionalString('description') ?? '', who)),
+    registered_model: registeredModelJson(await ws.registry.updateModel(p.requireString('name'), p.optionalString('description', LIMITS.descriptionLength) ?? '', who)),
   }));
 
   r.delete('/registered-models/delete', async ({ p, who }) => {

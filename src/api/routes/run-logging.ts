@@ -51,7 +51,7 @@ export function runLoggingRoutes(r: MlflowRouter, ws: Workspace): void {
   r.post('/runs/log-model', async ({ p, who }) => {
     const runId = p.runId();
     // Appended inside the store's transaction: two clients logging models at once both land.
-    await ws.tracking.logModel(runId, parseModelJson(p.requireString('model_json')), who);
+    await ws.tracking.logModel(runId, parseModelJson(p.requireString('model_json', LIMITS.modelJsonLength)), who);
     return {};
   });
 }
@@ -63,16 +63,16 @@ function metricOf(m: Params): Metric {
 function datasetInputOf(d: Params): DatasetInput {
   const ds = d.requireObject('dataset');
   const dataset: DatasetInput['dataset'] = {
-    name: ds.requireString('name'),
-    digest: ds.requireString('digest'),
-    sourceType: ds.requireString('source_type'),
-    source: ds.requireString('source'),
+    name: ds.requireString('name', LIMITS.datasetNameLength),
+    digest: ds.requireString('digest', LIMITS.datasetDigestLength),
+    sourceType: ds.requireString('source_type', LIMITS.datasetSourceTypeLength),
+    source: ds.requireString('source', LIMITS.datasetSourceLength),
   };
-  const schema = ds.optionalString('schema');
-  const profile = ds.optionalString('profile');
+  const schema = ds.optionalString('schema', LIMITS.datasetSchemaLength);
+  const profile = ds.optionalString('profile', LIMITS.datasetProfileLength);
   if (schema !== undefined) dataset.schema = schema;
   if (profile !== undefined) dataset.profile = profile;
-  return { dataset, tags: d.optionalTags('tags') ?? {} };
+  return { dataset, tags: d.optionalTags('tags', { key: LIMITS.inputTagKeyLength, value: LIMITS.inputTagValueLength }) ?? {} };
 }
 
 function parseModelJson(text: string): Record<string, unknown> {

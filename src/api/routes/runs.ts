@@ -1,4 +1,5 @@
 /** MLflow run lifecycle, search and metric-history routes (spec §1.4). */
+import { LIMITS } from '../../store/limits.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { metricJson, repeated, runInfoJson, runJson, searchRunsJsonText } from '../mlflow-json.js';
 import { RUN_STATUSES, VIEW_TYPES } from '../params.js';
@@ -9,7 +10,7 @@ export function runRoutes(r: MlflowRouter, ws: Workspace): void {
     const run = await ws.tracking.createRun({
       experimentId: p.optionalId('experiment_id') || '0',
       userId: p.optionalString('user_id'),
-      runName: p.optionalString('run_name'),
+      runName: p.optionalString('run_name', LIMITS.runNameLength),
       startTime: p.optionalInt('start_time'),
       tags: p.optionalTags('tags'),
     }, who);
@@ -22,7 +23,7 @@ export function runRoutes(r: MlflowRouter, ws: Workspace): void {
     const info = await ws.tracking.updateRun(p.runId(), {
       status: p.optionalEnum('status', RUN_STATUSES),
       endTime: p.optionalInt('end_time'),
-      runName: p.optionalString('run_name'),
+      runName: p.optionalString('run_name', LIMITS.runNameLength),
     }, who);
     return { run_info: runInfoJson(info) };
   });
@@ -39,9 +40,9 @@ export function runRoutes(r: MlflowRouter, ws: Workspace): void {
 
   r.post('/runs/search', async ({ p, reply }) => {
     const page = await ws.tracking.searchRunsEncoded({
-      experimentIds: p.optionalIdArray('experiment_ids') ?? [],
-      filter: p.optionalString('filter'),
-      orderBy: p.optionalStringArray('order_by'),
+      experimentIds: p.optionalIdArray('experiment_ids', LIMITS.experimentIds) ?? [],
+      filter: p.optionalString('filter', LIMITS.filterLength),
+      orderBy: p.optionalStringArray('order_by', LIMITS.orderByKeys),
       maxResults: p.optionalInt('max_results'),
       pageToken: p.optionalString('page_token'),
       viewType: p.optionalEnum('run_view_type', VIEW_TYPES),

@@ -4,6 +4,7 @@
  * dataset version only: a client never names a file on the server's disk.
  */
 import { invalid } from '../../core/errors.js';
+import { excerpt } from '../../store/limits.js';
 import type { Algo } from '../../ml/train.js';
 import type { TrainingOutcome, TrainingSearch } from '../../ml/training-workflow.js';
 import type { Workspace } from '../../workspace/workspace.js';
@@ -16,7 +17,7 @@ function searchOf(p: Params, parseSpace: (spec: string) => TrainingSearch['space
   if (!p.has('search')) return undefined;
   const s = p.requireObject('search');
   const strategy = s.requireString('strategy');
-  if (strategy !== 'grid' && strategy !== 'random') throw invalid(`Invalid value '${strategy}' for parameter 'search.strategy': it must be grid or random`);
+  if (strategy !== 'grid' && strategy !== 'random') throw invalid(`Invalid value '${excerpt(strategy)}' for parameter 'search.strategy': it must be grid or random`);
   const space = s.optionalStringArray('space') ?? [];
   if (!space.length) throw invalid("Parameter 'search.space' needs at least one searched parameter, e.g. 'l2=0.1,1,10'");
   return { strategy, space: space.map(parseSpace), trials: s.optionalInt('trials'), objective: s.optionalString('objective') };
@@ -44,7 +45,7 @@ export function trainingRoutes(r: MlflowRouter, ws: Workspace): void {
     // The trainers load with the first training request, not with the server.
     const [{ parseSpace }, { parseCvSpec }] = await Promise.all([import('../../ml/search.js'), import('../../ml/training-workflow.js')]);
     const algo = p.optionalString('algo') || 'linear';
-    if (!(ALGOS as readonly string[]).includes(algo)) throw invalid(`Invalid value '${algo}' for parameter 'algo': it must be one of ${ALGOS.join(', ')}`);
+    if (!(ALGOS as readonly string[]).includes(algo)) throw invalid(`Invalid value '${excerpt(algo)}' for parameter 'algo': it must be one of ${ALGOS.join(', ')}`);
     const cv = p.optionalString('cv');
     const report = p.optionalBool('report') ?? false;
     const result = await ws.training.train({

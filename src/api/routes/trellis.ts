@@ -1,5 +1,6 @@
 /** Trellis's own read-only routes: alias/stage history, lineage, the audit trail and its verification. */
 import { invalid } from '../../core/errors.js';
+import { excerpt } from '../../store/limits.js';
 import { DEFAULT_LINEAGE_DEPTH } from '../../registry/lineage.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { historyJson } from '../mlflow-json.js';
@@ -37,16 +38,16 @@ export function trellisRoutes(r: MlflowRouter, ws: Workspace): void {
       if (model !== undefined || dataset !== undefined || version !== undefined || alias !== undefined) {
         throw invalid("Parameter 'ref' names the version by itself: send it without 'model', 'dataset', 'version' and 'alias'");
       }
-      if (rawDepth !== undefined && !/^\d+$/.test(rawDepth)) throw invalid(`Invalid value '${rawDepth}' for parameter 'depth': it must be a whole number of at least 0`);
+      if (rawDepth !== undefined && !/^\d+$/.test(rawDepth)) throw invalid(`Invalid value '${excerpt(rawDepth)}' for parameter 'depth': it must be a whole number of at least 0`);
       return ws.pipelines.lineage(text, { depth: rawDepth === undefined ? DEFAULT_LINEAGE_DEPTH : Number(rawDepth) });
     }
     if (!model === !dataset) throw invalid("Send exactly one of the parameters 'model' and 'dataset' (or 'ref')");
     if (dataset !== undefined && alias !== undefined) throw invalid("Parameter 'alias' applies to a model, not a dataset");
     if (model !== undefined && (version === undefined) === (alias === undefined)) throw invalid("Send exactly one of the parameters 'version' and 'alias' with 'model'");
     if (version !== undefined && version !== 'latest' && !/^[1-9]\d*$/.test(version)) {
-      throw invalid(`Invalid value '${version}' for parameter 'version': it must be a positive whole number or 'latest'`);
+      throw invalid(`Invalid value '${excerpt(version)}' for parameter 'version': it must be a positive whole number or 'latest'`);
     }
-    if (rawDepth !== undefined && !/^\d+$/.test(rawDepth)) throw invalid(`Invalid value '${rawDepth}' for parameter 'depth': it must be a whole number of at least 0`);
+    if (rawDepth !== undefined && !/^\d+$/.test(rawDepth)) throw invalid(`Invalid value '${excerpt(rawDepth)}' for parameter 'depth': it must be a whole number of at least 0`);
     const depth = rawDepth === undefined ? DEFAULT_LINEAGE_DEPTH : Number(rawDepth);
     const ref = model !== undefined
       ? { kind: 'model' as const, name: model, ...(alias !== undefined ? { alias } : { version }) }

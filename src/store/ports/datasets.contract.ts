@@ -50,6 +50,19 @@ export function describeDatasetStoreContract(name: string, open: OpenStores): vo
         assert.deepEqual(events.map((e) => e.entityId), ['people@1', 'people@2']);
       });
 
+      it('keeps dataset names unique regardless of case and refuses unsafe ones', async () => {
+        await datasets.createDatasetVersion({ ...base, name: 'Sales', sha256: sha('e') }, who);
+        const dup = await datasets.createDatasetVersion({ ...base, name: 'sales', sha256: sha('f') }, who).then(() => undefined, (e: Error) => e);
+        assert.equal((dup as { code?: string })?.code, 'TRELLIS_INVALID_PARAMETER');
+        assert.match(dup!.message, /dataset 'Sales' already exists/);
+        assert.deepEqual((await datasets.listDatasetVersions('Sales')).map((v) => v.version), [1]);
+        for (const bad of ['a/b', '.', '..', 'a\u200bb', 'a\u202eb', 'a\u0000b', ' ']) {
+          await rejectsCode(datasets.createDatasetVersion({ ...base, name: bad, sha256: sha('f') }, who), bad === ' ' ? 'TRELLIS_MISSING_PARAMETER' : 'TRELLIS_INVALID_PARAMETER');
+        }
+        // Surrounding blanks are trimmed: the name is the existing one.
+        assert.equal((await datasets.createDatasetVersion({ ...base, name: ' Sales ', sha256: sha('f') }, who)).version.version, 2);
+      });
+
       it('keeps numbered schema documents and one pinned contract', async () => {
         await datasets.createDatasetVersion({ ...base, name: 'schemas', sha256: sha('d') }, who);
         assert.equal(await datasets.getDatasetSchema('schemas'), undefined);

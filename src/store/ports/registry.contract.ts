@@ -119,6 +119,25 @@ export function describeRegistryStoreContract(name: string, open: OpenStores): v
       });
     });
 
+    describe('model names', () => {
+      it('are stored in NFC without surrounding blanks, unique regardless of case, and refused with invisible characters', async () => {
+        const m = await registry.createRegisteredModel({ name: ' team/Fraud-Mod\u00e8le ' }, who);
+        assert.equal(m.name, 'team/Fraud-Mod\u00e8le');
+        assert.equal((await registry.createRegisteredModel({ name: 'nfc-e\u0300' }, who)).name, 'nfc-\u00e8');
+        const dup = await registry.createRegisteredModel({ name: 'TEAM/fraud-mod\u00e8le' }, who).then(() => undefined, (e: Error) => e);
+        assert.equal((dup as { code?: string })?.code, 'TRELLIS_MODEL_EXISTS');
+        assert.match(dup!.message, /already exists as 'team\/Fraud-Mod\u00e8le'/);
+        await registry.createRegisteredModel({ name: 'names-b' }, who);
+        await rejectsCode(registry.renameRegisteredModel('names-b', 'Team/Fraud-Mod\u00e8le', who), 'TRELLIS_MODEL_EXISTS');
+        assert.equal((await registry.renameRegisteredModel('names-b', 'Names-B', who)).name, 'Names-B');
+        for (const bad of ['a\u200bb', 'a\u202ab', 'a\u2069b', 'a\u200fb', 'a\ufeffb', 'a\u200db', 'a\nb', '.', '..', 'x'.repeat(257)]) {
+          await rejectsCode(registry.createRegisteredModel({ name: bad }, who), 'TRELLIS_INVALID_PARAMETER');
+          await rejectsCode(registry.renameRegisteredModel('Names-B', bad, who), 'TRELLIS_INVALID_PARAMETER');
+        }
+        assert.equal((await registry.getRegisteredModel('Names-B')).name, 'Names-B');
+      });
+    });
+
 
     describe('across concepts, in one transaction', () => {
       it('refuses a version whose run does not exist and writes nothing: no number used, no event', async () => {

@@ -80,6 +80,26 @@ export function describeTrackingStoreContract(name: string, open: OpenStores): v
         await rejectsCode(tracking.getExperiment('999999'), 'TRELLIS_EXPERIMENT_NOT_FOUND');
         await rejectsCode(tracking.getExperiment('abc'), 'TRELLIS_EXPERIMENT_NOT_FOUND');
       });
+
+      it('stores names in NFC without surrounding blanks, unique regardless of case, and refuses invisible characters', async () => {
+        const id = await tracking.createExperiment({ name: '  Cafe\u0301/Runs ' }, who);
+        assert.equal((await tracking.getExperiment(id)).name, 'Caf\u00e9/Runs');
+        assert.equal((await tracking.getExperimentByName('Caf\u00e9/Runs')).experimentId, id);
+        assert.equal((await tracking.getExperimentByName('Cafe\u0301/Runs ')).experimentId, id);
+        const dup = await tracking.createExperiment({ name: 'CAF\u00e9/runs' }, who).then(() => undefined, (e: Error) => e);
+        assert.equal((dup as { code?: string })?.code, 'TRELLIS_EXPERIMENT_EXISTS');
+        assert.match(dup!.message, /already exists as 'Caf\u00e9\/Runs'/);
+        const other = await tracking.createExperiment({ name: 'other-exp' }, who);
+        await rejectsCode(tracking.renameExperiment(other, 'caf\u00e9/RUNS', who), 'TRELLIS_EXPERIMENT_EXISTS');
+        // A rename to another case of its own name is allowed.
+        await tracking.renameExperiment(other, 'Other-Exp', who);
+        assert.equal((await tracking.getExperiment(other)).name, 'Other-Exp');
+        for (const bad of ['a\u200bb', 'a\u202eb', 'a\u2066b', 'a\u200eb', 'a\ufeffb', 'a\u2060b', 'a\u0007b', 'a\u0085b', '.', '..', ' .. ', 'x'.repeat(257)]) {
+          await rejectsCode(tracking.createExperiment({ name: bad }, who), 'TRELLIS_INVALID_PARAMETER');
+          await rejectsCode(tracking.renameExperiment(other, bad, who), 'TRELLIS_INVALID_PARAMETER');
+        }
+        await rejectsCode(tracking.createExperiment({ name: ' \t ' }, who), 'TRELLIS_MISSING_PARAMETER');
+      });
     });
 
     describe('runs', () => {

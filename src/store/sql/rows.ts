@@ -4,7 +4,7 @@
  */
 import type { Page } from '../ports/common.js';
 import { encodePageToken } from './sql-search.js';
-import type { Row } from './sql-driver.js';
+import type { Row, SqlExecutor } from './sql-driver.js';
 
 export const num = (v: unknown): number => Number(v);
 export const optNum = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
@@ -44,4 +44,25 @@ export function groupKv(rows: readonly Row[]): Map<number, Record<string, string
 /** A page of an offset-paged query that fetched one row more than it returns, to know whether more remain. */
 export function page<T>(items: T[], more: boolean, nextOffset: number): Page<T> {
   return more ? { items, nextPageToken: encodePageToken(nextOffset) } : { items };
+}
+
+/** A name as names are compared for uniqueness: NFC, then lower case (JavaScript's full Unicode mapping). */
+export const foldName = (name: string): string => name.normalize('NFC').toLowerCase();
+
+/**
+ * The stored name in `table` that equals `name` regardless of case, other than the row whose
+ * `idColumn` is `except`. Run in the write transaction (writers are serialised), so that two names
+ * differing only by case cannot both be created. An ASCII name is matched by SQL's `lower()`, which
+ * folds ASCII alike on every backend (and no other NFC name folds to an ASCII one); any other name
+ * is compared here, against every stored name, with the same folding on every backend.
+ */
+export async function nameTakenFolded(ex: SqlExecutor, table: string, idColumn: string, name: string, except?: number): Promise<string | undefined> {
+  const exceptId = except ?? -1;
+  if (/^[\x00-\x7f]*$/.test(name)) {
+    const rows = await ex.query<{ name: string }>(`SELECT name FROM ${table} WHERE lower(name) = lower(?) AND ${idColumn} <> ? LIMIT 1`, [name, exceptId]);
+    return rows[0] ? String(rows[0].name) : undefined;
+  }
+  const folded = foldName(name);
+  const rows = await ex.query<{ name: string }>(`SELECT name FROM ${table} WHERE ${idColumn} <> ?`, [exceptId]);
+  return rows.map((r) => String(r.name)).find((n) => foldName(n) === folded);
 }

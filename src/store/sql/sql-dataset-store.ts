@@ -5,17 +5,17 @@
  */
 import { TrellisError, invalid } from '../../core/errors.js';
 import { canonicalJson, sha256Hex } from '../../core/hash.js';
-import { checkName } from '../limits.js';
+import { checkDatasetName, excerpt } from '../limits.js';
 import type { Actor } from '../ports/common.js';
 import type { CreateDatasetVersionInput, Dataset, DatasetSchemaDoc, DatasetStore, DatasetVersion } from '../ports/datasets.js';
-import { jsonCol, num, optStr } from './rows.js';
+import { jsonCol, nameTakenFolded, num, optStr } from './rows.js';
 import type { Row, SqlExecutor } from './sql-driver.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
 async function datasetRowOf(ex: SqlExecutor, name: string): Promise<Row> {
   if (typeof name !== 'string' || !name) throw new TrellisError('TRELLIS_MISSING_PARAMETER', { param: 'name' });
   const rows = await ex.query('SELECT * FROM datasets WHERE name = ?', [name]);
-  if (!rows[0]) throw new TrellisError('TRELLIS_DATASET_NOT_FOUND', { name });
+  if (!rows[0]) throw new TrellisError('TRELLIS_DATASET_NOT_FOUND', { name: excerpt(name) });
   return rows[0];
 }
 
@@ -23,13 +23,17 @@ export class SqlDatasetStore implements DatasetStore {
   constructor(private readonly uow: UnitOfWork) {}
 
   async createDatasetVersion(input: CreateDatasetVersionInput, who: Actor): Promise<{ version: DatasetVersion; created: boolean }> {
-    const name = checkName('Dataset', input.name);
-    if (!/^[A-Za-z0-9][\w.-]*$/.test(name)) throw invalid(`Invalid dataset name '${name}': use letters, digits, '_', '-' and '.', starting with a letter or digit`);
-    if (!/^[0-9a-f]{64}$/.test(input.sha256)) throw invalid(`Invalid sha256 '${input.sha256}' for dataset '${name}'`);
+    const name = checkDatasetName(input.name);
+    if (!/^[0-9a-f]{64}$/.test(input.sha256)) throw invalid(`Invalid sha256 '${excerpt(input.sha256)}' for dataset '${name}'`);
     return this.uow.write(who, async (tx, audit) => {
       const now = this.uow.now();
       let ds = (await tx.query('SELECT * FROM datasets WHERE name = ?', [name]))[0];
       if (!ds) {
+        // Dataset names are unique regardless of case: a new name must not be an existing one in another case.
+        const taken = await nameTakenFolded(tx, 'datasets', 'dataset_id', name);
+        if (taken !== undefined) {
+          throw invalid(`Invalid dataset name '${name}' in 'name': dataset '${taken}' already exists, and dataset names are unique regardless of case; add the version to '${taken}'`);
+        }
         [ds] = await tx.query(
           'INSERT INTO datasets (name, creation_time, last_update_time, description, subject_column) VALUES (?,?,?,?,?) RETURNING *',
           [name, now, now, input.description ?? null, input.subjectColumn ?? null],
@@ -81,7 +85,7 @@ export class SqlDatasetStore implements DatasetStore {
     const rows = version === undefined
       ? await this.uow.read.query('SELECT * FROM dataset_versions WHERE dataset_id = ? ORDER BY version DESC LIMIT 1', [ds.dataset_id as number])
       : await this.uow.read.query('SELECT * FROM dataset_versions WHERE dataset_id = ? AND version = ?', [ds.dataset_id as number, version]);
-    if (!rows[0]) throw new TrellisError('TRELLIS_DATASET_VERSION_NOT_FOUND', { name, version: version ?? 'latest' });
+    if (!rows[0]) throw new TrellisError('TRELLIS_DATASET_VERSION_NOT_FOUND', { name: excerpt(name), version: version ?? 'latest' });
     return datasetVersionRow(name, rows[0]);
   }
 

@@ -5,10 +5,10 @@
  * when it was created.
  */
 import { TrellisError, invalid } from '../../core/errors.js';
-import { LIMITS, checkKey, checkMaxResults, checkName, checkValueSize } from '../limits.js';
+import { LIMITS, checkKey, checkMaxResults, checkName, checkValueSize, excerpt } from '../limits.js';
 import type { Actor, Page, SearchQuery, Tags } from '../ports/common.js';
 import type { CreateModelVersionInput, ModelVersion, RegisteredModel, RegistryStore, Stage } from '../ports/registry.js';
-import { groupKv, num, optStr, page } from './rows.js';
+import { groupKv, nameTakenFolded, num, optStr, page } from './rows.js';
 import type { Row, SqlExecutor } from './sql-driver.js';
 import { decodePageToken, simpleFilterSql, simpleOrderSql } from './sql-search.js';
 import { runRow } from './sql-tracking-store.js';
@@ -50,7 +50,7 @@ function checkAlias(alias: string): void {
 async function modelRow(ex: SqlExecutor, name: string): Promise<Row> {
   if (typeof name !== 'string' || !name) throw new TrellisError('TRELLIS_MISSING_PARAMETER', { param: 'name' });
   const rows = await ex.query('SELECT * FROM registered_models WHERE name = ?', [name]);
-  if (!rows[0]) throw new TrellisError('TRELLIS_MODEL_NOT_FOUND', { name });
+  if (!rows[0]) throw new TrellisError('TRELLIS_MODEL_NOT_FOUND', { name: excerpt(name) });
   return rows[0];
 }
 
@@ -58,7 +58,7 @@ async function versionRow(ex: SqlExecutor, name: string, version: string): Promi
   const model = await modelRow(ex, name);
   const v = parseVersion(version);
   const rows = await ex.query('SELECT * FROM model_versions WHERE model_id = ? AND version = ?', [model.model_id as number, v]);
-  if (!rows[0]) throw new TrellisError('TRELLIS_MODEL_VERSION_NOT_FOUND', { name, version });
+  if (!rows[0]) throw new TrellisError('TRELLIS_MODEL_VERSION_NOT_FOUND', { name: excerpt(name), version: excerpt(version) });
   return { model, row: rows[0] };
 }
 
@@ -66,6 +66,19 @@ function first<T>(items: T[], what: string): T {
   const [x] = items;
   if (x === undefined) throw new Error(`${what} loaded as nothing`);
   return x;
+}
+
+/**
+ * Registered model names are unique regardless of case (checked in the write transaction; writers
+ * are serialised): `name` is refused when another model, `except` aside, holds it in any case.
+ */
+async function refuseTakenModelName(tx: SqlExecutor, name: string, except?: number): Promise<void> {
+  const taken = await nameTakenFolded(tx, 'registered_models', 'model_id', name, except);
+  if (taken === undefined) return;
+  if (taken === name) throw new TrellisError('TRELLIS_MODEL_EXISTS', { name });
+  throw new TrellisError('TRELLIS_MODEL_EXISTS', { name }, {
+    message: `Registered Model (name=${name}) already exists as '${taken}': model names are unique regardless of case.`,
+  });
 }
 
 export class SqlRegistryStore implements RegistryStore {
@@ -136,10 +149,10 @@ export class SqlRegistryStore implements RegistryStore {
   }
 
   async createRegisteredModel(input: { name: string; description?: string; tags?: Tags }, who: Actor): Promise<RegisteredModel> {
-    const name = checkName('Registered model', input.name);
+    const name = checkName('Registered model', input.name, { slash: true });
     for (const [k, v] of Object.entries(input.tags ?? {})) { checkKey('tag', k); checkValueSize('Tag', k, v, LIMITS.runTagValueBytes); }
     return this.uow.write(who, async (tx, audit) => {
-      if ((await tx.query('SELECT 1 FROM registered_models WHERE name = ?', [name])).length) throw new TrellisError('TRELLIS_MODEL_EXISTS', { name });
+      await refuseTakenModelName(tx, name);
       const now = this.uow.now();
       const [row] = await tx.query<{ id: number }>(
         'INSERT INTO registered_models (name, creation_timestamp, last_updated_timestamp, user_id, description) VALUES (?,?,?,?,?) RETURNING model_id AS id',
@@ -166,11 +179,11 @@ export class SqlRegistryStore implements RegistryStore {
   }
 
   async renameRegisteredModel(name: string, newName: string, who: Actor): Promise<RegisteredModel> {
-    const target = checkName('Registered model', newName);
+    const target = checkName('Registered model', newName, { param: 'new_name', slash: true });
     return this.uow.write(who, async (tx, audit) => {
       const row = await modelRow(tx, name);
       if (name !== target) {
-        if ((await tx.query('SELECT 1 FROM registered_models WHERE name = ?', [target])).length) throw new TrellisError('TRELLIS_MODEL_EXISTS', { name: target });
+        await refuseTakenModelName(tx, target, row.model_id as number);
         await tx.run('UPDATE registered_models SET name = ?, last_updated_timestamp = ? WHERE model_id = ?', [target, this.uow.now(), row.model_id as number]);
         await audit('rename_registered_model', 'registered_model', name, { name }, { name: target });
       }
@@ -219,7 +232,7 @@ export class SqlRegistryStore implements RegistryStore {
     await this.uow.write(who, async (tx, audit) => {
       const row = await modelRow(tx, name);
       const old = await tx.query('SELECT value FROM registered_model_tags WHERE model_id = ? AND key = ?', [row.model_id as number, key]);
-      if (!old[0]) throw new TrellisError('TRELLIS_TAG_NOT_FOUND', { key, entity: `registered model ${name}` });
+      if (!old[0]) throw new TrellisError('TRELLIS_TAG_NOT_FOUND', { key: excerpt(key), entity: `registered model ${excerpt(name)}` });
       await tx.run('DELETE FROM registered_model_tags WHERE model_id = ? AND key = ?', [row.model_id as number, key]);
       await audit('delete_registered_model_tag', 'registered_model', name, { [key]: old[0].value }, null);
     });
@@ -341,7 +354,7 @@ export class SqlRegistryStore implements RegistryStore {
       const { model, row } = await versionRow(tx, name, version);
       const args = [model.model_id as number, row.version as number, key];
       const old = await tx.query('SELECT value FROM model_version_tags WHERE model_id = ? AND version = ? AND key = ?', args);
-      if (!old[0]) throw new TrellisError('TRELLIS_TAG_NOT_FOUND', { key, entity: `model version ${name}/${version}` });
+      if (!old[0]) throw new TrellisError('TRELLIS_TAG_NOT_FOUND', { key: excerpt(key), entity: `model version ${excerpt(name)}/${excerpt(version)}` });
       await tx.run('DELETE FROM model_version_tags WHERE model_id = ? AND version = ? AND key = ?', args);
       await audit('delete_model_version_tag', 'model_version', `${name}/${String(row.version)}`, { [key]: old[0].value }, null);
     });
@@ -375,7 +388,7 @@ export class SqlRegistryStore implements RegistryStore {
   async getVersionByAlias(name: string, alias: string): Promise<ModelVersion> {
     const model = await modelRow(this.uow.read, name);
     const rows = await this.uow.read.query('SELECT version FROM model_aliases WHERE model_id = ? AND alias = ?', [model.model_id as number, alias]);
-    if (!rows[0]) throw new TrellisError('TRELLIS_ALIAS_NOT_FOUND', { alias, name });
+    if (!rows[0]) throw new TrellisError('TRELLIS_ALIAS_NOT_FOUND', { alias: excerpt(alias), name: excerpt(name) });
     return this.getModelVersion(name, String(rows[0].version));
   }
 }

@@ -2,6 +2,7 @@
  * Turns parsed search clauses into SQL over the metadata tables.
  */
 import { TrellisError, invalid } from '../../core/errors.js';
+import { LIMITS, excerpt } from '../limits.js';
 import type { Clause, OrderKey } from '../search-types.js';
 import type { SqlDialect, SqlValue } from './sql-driver.js';
 
@@ -183,7 +184,7 @@ export function planRunSearch(d: SqlDialect, q: RunSearchInput): RunSearchPart[]
       (q.sets?.has(i) ? sets : joins).push({ table, alias: a, match: matchSql(d, c, a) });
     } else if (c.kind === 'attribute') {
       const col = RUN_ATTRIBUTES[c.key];
-      if (!col) throw invalid(`Invalid attribute key '${c.key}' in filter`);
+      if (!col) throw invalid(`Invalid attribute key '${excerpt(c.key)}' in filter`);
       const cmp: SqlValue[] = [];
       where.add(` AND ${compare(d, col, c, cmp)}`, ...cmp);
     } else {
@@ -197,7 +198,7 @@ export function planRunSearch(d: SqlDialect, q: RunSearchInput): RunSearchPart[]
       } else if (c.key === 'name' || c.key === 'digest') {
         cond = compare(d, `${a}.${c.key}`, c, cmp);
       } else {
-        throw invalid(`Invalid dataset key '${c.key}' in filter`);
+        throw invalid(`Invalid dataset key '${excerpt(c.key)}' in filter`);
       }
       where.add(` AND EXISTS (SELECT 1 FROM run_inputs ${a} WHERE ${a}.run_key = r.run_key AND ${cond})`, ...cmp);
     }
@@ -276,10 +277,10 @@ function orderSql(orderBy: readonly OrderKey[]): { joins: Sql; order: string } {
       expr = `${a}.value`;
     } else if (o.kind === 'attribute') {
       const col = RUN_ATTRIBUTES[o.key];
-      if (!col) throw new TrellisError('TRELLIS_ORDER_BY_INVALID', { clause: o.key, detail: 'unknown attribute' });
+      if (!col) throw new TrellisError('TRELLIS_ORDER_BY_INVALID', { clause: excerpt(o.key), detail: 'unknown attribute' });
       expr = col;
     } else {
-      throw new TrellisError('TRELLIS_ORDER_BY_INVALID', { clause: o.key, detail: 'datasets cannot be ordered by' });
+      throw new TrellisError('TRELLIS_ORDER_BY_INVALID', { clause: excerpt(o.key), detail: 'datasets cannot be ordered by' });
     }
     parts.push(`(${expr} IS NULL) ASC`, `${expr} ${dir}`);
   });
@@ -302,7 +303,7 @@ export function simpleFilterSql(
       where.push(`EXISTS (SELECT 1 FROM ${tagJoin(a)} AND ${a}.key = ? AND ${compare(d, `${a}.value`, c, params)})`);
     } else {
       const col = columns[c.key];
-      if (!col) throw invalid(`Invalid attribute key '${c.key}' in filter`);
+      if (!col) throw invalid(`Invalid attribute key '${excerpt(c.key)}' in filter`);
       where.push(compare(d, col, c, params));
     }
   });
@@ -313,7 +314,7 @@ export function simpleOrderSql(orderBy: readonly OrderKey[], columns: Record<str
   const parts = orderBy.map((o) => {
     const col = columns[o.key];
     if (!col || o.kind === 'tag') {
-      throw new TrellisError('TRELLIS_ORDER_BY_INVALID', { clause: o.key, detail: 'unsupported order key' });
+      throw new TrellisError('TRELLIS_ORDER_BY_INVALID', { clause: excerpt(o.key), detail: 'unsupported order key' });
     }
     return `${col} ${o.ascending ? 'ASC' : 'DESC'}`;
   });
@@ -327,15 +328,20 @@ export function encodePageToken(offset: number): string {
 
 export function decodePageToken(token: string | undefined): number {
   if (!token) return 0;
+  const bad = (detail: string) => new TrellisError('TRELLIS_PAGE_TOKEN_INVALID', { detail: `parameter 'page_token' ${detail}` });
+  // Tokens are short; a long one, or one outside base64's alphabet, was not issued here.
+  if (typeof token !== 'string' || token.length > 200 || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(token)) {
+    throw bad(`(${excerpt(token, 40)}) is not a token this server issued`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
   } catch {
-    throw new TrellisError('TRELLIS_PAGE_TOKEN_INVALID', { detail: 'not a token this server issued' });
+    throw bad(`(${excerpt(token, 40)}) is not a token this server issued`);
   }
-  const offset = (parsed as { offset?: unknown })?.offset;
-  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) {
-    throw new TrellisError('TRELLIS_PAGE_TOKEN_INVALID', { detail: 'the token has no valid offset' });
+  const offset = (parsed as { offset?: unknown } | null)?.offset;
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || offset > LIMITS.pageOffset) {
+    throw bad(`(${excerpt(token, 40)}) has no valid offset: expected a whole number from 0 to ${LIMITS.pageOffset}`);
   }
   return offset;
 }

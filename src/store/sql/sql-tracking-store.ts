@@ -6,7 +6,7 @@
 import { TrellisError, invalid } from '../../core/errors.js';
 import { sha256Hex } from '../../core/hash.js';
 import { newRunId, randomRunName } from '../../core/ids.js';
-import { LIMITS, checkKey, checkMaxResults, checkName, checkValueSize } from '../limits.js';
+import { LIMITS, checkKey, checkListLength, checkMaxResults, checkName, checkValueSize, excerpt } from '../limits.js';
 import type { Actor, Page, SearchQuery, Tags, ViewType } from '../ports/common.js';
 import {
   LOG_MODEL_HISTORY_TAG, decodeRun, runArtifactUri,
@@ -14,7 +14,7 @@ import {
   type RunInfo, type RunOutcome, type RunStatus, type TrackingStore,
 } from '../ports/tracking.js';
 import { encodedData, insertRunData, refreshRunData, type RunDataPart } from './run-data.js';
-import { jsonCol, num, optNum, optStr, page, placeholders } from './rows.js';
+import { jsonCol, nameTakenFolded, num, optNum, optStr, page, placeholders } from './rows.js';
 import type { Row, SqlDialect, SqlExecutor, SqlValue } from './sql-driver.js';
 import { decodePageToken, planRunSearch, runSearchSetCandidates, simpleFilterSql, simpleOrderSql } from './sql-search.js';
 import { PLATFORM, type UnitOfWork } from './unit-of-work.js';
@@ -47,13 +47,13 @@ export interface SqlTrackingStoreOptions {
 export async function runRow(ex: SqlExecutor, runId: string): Promise<Row> {
   if (typeof runId !== 'string' || !runId) throw new TrellisError('TRELLIS_MISSING_PARAMETER', { param: 'run_id' });
   const rows = await ex.query('SELECT * FROM runs WHERE run_uuid = ?', [runId]);
-  if (!rows[0]) throw new TrellisError('TRELLIS_RUN_NOT_FOUND', { id: runId });
+  if (!rows[0]) throw new TrellisError('TRELLIS_RUN_NOT_FOUND', { id: excerpt(runId) });
   return rows[0];
 }
 
 async function activeRunRow(ex: SqlExecutor, runId: string): Promise<Row> {
   const row = await runRow(ex, runId);
-  if (row.lifecycle_stage !== 'active') throw new TrellisError('TRELLIS_RUN_NOT_ACTIVE', { id: runId, state: String(row.lifecycle_stage) });
+  if (row.lifecycle_stage !== 'active') throw new TrellisError('TRELLIS_RUN_NOT_ACTIVE', { id: excerpt(runId), state: String(row.lifecycle_stage) });
   return row;
 }
 
@@ -105,14 +105,28 @@ function expId(id: string): number {
   const n = Number(id);
   if (typeof id !== 'string' && typeof id !== 'number') throw new TrellisError('TRELLIS_MISSING_PARAMETER', { param: 'experiment_id' });
   if (String(id).trim() === '' || !Number.isInteger(n) || n < 0) {
-    throw new TrellisError('TRELLIS_EXPERIMENT_NOT_FOUND', { id: String(id) });
+    throw new TrellisError('TRELLIS_EXPERIMENT_NOT_FOUND', { id: excerpt(String(id)) });
   }
   return n;
 }
 
+/**
+ * Experiment names are unique regardless of case (the check runs in the write transaction, and
+ * writers are serialised): `name` is refused when another experiment, `except` aside, holds it in
+ * any case. Deleted experiments keep their names, as in MLflow.
+ */
+async function refuseTakenExperimentName(tx: SqlExecutor, name: string, except?: number): Promise<void> {
+  const taken = await nameTakenFolded(tx, 'experiments', 'experiment_id', name, except);
+  if (taken === undefined) return;
+  if (taken === name) throw new TrellisError('TRELLIS_EXPERIMENT_EXISTS', { name });
+  throw new TrellisError('TRELLIS_EXPERIMENT_EXISTS', { name }, {
+    message: `Experiment(name=${name}) already exists as '${taken}': experiment names are unique regardless of case.`,
+  });
+}
+
 async function experimentRow(ex: SqlExecutor, id: string): Promise<Row> {
   const rows = await ex.query('SELECT * FROM experiments WHERE experiment_id = ?', [expId(id)]);
-  if (!rows[0]) throw new TrellisError('TRELLIS_EXPERIMENT_NOT_FOUND', { id });
+  if (!rows[0]) throw new TrellisError('TRELLIS_EXPERIMENT_NOT_FOUND', { id: excerpt(id) });
   return rows[0];
 }
 
@@ -142,13 +156,11 @@ export class SqlTrackingStore implements TrackingStore {
   }
 
   async createExperiment(input: { name: string; artifactLocation?: string; tags?: Tags }, who: Actor): Promise<string> {
-    const name = checkName('Experiment', input.name);
+    const name = checkName('Experiment', input.name, { slash: true });
     const tags = Object.entries(input.tags ?? {});
     for (const [k, v] of tags) { checkKey('tag', k); checkValueSize('Experiment tag', k, v, LIMITS.experimentTagValueBytes); }
     return this.uow.write(who, async (tx, audit) => {
-      if ((await tx.query('SELECT 1 FROM experiments WHERE name = ?', [name])).length) {
-        throw new TrellisError('TRELLIS_EXPERIMENT_EXISTS', { name });
-      }
+      await refuseTakenExperimentName(tx, name);
       const now = this.uow.now();
       const [row] = await tx.query<{ id: number }>(
         "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) VALUES (?, '', 'active', ?, ?) RETURNING experiment_id AS id",
@@ -194,8 +206,10 @@ export class SqlTrackingStore implements TrackingStore {
   }
 
   async getExperimentByName(name: string): Promise<Experiment> {
-    const rows = await this.uow.read.query("SELECT * FROM experiments WHERE name = ? ORDER BY CASE WHEN lifecycle_stage = 'active' THEN 0 ELSE 1 END LIMIT 1", [name]);
-    if (!rows[0]) throw new TrellisError('TRELLIS_EXPERIMENT_NAME_NOT_FOUND', { name });
+    // Looked up as names are stored (NFC, trimmed), so what was created under a name is found by it.
+    const stored = typeof name === 'string' && name.length <= 4 * LIMITS.nameLength ? name.normalize('NFC').trim() : name;
+    const rows = await this.uow.read.query("SELECT * FROM experiments WHERE name = ? ORDER BY CASE WHEN lifecycle_stage = 'active' THEN 0 ELSE 1 END LIMIT 1", [stored]);
+    if (!rows[0]) throw new TrellisError('TRELLIS_EXPERIMENT_NAME_NOT_FOUND', { name: excerpt(name) });
     return this.oneExperiment(rows[0]);
   }
 
@@ -213,14 +227,12 @@ export class SqlTrackingStore implements TrackingStore {
   }
 
   async renameExperiment(id: string, newName: string, who: Actor): Promise<void> {
-    const name = checkName('Experiment', newName);
+    const name = checkName('Experiment', newName, { param: 'new_name', slash: true });
     await this.uow.write(who, async (tx, audit) => {
       const row = await experimentRow(tx, id);
-      if (row.lifecycle_stage !== 'active') throw new TrellisError('TRELLIS_EXPERIMENT_NOT_ACTIVE', { id, state: String(row.lifecycle_stage) });
+      if (row.lifecycle_stage !== 'active') throw new TrellisError('TRELLIS_EXPERIMENT_NOT_ACTIVE', { id: excerpt(id), state: String(row.lifecycle_stage) });
       if (row.name === name) return;
-      if ((await tx.query('SELECT 1 FROM experiments WHERE name = ?', [name])).length) {
-        throw new TrellisError('TRELLIS_EXPERIMENT_EXISTS', { name });
-      }
+      await refuseTakenExperimentName(tx, name, row.experiment_id as number);
       await tx.run('UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?', [name, this.uow.now(), row.experiment_id as number]);
       await audit('rename_experiment', 'experiment', id, { name: row.name }, { name });
     });
@@ -253,7 +265,7 @@ export class SqlTrackingStore implements TrackingStore {
     checkValueSize('Experiment tag', key, value, LIMITS.experimentTagValueBytes);
     await this.uow.write(who, async (tx, audit) => {
       const row = await experimentRow(tx, id);
-      if (row.lifecycle_stage !== 'active') throw new TrellisError('TRELLIS_EXPERIMENT_NOT_ACTIVE', { id, state: String(row.lifecycle_stage) });
+      if (row.lifecycle_stage !== 'active') throw new TrellisError('TRELLIS_EXPERIMENT_NOT_ACTIVE', { id: excerpt(id), state: String(row.lifecycle_stage) });
       const old = await tx.query('SELECT value FROM experiment_tags WHERE experiment_id = ? AND key = ?', [row.experiment_id as number, key]);
       await tx.run('INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?,?,?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value', [row.experiment_id as number, key, value]);
       await audit('set_experiment_tag', 'experiment', id, old[0] ? { [key]: old[0].value } : null, { [key]: value });
@@ -264,7 +276,7 @@ export class SqlTrackingStore implements TrackingStore {
     await this.uow.write(who, async (tx, audit) => {
       const row = await experimentRow(tx, id);
       const old = await tx.query('SELECT value FROM experiment_tags WHERE experiment_id = ? AND key = ?', [row.experiment_id as number, key]);
-      if (!old[0]) throw new TrellisError('TRELLIS_TAG_NOT_FOUND', { key, entity: `experiment ${id}` });
+      if (!old[0]) throw new TrellisError('TRELLIS_TAG_NOT_FOUND', { key: excerpt(key), entity: `experiment ${excerpt(id)}` });
       await tx.run('DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?', [row.experiment_id as number, key]);
       await audit('delete_experiment_tag', 'experiment', id, { [key]: old[0].value }, null);
     });
@@ -385,7 +397,7 @@ export class SqlTrackingStore implements TrackingStore {
     await this.uow.write(who, async (tx, audit) => {
       const run = refOf(await activeRunRow(tx, runId));
       const old = await tx.query('SELECT value FROM tags WHERE run_key = ? AND key = ?', [run.key, key]);
-      if (!old[0]) throw new TrellisError('TRELLIS_TAG_NOT_FOUND', { key, entity: `run ${runId}` });
+      if (!old[0]) throw new TrellisError('TRELLIS_TAG_NOT_FOUND', { key: excerpt(key), entity: `run ${excerpt(runId)}` });
       await tx.run('DELETE FROM tags WHERE run_key = ? AND key = ?', [run.key, key]);
       await refreshRunData(tx, this.uow.dialect, run.key, new Set(['tags']));
       await audit('delete_run_tag', 'run', runId, { [key]: old[0].value }, null);
@@ -422,9 +434,10 @@ export class SqlTrackingStore implements TrackingStore {
     const max = checkMaxResults(q.maxResults, LIMITS.searchMaxResultsDefault, LIMITS.searchMaxResults);
     const offset = decodePageToken(q.pageToken);
     if (!q.experimentIds.length) return { items: [] };
+    checkListLength('experiment_ids', q.experimentIds.length, LIMITS.experimentIds);
     const expIds = q.experimentIds.map((id) => {
       const n = Number(id);
-      if (!Number.isInteger(n) || n < 0 || String(id).trim() === '') throw invalid(`Invalid experiment id '${id}' in experiment_ids`);
+      if (!Number.isInteger(n) || n < 0 || String(id).trim() === '') throw invalid(`Invalid experiment id '${excerpt(id)}' in experiment_ids`);
       return n;
     });
     const filter = q.filter ?? [];
@@ -491,7 +504,7 @@ export class SqlTrackingStore implements TrackingStore {
   /** A run read through `ex`: the store's reader, or the transaction that wrote it. */
   private async runIn(ex: SqlExecutor, runId: string): Promise<Run> {
     const [run] = await this.loadEncoded([num((await runRow(ex, runId)).run_key)], ex);
-    if (!run) throw new TrellisError('TRELLIS_RUN_NOT_FOUND', { id: runId });
+    if (!run) throw new TrellisError('TRELLIS_RUN_NOT_FOUND', { id: excerpt(runId) });
     return decodeRun(run);
   }
 }
@@ -584,7 +597,7 @@ async function writeBatch(tx: SqlExecutor, d: SqlDialect, run: RunRef, b: Checke
     for (const e of existing) {
       const v = paramMap.get(String(e.key));
       if (String(e.value) !== v) {
-        throw new TrellisError('TRELLIS_PARAM_CHANGED', { key: String(e.key), old: String(e.value), new: String(v), runId: run.id });
+        throw new TrellisError('TRELLIS_PARAM_CHANGED', { key: excerpt(String(e.key)), old: excerpt(String(e.value)), new: excerpt(String(v)), runId: run.id });
       }
       paramMap.delete(String(e.key));
     }

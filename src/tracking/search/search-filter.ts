@@ -8,7 +8,8 @@
  * usually typed by hand into a UI or a notebook and "invalid filter" alone does not say where.
  */
 
-import { TrellisError } from '../../core/errors.js';
+import { TrellisError, invalid } from '../../core/errors.js';
+import { LIMITS, checkListLength, excerpt } from '../../store/limits.js';
 import type { Clause, Comparator, KeyKind, OrderKey } from '../../store/search-types.js';
 
 /** What the right-hand side of a clause must be, and which comparators may precede it. */
@@ -320,7 +321,7 @@ function resolve<R>(g: Grammar, vocab: Vocabulary<R>, id: RawIdentifier, fail: F
     if (k === undefined) {
       const allowed = [...g.prefixes.keys()].map((p) => `${p}.`).join(', ');
       const known = RUN_PREFIXES.has(id.prefix);
-      fail(`${known ? 'prefix' : 'unknown prefix'} '${id.prefix}.' at ${at(id.start)}` +
+      fail(`${known ? 'prefix' : 'unknown prefix'} '${excerpt(id.prefix, 40)}.' at ${at(id.start)}` +
         `${known ? ` is not supported when searching ${g.entity}` : ''}; expected one of ${allowed}`);
     }
     kind = k;
@@ -461,13 +462,19 @@ function readClause(c: Cursor, g: Grammar, previousAnd: number | undefined): Cla
 function parseFilter(g: Grammar, filter: string | undefined): Clause[] {
   if (!filter || filter.trim() === '') return [];
   const fail: Fail = (detail) => {
-    throw new TrellisError('TRELLIS_SEARCH_FILTER_INVALID', { filter, detail });
+    throw new TrellisError('TRELLIS_SEARCH_FILTER_INVALID', { filter: excerpt(filter), detail });
   };
+  if (filter.length > LIMITS.filterLength) fail(`parameter 'filter' is ${filter.length} characters long; the limit is ${LIMITS.filterLength}`);
   const c = new Cursor(filter, 'filter', fail);
   const clauses: Clause[] = [];
   let previousAnd: number | undefined;
+  let inValues = 0;
   for (;;) {
-    clauses.push(readClause(c, g, previousAnd));
+    const clause = readClause(c, g, previousAnd);
+    clauses.push(clause);
+    if (clauses.length > LIMITS.filterClauses) fail(`parameter 'filter' has more than ${LIMITS.filterClauses} clauses, the limit`);
+    if (Array.isArray(clause.value)) inValues += clause.value.length;
+    if (inValues > LIMITS.filterInValues) fail(`the IN lists of parameter 'filter' hold more than ${LIMITS.filterInValues} values in all, the limit`);
     c.skipSpace();
     if (c.atEnd()) return clauses;
     const pos = c.pos;
@@ -484,9 +491,11 @@ function parseFilter(g: Grammar, filter: string | undefined): Clause[] {
 
 function parseOrderBy(g: Grammar, orderBy: string[] | undefined): OrderKey[] {
   if (!orderBy) return [];
+  if (!Array.isArray(orderBy)) throw invalid(`Invalid value ${excerpt(orderBy)} for parameter 'order_by': expected a list of '<key> [ASC|DESC]' clauses`);
+  checkListLength('order_by', orderBy.length, LIMITS.orderByKeys);
   return orderBy.map((clause): OrderKey => {
     const fail: Fail = (detail) => {
-      throw new TrellisError('TRELLIS_ORDER_BY_INVALID', { clause: String(clause), detail });
+      throw new TrellisError('TRELLIS_ORDER_BY_INVALID', { clause: excerpt(String(clause)), detail });
     };
     // Request bodies are JSON, so the declared type is not a guarantee.
     if (typeof clause !== 'string') fail(`expected a string, got ${typeof clause}`);
