@@ -2,7 +2,9 @@
  * Running the server as a process: listen, and on SIGTERM/SIGINT stop accepting connections, let
  * requests in flight finish, close the workspace (so SQLite checkpoints cleanly) and exit 0.
  */
+import type { AddressInfo } from 'node:net';
 import type { Workspace } from '../workspace/workspace.js';
+import { isLoopbackAddress, isWildcardAddress } from './edge.js';
 import { buildServer } from './server.js';
 
 export interface StartServerOptions {
@@ -15,10 +17,21 @@ export interface StartServerOptions {
   version?: string;
   /** Runs on SIGTERM/SIGINT before the server stops accepting requests (e.g. stopping a scheduler running inside it). */
   onShutdown?: () => Promise<void>;
+  /** Host names the server answers to beyond the loopback names and `host` (see edge.ts); `*` allows any. */
+  allowedHosts?: readonly string[];
+  /** Time a client has to send a whole request; default 1 hour (see server.ts). */
+  requestTimeoutMs?: number;
+  /** Time a client has to send a request's headers; default 10 s. */
+  headersTimeoutMs?: number;
 }
 
 export interface RunningServer {
+  /** A URL a client on this machine can use (the loopback address when the server listens on a wildcard). */
   url: string;
+  /** What the server really listens on, e.g. `http://0.0.0.0:5000` or `http://127.0.0.1:5000`. */
+  bound: string;
+  /** True when every address it listens on is a loopback address: nothing off this machine can reach it. */
+  loopbackOnly: boolean;
   /** Stops the server and removes the signal handlers; the workspace stays open for its owner. */
   close(): Promise<void>;
 }
@@ -28,7 +41,10 @@ const IDLE_SWEEP_MS = 100;
 
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
   const logger = opts.log ?? { level: process.env.TRELLIS_LOG_LEVEL || 'info' };
-  const app = await buildServer(opts.workspace, { logger, version: opts.version });
+  const app = await buildServer(opts.workspace, {
+    logger, version: opts.version, allowedHosts: opts.allowedHosts, bindHost: opts.host,
+    requestTimeoutMs: opts.requestTimeoutMs, headersTimeoutMs: opts.headersTimeoutMs,
+  });
   let url: string;
   try {
     url = await app.listen({ host: opts.host, port: opts.port });
@@ -36,6 +52,12 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     await app.close().catch(() => undefined);
     throw new Error(listenFailure(err, opts.host, opts.port), { cause: err });
   }
+  const addresses = app.addresses().filter((a): a is AddressInfo => typeof a === 'object');
+  const first = addresses[0]!;
+  const bound = `http://${hostPort(first.address, first.port)}`;
+  // Fastify names 127.0.0.1 for 0.0.0.0 but `[::]` for `::`, which no client can connect to.
+  if (isWildcardAddress(first.address)) url = `http://${hostPort(first.family === 'IPv6' ? '::1' : '127.0.0.1', first.port)}`;
+  const loopbackOnly = addresses.every((a) => isLoopbackAddress(a.address));
 
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -68,6 +90,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
 
   return {
     url,
+    bound,
+    loopbackOnly,
     async close() {
       for (const s of SIGNALS) process.off(s, onSignal);
       await app.close();

@@ -96,7 +96,8 @@ export function prettyLine(o: Record<string, unknown>): string {
   }
   if (o.event === 'listening') {
     return [
-      `trellis server listening on ${String(o.url)}`,
+      // `bound` is what the server listens on (0.0.0.0, say); `url` is where a client here reaches it.
+      `trellis server listening on ${String(o.bound ?? o.url)}`,
       `  store:     ${String(o.store)}`,
       `  artifacts: ${String(o.artifacts)}`,
       `  MLflow clients: export MLFLOW_TRACKING_URI=${String(o.url)}`,

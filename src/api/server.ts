@@ -1,11 +1,13 @@
 /**
  * The HTTP surface: MLflow's REST API 2.0 (tracking, registry, artifact proxy) plus Trellis's own
  * read-only routes, over one {@link Workspace}. Built without listening, so tests drive it with
- * `inject()` and `serve.ts` decides about sockets and signals.
+ * `inject()` and `serve.ts` decides about sockets and signals. edge.ts checks every request's Host
+ * (and a write's Origin) before a route sees it.
  */
 import { readFile } from 'node:fs/promises';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Workspace } from '../workspace/workspace.js';
+import { installEdgeChecks } from './edge.js';
 import { frameworkErrorHandler, installErrorHandling } from './http-errors.js';
 import { installOpenApi } from './openapi.js';
 import { logOptions, OneLineRequestLog } from './server-log.js';
@@ -34,13 +36,33 @@ export interface BuildServerOptions {
   version?: string;
   /** Largest dataset upload accepted; default $TRELLIS_MAX_UPLOAD_BYTES, else 2 GiB. */
   maxUploadBytes?: number;
+  /**
+   * Host names the server answers to beyond localhost, 127.0.0.1, [::1] and `bindHost` (see
+   * edge.ts); `*` allows any. A request naming another Host is refused with 403.
+   */
+  allowedHosts?: readonly string[];
+  /** The address the server will listen on: allowed as a Host (every interface address when it is a wildcard). */
+  bindHost?: string;
+  /** Time a client has to send the request's headers; default 10 s. */
+  headersTimeoutMs?: number;
+  /** Time a client has to send the whole request, body included (uploads are large); default 1 hour. */
+  requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open; default 72 s (longer than the 60 s idle timeout of common load balancers). */
+  keepAliveTimeoutMs?: number;
 }
+
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60 * 60_000;
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
 /** Generous for log-model and large tags; log-batch enforces MLflow's 1 MB on its own. */
 const JSON_BODY_LIMIT = 16 * 1024 * 1024;
 
 export async function buildServer(ws: Workspace, opts: BuildServerOptions = {}): Promise<FastifyInstance> {
   const version = opts.version ?? (await packageVersion());
+  const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  // Node refuses a headers timeout longer than the request timeout.
+  const headersTimeout = Math.min(opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, requestTimeout);
   const logging = opts.logger ? { ...logOptions('info'), ...(typeof opts.logger === 'object' ? opts.logger : {}) } : false;
   const app = Fastify({
     logger: logging as FastifyServerOptions['logger'],
@@ -49,11 +71,20 @@ export async function buildServer(ws: Workspace, opts: BuildServerOptions = {}):
     forceCloseConnections: 'idle',
     bodyLimit: JSON_BODY_LIMIT,
     frameworkErrors: frameworkErrorHandler,
+    // A client that trickles its headers or its body cannot hold a connection open forever. Node
+    // enforces both timeouts on a sweep of open connections, run here often enough that a
+    // connection is closed within about a second of its deadline. There is deliberately no idle
+    // socket timeout (`connectionTimeout`): a training request may compute for minutes before it answers.
+    http: { headersTimeout, requestTimeout, connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 2))) },
+    requestTimeout,
+    keepAliveTimeout: opts.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
   });
 
   // Set before any plugin is registered, so every encapsulated context inherits them.
   app.setReplySerializer((payload) => stringifyJson(payload));
   installErrorHandling(app);
+  // Before any route, so every route and plugin (and the 404 handler) runs the checks.
+  installEdgeChecks(app, { allowedHosts: opts.allowedHosts, bindHost: opts.bindHost });
   // Bodies arrive as raw bytes whatever their declared type; the router checks the type and
   // parses, which is how a wrong Content-Type becomes MLflow's 400 rather than Fastify's 415.
   app.removeAllContentTypeParsers();

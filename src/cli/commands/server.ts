@@ -11,9 +11,11 @@ export function serverCommand(): Command {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on', '5000')
     .option('--scheduler', 'also run the pipeline scheduler in this process: deployed pipelines run when their triggers fire (see `trellis scheduler`)')
+    .option('--allowed-hosts <hosts>', 'comma-separated host names (or name:port) the server answers to besides localhost, 127.0.0.1, [::1] and --host, e.g. mlflow.example.com; * for any; default $TRELLIS_ALLOWED_HOSTS. A request naming another Host is refused (403), which keeps web pages from reaching the server through DNS rebinding')
+    .option('--request-timeout <seconds>', 'time a client has to send a whole request, uploads included, before the server closes the connection', String(DEFAULT_REQUEST_TIMEOUT_S))
     .option('--log-format <format>', 'json (one JSON object per line) or pretty (one human line per event); default $TRELLIS_LOG_FORMAT, else pretty on a terminal and json otherwise')
-    .addHelpText('after', '\nLogs: at $TRELLIS_LOG_LEVEL (default info), one line per request; credentials in URLs and store URIs are redacted.\nArtifacts (run files, models, dataset versions) live where the global --artifacts option says:\n  file:<path> on this machine, or s3://bucket/prefix in S3 or an S3-compatible store such as MinIO, with\n  credentials from the AWS chain and the endpoint from AWS_ENDPOINT_URL_S3 (see docs/storage.md).')
-    .action(async (o: { host: string; port: string; scheduler?: boolean; logFormat?: string }, c: Command) => {
+    .addHelpText('after', '\nSecurity: there is no authentication yet. The server listens on 127.0.0.1 by default; it answers only requests\n  whose Host is one it answers to, refuses state-changing requests from web pages of other origins, and warns\n  when --host is not a loopback address, since anyone who can reach it can then read and change everything.\nLogs: at $TRELLIS_LOG_LEVEL (default info), one line per request; credentials in URLs and store URIs are redacted.\nArtifacts (run files, models, dataset versions) live where the global --artifacts option says:\n  file:<path> on this machine, or s3://bucket/prefix in S3 or an S3-compatible store such as MinIO, with\n  credentials from the AWS chain and the endpoint from AWS_ENDPOINT_URL_S3 (see docs/storage.md).')
+    .action(async (o: ServeOptions & { logFormat?: string }, c: Command) => {
       const g = globals(c);
       const { logDestination, logOptions, redactUri, resolveLogFormat, serverLogger } = await import('../../api/server-log.js');
       const format = resolveLogFormat(o.logFormat);
@@ -41,8 +43,23 @@ interface ServeLogging {
   redactUri: (uri: string) => string;
 }
 
-async function serve(o: { host: string; port: string; scheduler?: boolean }, g: { store?: string; artifacts?: string }, { log, fastifyLog, redactUri }: ServeLogging): Promise<void> {
+interface ServeOptions {
+  host: string;
+  port: string;
+  scheduler?: boolean;
+  allowedHosts?: string;
+  requestTimeout: string;
+}
+
+const DEFAULT_REQUEST_TIMEOUT_S = 3600;
+
+async function serve(o: ServeOptions, g: { store?: string; artifacts?: string }, { log, fastifyLog, redactUri }: ServeLogging): Promise<void> {
   const port = parsePort(o.port);
+  const requestTimeoutMs = Math.round(parseSeconds(o.requestTimeout, '--request-timeout') * 1000);
+  const { parseAllowedHosts } = await import('../../api/edge.js');
+  const allowedHosts = o.allowedHosts !== undefined
+    ? parseAllowedHosts(o.allowedHosts)
+    : parseAllowedHosts(process.env.TRELLIS_ALLOWED_HOSTS ?? '', '$TRELLIS_ALLOWED_HOSTS');
   const { fetchRefusesPort, startServer } = await import('../../api/serve.js');
   if (fetchRefusesPort(port)) {
     log.warn({ port }, `port ${port} is on the fetch standard's list of bad ports: browsers and fetch clients (Node's fetch too) will refuse to connect to it; choose another --port for them`);
@@ -53,9 +70,9 @@ async function serve(o: { host: string; port: string; scheduler?: boolean }, g: 
     await sched.scheduler.stop({ cancel: true, reason: 'the server was stopped' });
     await sched.close();
   });
-  let url: string;
+  let running: Awaited<ReturnType<typeof startServer>>;
   try {
-    ({ url } = await startServer({ host: o.host, port, workspace: ws, onShutdown, log: fastifyLog }));
+    running = await startServer({ host: o.host, port, workspace: ws, onShutdown, log: fastifyLog, allowedHosts, requestTimeoutMs });
   } catch (e) {
     // Nothing is listening: release what was opened so the process exits with the error alone.
     await sched?.close();
@@ -63,10 +80,20 @@ async function serve(o: { host: string; port: string; scheduler?: boolean }, g: 
     throw e;
   }
   sched?.scheduler.start();
+  const { url, bound } = running;
   log.info({
-    event: 'listening', url, store: redactUri(ws.storeUri), artifacts: redactUri(ws.artifactsUri),
+    event: 'listening', url, bound, store: redactUri(ws.storeUri), artifacts: redactUri(ws.artifactsUri),
     ...(sched ? { scheduler: sched.scheduler.id } : {}),
-  }, `trellis server listening on ${url} — MLflow clients: export MLFLOW_TRACKING_URI=${url}`);
+  }, `trellis server listening on ${bound} — MLflow clients: export MLFLOW_TRACKING_URI=${url}`);
+  if (!running.loopbackOnly) {
+    log.warn({ event: 'no-authentication', bound }, `the server listens on ${bound}, which is not a loopback address, and has NO AUTHENTICATION: anyone who can reach this address can read, change and delete every experiment, run, model, dataset and artifact in this workspace. Listen on 127.0.0.1 (the default), or keep the port behind a firewall or an authenticating proxy. Clients must name this machine by one of its addresses or by a name given with --allowed-hosts`);
+  }
+}
+
+/** A number of seconds, at least 1, as the user typed it. */
+function parseSeconds(text: string, option: string): number {
+  if (!/^\d+(\.\d+)?$/.test(text) || Number(text) < 1) throw new Error(`${option} '${text}' is not a number of seconds: give a number of at least 1, e.g. 3600`);
+  return Number(text);
 }
 
 /** A port as the user typed it: decimal digits only, so '', '0x10' or ' 80' are not taken for a port. */
