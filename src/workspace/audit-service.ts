@@ -47,7 +47,8 @@ export class AuditService {
   }
 
   /** Signs a checkpoint of the last event now (unless one covers it already); undefined while the trail is empty. */
-  checkpoint(): Promise<AuditCheckpoint | undefined> {
+  async checkpoint(): Promise<AuditCheckpoint | undefined> {
+    void this.signer.keyId; // reads (or creates) the key now: an unusable key is refused even when nothing is signed
     return this.log.writeCheckpoint(this.signer);
   }
 

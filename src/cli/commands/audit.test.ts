@@ -1,10 +1,13 @@
 import { before, after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Trellis } from '../../sdk/trellis.js';
+import { GENESIS_HASH, auditHash } from '../../store/audit-chain.js';
+import { fileSigner } from '../../store/audit-signing.js';
+import { Workspace } from '../../workspace/workspace.js';
 import { runCli } from '../test-helpers/run-cli.js';
 
 describe('trellis audit verify', () => {
@@ -136,4 +139,137 @@ describe('trellis audit log', () => {
       assert.ok(r.stderr.includes(`'${value}'`), r.stderr);
     });
   }
+});
+
+const who = { actor: 'alice' };
+
+describe('trellis audit verify with signed checkpoints', () => {
+  let dir: string;
+  let db: string;
+  let env: NodeJS.ProcessEnv;
+  let keyFile: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'trellis-audit-cp-'));
+    db = join(dir, 'trellis.db');
+    keyFile = join(dir, 'keys', 'audit-signing.key');
+    env = { TRELLIS_AUDIT_KEY_FILE: keyFile, TRELLIS_AUDIT_CHECKPOINT_EVERY: '4' };
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    try {
+      const ws = await Workspace.open({ store: `sqlite:${db}`, artifacts: `file:${join(dir, 'a')}` });
+      const run = await ws.tracking.createRun({ experimentId: '0' }, who);
+      for (let i = 0; i < 6; i++) await ws.tracking.setExperimentTag('0', 'tick', String(i), who);
+      await ws.registry.createModel({ name: 'bikes' }, who);
+      for (const _ of [1, 2]) await ws.registry.createVersion({ name: 'bikes', source: `runs:/${run.info.runId}/model` }, who);
+      await ws.registry.setAlias('bikes', 'champion', '2', who);
+      await ws.close();
+    } finally {
+      process.env = saved;
+    }
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const cli = (path: string, ...args: string[]) => runCli(['--store', `sqlite:${path}`, '--artifacts', `file:${join(dir, 'a')}`, 'audit', ...args], { env });
+  const tampered = (edit: (d: Database.Database) => void): string => {
+    const copy = join(dir, `t-${Math.random().toString(16).slice(2)}.db`);
+    copyFileSync(db, copy);
+    const d = new Database(copy);
+    edit(d);
+    d.close();
+    return copy;
+  };
+  const count = (sql: string, path = db): number => {
+    const d = new Database(path, { readonly: true });
+    try {
+      return Number((d.prepare(sql).get() as { n: number }).n);
+    } finally {
+      d.close();
+    }
+  };
+
+  it('signs a checkpoint every N events and when the workspace closes, and verifies them', () => {
+    const events = count('SELECT COUNT(*) AS n FROM audit_events');
+    const seqs = (new Database(db, { readonly: true }).prepare('SELECT seq FROM audit_checkpoints ORDER BY id').all() as { seq: number }[]).map((r) => r.seq);
+    assert.deepEqual(seqs, [...Array.from({ length: Math.floor(events / 4) }, (_, i) => (i + 1) * 4), ...(events % 4 ? [events] : [])]);
+    const r = cli(db, 'verify');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`audit chain intact: ${events} events verified, ${seqs.length} signed checkpoints`));
+    assert.equal(count('SELECT COUNT(*) AS n FROM audit_checkpoints'), seqs.length, 'verifying signs nothing');
+  });
+
+  it('fails an event edited with every later hash recomputed', () => {
+    const path = tampered((d) => {
+      const rows = d.prepare('SELECT * FROM audit_events ORDER BY seq').all() as Record<string, string | number>[];
+      let prev = GENESIS_HASH;
+      const set = d.prepare('UPDATE audit_events SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?');
+      for (const r of rows) {
+        const actor = Number(r.seq) === 3 ? 'mallory' : String(r.actor);
+        const hash = auditHash(prev, {
+          seq: Number(r.seq), time: Number(r.time), actor, action: String(r.action), entityType: String(r.entity_type), entityId: String(r.entity_id),
+          before: JSON.parse(String(r.before_json)), after: JSON.parse(String(r.after_json)),
+        });
+        set.run(actor, prev, hash, r.seq);
+        prev = hash;
+      }
+    });
+    const r = cli(path, 'verify');
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /BROKEN at event 4 \(altered\): an event among 1–4 was altered: its chain no longer reaches checkpoint 1 signed at \d{4}-/);
+  });
+
+  it('fails a cut-off tail', () => {
+    const path = tampered((d) => d.exec('DELETE FROM audit_events WHERE seq > 6'));
+    const r = cli(path, 'verify');
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /the trail ends at event 6 but checkpoint \d+ \(signed [^)]+\) covers events up to \d+: events were removed/);
+  });
+
+  it('fails an alias row changed behind the chain', () => {
+    const path = tampered((d) => d.exec("UPDATE model_aliases SET version = 1 WHERE alias = 'champion'"));
+    const r = cli(path, 'verify');
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /alias bikes@champion points at version 1 in the registry, but the audit trail last set it to version 2/);
+  });
+
+  it('fails checkpoints signed with another key, and an auditor verifies with the public key alone', () => {
+    const other = join(dir, 'other', 'audit-signing.key');
+    const keyless = runCli(['--store', `sqlite:${db}`, '--artifacts', `file:${join(dir, 'a')}`, 'audit', 'verify'], { env: { ...env, TRELLIS_AUDIT_KEY_FILE: other } });
+    assert.equal(keyless.code, 1, keyless.stdout);
+    assert.match(keyless.stderr, /there are \d+ signed checkpoints but no key to verify them with: give --public-key <file>/);
+    assert.equal(existsSync(other), false, 'verifying creates no key');
+    fileSigner(other).sign('a key pair the store was not signed with');
+    const r = runCli(['--store', `sqlite:${db}`, '--artifacts', `file:${join(dir, 'a')}`, 'audit', 'verify'], { env: { ...env, TRELLIS_AUDIT_KEY_FILE: other } });
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, new RegExp(`checkpoint 1's signature does not verify with the key in ${other.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    const auditor = cli(db, 'verify', '--public-key', join(dir, 'keys', 'audit-signing.pub'));
+    assert.equal(auditor.code, 0, auditor.stderr);
+    const wrong = cli(db, 'verify', '--public-key', join(dir, 'other', 'audit-signing.pub'));
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /signature does not verify with the key in .*other\/audit-signing\.pub/);
+  });
+
+  it('trellis audit checkpoint signs one now, once', () => {
+    const path = tampered(() => undefined);
+    const before = count('SELECT COUNT(*) AS n FROM audit_checkpoints', path);
+    const events = count('SELECT COUNT(*) AS n FROM audit_events', path);
+    const first = cli(path, 'checkpoint');
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, new RegExp(`^checkpoint ${before}: event ${events} \\(${events} events\\)`), 'the close checkpoint covers the last event already');
+    assert.equal(count('SELECT COUNT(*) AS n FROM audit_checkpoints', path), before);
+  });
+
+  it('refuses a signing key that group or others can read, naming the chmod', () => {
+    const path = tampered(() => undefined);
+    chmodSync(keyFile, 0o644);
+    try {
+      for (const cmd of ['verify', 'checkpoint']) {
+        const r = cli(path, cmd);
+        assert.equal(r.code, 1, r.stdout);
+        assert.ok(r.stderr.includes(`the audit signing key ${keyFile} can be read by group or others (mode 0644)`), r.stderr);
+        assert.ok(r.stderr.includes(`run: chmod 600 ${keyFile}`), r.stderr);
+      }
+    } finally {
+      chmodSync(keyFile, 0o600);
+    }
+  });
 });

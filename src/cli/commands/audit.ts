@@ -43,7 +43,8 @@ export function auditCommand(): Command {
           return;
         }
         const first = result.firstBad!;
-        console.error(`audit chain BROKEN at event ${first.seq} (${first.problem}): ${first.detail}; ${result.checked} events before it verified`);
+        const verified = result.checked < first.seq ? `${result.checked} events before it verified` : `the hash chain itself links up over ${result.checked} events`;
+        console.error(`audit chain BROKEN at event ${first.seq} (${first.problem}): ${first.detail}; ${verified}`);
         for (const p of (result.problems ?? []).filter((p) => p !== first.detail)) console.error(`  also: ${p}`);
       });
       if (!result.ok) process.exitCode = 1;
