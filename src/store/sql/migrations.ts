@@ -406,9 +406,13 @@ export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 /** Brings the database up to `target` (the latest by default); returns the version it is at. */
 export async function migrate(db: SqlDriver, target = SCHEMA_VERSION): Promise<number> {
-  await db.transaction(async (tx) => {
-    await tx.run('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
-  });
+  // Created only when missing: a server role without the right to create tables (its audit
+  // tables insert-only, docs/security.md) opens a store its owner has migrated.
+  if (!(await hasSchemaVersion(db))) {
+    await db.transaction(async (tx) => {
+      await tx.run('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    });
+  }
   const current = await currentVersion(db);
   if (current > SCHEMA_VERSION) {
     throw new TrellisError('TRELLIS_SCHEMA_TOO_NEW', { found: current, supported: SCHEMA_VERSION });
@@ -433,6 +437,14 @@ export async function migrate(db: SqlDriver, target = SCHEMA_VERSION): Promise<n
   // statistics unless a user runs ANALYZE): its searches are written for the planner's defaults.
   if (rewrote && db.dialect.name === 'postgres') await db.query(`VACUUM ANALYZE ${REWRITTEN_TABLES.join(', ')}`);
   return currentVersion(db);
+}
+
+async function hasSchemaVersion(db: SqlDriver): Promise<boolean> {
+  if (db.dialect.name === 'postgres') {
+    const rows = await db.query<{ t: string | null }>("SELECT to_regclass('schema_version')::text AS t");
+    return rows[0]?.t != null;
+  }
+  return (await db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")).length > 0;
 }
 
 export async function currentVersion(db: SqlDriver): Promise<number> {
