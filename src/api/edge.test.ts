@@ -247,7 +247,11 @@ describe('body types', () => {
   it('an artifact PUT takes any type: the MLflow client sends a .txt file as text/plain', async () => {
     const path = '/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/notes.txt';
     assertOk(await req(s.app, 'PUT', path, { 'content-type': 'text/plain' }, 'hello'));
-    assert.equal((await req(s.app, 'GET', path)).body, 'hello');
+    const back = await req(s.app, 'GET', path);
+    assert.equal(back.body, 'hello');
+    // Served by the artifact plugin, with the headers every response carries.
+    assert.equal(back.headers['x-frame-options'], 'DENY');
+    assert.equal(back.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'");
   });
 });
 
