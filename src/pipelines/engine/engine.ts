@@ -109,6 +109,11 @@ export interface RunOptions {
   onEvent?: (e: StepEvent) => void;
   /** Cancels the run: no new step starts, running ones are stopped, the run ends KILLED. */
   signal?: AbortSignal;
+  /**
+   * Folders the built-ins may read files from (a deployed pipeline: its package's folder and the
+   * data roots the administrator configured); a file elsewhere is refused. Unset: any file.
+   */
+  dataRoots?: string[];
 }
 
 export interface StepOutcome {
@@ -193,7 +198,10 @@ export class PipelineEngine {
       id: runId, pipeline: ir.name, pipelineVersion: ir.version, irHash: tags[TAG.hash]!, experimentId, params, baseDir, noCache: !!opts.noCache,
       runner: { host: hostname(), pid: process.pid }, startTime: parent.info.startTime,
     }, this.o.who);
-    return this.execute(ir, { runId, experimentId, params, baseDir, noCache: !!opts.noCache, epoch: rec.runner.epoch, onEvent: opts.onEvent, signal: opts.signal, kept: new Map() });
+    return this.execute(ir, {
+      runId, experimentId, params, baseDir, noCache: !!opts.noCache, epoch: rec.runner.epoch, onEvent: opts.onEvent, signal: opts.signal, kept: new Map(),
+      ...(opts.dataRoots ? { dataRoots: opts.dataRoots } : {}),
+    });
   }
 
   /**
@@ -267,7 +275,7 @@ export class PipelineEngine {
 
   private async execute(ir: PipelineIR, given: {
     runId: string; experimentId: string; params: Record<string, Scalar>; baseDir: string; noCache: boolean; epoch: number;
-    onEvent?: (e: StepEvent) => void; signal?: AbortSignal; kept: Map<string, StepOutcome>;
+    onEvent?: (e: StepEvent) => void; signal?: AbortSignal; kept: Map<string, StepOutcome>; dataRoots?: string[];
   }): Promise<PipelineRunResult> {
     // Cancelled by the caller, or replaced: another runner resumed this run while this one was taken for dead.
     const replaced = new AbortController();
@@ -370,6 +378,7 @@ export class PipelineEngine {
 
   private async runOne(step: Step, done: Map<string, StepOutcome>, r: {
     runId: string; experimentId: string; params: Record<string, Scalar>; baseDir: string; noCache: boolean; work: string; ir: PipelineIR; signal?: AbortSignal;
+    dataRoots?: string[];
   }): Promise<StepOutcome & { registration?: Registration }> {
     const t0 = now();
     const comp = componentsFor(r.ir, step.component)[0]!;
@@ -396,7 +405,7 @@ export class PipelineEngine {
       }
       // The parameters a command reads through `{params.NAME}`: part of the key, and sent with the job.
       const params = comp.kind === 'command' ? paramsReadBy(comp, r.params) : {};
-      const facts = comp.kind === 'builtin' ? await builtinCacheFacts(compRef, scalars, this.services(), r.baseDir) : await moduleFacts(comp, r.baseDir);
+      const facts = comp.kind === 'builtin' ? await builtinCacheFacts(compRef, scalars, this.services(), r.baseDir, r.dataRoots) : await moduleFacts(comp, r.baseDir);
       const keyParts: CacheKeyParts = {
         engine: ENGINE_VERSION, component: comp, scalars, ...(Object.keys(params).length ? { params } : {}),
         artifacts: Object.fromEntries(Object.entries(inputEntries).map(([k, e]) => [k, e.sha256])), facts,
@@ -451,6 +460,7 @@ export class PipelineEngine {
       const job: StepJob = {
         v: 1, pipelineRunId: r.runId, stepRunId: childId, step: step.name, component: comp, baseDir: r.baseDir,
         scalars, ...(Object.keys(params).length ? { params } : {}), artifacts: inputEntries, retries: step.retries, timeoutSeconds: step.timeoutSeconds,
+        ...(r.dataRoots ? { dataRoots: r.dataRoots } : {}),
       };
       const rec = await this.dispatcher.execute(job, { workRoot: r.work, signal: r.signal });
       if (rec.status !== 'FINISHED') throw new StepEnded(rec.error ?? `step '${step.name}' ended ${rec.status}`);

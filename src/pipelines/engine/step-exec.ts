@@ -73,6 +73,8 @@ export interface StepJob {
   artifacts: Record<string, OutputEntry>;
   retries?: number;
   timeoutSeconds?: number;
+  /** Folders the built-ins may read files from; unset, any file (see RunOptions.dataRoots). */
+  dataRoots?: string[];
 }
 
 /** The outcome of a step as recorded on its run. */
@@ -205,6 +207,7 @@ function runBuiltin(s: EngineServices, job: StepJob, o: ExecuteOptions, spec: Om
     const bctx: BuiltinContext = {
       step: job.step, inputs: spec.inputs, outputs, signal,
       services: { registry: s.registry, data: s.data, tracking: s.tracking, who: o.who }, baseDir: job.baseDir,
+      ...(job.dataRoots ? { dataRoots: job.dataRoots } : {}),
       inputMeta: (n) => job.artifacts[n]?.meta ?? {},
       inputRun: (n) => job.artifacts[n]?.run || undefined,
       setOutputMeta: (n, m) => { outMeta[n] = m; },

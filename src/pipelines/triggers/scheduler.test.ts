@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isTrellisError, type ErrorCode } from '../../core/errors.js';
@@ -308,5 +308,39 @@ describe('scheduler', () => {
     assert.match(skipped.detail!, /pipeline 'rolling' is undeployed/);
     await rejectsCode(api('rolling'), 'TRELLIS_INVALID_PARAMETER', /pipeline 'rolling' is undeployed: deploy a version .* or roll back to one \(trellis pipelines rollback rolling --to <version>\)/);
     assert.equal((await s.pipelines.listPipelineVersions('rolling')).length, 3, 'every version stays on record');
+  });
+
+  it('a deployed pipeline reads files only from its package and the data roots: /etc/passwd, ../ and a planted link are refused', async () => {
+    const src = join(s.dir, 'src', 'reader');
+    mkdirSync(join(src, 'data'), { recursive: true });
+    writeFileSync(join(src, 'data', 'rows.csv'), 'a,b\n1,2\n3,4\n');
+    const roots = join(s.dir, 'roots');
+    mkdirSync(roots, { recursive: true });
+    writeFileSync(join(roots, 'shared.csv'), 'a,b\n5,6\n');
+    const file = join(src, 'reader.pipeline.yaml');
+    writeFileSync(file, [
+      'format: trellis.pipeline/v1', 'name: reader',
+      'params: [{ name: dataset, type: string, default: data/rows.csv }]',
+      'triggers: [{ api: true }]',
+      'steps:', '  - { name: ingest, component: ingest, inputs: { dataset: { param: dataset } }, cache: { enabled: false } }', '',
+    ].join('\n'));
+    const pkg = await buildPackage(file, { include: ['data/rows.csv'] });
+    await publishPackage(s, pkg, who);
+    const x = scheduler({ dataRoots: [roots] });
+    const outcome = async (dataset?: string) => {
+      const t = await api('reader', dataset ? { dataset } : undefined);
+      await drain(x, 'reader');
+      return byId(t.id);
+    };
+    assert.equal((await outcome()).status, 'finished', 'a file of its package');
+    assert.equal((await outcome(join(roots, 'shared.csv'))).status, 'finished', 'a file under a data root');
+    for (const bad of ['/etc/passwd', '../../../../../../etc/passwd', `file://${join(s.dir, 't.db')}`]) {
+      const t = await outcome(bad);
+      assert.equal(t.status, 'failed', bad);
+      assert.match(t.detail!, /is outside the folders a deployed pipeline may read: its package and the data roots \(TRELLIS_DATA_ROOTS\)/, bad);
+    }
+    // A link planted in a data root that points out of it is followed, and refused.
+    symlinkSync('/etc/passwd', join(roots, 'innocent.csv'));
+    assert.equal((await outcome(join(roots, 'innocent.csv'))).status, 'failed');
   });
 });

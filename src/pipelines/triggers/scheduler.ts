@@ -28,6 +28,7 @@ import type { TriggerRecord, TriggerStatus } from '../../store/ports/triggers.js
 import { PipelineEngine, type EngineOptions, type EngineServices, type PipelineRunResult } from '../engine/engine.js';
 import type { TriggerSpec } from '../ir.js';
 import { dueTriggers } from './conditions.js';
+import { dataRootsFromEnv } from '../engine/builtins/index.js';
 import { activeVersion, coerceParams, materialise } from './deployments.js';
 
 export type DecisionAction = 'triggered' | 'started' | 'finished' | 'failed' | 'skipped' | 'cancelled' | 'abandoned' | 'waiting' | 'error';
@@ -59,6 +60,8 @@ export interface SchedulerOptions {
   leaseMs?: number;
   /** Engine options for the runs (`concurrency`, `dispatcher` for workers, `workDir`, …). */
   engine?: Omit<EngineOptions, 'who'>;
+  /** Folders besides its package a deployed pipeline may read data files from (default: `$TRELLIS_DATA_ROOTS`). */
+  dataRoots?: string[];
   onDecision?: (d: Decision) => void;
 }
 
@@ -78,6 +81,7 @@ export class Scheduler {
   private readonly cacheDir: string;
   private readonly maxRuns: number;
   private readonly leaseMs: number;
+  private readonly dataRoots: string[];
   private readonly active = new Map<number, ActiveRun>();
   /** Records already reported as waiting, so a queue is announced once, not on every pass. */
   private readonly announced = new Set<number>();
@@ -95,6 +99,7 @@ export class Scheduler {
     this.cacheDir = o.cacheDir ?? join(tmpdir(), 'trellis-packages');
     this.maxRuns = Math.max(1, o.maxRuns ?? 4);
     this.leaseMs = o.leaseMs ?? 60_000;
+    this.dataRoots = o.dataRoots ?? dataRootsFromEnv();
   }
 
   /** Runs started by this scheduler that have not ended. */
@@ -327,7 +332,8 @@ export class Scheduler {
       const { ir, baseDir } = await materialise(this.s, v, this.cacheDir);
       const params = coerceParams(ir, t.params);
       const engine = new PipelineEngine(this.s, { ...this.o.engine, who: this.who });
-      const running = engine.run(ir, { params, baseDir, signal: a.abort.signal });
+      // A deployed pipeline reads files only from its package and the administrator's data roots.
+      const running = engine.run(ir, { params, baseDir, signal: a.abort.signal, dataRoots: [baseDir, ...this.dataRoots] });
       started();
       const r = await running;
       const detail = r.status === 'FINISHED' ? `run ${r.runId} finished (version ${v.version})`

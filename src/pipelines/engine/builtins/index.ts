@@ -7,9 +7,10 @@
  * (so a registered version's source `runs:/<run>/outputs/model` reads like one from `trellis train`),
  * Metrics a JSON object of name → number, a Report any JSON document.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
-import { extname, isAbsolute, resolve } from 'node:path';
+import { delimiter, extname, isAbsolute, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { TrellisError, invalid } from '../../../core/errors.js';
 import type { DatasetService } from '../../../data/datasets.js';
 import { parseDatasetRef } from '../../../data/datasets.js';
@@ -52,6 +53,8 @@ export interface BuiltinContext {
   signal: AbortSignal;
   /** The pipeline's folder: a relative data file is looked for there first, then in the working directory. */
   baseDir?: string;
+  /** When set, the only folders a data file may be read from (a deployed pipeline's package and the data roots). */
+  dataRoots?: string[];
   /** Facts about an artifact input recorded by the step that made it (e.g. `dataset: bike@3`). */
   inputMeta(name: string): Record<string, string>;
   /** The run holding an artifact input (its producer's step run). */
@@ -87,10 +90,38 @@ const columns = (s: string | undefined) => (s ?? '').split(',').map((x) => x.tri
  * for a deployed package, unpacked elsewhere), else from the working directory (a path given on
  * the command line).
  */
-export function dataFile(ref: string, baseDir?: string): string {
+export function dataFile(ref: string, baseDir?: string, dataRoots?: readonly string[]): string {
+  if (dataRoots) return confinedFile(ref, baseDir, dataRoots);
   if (isAbsolute(ref) || !baseDir) return ref;
   const inFolder = resolve(baseDir, ref);
   return existsSync(inFolder) ? inFolder : ref;
+}
+
+/**
+ * A deployed pipeline's data file: a relative path from the package's folder, an absolute one as
+ * it is, and either way — links followed — inside one of `dataRoots`, else refused, so a pipeline
+ * published to a server cannot read the server's own files (`/etc/passwd`, `../../secrets`).
+ */
+function confinedFile(ref: string, baseDir: string | undefined, dataRoots: readonly string[]): string {
+  const wanted = isAbsolute(ref) || !baseDir ? resolve(ref) : resolve(baseDir, ref);
+  const real = (p: string) => { try { return realpathSync(p); } catch { return resolve(p); } };
+  const at = real(wanted);
+  const inside = dataRoots.some((root) => {
+    const r = real(root);
+    return at === r || at.startsWith(r.endsWith(sep) ? r : r + sep);
+  });
+  if (!inside) {
+    throw invalid(`'${ref}' is outside the folders a deployed pipeline may read: its package and the data roots (${DATA_ROOTS_ENV}); `
+      + 'read data through a dataset version (name@version) or ask the administrator to add its folder to the data roots');
+  }
+  return at;
+}
+
+/** Where deployed pipelines may read data files besides their package: folders separated by the path delimiter. */
+export const DATA_ROOTS_ENV = 'TRELLIS_DATA_ROOTS';
+
+export function dataRootsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env[DATA_ROOTS_ENV] ?? '').split(delimiter).map((x) => x.trim()).filter(Boolean).map((x) => resolve(x));
 }
 
 /** Is the text a dataset reference rather than a file? Paths hold a slash or a file extension. */
@@ -108,7 +139,9 @@ export async function versionMetrics(tracking: TrackingService, v: ModelVersion)
 }
 
 const ingest: BuiltinImpl = async (ctx) => {
-  const ref = str(ctx, 'dataset')!;
+  const given = str(ctx, 'dataset')!;
+  // A deployed pipeline's file:// URI is a file like any other: read through the data roots.
+  const ref = ctx.dataRoots && /^file:\/\//i.test(given) ? fileURLToPath(given) : given;
   const query = str(ctx, 'query');
   const out = ctx.outputs.data!.path;
   if (isSourceUri(ref)) {
@@ -125,7 +158,7 @@ const ingest: BuiltinImpl = async (ctx) => {
     ctx.metric('rows', v.rows);
     return;
   }
-  const file = dataFile(ref, ctx.baseDir);
+  const file = dataFile(ref, ctx.baseDir, ctx.dataRoots);
   if (/\.csv$/i.test(file)) await copyFile(file, out).catch((e: NodeJS.ErrnoException) => {
     throw e.code === 'ENOENT' ? new TrellisError('TRELLIS_DATA_FILE_NOT_FOUND', { file: ref }) : e;
   });
@@ -364,7 +397,7 @@ export const BUILTIN_IMPLS: Record<string, BuiltinImpl> = {
  * What a built-in's result depends on beyond its inputs, for its cache key: the dataset version
  * `name@latest` stands for now (or a file's bytes), the version a gate's champion alias points at.
  */
-export async function builtinCacheFacts(component: string, inputs: Record<string, StepInput>, s: BuiltinServices, baseDir?: string): Promise<Record<string, string>> {
+export async function builtinCacheFacts(component: string, inputs: Record<string, StepInput>, s: BuiltinServices, baseDir?: string, dataRoots?: readonly string[]): Promise<Record<string, string>> {
   if (component === 'ingest@1' && typeof inputs.dataset === 'string') {
     const ref = inputs.dataset;
     if (isSourceUri(ref)) return sourceCacheFacts(ref, typeof inputs.query === 'string' ? inputs.query : undefined);
@@ -374,7 +407,9 @@ export async function builtinCacheFacts(component: string, inputs: Record<string
       return { dataset: `${name}@${v.version}`, sha256: v.sha256 };
     }
     const { createHash } = await import('node:crypto');
-    return { file: createHash('sha256').update(await readFile(dataFile(ref, baseDir)).catch(() => Buffer.from(''))).digest('hex'), ext: extname(ref) };
+    // A file outside the data roots is refused here, before the cache is consulted.
+    const file = dataFile(ref, baseDir, dataRoots);
+    return { file: createHash('sha256').update(await readFile(file).catch(() => Buffer.from(''))).digest('hex'), ext: extname(ref) };
   }
   if (component === 'gate@1' && typeof inputs.champion === 'string') {
     const v = await findVersion(s.registry, inputs.champion);
