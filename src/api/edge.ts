@@ -190,10 +190,10 @@ function checkOrigin(req: FastifyRequest, host: HostName): void {
   const origin = req.headers.origin;
   if (origin === undefined) return;
   const what = `${req.method} ${show((req.raw.url ?? '').split('?')[0] ?? '')}`;
-  const own = `http://${showHost(host)}`;
+  const own = `(${showHost(host)})`;
   if (origin.trim().toLowerCase() === 'null') {
     throw new TrellisError('TRELLIS_ORIGIN_NOT_ALLOWED', {
-      detail: `${what} comes with Origin: null (a sandboxed page, a local file or a redirect), not from this server's origin ${own}`,
+      detail: `${what} comes with Origin: null (a sandboxed page, a local file or a redirect), not from this server's own origin ${own}`,
     });
   }
   let url: URL | undefined;
@@ -208,7 +208,7 @@ function checkOrigin(req: FastifyRequest, host: HostName): void {
     && (url.port === '' ? DEFAULT_PORTS[scheme] : Number(url.port)) === (host.port ?? DEFAULT_PORTS[scheme]);
   if (!same) {
     throw new TrellisError('TRELLIS_ORIGIN_NOT_ALLOWED', {
-      detail: `${what} comes from a page at ${show(origin)}, not from this server's origin ${own}; web pages on other sites cannot change anything here`,
+      detail: `${what} comes from a page at ${show(origin)}, not from this server's own origin ${own}; web pages on other sites cannot change anything here`,
     });
   }
 }
