@@ -16,7 +16,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { TrellisError, invalid } from '../../core/errors.js';
 import type { Actor } from '../../store/ports/common.js';
 import { artifactStorePath } from '../../tracking/tracking-service.js';
-import { hashOutput, runInProcessStep, runStep, type StepInput, type StepResult, type StepSpec } from '../executors/index.js';
+import { hashOutput, runInProcessStep, runStep, scrubbedEnv, type StepInput, type StepResult, type StepSpec } from '../executors/index.js';
 import type { ComponentDef, Scalar } from '../ir.js';
 import { BUILTIN_IMPLS, type BuiltinContext } from './builtins/index.js';
 import type { DatasetService } from '../../data/datasets.js';
@@ -144,7 +144,7 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
     const limits = { step: job.step, outputDir: stepDir, logPath, retries: job.retries, timeoutSeconds: job.timeoutSeconds, signal: o.signal };
     const res = await (comp.kind === 'builtin'
       ? runBuiltin(s, job, o, { ...limits, inputs, outputs: declared }, (r) => { registration = r.registration; outMeta = r.outMeta; extraParams = r.extraParams; })
-      : runStep({ ...limits, component: componentSpec(comp, job.baseDir), inputs, params: job.params, outputs: declared }))
+      : runStep({ ...limits, component: confinedSpec(componentSpec(comp, job.baseDir), job), inputs, params: job.params, outputs: declared }, userCodeOptions(job, stepDir)))
       .catch((e: unknown) => {
         const lp = (e as TrellisError).params?.logPath;
         if (typeof lp === 'string') logPath = lp;
@@ -335,6 +335,22 @@ export async function materialize(s: EngineServices, entry: OutputEntry, workRoo
   if (existsSync(final)) await rm(local, { recursive: true, force: true }); // fetched twice at once: keep the first
   else await rename(local, final);
   return final;
+}
+
+/**
+ * A deployed pipeline's code (its job carries data roots) runs in a child process of its own with
+ * a scrubbed environment — never in a thread of the server, never with the server's secrets.
+ */
+function userCodeOptions(job: StepJob, stepDir: string): { isolation?: 'process'; baseEnv?: NodeJS.ProcessEnv } {
+  return job.dataRoots ? { isolation: 'process', baseEnv: scrubbedEnv(stepDir) } : {};
+}
+
+/** A deployed pipeline's command works in a folder of its package, not anywhere it names (`workdir: ../..`). */
+function confinedSpec<T extends ReturnType<typeof componentSpec>>(spec: T, job: StepJob): T {
+  if (!job.dataRoots || spec.kind !== 'command') return spec;
+  const inside = (dir: string) => { const r = relative(job.baseDir, dir); return r === '' || (!r.startsWith('..') && !isAbsolute(r)); };
+  if (!inside(spec.workdir)) throw invalid(`step '${job.step}': workdir ${spec.workdir} is outside the pipeline's package; a deployed pipeline's command works inside it`);
+  return spec;
 }
 
 export function componentSpec(comp: ComponentDef, baseDir: string) {

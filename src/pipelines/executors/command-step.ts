@@ -28,6 +28,20 @@ import { checkStepSpec, isArtifact, type CommandComponent, type ResolvedStep, ty
 export interface CommandStepOptions {
   /** After a timeout or cancel, how long the process group gets between SIGTERM and SIGKILL (default 2000 ms). */
   killGraceMs?: number;
+  /** The environment the component starts from (default: this process's); see {@link scrubbedEnv}. */
+  baseEnv?: NodeJS.ProcessEnv;
+}
+
+/** The variables a component of a deployed pipeline keeps from the server's environment: none that can hold a secret. */
+const KEPT = /^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|TMPDIR|TEMP|TMP|SYSTEMROOT|PYTHONIOENCODING)$/;
+
+/**
+ * The environment for code the server did not write (a deployed pipeline's commands and modules):
+ * the locale, the path and the temporary folder, nothing else — no store URI, password, token or
+ * cloud credential of the server's. `HOME` is the step's own folder.
+ */
+export function scrubbedEnv(home: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...Object.fromEntries(Object.entries(env).filter(([k]) => KEPT.test(k))), HOME: home };
 }
 
 export const DEFAULT_RETRYABLE_EXIT_CODES = [75];
@@ -55,9 +69,9 @@ export function substitute(arg: string, r: ResolvedStep): string {
   });
 }
 
-export function stepEnv(r: ResolvedStep, attempt: number, own: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function stepEnv(r: ResolvedStep, attempt: number, own: Record<string, string> = {}, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   // A step's variables inherited from an enclosing step (an executor run inside a component) would mislead.
-  const inherited = Object.entries(process.env).filter(([k]) => !STEP_VARIABLE.test(k));
+  const inherited = Object.entries(base).filter(([k]) => !STEP_VARIABLE.test(k));
   const env: NodeJS.ProcessEnv = { ...Object.fromEntries(inherited), ...own };
   env.TRELLIS_STEP = r.step;
   env.TRELLIS_ATTEMPT = String(attempt);
@@ -86,7 +100,7 @@ export async function runCommandStep(spec: StepSpec, options: CommandStepOptions
   }
   const argv = c.command.map((a) => substitute(a, r));
   const graceMs = options.killGraceMs ?? 2000;
-  return runAttempts(r, (attempt, log) => launch(r, argv, cwd, stepEnv(r, attempt, c.env), retryable, log, graceMs));
+  return runAttempts(r, (attempt, log) => launch(r, argv, cwd, stepEnv(r, attempt, c.env, options.baseEnv), retryable, log, graceMs));
 }
 
 function launch(r: ResolvedStep, argv: string[], cwd: string, env: NodeJS.ProcessEnv, retryable: number[], log: Writable, graceMs: number): AttemptHandle {

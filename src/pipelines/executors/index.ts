@@ -8,7 +8,7 @@ import { runCommandStep, type CommandStepOptions } from './command-step.js';
 import type { StepResult, StepSpec } from './step-spec.js';
 import { runTypeScriptStep, type TypeScriptStepOptions } from './typescript-step.js';
 
-export { runCommandStep, substitute, stepEnv, DEFAULT_RETRYABLE_EXIT_CODES, type CommandStepOptions } from './command-step.js';
+export { runCommandStep, substitute, stepEnv, scrubbedEnv, DEFAULT_RETRYABLE_EXIT_CODES, type CommandStepOptions } from './command-step.js';
 export { runTypeScriptStep, setDefaultIsolation, configureWorkerPool, prewarmWorkers, closeWorkerPool, type Isolation, type TypeScriptStepOptions } from './typescript-step.js';
 export { runInProcessStep, type InProcessBody } from './in-process-step.js';
 export { WorkerPool, sharedWorkerPool, type WorkerPoolOptions, type WorkerPoolStats } from './worker-pool.js';

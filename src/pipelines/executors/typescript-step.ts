@@ -38,6 +38,8 @@ export interface TypeScriptStepOptions {
   killGraceMs?: number;
   /** The warm workers for `isolation: 'worker'` (default: the process's shared pool). */
   pool?: WorkerPool;
+  /** For `isolation: 'process'`: the child's environment (default: this process's); see `scrubbedEnv`. */
+  baseEnv?: NodeJS.ProcessEnv;
 }
 
 let defaultIsolation: Isolation = 'worker';
@@ -93,7 +95,7 @@ export async function runTypeScriptStep(spec: StepSpec, options: TypeScriptStepO
       ctx: { step: r.step, attempt, inputs: r.inputs, outputs: r.outputs, outputDir: r.outputDir },
     };
     if (isolation === 'worker') return inPool(r, file, pool, tsx ? 'tsx' : 'plain', job, log);
-    return isolation === 'fresh-worker' ? inWorker(r, file, code, job, log) : inProcess(r, file, code, job, log, graceMs);
+    return isolation === 'fresh-worker' ? inWorker(r, file, code, job, log) : inProcess(r, file, code, job, log, graceMs, options.baseEnv ?? process.env);
   });
 }
 
@@ -164,8 +166,8 @@ function inWorker(r: ResolvedStep, file: string, code: string, job: RunnerJob, l
   };
 }
 
-function inProcess(r: ResolvedStep, file: string, code: string, job: RunnerJob, log: Writable, graceMs: number): AttemptHandle {
-  const child: ChildProcess = spawnGroup(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: process.env });
+function inProcess(r: ResolvedStep, file: string, code: string, job: RunnerJob, log: Writable, graceMs: number, env: NodeJS.ProcessEnv): AttemptHandle {
+  const child: ChildProcess = spawnGroup(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env });
   const out = new Outcome(r, file);
   const tail = new OutputTail();
   const streams = [pipeInto(child.stdout, log), pipeInto(child.stderr, log, tail)];

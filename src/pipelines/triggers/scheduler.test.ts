@@ -343,4 +343,56 @@ describe('scheduler', () => {
     symlinkSync('/etc/passwd', join(roots, 'innocent.csv'));
     assert.equal((await outcome(join(roots, 'innocent.csv'))).status, 'failed');
   });
+
+  it("a deployed pipeline's commands and modules run in processes of their own, without the server's secrets", async () => {
+    const src = join(s.dir, 'src', 'user-code');
+    mkdirSync(join(src, 'components'), { recursive: true });
+    writeFileSync(join(src, 'components', 'envdump.mjs'), [
+      "import { writeFileSync } from 'node:fs';",
+      'export async function dump(ctx) {',
+      '  writeFileSync(ctx.outputs.out.path, JSON.stringify({ pid: process.pid, env: process.env }));',
+      '}', '',
+    ].join('\n'));
+    const file = join(src, 'user.pipeline.yaml');
+    const doc = (workdir: string) => [
+      'format: trellis.pipeline/v1', 'name: usercode', 'triggers: [{ api: true }]',
+      'components:',
+      '  - { name: shell, version: "1", kind: command, outputs: { out: { type: File } }, command: ["/bin/sh", "-c", "env > {outputs.out}; pwd >> {outputs.out}"]' + workdir + ' }',
+      '  - { name: module, version: "1", kind: typescript, module: ./components/envdump.mjs, export: dump, outputs: { out: { type: File } } }',
+      'steps:',
+      '  - { name: cmd, component: shell@1, cache: { enabled: false } }',
+      '  - { name: mod, component: module@1, cache: { enabled: false } }', '',
+    ].join('\n');
+    writeFileSync(file, doc(''));
+    await publishPackage(s, await buildPackage(file), who);
+    const secrets = { TRELLIS_STORE_URI: 'postgres://u:hunter2@db/x', PGPASSWORD: 'hunter2', AWS_SECRET_ACCESS_KEY: 'hunter2', TRELLIS_TOKEN: 'hunter2' };
+    const saved = Object.fromEntries(Object.keys(secrets).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, secrets);
+    try {
+      const x = scheduler();
+      const t = await api('usercode');
+      await drain(x, 'usercode');
+      const done = await byId(t.id);
+      assert.equal(done.status, 'finished', done.detail);
+      const steps = await s.stores.pipelines.listStepRuns({ pipelineRunId: done.runId! });
+      const output = async (step: string) => (await s.tracking.readArtifact(steps.find((r) => r.step === step)!.id, 'outputs/out')).toString('utf8');
+      const shell = await output('cmd');
+      assert.doesNotMatch(shell, /hunter2/);
+      assert.match(shell, /^PATH=/m);
+      const mod = JSON.parse(await output('mod')) as { pid: number; env: Record<string, string> };
+      assert.notEqual(mod.pid, process.pid, 'not in a thread of the server');
+      assert.deepEqual(Object.keys(mod.env).filter((k) => /TRELLIS_STORE|PGPASS|AWS_|TRELLIS_TOKEN/.test(k)), []);
+
+      // A command may not work outside its package.
+      writeFileSync(file, doc(', workdir: ../..'));
+      await publishPackage(s, await buildPackage(file), who);
+      const escaped = await api('usercode');
+      await drain(x, 'usercode');
+      const refused = await byId(escaped.id);
+      assert.equal(refused.status, 'failed');
+      assert.match(refused.detail!, /workdir .* is outside the pipeline's package/);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    }
+  });
 });
