@@ -4,7 +4,7 @@
  * and its position (seq); `verifyAuditChain` names the first event that does not fit.
  */
 import { canonicalJson, sha256Hex } from '../core/hash.js';
-import type { AliasSnapshot, AuditCheckpoint, AuditEvent, CheckpointSigner } from './ports/audit.js';
+import type { AuditCheckpoint, AuditEvent, CheckpointSigner, RegistrySnapshot } from './ports/audit.js';
 import type { TrustedKey } from './audit-signing.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -108,56 +108,103 @@ export async function verifyStoredChain(
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** Alias assignments as the chain's events describe them: model → alias → version. */
-class AliasReplay {
-  readonly models = new Map<string, Map<string, string>>();
+/** The registry as the chain's events describe it: per model, its aliases and its versions' stage and source. */
+class RegistryReplay {
+  readonly aliases = new Map<string, Map<string, string>>();
+  readonly versions = new Map<string, Map<string, { stage: string; source: string }>>();
+
+  private static of<V>(maps: Map<string, Map<string, V>>, name: string): Map<string, V> {
+    let m = maps.get(name);
+    if (!m) maps.set(name, (m = new Map<string, V>()));
+    return m;
+  }
 
   apply(e: AuditEvent): void {
-    if (e.entityType !== 'registered_model') return;
     const before = (e.before ?? {}) as Record<string, unknown>;
     const after = (e.after ?? {}) as Record<string, unknown>;
-    const of = (name: string) => {
-      let m = this.models.get(name);
-      if (!m) this.models.set(name, (m = new Map<string, string>()));
-      return m;
-    };
+    if (e.entityType === 'model_version') {
+      const slash = e.entityId.lastIndexOf('/');
+      const model = e.entityId.slice(0, slash);
+      const version = e.entityId.slice(slash + 1);
+      const versions = RegistryReplay.of(this.versions, model);
+      switch (e.action) {
+        case 'create_model_version':
+          versions.set(version, { stage: 'None', source: String(after.source) });
+          break;
+        case 'transition_stage': {
+          const v = versions.get(version);
+          if (v) v.stage = String(after.stage);
+          break;
+        }
+        case 'delete_model_version':
+          versions.delete(version);
+          break;
+      }
+      return;
+    }
+    if (e.entityType !== 'registered_model') return;
     switch (e.action) {
       case 'set_alias':
-        of(e.entityId).set(String(after.alias), String(after.version));
+        RegistryReplay.of(this.aliases, e.entityId).set(String(after.alias), String(after.version));
         break;
       case 'delete_alias':
-        of(e.entityId).delete(String(after.alias ?? before.alias));
+        RegistryReplay.of(this.aliases, e.entityId).delete(String(after.alias ?? before.alias));
         break;
-      case 'rename_registered_model': {
-        const moved = this.models.get(e.entityId);
-        this.models.delete(e.entityId);
-        if (moved) this.models.set(String(after.name), moved);
+      case 'rename_registered_model':
+        for (const maps of [this.aliases, this.versions] as Map<string, Map<string, unknown>>[]) {
+          const moved = maps.get(e.entityId);
+          maps.delete(e.entityId);
+          if (moved) maps.set(String(after.name), moved);
+        }
         break;
-      }
       case 'delete_registered_model':
-        this.models.delete(e.entityId);
+        this.aliases.delete(e.entityId);
+        this.versions.delete(e.entityId);
         break;
     }
   }
 
   /** What differs between the rows and the chain, one sentence each. */
-  compare(rows: AliasSnapshot['aliases']): string[] {
+  compare(rows: RegistrySnapshot): string[] {
     const problems: string[] = [];
     const seen = new Set<string>();
-    for (const r of rows) {
+    for (const r of rows.aliases) {
       const key = `${r.model}@${r.alias}`;
       seen.add(key);
-      const recorded = this.models.get(r.model)?.get(r.alias);
+      const recorded = this.aliases.get(r.model)?.get(r.alias);
       if (recorded === undefined) {
         problems.push(`alias ${key} points at version ${r.version} in the registry, but the audit trail never set it: the row was written behind the trail's back`);
       } else if (recorded !== r.version) {
         problems.push(`alias ${key} points at version ${r.version} in the registry, but the audit trail last set it to version ${recorded}: the row was changed behind the trail's back`);
       }
     }
-    for (const [model, aliases] of this.models) {
+    for (const [model, aliases] of this.aliases) {
       for (const [alias, version] of aliases) {
         if (!seen.has(`${model}@${alias}`)) {
           problems.push(`alias ${model}@${alias} is missing from the registry, but the audit trail last set it to version ${version}: the row was removed behind the trail's back`);
+        }
+      }
+    }
+    const seenVersions = new Set<string>();
+    for (const r of rows.versions) {
+      const key = `${r.model}/${r.version}`;
+      seenVersions.add(key);
+      const recorded = this.versions.get(r.model)?.get(r.version);
+      if (!recorded) {
+        problems.push(`model version ${key} is in the registry, but the audit trail never created it: the row was written behind the trail's back`);
+        continue;
+      }
+      if (recorded.stage !== r.stage) {
+        problems.push(`model version ${key} is in stage ${r.stage} in the registry, but the audit trail last moved it to ${recorded.stage}: the row was changed behind the trail's back`);
+      }
+      if (recorded.source !== r.source) {
+        problems.push(`model version ${key} has source ${r.source} in the registry, but the audit trail created it from ${recorded.source}: the row was changed behind the trail's back`);
+      }
+    }
+    for (const [model, versions] of this.versions) {
+      for (const version of versions.keys()) {
+        if (!seenVersions.has(`${model}/${version}`)) {
+          problems.push(`model version ${model}/${version} is missing from the registry, but the audit trail never deleted it: the row was removed behind the trail's back`);
         }
       }
     }
@@ -170,14 +217,16 @@ export interface StoredTrail {
   checkpoints: AuditCheckpoint[];
   /** The key the checkpoints must verify with (never one read from the store); undefined when none is known. */
   key: TrustedKey | undefined;
-  aliases?: AliasSnapshot;
+  /** The registry's rows to compare with what the chain says (read with `registrySnapshot`). */
+  registry?: RegistrySnapshot;
 }
 
 /**
  * Verifies the whole trail: the hash chain (page by page, so memory stays bounded), each
  * checkpoint's signature, that the chain reaches every checkpointed hash (an edited event whose
  * later hashes were recomputed does not), that the trail still holds the last checkpoint's event
- * (a cut-off tail does not), and that the registry's alias rows are what the chain says.
+ * (a cut-off tail does not), and that the registry's alias and model-version rows (stage, source)
+ * are what the chain says.
  */
 export async function verifyStoredTrail(t: StoredTrail, pageSize = 5000): Promise<AuditVerification> {
   const problems: string[] = [];
@@ -201,7 +250,7 @@ export async function verifyStoredTrail(t: StoredTrail, pageSize = 5000): Promis
   const bySeq = new Map<number, AuditCheckpoint[]>();
   for (const c of signed) bySeq.set(c.seq, [...(bySeq.get(c.seq) ?? []), c]);
 
-  const replay = new AliasReplay();
+  const replay = new RegistryReplay();
   let start = { seq: 0, hash: GENESIS_HASH };
   let checked = 0;
   let chainOk = true;
@@ -212,7 +261,7 @@ export async function verifyStoredTrail(t: StoredTrail, pageSize = 5000): Promis
     checked += result.checked;
     for (const e of events) {
       if (e.seq > result.last.seq) break;
-      if (t.aliases && e.seq <= t.aliases.seq) replay.apply(e);
+      if (t.registry && e.seq <= t.registry.seq) replay.apply(e);
       for (const c of bySeq.get(e.seq) ?? []) {
         if (c.hash !== e.hash) {
           const range = reachedFrom + 1 === c.seq ? `event ${c.seq} was` : `an event among ${reachedFrom + 1}–${c.seq} was`;
@@ -244,8 +293,8 @@ export async function verifyStoredTrail(t: StoredTrail, pageSize = 5000): Promis
       fail(start.seq + 1, 'removed', `the trail ends at event ${start.seq} but checkpoint ${last.id} (signed ${iso(last.time)}) ` +
         `covers events up to ${last.seq}: events were removed`);
     }
-    if (t.aliases) {
-      for (const p of replay.compare(t.aliases.aliases)) fail(t.aliases.seq, 'altered', p);
+    if (t.registry) {
+      for (const p of replay.compare(t.registry)) fail(t.registry.seq, 'altered', p);
     }
   }
   return {

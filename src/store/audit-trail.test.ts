@@ -54,6 +54,9 @@ for (const [name, open] of backends) {
       await stores.registry.setAlias('bikes', 'challenger', '3', who);
       await stores.registry.setAlias('bikes', 'gone', '3', who);
       await stores.registry.deleteAlias('bikes', 'gone', who);
+      await stores.registry.transitionStage('bikes', '1', 'Production', false, who);
+      await stores.registry.transitionStage('bikes', '2', 'Production', true, who);
+      await stores.registry.transitionStage('bikes', '2', 'Staging', false, who);
       for (let i = 0; i < 12; i++) await stores.tracking.setExperimentTag('0', 'tick', String(i), who);
       await stores.audit.writeCheckpoint(fileSigner(keyFile));
       lastCheckpointSeq = (await stores.audit.listCheckpoints()).at(-1)!.seq;
@@ -92,7 +95,7 @@ for (const [name, open] of backends) {
       return result!;
     };
     const verifyWith = async (key: ReturnType<typeof trustedKey>): Promise<AuditVerification> => verifyStoredTrail({
-      list: (q) => stores.audit.listAuditEvents(q), checkpoints: await stores.audit.listCheckpoints(), key, aliases: await stores.audit.aliasSnapshot(),
+      list: (q) => stores.audit.listAuditEvents(q), checkpoints: await stores.audit.listCheckpoints(), key, registry: await stores.audit.registrySnapshot(),
     });
 
     /** Changes event `seq`'s payload and recomputes its hash and every later one, with the chain's own hash function. */
@@ -155,6 +158,25 @@ for (const [name, open] of backends) {
       assert.match(added.problems!.join('\n'), /alias bikes@gone points at version 2 in the registry, but the audit trail never set it/);
       const removed = await verifyAfter((ex) => ex.run('DELETE FROM model_aliases WHERE alias = ?', ['challenger']));
       assert.match(removed.problems!.join('\n'), /alias bikes@challenger is missing from the registry, but the audit trail last set it to version 3/);
+    });
+
+    it('fails a model version or its stage changed, added or removed behind the chain', async () => {
+      const stage = await verifyAfter((ex) => ex.run("UPDATE model_versions SET current_stage = 'Production' WHERE version = 2"));
+      assert.deepEqual(stage.problems, [
+        "model version bikes/2 is in stage Production in the registry, but the audit trail last moved it to Staging: the row was changed behind the trail's back",
+      ]);
+      const source = await verifyAfter((ex) => ex.run("UPDATE model_versions SET source = 'models:/evil' WHERE version = 1"));
+      assert.match(source.problems!.join('\n'), /model version bikes\/1 has source models:\/evil in the registry, but the audit trail created it from a/);
+      const removed = await verifyAfter(async (ex) => {
+        await ex.run('DELETE FROM model_aliases WHERE version = 3');
+        await ex.run('DELETE FROM model_versions WHERE version = 3');
+      });
+      assert.match(removed.problems!.join('\n'), /model version bikes\/3 is missing from the registry, but the audit trail never deleted it/);
+      const added = await verifyAfter(async (ex) => {
+        const [m] = await ex.query('SELECT model_id FROM registered_models WHERE name = ?', ['bikes']);
+        await ex.run("INSERT INTO model_versions (model_id, version, creation_timestamp, last_updated_timestamp, current_stage, source, status) VALUES (?, 9, 0, 0, 'Production', 'x', 'READY')", [m!.model_id as number]);
+      });
+      assert.match(added.problems!.join('\n'), /model version bikes\/9 is in the registry, but the audit trail never created it/);
     });
 
     it('fails checkpoints forged with another key', async () => {

@@ -56,13 +56,13 @@ export class AuditService {
    * Walks the hash chain, checks every checkpoint's signature with `publicKeyFile` (an auditor's
    * copy of the public key) or the signing key file's own key — never a key read from the store —
    * that the chain still reaches each checkpointed hash and the last checkpoint's event, and that
-   * the registry's aliases are what the chain says.
+   * the registry's aliases, model versions and stages are what the chain says.
    */
   async verify(opts: { publicKeyFile?: string } = {}): Promise<AuditVerification> {
     const key = trustedKey(this.keyFile, opts.publicKeyFile);
-    const aliases = await this.log.aliasSnapshot();
+    const registry = await this.log.registrySnapshot();
     const checkpoints = await this.log.listCheckpoints();
-    return verifyStoredTrail({ list: (q) => this.log.listAuditEvents(q), checkpoints, key, aliases });
+    return verifyStoredTrail({ list: (q) => this.log.listAuditEvents(q), checkpoints, key, registry });
   }
 
   /** On shutdown: a checkpoint of the events written since the last one, when this process wrote any. */

@@ -159,19 +159,23 @@ export function describeAuditLogContract(name: string, open: OpenStores): void {
         assert.equal(v.checkpoints, (await audit.listCheckpoints()).length);
       });
 
-      it('reads the alias rows together with the last event', async () => {
+      it('reads the alias and model-version rows together with the last event', async () => {
         const s = stores();
         await s.registry.createRegisteredModel({ name: 'snap' }, who);
         await s.registry.createModelVersion({ name: 'snap', source: 'a' }, who);
         await s.registry.createModelVersion({ name: 'snap', source: 'b' }, who);
         await s.registry.setAlias('snap', 'champion', '2', who);
         await s.registry.setAlias('snap', 'old', '1', who);
-        const snap = await audit.aliasSnapshot();
+        await s.registry.transitionStage('snap', '1', 'Production', false, who);
+        const snap = await audit.registrySnapshot();
         assert.equal(snap.seq, await lastSeq());
         assert.deepEqual(snap.aliases.filter((a) => a.model === 'snap'), [
           { model: 'snap', alias: 'champion', version: '2' }, { model: 'snap', alias: 'old', version: '1' },
         ]);
-        const v = await verifyStoredTrail({ list: (q) => audit.listAuditEvents(q), checkpoints: await audit.listCheckpoints(), key, aliases: snap });
+        assert.deepEqual(snap.versions.filter((v) => v.model === 'snap'), [
+          { model: 'snap', version: '1', stage: 'Production', source: 'a' }, { model: 'snap', version: '2', stage: 'None', source: 'b' },
+        ]);
+        const v = await verifyStoredTrail({ list: (q) => audit.listAuditEvents(q), checkpoints: await audit.listCheckpoints(), key, registry: snap });
         assert.equal(v.ok, true, JSON.stringify(v.problems));
       });
     });

@@ -72,10 +72,11 @@ export interface CheckpointSigner {
   sign(payload: string): string;
 }
 
-/** The registry's current alias assignments, and the last event written when they were read. */
-export interface AliasSnapshot {
+/** The registry's current rows the chain describes, and the last event written when they were read. */
+export interface RegistrySnapshot {
   seq: number;
   aliases: { model: string; alias: string; version: string }[];
+  versions: { model: string; version: string; stage: string; source: string }[];
 }
 
 export interface AuditLog {
@@ -92,6 +93,6 @@ export interface AuditLog {
   writeCheckpoint(signer: CheckpointSigner, opts?: { ifAppended?: boolean }): Promise<AuditCheckpoint | undefined>;
   /** From now on, signs a checkpoint in the transaction of every `every`-th event (seq a multiple of it). */
   signCheckpoints(signer: CheckpointSigner, every: number): void;
-  /** The current alias rows, read in one transaction with the seq of the last event, for verification. */
-  aliasSnapshot(): Promise<AliasSnapshot>;
+  /** The current alias and model-version rows, read in one transaction with the seq of the last event, for verification. */
+  registrySnapshot(): Promise<RegistrySnapshot>;
 }

@@ -2,7 +2,7 @@
  * Reads the audit chain. Events are appended only by {@link UnitOfWork.write}, inside the
  * transaction of the change they record; this adapter writes only the signed checkpoints.
  */
-import type { AliasSnapshot, AuditCheckpoint, AuditEvent, AuditLog, AuditQuery, CheckpointSigner } from '../ports/audit.js';
+import type { RegistrySnapshot, AuditCheckpoint, AuditEvent, AuditLog, AuditQuery, CheckpointSigner } from '../ports/audit.js';
 import { num, optJsonCol } from './rows.js';
 import type { SqlValue } from './sql-driver.js';
 import type { UnitOfWork } from './unit-of-work.js';
@@ -56,14 +56,16 @@ export class SqlAuditLog implements AuditLog {
     this.uow.checkpoints = { signer, every };
   }
 
-  async aliasSnapshot(): Promise<AliasSnapshot> {
+  async registrySnapshot(): Promise<RegistrySnapshot> {
     // One transaction under the write lock: no change lands between the rows and the seq.
     return this.uow.writeUnaudited(async (tx) => {
       const last = await tx.query<{ seq: number }>('SELECT seq FROM audit_events ORDER BY seq DESC LIMIT 1');
       const rows = await tx.query('SELECT m.name AS model, a.alias AS alias, a.version AS version FROM model_aliases a JOIN registered_models m ON m.model_id = a.model_id ORDER BY m.name, a.alias');
+      const versions = await tx.query('SELECT m.name AS model, v.version AS version, v.current_stage AS stage, v.source AS source FROM model_versions v JOIN registered_models m ON m.model_id = v.model_id ORDER BY m.name, v.version');
       return {
         seq: last[0] ? Number(last[0].seq) : 0,
         aliases: rows.map((r) => ({ model: String(r.model), alias: String(r.alias), version: String(r.version) })),
+        versions: versions.map((r) => ({ model: String(r.model), version: String(r.version), stage: String(r.stage), source: String(r.source) })),
       };
     });
   }
