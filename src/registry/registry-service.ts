@@ -7,6 +7,7 @@
 import { TrellisError, isTrellisError } from '../core/errors.js';
 import { parseModelRef, parseRef, refErrors, type ParsedRef } from '../core/refs.js';
 import { parseArtifactUri } from '../store/artifact-path.js';
+import { excerpt } from '../store/limits.js';
 import type { AuditLog } from '../store/ports/audit.js';
 import type { Actor, Page, Tags } from '../store/ports/common.js';
 import type { CreateModelVersionInput, ModelVersion, RegisteredModel, RegistryStore, Stage } from '../store/ports/registry.js';
@@ -267,19 +268,19 @@ export class RegistryService {
     try {
       parsed = parseArtifactUri(source, allowModels ? ['runs', ARTIFACT_SCHEME, 'models'] : ['runs', ARTIFACT_SCHEME]);
     } catch (e) {
-      throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: (e as Error).message }, { cause: e });
+      throw new TrellisError('TRELLIS_SOURCE_INVALID', { source: excerpt(source), detail: (e as Error).message }, { cause: e });
     }
     if (parsed.scheme === 'models') {
       const original = await this.modelSource(source, parsed.path);
       if (runId && original.runId && runId !== original.runId) {
-        throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: `the version it names comes from run ${original.runId} but run_id is ${runId}` });
+        throw new TrellisError('TRELLIS_SOURCE_INVALID', { source: excerpt(source), detail: `the version it names comes from run ${original.runId} but run_id is ${excerpt(runId)}` });
       }
       return this.checkSource(original.source, original.runId ?? runId, false);
     }
     if (parsed.scheme === 'runs') {
       const [id, ...rest] = parsed.path.split('/');
-      if (!id) throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: 'runs:/ needs a run id' });
-      if (runId && runId !== id) throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: `the source names run ${id} but run_id is ${runId}` });
+      if (!id) throw new TrellisError('TRELLIS_SOURCE_INVALID', { source: excerpt(source), detail: 'runs:/ needs a run id' });
+      if (runId && runId !== id) throw new TrellisError('TRELLIS_SOURCE_INVALID', { source: excerpt(source), detail: `the source names run ${excerpt(id)} but run_id is ${excerpt(runId)}` });
       const run = await this.runs.getRun(id);
       return { source: rest.length ? `${run.info.artifactUri}/${rest.join('/')}` : run.info.artifactUri, runId: id };
     }
@@ -289,7 +290,7 @@ export class RegistryService {
       const run = await this.runs.getRun(runId);
       const root = parseArtifactUri(run.info.artifactUri, [ARTIFACT_SCHEME]).path;
       if (parsed.path !== root && !parsed.path.startsWith(`${root}/`)) {
-        throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: `it is not inside the artifacts of run ${runId}` });
+        throw new TrellisError('TRELLIS_SOURCE_INVALID', { source: excerpt(source), detail: `it is not inside the artifacts of run ${excerpt(runId)}` });
       }
       return { source: `${ARTIFACT_SCHEME}:/${parsed.path}`, runId };
     }
@@ -302,18 +303,18 @@ export class RegistryService {
         /* fall through to the refusal below */
       }
     }
-    throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: 'it is not inside the artifacts of a run; pass run_id or use runs:/<run_id>/<path>' });
+    throw new TrellisError('TRELLIS_SOURCE_INVALID', { source: excerpt(source), detail: 'it is not inside the artifacts of a run; pass run_id or use runs:/<run_id>/<path>' });
   }
 
   /** The version a `models:` source names (`<name>/<version>` or `<name>@<alias>`); unknown ones are not-found errors. */
   private async modelSource(source: string, ref: string): Promise<ModelVersion> {
     // `models://host/...` names another registry; this one only answers for itself.
-    if (/^models:\/\//i.test(source)) throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: 'a models: URI names no host; write models:/<name>/<version>' });
+    if (/^models:\/\//i.test(source)) throw new TrellisError('TRELLIS_SOURCE_INVALID', { source: excerpt(source), detail: 'a models: URI names no host; write models:/<name>/<version>' });
     const at = ref.lastIndexOf('@');
     const slash = ref.lastIndexOf('/');
     if (at > 0 && at > slash && at < ref.length - 1) return this.store.getVersionByAlias(ref.slice(0, at), ref.slice(at + 1));
     if (slash > 0 && /^\d+$/.test(ref.slice(slash + 1))) return this.store.getModelVersion(ref.slice(0, slash), ref.slice(slash + 1));
-    throw new TrellisError('TRELLIS_SOURCE_INVALID', { source, detail: 'a models: source is models:/<name>/<version> or models:/<name>@<alias>' });
+    throw new TrellisError('TRELLIS_SOURCE_INVALID', { source: excerpt(source), detail: 'a models: source is models:/<name>/<version> or models:/<name>@<alias>' });
   }
 
   async history(name: string, filter: { alias?: string; stage?: string } = {}): Promise<HistoryInterval[]> {

@@ -11,7 +11,7 @@ import { TrellisError, invalid, isTrellisError } from '../core/errors.js';
 import { newRunId } from '../core/ids.js';
 import { normalizeArtifactPath, parseArtifactUri } from '../store/artifact-path.js';
 import type { ArtifactInfo, ArtifactStore } from '../store/artifact-store.js';
-import { LIMITS } from '../store/limits.js';
+import { LIMITS, excerpt } from '../store/limits.js';
 import type { Actor, Page, Tags, ViewType } from '../store/ports/common.js';
 import type {
   CreateRunInput, DatasetInput, EncodedRun, Experiment, LogBatchInput, LoggedModel, Metric, RecordRunInput, Run, RunInfo, RunOutcome, RunStatus, TrackingStore,
@@ -103,7 +103,7 @@ export class TrackingService {
       // Trellis owns artifact storage: a location must be under its own artifact proxy, and is
       // recorded in one canonical spelling so that two spellings cannot name the same place.
       const { path } = parseArtifactUri(opts.artifactLocation, [ARTIFACT_SCHEME]);
-      if (!path) throw invalid(`Invalid artifact_location '${opts.artifactLocation}': it names the artifact root itself`);
+      if (!path) throw invalid(`Invalid artifact_location '${excerpt(opts.artifactLocation)}': it names the artifact root itself`);
       artifactLocation = `${ARTIFACT_SCHEME}:/${path}`;
     }
     return this.store.createExperiment({ name, artifactLocation, tags: opts.tags }, who);
@@ -337,7 +337,7 @@ export class TrackingService {
   private async runRoot(runId: string, mustBeActive: boolean): Promise<{ info: RunInfo; root: string }> {
     const info = await this.store.getRunInfo(runId);
     if (mustBeActive && info.lifecycleStage !== 'active') {
-      throw new TrellisError('TRELLIS_RUN_NOT_ACTIVE', { id: runId, state: info.lifecycleStage });
+      throw new TrellisError('TRELLIS_RUN_NOT_ACTIVE', { id: excerpt(runId), state: info.lifecycleStage });
     }
     return { info, root: artifactStorePath(info.artifactUri) };
   }

@@ -9,6 +9,7 @@
  * and which also keeps a claim's read and its write free of any other writer in between.
  */
 import { TrellisError, invalid } from '../../core/errors.js';
+import { excerpt } from '../limits.js';
 import type { Actor } from '../ports/common.js';
 import type {
   CachedStepRunInput, CreatePipelineRunInput, EndPipelineRunInput, FailStepRunInput, FinishStepRunInput, LeaseFence, ListStepEdgesQuery,
@@ -203,7 +204,7 @@ export class SqlPipelineRuns implements PipelineRunStore {
 
   async getPipelineRun(id: string): Promise<PipelineRunRecord> {
     const rows = await this.uow.read.query('SELECT * FROM pipeline_runs WHERE id = ?', [text('pipeline run id', id)]);
-    if (!rows[0]) throw new TrellisError('TRELLIS_PIPELINE_RUN_NOT_FOUND', { id });
+    if (!rows[0]) throw new TrellisError('TRELLIS_PIPELINE_RUN_NOT_FOUND', { id: excerpt(id) });
     return pipelineRunRow(rows[0]);
   }
 
@@ -291,7 +292,7 @@ export class SqlPipelineRuns implements PipelineRunStore {
 
   private async pipelineRunIn(ex: SqlExecutor, id: string): Promise<PipelineRunRecord> {
     const rows = await ex.query('SELECT * FROM pipeline_runs WHERE id = ?', [id]);
-    if (!rows[0]) throw new TrellisError('TRELLIS_PIPELINE_RUN_NOT_FOUND', { id });
+    if (!rows[0]) throw new TrellisError('TRELLIS_PIPELINE_RUN_NOT_FOUND', { id: excerpt(id) });
     return pipelineRunRow(rows[0]);
   }
 
@@ -430,7 +431,7 @@ export class SqlPipelineRuns implements PipelineRunStore {
 
   private async stepRunIn(ex: SqlExecutor, id: string): Promise<StepRunRecord> {
     const rows = await ex.query('SELECT * FROM pipeline_step_runs WHERE id = ?', [id]);
-    if (!rows[0]) throw new TrellisError('TRELLIS_STEP_RUN_NOT_FOUND', { id });
+    if (!rows[0]) throw new TrellisError('TRELLIS_STEP_RUN_NOT_FOUND', { id: excerpt(id) });
     return stepRunRow(rows[0]);
   }
 

@@ -3,6 +3,7 @@
  * engine keeps. Every write is one {@link UnitOfWork.write} with its audit event.
  */
 import { TrellisError, invalid } from '../../core/errors.js';
+import { excerpt } from '../limits.js';
 import type { Actor } from '../ports/common.js';
 import type { CreatePipelineVersionInput, DeploymentChange, PipelineDeployment, PipelineStore, PipelineVersion } from '../ports/pipelines.js';
 import { jsonCol, num } from './rows.js';
@@ -115,9 +116,9 @@ export class SqlPipelineStore extends SqlPipelineRuns implements PipelineStore {
       ? await db.query('SELECT * FROM pipeline_versions WHERE name = ? ORDER BY version DESC LIMIT 1', [name])
       : await db.query('SELECT * FROM pipeline_versions WHERE name = ? AND version = ?', [name, version]);
     if (!rows[0]) {
-      if (version === undefined) throw new TrellisError('TRELLIS_PIPELINE_NOT_FOUND', { name });
+      if (version === undefined) throw new TrellisError('TRELLIS_PIPELINE_NOT_FOUND', { name: excerpt(name) });
       const any = await db.query('SELECT 1 FROM pipeline_versions WHERE name = ? LIMIT 1', [name]);
-      throw any.length ? new TrellisError('TRELLIS_PIPELINE_VERSION_NOT_FOUND', { name, version }) : new TrellisError('TRELLIS_PIPELINE_NOT_FOUND', { name });
+      throw any.length ? new TrellisError('TRELLIS_PIPELINE_VERSION_NOT_FOUND', { name: excerpt(name), version }) : new TrellisError('TRELLIS_PIPELINE_NOT_FOUND', { name: excerpt(name) });
     }
     return versionRow(rows[0]);
   }
@@ -125,14 +126,14 @@ export class SqlPipelineStore extends SqlPipelineRuns implements PipelineStore {
   async listPipelineVersions(name: string): Promise<PipelineVersion[]> {
     checkPipelineName(name);
     const rows = await this.uow.read.query('SELECT * FROM pipeline_versions WHERE name = ? ORDER BY version', [name]);
-    if (!rows.length) throw new TrellisError('TRELLIS_PIPELINE_NOT_FOUND', { name });
+    if (!rows.length) throw new TrellisError('TRELLIS_PIPELINE_NOT_FOUND', { name: excerpt(name) });
     return rows.map(versionRow);
   }
 
   async getPipelineDeployment(name: string): Promise<PipelineDeployment> {
     checkPipelineName(name);
     const d = await this.deploymentIn(this.uow.read, name);
-    if (!d.latest) throw new TrellisError('TRELLIS_PIPELINE_NOT_FOUND', { name });
+    if (!d.latest) throw new TrellisError('TRELLIS_PIPELINE_NOT_FOUND', { name: excerpt(name) });
     return d;
   }
 
@@ -153,9 +154,9 @@ export class SqlPipelineStore extends SqlPipelineRuns implements PipelineStore {
     if (!(change.action in DEPLOYMENT_EVENTS)) throw invalid(`Invalid deployment change '${String(change.action)}': must be one of ${Object.keys(DEPLOYMENT_EVENTS).join(', ')}`);
     return this.uow.write(who, async (tx, audit) => {
       const before = await this.deploymentIn(tx, name);
-      if (!before.latest) throw new TrellisError('TRELLIS_PIPELINE_NOT_FOUND', { name });
+      if (!before.latest) throw new TrellisError('TRELLIS_PIPELINE_NOT_FOUND', { name: excerpt(name) });
       const [known] = version === undefined ? [true] : await tx.query('SELECT 1 FROM pipeline_versions WHERE name = ? AND version = ?', [name, version]);
-      if (!known) throw new TrellisError('TRELLIS_PIPELINE_VERSION_NOT_FOUND', { name, version });
+      if (!known) throw new TrellisError('TRELLIS_PIPELINE_VERSION_NOT_FOUND', { name: excerpt(name), version });
       const next = { ...before };
       if (change.action === 'pause') next.paused = true;
       else if (change.action === 'resume-triggers') next.paused = false;

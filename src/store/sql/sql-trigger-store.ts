@@ -8,6 +8,7 @@
  * condition keeps it a compare-and-set even so.
  */
 import { TrellisError, invalid } from '../../core/errors.js';
+import { excerpt } from '../limits.js';
 import type { Actor } from '../ports/common.js';
 import type {
   ClaimTriggersQuery, CreateTriggerInput, ListTriggersQuery, TriggerKind, TriggerParams, TriggerPatch, TriggerRecord, TriggerStatus, TriggerStore,
@@ -102,7 +103,7 @@ export class SqlTriggerStore implements TriggerStore {
 
   async getTrigger(id: number): Promise<TriggerRecord> {
     const rows = await this.uow.read.query('SELECT * FROM pipeline_triggers WHERE id = ?', [checkId(id)]);
-    if (!rows[0]) throw new TrellisError('TRELLIS_TRIGGER_NOT_FOUND', { id });
+    if (!rows[0]) throw new TrellisError('TRELLIS_TRIGGER_NOT_FOUND', { id: excerpt(id) });
     return triggerRow(rows[0]);
   }
 
@@ -148,7 +149,7 @@ export class SqlTriggerStore implements TriggerStore {
     if (patch.version !== undefined && (!Number.isInteger(patch.version) || patch.version < 1)) throw invalid(`Invalid pipeline version '${patch.version}': must be a positive integer`);
     return this.uow.write(who, async (tx, audit) => {
       const rows = await tx.query('SELECT * FROM pipeline_triggers WHERE id = ?', [id]);
-      if (!rows[0]) throw new TrellisError('TRELLIS_TRIGGER_NOT_FOUND', { id });
+      if (!rows[0]) throw new TrellisError('TRELLIS_TRIGGER_NOT_FOUND', { id: excerpt(id) });
       const before = triggerRow(rows[0]);
       if (patch.expectStatus && !patch.expectStatus.includes(before.status)) return undefined;
       const sets: string[] = ['updated_at = ?'];
@@ -170,7 +171,7 @@ export class SqlTriggerStore implements TriggerStore {
       await tx.run(`UPDATE pipeline_triggers SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
       await audit('update_trigger', 'pipeline_trigger', String(id), was, changed);
       const [after] = await tx.query('SELECT * FROM pipeline_triggers WHERE id = ?', [id]);
-      if (!after) throw new TrellisError('TRELLIS_TRIGGER_NOT_FOUND', { id });
+      if (!after) throw new TrellisError('TRELLIS_TRIGGER_NOT_FOUND', { id: excerpt(id) });
       return triggerRow(after);
     });
   }
