@@ -100,6 +100,12 @@ export function describeTrackingStoreContract(name: string, open: OpenStores): v
         }
         await rejectsCode(tracking.createExperiment({ name: ' \t ' }, who), 'TRELLIS_MISSING_PARAMETER');
       });
+
+      it('creates only one of two names differing by case sent at once', async () => {
+        const got = await Promise.allSettled(['Race', 'RACE', 'race', 'rAcE'].map((n) => tracking.createExperiment({ name: n }, who)));
+        assert.equal(got.filter((g) => g.status === 'fulfilled').length, 1);
+        for (const g of got) if (g.status === 'rejected') assert.equal((g.reason as { code?: string }).code, 'TRELLIS_EXPERIMENT_EXISTS');
+      });
     });
 
     describe('runs', () => {
