@@ -108,10 +108,12 @@ export async function verifyStoredChain(
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** The registry as the chain's events describe it: per model, its aliases and its versions' stage and source. */
+/** The registry and the datasets as the chain's events describe them: aliases, model versions' stage and source, dataset versions' content. */
 class RegistryReplay {
   readonly aliases = new Map<string, Map<string, string>>();
   readonly versions = new Map<string, Map<string, { stage: string; source: string }>>();
+  /** `name@version` → what the dataset version was created with (dataset versions are never changed or removed). */
+  readonly datasetVersions = new Map<string, { sha256: string; source: string }>();
 
   private static of<V>(maps: Map<string, Map<string, V>>, name: string): Map<string, V> {
     let m = maps.get(name);
@@ -122,6 +124,10 @@ class RegistryReplay {
   apply(e: AuditEvent): void {
     const before = (e.before ?? {}) as Record<string, unknown>;
     const after = (e.after ?? {}) as Record<string, unknown>;
+    if (e.entityType === 'dataset_version' && e.action === 'create_dataset_version') {
+      this.datasetVersions.set(`${String(after.name)}@${String(after.version)}`, { sha256: String(after.sha256), source: String(after.source) });
+      return;
+    }
     if (e.entityType === 'model_version') {
       const slash = e.entityId.lastIndexOf('/');
       const model = e.entityId.slice(0, slash);
@@ -208,6 +214,25 @@ class RegistryReplay {
         }
       }
     }
+    const seenData = new Set<string>();
+    for (const r of rows.datasetVersions) {
+      const key = `${r.dataset}@${r.version}`;
+      seenData.add(key);
+      const recorded = this.datasetVersions.get(key);
+      if (!recorded) {
+        problems.push(`dataset version ${key} is in the store, but the audit trail never created it: the row was written behind the trail's back`);
+        continue;
+      }
+      if (recorded.sha256 !== r.sha256) {
+        problems.push(`dataset version ${key} has content ${r.sha256.slice(0, 12)}… in the store, but the audit trail created it with ${recorded.sha256.slice(0, 12)}…: the row was changed behind the trail's back`);
+      }
+      if (recorded.source !== r.source) {
+        problems.push(`dataset version ${key} has source ${r.source} in the store, but the audit trail created it from ${recorded.source}: the row was changed behind the trail's back`);
+      }
+    }
+    for (const key of this.datasetVersions.keys()) {
+      if (!seenData.has(key)) problems.push(`dataset version ${key} is missing from the store, but the audit trail created it: the row was removed behind the trail's back`);
+    }
     return problems;
   }
 }
@@ -226,7 +251,7 @@ export interface StoredTrail {
  * checkpoint's signature, that the chain reaches every checkpointed hash (an edited event whose
  * later hashes were recomputed does not), that the trail still holds the last checkpoint's event
  * (a cut-off tail does not), and that the registry's alias and model-version rows (stage, source)
- * are what the chain says.
+ * and the dataset versions (content hash, source) are what the chain says.
  */
 export async function verifyStoredTrail(t: StoredTrail, pageSize = 5000): Promise<AuditVerification> {
   const problems: string[] = [];

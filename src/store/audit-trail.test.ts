@@ -20,6 +20,8 @@ import { createTestDatabase } from './test-helpers/postgres.js';
 
 const who = { actor: 'alice' };
 const EVERY = 5;
+/** The tables the tests change behind the chain's back, restored after each. */
+const TAMPERED = ['audit_events', 'audit_checkpoints', 'model_aliases', 'model_versions', 'dataset_versions'];
 
 const backends: [string, () => Promise<{ driver: SqlDriver; cleanup: () => Promise<void> }>][] = [
   ['sqlite', async () => {
@@ -57,6 +59,9 @@ for (const [name, open] of backends) {
       await stores.registry.transitionStage('bikes', '1', 'Production', false, who);
       await stores.registry.transitionStage('bikes', '2', 'Production', true, who);
       await stores.registry.transitionStage('bikes', '2', 'Staging', false, who);
+      await stores.datasets.createDatasetVersion({
+        name: 'hours', sha256: 'a'.repeat(64), format: 'csv', rows: 10, columns: 3, sizeBytes: 100, source: 'hours.csv', artifactPath: 'datasets/hours', schema: {}, profile: {},
+      }, who);
       for (let i = 0; i < 12; i++) await stores.tracking.setExperimentTag('0', 'tick', String(i), who);
       await stores.audit.writeCheckpoint(fileSigner(keyFile));
       lastCheckpointSeq = (await stores.audit.listCheckpoints()).at(-1)!.seq;
@@ -74,7 +79,7 @@ for (const [name, open] of backends) {
       const undo = new Error('undo');
       let result: AuditVerification | undefined;
       // Rows are snapshotted and restored: tamper, verify, put everything back.
-      const snapshot = await Promise.all(['audit_events', 'audit_checkpoints', 'model_aliases'].map((t) => driver.query(`SELECT * FROM ${t}`)));
+      const snapshot = await Promise.all(TAMPERED.map((t) => driver.query(`SELECT * FROM ${t}`)));
       try {
         await tamper(driver);
         result = await verifyWith(key);
@@ -83,7 +88,7 @@ for (const [name, open] of backends) {
         if (e !== undo) throw e;
       } finally {
         await driver.transaction(async (tx) => {
-          for (const [i, table] of ['audit_events', 'audit_checkpoints', 'model_aliases'].entries()) {
+          for (const [i, table] of TAMPERED.entries()) {
             await tx.run(`DELETE FROM ${table}`);
             for (const row of snapshot[i]!) {
               const cols = Object.keys(row);
@@ -177,6 +182,16 @@ for (const [name, open] of backends) {
         await ex.run("INSERT INTO model_versions (model_id, version, creation_timestamp, last_updated_timestamp, current_stage, source, status) VALUES (?, 9, 0, 0, 'Production', 'x', 'READY')", [m!.model_id as number]);
       });
       assert.match(added.problems!.join('\n'), /model version bikes\/9 is in the registry, but the audit trail never created it/);
+    });
+
+    it('fails a dataset version changed or removed behind the chain', async () => {
+      const changed = await verifyAfter((ex) => ex.run('UPDATE dataset_versions SET sha256 = ?', ['b'.repeat(64)]));
+      assert.deepEqual(changed.problems, [
+        "dataset version hours@1 has content bbbbbbbbbbbb… in the store, but the audit trail created it with aaaaaaaaaaaa…: the row was changed behind the trail's back",
+      ]);
+      const removed = await verifyAfter((ex) => ex.run('DELETE FROM dataset_versions'));
+      assert.deepEqual(removed.problems, ["dataset version hours@1 is missing from the store, but the audit trail created it: the row was removed behind the trail's back"]);
+      assert.equal((await verifyAfter()).ok, true, 'restored');
     });
 
     it('fails checkpoints forged with another key', async () => {

@@ -159,7 +159,7 @@ export function describeAuditLogContract(name: string, open: OpenStores): void {
         assert.equal(v.checkpoints, (await audit.listCheckpoints()).length);
       });
 
-      it('reads the alias and model-version rows together with the last event', async () => {
+      it('reads the alias, model-version and dataset-version rows together with the last event', async () => {
         const s = stores();
         await s.registry.createRegisteredModel({ name: 'snap' }, who);
         await s.registry.createModelVersion({ name: 'snap', source: 'a' }, who);
@@ -167,7 +167,11 @@ export function describeAuditLogContract(name: string, open: OpenStores): void {
         await s.registry.setAlias('snap', 'champion', '2', who);
         await s.registry.setAlias('snap', 'old', '1', who);
         await s.registry.transitionStage('snap', '1', 'Production', false, who);
+        await s.datasets.createDatasetVersion({
+          name: 'snap-data', sha256: 'c'.repeat(64), format: 'csv', rows: 1, columns: 1, sizeBytes: 1, source: 'snap.csv', artifactPath: 'x', schema: {}, profile: {},
+        }, who);
         const snap = await audit.registrySnapshot();
+        assert.deepEqual(snap.datasetVersions.filter((d) => d.dataset === 'snap-data'), [{ dataset: 'snap-data', version: '1', sha256: 'c'.repeat(64), source: 'snap.csv' }]);
         assert.equal(snap.seq, await lastSeq());
         assert.deepEqual(snap.aliases.filter((a) => a.model === 'snap'), [
           { model: 'snap', alias: 'champion', version: '2' }, { model: 'snap', alias: 'old', version: '1' },

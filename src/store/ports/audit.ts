@@ -77,6 +77,7 @@ export interface RegistrySnapshot {
   seq: number;
   aliases: { model: string; alias: string; version: string }[];
   versions: { model: string; version: string; stage: string; source: string }[];
+  datasetVersions: { dataset: string; version: string; sha256: string; source: string }[];
 }
 
 export interface AuditLog {
@@ -93,6 +94,6 @@ export interface AuditLog {
   writeCheckpoint(signer: CheckpointSigner, opts?: { ifAppended?: boolean }): Promise<AuditCheckpoint | undefined>;
   /** From now on, signs a checkpoint in the transaction of every `every`-th event (seq a multiple of it). */
   signCheckpoints(signer: CheckpointSigner, every: number): void;
-  /** The current alias and model-version rows, read in one transaction with the seq of the last event, for verification. */
+  /** The current alias, model-version and dataset-version rows, read in one transaction with the seq of the last event, for verification. */
   registrySnapshot(): Promise<RegistrySnapshot>;
 }

@@ -62,10 +62,12 @@ export class SqlAuditLog implements AuditLog {
       const last = await tx.query<{ seq: number }>('SELECT seq FROM audit_events ORDER BY seq DESC LIMIT 1');
       const rows = await tx.query('SELECT m.name AS model, a.alias AS alias, a.version AS version FROM model_aliases a JOIN registered_models m ON m.model_id = a.model_id ORDER BY m.name, a.alias');
       const versions = await tx.query('SELECT m.name AS model, v.version AS version, v.current_stage AS stage, v.source AS source FROM model_versions v JOIN registered_models m ON m.model_id = v.model_id ORDER BY m.name, v.version');
+      const datasets = await tx.query('SELECT d.name AS dataset, v.version AS version, v.sha256 AS sha256, v.source AS source FROM dataset_versions v JOIN datasets d ON d.dataset_id = v.dataset_id ORDER BY d.name, v.version');
       return {
         seq: last[0] ? Number(last[0].seq) : 0,
         aliases: rows.map((r) => ({ model: String(r.model), alias: String(r.alias), version: String(r.version) })),
         versions: versions.map((r) => ({ model: String(r.model), version: String(r.version), stage: String(r.stage), source: String(r.source) })),
+        datasetVersions: datasets.map((r) => ({ dataset: String(r.dataset), version: String(r.version), sha256: String(r.sha256), source: String(r.source) })),
       };
     });
   }
