@@ -206,9 +206,12 @@ export class SqlTrackingStore implements TrackingStore {
   }
 
   async getExperimentByName(name: string): Promise<Experiment> {
-    // Looked up as names are stored (NFC, trimmed), so what was created under a name is found by it.
+    const byName = (n: string) => this.uow.read.query("SELECT * FROM experiments WHERE name = ? ORDER BY CASE WHEN lifecycle_stage = 'active' THEN 0 ELSE 1 END LIMIT 1", [n]);
+    let rows = await byName(name);
+    // Then as names are stored (NFC, trimmed), so what was created under a name is found by it;
+    // the exact name first, for names stored before they were normalised.
     const stored = typeof name === 'string' && name.length <= 4 * LIMITS.nameLength ? name.normalize('NFC').trim() : name;
-    const rows = await this.uow.read.query("SELECT * FROM experiments WHERE name = ? ORDER BY CASE WHEN lifecycle_stage = 'active' THEN 0 ELSE 1 END LIMIT 1", [stored]);
+    if (!rows[0] && stored !== name && stored) rows = await byName(stored);
     if (!rows[0]) throw new TrellisError('TRELLIS_EXPERIMENT_NAME_NOT_FOUND', { name: excerpt(name) });
     return this.oneExperiment(rows[0]);
   }
