@@ -298,13 +298,9 @@ export async function verifyStoredTrail(t: StoredTrail, pageSize = 5000): Promis
       }
     }
     if (!result.ok) {
-      fail(result.firstBad!.seq, result.firstBad!.problem, result.firstBad!.detail);
-      // The chain's own break is the first problem: it says where.
-      if (firstBad!.seq !== result.firstBad!.seq) {
-        problems.splice(problems.indexOf(result.firstBad!.detail), 1);
-        problems.unshift(result.firstBad!.detail);
-        firstBad = result.firstBad;
-      }
+      // The chain's own break is the first problem: it says which event.
+      firstBad = result.firstBad;
+      problems.unshift(result.firstBad!.detail);
       chainOk = false;
       break;
     }
@@ -313,7 +309,7 @@ export async function verifyStoredTrail(t: StoredTrail, pageSize = 5000): Promis
   }
 
   if (chainOk) {
-    const last = signed.at(-1);
+    const last = signed.reduce<AuditCheckpoint | undefined>((a, c) => (!a || c.seq > a.seq ? c : a), undefined);
     if (last && (start.seq < last.seq || checked < last.count)) {
       fail(start.seq + 1, 'removed', `the trail ends at event ${start.seq} but checkpoint ${last.id} (signed ${iso(last.time)}) ` +
         `covers events up to ${last.seq}: events were removed`);
