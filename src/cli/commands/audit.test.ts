@@ -10,6 +10,11 @@ import { fileSigner } from '../../store/audit-signing.js';
 import { Workspace } from '../../workspace/workspace.js';
 import { runCli } from '../test-helpers/run-cli.js';
 
+// The checkpoints of these stores are signed with a key of their own, not one in ./.trellis.
+const keys = mkdtempSync(join(tmpdir(), 'trellis-audit-keys-'));
+process.env.TRELLIS_AUDIT_KEY_FILE = join(keys, 'audit-signing.key');
+after(() => rmSync(keys, { recursive: true, force: true }));
+
 describe('trellis audit verify', () => {
   let dir: string;
   let db: string;
