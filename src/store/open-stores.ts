@@ -7,7 +7,7 @@
  *   file:<path>            local content-addressed artifacts (default: $TRELLIS_HOME/artifacts)
  *   s3://bucket/prefix     the same artifacts in S3 or an S3-compatible store (docs/storage.md)
  */
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { TrellisError } from '../core/errors.js';
 import type { ArtifactStore } from './artifact-store.js';
 import type { SqlStoresOptions } from './sql/sql-stores.js';
@@ -23,6 +23,19 @@ export function defaultStoreUri(env: NodeJS.ProcessEnv = process.env): string {
 
 export function defaultArtifactsUri(env: NodeJS.ProcessEnv = process.env): string {
   return env.TRELLIS_ARTIFACTS_URI || `file:${resolve(trellisHome(env), 'artifacts')}`;
+}
+
+/**
+ * The key that signs a store's audit checkpoints (see `audit-signing.ts`): `TRELLIS_AUDIT_KEY_FILE`,
+ * else beside a SQLite database (in its folder, so every command on that store, from whatever
+ * folder, signs with one key), else under `$TRELLIS_HOME` (a PostgreSQL store: every process
+ * writing to it must be given the same key file).
+ */
+export function defaultAuditKeyFile(storeUri: string, env: NodeJS.ProcessEnv = process.env): string {
+  const given = env.TRELLIS_AUDIT_KEY_FILE?.trim();
+  if (given) return given;
+  const db = storeUri.startsWith('sqlite:') ? sqlitePath(storeUri) : ':memory:';
+  return resolve(db === ':memory:' ? trellisHome(env) : dirname(db), 'audit-signing.key');
 }
 
 /** `sqlite:rel/path`, `sqlite:/abs`, `sqlite:///abs` and `sqlite::memory:` all work. */

@@ -13,7 +13,7 @@ import type { AuditCheckpoint, AuditEvent, AuditLog, AuditQuery } from '../store
 export const DEFAULT_CHECKPOINT_EVERY = 1000;
 
 export interface AuditServiceOptions {
-  /** The signing key: default `$TRELLIS_AUDIT_KEY_FILE`, else `$TRELLIS_HOME/audit-signing.key`. */
+  /** The signing key (the workspace gives `defaultAuditKeyFile` of its store); default `$TRELLIS_AUDIT_KEY_FILE`, else `$TRELLIS_HOME/audit-signing.key`. */
   keyFile?: string;
   /** A checkpoint every this many events: default `$TRELLIS_AUDIT_CHECKPOINT_EVERY`, else 1000. */
   checkpointEvery?: number;

@@ -14,7 +14,7 @@ import { DatasetService } from '../data/datasets.js';
 import type { EngineServices } from '../pipelines/engine/engine.js';
 import { RegistryService } from '../registry/registry-service.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
-import { defaultArtifactsUri, defaultStoreUri, openArtifactStore, openStores, trellisHome } from '../store/open-stores.js';
+import { defaultArtifactsUri, defaultAuditKeyFile, defaultStoreUri, openArtifactStore, openStores, trellisHome } from '../store/open-stores.js';
 import type { Stores } from '../store/stores.js';
 import { TrackingService } from '../tracking/tracking-service.js';
 import { AuditService } from './audit-service.js';
@@ -57,7 +57,7 @@ export class Workspace {
     this.registry = new RegistryService(stores.registry, stores.tracking, stores.audit);
     this.data = new DatasetService(stores.datasets, artifactStore);
     this.training = new TrainingService(this.tracking, this.registry, this.data);
-    this.audit = new AuditService(stores.audit);
+    this.audit = new AuditService(stores.audit, { keyFile: defaultAuditKeyFile(storeUri) });
     this.pipelines = new PipelineService(() => this.engineServices(), stores, { queueUri, storeUri, artifactsUri, cacheDir: join(trellisHome(), 'packages') });
   }
 

@@ -1,6 +1,6 @@
 import { before, after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -9,6 +9,7 @@ import { GENESIS_HASH, auditHash } from '../../store/audit-chain.js';
 import { fileSigner } from '../../store/audit-signing.js';
 import { Workspace } from '../../workspace/workspace.js';
 import { runCli } from '../test-helpers/run-cli.js';
+import { cli } from '../test-helpers/trellis-project.js';
 
 // The checkpoints of these stores are signed with a key of their own, not one in ./.trellis.
 const keys = mkdtempSync(join(tmpdir(), 'trellis-audit-keys-'));
@@ -73,6 +74,29 @@ describe('trellis audit verify', () => {
     const out = JSON.parse(r.stdout);
     assert.equal(out.ok, true);
     assert.ok(out.checked >= 4);
+  });
+});
+
+describe('the signing key of a SQLite store', () => {
+  it('lives beside the database, so commands run from any folder sign with one key and verify passes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trellis-audit-key-'));
+    try {
+      const g = ['--store', `sqlite:${join(dir, 'store', 't.db')}`, '--artifacts', `file:${join(dir, 'a')}`];
+      const env = { TRELLIS_HOME: '', TRELLIS_AUDIT_KEY_FILE: '' };
+      for (const folder of ['one', 'two']) {
+        const cwd = join(dir, folder);
+        mkdirSync(cwd, { recursive: true });
+        const r = await cli([...g, 'experiments', 'create', `from-${folder}`], { cwd, env });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal((await cli([...g, 'audit', 'checkpoint'], { cwd, env })).code, 0);
+      }
+      assert.ok(existsSync(join(dir, 'store', 'audit-signing.key')));
+      assert.ok(!existsSync(join(dir, 'one', '.trellis', 'audit-signing.key')) && !existsSync(join(dir, 'two', '.trellis', 'audit-signing.key')));
+      const v = await cli([...g, 'audit', 'verify'], { cwd: join(dir, 'one'), env });
+      assert.equal(v.code, 0, v.stdout + v.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

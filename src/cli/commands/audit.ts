@@ -51,7 +51,7 @@ export function auditCommand(): Command {
     });
 
   cmd.command('checkpoint')
-    .description('sign a checkpoint of the last audit event now, with the key in $TRELLIS_HOME/audit-signing.key (or $TRELLIS_AUDIT_KEY_FILE)')
+    .description('sign a checkpoint of the last audit event now, with the signing key of the store ($TRELLIS_AUDIT_KEY_FILE, else audit-signing.key beside a SQLite database, else in $TRELLIS_HOME)')
     .action(async (_o: unknown, c: Command) => {
       await withWorkspace(c, async (ws) => {
         const cp = await ws.audit.checkpoint();
