@@ -331,11 +331,13 @@ export const OPENAPI_DOCUMENT = {
     },
     '/audit/verify': {
       get: {
-        tags: ['audit'], operationId: 'verifyAuditChain', summary: 'Recompute the hash chain of the audit trail.',
+        tags: ['audit'], operationId: 'verifyAuditChain',
+        summary: "Recompute the hash chain of the audit trail, check its signed checkpoints and the tail, and compare the registry's rows with what the trail records.",
         responses: {
-          '200': json('Whether the chain is intact, and where it first breaks if not.', obj({
-            ok: bool, checked: int('events checked'),
+          '200': json('Whether the trail is intact, and what is wrong if not.', obj({
+            ok: bool, checked: int('events checked'), checkpoints: int('signed checkpoints checked'),
             first_bad: obj({ seq: int(), problem: { type: 'string', enum: ['altered', 'removed', 'reordered'] }, detail: str() }),
+            problems: arr(str('one problem found, first first')),
           }, ['ok', 'checked'])),
           '500': errors['500'],
         },

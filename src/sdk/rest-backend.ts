@@ -552,8 +552,11 @@ export class RestBackend implements Backend {
     return (r.events ?? []).map(auditEvent);
   }
   async verifyAudit(): Promise<AuditVerification> {
-    const r = await this.call<{ ok: boolean; checked: number; first_bad?: AuditVerification['firstBad'] }>('GET', 'audit/verify', undefined, 'trellis');
-    return r.first_bad ? { ok: r.ok, checked: r.checked, firstBad: r.first_bad } : { ok: r.ok, checked: r.checked };
+    const r = await this.call<{ ok: boolean; checked: number; checkpoints?: number; first_bad?: AuditVerification['firstBad']; problems?: string[] }>('GET', 'audit/verify', undefined, 'trellis');
+    return {
+      ok: r.ok, checked: r.checked, ...(r.first_bad ? { firstBad: r.first_bad } : {}),
+      ...(r.checkpoints !== undefined ? { checkpoints: r.checkpoints } : {}), ...(r.problems?.length ? { problems: r.problems } : {}),
+    };
   }
   async skew(records: readonly object[], against: string): Promise<SkewResult> {
     const s = (await this.call<{ skew: { against: string; distances?: WireDistance[]; skewed?: string[]; excluded_from_drift?: { column: string; reason: string }[] } }>('POST', 'datasets/skew', { records, against }, 'trellis')).skew;

@@ -72,6 +72,9 @@ export function trellisRoutes(r: MlflowRouter, ws: Workspace): void {
 
   r.get('/audit/verify', async () => {
     const v = await ws.audit.verify();
-    return v.ok ? { ok: true, checked: v.checked } : { ok: false, checked: v.checked, first_bad: v.firstBad };
+    return {
+      ok: v.ok, checked: v.checked, ...(v.checkpoints !== undefined ? { checkpoints: v.checkpoints } : {}),
+      ...(v.firstBad ? { first_bad: v.firstBad } : {}), ...(v.problems?.length ? { problems: v.problems } : {}),
+    };
   });
 }
