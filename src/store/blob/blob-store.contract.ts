@@ -17,7 +17,12 @@ async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
 
 const sorted = (xs: string[]) => [...xs].sort();
 
-export function describeBlobStoreContract(name: string, open: () => Promise<BlobStore>): void {
+/**
+ * `serverOverwritesInPlace`: the server behind the adapter under test writes an object in place
+ * (s3rver does; S3 itself replaces an object atomically), so concurrent puts to one key cannot be
+ * judged there: that case is skipped with the reason.
+ */
+export function describeBlobStoreContract(name: string, open: () => Promise<BlobStore>, o: { serverOverwritesInPlace?: string } = {}): void {
   describe(`BlobStore contract: ${name}`, () => {
     let store: BlobStore;
     before(async () => {
@@ -192,7 +197,7 @@ export function describeBlobStoreContract(name: string, open: () => Promise<Blob
       }
     });
 
-    it('leaves one whole object after concurrent puts to the same key', async () => {
+    it('leaves one whole object after concurrent puts to the same key', { skip: o.serverOverwritesInPlace }, async () => {
       const versions = Array.from({ length: 8 }, (_, i) => Buffer.from(`version ${i} `.repeat(1000 + i)));
       await Promise.all(versions.map((v) => store.put('race/x', v)));
       const got = await store.get('race/x');
