@@ -133,6 +133,8 @@ export function logDestination(format: LogFormat, out: NodeJS.WritableStream = p
           out.write(`${line}\n`);
           continue;
         }
+        // Fastify announces its address itself; the Trellis banner that follows says it, with the stores.
+        if (typeof o.msg === 'string' && o.msg.startsWith('Server listening at ')) continue;
         const text = prettyLine(o);
         ((typeof o.level === 'number' && o.level >= 40) ? err : out).write(`${text}\n`);
       }

@@ -193,6 +193,7 @@ describe('trellis server --log-format', () => {
       assert.ok(!parsed && !/^\s*[{[]/.test(l), `a JSON line in pretty mode: ${l}`);
     }
     assert.ok(lines.some((l) => /^trellis server listening on http:\/\/127\.0\.0\.1:\d+$/.test(l)));
+    assert.ok(!lines.some((l) => /listening at/i.test(l)), 'one banner, not Fastify\'s line as well');
     assert.ok(lines.includes(`  store:     ${store.replace(PASSWORD, 'REDACTED')}`), r.stdout);
     const requests = lines.filter((l) => / GET /.test(l));
     assert.equal(requests.length, 3, r.stdout);
