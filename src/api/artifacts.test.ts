@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertError, assertOk, call, createRun, mlflow, openTestServer, storeRoot, type TestServer } from './test-helpers/server.js';
 
@@ -97,6 +98,29 @@ describe('artifact proxy', () => {
     assertError(res, 500, 'DATA_LOSS', 'integrity');
     assert.ok(!res.body.includes('original'), 'no stored byte leaked');
     assertError(await call(t.app, 'GET', `/get-artifact?run_id=${runId}&path=tamper/model.onnx`), 500, 'DATA_LOSS', 'integrity');
+  });
+});
+
+describe("Trellis's own folders through the proxy", () => {
+  test("a dataset version's file and a pipeline package cannot be replaced or deleted; reading them still works", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trellis-own-'));
+    await writeFile(join(dir, 'rows.csv'), 'a,b\n1,2\n3,4\n');
+    const v = (await t.ws.data.add('guarded', join(dir, 'rows.csv'), {}, { actor: 'tester' })).version;
+    const before = await t.ws.data.load('guarded@1');
+    for (const path of [v.artifactPath, 'pipelines/p/packages/x.json', `datasets/guarded/${'0'.repeat(64)}.csv`]) {
+      const res = await t.app.inject({ method: 'PUT', url: proxy(path), payload: 'a,b\n9,9\n', headers: { 'content-type': 'text/csv' } });
+      assert.equal(res.statusCode, 403, res.body);
+      assert.equal((JSON.parse(res.body) as { error_code: string }).error_code, 'PERMISSION_DENIED');
+      assert.match(res.body, /is not written through the artifact proxy/);
+      const del = await t.app.inject({ method: 'DELETE', url: proxy(path) });
+      assert.equal(del.statusCode, 403, path);
+    }
+    assert.deepEqual(await t.ws.data.load('guarded@1'), before, 'the version reads as it was added');
+    assert.equal((await call(t.app, 'GET', proxy(v.artifactPath))).status, 200);
+    // Nor can an experiment put its runs' artifacts there.
+    assertError(await call(t.app, 'POST', mlflow('/experiments/create'), { name: 'squatter', artifact_location: 'mlflow-artifacts:/datasets/guarded' }),
+      400, 'INVALID_PARAMETER_VALUE', "lies in Trellis's own folder 'datasets/'");
+    await rm(dir, { recursive: true, force: true });
   });
 });
 

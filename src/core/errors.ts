@@ -128,6 +128,8 @@ export const ERRORS = {
     'Open the server by a name it answers to (localhost, 127.0.0.1, [::1] or the address it listens on), or start it with --allowed-hosts (or TRELLIS_ALLOWED_HOSTS) listing the name; the check keeps web pages from reaching the server through DNS rebinding.'),
   TRELLIS_ORIGIN_NOT_ALLOWED: spec('Cross-origin request refused: {detail}', 403, 7, 'PERMISSION_DENIED', false,
     'The server takes state-changing requests only from its own origin or from clients that send no Origin header (the MLflow client, the Trellis SDK and CLI, curl); a web page on another site cannot write to it.'),
+  TRELLIS_ARTIFACT_READ_ONLY: spec("'{path}' is not written through the artifact proxy: {detail}", 403, 7, 'PERMISSION_DENIED', false,
+    'Dataset versions are added with trellis data add (their bytes never change) and pipeline packages with trellis pipelines deploy; the proxy writes run artifacts only.'),
   TRELLIS_STEP_FAILED: spec("Step '{step}' failed: {detail}", 500, 2, 'INTERNAL_ERROR', false,
     "The component's own code failed: read the message, the user frame it names and the step log; fix the component or its inputs."),
   TRELLIS_STEP_TRANSIENT: spec("Step '{step}' failed with a transient error: {detail}", 503, 14, 'TEMPORARILY_UNAVAILABLE', true,

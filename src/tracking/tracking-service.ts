@@ -104,6 +104,8 @@ export class TrackingService {
       // recorded in one canonical spelling so that two spellings cannot name the same place.
       const { path } = parseArtifactUri(opts.artifactLocation, [ARTIFACT_SCHEME]);
       if (!path) throw invalid(`Invalid artifact_location '${excerpt(opts.artifactLocation)}': it names the artifact root itself`);
+      const own = OWN_FOLDERS[path.split('/')[0]!];
+      if (own) throw invalid(`Invalid artifact_location '${excerpt(opts.artifactLocation)}': it lies in Trellis's own folder '${path.split('/')[0]!}/' (${own})`);
       artifactLocation = `${ARTIFACT_SCHEME}:/${path}`;
     }
     return this.store.createExperiment({ name, artifactLocation, tags: opts.tags }, who);
@@ -374,7 +376,7 @@ export class TrackingService {
 
   /** Stores bytes at a store path (the proxy's PUT). */
   putArtifact(path: string, data: Readable | Uint8Array | string): Promise<{ sha256: string; size: number }> {
-    return this.artifacts.put(normalizeArtifactPath(path), data);
+    return this.artifacts.put(proxyWritable(path), data);
   }
 
   /** The verified bytes at a store path, as a stream; the hash is checked before the first byte. */
@@ -393,6 +395,23 @@ export class TrackingService {
   }
 
   deleteArtifact(path: string): Promise<void> {
-    return this.artifacts.delete(normalizeArtifactPath(path));
+    return this.artifacts.delete(proxyWritable(path));
   }
+}
+
+/**
+ * The folders of the artifact store that Trellis writes itself and nobody may change through the
+ * artifact proxy: dataset versions (whose bytes their sha256 names) and pipeline packages.
+ */
+const OWN_FOLDERS: Record<string, string> = {
+  datasets: 'dataset versions are added with trellis data add, and their bytes never change',
+  pipelines: 'pipeline packages are published with trellis pipelines deploy',
+};
+
+/** A store path the proxy may write or delete, or a refusal naming whose folder it is in. */
+function proxyWritable(path: string): string {
+  const p = normalizeArtifactPath(path);
+  const why = OWN_FOLDERS[p.split('/')[0]!];
+  if (why) throw new TrellisError('TRELLIS_ARTIFACT_READ_ONLY', { path: excerpt(p), detail: why });
+  return p;
 }
