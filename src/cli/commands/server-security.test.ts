@@ -6,53 +6,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { runCli } from '../test-helpers/run-cli.js';
+import { startServerProcess as start } from '../test-helpers/server-process.js';
 
-const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
-
-interface Running {
-  url: string;
-  port: number;
-  output(): { stdout: string; stderr: string };
-  stop(): Promise<number | null>;
-}
-
-/** Starts `trellis … server --port 0 …` and resolves once its banner names the URL. */
-async function start(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Running> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args, '--port', '0'], {
-    env: { ...process.env, TRELLIS_USER: 'tester', TRELLIS_LOG_FORMAT: '', TRELLIS_LOG_LEVEL: 'info', TRELLIS_ALLOWED_HOSTS: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
-  child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const url = /MLFLOW_TRACKING_URI=(http:\/\/[^\s"]+)/.exec(stdout)?.[1];
-    if (url) {
-      // The warning, if any, follows the banner.
-      await new Promise((r) => setTimeout(r, 200));
-      return {
-        url, port: Number(new URL(url).port), output: () => ({ stdout, stderr }),
-        async stop() { child.kill('SIGTERM'); return exited; },
-      };
-    }
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      assert.fail(`the server did not start:\n${stdout}\n${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** GET over 127.0.0.1 with the Host header given (fetch will not send a Host of our choosing). */
 function getWithHost(port: number, path: string, host: string): Promise<{ status: number; body: string }> {

@@ -5,18 +5,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fetchRefusesPort, listenFailure } from '../../api/serve.js';
 import { resolveLogFormat } from '../../api/server-log.js';
 import { createTestDatabase } from '../../store/test-helpers/postgres.js';
 import { runCli } from '../test-helpers/run-cli.js';
+import { startServerProcess } from '../test-helpers/server-process.js';
 
-const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
 
 describe('trellis server --port', () => {
   let dir: string;
@@ -108,31 +106,16 @@ describe('trellis server --port', () => {
 
 /** Starts `trellis … server …` (in `args`) on a free port, makes requests once it listens, stops it; returns what it printed. */
 async function serveAndRequest(args: string[], env: NodeJS.ProcessEnv, paths: string[], headers: Record<string, string>): Promise<{ stdout: string; stderr: string; code: number | null; statuses: number[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args, '--port', '0'], {
-    env: { ...process.env, TRELLIS_USER: 'tester', TRELLIS_LOG_FORMAT: '', TRELLIS_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
-  child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const server = await startServerProcess(args, env);
   const statuses: number[] = [];
+  let code: number | null;
   try {
-    const deadline = Date.now() + 30_000;
-    let url: string | undefined;
-    while (!url) {
-      url = /trellis server listening on (http:\/\/[^\s"]+)/.exec(stdout)?.[1];
-      if (url) break;
-      assert.ok(Date.now() < deadline && child.exitCode === null, `the server did not start:\n${stdout}\n${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    for (const p of paths) statuses.push((await fetch(`${url}${p}`, { headers })).status);
+    for (const p of paths) statuses.push((await fetch(`${server.url}${p}`, { headers })).status);
     await new Promise((r) => setTimeout(r, 100));
   } finally {
-    child.kill('SIGTERM');
+    code = await server.stop();
   }
-  return { stdout, stderr, code: await exited, statuses };
+  return { ...server.output(), code, statuses };
 }
 
 describe('trellis server --log-format', () => {
