@@ -397,6 +397,20 @@ CREATE TABLE audit_checkpoints (
   signature ${t.text} NOT NULL
 );`,
   },
+  {
+    version: 11,
+    description: 'sha256 and size of every file of a model version, recorded when it is created',
+    sql: ({ types: t }) => `
+CREATE TABLE model_version_files (
+  model_id ${t.bigint} NOT NULL,
+  version ${t.bigint} NOT NULL,
+  path ${t.key} NOT NULL,
+  sha256 ${t.text} NOT NULL,
+  size ${t.bigint} NOT NULL,
+  PRIMARY KEY (model_id, version, path),
+  FOREIGN KEY (model_id, version) REFERENCES model_versions(model_id, version) ON DELETE CASCADE
+);`,
+  },
 ];
 
 /** The tables the migrations marked `rewrites` rebuild. */
