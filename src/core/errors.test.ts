@@ -15,6 +15,7 @@ describe('error registry', () => {
     const mlflowStatus: Record<string, number> = {
       INVALID_PARAMETER_VALUE: 400, RESOURCE_ALREADY_EXISTS: 400, RESOURCE_DOES_NOT_EXIST: 404, ENDPOINT_NOT_FOUND: 404,
       TEMPORARILY_UNAVAILABLE: 503, INTERNAL_ERROR: 500, INVALID_STATE: 500, DATA_LOSS: 500, NOT_IMPLEMENTED: 501, PERMISSION_DENIED: 403,
+      UNAUTHENTICATED: 401, REQUEST_LIMIT_EXCEEDED: 429, UNAUTHENTICATED: 401,
     };
     for (const [code, s] of Object.entries(ERRORS)) {
       assert.match(code, /^TRELLIS_[A-Z]+(_[A-Z0-9]+)*$/);
