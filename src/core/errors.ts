@@ -87,6 +87,11 @@ export const ERRORS = {
   TRELLIS_ARTIFACT_INTEGRITY: spec(
     "Artifact '{path}' failed its integrity check: expected sha256 {expected}, found {actual}. The stored bytes were changed after they were written.",
     500, 15, 'DATA_LOSS', false, 'Restore the blob from a backup; Trellis will not serve bytes that differ from what was recorded.'),
+  TRELLIS_MODEL_DIGEST_MISMATCH: spec(
+    "Model {name} version {version}: file '{file}' does not match the digest recorded when the version was created (expected sha256 {expected}…, found {actual}…)",
+    500, 15, 'DATA_LOSS', false, 'The files of a registered version were changed after it was created; restore them from a backup, or register the intended files as a new version.'),
+  TRELLIS_ARTIFACT_FROZEN: spec("'{path}' cannot be changed: {detail}", 409, 9, 'INVALID_STATE', false,
+    'Files a model version was registered from never change; write the new files under another path (or a new run) and register them as a new version.'),
   TRELLIS_STORE_URI_INVALID: spec("Invalid store URI '{uri}': {detail}", 400, 3, 'INVALID_PARAMETER_VALUE', false,
     'Use sqlite:<path> or postgres://… for metadata and file:<path> for artifacts.'),
   TRELLIS_STORE_UNAVAILABLE: spec('The store is unavailable: {detail}', 503, 14, 'TEMPORARILY_UNAVAILABLE', true,
@@ -128,8 +133,6 @@ export const ERRORS = {
     'Open the server by a name it answers to (localhost, 127.0.0.1, [::1] or the address it listens on), or start it with --allowed-hosts (or TRELLIS_ALLOWED_HOSTS) listing the name; the check keeps web pages from reaching the server through DNS rebinding.'),
   TRELLIS_ORIGIN_NOT_ALLOWED: spec('Cross-origin request refused: {detail}', 403, 7, 'PERMISSION_DENIED', false,
     'The server takes state-changing requests only from its own origin or from clients that send no Origin header (the MLflow client, the Trellis SDK and CLI, curl); a web page on another site cannot write to it.'),
-  TRELLIS_UNAUTHENTICATED: spec('Not authenticated: {detail}', 401, 16, 'UNAUTHENTICATED', false,
-    'Send a bearer token issued by the configured identity provider (`Authorization: Bearer <token>`); the message says why this one was refused: when it expired, get a fresh one.'),
   TRELLIS_OIDC_PROVIDER_UNAVAILABLE: spec('The identity provider {issuer} is unavailable: {detail}', 503, 14, 'TEMPORARILY_UNAVAILABLE', true,
     'Check that the issuer (TRELLIS_OIDC_ISSUER) and its key set (jwks_uri, or TRELLIS_OIDC_JWKS_URI) are reachable from the server; the request can be retried.'),
   TRELLIS_ARTIFACT_READ_ONLY: spec("'{path}' is not written through the artifact proxy: {detail}", 403, 7, 'PERMISSION_DENIED', false,
