@@ -90,7 +90,7 @@ export const ERRORS = {
   TRELLIS_MODEL_DIGEST_MISMATCH: spec(
     "Model {name} version {version}: file '{file}' does not match the digest recorded when the version was created (expected sha256 {expected}…, found {actual}…)",
     500, 15, 'DATA_LOSS', false, 'The files of a registered version were changed after it was created; restore them from a backup, or register the intended files as a new version.'),
-  TRELLIS_ARTIFACT_FROZEN: spec("'{path}' cannot be changed: {detail}", 409, 9, 'INVALID_STATE', false,
+  TRELLIS_ARTIFACT_FROZEN: spec("'{path}' cannot be changed: {detail}", 403, 7, 'PERMISSION_DENIED', false,
     'Files a model version was registered from never change; write the new files under another path (or a new run) and register them as a new version.'),
   TRELLIS_STORE_URI_INVALID: spec("Invalid store URI '{uri}': {detail}", 400, 3, 'INVALID_PARAMETER_VALUE', false,
     'Use sqlite:<path> or postgres://… for metadata and file:<path> for artifacts.'),
