@@ -151,6 +151,37 @@ export function describeRegistryStoreContract(name: string, open: OpenStores): v
         assert.equal(v.runId, run.info.runId);
       });
 
+      it('records the digests of a version\'s files with the version, sorted by path, in its creation event', async () => {
+        const a = { path: 'model.json', sha256: 'a'.repeat(64), size: 12 };
+        const b = { path: 'MLmodel', sha256: 'b'.repeat(64), size: 3 };
+        const c = { path: 'data/weights.bin', sha256: 'c'.repeat(64), size: 9_000_000_000 };
+        await registry.createRegisteredModel({ name: 'digests' }, who);
+        const v = await registry.createModelVersion({ name: 'digests', source: 'mlflow-artifacts:/0/r/artifacts/model', files: [a, b, c] }, who);
+        assert.deepEqual(await registry.getModelVersionFiles('digests', v.version), [b, c, a]);
+        const created = (await audit.listAuditEvents({ entityType: 'model_version', entityId: `digests/${v.version}` }))[0]!;
+        assert.deepEqual((created.after as { files: unknown }).files, { MLmodel: b.sha256, 'data/weights.bin': c.sha256, 'model.json': a.sha256 });
+        // A version with none recorded (made before digests were kept) answers undefined: its loads go unchecked.
+        const bare = await registry.createModelVersion({ name: 'digests', source: 'mlflow-artifacts:/0/r/artifacts/other' }, who);
+        assert.equal(await registry.getModelVersionFiles('digests', bare.version), undefined);
+        await rejectsCode(registry.getModelVersionFiles('digests', '99'), 'TRELLIS_MODEL_VERSION_NOT_FOUND');
+        await registry.deleteModelVersion('digests', v.version, who);
+        await rejectsCode(registry.getModelVersionFiles('digests', v.version), 'TRELLIS_MODEL_VERSION_NOT_FOUND');
+        await registry.deleteRegisteredModel('digests', who);
+      });
+
+      it('refuses malformed digests and writes nothing: no number used, no event', async () => {
+        await registry.createRegisteredModel({ name: 'bad-digests' }, who);
+        const before = (await audit.listAuditEvents({ limit: 1_000_000 })).length;
+        const ok = { path: 'model.json', sha256: 'a'.repeat(64), size: 1 };
+        for (const files of [
+          [{ ...ok, path: '../x' }], [{ ...ok, path: '/abs' }], [{ ...ok, path: '' }], [{ ...ok, sha256: 'xyz' }], [{ ...ok, size: -1 }], [ok, ok],
+        ]) {
+          await rejectsCode(registry.createModelVersion({ name: 'bad-digests', source: 's', files }, who), 'TRELLIS_INVALID_PARAMETER');
+        }
+        assert.equal((await audit.listAuditEvents({ limit: 1_000_000 })).length, before);
+        assert.equal((await registry.createModelVersion({ name: 'bad-digests', source: 's', files: [ok] }, who)).version, '1');
+      });
+
       it('deletes a version with its aliases, each drop audited in the same change', async () => {
         await registry.createRegisteredModel({ name: 'aliased' }, who);
         await registry.createModelVersion({ name: 'aliased', source: 'a' }, who);

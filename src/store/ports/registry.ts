@@ -8,7 +8,8 @@
  * - an alias points at exactly one version and moves atomically; deleting a version drops its
  *   aliases (each drop audited);
  * - `archiveExisting` archives the other versions in the target stage in the same transaction;
- * - alias names exclude `latest` and `v<number>`, which are references, not aliases.
+ * - alias names exclude `latest` and `v<number>`, which are references, not aliases;
+ * - a version's file digests are written in the transaction that creates it and never change.
  */
 import type { Actor, Page, SearchQuery, Tags } from './common.js';
 
@@ -44,9 +45,21 @@ export interface RegisteredModel {
   latestVersions: ModelVersion[];
 }
 
+/**
+ * A file under a model version's source as it was when the version was created: its path relative
+ * to the source, the sha256 of its bytes and their size. Every later load is checked against it.
+ */
+export interface ModelFileDigest {
+  path: string;
+  sha256: string;
+  size: number;
+}
+
 export interface CreateModelVersionInput {
   name: string;
   source: string;
+  /** The files under `source`, recorded with the version in its transaction. */
+  files?: ModelFileDigest[];
   runId?: string;
   runLink?: string;
   description?: string;
@@ -70,6 +83,12 @@ export interface RegistryStore {
   /** The next number of the model; a `runId` must name an existing run. */
   createModelVersion(input: CreateModelVersionInput, who: Actor): Promise<ModelVersion>;
   getModelVersion(name: string, version: string): Promise<ModelVersion>;
+  /**
+   * The files recorded when the version was created, sorted by path. Undefined when none were: a
+   * version created before digests were recorded (schema version 11), or from an empty source;
+   * loads of its files keep working, unchecked.
+   */
+  getModelVersionFiles(name: string, version: string): Promise<ModelFileDigest[] | undefined>;
   updateModelVersion(name: string, version: string, description: string, who: Actor): Promise<ModelVersion>;
   deleteModelVersion(name: string, version: string, who: Actor): Promise<void>;
   searchModelVersions(q: SearchQuery): Promise<Page<ModelVersion>>;

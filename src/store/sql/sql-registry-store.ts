@@ -7,7 +7,7 @@
 import { TrellisError, invalid } from '../../core/errors.js';
 import { LIMITS, checkKey, checkMaxResults, checkName, checkValueSize, excerpt } from '../limits.js';
 import type { Actor, Page, SearchQuery, Tags } from '../ports/common.js';
-import type { CreateModelVersionInput, ModelVersion, RegisteredModel, RegistryStore, Stage } from '../ports/registry.js';
+import type { CreateModelVersionInput, ModelFileDigest, ModelVersion, RegisteredModel, RegistryStore, Stage } from '../ports/registry.js';
 import { groupKv, nameTakenFolded, num, optStr, page } from './rows.js';
 import type { Row, SqlExecutor } from './sql-driver.js';
 import { decodePageToken, simpleFilterSql, simpleOrderSql } from './sql-search.js';
@@ -60,6 +60,21 @@ async function versionRow(ex: SqlExecutor, name: string, version: string): Promi
   const rows = await ex.query('SELECT * FROM model_versions WHERE model_id = ? AND version = ?', [model.model_id as number, v]);
   if (!rows[0]) throw new TrellisError('TRELLIS_MODEL_VERSION_NOT_FOUND', { name: excerpt(name), version: excerpt(version) });
   return { model, row: rows[0] };
+}
+
+/** Digests as the port takes them: relative paths, each once, with a sha256 and a size. */
+function checkFiles(files: readonly ModelFileDigest[]): ModelFileDigest[] {
+  const seen = new Set<string>();
+  for (const f of files) {
+    if (typeof f.path !== 'string' || !f.path || f.path.startsWith('/') || f.path.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+      throw invalid(`Invalid model file path '${excerpt(String(f.path))}': it must be relative to the version's source`);
+    }
+    if (seen.has(f.path)) throw invalid(`Model file '${excerpt(f.path)}' is listed twice`);
+    seen.add(f.path);
+    if (!/^[0-9a-f]{64}$/.test(f.sha256)) throw invalid(`Invalid sha256 for model file '${excerpt(f.path)}'`);
+    if (!Number.isSafeInteger(f.size) || f.size < 0) throw invalid(`Invalid size for model file '${excerpt(f.path)}'`);
+  }
+  return [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 function first<T>(items: T[], what: string): T {
@@ -206,7 +221,7 @@ export class SqlRegistryStore implements RegistryStore {
       const id = row.model_id as number;
       const versions = await tx.query('SELECT version, current_stage, source FROM model_versions WHERE model_id = ? ORDER BY version', [id]);
       const aliases = await tx.query('SELECT alias, version FROM model_aliases WHERE model_id = ?', [id]);
-      for (const t of ['model_aliases', 'model_version_tags', 'model_versions', 'registered_model_tags']) {
+      for (const t of ['model_aliases', 'model_version_tags', 'model_version_files', 'model_versions', 'registered_model_tags']) {
         await tx.run(`DELETE FROM ${t} WHERE model_id = ?`, [id]);
       }
       await tx.run('DELETE FROM registered_models WHERE model_id = ?', [id]);
@@ -254,6 +269,7 @@ export class SqlRegistryStore implements RegistryStore {
   async createModelVersion(input: CreateModelVersionInput, who: Actor): Promise<ModelVersion> {
     if (!input.source) throw new TrellisError('TRELLIS_MISSING_PARAMETER', { param: 'source' });
     for (const [k, v] of Object.entries(input.tags ?? {})) { checkKey('tag', k); checkValueSize('Tag', k, v, LIMITS.runTagValueBytes); }
+    const files = checkFiles(input.files ?? []);
     return this.uow.write(who, async (tx, audit) => {
       const model = await modelRow(tx, input.name);
       const id = model.model_id as number;
@@ -266,8 +282,10 @@ export class SqlRegistryStore implements RegistryStore {
       );
       await tx.run('UPDATE registered_models SET next_version = ?, last_updated_timestamp = ? WHERE model_id = ?', [version + 1, now, id]);
       await tx.runMany('INSERT INTO model_version_tags (model_id, version, key, value) VALUES (?,?,?,?)', Object.entries(input.tags ?? {}).map(([k, v]) => [id, version, k, v]));
+      await tx.runMany('INSERT INTO model_version_files (model_id, version, path, sha256, size) VALUES (?,?,?,?,?)', files.map((f) => [id, version, f.path, f.sha256, f.size]));
       await audit('create_model_version', 'model_version', `${input.name}/${version}`, null, {
         name: input.name, version: String(version), source: input.source, runId: input.runId ?? null, tags: input.tags ?? {},
+        ...(files.length ? { files: Object.fromEntries(files.map((f) => [f.path, f.sha256])) } : {}),
       });
       return this.versionOf(tx, id, version);
     });
@@ -276,6 +294,12 @@ export class SqlRegistryStore implements RegistryStore {
   async getModelVersion(name: string, version: string): Promise<ModelVersion> {
     const { model, row } = await versionRow(this.uow.read, name, version);
     return first(await this.loadVersions([row], new Map([[Number(model.model_id), name]])), 'a model version');
+  }
+
+  async getModelVersionFiles(name: string, version: string): Promise<ModelFileDigest[] | undefined> {
+    const { model, row } = await versionRow(this.uow.read, name, version);
+    const rows = await this.uow.read.query('SELECT path, sha256, size FROM model_version_files WHERE model_id = ? AND version = ? ORDER BY path', [model.model_id as number, row.version as number]);
+    return rows.length ? rows.map((r) => ({ path: String(r.path), sha256: String(r.sha256), size: num(r.size) })) : undefined;
   }
 
   async updateModelVersion(name: string, version: string, description: string, who: Actor): Promise<ModelVersion> {
@@ -295,6 +319,7 @@ export class SqlRegistryStore implements RegistryStore {
       const aliases = await tx.query('SELECT alias FROM model_aliases WHERE model_id = ? AND version = ?', [id, v]);
       await tx.run('DELETE FROM model_aliases WHERE model_id = ? AND version = ?', [id, v]);
       await tx.run('DELETE FROM model_version_tags WHERE model_id = ? AND version = ?', [id, v]);
+      await tx.run('DELETE FROM model_version_files WHERE model_id = ? AND version = ?', [id, v]);
       await tx.run('DELETE FROM model_versions WHERE model_id = ? AND version = ?', [id, v]);
       await audit('delete_model_version', 'model_version', `${name}/${v}`,
         { stage: row.current_stage, source: row.source, aliases: aliases.map((a) => String(a.alias)) }, null);
