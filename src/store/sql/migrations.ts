@@ -411,6 +411,40 @@ CREATE TABLE model_version_files (
   FOREIGN KEY (model_id, version) REFERENCES model_versions(model_id, version) ON DELETE CASCADE
 );`,
   },
+  {
+    version: 12,
+    description: 'users and service accounts, their role grants and their API tokens (salted hashes only)',
+    sql: ({ types: t }) => `
+CREATE TABLE principals (
+  name ${t.key} PRIMARY KEY,
+  kind ${t.text} NOT NULL,
+  created_at ${t.bigint} NOT NULL,
+  created_by ${t.text} NOT NULL,
+  disabled ${t.bigint} NOT NULL
+);
+CREATE TABLE principal_grants (
+  principal ${t.key} NOT NULL REFERENCES principals(name),
+  role ${t.key} NOT NULL,
+  scope_type ${t.key} NOT NULL,
+  scope_id ${t.key} NOT NULL,
+  created_at ${t.bigint} NOT NULL,
+  created_by ${t.text} NOT NULL,
+  PRIMARY KEY (principal, role, scope_type, scope_id)
+);
+CREATE TABLE api_tokens (
+  id ${t.key} PRIMARY KEY,
+  principal ${t.key} NOT NULL REFERENCES principals(name),
+  salt ${t.text} NOT NULL,
+  hash ${t.text} NOT NULL,
+  description ${t.text} NOT NULL,
+  created_at ${t.bigint} NOT NULL,
+  created_by ${t.text} NOT NULL,
+  expires_at ${t.bigint},
+  revoked_at ${t.bigint},
+  revoked_by ${t.text}
+);
+CREATE INDEX api_tokens_principal ON api_tokens (principal);`,
+  },
 ];
 
 /** The tables the migrations marked `rewrites` rebuild. */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describeAuditLogContract } from '../ports/audit.contract.js';
 import type { OpenStores } from '../ports/test-helpers/contract-helpers.js';
 import { describeDatasetStoreContract } from '../ports/datasets.contract.js';
+import { describeIdentityStoreContract } from '../ports/identities.contract.js';
 import { describePipelineStoreContract } from '../ports/pipelines.contract.js';
 import { describeRegistryStoreContract } from '../ports/registry.contract.js';
 import { describeRunOutcomeContract } from '../ports/run-outcome.contract.js';
@@ -39,5 +40,6 @@ for (const [name, open] of backends) {
   describeDatasetStoreContract(name, open);
   describePipelineStoreContract(name, open);
   describeTriggerStoreContract(name, open);
+  describeIdentityStoreContract(name, open);
   describeAuditLogContract(name, open);
 }

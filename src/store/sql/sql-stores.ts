@@ -9,6 +9,7 @@ import type { Stores } from '../stores.js';
 import { SCHEMA_VERSION, currentVersion, migrate } from './migrations.js';
 import { SqlAuditLog } from './sql-audit-log.js';
 import { SqlDatasetStore } from './sql-dataset-store.js';
+import { SqlIdentityStore } from './sql-identity-store.js';
 import type { SqlDriver } from './sql-driver.js';
 import { SqlPipelineStore } from './sql-pipeline-store.js';
 import { SqlRegistryStore } from './sql-registry-store.js';
@@ -42,6 +43,7 @@ export async function openSqlStores(driver: SqlDriver, opts: SqlStoresOptions = 
     datasets: new SqlDatasetStore(uow),
     pipelines: new SqlPipelineStore(uow),
     triggers: new SqlTriggerStore(uow),
+    identities: new SqlIdentityStore(uow),
     audit: new SqlAuditLog(uow),
     schemaVersion: () => currentVersion(driver),
     close: () => driver.close(),
