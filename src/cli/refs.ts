@@ -2,17 +2,17 @@
 import { extname } from 'node:path';
 import { invalid } from '../core/errors.js';
 import { loadModel, type TrellisModel } from '../ml/model.js';
-import { artifactStorePath } from '../tracking/tracking-service.js';
 import type { ModelVersion } from '../store/ports/registry.js';
 import type { Workspace } from '../workspace/workspace.js';
 
 /**
  * A registered model version by reference — `name@alias`, `name@3`, `name@v3`, `name@latest` or
- * `name/3` (see `core/refs.ts`) — with its model document.
+ * `name/3` (see `core/refs.ts`) — with its model document, checked against the digest recorded
+ * when the version was created.
  */
 export async function loadModelRef(ws: Workspace, ref: string): Promise<{ model: TrellisModel; name: string; version: string; modelVersion: ModelVersion }> {
   const v = await ws.registry.resolve(ref);
-  const model = loadModel(await ws.tracking.getArtifact(`${artifactStorePath(v.source)}/model.json`));
+  const model = loadModel(await ws.registry.readVersionFile(v, 'model.json'));
   return { model, name: v.name, version: v.version, modelVersion: v };
 }
 

@@ -13,10 +13,10 @@ import type { ModelVersion } from '../store/ports/registry.js';
 import type { Run } from '../store/ports/tracking.js';
 import { readScoringData, recordScoringRun, type ScoringData, type ScoringRunRequest, type ScoringTracking } from '../workspace/scoring-runs.js';
 
-/** A registered model version by reference (`name@alias`, `name@3`, `name/3`, `name@latest`), with its model document. */
+/** A registered model version by reference (`name@alias`, `name@3`, `name/3`, `name@latest`), with its model document (checked against its recorded digest). */
 export async function loadModelVia(b: Backend, ref: string): Promise<{ model: TrellisModel; name: string; version: string; modelVersion: ModelVersion }> {
   const v = await b.resolveModelVersion(ref);
-  const model = loadModel(await b.readModelFile(v.source, 'model.json'));
+  const model = loadModel(await b.readModelFile(v, 'model.json'));
   return { model, name: v.name, version: v.version, modelVersion: v };
 }
 

@@ -2,15 +2,19 @@
  * The registry as users see it, and the only door to the registry port for the API, the CLI, the
  * SDK and the engines: filter strings parsed, model version sources checked before they are
  * recorded, references (`name@alias`, `name/3`, `name@latest`) resolved one way, registration of
- * a run's model in one call, alias and stage history answered from the audit chain.
+ * a run's model in one call, alias and stage history answered from the audit chain. A version's
+ * files are bound to their digests when it is created, and every read of them through
+ * {@link RegistryService.readVersionFile} checks the bytes against those digests.
  */
 import { TrellisError, isTrellisError } from '../core/errors.js';
+import { sha256Hex } from '../core/hash.js';
 import { parseModelRef, parseRef, refErrors, type ParsedRef } from '../core/refs.js';
-import { parseArtifactUri } from '../store/artifact-path.js';
+import { normalizeArtifactPath, parseArtifactUri } from '../store/artifact-path.js';
+import type { ArtifactStore } from '../store/artifact-store.js';
 import { excerpt } from '../store/limits.js';
 import type { AuditLog } from '../store/ports/audit.js';
 import type { Actor, Page, Tags } from '../store/ports/common.js';
-import type { CreateModelVersionInput, ModelVersion, RegisteredModel, RegistryStore, Stage } from '../store/ports/registry.js';
+import type { CreateModelVersionInput, ModelFileDigest, ModelVersion, RegisteredModel, RegistryStore, Stage } from '../store/ports/registry.js';
 import type { Run, TrackingStore } from '../store/ports/tracking.js';
 import { parseModelFilter, parseModelOrderBy, parseModelVersionFilter, parseModelVersionOrderBy } from '../tracking/search/search-filter.js';
 import { modelHistory, type HistoryInterval } from './history.js';
@@ -85,11 +89,21 @@ export async function resolveModelVersion(store: ModelRefStore, ref: string | Pa
   }
 }
 
+/** What names a version whose files are read: its model, its number and its source. */
+export type ModelFileOwner = Pick<ModelVersion, 'name' | 'version' | 'source'>;
+
+/** The store path of a model version's source (`mlflow-artifacts:/<exp>/<run>/artifacts/…`). */
+export function modelSourcePath(source: string): string {
+  return parseArtifactUri(source, [ARTIFACT_SCHEME]).path;
+}
+
 export class RegistryService {
   constructor(
     private readonly store: RegistryStore,
     private readonly runs: Pick<TrackingStore, 'getRun'>,
     private readonly audit: AuditLog,
+    /** Where versions' files are: their digests are recorded from it, and their reads checked against them. */
+    private readonly artifacts?: ArtifactStore,
   ) {}
 
   // ------------------------------------------------------------------ models
@@ -161,7 +175,53 @@ export class RegistryService {
    */
   async createVersion(input: CreateModelVersionInput, who: Actor): Promise<ModelVersion> {
     const { source, runId } = await this.checkSource(input.source, input.runId);
-    return this.store.createModelVersion({ ...input, source, runId }, who);
+    return this.store.createModelVersion({ ...input, source, runId, files: await this.digestsOf(source) }, who);
+  }
+
+  /**
+   * The digests of every file under a source, as the artifact store recorded them when they were
+   * written (its reads prove the bytes still match them); none without an artifact store.
+   */
+  private async digestsOf(source: string): Promise<ModelFileDigest[]> {
+    if (!this.artifacts) return [];
+    const root = modelSourcePath(source);
+    const files: ModelFileDigest[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      for (const f of await this.artifacts!.list(dir)) {
+        if (f.isDir) await walk(f.path);
+        else if (f.sha256 !== undefined && f.size !== undefined) files.push({ path: f.path.slice(root.length + 1), sha256: f.sha256, size: f.size });
+      }
+    };
+    await walk(root);
+    return files;
+  }
+
+  /** The digests recorded for a version's files; undefined for a version created before they were recorded. */
+  versionFiles(name: string, version: string): Promise<ModelFileDigest[] | undefined> {
+    return this.store.getModelVersionFiles(name, version);
+  }
+
+  /**
+   * A file under a version's source (`model.json`), checked against the digest recorded when the
+   * version was created: changed bytes, or a file that was not there then, are refused with
+   * TRELLIS_MODEL_DIGEST_MISMATCH. The one door every load of a registered model goes through.
+   * A version created before digests were recorded (schema version 11) has none: its files are
+   * read unchecked, as they were before.
+   */
+  async readVersionFile(v: ModelFileOwner, path: string): Promise<Buffer> {
+    if (!this.artifacts) throw new Error('RegistryService was made without an artifact store: it cannot read model files');
+    const rel = normalizeArtifactPath(path);
+    const recorded = await this.store.getModelVersionFiles(v.name, v.version);
+    const bytes = await this.artifacts.get(`${modelSourcePath(v.source)}/${rel}`);
+    if (recorded === undefined) return bytes;
+    const want = recorded.find((f) => f.path === rel);
+    const actual = sha256Hex(bytes);
+    if (want?.sha256 !== actual) {
+      throw new TrellisError('TRELLIS_MODEL_DIGEST_MISMATCH', {
+        name: excerpt(v.name), version: v.version, file: excerpt(rel), expected: want ? want.sha256.slice(0, 12) : '(none: the file was not there)', actual: actual.slice(0, 12),
+      });
+    }
+    return bytes;
   }
 
   getVersion(name: string, version: string): Promise<ModelVersion> {
@@ -244,9 +304,12 @@ export class RegistryService {
       version = made.sort((a, b) => Number(a.version) - Number(b.version))[0];
     }
     const created = !version;
-    version ??= await this.store.createModelVersion({
-      name: o.name, source: `${run.info.artifactUri}/${o.artifactPath}`, runId, description: o.description, tags: o.tags,
-    }, who);
+    if (!version) {
+      const source = `${run.info.artifactUri}/${o.artifactPath}`;
+      version = await this.store.createModelVersion({
+        name: o.name, source, runId, description: o.description, tags: o.tags, files: await this.digestsOf(source),
+      }, who);
+    }
     if (o.alias && !version.aliases.includes(o.alias)) {
       const current = await orMissing(this.store.getVersionByAlias(o.name, o.alias));
       if (current?.version !== version.version) {

@@ -198,8 +198,11 @@ export interface Backend {
   searchModels(q: SearchOptions): Promise<Page<RegisteredModel>>;
   searchModelVersions(q: SearchOptions): Promise<Page<ModelVersion>>;
   /** A model, and the version its reference selects (`name@3`, `name@champion`, `name@latest`, `name/3`); a bare name selects none. */
-  /** A file under a model version's source (`runs:/…` or `mlflow-artifacts:/…`), e.g. `model.json`. */
-  readModelFile(source: string, path: string): Promise<Buffer>;
+  /**
+   * A file under a model version's source, e.g. `model.json`, refused with
+   * TRELLIS_MODEL_DIGEST_MISMATCH when its bytes differ from those recorded with the version.
+   */
+  readModelFile(v: Pick<ModelVersion, 'name' | 'version' | 'source'>, path: string): Promise<Buffer>;
   lookupModel(ref: string): Promise<{ model: RegisteredModel; version?: ModelVersion }>;
   /** The version a reference names; a bare name is its latest version. */
   resolveModelVersion(ref: string | ParsedRef): Promise<ModelVersion>;

@@ -1,6 +1,5 @@
 import { defaultUser } from '../core/user.js';
 import { isSkewed } from '../data/validate/distances.js';
-import { artifactStorePath } from '../tracking/tracking-service.js';
 import { summaryOf, type Profile } from '../data/profile/profile.js';
 import type { DatasetSchema } from '../data/schema/schema.js';
 import type { Actor } from '../store/ports/common.js';
@@ -10,7 +9,7 @@ import { parseSpace } from '../ml/search.js';
 import { parseCvSpec } from '../ml/training-workflow.js';
 import type { ParsedRef } from '../core/refs.js';
 import type { AuditQuery } from '../store/ports/audit.js';
-import type { Stage } from '../store/ports/registry.js';
+import type { ModelVersion, Stage } from '../store/ports/registry.js';
 import type { DataFormat } from '../data/readers/index.js';
 import { trainResult, trainingReport, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type RecordRunInput, type SearchOptions, type TrainOptions, type ValidateFileOptions } from './backend.js';
 
@@ -50,7 +49,7 @@ export class EmbeddedBackend implements Backend {
   getRegisteredModel(name: string) { return this.ws.registry.findModel(name); }
   searchModels(q: SearchOptions) { return this.ws.registry.searchModels(q); }
   searchModelVersions(q: SearchOptions) { return this.ws.registry.searchVersions(q); }
-  readModelFile(source: string, path: string) { return this.ws.tracking.getArtifact(`${artifactStorePath(source)}/${path}`); }
+  readModelFile(v: Pick<ModelVersion, 'name' | 'version' | 'source'>, path: string) { return this.ws.registry.readVersionFile(v, path); }
   lookupModel(ref: string) { return this.ws.registry.lookup(ref); }
   resolveModelVersion(ref: string | ParsedRef) { return this.ws.registry.resolve(ref); }
   createRegisteredModel(name: string, description?: string) { return this.ws.registry.createModel({ name, description }, this.who); }

@@ -397,8 +397,10 @@ export class RestBackend implements Backend {
     if (res.status !== 200) throw toTrellisError(res.status, await errorBody(res), path);
     return Buffer.from(await res.arrayBuffer());
   }
-  async readModelFile(source: string, path: string) {
-    return this.download(`${this.proxyUrl(source)}/${path.split('/').map(encodeURIComponent).join('/')}`, path);
+  /** Through the server's registry, which checks the bytes against the version's recorded digests. */
+  async readModelFile(v: Pick<ModelVersion, 'name' | 'version' | 'source'>, path: string) {
+    const qs = new URLSearchParams({ name: v.name, version: v.version, path });
+    return this.download(`${this.base}/api/2.0/trellis/model-versions/file?${qs}`, path);
   }
   /** Over the API as MLflow clients write a run: created, artifacts, values, inputs, then ended. */
   async recordRun(experimentId: string, r: RecordRunInput) {

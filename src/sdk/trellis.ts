@@ -172,7 +172,7 @@ export class Trellis {
   /** A file of a registered model version (`model.json` by default): `JSON.parse((await t.modelFile('bike-demand@champion')).toString())`. */
   async modelFile(ref: string, path = 'model.json'): Promise<Buffer> {
     const v = await this.modelVersion(ref);
-    return this.backend.readModelFile(v.source, path);
+    return this.backend.readModelFile(v, path);
   }
 
   setAlias(name: string, alias: string, version: string): Promise<void> {

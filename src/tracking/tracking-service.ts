@@ -4,7 +4,8 @@
  * relative to the run, a run's lifecycle is one call ({@link TrackingService.withRun}) that
  * finishes the run or fails it, and a run whose work is done is written in one transaction
  * ({@link TrackingService.recordRun}). Each caller parses and checks input the same way because
- * there is one way in.
+ * there is one way in. Writes through the artifact proxy are audited with the bytes' sha256, and
+ * refused in a deleted run and in files a model version was registered from (they are frozen).
  */
 import type { Readable } from 'node:stream';
 import { TrellisError, invalid, isTrellisError } from '../core/errors.js';
@@ -13,6 +14,7 @@ import { normalizeArtifactPath, parseArtifactUri } from '../store/artifact-path.
 import type { ArtifactInfo, ArtifactStore } from '../store/artifact-store.js';
 import { LIMITS, excerpt } from '../store/limits.js';
 import type { Actor, Page, Tags, ViewType } from '../store/ports/common.js';
+import type { ModelVersion, RegistryStore } from '../store/ports/registry.js';
 import type {
   CreateRunInput, DatasetInput, EncodedRun, Experiment, LogBatchInput, LoggedModel, Metric, RecordRunInput, Run, RunInfo, RunOutcome, RunStatus, TrackingStore,
 } from '../store/ports/tracking.js';
@@ -93,7 +95,12 @@ function utcTimeCreated(ms: number): string {
 }
 
 export class TrackingService {
-  constructor(private readonly store: TrackingStore, private readonly artifacts: ArtifactStore) {}
+  constructor(
+    private readonly store: TrackingStore,
+    private readonly artifacts: ArtifactStore,
+    /** The versions registered from a run's files, which freeze them; without it nothing is frozen. */
+    private readonly models?: Pick<RegistryStore, 'searchModelVersions'>,
+  ) {}
 
   // ------------------------------------------------------------------ experiments
 
@@ -106,9 +113,38 @@ export class TrackingService {
       if (!path) throw invalid(`Invalid artifact_location '${excerpt(opts.artifactLocation)}': it names the artifact root itself`);
       const own = OWN_FOLDERS[path.split('/')[0]!];
       if (own) throw invalid(`Invalid artifact_location '${excerpt(opts.artifactLocation)}': it lies in Trellis's own folder '${path.split('/')[0]!}/' (${own})`);
+      await this.refuseInsideOthers(opts.artifactLocation, path);
       artifactLocation = `${ARTIFACT_SCHEME}:/${path}`;
     }
     return this.store.createExperiment({ name, artifactLocation, tags: opts.tags }, who);
+  }
+
+  /**
+   * An experiment's artifacts cannot lie inside another experiment's or a run's: its runs would
+   * write into files that are not theirs. Top-level folders named by a number are where
+   * experiments keep their artifacts by default (`mlflow-artifacts:/<id>`), for those that exist
+   * and those still to come.
+   */
+  private async refuseInsideOthers(given: string, path: string): Promise<void> {
+    const refuse = (detail: string) => invalid(`Invalid artifact_location '${excerpt(given)}': ${detail}`);
+    const run = await this.runOfPath(path);
+    if (run) throw refuse(`it lies inside the artifacts of run ${run.runId}`);
+    let pageToken: string | undefined;
+    do {
+      const page = await this.store.searchExperiments({ viewType: 'ALL', maxResults: 1000, pageToken });
+      for (const e of page.items) {
+        let other: string;
+        try {
+          other = artifactStorePath(e.artifactLocation);
+        } catch {
+          continue;
+        }
+        if (path === other || path.startsWith(`${other}/`)) throw refuse(`it lies inside the artifacts of experiment ${e.experimentId} ('${excerpt(e.name)}')`);
+      }
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    const top = path.split('/')[0]!;
+    if (/^\d+$/.test(top)) throw refuse(`the folder '${top}/' is where experiment ${top} keeps its artifacts (experiments keep theirs under their id)`);
   }
 
   /** The experiment of that name, created when there is none (two writers racing both get the one created). */
@@ -374,9 +410,17 @@ export class TrackingService {
 
   // The `mlflow-artifacts` proxy: paths are store paths, already normalized by the caller.
 
-  /** Stores bytes at a store path (the proxy's PUT). */
-  putArtifact(path: string, data: Readable | Uint8Array | string): Promise<{ sha256: string; size: number }> {
-    return this.artifacts.put(proxyWritable(path), data);
+  /**
+   * Stores bytes at a store path (the proxy's PUT), hashed as they stream, and records the write
+   * with its sha256 as an audit event. Refused in Trellis's own folders, in a deleted run, and in
+   * files a model version was registered from. A finished run still takes files, as MLflow's does.
+   */
+  async putArtifact(path: string, data: Readable | Uint8Array | string, who: Actor): Promise<{ sha256: string; size: number }> {
+    const p = proxyWritable(path);
+    const run = await this.checkProxyWrite(p);
+    const written = await this.artifacts.put(p, data);
+    await this.store.recordArtifactChange({ kind: 'put', path: p, runId: run?.runId, ...written }, who);
+    return written;
   }
 
   /** The verified bytes at a store path, as a stream; the hash is checked before the first byte. */
@@ -394,8 +438,66 @@ export class TrackingService {
     return this.artifacts.list(normalizeArtifactPath(dir, { allowEmpty: true }));
   }
 
-  deleteArtifact(path: string): Promise<void> {
-    return this.artifacts.delete(proxyWritable(path));
+  /** Deletes a file or a directory (the proxy's DELETE), refused and audited as {@link putArtifact} is. */
+  async deleteArtifact(path: string, who: Actor): Promise<void> {
+    const p = proxyWritable(path);
+    const run = await this.checkProxyWrite(p);
+    const was = await this.artifacts.stat(p);
+    await this.artifacts.delete(p);
+    await this.store.recordArtifactChange({ kind: 'delete', path: p, runId: run?.runId, ...(was ? { sha256: was.sha256, size: was.size } : {}) }, who);
+  }
+
+  /**
+   * The run whose artifacts a store path is in (`…/<run id>/artifacts/…` under the run's own
+   * artifact root), or undefined.
+   */
+  private async runOfPath(path: string): Promise<RunInfo | undefined> {
+    const parts = path.split('/');
+    for (let i = parts.length - 2; i >= 0; i--) {
+      if (parts[i + 1] !== 'artifacts' || !/^[0-9a-f]{32}$/.test(parts[i]!)) continue;
+      const run = await this.store.getRunInfo(parts[i]!).catch((e: unknown) => {
+        if (isTrellisError(e, 'TRELLIS_RUN_NOT_FOUND')) return undefined;
+        throw e;
+      });
+      if (run && artifactStorePath(run.artifactUri) === parts.slice(0, i + 2).join('/')) return run;
+    }
+    return undefined;
+  }
+
+  /**
+   * A write or delete at `path` through the proxy: refused in a deleted run, and where a model
+   * version's files are (or a directory holding them), naming the version. Returns the run.
+   */
+  private async checkProxyWrite(path: string): Promise<RunInfo | undefined> {
+    const run = await this.runOfPath(path);
+    if (!run) return undefined;
+    if (run.lifecycleStage !== 'active') throw new TrellisError('TRELLIS_RUN_NOT_ACTIVE', { id: run.runId, state: run.lifecycleStage });
+    if (!this.models) return run;
+    const root = artifactStorePath(run.artifactUri);
+    const versions = await this.models.searchModelVersions({ filter: [{ kind: 'attribute', key: 'run_id', comparator: '=', value: run.runId }], maxResults: 200000 });
+    for (const v of versions.items) {
+      const dir = versionDir(v, root);
+      if (dir === undefined) continue;
+      if (path === dir || path.startsWith(`${dir}/`) || dir.startsWith(`${path}/`)) {
+        throw new TrellisError('TRELLIS_ARTIFACT_FROZEN', {
+          path: excerpt(path), detail: `model ${v.name} version ${v.version} was registered from '${dir}', and the files a version was registered from never change`,
+        });
+      }
+    }
+    return run;
+  }
+}
+
+/** The store path of a version's files (its source), or undefined when it names none of this run's. */
+function versionDir(v: ModelVersion, runRoot: string): string | undefined {
+  try {
+    if (v.source.startsWith('runs:/')) {
+      const rest = v.source.slice('runs:/'.length).split('/').slice(1).join('/');
+      return normalizeArtifactPath(rest ? `${runRoot}/${rest}` : runRoot);
+    }
+    return artifactStorePath(v.source);
+  } catch {
+    return undefined;
   }
 }
 

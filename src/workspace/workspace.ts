@@ -53,8 +53,8 @@ export class Workspace {
     readonly artifactsUri: string,
     readonly queueUri: string,
   ) {
-    this.tracking = new TrackingService(stores.tracking, artifactStore);
-    this.registry = new RegistryService(stores.registry, stores.tracking, stores.audit);
+    this.tracking = new TrackingService(stores.tracking, artifactStore, stores.registry);
+    this.registry = new RegistryService(stores.registry, stores.tracking, stores.audit, artifactStore);
     this.data = new DatasetService(stores.datasets, artifactStore);
     this.training = new TrainingService(this.tracking, this.registry, this.data);
     this.audit = new AuditService(stores.audit, { keyFile: defaultAuditKeyFile(storeUri) });

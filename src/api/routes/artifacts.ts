@@ -2,6 +2,7 @@
  * Artifact routes: the `mlflow-artifacts` proxy that MLflow clients resolve run artifact URIs to
  * (spec §1.8), the run-scoped listing, and the UI's `/get-artifact`. Every path a client sends is
  * read raw from the URL and judged by `normalizeArtifactPath` before anything touches the store.
+ * Writes and deletes go through the tracking service, which refuses frozen files and audits each.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Readable } from 'node:stream';
@@ -12,7 +13,7 @@ import { sendArtifact } from '../download.js';
 import { fileInfoJson, repeated } from '../mlflow-json.js';
 import { Params } from '../params.js';
 import { rawPathAfter, rawQueryValue } from '../raw-url.js';
-import type { MlflowRouter } from '../router.js';
+import { actorOf, type MlflowRouter } from '../router.js';
 
 const PROXY_PREFIXES = ['/api/2.0/mlflow-artifacts', '/ajax-api/2.0/mlflow-artifacts'];
 
@@ -45,12 +46,12 @@ export async function artifactProxy(app: FastifyInstance, opts: { ws: Workspace 
 
     app.put(`${files}*`, async (req) => {
       const path = pathOf(req);
-      await ws.tracking.putArtifact(path, (req.body as Readable | undefined) ?? Buffer.alloc(0));
+      await ws.tracking.putArtifact(path, (req.body as Readable | undefined) ?? Buffer.alloc(0), actorOf(req));
       return {};
     });
 
     app.delete(`${files}*`, async (req) => {
-      await ws.tracking.deleteArtifact(pathOf(req));
+      await ws.tracking.deleteArtifact(pathOf(req), actorOf(req));
       return {};
     });
 

@@ -1,8 +1,12 @@
-/** Trellis's own read-only routes: alias/stage history, lineage, the audit trail and its verification. */
+/**
+ * Trellis's own read-only routes: alias/stage history, lineage, the audit trail and its
+ * verification, and a model version's files with the digests recorded when it was created.
+ */
 import { invalid } from '../../core/errors.js';
 import { excerpt } from '../../store/limits.js';
 import { DEFAULT_LINEAGE_DEPTH } from '../../registry/lineage.js';
 import type { Workspace } from '../../workspace/workspace.js';
+import { contentDisposition } from '../download.js';
 import { historyJson } from '../mlflow-json.js';
 import type { MlflowRouter } from '../router.js';
 import type { AuditEvent } from '../../store/ports/audit.js';
@@ -24,6 +28,24 @@ export function trellisRoutes(r: MlflowRouter, ws: Workspace): void {
       stage: p.optionalString('stage') || undefined,
     });
     return { history: history.map(historyJson) };
+  });
+
+  // The digests recorded for a version's files; null for a version created before they were recorded.
+  r.get('/model-versions/files', async ({ p }) => {
+    const files = await ws.registry.versionFiles(p.requireString('name'), p.requireId('version'));
+    return { files: files ? files.map((f) => ({ path: f.path, sha256: f.sha256, size: f.size })) : null };
+  });
+
+  // A file of a version, checked against its recorded digest before any byte goes out.
+  r.get('/model-versions/file', async ({ p, reply }) => {
+    const v = await ws.registry.getVersion(p.requireString('name'), p.requireId('version'));
+    const path = p.requireString('path');
+    const data = await ws.registry.readVersionFile(v, path);
+    return reply
+      .type('application/octet-stream')
+      .header('content-disposition', contentDisposition(path.slice(path.lastIndexOf('/') + 1)))
+      .header('x-content-type-options', 'nosniff')
+      .send(data);
   });
 
   r.get('/lineage', async ({ p }) => {

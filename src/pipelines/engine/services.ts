@@ -15,8 +15,8 @@ export function engineServicesOver(stores: Stores, artifacts: ArtifactStore): En
     pipelines: stores.pipelines,
     triggers: stores.triggers,
     artifacts,
-    tracking: new TrackingService(stores.tracking, artifacts),
-    registry: new RegistryService(stores.registry, stores.tracking, stores.audit),
+    tracking: new TrackingService(stores.tracking, artifacts, stores.registry),
+    registry: new RegistryService(stores.registry, stores.tracking, stores.audit, artifacts),
     data: new DatasetService(stores.datasets, artifacts),
   };
 }

@@ -127,6 +127,21 @@ export function runArtifactUri(experimentArtifactLocation: string, runId: string
   return `${experimentArtifactLocation.replace(/\/+$/, '')}/${runId}/artifacts`;
 }
 
+/**
+ * A write or a delete of stored bytes through the artifact proxy: the bytes live in the artifact
+ * store; the change is recorded here, as an audit event naming the path and the bytes' sha256.
+ */
+export interface ArtifactChange {
+  kind: 'put' | 'delete';
+  /** The store path (`<exp>/<run>/artifacts/model/model.json`). */
+  path: string;
+  /** The run whose artifacts the path is in, when it is in one. */
+  runId?: string;
+  /** Of the bytes written, or of the file deleted (absent when a directory or nothing was deleted). */
+  sha256?: string;
+  size?: number;
+}
+
 export interface TrackingStore {
   // Experiments
   createExperiment(input: { name: string; artifactLocation?: string; tags?: Tags }, who: Actor): Promise<string>;
@@ -172,4 +187,8 @@ export interface TrackingStore {
    * appends all land. A history tag that is not a JSON list is refused, not replaced.
    */
   appendLoggedModel(runId: string, model: LoggedModel, who: Actor): Promise<void>;
+
+  // Artifacts
+  /** Records a change made through the artifact proxy as its audit event (`put_artifact`, `delete_artifact`). */
+  recordArtifactChange(change: ArtifactChange, who: Actor): Promise<void>;
 }

@@ -10,7 +10,7 @@ import { LIMITS, checkKey, checkListLength, checkMaxResults, checkName, checkVal
 import type { Actor, Page, SearchQuery, Tags, ViewType } from '../ports/common.js';
 import {
   LOG_MODEL_HISTORY_TAG, decodeRun, runArtifactUri,
-  type CreateRunInput, type DatasetInput, type EncodedRun, type Experiment, type LogBatchInput, type LoggedModel, type Metric, type RecordRunInput, type Run,
+  type ArtifactChange, type CreateRunInput, type DatasetInput, type EncodedRun, type Experiment, type LogBatchInput, type LoggedModel, type Metric, type RecordRunInput, type Run,
   type RunInfo, type RunOutcome, type RunStatus, type TrackingStore,
 } from '../ports/tracking.js';
 import { encodedData, insertRunData, refreshRunData, type RunDataPart } from './run-data.js';
@@ -494,6 +494,17 @@ export class SqlTrackingStore implements TrackingStore {
         experimentId: run.experimentId, runName: run.runName, userId: run.userId, startTime: run.startTime, tags: run.tags, ...outcomeAudit(o),
       });
       return this.runIn(tx, run.runId);
+    });
+  }
+
+  async recordArtifactChange(change: ArtifactChange, who: Actor): Promise<void> {
+    const what = {
+      path: change.path, ...(change.runId !== undefined ? { runId: change.runId } : {}),
+      ...(change.sha256 !== undefined ? { sha256: change.sha256 } : {}), ...(change.size !== undefined ? { size: change.size } : {}),
+    };
+    await this.uow.write(who, async (_tx, audit) => {
+      if (change.kind === 'put') await audit('put_artifact', 'artifact', change.path, null, what);
+      else await audit('delete_artifact', 'artifact', change.path, what, null);
     });
   }
 
