@@ -10,6 +10,7 @@ import type { Actor, Page, SearchQuery, Tags } from '../ports/common.js';
 import type { CreateModelVersionInput, ModelFileDigest, ModelVersion, RegisteredModel, RegistryStore, Stage } from '../ports/registry.js';
 import { groupKv, nameTakenFolded, num, optStr, page } from './rows.js';
 import type { Row, SqlExecutor } from './sql-driver.js';
+import { pageTokens } from './page-tokens.js';
 import { decodePageToken, simpleFilterSql, simpleOrderSql } from './sql-search.js';
 import { runRow } from './sql-tracking-store.js';
 import type { UnitOfWork } from './unit-of-work.js';
@@ -97,7 +98,10 @@ async function refuseTakenModelName(tx: SqlExecutor, name: string, except?: numb
 }
 
 export class SqlRegistryStore implements RegistryStore {
-  constructor(private readonly uow: UnitOfWork) {}
+  constructor(private readonly uow: UnitOfWork) {
+    // The page-token key is settled when the store opens: a bad TRELLIS_PAGE_TOKEN_KEY stops the start, not a search.
+    pageTokens();
+  }
 
   // ------------------------------------------------------------------ registered models
 

@@ -2,8 +2,9 @@
  * Turns parsed search clauses into SQL over the metadata tables.
  */
 import { TrellisError, invalid } from '../../core/errors.js';
-import { LIMITS, excerpt } from '../limits.js';
+import { excerpt } from '../limits.js';
 import type { Clause, OrderKey } from '../search-types.js';
+import { pageTokens } from './page-tokens.js';
 import type { SqlDialect, SqlValue } from './sql-driver.js';
 
 /** `expr <comparator> ?` for one clause value; pushes the bound values. */
@@ -322,26 +323,12 @@ export function simpleOrderSql(orderBy: readonly OrderKey[], columns: Record<str
   return parts.join(', ');
 }
 
+/** A signed token for the page that starts at `offset` (see `page-tokens.ts`). */
 export function encodePageToken(offset: number): string {
-  return Buffer.from(JSON.stringify({ offset })).toString('base64');
+  return pageTokens().encode(offset);
 }
 
+/** The offset of a page token this server signed; 0 for none. Refuses an altered or foreign token. */
 export function decodePageToken(token: string | undefined): number {
-  if (!token) return 0;
-  const bad = (detail: string) => new TrellisError('TRELLIS_PAGE_TOKEN_INVALID', { detail: `parameter 'page_token' ${detail}` });
-  // Tokens are short; a long one, or one outside base64's alphabet, was not issued here.
-  if (typeof token !== 'string' || token.length > 200 || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(token)) {
-    throw bad(`(${excerpt(token, 40)}) is not a token this server issued`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
-  } catch {
-    throw bad(`(${excerpt(token, 40)}) is not a token this server issued`);
-  }
-  const offset = (parsed as { offset?: unknown } | null)?.offset;
-  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || offset > LIMITS.pageOffset) {
-    throw bad(`(${excerpt(token, 40)}) has no valid offset: expected a whole number from 0 to ${LIMITS.pageOffset}`);
-  }
-  return offset;
+  return pageTokens().decode(token);
 }

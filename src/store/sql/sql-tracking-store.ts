@@ -16,6 +16,7 @@ import {
 import { encodedData, insertRunData, refreshRunData, type RunDataPart } from './run-data.js';
 import { jsonCol, nameTakenFolded, num, optNum, optStr, page, placeholders } from './rows.js';
 import type { Row, SqlDialect, SqlExecutor, SqlValue } from './sql-driver.js';
+import { pageTokens } from './page-tokens.js';
 import { decodePageToken, planRunSearch, runSearchSetCandidates, simpleFilterSql, simpleOrderSql } from './sql-search.js';
 import { PLATFORM, type UnitOfWork } from './unit-of-work.js';
 
@@ -135,6 +136,8 @@ export class SqlTrackingStore implements TrackingStore {
 
   constructor(private readonly uow: UnitOfWork, opts: SqlTrackingStoreOptions = {}) {
     this.artifactRoot = (opts.defaultArtifactRoot ?? 'mlflow-artifacts:').replace(/\/+$/, '');
+    // The page-token key is settled when the store opens: a bad TRELLIS_PAGE_TOKEN_KEY stops the start, not a search.
+    pageTokens();
   }
 
   // ------------------------------------------------------------------ experiments
