@@ -32,6 +32,12 @@ const errors = {
   '500': { $ref: '#/components/responses/InternalError' },
 };
 
+const authErrors = {
+  '401': json('No credentials, or a wrong, expired or revoked token (UNAUTHENTICATED).', ref('Error')),
+  '403': json('The principal lacks the permission (PERMISSION_DENIED); the message names the action and object.', ref('Error')),
+};
+const roleList: Schema = arr(str('a role (viewer, contributor, pipeline-deployer, approver, deployer, admin), optionally on one object: role:experiment/<id or name>, role:model/<name>, role:dataset/<name>, role:pipeline/<name>'));
+
 const nameParam = query('name', str(), 'The dataset name.', true);
 const versionParam = query('version', str(), "A version number, or `latest` (the default).");
 
@@ -343,6 +349,100 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    '/model-versions/files': {
+      get: {
+        tags: ['registry'], operationId: 'getModelVersionFiles',
+        summary: "A model version's files with the sha256 and size recorded when the version was created (null for a version created before digests were recorded).",
+        parameters: [query('name', str(), 'The registered model.', true), query('version', str(), 'The version number.', true)],
+        responses: {
+          '200': json('The files.', obj({ files: { ...arr(obj({ path: str(), sha256: str(), size: int() }, ['path', 'sha256', 'size'])), nullable: true } }, ['files'])),
+          '400': errors['400'], '404': errors['404'],
+        },
+      },
+    },
+    '/model-versions/file': {
+      get: {
+        tags: ['registry'], operationId: 'getModelVersionFile',
+        summary: 'One file of a model version, checked against its recorded digest before any byte is sent (a mismatch is a 500 DATA_LOSS).',
+        parameters: [query('name', str(), 'The registered model.', true), query('version', str(), 'The version number.', true), query('path', str(), 'The file, relative to the version.', true)],
+        responses: { '200': { description: 'The bytes.', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }, '400': errors['400'], '404': errors['404'], '500': errors['500'] },
+      },
+    },
+    '/users/whoami': {
+      get: {
+        tags: ['identities'], operationId: 'whoAmI', summary: 'The principal the request is made by, how it signed in, and its roles.',
+        responses: { '200': json('Who you are.', obj({ name: str(), via: str('token:<id>, oidc, proxy, admin-secret, none'), roles: arr(str()), auth: str('on or off') }, ['name', 'via', 'roles', 'auth'])), ...authErrors },
+      },
+    },
+    '/users': {
+      get: {
+        tags: ['identities'], operationId: 'listUsers', summary: 'Users and service accounts with their roles (administrators).',
+        responses: { '200': json('The principals.', obj({ users: arr(ref('User')) }, ['users'])), ...authErrors },
+      },
+    },
+    '/users/get': {
+      get: {
+        tags: ['identities'], operationId: 'getUser', summary: 'One user or service account (administrators).',
+        parameters: [query('name', str(), 'Its name (any case).', true)],
+        responses: { '200': json('The principal.', obj({ user: ref('User') }, ['user'])), '404': errors['404'], ...authErrors },
+      },
+    },
+    '/users/create': {
+      post: {
+        tags: ['identities'], operationId: 'createUser', summary: 'Create a user or service account, with roles (administrators).',
+        requestBody: jsonBody(obj({ name: str(), kind: { type: 'string', enum: ['user', 'service'] }, roles: roleList }, ['name'])),
+        responses: { '200': json('The principal.', obj({ user: ref('User') }, ['user'])), '400': errors['400'], ...authErrors },
+      },
+    },
+    '/users/grant': {
+      post: {
+        tags: ['identities'], operationId: 'grantRoles', summary: 'Grant roles, globally or on one object (administrators).',
+        requestBody: jsonBody(obj({ name: str(), roles: roleList }, ['name', 'roles'])),
+        responses: { '200': json('The principal after.', obj({ user: ref('User') }, ['user'])), '400': errors['400'], '404': errors['404'], ...authErrors },
+      },
+    },
+    '/users/revoke': {
+      post: {
+        tags: ['identities'], operationId: 'revokeRoles', summary: 'Take roles away (administrators); a role not held is a 400 naming it.',
+        requestBody: jsonBody(obj({ name: str(), roles: roleList }, ['name', 'roles'])),
+        responses: { '200': json('The principal after.', obj({ user: ref('User') }, ['user'])), '400': errors['400'], '404': errors['404'], ...authErrors },
+      },
+    },
+    '/users/disable': {
+      post: {
+        tags: ['identities'], operationId: 'disableUser', summary: 'Disable a principal: its tokens stop working at once (administrators).',
+        requestBody: jsonBody(obj({ name: str() }, ['name'])),
+        responses: { '200': json('The principal after.', obj({ user: ref('User') }, ['user'])), '404': errors['404'], ...authErrors },
+      },
+    },
+    '/users/enable': {
+      post: {
+        tags: ['identities'], operationId: 'enableUser', summary: 'Enable a disabled principal again (administrators).',
+        requestBody: jsonBody(obj({ name: str() }, ['name'])),
+        responses: { '200': json('The principal after.', obj({ user: ref('User') }, ['user'])), '404': errors['404'], ...authErrors },
+      },
+    },
+    '/tokens/create': {
+      post: {
+        tags: ['identities'], operationId: 'createToken', summary: 'Create an API token for yourself, or (administrators) for anyone. The token is in this response only.',
+        requestBody: jsonBody(obj({ user: str(), expires: str('a duration: 30d, 12h, 90m, or never (the default)'), description: str() }, ['user'])),
+        responses: { '200': json('The token, once.', obj({ token: str(), token_info: ref('Token') }, ['token', 'token_info'])), '400': errors['400'], '404': errors['404'], ...authErrors },
+      },
+    },
+    '/tokens': {
+      get: {
+        tags: ['identities'], operationId: 'listTokens', summary: "Tokens (never their secrets): your own, or (administrators) anyone's or everyone's.",
+        parameters: [query('user', str(), 'Whose tokens; administrators may leave it out for all.')],
+        responses: { '200': json('The tokens.', obj({ tokens: arr(ref('Token')) }, ['tokens'])), ...authErrors },
+      },
+    },
+    '/tokens/revoke': {
+      post: {
+        tags: ['identities'], operationId: 'revokeToken', summary: 'Revoke a token of yours, or (administrators) anyone\'s; it stops working at once on this server.',
+        requestBody: jsonBody(obj({ id: str('the token id, as listed') }, ['id'])),
+        responses: { '200': json('The token after.', obj({ token_info: ref('Token') }, ['token_info'])), '404': errors['404'], ...authErrors },
+      },
+    },
     '/openapi.json': {
       get: {
         tags: ['meta'], operationId: 'getOpenApi', summary: 'This document.',
@@ -357,6 +457,13 @@ export const OPENAPI_DOCUMENT = {
       InternalError: json('A failure of the server; details are in its log.', ref('Error')),
     },
     schemas: {
+      User: obj({
+        name: str(), kind: { type: 'string', enum: ['user', 'service'] }, created_at: millis, created_by: str(), disabled: bool, roles: roleList,
+      }, ['name', 'kind', 'created_at', 'created_by', 'disabled', 'roles']),
+      Token: obj({
+        id: str(), user: str(), description: str(), state: { type: 'string', enum: ['active', 'expired', 'revoked'] },
+        created_at: millis, created_by: str(), expires_at: millis, revoked_at: millis, revoked_by: str(),
+      }, ['id', 'user', 'description', 'state', 'created_at', 'created_by']),
       PipelinePackage: obj({
         format: { type: 'string', enum: ['trellis.pipeline-package/v1'] }, name: str(), version: str("the IR's version"), irHash: str(),
         ir: { type: 'object', additionalProperties: true, description: 'the pipeline IR, `trellis.pipeline/v1` (docs/pipelines.md)' },
@@ -501,7 +608,8 @@ export function installOpenApi(app: FastifyInstance): void {
     // HEAD is added by Fastify for every GET; it is not an operation of its own.
     for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
   });
-  new MlflowRouter(app, TRELLIS_PREFIXES).get('/openapi.json', async () => OPENAPI_DOCUMENT);
+  // The description of the API holds no data: public, so clients can discover what to authenticate for.
+  new MlflowRouter(app, TRELLIS_PREFIXES).get('/openapi.json', { public: true }, async () => OPENAPI_DOCUMENT);
 }
 
 /** The native routes registered on `app` since {@link installOpenApi}. */

@@ -7,6 +7,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { TrellisError } from '../core/errors.js';
 import type { Actor } from '../store/ports/common.js';
+import type { Access, RequestAuth, RouteOptions } from './request-auth.js';
+
+export type { RouteOptions } from './request-auth.js';
 import { Params, isPlainObject, show } from './params.js';
 
 export const TRACKING_PREFIXES = ['/api/2.0/mlflow', '/ajax-api/2.0/mlflow'] as const;
@@ -18,42 +21,49 @@ export interface RouteContext {
   p: Params;
   req: FastifyRequest;
   reply: FastifyReply;
+  /** The principal the request is made by, as audit events name it. */
   who: Actor;
+  /** What the principal may do: list and search routes filter their results with `auth.can`. */
+  auth: RequestAuth;
 }
 
 /** Returns the response object; `{}` for MLflow's empty responses. */
 export type RouteHandler = (ctx: RouteContext) => Promise<object>;
 
-export interface RouteOptions {
-  /** Refuse larger raw bodies before parsing them (log-batch's 1 MB). */
-  maxBodyBytes?: number;
-}
 
 export class MlflowRouter {
   constructor(private readonly app: FastifyInstance, private readonly prefixes: readonly string[]) {}
 
-  get(path: string, h: RouteHandler, o?: RouteOptions): void { this.route(['GET'], path, h, o); }
-  post(path: string, h: RouteHandler, o?: RouteOptions): void { this.route(['POST'], path, h, o); }
-  patch(path: string, h: RouteHandler, o?: RouteOptions): void { this.route(['PATCH'], path, h, o); }
-  delete(path: string, h: RouteHandler, o?: RouteOptions): void { this.route(['DELETE'], path, h, o); }
+  get(path: string, access: Access, h: RouteHandler, o?: RouteOptions): void { this.route(['GET'], path, access, h, o); }
+  post(path: string, access: Access, h: RouteHandler, o?: RouteOptions): void { this.route(['POST'], path, access, h, o); }
+  patch(path: string, access: Access, h: RouteHandler, o?: RouteOptions): void { this.route(['PATCH'], path, access, h, o); }
+  delete(path: string, access: Access, h: RouteHandler, o?: RouteOptions): void { this.route(['DELETE'], path, access, h, o); }
 
-  route(methods: HTTPMethods[], path: string, handler: RouteHandler, opts: RouteOptions = {}): void {
+  /** Registers `handler` for `methods` at `path` under every prefix; `access` says who may call it (access.ts). */
+  route(methods: HTTPMethods[], path: string, access: Access, handler: RouteHandler, opts: RouteOptions = {}): void {
     for (const prefix of this.prefixes) {
       this.app.route({
         method: methods,
         url: prefix + path,
-        handler: async (req, reply) => handler({ p: readParams(req, opts), req, reply, who: actorOf(req) }),
+        config: { access, mlflowParams: opts },
+        handler: async (req, reply) => handler({ p: paramsOf(req), req, reply, who: actorOf(req), auth: req.auth }),
       });
     }
   }
 }
 
-/**
- * There is no authentication yet (DESIGN.md roadmap, step 7), so API changes are audited as
- * `anonymous` rather than under a name the client merely claims; auth will replace this one function.
- */
-export function actorOf(_req: FastifyRequest): Actor {
-  return { actor: 'anonymous' };
+/** The principal a request is made by, as audit events name it (`anonymous` with auth off). */
+export function actorOf(req: FastifyRequest): Actor {
+  return req.auth?.who ?? { actor: 'anonymous' };
+}
+
+/** The request's parameters (by MLflow's transport rules on the router's routes, else the query string), read once. */
+export function paramsOf(req: FastifyRequest): Params {
+  if (!req.trellisParams) {
+    const mlflow = req.routeOptions.config.mlflowParams;
+    req.trellisParams = mlflow ? readParams(req, mlflow) : Params.fromQuery(req.query);
+  }
+  return req.trellisParams;
 }
 
 const CONTENT_CHECKED = new Set(['POST', 'PUT', 'PATCH']);

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Workspace } from '../workspace/workspace.js';
+import { installAccessControl, type AuthOptions } from './access.js';
 import { installEdgeChecks } from './edge.js';
 import { frameworkErrorHandler, installErrorHandling } from './http-errors.js';
 import { installOpenApi } from './openapi.js';
@@ -16,6 +17,7 @@ import { MlflowRouter, REGISTRY_PREFIXES, TRACKING_PREFIXES, TRELLIS_PREFIXES } 
 import { artifactProxy, runArtifactRoutes } from './routes/artifacts.js';
 import { datasetRoutes, datasetUploads } from './routes/datasets.js';
 import { experimentRoutes } from './routes/experiments.js';
+import { identityRoutes } from './routes/identities.js';
 import { miscRoutes } from './routes/misc.js';
 import { modelVersionRoutes } from './routes/model-versions.js';
 import { pipelineRoutes } from './routes/pipelines.js';
@@ -49,6 +51,11 @@ export interface BuildServerOptions {
   requestTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open; default 72 s (longer than the 60 s idle timeout of common load balancers). */
   keepAliveTimeoutMs?: number;
+  /**
+   * Authentication and the proxy header (access.ts). Without an authenticator, auth is off: every
+   * request is allowed as `anonymous` (`trellis server` allows that on loopback only).
+   */
+  auth?: AuthOptions;
 }
 
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
@@ -85,6 +92,8 @@ export async function buildServer(ws: Workspace, opts: BuildServerOptions = {}):
   installErrorHandling(app);
   // Before any route, so every route and plugin (and the 404 handler) runs the checks.
   installEdgeChecks(app, { allowedHosts: opts.allowedHosts, bindHost: opts.bindHost });
+  // Also before any route: a route registered without an access declaration stops the server here.
+  installAccessControl(app, opts.auth);
   // Bodies arrive as raw bytes whatever their declared type; the router checks the type and
   // parses, which is how a wrong Content-Type becomes MLflow's 400 rather than Fastify's 415.
   app.removeAllContentTypeParsers();
@@ -106,6 +115,7 @@ export async function buildServer(ws: Workspace, opts: BuildServerOptions = {}):
   datasetRoutes(trellis, ws);
   pipelineRoutes(trellis, ws);
   trainingRoutes(trellis, ws);
+  identityRoutes(trellis, ws);
   miscRoutes(app, version);
   await app.register(artifactProxy, { ws });
   await app.register(datasetUploads, { ws, maxUploadBytes: opts.maxUploadBytes });

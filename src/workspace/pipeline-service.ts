@@ -78,6 +78,17 @@ export class PipelineService {
     return requestTrigger(this.services(), req, who);
   }
 
+  /**
+   * Whether the version that runs when `name` is triggered (its active one, or `version`) has
+   * components that run user code (commands, TypeScript) rather than built-ins only: deploying or
+   * triggering those takes the pipeline-deployer role.
+   */
+  async carriesUserCode(name: string, version?: number): Promise<boolean> {
+    const { activeVersion, fetchPackage } = await import('../pipelines/triggers/deployments.js');
+    const v = version === undefined ? (await activeVersion(this.services(), name)).version : await this.records.pipelines.getPipelineVersion(name, version);
+    return packageCarriesUserCode(await fetchPackage(this.services(), v));
+  }
+
   triggers(q: ListTriggersQuery = {}): Promise<TriggerRecord[]> {
     return this.records.triggers.listTriggers(q);
   }
@@ -144,4 +155,11 @@ export class PipelineService {
     const { tracking, registry, datasets, pipelines } = this.records;
     return lineageOf({ tracking, registry, datasets, pipelines, artifacts: this.services().artifacts }, ref, opts);
   }
+}
+
+/** Whether a package's components include any that is not a built-in (a command or TypeScript: user code). */
+export function packageCarriesUserCode(pkg: unknown): boolean {
+  const components = (pkg as { ir?: { components?: unknown } } | null)?.ir?.components;
+  if (!Array.isArray(components)) return false;
+  return components.some((c) => (c as { kind?: unknown } | null)?.kind !== 'builtin');
 }

@@ -20,6 +20,7 @@ import { TrackingService } from '../tracking/tracking-service.js';
 import { AuditService } from './audit-service.js';
 import { PipelineService } from './pipeline-service.js';
 import { TrainingService } from './training-service.js';
+import { IdentityService } from '../governance/identities.js';
 
 export interface WorkspaceOptions {
   /** `sqlite:<path>` or `postgres://…`; default `$TRELLIS_STORE_URI`, else `$TRELLIS_HOME/trellis.db`. */
@@ -45,6 +46,8 @@ export class Workspace {
   /** Deployed pipelines, their triggers, and the engines that run them (scheduler, worker, runner). */
   readonly pipelines: PipelineService;
   readonly audit: AuditService;
+  /** Users, service accounts, roles and API tokens, and the authenticator `trellis server --auth` uses. */
+  readonly identities: IdentityService;
 
   private constructor(
     private readonly stores: Stores,
@@ -58,6 +61,7 @@ export class Workspace {
     this.data = new DatasetService(stores.datasets, artifactStore);
     this.training = new TrainingService(this.tracking, this.registry, this.data);
     this.audit = new AuditService(stores.audit, { keyFile: defaultAuditKeyFile(storeUri) });
+    this.identities = new IdentityService(stores.identities, async (e) => (/^\d+$/.test(e) ? (await this.tracking.getExperiment(e)).experimentId : (await this.tracking.getExperimentByName(e)).experimentId));
     this.pipelines = new PipelineService(() => this.engineServices(), stores, { queueUri, storeUri, artifactsUri, cacheDir: join(trellisHome(), 'packages') });
   }
 

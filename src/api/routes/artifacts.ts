@@ -14,11 +14,12 @@ import { fileInfoJson, repeated } from '../mlflow-json.js';
 import { Params } from '../params.js';
 import { rawPathAfter, rawQueryValue } from '../raw-url.js';
 import { actorOf, type MlflowRouter } from '../router.js';
+import { artifactObject, byRun } from '../route-objects.js';
 
 const PROXY_PREFIXES = ['/api/2.0/mlflow-artifacts', '/ajax-api/2.0/mlflow-artifacts'];
 
 export function runArtifactRoutes(r: MlflowRouter, ws: Workspace): void {
-  r.get('/artifacts/list', async ({ p, req }) => {
+  r.get('/artifacts/list', { action: 'read', object: byRun(ws) }, async ({ p, req }) => {
     const rel = normalizeArtifactPath(rawQueryValue(req, 'path') ?? '', { allowEmpty: true });
     const { rootUri, files } = await ws.tracking.listArtifacts(p.runId(), rel);
     return { root_uri: rootUri, files: repeated(files.map((f) => fileInfoJson(f, f.path))) };
@@ -41,33 +42,34 @@ export async function artifactProxy(app: FastifyInstance, opts: { ws: Workspace 
   for (const prefix of PROXY_PREFIXES) {
     const files = `${prefix}/artifacts/`;
     const pathOf = (req: Parameters<typeof rawPathAfter>[0]) => normalizeArtifactPath(rawPathAfter(req, files));
+    const listedDir = (req: Parameters<typeof rawPathAfter>[0]) => normalizeArtifactPath(rawQueryValue(req, 'path') ?? '', { allowEmpty: true });
 
-    app.get(`${files}*`, async (req, reply) => sendArtifact(reply, ws, pathOf(req)));
+    app.get(`${files}*`, { config: { access: { action: 'read', object: (req) => artifactObject(pathOf(req)) } } }, async (req, reply) => sendArtifact(reply, ws, pathOf(req)));
 
-    app.put(`${files}*`, async (req) => {
+    app.put(`${files}*`, { config: { access: { action: 'write', object: (req) => artifactObject(pathOf(req)) } } }, async (req) => {
       const path = pathOf(req);
       await ws.tracking.putArtifact(path, (req.body as Readable | undefined) ?? Buffer.alloc(0), actorOf(req));
       return {};
     });
 
-    app.delete(`${files}*`, async (req) => {
+    app.delete(`${files}*`, { config: { access: { action: 'write', object: (req) => artifactObject(pathOf(req)) } } }, async (req) => {
       await ws.tracking.deleteArtifact(pathOf(req), actorOf(req));
       return {};
     });
 
     // Entries are named relative to the listed directory; the client joins them.
-    app.get(`${prefix}/artifacts`, async (req) => {
-      const dir = normalizeArtifactPath(rawQueryValue(req, 'path') ?? '', { allowEmpty: true });
+    app.get(`${prefix}/artifacts`, { config: { access: { action: 'read', object: (req) => artifactObject(listedDir(req)) } } }, async (req) => {
+      const dir = listedDir(req);
       const listed = await ws.tracking.listArtifactDir(dir);
       return { files: repeated(listed.map((f) => fileInfoJson(f, dir ? f.path.slice(dir.length + 1) : f.path))) };
     });
 
-    app.post(`${prefix}/mpu/*`, async () => {
+    app.post(`${prefix}/mpu/*`, { config: { access: { action: 'write' } } }, async () => {
       throw new TrellisError('TRELLIS_NOT_IMPLEMENTED', { feature: 'Multipart upload' });
     });
   }
 
-  app.get('/get-artifact', async (req, reply) => {
+  app.get('/get-artifact', { config: { access: { action: 'read', object: byRun(ws) } } }, async (req, reply) => {
     const rel = normalizeArtifactPath(rawQueryValue(req, 'path') ?? '');
     return sendArtifact(reply, ws, await ws.tracking.runArtifactPath(Params.fromQuery(req.query).runId(), rel));
   });

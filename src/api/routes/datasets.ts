@@ -24,6 +24,7 @@ import type { Dataset, DatasetSchemaDoc, DatasetVersion } from '../../store/port
 import type { Workspace } from '../../workspace/workspace.js';
 import { Params, isPlainObject, missing, show, wrongType } from '../params.js';
 import { TRELLIS_PREFIXES, actorOf, isJsonContentType, parseJsonBody, type MlflowRouter } from '../router.js';
+import { byDataset, datasetObj } from '../route-objects.js';
 
 /** Uploads are streamed to disk, so the bound is about disk and profiling time, not memory. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024 ** 3;
@@ -154,13 +155,15 @@ function environmentsParam(p: Params): Record<string, string[]> | undefined {
 // JSON routes
 
 export function datasetRoutes(r: MlflowRouter, ws: Workspace): void {
-  r.get('/datasets', async () => ({ datasets: (await ws.data.list()).map(datasetJson) }));
+  r.get('/datasets', { action: 'read', filtered: true }, async ({ auth }) => ({
+    datasets: (await ws.data.list()).filter((d) => auth.can('read', datasetObj(d.name))).map(datasetJson),
+  }));
 
-  r.get('/datasets/versions', async ({ p }) => ({ dataset_versions: (await ws.data.versions(datasetName(p))).map(datasetVersionJson) }));
+  r.get('/datasets/versions', { action: 'read', object: byDataset() }, async ({ p }) => ({ dataset_versions: (await ws.data.versions(datasetName(p))).map(datasetVersionJson) }));
 
-  r.get('/datasets/get', async ({ p }) => ({ dataset_version: datasetVersionJson(await ws.data.get(refParam(p))) }));
+  r.get('/datasets/get', { action: 'read', object: byDataset() }, async ({ p }) => ({ dataset_version: datasetVersionJson(await ws.data.get(refParam(p))) }));
 
-  r.get('/datasets/profile', async ({ p, reply }) => {
+  r.get('/datasets/profile', { action: 'read', object: byDataset() }, async ({ p, reply }) => {
     const ref = refParam(p);
     const format = p.optionalString('format') || 'json';
     if (format !== 'json' && format !== 'html') throw invalid(`Invalid value ${show(format)} for parameter 'format': use json or html`);
@@ -178,7 +181,7 @@ export function datasetRoutes(r: MlflowRouter, ws: Workspace): void {
   });
 
   // The stored bytes of a version, exactly as added (hash-checked on the way out of the store).
-  r.get('/datasets/download', async ({ p, reply }) => {
+  r.get('/datasets/download', { action: 'read', object: byDataset() }, async ({ p, reply }) => {
     const { version: v, data } = await ws.data.bytes(refParam(p));
     const file = `${v.name}-${v.version}${FORMAT_EXTENSIONS[v.format as DataFormat] ?? ''}`;
     return reply
@@ -189,25 +192,30 @@ export function datasetRoutes(r: MlflowRouter, ws: Workspace): void {
       .send(data);
   });
 
-  r.get('/datasets/diff', async ({ p }) => ({ diff: diffJson(await ws.data.diff(p.requireString('a'), p.requireString('b'))) }));
+  r.get('/datasets/diff', { action: 'read', object: byDataset('a') }, async ({ p, req, auth }) => {
+    auth.require('read', byDataset('b')(req, p));
+    return { diff: diffJson(await ws.data.diff(p.requireString('a'), p.requireString('b'))) };
+  });
 
-  r.post('/datasets/validate', async ({ p, req }) => {
+  // Checking records against a schema sent along reads nothing stored; against a dataset, it reads that dataset.
+  r.post('/datasets/validate', { action: 'read', filtered: true }, async ({ p, req, auth }) => {
     const body = rawBody(req);
     const records = recordsParam(body);
     const schema = body.schema ?? undefined;
     const against = p.optionalString('against') || undefined;
+    if (against) auth.require('read', byDataset('against')(req, p));
     if (!against && schema === undefined) throw missing('against');
     const environment = p.optionalString('environment') || undefined;
     return { report: reportJson(await ws.data.validateRecords(records, { ref: against, schema, environment })) };
   });
 
-  r.post('/datasets/skew', async ({ p, req }) => {
+  r.post('/datasets/skew', { action: 'read', object: byDataset('against') }, async ({ p, req }) => {
     const records = recordsParam(rawBody(req));
     const s = await ws.data.skew(records, p.requireString('against'));
     return { skew: { against: s.against, distances: s.distances.map(distanceJson), skewed: s.skewed, excluded_from_drift: s.excludedFromDrift } };
   });
 
-  r.get('/datasets/schema', async ({ p }) => {
+  r.get('/datasets/schema', { action: 'read', object: byDataset() }, async ({ p }) => {
     const name = datasetName(p);
     const n = p.optionalInt('schema_version');
     if (n !== undefined && n < 1) throw invalid(`Invalid value ${n} for parameter 'schema_version': must be a positive number`);
@@ -218,14 +226,16 @@ export function datasetRoutes(r: MlflowRouter, ws: Workspace): void {
     throw new TrellisError('TRELLIS_DATASET_VERSION_NOT_FOUND', { name, version: `schema ${n}` }, { message: `Dataset '${name}' has no schema version ${n}` });
   });
 
-  r.post('/datasets/schema', async ({ p, req, who }) => {
+  r.post('/datasets/schema', { action: 'write', object: byDataset() }, async ({ p, req, who }) => {
     const name = datasetName(p);
     const schema = rawBody(req).schema;
     if (schema === undefined || schema === null) throw missing('schema');
     return { dataset_schema: schemaDocJson(await ws.data.putSchema(name, schema, p.optionalBool('pin') ?? false, who)) };
   });
 
-  r.get('/datasets/subjects', async ({ p }) => ({ versions: await ws.data.findSubject(p.requireString('subject')) }));
+  r.get('/datasets/subjects', { action: 'read', filtered: true }, async ({ p, auth }) => ({
+    versions: (await ws.data.findSubject(p.requireString('subject'))).filter((v) => auth.can('read', datasetObj(v.name))),
+  }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,7 +318,7 @@ export async function datasetUploads(app: FastifyInstance, opts: DatasetUploadOp
   });
 
   for (const prefix of TRELLIS_PREFIXES) {
-    app.post(`${prefix}/datasets/versions`, async (req) => {
+    app.post(`${prefix}/datasets/versions`, { config: { access: { action: 'write', object: byDataset() } } }, async (req) => {
       const p = Params.fromQuery(req.query);
       const name = datasetName(p);
       const format = formatParam(p);

@@ -4,13 +4,16 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
+/** Probes and pointers: they hold no data, so anyone may call them, signed in or not. */
+const PUBLIC = { config: { access: { public: true } as const } };
+
 export function miscRoutes(app: FastifyInstance, version: string): void {
-  app.get('/health', async (_req, reply) => reply.type('text/plain; charset=utf-8').send('OK'));
-  app.get('/version', async (_req, reply) => reply.type('text/plain; charset=utf-8').send(version));
+  app.get('/health', PUBLIC, async (_req, reply) => reply.type('text/plain; charset=utf-8').send('OK'));
+  app.get('/version', PUBLIC, async (_req, reply) => reply.type('text/plain; charset=utf-8').send(version));
 
   const pointers = rootPointers(version);
   const page = rootPage(pointers);
-  app.get('/', async (req, reply) => {
+  app.get('/', PUBLIC, async (req, reply) => {
     // The page's content differs by Accept, so caches must key on it; nothing on it runs or loads.
     void reply
       .header('vary', 'accept')

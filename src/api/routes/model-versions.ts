@@ -5,14 +5,20 @@ import type { Stage } from '../../store/ports/registry.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { modelVersionJson, repeated } from '../mlflow-json.js';
 import type { MlflowRouter } from '../router.js';
+import { byModel, experimentObj, experimentOfRun, modelObj } from '../route-objects.js';
 
 export function modelVersionRoutes(r: MlflowRouter, ws: Workspace): void {
   // Through the registry service, which refuses sources outside a run's artifacts.
-  r.post('/model-versions/create', async ({ p, who }) => {
+  r.post('/model-versions/create', { action: 'write', object: byModel() }, async ({ p, who, auth }) => {
+    const runId = p.optionalString('run_id', LIMITS.idLength) || undefined;
+    const source = p.requireString('source', LIMITS.modelSourceLength);
+    // Registering a run's files publishes them: the caller must be able to read that run.
+    const sourceRun = runId ?? /^runs:\/([^/]+)\//.exec(source)?.[1];
+    if (sourceRun !== undefined && !auth.can('read')) auth.require('read', experimentObj(await experimentOfRun(ws, sourceRun)));
     const version = await ws.registry.createVersion({
       name: p.requireString('name'),
-      source: p.requireString('source', LIMITS.modelSourceLength),
-      runId: p.optionalString('run_id', LIMITS.idLength) || undefined,
+      source,
+      runId,
       runLink: p.optionalString('run_link', LIMITS.runLinkLength),
       description: p.optionalString('description', LIMITS.descriptionLength),
       tags: p.optionalTags('tags'),
@@ -20,30 +26,31 @@ export function modelVersionRoutes(r: MlflowRouter, ws: Workspace): void {
     return { model_version: modelVersionJson(version) };
   });
 
-  r.get('/model-versions/get', async ({ p }) => ({
+  r.get('/model-versions/get', { action: 'read', object: byModel() }, async ({ p }) => ({
     model_version: modelVersionJson(await ws.registry.getVersion(p.requireString('name'), p.requireId('version'))),
   }));
 
-  r.patch('/model-versions/update', async ({ p, who }) => ({
+  r.patch('/model-versions/update', { action: 'write', object: byModel() }, async ({ p, who }) => ({
     model_version: modelVersionJson(await ws.registry.updateVersion(p.requireString('name'), p.requireId('version'), p.optionalString('description', LIMITS.descriptionLength) ?? '', who)),
   }));
 
-  r.delete('/model-versions/delete', async ({ p, who }) => {
+  r.delete('/model-versions/delete', { action: 'write', object: byModel() }, async ({ p, who }) => {
     await ws.registry.deleteVersion(p.requireString('name'), p.requireId('version'), who);
     return {};
   });
 
-  r.get('/model-versions/search', async ({ p }) => {
+  r.get('/model-versions/search', { action: 'read', filtered: true }, async ({ p, auth }) => {
     const page = await ws.registry.searchVersions({
       filter: p.optionalString('filter', LIMITS.filterLength),
       orderBy: p.optionalStringArray('order_by', LIMITS.orderByKeys),
       maxResults: p.optionalInt('max_results'),
       pageToken: p.optionalString('page_token'),
     });
-    return { model_versions: repeated(page.items.map(modelVersionJson)), next_page_token: page.nextPageToken };
+    const items = auth.can('read') ? page.items : page.items.filter((v) => auth.can('read', modelObj(v.name)));
+    return { model_versions: repeated(items.map(modelVersionJson)), next_page_token: page.nextPageToken };
   });
 
-  r.post('/model-versions/transition-stage', async ({ p, who }) => {
+  r.post('/model-versions/transition-stage', { action: 'write', object: byModel() }, async ({ p, who }) => {
     const version = await ws.registry.transitionStage(
       p.requireString('name'), p.requireId('version'), stageOf(p.requireString('stage')),
       p.optionalBool('archive_existing_versions') ?? false, who,
@@ -51,17 +58,17 @@ export function modelVersionRoutes(r: MlflowRouter, ws: Workspace): void {
     return { model_version: modelVersionJson(version) };
   });
 
-  r.get('/model-versions/get-download-uri', async ({ p }) => {
+  r.get('/model-versions/get-download-uri', { action: 'read', object: byModel() }, async ({ p }) => {
     const version = await ws.registry.getVersion(p.requireString('name'), p.requireId('version'));
     return { artifact_uri: version.source };
   });
 
-  r.post('/model-versions/set-tag', async ({ p, who }) => {
+  r.post('/model-versions/set-tag', { action: 'write', object: byModel() }, async ({ p, who }) => {
     await ws.registry.setVersionTag(p.requireString('name'), p.requireId('version'), p.requireString('key'), p.optionalString('value') ?? '', who);
     return {};
   });
 
-  r.delete('/model-versions/delete-tag', async ({ p, who }) => {
+  r.delete('/model-versions/delete-tag', { action: 'write', object: byModel() }, async ({ p, who }) => {
     await ws.registry.deleteVersionTag(p.requireString('name'), p.requireId('version'), p.requireString('key'), who);
     return {};
   });

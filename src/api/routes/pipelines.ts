@@ -10,6 +10,8 @@ import type { TriggerRecord, TriggerStatus } from '../../store/ports/triggers.js
 import type { Workspace } from '../../workspace/workspace.js';
 import { isPlainObject, show } from '../params.js';
 import { parseJsonBody, type MlflowRouter } from '../router.js';
+import { packageCarriesUserCode } from '../../workspace/pipeline-service.js';
+import { byPipeline, byRun, pipelineObj } from '../route-objects.js';
 
 const STATUSES: readonly TriggerStatus[] = ['pending', 'running', 'finished', 'failed', 'skipped', 'cancelled'];
 
@@ -41,20 +43,25 @@ function body(req: FastifyRequest): Record<string, unknown> {
 }
 
 export function pipelineRoutes(r: MlflowRouter, ws: Workspace): void {
-  r.post('/pipelines/versions', async ({ req, who }) => {
-    const { version, created } = await ws.pipelines.publish(body(req), who);
+  // A package that runs commands or TypeScript takes pipeline-deployer on the pipeline; built-ins only, contributor.
+  r.post('/pipelines/versions', { action: 'write', object: byPipeline() }, async ({ req, who, auth }) => {
+    const pkg = body(req);
+    if (packageCarriesUserCode(pkg)) auth.require('deploy-pipeline', pipelineObj(String(pkg.name)));
+    const { version, created } = await ws.pipelines.publish(pkg, who);
     return { pipeline_version: pipelineVersionJson(version), created };
   });
 
-  r.get('/pipelines/versions', async ({ p }) => {
+  r.get('/pipelines/versions', { action: 'read', object: byPipeline() }, async ({ p }) => {
     const versions = await ws.pipelines.versions(p.requireString('name'));
     return { pipeline_versions: versions.map(pipelineVersionJson) };
   });
 
-  r.get('/pipelines/list', async () => ({ pipelines: (await ws.pipelines.list()).map(pipelineVersionJson) }));
+  r.get('/pipelines/list', { action: 'read', filtered: true }, async ({ auth }) => ({
+    pipelines: (await ws.pipelines.list()).filter((v) => auth.can('read', pipelineObj(v.name))).map(pipelineVersionJson),
+  }));
 
   // Why a step of a pipeline run was (not) served from cache, as `trellis pipelines why` says it.
-  r.get('/pipelines/why', async ({ p }) => {
+  r.get('/pipelines/why', { action: 'read', object: byRun(ws) }, async ({ p }) => {
     const e = await ws.pipelines.explainCache(p.requireId('run_id'), p.requireString('step'));
     return {
       explanation: {
@@ -64,13 +71,16 @@ export function pipelineRoutes(r: MlflowRouter, ws: Workspace): void {
     };
   });
 
-  r.get('/pipelines/deployments', async () => ({ deployments: (await ws.pipelines.deployments()).map(deploymentJson) }));
+  r.get('/pipelines/deployments', { action: 'read', filtered: true }, async ({ auth }) => ({
+    deployments: (await ws.pipelines.deployments()).filter((d) => auth.can('read', pipelineObj(d.name))).map(deploymentJson),
+  }));
 
-  r.get('/pipelines/deployment', async ({ p }) => ({ deployment: deploymentJson(await ws.pipelines.deployment(p.requireString('name'))) }));
+  r.get('/pipelines/deployment', { action: 'read', object: byPipeline() }, async ({ p }) => ({ deployment: deploymentJson(await ws.pipelines.deployment(p.requireString('name'))) }));
 
   // Pause or resume its triggers, undeploy it (or one version), roll it back: `{ "name": …, "version": … }`.
   for (const action of ['pause', 'resume-triggers', 'undeploy', 'rollback'] as const) {
-    r.post(`/pipelines/${action}`, async ({ req, who }) => {
+    // Changing what runs, and when, is the deployer's: pipeline-deployer on the pipeline.
+    r.post(`/pipelines/${action}`, { action: 'deploy-pipeline', object: byPipeline() }, async ({ req, who }) => {
       const b = body(req);
       if (typeof b.name !== 'string' || !b.name) throw new TrellisError('TRELLIS_MISSING_PARAMETER', { param: 'name' });
       const v = b.version;
@@ -85,10 +95,12 @@ export function pipelineRoutes(r: MlflowRouter, ws: Workspace): void {
     });
   }
 
-  r.post('/pipelines/trigger', async ({ req, who }) => {
+  // Running a pipeline is a contributor's; running one that carries user code, a pipeline-deployer's.
+  r.post('/pipelines/trigger', { action: 'write', object: byPipeline('pipeline') }, async ({ req, who, auth }) => {
     const b = body(req);
     const pipeline = b.pipeline;
     if (typeof pipeline !== 'string' || !pipeline) throw new TrellisError('TRELLIS_MISSING_PARAMETER', { param: 'pipeline' });
+    if (!auth.can('deploy-pipeline', pipelineObj(pipeline)) && (await ws.pipelines.carriesUserCode(pipeline))) auth.require('deploy-pipeline', pipelineObj(pipeline));
     if (b.params !== undefined && b.params !== null && !isPlainObject(b.params)) throw invalid(`Invalid value ${show(b.params)} for parameter 'params': expected an object of parameter values`);
     for (const f of ['reason', 'dedupe_key'] as const) {
       if (b[f] !== undefined && b[f] !== null && typeof b[f] !== 'string') throw invalid(`Invalid value ${show(b[f])} for parameter '${f}': expected a string`);
@@ -100,7 +112,7 @@ export function pipelineRoutes(r: MlflowRouter, ws: Workspace): void {
     return { trigger: triggerJson(trigger), created };
   });
 
-  r.get('/pipelines/triggers', async ({ p }) => {
+  r.get('/pipelines/triggers', { action: 'read', filtered: true }, async ({ p, auth }) => {
     const status = p.optionalString('status') || undefined;
     if (status !== undefined && !STATUSES.includes(status as TriggerStatus)) {
       throw invalid(`Invalid value '${show(status)}' for parameter 'status': it must be one of ${STATUSES.join(', ')}`);
@@ -108,6 +120,6 @@ export function pipelineRoutes(r: MlflowRouter, ws: Workspace): void {
     const triggers = await ws.pipelines.triggers({
       pipeline: p.optionalString('pipeline') || undefined, status: status as TriggerStatus | undefined, limit: p.optionalInt('limit') ?? 100,
     });
-    return { triggers: triggers.map(triggerJson) };
+    return { triggers: triggers.filter((t) => auth.can('read', pipelineObj(t.pipeline))).map(triggerJson) };
   });
 }

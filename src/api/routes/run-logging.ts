@@ -8,31 +8,33 @@ import type { DatasetInput, Metric } from '../../store/ports/tracking.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { isPlainObject, type Params } from '../params.js';
 import type { MlflowRouter } from '../router.js';
+import { byRun } from '../route-objects.js';
 
 const MODEL_JSON_FIELDS = ['artifact_path', 'flavors', 'utc_time_created', 'run_id'];
 
 export function runLoggingRoutes(r: MlflowRouter, ws: Workspace): void {
-  r.post('/runs/log-metric', async ({ p, who }) => {
+  const writeRun = { action: 'write', object: byRun(ws) } as const;
+  r.post('/runs/log-metric', writeRun, async ({ p, who }) => {
     await ws.tracking.logBatch(p.runId(), { metrics: [metricOf(p)] }, who);
     return {};
   });
 
-  r.post('/runs/log-parameter', async ({ p, who }) => {
+  r.post('/runs/log-parameter', writeRun, async ({ p, who }) => {
     await ws.tracking.logBatch(p.runId(), { params: [{ key: p.requireString('key'), value: p.optionalString('value') ?? '' }] }, who);
     return {};
   });
 
-  r.post('/runs/set-tag', async ({ p, who }) => {
+  r.post('/runs/set-tag', writeRun, async ({ p, who }) => {
     await ws.tracking.logBatch(p.runId(), { tags: [{ key: p.requireString('key'), value: p.optionalString('value') ?? '' }] }, who);
     return {};
   });
 
-  r.post('/runs/delete-tag', async ({ p, who }) => {
+  r.post('/runs/delete-tag', writeRun, async ({ p, who }) => {
     await ws.tracking.deleteRunTag(p.runId(), p.requireString('key'), who);
     return {};
   });
 
-  r.post('/runs/log-batch', async ({ p, who }) => {
+  r.post('/runs/log-batch', writeRun, async ({ p, who }) => {
     const runId = p.runId();
     await ws.tracking.logBatch(runId, {
       metrics: p.optionalObjects('metrics')?.map(metricOf),
@@ -42,13 +44,13 @@ export function runLoggingRoutes(r: MlflowRouter, ws: Workspace): void {
     return {};
   }, { maxBodyBytes: LIMITS.batchBytes });
 
-  r.post('/runs/log-inputs', async ({ p, who }) => {
+  r.post('/runs/log-inputs', writeRun, async ({ p, who }) => {
     const runId = p.runId();
     await ws.tracking.logInputs(runId, p.optionalObjects('datasets')?.map(datasetInputOf) ?? [], who);
     return {};
   });
 
-  r.post('/runs/log-model', async ({ p, who }) => {
+  r.post('/runs/log-model', writeRun, async ({ p, who }) => {
     const runId = p.runId();
     // Appended inside the store's transaction: two clients logging models at once both land.
     await ws.tracking.logModel(runId, parseModelJson(p.requireString('model_json', LIMITS.modelJsonLength)), who);

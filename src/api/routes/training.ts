@@ -10,6 +10,7 @@ import type { TrainingOutcome, TrainingSearch } from '../../ml/training-workflow
 import type { Workspace } from '../../workspace/workspace.js';
 import type { Params } from '../params.js';
 import type { MlflowRouter } from '../router.js';
+import { byDataset, byExperimentNameIfAny, modelObj } from '../route-objects.js';
 
 const ALGOS: readonly Algo[] = ['linear', 'gbdt', 'forest'];
 
@@ -41,7 +42,11 @@ function reportJson(o: TrainingOutcome): object {
 }
 
 export function trainingRoutes(r: MlflowRouter, ws: Workspace): void {
-  r.post('/train', async ({ p, who, req }) => {
+  // Writes a run into the experiment; also reads the dataset and, with `register`, writes the model.
+  r.post('/train', { action: 'write', object: byExperimentNameIfAny(ws, 'experiment') }, async ({ p, who, req, auth }) => {
+    auth.require('read', byDataset('data')(req, p));
+    const register = p.optionalString('register') || undefined;
+    if (register !== undefined) auth.require('write', modelObj(register));
     // The trainers load with the first training request, not with the server.
     const [{ parseSpace }, { parseCvSpec }] = await Promise.all([import('../../ml/search.js'), import('../../ml/training-workflow.js')]);
     const algo = p.optionalString('algo') || 'linear';
@@ -52,7 +57,7 @@ export function trainingRoutes(r: MlflowRouter, ws: Workspace): void {
       data: p.requireString('data'), target: p.requireString('target'), algo: algo as Algo,
       params: Object.fromEntries((p.optionalKeyValues('params') ?? []).map((kv) => [kv.key, kv.value])), exclude: p.optionalStringArray('exclude'),
       cv: cv ? parseCvSpec(cv) : undefined, search: searchOf(p, parseSpace),
-      experiment: p.optionalString('experiment') || undefined, register: p.optionalString('register') || undefined,
+      experiment: p.optionalString('experiment') || undefined, register,
     }, who, { onProgress: (line) => req.log.debug({ line }, 'train'), files: false });
     return report ? { ...result.summary, report: reportJson(result.outcome) } : result.summary;
   });

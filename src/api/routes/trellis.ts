@@ -10,6 +10,7 @@ import { contentDisposition } from '../download.js';
 import { historyJson } from '../mlflow-json.js';
 import type { MlflowRouter } from '../router.js';
 import type { AuditEvent } from '../../store/ports/audit.js';
+import { byLineageStart, byModel } from '../route-objects.js';
 
 const DEFAULT_AUDIT_EVENTS = 100;
 const MAX_AUDIT_EVENTS = 10_000;
@@ -22,7 +23,7 @@ function auditEventJson(e: AuditEvent): object {
 }
 
 export function trellisRoutes(r: MlflowRouter, ws: Workspace): void {
-  r.get('/registered-models/history', async ({ p }) => {
+  r.get('/registered-models/history', { action: 'read', object: byModel() }, async ({ p }) => {
     const history = await ws.registry.history(p.requireString('name'), {
       alias: p.optionalString('alias') || undefined,
       stage: p.optionalString('stage') || undefined,
@@ -31,13 +32,13 @@ export function trellisRoutes(r: MlflowRouter, ws: Workspace): void {
   });
 
   // The digests recorded for a version's files; null for a version created before they were recorded.
-  r.get('/model-versions/files', async ({ p }) => {
+  r.get('/model-versions/files', { action: 'read', object: byModel() }, async ({ p }) => {
     const files = await ws.registry.versionFiles(p.requireString('name'), p.requireId('version'));
     return { files: files ? files.map((f) => ({ path: f.path, sha256: f.sha256, size: f.size })) : null };
   });
 
   // A file of a version, checked against its recorded digest before any byte goes out.
-  r.get('/model-versions/file', async ({ p, reply }) => {
+  r.get('/model-versions/file', { action: 'read', object: byModel() }, async ({ p, reply }) => {
     const v = await ws.registry.getVersion(p.requireString('name'), p.requireId('version'));
     const path = p.requireString('path');
     const data = await ws.registry.readVersionFile(v, path);
@@ -48,7 +49,7 @@ export function trellisRoutes(r: MlflowRouter, ws: Workspace): void {
       .send(data);
   });
 
-  r.get('/lineage', async ({ p }) => {
+  r.get('/lineage', { action: 'read', object: byLineageStart }, async ({ p }) => {
     const model = p.optionalString('model');
     const dataset = p.optionalString('dataset');
     const version = p.optionalString('version');
@@ -77,7 +78,8 @@ export function trellisRoutes(r: MlflowRouter, ws: Workspace): void {
     return ws.pipelines.lineage(ref, { depth });
   });
 
-  r.get('/audit/events', async ({ p }) => {
+  // The trail names every object and actor: administrators only.
+  r.get('/audit/events', { action: 'admin' }, async ({ p }) => {
     const limit = p.optionalInt('limit');
     if (limit !== undefined && (limit < 1 || limit > MAX_AUDIT_EVENTS)) throw invalid(`Invalid value ${limit} for parameter 'limit': it must be between 1 and ${MAX_AUDIT_EVENTS}`);
     const afterSeq = p.optionalInt('after_seq');
@@ -92,7 +94,7 @@ export function trellisRoutes(r: MlflowRouter, ws: Workspace): void {
     return { events: events.map(auditEventJson) };
   });
 
-  r.get('/audit/verify', async () => {
+  r.get('/audit/verify', { action: 'admin' }, async () => {
     const v = await ws.audit.verify();
     return {
       ok: v.ok, checked: v.checked, ...(v.checkpoints !== undefined ? { checkpoints: v.checkpoints } : {}),
