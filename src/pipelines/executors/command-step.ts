@@ -20,7 +20,8 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { invalid, TrellisError } from '../../core/errors.js';
-import { runAttempts, type AttemptHandle } from './attempts.js';
+import { runAttempts, type AttemptHandle, type Launch } from './attempts.js';
+import { launchAs, type RunAs } from './run-as.js';
 import { signalGroup, spawnGroup, stopGroup } from './process-tree.js';
 import { drain, OutputTail, pipeInto } from './step-log.js';
 import { checkStepSpec, isArtifact, type CommandComponent, type ResolvedStep, type StepResult, type StepSpec } from './step-spec.js';
@@ -30,6 +31,8 @@ export interface CommandStepOptions {
   killGraceMs?: number;
   /** The environment the component starts from (default: this process's); see {@link scrubbedEnv}. */
   baseEnv?: NodeJS.ProcessEnv;
+  /** The user the command runs as (this process must be root), its output folder handed to it for each attempt; see `run-as.ts`. */
+  runAs?: RunAs;
 }
 
 /** The variables a component of a deployed pipeline keeps from the server's environment: none that can hold a secret. */
@@ -100,11 +103,14 @@ export async function runCommandStep(spec: StepSpec, options: CommandStepOptions
   }
   const argv = c.command.map((a) => substitute(a, r));
   const graceMs = options.killGraceMs ?? 2000;
-  return runAttempts(r, (attempt, log) => launch(r, argv, cwd, stepEnv(r, attempt, c.env, options.baseEnv), retryable, log, graceMs));
+  const { runAs } = options;
+  const each: Launch = (attempt, log) => launch(r, argv, cwd, stepEnv(r, attempt, c.env, options.baseEnv), retryable, log, graceMs, runAs);
+  return runAttempts(r, runAs ? launchAs(runAs, r.outputDir, r.step, each) : each);
 }
 
-function launch(r: ResolvedStep, argv: string[], cwd: string, env: NodeJS.ProcessEnv, retryable: number[], log: Writable, graceMs: number): AttemptHandle {
-  const child = spawnGroup(argv[0]!, argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+function launch(r: ResolvedStep, argv: string[], cwd: string, env: NodeJS.ProcessEnv, retryable: number[], log: Writable, graceMs: number, runAs?: RunAs): AttemptHandle {
+  const ids = runAs ? { uid: runAs.uid, gid: runAs.gid } : {};
+  const child = spawnGroup(argv[0]!, argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
   const tail = new OutputTail();
   const streams = [pipeInto(child.stdout, log), pipeInto(child.stderr, log, tail)];
   const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {

@@ -13,6 +13,7 @@ export { runTypeScriptStep, setDefaultIsolation, configureWorkerPool, prewarmWor
 export { runInProcessStep, type InProcessBody } from './in-process-step.js';
 export { WorkerPool, sharedWorkerPool, type WorkerPoolOptions, type WorkerPoolStats } from './worker-pool.js';
 export { RetryableError } from './retryable-error.js';
+export { defaultRunAs, isRoot, resolveRunAs, unreachable, userCodeUser, type RunAs } from './run-as.js';
 export { hashOutput, hashFile } from './output-hash.js';
 export type { StepContext } from './component-call.js';
 export { METRICS_FILE, type ArtifactRef, type ArtifactType, type StepInput, type StepResult, type StepSpec } from './step-spec.js';

@@ -18,7 +18,8 @@ import { Worker } from 'node:worker_threads';
 import type { ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { invalid, TrellisError } from '../../core/errors.js';
-import { runAttempts, type AttemptHandle } from './attempts.js';
+import { runAttempts, type AttemptHandle, type Launch } from './attempts.js';
+import { launchAs, type RunAs } from './run-as.js';
 import type { RunnerJob, RunnerMessage } from './step-runner.js';
 import { signalGroup, spawnGroup, stopGroup } from './process-tree.js';
 import { drain, OutputTail, pipeInto } from './step-log.js';
@@ -40,6 +41,8 @@ export interface TypeScriptStepOptions {
   pool?: WorkerPool;
   /** For `isolation: 'process'`: the child's environment (default: this process's); see `scrubbedEnv`. */
   baseEnv?: NodeJS.ProcessEnv;
+  /** For `isolation: 'process'`: the user the child runs as (this process must be root), its output folder handed to it for each attempt; see `run-as.ts`. */
+  runAs?: RunAs;
 }
 
 let defaultIsolation: Isolation = 'worker';
@@ -88,15 +91,18 @@ export async function runTypeScriptStep(spec: StepSpec, options: TypeScriptStepO
   const code = bootstrap(tsx, runnerUrl('step-runner'), file);
   const graceMs = options.killGraceMs ?? 2000;
   const pool = options.pool ?? sharedWorkerPool();
-  return runAttempts(r, (attempt, log) => {
+  const { runAs } = options;
+  if (runAs && isolation !== 'process') throw invalid(`step '${r.step}': a component run as another user needs isolation 'process', not '${isolation}'`);
+  const each: Launch = (attempt, log) => {
     const job: RunnerJob = {
       moduleUrl: pathToFileURL(file).href,
       exportName: c.export,
       ctx: { step: r.step, attempt, inputs: r.inputs, outputs: r.outputs, outputDir: r.outputDir },
     };
     if (isolation === 'worker') return inPool(r, file, pool, tsx ? 'tsx' : 'plain', job, log);
-    return isolation === 'fresh-worker' ? inWorker(r, file, code, job, log) : inProcess(r, file, code, job, log, graceMs, options.baseEnv ?? process.env);
-  });
+    return isolation === 'fresh-worker' ? inWorker(r, file, code, job, log) : inProcess(r, file, code, job, log, graceMs, options.baseEnv ?? process.env, runAs);
+  };
+  return runAttempts(r, runAs ? launchAs(runAs, r.outputDir, r.step, each) : each);
 }
 
 /** Collects what the runner reports and turns how it ended into metrics or a TrellisError. */
@@ -166,8 +172,9 @@ function inWorker(r: ResolvedStep, file: string, code: string, job: RunnerJob, l
   };
 }
 
-function inProcess(r: ResolvedStep, file: string, code: string, job: RunnerJob, log: Writable, graceMs: number, env: NodeJS.ProcessEnv): AttemptHandle {
-  const child: ChildProcess = spawnGroup(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env });
+function inProcess(r: ResolvedStep, file: string, code: string, job: RunnerJob, log: Writable, graceMs: number, env: NodeJS.ProcessEnv, runAs?: RunAs): AttemptHandle {
+  const ids = runAs ? { uid: runAs.uid, gid: runAs.gid } : {};
+  const child: ChildProcess = spawnGroup(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env, ...ids });
   const out = new Outcome(r, file);
   const tail = new OutputTail();
   const streams = [pipeInto(child.stdout, log), pipeInto(child.stderr, log, tail)];
