@@ -266,7 +266,8 @@ export async function unpackPackage(pkg: PipelinePackage, dir: string): Promise<
     // A symbolic link planted at the target would redirect the write outside the folder.
     if (await lstat(target).then((s) => s.isSymbolicLink(), () => false)) throw refuse(`files[${i}].path`, `'${f.path}' is a symbolic link in ${root}`);
     await writeFile(target, Buffer.from(f.contentBase64, 'base64'));
-    await chmod(target, f.mode & 0o777);
+    // Never writable by others: the code of a deployed pipeline may run as another user than the unpacker.
+    await chmod(target, f.mode & 0o755);
   }
   return join(root, ...pkg.entry.split('/'));
 }

@@ -46,7 +46,7 @@ import { hasErrors, lintPipeline } from '../lint.js';
 import { commandTexts, PLACEHOLDER } from '../lint/placeholder.js';
 import { builtinCacheFacts, registerModel } from './builtins/index.js';
 import { reproducibilityTags } from './reproducibility.js';
-import { hashFile, prewarmWorkers } from '../executors/index.js';
+import { hashFile, prewarmWorkers, type RunAs } from '../executors/index.js';
 import { championEdge, inputEdge, ingestEdges, registrationEdge } from './edges.js';
 import { clip, componentSpec, errorText, executeStepJob, recordFailure, type EngineServices, type OutputEntry, type StepJob, type StepRecord } from './step-exec.js';
 
@@ -114,6 +114,11 @@ export interface RunOptions {
    * data roots the administrator configured); a file elsewhere is refused. Unset: any file.
    */
   dataRoots?: string[];
+  /**
+   * A deployed pipeline's runs (with `dataRoots`): who its code runs as where the step executes as
+   * root — unless the executing process names its own (a worker's `--run-as`); unset, `nobody`.
+   */
+  runAs?: RunAs;
 }
 
 export interface StepOutcome {
@@ -201,6 +206,7 @@ export class PipelineEngine {
     return this.execute(ir, {
       runId, experimentId, params, baseDir, noCache: !!opts.noCache, epoch: rec.runner.epoch, onEvent: opts.onEvent, signal: opts.signal, kept: new Map(),
       ...(opts.dataRoots ? { dataRoots: opts.dataRoots } : {}),
+      ...(opts.runAs ? { runAs: opts.runAs } : {}),
     });
   }
 
@@ -275,7 +281,7 @@ export class PipelineEngine {
 
   private async execute(ir: PipelineIR, given: {
     runId: string; experimentId: string; params: Record<string, Scalar>; baseDir: string; noCache: boolean; epoch: number;
-    onEvent?: (e: StepEvent) => void; signal?: AbortSignal; kept: Map<string, StepOutcome>; dataRoots?: string[];
+    onEvent?: (e: StepEvent) => void; signal?: AbortSignal; kept: Map<string, StepOutcome>; dataRoots?: string[]; runAs?: RunAs;
   }): Promise<PipelineRunResult> {
     // Cancelled by the caller, or replaced: another runner resumed this run while this one was taken for dead.
     const replaced = new AbortController();
@@ -378,7 +384,7 @@ export class PipelineEngine {
 
   private async runOne(step: Step, done: Map<string, StepOutcome>, r: {
     runId: string; experimentId: string; params: Record<string, Scalar>; baseDir: string; noCache: boolean; work: string; ir: PipelineIR; signal?: AbortSignal;
-    dataRoots?: string[];
+    dataRoots?: string[]; runAs?: RunAs;
   }): Promise<StepOutcome & { registration?: Registration }> {
     const t0 = now();
     const comp = componentsFor(r.ir, step.component)[0]!;
@@ -461,6 +467,7 @@ export class PipelineEngine {
         v: 1, pipelineRunId: r.runId, stepRunId: childId, step: step.name, component: comp, baseDir: r.baseDir,
         scalars, ...(Object.keys(params).length ? { params } : {}), artifacts: inputEntries, retries: step.retries, timeoutSeconds: step.timeoutSeconds,
         ...(r.dataRoots ? { dataRoots: r.dataRoots } : {}),
+        ...(r.dataRoots && r.runAs ? { runAs: r.runAs } : {}),
       };
       const rec = await this.dispatcher.execute(job, { workRoot: r.work, signal: r.signal });
       if (rec.status !== 'FINISHED') throw new StepEnded(rec.error ?? `step '${step.name}' ended ${rec.status}`);

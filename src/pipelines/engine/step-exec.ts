@@ -9,14 +9,14 @@
  * engine reads the outcome back from the record, so a worker's result survives the loss of the
  * queue; a worker whose lease was taken over is fenced out and records nothing.
  */
-import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { TrellisError, invalid } from '../../core/errors.js';
 import type { Actor } from '../../store/ports/common.js';
 import { artifactStorePath } from '../../tracking/tracking-service.js';
-import { hashOutput, runInProcessStep, runStep, scrubbedEnv, type StepInput, type StepResult, type StepSpec } from '../executors/index.js';
+import { defaultRunAs, hashOutput, isRoot, unreachable, runInProcessStep, runStep, scrubbedEnv, type RunAs, type StepInput, type StepResult, type StepSpec } from '../executors/index.js';
 import type { ComponentDef, Scalar } from '../ir.js';
 import { BUILTIN_IMPLS, type BuiltinContext } from './builtins/index.js';
 import type { DatasetService } from '../../data/datasets.js';
@@ -75,6 +75,8 @@ export interface StepJob {
   timeoutSeconds?: number;
   /** Folders the built-ins may read files from; unset, any file (see RunOptions.dataRoots). */
   dataRoots?: string[];
+  /** Who a deployed pipeline's code runs as when the executing process is root, unless it names its own (see RunOptions.runAs). */
+  runAs?: RunAs;
 }
 
 /** The outcome of a step as recorded on its run. */
@@ -114,6 +116,11 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /** The lease the executing worker holds: its records are refused once the lease was taken over. */
   fence?: LeaseFence;
+  /**
+   * Who a deployed pipeline's code runs as when this process is root: the executing process's own
+   * choice (a worker's `--run-as`), over the job's. Neither given, `nobody`; never root.
+   */
+  runAs?: RunAs;
 }
 
 /**
@@ -144,7 +151,7 @@ export async function executeStepJob(s: EngineServices, job: StepJob, o: Execute
     const limits = { step: job.step, outputDir: stepDir, logPath, retries: job.retries, timeoutSeconds: job.timeoutSeconds, signal: o.signal };
     const res = await (comp.kind === 'builtin'
       ? runBuiltin(s, job, o, { ...limits, inputs, outputs: declared }, (r) => { registration = r.registration; outMeta = r.outMeta; extraParams = r.extraParams; })
-      : runStep({ ...limits, component: confinedSpec(componentSpec(comp, job.baseDir), job), inputs, params: job.params, outputs: declared }, userCodeOptions(job, stepDir)))
+      : runStep({ ...limits, component: confinedSpec(componentSpec(comp, job.baseDir), job), inputs, params: job.params, outputs: declared }, userCodeOptions(job, stepDir, o)))
       .catch((e: unknown) => {
         const lp = (e as TrellisError).params?.logPath;
         if (typeof lp === 'string') logPath = lp;
@@ -339,10 +346,36 @@ export async function materialize(s: EngineServices, entry: OutputEntry, workRoo
 
 /**
  * A deployed pipeline's code (its job carries data roots) runs in a child process of its own with
- * a scrubbed environment — never in a thread of the server, never with the server's secrets.
+ * a scrubbed environment — never in a thread of the server, never with the server's secrets — its
+ * HOME the step's folder and its temporary files in `.tmp` there. When this process is root, the
+ * child runs as an unprivileged user, never as root: the step's folder is handed to it for the
+ * attempt (see `run-as.ts`), and the folders above it are made passable for it.
  */
-function userCodeOptions(job: StepJob, stepDir: string): { isolation?: 'process'; baseEnv?: NodeJS.ProcessEnv } {
-  return job.dataRoots ? { isolation: 'process', baseEnv: scrubbedEnv(stepDir) } : {};
+function userCodeOptions(job: StepJob, stepDir: string, o: ExecuteOptions): { isolation?: 'process'; baseEnv?: NodeJS.ProcessEnv; runAs?: RunAs } {
+  if (!job.dataRoots) return {};
+  const tmp = join(stepDir, '.tmp');
+  mkdirSync(tmp, { recursive: true });
+  const baseEnv = { ...scrubbedEnv(stepDir), TMPDIR: tmp, TMP: tmp, TEMP: tmp };
+  if (!isRoot()) return { isolation: 'process', baseEnv };
+  const runAs = o.runAs ?? job.runAs ?? defaultRunAs();
+  if (runAs.uid === 0 || runAs.gid === 0) throw invalid(`step '${job.step}': a deployed pipeline's code never runs as root (uid ${runAs.uid}, gid ${runAs.gid} was named)`);
+  passable(o.workRoot, stepDir);
+  for (const [what, dir] of [["the pipeline's package", job.baseDir], ["the step's folder", stepDir]] as const) {
+    const closed = unreachable(dir, runAs);
+    if (closed) throw invalid(`step '${job.step}': ${what} ${dir} is out of reach of ${runAs.user} (uid ${runAs.uid}), who runs deployed pipelines' code: that user may not pass through ${closed}; keep packages and work folders (TRELLIS_HOME, the temporary folder) where that user may pass`);
+  }
+  return { isolation: 'process', baseEnv, runAs };
+}
+
+/** Lets anyone pass through (not list) the folders from `root` down to `dir`'s parent, so the step's own user reaches its folder and inputs. */
+function passable(root: string, dir: string): void {
+  const parts = relative(resolve(root), resolve(dirname(dir))).split(/[\\/]/).filter(Boolean);
+  let p = resolve(root);
+  for (const part of ['', ...parts]) {
+    p = part ? join(p, part) : p;
+    const mode = statSync(p).mode & 0o7777;
+    if ((mode & 0o011) !== 0o011) chmodSync(p, mode | 0o011);
+  }
 }
 
 /** A deployed pipeline's command works in a folder of its package, not anywhere it names (`workdir: ../..`). */

@@ -9,10 +9,11 @@ import { openArtifactStore, openStores } from '../../store/open-stores.js';
 import type { Actor } from '../../store/ports/common.js';
 import type { LeaseFence } from '../../store/ports/pipelines.js';
 import { engineServicesOver } from '../engine/services.js';
+import type { RunAs } from '../executors/index.js';
 import { executeStepJob, type EngineServices, type StepJob } from '../engine/step-exec.js';
 
 export type ThreadMessage =
-  | { type: 'run'; job: StepJob; fence: LeaseFence; who: Actor; workRoot: string; store: string; artifacts: string }
+  | { type: 'run'; job: StepJob; fence: LeaseFence; who: Actor; workRoot: string; store: string; artifacts: string; runAs?: RunAs }
   | { type: 'abort' };
 
 let services: Promise<EngineServices> | undefined;
@@ -32,7 +33,7 @@ parentPort!.on('message', (m: ThreadMessage) => {
     current = new AbortController();
     try {
       services ??= open(m.store, m.artifacts);
-      const rec = await executeStepJob(await services, m.job, { who: m.who, workRoot: m.workRoot, signal: current.signal, fence: m.fence });
+      const rec = await executeStepJob(await services, m.job, { who: m.who, workRoot: m.workRoot, signal: current.signal, fence: m.fence, ...(m.runAs ? { runAs: m.runAs } : {}) });
       parentPort!.postMessage({ type: 'done', rec });
     } catch (e) {
       parentPort!.postMessage({ type: 'error', message: e instanceof Error ? e.message : String(e) });

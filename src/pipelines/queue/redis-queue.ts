@@ -36,6 +36,7 @@ import type { Actor } from '../../store/ports/common.js';
 import type { EngineServices, StepDispatcher } from '../engine/engine.js';
 import type { LeaseFence } from '../../store/ports/pipelines.js';
 import { executeStepJob, recordFailure, stepRecord, type StepJob, type StepRecord } from '../engine/step-exec.js';
+import type { RunAs } from '../executors/index.js';
 
 export const DEFAULT_QUEUE_NAME = 'trellis-steps';
 
@@ -202,6 +203,8 @@ export interface StepWorkerOptions extends QueueTimings {
    * them, steps execute on the worker's own thread with the services it was given.
    */
   stores?: { store: string; artifacts: string };
+  /** Who deployed pipelines' code runs as, this worker being root (see `userCodeUser`); over what a job says. */
+  runAs?: RunAs;
 }
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -283,7 +286,7 @@ export class StepWorker {
     try {
       const rec = this.o.stores
         ? await this.inThread(data, fence, workRoot, abort.signal)
-        : await executeStepJob(this.s, data, { who: this.who, workRoot, signal: abort.signal, fence });
+        : await executeStepJob(this.s, data, { who: this.who, workRoot, signal: abort.signal, fence, ...(this.o.runAs ? { runAs: this.o.runAs } : {}) });
       log(`${data.step} (${data.stepRunId}): ${rec.status} in ${Date.now() - t0} ms${rec.error ? `: ${rec.error}` : ''}`);
       return { status: rec.status };
     } finally {
@@ -326,7 +329,7 @@ export class StepWorker {
       t.on('error', onError);
       t.on('exit', onExit);
       signal.addEventListener('abort', onAbort, { once: true });
-      t.postMessage({ type: 'run', job, fence, who: this.who, workRoot, store: this.o.stores!.store, artifacts: this.o.stores!.artifacts });
+      t.postMessage({ type: 'run', job, fence, who: this.who, workRoot, store: this.o.stores!.store, artifacts: this.o.stores!.artifacts, runAs: this.o.runAs });
     });
   }
 

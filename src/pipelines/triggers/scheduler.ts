@@ -29,6 +29,7 @@ import { PipelineEngine, type EngineOptions, type EngineServices, type PipelineR
 import type { TriggerSpec } from '../ir.js';
 import { dueTriggers } from './conditions.js';
 import { dataRootsFromEnv } from '../engine/builtins/index.js';
+import type { RunAs } from '../executors/index.js';
 import { activeVersion, coerceParams, materialise } from './deployments.js';
 
 export type DecisionAction = 'triggered' | 'started' | 'finished' | 'failed' | 'skipped' | 'cancelled' | 'abandoned' | 'waiting' | 'error';
@@ -62,6 +63,11 @@ export interface SchedulerOptions {
   engine?: Omit<EngineOptions, 'who'>;
   /** Folders besides its package a deployed pipeline may read data files from (default: `$TRELLIS_DATA_ROOTS`). */
   dataRoots?: string[];
+  /**
+   * Who the code of deployed pipelines runs as where their steps execute as root (see
+   * `userCodeUser`); unset, `nobody`. Never root.
+   */
+  runAs?: RunAs;
   onDecision?: (d: Decision) => void;
 }
 
@@ -333,7 +339,7 @@ export class Scheduler {
       const params = coerceParams(ir, t.params);
       const engine = new PipelineEngine(this.s, { ...this.o.engine, who: this.who });
       // A deployed pipeline reads files only from its package and the administrator's data roots.
-      const running = engine.run(ir, { params, baseDir, signal: a.abort.signal, dataRoots: [baseDir, ...this.dataRoots] });
+      const running = engine.run(ir, { params, baseDir, signal: a.abort.signal, dataRoots: [baseDir, ...this.dataRoots], ...(this.o.runAs ? { runAs: this.o.runAs } : {}) });
       started();
       const r = await running;
       const detail = r.status === 'FINISHED' ? `run ${r.runId} finished (version ${v.version})`
