@@ -5,6 +5,7 @@
  * scheduler runs inside `trellis server --scheduler`.
  */
 import { Command } from 'commander';
+import type { RunAs } from '../../pipelines/executors/run-as.js';
 import type { Decision, Scheduler } from '../../pipelines/triggers/scheduler.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import { globals } from '../context.js';
@@ -13,12 +14,14 @@ export interface SchedulerCliOptions {
   pollMs?: number;
   maxRuns?: number;
   queue?: string;
+  /** Who deployed pipelines' code runs as, this process being root (see `userCodeUser`). */
+  runAs?: RunAs;
   onDecision: (d: Decision) => void;
 }
 
 /** A scheduler over the workspace (steps here, or on workers behind `queue`), and how to release what it opened. */
 export async function openScheduler(ws: Workspace, o: SchedulerCliOptions): Promise<{ scheduler: Scheduler; close: () => Promise<void> }> {
-  return ws.pipelines.openScheduler({ queue: o.queue, pollMs: o.pollMs, maxRuns: o.maxRuns, onDecision: o.onDecision });
+  return ws.pipelines.openScheduler({ queue: o.queue, pollMs: o.pollMs, maxRuns: o.maxRuns, onDecision: o.onDecision, ...(o.runAs ? { runAs: o.runAs } : {}) });
 }
 
 /** `12:00:01.234 started   bike #12 version 3 (cron: …)` */
@@ -42,12 +45,16 @@ export function schedulerCommand(): Command {
     .option('--poll-ms <ms>', 'time between passes', positiveInt('--poll-ms'), 2000)
     .option('--max-runs <n>', 'pipeline runs at once', positiveInt('--max-runs'), 4)
     .option('--queue <url>', 'run the steps on `trellis worker` processes through this Redis queue (redis://host:port)')
-    .action(async (o: { once?: boolean; pollMs: number; maxRuns: number; queue?: string }, c: Command) => {
+    .option('--run-as <user>', 'when started as root: the user (a name, or uid[:gid]) deployed pipelines\' commands and modules run as; default $TRELLIS_RUN_AS, else nobody. Never root')
+    .action(async (o: { once?: boolean; pollMs: number; maxRuns: number; queue?: string; runAs?: string }, c: Command) => {
       const g = globals(c);
+      const { userCodeUser } = await import('../../pipelines/executors/run-as.js');
+      const user = userCodeUser(o.runAs);
       const { Workspace } = await import('../../workspace/workspace.js');
       const ws = await Workspace.open({ store: g.store, artifacts: g.artifacts });
       const print = (d: Decision) => process.stdout.write(g.json ? `${JSON.stringify(d)}\n` : `${decisionLine(d)}\n`);
-      const { scheduler, close } = await openScheduler(ws, { pollMs: o.pollMs, maxRuns: o.maxRuns, queue: o.queue, onDecision: print });
+      if (!g.json) process.stderr.write(`${user.note}\n`);
+      const { scheduler, close } = await openScheduler(ws, { pollMs: o.pollMs, maxRuns: o.maxRuns, queue: o.queue, runAs: user.runAs, onDecision: print });
       try {
         if (o.once) {
           await scheduler.tick();

@@ -13,6 +13,7 @@ export function serverCommand(): Command {
     .option('--scheduler', 'also run the pipeline scheduler in this process: deployed pipelines run when their triggers fire (see `trellis scheduler`)')
     .option('--allowed-hosts <hosts>', 'comma-separated host names (or name:port) the server answers to besides localhost, 127.0.0.1, [::1] and --host, e.g. mlflow.example.com; * for any; default $TRELLIS_ALLOWED_HOSTS. A request naming another Host is refused (403), which keeps web pages from reaching the server through DNS rebinding')
     .option('--request-timeout <seconds>', 'time a client has to send a whole request, uploads included, before the server closes the connection', String(DEFAULT_REQUEST_TIMEOUT_S))
+    .option('--run-as <user>', 'with --scheduler, when the server runs as root: the user (a name, or uid[:gid]) deployed pipelines\' commands and modules run as; default $TRELLIS_RUN_AS, else nobody. Never root; a server not started as root runs them as itself')
     .option('--log-format <format>', 'json (one JSON object per line) or pretty (one human line per event); default $TRELLIS_LOG_FORMAT, else pretty on a terminal and json otherwise')
     .addHelpText('after', '\nSecurity: there is no authentication yet. The server listens on 127.0.0.1 by default; it answers only requests\n  whose Host is one it answers to, refuses state-changing requests from web pages of other origins, and warns\n  when --host is not a loopback address, since anyone who can reach it can then read and change everything.\nLogs: at $TRELLIS_LOG_LEVEL (default info), one line per request; credentials in URLs and store URIs are redacted.\nArtifacts (run files, models, dataset versions) live where the global --artifacts option says:\n  file:<path> on this machine, or s3://bucket/prefix in S3 or an S3-compatible store such as MinIO, with\n  credentials from the AWS chain and the endpoint from AWS_ENDPOINT_URL_S3 (see docs/storage.md).')
     .action(async (o: ServeOptions & { logFormat?: string }, c: Command) => {
@@ -49,6 +50,7 @@ interface ServeOptions {
   scheduler?: boolean;
   allowedHosts?: string;
   requestTimeout: string;
+  runAs?: string;
 }
 
 const DEFAULT_REQUEST_TIMEOUT_S = 3600;
@@ -64,8 +66,11 @@ async function serve(o: ServeOptions, g: { store?: string; artifacts?: string },
   if (fetchRefusesPort(port)) {
     log.warn({ port }, `port ${port} is on the fetch standard's list of bad ports: browsers and fetch clients (Node's fetch too) will refuse to connect to it; choose another --port for them`);
   }
+  // Who runs deployed pipelines' code: decided before anything opens, so a wrong --run-as stops the start.
+  const user = o.scheduler || o.runAs !== undefined ? (await import('../../pipelines/executors/run-as.js')).userCodeUser(o.runAs) : undefined;
   const ws = await Workspace.open({ store: g.store, artifacts: g.artifacts });
-  const sched = o.scheduler ? await openScheduler(ws, { onDecision: (d) => log.info({ event: 'scheduler', decision: d }, `scheduler: ${decisionLine(d)}`) }) : undefined;
+  if (o.scheduler && user) log.info({ event: 'run-as', ...(user.runAs ? { uid: user.runAs.uid, gid: user.runAs.gid, user: user.runAs.user } : {}) }, `scheduler: ${user.note}`);
+  const sched = o.scheduler ? await openScheduler(ws, { runAs: user?.runAs, onDecision: (d) => log.info({ event: 'scheduler', decision: d }, `scheduler: ${decisionLine(d)}`) }) : undefined;
   const onShutdown = sched && (async () => {
     await sched.scheduler.stop({ cancel: true, reason: 'the server was stopped' });
     await sched.close();
