@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -112,6 +112,8 @@ describe('trellis pipelines deploy', () => {
     assert.deepEqual(pkg.ir.triggers, [{ api: true }]);
 
     const home = mkdtempSync(join(tmpdir(), 'trellis-deploy-scheduler-'));
+    // As root, a deployed pipeline's code runs as nobody: it must reach the packages and files here.
+    chmodSync(home, 0o1777);
     const { NODE_TEST_CONTEXT: _, ...env } = process.env;
     const server = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../main.ts', import.meta.url)), 'server', '--port', '0', '--scheduler'], {
       cwd: home, env: { ...env, TRELLIS_HOME: home, TRELLIS_USER: 'tester', TRELLIS_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,8 @@ describe('trellis scheduler and trellis pipelines trigger(s)', () => {
   let env: NodeJS.ProcessEnv;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'trellis-sched-cli-'));
+    // As root, a deployed pipeline's code runs as nobody: it must reach the packages and files here.
+    chmodSync(dir, 0o1777);
     env = { TRELLIS_HOME: join(dir, 'home') };
     const ws = await Workspace.open({ store: `sqlite:${join(dir, 'home', 'trellis.db')}`, artifacts: `file:${join(dir, 'home', 'artifacts')}` });
     try {

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openArtifactStore, openStores } from '../../store/open-stores.js';
@@ -36,6 +36,8 @@ describe('two schedulers on one PostgreSQL', () => {
   before(async () => {
     db = await createTestDatabase('trellis_sched');
     dir = mkdtempSync(join(tmpdir(), 'trellis-sched-pg-'));
+    // As root, a deployed pipeline's code runs as nobody: it must reach the packages and files here.
+    chmodSync(dir, 0o1777);
     a = await services(db.uri, join(dir, 'artifacts'));
     b = await services(db.uri, join(dir, 'artifacts'));
   });

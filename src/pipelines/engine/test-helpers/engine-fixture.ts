@@ -1,5 +1,5 @@
 /** Stores and services on a temporary folder, and a small slice of the bike-sharing data, for the engine tests. */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,8 @@ export function bikeSlice(dir: string, rows = 2000): string {
  */
 export async function openTestServices(storeUri?: string, o: { artifactsDir?: string } = {}): Promise<EngineServices & { stores: Stores; dir: string; close(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-engine-'));
+  // As root, a deployed pipeline's code runs as nobody: it must reach the packages and files here.
+  chmodSync(dir, 0o1777);
   const stores = await openStores(storeUri ?? `sqlite:${join(dir, 't.db')}`);
   const artifacts = await openArtifactStore(`file:${o.artifactsDir ?? join(dir, 'artifacts')}`);
   return {
