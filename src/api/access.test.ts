@@ -113,6 +113,7 @@ describe('access control on every route', () => {
         const res = await send(r, headers);
         assert.equal(res.status, 401, `${what}: ${r.method} ${r.url} answered ${res.status} ${res.body.slice(0, 200)}`);
         assert.equal(res.json?.error_code, 'UNAUTHENTICATED');
+        assert.match(String(res.headers['www-authenticate']), /^Bearer realm="trellis", Basic/);
         for (const t of Object.values(tokens)) assert.ok(!res.body.includes(t), 'an error never repeats a token');
       }
     }

@@ -25,6 +25,9 @@ import { RequestAuth, type Access } from './request-auth.js';
 
 export { RequestAuth, type Access, type ObjectResolver } from './request-auth.js';
 
+/** What a 401 offers: a token as Bearer, or as the password of HTTP Basic. */
+const CHALLENGE = 'Bearer realm="trellis", Basic realm="trellis"';
+
 const ANONYMOUS = new RequestAuth({ name: 'anonymous', grants: [], unrestricted: true }, 'none');
 
 export interface AuthOptions {
@@ -67,7 +70,7 @@ export function installAccessControl(app: FastifyInstance, opts: AuthOptions = {
   const proxyHeader = opts.proxyHeader?.toLowerCase();
   if (proxyHeader && trusted.size === 0) throw new TrellisError('TRELLIS_AUTH_CONFIG', { detail: 'TRELLIS_TRUSTED_PROXY_HEADER needs TRELLIS_TRUSTED_PROXIES: the addresses of the proxies allowed to set it' });
 
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     const auth = opts.authenticator;
     if (!auth) {
       req.auth = ANONYMOUS;
@@ -83,16 +86,19 @@ export function installAccessControl(app: FastifyInstance, opts: AuthOptions = {
       }
     }
     const header = req.headers.authorization;
+    void reply.header('www-authenticate', CHALLENGE);
     const found = await auth.authenticate(typeof header === 'string' ? header : undefined, peer);
+    reply.removeHeader('www-authenticate');
     req.auth = found ? new RequestAuth(found.subject, found.via) : new RequestAuth({ name: 'anonymous', grants: [] }, 'none');
   });
 
-  app.addHook('preHandler', async (req) => {
+  app.addHook('preHandler', async (req, reply) => {
     const access = req.routeOptions.config.access;
     // Fastify's own 404 route has no access: it answers nothing but "not found".
     if (!access || 'public' in access) return;
     const a = req.auth;
     if (a.via === 'none' && !a.subject.unrestricted) {
+      void reply.header('www-authenticate', CHALLENGE);
       throw new TrellisError('TRELLIS_UNAUTHENTICATED', { detail: 'this server requires a token (Authorization: Bearer <token>, or Basic with your user name and a token)' });
     }
     if ('signedIn' in access || 'filtered' in access || a.can(access.action)) return;

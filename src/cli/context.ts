@@ -95,13 +95,13 @@ function storeOf(g: GlobalOptions): string | undefined {
 /**
  * Runs `fn` with the workspace's operations: over the REST API of the server {@link serverChoice}
  * names, or straight on the local stores (--store/--artifacts or the defaults). The commands print
- * the same either way. `TRELLIS_TOKEN`, when set, is sent as a Bearer token.
+ * the same either way. Credentials come from `TRELLIS_TOKEN` (or MLflow's variables, see RestBackend).
  */
 export async function withBackend<T>(cmd: Command, fn: (b: Backend) => Promise<T>): Promise<T> {
   const server = serverChoice(cmd);
   const g = globals(cmd);
   const b: Backend = server
-    ? new RestBackend(server.url, { token: process.env.TRELLIS_TOKEN || undefined })
+    ? new RestBackend(server.url)
     : await EmbeddedBackend.open({ store: storeOf(g), artifacts: g.artifacts, user: g.user });
   try {
     return await fn(b);

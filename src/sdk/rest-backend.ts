@@ -264,15 +264,31 @@ async function errorBody(res: Response): Promise<WireError> {
   return typeof body === 'object' && body !== null ? body : {};
 }
 
+/** The Authorization header for `token`, or for the credentials in the environment; undefined without any. */
+export function credentialsHeader(token: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const bearer = token || env.TRELLIS_TOKEN || env.MLFLOW_TRACKING_TOKEN;
+  if (bearer) return `Bearer ${bearer}`;
+  const user = env.MLFLOW_TRACKING_USERNAME;
+  const password = env.MLFLOW_TRACKING_PASSWORD;
+  if (user && password) return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  return undefined;
+}
+
 export class RestBackend implements Backend {
   readonly kind = 'remote';
   private readonly base: string;
   private readonly headers: Record<string, string>;
 
-  constructor(url: string, opts: { token?: string } = {}) {
+  /**
+   * `token` is sent as a Bearer token; without one, the credentials MLflow clients read from the
+   * environment are used: `TRELLIS_TOKEN`, else `MLFLOW_TRACKING_TOKEN` (Bearer), else
+   * `MLFLOW_TRACKING_USERNAME` with `MLFLOW_TRACKING_PASSWORD` (Basic).
+   */
+  constructor(url: string, opts: { token?: string; env?: NodeJS.ProcessEnv } = {}) {
     this.base = url.replace(/\/+$/, '');
     this.headers = { 'content-type': 'application/json' };
-    if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
+    const authorization = credentialsHeader(opts.token, opts.env ?? process.env);
+    if (authorization) this.headers.authorization = authorization;
   }
 
   /** `path` is relative to `api`: MLflow's routes by default, `trellis` for the native ones. */

@@ -10,6 +10,7 @@ import { ERRORS, TrellisError, invalid, type ErrorCode } from '../../core/errors
 import type { PipelinePackage } from '../../pipelines/package.js';
 import { globals, serverChoice } from '../context.js';
 import { printJson } from '../output.js';
+import { credentialsHeader } from '../../sdk/rest-backend.js';
 
 export const VERSIONS_ROUTE = '/api/2.0/trellis/pipelines/versions';
 
@@ -53,6 +54,11 @@ function serverUrl(raw: string | undefined): string {
   return s.replace(/\/+$/, '');
 }
 
+function authHeader(token: string | undefined): Record<string, string> {
+  const h = credentialsHeader(token, process.env);
+  return h ? { authorization: h } : {};
+}
+
 /** POSTs the package; a refusal comes back as the server's own error (its code and message). */
 export async function deployPackage(pkg: PipelinePackage, server: string, token?: string): Promise<DeployResult> {
   const url = serverUrl(server);
@@ -60,7 +66,7 @@ export async function deployPackage(pkg: PipelinePackage, server: string, token?
   try {
     res = await fetch(`${url}${VERSIONS_ROUTE}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      headers: { 'content-type': 'application/json', ...authHeader(token) },
       body: JSON.stringify(pkg),
     });
   } catch (e) {
@@ -102,7 +108,7 @@ export function pipelinesDeployCommand(): Command {
       // --server is also the CLI's global option (and $TRELLIS_TRACKING_URI / $MLFLOW_TRACKING_URI choose a server too).
       const server = serverUrl(o.server ?? serverChoice(c)?.url);
       const pkg = await packageFor(file, o.include);
-      const r = await deployPackage(pkg, server, o.token ?? process.env.TRELLIS_TOKEN);
+      const r = await deployPackage(pkg, server, o.token);
       if (globals(c).json) printJson(r);
       else if (r.created) console.log(`deployed ${r.name} version ${r.version} (package sha256 ${r.sha256})`);
       else console.log(`${r.name}: already deployed as version ${r.version} (package sha256 ${r.sha256})`);
