@@ -4,6 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Workspace } from '../workspace/workspace.js';
+import type { AuthOptions } from './access.js';
 import { isLoopbackAddress, isWildcardAddress } from './edge.js';
 import { buildServer } from './server.js';
 
@@ -23,6 +24,8 @@ export interface StartServerOptions {
   requestTimeoutMs?: number;
   /** Time a client has to send a request's headers; default 10 s. */
   headersTimeoutMs?: number;
+  /** Authentication (access.ts); undefined: auth off, every request allowed as `anonymous`. */
+  auth?: AuthOptions;
 }
 
 export interface RunningServer {
@@ -43,7 +46,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const logger = opts.log ?? { level: process.env.TRELLIS_LOG_LEVEL || 'info' };
   const app = await buildServer(opts.workspace, {
     logger, version: opts.version, allowedHosts: opts.allowedHosts, bindHost: opts.host,
-    requestTimeoutMs: opts.requestTimeoutMs, headersTimeoutMs: opts.headersTimeoutMs,
+    requestTimeoutMs: opts.requestTimeoutMs, headersTimeoutMs: opts.headersTimeoutMs, auth: opts.auth,
   });
   let url: string;
   try {

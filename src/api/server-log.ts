@@ -100,7 +100,9 @@ export function prettyLine(o: Record<string, unknown>): string {
       `trellis server listening on ${String(o.bound ?? o.url)}`,
       `  store:     ${String(o.store)}`,
       `  artifacts: ${String(o.artifacts)}`,
-      `  MLflow clients: export MLFLOW_TRACKING_URI=${String(o.url)}`,
+      ...(o.auth === 'on'
+        ? ['  auth:      on — every request needs a token (trellis tokens create <user>)', `  MLflow clients: export MLFLOW_TRACKING_URI=${String(o.url)} MLFLOW_TRACKING_TOKEN=<token>`]
+        : [...(o.auth === 'off' ? ['  auth:      off — loopback only; --auth to require tokens'] : []), `  MLflow clients: export MLFLOW_TRACKING_URI=${String(o.url)}`]),
       ...(o.scheduler ? [`  scheduler: ${o.scheduler as string} runs deployed pipelines when their triggers fire`] : []),
     ].join('\n');
   }

@@ -21,7 +21,7 @@ import { TrellisError, invalid } from '../core/errors.js';
 import type { Actor } from '../store/ports/common.js';
 import type { Grant, IdentityStore, Principal, PrincipalKind, TokenRecord } from '../store/ports/identities.js';
 import { looksLikeJwt, type OidcIdentity } from './oidc.js';
-import { subjectOf, type Subject } from './policy.js';
+import { allows, subjectOf, type Subject } from './policy.js';
 
 const TOKEN_RE = /^trellis_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 export const TOKEN_CACHE_MS = 10_000;
@@ -334,6 +334,25 @@ export class IdentityService {
     const t = await this.store.revokeToken(id, who);
     for (const a of this.authenticators) a.forget(t.id);
     return tokenInfo(t);
+  }
+
+  /** Whether identities are set up in this store (an administrator exists): auth is meant to be on. */
+  inUse(): Promise<boolean> {
+    return this.store.hasAdmin();
+  }
+
+  /**
+   * The scheduler's check before a deployed version that runs user code starts: its deployer must
+   * hold pipeline-deployer on the pipeline now (a revoked role or a disabled user stops later runs).
+   */
+  async authorizeUserCode(run: { pipeline: string; version: number; deployer: string }): Promise<void> {
+    const p = await this.store.findPrincipal(run.deployer);
+    const subject = p ? subjectOf(p) : undefined;
+    if (subject && allows(subject, 'deploy-pipeline', { type: 'pipeline', id: run.pipeline })) return;
+    const why = !p ? `'${run.deployer}' is not a user of this server` : p.disabled ? `'${p.name}' is disabled` : `'${p.name}' does not hold pipeline-deployer on it`;
+    throw new TrellisError('TRELLIS_PERMISSION_DENIED', {
+      detail: `version ${run.version} of pipeline '${run.pipeline}' runs commands or TypeScript, and its deployer ${why} (deploy it again as a pipeline-deployer)`,
+    });
   }
 
   /** An authenticator over these identities; changes made through this service reach it at once. */

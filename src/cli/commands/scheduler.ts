@@ -16,12 +16,17 @@ export interface SchedulerCliOptions {
   queue?: string;
   /** Who deployed pipelines' code runs as, this process being root (see `userCodeUser`). */
   runAs?: RunAs;
+  /** Checks a version's deployer before its user code runs (auth on; see SchedulerOptions). */
+  authorizeUserCode?: (run: { pipeline: string; version: number; deployer: string }) => Promise<void>;
   onDecision: (d: Decision) => void;
 }
 
 /** A scheduler over the workspace (steps here, or on workers behind `queue`), and how to release what it opened. */
 export async function openScheduler(ws: Workspace, o: SchedulerCliOptions): Promise<{ scheduler: Scheduler; close: () => Promise<void> }> {
-  return ws.pipelines.openScheduler({ queue: o.queue, pollMs: o.pollMs, maxRuns: o.maxRuns, onDecision: o.onDecision, ...(o.runAs ? { runAs: o.runAs } : {}) });
+  return ws.pipelines.openScheduler({
+    queue: o.queue, pollMs: o.pollMs, maxRuns: o.maxRuns, onDecision: o.onDecision, ...(o.runAs ? { runAs: o.runAs } : {}),
+    ...(o.authorizeUserCode ? { authorizeUserCode: o.authorizeUserCode } : {}),
+  });
 }
 
 /** `12:00:01.234 started   bike #12 version 3 (cron: …)` */
@@ -54,7 +59,9 @@ export function schedulerCommand(): Command {
       const ws = await Workspace.open({ store: g.store, artifacts: g.artifacts });
       const print = (d: Decision) => process.stdout.write(g.json ? `${JSON.stringify(d)}\n` : `${decisionLine(d)}\n`);
       if (!g.json) process.stderr.write(`${user.note}\n`);
-      const { scheduler, close } = await openScheduler(ws, { pollMs: o.pollMs, maxRuns: o.maxRuns, queue: o.queue, runAs: user.runAs, onDecision: print });
+      // Where users exist (a server with auth shares this store), a deployer's rights are checked as the server checks them.
+      const authorizeUserCode = (await ws.identities.inUse()) ? (r: { pipeline: string; version: number; deployer: string }) => ws.identities.authorizeUserCode(r) : undefined;
+      const { scheduler, close } = await openScheduler(ws, { pollMs: o.pollMs, maxRuns: o.maxRuns, queue: o.queue, runAs: user.runAs, authorizeUserCode, onDecision: print });
       try {
         if (o.once) {
           await scheduler.tick();

@@ -110,18 +110,53 @@ describe('trellis server: hosts, timeouts and the non-loopback warning', () => {
     }
   });
 
-  it('json: a non-loopback bind names the bound address and warns that there is no authentication', async () => {
-    const s = await start([...args(), '--host', '0.0.0.0', '--log-format', 'json']);
+  it('turns auth on by itself on a non-loopback address, and refuses to start when nobody could administer it', () => {
+    const r = runCli([...args(), '--host', '0.0.0.0', '--port', '0', '--log-format', 'pretty'], { env: { TRELLIS_ADMIN_TOKEN: undefined } });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Cannot start with authentication on: no user holds the admin role/);
+    for (const [secret, why] of [['', 'set but empty'], ['changeme', 'too weak'], ['x'.repeat(30), 'too weak']] as const) {
+      const weak = runCli([...args(), '--auth', '--port', '0', '--log-format', 'pretty'], { env: { TRELLIS_ADMIN_TOKEN: secret } });
+      assert.equal(weak.code, 1, weak.stdout);
+      assert.match(weak.stderr, new RegExp(`TRELLIS_ADMIN_TOKEN is ${why}`));
+      assert.ok(secret === '' || !weak.stderr.includes(secret), 'the secret is not echoed');
+    }
+  });
+
+  it('with an admin secret: requires a token, takes the secret as Bearer or as Basic for the admin user, and says auth is on', async () => {
+    const secret = 'S3cure-random-admin-secret-0123456789';
+    const s = await start([...args(), '--host', '0.0.0.0', '--log-format', 'json'], { TRELLIS_ADMIN_TOKEN: secret, TRELLIS_ADMIN_USER: 'chief' });
+    try {
+      const lines = jsonLines(s.output().stdout + s.output().stderr);
+      const banner = lines.find((o) => o.event === 'listening')!;
+      assert.equal(banner.auth, 'on');
+      assert.ok(!lines.some((o) => o.event === 'no-authentication'));
+      assert.ok(!(s.output().stdout + s.output().stderr).includes(secret), 'the secret is never logged');
+      const me = (headers: Record<string, string>) => fetch(`${s.url}/api/2.0/trellis/users/whoami`, { headers });
+      assert.equal((await me({})).status, 401);
+      assert.equal((await fetch(`${s.url}/health`)).status, 200, 'probes stay public');
+      const asBearer = await me({ authorization: `Bearer ${secret}` });
+      assert.equal(asBearer.status, 200);
+      assert.equal(((await asBearer.json()) as { name: string }).name, 'chief');
+      assert.equal((await me({ authorization: `Basic ${Buffer.from(`chief:${secret}`).toString('base64')}` })).status, 200);
+      assert.equal((await me({ authorization: `Bearer ${secret}x` })).status, 401);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('json: --no-auth on a non-loopback bind names the bound address and warns that there is no authentication', async () => {
+    const s = await start([...args(), '--host', '0.0.0.0', '--no-auth', '--log-format', 'json']);
     try {
       const lines = jsonLines(s.output().stdout + s.output().stderr);
       const banner = lines.find((o) => o.event === 'listening')!;
       assert.equal(banner.bound, `http://0.0.0.0:${s.port}`);
       assert.equal(banner.url, `http://127.0.0.1:${s.port}`);
-      assert.equal(banner.msg, `trellis server listening on http://0.0.0.0:${s.port} — MLflow clients: export MLFLOW_TRACKING_URI=http://127.0.0.1:${s.port}`);
+      assert.equal(banner.msg, `trellis server listening on http://0.0.0.0:${s.port} (auth off) — MLflow clients: export MLFLOW_TRACKING_URI=http://127.0.0.1:${s.port}`);
+      assert.equal(banner.auth, 'off');
       const warning = lines.find((o) => o.event === 'no-authentication');
       assert.ok(warning, s.output().stdout);
       assert.equal(warning.level, 40);
-      assert.match(String(warning.msg), new RegExp(`listens on http://0\\.0\\.0\\.0:${s.port}, which is not a loopback address, and has NO AUTHENTICATION: anyone who can reach this address can read, change and delete`));
+      assert.match(String(warning.msg), new RegExp(`^--no-auth: the server listens on http://0\\.0\\.0\\.0:${s.port}, which is not a loopback address, and has NO AUTHENTICATION: anyone who can reach this address can read, change and delete`));
       // The client URL the banner gives works.
       assert.equal((await fetch(`${s.url}/health`)).status, 200);
     } finally {
@@ -130,12 +165,13 @@ describe('trellis server: hosts, timeouts and the non-loopback warning', () => {
   });
 
   it('pretty: the same warning on stderr, the banner naming the bound address', async () => {
-    const s = await start([...args(), '--host', '0.0.0.0', '--log-format', 'pretty']);
+    const s = await start([...args(), '--host', '0.0.0.0', '--no-auth', '--log-format', 'pretty']);
     try {
       const { stdout, stderr } = s.output();
       assert.match(stdout, new RegExp(`^trellis server listening on http://0\\.0\\.0\\.0:${s.port}$`, 'm'));
       assert.match(stdout, new RegExp(`^  MLflow clients: export MLFLOW_TRACKING_URI=http://127\\.0\\.0\\.1:${s.port}$`, 'm'));
-      assert.match(stderr, new RegExp(`^warning: the server listens on http://0\\.0\\.0\\.0:${s.port}, which is not a loopback address, and has NO AUTHENTICATION`, 'm'));
+      assert.match(stdout, /^  auth:      off/m);
+      assert.match(stderr, new RegExp(`^warning: --no-auth: the server listens on http://0\\.0\\.0\\.0:${s.port}, which is not a loopback address, and has NO AUTHENTICATION`, 'm'));
     } finally {
       await s.stop();
     }

@@ -153,7 +153,7 @@ describe('trellis server --log-format', () => {
     });
     const banner = objects.find((o) => o.event === 'listening')!;
     assert.match(String(banner.url), /^http:\/\/127\.0\.0\.1:\d+$/);
-    assert.equal(banner.msg, `trellis server listening on ${String(banner.url)} — MLflow clients: export MLFLOW_TRACKING_URI=${String(banner.url)}`);
+    assert.equal(banner.msg, `trellis server listening on ${String(banner.url)} (auth off) — MLflow clients: export MLFLOW_TRACKING_URI=${String(banner.url)}`);
     // What scripts grep for still finds the URL alone.
     assert.equal(/listening on (http:\/\/\S+)/.exec(r.stdout)?.[1], banner.url);
     assert.equal(banner.store, store.replace(PASSWORD, 'REDACTED'));

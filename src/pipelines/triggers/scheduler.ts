@@ -68,6 +68,13 @@ export interface SchedulerOptions {
    * `userCodeUser`); unset, `nobody`. Never root.
    */
   runAs?: RunAs;
+  /**
+   * Asked before a version whose components run user code (commands, TypeScript) starts: throws to
+   * refuse the run (the record fails with its message). With auth on, it checks that the version's
+   * deployer still holds pipeline-deployer on the pipeline — the deployer's rights now, not when it
+   * deployed.
+   */
+  authorizeUserCode?: (run: { pipeline: string; version: number; deployer: string }) => Promise<void>;
   onDecision?: (d: Decision) => void;
 }
 
@@ -336,6 +343,9 @@ export class Scheduler {
       }
       emit({ action: 'started', pipeline: t.pipeline, trigger: t.id, detail: `version ${v.version} (${t.kind}: ${t.reason})` });
       const { ir, baseDir } = await materialise(this.s, v, this.cacheDir);
+      if (this.o.authorizeUserCode && ir.components.some((c) => c.kind !== 'builtin')) {
+        await this.o.authorizeUserCode({ pipeline: v.name, version: v.version, deployer: v.createdBy });
+      }
       const params = coerceParams(ir, t.params);
       const engine = new PipelineEngine(this.s, { ...this.o.engine, who: this.who });
       // A deployed pipeline reads files only from its package and the administrator's data roots.
