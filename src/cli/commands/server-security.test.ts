@@ -170,7 +170,7 @@ describe('trellis server: hosts, timeouts and the non-loopback warning', () => {
       const { stdout, stderr } = s.output();
       assert.match(stdout, new RegExp(`^trellis server listening on http://0\\.0\\.0\\.0:${s.port}$`, 'm'));
       assert.match(stdout, new RegExp(`^  MLflow clients: export MLFLOW_TRACKING_URI=http://127\\.0\\.0\\.1:${s.port}$`, 'm'));
-      assert.match(stdout, /^  auth:      off/m);
+      assert.match(stdout, /^ {2}auth: {6}off/m);
       assert.match(stderr, new RegExp(`^warning: --no-auth: the server listens on http://0\\.0\\.0\\.0:${s.port}, which is not a loopback address, and has NO AUTHENTICATION`, 'm'));
     } finally {
       await s.stop();
