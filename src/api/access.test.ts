@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { createTestDatabase } from '../store/test-helpers/postgres.js';
 import { Workspace } from '../workspace/workspace.js';
 import { guardedRoutes, installAccessControl, type Access } from './access.js';
 import { buildServer } from './server.js';
@@ -19,8 +20,17 @@ const admin = [{ role: 'admin' as const, scopeType: 'global' as const, scopeId: 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 const basic = (user: string, t: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${t}`).toString('base64')}` });
 
-describe('access control on every route', () => {
+const backends: [string, (dir: string) => Promise<{ store: string; drop?: () => Promise<void> }>][] = [
+  ['sqlite', async (dir) => ({ store: `sqlite:${dir}/t.db` })],
+  ['postgres', async () => {
+    const db = await createTestDatabase();
+    return { store: db.uri, drop: db.drop };
+  }],
+];
+
+for (const [backend, openStore] of backends) describe(`access control on every route (${backend})`, () => {
   let dir: string;
+  let drop: (() => Promise<void>) | undefined;
   let ws: Workspace;
   let open: FastifyInstance;
   let app: FastifyInstance;
@@ -32,7 +42,9 @@ describe('access control on every route', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'trellis-access-'));
-    ws = await Workspace.open({ store: `sqlite:${dir}/t.db`, artifacts: `file:${dir}/a` });
+    const { store, drop: dropStore } = await openStore(dir);
+    drop = dropStore;
+    ws = await Workspace.open({ store, artifacts: `file:${dir}/a` });
     // Seeded through a server with auth off, as a loopback developer would.
     open = await buildServer(ws, { version: 't' });
     expId = await createExperiment(open, 'secret-exp');
@@ -70,6 +82,7 @@ describe('access control on every route', () => {
     await app?.close();
     await open?.close();
     await ws?.close();
+    await drop?.();
     await rm(dir, { recursive: true, force: true });
   });
 
