@@ -50,10 +50,12 @@ export const OPENAPI_DOCUMENT = {
       'Trellis routes beside the MLflow-compatible API: dataset versions, validation and skew, deployed pipelines and their triggers, training, model alias/stage history and audit verification. ' +
       'Every path is served under both `/api/2.0/trellis` and `/ajax-api/2.0/trellis`. GET routes read the query string; other methods take a JSON ' +
       'body (`Content-Type: application/json`) except the dataset upload, whose body is the file. Errors are `{error_code, message, trellis_code}` ' +
-      'with the status of the error registry (docs/errors.md).',
+      'with the status of the error registry (docs/errors.md). With auth on, every route but this document needs a token, as a Bearer token or as ' +
+      'the password of HTTP Basic with the user name; what each principal may do is its roles (docs/security.md).',
   },
   servers: TRELLIS_PREFIXES.map((url) => ({ url })),
-  tags: [{ name: 'datasets' }, { name: 'pipelines' }, { name: 'training' }, { name: 'registry' }, { name: 'audit' }, { name: 'meta' }],
+  security: [{ bearerToken: [] }, { basicToken: [] }],
+  tags: [{ name: 'datasets' }, { name: 'pipelines' }, { name: 'training' }, { name: 'registry' }, { name: 'audit' }, { name: 'identities' }, { name: 'meta' }],
   paths: {
     '/datasets': {
       get: {
@@ -445,12 +447,16 @@ export const OPENAPI_DOCUMENT = {
     },
     '/openapi.json': {
       get: {
-        tags: ['meta'], operationId: 'getOpenApi', summary: 'This document.',
+        tags: ['meta'], operationId: 'getOpenApi', summary: 'This document (public).', security: [],
         responses: { '200': json('The OpenAPI document.', { type: 'object' }) },
       },
     },
   },
   components: {
+    securitySchemes: {
+      bearerToken: { type: 'http', scheme: 'bearer', description: 'An API token (`trellis tokens create <user>`), or an OpenID Connect JWT when the server is configured for one.' },
+      basicToken: { type: 'http', scheme: 'basic', description: "The user's name, and an API token as the password (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)." },
+    },
     responses: {
       BadRequest: json('Invalid input (INVALID_PARAMETER_VALUE); the message names the field, or the file, line and column.', ref('Error')),
       NotFound: json('No such dataset, pipeline, version or model (RESOURCE_DOES_NOT_EXIST).', ref('Error')),
