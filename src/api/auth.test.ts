@@ -14,7 +14,6 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { createOidcVerifier } from '../governance/oidc.js';
-import { credentialsHeader } from '../sdk/rest-backend.js';
 import { Workspace } from '../workspace/workspace.js';
 import { buildServer, type BuildServerOptions } from './server.js';
 import { assertError, assertOk, call, mlflow, type Res } from './test-helpers/server.js';
@@ -70,11 +69,6 @@ describe('signing in and what follows from it', () => {
       assert.equal(r.json.name, 'carol');
       assert.deepEqual(r.json.roles, [`contributor:experiment/${carolExp}`]);
     }
-    // What the SDK, the CLI and MLflow clients build from their environment.
-    assert.equal(credentialsHeader(undefined, { MLFLOW_TRACKING_USERNAME: 'carol', MLFLOW_TRACKING_PASSWORD: carol }), basic('carol', carol).authorization);
-    assert.equal(credentialsHeader(undefined, { MLFLOW_TRACKING_TOKEN: carol }), `Bearer ${carol}`);
-    assert.equal(credentialsHeader(undefined, { TRELLIS_TOKEN: carol, MLFLOW_TRACKING_TOKEN: 'other' }), `Bearer ${carol}`);
-    assert.equal(credentialsHeader(undefined, {}), undefined);
     assertError(await call(app, 'GET', trellis('/users/whoami'), undefined, basic('root', carol)), 401, 'UNAUTHENTICATED', 'does not belong');
   });
 

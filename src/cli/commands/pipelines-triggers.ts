@@ -4,12 +4,14 @@
  * on the local workspace, or on a server with `--server <url>` over REST.
  */
 import { Command } from 'commander';
-import { ERRORS, TrellisError, invalid, type ErrorCode } from '../../core/errors.js';
+import { invalid } from '../../core/errors.js';
 import type { TriggerRecord, TriggerStatus } from '../../store/ports/triggers.js';
 import { actor, globals, serverChoice, withWorkspace } from '../context.js';
 import { output, printJson, printTable, time } from '../output.js';
+import { rest } from '../server-rest.js';
 
-const PREFIX = '/api/2.0/trellis';
+export { rest } from '../server-rest.js';
+
 const STATUSES: readonly TriggerStatus[] = ['pending', 'running', 'finished', 'failed', 'skipped', 'cancelled'];
 
 /** `--param k=v` pairs as text; the pipeline's declared types are applied where the record is written. */
@@ -21,46 +23,6 @@ function rawParams(raw: string[] | undefined): Record<string, string> {
     out[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
   return out;
-}
-
-function serverUrl(raw: string): string {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw invalid(`--server '${raw}' is not a URL: expected http://host:port or https://host`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid(`--server '${raw}' must be an http:// or https:// URL`);
-  return raw.replace(/\/+$/, '');
-}
-
-/** One REST call; the server's refusal comes back as its own error code and message. */
-export async function rest(server: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const url = serverUrl(server);
-  let res: Response;
-  try {
-    res = await fetch(`${url}${PREFIX}${path}`, {
-      method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-    });
-  } catch (e) {
-    const cause = (e as { cause?: { message?: string } }).cause;
-    throw new TrellisError('TRELLIS_SERVER_UNREACHABLE', { url, detail: cause?.message ?? (e as Error).message }, { cause: e });
-  }
-  const text = await res.text();
-  let json: Record<string, unknown> | undefined;
-  try {
-    json = text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
-  } catch {
-    json = undefined;
-  }
-  if (!res.ok || !json) {
-    const code = json?.trellis_code as string | undefined;
-    const message = typeof json?.message === 'string' ? json.message : text.slice(0, 500) || res.statusText;
-    // The server's own error, as the command says it on a local store (the SDK's remote backend does the same).
-    if (code && code in ERRORS) throw new TrellisError(code as ErrorCode, {}, { message });
-    throw new TrellisError('TRELLIS_SERVER_REFUSED', { url, status: res.status, detail: message });
-  }
-  return json;
 }
 
 /** A record from the REST shape (snake_case) back to the store's. */

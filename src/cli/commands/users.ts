@@ -5,13 +5,13 @@
  * routes with the caller's own token, and the server decides what the caller may do.
  */
 import { Command } from 'commander';
-import { ERRORS, TrellisError, invalid, type ErrorCode } from '../../core/errors.js';
+import { invalid } from '../../core/errors.js';
 import type { TokenInfo } from '../../governance/identities.js';
 import { parseGrant } from '../../governance/policy.js';
 import type { Grant, Principal } from '../../store/ports/identities.js';
-import { credentialsHeader } from '../../sdk/rest-backend.js';
 import { actor, globals, serverChoice, withWorkspace } from '../context.js';
 import { output, printTable, time } from '../output.js';
+import { rest } from '../server-rest.js';
 
 interface UserRow {
   name: string;
@@ -54,36 +54,10 @@ function grantsOf(roles: string[] | undefined): Grant[] {
   return (roles ?? []).map(parseGrant);
 }
 
-/** Calls a route of the server the command works against; its refusal comes back as its own error. */
+/** Calls a route of the server the command works against, with the caller's own credentials. */
 async function remote<T>(url: string, method: 'GET' | 'POST', path: string, body?: Record<string, unknown>): Promise<T> {
-  const auth = credentialsHeader(undefined, process.env);
-  const target = `${url}/api/2.0/trellis${path}${method === 'GET' && body ? `?${new URLSearchParams(body as Record<string, string>)}` : ''}`;
-  let res: Response;
-  try {
-    res = await fetch(target, {
-      method,
-      headers: { ...(method === 'POST' ? { 'content-type': 'application/json' } : {}), ...(auth ? { authorization: auth } : {}) },
-      ...(method === 'POST' ? { body: JSON.stringify(body ?? {}) } : {}),
-    });
-  } catch (e) {
-    const cause = (e as { cause?: { message?: string } }).cause;
-    throw new TrellisError('TRELLIS_SERVER_UNREACHABLE', { url, detail: cause?.message ?? (e as Error).message }, { cause: e });
-  }
-  const text = await res.text();
-  let json: Record<string, unknown> | undefined;
-  try {
-    json = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    json = undefined;
-  }
-  if (!res.ok) {
-    const code = json?.trellis_code as string | undefined;
-    const message = typeof json?.message === 'string' ? json.message : text.slice(0, 300) || res.statusText;
-    if (code && code in ERRORS) throw new TrellisError(code as ErrorCode, {}, { message });
-    throw new TrellisError('TRELLIS_SERVER_REFUSED', { url, status: res.status, detail: message });
-  }
-  if (!json) throw new TrellisError('TRELLIS_SERVER_REFUSED', { url, status: res.status, detail: `expected JSON, got ${text.slice(0, 200)}` });
-  return json as T;
+  if (method === 'GET' && body) return (await rest(url, 'GET', `${path}?${new URLSearchParams(body as Record<string, string>)}`)) as T;
+  return (await rest(url, method, path, method === 'POST' ? body ?? {} : undefined)) as T;
 }
 
 /** Runs `local` on the local store, or `viaServer` against the server the command names. */

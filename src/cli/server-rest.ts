@@ -1,0 +1,52 @@
+/** Calls to Trellis's own REST routes for the commands that work against a server without the SDK. */
+import { ERRORS, TrellisError, invalid, type ErrorCode } from '../core/errors.js';
+import { credentialsHeader } from '../sdk/rest-backend.js';
+
+const PREFIX = '/api/2.0/trellis';
+
+function serverUrl(raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw invalid(`--server '${raw}' is not a URL: expected http://host:port or https://host`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid(`--server '${raw}' must be an http:// or https:// URL`);
+  return raw.replace(/\/+$/, '');
+}
+
+/**
+ * One call to a Trellis route, with the caller's credentials (TRELLIS_TOKEN, else MLflow's
+ * variables); the server's refusal comes back as its own error code and message.
+ */
+export async function rest(server: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const url = serverUrl(server);
+  let res: Response;
+  try {
+    const auth = credentialsHeader(undefined, process.env);
+    res = await fetch(`${url}${PREFIX}${path}`, {
+      method,
+      headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(auth ? { authorization: auth } : {}) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  } catch (e) {
+    const cause = (e as { cause?: { message?: string } }).cause;
+    throw new TrellisError('TRELLIS_SERVER_UNREACHABLE', { url, detail: cause?.message ?? (e as Error).message }, { cause: e });
+  }
+  const text = await res.text();
+  let json: Record<string, unknown> | undefined;
+  try {
+    json = text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (!res.ok || !json) {
+    const code = json?.trellis_code as string | undefined;
+    const message = typeof json?.message === 'string' ? json.message : text.slice(0, 500) || res.statusText;
+    // The server's own error, as the command says it on a local store (the SDK's remote backend does the same).
+    if (code && code in ERRORS) throw new TrellisError(code as ErrorCode, {}, { message });
+    throw new TrellisError('TRELLIS_SERVER_REFUSED', { url, status: res.status, detail: message });
+  }
+  return json;
+}
+
