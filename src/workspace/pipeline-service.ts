@@ -47,6 +47,11 @@ export class PipelineService {
     return publishPackage(this.services(), pkg, who);
   }
 
+  /** Where deployed pipelines' packages are unpacked to run (`$TRELLIS_HOME/packages`). */
+  get packageDir(): string {
+    return this.o.cacheDir;
+  }
+
   /** Oldest first. */
   versions(name: string): Promise<PipelineVersion[]> {
     return this.records.pipelines.listPipelineVersions(name);

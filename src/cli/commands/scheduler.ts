@@ -59,6 +59,8 @@ export function schedulerCommand(): Command {
       const ws = await Workspace.open({ store: g.store, artifacts: g.artifacts });
       const print = (d: Decision) => process.stdout.write(g.json ? `${JSON.stringify(d)}\n` : `${decisionLine(d)}\n`);
       if (!g.json) process.stderr.write(`${user.note}\n`);
+      const unreachableHome = user.runAs ? (await import('../../pipelines/executors/run-as.js')).homeWarning(ws.pipelines.packageDir, user.runAs) : undefined;
+      if (unreachableHome) process.stderr.write(`warning: ${unreachableHome}\n`);
       // Where users exist (a server with auth shares this store), a deployer's rights are checked as the server checks them.
       const authorizeUserCode = (await ws.identities.inUse()) ? (r: { pipeline: string; version: number; deployer: string }) => ws.identities.authorizeUserCode(r) : undefined;
       const { scheduler, close } = await openScheduler(ws, { pollMs: o.pollMs, maxRuns: o.maxRuns, queue: o.queue, runAs: user.runAs, authorizeUserCode, onDecision: print });

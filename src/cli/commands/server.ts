@@ -84,6 +84,8 @@ async function serve(o: ServeOptions, g: { store?: string; artifacts?: string },
     throw e;
   }
   if (o.scheduler && user) log.info({ event: 'run-as', ...(user.runAs ? { uid: user.runAs.uid, gid: user.runAs.gid, user: user.runAs.user } : {}) }, `scheduler: ${user.note}`);
+  const unreachableHome = o.scheduler && user?.runAs ? (await import('../../pipelines/executors/run-as.js')).homeWarning(ws.pipelines.packageDir, user.runAs) : undefined;
+  if (unreachableHome) log.warn({ event: 'run-as-unreachable' }, `scheduler: ${unreachableHome}`);
   const sched = o.scheduler ? await openScheduler(ws, {
     runAs: user?.runAs, ...(auth ? { authorizeUserCode: (r: { pipeline: string; version: number; deployer: string }) => ws.identities.authorizeUserCode(r) } : {}), onDecision: (d) => log.info({ event: 'scheduler', decision: d }, `scheduler: ${decisionLine(d)}`) }) : undefined;
   const onShutdown = sched && (async () => {

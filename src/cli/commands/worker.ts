@@ -3,7 +3,7 @@
  * them against the shared stores (give the same --store and --artifacts as the runner).
  */
 import { Command } from 'commander';
-import { userCodeUser } from '../../pipelines/executors/run-as.js';
+import { homeWarning, userCodeUser } from '../../pipelines/executors/run-as.js';
 import { Workspace } from '../../workspace/workspace.js';
 import { actor, globals } from '../context.js';
 
@@ -30,6 +30,8 @@ export function workerCommand(): Command {
       const ws = await Workspace.open({ store: g.store, artifacts: g.artifacts, queue: o.queue });
       const stamp = () => new Date().toISOString().slice(11, 23);
       process.stderr.write(`${stamp()} ${user.note}\n`);
+      const unreachableHome = user.runAs ? homeWarning(ws.pipelines.packageDir, user.runAs) : undefined;
+      if (unreachableHome) process.stderr.write(`${stamp()} warning: ${unreachableHome}\n`);
       const w = await ws.pipelines.startWorker(actor(c), {
         concurrency: o.concurrency, lockMs: o.lockMs, heartbeatMs: o.heartbeatMs, ...(user.runAs ? { runAs: user.runAs } : {}),
         log: (line) => process.stderr.write(`${stamp()} ${line}\n`),

@@ -11,7 +11,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, lchownSync, lstatSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { invalid, TrellisError } from '../../core/errors.js';
 import type { AttemptHandle, Launch } from './attempts.js';
 
@@ -170,4 +170,17 @@ export function launchAs(runAs: RunAs, stepDir: string, step: string, launch: La
     const handle: AttemptHandle = { done, stop: async () => { await h.stop(); quietly(); } };
     return handle;
   };
+}
+
+/**
+ * A warning when `who` cannot pass through to `home` (where deployed packages are unpacked): every
+ * deployed step would fail, so it is said once at start, with the fix. Undefined when all is well.
+ */
+export function homeWarning(home: string, who: RunAs): string | undefined {
+  let dir = resolve(home);
+  // The folder may not exist yet: what matters is the way to where it will be.
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+  const blocked = unreachable(dir, who);
+  if (blocked === undefined) return undefined;
+  return `${who.user} (uid ${who.uid}) cannot pass through ${blocked}, on the way to ${home} where deployed pipelines are unpacked: their steps will fail. Set TRELLIS_HOME to a folder that user may reach (e.g. /var/lib/trellis), or name another user with --run-as`;
 }
