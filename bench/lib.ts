@@ -43,10 +43,11 @@ const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 /**
  * Starts `trellis server` in a child process and resolves once it answers /health; `cli` runs
- * another source tree's entry point (a benchmark comparing before and after).
+ * another source tree's entry point (a benchmark comparing before and after); `serverArgs` are
+ * added to `trellis server`'s own (e.g. `--auth`).
  */
-export async function startServer(args: { store: string; artifacts: string; port: number; cli?: string }): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', args.cli ?? CLI, '--store', args.store, '--artifacts', args.artifacts, 'server', '--port', String(args.port)], {
+export async function startServer(args: { store: string; artifacts: string; port: number; cli?: string; serverArgs?: string[] }): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', args.cli ?? CLI, '--store', args.store, '--artifacts', args.artifacts, 'server', '--port', String(args.port), ...(args.serverArgs ?? [])], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, TRELLIS_LOG_LEVEL: 'warn' },
   });

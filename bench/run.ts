@@ -2,6 +2,7 @@
  * Runs the benchmarks and writes their figures to bench/results/<name>.json.
  *   npm run bench                 # all
  *   npm run bench -- ingest       # one
+ *   npm run bench -- auth         # auth off and on side by side
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { runIngestBench } from './ingest.js';
@@ -9,8 +10,9 @@ import { runSearchBench } from './search.js';
 import { runProfileBench } from './profile.js';
 import { runGbdtBench } from './gbdt.js';
 import { runPipelinesBench } from './pipelines.js';
+import { runAuthBench } from './auth.js';
 
-const all: Record<string, () => Promise<unknown>> = { ingest: runIngestBench, search: runSearchBench, profile: runProfileBench, gbdt: runGbdtBench, pipelines: runPipelinesBench };
+const all: Record<string, () => Promise<unknown>> = { ingest: runIngestBench, search: runSearchBench, profile: runProfileBench, gbdt: runGbdtBench, pipelines: runPipelinesBench, auth: runAuthBench };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = wanted.length ? wanted : Object.keys(all);
 const out = new URL('./results/', import.meta.url);
