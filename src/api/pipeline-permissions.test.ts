@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +42,8 @@ describe('pipelines that carry user code', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'trellis-pipeline-perms-'));
+    // Under root the command runs as nobody, who must reach the unpacked package.
+    chmodSync(dir, 0o755);
     ws = await Workspace.open({ store: `sqlite:${dir}/t.db`, artifacts: `file:${dir}/a` });
     await ws.identities.createPrincipal('root', 'user', [{ role: 'admin', scopeType: 'global', scopeId: '' }], who);
     await ws.identities.createPrincipal('cora', 'user', [{ role: 'contributor', scopeType: 'global', scopeId: '' }], who);
@@ -77,7 +79,7 @@ describe('pipelines that carry user code', () => {
     assertOk(t1);
     assert.equal(t1.json.trigger.requested_by, 'dex');
 
-    const { scheduler, close } = await ws.pipelines.openScheduler({ queue: 'inline', authorizeUserCode: (r) => ws.identities.authorizeUserCode(r) });
+    const { scheduler, close } = await ws.pipelines.openScheduler({ queue: 'inline', cacheDir: join(dir, 'packages'), authorizeUserCode: (r) => ws.identities.authorizeUserCode(r) });
     try {
       const settle = async (id: number) => {
         for (;;) {

@@ -12,6 +12,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, lchownSync, lstatSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { invalid, TrellisError } from '../../core/errors.js';
 import type { AttemptHandle, Launch } from './attempts.js';
 
@@ -181,6 +182,15 @@ export function homeWarning(home: string, who: RunAs): string | undefined {
   // The folder may not exist yet: what matters is the way to where it will be.
   while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
   const blocked = unreachable(dir, who);
-  if (blocked === undefined) return undefined;
-  return `${who.user} (uid ${who.uid}) cannot pass through ${blocked}, on the way to ${home} where deployed pipelines are unpacked: their steps will fail. Set TRELLIS_HOME to a folder that user may reach (e.g. /var/lib/trellis), or name another user with --run-as`;
+  if (blocked !== undefined) {
+    return `${who.user} (uid ${who.uid}) cannot pass through ${blocked}, on the way to ${home} where deployed pipelines are unpacked: their steps will fail. Set TRELLIS_HOME to a folder that user may reach (e.g. /var/lib/trellis), or name another user with --run-as`;
+  }
+  const install = unreachable(TRELLIS_ROOT, who);
+  if (install !== undefined) {
+    return `${who.user} (uid ${who.uid}) cannot pass through ${install}, on the way to ${TRELLIS_ROOT} where Trellis is installed: TypeScript components, which load Trellis and tsx from there, will fail. Install Trellis where that user may read it (e.g. under /opt or /usr/lib), or name another user with --run-as`;
+  }
+  return undefined;
 }
+
+/** Where this Trellis is installed (the folder holding its package.json and node_modules). */
+export const TRELLIS_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
