@@ -40,7 +40,10 @@ describe('page tokens', () => {
     refused(() => tokens.decode(moved), /not signed by this server/);
     // The same payload with a tag cut short, flipped, or missing.
     refused(() => tokens.decode(t.slice(0, -2)), /not signed by this server/);
-    refused(() => tokens.decode(`${t.slice(0, -1)}${t.endsWith('A') ? 'B' : 'A'}`), /not signed by this server/);
+    // Every other last character, including those that decode to the same bytes (base64url ignores its low bits).
+    for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_') {
+      if (!t.endsWith(c)) refused(() => tokens.decode(`${t.slice(0, -1)}${c}`), /not signed by this server/);
+    }
     refused(() => tokens.decode(`${t.split('.')[0]!}.`), /not a token this server issued/);
     // A token from another server (or this one before a restart): a clear way forward.
     const other = new PageTokens(randomBytes(32)).encode(2);
