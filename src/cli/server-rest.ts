@@ -4,7 +4,8 @@ import { credentialsHeader } from '../sdk/rest-backend.js';
 
 const PREFIX = '/api/2.0/trellis';
 
-function serverUrl(raw: string): string {
+/** A --server value checked as an http(s) URL, without a trailing slash. */
+export function serverUrl(raw: string): string {
   let u: URL;
   try {
     u = new URL(raw);

@@ -259,19 +259,8 @@ function unauthenticated(detail: string): TrellisError {
   return new TrellisError('TRELLIS_UNAUTHENTICATED', { detail });
 }
 
-/** Token and user records as the CLI and REST routes show them: never a salt or hash. */
-export interface TokenInfo {
-  id: string;
-  principal: string;
-  description: string;
-  createdAt: number;
-  createdBy: string;
-  expiresAt?: number;
-  revokedAt?: number;
-  revokedBy?: string;
-  /** `active`, `expired` or `revoked`. */
-  state: 'active' | 'expired' | 'revoked';
-}
+/** A token as the CLI and REST routes show it: its record without the salt and hash, and its state. */
+export type TokenInfo = Omit<TokenRecord, 'salt' | 'hash'> & { state: 'active' | 'expired' | 'revoked' };
 
 export function tokenInfo(t: TokenRecord, now = Date.now()): TokenInfo {
   const { salt: _salt, hash: _hash, ...rest } = t;

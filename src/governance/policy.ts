@@ -66,6 +66,11 @@ export function allowsEverywhere(s: Subject, action: Action): boolean {
   return allows(s, action);
 }
 
+/** A grant as the CLI takes it and the API prints it: `contributor`, `viewer:model/churn`. */
+export function formatGrant(g: Grant): string {
+  return g.scopeType === 'global' ? g.role : `${g.role}:${g.scopeType}/${g.scopeId}`;
+}
+
 /** "contributor", "viewer:model/churn": the form the CLI takes and prints. */
 export function parseGrant(text: string): Grant {
   const [role, scope, ...rest] = text.split(':');

@@ -7,7 +7,7 @@
 import type { FastifyRequest } from 'fastify';
 import { TrellisError, invalid } from '../../core/errors.js';
 import type { TokenInfo } from '../../governance/identities.js';
-import { parseGrant } from '../../governance/policy.js';
+import { formatGrant, parseGrant } from '../../governance/policy.js';
 import { excerpt } from '../../store/limits.js';
 import type { Grant, Principal, PrincipalKind } from '../../store/ports/identities.js';
 import type { Workspace } from '../../workspace/workspace.js';
@@ -20,7 +20,7 @@ const SIGNED_IN = { signedIn: true } as const;
 export function principalJson(p: Principal): object {
   return {
     name: p.name, kind: p.kind, created_at: p.createdAt, created_by: p.createdBy, disabled: p.disabled,
-    roles: p.grants.map((g) => (g.scopeType === 'global' ? g.role : `${g.role}:${g.scopeType}/${g.scopeId}`)),
+    roles: p.grants.map(formatGrant),
   };
 }
 
@@ -67,7 +67,7 @@ function requireSelfOrAdmin(auth: RequestAuth, user: string): void {
 export function identityRoutes(r: MlflowRouter, ws: Workspace): void {
   r.get('/users/whoami', SIGNED_IN, async ({ auth }) => ({
     name: auth.subject.name, via: auth.via,
-    roles: auth.subject.unrestricted ? ['admin'] : auth.subject.grants.map((g) => (g.scopeType === 'global' ? g.role : `${g.role}:${g.scopeType}/${g.scopeId}`)),
+    roles: auth.subject.unrestricted ? ['admin'] : auth.subject.grants.map(formatGrant),
     auth: auth.subject.unrestricted ? 'off' : 'on',
   }));
 

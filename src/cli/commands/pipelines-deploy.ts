@@ -11,6 +11,7 @@ import type { PipelinePackage } from '../../pipelines/package.js';
 import { globals, serverChoice } from '../context.js';
 import { printJson } from '../output.js';
 import { credentialsHeader } from '../../sdk/rest-backend.js';
+import { serverUrl } from '../server-rest.js';
 
 export const VERSIONS_ROUTE = '/api/2.0/trellis/pipelines/versions';
 
@@ -41,17 +42,10 @@ export async function packageFor(file: string, include?: string[]): Promise<Pipe
   return buildPackage(file, include ? { include } : undefined);
 }
 
-function serverUrl(raw: string | undefined): string {
+function deployServer(raw: string | undefined): string {
   const s = raw ?? process.env.TRELLIS_SERVER;
   if (!s) throw invalid('deploy needs the server: --server <url> (or $TRELLIS_SERVER), e.g. --server https://trellis.example.com');
-  let u: URL;
-  try {
-    u = new URL(s);
-  } catch {
-    throw invalid(`--server '${s}' is not a URL: expected http://host:port or https://host`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid(`--server '${s}' must be an http:// or https:// URL`);
-  return s.replace(/\/+$/, '');
+  return serverUrl(s);
 }
 
 function authHeader(token: string | undefined): Record<string, string> {
@@ -61,7 +55,7 @@ function authHeader(token: string | undefined): Record<string, string> {
 
 /** POSTs the package; a refusal comes back as the server's own error (its code and message). */
 export async function deployPackage(pkg: PipelinePackage, server: string, token?: string): Promise<DeployResult> {
-  const url = serverUrl(server);
+  const url = deployServer(server);
   let res: Response;
   try {
     res = await fetch(`${url}${VERSIONS_ROUTE}`, {
@@ -106,7 +100,7 @@ export function pipelinesDeployCommand(): Command {
     .option('--include <path...>', "more files or folders to package with a pipeline file, relative to its folder")
     .action(async (file: string, o: { server?: string; token?: string; include?: string[] }, c: Command) => {
       // --server is also the CLI's global option (and $TRELLIS_TRACKING_URI / $MLFLOW_TRACKING_URI choose a server too).
-      const server = serverUrl(o.server ?? serverChoice(c)?.url);
+      const server = deployServer(o.server ?? serverChoice(c)?.url);
       const pkg = await packageFor(file, o.include);
       const r = await deployPackage(pkg, server, o.token);
       if (globals(c).json) printJson(r);

@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import { invalid } from '../../core/errors.js';
 import type { TokenInfo } from '../../governance/identities.js';
-import { parseGrant } from '../../governance/policy.js';
+import { formatGrant, parseGrant } from '../../governance/policy.js';
 import type { Grant, Principal } from '../../store/ports/identities.js';
 import { actor, globals, serverChoice, withWorkspace } from '../context.js';
 import { output, printTable, time } from '../output.js';
@@ -34,10 +34,8 @@ interface TokenRow {
   revoked_by?: string;
 }
 
-const showGrant = (g: Grant): string => (g.scopeType === 'global' ? g.role : `${g.role}:${g.scopeType}/${g.scopeId}`);
-
 function userRow(p: Principal): UserRow {
-  return { name: p.name, kind: p.kind, disabled: p.disabled, roles: p.grants.map(showGrant), created_at: p.createdAt, created_by: p.createdBy };
+  return { name: p.name, kind: p.kind, disabled: p.disabled, roles: p.grants.map(formatGrant), created_at: p.createdAt, created_by: p.createdBy };
 }
 
 function tokenRow(t: TokenInfo): TokenRow {
