@@ -6,6 +6,7 @@
  */
 import type { AuditLog } from './ports/audit.js';
 import type { DatasetStore } from './ports/datasets.js';
+import type { DeploymentStore } from './ports/deployments.js';
 import type { IdentityStore } from './ports/identities.js';
 import type { PipelineStore } from './ports/pipelines.js';
 import type { RegistryStore } from './ports/registry.js';
@@ -21,6 +22,7 @@ export interface Stores {
   readonly pipelines: PipelineStore;
   readonly triggers: TriggerStore;
   readonly identities: IdentityStore;
+  readonly deployments: DeploymentStore;
   readonly audit: AuditLog;
   /** The schema version the database is at after migrations ran. */
   schemaVersion(): Promise<number>;

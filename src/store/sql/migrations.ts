@@ -445,6 +445,30 @@ CREATE TABLE api_tokens (
 );
 CREATE INDEX api_tokens_principal ON api_tokens (principal);`,
   },
+  {
+    version: 13,
+    description: 'deployments (serving endpoints and their routes) and the revisions they went through',
+    sql: ({ types: t }) => `
+CREATE TABLE deployments (
+  name ${t.key} PRIMARY KEY,
+  spec ${t.text} NOT NULL,
+  revision ${t.bigint} NOT NULL,
+  created_at ${t.bigint} NOT NULL,
+  created_by ${t.text} NOT NULL,
+  updated_at ${t.bigint} NOT NULL,
+  updated_by ${t.text} NOT NULL
+);
+CREATE TABLE deployment_revisions (
+  name ${t.key} NOT NULL,
+  revision ${t.bigint} NOT NULL,
+  spec ${t.text} NOT NULL,
+  change ${t.text} NOT NULL,
+  reason ${t.text},
+  at ${t.bigint} NOT NULL,
+  by_actor ${t.text} NOT NULL,
+  PRIMARY KEY (name, revision)
+);`,
+  },
 ];
 
 /** The tables the migrations marked `rewrites` rebuild. */

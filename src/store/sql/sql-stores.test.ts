@@ -10,6 +10,7 @@ import { describeAuditLogContract } from '../ports/audit.contract.js';
 import type { OpenStores } from '../ports/test-helpers/contract-helpers.js';
 import { describeDatasetStoreContract } from '../ports/datasets.contract.js';
 import { describeIdentityStoreContract } from '../ports/identities.contract.js';
+import { describeDeploymentStoreContract } from '../ports/deployments.contract.js';
 import { describePipelineStoreContract } from '../ports/pipelines.contract.js';
 import { describeRegistryStoreContract } from '../ports/registry.contract.js';
 import { describeRunOutcomeContract } from '../ports/run-outcome.contract.js';
@@ -41,5 +42,6 @@ for (const [name, open] of backends) {
   describePipelineStoreContract(name, open);
   describeTriggerStoreContract(name, open);
   describeIdentityStoreContract(name, open);
+  describeDeploymentStoreContract(name, open);
   describeAuditLogContract(name, open);
 }

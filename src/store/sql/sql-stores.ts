@@ -9,6 +9,7 @@ import type { Stores } from '../stores.js';
 import { SCHEMA_VERSION, currentVersion, migrate } from './migrations.js';
 import { SqlAuditLog } from './sql-audit-log.js';
 import { SqlDatasetStore } from './sql-dataset-store.js';
+import { SqlDeploymentStore } from './sql-deployment-store.js';
 import { SqlIdentityStore } from './sql-identity-store.js';
 import type { SqlDriver } from './sql-driver.js';
 import { SqlPipelineStore } from './sql-pipeline-store.js';
@@ -44,6 +45,7 @@ export async function openSqlStores(driver: SqlDriver, opts: SqlStoresOptions = 
     pipelines: new SqlPipelineStore(uow),
     triggers: new SqlTriggerStore(uow),
     identities: new SqlIdentityStore(uow),
+    deployments: new SqlDeploymentStore(uow),
     audit: new SqlAuditLog(uow),
     schemaVersion: () => currentVersion(driver),
     close: () => driver.close(),
