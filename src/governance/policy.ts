@@ -9,13 +9,14 @@
  * | contributor | read, write (log runs, register versions, add datasets, run pipelines) |
  * | pipeline-deployer | read, write, deploy pipelines that carry user code |
  * | approver | read, approve |
- * | deployer | read, deploy models to serving |
+ * | deployer | read, deploy models to serving (create and change deployments of the models granted), invoke endpoints |
+ * | invoker | invoke endpoints (predictions from `trellis serve`), nothing else |
  * | admin | everything, users and tokens included |
  */
 import { invalid } from '../core/errors.js';
 import type { Grant, Principal, Role, ScopeType } from '../store/ports/identities.js';
 
-export const ACTIONS = ['read', 'write', 'deploy-pipeline', 'approve', 'deploy', 'admin'] as const;
+export const ACTIONS = ['read', 'write', 'deploy-pipeline', 'approve', 'deploy', 'invoke', 'admin'] as const;
 export type Action = (typeof ACTIONS)[number];
 
 export const ROLE_ACTIONS: Readonly<Record<Role, readonly Action[]>> = {
@@ -23,7 +24,8 @@ export const ROLE_ACTIONS: Readonly<Record<Role, readonly Action[]>> = {
   contributor: ['read', 'write'],
   'pipeline-deployer': ['read', 'write', 'deploy-pipeline'],
   approver: ['read', 'approve'],
-  deployer: ['read', 'deploy'],
+  deployer: ['read', 'deploy', 'invoke'],
+  invoker: ['invoke'],
   admin: ACTIONS,
 };
 

@@ -21,6 +21,7 @@ import { AuditService } from './audit-service.js';
 import { PipelineService } from './pipeline-service.js';
 import { TrainingService } from './training-service.js';
 import { IdentityService } from '../governance/identities.js';
+import { DeploymentService } from '../serving/deployment-service.js';
 
 export interface WorkspaceOptions {
   /** `sqlite:<path>` or `postgres://…`; default `$TRELLIS_STORE_URI`, else `$TRELLIS_HOME/trellis.db`. */
@@ -48,6 +49,8 @@ export class Workspace {
   readonly audit: AuditService;
   /** Users, service accounts, roles and API tokens, and the authenticator `trellis server --auth` uses. */
   readonly identities: IdentityService;
+  /** Serving endpoints and their routes, as `trellis deployments` changes them and `trellis serve` serves them. */
+  readonly deployments: DeploymentService;
 
   private constructor(
     private readonly stores: Stores,
@@ -62,6 +65,7 @@ export class Workspace {
     this.training = new TrainingService(this.tracking, this.registry, this.data);
     this.audit = new AuditService(stores.audit, { keyFile: defaultAuditKeyFile(storeUri) });
     this.identities = new IdentityService(stores.identities, async (e) => (/^\d+$/.test(e) ? (await this.tracking.getExperiment(e)).experimentId : (await this.tracking.getExperimentByName(e)).experimentId));
+    this.deployments = new DeploymentService(stores.deployments, this.registry);
     this.pipelines = new PipelineService(() => this.engineServices(), stores, { queueUri, storeUri, artifactsUri, cacheDir: join(trellisHome(), 'packages') });
   }
 

@@ -13,17 +13,17 @@ import type { Actor } from './common.js';
 
 export type PrincipalKind = 'user' | 'service';
 
-export const ROLES = ['viewer', 'contributor', 'pipeline-deployer', 'approver', 'deployer', 'admin'] as const;
+export const ROLES = ['viewer', 'contributor', 'pipeline-deployer', 'approver', 'deployer', 'invoker', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
-/** What a grant applies to: every object, or one object of a kind. */
-export const SCOPE_TYPES = ['global', 'experiment', 'model', 'dataset', 'pipeline'] as const;
+/** What a grant applies to: every object, or one object of a kind (an `endpoint` is a deployment, by name). */
+export const SCOPE_TYPES = ['global', 'experiment', 'model', 'dataset', 'pipeline', 'endpoint'] as const;
 export type ScopeType = (typeof SCOPE_TYPES)[number];
 
 export interface Grant {
   role: Role;
   scopeType: ScopeType;
-  /** '' for a global grant; an experiment id, a registered model / dataset / pipeline name otherwise. */
+  /** '' for a global grant; an experiment id, a registered model / dataset / pipeline / endpoint name otherwise. */
   scopeId: string;
 }
 

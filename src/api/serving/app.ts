@@ -1,0 +1,204 @@
+/**
+ * The serving port's HTTP surface (`trellis serve`): the Open Inference Protocol v2 over REST, the
+ * KServe v1 / TF Serving predict route and MLflow's `/invocations`, all answering from one
+ * {@link ServingEngine}. Like the main API, every route declares who may call it — `public`
+ * (liveness, readiness, server metadata, metrics) or `invoke` (the endpoint's `invoke`
+ * permission, checked by the engine before the body is decoded) — and a route that declares
+ * nothing is refused when it is registered.
+ *
+ * Bodies are read raw, bounded before they are buffered (413), undone from gzip/deflate within the
+ * same bound, and decoded by the codecs in serving/oip against the model's signature. Every answer
+ * carries the request id (`x-request-id`, the caller's when it sent a sane one); model answers add
+ * the endpoint, the model version that answered and its route. Errors take the OIP shape
+ * `{"error": "…"}` with the status of the engine's error kind; nothing the client sends gives a 500.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { decodeBody, decodeInferRequest, encodeInferResponse } from '../../serving/oip/codec.js';
+import { decodeMlflowRequest } from '../../serving/oip/mlflow-codec.js';
+import { decodeV1, predictionsResponse } from '../../serving/oip/v1-codec.js';
+import type { ServingEngine } from '../../serving/engine.js';
+import { HTTP_STATUS, ServingError, type InferResult } from '../../serving/types.js';
+
+export type ServingAccess = { public: true } | { invoke: true };
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    serving?: ServingAccess;
+  }
+}
+
+export interface ServingAppOptions {
+  engine: ServingEngine;
+  /** Largest request body, compressed or not (default 32 MiB). */
+  maxBodyBytes?: number;
+  /** Most rows in one request (default 10,000). */
+  maxBatch?: number;
+  /** The endpoint `/invocations` answers for when the request names none (`x-trellis-endpoint`). */
+  invocationsEndpoint?: string;
+  /** Fastify's logger option; default off. */
+  logger?: boolean | object;
+  /** Extra routes (metrics, edge modules) registered with the same access rules. */
+  extend?: (app: FastifyInstance) => void | Promise<void>;
+}
+
+const REQUEST_ID_RE = /^[\x21-\x7e]{1,128}$/;
+const DEFAULT_MAX_BODY = 32 * 1024 * 1024;
+const DEFAULT_MAX_BATCH = 10_000;
+
+export interface ServingRoute {
+  method: string;
+  url: string;
+  access: ServingAccess;
+}
+
+const registered = new WeakMap<FastifyInstance, ServingRoute[]>();
+
+/** The routes an app serves with their declared access: what the route-enumeration test walks. */
+export function servingRoutes(app: FastifyInstance): ServingRoute[] {
+  return registered.get(app) ?? [];
+}
+
+export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInstance> {
+  const engine = o.engine;
+  const maxBody = o.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const maxBatch = o.maxBatch ?? DEFAULT_MAX_BATCH;
+  const app = Fastify({
+    logger: o.logger ?? false,
+    bodyLimit: maxBody,
+    genReqId: (req) => {
+      const h = req.headers['x-request-id'];
+      return typeof h === 'string' && REQUEST_ID_RE.test(h) ? h : randomUUID();
+    },
+    // JSON with a few thousand levels of nesting is refused by the codecs, not by a stack overflow.
+    return503OnClosing: true,
+    forceCloseConnections: false,
+  });
+  const routes: ServingRoute[] = [];
+  registered.set(app, routes);
+  app.addHook('onRoute', (r) => {
+    const access = r.config?.serving;
+    if (!access || !('public' in access || 'invoke' in access)) {
+      throw new Error(`serving route ${[r.method].flat().join(',')} ${r.url} declares no access: public or invoke`);
+    }
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url, access });
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.addHook('onRequest', async (req, reply) => {
+    void reply.header('x-request-id', req.id);
+  });
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (err instanceof ServingError) {
+      if (err.kind === 'unauthenticated') void reply.header('www-authenticate', 'Bearer realm="trellis", Basic realm="trellis"');
+      if (err.kind === 'internal') req.log.error({ err }, 'internal error');
+      return reply.code(HTTP_STATUS[err.kind]).send({ error: err.message });
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: `The request body is larger than the limit of ${maxBody} bytes` });
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ error: err.message });
+    req.log.error({ err }, 'internal error');
+    return reply.code(500).send({ error: 'Internal server error' });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `No route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}` }));
+
+  const PUBLIC = { serving: { public: true } } as const;
+  const INVOKE = { serving: { invoke: true } } as const;
+  const caller = (req: FastifyRequest) => ({ authorization: req.headers.authorization, remoteAddress: req.socket.remoteAddress });
+  const body = (req: FastifyRequest): Buffer => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const enc = req.headers['content-encoding'];
+    return decodeBody(raw, typeof enc === 'string' ? enc : undefined, maxBody);
+  };
+  const modelHeaders = (reply: FastifyReply, r: InferResult) => {
+    void reply.header('x-model-endpoint', r.modelName);
+    void reply.header('x-model-version', `${r.registeredModel}/${r.modelVersion}`);
+    void reply.header('x-route', r.route);
+  };
+  const requireType = (req: FastifyRequest, allowed: string[], binaryOk: boolean) => {
+    const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (allowed.includes(ct)) return;
+    if (binaryOk && ct === 'application/octet-stream' && req.headers['inference-header-content-length'] !== undefined) return;
+    throw new ServingError('invalid', `Content-Type must be ${allowed.join(' or ')}${binaryOk ? ' (or application/octet-stream with Inference-Header-Content-Length)' : ''}, got '${ct.slice(0, 100) || 'none'}'`);
+  };
+
+  app.get('/v2/health/live', { config: PUBLIC }, async (_req, reply) => (engine.live() ? { live: true } : reply.code(503).send({ error: 'The server is not live' })));
+  app.get('/v2/health/ready', { config: PUBLIC }, async (_req, reply) => (engine.ready() ? { ready: true } : reply.code(503).send({ error: 'The server is not ready: a deployment is still loading or failed to load' })));
+  app.get('/v2', { config: PUBLIC }, async () => engine.serverMetadata());
+
+  const metadata = async (req: FastifyRequest<{ Params: { name: string; version?: string } }>) => {
+    await engine.authorize(req.params.name, caller(req));
+    return engine.model(req.params.name, req.params.version).metadata;
+  };
+  app.get('/v2/models/:name', { config: INVOKE }, metadata);
+  app.get('/v2/models/:name/versions/:version', { config: INVOKE }, metadata);
+
+  const ready = async (req: FastifyRequest<{ Params: { name: string; version?: string } }>) => {
+    await engine.authorize(req.params.name, caller(req));
+    const m = engine.model(req.params.name, req.params.version);
+    return { name: m.metadata.name, ready: m.ready };
+  };
+  app.get('/v2/models/:name/ready', { config: INVOKE }, ready);
+  app.get('/v2/models/:name/versions/:version/ready', { config: INVOKE }, ready);
+
+  const infer = async (req: FastifyRequest<{ Params: { name: string; version?: string } }>, reply: FastifyReply) => {
+    const { name, version } = req.params;
+    await engine.authorize(name, caller(req));
+    requireType(req, ['application/json'], true);
+    const m = engine.model(name, version);
+    const hl = req.headers['inference-header-content-length'];
+    const decoded = decodeInferRequest(body(req), { signature: m.signature, maxBatch, ...(typeof hl === 'string' ? { headerLength: hl } : {}) });
+    const result = await engine.inferAuthorized({
+      endpoint: name, ...(version !== undefined ? { version } : {}), records: decoded.records, requestId: decoded.id ?? req.id,
+      headers: req.headers, remoteAddress: req.socket.remoteAddress,
+    });
+    const out = encodeInferResponse(result, { ...(decoded.id !== undefined ? { id: decoded.id } : {}), ...(decoded.outputs ? { outputs: decoded.outputs } : {}), binaryOutputs: decoded.binaryOutputs });
+    modelHeaders(reply, result);
+    if (out.headerLength !== undefined) {
+      void reply.header('inference-header-content-length', String(out.headerLength));
+      void reply.type('application/octet-stream');
+    } else void reply.type('application/json');
+    return reply.send(out.body);
+  };
+  app.post('/v2/models/:name/infer', { config: INVOKE }, infer);
+  app.post('/v2/models/:name/versions/:version/infer', { config: INVOKE }, infer);
+
+  // KServe v1 / TF Serving: POST /v1/models/<name>:predict (the router takes the colon into the parameter).
+  app.post('/v1/models/:call', { config: INVOKE }, async (req: FastifyRequest<{ Params: { call: string } }>, reply) => {
+    const m0 = /^(.+):predict$/.exec(req.params.call);
+    if (!m0) throw new ServingError('not_found', `No route POST /v1/models/${req.params.call.slice(0, 200)}: the v1 route is /v1/models/<name>:predict`);
+    const name = m0[1]!;
+    await engine.authorize(name, caller(req));
+    requireType(req, ['application/json'], false);
+    const m = engine.model(name);
+    const { records } = decodeV1(body(req), { signature: m.signature, maxBatch });
+    const result = await engine.inferAuthorized({ endpoint: name, records, requestId: req.id, headers: req.headers, remoteAddress: req.socket.remoteAddress });
+    modelHeaders(reply, result);
+    return predictionsResponse(result);
+  });
+
+  // MLflow's scoring protocol, for scripts written against `mlflow models serve`.
+  app.post('/invocations', { config: INVOKE }, async (req, reply) => {
+    const header = req.headers['x-trellis-endpoint'];
+    const name = typeof header === 'string' && header !== '' ? header : o.invocationsEndpoint ?? soleEndpoint(engine);
+    await engine.authorize(name, caller(req));
+    requireType(req, ['application/json', 'text/csv'], false);
+    const m = engine.model(name);
+    const ct = req.headers['content-type'];
+    const { records } = await decodeMlflowRequest(body(req), typeof ct === 'string' ? ct : undefined, { signature: m.signature, maxBatch });
+    const result = await engine.inferAuthorized({ endpoint: name, records, requestId: req.id, headers: req.headers, remoteAddress: req.socket.remoteAddress });
+    modelHeaders(reply, result);
+    return predictionsResponse(result);
+  });
+
+  await o.extend?.(app);
+  return app;
+}
+
+/** `/invocations` without --endpoint or a header: the one endpoint served, else a clear refusal. */
+function soleEndpoint(engine: ServingEngine): string {
+  const all = engine.endpoints();
+  if (all.length === 1) return all[0]!.name;
+  throw new ServingError('invalid', all.length === 0
+    ? 'No endpoint is served'
+    : `This server serves ${all.length} endpoints (${all.map((e) => e.name).slice(0, 10).join(', ')}): name one with the x-trellis-endpoint header, or start trellis serve with --invocations-endpoint`);
+}
