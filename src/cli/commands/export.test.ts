@@ -3,8 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { readTable } from '../../data/readers/index.js';
+import { rowAt } from '../../data/table.js';
 import { predict } from '../../ml/model.js';
 import { decodeModel } from '../../ml/onnx/proto.js';
 import { predictAsync } from '../../ml/onnx/predict-async.js';
@@ -96,5 +100,67 @@ describe('trellis export onnx and import onnx', () => {
     const task = runCli([...g, 'import', 'onnx', junk, '--task', 'ranking']);
     assert.equal(task.code, 1);
     assert.match(task.stderr, /--task must be regression, binary or multiclass, got 'ranking'/);
+  });
+});
+
+describe('trellis export --format js', () => {
+  let dir: string;
+  let g: string[];
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'trellis-js-cli-'));
+    g = ['--store', `sqlite:${join(dir, 't.db')}`, '--artifacts', `file:${join(dir, 'a')}`];
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes a module that predicts like the registered version, and says its path and size', async () => {
+    const trained = runCli([...g, 'train', '--data', ADULT_HEAD, '--target', 'income', '--algo', 'gbdt', '--param', 'trees=20', '--register', 'income']);
+    assert.equal(trained.code, 0, trained.stderr);
+    const file = join(dir, 'income.mjs');
+    const ex = runCli([...g, '--json', 'export', 'income@1', '--format', 'js', '--output', file]);
+    assert.equal(ex.code, 0, ex.stderr);
+    const text = readFileSync(file);
+    const out = JSON.parse(ex.stdout);
+    assert.deepEqual(out, {
+      model: 'income', version: '1', format: 'js', file, bytes: text.length, gzip_bytes: gzipSync(text, { level: 9 }).length, sha256: createHash('sha256').update(text).digest('hex'),
+    });
+
+    const table = await readTable(ADULT_HEAD);
+    const records = Array.from({ length: table.rowCount }, (_, i) => rowAt(table, i));
+    const ws = await Workspace.open({ store: `sqlite:${join(dir, 't.db')}`, artifacts: `file:${join(dir, 'a')}` });
+    try {
+      const { model } = await loadModelRef(ws, 'income/1');
+      const mod = await import(pathToFileURL(file).href) as { predictBatch(r: unknown[]): { prediction: string; proba: number[] }[]; metadata: { name: string; version: string } };
+      const want = predict(model, records);
+      const got = mod.predictBatch(records);
+      got.forEach((r, i) => {
+        assert.equal(r.prediction, model.classes![want.prediction[i]!]);
+        assert.deepEqual(r.proba, Array.from(want.proba!.subarray(2 * i, 2 * i + 2)));
+      });
+      assert.deepEqual([mod.metadata.name, mod.metadata.version], ['income', '1']);
+    } finally {
+      await ws.close();
+    }
+
+    // Without --output: <name>-<version>.mjs in the working directory, reported in words.
+    const main = fileURLToPath(new URL('../main.ts', import.meta.url));
+    const plain = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), main, ...g, 'export', 'income@1', '--format', 'js'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.match(plain.stdout, /^wrote income version 1 as a JavaScript module → income-1\.mjs \(\d+ bytes, \d+ gzipped\)\n$/);
+    assert.deepEqual(readFileSync(join(dir, 'income-1.mjs')), text);
+  });
+
+  it('refuses an unknown format, a missing format or model, and an unknown model, with the reason', () => {
+    const xml = runCli([...g, 'export', 'income@1', '--format', 'xml']);
+    assert.equal(xml.code, 1);
+    assert.match(xml.stderr, /--format must be one of js, onnx, got 'xml'/);
+    const none = runCli([...g, 'export', 'income@1']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /--format must be one of js, onnx, got nothing/);
+    const noModel = runCli([...g, 'export', '--format', 'js']);
+    assert.equal(noModel.code, 1);
+    assert.match(noModel.stderr, /Name the model version to export/);
+    const missing = runCli([...g, 'export', 'nope/1', '--format', 'js', '--output', join(dir, 'x.mjs')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /TRELLIS_MODEL_NOT_FOUND|TRELLIS_MODEL_VERSION_NOT_FOUND/);
   });
 });

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { TrellisError, invalid } from '../../core/errors.js';
 import { sha256Hex } from '../../core/hash.js';
 import type { Task } from '../../ml/model.js';
@@ -10,23 +11,59 @@ import { columnList, loadModelRef } from '../refs.js';
 
 // The ONNX modules (protobuf.js, and onnxruntime when a graph is checked) load only when used.
 
+const FORMATS = ['js', 'onnx'] as const;
+
+/** `<name>-<version>.<ext>`, with characters a file name should not have replaced. */
+function defaultFile(name: string, version: string, ext: string): string {
+  return `${name}-${version}`.replace(/[^A-Za-z0-9._-]/g, '_') + ext;
+}
+
+async function writeOnnx(c: Command, ref: string, file: string | undefined): Promise<void> {
+  await withWorkspace(c, async (ws) => {
+    const { model, name, version } = await loadModelRef(ws, ref);
+    const { exportOnnx } = await import('../../ml/onnx/export.js');
+    const bytes = exportOnnx(model);
+    const to = file ?? defaultFile(name, version, '.onnx');
+    await writeFile(to, bytes);
+    output(!!globals(c).json, () => ({ model: name, version, format: 'onnx', file: to, bytes: bytes.length, sha256: sha256Hex(bytes) }), () => {
+      console.log(`wrote ${name} version ${version} as ONNX → ${to} (${bytes.length} bytes)`);
+    });
+  });
+}
+
+/** One dependency-free ES module that predicts with no server (src/ml/export-js.ts). */
+async function writeJsModule(c: Command, ref: string, file: string | undefined): Promise<void> {
+  await withWorkspace(c, async (ws) => {
+    const { model, name, version } = await loadModelRef(ws, ref);
+    const { exportJsModule } = await import('../../ml/export-js.js');
+    const text = exportJsModule(model, { name, version });
+    const to = file ?? defaultFile(name, version, '.mjs');
+    await writeFile(to, text);
+    const bytes = Buffer.byteLength(text);
+    const gzipBytes = gzipSync(text, { level: 9 }).length;
+    output(!!globals(c).json, () => ({ model: name, version, format: 'js', file: to, bytes, gzip_bytes: gzipBytes, sha256: sha256Hex(text) }), () => {
+      console.log(`wrote ${name} version ${version} as a JavaScript module → ${to} (${bytes} bytes, ${gzipBytes} gzipped)`);
+    });
+  });
+}
+
 export function exportCommand(): Command {
-  const cmd = new Command('export').description('write a registered model in another format');
+  const cmd = new Command('export').description('write a registered model in another format: `export <model> --format js|onnx`, or `export onnx <model> <file>`')
+    .argument('[model]', 'the model version: name@alias, name@version or name/version')
+    .option('--format <format>', 'js: one dependency-free ES module predicting in browsers, edge runtimes and serverless functions; onnx: an ONNX file')
+    .option('--output <file>', 'the file to write (default: <name>-<version>.mjs or .onnx)')
+    .action(async (ref: string | undefined, o: { format?: string; output?: string }, c: Command) => {
+      if (ref === undefined) throw invalid('Name the model version to export, e.g. `trellis export income@production --format js`');
+      if (o.format === undefined || !(FORMATS as readonly string[]).includes(o.format)) {
+        throw invalid(`--format must be one of ${FORMATS.join(', ')}, got ${o.format === undefined ? 'nothing' : `'${o.format}'`}`);
+      }
+      await (o.format === 'js' ? writeJsModule(c, ref, o.output) : writeOnnx(c, ref, o.output));
+    });
   cmd.command('onnx')
     .description('write a model version, feature transforms included, as an ONNX file (see docs/onnx.md)')
     .argument('<model>', 'the model version: name@alias, name@version or name/version')
     .argument('<file>', 'the .onnx file to write')
-    .action(async (ref: string, file: string, _o: unknown, c: Command) => {
-      await withWorkspace(c, async (ws) => {
-        const { model, name, version } = await loadModelRef(ws, ref);
-        const { exportOnnx } = await import('../../ml/onnx/export.js');
-        const bytes = exportOnnx(model);
-        await writeFile(file, bytes);
-        output(!!globals(c).json, () => ({ model: name, version, file, bytes: bytes.length, sha256: sha256Hex(bytes) }), () => {
-          console.log(`wrote ${name} version ${version} as ONNX → ${file} (${bytes.length} bytes)`);
-        });
-      });
-    });
+    .action(async (ref: string, file: string, _o: unknown, c: Command) => writeOnnx(c, ref, file));
   return cmd;
 }
 
