@@ -9,6 +9,7 @@ import { serverCommand } from './commands/server.js';
 import { quickstartCommand } from './commands/quickstart.js';
 import { dataCommand } from './commands/data.js';
 import { predictCommand, trainCommand } from './commands/train.js';
+import { scoreCommand } from './commands/score.js';
 import { exportCommand, importCommand } from './commands/export.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { fairnessCommand } from './commands/fairness.js';
@@ -39,7 +40,7 @@ export function buildProgram(): Command {
     .hook('preAction', (_program, action) => {
       serverChoice(action);
     });
-  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), evaluateCommand(), fairnessCommand(), explainCommand(), pipelinesCommand(), runCommand(), lineageCommand(), workerCommand(), schedulerCommand(), ciCommand(), initCommand(), exportCommand(), importCommand(), auditCommand(), usersCommand(), tokensCommand(), quickstartCommand()]) {
+  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), scoreCommand(), evaluateCommand(), fairnessCommand(), explainCommand(), pipelinesCommand(), runCommand(), lineageCommand(), workerCommand(), schedulerCommand(), ciCommand(), initCommand(), exportCommand(), importCommand(), auditCommand(), usersCommand(), tokensCommand(), quickstartCommand()]) {
     program.addCommand(sub);
   }
   for (const c of program.commands) {

@@ -1,5 +1,5 @@
 /**
- * Scoring, recorded: `trellis predict` and `trellis evaluate` write a run as `trellis train` does,
+ * Scoring, recorded: `trellis predict`, `trellis score` and `trellis evaluate` write a run as `trellis train` does,
  * so that lineage can answer which data a model version scored and what came of it.
  *
  * The run lists its data as a dataset input (a dataset version by reference, or a file by its path
@@ -22,7 +22,8 @@ import type { DatasetInput, Experiment, Metric, Run } from '../store/ports/track
 import { OUTPUTS_TAG, SCORED_MODEL_TAG, SCORING_TAG } from '../registry/lineage.js';
 import type { TrackingService } from '../tracking/tracking-service.js';
 
-export type ScoringKind = 'predict' | 'evaluate';
+/** `score` is `trellis score`, which streams a file into another and keeps no artifact of its own. */
+export type ScoringKind = 'predict' | 'evaluate' | 'score';
 
 
 /** Data read for scoring: a dataset version, or a file with its digest. */
@@ -34,7 +35,7 @@ export interface ScoringData {
   file?: { path: string; sha256: string };
 }
 
-async function sha256File(path: string): Promise<string> {
+export async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest('hex');
@@ -66,7 +67,7 @@ export async function readScoringData(data: Pick<DatasetService, 'get' | 'loadVe
   return { table: await data.loadVersion(v), ref, dataset: { name: v.name, version: v.version, sha256: v.sha256 } };
 }
 
-function datasetInput(d: ScoringData, context: string): DatasetInput {
+function datasetInput(d: ScoredData, context: string): DatasetInput {
   if (d.dataset) {
     return {
       dataset: { name: d.dataset.name, digest: d.dataset.sha256.slice(0, 16), sourceType: 'trellis', source: JSON.stringify({ dataset: `${d.dataset.name}@${d.dataset.version}` }) },
@@ -77,10 +78,13 @@ function datasetInput(d: ScoringData, context: string): DatasetInput {
   return { dataset: { name: basename(f.path), digest: f.sha256.slice(0, 16), sourceType: 'local', source: JSON.stringify({ file: f.path }) }, tags: { 'mlflow.data.context': context } };
 }
 
+/** What a run records of its data: which data it was, not its rows. */
+export type ScoredData = Pick<ScoringData, 'ref' | 'dataset' | 'file'>;
+
 export interface ScoringRunRequest {
   kind: ScoringKind;
   model: ModelVersion;
-  data: ScoringData;
+  data: ScoredData;
   /** Experiment to record the run in (created if missing); default: the experiment of the model's training run. */
   experiment?: string;
   params?: Record<string, string>;
@@ -124,7 +128,7 @@ export async function recordScoringRun(tracking: ScoringTracking, req: ScoringRu
     tags: { [SCORING_TAG]: req.kind, [SCORED_MODEL_TAG]: model, [OUTPUTS_TAG]: JSON.stringify(outputs) },
     params: Object.entries(params).map(([key, value]) => ({ key, value })),
     metrics,
-    inputs: [datasetInput(req.data, req.kind === 'predict' ? 'scoring' : 'evaluation')],
+    inputs: [datasetInput(req.data, req.kind === 'evaluate' ? 'evaluation' : 'scoring')],
     artifacts: req.artifacts,
   }, who);
 }

@@ -18,10 +18,10 @@ import { readTable } from '../../../data/readers/index.js';
 import { profileTable } from '../../../data/profile/profile.js';
 import { inferSchema } from '../../../data/schema/infer.js';
 import { parseSchema } from '../../../data/schema/schema.js';
-import { column, valueAt, type Table } from '../../../data/table.js';
+import { column, valueAt } from '../../../data/table.js';
 import { validateTable } from '../../../data/validate/validate.js';
 import { evaluate } from '../../../ml/evaluate.js';
-import { predict } from '../../../ml/model.js';
+import { batchScore as batchScoreFile } from '../../../ml/batch-score.js';
 import { shuffledIndex, takeRows } from '../../../ml/prepare.js';
 import { ALGOS, type Algo } from '../../../ml/train.js';
 import { runTraining, withoutColumns } from '../../../ml/training-workflow.js';
@@ -359,27 +359,14 @@ export async function findVersion(registry: RegistryService, ref: string): Promi
   return registry.find(ref);
 }
 
+/** Streamed a block of rows at a time, as `trellis score` does (ml/batch-score.ts): any size of dataset. */
 const batchScore: BuiltinImpl = async (ctx) => {
   const model = await readModel(path(ctx, 'model'));
-  const t: Table = await readDataset(path(ctx, 'data'));
-  const r = predict(model, t);
-  const classes = r.classes ?? [];
-  const extra: Table['columns'][number][] = [];
-  const pred = new Float64Array(t.rowCount);
-  if (classes.length) {
-    const codes = Int32Array.from(r.prediction as ArrayLike<number>);
-    extra.push({ name: 'prediction', type: 'string', codes, dictionary: classes });
-    for (let k = 0; k < classes.length; k++) {
-      const values = Float64Array.from({ length: t.rowCount }, (_, i) => r.proba![i * classes.length + k]!);
-      extra.push({ name: `proba_${classes[k]}`, type: 'float', values, valid: new Uint8Array(t.rowCount).fill(1) });
-    }
-  } else {
-    pred.set(r.prediction);
-    extra.push({ name: 'prediction', type: 'float', values: pred, valid: new Uint8Array(t.rowCount).fill(1) });
-  }
-  await writeDataset(ctx.outputs.predictions!.path, { rowCount: t.rowCount, columns: [...t.columns, ...extra] });
-  ctx.metric('rows', t.rowCount);
-  ctx.log(`scored ${t.rowCount} rows`);
+  const r = await batchScoreFile(model, {
+    input: path(ctx, 'data'), format: 'csv', output: ctx.outputs.predictions!.path, outputFormat: 'csv', signal: ctx.signal,
+  });
+  ctx.metric('rows', r.rows);
+  ctx.log(`scored ${r.rows} rows in ${r.blocks} block${r.blocks === 1 ? '' : 's'}`);
 };
 
 export const BUILTIN_IMPLS: Record<string, BuiltinImpl> = {
