@@ -106,13 +106,16 @@ export function flattenJsonData(t: TensorHeader, data: unknown): unknown[] {
     flat = level;
   }
   if (flat.length !== count) throw invalid(`Input '${t.name}' has ${flat.length} data elements; its shape ${JSON.stringify(t.shape)} needs ${count}`);
-  const out = new Array<unknown>(count);
   for (let i = 0; i < count; i++) {
     const v = flat[i];
     if (typeof v === 'object' && v !== null) throw invalid(`Input '${t.name}' has data nested deeper than its shape ${JSON.stringify(t.shape)} (element ${i} is ${describeValue(v)})`);
-    out[i] = jsonElement(t, v, i);
   }
-  return out;
+  return checkElements(t, flat);
+}
+
+/** Checks flat elements (from JSON or gRPC typed contents) against the tensor's datatype. */
+export function checkElements(t: TensorHeader, values: readonly unknown[]): unknown[] {
+  return values.map((v, i) => jsonElement(t, v, i));
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -1,0 +1,171 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { predict } from '../../ml/model.js';
+import { decodeInferRequest } from '../oip/codec.js';
+import { decodeRawTensor } from '../oip/tensors.js';
+import { SAMPLE, TOKEN, tinyService, trainedModel } from '../test-helpers/tiny-service.js';
+import { inferencePackage } from './inference-proto.js';
+import { startGrpcServer, type GrpcServer } from './server.js';
+
+const model = trainedModel();
+const service = tinyService(model);
+const expected = predict(model, SAMPLE);
+const labels = Array.from(expected.prediction, (k) => model.classes![k]);
+const logged: { obj: Record<string, unknown>; msg: string }[] = [];
+const MAX_MESSAGE = 64 * 1024;
+
+/** A decoded message, as loosely typed as JSON.parse's result: the assertions are the check. */
+type Message = ReturnType<typeof JSON.parse>;
+type Client = grpc.Client & Record<string, (req: unknown, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: Message) => void) => grpc.ClientUnaryCall>;
+interface WireTensor { name: string; datatype: string; shape: number[]; parameters?: Record<string, { string_param: string }>; contents?: Record<string, unknown[]> }
+let server: GrpcServer;
+let client: Client;
+
+function call(method: string, req: unknown, headers: Record<string, string> = { authorization: TOKEN }): Promise<{ response: Message; metadata: grpc.Metadata }> {
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(headers)) md.set(k, v);
+  return new Promise((resolve, reject) => {
+    let metadata = new grpc.Metadata();
+    const c = client[method]!(req, md, (err, response) => (err ? reject(err) : resolve({ response, metadata })));
+    c.on('metadata', (m: grpc.Metadata) => { metadata = m; });
+  });
+}
+
+async function refused(p: Promise<unknown>, code: grpc.status, details: RegExp): Promise<void> {
+  await assert.rejects(p, (e: grpc.ServiceError) => {
+    assert.equal(e.code, code, `${grpc.status[e.code]}: ${e.details}`);
+    assert.match(e.details, details);
+    return true;
+  });
+  // The server is still up after a refusal.
+  assert.equal((await call('ServerLive', {})).response.live, true);
+}
+
+const int64 = (values: number[]) => { const b = Buffer.alloc(8 * values.length); values.forEach((v, i) => b.writeBigInt64LE(BigInt(v), 8 * i)); return b; };
+const fp64 = (values: number[]) => { const b = Buffer.alloc(8 * values.length); values.forEach((v, i) => b.writeDoubleLE(v, 8 * i)); return b; };
+const bytes = (values: string[]) => Buffer.concat(values.flatMap((s) => { const t = Buffer.from(s); const l = Buffer.alloc(4); l.writeUInt32LE(t.length); return [l, t]; }));
+
+const HEADERS: WireTensor[] = [
+  { name: 'age', datatype: 'INT64', shape: [3] },
+  { name: 'hours', datatype: 'FP64', shape: [3, 1] },
+  { name: 'member', datatype: 'BOOL', shape: [3] },
+  { name: 'city', datatype: 'BYTES', shape: [3], parameters: { content_type: { string_param: 'str' } } },
+  { name: 'since', datatype: 'BYTES', shape: [3] },
+];
+const typedInputs = (): WireTensor[] => [
+  { ...HEADERS[0]!, contents: { int64_contents: SAMPLE.map((r) => r.age) } },
+  { ...HEADERS[1]!, contents: { fp64_contents: SAMPLE.map((r) => r.hours) } },
+  { ...HEADERS[2]!, contents: { bool_contents: SAMPLE.map((r) => r.member) } },
+  { ...HEADERS[3]!, contents: { bytes_contents: SAMPLE.map((r) => Buffer.from(r.city)) } },
+  { ...HEADERS[4]!, contents: { bytes_contents: SAMPLE.map((r) => Buffer.from(r.since)) } },
+];
+const rawContents = () => [int64(SAMPLE.map((r) => r.age)), fp64(SAMPLE.map((r) => r.hours)), Buffer.from(SAMPLE.map((r) => (r.member ? 1 : 0))), bytes(SAMPLE.map((r) => r.city)), bytes(SAMPLE.map((r) => r.since))];
+
+describe('the gRPC inference service', () => {
+  before(async () => {
+    server = await startGrpcServer({ service, host: '127.0.0.1', port: 0, maxMessageBytes: MAX_MESSAGE, maxBatch: 100, shutdownGraceMs: 1000, log: { error: (obj, msg) => { logged.push({ obj, msg }); } } });
+    const pkg = grpc.loadPackageDefinition(inferencePackage()) as Message;
+    client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': -1 });
+  });
+  after(async () => {
+    client.close();
+    await server.close();
+  });
+
+  it('answers health and server metadata', async () => {
+    assert.ok(server.port > 0);
+    assert.deepEqual((await call('ServerLive', {}, {})).response, { live: true });
+    assert.deepEqual((await call('ServerReady', {}, {})).response, { ready: true });
+    assert.deepEqual((await call('ServerMetadata', {}, {})).response, { name: 'trellis', version: '0.1.0', extensions: ['binary_tensor_data'] });
+  });
+
+  it('answers model readiness and metadata to a caller with credentials', async () => {
+    assert.deepEqual((await call('ModelReady', { name: 'income' })).response, { ready: true });
+    assert.deepEqual((await call('ModelReady', { name: 'income', version: '3' })).response, { ready: true });
+    const m = (await call('ModelMetadata', { name: 'income' })).response;
+    assert.equal(m.name, 'income');
+    assert.deepEqual(m.versions, ['3']);
+    assert.equal(m.platform, 'trellis');
+    assert.deepEqual(m.inputs.map((t: Message) => [t.name, t.datatype, t.shape]), [['age', 'INT64', ['-1']], ['hours', 'FP64', ['-1']], ['member', 'BOOL', ['-1']], ['city', 'BYTES', ['-1']], ['since', 'BYTES', ['-1']]]);
+    assert.deepEqual(m.outputs.map((t: Message) => [t.name, t.datatype, t.shape]), [['predict', 'BYTES', ['-1']], ['proba', 'FP64', ['-1', '2']]]);
+    await refused(call('ModelReady', { name: 'nope' }), grpc.status.NOT_FOUND, /Model nope not found/);
+    await refused(call('ModelMetadata', { name: 'income', version: '9' }), grpc.status.NOT_FOUND, /Model income version 9 not found/);
+    await refused(call('ModelMetadata', { name: 'income' }, {}), grpc.status.UNAUTHENTICATED, /A token is required/);
+    await refused(call('ModelReady', { name: 'income' }, { authorization: 'Bearer wrong' }), grpc.status.PERMISSION_DENIED, /may not invoke income/);
+    await refused(call('ModelReady', {}), grpc.status.INVALID_ARGUMENT, /The model name is required/);
+  });
+
+  it('infers from typed contents, as REST decoding of the same tensors does, with the request id, version and route', async () => {
+    const { response, metadata } = await call('ModelInfer', { model_name: 'income', id: 'oip-7', inputs: typedInputs() }, { authorization: TOKEN, 'x-request-id': 'req-42', 'x-user': 'ann' });
+    assert.equal(response.model_name, 'income');
+    assert.equal(response.model_version, '3');
+    assert.equal(response.id, 'oip-7');
+    const [p, q] = response.outputs;
+    assert.deepEqual([p.name, p.datatype, p.shape], ['predict', 'BYTES', ['3']]);
+    assert.deepEqual(p.contents.bytes_contents.map((b: Buffer) => b.toString()), labels);
+    assert.deepEqual([q.name, q.datatype, q.shape, q.parameters.classes.string_param], ['proba', 'FP64', ['3', '2'], 'high,low']);
+    assert.deepEqual(q.contents.fp64_contents, Array.from(expected.proba!));
+    assert.deepEqual(response.raw_output_contents, []);
+    assert.deepEqual(metadata.get('x-request-id'), ['req-42']);
+    assert.deepEqual(metadata.get('x-model-version'), ['3']);
+    assert.deepEqual(metadata.get('x-route'), ['primary']);
+    const seen = service.seen.at(-1)!;
+    assert.equal(seen.requestId, 'req-42');
+    assert.equal(seen.authorization, TOKEN);
+    assert.equal(seen.remoteAddress, '127.0.0.1');
+    assert.equal(seen.headers!['x-user'], 'ann');
+    assert.equal(seen.headers!.authorization, undefined);
+    // The same tensors as OIP JSON decode to the same records.
+    const json = { inputs: [
+      { name: 'age', datatype: 'INT64', shape: [3], data: SAMPLE.map((r) => r.age) }, { name: 'hours', datatype: 'FP64', shape: [3, 1], data: SAMPLE.map((r) => r.hours) },
+      { name: 'member', datatype: 'BOOL', shape: [3], data: SAMPLE.map((r) => r.member) }, { name: 'city', datatype: 'BYTES', shape: [3], data: SAMPLE.map((r) => r.city) },
+      { name: 'since', datatype: 'BYTES', shape: [3], data: SAMPLE.map((r) => r.since) },
+    ] };
+    assert.deepEqual(seen.records, decodeInferRequest(Buffer.from(JSON.stringify(json)), { signature: service.signature, maxBatch: 100 }).records);
+    // Without an x-request-id one is generated, and returned.
+    const generated = (await call('ModelInfer', { model_name: 'income', inputs: typedInputs(), outputs: [{ name: 'proba' }] })).metadata.get('x-request-id')[0] as string;
+    assert.match(generated, /^[0-9a-f-]{36}$/);
+    assert.equal(service.seen.at(-1)!.requestId, generated);
+  });
+
+  it('infers from raw contents and answers raw outputs holding the same predictions', async () => {
+    const { response } = await call('ModelInfer', { model_name: 'income', model_version: '3', inputs: HEADERS, raw_input_contents: rawContents() });
+    const [p, q] = response.outputs;
+    assert.equal(p.contents, undefined);
+    assert.equal(response.raw_output_contents.length, 2);
+    assert.deepEqual(decodeRawTensor({ name: 'predict', datatype: 'BYTES', shape: [3] }, response.raw_output_contents[0]), labels);
+    assert.deepEqual(decodeRawTensor({ name: 'proba', datatype: 'FP64', shape: [3, 2] }, response.raw_output_contents[1]), Array.from(expected.proba!));
+    assert.deepEqual([q.name, q.shape], ['proba', ['3', '2']]);
+    assert.deepEqual(service.seen.at(-1)!.records, SAMPLE);
+    assert.equal(service.seen.at(-1)!.version, '3');
+  });
+
+  it('refuses bad tensors with INVALID_ARGUMENT naming the problem', async () => {
+    const raw = rawContents();
+    await refused(call('ModelInfer', { model_name: 'income', inputs: HEADERS, raw_input_contents: [raw[0]!.subarray(0, 20), ...raw.slice(1)] }), grpc.status.INVALID_ARGUMENT, /Input 'age' has 20 bytes of raw data; shape \[3\] of INT64 needs 24/);
+    await refused(call('ModelInfer', { model_name: 'income', inputs: HEADERS, raw_input_contents: raw.slice(1) }), grpc.status.INVALID_ARGUMENT, /raw_input_contents has 4 entries for 5 inputs/);
+    await refused(call('ModelInfer', { model_name: 'income', inputs: [typedInputs()[0], ...HEADERS.slice(1)], raw_input_contents: raw }), grpc.status.INVALID_ARGUMENT, /Input 'age' has typed contents and the request has raw_input_contents/);
+    await refused(call('ModelInfer', { model_name: 'income', inputs: [{ ...HEADERS[0]!, contents: { fp64_contents: [1, 2, 3] } }, ...typedInputs().slice(1)] }), grpc.status.INVALID_ARGUMENT, /Input 'age' is INT64: its values go in contents.int64_contents, not contents.fp64_contents/);
+    await refused(call('ModelInfer', { model_name: 'income', inputs: [{ ...HEADERS[0]!, contents: { int64_contents: [1, 2] } }, ...typedInputs().slice(1)] }), grpc.status.INVALID_ARGUMENT, /Input 'age' has 2 values in contents.int64_contents; its shape \[3\] needs 3/);
+    await refused(call('ModelInfer', { model_name: 'income', inputs: [{ ...HEADERS[1]!, contents: { fp64_contents: [1, Number.NaN, 3] } }, ...typedInputs().filter((t) => t.name !== 'hours')] }), grpc.status.INVALID_ARGUMENT, /Input 'hours' row 1 is NaN; only finite numbers/);
+    await refused(call('ModelInfer', { model_name: 'income', inputs: typedInputs().slice(1) }), grpc.status.INVALID_ARGUMENT, /Missing input age \(integer\)/);
+    await refused(call('ModelInfer', { model_name: 'income', inputs: typedInputs(), outputs: [{ name: 'logits' }] }), grpc.status.INVALID_ARGUMENT, /Unknown output 'logits'/);
+    await refused(call('ModelInfer', { model_name: 'income', inputs: [{ name: 'x', datatype: 'FP16', shape: [1, 5] }], raw_input_contents: [Buffer.alloc(10)] }), grpc.status.INVALID_ARGUMENT, /Input 'x' row 0 column 4 \('since'\): column 'since' \(datetime\) needs an ISO-8601 date-time string, got number 0/);
+  });
+
+  it('maps unknown models, credentials, size limits and failures to their statuses', async () => {
+    await refused(call('ModelInfer', { model_name: 'nope', inputs: typedInputs() }), grpc.status.NOT_FOUND, /Model nope not found/);
+    await refused(call('ModelInfer', { model_name: 'income', inputs: typedInputs() }, {}), grpc.status.UNAUTHENTICATED, /A token is required/);
+    await refused(call('ModelInfer', { model_name: 'income', inputs: typedInputs() }, { authorization: 'Bearer other' }), grpc.status.PERMISSION_DENIED, /may not invoke/);
+    await refused(call('ModelInfer', { model_name: 'income', inputs: HEADERS, raw_input_contents: [Buffer.alloc(MAX_MESSAGE), ...rawContents().slice(1)] }), grpc.status.RESOURCE_EXHAUSTED, /larger than max|exceeds|too large/i);
+    const many = HEADERS.map((h) => ({ ...h, shape: [101, ...h.shape.slice(1)] }));
+    await refused(call('ModelInfer', { model_name: 'income', inputs: many }), grpc.status.RESOURCE_EXHAUSTED, /The batch has 101 rows .*at most 100/);
+    await refused(call('ModelInfer', { model_name: 'income', inputs: typedInputs() }, { authorization: TOKEN, 'x-request-id': 'r'.repeat(200) }), grpc.status.INVALID_ARGUMENT, /x-request-id must be 1 to 128 characters/);
+    logged.length = 0;
+    await refused(call('ModelInfer', { model_name: 'broken', inputs: typedInputs() }, { authorization: TOKEN, 'x-request-id': 'boom-1' }), grpc.status.INTERNAL, /^Internal server error$/);
+    assert.equal(logged.length, 1);
+    assert.equal(logged[0]!.obj.requestId, 'boom-1');
+    assert.match(JSON.stringify(logged[0]!.obj.err), /the model file vanished/);
+  });
+});
