@@ -7,6 +7,7 @@ import { decodeRawTensor } from '../oip/tensors.js';
 import { SAMPLE, TOKEN, tinyService, trainedModel } from '../test-helpers/tiny-service.js';
 import { inferencePackage } from './inference-proto.js';
 import { startGrpcServer, type GrpcServer } from './server.js';
+import type { InferenceService } from '../types.js';
 
 const model = trainedModel();
 const service = tinyService(model);
@@ -22,12 +23,17 @@ interface WireTensor { name: string; datatype: string; shape: number[]; paramete
 let server: GrpcServer;
 let client: Client;
 
-function call(method: string, req: unknown, headers: Record<string, string> = { authorization: TOKEN }): Promise<{ response: Message; metadata: grpc.Metadata }> {
+function connect(port: number): Client {
+  const pkg = grpc.loadPackageDefinition(inferencePackage()) as Message;
+  return new pkg.inference.GRPCInferenceService(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': -1 });
+}
+
+function call(method: string, req: unknown, headers: Record<string, string> = { authorization: TOKEN }, on: Client = client): Promise<{ response: Message; metadata: grpc.Metadata }> {
   const md = new grpc.Metadata();
   for (const [k, v] of Object.entries(headers)) md.set(k, v);
   return new Promise((resolve, reject) => {
     let metadata = new grpc.Metadata();
-    const c = client[method]!(req, md, (err, response) => (err ? reject(err) : resolve({ response, metadata })));
+    const c = on[method]!(req, md, (err, response) => (err ? reject(err) : resolve({ response, metadata })));
     c.on('metadata', (m: grpc.Metadata) => { metadata = m; });
   });
 }
@@ -65,8 +71,7 @@ const rawContents = () => [int64(SAMPLE.map((r) => r.age)), fp64(SAMPLE.map((r) 
 describe('the gRPC inference service', () => {
   before(async () => {
     server = await startGrpcServer({ service, host: '127.0.0.1', port: 0, maxMessageBytes: MAX_MESSAGE, maxBatch: 100, shutdownGraceMs: 1000, log: { error: (obj, msg) => { logged.push({ obj, msg }); } } });
-    const pkg = grpc.loadPackageDefinition(inferencePackage()) as Message;
-    client = new pkg.inference.GRPCInferenceService(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': -1 });
+    client = connect(server.port);
   });
   after(async () => {
     client.close();
@@ -123,7 +128,8 @@ describe('the gRPC inference service', () => {
       { name: 'since', datatype: 'BYTES', shape: [3], data: SAMPLE.map((r) => r.since) },
     ] };
     assert.deepEqual(seen.records, decodeInferRequest(Buffer.from(JSON.stringify(json)), { signature: service.signature, maxBatch: 100 }).records);
-    // Without an x-request-id one is generated, and returned.
+    // Without an x-request-id the OIP id is the request id; without either one is generated, and returned.
+    assert.deepEqual((await call('ModelInfer', { model_name: 'income', id: 'oip-8', inputs: typedInputs() })).metadata.get('x-request-id'), ['oip-8']);
     const generated = (await call('ModelInfer', { model_name: 'income', inputs: typedInputs(), outputs: [{ name: 'proba' }] })).metadata.get('x-request-id')[0] as string;
     assert.match(generated, /^[0-9a-f-]{36}$/);
     assert.equal(service.seen.at(-1)!.requestId, generated);
@@ -161,11 +167,51 @@ describe('the gRPC inference service', () => {
     await refused(call('ModelInfer', { model_name: 'income', inputs: HEADERS, raw_input_contents: [Buffer.alloc(MAX_MESSAGE), ...rawContents().slice(1)] }), grpc.status.RESOURCE_EXHAUSTED, /larger than max|exceeds|too large/i);
     const many = HEADERS.map((h) => ({ ...h, shape: [101, ...h.shape.slice(1)] }));
     await refused(call('ModelInfer', { model_name: 'income', inputs: many }), grpc.status.RESOURCE_EXHAUSTED, /The batch has 101 rows .*at most 100/);
-    await refused(call('ModelInfer', { model_name: 'income', inputs: typedInputs() }, { authorization: TOKEN, 'x-request-id': 'r'.repeat(200) }), grpc.status.INVALID_ARGUMENT, /x-request-id must be 1 to 128 characters/);
+    await refused(call('ModelInfer', { model_name: 'income', inputs: typedInputs() }, { authorization: TOKEN, 'x-request-id': 'r'.repeat(200) }), grpc.status.INVALID_ARGUMENT, /The request id \(x-request-id, else the request's id\) must be 1 to 128 characters/);
     logged.length = 0;
     await refused(call('ModelInfer', { model_name: 'broken', inputs: typedInputs() }, { authorization: TOKEN, 'x-request-id': 'boom-1' }), grpc.status.INTERNAL, /^Internal server error$/);
     assert.equal(logged.length, 1);
     assert.equal(logged[0]!.obj.requestId, 'boom-1');
     assert.match(JSON.stringify(logged[0]!.obj.err), /the model file vanished/);
+  });
+});
+
+describe('the gRPC server shutdown', () => {
+  /** A service whose inference waits until released, and says when a call has reached it. */
+  function gated() {
+    const base = tinyService(model);
+    let release!: () => void;
+    let reached!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const inFlight = new Promise<void>((r) => { reached = r; });
+    const service: InferenceService = { ...base, infer: async (req) => { reached(); await gate; return base.infer(req); } };
+    return { service, release, inFlight };
+  }
+
+  it('lets a call in flight finish, then refuses new ones', async () => {
+    const g = gated();
+    const s = await startGrpcServer({ service: g.service, host: '127.0.0.1', port: 0, maxMessageBytes: MAX_MESSAGE, shutdownGraceMs: 60_000 });
+    const c = connect(s.port);
+    const pending = call('ModelInfer', { model_name: 'income', inputs: typedInputs() }, { authorization: TOKEN }, c);
+    await g.inFlight;
+    const closing = s.close();
+    g.release();
+    const { response } = await pending;
+    assert.deepEqual(response.outputs[0].contents.bytes_contents.map((b: Buffer) => b.toString()), labels);
+    await closing;
+    await assert.rejects(call('ServerLive', {}, {}, c), (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE);
+    c.close();
+  });
+
+  it('cuts a call still running when the grace is over', async () => {
+    const g = gated();
+    const s = await startGrpcServer({ service: g.service, host: '127.0.0.1', port: 0, maxMessageBytes: MAX_MESSAGE, shutdownGraceMs: 50 });
+    const c = connect(s.port);
+    const pending = call('ModelInfer', { model_name: 'income', inputs: typedInputs() }, { authorization: TOKEN }, c);
+    await g.inFlight;
+    await s.close();
+    await assert.rejects(pending, (e: grpc.ServiceError) => e.code !== grpc.status.OK);
+    g.release();
+    c.close();
   });
 });

@@ -3,9 +3,10 @@
  * {@link InferenceService}: health, metadata and ModelInfer with typed `contents` or
  * `raw_input_contents` (little-endian; outputs come back raw when the inputs came raw). Tensors are
  * turned into records by the same code as REST (oip/tensors.ts). The `authorization` metadata is
- * the caller's credential; `x-request-id` is taken from the metadata or generated, and returned
- * with `x-model-version` and `x-route`. Refusals map to gRPC statuses as KServe maps them; anything
- * unexpected is logged and answered INTERNAL "Internal server error".
+ * the caller's credential; the request id is the `x-request-id` metadata, else the request's `id`,
+ * else generated, and is returned as `x-request-id` with `x-model-version` and `x-route`. Refusals
+ * map to gRPC statuses as KServe maps them; anything unexpected is logged and answered INTERNAL
+ * "Internal server error".
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
@@ -158,14 +159,18 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<GrpcServer>
   const server = new grpc.Server({ 'grpc.max_receive_message_length': o.maxMessageBytes, 'grpc.max_send_message_length': o.maxMessageBytes });
 
   /** Runs a handler: its answer with response metadata, or its refusal as a status (with the request id). */
-  function unary<Req, Res>(rpc: string, fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>, requestId: string) => Promise<{ response: Res; metadata?: Record<string, string> }>): grpc.handleUnaryCall<Req, Res> {
+  function unary<Req, Res>(
+    rpc: string,
+    fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>, requestId: string) => Promise<{ response: Res; metadata?: Record<string, string> }>,
+    idOf?: (req: Req) => string | undefined,
+  ): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
-      const given = first(call.metadata, 'x-request-id');
+      const given = first(call.metadata, 'x-request-id') ?? (idOf?.(call.request) || undefined);
       const requestId = given && given.length <= MAX_REQUEST_ID ? given : randomUUID();
       const md = new grpc.Metadata();
       md.set('x-request-id', requestId);
       const run = async () => {
-        if (given !== undefined && given !== requestId) throw invalid(`x-request-id must be 1 to ${MAX_REQUEST_ID} characters`);
+        if (given !== undefined && given !== requestId) throw invalid(`The request id (x-request-id, else the request's id) must be 1 to ${MAX_REQUEST_ID} characters`);
         return fn(call.request, call, requestId);
       };
       run().then(({ response, metadata }) => {
@@ -239,7 +244,7 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<GrpcServer>
         },
         metadata: { 'x-model-version': result.modelVersion, 'x-route': result.route },
       };
-    }),
+    }, (req) => req.id),
   });
 
   const host = o.host.includes(':') && !o.host.startsWith('[') ? `[${o.host}]` : o.host;
