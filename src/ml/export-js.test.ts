@@ -286,6 +286,7 @@ describe('the generated module', () => {
     await bad({ body: '{"instances": [' }, /^The request body is not JSON/);
     await bad({ body: '{"rows": []}' }, /needs 'instances'/);
     await bad({ body: '[1]' }, /must be a JSON object/);
+    await bad({ httpMethod: 'GET', body: null }, /must be a JSON object \{"instances": \[records\]\}, got nothing$/);
     await bad({ instances: [{ ...instances[0], age: 'old' }] }, /^Feature 'age' must be integer, got string/);
     await bad({ body: JSON.stringify({ instances: [{ age: 30 }] }) }, /^Input is missing the feature 'workclass'/);
     await bad({ instances: 'all' }, /needs 'instances'/);

@@ -7,7 +7,14 @@
  * model.ts step for step: the same record checks and error messages (naming the feature), the
  * same transforms, the tree walk of numeric/trees/tree.ts (leaf values summed in tree order, then
  * averaged and the base score added) and the same links. Every floating-point operation is done
- * in the same order on the same float64 values, so its predictions equal `predict()`'s exactly.
+ * in the same order on the same float64 values, so in the same engine its predictions equal
+ * `predict()`'s exactly. Another engine (a browser) may round `Math.exp`, and so the logistic and
+ * softmax probabilities, differently in the last bit; sums and regression values stay exact.
+ *
+ * With datetime parts, `predict()` reads a batch as a table, typing each column over all its
+ * rows; the module checks each value on its own. Both refuse the same bad values, though a batch
+ * mixing types in one column is refused in other words, and a category given as ISO date text,
+ * which the table reads as a datetime and `predict()` refuses, is read by the module as text.
  *
  * It exports `predict(record)`, `predictBatch(records)`, `handler(event)` for serverless functions
  * and `metadata`. It has no `eval` or `Function`, and runs in strict mode.
@@ -424,15 +431,15 @@ function encode(records, n, x) {
   }
   for (let k = 0; k < STEPS.length; k++) {
     const s = STEPS[k];
+    let seen = false;
     for (let i = 0; i < n; i++) {
       const r = records[i];
       let v;
       if (has(r, s.column)) v = r[s.column];
-      else {
+      else if (!seen) {
         // A key absent from every record is a missing feature; absent from some, a null.
-        let any = false;
-        for (let j = 0; j < n && !any; j++) any = has(records[j], s.column);
-        if (!any) throw new InputError("Input is missing the feature '" + s.column + "' (" + s.type + ')');
+        for (let j = 0; j < n && !seen; j++) seen = has(records[j], s.column);
+        if (!seen) throw new InputError("Input is missing the feature '" + s.column + "' (" + s.type + ')');
       }
       writeFeature(s, v === undefined ? null : v, i, x, i * WIDTH + s.at);
     }
@@ -452,65 +459,73 @@ if (EST.kind === 'trees') {
   const trees = roots.length;
   const scale = EST.mean ? 1 / trees : 1;
   const base = EST.baseScore;
-  /** Sums of leaf values in tree order, then averaged and the base score added (numeric/trees/tree.ts). */
-  rawScores = function (x, off, z) {
-    for (let j = 0; j < K; j++) z[j] = 0;
+  /**
+   * Raw scores of n rows (n x K into z): each row's leaf values summed in tree order, then averaged
+   * and the base score added (numeric/trees/tree.ts). Tree by tree over the rows, so a tree's
+   * nodes stay in cache; every row still adds its leaves in the same order.
+   */
+  rawScores = function (x, n, z) {
+    z.fill(0, 0, n * K);
     for (let t = 0; t < trees; t++) {
-      let node = roots[t];
-      for (let f = feature[node]; f >= 0; f = feature[node]) {
-        const v = x[off + f];
-        const fl = flags[node];
-        let left;
-        if (v !== v) left = (fl & 1) === 1;
-        else if ((fl & 2) === 0) left = v <= num[node];
-        else {
-          // A category code is the value's integer part; a negative or huge value is in no set.
-          const code = v >= 0 && v < 2147483648 ? Math.trunc(v) : -1;
-          const at = num[node];
-          const word = code >> 5;
-          left = code >= 0 && word < bits[at] && ((bits[at + 1 + word] >>> (code & 31)) & 1) === 1;
-        }
-        node = left ? node + 1 : node + right[node];
-      }
+      const root = roots[t];
       const o = treeOutput[t];
-      if (o >= 0) z[o] += num[node];
-      else for (let j = 0, va = num[node]; j < K; j++) z[j] += vec[va + j];
+      for (let i = 0, off = 0; i < n; i++, off += WIDTH) {
+        let node = root;
+        for (let f = feature[node]; f >= 0; f = feature[node]) {
+          const v = x[off + f];
+          const fl = flags[node];
+          let left;
+          if (v !== v) left = (fl & 1) === 1;
+          else if ((fl & 2) === 0) left = v <= num[node];
+          else {
+            // A category code is the value's integer part; a negative or huge value is in no set.
+            const code = v >= 0 && v < 2147483648 ? Math.trunc(v) : -1;
+            const at = num[node];
+            const word = code >> 5;
+            left = code >= 0 && word < bits[at] && ((bits[at + 1 + word] >>> (code & 31)) & 1) === 1;
+          }
+          node = left ? node + 1 : node + right[node];
+        }
+        if (o >= 0) z[i * K + o] += num[node];
+        else for (let j = 0, va = num[node]; j < K; j++) z[i * K + j] += vec[va + j];
+      }
     }
-    for (let j = 0; j < K; j++) z[j] = z[j] * scale + base[j];
+    for (let i = 0; i < n * K; i += K) for (let j = 0; j < K; j++) z[i + j] = z[i + j] * scale + base[j];
   };
 } else {
   const w = unpack(DATA.weights);
   const b = unpack(DATA.intercepts);
-  rawScores = function (x, off, z) {
-    for (let o = 0; o < K; o++) {
-      let s = b[o];
-      for (let j = 0; j < WIDTH; j++) s += w[o * WIDTH + j] * x[off + j];
-      z[o] = s;
+  /** Raw scores of n rows (n x K into z): intercept plus the weighted features, in feature order. */
+  rawScores = function (x, n, z) {
+    for (let i = 0; i < n; i++) {
+      for (let o = 0; o < K; o++) {
+        let s = b[o];
+        for (let j = 0; j < WIDTH; j++) s += w[o * WIDTH + j] * x[i * WIDTH + j];
+        z[i * K + o] = s;
+      }
     }
   };
 }
 
-const z = new Float64Array(K);
-
-/** The answer for one row from its raw scores in z: the value, or the class label and probabilities. */
-function answer() {
-  if (MODEL.task === 'regression') return { prediction: z[0] };
+/** The answer for the row whose raw scores start at z[at]: the value, or the class label and probabilities. */
+function answer(z, at) {
+  if (MODEL.task === 'regression') return { prediction: z[at] };
   const c = CLASSES.length;
   const proba = new Array(c);
   if (EST.link === 'identity') {
     if (MODEL.task === 'binary') {
-      proba[1] = Math.min(1, Math.max(0, z[0]));
+      proba[1] = Math.min(1, Math.max(0, z[at]));
       proba[0] = 1 - proba[1];
-    } else for (let o = 0; o < c; o++) proba[o] = z[o];
+    } else for (let o = 0; o < c; o++) proba[o] = z[at + o];
   } else if (MODEL.task === 'binary') {
-    const p1 = 1 / (1 + Math.exp(-z[0]));
+    const p1 = 1 / (1 + Math.exp(-z[at]));
     proba[0] = 1 - p1;
     proba[1] = p1;
   } else {
     let max = -Infinity;
-    for (let o = 0; o < c; o++) max = Math.max(max, z[o]);
+    for (let o = 0; o < c; o++) max = Math.max(max, z[at + o]);
     let sum = 0;
-    for (let o = 0; o < c; o++) sum += proba[o] = Math.exp(z[o] - max);
+    for (let o = 0; o < c; o++) sum += proba[o] = Math.exp(z[at + o] - max);
     for (let o = 0; o < c; o++) proba[o] /= sum;
   }
   let best = 0;
@@ -520,6 +535,7 @@ function answer() {
 
 const one = [null];
 const row = new Float64Array(WIDTH);
+const scores = new Float64Array(K);
 
 /**
  * Predicts one record (an object of feature values): { prediction } for a regressor; for a
@@ -533,8 +549,8 @@ export function predict(record) {
   } finally {
     one[0] = null;
   }
-  rawScores(row, 0, z);
-  return answer();
+  rawScores(row, 1, scores);
+  return answer(scores, 0);
 }
 
 /** Predicts an array of records: one answer per record, as predict() gives it. */
@@ -543,11 +559,10 @@ export function predictBatch(records) {
   const n = records.length;
   const x = new Float64Array(n * WIDTH);
   encode(records, n, x);
+  const z = new Float64Array(n * K);
+  rawScores(x, n, z);
   const out = new Array(n);
-  for (let i = 0; i < n; i++) {
-    rawScores(x, i * WIDTH, z);
-    out[i] = answer();
-  }
+  for (let i = 0; i < n; i++) out[i] = answer(z, i * K);
   return out;
 }
 
@@ -573,7 +588,7 @@ export async function handler(event) {
         }
       }
     }
-    if (request === null || typeof request !== 'object' || Array.isArray(request)) throw new InputError('The request must be a JSON object {"instances": [records]}, got ' + (Array.isArray(request) ? 'an array' : typeOf(request)));
+    if (request === null || typeof request !== 'object' || Array.isArray(request)) throw new InputError('The request must be a JSON object {"instances": [records]}, got ' + (Array.isArray(request) ? 'an array' : request === null || request === undefined ? 'nothing' : typeOf(request)));
     if (!Array.isArray(request.instances)) throw new InputError("The request needs 'instances': an array of records, one object of feature values per row");
     const predictions = predictBatch(request.instances);
     return http ? { statusCode: 200, headers: JSON_HEADERS, body: JSON.stringify({ predictions }) } : { predictions };

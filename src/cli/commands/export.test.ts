@@ -147,6 +147,13 @@ describe('trellis export --format js', () => {
     assert.equal(plain.status, 0, plain.stderr);
     assert.match(plain.stdout, /^wrote income version 1 as a JavaScript module → income-1\.mjs \(\d+ bytes, \d+ gzipped\)\n$/);
     assert.deepEqual(readFileSync(join(dir, 'income-1.mjs')), text);
+
+    // --format onnx writes what `export onnx` does.
+    const onnx = runCli([...g, '--json', 'export', 'income@1', '--format', 'onnx', '--output', join(dir, 'income.onnx')]);
+    assert.equal(onnx.code, 0, onnx.stderr);
+    assert.equal(JSON.parse(onnx.stdout).format, 'onnx');
+    assert.equal(runCli([...g, 'export', 'onnx', 'income@1', join(dir, 'again.onnx')]).code, 0);
+    assert.deepEqual(readFileSync(join(dir, 'income.onnx')), readFileSync(join(dir, 'again.onnx')));
   });
 
   it('refuses an unknown format, a missing format or model, and an unknown model, with the reason', () => {
