@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -154,6 +154,12 @@ describe('trellis export --format js', () => {
     assert.equal(JSON.parse(onnx.stdout).format, 'onnx');
     assert.equal(runCli([...g, 'export', 'onnx', 'income@1', join(dir, 'again.onnx')]).code, 0);
     assert.deepEqual(readFileSync(join(dir, 'income.onnx')), readFileSync(join(dir, 'again.onnx')));
+    // An ONNX graph cannot become a module: the refusal points to --format onnx.
+    assert.equal(runCli([...g, 'import', 'onnx', join(dir, 'income.onnx'), '--register', 'income-onnx']).code, 0);
+    const graph = runCli([...g, 'export', 'income-onnx@1', '--format', 'js', '--output', join(dir, 'graph.mjs')]);
+    assert.equal(graph.code, 1);
+    assert.match(graph.stderr, /This model is an ONNX graph run by onnxruntime; .*export it with --format onnx/);
+    assert.equal(existsSync(join(dir, 'graph.mjs')), false);
   });
 
   it('refuses an unknown format, a missing format or model, and an unknown model, with the reason', () => {
@@ -166,6 +172,9 @@ describe('trellis export --format js', () => {
     const noModel = runCli([...g, 'export', '--format', 'js']);
     assert.equal(noModel.code, 1);
     assert.match(noModel.stderr, /Name the model version to export/);
+    const unwritable = runCli([...g, 'export', 'income@1', '--format', 'js', '--output', join(dir, 'no-such-folder', 'x.mjs')]);
+    assert.equal(unwritable.code, 1);
+    assert.match(unwritable.stderr, /Cannot write '.*no-such-folder.x\.mjs': ENOENT/);
     const missing = runCli([...g, 'export', 'nope/1', '--format', 'js', '--output', join(dir, 'x.mjs')]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /TRELLIS_MODEL_NOT_FOUND|TRELLIS_MODEL_VERSION_NOT_FOUND/);

@@ -13,6 +13,15 @@ import { columnList, loadModelRef } from '../refs.js';
 
 const FORMATS = ['js', 'onnx'] as const;
 
+/** Writes the exported file, naming it when that fails. */
+async function writeOutput(file: string, data: string | Uint8Array): Promise<void> {
+  try {
+    await writeFile(file, data);
+  } catch (e) {
+    throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Cannot write '${file}': ${(e as Error).message}` });
+  }
+}
+
 /** `<name>-<version>.<ext>`, with characters a file name should not have replaced. */
 function defaultFile(name: string, version: string, ext: string): string {
   return `${name}-${version}`.replace(/[^A-Za-z0-9._-]/g, '_') + ext;
@@ -24,7 +33,7 @@ async function writeOnnx(c: Command, ref: string, file: string | undefined): Pro
     const { exportOnnx } = await import('../../ml/onnx/export.js');
     const bytes = exportOnnx(model);
     const to = file ?? defaultFile(name, version, '.onnx');
-    await writeFile(to, bytes);
+    await writeOutput(to, bytes);
     output(!!globals(c).json, () => ({ model: name, version, format: 'onnx', file: to, bytes: bytes.length, sha256: sha256Hex(bytes) }), () => {
       console.log(`wrote ${name} version ${version} as ONNX → ${to} (${bytes.length} bytes)`);
     });
@@ -38,7 +47,7 @@ async function writeJsModule(c: Command, ref: string, file: string | undefined):
     const { exportJsModule } = await import('../../ml/export-js.js');
     const text = exportJsModule(model, { name, version });
     const to = file ?? defaultFile(name, version, '.mjs');
-    await writeFile(to, text);
+    await writeOutput(to, text);
     const bytes = Buffer.byteLength(text);
     const gzipBytes = gzipSync(text, { level: 9 }).length;
     output(!!globals(c).json, () => ({ model: name, version, format: 'js', file: to, bytes, gzip_bytes: gzipBytes, sha256: sha256Hex(text) }), () => {
