@@ -209,6 +209,11 @@ describe('OIP v2 request decoding', () => {
     refused(() => decode({ inputs: [{ name: '__proto__', datatype: 'INT64', shape: [1], data: [1] }, { name: 'constructor', datatype: 'INT64', shape: [1], data: [1] }] }), 'invalid', /Unknown input '__proto__'/);
     refused(() => decode({ inputs: [{ name: 'constructor', datatype: 'INT64', shape: [1], data: [1] }, { name: 'age', datatype: 'INT64', shape: [1], data: [1] }] }), 'invalid', /Unknown input 'constructor'/);
     assert.equal((({}) as Record<string, unknown>).polluted, undefined);
+    // A column really named __proto__ becomes a plain key of the record, not its prototype.
+    const [odd] = decode({ inputs: [{ name: '__proto__', datatype: 'INT64', shape: [1], data: [5] }] }, [{ name: '__proto__', type: 'integer' }]).records;
+    assert.ok(Object.hasOwn(odd!, '__proto__'));
+    assert.equal(Object.getOwnPropertyDescriptor(odd!, '__proto__')!.value, 5);
+    assert.equal(Object.getPrototypeOf(odd), Object.prototype);
     // 100,000 levels of nesting: refused by the shape, without recursion.
     const deep = `{"inputs":[{"name":"a","datatype":"INT64","shape":[1],"data":${'['.repeat(100_000)}1${']'.repeat(100_000)}}]}`;
     refused(() => decodeInferRequest(Buffer.from(deep), { signature: [{ name: 'a', type: 'integer' }], maxBatch: 5 }), 'invalid', /Input 'a' has data nested deeper than its shape \[1\]|does not match its shape/);

@@ -102,8 +102,17 @@ export function assembleRecords(signature: readonly InputColumn[], columns: read
     for (let i = 0; i < rows; i++) out[i] = columnValue(col, src[i], () => where(j, i));
     return out;
   });
+  const names = signature.map((c) => c.name);
   const records = new Array<Record<string, unknown>>(rows);
-  for (let i = 0; i < rows; i++) records[i] = Object.fromEntries(signature.map((c, j) => [c.name, values[j]![i]]));
+  for (let i = 0; i < rows; i++) {
+    const r: Record<string, unknown> = {};
+    for (let j = 0; j < names.length; j++) {
+      // Assigning `__proto__` would set the prototype: that one name is defined as a plain property.
+      if (names[j] === '__proto__') Object.defineProperty(r, '__proto__', { value: values[j]![i], enumerable: true, writable: true, configurable: true });
+      else r[names[j]!] = values[j]![i];
+    }
+    records[i] = r;
+  }
   return records;
 }
 

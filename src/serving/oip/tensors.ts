@@ -60,27 +60,31 @@ export function checkShape(name: string, shape: unknown): number[] {
  */
 function jsonElement(t: TensorHeader, v: unknown, i: number): unknown {
   if (v === null) return v;
-  const bad = (need: string) => invalid(`Input '${t.name}' is ${t.datatype}; element ${i} of its data must be ${need}, got ${describeValue(v)}`);
+  let need: string;
   switch (t.datatype) {
     case 'BOOL':
-      if (typeof v !== 'boolean') throw bad('true or false');
-      return v;
+      if (typeof v === 'boolean') return v;
+      need = 'true or false';
+      break;
     case 'BYTES':
-      if (typeof v !== 'string') throw bad('a string');
-      return v;
+      if (typeof v === 'string') return v;
+      need = 'a string';
+      break;
     case 'FP32':
     case 'FP64':
-      if (typeof v !== 'number') throw bad('a number');
-      return v;
+      if (typeof v === 'number') return v;
+      need = 'a number';
+      break;
     case 'FP16':
     case 'BF16':
       throw invalid(`Input '${t.name}' is ${t.datatype}, which has no JSON form: send it with binary_data_size (binary tensor data) or over gRPC as raw contents`);
     default: {
       const [lo, hi] = INT_RANGE[t.datatype]!;
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) throw bad(`an integer from ${lo} to ${hi}`);
-      return v;
+      if (typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi) return v;
+      need = `an integer from ${lo} to ${hi}`;
     }
   }
+  throw invalid(`Input '${t.name}' is ${t.datatype}; element ${i} of its data must be ${need}, got ${describeValue(v)}`);
 }
 
 /**
@@ -211,13 +215,14 @@ export function encodeRawTensor(t: OutputTensor): Buffer {
     (t.data as number[]).forEach((v, i) => b.writeDoubleLE(v, 8 * i));
     return b;
   }
-  const parts = (t.data as string[]).flatMap((s) => {
-    const text = Buffer.from(s, 'utf8');
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(text.length, 0);
-    return [len, text];
-  });
-  return Buffer.concat(parts);
+  const texts = (t.data as string[]).map((s) => Buffer.from(s, 'utf8'));
+  const out = Buffer.alloc(texts.reduce((n, b) => n + 4 + b.length, 0));
+  let at = 0;
+  for (const text of texts) {
+    at = out.writeUInt32LE(text.length, at);
+    at += text.copy(out, at);
+  }
+  return out;
 }
 
 /** MLServer content types this codec understands, and at which level. */
