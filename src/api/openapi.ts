@@ -36,7 +36,7 @@ const authErrors = {
   '401': json('No credentials, or a wrong, expired or revoked token (UNAUTHENTICATED).', ref('Error')),
   '403': json('The principal lacks the permission (PERMISSION_DENIED); the message names the action and object.', ref('Error')),
 };
-const roleList: Schema = arr(str('a role (viewer, contributor, pipeline-deployer, approver, deployer, admin), optionally on one object: role:experiment/<id or name>, role:model/<name>, role:dataset/<name>, role:pipeline/<name>'));
+const roleList: Schema = arr(str('a role (viewer, contributor, pipeline-deployer, approver, deployer, invoker, admin), optionally on one object: role:experiment/<id or name>, role:model/<name>, role:dataset/<name>, role:pipeline/<name>, role:endpoint/<name>'));
 
 const nameParam = query('name', str(), 'The dataset name.', true);
 const versionParam = query('version', str(), "A version number, or `latest` (the default).");
@@ -55,7 +55,7 @@ export const OPENAPI_DOCUMENT = {
   },
   servers: TRELLIS_PREFIXES.map((url) => ({ url })),
   security: [{ bearerToken: [] }, { basicToken: [] }],
-  tags: [{ name: 'datasets' }, { name: 'pipelines' }, { name: 'training' }, { name: 'registry' }, { name: 'audit' }, { name: 'identities' }, { name: 'meta' }],
+  tags: [{ name: 'datasets' }, { name: 'pipelines' }, { name: 'training' }, { name: 'registry' }, { name: 'deployments' }, { name: 'audit' }, { name: 'identities' }, { name: 'meta' }],
   paths: {
     '/datasets': {
       get: {
@@ -445,6 +445,69 @@ export const OPENAPI_DOCUMENT = {
         responses: { '200': json('The token after.', obj({ token_info: ref('Token') }, ['token_info'])), '404': errors['404'], ...authErrors },
       },
     },
+    '/deployments/list': {
+      get: {
+        tags: ['deployments'], operationId: 'listDeployments', summary: 'Serving deployments whose models the caller may read.',
+        responses: { '200': json('The deployments.', obj({ deployments: arr(ref('Deployment')) }, ['deployments'])), ...authErrors },
+      },
+    },
+    '/deployments/get': {
+      get: {
+        tags: ['deployments'], operationId: 'getDeployment', summary: 'One deployment: its routes, shares and revision.',
+        parameters: [query('name', str(), 'The endpoint name (any case).', true)],
+        responses: { '200': json('The deployment.', obj({ deployment: ref('Deployment') }, ['deployment'])), '404': errors['404'], ...authErrors },
+      },
+    },
+    '/deployments/history': {
+      get: {
+        tags: ['deployments'], operationId: 'getDeploymentHistory', summary: 'The revisions a deployment went through, newest first, with who changed it and why.',
+        parameters: [query('name', str(), 'The endpoint name.', true), query('max_results', int(), 'At most this many (default 100, at most 1000).')],
+        responses: { '200': json('The revisions.', obj({ revisions: arr(ref('DeploymentRevision')) }, ['revisions'])), '404': errors['404'], ...authErrors },
+      },
+    },
+    '/deployments/create': {
+      post: {
+        tags: ['deployments'], operationId: 'createDeployment', summary: 'Create an endpoint: a primary model (or A/B arms), optionally a canary and a shadow. Needs deploy on every model named.',
+        requestBody: jsonBody(obj({
+          name: str('endpoint name: letters, digits, . _ -'), model: str('the primary: name@alias or name/version'),
+          canary: obj({ model: str(), share: num }, ['model', 'share']), shadow: str('a model reference receiving a copy of each request'),
+          ab: arr(obj({ model: str(), share: num, arm: str() }, ['model', 'share'])), sticky_key: str('header:<name> or field:<name>, for A/B arms'),
+          public: bool, reason: str(),
+        }, ['name'])),
+        responses: { '200': json('The deployment.', obj({ deployment: ref('Deployment') }, ['deployment'])), '400': errors['400'], '404': errors['404'], ...authErrors },
+      },
+    },
+    '/deployments/set-traffic': {
+      post: {
+        tags: ['deployments'], operationId: 'setDeploymentTraffic', summary: 'Change the canary (share 0 removes it), the shadow (empty removes it), the A/B arms, the sticky key or public.',
+        requestBody: jsonBody(obj({
+          name: str(), canary: obj({ model: str(), share: num }, ['share']), shadow: str(), ab: arr(obj({ model: str(), share: num, arm: str() }, ['model', 'share'])),
+          sticky_key: str(), public: bool, reason: str(),
+        }, ['name'])),
+        responses: { '200': json('The deployment after.', obj({ deployment: ref('Deployment') }, ['deployment'])), '400': errors['400'], '404': errors['404'], '409': json('Changed meanwhile (RESOURCE_CONFLICT).', ref('Error')), ...authErrors },
+      },
+    },
+    '/deployments/promote': {
+      post: {
+        tags: ['deployments'], operationId: 'promoteDeployment', summary: 'Give all the traffic to the canary (or the named A/B arm): it becomes the primary.',
+        requestBody: jsonBody(obj({ name: str(), arm: str(), reason: str() }, ['name'])),
+        responses: { '200': json('The deployment after.', obj({ deployment: ref('Deployment') }, ['deployment'])), '400': errors['400'], '404': errors['404'], '409': json('Changed meanwhile (RESOURCE_CONFLICT).', ref('Error')), ...authErrors },
+      },
+    },
+    '/deployments/rollback': {
+      post: {
+        tags: ['deployments'], operationId: 'rollbackDeployment', summary: 'Drop the canary, or return to the previous revision\'s routes when there is none.',
+        requestBody: jsonBody(obj({ name: str(), reason: str() }, ['name'])),
+        responses: { '200': json('The deployment after.', obj({ deployment: ref('Deployment') }, ['deployment'])), '400': errors['400'], '404': errors['404'], '409': json('Changed meanwhile (RESOURCE_CONFLICT).', ref('Error')), ...authErrors },
+      },
+    },
+    '/deployments/delete': {
+      post: {
+        tags: ['deployments'], operationId: 'deleteDeployment', summary: 'Delete an endpoint and its history (the audit trail keeps both).',
+        requestBody: jsonBody(obj({ name: str() }, ['name'])),
+        responses: { '200': json('Deleted.', obj({})), '404': errors['404'], ...authErrors },
+      },
+    },
     '/openapi.json': {
       get: {
         tags: ['meta'], operationId: 'getOpenApi', summary: 'This document (public).', security: [],
@@ -463,6 +526,14 @@ export const OPENAPI_DOCUMENT = {
       InternalError: json('A failure of the server; details are in its log.', ref('Error')),
     },
     schemas: {
+      DeploymentRoute: obj({ role: { type: 'string', enum: ['primary', 'canary', 'shadow', 'arm'] }, model: str('name@alias or name/version'), share: num, arm: str() }, ['role', 'model', 'share']),
+      Deployment: obj({
+        name: str(), revision: int(), routes: arr(ref('DeploymentRoute')), sticky_key: str(), public: bool,
+        created_at: millis, created_by: str(), updated_at: millis, updated_by: str(),
+      }, ['name', 'revision', 'routes', 'public', 'created_at', 'created_by', 'updated_at', 'updated_by']),
+      DeploymentRevision: obj({
+        revision: int(), change: str('create, set_traffic, promote, rollback, …'), at: millis, by: str(), reason: str(), routes: arr(ref('DeploymentRoute')), sticky_key: str(), public: bool,
+      }, ['revision', 'change', 'at', 'by', 'routes', 'public']),
       User: obj({
         name: str(), kind: { type: 'string', enum: ['user', 'service'] }, created_at: millis, created_by: str(), disabled: bool, roles: roleList,
       }, ['name', 'kind', 'created_at', 'created_by', 'disabled', 'roles']),

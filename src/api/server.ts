@@ -18,6 +18,7 @@ import { artifactProxy, runArtifactRoutes } from './routes/artifacts.js';
 import { datasetRoutes, datasetUploads } from './routes/datasets.js';
 import { experimentRoutes } from './routes/experiments.js';
 import { identityRoutes } from './routes/identities.js';
+import { deploymentRoutes } from './routes/deployments.js';
 import { miscRoutes } from './routes/misc.js';
 import { modelVersionRoutes } from './routes/model-versions.js';
 import { pipelineRoutes } from './routes/pipelines.js';
@@ -116,6 +117,7 @@ export async function buildServer(ws: Workspace, opts: BuildServerOptions = {}):
   pipelineRoutes(trellis, ws);
   trainingRoutes(trellis, ws);
   identityRoutes(trellis, ws);
+  deploymentRoutes(trellis, ws);
   miscRoutes(app, version);
   await app.register(artifactProxy, { ws });
   await app.register(datasetUploads, { ws, maxUploadBytes: opts.maxUploadBytes });

@@ -30,7 +30,7 @@ export interface ServerChoice {
 }
 
 /** Commands that run on this machine by nature: a tracking URI in the environment does not apply to them. */
-const LOCAL_COMMANDS = new Set(['server', 'quickstart', 'init', 'worker', 'scheduler']);
+const LOCAL_COMMANDS = new Set(['server', 'serve', 'quickstart', 'init', 'worker', 'scheduler']);
 
 /** The command under `trellis` that `cmd` belongs to (`data` for `trellis data add`). */
 function topCommand(cmd: Command): Command | undefined {

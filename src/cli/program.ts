@@ -2,6 +2,8 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { auditCommand } from './commands/audit.js';
 import { tokensCommand, usersCommand } from './commands/users.js';
+import { deploymentsCommand } from './commands/deployments.js';
+import { serveCommand } from './commands/serve.js';
 import { experimentsCommand } from './commands/experiments.js';
 import { modelsCommand } from './commands/models.js';
 import { runsCommand } from './commands/runs.js';
@@ -40,7 +42,7 @@ export function buildProgram(): Command {
     .hook('preAction', (_program, action) => {
       serverChoice(action);
     });
-  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), scoreCommand(), evaluateCommand(), fairnessCommand(), explainCommand(), pipelinesCommand(), runCommand(), lineageCommand(), workerCommand(), schedulerCommand(), ciCommand(), initCommand(), exportCommand(), importCommand(), auditCommand(), usersCommand(), tokensCommand(), quickstartCommand()]) {
+  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), scoreCommand(), evaluateCommand(), fairnessCommand(), explainCommand(), pipelinesCommand(), runCommand(), lineageCommand(), workerCommand(), schedulerCommand(), ciCommand(), initCommand(), exportCommand(), importCommand(), auditCommand(), usersCommand(), tokensCommand(), deploymentsCommand(), serveCommand(), quickstartCommand()]) {
     program.addCommand(sub);
   }
   for (const c of program.commands) {

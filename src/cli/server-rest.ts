@@ -1,6 +1,9 @@
 /** Calls to Trellis's own REST routes for the commands that work against a server without the SDK. */
+import type { Command } from 'commander';
 import { ERRORS, TrellisError, invalid, type ErrorCode } from '../core/errors.js';
 import { credentialsHeader } from '../sdk/rest-backend.js';
+import type { Workspace } from '../workspace/workspace.js';
+import { serverChoice, withWorkspace } from './context.js';
 
 const PREFIX = '/api/2.0/trellis';
 
@@ -51,3 +54,15 @@ export async function rest(server: string, method: 'GET' | 'POST', path: string,
   return json;
 }
 
+
+/** Calls a route of the server the command works against: GET with the body as the query string, POST with it as JSON. */
+export async function remote<T>(url: string, method: 'GET' | 'POST', path: string, body?: Record<string, unknown>): Promise<T> {
+  if (method === 'GET' && body) return (await rest(url, 'GET', `${path}?${new URLSearchParams(body as Record<string, string>)}`)) as T;
+  return (await rest(url, method, path, method === 'POST' ? body ?? {} : undefined)) as T;
+}
+
+/** Runs `local` on the local store, or `viaServer` against the server the command names (--server, TRELLIS_TRACKING_URI). */
+export async function either<T>(c: Command, local: (ws: Workspace) => Promise<T>, viaServer: (url: string) => Promise<T>): Promise<T> {
+  const server = serverChoice(c);
+  return server ? viaServer(server.url) : withWorkspace(c, local);
+}

@@ -140,7 +140,7 @@ export const ERRORS = {
   TRELLIS_UNAUTHENTICATED: spec('Authentication required: {detail}', 401, 16, 'UNAUTHENTICATED', false,
     'Send a token: `Authorization: Bearer <token>`, or HTTP Basic with your user name and a token as the password (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN; TRELLIS_TOKEN for the Trellis CLI and SDK). An administrator creates tokens with `trellis tokens create <user>`.'),
   TRELLIS_PERMISSION_DENIED: spec('Permission denied: {detail}', 403, 7, 'PERMISSION_DENIED', false,
-    'Ask an administrator for a role that allows it on this object: `trellis users grant <user> --role <role>[:<type>/<name>]` (roles: viewer, contributor, pipeline-deployer, approver, deployer, admin).'),
+    'Ask an administrator for a role that allows it on this object: `trellis users grant <user> --role <role>[:<type>/<name>]` (roles: viewer, contributor, pipeline-deployer, approver, deployer, invoker, admin).'),
   TRELLIS_TOO_MANY_ATTEMPTS: spec('Too many failed sign-in attempts from {source}; try again in {retryAfter} s', 429, 8, 'REQUEST_LIMIT_EXCEEDED', true,
     'Check the user name and token the client sends; after the wait, a correct token is accepted again.'),
   TRELLIS_PRINCIPAL_NOT_FOUND: spec("No user or service account named '{name}'", 404, 5, 'RESOURCE_DOES_NOT_EXIST', false,

@@ -148,7 +148,7 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
     const hl = req.headers['inference-header-content-length'];
     const decoded = decodeInferRequest(body(req), { signature: m.signature, maxBatch, ...(typeof hl === 'string' ? { headerLength: hl } : {}) });
     const result = await engine.inferAuthorized({
-      endpoint: name, ...(version !== undefined ? { version } : {}), records: decoded.records, requestId: decoded.id ?? req.id,
+      endpoint: name, ...(version !== undefined ? { version } : {}), records: decoded.records, requestId: req.id,
       headers: req.headers, remoteAddress: req.socket.remoteAddress,
     });
     const out = encodeInferResponse(result, { ...(decoded.id !== undefined ? { id: decoded.id } : {}), ...(decoded.outputs ? { outputs: decoded.outputs } : {}), binaryOutputs: decoded.binaryOutputs });

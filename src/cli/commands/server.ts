@@ -117,7 +117,7 @@ async function serve(o: ServeOptions, g: { store?: string; artifacts?: string },
  * TRELLIS_ADMIN_USER), OpenID Connect (TRELLIS_OIDC_*), a trusted proxy's header. Refuses to start
  * when nobody could administer the server, or the admin secret is empty or weak.
  */
-async function authOptions(ws: Workspace): Promise<import('../../api/access.js').AuthOptions> {
+export async function authOptions(ws: Workspace): Promise<import('../../api/access.js').AuthOptions> {
   const { oidcConfigFromEnv, createOidcVerifier } = await import('../../governance/oidc.js');
   const env = process.env;
   const oidcConfig = oidcConfigFromEnv(env);
@@ -139,7 +139,7 @@ function parseSeconds(text: string, option: string): number {
 }
 
 /** A port as the user typed it: decimal digits only, so '', '0x10' or ' 80' are not taken for a port. */
-function parsePort(text: string): number {
+export function parsePort(text: string): number {
   const range = 'a port is an integer from 0 to 65535, and 0 picks a free one';
   if (!/^\d+$/.test(text)) throw new Error(`--port '${text}' is not a port number: ${range}`);
   const port = Number(text);

@@ -45,7 +45,7 @@ describe('trellis users and tokens', () => {
 
     for (const [args, message] of [
       [['users', 'create', 'ANA'], /A user or service account named 'ana' already exists/],
-      [['users', 'grant', 'ana', '--role', 'superuser'], /Invalid role 'superuser': must be one of viewer, contributor, pipeline-deployer, approver, deployer, admin/],
+      [['users', 'grant', 'ana', '--role', 'superuser'], /Invalid role 'superuser': must be one of viewer, contributor, pipeline-deployer, approver, deployer, invoker, admin/],
       [['users', 'grant', 'ana', '--role', 'viewer:model'], /Invalid scope 'model' in 'viewer:model'/],
       [['users', 'grant', 'ana', '--role', 'viewer:experiment/missing'], /Could not find experiment with name 'missing'/],
       [['users', 'revoke', 'ci-bot', '--role', 'admin'], /'ci-bot' does not hold admin; it holds contributor:experiment\/0, viewer:model\/churn/],

@@ -9,9 +9,9 @@ import { invalid } from '../../core/errors.js';
 import type { TokenInfo } from '../../governance/identities.js';
 import { formatGrant, parseGrant } from '../../governance/policy.js';
 import type { Grant, Principal } from '../../store/ports/identities.js';
-import { actor, globals, serverChoice, withWorkspace } from '../context.js';
+import { actor, globals, serverChoice } from '../context.js';
 import { output, printTable, time } from '../output.js';
-import { rest } from '../server-rest.js';
+import { either, remote } from '../server-rest.js';
 
 interface UserRow {
   name: string;
@@ -52,25 +52,13 @@ function grantsOf(roles: string[] | undefined): Grant[] {
   return (roles ?? []).map(parseGrant);
 }
 
-/** Calls a route of the server the command works against, with the caller's own credentials. */
-async function remote<T>(url: string, method: 'GET' | 'POST', path: string, body?: Record<string, unknown>): Promise<T> {
-  if (method === 'GET' && body) return (await rest(url, 'GET', `${path}?${new URLSearchParams(body as Record<string, string>)}`)) as T;
-  return (await rest(url, method, path, method === 'POST' ? body ?? {} : undefined)) as T;
-}
-
-/** Runs `local` on the local store, or `viaServer` against the server the command names. */
-async function either<T>(c: Command, local: (ws: Parameters<Parameters<typeof withWorkspace>[1]>[0]) => Promise<T>, viaServer: (url: string) => Promise<T>): Promise<T> {
-  const server = serverChoice(c);
-  return server ? viaServer(server.url) : withWorkspace(c, local);
-}
-
 function printUser(u: UserRow): void {
   console.log(`${u.kind === 'service' ? 'service account' : 'user'} ${u.name}${u.disabled ? ' (disabled)' : ''}: ${u.roles.length ? u.roles.join(', ') : 'no roles'}`);
 }
 
 export function usersCommand(): Command {
   const cmd = new Command('users').description('users and service accounts of a server with auth on, and their roles');
-  const roleHelp = 'a role: viewer, contributor, pipeline-deployer, approver, deployer or admin; add :experiment/<id|name>, :model/<name>, :dataset/<name> or :pipeline/<name> to grant it on one object (repeatable)';
+  const roleHelp = 'a role: viewer, contributor, pipeline-deployer, approver, deployer, invoker or admin; add :experiment/<id|name>, :model/<name>, :dataset/<name>, :pipeline/<name> or :endpoint/<name> to grant it on one object (repeatable)';
 
   cmd.command('create <name>')
     .description('create a user (or, with --service, a service account) with roles')

@@ -1,0 +1,196 @@
+/**
+ * `trellis deployments`: serving endpoints and their traffic. On the local store they act directly;
+ * with --server (or TRELLIS_TRACKING_URI) they call the server's routes with the caller's token.
+ * `trellis serve` replicas pick every change up within a second.
+ */
+import { Command } from 'commander';
+import { invalid } from '../../core/errors.js';
+import { deploymentJson, revisionJson } from '../../api/routes/deployments.js';
+import type { DeploymentRequest } from '../../serving/deployment-service.js';
+import { actor, globals } from '../context.js';
+import { output, printTable, time } from '../output.js';
+import { either, remote } from '../server-rest.js';
+
+interface RouteRow { role: string; model: string; share: number; arm?: string }
+interface DeploymentRow {
+  name: string;
+  revision: number;
+  routes: RouteRow[];
+  sticky_key?: string;
+  public: boolean;
+  created_at: number;
+  created_by: string;
+  updated_at: number;
+  updated_by: string;
+}
+interface RevisionRow { revision: number; change: string; at: number; by: string; reason?: string; routes: RouteRow[] }
+
+const row = (d: object) => d as DeploymentRow;
+
+/** A percentage as typed: `10`, `10%`, `2.5`. */
+export function parseShare(text: string, what: string): number {
+  const m = /^\s*(\d+(?:\.\d{1,2})?)\s*%?\s*$/.exec(text);
+  if (!m || Number(m[1]) > 100) throw invalid(`${what} '${text}' is not a percentage: give a number from 0 to 100, e.g. 10 or 2.5`);
+  return Number(m[1]);
+}
+
+/** `--ab income/3=50,income/4=50` or `a:income/3=50,…` (arm names optional). */
+export function parseArms(text: string): NonNullable<DeploymentRequest['ab']> {
+  return text.split(',').map((part) => part.trim()).filter(Boolean).map((part) => {
+    const eq = part.lastIndexOf('=');
+    if (eq < 1) throw invalid(`--ab '${part}': write <model-ref>=<percent>, e.g. income/3=50 (or <arm>:<model-ref>=<percent>)`);
+    const left = part.slice(0, eq).trim();
+    const share = parseShare(part.slice(eq + 1), `--ab share of '${left}'`);
+    const colon = left.indexOf(':');
+    return colon > 0 ? { arm: left.slice(0, colon), model: left.slice(colon + 1), share } : { model: left, share };
+  });
+}
+
+export function routesLine(routes: RouteRow[]): string {
+  return routes.map((r) => `${r.role === 'arm' ? `arm ${r.arm}` : r.role} ${r.model}${r.role === 'shadow' ? '' : ` ${r.share}%`}`).join(' · ');
+}
+
+function printDeployment(d: DeploymentRow): void {
+  console.log(`endpoint ${d.name} (revision ${d.revision}${d.public ? ', public' : ''})`);
+  for (const r of d.routes) console.log(`  ${(r.role === 'arm' ? `arm ${r.arm}` : r.role).padEnd(10)} ${r.model.padEnd(28)} ${r.role === 'shadow' ? 'copy of every request' : `${r.share}%`}`);
+  if (d.sticky_key) console.log(`  sticky key ${d.sticky_key}`);
+  console.log(`  created ${time(d.created_at)} by ${d.created_by}, updated ${time(d.updated_at)} by ${d.updated_by}`);
+}
+
+export function deploymentsCommand(): Command {
+  const cmd = new Command('deployments').description('serving endpoints: which model versions answer, with what share of the traffic (served by `trellis serve`)');
+
+  cmd.command('create <endpoint>')
+    .description('create an endpoint: a primary model, optionally a canary with a share and a shadow; or a sticky A/B test')
+    .option('--model <ref>', 'the primary: name@alias (follows the alias) or name/version')
+    .option('--canary <ref>', 'a canary version, with --share')
+    .option('--share <percent>', "the canary's share of the traffic, e.g. 10")
+    .option('--shadow <ref>', 'a version that receives a copy of each request; its answers are logged, never returned')
+    .option('--ab <arms>', 'A/B arms instead of --model: <ref>=<percent>,… (e.g. income/3=50,income/4=50), with --sticky-key')
+    .option('--sticky-key <key>', 'for --ab: header:<name> or field:<name>, the request key whose hash picks the arm (stable across replicas and restarts)')
+    .option('--public', 'anyone may invoke the endpoint without a token, even with auth on')
+    .option('--reason <text>', 'why, kept in the history and the audit trail')
+    .action(async (endpoint: string, o: { model?: string; canary?: string; share?: string; shadow?: string; ab?: string; stickyKey?: string; public?: boolean; reason?: string }, c: Command) => {
+      if ((o.canary === undefined) !== (o.share === undefined)) throw invalid('Give --canary and --share together, e.g. --canary income/4 --share 10');
+      if (o.model === undefined && o.ab === undefined) throw invalid('Give --model <name@alias|name/version> (the primary), or --ab for an A/B test');
+      const req: DeploymentRequest = {
+        ...(o.model !== undefined ? { model: o.model } : {}),
+        ...(o.canary !== undefined ? { canary: { model: o.canary, share: parseShare(o.share!, '--share') } } : {}),
+        ...(o.shadow !== undefined ? { shadow: o.shadow } : {}),
+        ...(o.ab !== undefined ? { ab: parseArms(o.ab) } : {}),
+        ...(o.stickyKey !== undefined ? { stickyKey: o.stickyKey } : {}),
+        ...(o.public ? { public: true } : {}),
+      };
+      const d = await either(c,
+        async (ws) => row(deploymentJson(await ws.deployments.create(endpoint, req, actor(c), o.reason))),
+        async (url) => (await remote<{ deployment: DeploymentRow }>(url, 'POST', '/deployments/create', {
+          name: endpoint, ...(req.model !== undefined ? { model: req.model } : {}), ...(req.canary ? { canary: req.canary } : {}), ...(req.shadow ? { shadow: req.shadow } : {}),
+          ...(req.ab ? { ab: req.ab } : {}), ...(req.stickyKey ? { sticky_key: req.stickyKey } : {}), ...(req.public ? { public: true } : {}), ...(o.reason ? { reason: o.reason } : {}),
+        })).deployment);
+      output(!!globals(c).json, () => d, () => {
+        console.log(`created endpoint ${d.name}: ${routesLine(d.routes)}`);
+        console.log(`serve it with \`trellis serve\`; then POST /v2/models/${d.name}/infer`);
+      });
+    });
+
+  cmd.command('list')
+    .description('list endpoints and their routes')
+    .action(async (_o: unknown, c: Command) => {
+      const all = await either(c,
+        async (ws) => (await ws.deployments.list()).map((d) => row(deploymentJson(d))),
+        async (url) => (await remote<{ deployments: DeploymentRow[] }>(url, 'GET', '/deployments/list')).deployments);
+      output(!!globals(c).json, () => all, () => printTable(all.map((d) => ({
+        endpoint: d.name, revision: d.revision, routes: routesLine(d.routes), updated: time(d.updated_at), by: d.updated_by,
+      })), ['endpoint', 'revision', 'routes', 'updated', 'by'], 'no deployments yet: trellis deployments create <endpoint> --model <name@alias>'));
+    });
+
+  cmd.command('show <endpoint>')
+    .description('show an endpoint, its routes and the revisions it went through')
+    .option('--history <n>', 'how many revisions to show', '10')
+    .action(async (endpoint: string, o: { history: string }, c: Command) => {
+      const n = Number(o.history);
+      if (!Number.isInteger(n) || n < 1 || n > 1000) throw invalid(`--history '${o.history}' must be a whole number from 1 to 1000`);
+      const { d, revisions } = await either(c,
+        async (ws) => {
+          const found = await ws.deployments.get(endpoint);
+          return { d: row(deploymentJson(found)), revisions: (await ws.deployments.history(found.name, n)).map((r) => revisionJson(r) as RevisionRow) };
+        },
+        async (url) => ({
+          d: (await remote<{ deployment: DeploymentRow }>(url, 'GET', '/deployments/get', { name: endpoint })).deployment,
+          revisions: (await remote<{ revisions: RevisionRow[] }>(url, 'GET', '/deployments/history', { name: endpoint, max_results: String(n) })).revisions,
+        }));
+      output(!!globals(c).json, () => ({ ...d, history: revisions }), () => {
+        printDeployment(d);
+        console.log('');
+        printTable(revisions.map((r) => ({ revision: r.revision, change: r.change, at: time(r.at), by: r.by, routes: routesLine(r.routes), reason: r.reason ?? '' })), ['revision', 'change', 'at', 'by', 'routes', 'reason']);
+      });
+    });
+
+  cmd.command('set-traffic <endpoint>')
+    .description("change an endpoint's traffic: add or move a canary, change its share (0 removes it), add or remove the shadow, replace the A/B arms")
+    .option('--canary <ref>', 'the canary version (with --share)')
+    .option('--share <percent>', "the canary's share; 0 removes the canary")
+    .option('--shadow <ref>', 'a shadow version; --no-shadow removes it')
+    .option('--no-shadow', 'remove the shadow')
+    .option('--ab <arms>', 'replace the A/B arms: <ref>=<percent>,…')
+    .option('--sticky-key <key>', 'header:<name> or field:<name>')
+    .option('--reason <text>', 'why, kept in the history and the audit trail')
+    .action(async (endpoint: string, o: { canary?: string; share?: string; shadow?: string | boolean; ab?: string; stickyKey?: string; reason?: string }, c: Command) => {
+      const share = o.share !== undefined ? parseShare(o.share, '--share') : undefined;
+      if (o.canary !== undefined && share === undefined) throw invalid('Give --share with --canary, e.g. --canary income/4 --share 10');
+      const shadowArg = o.shadow === false ? null : typeof o.shadow === 'string' ? o.shadow : undefined;
+      const body: Record<string, unknown> = { name: endpoint };
+      if (share !== undefined) body.canary = share === 0 ? { share: 0 } : { model: o.canary ?? '', share };
+      if (shadowArg !== undefined) body.shadow = shadowArg ?? '';
+      if (o.ab !== undefined) body.ab = parseArms(o.ab);
+      if (o.stickyKey !== undefined) body.sticky_key = o.stickyKey;
+      if (o.reason) body.reason = o.reason;
+      if (Object.keys(body).length === 1 || (Object.keys(body).length === 2 && body.reason !== undefined)) throw invalid('Nothing to change: give --canary/--share, --share 0, --shadow/--no-shadow, --ab or --sticky-key');
+      const d = await either(c,
+        async (ws) => {
+          let canary: { model: string; share: number } | null | undefined;
+          if (share !== undefined) {
+            const current = (await ws.deployments.get(endpoint)).routes.find((r) => r.role === 'canary');
+            const model = o.canary ?? current?.model;
+            if (share > 0 && !model) throw invalid(`'${endpoint}' has no canary: name one with --canary <ref>`);
+            canary = share === 0 ? null : { model: model!, share };
+          }
+          return row(deploymentJson(await ws.deployments.setTraffic(endpoint, {
+            ...(canary !== undefined ? { canary } : {}), ...(shadowArg !== undefined ? { shadow: shadowArg } : {}),
+            ...(o.ab !== undefined ? { ab: parseArms(o.ab) } : {}), ...(o.stickyKey !== undefined ? { stickyKey: o.stickyKey } : {}),
+          }, actor(c), o.reason)));
+        },
+        async (url) => {
+          if (share !== undefined && share > 0 && o.canary === undefined) {
+            const current = (await remote<{ deployment: DeploymentRow }>(url, 'GET', '/deployments/get', { name: endpoint })).deployment.routes.find((r) => r.role === 'canary');
+            if (!current) throw invalid(`'${endpoint}' has no canary: name one with --canary <ref>`);
+            body.canary = { model: current.model, share };
+          }
+          return (await remote<{ deployment: DeploymentRow }>(url, 'POST', '/deployments/set-traffic', body)).deployment;
+        });
+      output(!!globals(c).json, () => d, () => console.log(`${d.name} revision ${d.revision}: ${routesLine(d.routes)}`));
+    });
+
+  for (const [verb, what] of [['promote', 'give all the traffic to the canary (or, with --arm, to one A/B arm): it becomes the primary'], ['rollback', 'drop the canary (the primary takes all the traffic), or return to the previous revision when there is no canary']] as const) {
+    const sub = cmd.command(`${verb} <endpoint>`).description(what).option('--reason <text>', 'why, kept in the history and the audit trail');
+    if (verb === 'promote') sub.option('--arm <name>', 'the A/B arm to promote');
+    sub.action(async (endpoint: string, o: { reason?: string; arm?: string }, c: Command) => {
+      const d = await either(c,
+        async (ws) => row(deploymentJson(verb === 'promote'
+          ? await ws.deployments.promote(endpoint, actor(c), { arm: o.arm, reason: o.reason })
+          : await ws.deployments.rollback(endpoint, actor(c), { reason: o.reason }))),
+        async (url) => (await remote<{ deployment: DeploymentRow }>(url, 'POST', `/deployments/${verb}`, { name: endpoint, ...(o.arm ? { arm: o.arm } : {}), ...(o.reason ? { reason: o.reason } : {}) })).deployment);
+      output(!!globals(c).json, () => d, () => console.log(`${verb === 'promote' ? 'promoted' : 'rolled back'} ${d.name} (revision ${d.revision}): ${routesLine(d.routes)}`));
+    });
+  }
+
+  cmd.command('delete <endpoint>')
+    .description('delete an endpoint (replicas stop serving it within a second; the audit trail keeps its history)')
+    .action(async (endpoint: string, _o: unknown, c: Command) => {
+      await either(c,
+        async (ws) => ws.deployments.delete(endpoint, actor(c)),
+        async (url) => { await remote(url, 'POST', '/deployments/delete', { name: endpoint }); });
+      output(!!globals(c).json, () => ({ deleted: endpoint }), () => console.log(`deleted endpoint ${endpoint}`));
+    });
+  return cmd;
+}

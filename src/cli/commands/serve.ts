@@ -1,0 +1,151 @@
+/**
+ * `trellis serve`: serves the deployments of the workspace's store (or the named ones) over the
+ * Open Inference Protocol (REST and gRPC), KServe v1 and MLflow's `/invocations`. Stateless: any
+ * number of replicas serve the same store and follow changes of deployments and aliases within a
+ * second. SIGTERM (or Ctrl-C) stops taking new connections, lets requests in flight finish, and
+ * exits 0.
+ */
+import { Command } from 'commander';
+import { invalid, isTrellisError } from '../../core/errors.js';
+import { Workspace } from '../../workspace/workspace.js';
+import { globals } from '../context.js';
+import { authOptions, parsePort } from './server.js';
+
+interface ServeOptions {
+  host: string;
+  port: string;
+  grpcPort: string;
+  grpc: boolean;
+  endpoint?: string[];
+  invocationsEndpoint?: string;
+  maxBodyMb: string;
+  maxBatch: string;
+  auth?: boolean;
+  logFormat?: string;
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+function positiveInt(text: string, option: string, max: number): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) throw invalid(`${option} '${text}' must be a whole number from 1 to ${max}`);
+  return Number(text);
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('serve the deployments in the store: OIP v2 over REST and gRPC, KServe v1 :predict and MLflow /invocations (see `trellis deployments`)')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'REST port', '8080')
+    .option('--grpc-port <port>', 'gRPC port (inference.GRPCInferenceService)', '8081')
+    .option('--no-grpc', 'serve REST only')
+    .option('--endpoint <name>', 'serve only this endpoint (repeatable); default every deployment in the store', collect)
+    .option('--invocations-endpoint <name>', 'the endpoint MLflow-style POST /invocations answers for (default: the only one served; else the x-trellis-endpoint header)')
+    .option('--max-body-mb <n>', 'largest request body, in MiB (413 beyond it)', '32')
+    .option('--max-batch <rows>', 'most rows in one request (413 beyond it)', '10000')
+    .option('--auth', 'require a token with the invoker role on the endpoint (always on when --host is not a loopback address); endpoints created with --public take anonymous callers')
+    .option('--no-auth', 'serve without authentication even on a non-loopback address')
+    .option('--log-format <format>', 'json or pretty; default $TRELLIS_LOG_FORMAT, else pretty on a terminal and json otherwise')
+    .addHelpText('after', '\nEvery answer carries x-request-id, and model answers x-model-endpoint, x-model-version (name/version) and x-route\n(primary, canary or arm:<name>). Models are verified against their recorded sha256 before they take traffic;\nreadiness (/v2/health/ready) is false until every endpoint is loaded.')
+    .action(async (o: ServeOptions, c: Command) => {
+      const g = globals(c);
+      const { logDestination, resolveLogFormat, serverLogger, redactUri } = await import('../../api/server-log.js');
+      const format = resolveLogFormat(o.logFormat);
+      const log = serverLogger(process.env.TRELLIS_LOG_LEVEL || 'info', logDestination(format));
+      try {
+        await serve(o, g, log, redactUri);
+      } catch (e) {
+        if (format === 'pretty') throw e;
+        log.fatal({ code: isTrellisError(e) ? e.code : undefined }, (e as Error).message ?? String(e));
+        process.exitCode = 1;
+      }
+    });
+}
+
+async function serve(o: ServeOptions, g: { store?: string; artifacts?: string }, log: import('pino').Logger, redactUri: (u: string) => string): Promise<void> {
+  const port = parsePort(o.port);
+  const grpcPort = o.grpc ? parsePort(o.grpcPort) : undefined;
+  if (grpcPort !== undefined && grpcPort !== 0 && grpcPort === port) throw invalid(`--grpc-port ${grpcPort} is the REST --port too: give them different ports (or --no-grpc)`);
+  const maxBodyBytes = positiveInt(o.maxBodyMb, '--max-body-mb', 4096) * 1024 * 1024;
+  const maxBatch = positiveInt(o.maxBatch, '--max-batch', 10_000_000);
+  const { isLoopbackAddress } = await import('../../api/edge.js');
+  const authOn = o.auth ?? !isLoopbackAddress(o.host);
+  const ws = await Workspace.open({ store: g.store, artifacts: g.artifacts });
+  const { ServingEngine } = await import('../../serving/engine.js');
+  const { workspaceSource, servingAuthorizer } = await import('../../api/serving/source.js');
+  const { buildServingApp } = await import('../../api/serving/app.js');
+  const { listenFailure } = await import('../../api/serve.js');
+  let engine: InstanceType<typeof ServingEngine> | undefined;
+  let app: Awaited<ReturnType<typeof buildServingApp>> | undefined;
+  let grpc: { port: number; close(): Promise<void> } | undefined;
+  try {
+    const auth = authOn ? await authOptions(ws) : undefined;
+    const pkg = JSON.parse((await import('node:fs')).readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    engine = new ServingEngine({
+      source: workspaceSource(ws),
+      ...(o.endpoint?.length ? { endpoints: o.endpoint } : {}),
+      ...(auth ? { authorize: servingAuthorizer(auth.authenticator!) } : {}),
+      serverName: 'trellis', serverVersion: pkg.version,
+      onEvent: (e) => {
+        if (e.kind === 'load_failed' || e.kind === 'refresh_failed' || e.kind === 'shadow_failed') log.error({ event: e.kind, ...e }, `${'endpoint' in e ? `${e.endpoint}: ` : ''}${e.kind.replace('_', ' ')}${'model' in e ? ` ${e.model}` : ''}: ${e.error}`);
+        else if (e.kind === 'loaded') log.info({ event: 'loaded', ...e }, `${e.endpoint}: loaded ${e.model} (sha256 ${e.sha256.slice(0, 12)}, ${Math.round(e.bytes / 1024)} KiB, ${e.loadMs.toFixed(1)} ms)`);
+        else if (e.kind === 'switched') log.info({ event: 'switched', ...e }, `${e.endpoint}: serving revision ${e.revision}: ${e.routes.join(', ')}`);
+        else log.info({ event: e.kind, ...e }, `${e.endpoint}: no longer deployed`);
+      },
+    });
+    await engine.start();
+    const missing = (o.endpoint ?? []).filter((n) => !engine!.deployment(n) && !engine!.endpoints().some((x) => x.name.toLowerCase() === n.toLowerCase()));
+    if (missing.length) log.warn({ event: 'unknown-endpoint', missing }, `no deployment named ${missing.join(', ')} yet: it will be served once \`trellis deployments create\` makes it`);
+    app = await buildServingApp({ engine, maxBodyBytes, maxBatch, ...(o.invocationsEndpoint ? { invocationsEndpoint: o.invocationsEndpoint } : {}) });
+    try {
+      await app.listen({ host: o.host, port });
+    } catch (err) {
+      throw new Error(listenFailure(err, o.host, port), { cause: err });
+    }
+    if (grpcPort !== undefined) {
+      const { startGrpcServer } = await import('../../serving/grpc/server.js');
+      try {
+        grpc = await startGrpcServer({ service: engine, host: o.host, port: grpcPort, maxMessageBytes: maxBodyBytes, maxBatch, log });
+      } catch (err) {
+        throw new Error(listenFailure(err, o.host, grpcPort).replace('--port', '--grpc-port'), { cause: err });
+      }
+    }
+  } catch (e) {
+    await app?.close().catch(() => undefined);
+    await engine?.stop();
+    await ws.close();
+    throw e;
+  }
+  const addr = app.server.address();
+  const restPort = typeof addr === 'object' && addr ? addr.port : port;
+  const served = engine.endpoints().map((e) => e.name);
+  log.info({
+    event: 'listening', rest: `http://${o.host}:${restPort}`, ...(grpc ? { grpc: `${o.host}:${grpc.port}` } : {}), store: redactUri(ws.storeUri), auth: authOn ? 'on' : 'off', endpoints: served,
+  }, `trellis serve: REST on http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${restPort}${grpc ? `, gRPC on ${o.host}:${grpc.port}` : ''} (auth ${authOn ? 'on' : 'off'}); ${served.length ? `endpoints: ${served.join(', ')}` : 'no deployments yet: `trellis deployments create <endpoint> --model <name@alias>`'}`);
+
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal during shutdown; exiting without waiting');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal, event: 'draining' }, 'shutting down: no new connections, finishing requests in flight');
+    void (async () => {
+      let code = 0;
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+      try {
+        await Promise.all([app.close(), grpc?.close()]);
+        await engine.stop();
+        await ws.close();
+      } catch (err) {
+        log.error({ err }, 'shutdown failed');
+        code = 1;
+      } finally {
+        clearInterval(sweep);
+      }
+      process.exit(code);
+    })();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
