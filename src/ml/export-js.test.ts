@@ -292,6 +292,24 @@ describe('the generated module', () => {
     await bad({ instances: 'all' }, /needs 'instances'/);
   });
 
+  it('keeps names and categories as data: line breaks, U+2028 and </script> neither end a comment nor break a page', async () => {
+    const kinds = ['plain', 'two\nlines', 'sep\u2028arator', '</script><script>alert(1)</script>'];
+    const table = tableFromRows(Array.from({ length: 8 }, (_, i) => ({ kind: kinds[i % 4]!, x: i })));
+    const features = fitFeatures(table, [{ column: 'kind', kind: 'onehot', unseen: 'error' }, { column: 'x', kind: 'numeric' }]);
+    const odd: TrellisModel = {
+      format: MODEL_FORMAT, task: 'regression', target: 'y', features,
+      estimator: linearEstimator(Float64Array.from(features.outputs, (_, j) => j + 1), Float64Array.from([0])),
+    };
+    const name = 'm\nexport const injected = 1;\u2028export const also = 2;';
+    const text = exportJsModule(odd, { name, version: '1\r\n2' });
+    assert.doesNotMatch(text, /<\/script>|\u2028/);
+    const m = await load(text) as EdgeModule & { injected?: number; also?: number };
+    assert.equal(m.injected, undefined);
+    assert.equal(m.also, undefined);
+    assert.deepEqual([m.metadata.name, m.metadata.version], [name, '1\r\n2']);
+    assert.deepEqual(m.predictBatch(kinds.map((kind) => ({ kind, x: 1 }))), expected(odd, kinds.map((kind) => ({ kind, x: 1 }))));
+  });
+
   it('has a strong ETag from its sha256', () => {
     const etag = jsModuleEtag(text);
     assert.match(etag, /^"sha256-[0-9a-f]{64}"$/);

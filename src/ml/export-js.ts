@@ -23,16 +23,19 @@ import { TrellisError } from '../core/errors.js';
 import { sha256Hex } from '../core/hash.js';
 import { decodeFloat64Base64 } from '../numeric/sketches/base64.js';
 import type { Tree } from '../numeric/trees/tree.js';
-import type { FittedFeature } from './features.js';
+import { MISSING, OTHER, outputNames, type FittedFeature } from './features.js';
 import { ensembleOf, loadModel, type TrellisModel } from './model.js';
 
-/** A JavaScript literal for a JSON-like value: -0 keeps its sign, `<` is escaped (safe inline in HTML). */
+/**
+ * A JavaScript literal for a JSON-like value: -0 keeps its sign; strings hold no line terminator
+ * (U+2028 and U+2029 escaped too, so one is safe in a comment) and no `<` (safe inline in HTML).
+ */
 function literal(v: unknown): string {
   if (typeof v === 'number') return Object.is(v, -0) ? '-0' : Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : String(v);
-  if (typeof v === 'string') return JSON.stringify(v).replace(/</g, '\\u003c');
+  if (typeof v === 'string') return JSON.stringify(v).replace(/[<\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   if (v === null || typeof v === 'boolean') return String(v);
   if (Array.isArray(v)) return `[${v.map(literal).join(',')}]`;
-  if (typeof v === 'object') return `{${Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).map(([k, x]) => `${JSON.stringify(k)}:${literal(x)}`).join(',')}}`;
+  if (typeof v === 'object') return `{${Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).map(([k, x]) => `${literal(k)}:${literal(x)}`).join(',')}}`;
   throw new Error(`cannot write ${typeof v} as a literal`);
 }
 
@@ -149,7 +152,7 @@ export function exportJsModule(model: TrellisModel, info: { name: string; versio
   let at = 0;
   const steps = f.steps.map((s, k) => {
     const c = stepConfig(s, f.inputs[k]!.type, at);
-    at += s.kind === 'onehot' ? s.categories.length + (s.fill === '__missing__' ? 1 : 0) + (s.unseen === 'other' ? 1 : 0) : s.kind === 'datetime' ? s.parts.length : 1;
+    at += outputNames(s).length;
     return c;
   });
   if (at !== f.outputs.length) throw new TrellisError('TRELLIS_MODEL_INVALID', { detail: `the feature steps write ${at} columns, 'features.outputs' names ${f.outputs.length}` });
@@ -168,12 +171,12 @@ export function exportJsModule(model: TrellisModel, info: { name: string; versio
     inputs: f.inputs.map((i) => ({ name: i.name, type: i.type })), estimator: e.kind === 'trees' ? e.algorithm : 'linear', sha256: sha256Hex(document),
   };
   const config = {
-    task: m.task, classes: m.classes ?? null, width: f.outputs.length,
+    task: m.task, classes: m.classes ?? null, width: f.outputs.length, missing: MISSING, other: OTHER,
     // With datetime parts, predict() reads records as the table reader does (tableFromRows).
     table: f.steps.some((s) => s.kind === 'datetime'), steps, estimator,
   };
   return [
-    `// ${info.name} version ${info.version}: a Trellis model (${metadata.estimator}, ${m.task}) as a dependency-free ES module.`,
+    `// ${literal(info.name)} version ${literal(info.version)}: a Trellis model (${metadata.estimator}, ${m.task}) as a dependency-free ES module.`,
     '// Written by `trellis export --format js`; predict(record), predictBatch(records), handler(event), metadata.',
     `export const metadata = deepFreeze(${literal(metadata)});`,
     `const MODEL = ${literal(config)};`,
@@ -229,8 +232,8 @@ function unpack(text) {
   return new Type(bytes.buffer, 0, bytes.length / size);
 }
 
-const MISSING = '__missing__';
-const OTHER = '__other__';
+const MISSING = MODEL.missing;
+const OTHER = MODEL.other;
 const STEPS = MODEL.steps;
 for (const s of STEPS) if (s.categories) s.index = new Map(s.categories.map((c, i) => [c, i]));
 const WIDTH = MODEL.width;
