@@ -156,7 +156,9 @@ describe('the gRPC inference service', () => {
     await refused(call('ModelInfer', { model_name: 'income', inputs: [{ ...HEADERS[0]!, contents: { int64_contents: [1, 2] } }, ...typedInputs().slice(1)] }), grpc.status.INVALID_ARGUMENT, /Input 'age' has 2 values in contents.int64_contents; its shape \[3\] needs 3/);
     await refused(call('ModelInfer', { model_name: 'income', inputs: [{ ...HEADERS[1]!, contents: { fp64_contents: [1, Number.NaN, 3] } }, ...typedInputs().filter((t) => t.name !== 'hours')] }), grpc.status.INVALID_ARGUMENT, /Input 'hours' row 1 is NaN; only finite numbers/);
     await refused(call('ModelInfer', { model_name: 'income', inputs: typedInputs().slice(1) }), grpc.status.INVALID_ARGUMENT, /Missing input age \(integer\)/);
-    await refused(call('ModelInfer', { model_name: 'income', inputs: typedInputs(), outputs: [{ name: 'logits' }] }), grpc.status.INVALID_ARGUMENT, /Unknown output 'logits'/);
+    const before = service.seen.length;
+    await refused(call('ModelInfer', { model_name: 'income', inputs: typedInputs(), outputs: [{ name: 'logits' }] }), grpc.status.INVALID_ARGUMENT, /Unknown output 'logits'; the model gives predict, proba/);
+    assert.equal(service.seen.length, before, 'refused before inference');
     await refused(call('ModelInfer', { model_name: 'income', inputs: [{ name: 'x', datatype: 'FP16', shape: [1, 5] }], raw_input_contents: [Buffer.alloc(10)] }), grpc.status.INVALID_ARGUMENT, /Input 'x' row 0 column 4 \('since'\): column 'since' \(datetime\) needs an ISO-8601 date-time string, got number 0/);
   });
 

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { TrellisError } from '../../core/errors.js';
-import { predictionOutputs, selectOutputs, type Parameters } from '../oip/codec.js';
+import { outputNames, predictionOutputs, selectOutputs, type Parameters } from '../oip/codec.js';
 import { describeValue, invalid } from '../oip/tabular.js';
 import {
   checkElements, checkShape, decodeRawTensor, elementCount, encodeRawTensor, isDatatype, recordsFromTensors,
@@ -227,6 +227,8 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<GrpcServer>
         return { name: r.name, binary: false };
       }) : undefined;
       if (requested && new Set(requested.map((r) => r.name)).size !== requested.length) throw invalid('An output is requested twice');
+      const unknown = requested?.find((r) => !outputNames(model.task).includes(r.name));
+      if (unknown) throw invalid(`Unknown output '${unknown.name}'; the model gives ${outputNames(model.task).join(', ')}`);
       const result = await service.infer({
         endpoint: name, ...(version !== undefined ? { version } : {}), records, requestId,
         ...who, headers: stringHeaders(call.metadata),

@@ -268,6 +268,10 @@ describe('OIP v2 responses', () => {
     assert.deepEqual(one.outputs.map((o: { name: string }) => o.name), ['proba']);
     assert.equal(one.id, undefined);
     refused(() => encodeInferResponse(result, { outputs: [{ name: 'logits', binary: false }], binaryOutputs: false }), 'invalid', /Unknown output 'logits'; the model gives predict, proba/);
+    // Given the task, decoding refuses it before any inference.
+    const asking = { outputs: [{ name: 'proba' }], inputs: columnTensors(SAMPLE) };
+    refused(() => decodeInferRequest(json(asking), { signature, maxBatch: 5, task: 'regression' }), 'invalid', /Unknown output 'proba'; the model gives predict$/);
+    assert.deepEqual(decodeInferRequest(json(asking), { signature, maxBatch: 5, task: 'binary' }).outputs, [{ name: 'proba', binary: false }]);
   });
 
   it('round-trips requested outputs through the binary extension', () => {

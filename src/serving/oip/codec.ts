@@ -41,6 +41,8 @@ export interface DecodeOptions {
   headerLength?: string;
   signature: InputColumn[];
   maxBatch: number;
+  /** When given, requested outputs are checked against the task's before any inference. */
+  task?: Task;
 }
 
 /**
@@ -124,6 +126,14 @@ export function decodeInferRequest(body: Buffer, opts: DecodeOptions): DecodedIn
   const inputs = own(doc, 'inputs');
   if (!Array.isArray(inputs) || inputs.length === 0) throw invalid(`'inputs' must be a non-empty array of tensors, got ${describeValue(inputs)}`);
 
+  const outputsField = own(doc, 'outputs');
+  const outputs = outputsField === undefined ? undefined : requestedOutputs(outputsField, binaryOutputs);
+  if (outputs && opts.task) {
+    const known = outputNames(opts.task);
+    const unknown = outputs.find((r) => !known.includes(r.name));
+    if (unknown) throw invalid(`Unknown output '${unknown.name}'; the model gives ${known.join(', ')}`);
+  }
+
   let offset = 0;
   const tensors = inputs.map((raw, k): TensorInput => {
     if (!isPlainObject(raw)) throw invalid(`inputs[${k}] must be a tensor object, got ${describeValue(raw)}`);
@@ -154,8 +164,7 @@ export function decodeInferRequest(body: Buffer, opts: DecodeOptions): DecodedIn
   const out: DecodedInferRequest = { records, binaryOutputs };
   if (id !== undefined) out.id = id;
   if (parameters) out.parameters = parameters;
-  const outputs = own(doc, 'outputs');
-  if (outputs !== undefined) out.outputs = requestedOutputs(outputs, binaryOutputs);
+  if (outputs) out.outputs = outputs;
   return out;
 }
 

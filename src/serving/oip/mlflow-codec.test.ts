@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { predict } from '../../ml/model.js';
 import { SAMPLE, trainedModel } from '../test-helpers/tiny-service.js';
 import { ServingError, type InputColumn } from '../types.js';
-import { decodeMlflowRequest, predictionsResponse } from './mlflow-codec.js';
-import { decodeV1 } from './v1-codec.js';
+import { decodeMlflowRequest } from './mlflow-codec.js';
+import { decodeV1, predictionsResponse } from './v1-codec.js';
 
 const model = trainedModel();
 const signature: InputColumn[] = model.features.inputs.map((c) => ({ name: c.name, type: c.type }));

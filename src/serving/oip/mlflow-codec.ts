@@ -2,8 +2,8 @@
  * The MLflow scoring protocol (`POST /invocations`, as `mlflow models serve` takes it since MLflow
  * 2.0): a JSON object with exactly one of `dataframe_split` ({columns, data, index?}),
  * `dataframe_records`, `instances` and `inputs` (rows, or a columnar object), plus optional
- * `params`; or a `text/csv` body with a header line. The answer is `{"predictions": [...]}`
- * (see {@link predictionsResponse}).
+ * `params`; or a `text/csv` body with a header line. The answer is `{"predictions": [...]}`, as
+ * `predictionsResponse` in v1-codec.ts writes it.
  */
 import { isTrellisError } from '../../core/errors.js';
 import { readCsvBatches, type CsvBatch } from '../../data/readers/csv.js';
@@ -13,8 +13,6 @@ import {
 } from './tabular.js';
 import { parseJsonObject, recordsFromInstances, type RowsOptions } from './v1-codec.js';
 import type { InputColumn } from '../types.js';
-
-export { predictionsResponse } from './v1-codec.js';
 
 const FORMATS = ['dataframe_split', 'dataframe_records', 'instances', 'inputs'] as const;
 
