@@ -111,6 +111,9 @@ before(async () => {
 describe('exportJsModule: predictions identical to predict()', () => {
   it('Adult census, binary: boosted trees with categorical splits and missing values, a forest, a linear model', async () => {
     const gbdt = (await train(adultTrain, 'income', 'gbdt', { trees: 40 })).model;
+    // Category sets beyond one 32-bit word (native-country) and missing values ('?') are in play.
+    assert.ok(gbdt.estimator.kind === 'trees' && gbdt.estimator.trees.some((t) => Object.values(t.categories ?? {}).some((set) => set.some((c) => c >= 32))));
+    assert.ok(adultTest.some((r) => Object.values(r).includes(null)));
     const mod = await assertSame(gbdt, adultTest);
     assert.deepEqual(mod.metadata.classes, ['<=50K', '>50K']);
     await assertSame((await train(adultTrain, 'income', 'forest', { trees: 15 })).model, adultTest);
@@ -126,7 +129,7 @@ describe('exportJsModule: predictions identical to predict()', () => {
       const model = (await train(data, 'cnt', algo, algo === 'linear' ? {} : { trees: 20 })).model;
       assert.ok(model.features.steps.some((s) => s.kind === 'datetime'));
       const mod = await assertSame(model, records);
-      // Text that is not a date is refused by both (predict() names the column's first bad values).
+      // Text that is not a date is refused by both, each naming the feature.
       const bad = [{ ...records[0], dteday: 'Jan 5' }];
       assert.throws(() => predict(model, bad), /Feature 'dteday' must be datetime/);
       assert.throws(() => mod.predictBatch(bad), withMessage(/^Feature 'dteday' must be an ISO-8601 date or datetime, got string \("Jan 5"\)$/));
