@@ -151,6 +151,8 @@ export const ERRORS = {
     'Check the name; `trellis deployments list` shows them.'),
   TRELLIS_DEPLOYMENT_CONFLICT: spec("Deployment '{name}' changed meanwhile: it is at revision {found}, the change was based on revision {expected}", 409, 10, 'RESOURCE_CONFLICT', true,
     'Read the deployment again (`trellis deployments show`) and repeat the change if it still makes sense.'),
+  TRELLIS_PREDICTION_NOT_FOUND: spec("No logged request '{requestId}' on endpoint '{endpoint}'", 404, 5, 'RESOURCE_DOES_NOT_EXIST', false,
+    'Give the x-request-id of a request the endpoint answered; it is in the log only when it was sampled (--log-sample) and once written (within a second).'),
   TRELLIS_PRINCIPAL_EXISTS: spec("A user or service account named '{name}' already exists", 400, 6, 'RESOURCE_ALREADY_EXISTS', false,
     'Pick another name, or grant roles to the existing one with `trellis users grant`.'),
   TRELLIS_TOKEN_NOT_FOUND: spec("No token with id '{id}'", 404, 5, 'RESOURCE_DOES_NOT_EXIST', false,

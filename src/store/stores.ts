@@ -7,6 +7,7 @@
 import type { AuditLog } from './ports/audit.js';
 import type { DatasetStore } from './ports/datasets.js';
 import type { DeploymentStore } from './ports/deployments.js';
+import type { PredictionLog } from './ports/predictions.js';
 import type { IdentityStore } from './ports/identities.js';
 import type { PipelineStore } from './ports/pipelines.js';
 import type { RegistryStore } from './ports/registry.js';
@@ -23,6 +24,7 @@ export interface Stores {
   readonly triggers: TriggerStore;
   readonly identities: IdentityStore;
   readonly deployments: DeploymentStore;
+  readonly predictions: PredictionLog;
   readonly audit: AuditLog;
   /** The schema version the database is at after migrations ran. */
   schemaVersion(): Promise<number>;

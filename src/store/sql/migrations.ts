@@ -469,6 +469,35 @@ CREATE TABLE deployment_revisions (
   PRIMARY KEY (name, revision)
 );`,
   },
+  {
+    version: 14,
+    description: 'the prediction log of trellis serve, and the labels that arrive later as feedback',
+    sql: ({ types: t }) => `
+CREATE TABLE prediction_log (
+  endpoint ${t.key} NOT NULL,
+  request_id ${t.key} NOT NULL,
+  route ${t.key} NOT NULL,
+  time ${t.bigint} NOT NULL,
+  model ${t.text} NOT NULL,
+  version ${t.text} NOT NULL,
+  shadow ${t.bigint} NOT NULL,
+  latency_ms ${t.double} NOT NULL,
+  row_count ${t.bigint} NOT NULL,
+  inputs ${t.text} NOT NULL,
+  outputs ${t.text},
+  error ${t.text},
+  PRIMARY KEY (endpoint, request_id, route)
+);
+CREATE INDEX prediction_log_time ON prediction_log (endpoint, time);
+CREATE INDEX prediction_log_age ON prediction_log (time);
+CREATE TABLE prediction_labels (
+  endpoint ${t.key} NOT NULL,
+  request_id ${t.key} NOT NULL,
+  labels ${t.text} NOT NULL,
+  at ${t.bigint} NOT NULL,
+  PRIMARY KEY (endpoint, request_id)
+);`,
+  },
 ];
 
 /** The tables the migrations marked `rewrites` rebuild. */

@@ -11,6 +11,7 @@ import type { OpenStores } from '../ports/test-helpers/contract-helpers.js';
 import { describeDatasetStoreContract } from '../ports/datasets.contract.js';
 import { describeIdentityStoreContract } from '../ports/identities.contract.js';
 import { describeDeploymentStoreContract } from '../ports/deployments.contract.js';
+import { describePredictionLogContract } from '../ports/predictions.contract.js';
 import { describePipelineStoreContract } from '../ports/pipelines.contract.js';
 import { describeRegistryStoreContract } from '../ports/registry.contract.js';
 import { describeRunOutcomeContract } from '../ports/run-outcome.contract.js';
@@ -43,5 +44,6 @@ for (const [name, open] of backends) {
   describeTriggerStoreContract(name, open);
   describeIdentityStoreContract(name, open);
   describeDeploymentStoreContract(name, open);
+  describePredictionLogContract(name, open);
   describeAuditLogContract(name, open);
 }

@@ -10,6 +10,7 @@ import { SCHEMA_VERSION, currentVersion, migrate } from './migrations.js';
 import { SqlAuditLog } from './sql-audit-log.js';
 import { SqlDatasetStore } from './sql-dataset-store.js';
 import { SqlDeploymentStore } from './sql-deployment-store.js';
+import { SqlPredictionLog } from './sql-prediction-log.js';
 import { SqlIdentityStore } from './sql-identity-store.js';
 import type { SqlDriver } from './sql-driver.js';
 import { SqlPipelineStore } from './sql-pipeline-store.js';
@@ -46,6 +47,7 @@ export async function openSqlStores(driver: SqlDriver, opts: SqlStoresOptions = 
     triggers: new SqlTriggerStore(uow),
     identities: new SqlIdentityStore(uow),
     deployments: new SqlDeploymentStore(uow),
+    predictions: new SqlPredictionLog(uow),
     audit: new SqlAuditLog(uow),
     schemaVersion: () => currentVersion(driver),
     close: () => driver.close(),
