@@ -171,7 +171,9 @@ describe('the gRPC inference service', () => {
     await refused(call('ModelInfer', { model_name: 'income', inputs: many }), grpc.status.RESOURCE_EXHAUSTED, /The batch has 101 rows .*at most 100/);
     await refused(call('ModelInfer', { model_name: 'income', inputs: typedInputs() }, { authorization: TOKEN, 'x-request-id': 'r'.repeat(200) }), grpc.status.INVALID_ARGUMENT, /The request id \(x-request-id, else the request's id\) must be 1 to 128 characters/);
     logged.length = 0;
-    await refused(call('ModelInfer', { model_name: 'broken', inputs: typedInputs() }, { authorization: TOKEN, 'x-request-id': 'boom-1' }), grpc.status.INTERNAL, /^Internal server error$/);
+    const failure = call('ModelInfer', { model_name: 'broken', inputs: typedInputs() }, { authorization: TOKEN, 'x-request-id': 'boom-1' });
+    await assert.rejects(failure, (e: grpc.ServiceError) => e.metadata.get('x-request-id')[0] === 'boom-1');
+    await refused(failure, grpc.status.INTERNAL, /^Internal server error$/);
     assert.equal(logged.length, 1);
     assert.equal(logged[0]!.obj.requestId, 'boom-1');
     assert.match(JSON.stringify(logged[0]!.obj.err), /the model file vanished/);
