@@ -3,6 +3,7 @@
  *   npm run bench                 # all
  *   npm run bench -- ingest       # one
  *   npm run bench -- auth         # auth off and on side by side
+ *   npm run bench -- score        # batch scoring of 1,000,000 rows
  *   npm run bench -- edge-module  # the model as an ES module against in-process predict()
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,9 +13,10 @@ import { runProfileBench } from './profile.js';
 import { runGbdtBench } from './gbdt.js';
 import { runPipelinesBench } from './pipelines.js';
 import { runAuthBench } from './auth.js';
+import { runScoreBench } from './score.js';
 import { runEdgeModuleBench } from './edge-module.js';
 
-const all: Record<string, () => Promise<unknown>> = { ingest: runIngestBench, search: runSearchBench, profile: runProfileBench, gbdt: runGbdtBench, pipelines: runPipelinesBench, auth: runAuthBench, 'edge-module': runEdgeModuleBench };
+const all: Record<string, () => Promise<unknown>> = { ingest: runIngestBench, search: runSearchBench, profile: runProfileBench, gbdt: runGbdtBench, pipelines: runPipelinesBench, auth: runAuthBench, score: runScoreBench, 'edge-module': runEdgeModuleBench };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = wanted.length ? wanted : Object.keys(all);
 const out = new URL('./results/', import.meta.url);

@@ -1,8 +1,9 @@
 /**
  * A data file as a stream of tables of at most `blockRows` rows, for work that must not hold the
  * file (batch scoring): CSV and JSON Lines are parsed a block at a time, so memory stays bounded
- * by a block whatever the file's size. Parquet and Arrow files are decoded whole and handed out
- * in slices (a Parquet file is compressed, small beside the table it becomes).
+ * by a block whatever the file's size, and a Parquet file on disk a row group at a time. Arrow
+ * files, and Parquet handed over as bytes (a dataset version), are decoded whole and handed out in
+ * slices.
  *
  * Types: `types` imposes a type on the named columns (a value that does not fit is an error naming
  * its line and column); every other column is read as text by default (`others: 'string'`), so
@@ -50,7 +51,16 @@ export async function* readTableBlocks(source: DataSource, o: BlockOptions = {})
     yield* jsonlBlocks(source, o, blockRows);
     return;
   }
-  // Parquet, Arrow (and an unknown format, which readTable names in its error).
+  if (format === 'parquet' && typeof source === 'string') {
+    const { readParquetBlocks } = await import('./parquet.js');
+    let firstRow = 0;
+    for await (const table of readParquetBlocks(source, blockRows)) {
+      yield { table, firstRow };
+      firstRow += table.rowCount;
+    }
+    return;
+  }
+  // Arrow, Parquet bytes (and an unknown format, which readTable names in its error).
   const table = await readTable(source, { format });
   for (let from = 0; from < table.rowCount; from += blockRows) yield { table: sliceRows(table, from, from + blockRows), firstRow: from };
 }

@@ -1,5 +1,5 @@
 /**
- * Parquet into a table, with hyparquet (pure JS, no native build) and its decompressors
+ * Parquet into a table (or, for a file too large to hold, row group by row group), with hyparquet (pure JS, no native build) and its decompressors
  * (Snappy, gzip, Brotli, LZ4, Zstandard). The file is read whole — Parquet is compressed, so it
  * is small beside the table it becomes — and its page headers are checked before decoding.
  *
@@ -7,15 +7,15 @@
  * float, BOOLEAN → boolean, DATE/TIMESTAMP/INT96 → datetime (ms, UTC), strings and enums →
  * string; nested and binary columns are kept as JSON or text. NaN counts as null.
  */
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import {
   parquetMetadataAsync, parquetSchema, parquetScan,
-  type AsyncBuffer, type FileMetaData, type SchemaElement, type SchemaTree,
+  type AsyncBuffer, type FileMetaData, type ParquetScan, type RowGroup, type SchemaElement, type SchemaTree,
 } from 'hyparquet';
 import { parquetHeader } from 'hyparquet/src/column.js';
 import { compressors } from 'hyparquet-compressors';
 import { TrellisError } from '../../core/errors.js';
-import type { ColumnType, Table } from '../table.js';
+import { sliceRows, type ColumnType, type Table } from '../table.js';
 import { openError, type ReadResult } from './files.js';
 import { sourceBytes, sourceName, sourcePath, type DataSource } from './source.js';
 import { TypedColumn, typedResult } from './typed-column.js';
@@ -100,42 +100,52 @@ function checkEnds(path: string, head: Buffer, tail: Buffer): void {
  * larger than its column chunk's is caught here instead.
  */
 function checkPages(path: string, bytes: Buffer, metadata: FileMetaData): void {
+  checkRowCount(path, metadata);
+  metadata.row_groups.forEach((group, g) => checkGroupPages(path, bytes, 0, bytes.length, group, g));
+}
+
+function checkRowCount(path: string, metadata: FileMetaData): void {
   const totalRows = Number(metadata.num_rows);
-  let groupRows = 0;
-  metadata.row_groups.forEach((group, g) => {
-    const rows = Number(group.num_rows);
-    groupRows += rows;
-    for (const chunk of group.columns) {
-      const meta = chunk.meta_data;
-      if (!meta) continue;
-      const name = meta.path_in_schema.join('.');
-      const where = `column '${name}' of row group ${g}`;
-      const values = Number(meta.num_values);
-      // As hyparquet does: some writers leave a zero dictionary offset for no dictionary.
-      const start = Number(meta.dictionary_page_offset || meta.data_page_offset);
-      const end = start + Number(meta.total_compressed_size);
-      if (!(values >= 0) || !(start >= 4) || !(end <= bytes.length - 8) || end < start) {
-        throw formatError(path, `the footer gives ${where} a position or size outside the file; it is corrupt`);
-      }
-      const reader = { view: new DataView(bytes.buffer, bytes.byteOffset, end), offset: start };
-      while (reader.offset < end) {
-        let header;
-        try {
-          header = parquetHeader(reader);
-        } catch (e) {
-          throw formatError(path, `a page header in ${where} cannot be read (${(e as Error).message}); the file is corrupt`, e);
-        }
-        const n = header.data_page_header?.num_values ?? header.data_page_header_v2?.num_values ?? header.dictionary_page_header?.num_values ?? 0;
-        const size = header.compressed_page_size;
-        if (!(size >= 0) || reader.offset + size > end || !(header.uncompressed_page_size >= 0) || !(n >= 0 && n <= values)) {
-          throw formatError(path, `a page header in ${where} gives sizes or counts its column chunk cannot hold; the file is corrupt`);
-        }
-        reader.offset += size;
-      }
-    }
-  });
+  const groupRows = metadata.row_groups.reduce((n, group) => n + Number(group.num_rows), 0);
   if (groupRows !== totalRows) {
     throw formatError(path, `its row groups hold ${groupRows} rows but the footer says ${totalRows}; the file is corrupt`);
+  }
+}
+
+/** Where a column chunk's pages lie in the file, [start, end). */
+function chunkSpan(meta: NonNullable<RowGroup['columns'][number]['meta_data']>): { start: number; end: number } {
+  // As hyparquet does: some writers leave a zero dictionary offset for no dictionary.
+  const start = Number(meta.dictionary_page_offset || meta.data_page_offset);
+  return { start, end: start + Number(meta.total_compressed_size) };
+}
+
+/** {@link checkPages} for one row group, whose bytes are `bytes`, read from offset `base` of a file of `fileSize` bytes. */
+function checkGroupPages(path: string, bytes: Buffer, base: number, fileSize: number, group: RowGroup, g: number): void {
+  for (const chunk of group.columns) {
+    const meta = chunk.meta_data;
+    if (!meta) continue;
+    const name = meta.path_in_schema.join('.');
+    const where = `column '${name}' of row group ${g}`;
+    const values = Number(meta.num_values);
+    const { start, end } = chunkSpan(meta);
+    if (!(values >= 0) || !(start >= 4) || !(end <= fileSize - 8) || end < start || start < base || end > base + bytes.length) {
+      throw formatError(path, `the footer gives ${where} a position or size outside the file; it is corrupt`);
+    }
+    const reader = { view: new DataView(bytes.buffer, bytes.byteOffset, end - base), offset: start - base };
+    while (reader.offset < end - base) {
+      let header;
+      try {
+        header = parquetHeader(reader);
+      } catch (e) {
+        throw formatError(path, `a page header in ${where} cannot be read (${(e as Error).message}); the file is corrupt`, e);
+      }
+      const n = header.data_page_header?.num_values ?? header.data_page_header_v2?.num_values ?? header.dictionary_page_header?.num_values ?? 0;
+      const size = header.compressed_page_size;
+      if (!(size >= 0) || reader.offset + size > end - base || !(header.uncompressed_page_size >= 0) || !(n >= 0 && n <= values)) {
+        throw formatError(path, `a page header in ${where} gives sizes or counts its column chunk cannot hold; the file is corrupt`);
+      }
+      reader.offset += size;
+    }
   }
 }
 
@@ -192,20 +202,96 @@ export async function readParquetWithInference(source: DataSource, options: Parq
     for (const range of scan.ranges) {
       if (range.rowStart >= maxRows) break;
       const rowEnd = Math.min(range.rowEnd, maxRows);
-      for (const c of cols) {
-        const data = await scan.readColumn({ column: c.name, rowStart: range.rowStart, rowEnd });
-        if (data instanceof Float64Array || data instanceof Float32Array || data instanceof Int32Array) {
-          c.pushNumbers(data);
-        } else {
-          c.reserve(data.length);
-          for (let i = 0; i < data.length; i++) c.push(data[i]);
-        }
-      }
+      for (const c of cols) pushData(c, await scan.readColumn({ column: c.name, rowStart: range.rowStart, rowEnd }));
     }
   } catch (e) {
     throw formatError(path, `its data cannot be decoded (${(e as Error).message}); the file may be truncated or corrupt`, e);
   }
   return typedResult(cols);
+}
+
+function pushData(c: TypedColumn, data: Awaited<ReturnType<ParquetScan['readColumn']>>): void {
+  if (data instanceof Float64Array || data instanceof Float32Array || data instanceof Int32Array) {
+    c.pushNumbers(data);
+  } else {
+    c.reserve(data.length);
+    for (let i = 0; i < data.length; i++) c.push(data[i]);
+  }
+}
+
+/**
+ * A Parquet file on disk a row group at a time, for work that must not hold the file (batch
+ * scoring): each row group's bytes are read and their page headers checked, then its rows are
+ * decoded and handed out as tables of at most `blockRows` rows. Memory is bounded by a row group
+ * (writers cut files into row groups of about 100,000 rows or 128 MB by default).
+ */
+export async function* readParquetBlocks(path: string, blockRows: number): AsyncGenerator<Table> {
+  const size = await checkMagic(path);
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (e) {
+    throw openError(e, path);
+  }
+  try {
+    const readAt = async (start: number, end: number): Promise<Buffer> => {
+      const b = Buffer.alloc(end - start);
+      await handle.read(b, 0, b.length, start);
+      return b;
+    };
+    // The row group being decoded is held whole; the footer and indexes are read from the file.
+    let group: { base: number; bytes: Buffer } | undefined;
+    const file: AsyncBuffer = {
+      byteLength: size,
+      slice: async (start: number, end = size) => {
+        const g = group;
+        const b = g && start >= g.base && end <= g.base + g.bytes.length ? g.bytes.subarray(start - g.base, end - g.base) : await readAt(start, end);
+        return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
+      },
+    };
+    let metadata: FileMetaData;
+    let tree: SchemaTree;
+    try {
+      metadata = await parquetMetadataAsync(file, { parsers });
+      tree = parquetSchema(metadata);
+    } catch (e) {
+      throw formatError(path, `truncated or not a Parquet file: its footer cannot be read (${(e as Error).message})`, e);
+    }
+    checkRowCount(path, metadata);
+    const fields = tree.children;
+    let scan: ParquetScan;
+    try {
+      scan = await parquetScan({ file, metadata, columns: fields.map((f) => f.element.name), parsers, compressors });
+    } catch (e) {
+      throw formatError(path, `its data cannot be decoded (${(e as Error).message}); the file may be truncated or corrupt`, e);
+    }
+    let groupStart = 0;
+    for (const [g, rg] of metadata.row_groups.entries()) {
+      const rows = Number(rg.num_rows);
+      const spans = rg.columns.flatMap((c) => (c.meta_data ? [chunkSpan(c.meta_data)] : []));
+      if (rows === 0 || !spans.length) {
+        groupStart += rows;
+        continue;
+      }
+      const base = Math.min(...spans.map((x) => x.start));
+      const end = Math.max(...spans.map((x) => x.end));
+      if (!(base >= 4) || !(end <= size - 8) || end < base) throw formatError(path, `the footer gives row group ${g} a position or size outside the file; it is corrupt`);
+      group = { base, bytes: await readAt(base, end) };
+      checkGroupPages(path, group.bytes, base, size, rg, g);
+      const cols = fields.map((f) => new TypedColumn(f.element.name, parquetColumnType(f.element, f.children.length > 0 || f.element.repetition_type === 'REPEATED')));
+      try {
+        for (const c of cols) pushData(c, await scan.readColumn({ column: c.name, rowStart: groupStart, rowEnd: groupStart + rows }));
+      } catch (e) {
+        throw formatError(path, `its data cannot be decoded (${(e as Error).message}); the file may be truncated or corrupt`, e);
+      }
+      const table = typedResult(cols).table;
+      group = undefined;
+      for (let from = 0; from < rows; from += blockRows) yield sliceRows(table, from, from + blockRows);
+      groupStart += rows;
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 export async function readParquet(source: DataSource, options: ParquetOptions = {}): Promise<Table> {
