@@ -2,8 +2,10 @@
  * Batch scoring, streamed: a data file of any size goes through a model a block of rows at a time
  * and comes out as a file holding the input columns plus `prediction` (the class label, for
  * classifiers) and one `proba_<class>` column per class, in the input's row order. Memory is
- * bounded by a block whatever the file's size; each block's trees are walked on two cores by the
- * prediction pool (numeric/trees/predict-pool.ts). The output is written under a temporary name
+ * bounded by a block whatever the file's size (two blocks are in flight). Both cores work: a
+ * block's trees are walked on the prediction worker (numeric/trees/predict-pool.ts) while this
+ * thread writes the block before it and reads the block after it, then helps with what is left
+ * of the walk. The output is written under a temporary name
  * and renamed at the end, so a failure or an interruption leaves nothing under its name.
  *
  * The model's input columns are read with the types of its signature (a value that does not fit
@@ -16,7 +18,7 @@ import type { DataFormat, DataSource } from '../data/readers/index.js';
 import { sourceName } from '../data/readers/source.js';
 import type { Column, ColumnType, Table, TableSchema } from '../data/table.js';
 import { checkOutputPath, openBlockWriter, type BlockWriter, type OutputFormat } from '../data/writers/blocks.js';
-import type { Predictions, TrellisModel } from './model.js';
+import { startPredict, type Predictions, type TrellisModel } from './model.js';
 import { predictAsync } from './onnx/predict-async.js';
 
 export interface BatchScoreOptions {
@@ -97,6 +99,25 @@ export async function scoreBlock(model: TrellisModel, block: TableBlock): Promis
   return { rowCount: t.rowCount, columns: [...t.columns, ...predictionColumns(p, t.rowCount)] };
 }
 
+/**
+ * Starts a block: its features now and its trees on the prediction worker (an ONNX model is run
+ * here and now); the function returned gives the scored block.
+ */
+async function startBlock(model: TrellisModel, block: TableBlock): Promise<() => Table> {
+  const t = block.table;
+  if (model.estimator.kind === 'onnx') {
+    const scored = await scoreBlock(model, block);
+    return () => scored;
+  }
+  let finish: () => Predictions;
+  try {
+    finish = startPredict(model, t);
+  } catch (e) {
+    throw withFileRow(e, block.firstRow);
+  }
+  return () => ({ rowCount: t.rowCount, columns: [...t.columns, ...predictionColumns(finish(), t.rowCount)] });
+}
+
 /** Feature errors count rows from the block's start: make them count from the file's (1-based data rows). */
 function withFileRow(e: unknown, firstRow: number): unknown {
   if (!(e instanceof TrellisError) || e.code !== 'TRELLIS_INVALID_PARAMETER') return e;
@@ -116,18 +137,29 @@ export async function batchScore(model: TrellisModel, o: BatchScoreOptions): Pro
   let rows = 0;
   let count = 0;
   let columns: string[] = [];
+  // One block in flight: its trees are walked on the prediction worker while this thread writes the
+  // block before it and reads the block after it.
+  let pending: (() => Table) | undefined;
+  const flush = async () => {
+    if (!pending) return;
+    const scored = pending();
+    pending = undefined;
+    if (count === 0) columns = scored.columns.map((c) => c.name);
+    writer ??= await openBlockWriter(o.output, o.outputFormat);
+    await writer.write(scored);
+    rows += scored.rowCount;
+    count++;
+    o.onBlock?.(rows);
+  };
   try {
     for await (const block of blocks) {
       if (o.signal?.aborted) throw o.signal.reason ?? new Error('scoring was stopped');
-      if (count === 0) checkColumns(model, block.table);
-      const scored = await scoreBlock(model, block);
-      if (count === 0) columns = scored.columns.map((c) => c.name);
-      writer ??= await openBlockWriter(o.output, o.outputFormat);
-      await writer.write(scored);
-      rows += block.table.rowCount;
-      count++;
-      o.onBlock?.(rows);
+      if (count === 0 && !pending) checkColumns(model, block.table);
+      const next = await startBlock(model, block);
+      await flush();
+      pending = next;
     }
+    await flush();
     if (o.signal?.aborted) throw o.signal.reason ?? new Error('scoring was stopped');
     if (!writer) throw new TrellisError('TRELLIS_DATA_EMPTY', { file: sourceName(o.input), detail: 'it has no rows to score' });
     await writer.finish();

@@ -7,7 +7,7 @@
 import { TrellisError } from '../core/errors.js';
 import { encodeFloat64Base64, decodeFloat64Base64 } from '../numeric/sketches/base64.js';
 import type { Table } from '../data/table.js';
-import { checkTree, ensembleRaw, type Ensemble, type Tree } from '../numeric/trees/tree.js';
+import { checkTree, ensembleRaw, startEnsembleRaw, type Ensemble, type Tree } from '../numeric/trees/tree.js';
 import { enableParallelPrediction } from '../numeric/trees/predict-pool.js';
 import { decodeBase64 } from '../numeric/sketches/base64.js';
 import { sha256Hex } from '../core/hash.js';
@@ -133,11 +133,30 @@ export function loadModel(json: string | Buffer): TrellisModel {
 
 /** Predictions for a table, or for records (one object per row). */
 export function predict(model: TrellisModel, input: Table | Record<string, unknown>[]): Predictions {
+  return startPredict(model, input)();
+}
+
+/**
+ * `predict` in two halves, for a caller with other work to do meanwhile (batch scoring reads and
+ * writes other blocks): the features are computed and a large batch's tree walk starts on the
+ * prediction worker at once; the function returned finishes the walk and gives the predictions.
+ */
+export function startPredict(model: TrellisModel, input: Table | Record<string, unknown>[]): () => Predictions {
   if (model.estimator.kind === 'onnx') throw onnxIsAsync();
   const x = applyFeatures(model.features, input);
   const p = model.features.outputs.length;
   const n = Array.isArray(input) ? input.length : input.rowCount;
+  const e = model.estimator;
+  if (e.kind === 'trees') {
+    const raw = startEnsembleRaw(ensembleOf(e), x, n, p);
+    return () => linked(model, raw(), n);
+  }
   const z = rawScores(model, x, n, p);
+  return () => linked(model, z, n);
+}
+
+/** Predictions from the estimator's raw outputs (n × outputs): the link function, and the class chosen. */
+function linked(model: TrellisModel, z: Float64Array, n: number): Predictions {
   if (model.task === 'regression') return { prediction: z };
   const classes = model.classes!;
   const c = classes.length;

@@ -110,7 +110,7 @@ export function csvText(s: string): string {
 const COMMA = 44;
 const LF = 10;
 
-/** A growing byte buffer. */
+/** A growing byte buffer. Writers call `room` once per row, for the row's longest possible text. */
 class Bytes {
   buf = Buffer.allocUnsafe(1 << 20);
   pos = 0;
@@ -122,7 +122,6 @@ class Bytes {
   }
   ascii(s: string): void {
     const n = s.length;
-    this.room(n);
     const { buf } = this;
     let p = this.pos;
     for (let k = 0; k < n; k++) buf[p++] = s.charCodeAt(k);
@@ -130,7 +129,6 @@ class Bytes {
   }
   bytes(b: Uint8Array): void {
     const n = b.length;
-    this.room(n);
     if (n < 32) {
       const { buf } = this;
       let p = this.pos;
@@ -141,27 +139,26 @@ class Bytes {
       this.pos += n;
     }
   }
-  /** A finite number as JavaScript prints it; whole numbers digit by digit, the fast way. */
+  /** A finite number as JavaScript prints it; 32-bit integers digit by digit, the fast way. */
   number(v: number): void {
-    if (Number.isInteger(v) && v > -1e15 && v < 1e15 && !Object.is(v, -0)) {
-      this.room(17);
-      const { buf } = this;
-      if (v < 0) {
-        buf[this.pos++] = 45;
-        v = -v;
-      }
-      let digits = 1;
-      for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
-      let p = this.pos + digits;
-      this.pos = p;
-      do {
-        const q = Math.floor(v / 10);
-        buf[--p] = 48 + (v - q * 10);
-        v = q;
-      } while (v > 0);
+    if (v !== (v | 0)) {
+      this.ascii(String(v));
       return;
     }
-    this.ascii(String(v));
+    const { buf } = this;
+    let u = v;
+    if (u < 0) {
+      buf[this.pos++] = 45;
+      u = -u;
+    }
+    const digits = u < 10 ? 1 : u < 100 ? 2 : u < 1000 ? 3 : u < 10_000 ? 4 : u < 100_000 ? 5 : u < 1_000_000 ? 6 : u < 10_000_000 ? 7 : u < 100_000_000 ? 8 : u < 1_000_000_000 ? 9 : 10;
+    let p = this.pos + digits;
+    this.pos = p;
+    do {
+      const q = (u / 10) | 0;
+      buf[--p] = 48 + u - q * 10;
+      u = q;
+    } while (u > 0);
   }
   take(): Buffer {
     const out = this.buf.subarray(0, this.pos);
@@ -170,7 +167,7 @@ class Bytes {
   }
 }
 
-/** Writes one column's cell of row i. */
+/** Writes one column's cell of row i (room for it has been made). */
 type CellWriter = (out: Bytes, i: number) => void;
 
 /** How cells are spelled: CSV (null empty, text quoted when needed) or JSON. */
@@ -183,51 +180,75 @@ interface Dialect {
 
 const CSV_DIALECT: Dialect = { text: csvText, nullBytes: new Uint8Array(0), finiteOnly: false };
 const JSON_DIALECT: Dialect = { text: (s) => JSON.stringify(s), nullBytes: Buffer.from('null'), finiteOnly: true };
+const TRUE = Buffer.from('true');
+const FALSE = Buffer.from('false');
+/** The longest text of a number (-1.2345678901234567e-308) or a datetime in JSON ("+275760-09-13T00:00:00.000Z"). */
+const MAX_NUMBER = 32;
 
-function cellWriter(c: Column, d: Dialect): CellWriter {
+/** A column's cell writer, and the most bytes one of its cells takes. */
+function cellWriter(c: Column, d: Dialect): { write: CellWriter; max: number } {
   const nul = d.nullBytes;
   if (c.type === 'string') {
     const enc = c.dictionary.map((v) => Buffer.from(d.text(v)));
     const { codes } = c;
-    return (out, i) => {
-      const code = codes[i]!;
-      out.bytes(code < 0 ? nul : enc[code]!);
+    return {
+      max: enc.reduce((m, b) => Math.max(m, b.length), nul.length),
+      write: (out, i) => {
+        const code = codes[i]!;
+        out.bytes(code < 0 ? nul : enc[code]!);
+      },
     };
   }
   const { values, valid } = c;
-  const TRUE = Buffer.from('true');
-  const FALSE = Buffer.from('false');
   switch (c.type) {
     case 'boolean':
-      return (out, i) => out.bytes(valid[i] ? (values[i] ? TRUE : FALSE) : nul);
+      return { max: 5, write: (out, i) => out.bytes(valid[i] ? (values[i] ? TRUE : FALSE) : nul) };
     case 'datetime':
-      return (out, i) => (valid[i] ? out.bytes(Buffer.from(d.text(new Date(values[i]!).toISOString()))) : out.bytes(nul));
+      return { max: MAX_NUMBER, write: (out, i) => (valid[i] ? out.ascii(d.text(new Date(values[i]!).toISOString())) : out.bytes(nul)) };
     default:
-      return (out, i) => {
-        const v = values[i]!;
-        if (!valid[i] || (d.finiteOnly && !Number.isFinite(v))) out.bytes(nul);
-        else out.number(v);
+      return {
+        max: MAX_NUMBER,
+        write: (out, i) => {
+          const v = values[i]!;
+          if (!valid[i] || (d.finiteOnly && !Number.isFinite(v))) out.bytes(nul);
+          else out.number(v);
+        },
       };
   }
 }
+
+/** Writes the rows of a block, each `open`, its cells with `sep[j]` before cell j, then `close`. */
+function writeRows(out: Bytes, t: Table, d: Dialect, seps: Uint8Array[], close: Uint8Array): void {
+  const cells = t.columns.map((c) => cellWriter(c, d));
+  const writers = cells.map((c) => c.write);
+  const rowMax = cells.reduce((m, c, j) => m + c.max + seps[j]!.length, close.length);
+  const k = writers.length;
+  for (let i = 0; i < t.rowCount; i++) {
+    out.room(rowMax);
+    for (let j = 0; j < k; j++) {
+      const sep = seps[j]!;
+      if (sep.length === 1) out.buf[out.pos++] = sep[0]!;
+      else out.bytes(sep);
+      writers[j]!(out, i);
+    }
+    out.bytes(close);
+  }
+}
+
+const NOTHING = new Uint8Array(0);
+const COMMA_BYTES = Uint8Array.of(COMMA);
+const NEWLINE = Uint8Array.of(LF);
 
 export function csvEncoder(): BlockEncoder {
   const out = new Bytes();
   return {
     block(t, first) {
-      if (first) out.bytes(Buffer.from(`${t.columns.map((c) => csvText(c.name)).join(',')}\n`));
-      const cells = t.columns.map((c) => cellWriter(c, CSV_DIALECT));
-      const k = cells.length;
-      for (let i = 0; i < t.rowCount; i++) {
-        cells[0]!(out, i);
-        for (let j = 1; j < k; j++) {
-          out.room(1);
-          out.buf[out.pos++] = COMMA;
-          cells[j]!(out, i);
-        }
-        out.room(1);
-        out.buf[out.pos++] = LF;
+      if (first) {
+        const head = Buffer.from(`${t.columns.map((c) => csvText(c.name)).join(',')}\n`);
+        out.room(head.length);
+        out.bytes(head);
       }
+      writeRows(out, t, CSV_DIALECT, t.columns.map((_, j) => (j ? COMMA_BYTES : NOTHING)), NEWLINE);
       return out.take();
     },
     end: () => '',
@@ -236,18 +257,10 @@ export function csvEncoder(): BlockEncoder {
 
 export function jsonlEncoder(): BlockEncoder {
   const out = new Bytes();
+  const close = Buffer.from('}\n');
   return {
     block(t) {
-      const cells = t.columns.map((c) => cellWriter(c, JSON_DIALECT));
-      const keys = t.columns.map((c, j) => Buffer.from(`${j ? ',' : '{'}${JSON.stringify(c.name)}:`));
-      const k = cells.length;
-      for (let i = 0; i < t.rowCount; i++) {
-        for (let j = 0; j < k; j++) {
-          out.bytes(keys[j]!);
-          cells[j]!(out, i);
-        }
-        out.ascii('}\n');
-      }
+      writeRows(out, t, JSON_DIALECT, t.columns.map((c, j) => Buffer.from(`${j ? ',' : '{'}${JSON.stringify(c.name)}:`)), close);
       return out.take();
     },
     end: () => '',

@@ -2,7 +2,8 @@
  * Batch prediction on two cores: the rows of a large batch are cut into blocks that this thread
  * and a worker (which keeps its own copy of each ensemble, sent once) claim from a shared counter,
  * so a worker slowed by other work on the machine simply takes fewer blocks. The first large batch
- * starts the worker and is walked here; later ones are shared once it is up. The matrix is read from shared memory (copied there when it is not already) and this
+ * starts the worker and is walked here; later ones are shared once it is up. A caller may start a
+ * batch and join it later (tree.ts `startEnsembleRaw`), the worker walking meanwhile. The matrix is read from shared memory (copied there when it is not already) and this
  * thread waits for the blocks the worker took with Atomics, so `predict` stays synchronous.
  * Installed by `enableParallelPrediction()`; small batches, and machines with one core, walk on
  * this thread only.
@@ -100,7 +101,12 @@ export function workerBlocks(e: Ensemble, j: Job): void {
   }
 }
 
-function parallelWalk(e: Ensemble, x: Float64Array, n: number, p: number): Float64Array | undefined {
+/**
+ * Posts a large batch to the worker, which starts claiming its blocks at once; the function returned
+ * claims the blocks still unclaimed on this thread, then waits for the worker's (see BatchState)
+ * and returns the sums. Undefined for a batch this thread walks alone.
+ */
+function startParallelWalk(e: Ensemble, x: Float64Array, n: number, p: number): (() => Float64Array) | undefined {
   if (n * e.trees.length < PARALLEL_WALKS || n < 2 * MIN_BLOCK_ROWS) return undefined;
   worker ??= startWorker();
   // A worker still starting would take its blocks late: this batch is walked here alone.
@@ -129,6 +135,11 @@ function parallelWalk(e: Ensemble, x: Float64Array, n: number, p: number): Float
     }
   }
   worker.postMessage(job);
+  return () => joinBatch(e, job, blocks);
+}
+
+function joinBatch(e: Ensemble, job: Job, blocks: number): Float64Array {
+  const { x: xs, out, p, n, block, state } = job;
   const mine = new Uint8Array(blocks);
   let walked = 0;
   const started = performance.now();
@@ -158,7 +169,7 @@ function parallelWalk(e: Ensemble, x: Float64Array, n: number, p: number): Float
 /** Lets large batches use a second core (no-op on a single-core machine). */
 export function enableParallelPrediction(): void {
   if (availableParallelism() < 2) return;
-  setParallelWalk(parallelWalk);
+  setParallelWalk(startParallelWalk);
 }
 
 /** Resolves once the worker has started (starting it if needed); for tests and warm-up. */

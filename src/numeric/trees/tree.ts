@@ -480,19 +480,36 @@ export function walkRows(e: Ensemble, x: Float64Array, p: number, from: number, 
   }
 }
 
-/** Large batches are shared out with a worker thread (predict-pool.ts) when one is set up: it returns the sums of leaf values, or undefined to leave the batch to this thread. */
-let parallelWalk: ((e: Ensemble, x: Float64Array, n: number, p: number) => Float64Array | undefined) | undefined;
+/**
+ * Large batches are shared out with a worker thread (predict-pool.ts) when one is set up: it hands
+ * the batch to the worker and returns how to finish it (walk what is left here, wait for the rest
+ * and return the sums of leaf values), or undefined to leave the batch to this thread.
+ */
+let parallelWalk: ((e: Ensemble, x: Float64Array, n: number, p: number) => (() => Float64Array) | undefined) | undefined;
 
 export function setParallelWalk(f: typeof parallelWalk): void {
   parallelWalk = f;
 }
 
 function wasmRaw(e: Ensemble, x: Float64Array, n: number, p: number): Float64Array {
-  let out = parallelWalk?.(e, x, n, p);
-  if (!out) {
-    out = new Float64Array(n * e.outputs);
-    walkRows(e, x, p, 0, n, out);
-  }
-  finish(e, out, n);
-  return out;
+  return startEnsembleRaw(e, x, n, p)();
+}
+
+/**
+ * `ensembleRaw` in two halves, for a caller with other work to do while the trees are walked
+ * (batch scoring reads and writes other blocks meanwhile): a large batch starts on the prediction
+ * worker at once, and the function returned finishes it on this thread (walking what the worker
+ * has not claimed) and returns the raw outputs. `x` must not change until then.
+ */
+export function startEnsembleRaw(e: Ensemble, x: Float64Array, n: number, p: number): () => Float64Array {
+  const join = parallelWalk?.(e, x, n, p);
+  return () => {
+    let out = join?.();
+    if (!out) {
+      out = new Float64Array(n * e.outputs);
+      walkRows(e, x, p, 0, n, out);
+    }
+    finish(e, out, n);
+    return out;
+  };
 }
