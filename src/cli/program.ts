@@ -4,6 +4,7 @@ import { auditCommand } from './commands/audit.js';
 import { tokensCommand, usersCommand } from './commands/users.js';
 import { deploymentsCommand } from './commands/deployments.js';
 import { serveCommand } from './commands/serve.js';
+import { predictionsCommand } from './commands/predictions.js';
 import { experimentsCommand } from './commands/experiments.js';
 import { modelsCommand } from './commands/models.js';
 import { runsCommand } from './commands/runs.js';
@@ -42,7 +43,7 @@ export function buildProgram(): Command {
     .hook('preAction', (_program, action) => {
       serverChoice(action);
     });
-  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), scoreCommand(), evaluateCommand(), fairnessCommand(), explainCommand(), pipelinesCommand(), runCommand(), lineageCommand(), workerCommand(), schedulerCommand(), ciCommand(), initCommand(), exportCommand(), importCommand(), auditCommand(), usersCommand(), tokensCommand(), deploymentsCommand(), serveCommand(), quickstartCommand()]) {
+  for (const sub of [serverCommand(), experimentsCommand(), runsCommand(), modelsCommand(), dataCommand(), trainCommand(), predictCommand(), scoreCommand(), evaluateCommand(), fairnessCommand(), explainCommand(), pipelinesCommand(), runCommand(), lineageCommand(), workerCommand(), schedulerCommand(), ciCommand(), initCommand(), exportCommand(), importCommand(), auditCommand(), usersCommand(), tokensCommand(), deploymentsCommand(), serveCommand(), predictionsCommand(), quickstartCommand()]) {
     program.addCommand(sub);
   }
   for (const c of program.commands) {

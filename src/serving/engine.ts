@@ -383,9 +383,9 @@ function stickyValue(sticky: string | undefined, req: InferRequest): string | un
   return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
 }
 
-/** A model's refusal of its input is the caller's error (400); anything else is the server's. */
-export function asServingError(e: unknown): ServingError {
+/** A model's refusal of its input is the caller's error (400; with `keepNotFound`, a 404 stays one); anything else is the server's. */
+export function asServingError(e: unknown, keepNotFound = false): ServingError {
   if (e instanceof ServingError) return e;
-  if (isTrellisError(e) && e.httpStatus < 500) return new ServingError('invalid', e.message);
+  if (isTrellisError(e) && e.httpStatus < 500) return new ServingError(keepNotFound && e.httpStatus === 404 ? 'not_found' : 'invalid', e.message);
   return new ServingError('internal', 'Internal server error');
 }

@@ -22,6 +22,7 @@ import { PipelineService } from './pipeline-service.js';
 import { TrainingService } from './training-service.js';
 import { IdentityService } from '../governance/identities.js';
 import { DeploymentService } from '../serving/deployment-service.js';
+import { PredictionService } from '../serving/prediction-service.js';
 
 export interface WorkspaceOptions {
   /** `sqlite:<path>` or `postgres://…`; default `$TRELLIS_STORE_URI`, else `$TRELLIS_HOME/trellis.db`. */
@@ -51,6 +52,8 @@ export class Workspace {
   readonly identities: IdentityService;
   /** Serving endpoints and their routes, as `trellis deployments` changes them and `trellis serve` serves them. */
   readonly deployments: DeploymentService;
+  /** What `trellis serve` answered (sampled), and the labels that came back as feedback. */
+  readonly predictions: PredictionService;
 
   private constructor(
     private readonly stores: Stores,
@@ -66,6 +69,7 @@ export class Workspace {
     this.audit = new AuditService(stores.audit, { keyFile: defaultAuditKeyFile(storeUri) });
     this.identities = new IdentityService(stores.identities, async (e) => (/^\d+$/.test(e) ? (await this.tracking.getExperiment(e)).experimentId : (await this.tracking.getExperimentByName(e)).experimentId));
     this.deployments = new DeploymentService(stores.deployments, this.registry);
+    this.predictions = new PredictionService(stores.predictions);
     this.pipelines = new PipelineService(() => this.engineServices(), stores, { queueUri, storeUri, artifactsUri, cacheDir: join(trellisHome(), 'packages') });
   }
 

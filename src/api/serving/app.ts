@@ -16,8 +16,8 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { decodeBody, decodeInferRequest, encodeInferResponse } from '../../serving/oip/codec.js';
 import { decodeMlflowRequest } from '../../serving/oip/mlflow-codec.js';
-import { decodeV1, predictionsResponse } from '../../serving/oip/v1-codec.js';
-import type { ServingEngine } from '../../serving/engine.js';
+import { decodeV1, parseJsonObject, predictionsResponse } from '../../serving/oip/v1-codec.js';
+import { asServingError, type ServingEngine } from '../../serving/engine.js';
 import { HTTP_STATUS, ServingError, type InferResult } from '../../serving/types.js';
 
 export type ServingAccess = { public: true } | { invoke: true };
@@ -38,6 +38,8 @@ export interface ServingAppOptions {
   invocationsEndpoint?: string;
   /** Fastify's logger option; default off. */
   logger?: boolean | object;
+  /** Labels for logged requests (`POST /v2/models/<endpoint>/feedback`); absent: the route answers 501. */
+  feedback?: (endpoint: string, requestId: unknown, labels: unknown) => Promise<{ rows: number }>;
   /** Extra routes (metrics, edge modules) registered with the same access rules. */
   extend?: (app: FastifyInstance) => void | Promise<void>;
 }
@@ -161,6 +163,23 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
   };
   app.post('/v2/models/:name/infer', { config: INVOKE }, infer);
   app.post('/v2/models/:name/versions/:version/infer', { config: INVOKE }, infer);
+
+  // A delayed label for a request the endpoint answered: {"request_id": "<x-request-id>", "labels": [...]} (or "label" for one row).
+  app.post('/v2/models/:name/feedback', { config: INVOKE }, async (req: FastifyRequest<{ Params: { name: string } }>) => {
+    const name = req.params.name;
+    await engine.authorize(name, caller(req));
+    requireType(req, ['application/json'], false);
+    if (!o.feedback) throw new ServingError('unimplemented', 'This server keeps no prediction log (started with --log-sample 0), so it cannot take feedback');
+    const doc = parseJsonObject(body(req), 'feedback');
+    const labels = doc.labels !== undefined ? doc.labels : doc.label;
+    if (labels === undefined) throw new ServingError('invalid', "The feedback needs 'labels' (one per row of the request) or 'label' (for a one-row request)");
+    try {
+      const { rows } = await o.feedback(engine.deployment(name)!.name, doc.request_id, labels);
+      return { request_id: doc.request_id, rows };
+    } catch (e) {
+      throw asServingError(e, true);
+    }
+  });
 
   // KServe v1 / TF Serving: POST /v1/models/<name>:predict (the router takes the colon into the parameter).
   app.post('/v1/models/:call', { config: INVOKE }, async (req: FastifyRequest<{ Params: { call: string } }>, reply) => {

@@ -9,13 +9,13 @@ const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 8
 const ISO = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 /** `--since`: an ISO 8601 date or date-time, or a duration before `now` (`30m`, `2h`, `7d`, `1w`). */
-function parseSince(text: string, now: number): number {
+export function parseSince(text: string, now: number, option = '--since'): number {
   const t = text.trim();
   const rel = /^(\d+)\s*([smhdw])$/i.exec(t);
   if (rel) return now - Number(rel[1]) * UNIT_MS[rel[2]!.toLowerCase()]!;
   const ms = ISO.test(t) ? Date.parse(t.replace(' ', 'T')) : Number.NaN;
   if (!Number.isFinite(ms)) {
-    throw invalid(`--since takes an ISO 8601 date or date-time (2026-03-01, 2026-03-01T12:00Z) or a duration ago (30m, 2h, 7d, 1w), got '${text}'`);
+    throw invalid(`${option} takes an ISO 8601 date or date-time (2026-03-01, 2026-03-01T12:00Z) or a duration ago (30m, 2h, 7d, 1w), got '${text}'`);
   }
   return ms;
 }

@@ -20,6 +20,7 @@ interface ServeOptions {
   invocationsEndpoint?: string;
   maxBodyMb: string;
   maxBatch: string;
+  logSample: string;
   auth?: boolean;
   logFormat?: string;
 }
@@ -42,17 +43,20 @@ export function serveCommand(): Command {
     .option('--invocations-endpoint <name>', 'the endpoint MLflow-style POST /invocations answers for (default: the only one served; else the x-trellis-endpoint header)')
     .option('--max-body-mb <n>', 'largest request body, in MiB (413 beyond it)', '32')
     .option('--max-batch <rows>', 'most rows in one request (413 beyond it)', '10000')
+    .option('--log-sample <rate>', 'fraction of requests written to the prediction log (inputs, outputs, version, route, latency), 0 to 1; 0 turns the log off', '1')
     .option('--auth', 'require a token with the invoker role on the endpoint (always on when --host is not a loopback address); endpoints created with --public take anonymous callers')
     .option('--no-auth', 'serve without authentication even on a non-loopback address')
     .option('--log-format <format>', 'json or pretty; default $TRELLIS_LOG_FORMAT, else pretty on a terminal and json otherwise')
     .addHelpText('after', '\nEvery answer carries x-request-id, and model answers x-model-endpoint, x-model-version (name/version) and x-route\n(primary, canary or arm:<name>). Models are verified against their recorded sha256 before they take traffic;\nreadiness (/v2/health/ready) is false until every endpoint is loaded.')
     .action(async (o: ServeOptions, c: Command) => {
       const g = globals(c);
+      // Options are checked before the log starts: a typo is one plain line, whatever the log format.
+      const settings = checkOptions(o);
       const { logDestination, resolveLogFormat, serverLogger, redactUri } = await import('../../api/server-log.js');
       const format = resolveLogFormat(o.logFormat);
       const log = serverLogger(process.env.TRELLIS_LOG_LEVEL || 'info', logDestination(format));
       try {
-        await serve(o, g, log, redactUri);
+        await serve(o, settings, g, log, redactUri);
       } catch (e) {
         if (format === 'pretty') throw e;
         log.fatal({ code: isTrellisError(e) ? e.code : undefined }, (e as Error).message ?? String(e));
@@ -61,12 +65,26 @@ export function serveCommand(): Command {
     });
 }
 
-async function serve(o: ServeOptions, g: { store?: string; artifacts?: string }, log: import('pino').Logger, redactUri: (u: string) => string): Promise<void> {
+interface Settings {
+  port: number;
+  grpcPort?: number;
+  maxBodyBytes: number;
+  maxBatch: number;
+  sample: number;
+}
+
+function checkOptions(o: ServeOptions): Settings {
   const port = parsePort(o.port);
   const grpcPort = o.grpc ? parsePort(o.grpcPort) : undefined;
   if (grpcPort !== undefined && grpcPort !== 0 && grpcPort === port) throw invalid(`--grpc-port ${grpcPort} is the REST --port too: give them different ports (or --no-grpc)`);
   const maxBodyBytes = positiveInt(o.maxBodyMb, '--max-body-mb', 4096) * 1024 * 1024;
   const maxBatch = positiveInt(o.maxBatch, '--max-batch', 10_000_000);
+  const sample = Number(o.logSample);
+  if (!/^\d*\.?\d+$/.test(o.logSample) || !(sample >= 0 && sample <= 1)) throw invalid(`--log-sample '${o.logSample}' must be a number from 0 to 1, e.g. 1 (every request) or 0.1`);
+  return { port, ...(grpcPort !== undefined ? { grpcPort } : {}), maxBodyBytes, maxBatch, sample };
+}
+
+async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, sample }: Settings, g: { store?: string; artifacts?: string }, log: import('pino').Logger, redactUri: (u: string) => string): Promise<void> {
   const { isLoopbackAddress } = await import('../../api/edge.js');
   const authOn = o.auth ?? !isLoopbackAddress(o.host);
   const ws = await Workspace.open({ store: g.store, artifacts: g.artifacts });
@@ -77,6 +95,17 @@ async function serve(o: ServeOptions, g: { store?: string; artifacts?: string },
   let engine: InstanceType<typeof ServingEngine> | undefined;
   let app: Awaited<ReturnType<typeof buildServingApp>> | undefined;
   let grpc: { port: number; close(): Promise<void> } | undefined;
+  const { PredictionLogger } = await import('../../serving/prediction-logger.js');
+  let lastDropWarning = 0;
+  const logger = sample > 0 ? new PredictionLogger({
+    sink: (entries) => ws.predictions.append(entries), sampleRate: sample,
+    onError: (err, dropped) => {
+      // One line a minute at most: a store that is down must not flood the log.
+      if (Date.now() - lastDropWarning < 60_000) return;
+      lastDropWarning = Date.now();
+      log.warn({ event: 'prediction-log-dropped', dropped, error: err.message }, `prediction log: could not write ${dropped} entries (${err.message}); requests are answered, their log entries dropped`);
+    },
+  }) : undefined;
   try {
     const auth = authOn ? await authOptions(ws) : undefined;
     const pkg = JSON.parse((await import('node:fs')).readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -85,6 +114,7 @@ async function serve(o: ServeOptions, g: { store?: string; artifacts?: string },
       ...(o.endpoint?.length ? { endpoints: o.endpoint } : {}),
       ...(auth ? { authorize: servingAuthorizer(auth.authenticator!) } : {}),
       serverName: 'trellis', serverVersion: pkg.version,
+      ...(logger ? { onServed: (x) => logger.add(x) } : {}),
       onEvent: (e) => {
         if (e.kind === 'load_failed' || e.kind === 'refresh_failed' || e.kind === 'shadow_failed') log.error({ event: e.kind, ...e }, `${'endpoint' in e ? `${e.endpoint}: ` : ''}${e.kind.replace('_', ' ')}${'model' in e ? ` ${e.model}` : ''}: ${e.error}`);
         else if (e.kind === 'loaded') log.info({ event: 'loaded', ...e }, `${e.endpoint}: loaded ${e.model} (sha256 ${e.sha256.slice(0, 12)}, ${Math.round(e.bytes / 1024)} KiB, ${e.loadMs.toFixed(1)} ms)`);
@@ -95,7 +125,7 @@ async function serve(o: ServeOptions, g: { store?: string; artifacts?: string },
     await engine.start();
     const missing = (o.endpoint ?? []).filter((n) => !engine!.deployment(n) && !engine!.endpoints().some((x) => x.name.toLowerCase() === n.toLowerCase()));
     if (missing.length) log.warn({ event: 'unknown-endpoint', missing }, `no deployment named ${missing.join(', ')} yet: it will be served once \`trellis deployments create\` makes it`);
-    app = await buildServingApp({ engine, maxBodyBytes, maxBatch, ...(o.invocationsEndpoint ? { invocationsEndpoint: o.invocationsEndpoint } : {}) });
+    app = await buildServingApp({ engine, maxBodyBytes, maxBatch, ...(logger ? { feedback: (e, id, labels) => ws.predictions.feedback(e, id, labels) } : {}), ...(o.invocationsEndpoint ? { invocationsEndpoint: o.invocationsEndpoint } : {}) });
     try {
       await app.listen({ host: o.host, port });
     } catch (err) {
@@ -112,6 +142,7 @@ async function serve(o: ServeOptions, g: { store?: string; artifacts?: string },
   } catch (e) {
     await app?.close().catch(() => undefined);
     await engine?.stop();
+    await logger?.stop();
     await ws.close();
     throw e;
   }
