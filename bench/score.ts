@@ -136,7 +136,7 @@ export async function runScoreBench(): Promise<unknown> {
     const small = await scoreOnce(g, quarter, join(dir, 'scored-quarter.csv'));
     const large = await scoreOnce(g, triple, join(dir, 'scored-triple.csv'));
 
-    let peer: { model_rows_per_s: number; end_to_end_rows_per_s: number; sklearn_version: string } | undefined;
+    let peer: { model_rows_per_s: number; model_rows_per_cpu_s: number; end_to_end_rows_per_s: number; end_to_end_rows_per_cpu_s: number; sklearn_version: string } | undefined;
     const hasSklearn = spawnSync(PYTHON, ['-c', 'import sklearn, pandas'], { stdio: 'ignore' }).status === 0;
     if (hasSklearn) {
       process.stderr.write('  scikit-learn…\n');
@@ -161,14 +161,17 @@ export async function runScoreBench(): Promise<unknown> {
     console.log(`  trellis score end to end, CSV → CSV: ${fmt(e2eSeconds, 2)} s, ${fmt(e2eRate / 1000, 0)} k rows/s (goal ≥ 200 k), ${fmt(e2ePerCpu / 1000, 0)} k rows per CPU second, peak RSS ${fmt(peak, 0)} MiB`);
     console.log(`  peak RSS by input size: ${(ROWS / 4).toLocaleString('en-US')} rows ${fmt(small.peakRssMiB, 0)} MiB, ${ROWS.toLocaleString('en-US')} ${fmt(peak, 0)} MiB, ${(ROWS * 3).toLocaleString('en-US')} ${fmt(large.peakRssMiB, 0)} MiB (${fmt((ROWS * 3) / large.seconds / 1000, 0)} k rows/s)`);
     if (peer) {
-      console.log(`  scikit-learn ${peer.sklearn_version}: model alone ${m(peer.model_rows_per_s)} M rows/s → Trellis ${fmt(modelRate / peer.model_rows_per_s, 2)}×; CSV → CSV with pandas ${fmt(peer.end_to_end_rows_per_s / 1000, 0)} k rows/s → Trellis ${fmt(e2eRate / peer.end_to_end_rows_per_s, 2)}×`);
+      console.log(`  scikit-learn ${peer.sklearn_version}: model alone ${m(peer.model_rows_per_s)} M rows/s → Trellis ${fmt(modelRate / peer.model_rows_per_s, 2)}× (per CPU second ${m(peer.model_rows_per_cpu_s)} → ${fmt(modelPerCpu / peer.model_rows_per_cpu_s, 2)}×); CSV → CSV with pandas ${fmt(peer.end_to_end_rows_per_s / 1000, 0)} k rows/s → Trellis ${fmt(e2eRate / peer.end_to_end_rows_per_s, 2)}× (per CPU second ${fmt(peer.end_to_end_rows_per_cpu_s / 1000, 0)} k → ${fmt(e2ePerCpu / peer.end_to_end_rows_per_cpu_s, 2)}×)`);
     } else console.log(`  scikit-learn: not installed for ${PYTHON}; no peer in this run`);
     return {
       rows: ROWS, load, model: { rows_per_s: modelRate, rows_per_cpu_s: modelPerCpu, each: model.each, blocks: model.blocks },
       end_to_end: { rows_per_s: e2eRate, rows_per_cpu_s: e2ePerCpu, seconds: e2eSeconds, runs: endToEnd, peak_rss_mib: peak },
       memory_by_rows: { [ROWS / 4]: small.peakRssMiB, [ROWS]: peak, [ROWS * 3]: large.peakRssMiB },
       sklearn: peer ?? null,
-      ratios: peer ? { model: modelRate / peer.model_rows_per_s, end_to_end: e2eRate / peer.end_to_end_rows_per_s } : null,
+      ratios: peer ? {
+        model: modelRate / peer.model_rows_per_s, end_to_end: e2eRate / peer.end_to_end_rows_per_s,
+        model_per_cpu: modelPerCpu / peer.model_rows_per_cpu_s, end_to_end_per_cpu: e2ePerCpu / peer.end_to_end_rows_per_cpu_s,
+      } : null,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
