@@ -192,5 +192,66 @@ export function deploymentsCommand(): Command {
         async (url) => { await remote(url, 'POST', '/deployments/delete', { name: endpoint }); });
       output(!!globals(c).json, () => ({ deleted: endpoint }), () => console.log(`deleted endpoint ${endpoint}`));
     });
+
+  cmd.command('export <endpoint>')
+    .description('export an endpoint to a cluster: Kubernetes resources (Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget) or a KServe InferenceService running `trellis serve --endpoint <endpoint>`, checked against their schemas; with --output-dir, the image\'s Dockerfile and build context and a README beside them')
+    .option('--format <format>', 'kubernetes or kserve', 'kubernetes')
+    .option('--output-dir <dir>', 'write the manifest, Dockerfile, .dockerignore, the Trellis package (trellis/) and README.md into this folder (default: the manifest on stdout)')
+    .option('--image <ref>', 'the image the pods run (default: trellis:<version>)')
+    .option('--replicas <n>', 'replicas at least (the autoscaler\'s minimum); 2 or more adds a PodDisruptionBudget', '2')
+    .option('--max-replicas <n>', 'replicas at most (default: the larger of 10 and --replicas)')
+    .option('--cpu-target <percent>', 'average CPU utilisation the autoscaler aims at', '70')
+    .option('--cpu <quantity>', 'CPU request of a replica', '500m')
+    .option('--cpu-limit <quantity>', 'CPU limit of a replica', '2')
+    .option('--memory <quantity>', 'memory request and limit of a replica', '1Gi')
+    .option('--store-secret <name>', 'the Kubernetes Secret with TRELLIS_STORE_URI, TRELLIS_ARTIFACTS_URI and the stores\' credentials (PGPASSWORD, AWS_*)', 'trellis-store')
+    .option('--token-secret <name>', 'the Secret with TRELLIS_ADMIN_TOKEN, an optional key (default: --store-secret)')
+    .option('--namespace <ns>', 'metadata.namespace of the resources')
+    .action(async (endpoint: string, o: { format: string; outputDir?: string; image?: string; replicas: string; maxReplicas?: string; cpuTarget: string; cpu: string; cpuLimit: string; memory: string; storeSecret: string; tokenSecret?: string; namespace?: string }, c: Command) => {
+      const whole = (text: string, flag: string) => {
+        if (!/^\d+$/.test(text)) throw invalid(`${flag} '${text}' must be a whole number`);
+        return Number(text);
+      };
+      const { checkExportOptions, exportDeployment } = await import('../../serving/k8s-export.js');
+      const options = checkExportOptions({
+        format: o.format as import('../../serving/k8s-export.js').K8sFormat, replicas: whole(o.replicas, '--replicas'), cpuTarget: whole(o.cpuTarget, '--cpu-target'), cpu: o.cpu, cpuLimit: o.cpuLimit, memory: o.memory, storeSecret: o.storeSecret,
+        ...(o.maxReplicas !== undefined ? { maxReplicas: whole(o.maxReplicas, '--max-replicas') } : {}), ...(o.image !== undefined ? { image: o.image } : {}),
+        ...(o.tokenSecret !== undefined ? { tokenSecret: o.tokenSecret } : {}), ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
+      });
+      const d = await either(c,
+        async (ws) => row(deploymentJson(await ws.deployments.get(endpoint))),
+        async (url) => (await remote<{ deployment: DeploymentRow }>(url, 'GET', '/deployments/get', { name: endpoint })).deployment);
+      const r = exportDeployment(d, options);
+      const written: string[] = [];
+      if (o.outputDir !== undefined) {
+        const { copyFile, mkdir, writeFile } = await import('node:fs/promises');
+        const paths = await import('node:path');
+        const { trellisPackageFiles, trellisPackageRoot } = await import('../../pipelines/export/image.js');
+        const dir = o.outputDir;
+        const put = async (file: string, write: (path: string) => Promise<void>) => {
+          const path = paths.join(dir, file);
+          try {
+            await mkdir(paths.dirname(path), { recursive: true });
+            await write(path);
+          } catch (e) {
+            throw invalid(`--output-dir '${dir}' cannot be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message} at ${path}): give a folder you may write to`);
+          }
+          written.push(file);
+        };
+        const root = trellisPackageRoot();
+        const packageFiles = await trellisPackageFiles(root);
+        if (!packageFiles.includes('package-lock.json')) throw invalid(`the Trellis package at ${root} has no package-lock.json, which the image installs from (npm ci): run \`npm install\` there, then export again`);
+        await put(r.manifestFile, (p) => writeFile(p, r.yaml));
+        await put('Dockerfile', (p) => writeFile(p, r.dockerfile));
+        await put('.dockerignore', (p) => writeFile(p, r.dockerignore));
+        await put('README.md', (p) => writeFile(p, r.readme));
+        for (const f of packageFiles) await put(`trellis/${f}`, (p) => copyFile(paths.join(root, f), p));
+      } else if (!globals(c).json) process.stdout.write(r.yaml);
+      output(!!globals(c).json, () => ({ format: r.format, name: r.name, image: r.image, output_dir: o.outputDir ?? null, manifest: o.outputDir !== undefined ? r.manifestFile : null, resources: r.resources }), () => {
+        if (o.outputDir === undefined) return;
+        console.log(`wrote ${r.manifestFile} (${r.resources.map((x) => x.kind).join(', ')}), Dockerfile, .dockerignore, README.md and the Trellis package (trellis/, ${written.length - 4} files) to ${o.outputDir}`);
+        console.log(`next: docker build -t ${r.image} ${o.outputDir} && docker push ${r.image}; kubectl apply -f ${o.outputDir}/${r.manifestFile} (see README.md there for the Secret ${o.storeSecret})`);
+      });
+    });
   return cmd;
 }
