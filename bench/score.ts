@@ -5,7 +5,8 @@
  * the link, block by block as `trellis score` does it; goal ≥ 1,000,000 rows/s), and `trellis
  * score` end to end, CSV → CSV, as a user runs it (process start, model load, the input's sha256,
  * the run recorded; goal ≥ 200,000 rows/s), with its peak resident memory, also on a quarter and
- * on three times the rows to show that memory does not grow with the input; also per CPU second,
+ * on three times the rows to show that memory does not grow with the input (and `trellis predict`,
+ * which holds the whole table, on the 1,000,000 rows for contrast); also per CPU second,
  * which other work on the machine moves less than the clock. The peer, when
  * scikit-learn is installed (`BENCH_PYTHON`, default /usr/bin/python3): HistGradientBoostingClassifier
  * `predict_proba` on the same rows, model alone and CSV → CSV with pandas (bench/score_peer.py).
@@ -87,8 +88,8 @@ function trellis(g: string[], args: string[]): string {
  * `trellis score` in a child process, under /usr/bin/time: wall time, CPU time (both threads) and
  * peak resident memory. CPU time moves less than the clock when other work shares the machine.
  */
-async function scoreOnce(g: string[], input: string, output: string): Promise<{ seconds: number; cpuSeconds: number; peakRssMiB: number; rows: number }> {
-  const child = spawn(TIME, ['-f', 'time: %e %U %S %M', process.execPath, BIN, ...g, '--json', 'score', '--model', 'adult@1', '--input', input, '--output', output], {
+async function scoreOnce(g: string[], input: string, output: string, command = 'score'): Promise<{ seconds: number; cpuSeconds: number; peakRssMiB: number; rows: number }> {
+  const child = spawn(TIME, ['-f', 'time: %e %U %S %M', process.execPath, BIN, ...g, '--json', command, '--model', 'adult@1', '--input', input, '--output', output], {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRELLIS_USER: 'bench', TRELLIS_LOG_LEVEL: 'warn' },
   });
   let stdout = '';
@@ -135,6 +136,8 @@ export async function runScoreBench(): Promise<unknown> {
     process.stderr.write('  trellis score on a quarter and on three times the rows…\n');
     const small = await scoreOnce(g, quarter, join(dir, 'scored-quarter.csv'));
     const large = await scoreOnce(g, triple, join(dir, 'scored-triple.csv'));
+    process.stderr.write('  trellis predict on the same rows, for its memory…\n');
+    const whole = await scoreOnce(g, rows, join(dir, 'predicted.csv'), 'predict');
 
     let peer: { model_rows_per_s: number; model_rows_per_cpu_s: number; end_to_end_rows_per_s: number; end_to_end_rows_per_cpu_s: number; sklearn_version: string } | undefined;
     const hasSklearn = spawnSync(PYTHON, ['-c', 'import sklearn, pandas'], { stdio: 'ignore' }).status === 0;
@@ -160,6 +163,7 @@ export async function runScoreBench(): Promise<unknown> {
     console.log(`  model alone (features + trees on 2 cores + link, ${model.blocks} blocks): ${m(modelRate)} M rows/s (goal ≥ 1.00), ${m(modelPerCpu)} M rows per CPU second`);
     console.log(`  trellis score end to end, CSV → CSV: ${fmt(e2eSeconds, 2)} s, ${fmt(e2eRate / 1000, 0)} k rows/s (goal ≥ 200 k), ${fmt(e2ePerCpu / 1000, 0)} k rows per CPU second, peak RSS ${fmt(peak, 0)} MiB`);
     console.log(`  peak RSS by input size: ${(ROWS / 4).toLocaleString('en-US')} rows ${fmt(small.peakRssMiB, 0)} MiB, ${ROWS.toLocaleString('en-US')} ${fmt(peak, 0)} MiB, ${(ROWS * 3).toLocaleString('en-US')} ${fmt(large.peakRssMiB, 0)} MiB (${fmt((ROWS * 3) / large.seconds / 1000, 0)} k rows/s)`);
+    console.log(`  trellis predict, which holds the table, on the same ${ROWS.toLocaleString('en-US')} rows: ${fmt(whole.seconds, 2)} s, peak RSS ${fmt(whole.peakRssMiB, 0)} MiB`);
     if (peer) {
       console.log(`  scikit-learn ${peer.sklearn_version}: model alone ${m(peer.model_rows_per_s)} M rows/s → Trellis ${fmt(modelRate / peer.model_rows_per_s, 2)}× (per CPU second ${m(peer.model_rows_per_cpu_s)} → ${fmt(modelPerCpu / peer.model_rows_per_cpu_s, 2)}×); CSV → CSV with pandas ${fmt(peer.end_to_end_rows_per_s / 1000, 0)} k rows/s → Trellis ${fmt(e2eRate / peer.end_to_end_rows_per_s, 2)}× (per CPU second ${fmt(peer.end_to_end_rows_per_cpu_s / 1000, 0)} k → ${fmt(e2ePerCpu / peer.end_to_end_rows_per_cpu_s, 2)}×)`);
     } else console.log(`  scikit-learn: not installed for ${PYTHON}; no peer in this run`);
@@ -167,6 +171,7 @@ export async function runScoreBench(): Promise<unknown> {
       rows: ROWS, load, model: { rows_per_s: modelRate, rows_per_cpu_s: modelPerCpu, each: model.each, blocks: model.blocks },
       end_to_end: { rows_per_s: e2eRate, rows_per_cpu_s: e2ePerCpu, seconds: e2eSeconds, runs: endToEnd, peak_rss_mib: peak },
       memory_by_rows: { [ROWS / 4]: small.peakRssMiB, [ROWS]: peak, [ROWS * 3]: large.peakRssMiB },
+      predict: { seconds: whole.seconds, peak_rss_mib: whole.peakRssMiB },
       sklearn: peer ?? null,
       ratios: peer ? {
         model: modelRate / peer.model_rows_per_s, end_to_end: e2eRate / peer.end_to_end_rows_per_s,

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readTable } from '../data/readers/index.js';
 import { dataset } from '../data/readers/test-helpers/data-files.js';
+import type { NumericColumn, StringColumn } from '../data/table.js';
 import { predictionWorkerReady } from '../numeric/trees/predict-pool.js';
 import { batchScore } from './batch-score.js';
 import { predict, type TrellisModel } from './model.js';
@@ -38,13 +39,12 @@ describe('batchScore', () => {
     assert.deepEqual([r.rows, r.blocks], [40_000, 5]);
     const want = predict(classifier, await readTable(rows));
     const got = await readTable(out, { types: { 'proba_<=50K': 'float', 'proba_>50K': 'float' } });
-    const label = got.columns.find((c) => c.name === 'prediction')!;
-    const p1 = got.columns.find((c) => c.name === 'proba_>50K')!;
-    assert.equal(label.type, 'string');
-    assert.equal(p1.type, 'float');
+    const label = got.columns.find((c) => c.name === 'prediction') as StringColumn;
+    const p1 = got.columns.find((c) => c.name === 'proba_>50K') as NumericColumn;
+    assert.deepEqual([label.type, p1.type], ['string', 'float']);
     for (let i = 0; i < 40_000; i++) {
-      assert.equal(label.type === 'string' && label.dictionary[label.codes[i]!], want.classes![want.prediction[i]!], `row ${i}`);
-      assert.equal(p1.type !== 'string' && p1.values[i], want.proba![2 * i + 1], `row ${i}`);
+      assert.equal(label.dictionary[label.codes[i]!], want.classes![want.prediction[i]!], `row ${i}`);
+      assert.equal(p1.values[i], want.proba![2 * i + 1], `row ${i}`);
     }
   });
 

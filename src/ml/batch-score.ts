@@ -13,7 +13,7 @@
  * `trellis score` and the `batch-score` pipeline component.
  */
 import { TrellisError, invalid } from '../core/errors.js';
-import { readTableBlocks, type TableBlock } from '../data/readers/blocks.js';
+import { DEFAULT_BLOCK_ROWS, readTableBlocks, type TableBlock } from '../data/readers/blocks.js';
 import type { DataFormat, DataSource } from '../data/readers/index.js';
 import { sourceName } from '../data/readers/source.js';
 import type { Column, ColumnType, Table, TableSchema } from '../data/table.js';
@@ -103,7 +103,7 @@ export async function scoreBlock(model: TrellisModel, block: TableBlock): Promis
  * Starts a block: its features now and its trees on the prediction worker (an ONNX model is run
  * here and now); the function returned gives the scored block.
  */
-async function startBlock(model: TrellisModel, block: TableBlock): Promise<() => Table> {
+async function startBlock(model: TrellisModel, block: TableBlock, into?: Float64Array): Promise<() => Table> {
   const t = block.table;
   if (model.estimator.kind === 'onnx') {
     const scored = await scoreBlock(model, block);
@@ -111,7 +111,7 @@ async function startBlock(model: TrellisModel, block: TableBlock): Promise<() =>
   }
   let finish: () => Predictions;
   try {
-    finish = startPredict(model, t);
+    finish = startPredict(model, t, into);
   } catch (e) {
     throw withFileRow(e, block.firstRow);
   }
@@ -140,6 +140,9 @@ export async function batchScore(model: TrellisModel, o: BatchScoreOptions): Pro
   // One block in flight: its trees are walked on the prediction worker while this thread writes the
   // block before it and reads the block after it.
   let pending: (() => Table) | undefined;
+  const blockRows = o.blockRows ?? DEFAULT_BLOCK_ROWS;
+  const matrices: Float64Array[] = [];
+  let started = 0;
   const flush = async () => {
     if (!pending) return;
     const scored = pending();
@@ -155,7 +158,9 @@ export async function batchScore(model: TrellisModel, o: BatchScoreOptions): Pro
     for await (const block of blocks) {
       if (o.signal?.aborted) throw o.signal.reason ?? new Error('scoring was stopped');
       if (count === 0 && !pending) checkColumns(model, block.table);
-      const next = await startBlock(model, block);
+      // Two feature matrices in shared memory, taken in turn: the block in flight's and this one's.
+      const matrix = matrices[started++ % 2] ??= new Float64Array(new SharedArrayBuffer(8 * blockRows * model.features.outputs.length));
+      const next = await startBlock(model, block, matrix);
       await flush();
       pending = next;
     }

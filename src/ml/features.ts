@@ -192,8 +192,11 @@ const COMPATIBLE: Record<ColumnType, ColumnType[]> = {
   string: ['string', 'integer', 'float', 'boolean'],
 };
 
-/** Applies a fitted pipeline: the features as a row-major n × outputs matrix. */
-export function applyFeatures(p: FeaturePipeline, input: Table | readonly Record<string, unknown>[]): Float64Array {
+/**
+ * Applies a fitted pipeline: the features as a row-major n × outputs matrix. A table's are written
+ * into `into` when it is large enough (a caller scoring batch after batch reuses its matrices).
+ */
+export function applyFeatures(p: FeaturePipeline, input: Table | readonly Record<string, unknown>[], into?: Float64Array): Float64Array {
   if (Array.isArray(input)) {
     const records = input as readonly Record<string, unknown>[];
     // Datetime parts are parsed by the table reader; records with them take the table path.
@@ -204,7 +207,9 @@ export function applyFeatures(p: FeaturePipeline, input: Table | readonly Record
   const n = table.rowCount;
   const width = p.outputs.length;
   // Large matrices in shared memory, so a batch can be walked on two threads without a copy.
-  const out = new Float64Array(n * width > 100_000 ? new SharedArrayBuffer(8 * n * width) : new ArrayBuffer(8 * n * width));
+  // Every cell is written below, so a reused matrix needs no clearing.
+  const out = into && into.length >= n * width ? into.subarray(0, n * width)
+    : new Float64Array(n * width > 100_000 ? new SharedArrayBuffer(8 * n * width) : new ArrayBuffer(8 * n * width));
   // One writer per step, set up once; rows are then written in blocks, every step per block,
   // so the block of the output stays in cache.
   const writers: ((from: number, to: number) => void)[] = [];

@@ -140,10 +140,11 @@ export function predict(model: TrellisModel, input: Table | Record<string, unkno
  * `predict` in two halves, for a caller with other work to do meanwhile (batch scoring reads and
  * writes other blocks): the features are computed and a large batch's tree walk starts on the
  * prediction worker at once; the function returned finishes the walk and gives the predictions.
+ * `into`: a matrix to write a table's features into (see applyFeatures), untouched until then.
  */
-export function startPredict(model: TrellisModel, input: Table | Record<string, unknown>[]): () => Predictions {
+export function startPredict(model: TrellisModel, input: Table | Record<string, unknown>[], into?: Float64Array): () => Predictions {
   if (model.estimator.kind === 'onnx') throw onnxIsAsync();
-  const x = applyFeatures(model.features, input);
+  const x = applyFeatures(model.features, input, into);
   const p = model.features.outputs.length;
   const n = Array.isArray(input) ? input.length : input.rowCount;
   const e = model.estimator;
