@@ -112,6 +112,8 @@ describe('trellis deployments export: the resources', () => {
     assert.equal(c.readinessProbe.httpGet.port, 8080);
     assert.equal(c.startupProbe, undefined, 'Knative refuses startup probes');
     assert.equal(c.lifecycle, undefined, 'Knative refuses lifecycle hooks');
+    assert.equal(p.terminationGracePeriodSeconds, undefined, 'Knative sets the grace period itself');
+    assert.equal(c.securityContext.runAsGroup, undefined, 'Knative takes runAsGroup only behind a feature flag');
     assert.deepEqual(c.env.find((e) => e.name === 'TRELLIS_ADMIN_TOKEN')?.valueFrom, { secretKeyRef: { name: 'ml-admin', key: 'TRELLIS_ADMIN_TOKEN', optional: true } });
     assert.deepEqual(c.envFrom, [{ secretRef: { name: 'ml-store' } }]);
     assert.equal(c.securityContext.readOnlyRootFilesystem, true);

@@ -165,8 +165,9 @@ export function k8sResources(d: ExportedDeployment, options: K8sExportOptions): 
   const probe = (path: string, period: number, failures: number) => ({
     httpGet: { path, port: o.format === 'kserve' ? HTTP_PORT : 'http' }, periodSeconds: period, timeoutSeconds: 3, failureThreshold: failures,
   });
+  // Knative takes runAsGroup only behind a feature flag: under KServe the image's USER gives the group.
   const containerSecurity = {
-    runAsNonRoot: true, runAsUser: RUN_AS, runAsGroup: RUN_AS, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+    runAsNonRoot: true, runAsUser: RUN_AS, ...(o.format === 'kubernetes' ? { runAsGroup: RUN_AS } : {}), allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
     capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
   };
   const container = {
@@ -250,8 +251,8 @@ export function k8sResources(d: ExportedDeployment, options: K8sExportOptions): 
           maxReplicas: o.maxReplicas,
           scaleMetric: 'cpu',
           scaleTarget: o.cpuTarget,
+          // No terminationGracePeriodSeconds: Knative sets it from the revision's timeout and drains through its queue-proxy.
           automountServiceAccountToken: false,
-          terminationGracePeriodSeconds: GRACE_SECONDS,
           containers: [container],
           volumes,
         },
