@@ -9,7 +9,8 @@ import { TrellisError, invalid } from '../core/errors.js';
 import { parseModelRef } from '../core/refs.js';
 import type { RegistryService } from '../registry/registry-service.js';
 import type { Actor } from '../store/ports/common.js';
-import type { Deployment, DeploymentRevision, DeploymentRoute, DeploymentSpec, DeploymentStore } from '../store/ports/deployments.js';
+import type { Deployment, DeploymentRevision, DeploymentRoute, DeploymentSpec, DeploymentStore, Rollout } from '../store/ports/deployments.js';
+import type { Decision } from './rollout.js';
 
 export const MAX_ROUTES = 16;
 const ARM_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/;
@@ -106,7 +107,7 @@ export class DeploymentService {
     // Roles in a fixed order, so that equal specs read the same.
     const order = { primary: 0, canary: 1, arm: 2, shadow: 3 } as const;
     routes.sort((a, b) => order[a.role] - order[b.role]);
-    return { routes, ...(spec.stickyKey ? { stickyKey: spec.stickyKey } : {}), public: spec.public === true };
+    return { routes, ...(spec.stickyKey ? { stickyKey: spec.stickyKey } : {}), public: spec.public === true, ...(spec.rollout ? { rollout: spec.rollout } : {}) };
   }
 
   async create(name: string, req: DeploymentRequest | DeploymentSpec, who: Actor, reason?: string): Promise<Deployment> {
@@ -204,5 +205,60 @@ export class DeploymentService {
 
   delete(name: string, who: Actor): Promise<void> {
     return this.store.delete(name, who);
+  }
+
+  /**
+   * Starts a progressive rollout of `model` on a deployment with a primary: the candidate becomes
+   * the canary at the first step's share; `trellis serve`'s controller takes it from there.
+   */
+  async startRollout(name: string, o: Omit<Rollout, 'step' | 'startedAt' | 'stepStartedAt' | 'startedBy'>, who: Actor, now = Date.now()): Promise<Deployment> {
+    const d = await this.get(name);
+    if (d.rollout) throw invalid(`'${d.name}' is already rolling out ${d.rollout.model} (step ${d.rollout.step + 1} of ${d.rollout.steps.length}); roll it back or let it finish first`);
+    if (!d.routes.some((r) => r.role === 'primary')) throw invalid(`'${d.name}' has no primary route (it is an A/B test): a rollout moves traffic from the primary to a candidate`);
+    if (!Number.isSafeInteger(o.holdMs) || o.holdMs < 0) throw invalid('The hold time must be a duration of zero or more');
+    if (!Number.isSafeInteger(o.minRequests) || o.minRequests < 1) throw invalid('--min-requests must be at least 1');
+    if (!Number.isSafeInteger(o.minLabels) || o.minLabels < 1) throw invalid('--min-labels must be at least 1');
+    const rollout: Rollout = { ...o, step: 0, startedAt: now, stepStartedAt: now, startedBy: who.actor };
+    const routes = [...d.routes.filter((r) => r.role !== 'canary'), { role: 'canary' as const, model: o.model, share: o.steps[0]! }];
+    const spec: DeploymentSpec = { routes, public: d.public, ...(d.stickyKey ? { stickyKey: d.stickyKey } : {}), rollout };
+    const checked = await this.check(spec);
+    // The rollout names the candidate as the canary route does after normalisation.
+    checked.rollout = { ...rollout, model: checked.routes.find((r) => r.role === 'canary')!.model };
+    return this.store.update(d.name, {
+      spec: checked, change: 'rollout_start', expectRevision: d.revision,
+      reason: `rollout of ${o.model}: steps ${o.steps.join(', ')}%, hold ${Math.round(o.holdMs / 1000)} s, SLO ${o.sloText}`,
+    }, who);
+  }
+
+  /** Applies a controller's decision (advance, promote, rollback) as a revision whose audit event carries its numbers. */
+  async applyDecision(d: Deployment, decision: Decision, who: Actor, now = Date.now()): Promise<Deployment> {
+    const r = d.rollout;
+    if (!r) throw invalid(`'${d.name}' has no rollout in progress`);
+    const evidence = { step: decision.step, share: decision.share, requests: decision.requests, heldMs: decision.heldMs, checks: decision.checks };
+    const o = { reason: decision.reason, expectRevision: d.revision, evidence };
+    if (decision.action === 'rollback') {
+      const spec: DeploymentSpec = { routes: d.routes.filter((x) => x.role !== 'canary').map((x) => (x.role === 'primary' ? { ...x, share: 100 } : x)), public: d.public, ...(d.stickyKey ? { stickyKey: d.stickyKey } : {}) };
+      return this.replace(d.name, spec, who, { ...o, change: 'rollout_rollback' });
+    }
+    if (decision.action === 'promote') {
+      const spec: DeploymentSpec = { routes: [{ role: 'primary', model: r.model, share: 100 }, ...d.routes.filter((x) => x.role === 'shadow')], public: d.public, ...(d.stickyKey ? { stickyKey: d.stickyKey } : {}) };
+      return this.replace(d.name, spec, who, { ...o, change: 'rollout_promote' });
+    }
+    if (decision.action === 'advance') {
+      const step = r.step + 1;
+      const routes = d.routes.map((x) => (x.role === 'canary' ? { ...x, share: r.steps[step]! } : x));
+      const spec: DeploymentSpec = { routes, public: d.public, ...(d.stickyKey ? { stickyKey: d.stickyKey } : {}), rollout: { ...r, step, stepStartedAt: now } };
+      return this.replace(d.name, spec, who, { ...o, change: 'rollout_advance' });
+    }
+    throw invalid(`A '${decision.action}' decision changes nothing: record it instead`);
+  }
+
+  /** Records a decision that changes nothing (a hold) as an audit event with its numbers. */
+  recordDecision(d: Deployment, decision: Decision, who: Actor): Promise<void> {
+    return this.store.recordDecision(d.name, `rollout_${decision.action}`, { reason: decision.reason, step: decision.step, share: decision.share, requests: decision.requests, heldMs: decision.heldMs, checks: decision.checks }, who);
+  }
+
+  acquireLease(lease: string, holder: string, ttlMs: number): Promise<boolean> {
+    return this.store.acquireLease(lease, holder, ttlMs);
   }
 }

@@ -3,13 +3,17 @@
  * with --server (or TRELLIS_TRACKING_URI) they call the server's routes with the caller's token.
  * `trellis serve` replicas pick every change up within a second.
  */
+import { writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { invalid } from '../../core/errors.js';
 import { deploymentJson, revisionJson } from '../../api/routes/deployments.js';
+import { abReport, abReportFromJson, abReportJson, type AbReport, type TestReport } from '../../serving/ab-report.js';
+import { abReportHtml } from '../../serving/ab-report-html.js';
 import type { DeploymentRequest } from '../../serving/deployment-service.js';
 import { actor, globals } from '../context.js';
 import { output, printTable, time } from '../output.js';
 import { either, remote } from '../server-rest.js';
+import { parseSince } from './audit.js';
 
 interface RouteRow { role: string; model: string; share: number; arm?: string }
 interface DeploymentRow {
@@ -18,6 +22,7 @@ interface DeploymentRow {
   routes: RouteRow[];
   sticky_key?: string;
   public: boolean;
+  rollout?: { model: string; steps: number[]; step: number; slo: string; hold_ms: number; step_started_at: number };
   created_at: number;
   created_by: string;
   updated_at: number;
@@ -50,11 +55,51 @@ export function routesLine(routes: RouteRow[]): string {
   return routes.map((r) => `${r.role === 'arm' ? `arm ${r.arm}` : r.role} ${r.model}${r.role === 'shadow' ? '' : ` ${r.share}%`}`).join(' · ');
 }
 
+/** `10m`, `30s`, `1h`, `0s`: a hold time in ms. */
+function parseHold(text: string): number {
+  const m = /^\s*(\d+)\s*(ms|s|m|h)\s*$/.exec(text);
+  if (!m) throw invalid(`--hold '${text}' is not a duration: write a number and a unit, e.g. 30s, 10m or 1h`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+}
+
+function wholeNumber(text: string, option: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < 1 || Number(text) > 1e9) throw invalid(`${option} '${text}' must be a whole number of at least 1`);
+  return Number(text);
+}
+
 function printDeployment(d: DeploymentRow): void {
   console.log(`endpoint ${d.name} (revision ${d.revision}${d.public ? ', public' : ''})`);
+  const r = d.rollout;
+  if (r) console.log(`  rolling out ${r.model}: step ${r.step + 1} of ${r.steps.length} (${r.steps.map((s, i) => (i === r.step ? `[${s}%]` : `${s}%`)).join(' → ')}), SLO ${r.slo}, since ${time(r.step_started_at)}`);
   for (const r of d.routes) console.log(`  ${(r.role === 'arm' ? `arm ${r.arm}` : r.role).padEnd(10)} ${r.model.padEnd(28)} ${r.role === 'shadow' ? 'copy of every request' : `${r.share}%`}`);
   if (d.sticky_key) console.log(`  sticky key ${d.sticky_key}`);
   console.log(`  created ${time(d.created_at)} by ${d.created_by}, updated ${time(d.updated_at)} by ${d.updated_by}`);
+}
+
+const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+const fig = (v: number | undefined) => (v === undefined ? '' : Number.isInteger(v) ? String(v) : v.toPrecision(4));
+
+function testLine(control: string, treatment: string, t: TestReport): string {
+  const r = t.test;
+  const ci = r.ci ? `[${fig(r.ci.lower)}, ${fig(r.ci.upper)}]` : '[–]';
+  const verdict = r.decision === 'significant' ? `significant: ${t.better} is better` : `not yet${r.reason ? ` (${r.reason})` : ''}`;
+  return `  ${treatment} − ${control} on ${t.on === 'squared_error' ? 'squared error' : t.on.replace('_', ' ')}: ${fig(r.difference)} ${ci}, p ${fig(r.pValue)} (alpha ${fig(r.alpha)}): ${verdict}`;
+}
+
+function printReport(r: AbReport, html: string | undefined): void {
+  console.log(`endpoint ${r.endpoint}, ${time(r.since)} – ${time(r.until)}`);
+  printTable(r.routes.map((x) => ({
+    route: x.route, models: x.models.join(', '), share: x.share === undefined ? '' : `${x.share}%`, requests: x.requests, errors: pct(x.errorRate),
+    p50: fig(x.latency?.p50), p95: fig(x.latency?.p95), p99: fig(x.latency?.p99), labelled: x.labelled, metric: x.metric ? `${x.metric.name} ${fig(x.metric.value)}` : '',
+  })), ['route', 'models', 'share', 'requests', 'errors', 'p50', 'p95', 'p99', 'labelled', 'metric']);
+  if (r.srm) console.log(`sample ratio: chi-square ${fig(r.srm.chiSquare)}, p ${fig(r.srm.pValue)}: ${r.srm.mismatch ? 'MISMATCH' : 'ok'} (observed ${r.srm.observed.join('/')}, expected ${r.srm.expected.map((e) => fig(e)).join('/')})`);
+  if (r.comparisons.length) console.log('sequential tests (mSPRT, always valid):');
+  for (const c of r.comparisons) {
+    if (c.metric) console.log(testLine(c.control, c.treatment, c.metric));
+    console.log(testLine(c.control, c.treatment, c.errorRate));
+  }
+  for (const n of r.notes) console.log(`note: ${n}`);
+  if (html) console.log(`wrote ${html}`);
 }
 
 export function deploymentsCommand(): Command {
@@ -183,6 +228,47 @@ export function deploymentsCommand(): Command {
       output(!!globals(c).json, () => d, () => console.log(`${verb === 'promote' ? 'promoted' : 'rolled back'} ${d.name} (revision ${d.revision}): ${routesLine(d.routes)}`));
     });
   }
+
+  cmd.command('report <endpoint>')
+    .description("the A/B report of an endpoint from its prediction log: each route's requests, errors, latency and metric, the sample-ratio check, and sequential tests of the challengers")
+    .option('--since <time>', 'start of the window: a duration ago (30m, 2h, 7d, 1w) or an ISO 8601 date or date-time', '24h')
+    .option('--html <file>', 'also write the report as a self-contained HTML page with plots')
+    .action(async (endpoint: string, o: { since: string; html?: string }, c: Command) => {
+      const until = Date.now();
+      const since = parseSince(o.since, until);
+      if (since >= until) throw invalid(`--since '${o.since}' is not in the past`);
+      const report = await either(c,
+        async (ws) => abReport(ws.predictions, await ws.deployments.get(endpoint), { since, until }),
+        async (url) => abReportFromJson((await remote<{ report: unknown }>(url, 'GET', '/deployments/report', { name: endpoint, since: String(since), until: String(until) })).report));
+      if (o.html) await writeFile(o.html, abReportHtml(report));
+      output(!!globals(c).json, () => abReportJson(report), () => printReport(report, o.html));
+    });
+
+  cmd.command('rollout <endpoint>')
+    .description('roll a candidate out progressively: the canary\'s share goes through --steps, each held until the --slo checks pass on enough requests; a breach rolls it back at once (run by `trellis serve`)')
+    .requiredOption('--model <ref>', 'the candidate: name/version or name@alias')
+    .option('--steps <percents>', 'canary shares, ascending; 100 (promotion) is added when missing', '5,25,50,100')
+    .option('--hold <duration>', 'how long each step holds once its checks pass: 30s, 10m, 1h', '10m')
+    .option('--slo <checks>', 'comma-separated checks on the canary over the step: error_rate, p50_ms, p95_ms, p99_ms, and with labels rmse, mae, accuracy, error; a number, or a factor of the primary\'s figure (rmse<=1.05*primary)', 'error_rate<0.01, p99_ms<50')
+    .option('--min-requests <n>', 'canary requests a step needs before it is judged', '100')
+    .option('--min-labels <n>', 'labelled rows (feedback) a model metric needs before it is judged', '50')
+    .action(async (endpoint: string, o: { model: string; steps: string; hold: string; slo: string; minRequests: string; minLabels: string }, c: Command) => {
+      const { parseSlo, parseSteps, sloText } = await import('../../serving/rollout.js');
+      const steps = parseSteps(o.steps);
+      const slo = parseSlo(o.slo);
+      const holdMs = parseHold(o.hold);
+      const minRequests = wholeNumber(o.minRequests, '--min-requests');
+      const minLabels = wholeNumber(o.minLabels, '--min-labels');
+      const d = await either(c,
+        async (ws) => row(deploymentJson(await ws.deployments.startRollout(endpoint, { model: o.model, steps, holdMs, slo, sloText: sloText(slo), minRequests, minLabels }, actor(c)))),
+        async (url) => (await remote<{ deployment: DeploymentRow }>(url, 'POST', '/deployments/rollout', {
+          name: endpoint, model: o.model, steps: steps.join(','), hold_ms: holdMs, slo: sloText(slo), min_requests: minRequests, min_labels: minLabels,
+        })).deployment);
+      output(!!globals(c).json, () => d, () => {
+        console.log(`rolling out ${o.model} on ${d.name}: ${steps.map((s) => `${s}%`).join(' → ')}, each step held ${o.hold} once ${sloText(slo)} holds on ${minRequests} requests`);
+        console.log(`now: ${routesLine(d.routes)}; \`trellis serve\` advances it, or rolls it back on a breach (\`trellis deployments show ${d.name}\` follows it)`);
+      });
+    });
 
   cmd.command('delete <endpoint>')
     .description('delete an endpoint (replicas stop serving it within a second; the audit trail keeps its history)')

@@ -186,6 +186,26 @@ describe('trellis serve, driven by trellis deployments', () => {
     assert.equal(await b.exited, 0);
   });
 
+  it('runs a rollout to promotion inside trellis serve, each step an audited revision with its numbers', async () => {
+    const r = await startServe(g);
+    replicas.push(r);
+    cli('deployments', 'rollout', 'income', '--model', 'income/2', '--steps', '20,60', '--hold', '0s', '--slo', 'error_rate<0.05, p99_ms<2000', '--min-requests', '15');
+    const traffic = load(r.url, 3);
+    const shown = () => JSON.parse(cli('--json', 'deployments', 'show', 'income')) as { routes: { role: string; model: string; share: number }[]; rollout?: unknown; history: { change: string; reason?: string }[] };
+    await until('the rollout to finish', async () => shown().rollout === undefined, 30_000);
+    await traffic.stop();
+    const d = shown();
+    assert.deepEqual(d.routes, [{ role: 'primary', model: 'income/2', share: 100 }]);
+    const changes = d.history.map((h) => h.change);
+    assert.deepEqual(changes.slice(0, 3), ['rollout_promote', 'rollout_advance', 'rollout_start']);
+    assert.match(d.history[1]!.reason!, /checks passed at 20% for \d+ s: advancing to 60%/);
+    assert.equal(traffic.answers.filter((x) => x.status !== 200).length, 0);
+    // The replica logs the decision once it is stored: the line may follow the store by a moment.
+    await until('the promotion in the log', async () => /rollout promote: checks passed at every step: promoting income\/2/.test(r.out()));
+    r.child.kill('SIGTERM');
+    assert.equal(await r.exited, 0);
+  });
+
   it('refuses bad options with one line naming them', () => {
     for (const [args, message] of [
       [['serve', '--log-sample', '2'], /--log-sample '2' must be a number from 0 to 1/],

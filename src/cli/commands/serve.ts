@@ -21,6 +21,7 @@ interface ServeOptions {
   maxBodyMb: string;
   maxBatch: string;
   logSample: string;
+  rollouts: boolean;
   auth?: boolean;
   logFormat?: string;
 }
@@ -44,6 +45,7 @@ export function serveCommand(): Command {
     .option('--max-body-mb <n>', 'largest request body, in MiB (413 beyond it)', '32')
     .option('--max-batch <rows>', 'most rows in one request (413 beyond it)', '10000')
     .option('--log-sample <rate>', 'fraction of requests written to the prediction log (inputs, outputs, version, route, latency), 0 to 1; 0 turns the log off', '1')
+    .option('--no-rollouts', 'do not run the rollout controller in this replica (one replica among those serving the store leads it)')
     .option('--auth', 'require a token with the invoker role on the endpoint (always on when --host is not a loopback address); endpoints created with --public take anonymous callers')
     .option('--no-auth', 'serve without authentication even on a non-loopback address')
     .option('--log-format <format>', 'json or pretty; default $TRELLIS_LOG_FORMAT, else pretty on a terminal and json otherwise')
@@ -95,6 +97,7 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
   let engine: InstanceType<typeof ServingEngine> | undefined;
   let app: Awaited<ReturnType<typeof buildServingApp>> | undefined;
   let grpc: { port: number; close(): Promise<void> } | undefined;
+  let controller: { start(): void; stop(): Promise<void> } | undefined;
   const { PredictionLogger } = await import('../../serving/prediction-logger.js');
   let lastDropWarning = 0;
   const logger = sample > 0 ? new PredictionLogger({
@@ -145,6 +148,25 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
     await logger?.stop();
     await ws.close();
     throw e;
+  }
+  if (o.rollouts) {
+    // Every replica runs a controller; the store's lease lets one of them act.
+    const { RolloutController } = await import('../../serving/rollout.js');
+    const { hostname } = await import('node:os');
+    const holder = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+    controller = new RolloutController({
+      holder,
+      ports: {
+        list: () => ws.deployments.list(),
+        stats: (e, since) => ws.predictions.stats(e, since),
+        apply: async (d, decision, by) => { await ws.deployments.applyDecision(d, decision, by); },
+        record: (d, decision, by) => ws.deployments.recordDecision(d, decision, by),
+        acquireLease: (l, h, ttl) => ws.deployments.acquireLease(l, h, ttl),
+      },
+      onDecision: (endpoint, d) => log.info({ event: 'rollout', endpoint, action: d.action, step: d.step, share: d.share, requests: d.requests, checks: d.checks }, `${endpoint}: rollout ${d.action}: ${d.reason}`),
+      onError: (e) => log.error({ event: 'rollout-error', error: e.message }, `rollout controller: ${e.message}`),
+    });
+    controller.start();
   }
   const addr = app.server.address();
   const restPort = typeof addr === 'object' && addr ? addr.port : port;

@@ -103,5 +103,32 @@ export function describeDeploymentStoreContract(name: string, open: OpenStores):
       assert.equal(again.revision, 1);
       assert.equal((await deployments.history('race')).length, 1);
     });
+
+    it('keeps a rollout in the spec, records decisions that change nothing, and elects one lease holder', async () => {
+      const rollout = {
+        model: 'churn/4', steps: [10, 50, 100], step: 0, holdMs: 60_000, slo: [{ metric: 'error_rate' as const, op: '<' as const, value: 0.01, relative: false }],
+        sloText: 'error_rate<0.01', minRequests: 100, minLabels: 30, startedAt: 5, stepStartedAt: 5, startedBy: 'alice',
+      };
+      const d = await deployments.create('rolling', { ...withCanary, rollout }, who);
+      assert.deepEqual(d.rollout, rollout);
+      assert.deepEqual((await deployments.history('rolling'))[0]!.rollout, rollout);
+      await deployments.recordDecision('rolling', 'rollout_hold', { reason: 'waiting for 100 requests', requests: 12 }, { actor: 'trellis' });
+      const [hold] = await audit.listAuditEvents({ entityType: 'deployment', entityId: 'rolling', action: 'rollout_hold' });
+      assert.equal(hold?.actor, 'trellis');
+      assert.deepEqual((hold?.after as { evidence: unknown }).evidence, { reason: 'waiting for 100 requests', requests: 12 });
+      assert.equal((await deployments.find('rolling'))?.revision, 1, 'a decision that changes nothing is no revision');
+      await rejectsCode(deployments.recordDecision('ghost', 'rollout_hold', {}, who), 'TRELLIS_DEPLOYMENT_NOT_FOUND');
+
+      const won = await Promise.all(['a', 'b', 'c', 'd'].map((h) => deployments.acquireLease('controller', h, 60_000)));
+      assert.equal(won.filter(Boolean).length, 1, `exactly one holder: ${won.join(',')}`);
+      const holder = ['a', 'b', 'c', 'd'][won.indexOf(true)]!;
+      assert.equal(await deployments.acquireLease('controller', holder, 60_000), true, 'the holder renews');
+      assert.equal(await deployments.acquireLease('controller', holder === 'a' ? 'b' : 'a', 60_000), false);
+      // A lease not renewed expires and another replica takes it.
+      await deployments.acquireLease('short', 'x', 1);
+      await new Promise((r) => setTimeout(r, 10));
+      assert.equal(await deployments.acquireLease('short', 'y', 60_000), true);
+      assert.equal(await deployments.acquireLease('short', 'x', 60_000), false);
+    });
   });
 }

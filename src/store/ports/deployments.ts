@@ -29,8 +29,40 @@ export interface DeploymentRoute {
   arm?: string;
 }
 
+/** One service-level check of a progressive rollout: `p99_ms < 50`, `error_rate < 0.01`, `rmse <= 1.05*primary`. */
+export interface SloCheck {
+  metric: 'error_rate' | 'p50_ms' | 'p95_ms' | 'p99_ms' | 'rmse' | 'mae' | 'accuracy' | 'error';
+  op: '<' | '<=' | '>' | '>=';
+  value: number;
+  /** The threshold is `value` times the primary's figure over the same window. */
+  relative: boolean;
+}
+
+/** A progressive rollout in progress: the canary's share goes through `steps`, each held until its checks pass. */
+export interface Rollout {
+  /** The candidate, as the canary route names it. */
+  model: string;
+  /** Canary shares in percent, ascending; the last is 100 (promotion). */
+  steps: number[];
+  /** Index of the current step. */
+  step: number;
+  holdMs: number;
+  slo: SloCheck[];
+  /** The checks as written, for people. */
+  sloText: string;
+  /** Requests the canary must answer in a step before it is judged. */
+  minRequests: number;
+  /** Labelled rows needed before a model metric (rmse, accuracy, …) is judged. */
+  minLabels: number;
+  startedAt: number;
+  stepStartedAt: number;
+  startedBy: string;
+}
+
 export interface DeploymentSpec {
   routes: DeploymentRoute[];
+  /** The rollout in progress, if any. */
+  rollout?: Rollout;
   /** For A/B arms: `header:<name>` or `field:<name>`, the request key whose hash picks the arm. */
   stickyKey?: string;
   /** Anonymous callers may invoke the endpoint (auth on); off unless asked for. */
@@ -83,4 +115,11 @@ export interface DeploymentStore {
   history(name: string, limit?: number): Promise<DeploymentRevision[]>;
   /** Deletes the deployment and its history (the audit trail keeps both). */
   delete(name: string, who: Actor): Promise<void>;
+  /** Records a decision that changes nothing (a rollout holding, with its numbers) as an audit event. */
+  recordDecision(name: string, action: string, evidence: Record<string, unknown>, who: Actor): Promise<void>;
+  /**
+   * Takes or renews the named lease for `holder` until `now + ttlMs`; true when `holder` holds it
+   * after the call. Of replicas racing, exactly one wins; a lease not renewed expires.
+   */
+  acquireLease(lease: string, holder: string, ttlMs: number): Promise<boolean>;
 }

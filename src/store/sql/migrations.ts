@@ -498,6 +498,16 @@ CREATE TABLE prediction_labels (
   PRIMARY KEY (endpoint, request_id)
 );`,
   },
+  {
+    version: 15,
+    description: 'leases that elect one leader among serving replicas (the rollout controller)',
+    sql: ({ types: t }) => `
+CREATE TABLE serving_leases (
+  name ${t.key} PRIMARY KEY,
+  holder ${t.text} NOT NULL,
+  expires_at ${t.bigint} NOT NULL
+);`,
+  },
 ];
 
 /** The tables the migrations marked `rewrites` rebuild. */

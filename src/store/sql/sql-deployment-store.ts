@@ -23,14 +23,14 @@ export function checkEndpointName(name: unknown, param = 'name'): string {
 const MAX_REASON = 2000;
 
 function specJson(s: DeploymentSpec): string {
-  return JSON.stringify({ routes: s.routes, ...(s.stickyKey ? { stickyKey: s.stickyKey } : {}), public: s.public === true });
+  return JSON.stringify({ routes: s.routes, ...(s.stickyKey ? { stickyKey: s.stickyKey } : {}), public: s.public === true, ...(s.rollout ? { rollout: s.rollout } : {}) });
 }
 
 function deploymentRow(r: Row): Deployment {
   const spec = jsonCol<DeploymentSpec>(r.spec);
   return {
     name: text(r.name), routes: spec.routes, ...(spec.stickyKey ? { stickyKey: spec.stickyKey } : {}), public: spec.public === true,
-    revision: num(r.revision), createdAt: num(r.created_at), createdBy: text(r.created_by), updatedAt: num(r.updated_at), updatedBy: text(r.updated_by),
+    ...(spec.rollout ? { rollout: spec.rollout } : {}), revision: num(r.revision), createdAt: num(r.created_at), createdBy: text(r.created_by), updatedAt: num(r.updated_at), updatedBy: text(r.updated_by),
   };
 }
 
@@ -39,12 +39,13 @@ function revisionRow(r: Row): DeploymentRevision {
   const reason = optStr(r.reason);
   return {
     name: text(r.name), revision: num(r.revision), routes: spec.routes, ...(spec.stickyKey ? { stickyKey: spec.stickyKey } : {}), public: spec.public === true,
-    change: text(r.change), at: num(r.at), by: text(r.by_actor), ...(reason !== undefined ? { reason } : {}),
+    ...(spec.rollout ? { rollout: spec.rollout } : {}), change: text(r.change), at: num(r.at), by: text(r.by_actor), ...(reason !== undefined ? { reason } : {}),
   };
 }
 
 const auditSpec = (d: DeploymentSpec & { revision?: number }) => ({
   revision: d.revision ?? null, routes: d.routes, stickyKey: d.stickyKey ?? null, public: d.public === true,
+  ...(d.rollout ? { rollout: { model: d.rollout.model, steps: d.rollout.steps, step: d.rollout.step, slo: d.rollout.sloText } } : {}),
 });
 
 function checkReason(reason: string | undefined): string | null {
@@ -120,6 +121,27 @@ export class SqlDeploymentStore implements DeploymentStore {
       await tx.run('DELETE FROM deployment_revisions WHERE name = ?', [before.name]);
       await tx.run('DELETE FROM deployments WHERE name = ?', [before.name]);
       await audit('delete_deployment', 'deployment', before.name, auditSpec(before), null);
+    });
+  }
+
+  async recordDecision(name: string, action: string, evidence: Record<string, unknown>, who: Actor): Promise<void> {
+    if (!/^[a-z][a-z0-9_]{0,63}$/.test(action)) throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Invalid decision '${excerpt(action)}'` });
+    await this.uow.write(who, async (tx, audit) => {
+      const r = await this.rowFor(tx, name.normalize('NFC').trim());
+      if (!r) throw new TrellisError('TRELLIS_DEPLOYMENT_NOT_FOUND', { name: excerpt(name) });
+      await audit(action, 'deployment', text(r.name), null, { revision: num(r.revision), evidence });
+    });
+  }
+
+  async acquireLease(lease: string, holder: string, ttlMs: number): Promise<boolean> {
+    return this.uow.writeUnaudited(async (tx) => {
+      const now = this.uow.now();
+      // The condition is part of the UPDATE: of two writers racing for an expired lease, the second
+      // re-checks it once the first commits (PostgreSQL) or runs after it (SQLite), and fails.
+      await tx.run('UPDATE serving_leases SET holder = ?, expires_at = ? WHERE name = ? AND (holder = ? OR expires_at <= ?)', [holder, now + ttlMs, lease, holder, now]);
+      await tx.run('INSERT INTO serving_leases (name, holder, expires_at) VALUES (?,?,?) ON CONFLICT (name) DO NOTHING', [lease, holder, now + ttlMs]);
+      const after = await tx.query('SELECT holder FROM serving_leases WHERE name = ?', [lease]);
+      return after.length > 0 && text(after[0]!.holder) === holder;
     });
   }
 
