@@ -465,6 +465,18 @@ export const OPENAPI_DOCUMENT = {
         responses: { '200': json('The revisions.', obj({ revisions: arr(ref('DeploymentRevision')) }, ['revisions'])), '404': errors['404'], ...authErrors },
       },
     },
+    '/deployments/report': {
+      get: {
+        tags: ['deployments'], operationId: 'getDeploymentReport',
+        summary: 'The A/B report of an endpoint over a window of its prediction log: per route requests, error rate, latency percentiles and the model metric; the sample-ratio check; mSPRT sequential tests of the canary or arms against their control; requests and errors per minute.',
+        parameters: [
+          query('name', str(), 'The endpoint name.', true),
+          query('since', millis, 'Start of the window (default: a day before `until`).'),
+          query('until', millis, 'End of the window (default: now).'),
+        ],
+        responses: { '200': json('The report (as `trellis deployments report --json` prints it).', obj({ report: { type: 'object' } }, ['report'])), '400': errors['400'], '404': errors['404'], ...authErrors },
+      },
+    },
     '/deployments/create': {
       post: {
         tags: ['deployments'], operationId: 'createDeployment', summary: 'Create an endpoint: a primary model (or A/B arms), optionally a canary and a shadow. Needs deploy on every model named.',

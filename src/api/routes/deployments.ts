@@ -6,6 +6,7 @@
  */
 import { invalid } from '../../core/errors.js';
 import { parseModelRef } from '../../core/refs.js';
+import { abReport, abReportJson } from '../../serving/ab-report.js';
 import { modelsOf, specOf, type DeploymentRequest } from '../../serving/deployment-service.js';
 import type { Deployment, DeploymentRevision, DeploymentRoute } from '../../store/ports/deployments.js';
 import type { Workspace } from '../../workspace/workspace.js';
@@ -13,6 +14,9 @@ import type { Params } from '../params.js';
 import type { RequestAuth } from '../request-auth.js';
 import { modelObj } from '../route-objects.js';
 import type { MlflowRouter } from '../router.js';
+
+/** The A/B report's window when no `since` is given: the last day. */
+const REPORT_WINDOW_MS = 86_400_000;
 
 const routeJson = (r: DeploymentRoute) => ({ role: r.role, model: r.model, share: r.share, ...(r.arm ? { arm: r.arm } : {}) });
 
@@ -81,6 +85,15 @@ export function deploymentRoutes(r: MlflowRouter, ws: Workspace): void {
     requireOnModels(auth, 'read', modelsOf(d));
     const limit = p.optionalInt('max_results');
     return { revisions: (await ws.deployments.history(d.name, limit)).map(revisionJson) };
+  });
+
+  r.get('/deployments/report', readAccess, async ({ p, auth }) => {
+    const d = await ws.deployments.get(p.requireString('name'));
+    requireOnModels(auth, 'read', modelsOf(d));
+    const until = p.optionalInt('until') ?? Date.now();
+    const since = p.optionalInt('since') ?? until - REPORT_WINDOW_MS;
+    if (since >= until) throw invalid(`'since' (${since}) must be before 'until' (${until}): both are milliseconds since the epoch`);
+    return { report: abReportJson(await abReport(ws.predictions, d, { since, until })) };
   });
 
   r.post('/deployments/create', { action: 'deploy', object: (_req, p) => firstModel(p) }, async ({ p, who, auth }) => {
