@@ -19,6 +19,7 @@
 import { isTrellisError } from '../core/errors.js';
 import type { Deployment, DeploymentRoute } from '../store/ports/deployments.js';
 import type { ModelVersion } from '../store/ports/registry.js';
+import { inSpan } from './metrics.js';
 import { loadVersion, type LoadedModel, type ReadModel } from './model-runtime.js';
 import { tensorMetadata } from './oip/codec.js';
 import { ServingError, type EndpointModel, type InferRequest, type InferResult, type InferenceService } from './types.js';
@@ -205,7 +206,7 @@ export class ServingEngine implements InferenceService {
     const key = `${v.name}/${v.version}`;
     let p = this.cache.get(key);
     if (!p) {
-      p = loadVersion(v, this.opts.source.read);
+      p = inSpan('trellis.model.load', { 'trellis.model': key, 'trellis.endpoint': endpoint }, () => loadVersion(v, this.opts.source.read));
       this.cache.set(key, p);
       p.then((m) => this.emit({ kind: 'loaded', endpoint, model: key, sha256: m.sha256, loadMs: m.loadMs, bytes: m.bytes }), () => this.cache.delete(key));
     }
@@ -289,7 +290,7 @@ export class ServingEngine implements InferenceService {
     const time = Date.now();
     let result: InferResult;
     try {
-      const predictions = await r.loaded.predict(req.records);
+      const predictions = await inSpan('trellis.infer', { 'trellis.endpoint': a.deployment.name, 'trellis.model': r.loaded.key, 'trellis.route': r.label, 'trellis.rows': req.records.length }, () => r.loaded.predict(req.records));
       result = {
         modelName: a.deployment.name, modelVersion: r.loaded.version, registeredModel: r.loaded.name, route: r.label,
         task: r.loaded.model.task, predictions,

@@ -14,10 +14,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { exportJsModule, jsModuleEtag } from '../../ml/export-js.js';
 import { decodeBody, decodeInferRequest, encodeInferResponse } from '../../serving/oip/codec.js';
 import { decodeMlflowRequest } from '../../serving/oip/mlflow-codec.js';
 import { decodeV1, parseJsonObject, predictionsResponse } from '../../serving/oip/v1-codec.js';
 import { asServingError, type ServingEngine } from '../../serving/engine.js';
+import type { ServingMetrics } from '../../serving/metrics.js';
 import { HTTP_STATUS, ServingError, type InferResult } from '../../serving/types.js';
 
 export type ServingAccess = { public: true } | { invoke: true };
@@ -40,7 +42,9 @@ export interface ServingAppOptions {
   logger?: boolean | object;
   /** Labels for logged requests (`POST /v2/models/<endpoint>/feedback`); absent: the route answers 501. */
   feedback?: (endpoint: string, requestId: unknown, labels: unknown) => Promise<{ rows: number }>;
-  /** Extra routes (metrics, edge modules) registered with the same access rules. */
+  /** Prometheus metrics: `GET /metrics` (public, as scrapers expect) and the in-flight gauge. */
+  metrics?: ServingMetrics;
+  /** Extra routes (edge modules) registered with the same access rules. */
   extend?: (app: FastifyInstance) => void | Promise<void>;
 }
 
@@ -90,6 +94,12 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id);
   });
+  const metrics = o.metrics;
+  if (metrics) {
+    const counted = (url: string) => url.startsWith('/v2/models/') || url.startsWith('/v1/models/') || url.startsWith('/invocations');
+    app.addHook('onRequest', async (req) => { if (req.method === 'POST' && counted(req.url)) metrics.inFlight.inc({ protocol: 'rest' }); });
+    app.addHook('onResponse', async (req) => { if (req.method === 'POST' && counted(req.url)) metrics.inFlight.dec({ protocol: 'rest' }); });
+  }
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof ServingError) {
       if (err.kind === 'unauthenticated') void reply.header('www-authenticate', 'Bearer realm="trellis", Basic realm="trellis"');
@@ -126,6 +136,7 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
   app.get('/v2/health/live', { config: PUBLIC }, async (_req, reply) => (engine.live() ? { live: true } : reply.code(503).send({ error: 'The server is not live' })));
   app.get('/v2/health/ready', { config: PUBLIC }, async (_req, reply) => (engine.ready() ? { ready: true } : reply.code(503).send({ error: 'The server is not ready: a deployment is still loading or failed to load' })));
   app.get('/v2', { config: PUBLIC }, async () => engine.serverMetadata());
+  if (metrics) app.get('/metrics', { config: PUBLIC }, async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
 
   const metadata = async (req: FastifyRequest<{ Params: { name: string; version?: string } }>) => {
     await engine.authorize(req.params.name, caller(req));
@@ -163,6 +174,27 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
   };
   app.post('/v2/models/:name/infer', { config: INVOKE }, infer);
   app.post('/v2/models/:name/versions/:version/infer', { config: INVOKE }, infer);
+
+  // The model on traffic as one dependency-free ES module, for browsers and devices that predict
+  // locally and follow promotions: an unchanged model costs a 304.
+  const modules = new Map<string, { text: string; etag: string }>();
+  app.get('/v1/models/:name/module.js', { config: INVOKE }, async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
+    const name = req.params.name;
+    await engine.authorize(name, caller(req));
+    const loaded = engine.loadedModel(name);
+    let m = modules.get(loaded.sha256);
+    if (!m) {
+      if (loaded.model.estimator.kind === 'onnx') throw new ServingError('unimplemented', `${loaded.key} is an imported ONNX model: it has no JavaScript module (export it with trellis export --format onnx for ONNX Runtime on devices)`);
+      const text = exportJsModule(loaded.model, { name: loaded.name, version: loaded.version });
+      m = { text, etag: jsModuleEtag(text) };
+      if (modules.size > 32) modules.clear();
+      modules.set(loaded.sha256, m);
+    }
+    void reply.header('etag', m.etag).header('cache-control', 'no-cache').header('x-model-version', loaded.key);
+    const inm = req.headers['if-none-match'];
+    if (typeof inm === 'string' && inm.split(',').map((x) => x.trim()).includes(m.etag)) return reply.code(304).send();
+    return reply.type('text/javascript; charset=utf-8').send(m.text);
+  });
 
   // A delayed label for a request the endpoint answered: {"request_id": "<x-request-id>", "labels": [...]} (or "label" for one row).
   app.post('/v2/models/:name/feedback', { config: INVOKE }, async (req: FastifyRequest<{ Params: { name: string } }>) => {

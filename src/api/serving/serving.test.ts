@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { ServingEngine, type EngineEvent, type Served } from '../../serving/engine.js';
+import { ServingMetrics } from '../../serving/metrics.js';
 import { ServingError } from '../../serving/types.js';
 import { Workspace } from '../../workspace/workspace.js';
 import { buildServingApp, servingRoutes } from './app.js';
@@ -199,6 +200,53 @@ describe('trellis serve: the engine and its HTTP routes', () => {
     assert.equal(r.statusCode, 200);
     assert.equal(r.headers['x-model-version'], 'income/2', 'still on the version it had');
     assert.equal(engine.ready(), true);
+  });
+
+  it('serves the model on traffic as an ES module with an ETag, 304 when unchanged, a new one after a promotion', async () => {
+    const first = await app.inject('/v1/models/income/module.js');
+    assert.equal(first.statusCode, 200);
+    assert.match(String(first.headers['content-type']), /text\/javascript/);
+    const etag = String(first.headers.etag);
+    assert.match(etag, /^"sha256-[0-9a-f]{64}"$/);
+    assert.equal(first.headers['x-model-version'], 'income/2');
+    assert.match(first.body, /export function predict\(/);
+    const again = await app.inject({ url: '/v1/models/income/module.js', headers: { 'if-none-match': etag } });
+    assert.equal(again.statusCode, 304);
+    assert.equal(again.body, '');
+    // The module predicts what the endpoint answers.
+    const mod = (await import(`data:text/javascript;base64,${Buffer.from(first.body).toString('base64')}`)) as { predict(r: object): { prediction: string; proba: number[] } };
+    const served = (await infer('income', [ROW])).json<{ outputs: { name: string; data: unknown[] }[] }>();
+    assert.deepEqual(mod.predict(ROW).proba, served.outputs.find((o) => o.name === 'proba')!.data);
+    await ws.registry.setAlias('income', 'champion', '1', who);
+    await engine.refresh();
+    const moved = await app.inject({ url: '/v1/models/income/module.js', headers: { 'if-none-match': etag } });
+    assert.equal(moved.statusCode, 200);
+    assert.notEqual(moved.headers.etag, etag);
+    assert.equal(moved.headers['x-model-version'], 'income/1');
+    assert.equal((await app.inject('/v1/models/nope/module.js')).statusCode, 404);
+  });
+
+  it('counts requests, errors and latency per endpoint, version and route on /metrics', async () => {
+    const metrics = new ServingMetrics({ dropped: () => 7 });
+    const m = new ServingEngine({ source: workspaceSource(ws), endpoints: ['ab'], pollMs: 60_000, onServed: (x) => metrics.served(x), onEvent: (e) => metrics.event(e) });
+    await m.start();
+    const a4 = await buildServingApp({ engine: m, metrics });
+    for (let i = 0; i < 3; i++) {
+      await a4.inject({ method: 'POST', url: '/v2/models/ab/infer', headers: { 'content-type': 'application/json', 'x-user': `u${i}` }, payload: { inputs: columns([ROW]) } });
+    }
+    await a4.inject({ method: 'POST', url: '/v2/models/ab/infer', headers: { 'content-type': 'application/json' }, payload: { inputs: columns([{ ...ROW, age: 'old' }]) } });
+    const res = await a4.inject('/metrics');
+    assert.equal(res.statusCode, 200);
+    assert.match(String(res.headers['content-type']), /text\/plain/);
+    const text = res.body;
+    const ok = [...text.matchAll(/^trellis_requests_total\{endpoint="ab",model="income",version="(\d)",route="(arm:[ab])",outcome="ok"\} (\d+)$/gm)];
+    assert.equal(ok.reduce((t, x) => t + Number(x[3]), 0), 3, text.split('\n').filter((l) => l.startsWith('trellis_requests_total')).join('\n'));
+    assert.match(text, /^trellis_request_duration_seconds_count\{endpoint="ab",model="income",version="\d",route="arm:[ab]"\} \d+$/m);
+    assert.match(text, /^trellis_prediction_log_dropped_total 7$/m);
+    assert.match(text, /^trellis_model_load_seconds_count\{model="income\/[12]"\} 1$/m);
+    assert.match(text, /^trellis_requests_in_flight\{protocol="rest"\} 0$/m);
+    await a4.close();
+    await m.stop();
   });
 
   it('declares the access of every route; with authorisation, invoke routes refuse an unknown caller and public ones answer', async () => {

@@ -109,6 +109,8 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
       log.warn({ event: 'prediction-log-dropped', dropped, error: err.message }, `prediction log: could not write ${dropped} entries (${err.message}); requests are answered, their log entries dropped`);
     },
   }) : undefined;
+  const { ServingMetrics } = await import('../../serving/metrics.js');
+  const metrics = new ServingMetrics({ dropped: () => logger?.dropped ?? 0, written: () => logger?.written ?? 0, queued: () => logger?.pending ?? 0 });
   try {
     const auth = authOn ? await authOptions(ws) : undefined;
     const pkg = JSON.parse((await import('node:fs')).readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -117,8 +119,12 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
       ...(o.endpoint?.length ? { endpoints: o.endpoint } : {}),
       ...(auth ? { authorize: servingAuthorizer(auth.authenticator!) } : {}),
       serverName: 'trellis', serverVersion: pkg.version,
-      ...(logger ? { onServed: (x) => logger.add(x) } : {}),
+      onServed: (x) => {
+        metrics.served(x);
+        logger?.add(x);
+      },
       onEvent: (e) => {
+        metrics.event(e);
         if (e.kind === 'load_failed' || e.kind === 'refresh_failed' || e.kind === 'shadow_failed') log.error({ event: e.kind, ...e }, `${'endpoint' in e ? `${e.endpoint}: ` : ''}${e.kind.replace('_', ' ')}${'model' in e ? ` ${e.model}` : ''}: ${e.error}`);
         else if (e.kind === 'loaded') log.info({ event: 'loaded', ...e }, `${e.endpoint}: loaded ${e.model} (sha256 ${e.sha256.slice(0, 12)}, ${Math.round(e.bytes / 1024)} KiB, ${e.loadMs.toFixed(1)} ms)`);
         else if (e.kind === 'switched') log.info({ event: 'switched', ...e }, `${e.endpoint}: serving revision ${e.revision}: ${e.routes.join(', ')}`);
@@ -128,7 +134,7 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
     await engine.start();
     const missing = (o.endpoint ?? []).filter((n) => !engine!.deployment(n) && !engine!.endpoints().some((x) => x.name.toLowerCase() === n.toLowerCase()));
     if (missing.length) log.warn({ event: 'unknown-endpoint', missing }, `no deployment named ${missing.join(', ')} yet: it will be served once \`trellis deployments create\` makes it`);
-    app = await buildServingApp({ engine, maxBodyBytes, maxBatch, ...(logger ? { feedback: (e, id, labels) => ws.predictions.feedback(e, id, labels) } : {}), ...(o.invocationsEndpoint ? { invocationsEndpoint: o.invocationsEndpoint } : {}) });
+    app = await buildServingApp({ engine, maxBodyBytes, maxBatch, metrics, ...(logger ? { feedback: (e, id, labels) => ws.predictions.feedback(e, id, labels) } : {}), ...(o.invocationsEndpoint ? { invocationsEndpoint: o.invocationsEndpoint } : {}) });
     try {
       await app.listen({ host: o.host, port });
     } catch (err) {

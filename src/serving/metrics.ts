@@ -1,0 +1,79 @@
+/**
+ * What `trellis serve` tells Prometheus (`GET /metrics`, prom-client) and OpenTelemetry: requests,
+ * errors and latency per endpoint, model version and route; requests in flight; model load times;
+ * the prediction log's drops. Spans wrap model loads and inferences through @opentelemetry/api,
+ * which records nothing unless the process registers an exporter.
+ */
+import { trace, SpanStatusCode, type Span } from '@opentelemetry/api';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { EngineEvent, Served } from './engine.js';
+
+export const tracer = trace.getTracer('trellis.serving');
+
+/** Runs `fn` in a span named `name` with `attrs`; the span ends with the outcome. */
+export async function inSpan<T>(name: string, attrs: Record<string, string | number>, fn: (span: Span) => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(name, { attributes: attrs }, async (span) => {
+    try {
+      return await fn(span);
+    } catch (e) {
+      span.recordException(e as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
+      throw e;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+export class ServingMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'endpoint' | 'model' | 'version' | 'route' | 'outcome'>;
+  private readonly latency: Histogram<'endpoint' | 'model' | 'version' | 'route'>;
+  private readonly shadowRequests: Counter<'endpoint' | 'model' | 'version' | 'outcome'>;
+  readonly inFlight: Gauge<'protocol'>;
+  private readonly loadSeconds: Histogram<'model'>;
+  private readonly loadFailures: Counter<'endpoint'>;
+
+  constructor(o: { dropped?: () => number; written?: () => number; queued?: () => number } = {}) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'trellis_serve_' });
+    const registers = [this.registry];
+    this.requests = new Counter({ name: 'trellis_requests_total', help: 'Inference requests answered, by endpoint, model version, route and outcome (ok, invalid, error)', labelNames: ['endpoint', 'model', 'version', 'route', 'outcome'], registers });
+    this.latency = new Histogram({
+      name: 'trellis_request_duration_seconds', help: 'Time to predict, from decoded input to predictions', labelNames: ['endpoint', 'model', 'version', 'route'], registers,
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    });
+    this.shadowRequests = new Counter({ name: 'trellis_shadow_requests_total', help: 'Copies of requests answered by shadow routes', labelNames: ['endpoint', 'model', 'version', 'outcome'], registers });
+    this.inFlight = new Gauge({ name: 'trellis_requests_in_flight', help: 'Requests being answered now', labelNames: ['protocol'], registers });
+    this.loadSeconds = new Histogram({ name: 'trellis_model_load_seconds', help: 'Time to read, verify and parse a model version', labelNames: ['model'], registers, buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30] });
+    this.loadFailures = new Counter({ name: 'trellis_model_load_failures_total', help: 'Model versions refused at load (digest mismatch, bad document)', labelNames: ['endpoint'], registers });
+    const log = o;
+    new Gauge({ name: 'trellis_prediction_log_dropped_total', help: 'Prediction log entries dropped because the store was slow or failing', registers, collect() { this.set(log.dropped?.() ?? 0); } });
+    new Gauge({ name: 'trellis_prediction_log_written_total', help: 'Prediction log entries written', registers, collect() { this.set(log.written?.() ?? 0); } });
+    new Gauge({ name: 'trellis_prediction_log_queued', help: 'Prediction log entries waiting to be written', registers, collect() { this.set(log.queued?.() ?? 0); } });
+  }
+
+  /** The engine's `onServed`: one answer counted. */
+  served(s: Served): void {
+    const outcome = s.error ? (s.error.kind === 'internal' ? 'error' : 'invalid') : 'ok';
+    if (s.shadow) {
+      this.shadowRequests.inc({ endpoint: s.endpoint, model: s.model, version: s.version, outcome });
+      return;
+    }
+    this.requests.inc({ endpoint: s.endpoint, model: s.model, version: s.version, route: s.route, outcome });
+    this.latency.observe({ endpoint: s.endpoint, model: s.model, version: s.version, route: s.route }, s.latencyMs / 1000);
+  }
+
+  /** The engine's `onEvent`: loads timed, failures counted. */
+  event(e: EngineEvent): void {
+    if (e.kind === 'loaded') this.loadSeconds.observe({ model: e.model }, e.loadMs / 1000);
+    else if (e.kind === 'load_failed') this.loadFailures.inc({ endpoint: e.endpoint });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
