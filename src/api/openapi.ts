@@ -513,6 +513,16 @@ export const OPENAPI_DOCUMENT = {
         responses: { '200': json('The deployment after.', obj({ deployment: ref('Deployment') }, ['deployment'])), '400': errors['400'], '404': errors['404'], '409': json('Changed meanwhile (RESOURCE_CONFLICT).', ref('Error')), ...authErrors },
       },
     },
+    '/deployments/rollout': {
+      post: {
+        tags: ['deployments'], operationId: 'startDeploymentRollout', summary: 'Roll a candidate out progressively: the canary share goes through the steps, each held until the SLO checks pass; a breach rolls back (run by trellis serve).',
+        requestBody: jsonBody(obj({
+          name: str(), model: str('the candidate: name/version or name@alias'), steps: str('ascending percentages, e.g. "5,25,50,100"'), hold_ms: int(),
+          slo: str('e.g. "error_rate<0.01, p99_ms<50, rmse<=1.05*primary"'), min_requests: int(), min_labels: int(),
+        }, ['name', 'model', 'slo'])),
+        responses: { '200': json('The deployment after.', obj({ deployment: ref('Deployment') }, ['deployment'])), '400': errors['400'], '404': errors['404'], '409': json('Changed meanwhile (RESOURCE_CONFLICT).', ref('Error')), ...authErrors },
+      },
+    },
     '/deployments/delete': {
       post: {
         tags: ['deployments'], operationId: 'deleteDeployment', summary: 'Delete an endpoint and its history (the audit trail keeps both).',
@@ -541,6 +551,7 @@ export const OPENAPI_DOCUMENT = {
       DeploymentRoute: obj({ role: { type: 'string', enum: ['primary', 'canary', 'shadow', 'arm'] }, model: str('name@alias or name/version'), share: num, arm: str() }, ['role', 'model', 'share']),
       Deployment: obj({
         name: str(), revision: int(), routes: arr(ref('DeploymentRoute')), sticky_key: str(), public: bool,
+        rollout: obj({ model: str(), steps: arr(num), step: int('index of the current step'), slo: str(), hold_ms: int(), min_requests: int(), min_labels: int(), started_at: millis, step_started_at: millis, started_by: str() }),
         created_at: millis, created_by: str(), updated_at: millis, updated_by: str(),
       }, ['name', 'revision', 'routes', 'public', 'created_at', 'created_by', 'updated_at', 'updated_by']),
       DeploymentRevision: obj({

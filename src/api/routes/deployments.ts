@@ -8,7 +8,8 @@ import { invalid } from '../../core/errors.js';
 import { parseModelRef } from '../../core/refs.js';
 import { abReport, abReportJson } from '../../serving/ab-report.js';
 import { modelsOf, specOf, type DeploymentRequest } from '../../serving/deployment-service.js';
-import type { Deployment, DeploymentRevision, DeploymentRoute } from '../../store/ports/deployments.js';
+import type { Deployment, DeploymentRevision, DeploymentRoute, Rollout } from '../../store/ports/deployments.js';
+import { parseSlo, parseSteps, sloText } from '../../serving/rollout.js';
 import type { Workspace } from '../../workspace/workspace.js';
 import type { Params } from '../params.js';
 import type { RequestAuth } from '../request-auth.js';
@@ -20,9 +21,15 @@ const REPORT_WINDOW_MS = 86_400_000;
 
 const routeJson = (r: DeploymentRoute) => ({ role: r.role, model: r.model, share: r.share, ...(r.arm ? { arm: r.arm } : {}) });
 
+const rolloutJson = (r: Rollout) => ({
+  model: r.model, steps: r.steps, step: r.step, slo: r.sloText, hold_ms: r.holdMs, min_requests: r.minRequests, min_labels: r.minLabels,
+  started_at: r.startedAt, step_started_at: r.stepStartedAt, started_by: r.startedBy,
+});
+
 export function deploymentJson(d: Deployment): object {
   return {
     name: d.name, revision: d.revision, routes: d.routes.map(routeJson), ...(d.stickyKey ? { sticky_key: d.stickyKey } : {}), public: d.public,
+    ...(d.rollout ? { rollout: rolloutJson(d.rollout) } : {}),
     created_at: d.createdAt, created_by: d.createdBy, updated_at: d.updatedAt, updated_by: d.updatedBy,
   };
 }
@@ -141,6 +148,24 @@ export function deploymentRoutes(r: MlflowRouter, ws: Workspace): void {
     requireOnModels(auth, 'deploy', modelsOf(d));
     // A rollback returns to routes someone allowed to deploy them had set.
     return { deployment: deploymentJson(await ws.deployments.rollback(d.name, who, { reason: p.optionalString('reason', 2000) })) };
+  });
+
+  r.post('/deployments/rollout', deployAccess, async ({ p, who, auth }) => {
+    const d = await ws.deployments.get(p.requireString('name'));
+    const model = p.requireString('model');
+    requireOnModels(auth, 'deploy', [...modelsOf(d), parseModelRef(model).name]);
+    const slo = parseSlo(p.requireString('slo', 1000));
+    const int = (name: string, def: number) => {
+      const v = p.optionalInt(name);
+      if (v !== undefined && (v < 0 || !Number.isSafeInteger(v))) throw invalid(`'${name}' must be a whole number of 0 or more`);
+      return v ?? def;
+    };
+    return {
+      deployment: deploymentJson(await ws.deployments.startRollout(d.name, {
+        model, steps: parseSteps(p.optionalString('steps', 200) ?? '5,25,50,100'), holdMs: int('hold_ms', 600_000), slo, sloText: sloText(slo),
+        minRequests: int('min_requests', 100), minLabels: int('min_labels', 50),
+      }, who)),
+    };
   });
 
   r.post('/deployments/delete', deployAccess, async ({ p, who, auth }) => {
