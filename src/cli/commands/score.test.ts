@@ -135,17 +135,21 @@ describe('trellis score: streamed batch scoring, recorded with lineage', () => {
     writeFileSync(noAge, `${head.map((l) => l.split(',').slice(1).join(',')).join('\n')}\n`);
     const badValue = join(bad, 'bad-value.csv');
     writeFileSync(badValue, `${head.map((l, i) => (i === 150 ? l.replace(/^\d+/, 'forty') : l)).join('\n')}\n`);
+    const noAgeJsonl = join(bad, 'no-age.jsonl');
+    writeFileSync(noAgeJsonl, `${JSON.stringify({ workclass: 'Private', income: '<=50K' })}\n`);
     const notParquet = join(bad, 'fake.parquet');
     writeFileSync(notParquet, 'age,income\n1,2\n');
     const out = join(bad, 'out.csv');
     const cases: [string[], RegExp][] = [
       [['--input', noAge, '--output', out], /Input is missing the feature 'age' \(integer\); its columns are: workclass, fnlwgt/],
+      [['--input', noAgeJsonl, '--output', out], /Input is missing the features 'age' \(integer\), 'fnlwgt' \(integer\).*; its columns are: workclass, income \[/],
       [['--input', badValue, '--output', out, '--block-rows', '7'], /bad-value\.csv:151:1: .*'age'.*forty|bad-value\.csv:151:1: .*forty.*'age'/],
       [['--input', join(bad, 'missing.csv'), '--output', out], /Data file '.*missing\.csv' not found/],
       [['--input', notParquet, '--output', out], /fake\.parquet.*not a Parquet file/],
       [['--input', ADULT_HEAD, '--output', join(bad, 'no-such-folder', 'out.csv')], /cannot write '.*no-such-folder\/out\.csv': the folder '.*no-such-folder' does not exist/],
       [['--input', ADULT_HEAD, '--output', join(bad, 'out.xlsx')], /cannot write '.*out\.xlsx': its extension names no output format/],
       [['--input', ADULT_HEAD, '--output', out, '--block-rows', '0'], /--block-rows must be a whole number of at least 1, got '0'/],
+      [['--input', noAge, '--output', noAge], /--output '.*no-age\.csv' is the input file; write the scores to another file/],
     ];
     for (const [args, message] of cases) {
       const r = runCli([...g, 'score', '--model', 'income@1', ...args]);
@@ -160,7 +164,7 @@ describe('trellis score: streamed batch scoring, recorded with lineage', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
     }
     // Nothing written: neither the output nor a temporary file beside it.
-    assert.deepEqual(readdirSync(bad).sort(), ['bad-value.csv', 'fake.parquet', 'no-age.csv']);
+    assert.deepEqual(readdirSync(bad).sort(), ['bad-value.csv', 'fake.parquet', 'no-age.csv', 'no-age.jsonl']);
   });
 
   it('leaves no file under the output name when interrupted with Ctrl-C mid-run', async () => {

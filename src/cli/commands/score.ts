@@ -71,6 +71,7 @@ export function scoreCommand(): Command {
       if (!/^\d+$/.test(o.blockRows.trim()) || Number(o.blockRows) < 1) throw invalid(`--block-rows must be a whole number of at least 1, got '${o.blockRows}'`);
       const blockRows = Number(o.blockRows);
       checkOutputPath(o.output);
+      if (resolve(o.output) === resolve(o.input)) throw invalid(`--output '${o.output}' is the input file; write the scores to another file`);
       const json = !!globals(c).json;
       await withBackend(c, async (b) => {
         const startTime = Date.now();

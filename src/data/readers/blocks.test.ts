@@ -38,6 +38,10 @@ describe('readTableBlocks', () => {
     const got = await blocks(file, { blockRows: 4 });
     assert.deepEqual(got.map((b) => [b.firstRow, b.table.rowCount]), [[0, 4], [4, 4], [8, 3]]);
     assert.deepEqual(got.flatMap((b) => allRows(b.table)), allRows(await readTable(file)));
+    // A type imposed on a key the first block's rows lack does not make it a column of nulls there.
+    const sparse = tempFile('sparse.jsonl', `${lines.slice(0, 4).map((l) => l.replace(/"x":[^}]*/, '"y":1')).join('\n')}\n${lines.slice(4).join('\n')}\n`);
+    const typed = await blocks(sparse, { blockRows: 4, types: { x: 'float' } });
+    assert.deepEqual(typed.map((b) => b.table.columns.map((c) => `${c.name}:${c.type}`).join(' ')), ['id:integer y:integer', 'id:integer x:float', 'id:integer x:float']);
     const bad = tempFile('bad.jsonl', `${lines.slice(0, 9).join('\n')}\n{"id": 9, "x": }\n`);
     await rejectsWith(blocks(bad, { blockRows: 4 }), 'TRELLIS_DATA_PARSE', { file: bad, line: 10, column: 1 });
   });

@@ -95,12 +95,19 @@ async function* jsonlBlocks(source: DataSource, o: BlockOptions, blockRows: numb
   let lineOffset = 0;
   let firstRow = 0;
   let sawRow = false;
+  let types: TableSchema | undefined;
   const parse = async (bytes: Buffer, lines: number): Promise<TableBlock | undefined> => {
     if (bytes.length === 0) return undefined;
     let table: Table;
     try {
-      // JSON says which values are text: only the imposed types apply.
-      table = (await readJsonlWithInference({ bytes, name }, { types: o.types })).table;
+      // JSON says which values are text: only the imposed types apply. A type imposed on a key
+      // makes a column of nulls where the key is absent: the first block imposes them only on the
+      // keys its rows have, so that a key absent from them is a column missing, as in a CSV header.
+      if (types === undefined && o.types) {
+        const keys = new Set((await readJsonlWithInference({ bytes, name })).table.columns.map((c) => c.name));
+        types = Object.fromEntries(Object.entries(o.types).filter(([k]) => keys.has(k)));
+      }
+      table = (await readJsonlWithInference({ bytes, name }, { types: sawRow ? o.types : types })).table;
     } catch (e) {
       if (isTrellisError(e, 'TRELLIS_DATA_EMPTY')) {
         lineOffset += lines;
