@@ -49,7 +49,7 @@ describe('README: Serving', () => {
     writeFileSync(join(dir, 'bin/npx'), `#!/bin/sh\nshift\nexec node --import tsx ${JSON.stringify(MAIN)} "$@"\n`, { mode: 0o755 });
     const script = [
       'set -e',
-      block().replaceAll(':8080', `:${rest}`).replaceAll('--port 8080', `--port ${rest}`).replaceAll('8081', String(grpc)),
+      block().replaceAll('node bin/trellis.js', `node --import tsx ${JSON.stringify(MAIN)}`).replaceAll(':8080', `:${rest}`).replaceAll('--port 8080', `--port ${rest}`).replaceAll('8081', String(grpc)),
     ].join('\n');
     writeFileSync(join(dir, 'serve.sh'), script);
     const r = spawnSync('bash', ['serve.sh'], {

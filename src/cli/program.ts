@@ -30,7 +30,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 
 export function buildProgram(): Command {
   const program = new Command('trellis')
-    .description('Trellis — experiment tracking (MLflow-compatible API), versioned and validated data, pipelines, a model registry and built-in ML')
+    .description('Trellis — experiment tracking (MLflow-compatible API), versioned and validated data, pipelines, a model registry, built-in ML and model serving (Open Inference Protocol, canaries, rollouts)')
     .version(pkg.version)
     .option('--store <uri>', 'metadata store: sqlite:<path> or postgres://… (default $TRELLIS_STORE_URI or ./.trellis/trellis.db)')
     .option('--artifacts <uri>', 'artifact store: file:<path> or s3://bucket/prefix (default $TRELLIS_ARTIFACTS_URI or ./.trellis/artifacts)')
