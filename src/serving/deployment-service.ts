@@ -261,4 +261,9 @@ export class DeploymentService {
   acquireLease(lease: string, holder: string, ttlMs: number): Promise<boolean> {
     return this.store.acquireLease(lease, holder, ttlMs);
   }
+
+  /** Calls `onChange` when a deployment or an alias changes (PostgreSQL); undefined where the store cannot tell (SQLite: poll). */
+  watch(onChange: () => void): Promise<(() => Promise<void>) | undefined> {
+    return this.store.watch(onChange);
+  }
 }

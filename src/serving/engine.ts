@@ -29,6 +29,8 @@ export interface ServingSource {
   list(): Promise<Deployment[]>;
   resolve(ref: string): Promise<ModelVersion>;
   read: ReadModel;
+  /** Pushes changes of deployments and aliases (PostgreSQL LISTEN/NOTIFY); undefined: poll only. */
+  watch?(onChange: () => void): Promise<(() => Promise<void>) | undefined>;
 }
 
 /** Checks the caller of an endpoint; returns the principal's name, or throws a ServingError (unauthenticated, forbidden). */
@@ -118,29 +120,54 @@ export class ServingEngine implements InferenceService {
     this.random = opts.random ?? Math.random;
   }
 
-  /** Loads every deployment once, then follows changes. Resolves when the first load is done. */
+  /**
+   * Loads every deployment once, then follows changes: at once when the store pushes them
+   * (PostgreSQL), and by polling — every 500 ms, or every 2 s as a safety net behind pushes.
+   * Resolves when the first load is done.
+   */
   async start(): Promise<void> {
+    this.unwatch = await this.opts.source.watch?.(() => void this.refresh());
     await this.refresh();
     this.started = true;
+    const every = this.opts.pollMs ?? (this.unwatch ? 2000 : 500);
     const tick = () => {
       if (this.stopped) return;
-      this.timer = setTimeout(() => void this.refresh().finally(tick), this.opts.pollMs ?? 500);
+      this.timer = setTimeout(() => void this.refresh().finally(tick), every);
       this.timer.unref();
     };
     tick();
   }
 
+  /** Whether changes are pushed by the store rather than only polled. */
+  get watching(): boolean {
+    return this.unwatch !== undefined;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    await this.unwatch?.();
     await this.refreshing;
   }
 
-  /** Reads the deployments and swaps in every endpoint that changed. Never throws: failures are events. */
+  /**
+   * Reads the deployments and swaps in every endpoint that changed. Never throws: failures are
+   * events. A call during a refresh runs one more after it, so a change is never missed.
+   */
   refresh(): Promise<void> {
-    this.refreshing ??= this.doRefresh().finally(() => { this.refreshing = undefined; });
+    if (this.refreshing) {
+      this.again ??= this.refreshing.then(() => {
+        this.again = undefined;
+        return this.refresh();
+      });
+      return this.again;
+    }
+    this.refreshing = this.doRefresh().finally(() => { this.refreshing = undefined; });
     return this.refreshing;
   }
+
+  private again?: Promise<void>;
+  private unwatch?: () => Promise<void>;
 
   private async doRefresh(): Promise<void> {
     let all: Deployment[];

@@ -16,6 +16,7 @@ export function workspaceSource(ws: Workspace): ServingSource {
     list: () => ws.deployments.list(),
     resolve: (ref) => ws.registry.resolve(ref),
     read: (v) => ws.registry.readVersionFile(v, 'model.json'),
+    watch: (onChange) => ws.deployments.watch(onChange),
   };
 }
 

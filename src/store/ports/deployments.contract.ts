@@ -130,5 +130,27 @@ export function describeDeploymentStoreContract(name: string, open: OpenStores):
       assert.equal(await deployments.acquireLease('short', 'y', 60_000), true);
       assert.equal(await deployments.acquireLease('short', 'x', 60_000), false);
     });
+
+    it('pushes changes made by any writer where the store can, and otherwise says it cannot', async () => {
+      let calls = 0;
+      const stop = await deployments.watch(() => { calls++; });
+      // A store that cannot push (SQLite) says so; its readers poll.
+      if (stop === undefined) return;
+      try {
+        await deployments.create('watched', champion, who);
+        for (let waited = 0; calls === 0 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(calls > 0, 'a notification after a create');
+        const before = calls;
+        await deployments.update('watched', { spec: withCanary, change: 'set_traffic' }, who);
+        for (let waited = 0; calls === before && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(calls > before, 'a notification after an update');
+      } finally {
+        await stop();
+      }
+      const after = calls;
+      await deployments.delete('watched', who);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(calls, after, 'nothing once stopped');
+    });
   });
 }

@@ -122,4 +122,9 @@ export interface DeploymentStore {
    * after the call. Of replicas racing, exactly one wins; a lease not renewed expires.
    */
   acquireLease(lease: string, holder: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Calls `onChange` soon after any deployment or model alias changes, from any process, until the
+   * returned function is called; undefined where the store cannot push changes (callers poll).
+   */
+  watch(onChange: () => void): Promise<(() => Promise<void>) | undefined>;
 }

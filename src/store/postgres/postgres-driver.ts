@@ -82,7 +82,7 @@ class PgExecutor implements SqlExecutor {
 export class PostgresDriver extends PgExecutor implements SqlDriver {
   readonly dialect = postgresDialect;
 
-  private constructor(private readonly pool: pg.Pool) {
+  private constructor(private readonly pool: pg.Pool, private readonly uri: string) {
     super(pool);
   }
 
@@ -91,7 +91,7 @@ export class PostgresDriver extends PgExecutor implements SqlDriver {
     pool.on('error', () => {
       /* idle client errors surface on the next query */
     });
-    const d = new PostgresDriver(pool);
+    const d = new PostgresDriver(pool, uri);
     await d.query('SELECT 1');
     return d;
   }
@@ -124,6 +124,49 @@ export class PostgresDriver extends PgExecutor implements SqlDriver {
   }
 
   async close(): Promise<void> {
+    await Promise.all([...this.listeners].map((stop) => stop()));
     await this.pool.end();
+  }
+
+  private readonly listeners = new Set<() => Promise<void>>();
+
+  /**
+   * LISTEN on a connection of its own (not the pool's: it stays open). A lost connection is
+   * reopened after a second, and `onNotify` is called then too, since notifications sent while it
+   * was down are lost.
+   */
+  async listen(channel: string, onNotify: () => void): Promise<() => Promise<void>> {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new Error(`invalid channel name '${channel}'`);
+    let client: pg.Client | undefined;
+    let stopped = false;
+    let retry: NodeJS.Timeout | undefined;
+    const connect = async (): Promise<void> => {
+      const c = new pg.Client({ connectionString: this.uri });
+      c.on('notification', (n) => { if (n.channel === channel) onNotify(); });
+      c.on('error', () => {
+        void c.end().catch(() => undefined);
+        if (stopped || client !== c) return;
+        client = undefined;
+        retry = setTimeout(() => void connect().then(onNotify, () => undefined), 1000);
+        retry.unref();
+      });
+      await c.connect();
+      await c.query(`LISTEN ${channel}`);
+      if (stopped) {
+        await c.end().catch(() => undefined);
+        return;
+      }
+      client = c;
+    };
+    await connect();
+    const stop = async () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      this.listeners.delete(stop);
+      await client?.end().catch(() => undefined);
+      client = undefined;
+    };
+    this.listeners.add(stop);
+    return stop;
   }
 }

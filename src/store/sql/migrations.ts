@@ -508,7 +508,39 @@ CREATE TABLE serving_leases (
   expires_at ${t.bigint} NOT NULL
 );`,
   },
+  {
+    version: 16,
+    description: 'PostgreSQL: a notification on channel trellis_serving whenever a deployment or an alias changes, so serving replicas reload at once',
+    // SQLite has no notifications: its replicas poll.
+    sql: (d) => d.name !== 'postgres' ? '' : `
+CREATE FUNCTION trellis_serving_notify() RETURNS trigger AS $$
+BEGIN
+  PERFORM pg_notify('trellis_serving', TG_TABLE_NAME);
+  RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER deployments_notify AFTER INSERT OR UPDATE OR DELETE ON deployments FOR EACH STATEMENT EXECUTE FUNCTION trellis_serving_notify();
+CREATE TRIGGER model_aliases_notify AFTER INSERT OR UPDATE OR DELETE ON model_aliases FOR EACH STATEMENT EXECUTE FUNCTION trellis_serving_notify();`,
+  },
 ];
+
+/** Statements split at `;`, except inside a `$$ … $$` body (a PostgreSQL function's). */
+export function splitStatements(sql: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i < sql.length; i++) {
+    if (sql.startsWith('$$', i)) {
+      quoted = !quoted;
+      i++;
+    } else if (sql[i] === ';' && !quoted) {
+      out.push(sql.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(sql.slice(start));
+  return out.map((x) => x.trim()).filter(Boolean);
+}
 
 /** The tables the migrations marked `rewrites` rebuild. */
 const REWRITTEN_TABLES = ['runs', 'params', 'tags', 'metrics', 'latest_metrics', 'run_inputs', 'run_data'];
@@ -536,7 +568,7 @@ export async function migrate(db: SqlDriver, target = SCHEMA_VERSION): Promise<n
       // Re-read under the write lock: another process may have migrated meanwhile.
       const rows = await tx.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_version');
       if ((rows[0]?.v ?? 0) >= m.version) return;
-      for (const stmt of m.sql(db.dialect).split(';').map((s) => s.trim()).filter(Boolean)) {
+      for (const stmt of splitStatements(m.sql(db.dialect))) {
         await tx.run(stmt);
       }
       await m.convert?.(tx, db.dialect);

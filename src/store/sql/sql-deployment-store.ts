@@ -145,6 +145,11 @@ export class SqlDeploymentStore implements DeploymentStore {
     });
   }
 
+  async watch(onChange: () => void): Promise<(() => Promise<void>) | undefined> {
+    const db = this.uow.db;
+    return db.listen ? db.listen('trellis_serving', onChange) : undefined;
+  }
+
   /** The row of `name`, compared as names are (NFC, case-insensitively). */
   private async rowFor(ex: SqlExecutor, name: string): Promise<Row | undefined> {
     if (/^[\x00-\x7f]*$/.test(name)) return (await ex.query('SELECT * FROM deployments WHERE lower(name) = lower(?)', [name]))[0];

@@ -85,4 +85,9 @@ export interface SqlDriver extends SqlExecutor {
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   exec(sql: string): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Calls `onNotify` on each notification of `channel` (PostgreSQL LISTEN) until the returned
+   * function is called; absent where the database pushes nothing (SQLite: its readers poll).
+   */
+  listen?(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
 }

@@ -1,0 +1,71 @@
+/**
+ * `trellis serve` on PostgreSQL: replicas learn of a moved alias or a changed deployment from the
+ * database's notifications, without waiting for a poll (the engine's poll is set to a minute here).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ServingEngine } from '../../serving/engine.js';
+import { createTestDatabase } from '../../store/test-helpers/postgres.js';
+import { Workspace } from '../../workspace/workspace.js';
+import { workspaceSource } from './source.js';
+
+const ADULT = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
+const who = { actor: 'alice' };
+const ROW = {
+  age: 39, workclass: 'State-gov', fnlwgt: 77516, education: 'Bachelors', 'education-num': 13, 'marital-status': 'Never-married',
+  occupation: 'Adm-clerical', relationship: 'Not-in-family', race: 'White', sex: 'Male', 'capital-gain': 2174, 'capital-loss': 0,
+  'hours-per-week': 40, 'native-country': 'United-States',
+};
+
+async function until(what: string, check: () => Promise<boolean>, ms = 3000): Promise<number> {
+  const start = Date.now();
+  for (;;) {
+    if (await check()) return Date.now() - start;
+    if (Date.now() - start > ms) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('serving on PostgreSQL: changes pushed by the database', () => {
+  let dir: string;
+  let db: { uri: string; drop: () => Promise<void> };
+  let ws: Workspace;
+  let other: Workspace;
+  let engine: ServingEngine;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'trellis-serve-pg-'));
+    db = await createTestDatabase();
+    ws = await Workspace.open({ store: db.uri, artifacts: `file:${join(dir, 'a')}` });
+    await ws.training.train({ data: ADULT, target: 'income', algo: 'linear', register: 'income' }, who);
+    await ws.training.train({ data: ADULT, target: 'income', algo: 'linear', params: { l2: '20' }, register: 'income' }, who);
+    await ws.registry.setAlias('income', 'champion', '1', who);
+    await ws.deployments.create('income', { model: 'income@champion' }, who);
+    engine = new ServingEngine({ source: workspaceSource(ws), pollMs: 60_000 });
+    await engine.start();
+    // Another process's workspace makes the changes.
+    other = await Workspace.open({ store: db.uri, artifacts: `file:${join(dir, 'a')}` });
+  });
+  after(async () => {
+    await engine?.stop();
+    await other?.close();
+    await ws?.close();
+    await db?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('follows an alias move and a canary within moments, with no poll', async () => {
+    assert.equal(engine.watching, true);
+    const version = async () => (await engine.infer({ endpoint: 'income', records: [ROW], requestId: 'x' })).modelVersion;
+    assert.equal(await version(), '1');
+    await other.registry.setAlias('income', 'champion', '2', who);
+    const ms = await until('the alias move', async () => (await version()) === '2');
+    assert.ok(ms < 3000, `${ms} ms`);
+    await other.deployments.setTraffic('income', { canary: { model: 'income/1', share: 50 } }, who);
+    await until('the canary', async () => engine.endpoints()[0]!.routes.some((r) => r.label === 'canary'));
+  });
+});
