@@ -69,7 +69,7 @@ export class Workspace {
     this.audit = new AuditService(stores.audit, { keyFile: defaultAuditKeyFile(storeUri) });
     this.identities = new IdentityService(stores.identities, async (e) => (/^\d+$/.test(e) ? (await this.tracking.getExperiment(e)).experimentId : (await this.tracking.getExperimentByName(e)).experimentId));
     this.deployments = new DeploymentService(stores.deployments, this.registry);
-    this.predictions = new PredictionService(stores.predictions);
+    this.predictions = new PredictionService(stores.predictions, { artifacts: artifactStore });
     this.pipelines = new PipelineService(() => this.engineServices(), stores, { queueUri, storeUri, artifactsUri, cacheDir: join(trellisHome(), 'packages') });
   }
 

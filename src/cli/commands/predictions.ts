@@ -3,6 +3,8 @@
  * request row, with its request id, time, model version, route, the input columns, the prediction
  * (and `proba_<class>` for classifiers) and, with --with-labels, the label that came back as
  * feedback. Written block by block under a temporary name, renamed when complete.
+ * `trellis predictions archive`: moves old entries into Parquet files in the artifact store
+ * (`serving/prediction-archive.ts`); export reads them too, so its files do not change.
  */
 import { Command } from 'commander';
 import { invalid } from '../../core/errors.js';
@@ -78,6 +80,29 @@ export function predictionsCommand(): Command {
       output(!!globals(c).json, () => result, () => console.log(result.rows === 0
         ? `nothing logged for ${result.endpoint} in that window: wrote an empty ${result.output}`
         : `wrote ${result.rows} row${result.rows === 1 ? '' : 's'} (${result.requests} logged request${result.requests === 1 ? '' : 's'}) of ${result.endpoint} to ${result.output}`));
+    });
+
+  cmd.command('archive')
+    .description('move logged requests older than a cutoff out of the store into Parquet files in the artifact store (predictions/<endpoint>/<yyyy>/<mm>/<dd>/), where export still reads them')
+    .option('--older-than <age>', 'a duration ago (12h, 7d, 2w) or an ISO 8601 date or date-time', '7d')
+    .option('--endpoint <name>', 'only this endpoint (default: all)')
+    .action(async (o: { olderThan: string; endpoint?: string }, c: Command) => {
+      const olderThan = parseSince(o.olderThan, Date.now(), '--older-than');
+      const result = await withWorkspace(c, async (ws) => {
+        let endpoint: string | undefined;
+        if (o.endpoint !== undefined) {
+          const d = await ws.deployments.find(o.endpoint);
+          endpoint = d?.name ?? o.endpoint;
+          if (!d && !(await ws.predictions.endpoints()).includes(endpoint)) throw invalid(`No deployment named '${o.endpoint}' and nothing logged for it; \`trellis deployments list\` shows the endpoints`);
+        }
+        const files = await ws.predictions.archive({ olderThan, ...(endpoint !== undefined ? { endpoint } : {}) });
+        return { olderThan: new Date(olderThan).toISOString(), files, entries: files.reduce((n, f) => n + f.removed, 0) };
+      });
+      output(!!globals(c).json, () => result, () => {
+        if (!result.files.length) { console.log(`nothing logged before ${result.olderThan} to archive`); return; }
+        for (const f of result.files) console.log(`${f.endpoint} ${f.day}: ${f.entries} logged request${f.entries === 1 ? '' : 's'} to ${f.path}`);
+        console.log(`moved ${result.entries} logged request${result.entries === 1 ? '' : 's'} older than ${result.olderThan} into ${result.files.length} file${result.files.length === 1 ? '' : 's'}`);
+      });
     });
   return cmd;
 }

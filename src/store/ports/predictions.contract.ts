@@ -1,7 +1,8 @@
 /**
  * The behaviour every {@link PredictionLog} must show: batches appended once (a repeated entry is
  * ignored), labels attached per row and replaced when sent again, queries in time order with pages
- * that continue where they stopped, per-route figures over a window, and pruning by age.
+ * that continue where they stopped, per-route figures over a window, pruning by age, and exact
+ * removal of archived entries (their labels kept).
  */
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,6 +61,22 @@ export function describePredictionLogContract(name: string, open: OpenStores): v
       const canary = stats.find((s) => s.route === 'canary')!;
       assert.deepEqual([canary.requests, canary.errors], [1, 1]);
       assert.ok(stats.some((s) => s.route === 'shadow' && s.version === '2'));
+    });
+
+    it('lists the endpoints, removes exact entries while keeping their labels, and looks labels up by request', async () => {
+      await log.append([entry('x1', 500, { endpoint: 'other' }), entry('x1', 500, { endpoint: 'other', route: 'shadow', shadow: true }), entry('x2', 600, { endpoint: 'other' })]);
+      await log.feedback('other', 'x1', ['yes'], 700);
+      assert.deepEqual(await log.endpoints(), ['churn', 'other']);
+      assert.deepEqual(await log.endpoints(1000), ['other']);
+      assert.deepEqual(await log.endpoints(500), []);
+      assert.equal(await log.remove('other', [{ requestId: 'x1', route: 'primary' }, { requestId: 'x1', route: 'canary' }]), 1);
+      assert.deepEqual((await log.query({ endpoint: 'other' })).map((e) => `${e.requestId}:${e.route}`), ['x1:shadow', 'x2:primary']);
+      assert.equal(await log.remove('churn', [{ requestId: 'x1', route: 'shadow' }]), 0);
+      assert.equal(await log.remove('other', [{ requestId: 'x1', route: 'shadow' }, { requestId: 'x2', route: 'primary' }]), 2);
+      assert.deepEqual(await log.endpoints(), ['churn']);
+      assert.deepEqual([...await log.labelsOf('other', ['x1', 'x2'])], [['x1', ['yes']]]);
+      assert.deepEqual([...await log.labelsOf('churn', ['b1', 'r1', 'nope'])], [['b1', ['no', 'no']]]);
+      assert.equal((await log.labelsOf('churn', [])).size, 0);
     });
 
     it('prunes entries older than a time, with their labels', async () => {

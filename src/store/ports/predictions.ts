@@ -78,4 +78,13 @@ export interface PredictionLog {
   stats(endpoint: string, since: number, until?: number): Promise<RouteStats[]>;
   /** Deletes entries (and their labels) older than `before`; returns how many. */
   prune(before: number): Promise<number>;
+  /** The endpoints with entries, sorted; with `before`, only those with an entry older than it. */
+  endpoints(before?: number): Promise<string[]>;
+  /**
+   * Deletes exactly these entries of an endpoint (once they are archived elsewhere); their labels
+   * stay, so feedback that came meanwhile is not lost. Returns how many entries were deleted.
+   */
+  remove(endpoint: string, keys: readonly { requestId: string; route: string }[]): Promise<number>;
+  /** The labels stored for these requests of an endpoint, by request id (requests without labels are absent). */
+  labelsOf(endpoint: string, requestIds: readonly string[]): Promise<Map<string, (string | number | null)[]>>;
 }

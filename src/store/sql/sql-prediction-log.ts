@@ -10,6 +10,8 @@ import type { Row } from './sql-driver.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
 const MAX_PAGE = 10_000;
+/** Keys per statement when deleting or looking up many entries (SQLite allows 32766 parameters). */
+const KEY_BATCH = 500;
 
 interface Outputs {
   predictions?: (string | number)[];
@@ -117,5 +119,39 @@ export class SqlPredictionLog implements PredictionLog {
       await tx.run('DELETE FROM prediction_log WHERE time < ?', [before]);
       return n;
     });
+  }
+
+  async endpoints(before?: number): Promise<string[]> {
+    const rows = before === undefined
+      ? await this.uow.read.query('SELECT DISTINCT endpoint FROM prediction_log')
+      : await this.uow.read.query('SELECT DISTINCT endpoint FROM prediction_log WHERE time < ?', [before]);
+    return rows.map((r) => text(r.endpoint)).sort();
+  }
+
+  async remove(endpoint: string, keys: readonly { requestId: string; route: string }[]): Promise<number> {
+    if (!keys.length) return 0;
+    return this.uow.writeUnaudited(async (tx) => {
+      let n = 0;
+      for (let i = 0; i < keys.length; i += KEY_BATCH) {
+        const batch = keys.slice(i, i + KEY_BATCH);
+        const where = batch.map(() => '(request_id = ? AND route = ?)').join(' OR ');
+        n += (await tx.run(`DELETE FROM prediction_log WHERE endpoint = ? AND (${where})`, [endpoint, ...batch.flatMap((k) => [k.requestId, k.route])])).changes;
+      }
+      return n;
+    });
+  }
+
+  async labelsOf(endpoint: string, requestIds: readonly string[]): Promise<Map<string, (string | number | null)[]>> {
+    const out = new Map<string, (string | number | null)[]>();
+    const ids = [...new Set(requestIds)];
+    for (let i = 0; i < ids.length; i += KEY_BATCH) {
+      const batch = ids.slice(i, i + KEY_BATCH);
+      const rows = await this.uow.read.query(
+        `SELECT request_id, labels FROM prediction_labels WHERE endpoint = ? AND request_id IN (${batch.map(() => '?').join(',')})`,
+        [endpoint, ...batch],
+      );
+      for (const r of rows) out.set(text(r.request_id), JSON.parse(text(r.labels)) as (string | number | null)[]);
+    }
+    return out;
   }
 }
