@@ -12,16 +12,80 @@ import { onnxRuntime, sessionFor } from './runtime.js';
 
 export async function predictAsync(model: TrellisModel, input: Table | Record<string, unknown>[]): Promise<Predictions> {
   if (model.estimator.kind !== 'onnx') return predict(model, input);
+  const feeds = await onnxFeeds(model, input);
+  return runOnnx(model, feeds);
+}
+
+/** The rows of an ONNX model's input, checked against its signature and encoded as its graph's input tensors. */
+export interface OnnxFeeds {
+  rows: number;
+  tensors: Record<string, Tensor>;
+}
+
+/** Checks and encodes rows for an ONNX model without running it: the errors {@link predictAsync} gives for bad input. */
+export async function onnxFeeds(model: TrellisModel, input: Table | Record<string, unknown>[]): Promise<OnnxFeeds> {
+  const e = onnxEstimator(model);
   const table = Array.isArray(input) ? tableFromRows(input) : input;
-  const e = model.estimator;
   const types = new Map(model.features.inputs.map((i) => [i.name, i.type]));
   const ort = await onnxRuntime();
-  const feeds: Record<string, Tensor> = {};
-  for (const i of e.inputs) feeds[i.name] = inputTensor(ort, i, types, table);
+  const tensors: Record<string, Tensor> = {};
+  for (const i of e.inputs) tensors[i.name] = inputTensor(ort, i, types, table);
+  return { rows: table.rowCount, tensors };
+}
+
+/** Runs encoded rows through the model's graph. */
+export async function runOnnx(model: TrellisModel, feeds: OnnxFeeds): Promise<Predictions> {
+  const e = onnxEstimator(model);
   const session = await sessionFor(e);
   const fetches = [e.outputs.prediction, e.outputs.probabilities].filter((x): x is string => !!x);
-  const out = await session.run(feeds, fetches);
-  return predictions(model, e, out, table.rowCount);
+  const out = await session.run(feeds.tensors, fetches);
+  return predictions(model, e, out, feeds.rows);
+}
+
+/** Whether the graph takes any number of rows in one run (no input has a fixed batch dimension). */
+export function onnxBatchable(model: TrellisModel): boolean {
+  return model.estimator.kind === 'onnx' && model.estimator.inputs.every((i) => typeof i.shape[0] !== 'number');
+}
+
+/** Feeds of several requests as one: each input's tensors stacked along the rows, in order. */
+export async function concatFeeds(model: TrellisModel, parts: readonly OnnxFeeds[]): Promise<OnnxFeeds> {
+  if (parts.length === 1) return parts[0]!;
+  const e = onnxEstimator(model);
+  const ort = await onnxRuntime();
+  const rows = parts.reduce((n, p) => n + p.rows, 0);
+  const tensors: Record<string, Tensor> = {};
+  for (const i of e.inputs) {
+    const pieces = parts.map((p) => p.tensors[i.name]!);
+    const dims = i.shape.length === 1 ? [rows] : [rows, i.columns.length];
+    const first = pieces[0]!;
+    if (first.type === 'string') {
+      tensors[i.name] = new ort.Tensor('string', pieces.flatMap((t) => t.data as string[]), dims);
+      continue;
+    }
+    const data = first.data as Float32Array;
+    const Typed = data.constructor as new (n: number) => Float32Array;
+    const joined = new Typed(pieces.reduce((n, t) => n + t.size, 0));
+    let at = 0;
+    for (const t of pieces) {
+      joined.set(t.data as Float32Array, at);
+      at += t.size;
+    }
+    tensors[i.name] = new ort.Tensor(first.type as 'float32', joined, dims);
+  }
+  return { rows, tensors };
+}
+
+/** Rows [start, end) of predictions made for a batch. */
+export function slicePredictions(p: Predictions, start: number, end: number): Predictions {
+  const out: Predictions = { prediction: p.prediction.slice(start, end) };
+  if (p.proba && p.classes) out.proba = p.proba.slice(start * p.classes.length, end * p.classes.length);
+  if (p.classes) out.classes = p.classes;
+  return out;
+}
+
+function onnxEstimator(model: TrellisModel): OnnxEstimator {
+  if (model.estimator.kind !== 'onnx') throw bad(`The model's estimator is '${model.estimator.kind}', not an ONNX graph`);
+  return model.estimator;
 }
 
 const bad = (detail: string) => new TrellisError('TRELLIS_INVALID_PARAMETER', { detail });
