@@ -13,7 +13,7 @@
  * `trellis score` and the `batch-score` pipeline component.
  */
 import { TrellisError, invalid } from '../core/errors.js';
-import { DEFAULT_BLOCK_ROWS, readTableBlocks, type TableBlock } from '../data/readers/blocks.js';
+import { readTableBlocks, type TableBlock } from '../data/readers/blocks.js';
 import type { DataFormat, DataSource } from '../data/readers/index.js';
 import { sourceName } from '../data/readers/source.js';
 import type { Column, ColumnType, Table, TableSchema } from '../data/table.js';
@@ -140,7 +140,6 @@ export async function batchScore(model: TrellisModel, o: BatchScoreOptions): Pro
   // One block in flight: its trees are walked on the prediction worker while this thread writes the
   // block before it and reads the block after it.
   let pending: (() => Table) | undefined;
-  const blockRows = o.blockRows ?? DEFAULT_BLOCK_ROWS;
   const matrices: Float64Array[] = [];
   let started = 0;
   const flush = async () => {
@@ -159,8 +158,10 @@ export async function batchScore(model: TrellisModel, o: BatchScoreOptions): Pro
       if (o.signal?.aborted) throw o.signal.reason ?? new Error('scoring was stopped');
       if (count === 0 && !pending) checkColumns(model, block.table);
       // Two feature matrices in shared memory, taken in turn: the block in flight's and this one's.
-      const matrix = matrices[started++ % 2] ??= new Float64Array(new SharedArrayBuffer(8 * blockRows * model.features.outputs.length));
-      const next = await startBlock(model, block, matrix);
+      const size = block.table.rowCount * model.features.outputs.length;
+      const turn = started++ % 2;
+      if ((matrices[turn]?.length ?? 0) < size) matrices[turn] = new Float64Array(new SharedArrayBuffer(8 * size));
+      const next = await startBlock(model, block, matrices[turn]);
       await flush();
       pending = next;
     }

@@ -167,7 +167,8 @@ describe('trellis score: streamed batch scoring, recorded with lineage', () => {
       [['--input', notParquet, '--output', out], /fake\.parquet.*not a Parquet file/],
       [['--input', ADULT_HEAD, '--output', join(bad, 'no-such-folder', 'out.csv')], /cannot write '.*no-such-folder\/out\.csv': the folder '.*no-such-folder' does not exist/],
       [['--input', ADULT_HEAD, '--output', join(bad, 'out.xlsx')], /cannot write '.*out\.xlsx': its extension names no output format/],
-      [['--input', ADULT_HEAD, '--output', out, '--block-rows', '0'], /--block-rows must be a whole number of at least 1, got '0'/],
+      [['--input', ADULT_HEAD, '--output', out, '--block-rows', '0'], /--block-rows must be a whole number from 1 to 1000000, got '0'/],
+      [['--input', ADULT_HEAD, '--output', out, '--block-rows', '1e9'], /--block-rows must be a whole number from 1 to 1000000, got '1e9'/],
       [['--input', noAge, '--output', noAge], /--output '.*no-age\.csv' is the input file; write the scores to another file/],
     ];
     for (const [args, message] of cases) {

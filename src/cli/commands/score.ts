@@ -16,6 +16,9 @@ import { loadModelVia, recordScoringRunVia } from '../scoring.js';
 import { output } from '../output.js';
 import type { Backend } from '../../sdk/backend.js';
 
+/** A block's columns and features are held twice over (one block in flight): a million rows is plenty. */
+const MAX_BLOCK_ROWS = 1_000_000;
+
 interface ScoreOptions { model: string; input: string; output: string; experiment?: string; blockRows: string }
 
 /** The rows to score: a file as it is on disk, or a dataset version's stored bytes. */
@@ -68,7 +71,9 @@ export function scoreCommand(): Command {
     .option('--experiment <name>', "experiment to record the run in (default: the experiment of the model's training run)")
     .option('--block-rows <n>', 'rows scored at a time: memory is bounded by a block', '65536')
     .action(async (o: ScoreOptions, c: Command) => {
-      if (!/^\d+$/.test(o.blockRows.trim()) || Number(o.blockRows) < 1) throw invalid(`--block-rows must be a whole number of at least 1, got '${o.blockRows}'`);
+      if (!/^\d+$/.test(o.blockRows.trim()) || Number(o.blockRows) < 1 || Number(o.blockRows) > MAX_BLOCK_ROWS) {
+        throw invalid(`--block-rows must be a whole number from 1 to ${MAX_BLOCK_ROWS}, got '${o.blockRows}'`);
+      }
       const blockRows = Number(o.blockRows);
       checkOutputPath(o.output);
       if (resolve(o.output) === resolve(o.input)) throw invalid(`--output '${o.output}' is the input file; write the scores to another file`);
