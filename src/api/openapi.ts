@@ -530,6 +530,42 @@ export const OPENAPI_DOCUMENT = {
         responses: { '200': json('Deleted.', obj({})), '404': errors['404'], ...authErrors },
       },
     },
+    '/predictions/feedback': {
+      post: {
+        tags: ['deployments'], operationId: 'predictionFeedback',
+        summary: "Labels for a request an endpoint answered (its x-request-id), one per row, as the serving port's /v2/models/<endpoint>/feedback takes them; given again, they replace the earlier ones. Needs invoke on the endpoint.",
+        requestBody: jsonBody(obj({
+          endpoint: str('the endpoint name'), request_id: str('the x-request-id of the request'),
+          labels: arr({ description: 'one per row, in order: a string, a finite number or null' }),
+        }, ['endpoint', 'request_id', 'labels'])),
+        responses: { '200': json('Stored.', obj({ request_id: str(), rows: int('rows labelled') }, ['request_id', 'rows'])), '400': errors['400'], '404': errors['404'], ...authErrors },
+      },
+    },
+    '/predictions/list': {
+      get: {
+        tags: ['deployments'], operationId: 'listPredictions', summary: "An endpoint's prediction log in time order: inputs, outputs, model version, route, latency and labels. Needs read on the models the endpoint routes to.",
+        parameters: [
+          query('endpoint', str(), 'The endpoint name.', true),
+          query('since', millis, 'Entries from this time on.'),
+          query('until', millis, 'Entries before this time.'),
+          query('route', str(), 'Only this route: primary, canary, arm:<name> or shadow.'),
+          query('with_labels', bool, 'Only entries with feedback.'),
+          query('max_results', int(), 'At most this many (default 100, at most 1000).'),
+          query('page_token', str(), 'The next_page_token of the previous page.'),
+        ],
+        responses: {
+          '200': json('The entries.', obj({
+            predictions: arr(obj({
+              request_id: str(), endpoint: str(), time: millis, model: str(), version: str(), route: str(), shadow: bool, latency_ms: num,
+              inputs: arr({ type: 'object' }), predictions: arr({ description: 'a class label or a number' }), classes: arr(str()), proba: arr(arr(num)),
+              error: str(), labels: arr({ description: 'a label or null' }),
+            }, ['request_id', 'endpoint', 'time', 'model', 'version', 'route', 'shadow', 'latency_ms', 'inputs'])),
+            next_page_token: str('present when there may be more'),
+          }, ['predictions'])),
+          '400': errors['400'], '404': errors['404'], ...authErrors,
+        },
+      },
+    },
     '/openapi.json': {
       get: {
         tags: ['meta'], operationId: 'getOpenApi', summary: 'This document (public).', security: [],

@@ -22,6 +22,7 @@ import { deploymentRoutes } from './routes/deployments.js';
 import { miscRoutes } from './routes/misc.js';
 import { modelVersionRoutes } from './routes/model-versions.js';
 import { pipelineRoutes } from './routes/pipelines.js';
+import { predictionRoutes } from './routes/predictions.js';
 import { registeredModelRoutes } from './routes/registered-models.js';
 import { runLoggingRoutes } from './routes/run-logging.js';
 import { runRoutes } from './routes/runs.js';
@@ -118,6 +119,7 @@ export async function buildServer(ws: Workspace, opts: BuildServerOptions = {}):
   trainingRoutes(trellis, ws);
   identityRoutes(trellis, ws);
   deploymentRoutes(trellis, ws);
+  predictionRoutes(trellis, ws);
   miscRoutes(app, version);
   await app.register(artifactProxy, { ws });
   await app.register(datasetUploads, { ws, maxUploadBytes: opts.maxUploadBytes });

@@ -17,6 +17,7 @@ import type { AuditVerification } from '../store/audit-chain.js';
 import type { AuditEvent, AuditQuery } from '../store/ports/audit.js';
 import type { Page, Tags, ViewType } from '../store/ports/common.js';
 import type { Dataset, DatasetSchemaDoc, DatasetVersion } from '../store/ports/datasets.js';
+import type { LabelledEntry } from '../store/ports/predictions.js';
 import type { ModelVersion, RegisteredModel, Stage } from '../store/ports/registry.js';
 import type { DatasetInput, Experiment, Metric, Run, RunInfo, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
@@ -172,6 +173,20 @@ export interface RecordRunInput {
   artifacts?: { path: string; data: Uint8Array | string }[];
 }
 
+/** Which entries of an endpoint's prediction log to read. */
+export interface PredictionsOptions {
+  /** Milliseconds since the epoch: entries from then on. */
+  since?: number;
+  /** Milliseconds since the epoch: entries before then. */
+  until?: number;
+  /** Only this route: `primary`, `canary`, `arm:<name>`, `shadow`. */
+  route?: string;
+  /** Only entries with feedback. */
+  withLabels?: boolean;
+  /** At most this many, oldest first (default 100, at most 1000). */
+  limit?: number;
+}
+
 export interface Backend {
   readonly kind: 'embedded' | 'remote';
   createExperiment(name: string, tags?: Tags): Promise<string>;
@@ -239,5 +254,9 @@ export interface Backend {
   /** Walks the audit hash chain. */
   verifyAudit(): Promise<AuditVerification>;
   train(o: TrainOptions): Promise<TrainResult>;
+  /** Labels for a request an endpoint answered, one per row; given again, they replace the earlier ones. */
+  feedback(endpoint: string, requestId: string, labels: readonly (string | number | null)[]): Promise<{ rows: number }>;
+  /** An endpoint's prediction log in time order, with labels where feedback came. */
+  predictions(endpoint: string, o: PredictionsOptions): Promise<LabelledEntry[]>;
   close(): Promise<void>;
 }

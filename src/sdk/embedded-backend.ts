@@ -11,7 +11,7 @@ import type { ParsedRef } from '../core/refs.js';
 import type { AuditQuery } from '../store/ports/audit.js';
 import type { ModelVersion, Stage } from '../store/ports/registry.js';
 import type { DataFormat } from '../data/readers/index.js';
-import { trainResult, trainingReport, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type RecordRunInput, type SearchOptions, type TrainOptions, type ValidateFileOptions } from './backend.js';
+import { trainResult, trainingReport, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type PredictionsOptions, type RecordRunInput, type SearchOptions, type TrainOptions, type ValidateFileOptions } from './backend.js';
 
 /** The stored profile keeps its sketches for monitors; SDK callers get what the REST API returns. */
 const versionInfo = (v: DatasetVersion): DatasetVersionInfo => ({ ...v, schema: v.schema as DatasetSchema, profile: summaryOf(v.profile as Profile) });
@@ -98,6 +98,15 @@ export class EmbeddedBackend implements Backend {
       cv: o.cv === undefined ? undefined : parseCvSpec(o.cv), search: o.search && { ...o.search, space: o.search.space.map(parseSpace) },
     }, this.who);
     return o.report ? { ...trainResult(r.summary), summary: r.summary, report: trainingReport(r.outcome) } : trainResult(r.summary);
+  }
+  async feedback(endpoint: string, requestId: string, labels: readonly (string | number | null)[]) {
+    // The log keeps an endpoint under its deployment's spelling of the name.
+    const name = (await this.ws.deployments.find(endpoint))?.name ?? endpoint;
+    return this.ws.predictions.feedback(name, requestId, labels);
+  }
+  async predictions(endpoint: string, o: PredictionsOptions) {
+    const d = await this.ws.deployments.get(endpoint);
+    return this.ws.predictions.query({ ...o, endpoint: d.name, limit: o.limit ?? 100 });
   }
   close() { return this.ws.close(); }
 }

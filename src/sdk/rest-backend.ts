@@ -23,10 +23,11 @@ import type { AuditVerification } from '../store/audit-chain.js';
 import type { AuditEvent, AuditQuery } from '../store/ports/audit.js';
 import type { LifecycleStage, Page } from '../store/ports/common.js';
 import type { Dataset, DatasetSchemaDoc } from '../store/ports/datasets.js';
+import type { LabelledEntry } from '../store/ports/predictions.js';
 import type { ModelVersion, ModelVersionStatus, RegisteredModel, Stage } from '../store/ports/registry.js';
 import type { Experiment, Metric, Run, RunInfo, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
-import { trainResult, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type ProfileSummary, type RecordRunInput, type SkewResult, type SearchOptions, type TrainingReport, type TrainOptions, type TrainResult, type ValidateFileOptions, type ValidationResult } from './backend.js';
+import { trainResult, type Backend, type DatasetAddOptions, type PredictionsOptions, type DatasetVersionInfo, type ProfileSummary, type RecordRunInput, type SkewResult, type SearchOptions, type TrainingReport, type TrainOptions, type TrainResult, type ValidateFileOptions, type ValidationResult } from './backend.js';
 
 /*
  * The wire: what the routes send (`src/api/mlflow-json.ts`, `src/api/routes/datasets.ts`), field
@@ -96,6 +97,11 @@ interface WireTrainingReport {
   task: string; positive_class?: string | null; train_rows: number; test_rows: number; metrics?: Record<string, WireDouble>; warnings?: string[];
   cv?: { folds: number; time: boolean; mean: Record<string, WireDouble>; std: Record<string, WireDouble> } | null;
   search?: { metric: string; direction: string; names: string[]; trials: { index: number; params: Record<string, string | number | boolean>; objective: WireDouble }[] } | null;
+}
+interface WirePrediction {
+  request_id: string; endpoint: string; time: number; model: string; version: string; route: string; shadow: boolean; latency_ms: number;
+  inputs: Record<string, unknown>[]; predictions?: (string | number)[]; classes?: string[]; proba?: number[][]; error?: string;
+  labels?: (string | number | null)[];
 }
 /** An error answer: MLflow's fields, and Trellis's own code beside them. */
 interface WireError { error_code?: unknown; message?: unknown; trellis_code?: unknown }
@@ -227,6 +233,19 @@ function trainingReport(w: WireTrainingReport): TrainingReport {
   if (w.cv) r.cv = { folds: w.cv.folds, time: w.cv.time, mean: nums(w.cv.mean), std: nums(w.cv.std) };
   if (w.search) r.search = { ...w.search, trials: w.search.trials.map((t) => ({ ...t, objective: num(t.objective) })) };
   return r;
+}
+
+function predictionEntry(w: WirePrediction): LabelledEntry {
+  const e: LabelledEntry = {
+    requestId: w.request_id, endpoint: w.endpoint, time: w.time, model: w.model, version: w.version, route: w.route, shadow: w.shadow,
+    latencyMs: w.latency_ms, inputs: w.inputs,
+  };
+  if (w.predictions) e.predictions = w.predictions;
+  if (w.classes) e.classes = w.classes;
+  if (w.proba) e.proba = w.proba;
+  if (w.error !== undefined) e.error = w.error;
+  if (w.labels) e.labels = w.labels;
+  return e;
 }
 
 const page = <T>(items: T[], token: string | undefined): Page<T> => (token ? { items, nextPageToken: token } : { items });
@@ -579,6 +598,20 @@ export class RestBackend implements Backend {
   async skew(records: readonly object[], against: string): Promise<SkewResult> {
     const s = (await this.call<{ skew: { against: string; distances?: WireDistance[]; skewed?: string[]; excluded_from_drift?: { column: string; reason: string }[] } }>('POST', 'datasets/skew', { records, against }, 'trellis')).skew;
     return { against: s.against, distances: (s.distances ?? []).map(distance), skewed: s.skewed ?? [], excludedFromDrift: s.excluded_from_drift ?? [] };
+  }
+  async feedback(endpoint: string, requestId: string, labels: readonly (string | number | null)[]) {
+    // JSON has no NaN or infinities: refused here as the server refuses them, rather than sent as null.
+    labels.forEach((l, i) => {
+      if (typeof l === 'number' && !Number.isFinite(l)) throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Label ${i + 1} is ${l}: a label is a string, a finite number or null` });
+    });
+    const r = await this.call<{ rows: number }>('POST', 'predictions/feedback', { endpoint, request_id: requestId, labels }, 'trellis');
+    return { rows: r.rows };
+  }
+  async predictions(endpoint: string, o: PredictionsOptions) {
+    const r = await this.call<{ predictions?: WirePrediction[] }>('GET', 'predictions/list', {
+      endpoint, since: o.since, until: o.until, route: o.route, with_labels: o.withLabels, max_results: o.limit,
+    }, 'trellis');
+    return (r.predictions ?? []).map(predictionEntry);
   }
   async train(o: TrainOptions): Promise<TrainResult> {
     const params = Object.entries(o.params ?? {}).map(([key, value]) => ({ key, value: String(value) }));

@@ -17,17 +17,19 @@
  * await t.close();
  * ```
  */
+import { TrellisError } from '../core/errors.js';
 import { parseModelRef, refErrors } from '../core/refs.js';
 import type { HistoryInterval } from '../registry/history.js';
 import type { LineageGraph } from '../registry/lineage.js';
 import type { AuditVerification } from '../store/audit-chain.js';
 import type { AuditEvent, AuditQuery } from '../store/ports/audit.js';
 import type { Page, Tags, ViewType } from '../store/ports/common.js';
+import type { LabelledEntry } from '../store/ports/predictions.js';
 import type { ModelVersion, RegisteredModel, Stage } from '../store/ports/registry.js';
 import type { DatasetInput, Experiment, Metric, Run, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
 import type { WorkspaceOptions } from '../workspace/workspace.js';
-import type { Backend, RecordRunInput, SearchOptions, SearchRunsOptions, TrainOptions, TrainResult } from './backend.js';
+import type { Backend, PredictionsOptions, RecordRunInput, SearchOptions, SearchRunsOptions, TrainOptions, TrainResult } from './backend.js';
 import { TrellisData } from './data.js';
 import { EmbeddedBackend } from './embedded-backend.js';
 import { RestBackend } from './rest-backend.js';
@@ -216,6 +218,23 @@ export class Trellis {
   /** Walks the audit hash chain: `ok` is false when an event was altered, removed or reordered. */
   verifyAudit(): Promise<AuditVerification> {
     return this.backend.verifyAudit();
+  }
+
+  /**
+   * Delayed labels for a request an endpoint answered, named by its `x-request-id`: one per row of
+   * the request, in order (a string, a finite number or null); given again, they replace the
+   * earlier ones. `t.feedback('churn', requestId, ['yes'])`.
+   */
+  feedback(endpoint: string, requestId: string, labels: readonly (string | number | null)[]): Promise<{ rows: number }> {
+    return this.backend.feedback(endpoint, requestId, labels);
+  }
+
+  /** An endpoint's prediction log, oldest first: `t.predictions('churn', { since: Date.now() - 3_600_000, withLabels: true })`. */
+  async predictions(endpoint: string, o: PredictionsOptions = {}): Promise<LabelledEntry[]> {
+    if (o.limit !== undefined && !(Number.isSafeInteger(o.limit) && o.limit >= 1 && o.limit <= 1000)) {
+      throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `'limit' must be a whole number from 1 to 1000, got ${o.limit}` });
+    }
+    return this.backend.predictions(endpoint, o);
   }
 
   /**
