@@ -5,6 +5,7 @@
  *   npm run bench -- auth         # auth off and on side by side
  *   npm run bench -- score        # batch scoring of 1,000,000 rows
  *   npm run bench -- edge-module  # the model as an ES module against in-process predict()
+ *   npm run bench -- onnx-batch   # ONNX serving, micro-batched or not, 32 concurrent clients
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { runIngestBench } from './ingest.js';
@@ -15,8 +16,9 @@ import { runPipelinesBench } from './pipelines.js';
 import { runAuthBench } from './auth.js';
 import { runScoreBench } from './score.js';
 import { runEdgeModuleBench } from './edge-module.js';
+import { runOnnxBatchBench } from './onnx-batch.js';
 
-const all: Record<string, () => Promise<unknown>> = { ingest: runIngestBench, search: runSearchBench, profile: runProfileBench, gbdt: runGbdtBench, pipelines: runPipelinesBench, auth: runAuthBench, score: runScoreBench, 'edge-module': runEdgeModuleBench };
+const all: Record<string, () => Promise<unknown>> = { ingest: runIngestBench, search: runSearchBench, profile: runProfileBench, gbdt: runGbdtBench, pipelines: runPipelinesBench, auth: runAuthBench, score: runScoreBench, 'edge-module': runEdgeModuleBench, 'onnx-batch': runOnnxBatchBench };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = wanted.length ? wanted : Object.keys(all);
 const out = new URL('./results/', import.meta.url);
