@@ -283,3 +283,59 @@ export class PredictionArchive {
     return entries;
   }
 }
+
+export interface ArchiveLoopOptions {
+  /** Moves the entries older than a time; `PredictionService.archive`. */
+  archive(olderThan: number): Promise<ArchivedDay[]>;
+  acquireLease(lease: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** This replica's name in the lease. */
+  holder: string;
+  /** Entries older than this (ms) are archived. */
+  afterMs: number;
+  now?: () => number;
+  onRun?: (days: ArchivedDay[], olderThan: number) => void;
+  onError?: (e: Error) => void;
+}
+
+const ARCHIVE_LEASE = 'prediction-archive';
+const ARCHIVE_EVERY_MS = 3_600_000;
+
+/**
+ * Archives periodically on one replica among those serving a store (`trellis serve
+ * --archive-after`): at start, then hourly (or every `afterMs`, when shorter), the replica that
+ * holds the archive lease runs one archive. Two runs at once would still be safe (a file is
+ * written before its rows go; readers de-duplicate); the lease only saves the work.
+ */
+export class ArchiveLoop {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private stopped = false;
+
+  constructor(private readonly o: ArchiveLoopOptions) {}
+
+  start(): void {
+    const every = Math.min(ARCHIVE_EVERY_MS, this.o.afterMs);
+    const loop = (delay: number) => {
+      if (this.stopped) return;
+      this.timer = setTimeout(() => { this.running = this.tick().then(() => undefined, (e: unknown) => this.o.onError?.(e as Error)).finally(() => loop(every)); }, delay);
+      this.timer.unref();
+    };
+    loop(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One round: the files written, or undefined when another replica holds the lease. */
+  async tick(): Promise<ArchivedDay[] | undefined> {
+    // The lease outlives the interval a little, so the holder keeps it from one round to the next.
+    if (!(await this.o.acquireLease(ARCHIVE_LEASE, this.o.holder, Math.min(ARCHIVE_EVERY_MS, this.o.afterMs) + 60_000))) return undefined;
+    const olderThan = (this.o.now ?? Date.now)() - this.o.afterMs;
+    const days = await this.o.archive(olderThan);
+    this.o.onRun?.(days, olderThan);
+    return days;
+  }
+}

@@ -1,17 +1,21 @@
 /**
  * `trellis predictions archive` on a real SQLite workspace with a file: artifact store: it prints
  * the files it wrote, the exports of the same windows are byte for byte the same before and after
- * (CSV with labels, JSON Lines, Parquet), and bad input gets a one-line error.
+ * (CSV with labels, JSON Lines, Parquet), and bad input gets a one-line error. `trellis serve
+ * --archive-after` archives at start and says so in its log.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { PredictionEntry } from '../../store/ports/predictions.js';
 import { Workspace } from '../../workspace/workspace.js';
 import { runCli } from '../test-helpers/run-cli.js';
 
+const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
 const DAY = 86_400_000;
 const D1 = Date.UTC(2026, 2, 1);
 
@@ -83,5 +87,46 @@ describe('trellis predictions archive', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.match(r.stderr, message);
     }
+  });
+
+  it('archives at the start of trellis serve --archive-after, and refuses a bad duration in one line', async () => {
+    const ws = await Workspace.open({ store: `sqlite:${join(dir, 't.db')}`, artifacts: `file:${join(dir, 'a')}` });
+    const now = Date.now();
+    try {
+      await ws.predictions.append([3 * DAY, 2 * DAY, 3_600_000].map((ago, i) => ({
+        requestId: `s${i}`, endpoint: 'fresh', time: now - ago, model: 'churn', version: '1', route: 'primary', shadow: false, latencyMs: 1, inputs: [{ age: i }], predictions: ['no'],
+      })));
+    } finally {
+      await ws.close();
+    }
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...g, 'serve', '--port', '0', '--no-grpc', '--archive-after', '1d'], {
+      env: { ...process.env, TRELLIS_USER: 'tester', TRELLIS_LOG_FORMAT: 'json' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { out += b.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let line: { entries: number; files: string[] } | undefined;
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!line) {
+        const found = out.split('\n').find((l) => l.includes('"event":"prediction-archive'));
+        if (found) line = JSON.parse(found) as { entries: number; files: string[] };
+        else if (Date.now() > deadline || child.exitCode !== null) assert.fail(`no archive run in the log of trellis serve:\n${out}`);
+        else await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0, out);
+    assert.deepEqual(line.files.filter((f) => f.startsWith('predictions/fresh/')).length, 2, out);
+    const exported = (since: string): number => (JSON.parse(cli('--json', 'predictions', 'export', 'fresh', '--since', since, '--output', join(dir, `since-${since}.jsonl`))) as { requests: number }).requests;
+    assert.equal(exported('1d'), 1);
+    assert.equal(exported('4d'), 3);
+
+    const bad = runCli([...g, 'serve', '--port', '0', '--no-grpc', '--archive-after', 'weekly']);
+    assert.notEqual(bad.code, 0);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+    assert.match(bad.stderr, /--archive-after 'weekly' must be a duration of at least 1s, e.g. 12h, 7d or 2w/);
   });
 });

@@ -22,6 +22,7 @@ interface ServeOptions {
   maxBatch: string;
   logSample: string;
   rollouts: boolean;
+  archiveAfter?: string;
   auth?: boolean;
   logFormat?: string;
 }
@@ -46,6 +47,7 @@ export function serveCommand(): Command {
     .option('--max-batch <rows>', 'most rows in one request (413 beyond it)', '10000')
     .option('--log-sample <rate>', 'fraction of requests written to the prediction log (inputs, outputs, version, route, latency), 0 to 1; 0 turns the log off', '1')
     .option('--no-rollouts', 'do not run the rollout controller in this replica (one replica among those serving the store leads it)')
+    .option('--archive-after <age>', 'hourly, move prediction log entries older than this (12h, 7d, 2w) into Parquet files in the artifact store (one replica among those given it does the work)')
     .option('--auth', 'require a token with the invoker role on the endpoint (always on when --host is not a loopback address); endpoints created with --public take anonymous callers')
     .option('--no-auth', 'serve without authentication even on a non-loopback address')
     .option('--log-format <format>', 'json or pretty; default $TRELLIS_LOG_FORMAT, else pretty on a terminal and json otherwise')
@@ -73,6 +75,7 @@ interface Settings {
   maxBodyBytes: number;
   maxBatch: number;
   sample: number;
+  archiveAfterMs?: number;
 }
 
 function checkOptions(o: ServeOptions): Settings {
@@ -83,10 +86,13 @@ function checkOptions(o: ServeOptions): Settings {
   const maxBatch = positiveInt(o.maxBatch, '--max-batch', 10_000_000);
   const sample = Number(o.logSample);
   if (!/^\d*\.?\d+$/.test(o.logSample) || !(sample >= 0 && sample <= 1)) throw invalid(`--log-sample '${o.logSample}' must be a number from 0 to 1, e.g. 1 (every request) or 0.1`);
-  return { port, ...(grpcPort !== undefined ? { grpcPort } : {}), maxBodyBytes, maxBatch, sample };
+  const age = o.archiveAfter === undefined ? undefined : /^(\d{1,6})([smhdw])$/.exec(o.archiveAfter.trim());
+  if (age === null || (age && Number(age[1]) === 0)) throw invalid(`--archive-after '${o.archiveAfter}' must be a duration of at least 1s, e.g. 12h, 7d or 2w`);
+  const archiveAfterMs = age ? Number(age[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[age[2] as 's' | 'm' | 'h' | 'd' | 'w'] : undefined;
+  return { port, ...(grpcPort !== undefined ? { grpcPort } : {}), maxBodyBytes, maxBatch, sample, ...(archiveAfterMs !== undefined ? { archiveAfterMs } : {}) };
 }
 
-async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, sample }: Settings, g: { store?: string; artifacts?: string }, log: import('pino').Logger, redactUri: (u: string) => string): Promise<void> {
+async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, sample, archiveAfterMs }: Settings, g: { store?: string; artifacts?: string }, log: import('pino').Logger, redactUri: (u: string) => string): Promise<void> {
   const { isLoopbackAddress } = await import('../../api/edge.js');
   const authOn = o.auth ?? !isLoopbackAddress(o.host);
   const ws = await Workspace.open({ store: g.store, artifacts: g.artifacts });
@@ -98,6 +104,7 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
   let app: Awaited<ReturnType<typeof buildServingApp>> | undefined;
   let grpc: { port: number; close(): Promise<void> } | undefined;
   let controller: { start(): void; stop(): Promise<void> } | undefined;
+  let archiver: { start(): void; stop(): Promise<void> } | undefined;
   const { PredictionLogger } = await import('../../serving/prediction-logger.js');
   let lastDropWarning = 0;
   const logger = sample > 0 ? new PredictionLogger({
@@ -174,6 +181,19 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
     });
     controller.start();
   }
+  if (archiveAfterMs !== undefined) {
+    const { ArchiveLoop } = await import('../../serving/prediction-archive.js');
+    const { hostname } = await import('node:os');
+    archiver = new ArchiveLoop({
+      holder: `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`, afterMs: archiveAfterMs,
+      archive: (olderThan) => ws.predictions.archive({ olderThan }),
+      acquireLease: (l, h, ttl) => ws.deployments.acquireLease(l, h, ttl),
+      onRun: (days, olderThan) => log.info({ event: 'prediction-archive', olderThan: new Date(olderThan).toISOString(), files: days.map((d) => d.path), entries: days.reduce((n, d) => n + d.removed, 0) },
+        `prediction log: moved ${days.reduce((n, d) => n + d.removed, 0)} entries older than ${new Date(olderThan).toISOString()} into ${days.length} archive file${days.length === 1 ? '' : 's'}`),
+      onError: (e) => log.error({ event: 'prediction-archive-error', error: e.message }, `prediction archive: ${e.message}`),
+    });
+    archiver.start();
+  }
   const addr = app.server.address();
   const restPort = typeof addr === 'object' && addr ? addr.port : port;
   const served = engine.endpoints().map((e) => e.name);
@@ -195,6 +215,7 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
       try {
         await Promise.all([app.close(), grpc?.close()]);
         await engine.stop();
+        await archiver?.stop();
         await ws.close();
       } catch (err) {
         log.error({ err }, 'shutdown failed');
