@@ -19,7 +19,7 @@
 import { isTrellisError } from '../core/errors.js';
 import type { Deployment, DeploymentRoute } from '../store/ports/deployments.js';
 import type { ModelVersion } from '../store/ports/registry.js';
-import { inSpan } from './metrics.js';
+import { inSpan } from './tracing.js';
 import { loadVersion, type LoadedModel, type ReadModel } from './model-runtime.js';
 import { tensorMetadata } from './oip/codec.js';
 import { ServingError, type EndpointModel, type InferRequest, type InferResult, type InferenceService } from './types.js';

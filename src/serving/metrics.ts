@@ -1,29 +1,10 @@
 /**
- * What `trellis serve` tells Prometheus (`GET /metrics`, prom-client) and OpenTelemetry: requests,
- * errors and latency per endpoint, model version and route; requests in flight; model load times;
- * the prediction log's drops. Spans wrap model loads and inferences through @opentelemetry/api,
- * which records nothing unless the process registers an exporter.
+ * What `trellis serve` tells Prometheus (`GET /metrics`, prom-client): requests, errors and latency
+ * per endpoint, model version and route; requests in flight; model load times; the prediction
+ * log's drops. Spans are in tracing.ts.
  */
-import { trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EngineEvent, Served } from './engine.js';
-
-export const tracer = trace.getTracer('trellis.serving');
-
-/** Runs `fn` in a span named `name` with `attrs`; the span ends with the outcome. */
-export async function inSpan<T>(name: string, attrs: Record<string, string | number>, fn: (span: Span) => Promise<T>): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes: attrs }, async (span) => {
-    try {
-      return await fn(span);
-    } catch (e) {
-      span.recordException(e as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error).message });
-      throw e;
-    } finally {
-      span.end();
-    }
-  });
-}
 
 export class ServingMetrics {
   readonly registry = new Registry();
