@@ -87,7 +87,7 @@ function describeArchive(name: string, open: () => Promise<{ uri: string; cleanu
     let cleanup: () => Promise<void>;
     const windows: Omit<PredictionQuery, 'limit' | 'after'>[] = [
       { endpoint: 'churn' }, { endpoint: 'churn', withLabels: true }, { endpoint: 'churn', route: 'shadow' },
-      { endpoint: 'churn', since: D1 + DAY / 2, until: D1 + 2 * DAY + 5 * 60_000 }, { endpoint: 'price' }, { endpoint: 'nobody' },
+      { endpoint: 'churn', since: D1 + DAY / 2, until: D1 + 2 * DAY + 5 * 60_000 }, { endpoint: 'price' }, { endpoint: 'nobody' }, { endpoint: '../price' },
     ];
     const snapshot = async () => Promise.all(windows.map((q) => all(predictions, q)));
 

@@ -36,6 +36,7 @@ const PAGE = 10_000;
 const CACHED_FILES = 4;
 const DAY_MS = 86_400_000;
 const FILE_RE = /^(\d+)-(\d+)-([0-9a-f]{8})\.parquet$/;
+const ENDPOINT_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 type Labels = (string | number | null)[];
 
@@ -221,6 +222,8 @@ export class PredictionArchive {
    * entry, listed a day directory at a time: a reader that has what it needs stops listing.
    */
   async *files(endpoint: string, from = 0, until = Number.POSITIVE_INFINITY): AsyncGenerator<ArchiveFile> {
+    // Only an endpoint's name makes a folder (letters, digits, '.', '_', '-'); anything else was never archived.
+    if (!ENDPOINT_RE.test(endpoint)) return;
     const lo = from > 0 ? dayPath(from) : '';
     const hi = Number.isFinite(until) ? dayPath(until) : '~';
     const root = `${ARCHIVE_ROOT}/${endpoint}`;
