@@ -134,8 +134,9 @@ export class SqlPredictionLog implements PredictionLog {
       let n = 0;
       for (let i = 0; i < keys.length; i += KEY_BATCH) {
         const batch = keys.slice(i, i + KEY_BATCH);
-        const where = batch.map(() => '(request_id = ? AND route = ?)').join(' OR ');
-        n += (await tx.run(`DELETE FROM prediction_log WHERE endpoint = ? AND (${where})`, [endpoint, ...batch.flatMap((k) => [k.requestId, k.route])])).changes;
+        // A row-value IN list: both SQLite and PostgreSQL look each key up in the primary key.
+        const keysSql = batch.map(() => '(?,?)').join(',');
+        n += (await tx.run(`DELETE FROM prediction_log WHERE endpoint = ? AND (request_id, route) IN (VALUES ${keysSql})`, [endpoint, ...batch.flatMap((k) => [k.requestId, k.route])])).changes;
       }
       return n;
     });
