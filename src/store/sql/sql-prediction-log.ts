@@ -100,7 +100,7 @@ export class SqlPredictionLog implements PredictionLog {
         if (e.labels && e.predictions) {
           e.labels.forEach((label, i) => {
             if (label === null || e.predictions![i] === undefined) return;
-            s!.labelled.push({ prediction: e.predictions![i]!, label, ...(e.proba?.[i] ? { proba: e.proba[i] } : {}) });
+            s.labelled.push({ prediction: e.predictions![i], label, ...(e.proba?.[i] ? { proba: e.proba[i] } : {}) });
           });
         }
       }
