@@ -6,6 +6,7 @@
  *   npm run bench -- score        # batch scoring of 1,000,000 rows
  *   npm run bench -- edge-module  # the model as an ES module against in-process predict()
  *   npm run bench -- onnx-batch   # ONNX serving, micro-batched or not, 32 concurrent clients
+ *   npm run bench -- serve        # trellis serve under load against FastAPI and node:http
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { runIngestBench } from './ingest.js';
@@ -17,8 +18,9 @@ import { runAuthBench } from './auth.js';
 import { runScoreBench } from './score.js';
 import { runEdgeModuleBench } from './edge-module.js';
 import { runOnnxBatchBench } from './onnx-batch.js';
+import { runServeBench } from './serve.js';
 
-const all: Record<string, () => Promise<unknown>> = { ingest: runIngestBench, search: runSearchBench, profile: runProfileBench, gbdt: runGbdtBench, pipelines: runPipelinesBench, auth: runAuthBench, score: runScoreBench, 'edge-module': runEdgeModuleBench, 'onnx-batch': runOnnxBatchBench };
+const all: Record<string, () => Promise<unknown>> = { ingest: runIngestBench, search: runSearchBench, profile: runProfileBench, gbdt: runGbdtBench, pipelines: runPipelinesBench, auth: runAuthBench, score: runScoreBench, 'edge-module': runEdgeModuleBench, 'onnx-batch': runOnnxBatchBench, serve: runServeBench };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = wanted.length ? wanted : Object.keys(all);
 const out = new URL('./results/', import.meta.url);
