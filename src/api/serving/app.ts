@@ -157,7 +157,7 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
     const { name, version } = req.params;
     await engine.authorize(name, caller(req));
     requireType(req, ['application/json'], true);
-    const m = engine.model(name, version);
+    const m = engine.loadedModel(name, version);
     const hl = req.headers['inference-header-content-length'];
     const decoded = decodeInferRequest(body(req), { signature: m.signature, maxBatch, ...(typeof hl === 'string' ? { headerLength: hl } : {}) });
     const result = await engine.inferAuthorized({
@@ -220,7 +220,7 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
     const name = m0[1]!;
     await engine.authorize(name, caller(req));
     requireType(req, ['application/json'], false);
-    const m = engine.model(name);
+    const m = engine.loadedModel(name);
     const { records } = decodeV1(body(req), { signature: m.signature, maxBatch });
     const result = await engine.inferAuthorized({ endpoint: name, records, requestId: req.id, headers: req.headers, remoteAddress: req.socket.remoteAddress });
     modelHeaders(reply, result);
@@ -233,7 +233,7 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
     const name = typeof header === 'string' && header !== '' ? header : o.invocationsEndpoint ?? soleEndpoint(engine);
     await engine.authorize(name, caller(req));
     requireType(req, ['application/json', 'text/csv'], false);
-    const m = engine.model(name);
+    const m = engine.loadedModel(name);
     const ct = req.headers['content-type'];
     const { records } = await decodeMlflowRequest(body(req), typeof ct === 'string' ? ct : undefined, { signature: m.signature, maxBatch });
     const result = await engine.inferAuthorized({ endpoint: name, records, requestId: req.id, headers: req.headers, remoteAddress: req.socket.remoteAddress });
