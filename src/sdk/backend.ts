@@ -18,6 +18,7 @@ import type { AuditEvent, AuditQuery } from '../store/ports/audit.js';
 import type { Page, Tags, ViewType } from '../store/ports/common.js';
 import type { Dataset, DatasetSchemaDoc, DatasetVersion } from '../store/ports/datasets.js';
 import type { LabelledEntry } from '../store/ports/predictions.js';
+import type { Deployment, DeploymentRevision } from '../store/ports/deployments.js';
 import type { ModelVersion, RegisteredModel, Stage } from '../store/ports/registry.js';
 import type { DatasetInput, Experiment, Metric, Run, RunInfo, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
@@ -258,5 +259,43 @@ export interface Backend {
   feedback(endpoint: string, requestId: string, labels: readonly (string | number | null)[]): Promise<{ rows: number }>;
   /** An endpoint's prediction log in time order, with labels where feedback came. */
   predictions(endpoint: string, o: PredictionsOptions): Promise<LabelledEntry[]>;
+  listDeployments(): Promise<Deployment[]>;
+  getDeployment(name: string): Promise<Deployment>;
+  deploymentHistory(name: string, limit?: number): Promise<DeploymentRevision[]>;
+  createDeployment(name: string, req: DeploymentOptions, reason?: string): Promise<Deployment>;
+  setTraffic(name: string, change: TrafficChange, reason?: string): Promise<Deployment>;
+  promoteDeployment(name: string, o: { arm?: string; reason?: string }): Promise<Deployment>;
+  rollbackDeployment(name: string, o: { reason?: string }): Promise<Deployment>;
+  startRollout(name: string, o: RolloutOptions): Promise<Deployment>;
+  deleteDeployment(name: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** An endpoint as `trellis deployments create` makes it: a primary (or A/B arms), a canary, a shadow. */
+export interface DeploymentOptions {
+  model?: string;
+  canary?: { model: string; share: number };
+  shadow?: string;
+  ab?: { model: string; share: number; arm?: string }[];
+  stickyKey?: string;
+  public?: boolean;
+}
+
+/** What `setTraffic` changes; what it leaves out stays. `canary: null` (or share 0) removes the canary, `shadow: null` the shadow. */
+export interface TrafficChange {
+  canary?: { model: string; share: number } | null;
+  shadow?: string | null;
+  ab?: { model: string; share: number; arm?: string }[];
+  stickyKey?: string;
+  public?: boolean;
+}
+
+/** A progressive rollout: steps in percent, the hold per step in ms, SLO checks as written (`error_rate<0.01, p99_ms<50`). */
+export interface RolloutOptions {
+  model: string;
+  steps?: number[];
+  holdMs?: number;
+  slo: string;
+  minRequests?: number;
+  minLabels?: number;
 }

@@ -11,7 +11,8 @@ import type { ParsedRef } from '../core/refs.js';
 import type { AuditQuery } from '../store/ports/audit.js';
 import type { ModelVersion, Stage } from '../store/ports/registry.js';
 import type { DataFormat } from '../data/readers/index.js';
-import { trainResult, trainingReport, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type PredictionsOptions, type RecordRunInput, type SearchOptions, type TrainOptions, type ValidateFileOptions } from './backend.js';
+import { trainResult, trainingReport, type Backend, type DatasetAddOptions, type DatasetVersionInfo, type DeploymentOptions, type PredictionsOptions, type RecordRunInput, type RolloutOptions, type SearchOptions, type TrafficChange, type TrainOptions, type ValidateFileOptions } from './backend.js';
+import { parseSlo, parseSteps, sloText } from '../serving/rollout.js';
 
 /** The stored profile keeps its sketches for monitors; SDK callers get what the REST API returns. */
 const versionInfo = (v: DatasetVersion): DatasetVersionInfo => ({ ...v, schema: v.schema as DatasetSchema, profile: summaryOf(v.profile as Profile) });
@@ -108,6 +109,24 @@ export class EmbeddedBackend implements Backend {
     const d = await this.ws.deployments.get(endpoint);
     return this.ws.predictions.query({ ...o, endpoint: d.name, limit: o.limit ?? 100 });
   }
+  listDeployments() { return this.ws.deployments.list(); }
+  getDeployment(name: string) { return this.ws.deployments.get(name); }
+  deploymentHistory(name: string, limit?: number) { return this.ws.deployments.history(name, limit); }
+  createDeployment(name: string, req: DeploymentOptions, reason?: string) { return this.ws.deployments.create(name, req, this.who, reason); }
+  setTraffic(name: string, change: TrafficChange, reason?: string) {
+    const canary = change.canary && change.canary.share === 0 ? null : change.canary;
+    return this.ws.deployments.setTraffic(name, { ...change, ...(canary !== undefined ? { canary } : {}) }, this.who, reason);
+  }
+  promoteDeployment(name: string, o: { arm?: string; reason?: string }) { return this.ws.deployments.promote(name, this.who, o); }
+  rollbackDeployment(name: string, o: { reason?: string }) { return this.ws.deployments.rollback(name, this.who, o); }
+  async startRollout(name: string, o: RolloutOptions) {
+    const slo = parseSlo(o.slo);
+    return this.ws.deployments.startRollout(name, {
+      model: o.model, steps: parseSteps((o.steps ?? [5, 25, 50, 100]).join(',')), holdMs: o.holdMs ?? 600_000, slo, sloText: sloText(slo),
+      minRequests: o.minRequests ?? 100, minLabels: o.minLabels ?? 50,
+    }, this.who);
+  }
+  deleteDeployment(name: string) { return this.ws.deployments.delete(name, this.who); }
   close() { return this.ws.close(); }
 }
 

@@ -24,10 +24,12 @@ import type { AuditEvent, AuditQuery } from '../store/ports/audit.js';
 import type { LifecycleStage, Page } from '../store/ports/common.js';
 import type { Dataset, DatasetSchemaDoc } from '../store/ports/datasets.js';
 import type { LabelledEntry } from '../store/ports/predictions.js';
+import { parseSlo } from '../serving/rollout.js';
+import type { Deployment, DeploymentRevision, DeploymentRoute, Rollout } from '../store/ports/deployments.js';
 import type { ModelVersion, ModelVersionStatus, RegisteredModel, Stage } from '../store/ports/registry.js';
 import type { Experiment, Metric, Run, RunInfo, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
-import { trainResult, type Backend, type DatasetAddOptions, type PredictionsOptions, type DatasetVersionInfo, type ProfileSummary, type RecordRunInput, type SkewResult, type SearchOptions, type TrainingReport, type TrainOptions, type TrainResult, type ValidateFileOptions, type ValidationResult } from './backend.js';
+import { trainResult, type Backend, type DatasetAddOptions, type PredictionsOptions, type DatasetVersionInfo, type DeploymentOptions, type RolloutOptions, type TrafficChange, type ProfileSummary, type RecordRunInput, type SkewResult, type SearchOptions, type TrainingReport, type TrainOptions, type TrainResult, type ValidateFileOptions, type ValidationResult } from './backend.js';
 
 /*
  * The wire: what the routes send (`src/api/mlflow-json.ts`, `src/api/routes/datasets.ts`), field
@@ -613,6 +615,48 @@ export class RestBackend implements Backend {
     }, 'trellis');
     return (r.predictions ?? []).map(predictionEntry);
   }
+  async listDeployments() {
+    return (await this.call<{ deployments?: WireDeployment[] }>('GET', 'deployments/list', undefined, 'trellis')).deployments?.map(deploymentOf) ?? [];
+  }
+  async getDeployment(name: string) {
+    return deploymentOf((await this.call<{ deployment: WireDeployment }>('GET', 'deployments/get', { name }, 'trellis')).deployment);
+  }
+  async deploymentHistory(name: string, limit?: number): Promise<DeploymentRevision[]> {
+    const r = await this.call<{ revisions?: WireRevision[] }>('GET', 'deployments/history', { name, max_results: limit }, 'trellis');
+    return (r.revisions ?? []).map((x) => ({
+      name, revision: x.revision, change: x.change, at: x.at, by: x.by, ...(x.reason ? { reason: x.reason } : {}),
+      routes: x.routes, ...(x.sticky_key ? { stickyKey: x.sticky_key } : {}), public: x.public,
+    }));
+  }
+  async createDeployment(name: string, req: DeploymentOptions, reason?: string) {
+    return this.deploymentCall('create', {
+      name, model: req.model, canary: req.canary, shadow: req.shadow, ab: req.ab, sticky_key: req.stickyKey, public: req.public, reason,
+    });
+  }
+  async setTraffic(name: string, change: TrafficChange, reason?: string) {
+    return this.deploymentCall('set-traffic', {
+      name, canary: change.canary === null ? { share: 0 } : change.canary, shadow: change.shadow === null ? '' : change.shadow,
+      ab: change.ab, sticky_key: change.stickyKey, public: change.public, reason,
+    });
+  }
+  async promoteDeployment(name: string, o: { arm?: string; reason?: string }) {
+    return this.deploymentCall('promote', { name, arm: o.arm, reason: o.reason });
+  }
+  async rollbackDeployment(name: string, o: { reason?: string }) {
+    return this.deploymentCall('rollback', { name, reason: o.reason });
+  }
+  async startRollout(name: string, o: RolloutOptions) {
+    return this.deploymentCall('rollout', {
+      name, model: o.model, steps: o.steps?.join(','), hold_ms: o.holdMs, slo: o.slo, min_requests: o.minRequests, min_labels: o.minLabels,
+    });
+  }
+  async deleteDeployment(name: string) {
+    await this.call('POST', 'deployments/delete', { name }, 'trellis');
+  }
+  private async deploymentCall(verb: string, body: Record<string, unknown>): Promise<Deployment> {
+    // Fields left undefined are not sent: JSON.stringify drops them.
+    return deploymentOf((await this.call<{ deployment: WireDeployment }>('POST', `deployments/${verb}`, body, 'trellis')).deployment);
+  }
   async train(o: TrainOptions): Promise<TrainResult> {
     const params = Object.entries(o.params ?? {}).map(([key, value]) => ({ key, value: String(value) }));
     const { report: wire, ...summary } = await this.call<Record<string, unknown> & { report?: WireTrainingReport }>('POST', 'train', {
@@ -621,4 +665,27 @@ export class RestBackend implements Backend {
     return o.report && wire ? { ...trainResult(summary), summary, report: trainingReport(wire) } : trainResult(summary);
   }
   async close() { /* nothing held open: fetch pools its own connections */ }
+}
+
+interface WireRollout {
+  model: string; steps: number[]; step: number; slo: string; hold_ms: number; min_requests: number; min_labels: number;
+  started_at: number; step_started_at: number; started_by: string;
+}
+interface WireDeployment {
+  name: string; revision: number; routes: DeploymentRoute[]; sticky_key?: string; public: boolean; rollout?: WireRollout;
+  created_at: number; created_by: string; updated_at: number; updated_by: string;
+}
+interface WireRevision { revision: number; change: string; at: number; by: string; reason?: string; routes: DeploymentRoute[]; sticky_key?: string; public: boolean }
+
+/** A deployment as the REST routes write it, in the SDK's shape (the embedded backend's). */
+function deploymentOf(w: WireDeployment): Deployment {
+  const r = w.rollout;
+  const rollout: Rollout | undefined = r && {
+    model: r.model, steps: r.steps, step: r.step, holdMs: r.hold_ms, slo: parseSlo(r.slo), sloText: r.slo, minRequests: r.min_requests, minLabels: r.min_labels,
+    startedAt: r.started_at, stepStartedAt: r.step_started_at, startedBy: r.started_by,
+  };
+  return {
+    name: w.name, revision: w.revision, routes: w.routes, ...(w.sticky_key ? { stickyKey: w.sticky_key } : {}), public: w.public, ...(rollout ? { rollout } : {}),
+    createdAt: w.created_at, createdBy: w.created_by, updatedAt: w.updated_at, updatedBy: w.updated_by,
+  };
 }

@@ -29,7 +29,8 @@ import type { ModelVersion, RegisteredModel, Stage } from '../store/ports/regist
 import type { DatasetInput, Experiment, Metric, Run, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
 import type { WorkspaceOptions } from '../workspace/workspace.js';
-import type { Backend, PredictionsOptions, RecordRunInput, SearchOptions, SearchRunsOptions, TrainOptions, TrainResult } from './backend.js';
+import type { Backend, DeploymentOptions, PredictionsOptions, RecordRunInput, RolloutOptions, SearchOptions, SearchRunsOptions, TrafficChange, TrainOptions, TrainResult } from './backend.js';
+import type { Deployment, DeploymentRevision } from '../store/ports/deployments.js';
 import { TrellisData } from './data.js';
 import { EmbeddedBackend } from './embedded-backend.js';
 import { RestBackend } from './rest-backend.js';
@@ -227,6 +228,51 @@ export class Trellis {
    */
   feedback(endpoint: string, requestId: string, labels: readonly (string | number | null)[]): Promise<{ rows: number }> {
     return this.backend.feedback(endpoint, requestId, labels);
+  }
+
+  /**
+   * Serving endpoints: `t.createDeployment('churn', { model: 'churn@champion', canary: { model: 'churn/4', share: 10 } })`;
+   * `trellis serve` replicas follow every change within a second. Each change is an audited revision.
+   */
+  createDeployment(name: string, o: DeploymentOptions, reason?: string): Promise<Deployment> {
+    return this.backend.createDeployment(name, o, reason);
+  }
+
+  listDeployments(): Promise<Deployment[]> {
+    return this.backend.listDeployments();
+  }
+
+  getDeployment(name: string): Promise<Deployment> {
+    return this.backend.getDeployment(name);
+  }
+
+  /** The revisions an endpoint went through, newest first, with who changed it and why. */
+  deploymentHistory(name: string, limit?: number): Promise<DeploymentRevision[]> {
+    return this.backend.deploymentHistory(name, limit);
+  }
+
+  /** Moves traffic: a canary's share (`{ canary: null }` removes it), the shadow, the A/B arms; what is left out stays. */
+  setTraffic(name: string, change: TrafficChange, reason?: string): Promise<Deployment> {
+    return this.backend.setTraffic(name, change, reason);
+  }
+
+  /** All the traffic to the canary (or to the named A/B arm). */
+  promote(name: string, o: { arm?: string; reason?: string } = {}): Promise<Deployment> {
+    return this.backend.promoteDeployment(name, o);
+  }
+
+  /** Drops the canary, or returns to the previous revision when there is none. */
+  rollback(name: string, o: { reason?: string } = {}): Promise<Deployment> {
+    return this.backend.rollbackDeployment(name, o);
+  }
+
+  /** Starts a progressive rollout, run by `trellis serve`: `t.rollout('churn', { model: 'churn/4', steps: [5, 25, 50], holdMs: 600_000, slo: 'error_rate<0.01, p99_ms<50' })`. */
+  rollout(name: string, o: RolloutOptions): Promise<Deployment> {
+    return this.backend.startRollout(name, o);
+  }
+
+  deleteDeployment(name: string): Promise<void> {
+    return this.backend.deleteDeployment(name);
   }
 
   /** An endpoint's prediction log, oldest first: `t.predictions('churn', { since: Date.now() - 3_600_000, withLabels: true })`. */
