@@ -1,6 +1,7 @@
 /**
  * `trellis serve` on PostgreSQL: replicas learn of a moved alias or a changed deployment from the
- * database's notifications, without waiting for a poll (the engine's poll is set to a minute here).
+ * database's notifications, without waiting for a poll (the engine's poll is set to a minute here,
+ * longer than the test waits).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +22,7 @@ const ROW = {
   'hours-per-week': 40, 'native-country': 'United-States',
 };
 
-async function until(what: string, check: () => Promise<boolean>, ms = 3000): Promise<number> {
+async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<number> {
   const start = Date.now();
   for (;;) {
     if (await check()) return Date.now() - start;
@@ -63,8 +64,7 @@ describe('serving on PostgreSQL: changes pushed by the database', () => {
     const version = async () => (await engine.infer({ endpoint: 'income', records: [ROW], requestId: 'x' })).modelVersion;
     assert.equal(await version(), '1');
     await other.registry.setAlias('income', 'champion', '2', who);
-    const ms = await until('the alias move', async () => (await version()) === '2');
-    assert.ok(ms < 3000, `${ms} ms`);
+    await until('the alias move', async () => (await version()) === '2');
     await other.deployments.setTraffic('income', { canary: { model: 'income/1', share: 50 } }, who);
     await until('the canary', async () => engine.endpoints()[0]!.routes.some((r) => r.label === 'canary'));
   });

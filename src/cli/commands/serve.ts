@@ -56,11 +56,15 @@ export function serveCommand(): Command {
       const g = globals(c);
       // Options are checked before the log starts: a typo is one plain line, whatever the log format.
       const settings = checkOptions(o);
-      const { logDestination, resolveLogFormat, serverLogger, redactUri } = await import('../../api/server-log.js');
+      const { logDestination, logOptions, resolveLogFormat, serverLogger, redactUri } = await import('../../api/server-log.js');
       const format = resolveLogFormat(o.logFormat);
-      const log = serverLogger(process.env.TRELLIS_LOG_LEVEL || 'info', logDestination(format));
+      const level = process.env.TRELLIS_LOG_LEVEL || 'info';
+      const stream = logDestination(format);
+      const log = serverLogger(level, stream);
+      // Requests are logged one line each at debug or trace; otherwise only failures, with their request id.
+      const requestLog = { ...logOptions(level === 'debug' || level === 'trace' ? level : 'warn'), stream };
       try {
-        await serve(o, settings, g, log, redactUri);
+        await serve(o, settings, g, log, redactUri, requestLog);
       } catch (e) {
         if (format === 'pretty') throw e;
         log.fatal({ code: isTrellisError(e) ? e.code : undefined }, (e as Error).message ?? String(e));
@@ -92,7 +96,7 @@ function checkOptions(o: ServeOptions): Settings {
   return { port, ...(grpcPort !== undefined ? { grpcPort } : {}), maxBodyBytes, maxBatch, sample, ...(archiveAfterMs !== undefined ? { archiveAfterMs } : {}) };
 }
 
-async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, sample, archiveAfterMs }: Settings, g: { store?: string; artifacts?: string }, log: import('pino').Logger, redactUri: (u: string) => string): Promise<void> {
+async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, sample, archiveAfterMs }: Settings, g: { store?: string; artifacts?: string }, log: import('pino').Logger, redactUri: (u: string) => string, requestLog: object): Promise<void> {
   const { isLoopbackAddress } = await import('../../api/edge.js');
   const authOn = o.auth ?? !isLoopbackAddress(o.host);
   const ws = await Workspace.open({ store: g.store, artifacts: g.artifacts });
@@ -141,7 +145,7 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
     await engine.start();
     const missing = (o.endpoint ?? []).filter((n) => !engine!.deployment(n) && !engine!.endpoints().some((x) => x.name.toLowerCase() === n.toLowerCase()));
     if (missing.length) log.warn({ event: 'unknown-endpoint', missing }, `no deployment named ${missing.join(', ')} yet: it will be served once \`trellis deployments create\` makes it`);
-    app = await buildServingApp({ engine, maxBodyBytes, maxBatch, metrics, ...(logger ? { feedback: (e, id, labels) => ws.predictions.feedback(e, id, labels) } : {}), ...(o.invocationsEndpoint ? { invocationsEndpoint: o.invocationsEndpoint } : {}) });
+    app = await buildServingApp({ engine, maxBodyBytes, maxBatch, metrics, logger: requestLog, ...(logger ? { feedback: (e, id, labels) => ws.predictions.feedback(e, id, labels) } : {}), ...(o.invocationsEndpoint ? { invocationsEndpoint: o.invocationsEndpoint } : {}) });
     try {
       await app.listen({ host: o.host, port });
     } catch (err) {
