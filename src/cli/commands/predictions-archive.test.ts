@@ -108,7 +108,8 @@ describe('trellis predictions archive', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     let line: { entries: number; files: string[] } | undefined;
     try {
-      const deadline = Date.now() + 60_000;
+      // Room for a start on a busy machine: the process compiles the CLI from source first.
+      const deadline = Date.now() + 180_000;
       while (!line) {
         const found = out.split('\n').find((l) => l.includes('"event":"prediction-archive'));
         if (found) line = JSON.parse(found) as { entries: number; files: string[] };
