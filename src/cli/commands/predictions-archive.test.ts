@@ -100,7 +100,7 @@ describe('trellis predictions archive', () => {
       await ws.close();
     }
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...g, 'serve', '--port', '0', '--no-grpc', '--archive-after', '1d'], {
-      env: { ...process.env, TRELLIS_USER: 'tester', TRELLIS_LOG_FORMAT: 'json' }, stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TRELLIS_USER: 'tester', TRELLIS_LOG_FORMAT: 'json', TRELLIS_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
@@ -108,8 +108,7 @@ describe('trellis predictions archive', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     let line: { entries: number; files: string[] } | undefined;
     try {
-      // Room for a start on a busy machine: the process compiles the CLI from source first.
-      const deadline = Date.now() + 180_000;
+      const deadline = Date.now() + 60_000;
       while (!line) {
         const found = out.split('\n').find((l) => l.includes('"event":"prediction-archive'));
         if (found) line = JSON.parse(found) as { entries: number; files: string[] };
