@@ -166,7 +166,9 @@ describe('trellis serve, driven by trellis deployments', () => {
     await new Promise((r) => setTimeout(r, 300));
     await onB.stop();
     assert.equal(onB.answers.filter((x) => x.status !== 200).length, 0);
+    // Back to the revision before the promotion (champion 70%, canary 30%), then the canary off: one version answers.
     cli('deployments', 'rollback', 'income');
+    cli('deployments', 'set-traffic', 'income', '--share', '0');
     const c2 = await startServe(g);
     replicas.push(c2);
     assert.equal((await infer(c2.url)).version, 'income/1', 'a restarted replica serves the deployment as it is now');
