@@ -19,6 +19,7 @@ import type { Page, Tags, ViewType } from '../store/ports/common.js';
 import type { Dataset, DatasetSchemaDoc, DatasetVersion } from '../store/ports/datasets.js';
 import type { LabelledEntry } from '../store/ports/predictions.js';
 import type { Deployment, DeploymentRevision } from '../store/ports/deployments.js';
+import type { DeploymentRequest } from '../serving/deployment-service.js';
 import type { ModelVersion, RegisteredModel, Stage } from '../store/ports/registry.js';
 import type { DatasetInput, Experiment, Metric, Run, RunInfo, RunStatus } from '../store/ports/tracking.js';
 import type { ArtifactInfo } from '../store/artifact-store.js';
@@ -272,14 +273,7 @@ export interface Backend {
 }
 
 /** An endpoint as `trellis deployments create` makes it: a primary (or A/B arms), a canary, a shadow. */
-export interface DeploymentOptions {
-  model?: string;
-  canary?: { model: string; share: number };
-  shadow?: string;
-  ab?: { model: string; share: number; arm?: string }[];
-  stickyKey?: string;
-  public?: boolean;
-}
+export type DeploymentOptions = DeploymentRequest;
 
 /** What `setTraffic` changes; what it leaves out stays. `canary: null` (or share 0) removes the canary, `shadow: null` the shadow. */
 export interface TrafficChange {
