@@ -14,6 +14,7 @@ export class ServingMetrics {
   readonly inFlight: Gauge<'protocol'>;
   private readonly loadSeconds: Histogram<'model'>;
   private readonly loadFailures: Counter<'endpoint'>;
+  private readonly children = new Map<string, { requests: { inc(): void }; latency: { observe(v: number): void } }>();
 
   constructor(o: { dropped?: () => number; written?: () => number; queued?: () => number } = {}) {
     collectDefaultMetrics({ register: this.registry, prefix: 'trellis_serve_' });
@@ -40,8 +41,18 @@ export class ServingMetrics {
       this.shadowRequests.inc({ endpoint: s.endpoint, model: s.model, version: s.version, outcome });
       return;
     }
-    this.requests.inc({ endpoint: s.endpoint, model: s.model, version: s.version, route: s.route, outcome });
-    this.latency.observe({ endpoint: s.endpoint, model: s.model, version: s.version, route: s.route }, s.latencyMs / 1000);
+    const key = `${s.endpoint}\0${s.model}\0${s.version}\0${s.route}\0${outcome}`;
+    let c = this.children.get(key);
+    if (!c) {
+      // prom-client hashes the labels on every call; the bound children skip that.
+      c = {
+        requests: this.requests.labels({ endpoint: s.endpoint, model: s.model, version: s.version, route: s.route, outcome }),
+        latency: this.latency.labels({ endpoint: s.endpoint, model: s.model, version: s.version, route: s.route }),
+      };
+      this.children.set(key, c);
+    }
+    c.requests.inc();
+    c.latency.observe(s.latencyMs / 1000);
   }
 
   /** The engine's `onEvent`: loads timed, failures counted. */

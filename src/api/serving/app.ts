@@ -12,7 +12,7 @@
  * the endpoint, the model version that answered and its route. Errors take the OIP shape
  * `{"error": "…"}` with the status of the engine's error kind; nothing the client sends gives a 500.
  */
-import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { exportJsModule, jsModuleEtag } from '../../ml/export-js.js';
 import { decodeBody, decodeInferRequest, encodeInferResponse } from '../../serving/oip/codec.js';
@@ -21,6 +21,7 @@ import { decodeV1, parseJsonObject, predictionsResponse } from '../../serving/oi
 import { asServingError, type ServingEngine } from '../../serving/engine.js';
 import type { ServingMetrics } from '../../serving/metrics.js';
 import { HTTP_STATUS, ServingError, type InferResult } from '../../serving/types.js';
+import { plainInferHandler, requestIdOf, type ErrorAnswer } from './plain-infer.js';
 
 export type ServingAccess = { public: true } | { invoke: true };
 
@@ -48,7 +49,6 @@ export interface ServingAppOptions {
   extend?: (app: FastifyInstance) => void | Promise<void>;
 }
 
-const REQUEST_ID_RE = /^[\x21-\x7e]{1,128}$/;
 const DEFAULT_MAX_BODY = 32 * 1024 * 1024;
 const DEFAULT_MAX_BATCH = 10_000;
 
@@ -69,16 +69,46 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
   const engine = o.engine;
   const maxBody = o.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const maxBatch = o.maxBatch ?? DEFAULT_MAX_BATCH;
+  const errorAnswer = (e: unknown): ErrorAnswer => {
+    const err = e as Error & { statusCode?: number; code?: string };
+    if (err instanceof ServingError) {
+      return {
+        status: HTTP_STATUS[err.kind], body: { error: err.message }, log: err.kind === 'internal',
+        ...(err.kind === 'unauthenticated' ? { headers: { 'www-authenticate': 'Bearer realm="trellis", Basic realm="trellis"' } } : {}),
+      };
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, body: { error: `The request body is larger than the limit of ${maxBody} bytes` }, log: false };
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) return { status: err.statusCode, body: { error: err.message }, log: false };
+    return { status: 500, body: { error: 'Internal server error' }, log: true };
+  };
+  let closing = false;
+  const plain = plainInferHandler({
+    engine, maxBodyBytes: maxBody, maxBatch, ...(o.metrics ? { metrics: o.metrics } : {}), closing: () => closing, errorAnswer,
+    logError: (err, reqId) => app.log.error({ err, reqId }, 'internal error'),
+  });
   const app = Fastify({
     logger: o.logger ?? false,
     bodyLimit: maxBody,
-    genReqId: (req) => {
-      const h = req.headers['x-request-id'];
-      return typeof h === 'string' && REQUEST_ID_RE.test(h) ? h : randomUUID();
-    },
+    genReqId: (req) => requestIdOf(req.headers['x-request-id']),
     // JSON with a few thousand levels of nesting is refused by the codecs, not by a stack overflow.
     return503OnClosing: true,
     forceCloseConnections: false,
+    // The server the framework would make, with the infer route's common case looked at first.
+    serverFactory: (handler, opts) => {
+      const server = createServer((req, res) => {
+        if (!plain(req, res)) handler(req, res);
+      });
+      // Fastify's defaults, filled in by the time it calls the factory.
+      const t = opts as { keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number; maxRequestsPerSocket: number };
+      server.keepAliveTimeout = t.keepAliveTimeout;
+      server.requestTimeout = t.requestTimeout;
+      server.setTimeout(t.connectionTimeout);
+      if (t.maxRequestsPerSocket > 0) server.maxRequestsPerSocket = t.maxRequestsPerSocket;
+      return server;
+    },
+  });
+  app.addHook('preClose', async () => {
+    closing = true;
   });
   const routes: ServingRoute[] = [];
   registered.set(app, routes);
@@ -100,16 +130,11 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
     app.addHook('onRequest', async (req) => { if (req.method === 'POST' && counted(req.url)) metrics.inFlight.inc({ protocol: 'rest' }); });
     app.addHook('onResponse', async (req) => { if (req.method === 'POST' && counted(req.url)) metrics.inFlight.dec({ protocol: 'rest' }); });
   }
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    if (err instanceof ServingError) {
-      if (err.kind === 'unauthenticated') void reply.header('www-authenticate', 'Bearer realm="trellis", Basic realm="trellis"');
-      if (err.kind === 'internal') req.log.error({ err }, 'internal error');
-      return reply.code(HTTP_STATUS[err.kind]).send({ error: err.message });
-    }
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ error: `The request body is larger than the limit of ${maxBody} bytes` });
-    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ error: err.message });
-    req.log.error({ err }, 'internal error');
-    return reply.code(500).send({ error: 'Internal server error' });
+  app.setErrorHandler((err, req, reply) => {
+    const a = errorAnswer(err);
+    if (a.log) req.log.error({ err }, 'internal error');
+    for (const [k, v] of Object.entries(a.headers ?? {})) void reply.header(k, v);
+    return reply.code(a.status).send(a.body);
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `No route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}` }));
 

@@ -10,6 +10,7 @@ import { gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import type { ColumnType } from '../../data/table.js';
 import type { Task } from '../../ml/model.js';
 import { ServingError, type Datatype, type InferResult, type InputColumn, type TensorMeta } from '../types.js';
+import { plainRecords } from './plain.js';
 import { describeValue, invalid, isPlainObject, own } from './tabular.js';
 import {
   checkShape, decodeRawTensor, encodeRawTensor, flattenJsonData, isDatatype, recordsFromTensors,
@@ -112,15 +113,26 @@ function splitBody(body: Buffer, headerLength: string | undefined): { json: Buff
 /** Decodes an OIP inference request into records for the signature (see the file comment). */
 export function decodeInferRequest(body: Buffer, opts: DecodeOptions): DecodedInferRequest {
   const { json, binary } = splitBody(body, opts.headerLength);
+  return decodeInferText(json.toString('utf8'), opts, binary);
+}
+
+/** {@link decodeInferRequest} from the JSON text, with the binary tensor data after it when there is any. */
+export function decodeInferText(text: string, opts: DecodeOptions, binary?: Buffer): DecodedInferRequest {
   let doc: unknown;
   try {
-    doc = JSON.parse(json.toString('utf8'));
+    doc = JSON.parse(text);
   } catch (e) {
     throw invalid(`The inference request is not valid JSON: ${(e as Error).message}`);
   }
   if (!isPlainObject(doc)) throw invalid(`The inference request must be a JSON object, got ${describeValue(doc)}`);
   const id = own(doc, 'id');
   if (id !== undefined && typeof id !== 'string') throw invalid(`'id' must be a string, got ${describeValue(id)}`);
+  if (!binary) {
+    // The usual request, one flat tensor per column, is decoded in one pass; anything else, and
+    // every refusal, by the steps below.
+    const plain = plainRecords(doc, opts.signature, opts.maxBatch);
+    if (plain) return id !== undefined ? { id, records: plain, binaryOutputs: false } : { records: plain, binaryOutputs: false };
+  }
   const parameters = checkParameters(own(doc, 'parameters'), 'parameters');
   const binaryOutputs = optionalBoolean(parameters, 'binary_data_output', 'parameters') ?? false;
   const inputs = own(doc, 'inputs');
@@ -228,6 +240,7 @@ export interface EncodeOptions {
  * length is `headerLength` (for the `Inference-Header-Content-Length` header).
  */
 export function encodeInferResponse(result: InferResult, opts: EncodeOptions): { body: Buffer; headerLength?: number } {
+  if (!opts.outputs && !opts.binaryOutputs && !opts.parameters) return { body: Buffer.from(inferResponseJson(result, opts.id), 'utf8') };
   const chosen = selectOutputs(predictionOutputs(result), opts.outputs, opts.binaryOutputs);
   const blobs: Buffer[] = [];
   const outputs = chosen.map(({ tensor, binary }) => {
@@ -256,4 +269,34 @@ export function tensorMetadata(signature: readonly InputColumn[], task: Task, cl
   const outputs: TensorMeta[] = [{ name: 'predict', datatype: task === 'regression' ? 'FP64' : 'BYTES', shape: [-1] }];
   if (task !== 'regression') outputs.push({ name: 'proba', datatype: 'FP64', shape: [-1, classes?.length ?? -1] });
   return { inputs, outputs };
+}
+
+const jsonNumber = (v: number) => (Number.isFinite(v) ? String(v) : 'null');
+
+function jsonNumbers(a: Float64Array): string {
+  let s = '';
+  for (let i = 0; i < a.length; i++) s += (i ? ',' : '') + jsonNumber(a[i]!);
+  return s;
+}
+
+/**
+ * The JSON answer with every output, written directly: the same text as `JSON.stringify` of what
+ * {@link predictionOutputs} gives, without building the tensors (numbers as JavaScript prints
+ * them, a non-finite one as null; strings quoted by JSON.stringify).
+ */
+export function inferResponseJson(result: InferResult, id?: string): string {
+  const p = result.predictions;
+  const n = p.prediction.length;
+  const head = `{"model_name":${JSON.stringify(result.modelName)},"model_version":${JSON.stringify(result.modelVersion)}${id !== undefined ? `,"id":${JSON.stringify(id)}` : ''},"outputs":[`;
+  if (result.task === 'regression') return `${head}{"name":"predict","datatype":"FP64","shape":[${n}],"data":[${jsonNumbers(p.prediction)}]}]}`;
+  const classes = p.classes ?? [];
+  let labels = '';
+  for (let i = 0; i < n; i++) {
+    const k = p.prediction[i]!;
+    labels += (i ? ',' : '') + JSON.stringify(classes[k] ?? String(k));
+  }
+  const predict = `{"name":"predict","datatype":"BYTES","shape":[${n}],"data":[${labels}]}`;
+  if (!p.proba) return `${head}${predict}]}`;
+  const width = classes.length || p.proba.length / Math.max(n, 1);
+  return `${head}${predict},{"name":"proba","datatype":"FP64","shape":[${n},${jsonNumber(width)}],"parameters":{"classes":${JSON.stringify(classes.join(','))}},"data":[${jsonNumbers(p.proba)}]}]}`;
 }

@@ -28,7 +28,7 @@ export function describeValue(v: unknown): string {
   return `${typeof v} ${text.length > 40 ? `${text.slice(0, 40)}…` : text}`;
 }
 
-function isDatetime(s: string): boolean {
+export function isDatetime(s: string): boolean {
   const b = Buffer.from(s, 'utf8');
   return parseDatetime(b, 0, b.length) === KIND_DATETIME;
 }

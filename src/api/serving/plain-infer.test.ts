@@ -1,0 +1,198 @@
+/**
+ * The infer route's common case, answered from `node:http` before the framework, against the
+ * framework's own route for the same requests: over a real socket and through `inject` (which
+ * goes straight to the framework), every request gets the same status, body and headers. The
+ * plain requests must not reach the framework; compressed, chunked, binary and oversized ones
+ * must. Access is checked before the body on both paths.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import type { FastifyInstance } from 'fastify';
+import { ServingEngine } from '../../serving/engine.js';
+import { ServingMetrics } from '../../serving/metrics.js';
+import { ServingError } from '../../serving/types.js';
+import { Workspace } from '../../workspace/workspace.js';
+import { buildServingApp } from './app.js';
+import { workspaceSource } from './source.js';
+
+const ADULT = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
+const who = { actor: 'alice' };
+const ROW = {
+  age: 39, workclass: 'State-gov', fnlwgt: 77516, education: 'Bachelors', 'education-num': 13, 'marital-status': 'Never-married',
+  occupation: 'Adm-clerical', relationship: 'Not-in-family', race: 'White', sex: 'Male', 'capital-gain': 2174, 'capital-loss': 0,
+  'hours-per-week': 40, 'native-country': 'United-States',
+};
+type Row = Record<string, unknown>;
+
+function columns(rows: Row[], shape?: (n: number) => number[]) {
+  return Object.keys(ROW).map((name) => {
+    const v = ROW[name as keyof typeof ROW];
+    return { name, datatype: typeof v === 'number' ? 'INT64' : 'BYTES', shape: shape ? shape(rows.length) : [rows.length], data: rows.map((r) => r[name]) };
+  });
+}
+
+interface Answer { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
+
+/** One request over a real socket, the body sent as given (chunked when `length` is false). */
+function send(port: number, method: string, path: string, headers: Record<string, string>, body?: Buffer | string, length = true): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const b = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body);
+    const req = request({ host: '127.0.0.1', port, method, path, headers: { ...headers, ...(b && length ? { 'content-length': String(b.length) } : {}) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    if (b && !length) {
+      req.write(b.subarray(0, 10));
+      req.end(b.subarray(10));
+    } else req.end(b);
+  });
+}
+
+const SAME_HEADERS = ['x-request-id', 'x-model-endpoint', 'x-model-version', 'x-route', 'content-type', 'www-authenticate', 'inference-header-content-length'];
+
+describe('the infer route answered before the framework', () => {
+  let dir: string;
+  let ws: Workspace;
+  let engine: ServingEngine;
+  let app: FastifyInstance;
+  let port: number;
+  const framework: string[] = [];
+  const metrics = new ServingMetrics();
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'trellis-plain-'));
+    ws = await Workspace.open({ store: `sqlite:${join(dir, 't.db')}`, artifacts: `file:${join(dir, 'a')}` });
+    await ws.training.train({ data: ADULT, target: 'income', algo: 'gbdt', params: { trees: '5' }, register: 'income' }, who);
+    await ws.training.train({ data: ADULT, target: 'hours-per-week', algo: 'linear', register: 'hours' }, who);
+    await ws.deployments.create('income', { model: 'income/1' }, who);
+    await ws.deployments.create('hours', { model: 'hours/1' }, who);
+    engine = new ServingEngine({ source: workspaceSource(ws), pollMs: 60_000, random: () => 0.5 });
+    await engine.start();
+    app = await buildServingApp({ engine, maxBodyBytes: 64 * 1024, maxBatch: 50, metrics });
+    app.addHook('onRequest', async (req) => {
+      framework.push(`${req.method} ${req.url}`);
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    port = (app.server.address() as { port: number }).port;
+  });
+  after(async () => {
+    await app?.close();
+    await engine?.stop();
+    await ws?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const json = { 'content-type': 'application/json' };
+  const body = (doc: unknown) => JSON.stringify(doc);
+  const { 'hours-per-week': _h, ...HOURS_ROW } = ROW;
+  const hoursColumns = (rows: Row[]) => [
+    ...columns(rows).filter((c) => c.name !== 'hours-per-week'),
+    { name: 'income', datatype: 'BYTES', shape: [rows.length], data: rows.map(() => '<=50K') },
+  ];
+
+  /** [what, path, headers, body, taken by the plain path, expected status] */
+  const cases: [string, string, Record<string, string>, string | Buffer, boolean, number][] = [
+    ['one row', '/v2/models/income/infer', json, body({ inputs: columns([ROW]) }), true, 200],
+    ['three rows, [N,1] shapes, an id', '/v2/models/income/infer', json, body({ id: 'abc', inputs: columns([ROW, { ...ROW, age: 60 }, { ...ROW, sex: null }], (n) => [n, 1]) }), true, 200],
+    ['a regression model', '/v2/models/hours/infer', json, body({ inputs: hoursColumns([HOURS_ROW, { ...HOURS_ROW, age: 20 }]) }), true, 200],
+    ['a version in the path', '/v2/models/income/versions/1/infer', json, body({ inputs: columns([ROW]) }), true, 200],
+    ['a version not on traffic', '/v2/models/income/versions/7/infer', json, body({ inputs: columns([ROW]) }), true, 404],
+    ['an unknown endpoint', '/v2/models/nope/infer', json, body({ inputs: columns([ROW]) }), true, 404],
+    ['the endpoint in other letter case', '/v2/models/INCOME/infer', json, body({ inputs: columns([ROW]) }), true, 200],
+    ['a charset in the content type', '/v2/models/income/infer', { 'content-type': 'Application/JSON; charset=utf-8' }, body({ inputs: columns([ROW]) }), true, 200],
+    ['a caller request id', '/v2/models/income/infer', { ...json, 'x-request-id': 'mine-1' }, body({ inputs: columns([ROW]) }), true, 200],
+    ['a request id too long to keep', '/v2/models/income/infer', { ...json, 'x-request-id': 'x'.repeat(200) }, body({ inputs: columns([ROW]) }), true, 200],
+    ['outputs asked for by name', '/v2/models/income/infer', json, body({ inputs: columns([ROW]), outputs: [{ name: 'proba' }] }), true, 200],
+    ['outputs as binary data', '/v2/models/income/infer', json, body({ inputs: columns([ROW]), parameters: { binary_data_output: true } }), true, 200],
+    ['not JSON', '/v2/models/income/infer', json, '{"inputs": [', true, 400],
+    ['a missing column', '/v2/models/income/infer', json, body({ inputs: columns([ROW]).slice(1) }), true, 400],
+    ['a string where a number goes', '/v2/models/income/infer', json, body({ inputs: columns([{ ...ROW, age: 'old' }]) }), true, 400],
+    ['a number too large for a double', '/v2/models/income/infer', json, body({ inputs: columns([ROW]) }).replace('"data":[39]', '"data":[1e999]'), true, 400],
+    ['a batch over the limit', '/v2/models/income/infer', json, body({ inputs: columns(Array.from({ length: 60 }, () => ROW)) }), true, 413],
+    ['an empty batch', '/v2/models/income/infer', json, body({ inputs: columns([]) }), true, 400],
+    ['text/plain', '/v2/models/income/infer', { 'content-type': 'text/plain' }, 'hello', false, 400],
+    ['no content type', '/v2/models/income/infer', {}, body({ inputs: columns([ROW]) }), false, 400],
+    ['gzip', '/v2/models/income/infer', { ...json, 'content-encoding': 'gzip' }, gzipSync(body({ inputs: columns([ROW]) })), false, 200],
+    ['a body over the limit', '/v2/models/income/infer', json, body({ inputs: columns(Array.from({ length: 600 }, () => ROW)) }), false, 413],
+    ['a query string', '/v2/models/income/infer?x=1', json, body({ inputs: columns([ROW]) }), false, 200],
+    ['an encoded name', '/v2/models/inc%6Fme/infer', json, body({ inputs: columns([ROW]) }), false, 200],
+  ];
+
+  it('answers every request as the framework route does, and takes only the plain ones', async () => {
+    for (const [what, path, headers, payload, plain, status] of cases) {
+      framework.length = 0;
+      const net = await send(port, 'POST', path, headers, payload);
+      assert.equal(net.status, status, `${what}: ${net.body.toString()}`);
+      assert.equal(framework.length, plain ? 0 : 1, `${what}: ${plain ? 'answered by the framework' : 'not seen by the framework'}`);
+      const inj = await app.inject({ method: 'POST', url: path, headers, payload });
+      assert.equal(net.status, inj.statusCode, what);
+      assert.ok(net.body.equals(inj.rawPayload), `${what}: the same body\n${net.body.toString()}\n${inj.body}`);
+      for (const h of SAME_HEADERS) {
+        if (h === 'x-request-id') continue;
+        assert.equal(net.headers[h], inj.headers[h], `${what}: header ${h}`);
+      }
+      const id = net.headers['x-request-id'];
+      if (headers['x-request-id'] && headers['x-request-id'].length <= 128) assert.equal(id, headers['x-request-id'], what);
+      else assert.match(String(id), /^[0-9a-f-]{36}$/, `${what}: a generated request id`);
+    }
+  });
+
+  it('sends a chunked body to the framework, and answers after a torn-down request as before', async () => {
+    framework.length = 0;
+    const chunked = await send(port, 'POST', '/v2/models/income/infer', json, body({ inputs: columns([ROW]) }), false);
+    assert.equal(chunked.status, 200);
+    assert.equal(framework.length, 1);
+    // A client that goes away with half its body sent leaves the server answering the next one.
+    await new Promise<void>((resolve) => {
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/v2/models/income/infer', headers: { ...json, 'content-length': '5000' } });
+      req.on('error', () => resolve());
+      req.write('{"inputs": [');
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 50);
+    });
+    const next = await send(port, 'POST', '/v2/models/income/infer', json, body({ inputs: columns([ROW]) }));
+    assert.equal(next.status, 200);
+    const gauge = (await metrics.registry.getSingleMetric('trellis_requests_in_flight')!.get()).values.find((v) => v.labels.protocol === 'rest');
+    assert.equal(gauge?.value ?? 0, 0, 'nothing left counted in flight');
+  });
+
+  it('checks access before it reads the body, on both paths: 401 without a token, 403 with a bad one', async () => {
+    const secured = new ServingEngine({
+      source: workspaceSource(ws), endpoints: ['income'], pollMs: 60_000,
+      authorize: async (c) => {
+        if (c.authorization === 'Bearer good') return 'bob';
+        throw new ServingError(c.authorization ? 'forbidden' : 'unauthenticated', c.authorization ? "'eve' may not invoke" : 'a token is required');
+      },
+    });
+    await secured.start();
+    const a = await buildServingApp({ engine: secured });
+    await a.listen({ host: '127.0.0.1', port: 0 });
+    const p = (a.server.address() as { port: number }).port;
+    try {
+      for (const path of ['/v2/models/income/infer', '/v2/models/income/versions/1/infer']) {
+        const none = await send(p, 'POST', path, json, body({ inputs: columns([ROW]) }));
+        assert.equal(none.status, 401, none.body.toString());
+        assert.match(String(none.headers['www-authenticate']), /Bearer/);
+        // Not even JSON: access is refused before the body is looked at.
+        const bad = await send(p, 'POST', path, { ...json, authorization: 'Bearer bad' }, 'not json');
+        assert.equal(bad.status, 403, bad.body.toString());
+        assert.deepEqual(JSON.parse(bad.body.toString()), { error: "'eve' may not invoke" });
+        const ok = await send(p, 'POST', path, { ...json, authorization: 'Bearer good' }, body({ inputs: columns([ROW]) }));
+        assert.equal(ok.status, 200, ok.body.toString());
+      }
+    } finally {
+      await a.close();
+      await secured.stop();
+    }
+  });
+});
