@@ -10,6 +10,7 @@
  * rows (or their total weight) that reached the node.
  */
 import { WASM_BASE64 as PREDICT_WASM } from './predict-wasm.js';
+import { maskWalk, type MaskTree, type MaskWalk } from './predict-tables.js';
 
 export interface Tree {
   /** Which model output this tree adds to; -1 when its leaves are vectors over all outputs. */
@@ -260,29 +261,28 @@ interface WasmEnsemble {
 }
 
 let predictModule: WebAssembly.Module | undefined;
+const maskCache = new WeakMap<Ensemble, { p: number; walk: MaskWalk } | null>();
 const wasmCache = new WeakMap<Ensemble, WasmEnsemble | null>();
 
 interface Column { feature: number; edges?: number[]; size: number }
 
-/**
- * Lays an ensemble out for the WebAssembly walk (see predict.wat): each row's features become
- * small integer codes, one per column the trees split on — for a numeric split, the rank of the
- * value among the feature's thresholds; for a category split, the category code — with a code of
- * its own for a missing value and, for categories, one for any code no set holds. Every split is
- * then a bit test of the row's code in a bitset of the node, missing values included. Null when
- * the bitsets would be too large, or a node has two parents.
- */
-function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble | null {
-  const cached = wasmCache.get(e);
-  if (cached !== undefined && (cached === null || cached.p === p)) return cached;
+function compiledOf(e: Ensemble): Compiled {
   let c = compiledCache.get(e);
   if (!c) {
     c = compile(e);
     compiledCache.set(e, c);
   }
+  return c;
+}
+
+/**
+ * The columns of codes an ensemble's splits read: one per (feature, numeric) and (feature,
+ * categorical) pair in use. A numeric column's code is the rank of the value among the feature's
+ * thresholds, with a code of its own for a missing value; a category column's code is the category
+ * code, with one for any code no set holds and one for a missing value.
+ */
+function splitColumns(c: Compiled) {
   const total = c.feature.length;
-  const k = e.outputs;
-  // Columns: one per (feature, numeric) and (feature, categorical) pair in use.
   const numericCol = new Map<number, number>();
   const categoricalCol = new Map<number, number>();
   const columns: Column[] = [];
@@ -319,6 +319,76 @@ function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble | null {
     // Codes 0…top, one for any other code (top + 1), and a missing code (top + 2).
     columns.push({ feature: f, size: top + 3 });
   }
+  // Each numeric column's thresholds padded with +Infinity to 2^s - 1 for a branch-free search.
+  const searchSteps = columns.map((col) => {
+    if (!col.edges?.length) return 0;
+    let s = 1;
+    while (2 * s - 1 < col.edges.length) s *= 2;
+    return s;
+  });
+  return { columns, rankOf, numericCol, categoricalCol, searchSteps };
+}
+
+/**
+ * Lays an ensemble out for the leaf-mask walk (predict-tables.ts), or null when its trees are too
+ * large for it.
+ */
+function maskEnsemble(e: Ensemble, p: number): MaskWalk | null {
+  const cached = maskCache.get(e);
+  if (cached !== undefined && (cached === null || cached.p === p)) return cached?.walk ?? null;
+  const c = compiledOf(e);
+  const { columns, rankOf, numericCol, categoricalCol, searchSteps } = splitColumns(c);
+  const trees: MaskTree[] = [];
+  for (let t = 0; t < c.roots.length; t++) {
+    const base = c.roots[t]!;
+    const size = e.trees[t]!.feature.length;
+    const column = new Int32Array(size);
+    const rank = new Int32Array(size);
+    for (let i = 0; i < size; i++) {
+      const g = base + i;
+      const f = c.feature[g]!;
+      if (f < 0) { column[i] = -1; continue; }
+      const cat = c.catAt[g]! >= 0;
+      column[i] = cat ? categoricalCol.get(f)! : numericCol.get(f)!;
+      rank[i] = cat || Number.isNaN(c.threshold[g]!) ? -1 : rankOf[column[i]!]!.get(c.threshold[g]!)!;
+    }
+    trees.push({
+      output: c.treeOutput[t]!,
+      column,
+      left: Int32Array.from(c.left.subarray(base, base + size), (v) => v - base),
+      right: Int32Array.from(c.right.subarray(base, base + size), (v) => v - base),
+      rank,
+      missingLeft: c.missingLeft.subarray(base, base + size),
+      categoryCodes: (i, left) => {
+        const g = base + i;
+        const from = c.catAt[g]!;
+        for (let w = 0; w < c.catWords[g]!; w++) {
+          for (let word = c.bits[from + w]!; word; word &= word - 1) left[32 * w + 31 - Math.clz32(word & -word)] = 1;
+        }
+      },
+      leafValues: (i) => c.value.subarray(c.valueAt[base + i], c.valueAt[base + i]! + e.trees[t]!.width),
+    });
+  }
+  const walk = maskWalk(trees, columns, searchSteps, e.outputs, p, CHUNK);
+  maskCache.set(e, walk ? { p, walk } : null);
+  return walk;
+}
+
+/**
+ * Lays an ensemble out for the WebAssembly walk (see predict.wat): each row's features become
+ * small integer codes, one per column the trees split on — for a numeric split, the rank of the
+ * value among the feature's thresholds; for a category split, the category code — with a code of
+ * its own for a missing value and, for categories, one for any code no set holds. Every split is
+ * then a bit test of the row's code in a bitset of the node, missing values included. Null when
+ * the bitsets would be too large, or a node has two parents.
+ */
+function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble | null {
+  const cached = wasmCache.get(e);
+  if (cached !== undefined && (cached === null || cached.p === p)) return cached;
+  const c = compiledOf(e);
+  const total = c.feature.length;
+  const k = e.outputs;
+  const { columns, rankOf, numericCol, categoricalCol, searchSteps } = splitColumns(c);
   const wordsOf = (col: Column) => Math.ceil(col.size / 32);
   // Bitsets, shared between nodes that test the same codes.
   const sets = new Map<string, number>();
@@ -360,13 +430,6 @@ function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble | null {
     nodeCol[i] = ci;
   }
   const ncols = Math.max(1, columns.length);
-  // Each numeric column's thresholds padded with +Infinity to 2^s - 1 for a branch-free search.
-  const searchSteps = columns.map((col) => {
-    if (!col.edges?.length) return 0;
-    let s = 1;
-    while (2 * s - 1 < col.edges.length) s *= 2;
-    return s;
-  });
   const edgeCount = columns.reduce((s, col, j) => s + (col.edges ? Math.max(0, 2 * searchSteps[j]! - 1) : 0), 0);
   const align16 = (v: number) => Math.ceil(v / 16) * 16;
   const colsAt = align16(4 * zeroWords);
@@ -456,6 +519,22 @@ function wasmEnsemble(e: Ensemble, p: number): WasmEnsemble | null {
  * row `from` at row `at` of `out` (by default `from`).
  */
 export function walkRows(e: Ensemble, x: Float64Array, p: number, from: number, to: number, out: Float64Array, at = from): void {
+  const mw = maskEnsemble(e, p);
+  if (mw) {
+    const k = e.outputs;
+    const buf = mw.memory.buffer;
+    const xs = new Float64Array(buf, mw.x, CHUNK * p);
+    const os = new Float64Array(buf, mw.out, CHUNK * k);
+    for (let start = from; start < to; start += CHUNK) {
+      const m = Math.min(CHUNK, to - start);
+      xs.set(x.subarray(start * p, (start + m) * p));
+      mw.encode(m);
+      os.fill(0, 0, m * k);
+      mw.walk(m);
+      out.set(os.subarray(0, m * k), (start - from + at) * k);
+    }
+    return;
+  }
   const w = wasmEnsemble(e, p);
   if (!w) {
     out.set(walkRowsJs(e, x.subarray(from * p, to * p), to - from, p), at * e.outputs);
@@ -478,6 +557,14 @@ export function walkRows(e: Ensemble, x: Float64Array, p: number, from: number, 
     }
     out.set(os.subarray(0, m * k), (start - from + at) * k);
   }
+}
+
+/**
+ * How `walkRows` walks an ensemble over rows of p features: by leaf masks (trees of up to 64
+ * leaves), node by node in WebAssembly, or in JavaScript.
+ */
+export function walkLayout(e: Ensemble, p: number): 'masks' | 'nodes' | 'js' {
+  return maskEnsemble(e, p) ? 'masks' : wasmEnsemble(e, p) ? 'nodes' : 'js';
 }
 
 /**
