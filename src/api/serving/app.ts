@@ -21,7 +21,7 @@ import { decodeV1, parseJsonObject, predictionsResponse } from '../../serving/oi
 import { asServingError, type ServingEngine } from '../../serving/engine.js';
 import type { ServingMetrics } from '../../serving/metrics.js';
 import { HTTP_STATUS, ServingError, type InferResult } from '../../serving/types.js';
-import { plainInferHandler, requestIdOf, type ErrorAnswer } from './plain-infer.js';
+import { plainInferHandler, requestIdOf, soleEndpoint, type ErrorAnswer } from './plain-infer.js';
 
 export type ServingAccess = { public: true } | { invoke: true };
 
@@ -84,6 +84,7 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
   let closing = false;
   const plain = plainInferHandler({
     engine, maxBodyBytes: maxBody, maxBatch, ...(o.metrics ? { metrics: o.metrics } : {}), closing: () => closing, errorAnswer,
+    ...(o.invocationsEndpoint ? { invocationsEndpoint: o.invocationsEndpoint } : {}),
     logError: (err, reqId) => app.log.error({ err, reqId }, 'internal error'),
   });
   const app = Fastify({
@@ -268,13 +269,4 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
 
   await o.extend?.(app);
   return app;
-}
-
-/** `/invocations` without --endpoint or a header: the one endpoint served, else a clear refusal. */
-function soleEndpoint(engine: ServingEngine): string {
-  const all = engine.endpoints();
-  if (all.length === 1) return all[0]!.name;
-  throw new ServingError('invalid', all.length === 0
-    ? 'No endpoint is served'
-    : `This server serves ${all.length} endpoints (${all.map((e) => e.name).slice(0, 10).join(', ')}): name one with the x-trellis-endpoint header, or start trellis serve with --invocations-endpoint`);
 }

@@ -118,6 +118,15 @@ describe('the infer route answered before the framework', () => {
     ['a number too large for a double', '/v2/models/income/infer', json, body({ inputs: columns([ROW]) }).replace('"data":[39]', '"data":[1e999]'), true, 400],
     ['a batch over the limit', '/v2/models/income/infer', json, body({ inputs: columns(Array.from({ length: 60 }, () => ROW)) }), true, 413],
     ['an empty batch', '/v2/models/income/infer', json, body({ inputs: columns([]) }), true, 400],
+    ['KServe v1 rows', '/v1/models/income:predict', json, body({ instances: [ROW, { ...ROW, age: 70 }] }), true, 200],
+    ['KServe v1 columns of a regression model', '/v1/models/hours:predict', json, body({ inputs: Object.fromEntries(hoursColumns([HOURS_ROW]).map((c) => [c.name, c.data])) }), true, 200],
+    ['KServe v1, an unknown column', '/v1/models/income:predict', json, body({ instances: [{ ...ROW, color: 'red' }] }), true, 400],
+    ['KServe v1, an unknown endpoint', '/v1/models/nope:predict', json, body({ instances: [ROW] }), true, 404],
+    ['MLflow dataframe_split', '/invocations', { ...json, 'x-trellis-endpoint': 'income' }, body({ dataframe_split: { columns: Object.keys(ROW), data: [Object.values(ROW)] } }), true, 200],
+    ['MLflow dataframe_records', '/invocations', { ...json, 'x-trellis-endpoint': 'hours' }, body({ dataframe_records: [{ ...HOURS_ROW, income: '>50K' }] }), true, 200],
+    ['MLflow without an endpoint, two served', '/invocations', json, body({ dataframe_records: [ROW] }), true, 400],
+    ['MLflow, a charset it does not read', '/invocations', { 'content-type': 'application/json; charset=latin1', 'x-trellis-endpoint': 'income' }, body({ dataframe_records: [ROW] }), true, 400],
+    ['MLflow as CSV', '/invocations', { 'content-type': 'text/csv', 'x-trellis-endpoint': 'income' }, `${Object.keys(ROW).join(',')}\n${Object.values(ROW).join(',')}\n`, false, 200],
     ['text/plain', '/v2/models/income/infer', { 'content-type': 'text/plain' }, 'hello', false, 400],
     ['no content type', '/v2/models/income/infer', {}, body({ inputs: columns([ROW]) }), false, 400],
     ['gzip', '/v2/models/income/infer', { ...json, 'content-encoding': 'gzip' }, gzipSync(body({ inputs: columns([ROW]) })), false, 200],
@@ -179,15 +188,19 @@ describe('the infer route answered before the framework', () => {
     await a.listen({ host: '127.0.0.1', port: 0 });
     const p = (a.server.address() as { port: number }).port;
     try {
-      for (const path of ['/v2/models/income/infer', '/v2/models/income/versions/1/infer']) {
-        const none = await send(p, 'POST', path, json, body({ inputs: columns([ROW]) }));
+      const payloads: Record<string, string> = {
+        '/v2/models/income/infer': body({ inputs: columns([ROW]) }), '/v2/models/income/versions/1/infer': body({ inputs: columns([ROW]) }),
+        '/v1/models/income:predict': body({ instances: [ROW] }), '/invocations': body({ dataframe_records: [ROW] }),
+      };
+      for (const [path, payload] of Object.entries(payloads)) {
+        const none = await send(p, 'POST', path, json, payload);
         assert.equal(none.status, 401, none.body.toString());
         assert.match(String(none.headers['www-authenticate']), /Bearer/);
         // Not even JSON: access is refused before the body is looked at.
         const bad = await send(p, 'POST', path, { ...json, authorization: 'Bearer bad' }, 'not json');
         assert.equal(bad.status, 403, bad.body.toString());
         assert.deepEqual(JSON.parse(bad.body.toString()), { error: "'eve' may not invoke" });
-        const ok = await send(p, 'POST', path, { ...json, authorization: 'Bearer good' }, body({ inputs: columns([ROW]) }));
+        const ok = await send(p, 'POST', path, { ...json, authorization: 'Bearer good' }, payload);
         assert.equal(ok.status, 200, ok.body.toString());
       }
     } finally {
