@@ -38,6 +38,9 @@ describe('feature transforms', () => {
   it('encodes ordinals, datetime parts and buckets', () => {
     const ord = fitFeatures(train, [{ column: 'city', kind: 'ordinal', unseen: 'other' }]);
     assert.deepEqual(Array.from(applyFeatures(ord, train)), [0, 1, 0, 2]);
+    const strictOrd = fitFeatures(train, [{ column: 'city', kind: 'ordinal', unseen: 'error' }]);
+    assert.deepEqual(Array.from(applyFeatures(strictOrd, tableFromRows([{ city: 'Porto' }, { city: null }, { city: 'Lisbon' }]))), [1, 2, 0]);
+    assert.throws(() => applyFeatures(strictOrd, tableFromRows([{ city: 'Porto' }, { city: 'Faro' }])), /category 'Faro' in row 1, unseen in training \(policy: error\)/);
     const dt = fitFeatures(train, [{ column: 'when', kind: 'datetime', parts: ['year', 'month', 'hour', 'weekday', 'dayofyear'] }]);
     // 2024-01-15 was a Monday (1); 2024-12-31 is day 366 of a leap year.
     assert.deepEqual(Array.from(applyFeatures(dt, train)).slice(0, 5), [2024, 1, 10, 1, 15]);

@@ -222,9 +222,9 @@ export function applyFeatures(p: FeaturePipeline, input: Table | readonly Record
     } catch {
       throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: `Input is missing the feature '${s.column}' (${input.type})` });
     }
-    // A column that is null in every row carries no type of its own.
-    const allNull = (c.type === 'string' ? c.codes : c.valid).every((v) => (c.type === 'string' ? v < 0 : v === 0));
-    if (!COMPATIBLE[input.type].includes(c.type) && !allNull) {
+    // A column that is null in every row carries no type of its own (checked only when its type is not the one trained).
+    const allNull = () => (c.type === 'string' ? c.codes : c.valid).every((v) => (c.type === 'string' ? v < 0 : v === 0));
+    if (!COMPATIBLE[input.type].includes(c.type) && !allNull()) {
       // A float is accepted where an integer was trained, so only what is not a number is wrong.
       const bad = describeBadValues(`Feature '${s.column}'`, c, input.type === 'integer' ? 'float' : input.type);
       throw new TrellisError('TRELLIS_INVALID_PARAMETER', { detail: bad ?? `Feature '${s.column}' must be ${input.type}, got ${c.type} values` });
@@ -236,6 +236,30 @@ export function applyFeatures(p: FeaturePipeline, input: Table | readonly Record
       const index = new Map(s.categories.map((v, j) => [v, j]));
       const byCode = Int32Array.from(c.dictionary, (v) => index.get(v) ?? -1);
       const { codes, dictionary } = c;
+      if (s.kind === 'ordinal') {
+        // One output per dictionary entry (and one for null), worked out once; a code whose
+        // entry is refused (an unseen category under the error policy) is refused at its row.
+        const one = new Float64Array(1);
+        const refused = new Uint8Array(dictionary.length + 1);
+        const valueOf = new Float64Array(dictionary.length + 1);
+        for (let d = -1; d < dictionary.length; d++) {
+          try {
+            writeCategory(s, d < 0 ? null : dictionary[d]!, d < 0 ? -1 : byCode[d]!, 0, one, 0);
+            valueOf[d + 1] = one[0]!;
+          } catch {
+            refused[d + 1] = 1;
+          }
+        }
+        writers.push((from, to) => {
+          for (let i = from; i < to; i++) {
+            const code = codes[i]!;
+            const j = code < 0 ? 0 : code + 1;
+            if (refused[j]) writeCategory(s, code < 0 ? null : dictionary[code]!, code < 0 ? -1 : byCode[code]!, i, out, i * width + at);
+            out[i * width + at] = valueOf[j]!;
+          }
+        });
+        return;
+      }
       writers.push((from, to) => {
         for (let i = from; i < to; i++) {
           const code = codes[i]!;
