@@ -1,13 +1,14 @@
 /**
  * `trellis serve` under a minute of steady load while the traffic changes under it: a child
- * process over a SQLite workspace, 12 requests always in flight over loopback for 60 s, while
+ * process over a workspace, 8 requests always in flight over loopback for 60 s, while
  * `@champion` moves twice (`trellis models alias`, another process) and a rollout's canary is
  * advanced by the controller inside `trellis serve`. Not one request may fail, and every answer
  * must come from a version the store had on that route at some moment between the request's
  * sending (less a pickup bound: replicas poll every 500 ms) and its answer. The timeline of what
  * held traffic is the store's own: the deployment's revisions with their times, and the alias
  * moves between the issuing and the return of their commands. A registered version that never
- * held traffic must never answer.
+ * held traffic must never answer. The same minute runs on SQLite (replicas poll the store) and on
+ * PostgreSQL (changes pushed by LISTEN/NOTIFY), side by side.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +17,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runCli } from '../test-helpers/run-cli.js';
+import { createTestDatabase } from '../../store/test-helpers/postgres.js';
+import { Workspace } from '../../workspace/workspace.js';
 
 const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
 const ADULT = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
@@ -30,7 +32,7 @@ const BODY = JSON.stringify({ inputs: Object.entries(ROW).map(([name, v]) => ({ 
 /** How long the load runs: the requirement is a minute. */
 const LOAD_MS = 60_000;
 /** Requests in flight at every moment. */
-const IN_FLIGHT = 12;
+const IN_FLIGHT = 8;
 /** How long an answer may still come from what held traffic before the request was sent (a replica follows within ~1 s). */
 const PICKUP_MS = 3000;
 /** When the alias moves are issued, from the start of the load. */
@@ -40,6 +42,7 @@ const STEPS = [10, 30, 60];
 const HOLD = '22s';
 const CANDIDATE = '4';
 const DECOY = '5';
+const who = { actor: 'tester' };
 
 interface Answer { sent: number; received: number; status: number; version: string; route: string; error?: string }
 interface Change { what: string; issued: number; returned: number }
@@ -146,114 +149,129 @@ class Timeline {
   }
 }
 
-describe('trellis serve under a minute of load while @champion moves twice and a rollout advances', () => {
-  let dir: string;
-  let g: string[];
-  let serve: { url: string; child: ChildProcess; out: () => string } | undefined;
-  const cli = (...args: string[]) => {
-    const r = runCli([...g, ...args]);
-    assert.equal(r.code, 0, `${args.join(' ')}\n${r.stderr}`);
-    return r.stdout;
-  };
-  /** A change made during the load: the time before the command was issued and the time it returned. */
-  const change = async (what: string, args: string[]): Promise<Change> => {
-    const issued = Date.now();
-    const r = await cliAsync([...g, ...args]);
-    const returned = Date.now();
-    assert.equal(r.code, 0, `${args.join(' ')}\n${r.stderr}`);
-    return { what, issued, returned };
-  };
-
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'trellis-serve-faults-'));
-    g = ['--store', `sqlite:${join(dir, 't.db')}`, '--artifacts', `file:${join(dir, 'a')}`];
-    cli('data', 'add', 'adult', ADULT);
-    for (const params of [['--algo', 'linear'], ['--algo', 'gbdt', '--param', 'trees=10'], ['--algo', 'linear', '--param', 'l2=30'], ['--algo', 'linear', '--param', 'l2=5'], ['--algo', 'linear', '--param', 'l2=100']]) {
-      cli('train', '--data', 'adult@1', '--target', 'income', ...params, '--register', 'income');
-    }
-    // Version 5 is the decoy: registered, never on traffic.
-    assert.match(cli('models', 'versions', 'income'), new RegExp(`\\b${DECOY}\\b`));
-    cli('models', 'alias', 'income', 'champion', '1');
-    cli('deployments', 'create', 'income', '--model', 'income@champion');
-  });
-  after(() => {
-    serve?.child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('answers every request, each from a version that held its route at that moment', async (t) => {
-    serve = await startServe(g);
-    const { url } = serve;
-    const deadline = Date.now() + 60_000;
-    while ((await fetch(`${url}/v2/health/ready`).then((r) => r.status, () => 0)) !== 200) {
-      assert.ok(Date.now() < deadline, `the replica never became ready:\n${serve.out()}`);
-      await sleep(200);
-    }
-
-    const traffic = load(url);
-    const start = Date.now();
-    await sleep(1000);
-    const rollout = await change('rollout', ['deployments', 'rollout', 'income', '--model', `income/${CANDIDATE}`, '--steps', STEPS.join(','), '--hold', HOLD, '--slo', 'error_rate<0.01', '--min-requests', '20']);
-    const moves: (Change & { to: string })[] = [];
-    for (const m of MOVES) {
-      await sleep(start + m.atMs - Date.now());
-      moves.push({ ...(await change(`@champion → ${m.to}`, ['models', 'alias', 'income', 'champion', m.to])), to: m.to });
-    }
-    await sleep(start + LOAD_MS - Date.now());
-    await traffic.stop();
-    const end = Date.now();
-    const answers = traffic.answers;
-
-    // The store's account of the deployment, oldest revision first.
-    const shown = JSON.parse(cli('--json', 'deployments', 'show', 'income', '--history', '100')) as { history: Revision[] };
-    const revisions = [...shown.history].sort((a, b) => a.revision - b.revision);
-    const timeline = new Timeline(revisions, { initial: '1', moves });
-    const rolloutStart = revisions.find((r) => r.change === 'rollout_start');
-    assert.ok(rolloutStart && rolloutStart.at >= rollout.issued && rolloutStart.at <= rollout.returned, `the rollout's revision is dated within its command: ${JSON.stringify(revisions)}`);
-    const advances = revisions.filter((r) => r.change === 'rollout_advance' && r.at < end);
-    assert.ok(advances.length >= 1, `the controller advanced the canary during the load: ${JSON.stringify(revisions.map((r) => [r.change, r.at - start]))}\n${serve.out().slice(-3000)}`);
-    assert.ok(!revisions.some((r) => /rollout_(rollback|promote)/.test(r.change) && r.at < end), `no rollback or promotion during the load: ${JSON.stringify(revisions.map((r) => r.change))}`);
-
-    const counts = new Map<string, number>();
-    for (const a of answers) counts.set(`${a.route} ${a.version}`, (counts.get(`${a.route} ${a.version}`) ?? 0) + 1);
-    t.diagnostic(`${answers.length} requests in ${((end - start) / 1000).toFixed(1)} s (${Math.round(answers.length / ((end - start) / 1000))}/s, ${IN_FLIGHT} in flight): ${[...counts].map(([k, n]) => `${k}: ${n}`).join(', ')}`);
-    t.diagnostic(`changes (s from the start of the load): ${[rollout, ...moves].map((c) => `${c.what} ${((c.issued - start) / 1000).toFixed(1)}–${((c.returned - start) / 1000).toFixed(1)}`).join(', ')}; ${revisions.filter((r) => r.at >= start).map((r) => `${r.change} ${((r.at - start) / 1000).toFixed(1)}`).join(', ')}`);
-
-    // No failed request.
-    const failed = answers.filter((a) => a.status !== 200);
-    assert.equal(failed.length, 0, `${failed.length} failed requests, e.g. ${JSON.stringify(failed.slice(0, 5))}`);
-    assert.ok(answers.length >= 10 * (LOAD_MS / 1000), `the load kept requests flowing: ${answers.length} in ${end - start} ms`);
-
-    // Every answer from a version on its route at some moment of [sent − pickup, received]; never the decoy.
-    assert.ok(!answers.some((a) => a.version === `income/${DECOY}`), `the decoy answered: ${JSON.stringify(answers.find((a) => a.version === `income/${DECOY}`))}`);
-    const wrong = answers.filter((a) => !timeline.during(a.sent - PICKUP_MS, a.received).has(`${a.route} ${a.version}`));
-    assert.equal(wrong.length, 0, `${wrong.length} answers from a version not on that route at the time, e.g. ${JSON.stringify(wrong.slice(0, 3).map((a) => ({ ...a, sent: a.sent - start, received: a.received - start, allowed: [...timeline.during(a.sent - PICKUP_MS, a.received)] })))}`);
-
-    // After each move the new champion answers, and from a pickup bound after it returned until the next change the old one never does.
-    for (const [i, m] of moves.entries()) {
-      const old = `income/${i === 0 ? '1' : moves[i - 1]!.to}`;
-      const until = moves[i + 1]?.issued ?? end;
-      const afterMove = answers.filter((a) => a.sent > m.returned + PICKUP_MS && a.sent < until);
-      assert.ok(afterMove.length > 0, `requests after ${m.what}`);
-      assert.ok(afterMove.some((a) => a.route === 'primary' && a.version === `income/${m.to}`), `income/${m.to} answers after ${m.what}`);
-      const stale = afterMove.filter((a) => a.version === old);
-      assert.equal(stale.length, 0, `${old} still answered ${stale.length} times after ${m.what}`);
-    }
-
-    // The canary's share of the answers rises with each step (windows by send time, a pickup bound after each step began).
-    const stepStarts = [rolloutStart.at, ...advances.map((r) => r.at)];
-    const shares = stepStarts.map((from, i) => {
-      const inStep = answers.filter((a) => a.sent > from + PICKUP_MS && a.sent < (stepStarts[i + 1] ?? end));
-      const canary = inStep.filter((a) => a.route === 'canary').length;
-      return { step: STEPS[i]!, n: inStep.length, share: inStep.length ? canary / inStep.length : Number.NaN };
-    });
-    t.diagnostic(`canary share by step: ${shares.map((s) => `${s.step}%: ${(100 * s.share).toFixed(1)}% of ${s.n}`).join(', ')}`);
-    for (const s of shares.slice(0, 2)) {
-      assert.ok(s.n >= 100, `enough requests at the ${s.step}% step to measure the share: ${s.n}`);
-      // Five standard deviations of the binomial share: a wrong share fails, chance does not.
-      const sd = Math.sqrt((s.step / 100) * (1 - s.step / 100) / s.n);
-      assert.ok(Math.abs(s.share - s.step / 100) <= 5 * sd, `the canary took ${(100 * s.share).toFixed(1)}% of ${s.n} requests at the ${s.step}% step`);
-    }
-    assert.ok(shares[1]!.share > shares[0]!.share, `the canary's share rose when it advanced: ${JSON.stringify(shares)}`);
-  });
+describe('trellis serve under a minute of load while @champion moves twice and a rollout advances', { concurrency: 2 }, () => {
+  for (const kind of ['SQLite', 'PostgreSQL'] as const) scenario(kind);
 });
+
+function scenario(kind: 'SQLite' | 'PostgreSQL'): void {
+  describe(`on ${kind}`, () => {
+    let dir: string;
+    let db: { uri: string; drop: () => Promise<void> } | undefined;
+    let g: string[];
+    let serve: { url: string; child: ChildProcess; out: () => string } | undefined;
+    const cli = async (...args: string[]) => {
+      const r = await cliAsync([...g, ...args]);
+      assert.equal(r.code, 0, `${args.join(' ')}\n${r.stderr}`);
+      return r.stdout;
+    };
+    /** A change made during the load: the time before the command was issued and the time it returned. */
+    const change = async (what: string, args: string[]): Promise<Change> => {
+      const issued = Date.now();
+      await cli(...args);
+      return { what, issued, returned: Date.now() };
+    };
+
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'trellis-serve-faults-'));
+      if (kind === 'PostgreSQL') db = await createTestDatabase('trellis_serve_faults');
+      const store = db ? db.uri : `sqlite:${join(dir, 't.db')}`;
+      const artifacts = `file:${join(dir, 'a')}`;
+      g = ['--store', store, '--artifacts', artifacts];
+      // Set up in this process (quicker than a CLI process a step); the changes under load are made by the CLI.
+      const ws = await Workspace.open({ store, artifacts });
+      try {
+        for (const params of [{}, { trees: '10' }, { l2: '30' }, { l2: '5' }, { l2: '100' }] as Record<string, string>[]) {
+          await ws.training.train({ data: ADULT, target: 'income', algo: 'trees' in params ? 'gbdt' : 'linear', params, register: 'income' }, who);
+        }
+        // Version 5 is the decoy: registered, never on traffic.
+        assert.equal((await ws.registry.getVersion('income', DECOY)).version, DECOY);
+        await ws.registry.setAlias('income', 'champion', '1', who);
+        await ws.deployments.create('income', { model: 'income@champion' }, who);
+      } finally {
+        await ws.close();
+      }
+    });
+    after(async () => {
+      serve?.child.kill('SIGKILL');
+      await db?.drop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('answers every request, each from a version that held its route at that moment', async (t) => {
+      serve = await startServe(g);
+      const { url } = serve;
+      const deadline = Date.now() + 60_000;
+      while ((await fetch(`${url}/v2/health/ready`).then((r) => r.status, () => 0)) !== 200) {
+        assert.ok(Date.now() < deadline, `the replica never became ready:\n${serve.out()}`);
+        await sleep(200);
+      }
+
+      const traffic = load(url);
+      const start = Date.now();
+      await sleep(1000);
+      const rollout = await change('rollout', ['deployments', 'rollout', 'income', '--model', `income/${CANDIDATE}`, '--steps', STEPS.join(','), '--hold', HOLD, '--slo', 'error_rate<0.01', '--min-requests', '20']);
+      const moves: (Change & { to: string })[] = [];
+      for (const m of MOVES) {
+        await sleep(start + m.atMs - Date.now());
+        moves.push({ ...(await change(`@champion → ${m.to}`, ['models', 'alias', 'income', 'champion', m.to])), to: m.to });
+      }
+      await sleep(start + LOAD_MS - Date.now());
+      await traffic.stop();
+      const end = Date.now();
+      const answers = traffic.answers;
+
+      // The store's account of the deployment, oldest revision first.
+      const shown = JSON.parse(await cli('--json', 'deployments', 'show', 'income', '--history', '100')) as { history: Revision[] };
+      const revisions = [...shown.history].sort((a, b) => a.revision - b.revision);
+      const timeline = new Timeline(revisions, { initial: '1', moves });
+      const rolloutStart = revisions.find((r) => r.change === 'rollout_start');
+      assert.ok(rolloutStart && rolloutStart.at >= rollout.issued && rolloutStart.at <= rollout.returned, `the rollout's revision is dated within its command: ${JSON.stringify(revisions)}`);
+      const advances = revisions.filter((r) => r.change === 'rollout_advance' && r.at < end);
+      assert.ok(advances.length >= 1, `the controller advanced the canary during the load: ${JSON.stringify(revisions.map((r) => [r.change, r.at - start]))}\n${serve.out().slice(-3000)}`);
+      assert.ok(!revisions.some((r) => /rollout_(rollback|promote)/.test(r.change) && r.at < end), `no rollback or promotion during the load: ${JSON.stringify(revisions.map((r) => r.change))}`);
+
+      const counts = new Map<string, number>();
+      for (const a of answers) counts.set(`${a.route} ${a.version}`, (counts.get(`${a.route} ${a.version}`) ?? 0) + 1);
+      t.diagnostic(`${answers.length} requests in ${((end - start) / 1000).toFixed(1)} s (${Math.round(answers.length / ((end - start) / 1000))}/s, ${IN_FLIGHT} in flight): ${[...counts].map(([k, n]) => `${k}: ${n}`).join(', ')}`);
+      t.diagnostic(`changes (s from the start of the load): ${[rollout, ...moves].map((c) => `${c.what} ${((c.issued - start) / 1000).toFixed(1)}–${((c.returned - start) / 1000).toFixed(1)}`).join(', ')}; ${revisions.filter((r) => r.at >= start).map((r) => `${r.change} ${((r.at - start) / 1000).toFixed(1)}`).join(', ')}`);
+
+      // No failed request.
+      const failed = answers.filter((a) => a.status !== 200);
+      assert.equal(failed.length, 0, `${failed.length} failed requests (times in ms from the start of the load), e.g. ${JSON.stringify(failed.slice(0, 5).map((a) => ({ ...a, sent: a.sent - start, received: a.received - start })))}`);
+      assert.ok(answers.length >= 10 * (LOAD_MS / 1000), `the load kept requests flowing: ${answers.length} in ${end - start} ms`);
+
+      // Every answer from a version on its route at some moment of [sent − pickup, received]; never the decoy.
+      const decoy = answers.find((a) => a.version === `income/${DECOY}`);
+      assert.equal(decoy, undefined, `the decoy answered ${(((decoy?.sent ?? 0) - start) / 1000).toFixed(1)} s into the load`);
+      const wrong = answers.filter((a) => !timeline.during(a.sent - PICKUP_MS, a.received).has(`${a.route} ${a.version}`));
+      assert.equal(wrong.length, 0, `${wrong.length} answers from a version not on that route at the time, e.g. ${JSON.stringify(wrong.slice(0, 3).map((a) => ({ ...a, sent: a.sent - start, received: a.received - start, allowed: [...timeline.during(a.sent - PICKUP_MS, a.received)] })))}`);
+
+      // After each move the new champion answers, and from a pickup bound after it returned until the next change the old one never does.
+      for (const [i, m] of moves.entries()) {
+        const old = `income/${i === 0 ? '1' : moves[i - 1]!.to}`;
+        const until = moves[i + 1]?.issued ?? end;
+        const afterMove = answers.filter((a) => a.sent > m.returned + PICKUP_MS && a.sent < until);
+        assert.ok(afterMove.length > 0, `requests after ${m.what}`);
+        assert.ok(afterMove.some((a) => a.route === 'primary' && a.version === `income/${m.to}`), `income/${m.to} answers after ${m.what}`);
+        const stale = afterMove.filter((a) => a.version === old);
+        assert.equal(stale.length, 0, `${old} still answered ${stale.length} times after ${m.what}`);
+      }
+
+      // The canary's share of the answers rises with each step (windows by send time, a pickup bound after each step began).
+      const stepStarts = [rolloutStart.at, ...advances.map((r) => r.at)];
+      const shares = stepStarts.map((from, i) => {
+        const inStep = answers.filter((a) => a.sent > from + PICKUP_MS && a.sent < (stepStarts[i + 1] ?? end));
+        const canary = inStep.filter((a) => a.route === 'canary').length;
+        return { step: STEPS[i]!, n: inStep.length, share: inStep.length ? canary / inStep.length : Number.NaN };
+      });
+      t.diagnostic(`canary share by step: ${shares.map((s) => `${s.step}%: ${(100 * s.share).toFixed(1)}% of ${s.n}`).join(', ')}`);
+      for (const s of shares.slice(0, 2)) {
+        assert.ok(s.n >= 100, `enough requests at the ${s.step}% step to measure the share: ${s.n}`);
+        // Five standard deviations of the binomial share: a wrong share fails, chance does not.
+        const sd = Math.sqrt((s.step / 100) * (1 - s.step / 100) / s.n);
+        assert.ok(Math.abs(s.share - s.step / 100) <= 5 * sd, `the canary took ${(100 * s.share).toFixed(1)}% of ${s.n} requests at the ${s.step}% step`);
+      }
+      assert.ok(shares[1]!.share > shares[0]!.share, `the canary's share rose when it advanced: ${JSON.stringify(shares)}`);
+    });
+  });
+}
