@@ -13,10 +13,11 @@
  * loads, with no branch but the loop's. Trees of up to 32 leaves use 32-bit masks, up to 64 64-bit
  * ones; larger trees are left to the node walk.
  *
- * The module is generated for the ensemble: each tree a loop over the rows of a chunk with its
- * tables' addresses and the code offsets inlined, and the encoding of a chunk's features into
- * 16-bit codes one straight run of operations per column. Rows add their trees' leaf values in
- * tree order, as the node walk does, so the sums are the same to the bit.
+ * The module is generated for the ensemble: a few trees at a time (as many as keep their tables in
+ * the first-level cache) a loop over the rows of a chunk, with the tables' addresses and the code
+ * offsets inlined, and the encoding of a chunk's features into 16-bit codes one straight run of
+ * operations per column. Rows add their trees' leaf values in tree order, as the node walk does,
+ * so the sums are the same to the bit.
  */
 
 /** A column of codes (see tree.ts): a numeric feature's thresholds, or a categorical feature's codes. */
@@ -57,6 +58,9 @@ export interface MaskWalk {
   chunk: number;
 }
 
+/** Trees walked together over a chunk's rows: at most this many, with at most this many bytes of tables. */
+const RUN_TREES = 8;
+const RUN_BYTES = 32 << 10;
 /** Above this many bytes of tables and leaf values an ensemble keeps the node walk. */
 const MAX_TABLE_BYTES = 64 << 20;
 
@@ -79,6 +83,8 @@ interface Planned {
   /** [column, byte address of its table] per column the tree splits on. */
   terms: [number, number][];
   values: number;
+  /** Bytes of its tables and leaf values. */
+  bytes: number;
 }
 
 /**
@@ -104,8 +110,9 @@ export function maskWalk(trees: MaskTree[], columns: CodeColumn[], searchSteps: 
       at += (wide ? 8 : 4) * columns[c]!.size;
     }
     at = align(at, 8);
-    plans.push({ wide, terms, values: at });
+    const values = at;
     at += 8 * leaves.length * (t.output >= 0 ? 1 : k);
+    plans.push({ wide, terms, values, bytes: at - (terms[0]?.[1] ?? values) });
     if (at > MAX_TABLE_BYTES) return null;
   }
   const edgesAt: number[] = [];
@@ -223,11 +230,24 @@ export function maskWalk(trees: MaskTree[], columns: CodeColumn[], searchSteps: 
   // The module: function 0 encode(n), functions 1… one per tree (n), then walk(n) calling them.
   const w = new Writer();
   const bodies: Uint8Array[] = [encodeFunction(w, columns, searchSteps, edgesAt, p, xAt, codesAt, rowCodes)];
-  for (const [ti, t] of trees.entries()) bodies.push(treeFunction(w, t, plans[ti]!, k, codesAt, outAt, rowCodes));
+  // Trees in runs whose tables stay in the first-level cache together, each run one function.
+  const runs: number[] = [];
+  let runBytes = 0;
+  plans.forEach((plan, ti) => {
+    if (ti === 0 || runBytes + plan.bytes > RUN_BYTES || ti - runs.at(-1)! >= RUN_TREES) {
+      runs.push(ti);
+      runBytes = 0;
+    }
+    runBytes += plan.bytes;
+  });
+  runs.forEach((from, r) => {
+    const to = runs[r + 1] ?? trees.length;
+    bodies.push(treesFunction(w, trees.slice(from, to), plans.slice(from, to), k, codesAt, outAt, rowCodes));
+  });
   w.start();
-  for (let ti = 0; ti < trees.length; ti++) w.op(LOCAL_GET, 0).op(CALL).u(1 + ti);
+  for (let r = 0; r < runs.length; r++) w.op(LOCAL_GET, 0).op(CALL).u(1 + r);
   bodies.push(w.body());
-  const bytes = moduleBytes(pages, bodies, { encode: 0, walk: trees.length + 1 });
+  const bytes = moduleBytes(pages, bodies, { encode: 0, walk: runs.length + 1 });
   const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as { encode: (n: number) => void; walk: (n: number) => void };
   return { memory, encode: exports.encode, walk: exports.walk, x: xAt, out: outAt, chunk };
 }
@@ -387,33 +407,43 @@ function encodeFunction(w: Writer, columns: CodeColumn[], searchSteps: number[],
 }
 
 /**
- * One tree over n coded rows: each row's leaf value added to its output.
- * Locals: 0 n, 1 row's codes, 2 row's outputs, 3 end, 4 leaf's values.
+ * A run of trees over n coded rows: for each row, each tree's leaf value added to its output in
+ * tree order (one output: summed in a local, stored once per row).
+ * Locals: 0 n, 1 row's codes, 2 row's outputs, 3 end, 4 leaf's values, 5 sum.
  */
-function treeFunction(w: Writer, t: MaskTree, plan: Planned, k: number, codesAt: number, outAt: number, rowCodes: number): Uint8Array {
-  w.start(4, I32);
+function treesFunction(w: Writer, trees: MaskTree[], plans: Planned[], k: number, codesAt: number, outAt: number, rowCodes: number): Uint8Array {
+  w.start(4, I32, 1, F64);
   w.i32(codesAt).op(LOCAL_SET, 1).i32(outAt).op(LOCAL_SET, 2);
   w.op(LOCAL_GET, 0).i32(rowCodes).op(I32_MUL).i32(codesAt).op(I32_ADD, LOCAL_SET, 3);
   w.op(BLOCK, EMPTY, LOCAL_GET, 0, I32_EQZ, BR_IF, 0, LOOP, EMPTY);
-  // The leaf's position: the lowest bit of the AND of the tree's table entries for the row.
-  if (!plan.terms.length) w.i32(0);
-  else {
-    plan.terms.forEach(([c, addr], j) => {
-      w.op(LOCAL_GET, 1).mem(I32_LOAD16_U, 1, 2 * c).i32(plan.wide ? 3 : 2).op(I32_SHL);
-      if (plan.wide) w.mem(I64_LOAD, 3, addr);
-      else w.mem(I32_LOAD, 2, addr);
-      if (j > 0) w.op(plan.wide ? I64_AND : I32_AND);
-    });
-    if (plan.wide) w.op(I64_CTZ, I32_WRAP_I64);
-    else w.op(I32_CTZ);
-  }
-  const width = t.output >= 0 ? 1 : k;
-  w.i32(8 * width).op(I32_MUL, LOCAL_SET, 4);
-  for (let j = 0; j < width; j++) {
-    const out = t.output >= 0 ? t.output : j;
-    w.op(LOCAL_GET, 2, LOCAL_GET, 2).mem(F64_LOAD, 3, 8 * out).op(LOCAL_GET, 4).mem(F64_LOAD, 3, plan.values + 8 * j).op(F64_ADD);
-    w.mem(F64_STORE, 3, 8 * out);
-  }
+  if (k === 1) w.op(LOCAL_GET, 2).mem(F64_LOAD, 3, 0).op(LOCAL_SET, 5);
+  trees.forEach((t, ti) => {
+    const plan = plans[ti]!;
+    // The leaf's position: the lowest bit of the AND of the tree's table entries for the row.
+    if (!plan.terms.length) w.i32(0);
+    else {
+      plan.terms.forEach(([c, addr], j) => {
+        w.op(LOCAL_GET, 1).mem(I32_LOAD16_U, 1, 2 * c).i32(plan.wide ? 3 : 2).op(I32_SHL);
+        if (plan.wide) w.mem(I64_LOAD, 3, addr);
+        else w.mem(I32_LOAD, 2, addr);
+        if (j > 0) w.op(plan.wide ? I64_AND : I32_AND);
+      });
+      if (plan.wide) w.op(I64_CTZ, I32_WRAP_I64);
+      else w.op(I32_CTZ);
+    }
+    const width = t.output >= 0 ? 1 : k;
+    w.i32(8 * width).op(I32_MUL, LOCAL_SET, 4);
+    if (k === 1) {
+      w.op(LOCAL_GET, 5, LOCAL_GET, 4).mem(F64_LOAD, 3, plan.values).op(F64_ADD, LOCAL_SET, 5);
+      return;
+    }
+    for (let j = 0; j < width; j++) {
+      const out = t.output >= 0 ? t.output : j;
+      w.op(LOCAL_GET, 2, LOCAL_GET, 2).mem(F64_LOAD, 3, 8 * out).op(LOCAL_GET, 4).mem(F64_LOAD, 3, plan.values + 8 * j).op(F64_ADD);
+      w.mem(F64_STORE, 3, 8 * out);
+    }
+  });
+  if (k === 1) w.op(LOCAL_GET, 2, LOCAL_GET, 5).mem(F64_STORE, 3, 0);
   w.op(LOCAL_GET, 2).i32(8 * k).op(I32_ADD, LOCAL_SET, 2);
   w.op(LOCAL_GET, 1).i32(rowCodes).op(I32_ADD, LOCAL_TEE, 1, LOCAL_GET, 3, I32_LT_U, BR_IF, 0, END, END);
   return w.body();
