@@ -235,6 +235,9 @@ function scenario(kind: 'SQLite' | 'PostgreSQL'): void {
       t.diagnostic(`${answers.length} requests in ${((end - start) / 1000).toFixed(1)} s (${Math.round(answers.length / ((end - start) / 1000))}/s, ${IN_FLIGHT} in flight): ${[...counts].map(([k, n]) => `${k}: ${n}`).join(', ')}`);
       t.diagnostic(`changes (s from the start of the load): ${[rollout, ...moves].map((c) => `${c.what} ${((c.issued - start) / 1000).toFixed(1)}–${((c.returned - start) / 1000).toFixed(1)}`).join(', ')}; ${revisions.filter((r) => r.at >= start).map((r) => `${r.change} ${((r.at - start) / 1000).toFixed(1)}`).join(', ')}`);
 
+      // No failed request, and nothing the replica logged as an error (a model that failed to load, a refresh or a rollout step that failed).
+      const errors = serve.out().split('\n').filter((l) => /"level":(50|60)\b/.test(l));
+      assert.deepEqual(errors, [], 'the replica logged errors');
       // No failed request.
       const failed = answers.filter((a) => a.status !== 200);
       assert.equal(failed.length, 0, `${failed.length} failed requests (times in ms from the start of the load), e.g. ${JSON.stringify(failed.slice(0, 5).map((a) => ({ ...a, sent: a.sent - start, received: a.received - start })))}`);
