@@ -14,6 +14,7 @@ export class ServingMetrics {
   readonly inFlight: Gauge<'protocol'>;
   private readonly loadSeconds: Histogram<'model'>;
   private readonly loadFailures: Counter<'endpoint'>;
+  private readonly refusedTotal: Counter<'endpoint' | 'protocol' | 'code'>;
   private readonly children = new Map<string, { requests: { inc(): void }; latency: { observe(v: number): void } }>();
 
   constructor(o: { dropped?: () => number; written?: () => number; queued?: () => number } = {}) {
@@ -25,6 +26,11 @@ export class ServingMetrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     });
     this.shadowRequests = new Counter({ name: 'trellis_shadow_requests_total', help: 'Copies of requests answered by shadow routes', labelNames: ['endpoint', 'model', 'version', 'outcome'], registers });
+    this.refusedTotal = new Counter({
+      name: 'trellis_requests_refused_total',
+      help: 'Inference requests answered with an error before a model was asked (bad input, unknown endpoint or version, access, size), by endpoint (empty when the request named none that is served), protocol and status',
+      labelNames: ['endpoint', 'protocol', 'code'], registers,
+    });
     this.inFlight = new Gauge({ name: 'trellis_requests_in_flight', help: 'Requests being answered now', labelNames: ['protocol'], registers });
     this.loadSeconds = new Histogram({ name: 'trellis_model_load_seconds', help: 'Time to read, verify and parse a model version', labelNames: ['model'], registers, buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30] });
     this.loadFailures = new Counter({ name: 'trellis_model_load_failures_total', help: 'Model versions refused at load (digest mismatch, bad document)', labelNames: ['endpoint'], registers });
@@ -53,6 +59,14 @@ export class ServingMetrics {
     }
     c.requests.inc();
     c.latency.observe(s.latencyMs / 1000);
+  }
+
+  /**
+   * A request refused before any model answered it. `endpoint` must be a served endpoint's name or
+   * '' (a name taken from the request as it came would let callers make labels without end).
+   */
+  refused(endpoint: string, protocol: 'rest' | 'grpc', code: number | string): void {
+    this.refusedTotal.inc({ endpoint, protocol, code: String(code) });
   }
 
   /** The engine's `onEvent`: loads timed, failures counted. */

@@ -20,7 +20,7 @@ import { decodeMlflowRequest } from '../../serving/oip/mlflow-codec.js';
 import { decodeV1, parseJsonObject, predictionsResponse } from '../../serving/oip/v1-codec.js';
 import { asServingError, type ServingEngine } from '../../serving/engine.js';
 import type { ServingMetrics } from '../../serving/metrics.js';
-import { HTTP_STATUS, ServingError, type InferResult } from '../../serving/types.js';
+import { HTTP_STATUS, ServingError, type InferRequest, type InferResult } from '../../serving/types.js';
 import { plainInferHandler, requestIdOf, soleEndpoint, type ErrorAnswer } from './plain-infer.js';
 
 export type ServingAccess = { public: true } | { invoke: true };
@@ -51,6 +51,7 @@ export interface ServingAppOptions {
 
 const DEFAULT_MAX_BODY = 32 * 1024 * 1024;
 const DEFAULT_MAX_BATCH = 10_000;
+const INFERENCE_ROUTES = new Set(['/v2/models/:name/infer', '/v2/models/:name/versions/:version/infer', '/v1/models/:call', '/invocations']);
 
 export interface ServingRoute {
   method: string;
@@ -81,11 +82,23 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) return { status: err.statusCode, body: { error: err.message }, log: false };
     return { status: 500, body: { error: 'Internal server error' }, log: true };
   };
+  // Requests refused before a model answered are counted here; a model's own failure is counted
+  // with its answer (`served`), so errors that come out of inferAuthorized are remembered.
+  const fromModel = new WeakSet<object>();
+  const inferAuthorized = (r: InferRequest): Promise<InferResult> => engine.inferAuthorized(r).catch((e: unknown) => {
+    if (typeof e === 'object' && e !== null) fromModel.add(e);
+    throw e;
+  });
+  const servedName = (name: unknown) => (typeof name === 'string' ? engine.deployment(name)?.name ?? '' : '');
+  const refused = (err: unknown, status: number, endpoint: unknown) => {
+    if (o.metrics && !(typeof err === 'object' && err !== null && fromModel.has(err))) o.metrics.refused(servedName(endpoint), 'rest', status);
+  };
   let closing = false;
   const plain = plainInferHandler({
     engine, maxBodyBytes: maxBody, maxBatch, ...(o.metrics ? { metrics: o.metrics } : {}), closing: () => closing, errorAnswer,
     ...(o.invocationsEndpoint ? { invocationsEndpoint: o.invocationsEndpoint } : {}),
     logError: (err, reqId) => app.log.error({ err, reqId }, 'internal error'),
+    onRefused: refused, inferAuthorized,
   });
   const app = Fastify({
     logger: o.logger ?? false,
@@ -133,6 +146,7 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
   }
   app.setErrorHandler((err, req, reply) => {
     const a = errorAnswer(err);
+    if (INFERENCE_ROUTES.has(req.routeOptions.url ?? '')) refused(err, a.status, endpointNamed(req) ?? o.invocationsEndpoint);
     if (a.log) req.log.error({ err }, 'internal error');
     for (const [k, v] of Object.entries(a.headers ?? {})) void reply.header(k, v);
     return reply.code(a.status).send(a.body);
@@ -186,7 +200,7 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
     const m = engine.loadedModel(name, version);
     const hl = req.headers['inference-header-content-length'];
     const decoded = decodeInferRequest(body(req), { signature: m.signature, maxBatch, ...(typeof hl === 'string' ? { headerLength: hl } : {}) });
-    const result = await engine.inferAuthorized({
+    const result = await inferAuthorized({
       endpoint: name, ...(version !== undefined ? { version } : {}), records: decoded.records, requestId: req.id,
       headers: req.headers, remoteAddress: req.socket.remoteAddress,
     });
@@ -248,7 +262,7 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
     requireType(req, ['application/json'], false);
     const m = engine.loadedModel(name);
     const { records } = decodeV1(body(req), { signature: m.signature, maxBatch });
-    const result = await engine.inferAuthorized({ endpoint: name, records, requestId: req.id, headers: req.headers, remoteAddress: req.socket.remoteAddress });
+    const result = await inferAuthorized({ endpoint: name, records, requestId: req.id, headers: req.headers, remoteAddress: req.socket.remoteAddress });
     modelHeaders(reply, result);
     return predictionsResponse(result);
   });
@@ -262,11 +276,20 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
     const m = engine.loadedModel(name);
     const ct = req.headers['content-type'];
     const { records } = await decodeMlflowRequest(body(req), typeof ct === 'string' ? ct : undefined, { signature: m.signature, maxBatch });
-    const result = await engine.inferAuthorized({ endpoint: name, records, requestId: req.id, headers: req.headers, remoteAddress: req.socket.remoteAddress });
+    const result = await inferAuthorized({ endpoint: name, records, requestId: req.id, headers: req.headers, remoteAddress: req.socket.remoteAddress });
     modelHeaders(reply, result);
     return predictionsResponse(result);
   });
 
   await o.extend?.(app);
   return app;
+}
+
+/** The endpoint an inference request names: in its path, else (for /invocations) its header. */
+function endpointNamed(req: FastifyRequest): string | undefined {
+  const p = req.params as { name?: string; call?: string } | undefined;
+  if (p?.name !== undefined) return p.name;
+  if (p?.call !== undefined) return /^(.+):predict$/.exec(p.call)?.[1];
+  const h = req.headers['x-trellis-endpoint'];
+  return typeof h === 'string' ? h : undefined;
 }

@@ -154,6 +154,27 @@ describe('the infer route answered before the framework', () => {
     }
   });
 
+  it('counts refused requests by the served endpoint they named, on both paths, and never by a name only the caller made up', async () => {
+    const count = async () => {
+      // A copy: prom-client hands out its live entries.
+      const values = (await metrics.registry.getSingleMetric('trellis_requests_refused_total')!.get()).values.map((v) => ({ value: v.value, labels: { ...v.labels } }));
+      return (endpoint: string, code: string) => values.filter((v) => v.labels.endpoint === endpoint && v.labels.code === code && v.labels.protocol === 'rest').reduce((a, v) => a + v.value, 0);
+    };
+    const before = await count();
+    const bad = body({ inputs: columns([{ ...ROW, age: 'old' }]) });
+    await send(port, 'POST', '/v2/models/income/infer', json, bad);
+    await send(port, 'POST', '/v2/models/income/infer', { ...json, 'content-encoding': 'gzip' }, gzipSync(bad));
+    await send(port, 'POST', '/v1/models/income:predict', json, body({ instances: [{ ...ROW, color: 'red' }] }));
+    await send(port, 'POST', '/v2/models/made-up-1/infer', json, bad);
+    await send(port, 'POST', '/v2/models/made-up-2/infer', { ...json, 'content-encoding': 'gzip' }, gzipSync(bad));
+    await send(port, 'POST', '/v2/models/income/infer', json, body({ inputs: columns([ROW]) }));
+    const after = await count();
+    assert.equal(after('income', '400') - before('income', '400'), 3);
+    assert.equal(after('', '404') - before('', '404'), 2);
+    const labels = (await metrics.registry.getSingleMetric('trellis_requests_refused_total')!.get()).values.map((v) => v.labels.endpoint);
+    assert.ok(!labels.some((l) => String(l).startsWith('made-up')), 'no label from an unknown name');
+  });
+
   it('sends a chunked body to the framework, and answers after a torn-down request as before', async () => {
     framework.length = 0;
     const chunked = await send(port, 'POST', '/v2/models/income/infer', json, body({ inputs: columns([ROW]) }), false);

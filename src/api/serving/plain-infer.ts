@@ -16,7 +16,7 @@ import { decodeMlflowRequest } from '../../serving/oip/mlflow-codec.js';
 import { decodeV1, predictionsResponse } from '../../serving/oip/v1-codec.js';
 import type { ServingEngine } from '../../serving/engine.js';
 import type { ServingMetrics } from '../../serving/metrics.js';
-import { ServingError, type InferResult, type InputColumn } from '../../serving/types.js';
+import { ServingError, type InferRequest, type InferResult, type InputColumn } from '../../serving/types.js';
 
 /** A request id the caller may choose: printable ASCII without spaces, at most 128 characters. */
 export const REQUEST_ID_RE = /^[\x21-\x7e]{1,128}$/;
@@ -46,6 +46,10 @@ export interface PlainInferOptions {
   /** The error answer app.ts gives for the same error. */
   errorAnswer: (err: unknown) => ErrorAnswer;
   logError: (err: unknown, requestId: string) => void;
+  /** The engine's inferAuthorized, as the framework routes call it. */
+  inferAuthorized: (r: InferRequest) => Promise<InferResult>;
+  /** Told of every error answer, with the endpoint the request named when it got that far. */
+  onRefused?: (err: unknown, status: number, endpoint: string | undefined) => void;
 }
 
 interface Decoded {
@@ -125,8 +129,9 @@ export function plainInferHandler(o: PlainInferOptions): (req: IncomingMessage, 
     res.end(body);
   };
 
-  const fail = (res: ServerResponse, requestId: string, err: unknown): void => {
+  const fail = (res: ServerResponse, requestId: string, err: unknown, endpoint?: string): void => {
     const a = o.errorAnswer(err);
+    o.onRefused?.(err, a.status, endpoint);
     if (a.log) o.logError(err, requestId);
     const headers = ['x-request-id', requestId, 'content-type', 'application/json; charset=utf-8'];
     for (const [k, v] of Object.entries(a.headers ?? {})) headers.push(k, v);
@@ -139,7 +144,7 @@ export function plainInferHandler(o: PlainInferOptions): (req: IncomingMessage, 
     try {
       const m = engine.loadedModel(endpoint, version);
       const decoded = await route.decode(body, req, { signature: m.signature, maxBatch: o.maxBatch });
-      const result: InferResult = await engine.inferAuthorized({
+      const result: InferResult = await o.inferAuthorized({
         endpoint, ...(version !== undefined ? { version } : {}), records: decoded.records, requestId,
         headers: req.headers, ...(req.socket.remoteAddress !== undefined ? { remoteAddress: req.socket.remoteAddress } : {}),
       });
@@ -156,7 +161,7 @@ export function plainInferHandler(o: PlainInferOptions): (req: IncomingMessage, 
       res.writeHead(200, head);
       res.end(out.body);
     } catch (err) {
-      fail(res, requestId, err);
+      fail(res, requestId, err, endpoint);
     } finally {
       metrics?.inFlight.dec(REST);
     }
@@ -192,14 +197,16 @@ export function plainInferHandler(o: PlainInferOptions): (req: IncomingMessage, 
     const chosen = route;
     const path = m;
     // Which endpoint, then who may call it, before the body is read.
+    let named: string | undefined;
     Promise.resolve().then(() => chosen.endpoint(path, req)).then(async (endpoint) => {
+      named = endpoint;
       await engine.authorize(endpoint, caller);
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         void answer(req, res, requestId, chosen, endpoint, path[2], chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
       });
-    }).catch((err: unknown) => fail(res, requestId, err));
+    }).catch((err: unknown) => fail(res, requestId, err, named));
     return true;
   };
 }

@@ -154,7 +154,10 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
     if (grpcPort !== undefined) {
       const { startGrpcServer } = await import('../../serving/grpc/server.js');
       try {
-        grpc = await startGrpcServer({ service: engine, host: o.host, port: grpcPort, maxMessageBytes: maxBodyBytes, maxBatch, log });
+        grpc = await startGrpcServer({
+          service: engine, host: o.host, port: grpcPort, maxMessageBytes: maxBodyBytes, maxBatch, log,
+          onRefused: (endpoint, code) => metrics.refused(endpoint === undefined ? '' : engine!.deployment(endpoint)?.name ?? '', 'grpc', code),
+        });
       } catch (err) {
         throw new Error(listenFailure(err, o.host, grpcPort).replace('--port', '--grpc-port'), { cause: err });
       }

@@ -14,6 +14,7 @@ const service = tinyService(model);
 const expected = predict(model, SAMPLE);
 const labels = Array.from(expected.prediction, (k) => model.classes![k]);
 const logged: { obj: Record<string, unknown>; msg: string }[] = [];
+const refusals: [string | undefined, string][] = [];
 const MAX_MESSAGE = 64 * 1024;
 
 /** A decoded message, as loosely typed as JSON.parse's result: the assertions are the check. */
@@ -70,7 +71,9 @@ const rawContents = () => [int64(SAMPLE.map((r) => r.age)), fp64(SAMPLE.map((r) 
 
 describe('the gRPC inference service', () => {
   before(async () => {
-    server = await startGrpcServer({ service, host: '127.0.0.1', port: 0, maxMessageBytes: MAX_MESSAGE, maxBatch: 100, shutdownGraceMs: 1000, log: { error: (obj, msg) => { logged.push({ obj, msg }); } } });
+    server = await startGrpcServer({ service, host: '127.0.0.1', port: 0, maxMessageBytes: MAX_MESSAGE, maxBatch: 100, shutdownGraceMs: 1000, log: { error: (obj, msg) => { logged.push({ obj, msg }); } },
+      onRefused: (endpoint, code) => refusals.push([endpoint, code]),
+    });
     client = connect(server.port);
   });
   after(async () => {
@@ -160,6 +163,15 @@ describe('the gRPC inference service', () => {
     await refused(call('ModelInfer', { model_name: 'income', inputs: typedInputs(), outputs: [{ name: 'logits' }] }), grpc.status.INVALID_ARGUMENT, /Unknown output 'logits'; the model gives predict, proba/);
     assert.equal(service.seen.length, before, 'refused before inference');
     await refused(call('ModelInfer', { model_name: 'income', inputs: [{ name: 'x', datatype: 'FP16', shape: [1, 5] }], raw_input_contents: [Buffer.alloc(10)] }), grpc.status.INVALID_ARGUMENT, /Input 'x' row 0 column 4 \('since'\): column 'since' \(datetime\) needs an ISO-8601 date-time string, got number 0/);
+  });
+
+  it('reports each ModelInfer call refused before a model answered, with the endpoint it named and the status', async () => {
+    refusals.length = 0;
+    await call('ModelInfer', { model_name: 'income', inputs: typedInputs() });
+    await refused(call('ModelInfer', { model_name: 'nope', inputs: typedInputs() }), grpc.status.NOT_FOUND, /nope/);
+    await refused(call('ModelInfer', { model_name: 'income', inputs: typedInputs().slice(1) }), grpc.status.INVALID_ARGUMENT, /Missing input age/);
+    await refused(call('ModelInfer', { model_name: 'income', inputs: typedInputs() }, {}), grpc.status.UNAUTHENTICATED, /token/);
+    assert.deepEqual(refusals, [['nope', 'NOT_FOUND'], ['income', 'INVALID_ARGUMENT'], ['income', 'UNAUTHENTICATED']]);
   });
 
   it('maps unknown models, credentials, size limits and failures to their statuses', async () => {

@@ -33,6 +33,8 @@ export interface GrpcServerOptions {
   shutdownGraceMs?: number;
   /** Where unexpected errors are logged (pino-shaped); default: one JSON line on stderr. */
   log?: { error(obj: Record<string, unknown>, msg: string): void };
+  /** Told of each ModelInfer call refused before a model answered: the endpoint it named and the status's name. */
+  onRefused?: (endpoint: string | undefined, code: string) => void;
 }
 
 export interface GrpcServer {
@@ -139,6 +141,14 @@ function peerAddress(peer: string): string {
   return m ? m[1]! : peer;
 }
 
+/** The status a refusal takes; INTERNAL for anything that is not the caller's fault. */
+function statusOf(e: unknown): grpc.status {
+  if (e instanceof ServingError && e.kind !== 'internal') return GRPC_STATUS[e.kind];
+  // A model's refusal of its input (a TrellisError with a client status) is the caller's error.
+  if (e instanceof TrellisError && e.httpStatus < 500) return grpc.status.INVALID_ARGUMENT;
+  return grpc.status.INTERNAL;
+}
+
 function stringHeaders(md: grpc.Metadata): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(md.getMap())) if (typeof v === 'string' && k !== 'authorization') out[k] = v;
@@ -184,9 +194,8 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<GrpcServer>
   }
 
   function toStatus(e: unknown, rpc: string, requestId: string): { code: grpc.status; details: string } {
-    if (e instanceof ServingError && e.kind !== 'internal') return { code: GRPC_STATUS[e.kind], details: e.message };
-    // A model's refusal of its input (a TrellisError with a client status) is the caller's error.
-    if (e instanceof TrellisError && e.httpStatus < 500) return { code: grpc.status.INVALID_ARGUMENT, details: e.message };
+    const code = statusOf(e);
+    if (code !== grpc.status.INTERNAL) return { code, details: (e as Error).message };
     log.error({ rpc, requestId, err: e instanceof Error ? { message: e.message, stack: e.stack } : String(e) }, 'gRPC inference call failed');
     return { code: grpc.status.INTERNAL, details: 'Internal server error' };
   }
@@ -213,6 +222,18 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<GrpcServer>
       return { response: { name: m.name, versions: m.versions, platform: m.platform, inputs: m.inputs, outputs: m.outputs, properties: m.properties ?? {} } };
     }),
     ModelInfer: unary<WireInferRequest, unknown>('ModelInfer', async (req, call, requestId) => {
+      let asked = false;
+      try {
+        return await modelInfer(req, call, requestId, () => { asked = true; });
+      } catch (e) {
+        // A model's own failure is counted with its answer.
+        if (!asked) o.onRefused?.(req.model_name || undefined, grpc.status[statusOf(e)]);
+        throw e;
+      }
+    }, (req) => req.id),
+  });
+
+  async function modelInfer(req: WireInferRequest, call: grpc.ServerUnaryCall<WireInferRequest, unknown>, requestId: string, asking: () => void) {
       const name = modelName(req.model_name);
       const version = req.model_version || undefined;
       const who = caller(call);
@@ -229,6 +250,7 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<GrpcServer>
       if (requested && new Set(requested.map((r) => r.name)).size !== requested.length) throw invalid('An output is requested twice');
       const unknown = requested?.find((r) => !outputNames(model.task).includes(r.name));
       if (unknown) throw invalid(`Unknown output '${unknown.name}'; the model gives ${outputNames(model.task).join(', ')}`);
+      asking();
       const result = await service.infer({
         endpoint: name, ...(version !== undefined ? { version } : {}), records, requestId,
         ...who, headers: stringHeaders(call.metadata),
@@ -246,8 +268,7 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<GrpcServer>
         },
         metadata: { 'x-model-version': result.modelVersion, 'x-route': result.route },
       };
-    }, (req) => req.id),
-  });
+  }
 
   const host = o.host.includes(':') && !o.host.startsWith('[') ? `[${o.host}]` : o.host;
   const port = await new Promise<number>((resolve, reject) => {
