@@ -43,7 +43,7 @@ export interface MaskTree {
   missingLeft: Uint8Array;
   /** Sets `left[code]` to 1 for each category code that node `node`, on a category column, sends left. */
   categoryCodes: (node: number, left: Uint8Array) => void;
-  /** The values of leaf `node` (width numbers). */
+  /** The values of leaf `node`: one, or one per output for vector leaves. */
   leafValues: (node: number) => ArrayLike<number>;
 }
 
@@ -227,7 +227,7 @@ export function maskWalk(trees: MaskTree[], columns: CodeColumn[], searchSteps: 
     f64.fill(Number.POSITIVE_INFINITY, edgesAt[j]! / 8 + col.edges.length, edgesAt[j]! / 8 + n);
   });
 
-  // The module: function 0 encode(n), functions 1… one per tree (n), then walk(n) calling them.
+  // The module: function 0 encode(n), functions 1… one per run of trees (n), then walk(n) calling them.
   const w = new Writer();
   const bodies: Uint8Array[] = [encodeFunction(w, columns, searchSteps, edgesAt, p, xAt, codesAt, rowCodes)];
   // Trees in runs whose tables stay in the first-level cache together, each run one function.

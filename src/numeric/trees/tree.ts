@@ -366,7 +366,7 @@ function maskEnsemble(e: Ensemble, p: number): MaskWalk | null {
           for (let word = c.bits[from + w]!; word; word &= word - 1) left[32 * w + 31 - Math.clz32(word & -word)] = 1;
         }
       },
-      leafValues: (i) => c.value.subarray(c.valueAt[base + i], c.valueAt[base + i]! + e.trees[t]!.width),
+      leafValues: (i) => c.value.subarray(c.valueAt[base + i], c.valueAt[base + i]! + (c.treeOutput[t]! >= 0 ? 1 : e.outputs)),
     });
   }
   const walk = maskWalk(trees, columns, searchSteps, e.outputs, p, CHUNK);
