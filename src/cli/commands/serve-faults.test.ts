@@ -58,7 +58,9 @@ function cliAsync(args: string[]): Promise<{ code: number | null; stdout: string
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
     child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    // A command that hangs fails the test instead of holding it.
+    const timer = setTimeout(() => { stderr += '\n(killed after 60 s)'; child.kill('SIGKILL'); }, 60_000);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
   });
 }
 
@@ -208,15 +210,19 @@ function scenario(kind: 'SQLite' | 'PostgreSQL'): void {
 
       const traffic = load(url);
       const start = Date.now();
-      await sleep(1000);
-      const rollout = await change('rollout', ['deployments', 'rollout', 'income', '--model', `income/${CANDIDATE}`, '--steps', STEPS.join(','), '--hold', HOLD, '--slo', 'error_rate<0.01', '--min-requests', '20']);
+      let rollout: Change;
       const moves: (Change & { to: string })[] = [];
-      for (const m of MOVES) {
-        await sleep(start + m.atMs - Date.now());
-        moves.push({ ...(await change(`@champion → ${m.to}`, ['models', 'alias', 'income', 'champion', m.to])), to: m.to });
+      try {
+        await sleep(1000);
+        rollout = await change('rollout', ['deployments', 'rollout', 'income', '--model', `income/${CANDIDATE}`, '--steps', STEPS.join(','), '--hold', HOLD, '--slo', 'error_rate<0.01', '--min-requests', '20']);
+        for (const m of MOVES) {
+          await sleep(start + m.atMs - Date.now());
+          moves.push({ ...(await change(`@champion → ${m.to}`, ['models', 'alias', 'income', 'champion', m.to])), to: m.to });
+        }
+        await sleep(start + LOAD_MS - Date.now());
+      } finally {
+        await traffic.stop();
       }
-      await sleep(start + LOAD_MS - Date.now());
-      await traffic.stop();
       const end = Date.now();
       const answers = traffic.answers;
 
