@@ -92,10 +92,36 @@ export function linearEstimator(weights: Float64Array, intercepts: Float64Array)
 }
 
 /** Parses and checks a model document; never evaluates anything in it. */
-export function loadModel(json: string | Buffer): TrellisModel {
+export function loadModel(json: string | Uint8Array): TrellisModel {
+  return adoptModel(checkModel(json));
+}
+
+/**
+ * The arrays checking a document decoded, which prediction uses: every tree's node arrays, a linear
+ * model's weights and intercepts, an ONNX model's graph bytes. {@link packDecoded} readies them to
+ * be sent to another thread.
+ */
+export interface DecodedArrays {
+  trees?: Tree[];
+  linear?: { weights: Float64Array; intercepts: Float64Array };
+  onnx?: Uint8Array;
+}
+
+/** A document parsed and checked, with the arrays that checking it decoded, not yet adopted. */
+export interface CheckedModel {
+  model: TrellisModel;
+  decoded: DecodedArrays;
+}
+
+/**
+ * `loadModel` up to, not including, keeping the decoded arrays for prediction: parses the document,
+ * checks every field and decodes its arrays. Keeps nothing, so it may run in another thread (the
+ * serving engine's loading worker), its result sent back and adopted there with {@link adoptModel}.
+ */
+export function checkModel(json: string | Uint8Array): CheckedModel {
   let doc: unknown;
   try {
-    doc = JSON.parse(typeof json === 'string' ? json : json.toString('utf8'));
+    doc = JSON.parse(typeof json === 'string' ? json : Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8'));
   } catch (e) {
     throw corrupt(`it is not JSON (${(e as Error).message})`);
   }
@@ -107,15 +133,12 @@ export function loadModel(json: string | Buffer): TrellisModel {
   const f = m.features;
   if (!f || f.format !== 'trellis.features/v1' || !Array.isArray(f.inputs) || !Array.isArray(f.steps) || !Array.isArray(f.outputs)) throw corrupt("'features' is not a trellis.features/v1 pipeline");
   // An ONNX model keeps its transforms inside its graph (see the ONNX block at the end of this file).
-  if ((m.estimator as { kind?: unknown } | undefined)?.kind === 'onnx') return checkOnnxModel(m);
+  if ((m.estimator as { kind?: unknown } | undefined)?.kind === 'onnx') return { model: m, decoded: { onnx: checkOnnxModel(m) } };
   if (f.steps.length !== f.inputs.length) throw corrupt("'features' has a different number of steps and inputs");
   if (m.task !== 'regression' && (!Array.isArray(m.classes) || m.classes.length < 2)) throw corrupt("a classifier needs at least two 'classes'");
   const e = m.estimator;
   const outputs = m.task === 'multiclass' ? m.classes!.length : 1;
-  if (e?.kind === 'trees') {
-    checkTreeEstimator(e, outputs, f.outputs.length);
-    return m;
-  }
+  if (e?.kind === 'trees') return { model: m, decoded: { trees: checkTreeEstimator(e, outputs, f.outputs.length) } };
   if (!e || e.kind !== 'linear') throw corrupt(`unknown estimator ${JSON.stringify((e as { kind?: unknown })?.kind)}`);
   let w: Float64Array;
   let b: Float64Array;
@@ -128,7 +151,63 @@ export function loadModel(json: string | Buffer): TrellisModel {
   if (e.outputs !== outputs || b.length !== outputs) throw corrupt(`the estimator has ${b.length} outputs, the task needs ${outputs}`);
   if (w.length !== outputs * f.outputs.length) throw corrupt(`the estimator has ${w.length} weights, expected ${outputs} × ${f.outputs.length}`);
   if (![...w, ...b].every(Number.isFinite)) throw corrupt('the estimator holds a non-finite weight');
-  return m;
+  return { model: m, decoded: { linear: { weights: w, intercepts: b } } };
+}
+
+/**
+ * The model of a {@link checkModel} result, its decoded arrays kept for prediction as they are
+ * (nothing is parsed, checked or decoded again): in this thread, or after both were sent from the
+ * thread that checked them.
+ */
+export function adoptModel({ model, decoded }: CheckedModel): TrellisModel {
+  const e = model.estimator;
+  if (e.kind === 'trees' && decoded.trees?.length === e.trees.length) remember(e, decoded.trees);
+  else if (e.kind === 'linear' && decoded.linear) linearCache.set(e, decoded.linear);
+  else if (e.kind === 'onnx' && decoded.onnx) onnxCache.set(e, decoded.onnx);
+  else throw new Error(`adoptModel: the decoded arrays do not belong to this ${e.kind} estimator`);
+  return model;
+}
+
+type Decoded = Float64Array | Int32Array | Uint8Array;
+
+/**
+ * Moves decoded arrays into one buffer, for a message that sends them to another thread: every
+ * array is replaced by a view of the same type over the buffer returned, to be put in the
+ * message's transfer list. The receiving thread then gets one buffer and views of it, which costs it
+ * far less than a buffer per array (a model of 100 trees has a few thousand arrays).
+ */
+export function packDecoded(d: DecodedArrays): ArrayBuffer {
+  const all: Decoded[] = [];
+  const each = (f: (a: Decoded) => Decoded) => {
+    if (d.onnx) d.onnx = f(d.onnx) as Uint8Array;
+    if (d.linear) d.linear = { weights: f(d.linear.weights) as Float64Array, intercepts: f(d.linear.intercepts) as Float64Array };
+    for (const t of d.trees ?? []) {
+      t.feature = f(t.feature) as Int32Array;
+      t.threshold = f(t.threshold) as Float64Array;
+      t.left = f(t.left) as Int32Array;
+      t.right = f(t.right) as Int32Array;
+      t.missingLeft = f(t.missingLeft) as Uint8Array;
+      t.value = f(t.value) as Float64Array;
+      t.cover = f(t.cover) as Float64Array;
+      // `map` keeps the holes of a sparse array: nodes without a category set.
+      if (t.categories) t.categories = t.categories.map((c) => (c ? (f(c) as Int32Array) : c));
+    }
+  };
+  // Each array starts on a multiple of 8 bytes, as a Float64Array must.
+  const padded = (a: Decoded) => Math.ceil(a.byteLength / 8) * 8;
+  each((a) => {
+    all.push(a);
+    return a;
+  });
+  const buffer = new ArrayBuffer(all.reduce((n, a) => n + padded(a), 0));
+  let at = 0;
+  each((a) => {
+    const view = new (a.constructor as new (b: ArrayBuffer, offset: number, length: number) => Decoded)(buffer, at, a.length);
+    view.set(a);
+    at += padded(a);
+    return view;
+  });
+  return buffer;
 }
 
 /** Predictions for a table, or for records (one object per row). */
@@ -234,14 +313,15 @@ function copyTree(t: Tree): Tree {
   return c;
 }
 
-function checkTreeEstimator(e: TreeEstimator, outputs: number, features: number): void {
+/** Checks the ensemble, decoding every tree: the decoded trees, for prediction. */
+function checkTreeEstimator(e: TreeEstimator, outputs: number, features: number): Tree[] {
   if (e.algorithm !== 'gbdt' && e.algorithm !== 'forest') throw corrupt(`unknown tree algorithm ${JSON.stringify(e.algorithm)}`);
   if (e.aggregation !== 'sum' && e.aggregation !== 'mean') throw corrupt(`unknown aggregation ${JSON.stringify(e.aggregation)}`);
   if (!['identity', 'logistic', 'softmax'].includes(e.link)) throw corrupt(`unknown link ${JSON.stringify(e.link)}`);
   if (e.outputs !== outputs) throw corrupt(`the estimator has ${e.outputs} outputs, the task needs ${outputs}`);
   if (!Array.isArray(e.baseScore) || e.baseScore.length !== outputs || !e.baseScore.every(Number.isFinite)) throw corrupt(`'baseScore' must hold ${outputs} finite numbers`);
   if (!Array.isArray(e.trees) || e.trees.length === 0) throw corrupt('the ensemble has no trees');
-  const trees = e.trees.map((et, i) => {
+  return e.trees.map((et, i) => {
     let t: Tree;
     try {
       t = decodeTree(et);
@@ -253,8 +333,6 @@ function checkTreeEstimator(e: TreeEstimator, outputs: number, features: number)
     if (why) throw corrupt(`tree ${i}: ${why}`);
     return t;
   });
-  // Checking decoded every tree: keep them for prediction.
-  remember(e, trees);
 }
 
 const compiled = new WeakMap<TreeEstimator, Ensemble>();
@@ -273,7 +351,7 @@ export function ensembleOf(e: TreeEstimator): Ensemble {
   return c;
 }
 
-const linearCache = new WeakMap<LinearEstimator, { w: Float64Array; b: Float64Array }>();
+const linearCache = new WeakMap<LinearEstimator, { weights: Float64Array; intercepts: Float64Array }>();
 
 /** The estimator's raw outputs (n × outputs) for a feature matrix: before the link function. */
 export function rawScores(model: TrellisModel, x: Float64Array, n: number, p: number): Float64Array {
@@ -282,10 +360,10 @@ export function rawScores(model: TrellisModel, x: Float64Array, n: number, p: nu
   if (e.kind === 'trees') return ensembleRaw(ensembleOf(e), x, n, p);
   let lw = linearCache.get(e);
   if (!lw) {
-    lw = { w: decodeFloat64Base64(e.weights), b: decodeFloat64Base64(e.intercepts) };
+    lw = { weights: decodeFloat64Base64(e.weights), intercepts: decodeFloat64Base64(e.intercepts) };
     linearCache.set(e, lw);
   }
-  const { w, b } = lw;
+  const { weights: w, intercepts: b } = lw;
   const k = e.outputs;
   const z = new Float64Array(n * k);
   for (let i = 0; i < n; i++) {
@@ -333,7 +411,8 @@ const onnxIsAsync = () => new TrellisError('TRELLIS_INVALID_PARAMETER', {
 
 const COLUMN_TYPES: readonly string[] = ['integer', 'float', 'boolean', 'string', 'datetime'];
 
-function checkOnnxModel(m: TrellisModel): TrellisModel {
+/** Checks an ONNX model's document: its graph's bytes, decoded and checked against their sha256. */
+function checkOnnxModel(m: TrellisModel): Uint8Array {
   const e = m.estimator as OnnxEstimator;
   if (m.task !== 'regression' && (!Array.isArray(m.classes) || m.classes.length < 2)) throw corrupt("a classifier needs at least two 'classes'");
   if (typeof e.onnx !== 'string' || typeof e.sha256 !== 'string') throw corrupt("the ONNX estimator needs 'onnx' (base64) and 'sha256'");
@@ -361,5 +440,19 @@ function checkOnnxModel(m: TrellisModel): TrellisModel {
   const named = (v: unknown) => v === undefined || (typeof v === 'string' && v.length > 0);
   if (!o || typeof o !== 'object' || !named(o.prediction) || !named(o.probabilities)) throw corrupt("the ONNX estimator's 'outputs' are malformed");
   if (m.task === 'regression' ? !o.prediction : !o.probabilities && !o.prediction) throw corrupt(`the ONNX estimator names no output for a ${m.task} model`);
-  return m;
+  return bytes;
+}
+
+/** Graph bytes decoded by loading, until onnxruntime takes them. */
+const onnxCache = new WeakMap<OnnxEstimator, Uint8Array>();
+
+/**
+ * The estimator's ONNX graph as bytes: the ones loading decoded, handed over once (onnxruntime
+ * keeps its own copy, so they are not held beside it), or decoded again.
+ */
+export function takeOnnxBytes(e: OnnxEstimator): Uint8Array {
+  const b = onnxCache.get(e);
+  if (!b) return decodeBase64(e.onnx);
+  onnxCache.delete(e);
+  return b;
 }

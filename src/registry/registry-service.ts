@@ -33,6 +33,19 @@ async function orMissing<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
+/** A version's file as read, before its bytes are checked against the digest recorded for them. */
+export interface UnverifiedFile {
+  bytes: Buffer;
+  /**
+   * The sha256 (hex) the bytes must have; null when the file was not there when the version was
+   * created (no bytes pass); undefined for a version created before digests were recorded (its
+   * files are not checked).
+   */
+  expected: string | null | undefined;
+  /** The error for bytes whose sha256 is `actual` (TRELLIS_MODEL_DIGEST_MISMATCH). */
+  mismatch(actual: string): TrellisError;
+}
+
 export interface RegisterRunOptions {
   name: string;
   /** The run whose artifacts hold the model (its id, or the run itself when the caller has it). */
@@ -209,19 +222,32 @@ export class RegistryService {
    * read unchecked, as they were before.
    */
   async readVersionFile(v: ModelFileOwner, path: string): Promise<Buffer> {
+    const f = await this.readVersionFileUnverified(v, path);
+    if (f.expected !== undefined) {
+      const actual = sha256Hex(f.bytes);
+      if (actual !== f.expected) throw f.mismatch(actual);
+    }
+    return f.bytes;
+  }
+
+  /**
+   * {@link readVersionFile} without its last step, for a caller that hashes the bytes elsewhere
+   * (the serving engine does, in its loading worker) and must check them against `expected` before
+   * it uses them, refusing them with `mismatch(actual)`: the error readVersionFile gives.
+   */
+  async readVersionFileUnverified(v: ModelFileOwner, path: string): Promise<UnverifiedFile> {
     if (!this.artifacts) throw new Error('RegistryService was made without an artifact store: it cannot read model files');
     const rel = normalizeArtifactPath(path);
     const recorded = await this.store.getModelVersionFiles(v.name, v.version);
     const bytes = await this.artifacts.get(`${modelSourcePath(v.source)}/${rel}`);
-    if (recorded === undefined) return bytes;
-    const want = recorded.find((f) => f.path === rel);
-    const actual = sha256Hex(bytes);
-    if (want?.sha256 !== actual) {
-      throw new TrellisError('TRELLIS_MODEL_DIGEST_MISMATCH', {
+    const want = recorded?.find((f) => f.path === rel);
+    return {
+      bytes,
+      expected: recorded === undefined ? undefined : want?.sha256 ?? null,
+      mismatch: (actual) => new TrellisError('TRELLIS_MODEL_DIGEST_MISMATCH', {
         name: excerpt(v.name), version: v.version, file: excerpt(rel), expected: want ? want.sha256.slice(0, 12) : '(none: the file was not there)', actual: actual.slice(0, 12),
-      });
-    }
-    return bytes;
+      }),
+    };
   }
 
   getVersion(name: string, version: string): Promise<ModelVersion> {

@@ -6,11 +6,12 @@
  *   them (every 500 ms by default), so any number of processes serve the same store and follow a
  *   change within a second. Nothing about traffic lives in the process but the loaded models.
  * - **Hot swap.** When a deployment or an alias it names changes, the new versions are loaded
- *   beside the old ones and verified against their recorded sha256; only then is the endpoint's
- *   route table replaced, in one assignment. A request holds the route it was given, so requests
- *   in flight finish on the version they started on; the old model is dropped with its last user.
- *   A version that fails to load (changed bytes, a bad document) leaves the endpoint on the
- *   versions it had, and the failure is reported.
+ *   beside the old ones — verified against their recorded sha256, parsed, checked and decoded in
+ *   the engine's loading worker thread (model-loader.ts), so requests keep being answered
+ *   meanwhile — and only then is the endpoint's route table replaced, in one assignment. A request
+ *   holds the route it was given, so requests in flight finish on the version they started on; the
+ *   old model is dropped with its last user. A version that fails to load (changed bytes, a bad
+ *   document) leaves the endpoint on the versions it had, and the failure is reported.
  * - **Routing.** A canary takes its share of the requests at random; A/B arms are chosen by a hash
  *   of the sticky key (a header or a field of the first row), so a key keeps its arm on every
  *   replica and across restarts; a shadow gets a copy of each request, answered off the request
@@ -20,6 +21,7 @@ import { isTrellisError } from '../core/errors.js';
 import type { Deployment, DeploymentRoute } from '../store/ports/deployments.js';
 import type { ModelVersion } from '../store/ports/registry.js';
 import { inSpan } from './tracing.js';
+import { ModelLoader } from './model-loader.js';
 import { loadVersion, type LoadedModel, type ReadModel } from './model-runtime.js';
 import { tensorMetadata } from './oip/codec.js';
 import { ServingError, type EndpointModel, type InferRequest, type InferResult, type InferenceService } from './types.js';
@@ -108,6 +110,8 @@ export class ServingEngine implements InferenceService {
   /** Endpoints whose last load failed and that have nothing to serve: why. */
   private failed = new Map<string, string>();
   private cache = new Map<string, Promise<LoadedModel>>();
+  /** The loading worker, started at the first load and stopped with the engine. */
+  private readonly loader = new ModelLoader();
   private timer?: NodeJS.Timeout;
   private refreshing?: Promise<void>;
   private started = false;
@@ -148,6 +152,7 @@ export class ServingEngine implements InferenceService {
     if (this.timer) clearTimeout(this.timer);
     await this.unwatch?.();
     await this.refreshing;
+    await this.loader.close();
   }
 
   /**
@@ -233,7 +238,7 @@ export class ServingEngine implements InferenceService {
     const key = `${v.name}/${v.version}`;
     let p = this.cache.get(key);
     if (!p) {
-      p = inSpan('trellis.model.load', { 'trellis.model': key, 'trellis.endpoint': endpoint }, () => loadVersion(v, this.opts.source.read));
+      p = inSpan('trellis.model.load', { 'trellis.model': key, 'trellis.endpoint': endpoint }, () => loadVersion(v, this.opts.source.read, undefined, this.loader));
       this.cache.set(key, p);
       p.then((m) => this.emit({ kind: 'loaded', endpoint, model: key, sha256: m.sha256, loadMs: m.loadMs, bytes: m.bytes }), () => this.cache.delete(key));
     }

@@ -1,8 +1,8 @@
 /**
  * What `trellis serve` serves from, put together from a workspace: the deployments, the registry's
- * resolution of references and its digest-checked reads, and — with authentication on — the
- * check of a caller's `invoke` permission on an endpoint (an endpoint opened with `public` takes
- * anonymous callers too).
+ * resolution of references and its reads of model files with the digests they must match, and —
+ * with authentication on — the check of a caller's `invoke` permission on an endpoint (an endpoint
+ * opened with `public` takes anonymous callers too).
  */
 import { isTrellisError } from '../../core/errors.js';
 import type { Authenticator } from '../../governance/identities.js';
@@ -15,7 +15,8 @@ export function workspaceSource(ws: Workspace): ServingSource {
   return {
     list: () => ws.deployments.list(),
     resolve: (ref) => ws.registry.resolve(ref),
-    read: (v) => ws.registry.readVersionFile(v, 'model.json'),
+    // Checked against the recorded digest by the engine's loading worker, which hashes the bytes anyway.
+    read: (v) => ws.registry.readVersionFileUnverified(v, 'model.json'),
     watch: (onChange) => ws.deployments.watch(onChange),
   };
 }

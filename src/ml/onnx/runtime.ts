@@ -4,8 +4,7 @@
  */
 import type { InferenceSession } from 'onnxruntime-node';
 import { TrellisError } from '../../core/errors.js';
-import { decodeBase64 } from '../../numeric/sketches/base64.js';
-import type { OnnxEstimator } from '../model.js';
+import { takeOnnxBytes, type OnnxEstimator } from '../model.js';
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -35,7 +34,7 @@ const sessions = new WeakMap<OnnxEstimator, Promise<InferenceSession>>();
 export function sessionFor(e: OnnxEstimator): Promise<InferenceSession> {
   let s = sessions.get(e);
   if (!s) {
-    s = createSession(decodeBase64(e.onnx));
+    s = createSession(takeOnnxBytes(e));
     sessions.set(e, s);
     s.catch(() => sessions.delete(e));
   }
