@@ -7,6 +7,7 @@
  *   npm run bench -- edge-module  # the model as an ES module against in-process predict()
  *   npm run bench -- onnx-batch   # ONNX serving, micro-batched or not, 32 concurrent clients
  *   npm run bench -- serve        # trellis serve under load against FastAPI and node:http
+ *   npm run bench -- model-load   # what loading a model costs the serving thread, with and without the loading worker
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { runIngestBench } from './ingest.js';
@@ -19,8 +20,9 @@ import { runScoreBench } from './score.js';
 import { runEdgeModuleBench } from './edge-module.js';
 import { runOnnxBatchBench } from './onnx-batch.js';
 import { runServeBench } from './serve.js';
+import { runModelLoadBench } from './model-load.js';
 
-const all: Record<string, () => Promise<unknown>> = { ingest: runIngestBench, search: runSearchBench, profile: runProfileBench, gbdt: runGbdtBench, pipelines: runPipelinesBench, auth: runAuthBench, score: runScoreBench, 'edge-module': runEdgeModuleBench, 'onnx-batch': runOnnxBatchBench, serve: runServeBench };
+const all: Record<string, () => Promise<unknown>> = { ingest: runIngestBench, search: runSearchBench, profile: runProfileBench, gbdt: runGbdtBench, pipelines: runPipelinesBench, auth: runAuthBench, score: runScoreBench, 'edge-module': runEdgeModuleBench, 'onnx-batch': runOnnxBatchBench, serve: runServeBench, 'model-load': runModelLoadBench };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = wanted.length ? wanted : Object.keys(all);
 const out = new URL('./results/', import.meta.url);
