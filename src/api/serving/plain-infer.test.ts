@@ -150,7 +150,7 @@ describe('the infer route answered before the framework', () => {
       }
       const id = net.headers['x-request-id'];
       if (headers['x-request-id'] && headers['x-request-id'].length <= 128) assert.equal(id, headers['x-request-id'], what);
-      else assert.match(String(id), /^[0-9a-f-]{36}$/, `${what}: a generated request id`);
+      else assert.match(String(id), /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, `${what}: a generated, time-ordered request id`);
     }
   });
 

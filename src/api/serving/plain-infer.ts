@@ -10,7 +10,7 @@
  * server is closing, goes to the framework untouched.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { newRequestId } from '../../core/ids.js';
 import { decodeInferRequest, encodeInferResponse, inferResponseJson, type RequestedOutput } from '../../serving/oip/codec.js';
 import { decodeMlflowRequest } from '../../serving/oip/mlflow-codec.js';
 import { decodeV1, predictionsResponse } from '../../serving/oip/v1-codec.js';
@@ -22,7 +22,7 @@ import { ServingError, type InferRequest, type InferResult, type InputColumn } f
 export const REQUEST_ID_RE = /^[\x21-\x7e]{1,128}$/;
 
 export function requestIdOf(header: string | string[] | undefined): string {
-  return typeof header === 'string' && REQUEST_ID_RE.test(header) ? header : randomUUID();
+  return typeof header === 'string' && REQUEST_ID_RE.test(header) ? header : newRequestId();
 }
 
 /** An error as the serving port answers it: status, body and extra headers. */

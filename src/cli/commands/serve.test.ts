@@ -174,15 +174,22 @@ describe('trellis serve, driven by trellis deployments', () => {
     assert.equal((await infer(c2.url)).version, 'income/1', 'a restarted replica serves the deployment as it is now');
 
     // SIGTERM with requests in flight: every accepted request is answered, then exit 0.
-    const inflight = Array.from({ length: 40 }, () => infer(c2.url).then((r) => r.status, () => 0));
+    const inflight = Array.from({ length: 40 }, () => infer(c2.url).catch(() => ({ status: 0, id: '' })));
     await new Promise((r) => setTimeout(r, 5));
     c2.child.kill('SIGTERM');
-    const statuses = await Promise.all(inflight);
+    const answers = await Promise.all(inflight);
+    const statuses = answers.map((x) => x.status);
     assert.equal(await c2.exited, 0, c2.out());
     const accepted = statuses.filter((s) => s !== 0);
     assert.ok(accepted.length > 0);
     assert.ok(accepted.every((s) => s === 200 || s === 503), `statuses: ${statuses.join(',')}`);
     assert.match(c2.out(), /finishing requests in flight/);
+    // Every answer given before the exit is in the prediction log: the last batch is written on the way out.
+    const drained = join(dir, 'drained.csv');
+    cli('predictions', 'export', 'income', '--output', drained);
+    const logged = new Set(readFileSync(drained, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[0]));
+    const missing = answers.filter((x) => x.status === 200 && !logged.has(x.id));
+    assert.equal(missing.length, 0, `${missing.length} answered requests not logged`);
     b.child.kill('SIGTERM');
     assert.equal(await b.exited, 0);
   });

@@ -222,6 +222,8 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
       try {
         await Promise.all([app.close(), grpc?.close()]);
         await engine.stop();
+        // The answers given so far are in the log before the process ends.
+        await logger?.stop();
         await archiver?.stop();
         await ws.close();
       } catch (err) {

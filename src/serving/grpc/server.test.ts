@@ -134,7 +134,7 @@ describe('the gRPC inference service', () => {
     // Without an x-request-id the OIP id is the request id; without either one is generated, and returned.
     assert.deepEqual((await call('ModelInfer', { model_name: 'income', id: 'oip-8', inputs: typedInputs() })).metadata.get('x-request-id'), ['oip-8']);
     const generated = (await call('ModelInfer', { model_name: 'income', inputs: typedInputs(), outputs: [{ name: 'proba' }] })).metadata.get('x-request-id')[0] as string;
-    assert.match(generated, /^[0-9a-f-]{36}$/);
+    assert.match(generated, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a time-ordered UUID');
     assert.equal(service.seen.at(-1)!.requestId, generated);
   });
 

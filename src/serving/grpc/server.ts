@@ -8,7 +8,7 @@
  * map to gRPC statuses as KServe maps them; anything unexpected is logged and answered INTERNAL
  * "Internal server error".
  */
-import { randomUUID } from 'node:crypto';
+import { newRequestId } from '../../core/ids.js';
 import * as grpc from '@grpc/grpc-js';
 import { TrellisError } from '../../core/errors.js';
 import { outputNames, predictionOutputs, selectOutputs, type Parameters } from '../oip/codec.js';
@@ -176,7 +176,7 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<GrpcServer>
   ): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       const given = first(call.metadata, 'x-request-id') ?? (idOf?.(call.request) || undefined);
-      const requestId = given && given.length <= MAX_REQUEST_ID ? given : randomUUID();
+      const requestId = given && given.length <= MAX_REQUEST_ID ? given : newRequestId();
       const md = new grpc.Metadata();
       md.set('x-request-id', requestId);
       const run = async () => {
