@@ -31,11 +31,23 @@ export function entryOf(s: Served): PredictionEntry {
   const p = s.result?.predictions;
   if (p) {
     const classes = p.classes;
+    const n = p.prediction.length;
     if (classes) {
       const c = classes.length;
-      e.predictions = Array.from(p.prediction, (k) => classes[k] ?? k);
+      const labels = new Array<string | number>(n);
+      for (let i = 0; i < n; i++) labels[i] = classes[p.prediction[i]!] ?? p.prediction[i]!;
+      e.predictions = labels;
       e.classes = classes;
-      if (p.proba) e.proba = Array.from({ length: p.prediction.length }, (_, i) => Array.from(p.proba!.subarray(i * c, (i + 1) * c)));
+      const proba = p.proba;
+      if (proba) {
+        const rows = new Array<number[]>(n);
+        for (let i = 0; i < n; i++) {
+          const row = new Array<number>(c);
+          for (let k = 0; k < c; k++) row[k] = proba[i * c + k]!;
+          rows[i] = row;
+        }
+        e.proba = rows;
+      }
     } else e.predictions = Array.from(p.prediction);
   }
   if (s.error) e.error = s.error.message;
