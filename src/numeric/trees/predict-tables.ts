@@ -64,12 +64,15 @@ const RUN_BYTES = 32 << 10;
 /** Above this many bytes of tables and leaf values an ensemble keeps the node walk. */
 const MAX_TABLE_BYTES = 64 << 20;
 
-/** The leaves of a tree left to right (tree-local node ids), or null above 64. */
+/** The leaves of a tree left to right (tree-local node ids), or null above 64 or for a node with two parents. */
 function leavesInOrder(t: MaskTree): number[] | null {
   const leaves: number[] = [];
+  const seen = new Uint8Array(t.column.length);
   const stack = [0];
   while (stack.length) {
     const i = stack.pop()!;
+    if (seen[i]) return null;
+    seen[i] = 1;
     if (t.column[i]! < 0) {
       leaves.push(i);
       if (leaves.length > 64) return null;

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SeededRandom } from '../sketches/seeded-random.js';
-import { checkTree, ensembleRaw, ensembleRawJs, leafIndex, type Ensemble, type Tree } from './tree.js';
+import { checkTree, ensembleRaw, ensembleRawJs, leafIndex, walkLayout, type Ensemble, type Tree } from './tree.js';
 import { enableParallelPrediction, lastBatchWorkerRows, predictionWorkerReady } from './predict-pool.js';
 
 /** A random tree over p features: numeric and categorical splits, NaN sent either way. */
@@ -67,6 +67,19 @@ describe('tree ensembles', () => {
         }
       }
     }
+  });
+
+  it('walk a tree whose nodes share a child in JavaScript, as leafIndex says', () => {
+    // Node 3 is the right child of both 0 and 1: no tree the table or node layouts can hold.
+    const shared: Tree = {
+      output: 0, width: 1, feature: Int32Array.of(0, 1, -1, -1), threshold: Float64Array.of(0.5, 0.25, 0, 0), left: Int32Array.of(1, 2, 0, 0), right: Int32Array.of(3, 3, 0, 0),
+      missingLeft: Uint8Array.of(1, 0, 0, 0), value: Float64Array.of(0, 0, 1.5, -2), cover: Float64Array.of(2, 1, 1, 1),
+    };
+    const e: Ensemble = { outputs: 1, aggregation: 'sum', baseScore: Float64Array.of(0.25), trees: [shared, shared] };
+    assert.equal(walkLayout(e, 2), 'js');
+    const x = Float64Array.of(0, 0, 0, 1, 1, 0, Number.NaN, Number.NaN, 0.5, 0.25);
+    const want = Array.from({ length: 5 }, (_, i) => 2 * shared.value[leafIndex(shared, x, 2 * i)]! + 0.25);
+    assert.deepEqual(Array.from(ensembleRaw(e, x, 5, 2)), want);
   });
 
   it('share large batches with a worker thread and give the same outputs', async () => {
