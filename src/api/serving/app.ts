@@ -110,7 +110,7 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
     // The server the framework would make, with the infer route's common case looked at first.
     serverFactory: (handler, opts) => {
       const server = createServer((req, res) => {
-        if (!plain(req, res)) handler(req, res);
+        if (!plainOn || !plain(req, res)) handler(req, res);
       });
       // Fastify's defaults, filled in by the time it calls the factory.
       const t = opts as { keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number; maxRequestsPerSocket: number };
@@ -124,6 +124,9 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
   app.addHook('preClose', async () => {
     closing = true;
   });
+  // With the framework's request log on (trellis serve --log-level debug), every request goes
+  // through the framework so that each one is logged.
+  const plainOn = !['info', 'debug', 'trace'].includes(app.log.level);
   const routes: ServingRoute[] = [];
   registered.set(app, routes);
   app.addHook('onRoute', (r) => {

@@ -196,6 +196,20 @@ describe('the infer route answered before the framework', () => {
     assert.equal(gauge?.value ?? 0, 0, 'nothing left counted in flight');
   });
 
+  it('leaves every request to the framework when its request log is on, so that each one is logged', async () => {
+    const lines: string[] = [];
+    const a = await buildServingApp({ engine, logger: { level: 'debug', stream: { write: (l: string) => lines.push(l) } } });
+    await a.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const p = (a.server.address() as { port: number }).port;
+      const res = await send(p, 'POST', '/v2/models/income/infer', { ...json, 'x-request-id': 'logged-1' }, body({ inputs: columns([ROW]) }));
+      assert.equal(res.status, 200);
+      assert.ok(lines.some((l) => l.includes('logged-1') && l.includes('request completed')), lines.join(''));
+    } finally {
+      await a.close();
+    }
+  });
+
   it('checks access before it reads the body, on both paths: 401 without a token, 403 with a bad one', async () => {
     const secured = new ServingEngine({
       source: workspaceSource(ws), endpoints: ['income'], pollMs: 60_000,
