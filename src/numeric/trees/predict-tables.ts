@@ -168,17 +168,15 @@ export function maskWalk(trees: MaskTree[], columns: CodeColumn[], searchSteps: 
     }
     // A numeric split sends right the codes above its threshold's rank: the masks of a column's
     // codes are running ANDs, over the codes in order, of what each rank's splits rule out.
-    const above = new Map<number, [Uint32Array, Uint32Array]>();
+    const above = new Map<number, [number, number, number][]>();
     for (const i of order) {
       const c = t.column[i]!;
       if (c < 0) continue;
-      const l = t.left[i]!;
-      let keepLo = allLo;
-      let keepHi = allHi;
-      for (let j = first[l]!; j <= last[l]!; j++) {
-        if (j < 32) keepLo &= ~(1 << j);
-        else keepHi &= ~(1 << (j - 32));
-      }
+      // The leaves of the left subtree, positions a…b, ruled out.
+      const a = first[t.left[i]!]!;
+      const b = last[t.left[i]!]!;
+      const keepLo = a > 31 ? allLo : allLo & ~(2 ** (Math.min(b, 31) + 1) - 2 ** a);
+      const keepHi = b < 32 ? allHi : allHi & ~(2 ** (b - 31) - 2 ** Math.max(0, a - 32));
       const col = columns[c]!;
       const [lo, hi] = masks.get(c)!;
       if (!t.missingLeft[i]) {
@@ -186,11 +184,9 @@ export function maskWalk(trees: MaskTree[], columns: CodeColumn[], searchSteps: 
         if (wide) hi[col.size - 1] = hi[col.size - 1]! & keepHi;
       }
       if (col.edges) {
-        let a = above.get(c);
-        if (!a) above.set(c, (a = [new Uint32Array(col.size).fill(allLo), new Uint32Array(wide ? col.size : 0).fill(allHi)]));
-        const at = t.rank[i]! + 1;
-        a[0][at] = a[0][at]! & keepLo;
-        if (wide) a[1][at] = a[1][at]! & keepHi;
+        let splits = above.get(c);
+        if (!splits) above.set(c, (splits = []));
+        splits.push([t.rank[i]!, keepLo, keepHi]);
       } else {
         // Category codes 0…top and the code for any other: right unless in the node's set.
         const left = scratch.subarray(0, col.size - 1).fill(0);
@@ -202,12 +198,21 @@ export function maskWalk(trees: MaskTree[], columns: CodeColumn[], searchSteps: 
         }
       }
     }
-    for (const [c, [aLo, aHi]] of above) {
+    for (const [c, splits] of above) {
       const [lo, hi] = masks.get(c)!;
-      let run = allLo;
-      for (let code = 0; code < lo.length - 1; code++) lo[code] = run &= aLo[code]!;
-      run = allHi;
-      for (let code = 0; code < hi.length - 1; code++) hi[code] = run &= aHi[code]!;
+      splits.sort((x, y) => x[0] - y[0]);
+      let runLo = allLo;
+      let runHi = allHi;
+      let from = 0;
+      for (const [rank, keepLo, keepHi] of splits) {
+        lo.fill(runLo, from, rank + 1);
+        if (wide) hi.fill(runHi, from, rank + 1);
+        runLo &= keepLo;
+        runHi &= keepHi;
+        from = Math.max(from, rank + 1);
+      }
+      lo.fill(runLo, from, lo.length - 1);
+      if (wide) hi.fill(runHi, from, hi.length - 1);
     }
     for (const [c, addr] of plan.terms) {
       const [lo, hi] = masks.get(c)!;
