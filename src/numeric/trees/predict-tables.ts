@@ -62,7 +62,7 @@ export interface MaskWalk {
 const RUN_TREES = 8;
 const RUN_BYTES = 32 << 10;
 /** Above this many bytes of tables and leaf values an ensemble keeps the node walk. */
-const MAX_TABLE_BYTES = 64 << 20;
+const MAX_TABLE_BYTES = 16 << 20;
 
 /** The leaves of a tree left to right (tree-local node ids), or null above 64 or for a node with two parents. */
 function leavesInOrder(t: MaskTree): number[] | null {
