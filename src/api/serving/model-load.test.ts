@@ -12,21 +12,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { threadId, type Worker } from 'node:worker_threads';
-import { workspaceSource } from '../api/serving/source.js';
-import { isTrellisError } from '../core/errors.js';
-import { readTable } from '../data/readers/index.js';
-import { rowAt } from '../data/table.js';
-import { ensembleOf, loadModel, predict, type TreeEstimator } from '../ml/model.js';
-import { exportOnnx } from '../ml/onnx/export.js';
-import { importOnnx } from '../ml/onnx/import.js';
-import { predictAsync } from '../ml/onnx/predict-async.js';
-import type { ModelVersion } from '../store/ports/registry.js';
-import { Workspace } from '../workspace/workspace.js';
-import { ServingEngine, type EngineEvent } from './engine.js';
-import { ModelLoader } from './model-loader.js';
-import { loadVersion } from './model-runtime.js';
+import { workspaceSource } from './source.js';
+import { isTrellisError } from '../../core/errors.js';
+import { readTable } from '../../data/readers/index.js';
+import { rowAt } from '../../data/table.js';
+import { ensembleOf, loadModel, predict, type TreeEstimator } from '../../ml/model.js';
+import { exportOnnx } from '../../ml/onnx/export.js';
+import { importOnnx } from '../../ml/onnx/import.js';
+import { predictAsync } from '../../ml/onnx/predict-async.js';
+import type { ModelVersion } from '../../store/ports/registry.js';
+import { Workspace } from '../../workspace/workspace.js';
+import { ServingEngine, type EngineEvent } from '../../serving/engine.js';
+import { ModelLoader } from '../../serving/model-loader.js';
+import { loadVersion } from '../../serving/model-runtime.js';
 
-const ADULT = fileURLToPath(new URL('../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
+const ADULT = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
 const who = { actor: 'alice' };
 
 function filesUnder(dir: string): string[] {
@@ -231,7 +231,7 @@ describe('models load in a worker thread', () => {
   it('keeps the process alive while a load is in flight, and not once it is idle', () => {
     // A script whose only pending work is the load: it must finish it, print, and then exit by itself.
     const script = `
-      import { ModelLoader } from ${JSON.stringify(new URL('./model-loader.ts', import.meta.url).href)};
+      import { ModelLoader } from ${JSON.stringify(new URL('../../serving/model-loader.ts', import.meta.url).href)};
       const loader = new ModelLoader();
       const doc = ${JSON.stringify(JSON.stringify({ format: 'trellis.model/v1' }))};
       const e = await loader.load({ bytes: Buffer.from(doc) }).catch((e) => e);
