@@ -184,8 +184,13 @@ describe('pipeline engine: failures, resume, command steps, parallel branches', 
     assert.match((await s.tracking.readArtifact(failed.info.runId, 'logs/copy.log')).toString(), /injected failure/);
     assert.equal((await versions(s, 'flaky')).length, 1);
 
+    // A runner killed between opening a step's MLflow run and writing the step's record leaves
+    // that run RUNNING with no record: the resume closes it.
+    const orphan = await s.stores.tracking.createRun({ experimentId: parent.info.experimentId, runName: 'copy', tags: { 'mlflow.parentRunId': r.runId, 'trellis.step': 'copy' } }, who);
+
     const events: string[] = [];
     const resumed = await engine.resume(r.runId, { onEvent: (e) => { if (e.status === 'kept') events.push(e.step); } });
+    assert.equal((await s.stores.tracking.getRun(orphan.info.runId)).info.status, 'KILLED', 'the unrecorded step run is closed');
     assert.equal(resumed.status, 'FINISHED', JSON.stringify(resumed.failed));
     // The kept steps are announced in the pipeline's order, as the progress lines show them.
     assert.deepEqual(events, ['ingest', 'train', 'register']);
@@ -197,7 +202,7 @@ describe('pipeline engine: failures, resume, command steps, parallel branches', 
     assert.deepEqual(resumed.registered.map((x) => [x.name, x.version]), [['flaky', '1']]);
     // The failed attempt stays on record beside the one that finished.
     const children = (await s.stores.tracking.searchRuns({ experimentIds: [parent.info.experimentId], filter: [{ kind: 'tag', key: 'mlflow.parentRunId', comparator: '=', value: r.runId }] })).items;
-    assert.deepEqual(children.filter((c) => c.data.tags['trellis.step'] === 'copy').map((c) => c.info.status).sort(), ['FAILED', 'FINISHED']);
+    assert.deepEqual(children.filter((c) => c.data.tags['trellis.step'] === 'copy').map((c) => c.info.status).sort(), ['FAILED', 'FINISHED', 'KILLED']);
   });
 
   it('finds the step run that executed behind more cached runs than a page of search holds, tagged or recorded without its entry tag', async () => {

@@ -230,7 +230,15 @@ export class PipelineEngine {
     const taken = await runs.resumePipelineRun(runId, { runner: { host: hostname(), pid: process.pid }, expectEpoch: rec.runner.epoch }, this.o.who);
     if (!taken) throw invalid(`pipeline run ${runId} was resumed by another runner meanwhile`);
     const kept = new Map<string, StepOutcome>();
-    for (const listed of await runs.listStepRuns({ pipelineRunId: runId })) {
+    const records = await runs.listStepRuns({ pipelineRunId: runId });
+    // A runner killed after it opened a step's MLflow run and before it wrote the step's record
+    // left that run RUNNING with nothing to say it belongs to a step: it is closed KILLED too.
+    const recorded = new Set(records.map((r) => r.id));
+    const open = await this.s.tracking.searchRuns({ experimentIds: [rec.experimentId], filter: `tags.mlflow.parentRunId = '${runId}' and attributes.status = 'RUNNING'`, maxResults: 1000 });
+    for (const orphan of open.items.filter((r) => !recorded.has(r.info.runId))) {
+      await recordFailure(this.s, this.o.who, orphan.info.runId, `the pipeline runner stopped before this step was recorded; run ${runId} was resumed`, { status: 'KILLED' });
+    }
+    for (const listed of records) {
       let st = listed;
       if (st.status === 'RUNNING') {
         // Left behind by a runner that died. A worker that still holds its lease is executing it:
