@@ -11,31 +11,17 @@ import { request } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { ServingEngine } from '../../serving/engine.js';
 import { ServingMetrics } from '../../serving/metrics.js';
-import { ServingError } from '../../serving/types.js';
 import { Workspace } from '../../workspace/workspace.js';
 import { buildServingApp } from './app.js';
 import { workspaceSource } from './source.js';
+import { ADULT, ROW, authorizeGoodToken, columns } from './test-helpers/adult.js';
 
-const ADULT = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
 const who = { actor: 'alice' };
-const ROW = {
-  age: 39, workclass: 'State-gov', fnlwgt: 77516, education: 'Bachelors', 'education-num': 13, 'marital-status': 'Never-married',
-  occupation: 'Adm-clerical', relationship: 'Not-in-family', race: 'White', sex: 'Male', 'capital-gain': 2174, 'capital-loss': 0,
-  'hours-per-week': 40, 'native-country': 'United-States',
-};
 type Row = Record<string, unknown>;
-
-function columns(rows: Row[], shape?: (n: number) => number[]) {
-  return Object.keys(ROW).map((name) => {
-    const v = ROW[name as keyof typeof ROW];
-    return { name, datatype: typeof v === 'number' ? 'INT64' : 'BYTES', shape: shape ? shape(rows.length) : [rows.length], data: rows.map((r) => r[name]) };
-  });
-}
 
 interface Answer { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
 
@@ -213,10 +199,7 @@ describe('the infer route answered before the framework', () => {
   it('checks access before it reads the body, on both paths: 401 without a token, 403 with a bad one', async () => {
     const secured = new ServingEngine({
       source: workspaceSource(ws), endpoints: ['income'], pollMs: 60_000,
-      authorize: async (c) => {
-        if (c.authorization === 'Bearer good') return 'bob';
-        throw new ServingError(c.authorization ? 'forbidden' : 'unauthenticated', c.authorization ? "'eve' may not invoke" : 'a token is required');
-      },
+      authorize: authorizeGoodToken,
     });
     await secured.start();
     const a = await buildServingApp({ engine: secured });

@@ -8,19 +8,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ServingEngine } from '../../serving/engine.js';
 import { createTestDatabase } from '../../store/test-helpers/postgres.js';
 import { Workspace } from '../../workspace/workspace.js';
 import { workspaceSource } from './source.js';
+import { ADULT, ROW } from './test-helpers/adult.js';
 
-const ADULT = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
 const who = { actor: 'alice' };
-const ROW = {
-  age: 39, workclass: 'State-gov', fnlwgt: 77516, education: 'Bachelors', 'education-num': 13, 'marital-status': 'Never-married',
-  occupation: 'Adm-clerical', relationship: 'Not-in-family', race: 'White', sex: 'Male', 'capital-gain': 2174, 'capital-loss': 0,
-  'hours-per-week': 40, 'native-country': 'United-States',
-};
 
 async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<number> {
   const start = Date.now();

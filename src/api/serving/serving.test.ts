@@ -9,29 +9,15 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { ServingEngine, type EngineEvent, type Served } from '../../serving/engine.js';
 import { ServingMetrics } from '../../serving/metrics.js';
-import { ServingError } from '../../serving/types.js';
 import { Workspace } from '../../workspace/workspace.js';
 import { buildServingApp, servingRoutes } from './app.js';
 import { workspaceSource } from './source.js';
+import { ADULT, ROW, authorizeGoodToken, columns } from './test-helpers/adult.js';
 
-const ADULT = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
 const who = { actor: 'alice' };
-const ROW = {
-  age: 39, workclass: 'State-gov', fnlwgt: 77516, education: 'Bachelors', 'education-num': 13, 'marital-status': 'Never-married',
-  occupation: 'Adm-clerical', relationship: 'Not-in-family', race: 'White', sex: 'Male', 'capital-gain': 2174, 'capital-loss': 0,
-  'hours-per-week': 40, 'native-country': 'United-States',
-};
-
-function columns(rows: Record<string, unknown>[]) {
-  return Object.keys(ROW).map((name) => {
-    const v = ROW[name as keyof typeof ROW];
-    return { name, datatype: typeof v === 'number' ? 'INT64' : 'BYTES', shape: [rows.length], data: rows.map((r) => r[name]) };
-  });
-}
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
@@ -252,10 +238,7 @@ describe('trellis serve: the engine and its HTTP routes', () => {
   it('declares the access of every route; with authorisation, invoke routes refuse an unknown caller and public ones answer', async () => {
     const secured = new ServingEngine({
       source: workspaceSource(ws), endpoints: ['ab'], pollMs: 60_000,
-      authorize: async (c) => {
-        if (c.authorization === 'Bearer good') return 'bob';
-        throw new ServingError(c.authorization ? 'forbidden' : 'unauthenticated', c.authorization ? "'eve' may not invoke" : 'a token is required');
-      },
+      authorize: authorizeGoodToken,
     });
     await secured.start();
     const a3 = await buildServingApp({ engine: secured });
