@@ -66,6 +66,13 @@ describe('trellis CLI', () => {
     assert.match(text.stdout, /model: bike-demand version 1 @champion — test RMSE \d+\.\d, R² 0\.\d{3} .*no new version/);
     assert.match(text.stdout, /npx trellis lineage bike-demand@champion /);
     assert.match(text.stdout, /npx trellis pipelines why [0-9a-f]{32} train /);
+    // The serving suggestion works as printed.
+    const deploy = /npx trellis (deployments create bike --model bike-demand@champion) /.exec(text.stdout);
+    assert.ok(deploy, text.stdout);
+    const created = runCli([...g, ...deploy[1]!.split(' ')]);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /created endpoint bike: primary bike-demand@champion 100%/);
+    assert.match(text.stdout, /npx trellis serve +# serves it/);
     assert.equal(JSON.parse(runCli([...g, '--json', 'models', 'versions', 'bike-demand']).stdout).length, 1);
   });
 

@@ -116,6 +116,8 @@ export function quickstartCommand(): Command {
           [`pipelines rerun ${first.runId}`, 'again without the cache: are the outputs byte-identical?'],
           [`run ${shown(PIPELINE)} --param trees=400`, 'train and the steps after it run again'],
           [`models history ${MODEL} --alias champion`, 'who held @champion, from when to when'],
+          [`deployments create bike --model ${MODEL}@champion`, 'an endpoint that follows @champion'],
+          ['serve', 'serves it: OIP v2 over REST on http://127.0.0.1:8080 and gRPC on :8081'],
           ['server', 'REST API, MLflow-compatible, on http://127.0.0.1:5000'],
         ];
         const width = Math.max(...next.map(([cmd]) => cmd.length));
