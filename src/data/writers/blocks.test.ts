@@ -1,6 +1,6 @@
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readTable } from '../readers/index.js';
@@ -17,6 +17,7 @@ const table = tableFromRows(rows, { n: 'integer', x: 'float', s: 'string', b: 'b
 
 describe('block writers', () => {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-writers-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('write CSV in blocks as one file, cells spelled as trellis predict spells them', async () => {
     const path = join(dir, 'out.csv');
