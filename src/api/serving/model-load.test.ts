@@ -105,14 +105,17 @@ describe('models load in a worker thread', () => {
     const charCodeAt = String.prototype.charCodeAt; // eslint-disable-line @typescript-eslint/unbound-method
     let parsed = 0;
     let decoded = 0;
-    JSON.parse = (s: string, ...rest: never[]) => {
-      if (typeof s === 'string' && s.length >= text.length) parsed++;
-      return parse(s, ...rest) as unknown;
+    const spy = () => {
+      JSON.parse = (s: string, ...rest: never[]) => {
+        if (typeof s === 'string' && s.length >= text.length) parsed++;
+        return parse(s, ...rest) as unknown;
+      };
+      String.prototype.charCodeAt = function (this: string, i: number) {
+        if (encoded.has(this)) decoded++;
+        return charCodeAt.call(this, i);
+      };
     };
-    String.prototype.charCodeAt = function (this: string, i: number) {
-      if (encoded.has(this)) decoded++;
-      return charCodeAt.call(this, i);
-    };
+    spy();
     let loaded;
     try {
       loaded = await loadVersion(v, async () => file, undefined, loader);
@@ -133,14 +136,7 @@ describe('models load in a worker thread', () => {
     assert.equal(buffers.size, 1);
     assert.ok(trees.every((t) => t.threshold instanceof Float64Array && t.feature instanceof Int32Array && t.missingLeft instanceof Uint8Array));
     // The spies work: a load in this thread trips both.
-    JSON.parse = (s: string, ...rest: never[]) => {
-      if (typeof s === 'string' && s.length >= text.length) parsed++;
-      return parse(s, ...rest) as unknown;
-    };
-    String.prototype.charCodeAt = function (this: string, i: number) {
-      if (encoded.has(this)) decoded++;
-      return charCodeAt.call(this, i);
-    };
+    spy();
     try {
       await loadVersion(v, read);
     } finally {

@@ -15,14 +15,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../test-helpers/run-cli.js';
 
+import { ADULT, BODY } from '../../api/serving/test-helpers/adult.js';
+
 const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
-const ADULT = fileURLToPath(new URL('../../data/readers/fixtures/adult_train_head200.csv', import.meta.url));
-const ROW = {
-  age: 39, workclass: 'State-gov', fnlwgt: 77516, education: 'Bachelors', 'education-num': 13, 'marital-status': 'Never-married',
-  occupation: 'Adm-clerical', relationship: 'Not-in-family', race: 'White', sex: 'Male', 'capital-gain': 2174, 'capital-loss': 0,
-  'hours-per-week': 40, 'native-country': 'United-States',
-};
-const BODY = JSON.stringify({ inputs: Object.entries(ROW).map(([name, v]) => ({ name, datatype: typeof v === 'number' ? 'INT64' : 'BYTES', shape: [1], data: [v] })) });
 
 interface Replica { url: string; child: ChildProcess; out: () => string; exited: Promise<number | null> }
 

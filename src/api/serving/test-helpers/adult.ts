@@ -15,6 +15,9 @@ export const ROW = {
   'hours-per-week': 40, 'native-country': 'United-States',
 };
 
+/** One OIP request body for ROW: a [1] tensor per column. */
+export const BODY = JSON.stringify({ inputs: Object.entries(ROW).map(([name, v]) => ({ name, datatype: typeof v === 'number' ? 'INT64' : 'BYTES', shape: [1], data: [v] })) });
+
 /** Rows as OIP tensors, one per column of ROW: INT64 for numbers, BYTES for text; shape [N] unless given. */
 export function columns(rows: Record<string, unknown>[], shape?: (n: number) => number[]) {
   return Object.keys(ROW).map((name) => {
