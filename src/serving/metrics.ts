@@ -3,7 +3,7 @@
  * per endpoint, model version and route; requests in flight; model load times; the prediction
  * log's drops. Spans are in tracing.ts.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EngineEvent, Served } from './engine.js';
 
 export class ServingMetrics {
@@ -75,8 +75,26 @@ export class ServingMetrics {
     else if (e.kind === 'load_failed') this.loadFailures.inc({ endpoint: e.endpoint });
   }
 
+  /** Where `text()` comes from when not from this registry alone: all of `trellis serve --workers`' processes. */
+  private source?: () => Promise<string>;
+
+  /** `text()` answers from `source` from now on (the metrics of every worker, summed). */
+  gatherFrom(source: () => Promise<string>): void {
+    this.source = source;
+  }
+
   text(): Promise<string> {
-    return this.registry.metrics();
+    return this.source ? this.source() : this.registry.metrics();
+  }
+
+  /** This process's metrics, for another process to merge with `ServingMetrics.aggregate`. */
+  json(): Promise<unknown> {
+    return this.registry.getMetricsAsJSON();
+  }
+
+  /** The exposition text of several processes' `json()`: counters and histograms summed, gauges as each declares. */
+  static aggregate(parts: unknown[]): Promise<string> {
+    return AggregatorRegistry.aggregate(parts as object[]).metrics();
   }
 
   get contentType(): string {

@@ -3,8 +3,9 @@
  * Open Inference Protocol (REST and gRPC), KServe v1 and MLflow's `/invocations`. Stateless: any
  * number of replicas serve the same store and follow changes of deployments and aliases within a
  * second. SIGTERM (or Ctrl-C) stops taking new connections, lets requests in flight finish, and
- * exits 0.
+ * exits 0. `--workers N` runs N such replicas as processes sharing the ports (serve-cluster.ts).
  */
+import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import { invalid, isTrellisError } from '../../core/errors.js';
 import { Workspace } from '../../workspace/workspace.js';
@@ -25,6 +26,7 @@ interface ServeOptions {
   archiveAfter?: string;
   auth?: boolean;
   logFormat?: string;
+  workers: string;
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -51,6 +53,7 @@ export function serveCommand(): Command {
     .option('--auth', 'require a token with the invoker role on the endpoint (always on when --host is not a loopback address); endpoints created with --public take anonymous callers')
     .option('--no-auth', 'serve without authentication even on a non-loopback address')
     .option('--log-format <format>', 'json or pretty; default $TRELLIS_LOG_FORMAT, else pretty on a terminal and json otherwise')
+    .option('--workers <n>', 'processes answering on the same ports, each loading every model: a number, or auto for one per core', '1')
     .addHelpText('after', '\nEvery answer carries x-request-id, and model answers x-model-endpoint, x-model-version (name/version) and x-route\n(primary, canary or arm:<name>). Models are verified against their recorded sha256 before they take traffic;\nreadiness (/v2/health/ready) is false until every endpoint is loaded.')
     .action(async (o: ServeOptions, c: Command) => {
       const g = globals(c);
@@ -61,11 +64,23 @@ export function serveCommand(): Command {
       const level = process.env.TRELLIS_LOG_LEVEL || 'info';
       const stream = logDestination(format);
       const log = serverLogger(level, stream);
+      const { default: cluster } = await import('node:cluster');
+      if (settings.workers > 1 && cluster.isPrimary) {
+        const { superviseWorkers } = await import('../serve-cluster.js');
+        const { ServingMetrics } = await import('../../serving/metrics.js');
+        process.exitCode = await superviseWorkers({
+          workers: settings.workers, log, aggregate: (parts) => ServingMetrics.aggregate(parts),
+          listening: (r) => log.info({ ...r.fields, workers: settings.workers }, `${r.message}; ${settings.workers} workers`),
+        });
+        return;
+      }
       // Requests are logged one line each at debug or trace; otherwise only failures, with their request id.
       const requestLog = { ...logOptions(level === 'debug' || level === 'trace' ? level : 'warn'), stream };
       try {
         await serve(o, settings, g, log, redactUri, requestLog);
       } catch (e) {
+        // The channel to the primary keeps a worker alive: one that cannot start ends once its error is out.
+        if (cluster.isWorker) setTimeout(() => process.exit(1), 50);
         if (format === 'pretty') throw e;
         log.fatal({ code: isTrellisError(e) ? e.code : undefined }, (e as Error).message ?? String(e));
         process.exitCode = 1;
@@ -80,6 +95,7 @@ interface Settings {
   maxBatch: number;
   sample: number;
   archiveAfterMs?: number;
+  workers: number;
 }
 
 function checkOptions(o: ServeOptions): Settings {
@@ -93,10 +109,19 @@ function checkOptions(o: ServeOptions): Settings {
   const age = o.archiveAfter === undefined ? undefined : /^(\d{1,6})([smhdw])$/.exec(o.archiveAfter.trim());
   if (age === null || (age && Number(age[1]) === 0)) throw invalid(`--archive-after '${o.archiveAfter}' must be a duration of at least 1s, e.g. 12h, 7d or 2w`);
   const archiveAfterMs = age ? Number(age[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[age[2] as 's' | 'm' | 'h' | 'd' | 'w'] : undefined;
-  return { port, ...(grpcPort !== undefined ? { grpcPort } : {}), maxBodyBytes, maxBatch, sample, ...(archiveAfterMs !== undefined ? { archiveAfterMs } : {}) };
+  const workers = o.workers.trim().toLowerCase() === 'auto' ? availableParallelism() : positiveInt(o.workers, '--workers', 64);
+  return { port, ...(grpcPort !== undefined ? { grpcPort } : {}), maxBodyBytes, maxBatch, sample, ...(archiveAfterMs !== undefined ? { archiveAfterMs } : {}), workers };
 }
 
-async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, sample, archiveAfterMs }: Settings, g: { store?: string; artifacts?: string }, log: import('pino').Logger, redactUri: (u: string) => string, requestLog: object): Promise<void> {
+async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, sample, archiveAfterMs }: Settings, g: { store?: string; artifacts?: string }, baseLog: import('pino').Logger, redactUri: (u: string) => string, requestLog: object): Promise<void> {
+  // One of `--workers N` processes: the primary forwards SIGTERM (and Ctrl-C, which reaches every
+  // process of the terminal's group: the worker leaves it to the primary), says where they listen
+  // and gathers /metrics; what every worker sees alike is logged at info by the first one only.
+  const { workerSlot } = await import('../serve-cluster.js');
+  const slot = workerSlot();
+  if (slot !== undefined) process.on('SIGINT', () => undefined);
+  const log = slot === undefined ? baseLog : baseLog.child({ worker: slot });
+  const quiet = slot !== undefined && slot > 1;
   const { isLoopbackAddress } = await import('../../api/edge.js');
   const authOn = o.auth ?? !isLoopbackAddress(o.host);
   const ws = await Workspace.open({ store: g.store, artifacts: g.artifacts });
@@ -122,6 +147,8 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
   }) : undefined;
   const { ServingMetrics } = await import('../../serving/metrics.js');
   const metrics = new ServingMetrics({ dropped: () => logger?.dropped ?? 0, written: () => logger?.written ?? 0, queued: () => logger?.pending ?? 0 });
+  const channel = slot === undefined ? undefined : (await import('../serve-cluster.js')).workerChannel(() => metrics.json());
+  if (channel) metrics.gatherFrom(() => channel.metrics());
   try {
     const auth = authOn ? await authOptions(ws) : undefined;
     const pkg = JSON.parse((await import('node:fs')).readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -137,6 +164,7 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
       onEvent: (e) => {
         metrics.event(e);
         if (e.kind === 'load_failed' || e.kind === 'refresh_failed' || e.kind === 'shadow_failed') log.error({ event: e.kind, ...e }, `${'endpoint' in e ? `${e.endpoint}: ` : ''}${e.kind.replace('_', ' ')}${'model' in e ? ` ${e.model}` : ''}: ${e.error}`);
+        else if (quiet) log.debug({ event: e.kind, ...e }, `${e.endpoint}: ${e.kind}`);
         else if (e.kind === 'loaded') log.info({ event: 'loaded', ...e }, `${e.endpoint}: loaded ${e.model} (sha256 ${e.sha256.slice(0, 12)}, ${Math.round(e.bytes / 1024)} KiB, ${e.loadMs.toFixed(1)} ms)`);
         else if (e.kind === 'switched') log.info({ event: 'switched', ...e }, `${e.endpoint}: serving revision ${e.revision}: ${e.routes.join(', ')}`);
         else log.info({ event: e.kind, ...e }, `${e.endpoint}: no longer deployed`);
@@ -144,7 +172,7 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
     });
     await engine.start();
     const missing = (o.endpoint ?? []).filter((n) => !engine!.deployment(n) && !engine!.endpoints().some((x) => x.name.toLowerCase() === n.toLowerCase()));
-    if (missing.length) log.warn({ event: 'unknown-endpoint', missing }, `no deployment named ${missing.join(', ')} yet: it will be served once \`trellis deployments create\` makes it`);
+    if (missing.length && !quiet) log.warn({ event: 'unknown-endpoint', missing }, `no deployment named ${missing.join(', ')} yet: it will be served once \`trellis deployments create\` makes it`);
     app = await buildServingApp({ engine, maxBodyBytes, maxBatch, metrics, logger: requestLog, ...(logger ? { feedback: (e, id, labels) => ws.predictions.feedback(e, id, labels) } : {}), ...(o.invocationsEndpoint ? { invocationsEndpoint: o.invocationsEndpoint } : {}) });
     try {
       await app.listen({ host: o.host, port });
@@ -204,9 +232,16 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
   const addr = app.server.address();
   const restPort = typeof addr === 'object' && addr ? addr.port : port;
   const served = engine.endpoints().map((e) => e.name);
-  log.info({
+  const fields = {
     event: 'listening', rest: `http://${o.host}:${restPort}`, ...(grpc ? { grpc: `${o.host}:${grpc.port}` } : {}), store: redactUri(ws.storeUri), auth: authOn ? 'on' : 'off', endpoints: served,
-  }, `trellis serve: REST on http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${restPort}${grpc ? `, gRPC on ${o.host}:${grpc.port}` : ''} (auth ${authOn ? 'on' : 'off'}); ${served.length ? `endpoints: ${served.join(', ')}` : 'no deployments yet: `trellis deployments create <endpoint> --model <name@alias>`'}`);
+  };
+  const message = `trellis serve: REST on http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${restPort}${grpc ? `, gRPC on ${o.host}:${grpc.port}` : ''} (auth ${authOn ? 'on' : 'off'}); ${served.length ? `endpoints: ${served.join(', ')}` : 'no deployments yet: `trellis deployments create <endpoint> --model <name@alias>`'}`;
+  if (channel) {
+    log.debug(fields, message);
+    channel.ready({ rest: restPort, ...(grpc ? { grpc: grpc.port } : {}), fields, message });
+  } else {
+    log.info(fields, message);
+  }
 
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -215,7 +250,7 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
       process.exit(1);
     }
     stopping = true;
-    log.info({ signal, event: 'draining' }, 'shutting down: no new connections, finishing requests in flight');
+    if (slot === undefined) log.info({ signal, event: 'draining' }, 'shutting down: no new connections, finishing requests in flight');
     void (async () => {
       let code = 0;
       const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
@@ -236,5 +271,5 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
     })();
   };
   process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  if (slot === undefined) process.on('SIGINT', onSignal);
 }
