@@ -46,6 +46,8 @@ const WARMUP_SECONDS = 3;
 /** Segments per configuration, taken in turn (BENCH_SERVE_ROUNDS). */
 const ROUNDS = Number(process.env.BENCH_SERVE_ROUNDS ?? 3);
 const CONNECTIONS = 32;
+/** `trellis serve --workers` (and node:http processes) in the multi-process figures: one per core. */
+const WORKERS = availableParallelism();
 /** Distinct Adult rows cycled through by the requests. */
 const ROWS = 1000;
 /** Seconds into the hot-swap run at which the alias moves, and the version it moves to. */
@@ -76,6 +78,8 @@ interface LoadSpec {
   path?: string;
   bodies?: string[];
   headers?: Record<string, string>;
+  /** grpc: channels (connections) the calls are spread over, 1 unless given; a `--workers` server hands each connection to one worker. */
+  channels?: number;
   /** grpc: the rows to send as raw_input_contents. */
   rows?: Rows;
   seconds: number;
@@ -119,8 +123,9 @@ async function loadChild(spec: LoadSpec): Promise<void> {
     const grpc = await import('@grpc/grpc-js');
     const { inferencePackage } = await import('../src/serving/grpc/inference-proto.js');
     type Client = import('@grpc/grpc-js').Client & { ModelInfer: (req: unknown, cb: (err: Error | null) => void) => void };
-    const pkg = grpc.loadPackageDefinition(inferencePackage()) as unknown as { inference: { GRPCInferenceService: new (t: string, c: ReturnType<typeof grpc.credentials.createInsecure>) => Client } };
-    const client = new pkg.inference.GRPCInferenceService(spec.target, grpc.credentials.createInsecure());
+    const pkg = grpc.loadPackageDefinition(inferencePackage()) as unknown as { inference: { GRPCInferenceService: new (t: string, c: ReturnType<typeof grpc.credentials.createInsecure>, options?: Record<string, number>) => Client } };
+    // A channel of its own for each: grpc-js otherwise shares one connection between channels alike.
+    const clients = Array.from({ length: spec.channels ?? 1 }, () => new pkg.inference.GRPCInferenceService(spec.target, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
     const d = spec.rows!;
     const inputs = d.columns.map((name, k) => ({ name, datatype: d.numeric[k] ? 'INT64' : 'BYTES', shape: [1] }));
     const raw = (v: Value, numeric: boolean) => {
@@ -137,7 +142,7 @@ async function loadChild(spec: LoadSpec): Promise<void> {
       await Promise.all(Array.from({ length: spec.connections }, async (_, c) => {
         for (let i = c; Date.now() < until; i++) {
           const t = performance.now();
-          const ok = await new Promise<boolean>((resolve) => client.ModelInfer(reqs[i % reqs.length], (err) => resolve(!err)));
+          const ok = await new Promise<boolean>((resolve) => clients[c % clients.length]!.ModelInfer(reqs[i % reqs.length], (err) => resolve(!err)));
           if (!record) continue;
           if (ok) samples.push(Date.now(), performance.now() - t);
           else errors++;
@@ -150,7 +155,7 @@ async function loadChild(spec: LoadSpec): Promise<void> {
     const start = Date.now();
     await run(spec.seconds, true);
     report = { start, end: Date.now(), errors, non2xx: 0, timeouts: 0 };
-    client.close();
+    for (const client of clients) client.close();
   }
   const used = process.cpuUsage(cpu0);
   writeFileSync(spec.out, Buffer.from(new Float64Array(samples).buffer));
@@ -267,8 +272,8 @@ function trellis(g: string[], args: string[]): string {
 }
 
 /** `trellis serve` from the build; resolves once it prints where it listens and is ready. */
-async function startTrellis(g: string[], port: number, grpcPort: number, logSample: '0' | '1'): Promise<Server> {
-  const child = spawn(process.execPath, [BIN, ...g, 'serve', '--port', String(port), '--grpc-port', String(grpcPort), '--log-sample', logSample], {
+async function startTrellis(g: string[], port: number, grpcPort: number, logSample: '0' | '1', workers = 1): Promise<Server> {
+  const child = spawn(process.execPath, [BIN, ...g, 'serve', '--port', String(port), '--grpc-port', String(grpcPort), '--log-sample', logSample, '--workers', String(workers)], {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...ENV, TRELLIS_LOG_FORMAT: 'json', TRELLIS_LOG_LEVEL: 'info' },
   });
   let out = '';
@@ -283,16 +288,19 @@ async function startTrellis(g: string[], port: number, grpcPort: number, logSamp
 }
 
 const NODE_HTTP = `
+const cluster = require('node:cluster');
 const http = require('node:http');
-const body = process.argv[2];
-http.createServer((req, res) => {
+const [port, body, workers] = [Number(process.argv[1]), process.argv[2], Number(process.argv[3])];
+if (workers > 1 && cluster.isPrimary) for (let i = 0; i < workers; i++) cluster.fork();
+else http.createServer((req, res) => {
   req.resume();
   req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }); res.end(body); });
-}).listen(Number(process.argv[1]), '127.0.0.1');
+}).listen(port, '127.0.0.1');
 `;
 
-async function startNodeHttp(port: number, answer: string): Promise<Server> {
-  const child = spawn(process.execPath, ['-e', NODE_HTTP, String(port), answer], { stdio: 'inherit' });
+/** A bare node:http server answering a constant; with `workers` > 1, that many node:cluster processes on one port. */
+async function startNodeHttp(port: number, answer: string, workers = 1): Promise<Server> {
+  const child = spawn(process.execPath, ['-e', NODE_HTTP, String(port), answer, String(workers)], { stdio: 'inherit' });
   await until('the node:http server', async () => (await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{}' })).ok);
   return { pid: child.pid!, child, stop: stopper(child) };
 }
@@ -329,7 +337,7 @@ export async function runServeBench(): Promise<unknown> {
     const d = adultRows(ROWS);
     const oip = d.rows.map((r) => oipBody(d, r));
     const load0 = loadavg()[0]!;
-    const [port, grpcPort, port1, grpcPort1, nodePort, peerPort1, peerPort2] = await Promise.all(Array.from({ length: 7 }, freePort));
+    const [port, grpcPort, port1, grpcPort1, nodePort, peerPort1, peerPort2, portW, grpcPortW, nodePortW] = await Promise.all(Array.from({ length: 10 }, freePort));
     const base = `http://127.0.0.1:${port}`;
     const url = (p: number) => `http://127.0.0.1:${p}`;
 
@@ -337,7 +345,10 @@ export async function runServeBench(): Promise<unknown> {
     process.stderr.write('  starting the servers…\n');
     const rest0 = await up(startTrellis(g, port!, grpcPort!, '0'));
     const rest1 = await up(startTrellis(g, port1!, grpcPort1!, '1'));
-    const node = await up(startNodeHttp(nodePort!, JSON.stringify({ model_name: 'adult', model_version: '1', outputs: [{ name: 'prediction', datatype: 'BYTES', shape: [1], data: ['<=50K'] }] })));
+    const rest0w = await up(startTrellis(g, portW!, grpcPortW!, '0', WORKERS));
+    const constant = JSON.stringify({ model_name: 'adult', model_version: '1', outputs: [{ name: 'prediction', datatype: 'BYTES', shape: [1], data: ['<=50K'] }] });
+    const node = await up(startNodeHttp(nodePort!, constant));
+    const nodeW = await up(startNodeHttp(nodePortW!, constant, WORKERS));
     let sklearn: string | null = null;
     const peers: Server[] = [];
     if (hasPeer) {
@@ -355,7 +366,11 @@ export async function runServeBench(): Promise<unknown> {
       { name: 'trellis_rest_log1', label: 'Trellis OIP REST, --log-sample 1', server: rest1, spec: http(url(port1!), '/v2/models/adult/infer', oip) },
       { name: 'trellis_grpc', label: 'Trellis OIP gRPC (raw_input_contents)', server: rest0, spec: { kind: 'grpc', target: `127.0.0.1:${grpcPort}`, rows: d, connections: CONNECTIONS } },
       { name: 'trellis_invocations', label: 'Trellis MLflow /invocations', server: rest0, spec: http(base, '/invocations', d.rows.map((r) => mlflowBody(d, r))) },
+      { name: 'trellis_rest_log0_workers', label: `Trellis OIP REST, --log-sample 0 --workers ${WORKERS}`, server: rest0w, spec: http(url(portW!), '/v2/models/adult/infer', oip) },
+      { name: 'trellis_grpc_workers', label: `Trellis OIP gRPC, --workers ${WORKERS}`, server: rest0w, spec: { kind: 'grpc', target: `127.0.0.1:${grpcPortW}`, rows: d, connections: CONNECTIONS, channels: WORKERS } },
+      { name: 'trellis_invocations_workers', label: `Trellis MLflow /invocations, --workers ${WORKERS}`, server: rest0w, spec: http(url(portW!), '/invocations', d.rows.map((r) => mlflowBody(d, r))) },
       { name: 'node_http', label: 'node:http, constant JSON', server: node, spec: http(url(nodePort!), '/', oip) },
+      { name: 'node_http_workers', label: `node:http, constant JSON, ${WORKERS} processes`, server: nodeW, spec: http(url(nodePortW!), '/', oip) },
       ...peers.map((p, i) => ({ name: `fastapi_${i + 1}`, label: `FastAPI + uvicorn, ${i + 1} worker${i ? 's' : ''}`, server: p, spec: http(url(i ? peerPort2! : peerPort1!), '/predict', d.rows.map((r) => peerBody(d, r))) })),
     ];
     // ROUNDS segments per configuration, in turn, the order reversed every other round, so that
@@ -373,8 +388,12 @@ export async function runServeBench(): Promise<unknown> {
       runs[c.name] = f;
       line(c.label, f);
     }
-    let memory: Record<string, number> = { after_load_mib: await rssMiB(rest0.pid) };
-    for (const s of [rest1, node, ...peers]) await down(s);
+    let memory: Record<string, number> = {
+      after_load_mib: await rssMiB(rest0.pid),
+      // The primary and its workers.
+      workers_after_load_mib: (await Promise.all(tree(rest0w.pid).map(rssMiB))).reduce((a, b) => a + b, 0),
+    };
+    for (const s of [rest1, rest0w, node, nodeW, ...peers]) await down(s);
     const t = rest0;
 
     // Hot swap: the alias moves between versions 1 and 2 during the run.
@@ -456,15 +475,32 @@ export async function runServeBench(): Promise<unknown> {
       grpc_over_rest: runs.trellis_grpc!.requests_per_s / rest.requests_per_s,
       invocations_over_rest: runs.trellis_invocations!.requests_per_s / rest.requests_per_s,
     };
+    // --workers: against the peers with as many processes, and against node:http's better figure
+    // (on a machine whose cores the load generator shares, one node:http process can beat two).
+    const restW = runs.trellis_rest_log0_workers!;
+    const bestNode = Math.max(runs.node_http!.requests_per_s, runs.node_http_workers!.requests_per_s);
+    const workerRatios = {
+      workers: WORKERS,
+      over_one_process: restW.requests_per_s / rest.requests_per_s,
+      vs_fastapi_same_workers: runs[`fastapi_${WORKERS}`] ? restW.requests_per_s / runs[`fastapi_${WORKERS}`]!.requests_per_s : null,
+      vs_fastapi_1: runs.fastapi_1 ? restW.requests_per_s / runs.fastapi_1.requests_per_s : null,
+      vs_node_http_best: restW.requests_per_s / bestNode,
+      grpc_over_rest: runs.trellis_grpc_workers!.requests_per_s / restW.requests_per_s,
+      invocations_over_rest: runs.trellis_invocations_workers!.requests_per_s / restW.requests_per_s,
+    };
     const goals = {
       'requests/s ≥ 30× FastAPI (1 worker)': { value: ratios.vs_fastapi_1, met: ratios.vs_fastapi_1 === null ? null : ratios.vs_fastapi_1 >= 30 },
       'requests/s ≥ 60% of node:http': { value: ratios.vs_node_http, met: ratios.vs_node_http >= 0.6 },
       'p99 ≤ 5 ms': { value: rest.p99_ms, met: rest.p99_ms <= 5 },
+      [`--workers ${WORKERS}: requests/s ≥ 30× FastAPI (${WORKERS} workers)`]: { value: workerRatios.vs_fastapi_same_workers, met: workerRatios.vs_fastapi_same_workers === null ? null : workerRatios.vs_fastapi_same_workers >= 30 },
+      [`--workers ${WORKERS}: requests/s ≥ 60% of node:http (its better of 1 and ${WORKERS} processes)`]: { value: workerRatios.vs_node_http_best, met: workerRatios.vs_node_http_best >= 0.6 },
+      [`--workers ${WORKERS}: p99 ≤ 5 ms`]: { value: restW.p99_ms, met: restW.p99_ms <= 5 },
       'log at 100% ≥ 80% of log off': { value: ratios.log_on_over_off, met: ratios.log_on_over_off >= 0.8 },
       'hot swap: 0 failed requests': { value: hotSwap.failed, met: hotSwap.failed === 0 },
       'hot swap: p99 during ≤ 2× before': { value: hotSwap.p99_ratio, met: hotSwap.p99_ratio <= 2 },
     };
     console.log(`  Trellis REST ÷ FastAPI 1 worker ${ratios.vs_fastapi_1 === null ? '–' : `${fmt(ratios.vs_fastapi_1, 1)}×`}, ÷ 2 workers ${ratios.vs_fastapi_2 === null ? '–' : `${fmt(ratios.vs_fastapi_2, 1)}×`}; ÷ node:http ${fmt(100 * ratios.vs_node_http, 0)}%; log on ÷ off ${fmt(100 * ratios.log_on_over_off, 0)}%`);
+    console.log(`  --workers ${WORKERS}: ${fmt(workerRatios.over_one_process, 2)}× one process; ÷ FastAPI ${WORKERS} workers ${workerRatios.vs_fastapi_same_workers === null ? '–' : `${fmt(workerRatios.vs_fastapi_same_workers, 1)}×`}, ÷ 1 worker ${workerRatios.vs_fastapi_1 === null ? '–' : `${fmt(workerRatios.vs_fastapi_1, 1)}×`}; ÷ node:http (better of 1 and ${WORKERS} processes) ${fmt(100 * workerRatios.vs_node_http_best, 0)}%`);
     const c = ratios.per_server_cpu_s;
     console.log(`  per server CPU second: ÷ FastAPI 1 worker ${c.vs_fastapi_1 === null ? '–' : `${fmt(c.vs_fastapi_1, 1)}×`}; ÷ node:http ${fmt(100 * c.vs_node_http, 0)}%; log on ÷ off ${fmt(100 * c.log_on_over_off, 0)}%`);
     for (const [goal, x] of Object.entries(goals)) console.log(`  goal ${goal}: ${x.value === null ? '–' : fmt(x.value, 2)} → ${x.met === null ? 'no peer' : x.met ? 'met' : 'missed'}`);
@@ -472,7 +508,7 @@ export async function runServeBench(): Promise<unknown> {
       seconds: SECONDS, connections: CONNECTIONS, rows_cycled: ROWS,
       machine: { cpu: cpus()[0]?.model ?? '', cores: availableParallelism(), memory_gib: totalmem() / 2 ** 30, load_average: [load0, loadavg()[0]!] },
       peer_versions: { python: spawnSync(PYTHON, ['--version'], { encoding: 'utf8' }).stdout.trim(), sklearn, fastapi: hasPeer ? pyVersion('fastapi') : null, uvicorn: hasPeer ? pyVersion('uvicorn') : null },
-      runs, hot_swap: { ...hotSwap, alias_moves: moves.map((m) => ({ to: m.to, at_s: (m.at - swap.report.start) / 1000, cli_ms: m.done - m.at })) }, memory, ratios, goals,
+      runs, hot_swap: { ...hotSwap, alias_moves: moves.map((m) => ({ to: m.to, at_s: (m.at - swap.report.start) / 1000, cli_ms: m.done - m.at })) }, memory, ratios, worker_ratios: workerRatios, goals,
     };
   } finally {
     for (const s of running) await s.stop();
