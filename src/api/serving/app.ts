@@ -51,6 +51,8 @@ export interface ServingAppOptions {
 
 const DEFAULT_MAX_BODY = 32 * 1024 * 1024;
 const DEFAULT_MAX_BATCH = 10_000;
+/** How long a closing server leaves idle connections open (answers meanwhile close theirs). */
+const IDLE_GRACE_MS = 250;
 const INFERENCE_ROUTES = new Set(['/v2/models/:name/infer', '/v2/models/:name/versions/:version/infer', '/v1/models/:call', '/invocations']);
 
 export interface ServingRoute {
@@ -105,7 +107,8 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
     bodyLimit: maxBody,
     genReqId: (req) => requestIdOf(req.headers['x-request-id']),
     // JSON with a few thousand levels of nesting is refused by the codecs, not by a stack overflow.
-    return503OnClosing: true,
+    // Closing, requests still arriving on open connections are answered (with `connection: close`).
+    return503OnClosing: false,
     forceCloseConnections: false,
     // The server the framework would make, with the infer route's common case looked at first.
     serverFactory: (handler, opts) => {
@@ -118,11 +121,28 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
       server.requestTimeout = t.requestTimeout;
       server.setTimeout(t.connectionTimeout);
       if (t.maxRequestsPerSocket > 0) server.maxRequestsPerSocket = t.maxRequestsPerSocket;
+      // Closing stops the listening socket at once. A connection idle at that moment may have a
+      // request on its way, which closing it would reset: idle connections are closed only after
+      // a grace, and every answer meanwhile closes its own connection.
+      const closeIdle = server.closeIdleConnections.bind(server);
+      server.closeIdleConnections = () => {
+        if (idleCloseAt === undefined || Date.now() >= idleCloseAt) closeIdle();
+      };
       return server;
     },
   });
-  app.addHook('preClose', async () => {
+  let idleCloseAt: number | undefined;
+  app.addHook('preClose', (done) => {
     closing = true;
+    idleCloseAt = Date.now() + IDLE_GRACE_MS;
+    const sweep = setInterval(() => app.server.closeIdleConnections(), IDLE_GRACE_MS / 5);
+    sweep.unref();
+    app.server.once('close', () => clearInterval(sweep));
+    done();
+  });
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
   });
   // With the framework's request log on (trellis serve --log-level debug), every request goes
   // through the framework so that each one is logged.

@@ -6,8 +6,8 @@
  * the engine authorises the caller before the body is read), the same codecs and engine, the same
  * headers and the same error answers; only the framework's per-request work (routing, hooks, a
  * logger per request, the reply object) is left out, which costs more than decoding and
- * predicting one row. Any request not recognised as that common case, and every request once the
- * server is closing, goes to the framework untouched.
+ * predicting one row. Any request not recognised as that common case goes to the framework
+ * untouched. Once the server is closing, answers carry `connection: close`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { newRequestId } from '../../core/ids.js';
@@ -41,7 +41,7 @@ export interface PlainInferOptions {
   metrics?: ServingMetrics;
   /** The endpoint `/invocations` answers for when the request names none. */
   invocationsEndpoint?: string;
-  /** True once the server is closing: the framework then answers 503. */
+  /** True once the server is closing: answers then close their connection. */
   closing: () => boolean;
   /** The error answer app.ts gives for the same error. */
   errorAnswer: (err: unknown) => ErrorAnswer;
@@ -125,6 +125,7 @@ export function plainInferHandler(o: PlainInferOptions): (req: IncomingMessage, 
   const send = (res: ServerResponse, status: number, headers: string[], body: string): void => {
     // A string body goes out in one write with the head.
     headers.push('content-length', String(Buffer.byteLength(body)));
+    if (o.closing()) res.shouldKeepAlive = false;
     res.writeHead(status, headers);
     res.end(body);
   };
@@ -170,7 +171,7 @@ export function plainInferHandler(o: PlainInferOptions): (req: IncomingMessage, 
   const routes = plainRoutes(engine, o.invocationsEndpoint);
 
   return (req, res) => {
-    if (req.method !== 'POST' || o.closing()) return false;
+    if (req.method !== 'POST') return false;
     const url = req.url;
     if (url === undefined) return false;
     let route: PlainRoute | undefined;

@@ -2,13 +2,13 @@
  * `trellis serve --workers N`: N processes answering one REST port and one gRPC port. /metrics
  * counts the requests of every worker; a worker killed with SIGKILL is replaced while the others
  * answer; SIGTERM to the primary, and Ctrl-C to the terminal's process group, drain every worker
- * and exit 0; a port in use is reported once.
+ * and exit 0, answering what arrives meanwhile on open connections; a port in use is reported once.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
 interface Primary { url: string; grpc: string; child: ChildProcess; out: () => string; exited: Promise<number | null> }
 
 async function startWorkers(g: string[], extra: string[] = [], detached = false): Promise<Primary> {
+  // A later --workers wins over this one.
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...g, 'serve', '--port', '0', '--grpc-port', '0', '--workers', '2', ...extra], {
     env: { ...process.env, TRELLIS_USER: 'tester', TRELLIS_LOG_FORMAT: 'json', TRELLIS_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'], detached,
   });
@@ -150,6 +151,44 @@ describe('trellis serve --workers', () => {
     assert.doesNotMatch(p.out(), /second signal/);
     for (const pid of pids) await until(`worker ${pid} to end`, () => !alive(pid), 5000);
   });
+
+  for (const workers of ['1', '2']) {
+    it(`answers every request that reaches it on a kept-alive connection after SIGTERM (--workers ${workers})`, async () => {
+      const p = await startWorkers(g, ['--no-grpc', '--workers', workers]);
+      started.push(p);
+      const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+      const outcomes = new Map<string, number>();
+      let running = true;
+      const one = () => new Promise<string>((resolve) => {
+        const req = request(`${p.url}/v2/models/income/infer`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(String(res.statusCode)));
+          res.on('error', (e: NodeJS.ErrnoException) => resolve(`answer:${e.code ?? e.message}`));
+        });
+        // A reused connection was open before; a new one may never have reached a worker (refused, or
+        // reset when the listening socket closed with it still in the kernel's queue).
+        req.on('error', (e: NodeJS.ErrnoException) => resolve(`${req.reusedSocket ? 'open' : 'new'}:${e.code ?? e.message}`));
+        req.end(BODY);
+      });
+      const loops = Array.from({ length: 8 }, async () => {
+        while (running) {
+          const k = await one();
+          outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
+          // Refused at connect: the replica no longer listens, as a load balancer would see it.
+          if (k === 'new:ECONNREFUSED') await new Promise((r) => setTimeout(r, 20));
+        }
+      });
+      await until('requests answered', () => (outcomes.get('200') ?? 0) > 200);
+      p.child.kill('SIGTERM');
+      assert.equal(await p.exited, 0, p.out());
+      running = false;
+      await Promise.all(loops);
+      agent.destroy();
+      // Requests on connections already open are answered (each answer closing its connection), never reset or refused with 503.
+      assert.deepEqual([...outcomes.keys()].filter((k) => k !== '200' && !k.startsWith('new:')), [], JSON.stringify(Object.fromEntries(outcomes)));
+      assert.ok((outcomes.get('new:ECONNREFUSED') ?? 0) > 0, 'the load went on past the exit');
+    });
+  }
 
   it('reports a port in use once and exits 1', async () => {
     const blocker = createServer();

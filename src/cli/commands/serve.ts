@@ -253,7 +253,6 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
     if (slot === undefined) log.info({ signal, event: 'draining' }, 'shutting down: no new connections, finishing requests in flight');
     void (async () => {
       let code = 0;
-      const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
       try {
         await Promise.all([app.close(), grpc?.close()]);
         await engine.stop();
@@ -264,8 +263,6 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
       } catch (err) {
         log.error({ err }, 'shutdown failed');
         code = 1;
-      } finally {
-        clearInterval(sweep);
       }
       process.exit(code);
     })();
