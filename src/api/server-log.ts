@@ -94,10 +94,11 @@ export function prettyLine(o: Record<string, unknown>): string {
     const err = o.err as { message?: string } | undefined;
     return `${time} ${req.method ?? '-'} ${req.url ?? '-'} ${res.statusCode ?? '-'} ${o.responseTime.toFixed(1)} ms${err?.message ? ` (${err.message})` : ''}`;
   }
-  if (o.event === 'listening') {
+  // `trellis server`'s banner; `trellis serve` says where it listens in its message.
+  if (o.event === 'listening' && typeof o.url === 'string') {
     return [
       // `bound` is what the server listens on (0.0.0.0, say); `url` is where a client here reaches it.
-      `trellis server listening on ${String(o.bound ?? o.url)}`,
+      `trellis server listening on ${typeof o.bound === 'string' ? o.bound : o.url}`,
       `  store:     ${String(o.store)}`,
       `  artifacts: ${String(o.artifacts)}`,
       ...(o.auth === 'on'
