@@ -5,8 +5,8 @@
  * letting one controller act), so a machine's cores all answer requests. The primary runs no
  * model: it starts the workers (the first alone, so that a port in use or a bad store is reported
  * once), says where they listen, restarts one that dies, forwards SIGTERM / Ctrl-C to them and
- * exits when they have drained, and answers `GET /metrics` for all of them (each worker's counters
- * summed, prom-client's cluster aggregation).
+ * exits when they have drained, and answers `GET /metrics` for all of them (prom-client's cluster
+ * aggregation; each worker's series carry its `worker` label).
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';

@@ -67,11 +67,17 @@ const alive = (pid: number): boolean => {
   }
 };
 
-/** The sum of `trellis_requests_total` samples with outcome ok. */
-async function requestsCounted(url: string): Promise<number> {
+/** `trellis_requests_total` with outcome ok, by the worker label of its series. */
+async function requestsCounted(url: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  return [...text.matchAll(/^trellis_requests_total\{[^}]*outcome="ok"[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  const by = new Map<string, number>();
+  for (const m of text.matchAll(/^trellis_requests_total\{([^}]*outcome="ok"[^}]*)\} (\d+)/gm)) {
+    const worker = /worker="(\d+)"/.exec(m[1]!)?.[1] ?? '';
+    by.set(worker, (by.get(worker) ?? 0) + Number(m[2]));
+  }
+  return by;
 }
+const total = (by: Map<string, number>) => [...by.values()].reduce((a, b) => a + b, 0);
 
 async function until(what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
   const start = Date.now();
@@ -112,10 +118,13 @@ describe('trellis serve --workers', () => {
 
     // Connections alternate between the workers; /metrics, answered by either, counts both.
     const statuses = [];
-    for (let i = 0; i < 40; i++) statuses.push(await inferOnNewConnection(p.url));
-    assert.deepEqual(new Set(statuses), new Set([200]));
-    assert.equal(await requestsCounted(p.url), 40);
-    assert.equal(await requestsCounted(p.url), 40);
+    for (let i = 0; i < 40; i++) statuses.push(await inferOnNewConnection(p.url).catch((e: Error) => e.message));
+    assert.deepEqual(new Set(statuses), new Set([200]), `${statuses.join(',')}\n${p.out()}`);
+    for (let i = 0; i < 2; i++) {
+      const by = await requestsCounted(p.url);
+      assert.deepEqual([...by.keys()].sort(), ['1', '2'], `a series for each worker: ${JSON.stringify([...by])}\n${p.out()}`);
+      assert.equal(total(by), 40, JSON.stringify([...by]));
+    }
 
     // The gRPC port is shared too.
     const pkg = grpc.loadPackageDefinition(inferencePackage()) as unknown as { inference: { GRPCInferenceService: new (target: string, creds: grpc.ChannelCredentials) => grpc.Client & { ModelReady(req: unknown, cb: (err: grpc.ServiceError | null, res: { ready: boolean }) => void): void } } };
@@ -127,7 +136,7 @@ describe('trellis serve --workers', () => {
     // A worker killed outright: the primary says so and starts another; the port keeps answering.
     process.kill(pids[0]!, 'SIGKILL');
     await until('the primary to notice the killed worker', () => new RegExp(`worker \\d \\(pid ${pids[0]}\\) exited with signal SIGKILL; starting another`).test(p.out()));
-    for (let i = 0; i < 20; i++) assert.equal(await inferOnNewConnection(p.url), 200);
+    for (let i = 0; i < 20; i++) assert.equal(await inferOnNewConnection(p.url).catch((e: Error) => e.message), 200, p.out());
     await until('a new worker', () => workerPids(p.child.pid!).length === 2 && !workerPids(p.child.pid!).includes(pids[0]!));
     const replaced = workerPids(p.child.pid!);
     await until('the new worker to answer', async () => {

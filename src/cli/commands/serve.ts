@@ -148,7 +148,12 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
   const { ServingMetrics } = await import('../../serving/metrics.js');
   const metrics = new ServingMetrics({ dropped: () => logger?.dropped ?? 0, written: () => logger?.written ?? 0, queued: () => logger?.pending ?? 0 });
   const channel = slot === undefined ? undefined : (await import('../serve-cluster.js')).workerChannel(() => metrics.json());
-  if (channel) metrics.gatherFrom(() => channel.metrics());
+  if (channel) {
+    // Each worker's series apart: a worker that is replaced starts its counters again, which
+    // Prometheus takes in its stride for one series but would read as a drop in a sum.
+    metrics.registry.setDefaultLabels({ worker: String(slot) });
+    metrics.gatherFrom(() => channel.metrics());
+  }
   try {
     const auth = authOn ? await authOptions(ws) : undefined;
     const pkg = JSON.parse((await import('node:fs')).readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
