@@ -78,7 +78,7 @@ export class ServingMetrics {
   /** Where `text()` comes from when not from this registry alone: all of `trellis serve --workers`' processes. */
   private source?: () => Promise<string>;
 
-  /** `text()` answers from `source` from now on (the metrics of every worker, summed). */
+  /** `text()` answers from `source` from now on (the metrics of every worker). */
   gatherFrom(source: () => Promise<string>): void {
     this.source = source;
   }
@@ -92,7 +92,7 @@ export class ServingMetrics {
     return this.registry.getMetricsAsJSON();
   }
 
-  /** The exposition text of several processes' `json()`: counters and histograms summed, gauges as each declares. */
+  /** The exposition text of several processes' `json()`: series with the same labels merged (counters and histograms summed, gauges as each declares). */
   static aggregate(parts: unknown[]): Promise<string> {
     return AggregatorRegistry.aggregate(parts as object[]).metrics();
   }

@@ -106,7 +106,6 @@ export async function buildServingApp(o: ServingAppOptions): Promise<FastifyInst
     logger: o.logger ?? false,
     bodyLimit: maxBody,
     genReqId: (req) => requestIdOf(req.headers['x-request-id']),
-    // JSON with a few thousand levels of nesting is refused by the codecs, not by a stack overflow.
     // Closing, requests still arriving on open connections are answered (with `connection: close`).
     return503OnClosing: false,
     forceCloseConnections: false,

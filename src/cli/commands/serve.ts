@@ -117,7 +117,7 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
   // One of `--workers N` processes: the primary forwards SIGTERM (and Ctrl-C, which reaches every
   // process of the terminal's group: the worker leaves it to the primary), says where they listen
   // and gathers /metrics; what every worker sees alike is logged at info by the first one only.
-  const { workerSlot } = await import('../serve-cluster.js');
+  const { workerSlot, workerChannel } = await import('../serve-cluster.js');
   const slot = workerSlot();
   if (slot !== undefined) process.on('SIGINT', () => undefined);
   const log = slot === undefined ? baseLog : baseLog.child({ worker: slot });
@@ -147,7 +147,7 @@ async function serve(o: ServeOptions, { port, grpcPort, maxBodyBytes, maxBatch, 
   }) : undefined;
   const { ServingMetrics } = await import('../../serving/metrics.js');
   const metrics = new ServingMetrics({ dropped: () => logger?.dropped ?? 0, written: () => logger?.written ?? 0, queued: () => logger?.pending ?? 0 });
-  const channel = slot === undefined ? undefined : (await import('../serve-cluster.js')).workerChannel(() => metrics.json());
+  const channel = slot === undefined ? undefined : workerChannel(() => metrics.json());
   if (channel) {
     // Each worker's series apart: a worker that is replaced starts its counters again, which
     // Prometheus takes in its stride for one series but would read as a drop in a sum.
