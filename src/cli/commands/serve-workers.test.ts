@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { inferencePackage } from '../../serving/grpc/inference-proto.js';
@@ -55,8 +55,15 @@ function inferOnNewConnection(url: string): Promise<number> {
   });
 }
 
+/**
+ * The primary's worker processes: its children running node. (Under tsx, a primary that compiles
+ * a file its cache lacks also has an esbuild child, which is no worker.)
+ */
 const workerPids = (primary: number): number[] =>
-  spawnSync('ps', ['-o', 'pid=', '--ppid', String(primary)], { encoding: 'utf8' }).stdout.split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
+  spawnSync('ps', ['-o', 'pid=,comm=', '--ppid', String(primary)], { encoding: 'utf8' }).stdout.split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([pid, comm]) => Number(pid) > 0 && comm === basename(process.execPath))
+    .map(([pid]) => Number(pid));
 
 const alive = (pid: number): boolean => {
   try {
@@ -114,7 +121,7 @@ describe('trellis serve --workers', () => {
     // One listening line for the whole, not one per worker.
     assert.equal(p.out().match(/REST on http/g)!.length, 1);
     const pids = workerPids(p.child.pid!);
-    assert.equal(pids.length, 2, `worker processes: ${pids.join(', ')}`);
+    assert.equal(pids.length, 2, `worker processes: ${spawnSync('ps', ['-o', 'pid=,args=', '--ppid', String(p.child.pid)], { encoding: 'utf8' }).stdout}\n${p.out()}`);
 
     // Connections alternate between the workers; /metrics, answered by either, counts both.
     const statuses = [];
