@@ -150,6 +150,37 @@ describe('the gRPC inference service', () => {
     assert.equal(service.seen.at(-1)!.version, '3');
   });
 
+  it('answers raw contents sent with nothing beside them (the one-pass path) exactly as the general path does, refusals included', async () => {
+    // No parameter anywhere: the one-pass decoder takes it. A request-level content_type 'pd'
+    // (every tensor a column, which these are) sends the same tensors the general way.
+    const plain = HEADERS.map(({ parameters: _, ...t }) => t);
+    const both = async (inputs: unknown[], raw: Buffer[]) => {
+      const got = [];
+      for (const parameters of [undefined, { content_type: { string_param: 'pd' } }]) {
+        got.push(await call('ModelInfer', { model_name: 'income', inputs, raw_input_contents: raw, ...(parameters ? { parameters } : {}) })
+          .then(({ response }) => ({ outputs: response.outputs, raw: response.raw_output_contents.map((b: Buffer) => b.toString('hex')), records: service.seen.at(-1)!.records }),
+            (e: grpc.ServiceError) => ({ code: e.code, details: e.details })));
+      }
+      assert.deepEqual(got[0], got[1]);
+      return got[0]!;
+    };
+    const ok = await both(plain, rawContents());
+    assert.deepEqual('records' in ok && ok.records, SAMPLE);
+    const raw = rawContents();
+    const refusals = [
+      await both(plain, [raw[0]!.subarray(0, 20), ...raw.slice(1)]),
+      await both(plain, [int64([1, 2 ** 53, 3]), ...raw.slice(1)]),
+      await both(plain, [...raw.slice(0, 2), Buffer.from([1, 2, 0]), ...raw.slice(3)]),
+      await both(plain, [raw[0]!, fp64([1, Number.POSITIVE_INFINITY, 3]), ...raw.slice(2)]),
+      await both(plain, [...raw.slice(0, 3), bytes(['a', 'b', 'c']).subarray(1), raw[4]!]),
+      await both(plain, [...raw.slice(0, 4), bytes(['2024-01-01T00:00:00Z', 'soon', '2024-01-01T00:00:00Z'])]),
+      await both([{ ...plain[0]!, shape: [4] }, ...plain.slice(1)], raw),
+      await both([{ ...plain[0]!, name: 'AGE' }, ...plain.slice(1)], raw),
+    ];
+    for (const r of refusals) assert.equal('code' in r && r.code, grpc.status.INVALID_ARGUMENT, JSON.stringify(r));
+    assert.match(JSON.stringify(refusals), /beyond ±2\^53/);
+  });
+
   it('refuses bad tensors with INVALID_ARGUMENT naming the problem', async () => {
     const raw = rawContents();
     await refused(call('ModelInfer', { model_name: 'income', inputs: HEADERS, raw_input_contents: [raw[0]!.subarray(0, 20), ...raw.slice(1)] }), grpc.status.INVALID_ARGUMENT, /Input 'age' has 20 bytes of raw data; shape \[3\] of INT64 needs 24/);

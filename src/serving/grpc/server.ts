@@ -12,6 +12,7 @@ import { newRequestId } from '../../core/ids.js';
 import * as grpc from '@grpc/grpc-js';
 import { TrellisError } from '../../core/errors.js';
 import { outputNames, predictionOutputs, selectOutputs, type Parameters } from '../oip/codec.js';
+import { plainRawRecords, type RawInput } from '../oip/plain.js';
 import { describeValue, invalid } from '../oip/tabular.js';
 import {
   checkElements, checkShape, decodeRawTensor, elementCount, encodeRawTensor, isDatatype, recordsFromTensors,
@@ -116,12 +117,35 @@ function typedElements(t: TensorHeader, c: WireContents | null | undefined): unk
   return checkElements(t, plain);
 }
 
+const isEmpty = (o: object | null | undefined): boolean => {
+  for (const _ in o) return false;
+  return true;
+};
+
+/**
+ * The request's tensors for the one-pass raw decoder, when it sends raw contents, one per input,
+ * and nothing beside them (no parameters, no typed contents); undefined for any other request.
+ */
+function plainRaw(req: WireInferRequest): RawInput[] | undefined {
+  const raw = req.raw_input_contents;
+  const inputs = req.inputs;
+  if (!raw?.length || !inputs || inputs.length !== raw.length || !isEmpty(req.parameters)) return undefined;
+  const out = new Array<RawInput>(inputs.length);
+  for (let k = 0; k < inputs.length; k++) {
+    const w = inputs[k]!;
+    const s = w.shape;
+    if (!w.name || !w.datatype || !s || s.length === 0 || s.length > 2 || !isEmpty(w.parameters) || hasContents(w.contents)) return undefined;
+    out[k] = { name: w.name, datatype: w.datatype, shape: s.length === 1 ? [Number(s[0])] : [Number(s[0]), Number(s[1])] };
+  }
+  return out;
+}
+
 /** The request's tensors: raw contents (one per input, in order) or typed contents, never both. */
-function wireTensors(req: WireInferRequest): { tensors: TensorInput[]; raw: boolean } {
+function wireTensors(req: WireInferRequest): TensorInput[] {
   const inputs = req.inputs ?? [];
   const raw = req.raw_input_contents ?? [];
   if (raw.length && raw.length !== inputs.length) throw invalid(`raw_input_contents has ${raw.length} entries for ${inputs.length} inputs; send one per input, in order`);
-  const tensors = inputs.map((w, k): TensorInput => {
+  return inputs.map((w, k): TensorInput => {
     const name = w.name ?? '';
     if (!name) throw invalid(`inputs[${k}] needs a name`);
     if (!isDatatype(w.datatype)) throw invalid(`Input '${name}' has datatype ${describeValue(w.datatype ?? '')}; use one of BOOL, INT8…INT64, UINT8…UINT64, FP16, BF16, FP32, FP64, BYTES`);
@@ -133,7 +157,6 @@ function wireTensors(req: WireInferRequest): { tensors: TensorInput[]; raw: bool
     const bytes = raw[k]!;
     return { ...header, data: () => decodeRawTensor(header, bytes) };
   });
-  return { tensors, raw: raw.length > 0 };
 }
 
 function peerAddress(peer: string): string {
@@ -240,9 +263,12 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<GrpcServer>
       // Credentials first: a caller without them learns nothing of the model's inputs.
       await service.authorize(name, who);
       const model = service.model(name, version);
-      const parameters = wireParameters(req.parameters, 'Request parameter');
-      const { tensors, raw } = wireTensors(req);
-      const records = recordsFromTensors(tensors, { signature: model.signature, maxBatch, contentType: contentType(parameters, 'The request') });
+      const raw = (req.raw_input_contents?.length ?? 0) > 0;
+      const plain = plainRaw(req);
+      const records = (plain && plainRawRecords(plain, req.raw_input_contents!, model.signature, maxBatch)) ?? (() => {
+        const parameters = wireParameters(req.parameters, 'Request parameter');
+        return recordsFromTensors(wireTensors(req), { signature: model.signature, maxBatch, contentType: contentType(parameters, 'The request') });
+      })();
       const requested = req.outputs?.length ? req.outputs.map((r, k) => {
         if (!r.name) throw invalid(`outputs[${k}] needs a name`);
         return { name: r.name, binary: false };
