@@ -3,7 +3,8 @@
  * single-row predictions of the Adult census GBDT (100 trees, `trellis train`, deployed as
  * `adult --model adult@champion`), real Adult rows cycled, against its peers in the same
  * invocation. Each figure is 30 s at 32 connections from a load generator in its own process
- * (autocannon for HTTP, a @grpc/grpc-js client with 32 calls in flight for gRPC): every server is
+ * (autocannon for HTTP; for gRPC, 32 calls in flight on node:http2, each request encoded once before
+ * the run, so that the generator's CPU goes to the calls rather than to protobuf): every server is
  * up for the whole comparison and driven one at a time, in three 10 s segments taken in turn (the
  * order reversed every other round, 3 s of warm-up before the first), so that other work on the
  * machine falls on all of them alike; latencies are pooled over the segments. On a 2-core machine
@@ -16,7 +17,8 @@
  *   Peers: FastAPI + uvicorn with scikit-learn's HistGradientBoostingClassifier(max_iter=100) fitted
  *   on the same rows (bench/serve_peer.py), one worker and two (goal: Trellis ≥ 30× one worker's
  *   requests/s); a bare node:http server answering a constant JSON (goal: Trellis ≥ 60% of its
- *   requests/s, and Trellis p99 ≤ 5 ms).
+ *   requests/s, and Trellis p99 ≤ 5 ms); for gRPC, a bare @grpc/grpc-js server answering a constant
+ *   (bench/serve-grpc-peer.ts), what the gRPC library makes of the same calls before any inference.
  *   Hot swap: during a run, `trellis models alias adult champion` moves between two versions five
  *   times; failed requests (goal 0), p99 from the first move to the end against p99 before it (goal
  *   ≤ 2×), and the versions answering (x-model-version).
@@ -28,6 +30,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type ClientHttp2Session } from 'node:http2';
 import { createServer } from 'node:net';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -93,7 +96,7 @@ interface LoadSpec {
 /** A load child's answer: per response its end time (ms since the epoch) and latency (ms), in `out`. */
 interface LoadReport { start: number; end: number; errors: number; non2xx: number; timeouts: number; cpuSeconds: number; versions?: { at: number; version: string }[] }
 
-/** The load generator, in its own process: autocannon for HTTP, a grpc-js client for gRPC. */
+/** The load generator, in its own process: autocannon for HTTP, node:http2 with pre-encoded calls for gRPC. */
 async function loadChild(spec: LoadSpec): Promise<void> {
   const samples: number[] = [];
   const versions: { at: number; version: string }[] = [];
@@ -120,12 +123,13 @@ async function loadChild(spec: LoadSpec): Promise<void> {
     const r = await run(spec.seconds, true);
     report = { start, end: Date.now(), errors: r.errors, non2xx: r.non2xx, timeouts: r.timeouts };
   } else {
-    const grpc = await import('@grpc/grpc-js');
-    const { inferencePackage } = await import('../src/serving/grpc/inference-proto.js');
-    type Client = import('@grpc/grpc-js').Client & { ModelInfer: (req: unknown, cb: (err: Error | null) => void) => void };
-    const pkg = grpc.loadPackageDefinition(inferencePackage()) as unknown as { inference: { GRPCInferenceService: new (t: string, c: ReturnType<typeof grpc.credentials.createInsecure>, options?: Record<string, number>) => Client } };
-    // A channel of its own for each: grpc-js otherwise shares one connection between channels alike.
-    const clients = Array.from({ length: spec.channels ?? 1 }, () => new pkg.inference.GRPCInferenceService(spec.target, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
+    // gRPC is HTTP/2 with length-prefixed protobuf messages: each ModelInferRequest is encoded once,
+    // before the run, and sent as it is on node:http2 sessions, so that the generator spends its
+    // CPU on the calls rather than on protobuf (@grpc/grpc-js as a client costs as much as the
+    // server it loads). A call counts as answered when its grpc-status is 0 and a message came back.
+    const { default: protobuf } = await import('protobufjs');
+    const { INFERENCE_PROTO } = await import('../src/serving/grpc/inference-proto.js');
+    const Request = protobuf.parse(INFERENCE_PROTO, { keepCase: true }).root.lookupType('inference.ModelInferRequest');
     const d = spec.rows!;
     const inputs = d.columns.map((name, k) => ({ name, datatype: d.numeric[k] ? 'INT64' : 'BYTES', shape: [1] }));
     const raw = (v: Value, numeric: boolean) => {
@@ -135,14 +139,34 @@ async function loadChild(spec: LoadSpec): Promise<void> {
       l.writeUInt32LE(t.length);
       return Buffer.concat([l, t]);
     };
-    const reqs = d.rows.map((row) => ({ model_name: 'adult', inputs, raw_input_contents: row.map((v, k) => raw(v, d.numeric[k]!)) }));
+    const frames = d.rows.map((row) => {
+      const message = Request.encode(Request.fromObject({ model_name: 'adult', inputs, raw_input_contents: row.map((v, k) => raw(v, d.numeric[k]!)) })).finish();
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(message.length, 1);
+      return Buffer.concat([prefix, message]);
+    });
+    // A session (one connection) of its own for each channel: a --workers server hands each connection to one worker.
+    const sessions = Array.from({ length: spec.channels ?? 1 }, () => connect(`http://${spec.target}`));
+    await Promise.all(sessions.map((s) => new Promise((resolve, reject) => s.once('connect', resolve).once('error', reject))));
+    const head = { ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', 'content-type': 'application/grpc', te: 'trailers' };
+    const call = (session: ClientHttp2Session, frame: Buffer) => new Promise<boolean>((resolve) => {
+      const stream = session.request(head);
+      let status: unknown;
+      let bytes = 0;
+      stream.on('response', (h) => { status = h['grpc-status']; });
+      stream.on('trailers', (t) => { status = t['grpc-status']; });
+      stream.on('data', (b: Buffer) => { bytes += b.length; });
+      stream.on('end', () => resolve(status === '0' && bytes > 5));
+      stream.on('error', () => resolve(false));
+      stream.end(frame);
+    });
     let errors = 0;
     const run = async (seconds: number, record: boolean) => {
       const until = Date.now() + seconds * 1000;
       await Promise.all(Array.from({ length: spec.connections }, async (_, c) => {
         for (let i = c; Date.now() < until; i++) {
           const t = performance.now();
-          const ok = await new Promise<boolean>((resolve) => clients[c % clients.length]!.ModelInfer(reqs[i % reqs.length], (err) => resolve(!err)));
+          const ok = await call(sessions[c % sessions.length]!, frames[i % frames.length]!);
           if (!record) continue;
           if (ok) samples.push(Date.now(), performance.now() - t);
           else errors++;
@@ -155,7 +179,7 @@ async function loadChild(spec: LoadSpec): Promise<void> {
     const start = Date.now();
     await run(spec.seconds, true);
     report = { start, end: Date.now(), errors, non2xx: 0, timeouts: 0 };
-    for (const client of clients) client.close();
+    for (const s of sessions) s.close();
   }
   const used = process.cpuUsage(cpu0);
   writeFileSync(spec.out, Buffer.from(new Float64Array(samples).buffer));
@@ -305,6 +329,25 @@ async function startNodeHttp(port: number, answer: string, workers = 1): Promise
   return { pid: child.pid!, child, stop: stopper(child) };
 }
 
+/** The bare @grpc/grpc-js peer (bench/serve-grpc-peer.ts); up once a ModelInfer call through the load generator's path answers. */
+async function startGrpcPeer(port: number, processes = 1): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('serve-grpc-peer.ts', import.meta.url)), String(port), String(processes)], { stdio: 'inherit' });
+  await until('the grpc-js peer', () => grpcAnswers(`127.0.0.1:${port}`));
+  return { pid: child.pid!, child, stop: stopper(child) };
+}
+
+/** Whether a gRPC server answers ServerLive (every server here implements it; the peer answers UNIMPLEMENTED, which is still an answer). */
+function grpcAnswers(target: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const session = connect(`http://${target}`);
+    session.on('error', () => resolve(false));
+    const stream = session.request({ ':method': 'POST', ':path': '/inference.GRPCInferenceService/ServerLive', 'content-type': 'application/grpc', te: 'trailers' });
+    stream.on('response', () => { session.close(); resolve(true); });
+    stream.on('error', () => resolve(false));
+    stream.end(Buffer.alloc(5));
+  });
+}
+
 async function startPeer(model: string, port: number, workers: number, body: string): Promise<Server> {
   const child = spawn(PYTHON, ['-m', 'uvicorn', 'serve_peer:app', '--app-dir', fileURLToPath(new URL('.', import.meta.url)), '--workers', String(workers),
     '--host', '127.0.0.1', '--port', String(port), '--log-level', 'warning', '--no-access-log'], { stdio: 'inherit', env: { ...process.env, PEER_MODEL: model, OMP_NUM_THREADS: '1' } });
@@ -337,7 +380,7 @@ export async function runServeBench(): Promise<unknown> {
     const d = adultRows(ROWS);
     const oip = d.rows.map((r) => oipBody(d, r));
     const load0 = loadavg()[0]!;
-    const [port, grpcPort, port1, grpcPort1, nodePort, peerPort1, peerPort2, portW, grpcPortW, nodePortW] = await Promise.all(Array.from({ length: 10 }, freePort));
+    const [port, grpcPort, port1, grpcPort1, nodePort, peerPort1, peerPort2, portW, grpcPortW, nodePortW, grpcPeerPort, grpcPeerPortW] = await Promise.all(Array.from({ length: 12 }, freePort));
     const base = `http://127.0.0.1:${port}`;
     const url = (p: number) => `http://127.0.0.1:${p}`;
 
@@ -349,6 +392,8 @@ export async function runServeBench(): Promise<unknown> {
     const constant = JSON.stringify({ model_name: 'adult', model_version: '1', outputs: [{ name: 'prediction', datatype: 'BYTES', shape: [1], data: ['<=50K'] }] });
     const node = await up(startNodeHttp(nodePort!, constant));
     const nodeW = await up(startNodeHttp(nodePortW!, constant, WORKERS));
+    const grpcPeer = await up(startGrpcPeer(grpcPeerPort!));
+    const grpcPeerW = await up(startGrpcPeer(grpcPeerPortW!, WORKERS));
     let sklearn: string | null = null;
     const peers: Server[] = [];
     if (hasPeer) {
@@ -371,6 +416,8 @@ export async function runServeBench(): Promise<unknown> {
       { name: 'trellis_invocations_workers', label: `Trellis MLflow /invocations, --workers ${WORKERS}`, server: rest0w, spec: http(url(portW!), '/invocations', d.rows.map((r) => mlflowBody(d, r))) },
       { name: 'node_http', label: 'node:http, constant JSON', server: node, spec: http(url(nodePort!), '/', oip) },
       { name: 'node_http_workers', label: `node:http, constant JSON, ${WORKERS} processes`, server: nodeW, spec: http(url(nodePortW!), '/', oip) },
+      { name: 'grpc_js', label: '@grpc/grpc-js, constant answer', server: grpcPeer, spec: { kind: 'grpc', target: `127.0.0.1:${grpcPeerPort}`, rows: d, connections: CONNECTIONS } },
+      { name: 'grpc_js_workers', label: `@grpc/grpc-js, constant answer, ${WORKERS} processes`, server: grpcPeerW, spec: { kind: 'grpc', target: `127.0.0.1:${grpcPeerPortW}`, rows: d, connections: CONNECTIONS, channels: WORKERS } },
       ...peers.map((p, i) => ({ name: `fastapi_${i + 1}`, label: `FastAPI + uvicorn, ${i + 1} worker${i ? 's' : ''}`, server: p, spec: http(url(i ? peerPort2! : peerPort1!), '/predict', d.rows.map((r) => peerBody(d, r))) })),
     ];
     // ROUNDS segments per configuration, in turn, the order reversed every other round, so that
@@ -393,7 +440,7 @@ export async function runServeBench(): Promise<unknown> {
       // The primary and its workers.
       workers_after_load_mib: (await Promise.all(tree(rest0w.pid).map(rssMiB))).reduce((a, b) => a + b, 0),
     };
-    for (const s of [rest1, rest0w, node, nodeW, ...peers]) await down(s);
+    for (const s of [rest1, rest0w, node, nodeW, grpcPeer, grpcPeerW, ...peers]) await down(s);
     const t = rest0;
 
     // Hot swap: the alias moves between versions 1 and 2 during the run.
@@ -474,6 +521,9 @@ export async function runServeBench(): Promise<unknown> {
       },
       grpc_over_rest: runs.trellis_grpc!.requests_per_s / rest.requests_per_s,
       invocations_over_rest: runs.trellis_invocations!.requests_per_s / rest.requests_per_s,
+      // gRPC against what @grpc/grpc-js itself makes of the same calls, answering a constant.
+      grpc_vs_grpc_js: runs.trellis_grpc!.requests_per_s / runs.grpc_js!.requests_per_s,
+      grpc_vs_fastapi_1: runs.fastapi_1 ? runs.trellis_grpc!.requests_per_s / runs.fastapi_1.requests_per_s : null,
     };
     // --workers: against the peers with as many processes, and against node:http's better figure
     // (on a machine whose cores the load generator shares, one node:http process can beat two).
@@ -487,6 +537,7 @@ export async function runServeBench(): Promise<unknown> {
       vs_node_http_best: restW.requests_per_s / bestNode,
       grpc_over_rest: runs.trellis_grpc_workers!.requests_per_s / restW.requests_per_s,
       invocations_over_rest: runs.trellis_invocations_workers!.requests_per_s / restW.requests_per_s,
+      grpc_vs_grpc_js_best: runs.trellis_grpc_workers!.requests_per_s / Math.max(runs.grpc_js!.requests_per_s, runs.grpc_js_workers!.requests_per_s),
     };
     const goals = {
       'requests/s ≥ 30× FastAPI (1 worker)': { value: ratios.vs_fastapi_1, met: ratios.vs_fastapi_1 === null ? null : ratios.vs_fastapi_1 >= 30 },
@@ -495,12 +546,17 @@ export async function runServeBench(): Promise<unknown> {
       [`--workers ${WORKERS}: requests/s ≥ 30× FastAPI (${WORKERS} workers)`]: { value: workerRatios.vs_fastapi_same_workers, met: workerRatios.vs_fastapi_same_workers === null ? null : workerRatios.vs_fastapi_same_workers >= 30 },
       [`--workers ${WORKERS}: requests/s ≥ 60% of node:http (its better of 1 and ${WORKERS} processes)`]: { value: workerRatios.vs_node_http_best, met: workerRatios.vs_node_http_best >= 0.6 },
       [`--workers ${WORKERS}: p99 ≤ 5 ms`]: { value: restW.p99_ms, met: restW.p99_ms <= 5 },
+      'MLflow /invocations p99 ≤ 5 ms': { value: runs.trellis_invocations!.p99_ms, met: runs.trellis_invocations!.p99_ms <= 5 },
+      [`--workers ${WORKERS}: MLflow /invocations p99 ≤ 5 ms`]: { value: runs.trellis_invocations_workers!.p99_ms, met: runs.trellis_invocations_workers!.p99_ms <= 5 },
+      'gRPC p99 ≤ 5 ms': { value: runs.trellis_grpc!.p99_ms, met: runs.trellis_grpc!.p99_ms <= 5 },
+      [`--workers ${WORKERS}: gRPC p99 ≤ 5 ms`]: { value: runs.trellis_grpc_workers!.p99_ms, met: runs.trellis_grpc_workers!.p99_ms <= 5 },
       'log at 100% ≥ 80% of log off': { value: ratios.log_on_over_off, met: ratios.log_on_over_off >= 0.8 },
       'hot swap: 0 failed requests': { value: hotSwap.failed, met: hotSwap.failed === 0 },
       'hot swap: p99 during ≤ 2× before': { value: hotSwap.p99_ratio, met: hotSwap.p99_ratio <= 2 },
     };
     console.log(`  Trellis REST ÷ FastAPI 1 worker ${ratios.vs_fastapi_1 === null ? '–' : `${fmt(ratios.vs_fastapi_1, 1)}×`}, ÷ 2 workers ${ratios.vs_fastapi_2 === null ? '–' : `${fmt(ratios.vs_fastapi_2, 1)}×`}; ÷ node:http ${fmt(100 * ratios.vs_node_http, 0)}%; log on ÷ off ${fmt(100 * ratios.log_on_over_off, 0)}%`);
     console.log(`  --workers ${WORKERS}: ${fmt(workerRatios.over_one_process, 2)}× one process; ÷ FastAPI ${WORKERS} workers ${workerRatios.vs_fastapi_same_workers === null ? '–' : `${fmt(workerRatios.vs_fastapi_same_workers, 1)}×`}, ÷ 1 worker ${workerRatios.vs_fastapi_1 === null ? '–' : `${fmt(workerRatios.vs_fastapi_1, 1)}×`}; ÷ node:http (better of 1 and ${WORKERS} processes) ${fmt(100 * workerRatios.vs_node_http_best, 0)}%`);
+    console.log(`  gRPC: ÷ @grpc/grpc-js answering a constant ${fmt(100 * ratios.grpc_vs_grpc_js, 0)}% (--workers ${WORKERS}: ${fmt(100 * workerRatios.grpc_vs_grpc_js_best, 0)}% of its better layout); p99 ${fmt(runs.trellis_grpc!.p99_ms, 1)} ms against grpc-js's own ${fmt(runs.grpc_js!.p99_ms, 1)} ms (--workers ${WORKERS}: ${fmt(runs.trellis_grpc_workers!.p99_ms, 1)} against ${fmt(runs.grpc_js_workers!.p99_ms, 1)} ms)`);
     const c = ratios.per_server_cpu_s;
     console.log(`  per server CPU second: ÷ FastAPI 1 worker ${c.vs_fastapi_1 === null ? '–' : `${fmt(c.vs_fastapi_1, 1)}×`}; ÷ node:http ${fmt(100 * c.vs_node_http, 0)}%; log on ÷ off ${fmt(100 * c.log_on_over_off, 0)}%`);
     for (const [goal, x] of Object.entries(goals)) console.log(`  goal ${goal}: ${x.value === null ? '–' : fmt(x.value, 2)} → ${x.met === null ? 'no peer' : x.met ? 'met' : 'missed'}`);
