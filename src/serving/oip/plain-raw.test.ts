@@ -10,22 +10,12 @@ import assert from 'node:assert/strict';
 import type { InputColumn } from '../types.js';
 import { plainRawRecords, type RawInput } from './plain.js';
 import { checkShape, decodeRawTensor, isDatatype, recordsFromTensors } from './tensors.js';
+import { rng } from '../test-helpers/rng.js';
 
 const SIGNATURE: InputColumn[] = [
   { name: 'age', type: 'integer' }, { name: 'hours', type: 'float' }, { name: 'member', type: 'boolean' },
   { name: 'city', type: 'string' }, { name: 'since', type: 'datetime' }, { name: 'constructor', type: 'string' },
 ];
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Tensor extends RawInput { bytes: Buffer }
 

@@ -11,23 +11,12 @@ import type { Predictions } from '../../ml/model.js';
 import type { InferResult, InputColumn } from '../types.js';
 import { decodeInferText, encodeInferResponse, inferResponseJson, predictionOutputs } from './codec.js';
 import { plainRecords } from './plain.js';
+import { rng } from '../test-helpers/rng.js';
 
 const SIGNATURE: InputColumn[] = [
   { name: 'age', type: 'integer' }, { name: 'hours', type: 'float' }, { name: 'member', type: 'boolean' },
   { name: 'city', type: 'string' }, { name: 'since', type: 'datetime' }, { name: 'constructor', type: 'string' },
 ];
-
-/** A small deterministic generator, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const DATATYPE: Record<InputColumn['type'], string> = { integer: 'INT64', float: 'FP64', boolean: 'BOOL', string: 'BYTES', datetime: 'BYTES' };
 
