@@ -18,7 +18,8 @@
  *   on the same rows (bench/serve_peer.py), one worker and two (goal: Trellis ≥ 30× one worker's
  *   requests/s); a bare node:http server answering a constant JSON (goal: Trellis ≥ 60% of its
  *   requests/s, and Trellis p99 ≤ 5 ms); for gRPC, a bare @grpc/grpc-js server answering a constant
- *   (bench/serve-grpc-peer.ts), what the gRPC library makes of the same calls before any inference.
+ *   (bench/serve-grpc-peer.ts), what the gRPC library makes of the same calls before any inference,
+ *   and a bare node:http2 server answering each call with Trellis's answer bytes, the floor under it.
  *   Hot swap: during a run, `trellis models alias adult champion` moves between two versions five
  *   times; failed requests (goal 0), p99 from the first move to the end against p99 before it (goal
  *   ≤ 2×), and the versions answering (x-model-version).
@@ -96,6 +97,46 @@ interface LoadSpec {
 /** A load child's answer: per response its end time (ms since the epoch) and latency (ms), in `out`. */
 interface LoadReport { start: number; end: number; errors: number; non2xx: number; timeouts: number; cpuSeconds: number; versions?: { at: number; version: string }[] }
 
+/** One gRPC frame (the 5-byte prefix, then the message) per row: a ModelInferRequest with one raw `[1]` tensor per column. */
+async function grpcFrames(d: Rows): Promise<Buffer[]> {
+  const { default: protobuf } = await import('protobufjs');
+  const { INFERENCE_PROTO } = await import('../src/serving/grpc/inference-proto.js');
+  const Request = protobuf.parse(INFERENCE_PROTO, { keepCase: true }).root.lookupType('inference.ModelInferRequest');
+  const inputs = d.columns.map((name, k) => ({ name, datatype: d.numeric[k] ? 'INT64' : 'BYTES', shape: [1] }));
+  const raw = (v: Value, numeric: boolean) => {
+    if (numeric) { const b = Buffer.alloc(8); b.writeBigInt64LE(BigInt(v)); return b; }
+    const t = Buffer.from(String(v));
+    const l = Buffer.alloc(4);
+    l.writeUInt32LE(t.length);
+    return Buffer.concat([l, t]);
+  };
+  return d.rows.map((row) => {
+    const message = Request.encode(Request.fromObject({ model_name: 'adult', inputs, raw_input_contents: row.map((v, k) => raw(v, d.numeric[k]!)) })).finish();
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(message.length, 1);
+    return Buffer.concat([prefix, message]);
+  });
+}
+
+/** The message (without its prefix) a gRPC server answers to the first row's ModelInfer call. */
+async function grpcAnswer(target: string, d: Rows): Promise<Buffer> {
+  const [frame] = await grpcFrames({ ...d, rows: d.rows.slice(0, 1) });
+  const session = connect(`http://${target}`);
+  try {
+    return await new Promise<Buffer>((resolve, reject) => {
+      const stream = session.request({ ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', 'content-type': 'application/grpc', te: 'trailers' });
+      const chunks: Buffer[] = [];
+      stream.on('data', (b: Buffer) => chunks.push(b));
+      stream.on('trailers', (t) => { if (t['grpc-status'] !== '0') reject(new Error(`ModelInfer failed: ${String(t['grpc-message'])}`)); });
+      stream.on('end', () => resolve(Buffer.concat(chunks).subarray(5)));
+      stream.on('error', reject);
+      stream.end(frame);
+    });
+  } finally {
+    session.close();
+  }
+}
+
 /** The load generator, in its own process: autocannon for HTTP, node:http2 with pre-encoded calls for gRPC. */
 async function loadChild(spec: LoadSpec): Promise<void> {
   const samples: number[] = [];
@@ -127,24 +168,7 @@ async function loadChild(spec: LoadSpec): Promise<void> {
     // before the run, and sent as it is on node:http2 sessions, so that the generator spends its
     // CPU on the calls rather than on protobuf (@grpc/grpc-js as a client costs as much as the
     // server it loads). A call counts as answered when its grpc-status is 0 and a message came back.
-    const { default: protobuf } = await import('protobufjs');
-    const { INFERENCE_PROTO } = await import('../src/serving/grpc/inference-proto.js');
-    const Request = protobuf.parse(INFERENCE_PROTO, { keepCase: true }).root.lookupType('inference.ModelInferRequest');
-    const d = spec.rows!;
-    const inputs = d.columns.map((name, k) => ({ name, datatype: d.numeric[k] ? 'INT64' : 'BYTES', shape: [1] }));
-    const raw = (v: Value, numeric: boolean) => {
-      if (numeric) { const b = Buffer.alloc(8); b.writeBigInt64LE(BigInt(v)); return b; }
-      const t = Buffer.from(String(v));
-      const l = Buffer.alloc(4);
-      l.writeUInt32LE(t.length);
-      return Buffer.concat([l, t]);
-    };
-    const frames = d.rows.map((row) => {
-      const message = Request.encode(Request.fromObject({ model_name: 'adult', inputs, raw_input_contents: row.map((v, k) => raw(v, d.numeric[k]!)) })).finish();
-      const prefix = Buffer.alloc(5);
-      prefix.writeUInt32BE(message.length, 1);
-      return Buffer.concat([prefix, message]);
-    });
+    const frames = await grpcFrames(spec.rows!);
     // A session (one connection) of its own for each channel: a --workers server hands each connection to one worker.
     const sessions = Array.from({ length: spec.channels ?? 1 }, () => connect(`http://${spec.target}`));
     await Promise.all(sessions.map((s) => new Promise((resolve, reject) => s.once('connect', resolve).once('error', reject))));
@@ -323,6 +347,36 @@ else http.createServer((req, res) => {
 `;
 
 /** A bare node:http server answering a constant; with `workers` > 1, that many node:cluster processes on one port. */
+/**
+ * A bare node:http2 server answering every stream as a gRPC server would answer a call (status
+ * 200, one length-prefixed message, grpc-status 0 in the trailers) without reading it: the floor
+ * under any gRPC server written for Node.
+ */
+const NODE_HTTP2 = `
+const cluster = require('node:cluster');
+const http2 = require('node:http2');
+const [port, hex, workers] = [Number(process.argv[1]), process.argv[2], Number(process.argv[3])];
+const message = Buffer.from(hex, 'hex');
+const frame = Buffer.alloc(5 + message.length);
+frame.writeUInt32BE(message.length, 1);
+message.copy(frame, 5);
+if (workers > 1 && cluster.isPrimary) for (let i = 0; i < workers; i++) cluster.fork();
+else http2.createServer().on('stream', (stream) => {
+  stream.resume();
+  stream.on('end', () => {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(frame);
+  });
+}).listen(port, '127.0.0.1');
+`;
+
+async function startNodeHttp2(port: number, answer: Buffer, workers = 1): Promise<Server> {
+  const child = spawn(process.execPath, ['-e', NODE_HTTP2, String(port), answer.toString('hex'), String(workers)], { stdio: 'inherit' });
+  await until('the node:http2 server', () => grpcAnswers(`127.0.0.1:${port}`));
+  return { pid: child.pid!, child, stop: stopper(child) };
+}
+
 async function startNodeHttp(port: number, answer: string, workers = 1): Promise<Server> {
   const child = spawn(process.execPath, ['-e', NODE_HTTP, String(port), answer, String(workers)], { stdio: 'inherit' });
   await until('the node:http server', async () => (await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{}' })).ok);
@@ -380,7 +434,7 @@ export async function runServeBench(): Promise<unknown> {
     const d = adultRows(ROWS);
     const oip = d.rows.map((r) => oipBody(d, r));
     const load0 = loadavg()[0]!;
-    const [port, grpcPort, port1, grpcPort1, nodePort, peerPort1, peerPort2, portW, grpcPortW, nodePortW, grpcPeerPort, grpcPeerPortW] = await Promise.all(Array.from({ length: 12 }, freePort));
+    const [port, grpcPort, port1, grpcPort1, nodePort, peerPort1, peerPort2, portW, grpcPortW, nodePortW, grpcPeerPort, grpcPeerPortW, h2Port, h2PortW] = await Promise.all(Array.from({ length: 14 }, freePort));
     const base = `http://127.0.0.1:${port}`;
     const url = (p: number) => `http://127.0.0.1:${p}`;
 
@@ -394,6 +448,9 @@ export async function runServeBench(): Promise<unknown> {
     const nodeW = await up(startNodeHttp(nodePortW!, constant, WORKERS));
     const grpcPeer = await up(startGrpcPeer(grpcPeerPort!));
     const grpcPeerW = await up(startGrpcPeer(grpcPeerPortW!, WORKERS));
+    const h2Answer = Buffer.from(await grpcAnswer(`127.0.0.1:${grpcPort}`, d));
+    const h2 = await up(startNodeHttp2(h2Port!, h2Answer));
+    const h2W = await up(startNodeHttp2(h2PortW!, h2Answer, WORKERS));
     let sklearn: string | null = null;
     const peers: Server[] = [];
     if (hasPeer) {
@@ -416,6 +473,8 @@ export async function runServeBench(): Promise<unknown> {
       { name: 'trellis_invocations_workers', label: `Trellis MLflow /invocations, --workers ${WORKERS}`, server: rest0w, spec: http(url(portW!), '/invocations', d.rows.map((r) => mlflowBody(d, r))) },
       { name: 'node_http', label: 'node:http, constant JSON', server: node, spec: http(url(nodePort!), '/', oip) },
       { name: 'node_http_workers', label: `node:http, constant JSON, ${WORKERS} processes`, server: nodeW, spec: http(url(nodePortW!), '/', oip) },
+      { name: 'node_http2', label: 'node:http2, constant gRPC answer', server: h2, spec: { kind: 'grpc', target: `127.0.0.1:${h2Port}`, rows: d, connections: CONNECTIONS } },
+      { name: 'node_http2_workers', label: `node:http2, constant gRPC answer, ${WORKERS} processes`, server: h2W, spec: { kind: 'grpc', target: `127.0.0.1:${h2PortW}`, rows: d, connections: CONNECTIONS, channels: WORKERS } },
       { name: 'grpc_js', label: '@grpc/grpc-js, constant answer', server: grpcPeer, spec: { kind: 'grpc', target: `127.0.0.1:${grpcPeerPort}`, rows: d, connections: CONNECTIONS } },
       { name: 'grpc_js_workers', label: `@grpc/grpc-js, constant answer, ${WORKERS} processes`, server: grpcPeerW, spec: { kind: 'grpc', target: `127.0.0.1:${grpcPeerPortW}`, rows: d, connections: CONNECTIONS, channels: WORKERS } },
       ...peers.map((p, i) => ({ name: `fastapi_${i + 1}`, label: `FastAPI + uvicorn, ${i + 1} worker${i ? 's' : ''}`, server: p, spec: http(url(i ? peerPort2! : peerPort1!), '/predict', d.rows.map((r) => peerBody(d, r))) })),
@@ -440,7 +499,7 @@ export async function runServeBench(): Promise<unknown> {
       // The primary and its workers.
       workers_after_load_mib: (await Promise.all(tree(rest0w.pid).map(rssMiB))).reduce((a, b) => a + b, 0),
     };
-    for (const s of [rest1, rest0w, node, nodeW, grpcPeer, grpcPeerW, ...peers]) await down(s);
+    for (const s of [rest1, rest0w, node, nodeW, grpcPeer, grpcPeerW, h2, h2W, ...peers]) await down(s);
     const t = rest0;
 
     // Hot swap: the alias moves between versions 1 and 2 during the run.
@@ -523,6 +582,7 @@ export async function runServeBench(): Promise<unknown> {
       invocations_over_rest: runs.trellis_invocations!.requests_per_s / rest.requests_per_s,
       // gRPC against what @grpc/grpc-js itself makes of the same calls, answering a constant.
       grpc_vs_grpc_js: runs.trellis_grpc!.requests_per_s / runs.grpc_js!.requests_per_s,
+      grpc_vs_node_http2: runs.trellis_grpc!.requests_per_s / runs.node_http2!.requests_per_s,
       grpc_vs_fastapi_1: runs.fastapi_1 ? runs.trellis_grpc!.requests_per_s / runs.fastapi_1.requests_per_s : null,
     };
     // --workers: against the peers with as many processes, and against node:http's better figure
@@ -556,6 +616,7 @@ export async function runServeBench(): Promise<unknown> {
     };
     console.log(`  Trellis REST ÷ FastAPI 1 worker ${ratios.vs_fastapi_1 === null ? '–' : `${fmt(ratios.vs_fastapi_1, 1)}×`}, ÷ 2 workers ${ratios.vs_fastapi_2 === null ? '–' : `${fmt(ratios.vs_fastapi_2, 1)}×`}; ÷ node:http ${fmt(100 * ratios.vs_node_http, 0)}%; log on ÷ off ${fmt(100 * ratios.log_on_over_off, 0)}%`);
     console.log(`  --workers ${WORKERS}: ${fmt(workerRatios.over_one_process, 2)}× one process; ÷ FastAPI ${WORKERS} workers ${workerRatios.vs_fastapi_same_workers === null ? '–' : `${fmt(workerRatios.vs_fastapi_same_workers, 1)}×`}, ÷ 1 worker ${workerRatios.vs_fastapi_1 === null ? '–' : `${fmt(workerRatios.vs_fastapi_1, 1)}×`}; ÷ node:http (better of 1 and ${WORKERS} processes) ${fmt(100 * workerRatios.vs_node_http_best, 0)}%`);
+    console.log(`  gRPC floor: node:http2 answering a constant ${fmt(runs.node_http2!.requests_per_s, 0)} calls/s, p99 ${fmt(runs.node_http2!.p99_ms, 1)} ms (${WORKERS} processes: ${fmt(runs.node_http2_workers!.requests_per_s, 0)} calls/s, p99 ${fmt(runs.node_http2_workers!.p99_ms, 1)} ms)`);
     console.log(`  gRPC: ÷ @grpc/grpc-js answering a constant ${fmt(100 * ratios.grpc_vs_grpc_js, 0)}% (--workers ${WORKERS}: ${fmt(100 * workerRatios.grpc_vs_grpc_js_best, 0)}% of its better layout); p99 ${fmt(runs.trellis_grpc!.p99_ms, 1)} ms against grpc-js's own ${fmt(runs.grpc_js!.p99_ms, 1)} ms (--workers ${WORKERS}: ${fmt(runs.trellis_grpc_workers!.p99_ms, 1)} against ${fmt(runs.grpc_js_workers!.p99_ms, 1)} ms)`);
     const c = ratios.per_server_cpu_s;
     console.log(`  per server CPU second: ÷ FastAPI 1 worker ${c.vs_fastapi_1 === null ? '–' : `${fmt(c.vs_fastapi_1, 1)}×`}; ÷ node:http ${fmt(100 * c.vs_node_http, 0)}%; log on ÷ off ${fmt(100 * c.log_on_over_off, 0)}%`);
