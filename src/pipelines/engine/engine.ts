@@ -33,7 +33,7 @@
  * found by its source run — never created twice — and the alias is pointed at it again).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { TrellisError, invalid } from '../../core/errors.js';
@@ -53,6 +53,13 @@ import { clip, componentSpec, errorText, executeStepJob, recordFailure, type Eng
 export type { EngineServices, OutputEntry, StepJob, StepRecord } from './step-exec.js';
 
 export const ENGINE_VERSION = '1';
+
+/** A run's step folder: `<run id>-<start time in ms>`. */
+const WORK_DIR = /^([0-9a-f]{32})-\d+$/;
+/** Runs looked up per sweep, so that a crowded temp folder does not hold a run's start. */
+const MAX_SWEPT_RUNS = 50;
+/** The file that marks a step folder kept on purpose (`keepWorkDir`). */
+const KEEP_MARK = '.trellis-keep';
 
 
 export interface EngineOptions {
@@ -287,6 +294,29 @@ export class PipelineEngine {
     });
   }
 
+  /**
+   * Removes the step folders that runs killed outright (SIGKILL, a power cut) left under `root`:
+   * only those of runs this store knows to have ended. A folder of a run still running, of the
+   * run starting now, of a run this store does not know (another workspace's), or one kept on
+   * purpose (`keepWorkDir`) is left alone.
+   */
+  private async sweepEndedRunDirs(root: string, current: string): Promise<void> {
+    const names = await readdir(root).catch(() => [] as string[]);
+    const byRun = new Map<string, string[]>();
+    for (const name of names) {
+      const m = WORK_DIR.exec(name);
+      if (!m || m[1] === current) continue;
+      byRun.set(m[1]!, [...(byRun.get(m[1]!) ?? []), name]);
+    }
+    for (const [runId, dirs] of [...byRun].slice(0, MAX_SWEPT_RUNS)) {
+      const run = await this.s.pipelines.getPipelineRun(runId).catch(() => undefined);
+      if (!run || run.status === 'RUNNING') continue;
+      for (const dir of dirs) {
+        if (!existsSync(join(root, dir, KEEP_MARK))) await rm(join(root, dir), { recursive: true, force: true }).catch(() => undefined);
+      }
+    }
+  }
+
   private async execute(ir: PipelineIR, given: {
     runId: string; experimentId: string; params: Record<string, Scalar>; baseDir: string; noCache: boolean; epoch: number;
     onEvent?: (e: StepEvent) => void; signal?: AbortSignal; kept: Map<string, StepOutcome>; dataRoots?: string[]; runAs?: RunAs;
@@ -295,8 +325,12 @@ export class PipelineEngine {
     const replaced = new AbortController();
     const r = { ...given, signal: given.signal ? AbortSignal.any([given.signal, replaced.signal]) : replaced.signal };
     const started = now();
-    const work = resolve(this.o.workDir ?? join(tmpdir(), 'trellis-pipelines'), `${r.runId}-${started}`);
+    const root = resolve(this.o.workDir ?? join(tmpdir(), 'trellis-pipelines'));
+    const work = join(root, `${r.runId}-${started}`);
+    if (!this.o.keepWorkDir) await this.sweepEndedRunDirs(root, r.runId);
     await mkdir(work, { recursive: true });
+    // Kept on purpose: no later run's sweep takes it.
+    if (this.o.keepWorkDir) await writeFile(join(work, KEEP_MARK), '');
     const order = topologicalOrder(ir);
     const byName = new Map(ir.steps.map((s) => [s.name, s]));
     const done = new Map<string, StepOutcome>(r.kept);
