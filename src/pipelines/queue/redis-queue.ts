@@ -26,7 +26,7 @@
  * into an abort.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker as Thread } from 'node:worker_threads';
@@ -219,6 +219,45 @@ function spawnThread(): Thread {
 }
 
 /** A `trellis worker`: takes steps from the queue and executes them against the shared stores. */
+const WORK_ROOT_PREFIX = 'trellis-worker-';
+/** In each step's folder: `<host> <pid>` of the worker process that made it. */
+const OWNER_FILE = '.trellis-owner';
+
+/** A step's folder under `parent`, marked with this process as its owner. */
+export async function createWorkRoot(parent: string): Promise<string> {
+  const dir = await mkdtemp(join(parent, WORK_ROOT_PREFIX));
+  await writeFile(join(dir, OWNER_FILE), `${hostname()} ${process.pid}`);
+  return dir;
+}
+
+/**
+ * Removes the step folders under `parent` that workers killed outright left: those whose owner is
+ * a process of this host that no longer exists. A folder of another host (a shared volume), of a
+ * live process, or without an owner is left alone.
+ */
+export async function sweepDeadWorkRoots(parent: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    if (!name.startsWith(WORK_ROOT_PREFIX)) continue;
+    const owner = await readFile(join(parent, name, OWNER_FILE), 'utf8').catch(() => '');
+    const m = /^(\S+) (\d+)$/.exec(owner);
+    if (!m || m[1] !== hostname() || Number(m[2]) === process.pid || alive(Number(m[2]))) continue;
+    await rm(join(parent, name), { recursive: true, force: true }).catch(() => undefined);
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** Whether a process exists (one of another user's answers EPERM: it exists). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === 'EPERM';
+  }
+}
+
 export class StepWorker {
   readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private worker?: Worker;
@@ -230,6 +269,7 @@ export class StepWorker {
   static async start(s: EngineServices, who: Actor, o: StepWorkerOptions): Promise<StepWorker> {
     const heartbeatMs = o.heartbeatMs ?? 2000;
     const w = new StepWorker(s, who, { ...o, heartbeatMs, leaseMs: o.leaseMs ?? 3 * heartbeatMs });
+    await sweepDeadWorkRoots(tmpdir());
     const { Worker } = await import('bullmq');
     const lockDuration = o.lockMs ?? 30_000;
     w.worker = new Worker(o.queueName ?? DEFAULT_QUEUE_NAME, (job) => w.process(job), {
@@ -281,7 +321,7 @@ export class StepWorker {
         if (!t.held || t.cancelRequested) abort.abort();
       }, () => undefined);
     }, this.o.heartbeatMs);
-    const workRoot = await mkdtemp(join(tmpdir(), 'trellis-worker-'));
+    const workRoot = await createWorkRoot(tmpdir());
     const t0 = Date.now();
     try {
       const rec = this.o.stores
