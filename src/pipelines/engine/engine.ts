@@ -296,9 +296,10 @@ export class PipelineEngine {
 
   /**
    * Removes the step folders that runs killed outright (SIGKILL, a power cut) left under `root`:
-   * only those of runs this store knows to have ended. A folder of a run still running, of the
-   * run starting now, of a run this store does not know (another workspace's), or one kept on
-   * purpose (`keepWorkDir`) is left alone.
+   * only those of runs this store knows to have ended, or whose runner was a process of this host
+   * that no longer exists (a resume starts a folder of its own). A folder of a run whose runner may
+   * be alive, of the run starting now, of a run this store does not know (another workspace's), or
+   * one kept on purpose (`keepWorkDir`) is left alone.
    */
   private async sweepEndedRunDirs(root: string, current: string): Promise<void> {
     const names = await readdir(root).catch(() => [] as string[]);
@@ -310,7 +311,7 @@ export class PipelineEngine {
     }
     for (const [runId, dirs] of [...byRun].slice(0, MAX_SWEPT_RUNS)) {
       const run = await this.s.pipelines.getPipelineRun(runId).catch(() => undefined);
-      if (!run || run.status === 'RUNNING') continue;
+      if (!run || (run.status === 'RUNNING' && !runnerGone(run.runner))) continue;
       for (const dir of dirs) {
         if (!existsSync(join(root, dir, KEEP_MARK))) await rm(join(root, dir), { recursive: true, force: true }).catch(() => undefined);
       }
@@ -541,6 +542,17 @@ function runnerTags(): Record<string, string> {
  * Why a RUNNING pipeline run's runner is taken to be alive, or undefined when it is not: on this
  * host, its process is gone; elsewhere, its heartbeat is older than the lease.
  */
+/** Whether a runner was a process of this host that no longer exists. */
+function runnerGone(runner: PipelineRunner): boolean {
+  if (runner.host !== hostname() || !Number.isInteger(runner.pid) || runner.pid <= 0) return false;
+  try {
+    process.kill(runner.pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 function runnerAlive(runner: PipelineRunner, leaseMs: number): string | undefined {
   const pid = runner.pid;
   const age = now() - runner.heartbeatAt;

@@ -1,11 +1,14 @@
 /**
  * Step folders left behind by runs killed outright: a run's start removes those of runs the store
- * knows to have ended, and leaves alone those of runs still running, of runs the store does not
- * know (another workspace's) and those kept on purpose.
+ * knows to have ended or whose runner process on this host is gone, and leaves alone those of runs
+ * whose runner may be alive, of runs the store does not know (another workspace's) and those kept
+ * on purpose.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { validatePipeline, type PipelineIR } from '../ir.js';
 import { PipelineEngine } from './engine.js';
@@ -30,10 +33,10 @@ describe('pipeline engine: step folders of runs killed outright', () => {
   after(async () => s.close());
 
   /** A pipeline run record as a runner killed mid-run leaves it, and the folder it left. */
-  async function leftBehind(status: 'RUNNING' | 'FAILED' | 'KILLED' | 'FINISHED'): Promise<string> {
+  async function leftBehind(status: 'RUNNING' | 'FAILED' | 'KILLED' | 'FINISHED', runner = { host: 'another-host', pid: 1 }): Promise<string> {
     const parent = await s.stores.tracking.createRun({ experimentId: '0', runName: 'killed', tags: { 'trellis.pipeline': 'tiny' } }, who);
     const id = parent.info.runId;
-    await s.stores.pipelines.createPipelineRun({ id, pipeline: 'tiny', pipelineVersion: '1', irHash: 'x', experimentId: '0', params: {}, baseDir: s.dir, runner: { host: 'h', pid: 1 } }, who);
+    await s.stores.pipelines.createPipelineRun({ id, pipeline: 'tiny', pipelineVersion: '1', irHash: 'x', experimentId: '0', params: {}, baseDir: s.dir, runner }, who);
     if (status !== 'RUNNING') await s.stores.pipelines.endPipelineRun(id, { status }, who);
     const dir = join(work, `${id}-1796589918263`);
     mkdirSync(join(dir, 'ingest'), { recursive: true });
@@ -46,6 +49,10 @@ describe('pipeline engine: step folders of runs killed outright', () => {
     const killed = await leftBehind('KILLED');
     const finished = await leftBehind('FINISHED');
     const running = await leftBehind('RUNNING');
+    // A runner of this host whose process has exited; and one still alive (this test's parent).
+    const deadPid = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    const orphaned = await leftBehind('RUNNING', { host: hostname(), pid: deadPid });
+    const live = await leftBehind('RUNNING', { host: hostname(), pid: process.ppid });
     const unknown = join(work, `${'a'.repeat(32)}-1796589918263`);
     const other = join(work, 'notes');
     const kept = await leftBehind('FAILED');
@@ -56,8 +63,8 @@ describe('pipeline engine: step folders of runs killed outright', () => {
     const r = await engine.run(ir, { params: { data: bikeSlice(s.dir, 50) }, baseDir: s.dir });
     assert.equal(r.status, 'FINISHED', JSON.stringify(r.failed));
 
-    for (const d of [failed, killed, finished]) assert.equal(existsSync(d), false, `${d} is removed`);
-    for (const d of [running, unknown, other, kept]) assert.equal(existsSync(d), true, `${d} is left alone`);
+    for (const d of [failed, killed, finished, orphaned]) assert.equal(existsSync(d), false, `${d} is removed`);
+    for (const d of [running, live, unknown, other, kept]) assert.equal(existsSync(d), true, `${d} is left alone`);
     // The run's own folder is gone too, as after every run.
     assert.deepEqual(readdirSync(work).filter((n) => n.startsWith(r.runId)), []);
   });
