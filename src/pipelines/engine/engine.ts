@@ -39,6 +39,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { TrellisError, invalid } from '../../core/errors.js';
 import { canonicalJson, sha256Hex } from '../../core/hash.js';
 import { newRunId } from '../../core/ids.js';
+import { processGone } from '../../core/processes.js';
 import type { Actor } from '../../store/ports/common.js';
 import type { PipelineRunner, StepEdge, StepRunRecord } from '../../store/ports/pipelines.js';
 import { componentsFor, isOutputRef, isParamRef, normalizePipeline, pipelineHash, topologicalOrder, upstreamSteps, validatePipeline, type CommandComponent, type ComponentDef, type PipelineIR, type Scalar, type Step } from '../ir.js';
@@ -544,24 +545,14 @@ function runnerTags(): Record<string, string> {
  */
 /** Whether a runner was a process of this host that no longer exists. */
 function runnerGone(runner: PipelineRunner): boolean {
-  if (runner.host !== hostname() || !Number.isInteger(runner.pid) || runner.pid <= 0) return false;
-  try {
-    process.kill(runner.pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return runner.host === hostname() && Number.isInteger(runner.pid) && runner.pid > 0 && processGone(runner.pid);
 }
 
 function runnerAlive(runner: PipelineRunner, leaseMs: number): string | undefined {
   const pid = runner.pid;
   const age = now() - runner.heartbeatAt;
   if (runner.host === hostname() && Number.isInteger(pid) && pid > 0) {
-    try {
-      process.kill(pid, 0);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
-    }
+    if (processGone(pid)) return undefined;
     // The process exists; unless its heartbeat stopped (the pid was reused), it is the runner.
     return age < leaseMs ? `its runner, process ${pid} on this host, is alive` : undefined;
   }

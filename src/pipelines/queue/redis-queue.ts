@@ -32,6 +32,7 @@ import { join } from 'node:path';
 import { Worker as Thread } from 'node:worker_threads';
 import type { Job, Queue, Worker } from 'bullmq';
 import { invalid } from '../../core/errors.js';
+import { processGone } from '../../core/processes.js';
 import type { Actor } from '../../store/ports/common.js';
 import type { EngineServices, StepDispatcher } from '../engine/engine.js';
 import type { LeaseFence } from '../../store/ports/pipelines.js';
@@ -241,21 +242,11 @@ export async function sweepDeadWorkRoots(parent: string): Promise<string[]> {
     if (!name.startsWith(WORK_ROOT_PREFIX)) continue;
     const owner = await readFile(join(parent, name, OWNER_FILE), 'utf8').catch(() => '');
     const m = /^(\S+) (\d+)$/.exec(owner);
-    if (!m || m[1] !== hostname() || Number(m[2]) === process.pid || alive(Number(m[2]))) continue;
+    if (!m || m[1] !== hostname() || Number(m[2]) === process.pid || !processGone(Number(m[2]))) continue;
     await rm(join(parent, name), { recursive: true, force: true }).catch(() => undefined);
     removed.push(name);
   }
   return removed;
-}
-
-/** Whether a process exists (one of another user's answers EPERM: it exists). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as { code?: string }).code === 'EPERM';
-  }
 }
 
 export class StepWorker {
