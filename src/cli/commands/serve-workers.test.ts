@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
@@ -17,31 +17,13 @@ import * as grpc from '@grpc/grpc-js';
 import { inferencePackage } from '../../serving/grpc/inference-proto.js';
 import { ADULT, BODY } from '../../api/serving/test-helpers/adult.js';
 import { runCli } from '../test-helpers/run-cli.js';
+import { startServeProcess, type ServeProcess } from '../test-helpers/serve-process.js';
 
 const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
 
-interface Primary { url: string; grpc: string; child: ChildProcess; out: () => string; exited: Promise<number | null> }
-
-async function startWorkers(g: string[], extra: string[] = [], detached = false): Promise<Primary> {
-  // A later --workers wins over this one.
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...g, 'serve', '--port', '0', '--grpc-port', '0', '--workers', '2', ...extra], {
-    env: { ...process.env, TRELLIS_USER: 'tester', TRELLIS_LOG_FORMAT: 'json', TRELLIS_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'], detached,
-  });
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
-  child.stderr.on('data', (b: Buffer) => { out += b.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const m = /REST on (http:\/\/[0-9.]+:\d+)(?:, gRPC on ([0-9.]+:\d+))?/.exec(out);
-    if (m) return { url: m[1]!, grpc: m[2] ?? '', child, out: () => out, exited };
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      assert.fail(`trellis serve --workers 2 did not start:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+type Primary = ServeProcess;
+/** `trellis serve --workers 2`; a later --workers in `extra` wins. */
+const startWorkers = (g: string[], extra: string[] = [], detached = false) => startServeProcess(g, ['--workers', '2', ...extra], detached);
 
 /** One inference on a connection of its own (the primary hands connections to the workers in turn). */
 function inferOnNewConnection(url: string): Promise<number> {

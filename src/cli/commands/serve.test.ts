@@ -8,38 +8,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { runCli } from '../test-helpers/run-cli.js';
+import { startServeProcess, type ServeProcess } from '../test-helpers/serve-process.js';
 
 import { ADULT, BODY } from '../../api/serving/test-helpers/adult.js';
 
-const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
-
-interface Replica { url: string; child: ChildProcess; out: () => string; exited: Promise<number | null> }
-
-async function startServe(g: string[], extra: string[] = []): Promise<Replica> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...g, 'serve', '--port', '0', '--grpc-port', '0', ...extra], {
-    env: { ...process.env, TRELLIS_USER: 'tester', TRELLIS_LOG_FORMAT: 'json', TRELLIS_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
-  child.stderr.on('data', (b: Buffer) => { out += b.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const url = /REST on (http:\/\/[0-9.]+:\d+)/.exec(out)?.[1];
-    if (url) return { url, child, out: () => out, exited };
-    if (Date.now() > deadline || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      assert.fail(`trellis serve did not start:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+type Replica = ServeProcess;
+const startServe = (g: string[], extra: string[] = []) => startServeProcess(g, extra);
 
 async function infer(url: string, endpoint = 'income'): Promise<{ status: number; version: string; route: string; id: string }> {
   const res = await fetch(`${url}/v2/models/${endpoint}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY });
